@@ -1,0 +1,131 @@
+/**
+ * The npm tarball smoke test: packs `npm/`, installs the tarball into an empty project, imports it
+ * with Node, runs its `ftkit` bin, and type-checks a consumer file with `tsc`.
+ *
+ * Usage: deno run -A scripts/smoke_npm.ts (after scripts/build_npm.ts)
+ *
+ * @module
+ */
+
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { run } from "./_run.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+const consumerJs = `
+import assert from "node:assert/strict";
+import { decodeTftpPacket, encodeTftpPacket } from "ftkit";
+import * as codec from "ftkit/codec";
+
+const bytes = encodeTftpPacket({ type: "rrq", filename: "pxelinux.0", mode: "octet", options: { blksize: 1468 } });
+assert.deepEqual(codec.decodeTftpPacket(bytes), {
+  type: "rrq", filename: "pxelinux.0", mode: "octet", options: { blksize: 1468 },
+});
+assert.throws(() => decodeTftpPacket(new Uint8Array([0, 9])), codec.TftpDecodeError);
+console.log("import ok");
+`;
+
+const consumerTs = `
+import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "ftkit";
+import { NetasciiEncoder, TftpErrorCode, type TftpOptions } from "ftkit/codec";
+
+const packet: TftpPacket = decodeTftpPacket(new Uint8Array([0, 4, 0, 1]));
+if (packet.type === "ack") {
+  const block: number = packet.block;
+  void block;
+}
+const options: TftpOptions = { blksize: 1468, windowsize: 4 };
+const wire: Uint8Array = encodeTftpPacket({ type: "oack", options });
+const code: 8 = TftpErrorCode.OptionNegotiation;
+const encoded: Uint8Array = new NetasciiEncoder().encode(wire);
+void code;
+void encoded;
+
+// The types are real: these must not compile.
+// @ts-expect-error an ACK needs a block number
+encodeTftpPacket({ type: "ack" });
+// @ts-expect-error rollover is 0 or 1
+const badOptions: TftpOptions = { rollover: 2 };
+void badOptions;
+`;
+
+const tsconfig = {
+  compilerOptions: {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    lib: ["ES2022"],
+    types: [],
+    strict: true,
+    noEmit: true,
+  },
+  files: ["consumer.ts"],
+};
+
+/** Runs the smoke test against the built package in `packageDir`. Throws on any failure. */
+export async function smokeNpm(packageDir = join(root, "npm")): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), "ftkit-smoke-"));
+  try {
+    const { output } = await run(
+      ["npm", "pack", "--json", "--pack-destination", work],
+      { cwd: packageDir, capture: true, timeoutMs: 120_000 },
+    );
+    const [packed] = JSON.parse(output.slice(output.indexOf("[")));
+    const paths: string[] = packed.files.map((file: { path: string }) => file.path);
+    for (
+      const required of [
+        "package.json",
+        "mod.js",
+        "mod.d.ts",
+        "codec/mod.js",
+        "cli.js",
+        "README.md",
+        "LICENSE",
+      ]
+    ) {
+      if (!paths.includes(required)) throw new Error(`Tarball lacks ${required}`);
+    }
+    const stray = paths.filter((path) =>
+      path.startsWith("tests/") || path.endsWith(".ts") && !path.endsWith(".d.ts")
+    );
+    if (stray.length > 0) throw new Error(`Tarball holds files it should not: ${stray.join(", ")}`);
+    console.log(`packed ${packed.filename}: ${paths.length} files, ${packed.size} bytes`);
+
+    const project = join(work, "consumer");
+    await run(["mkdir", "-p", project]);
+    await writeFile(
+      join(project, "package.json"),
+      JSON.stringify({ name: "consumer", private: true, type: "module" }),
+    );
+    await run(
+      ["npm", "install", "--no-audit", "--no-fund", "--offline", join(work, packed.filename)],
+      { cwd: project, timeoutMs: 120_000 },
+    );
+    await writeFile(join(project, "consumer.mjs"), consumerJs);
+    await run(["node", "consumer.mjs"], { cwd: project, timeoutMs: 60_000 });
+
+    const bin = await run(
+      [join(project, "node_modules/.bin/ftkit"), "tftp", "decode", "000400ff"],
+      { cwd: project, capture: true, timeoutMs: 60_000 },
+    );
+    if (JSON.parse(bin.output).block !== 255) throw new Error(`ftkit bin printed ${bin.output}`);
+    console.log("bin ok");
+
+    await writeFile(join(project, "consumer.ts"), consumerTs);
+    await writeFile(join(project, "tsconfig.json"), JSON.stringify(tsconfig, null, 2));
+    await run([join(root, "node_modules/.bin/tsc"), "-p", "tsconfig.json"], {
+      cwd: project,
+      timeoutMs: 120_000,
+    });
+    console.log("types ok");
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  await smokeNpm();
+}

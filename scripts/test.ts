@@ -1,0 +1,232 @@
+/**
+ * The whole test suite, as `npm test` runs it:
+ *
+ * 1. `deno fmt --check`, `deno lint`, `deno check`;
+ * 2. the tests (and the documentation's examples) under Deno;
+ * 3. the tests under Bun;
+ * 4. the npm build, and the tests under Node on its compiled JavaScript;
+ * 5. the npm tarball smoke test;
+ * 6. `deno publish --dry-run`.
+ *
+ * Every step runs even when an earlier one failed (except those that need the npm build); each
+ * runtime prints its own counts, a summary follows, and any failure makes the exit code 1.
+ *
+ * Usage: deno run -A scripts/test.ts [STEP...]   (steps: lint deno bun node smoke publish)
+ *
+ * @module
+ */
+
+import { readdir } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildNpm } from "./build_npm.ts";
+import { smokeNpm } from "./smoke_npm.ts";
+import { run } from "./_run.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = (name: string) => join(root, "node_modules/.bin", name);
+
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+interface StepResult {
+  name: string;
+  ok: boolean;
+  seconds: number;
+  counts?: Counts;
+  note?: string;
+}
+
+/** Every `*_test.ts` under `dir`, relative to the repository root. */
+async function testFiles(dir: string, suffix: string): Promise<string[]> {
+  const entries = await readdir(join(root, dir), { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile() && entry.name.endsWith(suffix))
+    .map((entry) => relative(root, join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+function number(output: string, pattern: RegExp): number {
+  let last = 0;
+  for (const match of output.matchAll(pattern)) last = Number(match[1]);
+  return last;
+}
+
+function denoCounts(output: string): Counts {
+  // "ok | 22 passed (131 steps) | 0 failed | 1 ignored": describe() blocks are tests whose
+  // node:test cases are steps; count the cases and the plain tests, not the blocks.
+  const line = output.match(
+    /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/,
+  );
+  if (!line) return { passed: 0, failed: 0, skipped: 0 };
+  const blocks = [...output.matchAll(/^\S.* \.\.\.\n {2}\S/gm)].length;
+  return {
+    passed: Number(line[1]) + Number(line[2] ?? 0) - blocks,
+    failed: Number(line[3]) + Number(line[4] ?? 0),
+    skipped: Number(line[5] ?? 0),
+  };
+}
+
+function bunCounts(output: string): Counts {
+  return {
+    passed: number(output, /^\s*(\d+) pass$/gm),
+    failed: number(output, /^\s*(\d+) fail$/gm),
+    skipped: number(output, /^\s*(\d+) skip$/gm),
+  };
+}
+
+function nodeCounts(output: string): Counts {
+  return {
+    passed: number(output, /^[ℹ#] pass (\d+)$/gm),
+    failed: number(output, /^[ℹ#] fail (\d+)$/gm) + number(output, /^[ℹ#] cancelled (\d+)$/gm),
+    skipped: number(output, /^[ℹ#] skipped (\d+)$/gm),
+  };
+}
+
+async function step(
+  name: string,
+  body: () => Promise<{ counts?: Counts; note?: string } | void>,
+): Promise<StepResult> {
+  console.log(`\n=== ${name} ===`);
+  const start = performance.now();
+  try {
+    const result = (await body()) ?? {};
+    const seconds = (performance.now() - start) / 1000;
+    const ok = result.counts === undefined ||
+      (result.counts.failed === 0 && result.counts.passed > 0);
+    return { name, ok, seconds, ...result };
+  } catch (error) {
+    console.error(`${name}: ${error instanceof Error ? error.message : error}`);
+    return { name, ok: false, seconds: (performance.now() - start) / 1000 };
+  }
+}
+
+/** Runs a test runner, passing its output through, and reads its counts. */
+async function runner(
+  command: string[],
+  parse: (output: string) => Counts,
+): Promise<{ counts: Counts }> {
+  const { code, output } = await run(
+    command,
+    { cwd: root, tee: true, env: { NO_COLOR: "1" } },
+    false,
+  );
+  const counts = parse(output);
+  // A runner that exits non-zero failed, whatever it counted.
+  if (code !== 0 && counts.failed === 0) counts.failed = 1;
+  return { counts };
+}
+
+const selected = new Set(Deno.args);
+const wants = (name: string) => selected.size === 0 || selected.has(name);
+const results: StepResult[] = [];
+
+if (wants("lint")) {
+  results.push(
+    await step(
+      "deno fmt --check",
+      () => run([bin("deno"), "fmt", "--check"], { cwd: root }).then(() => {}),
+    ),
+  );
+  results.push(
+    await step("deno lint", () => run([bin("deno"), "lint"], { cwd: root }).then(() => {})),
+  );
+  results.push(
+    await step(
+      "deno check",
+      () =>
+        run([bin("deno"), "check", "mod.ts", "cli.ts", "codec", "tests", "scripts"], { cwd: root })
+          .then(() => {}),
+    ),
+  );
+}
+
+if (wants("deno")) {
+  results.push(
+    await step(
+      "tests under Deno",
+      () =>
+        runner(
+          [bin("deno"), "test", "-A", "--doc", "tests/", "codec/", "mod.ts", "README.md"],
+          denoCounts,
+        ),
+    ),
+  );
+}
+
+if (wants("bun")) {
+  const files = await testFiles("tests", "_test.ts");
+  results.push(
+    await step(
+      "tests under Bun",
+      () => runner([bin("bun"), "test", ...files.map((file) => `./${file}`)], bunCounts),
+    ),
+  );
+}
+
+let built = false;
+if (wants("node") || wants("smoke")) {
+  const build = await step("npm build (tsc)", async () => {
+    await buildNpm();
+  });
+  results.push(build);
+  built = build.ok;
+}
+
+if (wants("node")) {
+  results.push(
+    await step("tests under Node (compiled npm build)", async () => {
+      if (!built) throw new Error("skipped: the npm build failed");
+      const files = await testFiles("npm/tests", "_test.js");
+      return runner(
+        ["node", "--test", "--test-force-exit", "--test-reporter=spec", ...files],
+        nodeCounts,
+      );
+    }),
+  );
+}
+
+if (wants("smoke")) {
+  results.push(
+    await step("npm tarball smoke test", async () => {
+      if (!built) throw new Error("skipped: the npm build failed");
+      await smokeNpm();
+    }),
+  );
+}
+
+if (wants("publish")) {
+  results.push(
+    await step(
+      "deno publish --dry-run",
+      () =>
+        run([bin("deno"), "publish", "--dry-run", "--allow-dirty"], { cwd: root }).then(() => {}),
+    ),
+  );
+}
+
+console.log("\n=== summary ===");
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const result of results) {
+  const counts = result.counts
+    ? `  ${result.counts.passed} passed, ${result.counts.failed} failed, ${result.counts.skipped} skipped`
+    : "";
+  console.log(
+    `${result.ok ? "ok  " : "FAIL"}  ${result.name} (${result.seconds.toFixed(1)} s)${counts}`,
+  );
+  if (result.counts) {
+    passed += result.counts.passed;
+    failed += result.counts.failed;
+    skipped += result.counts.skipped;
+  } else if (!result.ok) {
+    failed += 1;
+  }
+}
+const allOk = results.length > 0 && results.every((result) => result.ok);
+console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+Deno.exit(allOk ? 0 : 1);
