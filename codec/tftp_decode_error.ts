@@ -50,6 +50,8 @@ export class TftpDecodeError extends Error {
   readonly opcode: number | undefined;
 
   /**
+   * Makes the error; decoders call this, users normally only catch it.
+   *
    * @param kind What was wrong.
    * @param offset Byte offset of the problem.
    * @param opcode The datagram's opcode, if it had one.

@@ -40,7 +40,16 @@ export interface TftpUnknownOption {
 /** The name of an option ftkit knows. */
 export type TftpOptionName = keyof TftpOptions;
 
-/** The inclusive range of values each known option accepts. */
+/**
+ * The inclusive range of values each known option accepts.
+ *
+ * @example
+ * ```ts
+ * import { TftpOptionRange } from "@ftkit/ftkit/codec";
+ *
+ * TftpOptionRange.blksize; // { min: 8, max: 65464 }
+ * ```
+ */
 export const TftpOptionRange: {
   readonly [Name in TftpOptionName]: { readonly min: number; readonly max: number };
 } = {
@@ -52,7 +61,7 @@ export const TftpOptionRange: {
   rollover: { min: 0, max: 1 },
 };
 
-/** The known option names, in the order ftkit writes them. */
+/** The known option names, in the order ftkit writes them into a request or OACK. */
 export const TFTP_OPTION_NAMES: readonly TftpOptionName[] = [
   "blksize",
   "tsize",
@@ -62,7 +71,20 @@ export const TFTP_OPTION_NAMES: readonly TftpOptionName[] = [
   "rollover",
 ];
 
-/** Is `name` (any case) the name of an option ftkit knows? */
+/**
+ * Whether `name`, already lower-cased, is the name of an option ftkit knows.
+ *
+ * @param name An option name in lower case.
+ * @returns `true` for blksize, timeout, tsize, windowsize, utimeout and rollover.
+ *
+ * @example
+ * ```ts
+ * import { isTftpOptionName } from "@ftkit/ftkit/codec";
+ *
+ * isTftpOptionName("windowsize"); // true
+ * isTftpOptionName("multicast"); // false
+ * ```
+ */
 export function isTftpOptionName(name: string): name is TftpOptionName {
   return Object.hasOwn(TftpOptionRange, name);
 }
@@ -70,7 +92,17 @@ export function isTftpOptionName(name: string): name is TftpOptionName {
 /**
  * Reads a known option's value: a decimal number with digits only, within the option's range.
  *
+ * @param name The option.
+ * @param text The value as sent.
  * @returns The number, or `undefined` when the text is not a valid value for `name`.
+ *
+ * @example
+ * ```ts
+ * import { parseTftpOptionValue } from "@ftkit/ftkit/codec";
+ *
+ * parseTftpOptionValue("blksize", "1468"); // 1468
+ * parseTftpOptionValue("blksize", "4"); // undefined: below RFC 2348's 8
+ * ```
  */
 export function parseTftpOptionValue(name: TftpOptionName, text: string): number | undefined {
   // 2^53-1 has 16 digits; allow leading zeros but bound the work.
@@ -86,7 +118,20 @@ export function parseTftpOptionValue(name: TftpOptionName, text: string): number
   return value;
 }
 
-/** Throws a `RangeError` unless `value` is a valid value for option `name`. */
+/**
+ * Throws unless `value` is a valid value for option `name`.
+ *
+ * @param name The option.
+ * @param value The value to check.
+ * @throws {RangeError} When `value` is not an integer in the option's range.
+ *
+ * @example
+ * ```ts
+ * import { checkTftpOptionValue } from "@ftkit/ftkit/codec";
+ *
+ * checkTftpOptionValue("windowsize", 16); // fine
+ * ```
+ */
 export function checkTftpOptionValue(name: TftpOptionName, value: number): void {
   const range = TftpOptionRange[name];
   if (!Number.isInteger(value) || value < range.min || value > range.max) {

@@ -1,7 +1,7 @@
 /**
  * The whole test suite, as `npm test` runs it:
  *
- * 1. `deno fmt --check`, `deno lint`, `deno check`;
+ * 1. `deno fmt --check`, `deno lint`, `deno doc --lint` (every export documented), `deno check`;
  * 2. the tests (and the documentation's examples) under Deno;
  * 3. the tests under Bun;
  * 4. the npm build, and the tests under Node on its compiled JavaScript;
@@ -124,24 +124,19 @@ const selected = new Set(Deno.args);
 const wants = (name: string) => selected.size === 0 || selected.has(name);
 const results: StepResult[] = [];
 
+/** A step that passes when `deno ARGS...` exits 0. */
+function denoStep(...args: string[]): Promise<StepResult> {
+  return step(`deno ${args.join(" ")}`, async () => {
+    await run([bin("deno"), ...args], { cwd: root });
+  });
+}
+
 if (wants("lint")) {
-  results.push(
-    await step(
-      "deno fmt --check",
-      () => run([bin("deno"), "fmt", "--check"], { cwd: root }).then(() => {}),
-    ),
-  );
-  results.push(
-    await step("deno lint", () => run([bin("deno"), "lint"], { cwd: root }).then(() => {})),
-  );
-  results.push(
-    await step(
-      "deno check",
-      () =>
-        run([bin("deno"), "check", "mod.ts", "cli.ts", "codec", "tests", "scripts"], { cwd: root })
-          .then(() => {}),
-    ),
-  );
+  results.push(await denoStep("fmt", "--check"));
+  results.push(await denoStep("lint"));
+  // Every export documented (JSR's documentation lint).
+  results.push(await denoStep("doc", "--lint", "mod.ts", "codec/mod.ts"));
+  results.push(await denoStep("check", "mod.ts", "cli.ts", "codec", "tests", "scripts"));
 }
 
 if (wants("deno")) {
@@ -198,15 +193,7 @@ if (wants("smoke")) {
   );
 }
 
-if (wants("publish")) {
-  results.push(
-    await step(
-      "deno publish --dry-run",
-      () =>
-        run([bin("deno"), "publish", "--dry-run", "--allow-dirty"], { cwd: root }).then(() => {}),
-    ),
-  );
-}
+if (wants("publish")) results.push(await denoStep("publish", "--dry-run", "--allow-dirty"));
 
 console.log("\n=== summary ===");
 let passed = 0;

@@ -592,6 +592,16 @@ describe("TFTP encoding", () => {
       TypeError,
     ],
     ["an unknown packet type", { type: "nope" } as unknown as TftpPacket, TypeError],
+    [
+      "a payload that is not a Uint8Array",
+      { type: "data", block: 1, data: [1, 2] as unknown as Uint8Array },
+      TypeError,
+    ],
+    [
+      "a filename that is not a string",
+      { type: "rrq", filename: 42 as unknown as string, mode: "octet", options: {} },
+      TypeError,
+    ],
   ];
   for (const [name, packet, errorType] of invalid) {
     test(`refuses ${name}`, () => {
