@@ -15,3 +15,4 @@
  */
 
 export * from "./codec/mod.ts";
+export * from "./tftp/mod.ts";

@@ -135,8 +135,8 @@ if (wants("lint")) {
   results.push(await denoStep("fmt", "--check"));
   results.push(await denoStep("lint"));
   // Every export documented (JSR's documentation lint).
-  results.push(await denoStep("doc", "--lint", "mod.ts", "codec/mod.ts"));
-  results.push(await denoStep("check", "mod.ts", "cli.ts", "codec", "tests", "scripts"));
+  results.push(await denoStep("doc", "--lint", "mod.ts", "codec/mod.ts", "tftp/mod.ts"));
+  results.push(await denoStep("check", "mod.ts", "cli.ts", "codec", "tftp", "tests", "scripts"));
 }
 
 if (wants("deno")) {
@@ -145,7 +145,7 @@ if (wants("deno")) {
       "tests under Deno",
       () =>
         runner(
-          [bin("deno"), "test", "-A", "--doc", "tests/", "codec/", "mod.ts", "README.md"],
+          [bin("deno"), "test", "-A", "--doc", "tests/", "codec/", "tftp/", "mod.ts", "README.md"],
           denoCounts,
         ),
     ),

@@ -1,0 +1,34 @@
+/**
+ * TFTP sans-I/O machines: the client transfer, the server endpoint and its transfers, and option
+ * negotiation. No I/O, no timers, no clock: time comes in as `now`, datagrams and deadlines and
+ * events go out, so the same machines run over any transport.
+ *
+ * @example
+ * ```ts
+ * import { TftpClientTransfer } from "@ftkit/ftkit/tftp";
+ *
+ * const client = new TftpClientTransfer({
+ *   type: "rrq",
+ *   filename: "pxelinux.0",
+ *   server: { address: "127.0.0.1", port: 69 },
+ * });
+ * client.start(0);
+ * const datagram = client.pollTransmit(); // send datagram.bytes to datagram.to
+ * const deadline = client.pollTimeout(); // call client.handleTimeout(now) once it passes
+ * ```
+ *
+ * @module
+ */
+
+export * from "./address.ts";
+export * from "./negotiation.ts";
+export {
+  type TftpFailureReason,
+  type TftpRetransmitOptions,
+  TftpTransfer,
+  type TftpTransferEvent,
+  type TftpTransferInit,
+  type TftpTransferStats,
+} from "./transfer.ts";
+export * from "./client.ts";
+export * from "./server.ts";

@@ -1,0 +1,848 @@
+/**
+ * The TFTP transfer machine (sans-I/O): one file moving between two transfer IDs, from either
+ * side, in either direction. `TftpClientTransfer` and the server endpoint's `accept` make them.
+ *
+ * A driver runs it like this, after every input:
+ *
+ * 1. feed it: `handleDatagram(now, bytes, from)`, `handleTimeout(now)` when `pollTimeout()` has
+ *    passed, `write(chunk)` / `end()` when it asked for data;
+ * 2. drain it: `pollTransmit()` until `undefined` (send each datagram), `pollEvent()` until
+ *    `undefined`, then arm a timer for `pollTimeout()`;
+ * 3. stop when `isDrained()`.
+ *
+ * @module
+ */
+
+import {
+  decodeTftpPacket,
+  encodeTftpPacket,
+  NetasciiDecoder,
+  NetasciiEncoder,
+  TftpDecodeError,
+  TftpErrorCode,
+  type TftpMode,
+  type TftpOptions,
+  type TftpPacket,
+} from "../codec/mod.ts";
+import { sameTftpAddress, type TftpAddress, type TftpTransmit } from "./address.ts";
+import { stepsTo, wireBlock } from "./_blocks.ts";
+import {
+  checkTftpOack,
+  TFTP_DEFAULT_PARAMETERS,
+  type TftpTransferParameters,
+} from "./negotiation.ts";
+
+/** Retransmission timing. Every wait on the network is bounded by these. */
+export interface TftpRetransmitOptions {
+  /** Time before the first retransmission, in ms (default 1000). A negotiated timeout wins. */
+  timeoutMs?: number;
+  /** Factor applied to the timeout after each consecutive retransmission (default 2). */
+  backoff?: number;
+  /** Longest timeout after backoff, in ms (default 8000). */
+  maxTimeoutMs?: number;
+  /** Consecutive timeouts before the transfer fails (default 6). */
+  retries?: number;
+  /** How long the receiver of the last block stays to re-ACK a retransmitted final DATA, in ms
+   * (default: twice the timeout). */
+  dallyMs?: number;
+}
+
+/** Why a transfer failed. */
+export type TftpFailureReason =
+  /** The peer sent an ERROR packet. */
+  | "peer-error"
+  /** The retry budget ran out. */
+  | "timeout"
+  /** The peer sent a malformed or unexpected packet; ERROR 4 was sent. */
+  | "protocol-error"
+  /** The client refused the server's OACK; ERROR 8 was sent. */
+  | "option-negotiation"
+  /** More data arrived than the size limit allows; ERROR 3 was sent. */
+  | "size-limit"
+  /** The local side called `abort()`. */
+  | "aborted";
+
+/** Counters of a transfer. */
+export interface TftpTransferStats {
+  /** File bytes sent or delivered so far (after netascii conversion on receive). */
+  bytes: number;
+  /** DATA blocks sent or accepted (new ones, not retransmissions). */
+  blocks: number;
+  /** Datagrams sent again because of a timeout, a gap or a duplicate. */
+  retransmits: number;
+  /** Retransmission timeouts that fired. */
+  timeouts: number;
+  /** Duplicate or out-of-window DATA and ACK packets received. */
+  duplicates: number;
+  /** When the transfer started (the `now` of its first input). */
+  startedAt: number;
+  /** When the final event was emitted. */
+  endedAt: number | undefined;
+}
+
+/** Something the machine tells its driver. `complete` and `failed` are final: exactly one comes. */
+export type TftpTransferEvent =
+  | {
+    /** Negotiation is over: these are the parameters (defaults when the peer ignored options). */
+    readonly type: "negotiated";
+    /** The parameters the transfer runs with. */
+    readonly parameters: TftpTransferParameters;
+  }
+  | {
+    /** The sending side wants more file bytes: call `write(chunk)`, or `end()` at end of file. */
+    readonly type: "data-wanted";
+  }
+  | {
+    /** The receiving side delivers the next bytes of the file, in order. */
+    readonly type: "data";
+    /** The bytes (after netascii conversion in netascii mode). */
+    readonly data: Uint8Array;
+  }
+  | {
+    /** Final: every byte was delivered (receiver) or acknowledged (sender). */
+    readonly type: "complete";
+    /** The transfer's counters. */
+    readonly stats: TftpTransferStats;
+  }
+  | {
+    /** Final: the transfer failed. An ERROR packet, if one is due, was queued before this. */
+    readonly type: "failed";
+    /** Why. */
+    readonly reason: TftpFailureReason;
+    /** The TFTP error code sent or received (0 when a timeout ended it). */
+    readonly code: number;
+    /** A sentence saying what happened. */
+    readonly message: string;
+    /** The transfer's counters. */
+    readonly stats: TftpTransferStats;
+  };
+
+/** How a transfer machine is set up. The client and server constructors fill this in. */
+export interface TftpTransferInit {
+  /** Which side this machine is. */
+  readonly role: "client" | "server";
+  /** Whether this side sends the file (client WRQ, server RRQ) or receives it. */
+  readonly direction: "send" | "receive";
+  /** The transfer mode; netascii is converted inside the machine. */
+  readonly mode: "octet" | "netascii";
+  /** The peer: the server's listening address for a client (its TID is latched from the first
+   * reply), the client's TID for a server. */
+  readonly peer: TftpAddress;
+  /** Client: the request to send, and the options in it. */
+  readonly request?: {
+    readonly bytes: Uint8Array;
+    readonly type: "rrq" | "wrq";
+    readonly options: TftpOptions;
+  };
+  /** Server: the OACK to send (if any) and the negotiated parameters. */
+  readonly accepted?: {
+    readonly oack: Uint8Array | undefined;
+    readonly parameters: TftpTransferParameters;
+  };
+  /** Retransmission timing. */
+  readonly retransmit?: TftpRetransmitOptions;
+  /** Receiver: the most file bytes accepted (ERROR 3 past it). */
+  readonly maxSize?: number;
+  /** Sender: answer a duplicate ACK by sending the window again (Sorcerer's Apprentice); off by
+   * default as RFC 1123 section 4.2.3.1 requires. */
+  readonly allowSorcerersApprentice?: boolean;
+}
+
+type Phase = "idle" | "requesting" | "oack-sent" | "sending" | "receiving" | "dallying" | "drained";
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * One TFTP transfer, sans-I/O. See the module documentation for the driver loop.
+ *
+ * Inputs: `start`, `handleDatagram`, `handleTimeout`, `write`, `end`, `abort`.
+ * Outputs: `pollTransmit`, `pollEvent`, `pollTimeout`, `isDrained`.
+ *
+ * @example
+ * ```ts
+ * import { TftpClientTransfer } from "@ftkit/ftkit/tftp";
+ *
+ * const transfer = new TftpClientTransfer({
+ *   type: "rrq",
+ *   filename: "pxelinux.0",
+ *   server: { address: "127.0.0.1", port: 69 },
+ * });
+ * transfer.start(0);
+ * const rrq = transfer.pollTransmit(); // the RRQ datagram, to 127.0.0.1:69
+ * ```
+ */
+export class TftpTransfer {
+  readonly #role: "client" | "server";
+  readonly #direction: "send" | "receive";
+  readonly #mode: "octet" | "netascii";
+  readonly #request: TftpTransferInit["request"];
+  readonly #serverOack: Uint8Array | undefined;
+  readonly #maxSize: number;
+  readonly #sorcerersApprentice: boolean;
+  readonly #baseTimeoutMs: number;
+  readonly #backoff: number;
+  readonly #maxTimeoutMs: number;
+  readonly #retryBudget: number;
+  readonly #dallyMs: number | undefined;
+
+  #peer: TftpAddress;
+  #latched: boolean;
+  #phase: Phase = "idle";
+  #parameters: TftpTransferParameters = TFTP_DEFAULT_PARAMETERS;
+  #transmits: TftpTransmit[] = [];
+  #events: TftpTransferEvent[] = [];
+  #timerAt: number | undefined;
+  #timeoutMs: number;
+  #retries = 0;
+  readonly #stats: TftpTransferStats = {
+    bytes: 0,
+    blocks: 0,
+    retransmits: 0,
+    timeouts: 0,
+    duplicates: 0,
+    startedAt: 0,
+    endedAt: undefined,
+  };
+
+  // Sender: blocks base..base+blocks.length-1 are encoded DATA packets kept for retransmission;
+  // those below `next` have been sent. `pending` holds file bytes not yet cut into blocks.
+  #base = 1;
+  #next = 1;
+  #blocks: Uint8Array[] = [];
+  #finalBlock: number | undefined;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #ended = false;
+  #asked = false;
+  #encoder: NetasciiEncoder | undefined;
+
+  // Receiver: `expected` is the next block wanted; `lastAck` the packet to repeat.
+  #expected = 1;
+  #acked = 0;
+  #lastAck: Uint8Array | undefined;
+  #gapAcked = false;
+  #decoder: NetasciiDecoder | undefined;
+
+  /**
+   * Makes a transfer machine. Most users call `new TftpClientTransfer(...)` or
+   * `TftpServerEndpoint.accept(...)` instead.
+   *
+   * @param init How the transfer is set up.
+   */
+  constructor(init: TftpTransferInit) {
+    this.#role = init.role;
+    this.#direction = init.direction;
+    this.#mode = init.mode;
+    this.#peer = init.peer;
+    this.#latched = init.role === "server";
+    this.#request = init.request;
+    this.#serverOack = init.accepted?.oack;
+    if (init.role === "client" && !init.request) {
+      throw new TypeError("A client transfer needs a request");
+    }
+    if (init.role === "server" && !init.accepted) {
+      throw new TypeError("A server transfer needs its parameters");
+    }
+    if (init.accepted) this.#parameters = init.accepted.parameters;
+    const retransmit = init.retransmit ?? {};
+    this.#baseTimeoutMs = positive("timeoutMs", retransmit.timeoutMs ?? 1000);
+    this.#backoff = retransmit.backoff ?? 2;
+    if (!(this.#backoff >= 1)) {
+      throw new RangeError(`backoff must be 1 or more, got ${this.#backoff}`);
+    }
+    this.#maxTimeoutMs = positive("maxTimeoutMs", retransmit.maxTimeoutMs ?? 8000);
+    this.#retryBudget = retransmit.retries ?? 6;
+    if (!Number.isInteger(this.#retryBudget) || this.#retryBudget < 0) {
+      throw new RangeError(`retries must be a whole number, got ${this.#retryBudget}`);
+    }
+    this.#dallyMs = retransmit.dallyMs;
+    this.#timeoutMs = this.#baseTimeoutMs;
+    this.#maxSize = init.maxSize ?? Number.MAX_SAFE_INTEGER;
+    this.#sorcerersApprentice = init.allowSorcerersApprentice ?? false;
+    if (init.mode === "netascii") {
+      if (init.direction === "send") this.#encoder = new NetasciiEncoder();
+      else this.#decoder = new NetasciiDecoder();
+    }
+  }
+
+  // --- getters ---
+
+  /** The peer's transfer ID: for a client, the server's listening address until a reply latches it. */
+  get peer(): TftpAddress {
+    return this.#peer;
+  }
+
+  /** The parameters in force (the defaults until negotiation ends). */
+  get parameters(): TftpTransferParameters {
+    return this.#parameters;
+  }
+
+  /** The transfer's counters, live. */
+  get stats(): Readonly<TftpTransferStats> {
+    return this.#stats;
+  }
+
+  /** Whether the machine has nothing more to do: its final event is out and any dally is over. */
+  isDrained(): boolean {
+    return this.#phase === "drained";
+  }
+
+  // --- outputs ---
+
+  /** The next datagram to send, or `undefined`. */
+  pollTransmit(): TftpTransmit | undefined {
+    return this.#transmits.shift();
+  }
+
+  /** The next event, or `undefined`. */
+  pollEvent(): TftpTransferEvent | undefined {
+    return this.#events.shift();
+  }
+
+  /** When `handleTimeout` must next be called (same clock as `now`), or `undefined`. */
+  pollTimeout(): number | undefined {
+    return this.#timerAt;
+  }
+
+  // --- inputs ---
+
+  /**
+   * Starts the transfer: a client sends its request; a server sends its OACK, or its ACK 0 for a
+   * write, or asks for the first block of a read.
+   *
+   * @param now The current time in ms.
+   */
+  start(now: number): void {
+    if (this.#phase !== "idle") throw new TypeError("Transfer already started");
+    this.#stats.startedAt = now;
+    if (this.#role === "client") {
+      this.#phase = "requesting";
+      this.#send(this.#request!.bytes);
+      this.#arm(now);
+      if (this.#direction === "send") this.#askForData();
+      return;
+    }
+    this.#events.push({ type: "negotiated", parameters: this.#parameters });
+    this.#timeoutMs = this.#parameters.timeoutMs ?? this.#baseTimeoutMs;
+    if (this.#direction === "send") {
+      if (this.#serverOack) {
+        this.#phase = "oack-sent";
+        this.#send(this.#serverOack);
+        this.#arm(now);
+        this.#askForData();
+      } else {
+        this.#phase = "sending";
+        this.#pump(now);
+      }
+    } else {
+      this.#phase = "receiving";
+      this.#acknowledge(now, 0, this.#serverOack);
+    }
+  }
+
+  /**
+   * Feeds a datagram received on this transfer's socket.
+   *
+   * @param now The current time in ms.
+   * @param bytes The datagram.
+   * @param from Where it came from.
+   */
+  handleDatagram(now: number, bytes: Uint8Array, from: TftpAddress): void {
+    if (this.#phase === "idle") throw new TypeError("Transfer not started");
+    if (this.#phase === "drained") return;
+    if (!this.#fromPeer(from)) return;
+    let packet: TftpPacket;
+    try {
+      packet = decodeTftpPacket(bytes);
+    } catch (error) {
+      if (!(error instanceof TftpDecodeError)) throw error;
+      if (this.#phase === "dallying") return;
+      this.#fail(
+        now,
+        "protocol-error",
+        error.errorCode,
+        `Malformed packet: ${error.message}`,
+        true,
+      );
+      return;
+    }
+    if (packet.type === "error") {
+      if (this.#phase === "dallying") return;
+      this.#fail(
+        now,
+        "peer-error",
+        packet.code,
+        packet.message || `Peer sent error ${packet.code}`,
+        false,
+      );
+      return;
+    }
+    switch (this.#phase) {
+      case "requesting":
+        return this.#onReply(now, packet);
+      case "oack-sent":
+        if (packet.type === "ack" && packet.block === 0) {
+          this.#phase = "sending";
+          this.#resetTimer();
+          this.#pump(now);
+          return;
+        }
+        return this.#illegal(now, packet);
+      case "sending":
+        if (packet.type === "ack") return this.#onAck(now, packet.block);
+        // A client whose ACK 0 of our OACK was lost, or a server repeating its OACK: harmless.
+        if (packet.type === "oack" && this.#role === "client" && this.#base === 1) {
+          this.#stats.duplicates++;
+          return;
+        }
+        return this.#illegal(now, packet);
+      case "receiving":
+        if (packet.type === "data") return this.#onData(now, packet.block, packet.data);
+        if (packet.type === "oack" && this.#role === "client" && this.#expected === 1) {
+          // The server did not get our ACK 0 and repeats its OACK.
+          this.#stats.duplicates++;
+          this.#stats.retransmits++;
+          this.#send(this.#lastAck!);
+          return;
+        }
+        return this.#illegal(now, packet);
+      case "dallying":
+        if (
+          packet.type === "data" &&
+          packet.block === wireBlock(this.#expected - 1, this.#parameters.rollover)
+        ) {
+          this.#stats.duplicates++;
+          this.#stats.retransmits++;
+          this.#send(this.#lastAck!);
+        }
+        return;
+    }
+  }
+
+  /**
+   * Fires whatever expired: retransmits, or fails once the retry budget is spent, or ends the
+   * dally. A no-op before the deadline.
+   *
+   * @param now The current time in ms.
+   */
+  handleTimeout(now: number): void {
+    if (this.#timerAt === undefined || now < this.#timerAt) return;
+    this.#timerAt = undefined;
+    if (this.#phase === "dallying") {
+      this.#phase = "drained";
+      return;
+    }
+    this.#stats.timeouts++;
+    if (this.#retries >= this.#retryBudget) {
+      const waited = this.#phase === "requesting"
+        ? "No reply from the server"
+        : "Peer stopped answering";
+      this.#fail(
+        now,
+        "timeout",
+        TftpErrorCode.NotDefined,
+        `${waited} after ${this.#retries + 1} tries`,
+        true,
+      );
+      return;
+    }
+    this.#retries++;
+    this.#timeoutMs = Math.min(this.#timeoutMs * this.#backoff, this.#maxTimeoutMs);
+    switch (this.#phase) {
+      case "requesting":
+        this.#retransmit(this.#request!.bytes);
+        break;
+      case "oack-sent":
+        this.#retransmit(this.#serverOack!);
+        break;
+      case "sending":
+        // RFC 7440 section 4: send the whole outstanding window again.
+        this.#next = this.#base;
+        this.#pump(now, true);
+        break;
+      case "receiving":
+        // RFC 7440 section 4: the receiver times out and ACKs the last block received in order.
+        this.#stats.retransmits++;
+        this.#acknowledge(
+          now,
+          this.#expected - 1,
+          this.#expected === 1 ? this.#lastAck : undefined,
+        );
+        return;
+    }
+    this.#timerAt = now + this.#timeoutMs;
+  }
+
+  /**
+   * Gives the sender more file bytes, of any length. Call it after a `data-wanted` event; the
+   * machine cuts the bytes into blocks (converting to netascii in that mode).
+   *
+   * @param now The current time in ms.
+   * @param chunk File bytes.
+   */
+  write(now: number, chunk: Uint8Array): void {
+    this.#checkWritable();
+    const bytes = this.#encoder ? this.#encoder.encode(chunk) : chunk;
+    if (bytes.length > 0) {
+      this.#pending.push(bytes);
+      this.#pendingBytes += bytes.length;
+    }
+    this.#asked = false;
+    if (this.#phase === "sending") this.#pump(now);
+    else this.#askForData();
+  }
+
+  /**
+   * Tells the sender the file has no more bytes.
+   *
+   * @param now The current time in ms.
+   */
+  end(now: number): void {
+    this.#checkWritable();
+    this.#ended = true;
+    if (this.#phase === "sending") this.#pump(now);
+  }
+
+  /**
+   * Ends the transfer from this side: sends ERROR `code` with `message` to the peer (if it is still
+   * running) and emits `failed` with reason `"aborted"`.
+   *
+   * @param now The current time in ms.
+   * @param code The error code to send (default 0).
+   * @param message The message to send.
+   */
+  abort(now: number, code: number = TftpErrorCode.NotDefined, message = "Transfer aborted"): void {
+    if (this.#phase === "drained" || this.#phase === "dallying") return;
+    const sendError = this.#phase !== "idle" && (this.#latched || this.#role === "client");
+    this.#fail(now, "aborted", code, message, sendError);
+  }
+
+  // --- the request stage (client) ---
+
+  #onReply(now: number, packet: TftpPacket): void {
+    const request = this.#request!;
+    const reading = request.type === "rrq";
+    if (packet.type === "oack") {
+      const names = (packet.unknownOptions ?? []).map((option) => option.name);
+      const check = checkTftpOack(request.type, request.options, packet.options, names);
+      if (!check.ok) {
+        this.#fail(now, "option-negotiation", TftpErrorCode.OptionNegotiation, check.message, true);
+        return;
+      }
+      this.#negotiated(check.parameters);
+      if (reading) {
+        // RFC 2347: the client answers an OACK to its RRQ with ACK 0.
+        this.#phase = "receiving";
+        this.#acknowledge(now, 0);
+      } else {
+        // RFC 2347: and an OACK to its WRQ with DATA 1.
+        this.#phase = "sending";
+        this.#pump(now);
+      }
+      return;
+    }
+    // A server that ignores the options answers like RFC 1350: DATA 1 or ACK 0 (RFC 2347).
+    if (reading && packet.type === "data" && packet.block === 1) {
+      this.#negotiated(TFTP_DEFAULT_PARAMETERS);
+      this.#phase = "receiving";
+      this.#onData(now, packet.block, packet.data);
+      return;
+    }
+    if (!reading && packet.type === "ack" && packet.block === 0) {
+      this.#negotiated(TFTP_DEFAULT_PARAMETERS);
+      this.#phase = "sending";
+      this.#pump(now);
+      return;
+    }
+    this.#illegal(now, packet);
+  }
+
+  #negotiated(parameters: TftpTransferParameters): void {
+    this.#parameters = parameters;
+    this.#timeoutMs = parameters.timeoutMs ?? this.#baseTimeoutMs;
+    this.#retries = 0;
+    this.#timerAt = undefined;
+    this.#events.push({ type: "negotiated", parameters });
+  }
+
+  // --- sending ---
+
+  #onAck(now: number, block: number): void {
+    const acked = this.#base - 1 + stepsTo(this.#base - 1, block, this.#parameters.rollover);
+    if (acked === this.#base - 1 || acked >= this.#next) {
+      // A duplicate ACK, or one for a block never sent. RFC 1123 section 4.2.3.1: never answer a
+      // duplicate ACK with DATA (the Sorcerer's Apprentice), unless asked to.
+      this.#stats.duplicates++;
+      if (this.#sorcerersApprentice && acked === this.#base - 1 && this.#next > this.#base) {
+        this.#next = this.#base;
+        this.#pump(now, true);
+      }
+      return;
+    }
+    this.#blocks.splice(0, acked - this.#base + 1);
+    this.#base = acked + 1;
+    this.#resetTimer();
+    if (this.#finalBlock !== undefined && acked >= this.#finalBlock) {
+      this.#complete(now);
+      return;
+    }
+    // RFC 7440 section 4: an ACK inside the window means the receiver missed the next block:
+    // start the window again from there.
+    const resend = this.#next > this.#base;
+    if (resend) this.#next = this.#base;
+    this.#pump(now, resend);
+  }
+
+  /** Cuts blocks while the window has room, sends what the window allows, asks for more data. */
+  #pump(now: number, resending = false): void {
+    const { blksize, windowsize, rollover } = this.#parameters;
+    while (this.#finalBlock === undefined && this.#blocks.length < windowsize) {
+      const payload = this.#takeBlock(blksize);
+      if (payload === undefined) break;
+      const block = this.#base + this.#blocks.length;
+      this.#blocks.push(
+        encodeTftpPacket({ type: "data", block: wireBlock(block, rollover), data: payload }),
+      );
+      if (payload.length < blksize) this.#finalBlock = block;
+    }
+    let sent = false;
+    while (this.#next < this.#base + this.#blocks.length) {
+      const isNew = this.#next > this.#stats.blocks;
+      if (isNew) {
+        this.#stats.blocks++;
+        this.#stats.bytes += this.#blocks[this.#next - this.#base].length - 4;
+      } else {
+        this.#stats.retransmits++;
+      }
+      this.#send(this.#blocks[this.#next - this.#base]);
+      this.#next++;
+      sent = true;
+    }
+    if ((sent || resending) && this.#next > this.#base) this.#timerAt ??= now + this.#timeoutMs;
+    this.#askForData();
+  }
+
+  #takeBlock(blksize: number): Uint8Array | undefined {
+    if (this.#pendingBytes < blksize && !this.#ended) return undefined;
+    const length = Math.min(blksize, this.#pendingBytes);
+    const first = this.#pending[0];
+    if (first !== undefined && first.length >= length) {
+      // The common case: one chunk holds the whole block; take a view.
+      const view = first.subarray(0, length);
+      if (first.length === length) this.#pending.shift();
+      else this.#pending[0] = first.subarray(length);
+      this.#pendingBytes -= length;
+      return view;
+    }
+    if (length === 0) return EMPTY;
+    const payload = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+      const chunk = this.#pending[0];
+      const take = Math.min(chunk.length, length - filled);
+      payload.set(chunk.subarray(0, take), filled);
+      filled += take;
+      if (take === chunk.length) this.#pending.shift();
+      else this.#pending[0] = chunk.subarray(take);
+    }
+    this.#pendingBytes -= length;
+    return payload;
+  }
+
+  #askForData(): void {
+    if (
+      this.#direction !== "send" || this.#ended || this.#asked || this.#finalBlock !== undefined
+    ) return;
+    // Keep up to a window of bytes ready beyond the blocks in flight, never the whole file. Before
+    // the reply, plan on the options requested.
+    const planned = this.#phase === "requesting" ? this.#request!.options : this.#parameters;
+    const blksize = planned.blksize ?? TFTP_DEFAULT_PARAMETERS.blksize;
+    const windowsize = planned.windowsize ?? 1;
+    if (this.#pendingBytes >= blksize * windowsize) return;
+    this.#asked = true;
+    this.#events.push({ type: "data-wanted" });
+  }
+
+  #checkWritable(): void {
+    if (this.#direction !== "send") throw new TypeError("Only the sending side takes data");
+    if (this.#ended) throw new TypeError("Data already ended");
+  }
+
+  // --- receiving ---
+
+  #onData(now: number, block: number, data: Uint8Array): void {
+    const { blksize, windowsize, rollover } = this.#parameters;
+    if (data.length > blksize) {
+      this.#fail(
+        now,
+        "protocol-error",
+        TftpErrorCode.IllegalOperation,
+        `DATA block of ${data.length} bytes exceeds blksize ${blksize}`,
+        true,
+      );
+      return;
+    }
+    const ahead = stepsTo(this.#expected, block, rollover);
+    if (ahead !== 0) {
+      this.#stats.duplicates++;
+      if (this.#expected > 1 && block === wireBlock(this.#expected - 1, rollover)) {
+        // The sender did not hear our ACK for the last block we have: ACK it again.
+        this.#stats.retransmits++;
+        this.#acknowledge(now, this.#expected - 1, undefined, false);
+      } else if (ahead < windowsize && !this.#gapAcked) {
+        // RFC 7440 section 4: a gap: ACK the last block received in order, once per gap.
+        this.#gapAcked = true;
+        this.#stats.retransmits++;
+        this.#acknowledge(
+          now,
+          this.#expected - 1,
+          this.#expected === 1 ? this.#lastAck : undefined,
+          false,
+        );
+      }
+      return;
+    }
+    if (this.#stats.bytes + data.length > this.#maxSize) {
+      this.#fail(
+        now,
+        "size-limit",
+        TftpErrorCode.DiskFull,
+        `File exceeds the ${this.#maxSize} bytes allowed`,
+        true,
+      );
+      return;
+    }
+    this.#expected++;
+    this.#stats.blocks++;
+    this.#gapAcked = false;
+    this.#retries = 0;
+    this.#timeoutMs = this.#parameters.timeoutMs ?? this.#baseTimeoutMs;
+    const final = data.length < blksize;
+    const delivered = this.#decoder ? this.#decoder.decode(data) : data;
+    this.#deliver(delivered);
+    if (final) {
+      if (this.#decoder) this.#deliver(this.#decoder.flush());
+      this.#acknowledge(now, this.#expected - 1);
+      this.#phase = "dallying";
+      this.#stats.endedAt = now;
+      this.#events.push({ type: "complete", stats: { ...this.#stats } });
+      this.#timerAt = now + (this.#dallyMs ?? 2 * this.#timeoutMs);
+      return;
+    }
+    if (this.#expected - 1 - this.#acked >= windowsize) this.#acknowledge(now, this.#expected - 1);
+    else this.#timerAt = now + this.#timeoutMs;
+  }
+
+  #deliver(data: Uint8Array): void {
+    if (data.length === 0) return;
+    this.#stats.bytes += data.length;
+    this.#events.push({ type: "data", data });
+  }
+
+  /**
+   * Sends ACK `block` (or `packet` in its place: an OACK stands for ACK 0). `rearm` restarts the
+   * receiver's timer; answers to duplicates do not, so a peer repeating itself cannot keep the
+   * transfer alive past its retry budget.
+   */
+  #acknowledge(now: number, block: number, packet?: Uint8Array, rearm = true): void {
+    const bytes = packet ??
+      encodeTftpPacket({ type: "ack", block: wireBlock(block, this.#parameters.rollover) });
+    this.#acked = block;
+    this.#lastAck = bytes;
+    this.#send(bytes);
+    if (rearm) this.#timerAt = now + this.#timeoutMs;
+  }
+
+  // --- shared ---
+
+  /** Checks the source of a datagram; strangers get ERROR 5 (RFC 1350 section 4). */
+  #fromPeer(from: TftpAddress): boolean {
+    if (this.#latched) {
+      if (sameTftpAddress(from, this.#peer)) return true;
+    } else if (from.address === this.#peer.address) {
+      // RFC 1350 section 4: the first reply chooses the server's TID.
+      this.#peer = from;
+      this.#latched = true;
+      return true;
+    }
+    this.#transmits.push({
+      to: from,
+      bytes: encodeTftpPacket({
+        type: "error",
+        code: TftpErrorCode.UnknownTransferId,
+        message: "Unknown transfer ID",
+      }),
+    });
+    return false;
+  }
+
+  #illegal(now: number, packet: TftpPacket): void {
+    this.#fail(
+      now,
+      "protocol-error",
+      TftpErrorCode.IllegalOperation,
+      `Unexpected ${packet.type.toUpperCase()} packet`,
+      true,
+    );
+  }
+
+  #send(bytes: Uint8Array): void {
+    this.#transmits.push({ to: this.#peer, bytes });
+  }
+
+  #retransmit(bytes: Uint8Array): void {
+    this.#stats.retransmits++;
+    this.#send(bytes);
+  }
+
+  #arm(now: number): void {
+    this.#timerAt = now + this.#timeoutMs;
+  }
+
+  #resetTimer(): void {
+    this.#retries = 0;
+    this.#timeoutMs = this.#parameters.timeoutMs ?? this.#baseTimeoutMs;
+    this.#timerAt = undefined;
+  }
+
+  #complete(now: number): void {
+    this.#phase = "drained";
+    this.#timerAt = undefined;
+    this.#stats.endedAt = now;
+    this.#events.push({ type: "complete", stats: { ...this.#stats } });
+  }
+
+  #fail(
+    now: number,
+    reason: TftpFailureReason,
+    code: number,
+    message: string,
+    sendError: boolean,
+  ): void {
+    if (sendError) {
+      this.#send(encodeTftpPacket({ type: "error", code, message: message.replaceAll("\0", "") }));
+    }
+    this.#phase = "drained";
+    this.#timerAt = undefined;
+    this.#stats.endedAt = now;
+    this.#pending = [];
+    this.#blocks = [];
+    this.#events.push({ type: "failed", reason, code, message, stats: { ...this.#stats } });
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(`${name} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+/** The modes a transfer machine runs; mail (RFC 1350) is obsolete and refused. */
+export function checkTransferMode(mode: TftpMode): "octet" | "netascii" {
+  if (mode === "mail") throw new TypeError('Mode "mail" is obsolete (RFC 1350) and not supported');
+  if (mode !== "octet" && mode !== "netascii") {
+    throw new TypeError(`Mode must be "octet" or "netascii", got "${mode}"`);
+  }
+  return mode;
+}
