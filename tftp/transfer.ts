@@ -390,19 +390,22 @@ export class TftpTransfer {
         return this.#illegal(now, packet);
       case "sending":
         if (packet.type === "ack") return this.#onAck(now, packet.block);
-        // A client whose ACK 0 of our OACK was lost, or a server repeating its OACK: harmless.
-        if (packet.type === "oack" && this.#role === "client" && this.#base === 1) {
+        // The server repeating its OACK (it missed our first DATA, or the network duplicated it).
+        if (packet.type === "oack" && this.#role === "client") {
           this.#stats.duplicates++;
           return;
         }
         return this.#illegal(now, packet);
       case "receiving":
         if (packet.type === "data") return this.#onData(now, packet.block, packet.data);
-        if (packet.type === "oack" && this.#role === "client" && this.#expected === 1) {
-          // The server did not get our ACK 0 and repeats its OACK.
+        if (packet.type === "oack" && this.#role === "client") {
+          // The server repeats its OACK: it did not get our ACK 0, so send it again; once data
+          // flows, a late copy is only a duplicate.
           this.#stats.duplicates++;
-          this.#stats.retransmits++;
-          this.#send(this.#lastAck!);
+          if (this.#expected === 1) {
+            this.#stats.retransmits++;
+            this.#send(this.#lastAck!);
+          }
           return;
         }
         return this.#illegal(now, packet);
