@@ -322,6 +322,34 @@ export function decodeTftpPacket(
   }
 }
 
+/**
+ * Decodes one datagram like {@linkcode decodeTftpPacket}, returning the error instead of throwing
+ * it: handy in a receive loop, where bad datagrams are expected.
+ *
+ * @param bytes The datagram.
+ * @param options Limits (see {@linkcode DecodeTftpPacketOptions}).
+ * @returns The packet, or the `TftpDecodeError` that says what is wrong with it.
+ *
+ * @example
+ * ```ts
+ * import { TftpDecodeError, tryDecodeTftpPacket } from "@ftkit/ftkit/codec";
+ *
+ * const result = tryDecodeTftpPacket(new Uint8Array([0, 9]));
+ * if (result instanceof TftpDecodeError) console.log(result.kind); // "unknown-opcode"
+ * ```
+ */
+export function tryDecodeTftpPacket(
+  bytes: Uint8Array,
+  options?: DecodeTftpPacketOptions,
+): TftpPacket | TftpDecodeError {
+  try {
+    return decodeTftpPacket(bytes, options);
+  } catch (error) {
+    if (error instanceof TftpDecodeError) return error;
+    throw error; // not reached: the decoder throws nothing else (see the property tests)
+  }
+}
+
 // --- decoding ---
 
 function decodeRequest(bytes: Uint8Array, opcode: number, maxLength: number): TftpRequest {

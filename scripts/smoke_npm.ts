@@ -19,18 +19,23 @@ const consumerJs = `
 import assert from "node:assert/strict";
 import { decodeTftpPacket, encodeTftpPacket } from "ftkit";
 import * as codec from "ftkit/codec";
+import { TftpClientTransfer } from "ftkit/tftp";
 
 const bytes = encodeTftpPacket({ type: "rrq", filename: "pxelinux.0", mode: "octet", options: { blksize: 1468 } });
 assert.deepEqual(codec.decodeTftpPacket(bytes), {
   type: "rrq", filename: "pxelinux.0", mode: "octet", options: { blksize: 1468 },
 });
 assert.throws(() => decodeTftpPacket(new Uint8Array([0, 9])), codec.TftpDecodeError);
+const client = new TftpClientTransfer({ type: "rrq", filename: "a", server: { address: "127.0.0.1", port: 69 } });
+client.start(0);
+assert.equal(client.pollTransmit().to.port, 69);
 console.log("import ok");
 `;
 
 const consumerTs = `
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "ftkit";
 import { NetasciiEncoder, TftpErrorCode, type TftpOptions } from "ftkit/codec";
+import { TftpServerEndpoint, type TftpTransferEvent } from "ftkit/tftp";
 
 const packet: TftpPacket = decodeTftpPacket(new Uint8Array([0, 4, 0, 1]));
 if (packet.type === "ack") {
@@ -43,6 +48,9 @@ const code: 8 = TftpErrorCode.OptionNegotiation;
 const encoded: Uint8Array = new NetasciiEncoder().encode(wire);
 void code;
 void encoded;
+const endpoint = new TftpServerEndpoint({ maxBlksize: 1468 });
+const event: TftpTransferEvent | undefined = endpoint.accept(0, endpoint.handleDatagram(0, wire, { address: "::1", port: 1 })!)?.pollEvent();
+void event;
 
 // The types are real: these must not compile.
 // @ts-expect-error an ACK needs a block number

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { readdir } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildNpm } from "./build_npm.ts";
@@ -141,14 +141,39 @@ if (wants("lint")) {
 
 if (wants("deno")) {
   results.push(
-    await step(
-      "tests under Deno",
-      () =>
-        runner(
-          [bin("deno"), "test", "-A", "--doc", "tests/", "codec/", "tftp/", "mod.ts", "README.md"],
-          denoCounts,
-        ),
-    ),
+    await step("tests under Deno", async () => {
+      const coverage = join(root, ".build/coverage");
+      await rm(coverage, { recursive: true, force: true });
+      const result = await runner(
+        [
+          bin("deno"),
+          "test",
+          "-A",
+          "--doc",
+          `--coverage=${coverage}`,
+          "--coverage-raw-data-only",
+          "tests/",
+          "codec/",
+          "tftp/",
+          "mod.ts",
+          "README.md",
+        ],
+        denoCounts,
+      );
+      // Coverage of the library through its public API (the tests import nothing private).
+      await run(
+        [
+          bin("deno"),
+          "coverage",
+          coverage,
+          "--include=^file:.*/(codec|tftp)/",
+          "--exclude=/tests/",
+        ],
+        { cwd: root, env: { NO_COLOR: "1" } },
+        false,
+      );
+      return result;
+    }),
   );
 }
 

@@ -6,11 +6,11 @@
  */
 
 import {
-  decodeTftpPacket,
   encodeTftpPacket,
   TftpDecodeError,
   TftpErrorCode,
   type TftpRequest,
+  tryDecodeTftpPacket,
 } from "../codec/mod.ts";
 import type { TftpAddress, TftpTransmit } from "./address.ts";
 import { negotiateTftpServerOptions, type TftpServerNegotiationPolicy } from "./negotiation.ts";
@@ -120,14 +120,11 @@ export class TftpServerEndpoint {
    * @returns A new request to decide on, or `undefined` (answered with ERROR, or dropped).
    */
   handleDatagram(now: number, bytes: Uint8Array, from: TftpAddress): TftpServerRequest | undefined {
-    let packet;
-    try {
-      packet = decodeTftpPacket(bytes, { maxRequestLength: this.#options.maxRequestLength });
-    } catch (error) {
-      if (!(error instanceof TftpDecodeError)) throw error;
+    const packet = tryDecodeTftpPacket(bytes, { maxRequestLength: this.#options.maxRequestLength });
+    if (packet instanceof TftpDecodeError) {
       // Only a datagram that looks like a request gets an answer; anything else is dropped.
-      if (error.opcode === 1 || error.opcode === 2) {
-        this.#error(from, error.errorCode, error.message);
+      if (packet.opcode === 1 || packet.opcode === 2) {
+        this.#error(from, packet.errorCode, packet.message);
       } else this.#ignored++;
       return undefined;
     }

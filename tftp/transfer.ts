@@ -14,7 +14,6 @@
  */
 
 import {
-  decodeTftpPacket,
   encodeTftpPacket,
   NetasciiDecoder,
   NetasciiEncoder,
@@ -23,6 +22,7 @@ import {
   type TftpMode,
   type TftpOptions,
   type TftpPacket,
+  tryDecodeTftpPacket,
 } from "../codec/mod.ts";
 import { sameTftpAddress, type TftpAddress, type TftpTransmit } from "./address.ts";
 import { stepsTo, wireBlock } from "./_blocks.ts";
@@ -351,17 +351,14 @@ export class TftpTransfer {
     if (this.#phase === "idle") throw new TypeError("Transfer not started");
     if (this.#phase === "drained") return;
     if (!this.#fromPeer(from)) return;
-    let packet: TftpPacket;
-    try {
-      packet = decodeTftpPacket(bytes);
-    } catch (error) {
-      if (!(error instanceof TftpDecodeError)) throw error;
+    const packet = tryDecodeTftpPacket(bytes);
+    if (packet instanceof TftpDecodeError) {
       if (this.#phase === "dallying") return;
       this.#fail(
         now,
         "protocol-error",
-        error.errorCode,
-        `Malformed packet: ${error.message}`,
+        packet.errorCode,
+        `Malformed packet: ${packet.message}`,
         true,
       );
       return;
@@ -516,8 +513,8 @@ export class TftpTransfer {
    */
   abort(now: number, code: number = TftpErrorCode.NotDefined, message = "Transfer aborted"): void {
     if (this.#phase === "drained" || this.#phase === "dallying") return;
-    const sendError = this.#phase !== "idle" && (this.#latched || this.#role === "client");
-    this.#fail(now, "aborted", code, message, sendError);
+    // Before start nothing was sent, so the peer has nothing to be told.
+    this.#fail(now, "aborted", code, message, this.#phase !== "idle");
   }
 
   // --- the request stage (client) ---

@@ -500,6 +500,11 @@ describe("TFTP decoding refuses malformed datagrams", () => {
     );
   });
 
+  test("an error made for another opcode names it", () => {
+    const error = new TftpDecodeError("truncated", 3, 9, "Too short");
+    assert.equal(error.message, "Too short (opcode 9, byte 3)");
+  });
+
   test("the error carries the opcode", () => {
     try {
       decodeTftpPacket(bytes(...u16(4), 1));

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TftpClientTransfer, type TftpTransferEvent } from "../../tftp/mod.ts";
-import { CLIENT, events, pattern, SERVER, SERVER_TID, transmits, wire } from "./_script.ts";
+import { events, pattern, SERVER, SERVER_TID, transmits, wire } from "./_script.ts";
 
 const ack = (block: number) => wire({ type: "ack", block });
 const data = (block: number, bytes: Uint8Array) => wire({ type: "data", block, data: bytes });
