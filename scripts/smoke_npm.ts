@@ -89,6 +89,7 @@ export async function smokeNpm(packageDir = join(root, "npm")): Promise<void> {
         "mod.js",
         "mod.d.ts",
         "codec/mod.js",
+        "tftp/mod.js",
         "cli.js",
         "README.md",
         "LICENSE",
