@@ -32,3 +32,11 @@ export {
 } from "./transfer.ts";
 export * from "./client.ts";
 export * from "./server.ts";
+export * from "./udp.ts";
+export * from "./driver.ts";
+export * from "./handler.ts";
+export * from "./directory.ts";
+export * from "./serve.ts";
+export * from "./get_put.ts";
+export * from "./transfer_error.ts";
+export * from "./api.ts";

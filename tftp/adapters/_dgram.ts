@@ -1,0 +1,43 @@
+// UDP over node:dgram, which Node, Bun and Deno all provide. The Node adapter uses it, and the
+// Deno adapter falls back to it when Deno.listenDatagram is absent (no --unstable-net).
+
+import { createSocket } from "node:dgram";
+import { isIPv6 } from "node:net";
+import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
+
+/** Binds a UDP socket with node:dgram. */
+export const bindNodeDgram: TftpUdpBind = (options) =>
+  new Promise((resolve, reject) => {
+    const socket = createSocket({ type: isIPv6(options.host) ? "udp6" : "udp4", ipv6Only: false });
+    let bound = false;
+    socket.on("error", (error) => {
+      if (!bound) reject(error);
+      else options.onError?.(error);
+    });
+    socket.on("message", (message, remote) => {
+      options.onMessage(
+        new Uint8Array(message.buffer, message.byteOffset, message.byteLength),
+        { address: remote.address, port: remote.port },
+      );
+    });
+    socket.bind(options.port, options.host, () => {
+      bound = true;
+      const address = socket.address();
+      let closed = false;
+      const handle: TftpUdpSocket = {
+        local: { address: address.address, port: address.port },
+        send(bytes, to) {
+          if (closed) return;
+          socket.send(bytes, to.port, to.address, (error) => {
+            if (error && !closed) options.onError?.(error);
+          });
+        },
+        close() {
+          if (closed) return Promise.resolve();
+          closed = true;
+          return new Promise((done) => socket.close(() => done()));
+        },
+      };
+      resolve(handle);
+    });
+  });

@@ -1,0 +1,94 @@
+/**
+ * ftkit's TFTP server and client on Bun, over `Bun.udpSocket`.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveTftp } from "ftkit/tftp/bun";
+ *
+ * await using server = await serveTftp({ root: "./tftpboot", host: "127.0.0.1", port: 6969 });
+ * ```
+ *
+ * @module
+ */
+
+import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
+import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
+
+// The slice of Bun's API used here, typed by hand so no Bun types reach npm users.
+interface BunUdpSocket {
+  readonly address: { address: string; port: number };
+  send(data: Uint8Array, port: number, address: string): boolean;
+  close(): void;
+}
+interface BunNamespace {
+  udpSocket(options: {
+    hostname: string;
+    port: number;
+    socket: {
+      data(socket: BunUdpSocket, data: Uint8Array, port: number, address: string): void;
+      drain?(socket: BunUdpSocket): void;
+      error?(socket: BunUdpSocket, error: Error): void;
+    };
+  }): Promise<BunUdpSocket>;
+}
+
+/** Binds a UDP socket with `Bun.udpSocket`. */
+export const bindUdp: TftpUdpBind = async (options) => {
+  const bun = (globalThis as { Bun?: BunNamespace }).Bun;
+  if (!bun) throw new TypeError("Bun.udpSocket is not available: this adapter runs on Bun");
+  let closed = false;
+  // Datagrams refused for backpressure wait here until the socket drains.
+  const backlog: { bytes: Uint8Array; to: { address: string; port: number } }[] = [];
+  const udp = await bun.udpSocket({
+    hostname: options.host,
+    port: options.port,
+    socket: {
+      data(_socket, data, port, address) {
+        if (!closed) options.onMessage(data, { address, port });
+      },
+      drain(socket) {
+        while (backlog.length > 0 && !closed) {
+          const next = backlog[0];
+          if (!socket.send(next.bytes, next.to.port, next.to.address)) return;
+          backlog.shift();
+        }
+      },
+      error(_socket, error) {
+        if (!closed) options.onError?.(error);
+      },
+    },
+  });
+  const socket: TftpUdpSocket = {
+    local: { address: udp.address.address, port: udp.address.port },
+    send(bytes, to) {
+      if (closed) return;
+      if (backlog.length > 0 || !udp.send(bytes, to.port, to.address)) {
+        // Bounded: a backlog this deep means the peer is gone; retransmission will recover.
+        if (backlog.length < 4096) backlog.push({ bytes, to });
+      }
+    },
+    close() {
+      if (!closed) {
+        closed = true;
+        udp.close();
+      }
+      return Promise.resolve();
+    },
+  };
+  return socket;
+};
+
+const api: TftpRuntimeApi = makeTftpApi(bindUdp);
+
+/** Serves TFTP (see {@linkcode TftpRuntimeApi.serveTftp}). */
+export const serveTftp: TftpRuntimeApi["serveTftp"] = api.serveTftp;
+/** Reads a file into memory (see {@linkcode TftpRuntimeApi.tftpGet}). */
+export const tftpGet: TftpRuntimeApi["tftpGet"] = api.tftpGet;
+/** Reads a file into a stream (see {@linkcode TftpRuntimeApi.tftpGetStream}). */
+export const tftpGetStream: TftpRuntimeApi["tftpGetStream"] = api.tftpGetStream;
+/** Reads a file to a local file (see {@linkcode TftpRuntimeApi.tftpGetFile}). */
+export const tftpGetFile: TftpRuntimeApi["tftpGetFile"] = api.tftpGetFile;
+/** Writes bytes or a stream (see {@linkcode TftpRuntimeApi.tftpPut}). */
+export const tftpPut: TftpRuntimeApi["tftpPut"] = api.tftpPut;
+/** Writes a local file (see {@linkcode TftpRuntimeApi.tftpPutFile}). */
+export const tftpPutFile: TftpRuntimeApi["tftpPutFile"] = api.tftpPutFile;

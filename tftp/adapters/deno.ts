@@ -1,0 +1,92 @@
+/**
+ * ftkit's TFTP server and client on Deno, over `Deno.listenDatagram` when it is available (run
+ * with `--unstable-net`), else over `node:dgram`.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveTftp } from "@ftkit/ftkit/tftp/deno";
+ *
+ * await using server = await serveTftp({ root: "./tftpboot", host: "127.0.0.1", port: 6969 });
+ * ```
+ *
+ * @module
+ */
+
+import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
+import { bindNodeDgram } from "./_dgram.ts";
+import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
+
+// The slice of Deno's API used here, typed by hand so no Deno types reach npm users.
+interface DenoNetAddr {
+  transport: "udp";
+  hostname: string;
+  port: number;
+}
+interface DenoDatagramConn {
+  readonly addr: DenoNetAddr;
+  receive(): Promise<[Uint8Array, DenoNetAddr]>;
+  send(bytes: Uint8Array, addr: DenoNetAddr): Promise<number>;
+  close(): void;
+}
+interface DenoNamespace {
+  listenDatagram?: (
+    options: { transport: "udp"; hostname: string; port: number },
+  ) => DenoDatagramConn;
+}
+
+/** Binds a UDP socket with `Deno.listenDatagram`, or `node:dgram` without `--unstable-net`. */
+export const bindUdp: TftpUdpBind = async (options) => {
+  const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
+  if (typeof deno?.listenDatagram !== "function") return bindNodeDgram(options);
+  const conn = deno.listenDatagram({
+    transport: "udp",
+    hostname: options.host,
+    port: options.port,
+  });
+  let closed = false;
+  const loop = (async () => {
+    while (!closed) {
+      let received: [Uint8Array, DenoNetAddr];
+      try {
+        received = await conn.receive();
+      } catch (error) {
+        if (!closed) options.onError?.(error as Error);
+        if (!closed) continue;
+        return;
+      }
+      const [bytes, from] = received;
+      options.onMessage(bytes, { address: from.hostname, port: from.port });
+    }
+  })();
+  const socket: TftpUdpSocket = {
+    local: { address: conn.addr.hostname, port: conn.addr.port },
+    send(bytes, to) {
+      if (closed) return;
+      conn.send(bytes, { transport: "udp", hostname: to.address, port: to.port }).catch((error) => {
+        if (!closed) options.onError?.(error);
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      conn.close();
+      await loop;
+    },
+  };
+  return socket;
+};
+
+const api: TftpRuntimeApi = makeTftpApi(bindUdp);
+
+/** Serves TFTP (see {@linkcode TftpRuntimeApi.serveTftp}). */
+export const serveTftp: TftpRuntimeApi["serveTftp"] = api.serveTftp;
+/** Reads a file into memory (see {@linkcode TftpRuntimeApi.tftpGet}). */
+export const tftpGet: TftpRuntimeApi["tftpGet"] = api.tftpGet;
+/** Reads a file into a stream (see {@linkcode TftpRuntimeApi.tftpGetStream}). */
+export const tftpGetStream: TftpRuntimeApi["tftpGetStream"] = api.tftpGetStream;
+/** Reads a file to a local file (see {@linkcode TftpRuntimeApi.tftpGetFile}). */
+export const tftpGetFile: TftpRuntimeApi["tftpGetFile"] = api.tftpGetFile;
+/** Writes bytes or a stream (see {@linkcode TftpRuntimeApi.tftpPut}). */
+export const tftpPut: TftpRuntimeApi["tftpPut"] = api.tftpPut;
+/** Writes a local file (see {@linkcode TftpRuntimeApi.tftpPutFile}). */
+export const tftpPutFile: TftpRuntimeApi["tftpPutFile"] = api.tftpPutFile;

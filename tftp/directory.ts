@@ -1,0 +1,251 @@
+/**
+ * Serving a directory over TFTP, safely: read-only unless writes are enabled, create-only unless
+ * overwriting is enabled, uploads visible only once complete, every path resolved component by
+ * component inside the root.
+ *
+ * @module
+ */
+
+import { link, lstat, mkdir, open, realpath, rename, unlink } from "node:fs/promises";
+import { dirname, join, sep } from "node:path";
+import { TftpErrorCode } from "../codec/mod.ts";
+import {
+  type TftpHandler,
+  type TftpHandlerRequest,
+  type TftpReadSource,
+  TftpRequestError,
+  type TftpWriteTarget,
+} from "./handler.ts";
+
+/** How {@linkcode tftpDirectoryHandler} serves its directory. */
+export interface TftpDirectoryOptions {
+  /** Accept uploads (default `false`: read-only). */
+  allowWrite?: boolean;
+  /** Let uploads replace existing files (default `false`: ERROR 6 when the file exists). */
+  allowOverwrite?: boolean;
+  /** Create missing directories for uploads (default `false`). */
+  createDirectories?: boolean;
+  /**
+   * Treat a leading `/` as the root of the served directory, as tftpd-hpa's `-s` does (default
+   * `false`: absolute paths are refused).
+   */
+  allowLeadingSlash?: boolean;
+  /** Bytes read from disk at a time (default 65536). */
+  readChunkSize?: number;
+}
+
+// Names Windows reserves for devices, with or without an extension.
+const DEVICE_NAME = /^(con|prn|aux|nul|com[0-9]|lpt[0-9]|conin\$|conout\$)(\..*)?$/i;
+
+/**
+ * Checks a requested file name and splits it into path components, refusing anything that could
+ * leave the root: absolute paths, `..` and `.`, empty components, backslashes, control
+ * characters and device names.
+ *
+ * @param filename The name the client asked for.
+ * @param allowLeadingSlash Whether `/a/b` means `a/b` inside the root.
+ * @returns The components.
+ * @throws {TftpRequestError} Code 2 (access violation) for any refused name.
+ *
+ * @example
+ * ```ts
+ * import { tftpPathComponents } from "@ftkit/ftkit/tftp";
+ *
+ * tftpPathComponents("pxelinux.cfg/default", false); // ["pxelinux.cfg", "default"]
+ * ```
+ */
+export function tftpPathComponents(filename: string, allowLeadingSlash: boolean): string[] {
+  let name = filename;
+  if (name.startsWith("/")) {
+    if (!allowLeadingSlash) {
+      throw new TftpRequestError(TftpErrorCode.AccessViolation, "Absolute paths are not allowed");
+    }
+    name = name.replace(/^\/+/, "");
+  }
+  if (name.includes("\\")) {
+    throw new TftpRequestError(TftpErrorCode.AccessViolation, "Backslashes are not allowed");
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(name)) {
+    throw new TftpRequestError(TftpErrorCode.AccessViolation, "Control characters are not allowed");
+  }
+  const components = name.split("/");
+  for (const component of components) {
+    if (component === "" || component === "." || component === "..") {
+      throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
+    }
+    if (DEVICE_NAME.test(component) || /^[a-z]:/i.test(component)) {
+      throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
+    }
+  }
+  return components;
+}
+
+/**
+ * A handler that serves the directory `root`.
+ *
+ * @param root The directory to serve.
+ * @param options Write policy and path rules.
+ * @returns The handler, for `serveTftp({ handler })`; `serveTftp({ root })` makes one itself.
+ *
+ * @example
+ * ```ts ignore
+ * import { tftpDirectoryHandler } from "@ftkit/ftkit/tftp";
+ *
+ * const handler = tftpDirectoryHandler("/srv/tftp", { allowWrite: true });
+ * ```
+ */
+export function tftpDirectoryHandler(
+  root: string,
+  options: TftpDirectoryOptions = {},
+): TftpHandler {
+  const chunkSize = options.readChunkSize ?? 65536;
+  let realRoot: Promise<string> | undefined;
+  const rootPath = () => (realRoot ??= realpath(root));
+
+  /** The path inside the root, with every existing component checked not to leave it. */
+  async function resolve(request: TftpHandlerRequest): Promise<{ path: string; base: string }> {
+    const components = tftpPathComponents(request.filename, options.allowLeadingSlash ?? false);
+    const base = await rootPath();
+    return { path: join(base, ...components), base };
+  }
+
+  function inside(base: string, path: string): boolean {
+    return path === base || path.startsWith(base.endsWith(sep) ? base : base + sep);
+  }
+
+  return {
+    async read(request): Promise<TftpReadSource> {
+      const { path, base } = await resolve(request);
+      let real: string;
+      try {
+        real = await realpath(path);
+      } catch (error) {
+        throw fsError(error);
+      }
+      // A symbolic link (anywhere on the path) that leads out of the root is refused.
+      if (!inside(base, real)) {
+        throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
+      }
+      let file;
+      try {
+        file = await open(real, "r");
+      } catch (error) {
+        throw fsError(error);
+      }
+      const info = await file.stat();
+      if (!info.isFile()) {
+        await file.close();
+        throw new TftpRequestError(TftpErrorCode.FileNotFound, "File not found");
+      }
+      let closed = false;
+      return {
+        size: info.size,
+        async read() {
+          const buffer = new Uint8Array(chunkSize);
+          const { bytesRead } = await file.read(buffer, 0, chunkSize, null);
+          return bytesRead === 0 ? null : buffer.subarray(0, bytesRead);
+        },
+        async close() {
+          if (closed) return;
+          closed = true;
+          await file.close();
+        },
+      };
+    },
+
+    write: options.allowWrite
+      ? async (request): Promise<TftpWriteTarget> => {
+        const { path, base } = await resolve(request);
+        const directory = dirname(path);
+        if (options.createDirectories) await mkdir(directory, { recursive: true }).catch(() => {});
+        let realDirectory: string;
+        try {
+          realDirectory = await realpath(directory);
+        } catch (error) {
+          throw fsError(error);
+        }
+        if (!inside(base, realDirectory)) {
+          throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
+        }
+        const target = join(realDirectory, path.slice(directory.length + 1));
+        const existing = await lstat(target).catch(() => undefined);
+        if (existing) {
+          if (!options.allowOverwrite) {
+            throw new TftpRequestError(
+              TftpErrorCode.FileAlreadyExists,
+              "File already exists",
+            );
+          }
+          if (!existing.isFile()) {
+            throw new TftpRequestError(
+              TftpErrorCode.AccessViolation,
+              "Path is not allowed",
+            );
+          }
+        }
+        // The upload goes to a temporary file beside the target and appears only when complete.
+        const temporary = join(
+          realDirectory,
+          `.${path.slice(directory.length + 1)}.${Date.now().toString(36)}${
+            Math.random().toString(36).slice(2, 8)
+          }.part`,
+        );
+        let file;
+        try {
+          file = await open(temporary, "wx", 0o644);
+        } catch (error) {
+          throw fsError(error);
+        }
+        let finished = false;
+        return {
+          async write(chunk) {
+            let offset = 0;
+            while (offset < chunk.length) {
+              const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset, null);
+              offset += bytesWritten;
+            }
+          },
+          async commit() {
+            if (finished) return;
+            finished = true;
+            await file.close();
+            try {
+              if (options.allowOverwrite) {
+                await rename(temporary, target);
+              } else {
+                // link() fails if the name was taken meanwhile: create-only without a race.
+                await link(temporary, target);
+                await unlink(temporary);
+              }
+            } catch (error) {
+              await unlink(temporary).catch(() => {});
+              throw fsError(error);
+            }
+          },
+          async abort() {
+            if (finished) return;
+            finished = true;
+            await file.close().catch(() => {});
+            await unlink(temporary).catch(() => {});
+          },
+        };
+      }
+      : undefined,
+  };
+}
+
+function fsError(error: unknown): TftpRequestError {
+  switch ((error as { code?: string }).code) {
+    case "ENOENT":
+    case "ENOTDIR":
+      return new TftpRequestError(TftpErrorCode.FileNotFound, "File not found");
+    case "EEXIST":
+      return new TftpRequestError(TftpErrorCode.FileAlreadyExists, "File already exists");
+    case "ENOSPC":
+    case "EDQUOT":
+      return new TftpRequestError(TftpErrorCode.DiskFull, "Disk full or allocation exceeded");
+    default:
+      return new TftpRequestError(TftpErrorCode.AccessViolation, "Access violation");
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The runtime-agnostic driver of one transfer machine: it feeds the machine real time and
+ * datagrams, sends what it asks, keeps one timer for its deadline, and moves file bytes between the
+ * machine and a source or sink.
+ *
+ * @module
+ */
+
+import type { TftpAddress } from "./address.ts";
+import type { TftpTransfer, TftpTransferEvent, TftpTransferStats } from "./transfer.ts";
+import type { TftpTransferParameters } from "./negotiation.ts";
+import { TftpErrorCode } from "../codec/mod.ts";
+
+/** Where a driven transfer gets and puts file bytes. */
+export interface TftpTransferIo {
+  /** Sender: the next chunk of the file, or `null` at its end. */
+  read?: () => Promise<Uint8Array | null>;
+  /** Receiver: takes the next chunk of the file, in order. */
+  write?: (chunk: Uint8Array) => Promise<void> | void;
+  /** Sees every event (progress, negotiation). */
+  onEvent?: (event: TftpTransferEvent) => void;
+  /** Aborts the transfer (ERROR 0 to the peer) when it fires. */
+  signal?: AbortSignal;
+}
+
+/** How a driven transfer ended. */
+export type TftpTransferResult =
+  | {
+    /** Every byte moved. */
+    readonly ok: true;
+    /** The counters. */
+    readonly stats: TftpTransferStats;
+    /** The negotiated parameters. */
+    readonly parameters: TftpTransferParameters;
+  }
+  | {
+    /** The transfer failed. */
+    readonly ok: false;
+    /** The final event. */
+    readonly failure: Extract<TftpTransferEvent, { type: "failed" }>;
+    /** The counters. */
+    readonly stats: TftpTransferStats;
+    /** The negotiated parameters. */
+    readonly parameters: TftpTransferParameters;
+  };
+
+/** A monotonic clock in milliseconds. */
+function now(): number {
+  return performance.now();
+}
+
+/** Drives one transfer machine. Create it, route the transfer's datagrams to `handleDatagram`. */
+export class TftpTransferDriver {
+  readonly #transfer: TftpTransfer;
+  readonly #send: (bytes: Uint8Array, to: TftpAddress) => void;
+  readonly #io: TftpTransferIo;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #reading = false;
+  #writes: Promise<void> = Promise.resolve();
+  #writeError: unknown;
+  #final: Extract<TftpTransferEvent, { type: "complete" | "failed" }> | undefined;
+  #resolveResult!: (result: TftpTransferResult) => void;
+  #resolveDrained!: () => void;
+  #onAbort = () => {
+    this.#transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer aborted");
+    this.#pump();
+  };
+
+  /** Resolves with the outcome once the final event is out and every chunk was written. */
+  readonly result: Promise<TftpTransferResult>;
+  /** Resolves when the machine is drained (after any dally): its socket may close. */
+  readonly drained: Promise<void>;
+
+  /**
+   * Starts driving `transfer` (starting it if needed).
+   *
+   * @param transfer The machine.
+   * @param send Sends one datagram.
+   * @param io The file's source or sink.
+   */
+  constructor(
+    transfer: TftpTransfer,
+    send: (bytes: Uint8Array, to: TftpAddress) => void,
+    io: TftpTransferIo = {},
+  ) {
+    this.#transfer = transfer;
+    this.#send = send;
+    this.#io = io;
+    this.result = new Promise((resolve) => (this.#resolveResult = resolve));
+    this.drained = new Promise((resolve) => (this.#resolveDrained = resolve));
+    if (io.signal?.aborted) {
+      transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer aborted");
+    } else {
+      io.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    this.#pump();
+  }
+
+  /** The machine being driven. */
+  get transfer(): TftpTransfer {
+    return this.#transfer;
+  }
+
+  /**
+   * Feeds a datagram that arrived for this transfer.
+   *
+   * @param bytes The datagram.
+   * @param from Its source.
+   */
+  handleDatagram(bytes: Uint8Array, from: TftpAddress): void {
+    this.#transfer.handleDatagram(now(), bytes, from);
+    this.#pump();
+  }
+
+  /**
+   * Aborts the transfer, sending ERROR `code` to the peer.
+   *
+   * @param code The error code.
+   * @param message The message.
+   */
+  abort(code: number, message: string): void {
+    this.#transfer.abort(now(), code, message);
+    this.#pump();
+  }
+
+  #pump(): void {
+    const transfer = this.#transfer;
+    for (let t = transfer.pollTransmit(); t; t = transfer.pollTransmit()) this.#send(t.bytes, t.to);
+    for (let event = transfer.pollEvent(); event; event = transfer.pollEvent()) {
+      this.#io.onEvent?.(event);
+      switch (event.type) {
+        case "data-wanted":
+          this.#read();
+          break;
+        case "data": {
+          const write = this.#io.write;
+          if (write) {
+            const chunk = event.data;
+            this.#writes = this.#writes.then(() => write(chunk)).catch((error) => {
+              this.#writeError ??= error;
+              this.abort(TftpErrorCode.DiskFull, "Cannot store the file");
+            });
+          }
+          break;
+        }
+        case "complete":
+        case "failed":
+          this.#final = event;
+          this.#writes.then(() => this.#settle());
+          break;
+      }
+    }
+    // Flush anything the events queued (an abort from a failed write).
+    for (let t = transfer.pollTransmit(); t; t = transfer.pollTransmit()) this.#send(t.bytes, t.to);
+    this.#schedule();
+  }
+
+  #settle(): void {
+    const final = this.#final!;
+    const transfer = this.#transfer;
+    const stats = { ...transfer.stats };
+    if (final.type === "complete" && this.#writeError === undefined) {
+      this.#resolveResult({ ok: true, stats, parameters: transfer.parameters });
+    } else {
+      const failure = final.type === "failed" ? final : {
+        type: "failed" as const,
+        reason: "size-limit" as const,
+        code: TftpErrorCode.DiskFull,
+        message: `Cannot store the file: ${this.#writeError}`,
+        stats,
+      };
+      this.#resolveResult({ ok: false, failure, stats, parameters: transfer.parameters });
+    }
+  }
+
+  #read(): void {
+    const read = this.#io.read;
+    if (this.#reading || !read) return;
+    this.#reading = true;
+    read().then(
+      (chunk) => {
+        this.#reading = false;
+        if (this.#transfer.isDrained()) return;
+        if (chunk === null) this.#transfer.end(now());
+        else this.#transfer.write(now(), chunk);
+        this.#pump();
+      },
+      () => {
+        this.#reading = false;
+        this.abort(TftpErrorCode.NotDefined, "Cannot read the file");
+      },
+    );
+  }
+
+  #schedule(): void {
+    const transfer = this.#transfer;
+    if (transfer.isDrained()) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#io.signal?.removeEventListener("abort", this.#onAbort);
+      this.#resolveDrained();
+      return;
+    }
+    const at = transfer.pollTimeout();
+    if (at === undefined) return;
+    // One timer: re-arm only when the deadline moved earlier. A timer that fires before a later
+    // deadline finds nothing expired and re-arms for the new one.
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      transfer.handleTimeout(now());
+      this.#pump();
+    }, Math.max(0, at - now()));
+  }
+}

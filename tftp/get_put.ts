@@ -1,0 +1,271 @@
+/**
+ * The runtime-agnostic TFTP client functions: read a file into memory, a stream or a local file,
+ * and write one from memory, a stream or a local file.
+ *
+ * @module
+ */
+
+import { open } from "node:fs/promises";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import type { TftpMode } from "../codec/mod.ts";
+import type { TftpAddress } from "./address.ts";
+import { type TftpClientOptionRequest, TftpClientTransfer } from "./client.ts";
+import { TftpTransferDriver, type TftpTransferIo, type TftpTransferResult } from "./driver.ts";
+import type { TftpRetransmitOptions, TftpTransferEvent } from "./transfer.ts";
+import { TftpTransferError } from "./transfer_error.ts";
+import type { TftpUdpBind } from "./udp.ts";
+
+/** Progress of a transfer. */
+export interface TftpProgress {
+  /** File bytes moved so far. */
+  bytes: number;
+  /** The file size, when known (tsize). */
+  total?: number;
+}
+
+/** Options shared by the client functions. */
+export interface TftpClientOptions {
+  /** The server's address or host name. */
+  host: string;
+  /** The server's port (default 69). */
+  port?: number;
+  /** The file name on the server. */
+  remote: string;
+  /** `"octet"` (default) or `"netascii"`. */
+  mode?: TftpMode;
+  /** Bytes per block (RFC 2348); not requested when left out. */
+  blksize?: number;
+  /** Blocks per window (RFC 7440); not requested when left out. */
+  windowsize?: number;
+  /** The timeout option to negotiate, in seconds (RFC 2349). */
+  timeout?: number;
+  /** Ask for (read) or announce (write) the transfer size (default `true`). */
+  tsize?: boolean;
+  /** The block number after 65535, negotiated with the rollover option. */
+  rollover?: 0 | 1;
+  /** Retransmission timing. */
+  retransmit?: TftpRetransmitOptions;
+  /** Reads only: refuse files larger than this (ERROR 3). */
+  maxSize?: number;
+  /** Called as bytes move. */
+  onProgress?: (progress: TftpProgress) => void;
+  /** Cancels the transfer. */
+  signal?: AbortSignal;
+}
+
+/** What a successful transfer reports. */
+export interface TftpClientResult {
+  /** File bytes moved. */
+  bytes: number;
+  /** The negotiated block size. */
+  blksize: number;
+  /** The negotiated window size. */
+  windowsize: number;
+  /** Datagrams sent again. */
+  retransmits: number;
+  /** Wall time in ms. */
+  durationMs: number;
+}
+
+async function resolveServer(options: TftpClientOptions): Promise<TftpAddress> {
+  const port = options.port ?? 69;
+  if (isIP(options.host)) return { address: options.host, port };
+  const { address } = await lookup(options.host);
+  return { address, port };
+}
+
+async function run(
+  bind: TftpUdpBind,
+  options: TftpClientOptions,
+  type: "rrq" | "wrq",
+  io: TftpTransferIo,
+  size?: number,
+): Promise<TftpClientResult> {
+  const server = await resolveServer(options);
+  const wantTsize = options.tsize ?? true;
+  const request: TftpClientOptionRequest = {
+    ...(options.blksize !== undefined ? { blksize: options.blksize } : {}),
+    ...(options.windowsize !== undefined ? { windowsize: options.windowsize } : {}),
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    ...(options.rollover !== undefined ? { rollover: options.rollover } : {}),
+    ...(wantTsize && type === "rrq" ? { tsize: true } : {}),
+    ...(wantTsize && type === "wrq" && size !== undefined && (options.mode ?? "octet") === "octet"
+      ? { tsize: size }
+      : {}),
+  };
+  const transfer = new TftpClientTransfer({
+    type,
+    filename: options.remote,
+    server,
+    mode: options.mode,
+    options: request,
+    retransmit: options.retransmit,
+    maxSize: options.maxSize,
+  });
+  let driver: TftpTransferDriver | undefined;
+  const socket = await bind({
+    host: isIP(server.address) === 6 ? "::" : "0.0.0.0",
+    port: 0,
+    onMessage: (bytes, from) => driver?.handleDatagram(bytes, from),
+  });
+  const started = performance.now();
+  let total = size;
+  try {
+    transfer.start(performance.now());
+    driver = new TftpTransferDriver(transfer, (bytes, to) => socket.send(bytes, to), {
+      ...io,
+      signal: options.signal,
+      onEvent(event: TftpTransferEvent) {
+        if (event.type === "negotiated" && event.parameters.tsize !== undefined) {
+          total = event.parameters.tsize;
+        }
+        if ((event.type === "data" || event.type === "data-wanted") && options.onProgress) {
+          options.onProgress({
+            bytes: transfer.stats.bytes,
+            ...(total !== undefined ? { total } : {}),
+          });
+        }
+      },
+    });
+    const result: TftpTransferResult = await driver.result;
+    if (!result.ok) {
+      const { failure } = result;
+      throw new TftpTransferError(failure.reason, failure.code, failure.message, result.stats);
+    }
+    options.onProgress?.({ bytes: result.stats.bytes, ...(total !== undefined ? { total } : {}) });
+    // The receiver dallies to re-ACK a lost final ACK; the caller has its data already.
+    await driver.drained;
+    return {
+      bytes: result.stats.bytes,
+      blksize: result.parameters.blksize,
+      windowsize: result.parameters.windowsize,
+      retransmits: result.stats.retransmits,
+      durationMs: performance.now() - started,
+    };
+  } finally {
+    await socket.close();
+  }
+}
+
+/** Reads a remote file into memory. */
+export async function tftpGetWith(
+  bind: TftpUdpBind,
+  options: TftpClientOptions,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const result = await run(bind, options, "rrq", { write: (chunk) => void chunks.push(chunk) });
+  const out = new Uint8Array(result.bytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/** Reads a remote file into a writable stream. */
+export function tftpGetStreamWith(
+  bind: TftpUdpBind,
+  options: TftpClientOptions,
+  destination: WritableStream<Uint8Array>,
+): Promise<TftpClientResult> {
+  const writer = destination.getWriter();
+  return run(bind, options, "rrq", { write: (chunk) => writer.write(chunk) }).then(
+    async (result) => {
+      await writer.close();
+      return result;
+    },
+    async (error) => {
+      await writer.abort(error).catch(() => {});
+      throw error;
+    },
+  );
+}
+
+/** Reads a remote file into a local file (written in place; removed on failure). */
+export async function tftpGetFileWith(
+  bind: TftpUdpBind,
+  options: TftpClientOptions,
+  path: string,
+): Promise<TftpClientResult> {
+  const { unlink } = await import("node:fs/promises");
+  const file = await open(path, "w");
+  try {
+    const result = await run(bind, options, "rrq", {
+      write: async (chunk) => {
+        let offset = 0;
+        while (offset < chunk.length) offset += (await file.write(chunk, offset)).bytesWritten;
+      },
+    });
+    await file.close();
+    return result;
+  } catch (error) {
+    await file.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw error;
+  }
+}
+
+/** The bytes to upload. */
+export type TftpPutSource = Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** Writes bytes, a stream or an async iterable to the server. */
+export function tftpPutWith(
+  bind: TftpUdpBind,
+  options: TftpClientOptions,
+  source: TftpPutSource,
+  size?: number,
+): Promise<TftpClientResult> {
+  if (source instanceof Uint8Array) {
+    let sent = false;
+    return run(bind, options, "wrq", {
+      read: () => {
+        if (sent) return Promise.resolve(null);
+        sent = true;
+        return Promise.resolve(source);
+      },
+    }, source.length);
+  }
+  const iterator = "getReader" in source
+    ? (async function* () {
+      const reader = source.getReader();
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          yield value;
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    })()
+    : source[Symbol.asyncIterator]();
+  return run(bind, options, "wrq", {
+    read: async () => {
+      const { value, done } = await iterator.next();
+      return done ? null : value;
+    },
+  }, size);
+}
+
+/** Writes a local file to the server. */
+export async function tftpPutFileWith(
+  bind: TftpUdpBind,
+  options: TftpClientOptions,
+  path: string,
+): Promise<TftpClientResult> {
+  const file = await open(path, "r");
+  try {
+    const { size } = await file.stat();
+    return await run(bind, options, "wrq", {
+      read: async () => {
+        const buffer = new Uint8Array(65536);
+        const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+        return bytesRead === 0 ? null : buffer.subarray(0, bytesRead);
+      },
+    }, size);
+  } finally {
+    await file.close();
+  }
+}

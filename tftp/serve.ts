@@ -1,0 +1,333 @@
+/**
+ * The runtime-agnostic TFTP server: the endpoint machine on a listening socket, one driven
+ * transfer per request, files from a handler or a directory.
+ *
+ * @module
+ */
+
+import { TftpErrorCode, type TftpMode } from "../codec/mod.ts";
+import type { TftpAddress } from "./address.ts";
+import { TftpTransferDriver, type TftpTransferResult } from "./driver.ts";
+import {
+  type TftpHandler,
+  type TftpHandlerRequest,
+  type TftpReadSource,
+  TftpRequestError,
+  type TftpWriteTarget,
+  toReadSource,
+} from "./handler.ts";
+import { tftpDirectoryHandler, type TftpDirectoryOptions } from "./directory.ts";
+import {
+  TftpServerEndpoint,
+  type TftpServerEndpointOptions,
+  type TftpServerRequest,
+} from "./server.ts";
+import type { TftpTransferParameters } from "./negotiation.ts";
+import type { TftpUdpBind, TftpUdpSocket } from "./udp.ts";
+
+/** A rewrite of requested file names, like tftp-hpa's `-m` rules. */
+export interface TftpRemapRule {
+  /** Matched against the file name. */
+  match: RegExp;
+  /** The replacement (`$1` and so on refer to groups), as `String.prototype.replace` takes it. */
+  replace: string;
+  /** Only for these requests (default both). */
+  type?: "rrq" | "wrq";
+  /** Only for clients this accepts (default all). */
+  client?: (peer: TftpAddress) => boolean;
+  /** Stop after this rule when it matched (default `false`: later rules see the result). */
+  last?: boolean;
+}
+
+/** What happened in one transfer, for logs and metrics. */
+export interface TftpTransferRecord {
+  /** The client. */
+  peer: TftpAddress;
+  /** Read or write. */
+  type: "rrq" | "wrq";
+  /** The file name the client sent. */
+  filename: string;
+  /** The file name after remapping. */
+  resolvedFilename: string;
+  /** The mode. */
+  mode: TftpMode;
+  /** The negotiated parameters (undefined when refused before negotiation). */
+  parameters: TftpTransferParameters | undefined;
+  /** File bytes moved. */
+  bytes: number;
+  /** Wall time of the transfer in ms. */
+  durationMs: number;
+  /** Datagrams sent again. */
+  retransmits: number;
+  /** `"complete"`, or `"failed"` with the error. */
+  outcome: "complete" | "failed";
+  /** The TFTP error code and message when it failed or was refused. */
+  error?: { code: number; message: string };
+}
+
+/** Options for `serveTftp`. Give `root` or `handler`. */
+export interface ServeTftpOptions extends TftpServerEndpointOptions, TftpDirectoryOptions {
+  /** The directory to serve. */
+  root?: string;
+  /** Dynamic content instead of a directory. */
+  handler?: TftpHandler;
+  /** The address to listen on (default `"0.0.0.0"`). */
+  host?: string;
+  /** The port to listen on (default 69; 0 picks a free one). */
+  port?: number;
+  /** Rewrite requested names before the handler sees them. */
+  remap?: readonly TftpRemapRule[];
+  /** Serve every transfer from the listening port (for NAT and containers). */
+  singlePort?: boolean;
+  /** Bind transfer sockets to ports in this inclusive range (default: any free port). */
+  portRange?: readonly [number, number];
+  /** Called when a transfer ends, or a request is refused. */
+  onTransfer?: (record: TftpTransferRecord) => void;
+  /** Called on socket errors. */
+  onError?: (error: Error) => void;
+}
+
+/** A running TFTP server. */
+export interface TftpServer extends AsyncDisposable {
+  /** Where it listens. */
+  readonly address: TftpAddress;
+  /** Transfers in progress. */
+  readonly activeTransfers: number;
+  /** Stops listening, aborts running transfers (ERROR 0 to their clients) and closes every socket. */
+  close(): Promise<void>;
+}
+
+interface Running {
+  driver: TftpTransferDriver;
+  socket: TftpUdpSocket | undefined;
+}
+
+/**
+ * Starts a TFTP server over the given UDP binding. The per-runtime entry points bind this to
+ * their adapter; call theirs (`serveTftp` from `@ftkit/ftkit/tftp/deno`, `ftkit/tftp/node`, ...).
+ *
+ * @param bind Binds UDP sockets.
+ * @param options What to serve and how.
+ * @returns The running server.
+ */
+export async function serveTftpWith(
+  bind: TftpUdpBind,
+  options: ServeTftpOptions,
+): Promise<TftpServer> {
+  if ((options.root === undefined) === (options.handler === undefined)) {
+    throw new TypeError("Give serveTftp either root or handler");
+  }
+  const handler = options.handler ?? tftpDirectoryHandler(options.root!, options);
+  const endpoint = new TftpServerEndpoint(options);
+  const host = options.host ?? "0.0.0.0";
+  const running = new Map<string, Running>();
+  const key = (address: TftpAddress) => `${address.address}|${address.port}`;
+  let closing = false;
+
+  const listener = await bind({
+    host,
+    port: options.port ?? 69,
+    onMessage(bytes, from) {
+      if (closing) return;
+      if (options.singlePort) {
+        const transfer = running.get(key(from));
+        if (transfer) {
+          transfer.driver.handleDatagram(bytes, from);
+          return;
+        }
+      }
+      const pending = endpoint.handleDatagram(performance.now(), bytes, from);
+      flushEndpoint();
+      if (pending) handleRequest(pending).catch((error) => options.onError?.(error));
+    },
+    onError: options.onError,
+  });
+
+  function flushEndpoint(): void {
+    for (let t = endpoint.pollTransmit(); t; t = endpoint.pollTransmit()) {
+      listener.send(t.bytes, t.to);
+    }
+  }
+
+  function remap(request: TftpServerRequest): string {
+    let name = request.request.filename;
+    for (const rule of options.remap ?? []) {
+      if (rule.type && rule.type !== request.request.type) continue;
+      if (rule.client && !rule.client(request.from)) continue;
+      rule.match.lastIndex = 0;
+      if (!rule.match.test(name)) continue;
+      rule.match.lastIndex = 0;
+      name = name.replace(rule.match, rule.replace);
+      if (rule.last) break;
+    }
+    return name;
+  }
+
+  function record(
+    pending: TftpServerRequest,
+    resolvedFilename: string,
+    started: number,
+    result: TftpTransferResult | { code: number; message: string },
+  ): void {
+    if (!options.onTransfer) return;
+    const { request, from } = pending;
+    const base = {
+      peer: from,
+      type: request.type,
+      filename: request.filename,
+      resolvedFilename,
+      mode: request.mode,
+      durationMs: performance.now() - started,
+    };
+    if ("ok" in result) {
+      options.onTransfer({
+        ...base,
+        parameters: result.parameters,
+        bytes: result.stats.bytes,
+        retransmits: result.stats.retransmits,
+        outcome: result.ok ? "complete" : "failed",
+        ...(result.ok
+          ? {}
+          : { error: { code: result.failure.code, message: result.failure.message } }),
+      });
+    } else {
+      options.onTransfer({
+        ...base,
+        parameters: undefined,
+        bytes: 0,
+        retransmits: 0,
+        outcome: "failed",
+        error: result,
+      });
+    }
+  }
+
+  async function bindTransferSocket(onMessage: (bytes: Uint8Array, from: TftpAddress) => void) {
+    const range = options.portRange;
+    if (!range) return await bind({ host, port: 0, onMessage, onError: options.onError });
+    const [low, high] = range;
+    const span = high - low + 1;
+    const start = Math.floor(Math.random() * span);
+    for (let i = 0; i < Math.min(span, 256); i++) {
+      try {
+        return await bind({
+          host,
+          port: low + ((start + i) % span),
+          onMessage,
+          onError: options.onError,
+        });
+      } catch {
+        // In use: try the next one.
+      }
+    }
+    throw new Error(`No free port in ${low}-${high}`);
+  }
+
+  async function handleRequest(pending: TftpServerRequest): Promise<void> {
+    const started = performance.now();
+    const { request, from } = pending;
+    const filename = remap(pending);
+    const handlerRequest: TftpHandlerRequest = {
+      type: request.type,
+      filename,
+      requestedFilename: request.filename,
+      mode: request.mode,
+      peer: from,
+      options: request.options,
+    };
+    let source: TftpReadSource | undefined;
+    let target: TftpWriteTarget | undefined;
+    try {
+      if (request.type === "rrq") {
+        if (!handler.read) {
+          throw new TftpRequestError(TftpErrorCode.AccessViolation, "Reading is not allowed");
+        }
+        source = toReadSource(await handler.read(handlerRequest));
+      } else {
+        if (!handler.write) {
+          throw new TftpRequestError(TftpErrorCode.AccessViolation, "Writing is not allowed");
+        }
+        target = await handler.write(handlerRequest);
+      }
+    } catch (error) {
+      const refusal = error instanceof TftpRequestError
+        ? { code: error.code, message: error.message }
+        : { code: TftpErrorCode.NotDefined, message: "Server error" };
+      if (!(error instanceof TftpRequestError)) options.onError?.(error as Error);
+      endpoint.reject(pending, refusal.code, refusal.message);
+      flushEndpoint();
+      record(pending, filename, started, refusal);
+      return;
+    }
+    let socket: TftpUdpSocket | undefined;
+    let driver: TftpTransferDriver | undefined;
+    if (!options.singlePort) {
+      try {
+        socket = await bindTransferSocket((bytes, source) => driver?.handleDatagram(bytes, source));
+      } catch (error) {
+        options.onError?.(error as Error);
+        endpoint.reject(pending, TftpErrorCode.NotDefined, "Server busy, try again later");
+        flushEndpoint();
+        await source?.close();
+        await target?.abort();
+        return;
+      }
+    }
+    const transfer = endpoint.accept(performance.now(), pending, {
+      ...(source?.size !== undefined ? { size: source.size } : {}),
+    });
+    flushEndpoint();
+    if (!transfer || closing) {
+      transfer?.abort(performance.now(), TftpErrorCode.NotDefined, "Server shutting down");
+      await source?.close();
+      await target?.abort();
+      await socket?.close();
+      return;
+    }
+    const send = socket
+      ? (bytes: Uint8Array, to: TftpAddress) => socket!.send(bytes, to)
+      : (bytes: Uint8Array, to: TftpAddress) => listener.send(bytes, to);
+    driver = new TftpTransferDriver(transfer, send, {
+      read: source ? () => source!.read() : undefined,
+      write: target ? (chunk) => target!.write(chunk) : undefined,
+    });
+    const entry: Running = { driver, socket };
+    running.set(key(from), entry);
+    const result = await driver.result;
+    try {
+      if (target) {
+        if (result.ok) await target.commit();
+        else await target.abort();
+      }
+      await source?.close();
+    } catch (error) {
+      options.onError?.(error as Error);
+    }
+    record(pending, filename, started, result);
+    await driver.drained;
+    if (running.get(key(from)) === entry) running.delete(key(from));
+    await socket?.close();
+  }
+
+  async function close(): Promise<void> {
+    if (closing) return;
+    closing = true;
+    for (const { driver } of running.values()) {
+      driver.abort(TftpErrorCode.NotDefined, "Server shutting down");
+    }
+    await Promise.all([...running.values()].map(async ({ driver, socket }) => {
+      await driver.result;
+      await socket?.close();
+    }));
+    await listener.close();
+  }
+
+  return {
+    address: listener.local,
+    get activeTransfers() {
+      return running.size;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * The small UDP interface the TFTP drivers run on. Each runtime's adapter implements it
+ * (`tftp/adapters/{deno,bun,node}.ts`); implement it yourself to run ftkit over another transport.
+ *
+ * @module
+ */
+
+import type { TftpAddress } from "./address.ts";
+
+/** Called for each datagram a socket receives. */
+export type TftpDatagramHandler = (bytes: Uint8Array, from: TftpAddress) => void;
+
+/** A bound UDP socket. */
+export interface TftpUdpSocket {
+  /** The address and port it is bound to. */
+  readonly local: TftpAddress;
+  /** Sends one datagram. Failures go to the socket's `onError`, never thrown. */
+  send(bytes: Uint8Array, to: TftpAddress): void;
+  /** Closes the socket; no handler runs afterwards. */
+  close(): Promise<void>;
+}
+
+/** What {@linkcode TftpUdpBind} needs. */
+export interface TftpUdpBindOptions {
+  /** The local address: `"127.0.0.1"`, `"::1"`, `"0.0.0.0"`, `"::"`. */
+  host: string;
+  /** The local port; 0 for any free port. */
+  port: number;
+  /** Receives every datagram. */
+  onMessage: TftpDatagramHandler;
+  /** Receives socket errors after binding (a send to an unreachable port, ...). */
+  onError?: (error: Error) => void;
+}
+
+/** Binds a UDP socket; rejects when the address cannot be bound (in use, not local, ...). */
+export type TftpUdpBind = (options: TftpUdpBindOptions) => Promise<TftpUdpSocket>;
