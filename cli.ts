@@ -3,6 +3,9 @@
  * The `ftkit` command.
  *
  * ```sh
+ * ftkit tftp serve [DIR] --host ADDR --port N [--allow-write] [--allow-overwrite] [--single-port]
+ * ftkit tftp get HOST[:PORT] REMOTE [LOCAL] [--blksize N] [--windowsize N]
+ * ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N]
  * ftkit tftp decode HEX     # decode one TFTP datagram given in hex, print it as JSON
  * ftkit tftp encode JSON    # encode a packet given as JSON, print the datagram in hex
  * ```
@@ -14,8 +17,17 @@
 
 import process from "node:process";
 import { realpathSync } from "node:fs";
+import { basename } from "node:path";
+import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { decodeTftpPacket, encodeTftpPacket, TftpDecodeError, type TftpPacket } from "./mod.ts";
+import type {
+  TftpClientOptions,
+  TftpProgress,
+  TftpRuntimeApi,
+  TftpTransferRecord,
+} from "./tftp/mod.ts";
+import { TftpTransferError } from "./tftp/mod.ts";
 
 /** The version of this build of ftkit. */
 export const VERSION = "0.1.0";
@@ -23,12 +35,23 @@ export const VERSION = "0.1.0";
 const USAGE = `ftkit ${VERSION}: TFTP and FTPS toolkit
 
 Usage:
+  ftkit tftp serve [DIR] [--host ADDR] [--port N] [--allow-write] [--allow-overwrite]
+                   [--single-port] [--max-blksize N] [--max-windowsize N] [--quiet]
+      Serve DIR (default: the current directory) on ADDR:N (default 127.0.0.1:6969).
+      Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.
+  ftkit tftp get HOST[:PORT] REMOTE [LOCAL] [--blksize N] [--windowsize N] [--timeout S]
+                 [--netascii]
+      Download REMOTE to LOCAL (default: its base name; "-" writes to standard output).
+  ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N] [--timeout S]
+                 [--netascii]
+      Upload LOCAL as REMOTE (default: its base name).
   ftkit tftp decode HEX     Decode one TFTP datagram given in hex and print it as JSON
   ftkit tftp encode JSON    Encode a TFTP packet given as JSON and print the datagram in hex
   ftkit --help | --version
 
-Example:
-  ftkit tftp decode 00016669726d776172652e62696e006f6374657400626c6b73697a65003134363800
+Examples:
+  ftkit tftp serve ./tftpboot --host 0.0.0.0 --port 69
+  ftkit tftp get 127.0.0.1:6969 pxelinux.0 --blksize 1468 --windowsize 16
 `;
 
 /** Where the command writes. */
@@ -37,53 +60,241 @@ export interface CliOutput {
   out(line: string): void;
   /** Writes one line of error output. */
   err(line: string): void;
+  /** Redraws a progress line, when the output is a terminal. */
+  progress?(line: string): void;
 }
+
+class UsageError extends Error {}
 
 /**
  * Runs the command with `args` (without the program name).
  *
  * @param args The command-line arguments.
  * @param output Where to write.
- * @returns The exit code: 0 on success, 1 on bad input, 2 on a usage error.
+ * @param signal Stops a running server.
+ * @returns The exit code: 0 on success, 1 on failure, 2 on a usage error.
  */
-export function runCli(args: readonly string[], output: CliOutput): number {
-  const [group, command, operand, ...rest] = args;
-  if (group === "--help" || group === "-h" || group === "help") {
-    output.out(USAGE.trimEnd());
-    return 0;
-  }
-  if (group === "--version") {
-    output.out(VERSION);
-    return 0;
-  }
-  if (group !== "tftp" || (command !== "decode" && command !== "encode") || rest.length > 0) {
-    output.err(
-      `ftkit: ${group === undefined ? "missing command" : `unknown command "${args.join(" ")}"`}`,
-    );
-    output.err(USAGE.trimEnd());
-    return 2;
-  }
-  if (operand === undefined) {
-    output.err(`ftkit: tftp ${command} needs an argument`);
-    return 2;
-  }
+export async function runCli(
+  args: readonly string[],
+  output: CliOutput,
+  signal?: AbortSignal,
+): Promise<number> {
+  const [group, command, ...rest] = args;
   try {
-    if (command === "decode") {
-      output.out(JSON.stringify(toJson(decodeTftpPacket(fromHex(operand))), null, 2));
-    } else {
-      output.out(toHex(encodeTftpPacket(fromJson(operand))));
+    if (group === "--help" || group === "-h" || group === "help") {
+      output.out(USAGE.trimEnd());
+      return 0;
     }
-    return 0;
+    if (group === "--version") {
+      output.out(VERSION);
+      return 0;
+    }
+    if (group !== "tftp") {
+      throw new UsageError(
+        group === undefined ? "missing command" : `unknown command "${args.join(" ")}"`,
+      );
+    }
+    switch (command) {
+      case "decode":
+      case "encode": {
+        const [operand, ...extra] = rest;
+        if (operand === undefined) throw new UsageError(`tftp ${command} needs an argument`);
+        if (extra.length > 0) throw new UsageError(`unknown command "${args.join(" ")}"`);
+        if (command === "decode") {
+          output.out(JSON.stringify(toJson(decodeTftpPacket(fromHex(operand))), null, 2));
+        } else output.out(toHex(encodeTftpPacket(fromJson(operand))));
+        return 0;
+      }
+      case "serve":
+        return await serve(rest, output, signal);
+      case "get":
+      case "put":
+        return await getPut(command, rest, output);
+      default:
+        throw new UsageError(`unknown command "${args.join(" ")}"`);
+    }
   } catch (error) {
+    if (error instanceof UsageError) {
+      output.err(`ftkit: ${error.message}`);
+      output.err(USAGE.trimEnd());
+      return 2;
+    }
     if (
       error instanceof TftpDecodeError || error instanceof TypeError ||
-      error instanceof RangeError || error instanceof SyntaxError
+      error instanceof RangeError ||
+      error instanceof SyntaxError || error instanceof TftpTransferError
     ) {
+      output.err(`ftkit: ${error.message}`);
+      return 1;
+    }
+    if (error instanceof Error && "code" in error) {
       output.err(`ftkit: ${error.message}`);
       return 1;
     }
     throw error;
   }
+}
+
+async function runtimeApi(): Promise<TftpRuntimeApi> {
+  if ("Deno" in globalThis) return await import("./tftp/adapters/deno.ts");
+  if ("Bun" in globalThis) return await import("./tftp/adapters/bun.ts");
+  return await import("./tftp/adapters/node.ts");
+}
+
+function parse(args: string[], options: Record<string, { type: "string" | "boolean" }>) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function integer(name: string, value: string | boolean | undefined): number | undefined {
+  if (value === undefined || typeof value === "boolean") return undefined;
+  if (!/^[0-9]+$/.test(value)) {
+    throw new UsageError(`--${name} must be a whole number, got "${value}"`);
+  }
+  return Number(value);
+}
+
+async function serve(args: string[], output: CliOutput, signal?: AbortSignal): Promise<number> {
+  const { values, positionals } = parse(args, {
+    host: { type: "string" },
+    port: { type: "string" },
+    "allow-write": { type: "boolean" },
+    "allow-overwrite": { type: "boolean" },
+    "single-port": { type: "boolean" },
+    "max-blksize": { type: "string" },
+    "max-windowsize": { type: "string" },
+    quiet: { type: "boolean" },
+  });
+  if (positionals.length > 1) throw new UsageError("tftp serve takes one directory");
+  const root = positionals[0] ?? ".";
+  const api = await runtimeApi();
+  const server = await api.serveTftp({
+    root,
+    host: (values.host as string | undefined) ?? "127.0.0.1",
+    port: integer("port", values.port) ?? 6969,
+    allowWrite: Boolean(values["allow-write"]),
+    allowOverwrite: Boolean(values["allow-overwrite"]),
+    singlePort: Boolean(values["single-port"]),
+    maxBlksize: integer("max-blksize", values["max-blksize"]),
+    maxWindowsize: integer("max-windowsize", values["max-windowsize"]),
+    onTransfer: values.quiet ? undefined : (record) => output.out(describe(record)),
+    onError: (error) => output.err(`ftkit: ${error.message}`),
+  });
+  const { address, port } = server.address;
+  const where = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+  output.out(
+    `Serving ${root} over TFTP on ${where}${
+      values["allow-write"] ? " (writes allowed)" : " (read-only)"
+    }`,
+  );
+  output.out(`Fetch a file with: curl -o FILE tftp://${where}/FILE`);
+  await new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    signal?.addEventListener("abort", () => resolve(), { once: true });
+    if (!signal) {
+      process.once("SIGINT", () => resolve());
+      process.once("SIGTERM", () => resolve());
+    }
+  });
+  await server.close();
+  return 0;
+}
+
+function describe(record: TftpTransferRecord): string {
+  const peer = `${record.peer.address}:${record.peer.port}`;
+  const verb = record.type === "rrq" ? "read" : "write";
+  if (record.outcome === "complete") {
+    const seconds = record.durationMs / 1000;
+    const rate = seconds > 0 ? ` ${(record.bytes / 1e6 / seconds).toFixed(1)} MB/s` : "";
+    return `${peer} ${verb} ${record.filename}: ${record.bytes} bytes in ${
+      seconds.toFixed(2)
+    } s${rate}`;
+  }
+  return `${peer} ${verb} ${record.filename}: failed, error ${record.error?.code}: ${record.error?.message}`;
+}
+
+function hostPort(text: string): { host: string; port: number } {
+  const bracketed = text.match(/^\[([^\]]+)\](?::(\d+))?$/);
+  if (bracketed) return { host: bracketed[1], port: bracketed[2] ? Number(bracketed[2]) : 69 };
+  const colons = text.split(":").length - 1;
+  if (colons === 1) {
+    const [host, port] = text.split(":");
+    if (!/^[0-9]+$/.test(port)) throw new UsageError(`bad port in "${text}"`);
+    return { host, port: Number(port) };
+  }
+  return { host: text, port: 69 }; // a host name, IPv4, or IPv6 without a port
+}
+
+async function getPut(command: "get" | "put", args: string[], output: CliOutput): Promise<number> {
+  const { values, positionals } = parse(args, {
+    blksize: { type: "string" },
+    windowsize: { type: "string" },
+    timeout: { type: "string" },
+    netascii: { type: "boolean" },
+  });
+  if (positionals.length < 2 || positionals.length > 3) {
+    throw new UsageError(`tftp ${command} needs HOST[:PORT] and a file`);
+  }
+  const [target, first, second] = positionals;
+  const { host, port } = hostPort(target);
+  const api = await runtimeApi();
+  const started = performance.now();
+  const progress = output.progress ? bar(output.progress, started) : undefined;
+  const common: Omit<TftpClientOptions, "remote"> = {
+    host,
+    port,
+    mode: values.netascii ? "netascii" : "octet",
+    blksize: integer("blksize", values.blksize),
+    windowsize: integer("windowsize", values.windowsize),
+    timeout: integer("timeout", values.timeout),
+    onProgress: progress,
+  };
+  let result;
+  if (command === "get") {
+    const remote = first;
+    const local = second ?? basename(remote);
+    if (local === "-") {
+      const bytes = await api.tftpGet({ ...common, remote });
+      process.stdout.write(bytes);
+      result = { bytes: bytes.length };
+    } else {
+      result = await api.tftpGetFile({ ...common, remote }, local);
+    }
+  } else {
+    const local = first;
+    const remote = second ?? basename(local);
+    result = await api.tftpPutFile({ ...common, remote }, local);
+  }
+  if (output.progress) output.progress("");
+  const seconds = (performance.now() - started) / 1000;
+  output.err(
+    `${command === "get" ? "Received" : "Sent"} ${result.bytes} bytes in ${seconds.toFixed(2)} s`,
+  );
+  return 0;
+}
+
+function bar(draw: (line: string) => void, started: number): (progress: TftpProgress) => void {
+  let last = 0;
+  return ({ bytes, total }) => {
+    const time = performance.now();
+    if (time - last < 100 && bytes !== total) return;
+    last = time;
+    const rate = bytes / 1e6 / Math.max((time - started) / 1000, 0.001);
+    if (total) {
+      const fraction = Math.min(1, bytes / total);
+      const filled = Math.round(fraction * 30);
+      draw(
+        `[${"#".repeat(filled)}${" ".repeat(30 - filled)}] ${
+          (fraction * 100).toFixed(0).padStart(3)
+        }% ${bytes}/${total} bytes ${rate.toFixed(1)} MB/s`,
+      );
+    } else {
+      draw(`${bytes} bytes ${rate.toFixed(1)} MB/s`);
+    }
+  };
 }
 
 function fromHex(text: string): Uint8Array {
@@ -127,8 +338,10 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  process.exitCode = runCli(process.argv.slice(2), {
+  const tty = process.stderr.isTTY;
+  process.exitCode = await runCli(process.argv.slice(2), {
     out: (line) => process.stdout.write(line + "\n"),
     err: (line) => process.stderr.write(line + "\n"),
+    progress: tty ? (line) => process.stderr.write(`\r\x1b[2K${line}`) : undefined,
   });
 }

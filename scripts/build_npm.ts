@@ -19,7 +19,14 @@ const out = `${root}npm/`;
  * Entry points whose file differs by runtime, as `{ subpath: { deno, bun, node } }` (files without
  * extension, relative to the package root). Subpaths not listed here are the same everywhere.
  */
-const runtimeEntries: Record<string, Partial<Record<"deno" | "bun" | "node", string>>> = {};
+const runtimeEntries: Record<string, Partial<Record<"deno" | "bun" | "node", string>>> = {
+  // One import for the TFTP server and client, with each runtime's own UDP adapter.
+  "./tftp/runtime": {
+    deno: "tftp/adapters/deno",
+    bun: "tftp/adapters/bun",
+    node: "tftp/adapters/node",
+  },
+};
 
 interface DenoJson {
   name: string;

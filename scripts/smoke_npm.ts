@@ -65,7 +65,9 @@ const tsconfig = {
     target: "ES2022",
     module: "NodeNext",
     moduleResolution: "NodeNext",
-    lib: ["ES2022"],
+    // What a TypeScript project on Node, Deno or Bun has: web streams (DOM or the runtime's types)
+    // and explicit resource management.
+    lib: ["ES2022", "DOM", "ESNext.Disposable"],
     types: [],
     strict: true,
     noEmit: true,

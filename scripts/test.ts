@@ -1,6 +1,7 @@
 /**
  * The whole test suite, as `npm test` runs it:
  *
+ * 0. the interop peers (Debian packages) installed when missing;
  * 1. `deno fmt --check`, `deno lint`, `deno doc --lint` (every export documented), `deno check`;
  * 2. the tests (and the documentation's examples) under Deno;
  * 3. the tests under Bun;
@@ -21,6 +22,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildNpm } from "./build_npm.ts";
 import { smokeNpm } from "./smoke_npm.ts";
+import { installPeers } from "./peers.ts";
 import { run } from "./_run.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -135,8 +137,29 @@ if (wants("lint")) {
   results.push(await denoStep("fmt", "--check"));
   results.push(await denoStep("lint"));
   // Every export documented (JSR's documentation lint).
-  results.push(await denoStep("doc", "--lint", "mod.ts", "codec/mod.ts", "tftp/mod.ts"));
+  results.push(
+    await denoStep(
+      "doc",
+      "--lint",
+      "mod.ts",
+      "codec/mod.ts",
+      "tftp/mod.ts",
+      "tftp/adapters/deno.ts",
+      "tftp/adapters/bun.ts",
+      "tftp/adapters/node.ts",
+    ),
+  );
   results.push(await denoStep("check", "mod.ts", "cli.ts", "codec", "tftp", "tests", "scripts"));
+}
+
+if (wants("deno") || wants("bun") || wants("node")) {
+  // The interop tests talk to real peers; a peer that cannot be installed is skipped loudly.
+  results.push(
+    await step("interop peers (apt-get)", async () => {
+      const missing = await installPeers();
+      return missing.length > 0 ? { note: `missing: ${missing.join(", ")}` } : {};
+    }),
+  );
 }
 
 if (wants("deno")) {

@@ -60,10 +60,10 @@ describe("ftkit command", () => {
     assert.match(stderr, /Usage:/);
   });
 
-  test("--version matches deno.json", () => {
+  test("--version matches deno.json", async () => {
     const lines: string[] = [];
     assert.equal(
-      runCli(["--version"], { out: (l) => lines.push(l), err: (l) => lines.push(l) }),
+      await runCli(["--version"], { out: (l) => lines.push(l), err: (l) => lines.push(l) }),
       0,
     );
     assert.deepEqual(lines, [VERSION]);
@@ -71,12 +71,91 @@ describe("ftkit command", () => {
     assert.equal(VERSION, denoJson.version);
   });
 
-  test("data payloads round-trip through encode and decode as hex", () => {
+  test("data payloads round-trip through encode and decode as hex", async () => {
     const out: string[] = [];
     const io = { out: (l: string) => out.push(l), err: (l: string) => assert.fail(l) };
-    assert.equal(runCli(["tftp", "encode", '{"type":"data","block":2,"data":"0d0a"}'], io), 0);
+    assert.equal(
+      await runCli(["tftp", "encode", '{"type":"data","block":2,"data":"0d0a"}'], io),
+      0,
+    );
     assert.equal(out[0], "000300020d0a");
-    assert.equal(runCli(["tftp", "decode", out[0]], io), 0);
+    assert.equal(await runCli(["tftp", "decode", out[0]], io), 0);
     assert.deepEqual(JSON.parse(out[1]), { type: "data", block: 2, data: "0d0a" });
+  });
+});
+
+describe("ftkit tftp serve, get and put", () => {
+  test("serves a directory; get and put through the real command", async () => {
+    const { mkdtemp, readFile, rm, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = await mkdtemp(join(tmpdir(), "ftkit-cli-"));
+    const controller = new AbortController();
+    const lines: string[] = [];
+    try {
+      await writeFile(join(dir, "boot.img"), new Uint8Array(100_000).fill(7));
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const serving = runCli(
+        ["tftp", "serve", dir, "--host", "127.0.0.1", "--port", String(port), "--allow-write"],
+        { out: (l) => lines.push(l), err: (l) => lines.push(l) },
+        controller.signal,
+      );
+      for (let i = 0; i < 50 && !lines.some((l) => l.startsWith("Serving")); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.match(
+        lines[0],
+        new RegExp(`^Serving .* over TFTP on 127\\.0\\.0\\.1:${port} \\(writes allowed\\)$`),
+      );
+      const local = join(dir, "copy.img");
+      const got = await ftkit(
+        "tftp",
+        "get",
+        `127.0.0.1:${port}`,
+        "boot.img",
+        local,
+        "--blksize",
+        "1468",
+      );
+      assert.equal(got.code, 0, got.stderr);
+      assert.match(got.stderr, /^Received 100000 bytes in/m);
+      assert.deepEqual(await readFile(local), await readFile(join(dir, "boot.img")));
+      const put = await ftkit(
+        "tftp",
+        "put",
+        `127.0.0.1:${port}`,
+        local,
+        "uploaded.img",
+        "--windowsize",
+        "4",
+      );
+      assert.equal(put.code, 0, put.stderr);
+      assert.deepEqual(await readFile(join(dir, "uploaded.img")), await readFile(local));
+      const again = await ftkit("tftp", "put", `127.0.0.1:${port}`, local, "uploaded.img");
+      assert.equal(again.code, 1);
+      assert.equal(again.stderr, "ftkit: File already exists\n", "one clear line");
+      const missing = await ftkit(
+        "tftp",
+        "get",
+        `127.0.0.1:${port}`,
+        "missing.img",
+        join(dir, "m"),
+      );
+      assert.equal(missing.stderr, "ftkit: File not found\n");
+      controller.abort();
+      assert.equal(await serving, 0);
+      assert.ok(lines.some((l) => /read boot\.img: 100000 bytes/.test(l)), lines.join("\n"));
+    } finally {
+      controller.abort();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("usage errors exit 2", async () => {
+    const bad = await ftkit("tftp", "get", "127.0.0.1");
+    assert.equal(bad.code, 2);
+    const option = await ftkit("tftp", "get", "127.0.0.1", "x", "--blksize", "big");
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /--blksize must be a whole number/);
   });
 });

@@ -43,6 +43,11 @@ export interface TftpClientTransferOptions {
   retransmit?: TftpRetransmitOptions;
   /** Read only: the most bytes accepted; past it the client sends ERROR 3 and fails. */
   maxSize?: number;
+  /** Ask once more without options when the server answers the request with ERROR 8 (RFC 2347;
+   * default `true`). */
+  retryWithoutOptions?: boolean;
+  /** Read only: hold the final ACK until `confirmEnd(now)` (see `TftpTransferInit.confirmEnd`). */
+  confirmEnd?: boolean;
   /** Write only: answer a duplicate ACK with the window again (off by default, RFC 1123). */
   allowSorcerersApprentice?: boolean;
 }
@@ -80,21 +85,22 @@ export class TftpClientTransfer extends TftpTransfer {
   constructor(options: TftpClientTransferOptions) {
     const mode = checkTransferMode(options.mode ?? "octet");
     const requested = requestOptions(options.type, options.options ?? {});
-    const bytes = encodeTftpPacket({
-      type: options.type,
-      filename: options.filename,
-      mode,
-      options: requested,
-    });
+    const { type, filename } = options;
+    const bytes = encodeTftpPacket({ type, filename, mode, options: requested });
+    const withoutOptions =
+      Object.keys(requested).length > 0 && (options.retryWithoutOptions ?? true)
+        ? encodeTftpPacket({ type, filename, mode, options: {} })
+        : undefined;
     super({
       role: "client",
       direction: options.type === "rrq" ? "receive" : "send",
       mode,
       peer: options.server,
-      request: { bytes, type: options.type, options: requested },
+      request: { bytes, type, options: requested, withoutOptions },
       retransmit: options.retransmit,
       maxSize: options.maxSize,
       allowSorcerersApprentice: options.allowSorcerersApprentice,
+      confirmEnd: options.confirmEnd,
     });
   }
 }

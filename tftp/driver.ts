@@ -17,6 +17,9 @@ export interface TftpTransferIo {
   read?: () => Promise<Uint8Array | null>;
   /** Receiver: takes the next chunk of the file, in order. */
   write?: (chunk: Uint8Array) => Promise<void> | void;
+  /** Receiver: stores the file once every chunk is written; the final ACK waits for it (the
+   * machine must be made with `confirmEnd`). */
+  finish?: () => Promise<void>;
   /** Sees every event (progress, negotiation). */
   onEvent?: (event: TftpTransferEvent) => void;
   /** Aborts the transfer (ERROR 0 to the peer) when it fires. */
@@ -142,6 +145,21 @@ export class TftpTransferDriver {
               this.abort(TftpErrorCode.DiskFull, "Cannot store the file");
             });
           }
+          break;
+        }
+        case "end-of-data": {
+          const finish = this.#io.finish;
+          this.#writes = this.#writes.then(() => finish?.()).then(
+            () => {
+              if (this.#writeError !== undefined) return;
+              this.#transfer.confirmEnd(now());
+              this.#pump();
+            },
+            (error) => {
+              this.#writeError ??= error;
+              this.abort(TftpErrorCode.DiskFull, "Cannot store the file");
+            },
+          );
           break;
         }
         case "complete":

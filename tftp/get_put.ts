@@ -89,7 +89,10 @@ async function run(
     ...(options.windowsize !== undefined ? { windowsize: options.windowsize } : {}),
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     ...(options.rollover !== undefined ? { rollover: options.rollover } : {}),
-    ...(wantTsize && type === "rrq" ? { tsize: true } : {}),
+    // A netascii size depends on the conversion; servers refuse or ignore tsize there.
+    ...(wantTsize && type === "rrq" && (options.mode ?? "octet") === "octet"
+      ? { tsize: true }
+      : {}),
     ...(wantTsize && type === "wrq" && size !== undefined && (options.mode ?? "octet") === "octet"
       ? { tsize: size }
       : {}),
@@ -102,6 +105,7 @@ async function run(
     options: request,
     retransmit: options.retransmit,
     maxSize: options.maxSize,
+    confirmEnd: type === "rrq",
   });
   let driver: TftpTransferDriver | undefined;
   const socket = await bind({
@@ -111,6 +115,7 @@ async function run(
   });
   const started = performance.now();
   let total = size;
+  let closeLater = false;
   try {
     transfer.start(performance.now());
     driver = new TftpTransferDriver(transfer, (bytes, to) => socket.send(bytes, to), {
@@ -134,8 +139,10 @@ async function run(
       throw new TftpTransferError(failure.reason, failure.code, failure.message, result.stats);
     }
     options.onProgress?.({ bytes: result.stats.bytes, ...(total !== undefined ? { total } : {}) });
-    // The receiver dallies to re-ACK a lost final ACK; the caller has its data already.
-    await driver.drained;
+    // A reader dallies to re-ACK a repeated final DATA (its last ACK may be lost): the caller has
+    // every byte already, so return now and close the socket when the dally ends.
+    closeLater = true;
+    driver.drained.then(() => socket.close());
     return {
       bytes: result.stats.bytes,
       blksize: result.parameters.blksize,
@@ -144,7 +151,7 @@ async function run(
       durationMs: performance.now() - started,
     };
   } finally {
-    await socket.close();
+    if (!closeLater) await socket.close();
   }
 }
 

@@ -64,9 +64,14 @@ export interface TftpHandler {
  *
  * @example
  * ```ts
- * import { TftpRequestError } from "@ftkit/ftkit/tftp";
+ * import { type TftpHandler, TftpRequestError } from "@ftkit/ftkit/tftp";
  *
- * throw new TftpRequestError(1, "File not found");
+ * const handler: TftpHandler = {
+ *   read(request) {
+ *     if (request.filename !== "hello.txt") throw new TftpRequestError(1, "File not found");
+ *     return Promise.resolve(new TextEncoder().encode("hello\n"));
+ *   },
+ * };
  * ```
  */
 export class TftpRequestError extends Error {

@@ -260,10 +260,13 @@ export async function serveTftpWith(
       return;
     }
     let socket: TftpUdpSocket | undefined;
-    let driver: TftpTransferDriver | undefined;
+    // The transfer socket can receive before the driver exists; it routes through this holder.
+    const route: { driver?: TftpTransferDriver } = {};
     if (!options.singlePort) {
       try {
-        socket = await bindTransferSocket((bytes, source) => driver?.handleDatagram(bytes, source));
+        socket = await bindTransferSocket((bytes, source) =>
+          route.driver?.handleDatagram(bytes, source)
+        );
       } catch (error) {
         options.onError?.(error as Error);
         endpoint.reject(pending, TftpErrorCode.NotDefined, "Server busy, try again later");
@@ -275,6 +278,7 @@ export async function serveTftpWith(
     }
     const transfer = endpoint.accept(performance.now(), pending, {
       ...(source?.size !== undefined ? { size: source.size } : {}),
+      confirmEnd: target !== undefined,
     });
     flushEndpoint();
     if (!transfer || closing) {
@@ -287,18 +291,18 @@ export async function serveTftpWith(
     const send = socket
       ? (bytes: Uint8Array, to: TftpAddress) => socket!.send(bytes, to)
       : (bytes: Uint8Array, to: TftpAddress) => listener.send(bytes, to);
-    driver = new TftpTransferDriver(transfer, send, {
+    const driver = new TftpTransferDriver(transfer, send, {
       read: source ? () => source!.read() : undefined,
       write: target ? (chunk) => target!.write(chunk) : undefined,
+      // The upload becomes visible before the final ACK tells the client it succeeded.
+      finish: target ? () => target!.commit() : undefined,
     });
+    route.driver = driver;
     const entry: Running = { driver, socket };
     running.set(key(from), entry);
     const result = await driver.result;
     try {
-      if (target) {
-        if (result.ok) await target.commit();
-        else await target.abort();
-      }
+      if (target && !result.ok) await target.abort();
       await source?.close();
     } catch (error) {
       options.onError?.(error as Error);

@@ -45,6 +45,8 @@ export interface TftpAcceptOptions {
   size?: number;
   /** Write: the most bytes accepted (ERROR 3 beyond); defaults to the endpoint's `maxWriteSize`. */
   maxSize?: number;
+  /** Write: hold the final ACK until the upload is stored and `confirmEnd(now)` is called. */
+  confirmEnd?: boolean;
 }
 
 /** A transfer on the server's side, made by {@linkcode TftpServerEndpoint.accept}. */
@@ -193,6 +195,7 @@ export class TftpServerEndpoint {
       retransmit: this.#options.retransmit,
       maxSize: request.type === "wrq" ? maxWriteSize : undefined,
       allowSorcerersApprentice: this.#options.allowSorcerersApprentice,
+      confirmEnd: file.confirmEnd,
     });
     this.#transfers.set(keyOf(from), transfer);
     transfer.start(now);

@@ -99,6 +99,13 @@ export type TftpTransferEvent =
     readonly data: Uint8Array;
   }
   | {
+    /**
+     * Receiver with `confirmEnd`: the last block is in and every byte was delivered. Store the
+     * file, then call `confirmEnd(now)` to send the final ACK (or `abort` if storing failed).
+     */
+    readonly type: "end-of-data";
+  }
+  | {
     /** Final: every byte was delivered (receiver) or acknowledged (sender). */
     readonly type: "complete";
     /** The transfer's counters. */
@@ -128,11 +135,13 @@ export interface TftpTransferInit {
   /** The peer: the server's listening address for a client (its TID is latched from the first
    * reply), the client's TID for a server. */
   readonly peer: TftpAddress;
-  /** Client: the request to send, and the options in it. */
+  /** Client: the request to send, and the options in it; `withoutOptions` is sent instead if the
+   * server refuses the options with ERROR 8 (RFC 2347 allows this one retry). */
   readonly request?: {
     readonly bytes: Uint8Array;
     readonly type: "rrq" | "wrq";
     readonly options: TftpOptions;
+    readonly withoutOptions?: Uint8Array;
   };
   /** Server: the OACK to send (if any) and the negotiated parameters. */
   readonly accepted?: {
@@ -143,12 +152,23 @@ export interface TftpTransferInit {
   readonly retransmit?: TftpRetransmitOptions;
   /** Receiver: the most file bytes accepted (ERROR 3 past it). */
   readonly maxSize?: number;
+  /** Receiver: hold the final ACK until `confirmEnd(now)`, so the peer learns of success only once
+   * the file is stored (an `end-of-data` event says when). */
+  readonly confirmEnd?: boolean;
   /** Sender: answer a duplicate ACK by sending the window again (Sorcerer's Apprentice); off by
    * default as RFC 1123 section 4.2.3.1 requires. */
   readonly allowSorcerersApprentice?: boolean;
 }
 
-type Phase = "idle" | "requesting" | "oack-sent" | "sending" | "receiving" | "dallying" | "drained";
+type Phase =
+  | "idle"
+  | "requesting"
+  | "oack-sent"
+  | "sending"
+  | "receiving"
+  | "confirming"
+  | "dallying"
+  | "drained";
 
 const EMPTY = new Uint8Array(0);
 
@@ -175,10 +195,12 @@ export class TftpTransfer {
   readonly #role: "client" | "server";
   readonly #direction: "send" | "receive";
   readonly #mode: "octet" | "netascii";
-  readonly #request: TftpTransferInit["request"];
+  #request: TftpTransferInit["request"];
+  readonly #server: TftpAddress;
   readonly #serverOack: Uint8Array | undefined;
   readonly #maxSize: number;
   readonly #sorcerersApprentice: boolean;
+  readonly #confirmEnd: boolean;
   readonly #baseTimeoutMs: number;
   readonly #backoff: number;
   readonly #maxTimeoutMs: number;
@@ -234,6 +256,7 @@ export class TftpTransfer {
     this.#direction = init.direction;
     this.#mode = init.mode;
     this.#peer = init.peer;
+    this.#server = init.peer;
     this.#latched = init.role === "server";
     this.#request = init.request;
     this.#serverOack = init.accepted?.oack;
@@ -259,6 +282,7 @@ export class TftpTransfer {
     this.#timeoutMs = this.#baseTimeoutMs;
     this.#maxSize = init.maxSize ?? Number.MAX_SAFE_INTEGER;
     this.#sorcerersApprentice = init.allowSorcerersApprentice ?? false;
+    this.#confirmEnd = init.confirmEnd ?? false;
     if (init.mode === "netascii") {
       if (init.direction === "send") this.#encoder = new NetasciiEncoder();
       else this.#decoder = new NetasciiDecoder();
@@ -365,6 +389,19 @@ export class TftpTransfer {
     }
     if (packet.type === "error") {
       if (this.#phase === "dallying") return;
+      const plain = this.#request?.withoutOptions;
+      if (
+        this.#phase === "requesting" && packet.code === TftpErrorCode.OptionNegotiation && plain
+      ) {
+        // RFC 2347: a server that refuses the options may be asked again without them.
+        this.#request = { bytes: plain, type: this.#request!.type, options: {} };
+        this.#peer = this.#server;
+        this.#latched = false;
+        this.#retries = 0;
+        this.#send(plain);
+        this.#arm(now);
+        return;
+      }
       this.#fail(
         now,
         "peer-error",
@@ -406,6 +443,10 @@ export class TftpTransfer {
           return;
         }
         return this.#illegal(now, packet);
+      case "confirming":
+        // The peer repeats its last DATA while the file is being stored: the ACK comes soon.
+        if (packet.type === "data") this.#stats.duplicates++;
+        return;
       case "dallying":
         if (
           packet.type === "data" &&
@@ -515,6 +556,17 @@ export class TftpTransfer {
     if (this.#phase === "drained" || this.#phase === "dallying") return;
     // Before start nothing was sent, so the peer has nothing to be told.
     this.#fail(now, "aborted", code, message, this.#phase !== "idle");
+  }
+
+  /**
+   * Receiver with `confirmEnd`: the file is stored; send the final ACK and complete.
+   *
+   * @param now The current time in ms.
+   */
+  confirmEnd(now: number): void {
+    if (this.#phase === "drained") return;
+    if (this.#phase !== "confirming") throw new TypeError("No end of data to confirm");
+    this.#finishReceiving(now);
   }
 
   // --- the request stage (client) ---
@@ -722,15 +774,25 @@ export class TftpTransfer {
     this.#deliver(delivered);
     if (final) {
       if (this.#decoder) this.#deliver(this.#decoder.flush());
-      this.#acknowledge(now, this.#expected - 1);
-      this.#phase = "dallying";
-      this.#stats.endedAt = now;
-      this.#events.push({ type: "complete", stats: { ...this.#stats } });
-      this.#timerAt = now + (this.#dallyMs ?? 2 * this.#timeoutMs);
+      if (this.#confirmEnd) {
+        this.#phase = "confirming";
+        this.#timerAt = undefined;
+        this.#events.push({ type: "end-of-data" });
+      } else {
+        this.#finishReceiving(now);
+      }
       return;
     }
     if (this.#expected - 1 - this.#acked >= windowsize) this.#acknowledge(now, this.#expected - 1);
     else this.#timerAt = now + this.#timeoutMs;
+  }
+
+  #finishReceiving(now: number): void {
+    this.#acknowledge(now, this.#expected - 1);
+    this.#phase = "dallying";
+    this.#stats.endedAt = now;
+    this.#events.push({ type: "complete", stats: { ...this.#stats } });
+    this.#timerAt = now + (this.#dallyMs ?? 2 * this.#timeoutMs);
   }
 
   #deliver(data: Uint8Array): void {

@@ -703,3 +703,59 @@ describe("TFTP client: write (WRQ)", () => {
     }]);
   });
 });
+
+describe("TFTP client: RFC 2347 retry and confirmed end", () => {
+  test("RFC 2347: ERROR 8 to a request with options: ask once more without them", () => {
+    const client = new TftpClientTransfer({
+      type: "rrq",
+      filename: "notes.txt",
+      mode: "netascii",
+      server: SERVER,
+      options: { tsize: true },
+    });
+    client.start(0);
+    transmits(client);
+    client.handleDatagram(1, error(8, "Unsupported option(s) requested"), SERVER_TID);
+    assert.deepEqual(transmits(client), [{
+      to: SERVER,
+      bytes: wire({ type: "rrq", filename: "notes.txt", mode: "netascii", options: {} }),
+    }]);
+    assert.deepEqual(events(client), []);
+    const second = { address: SERVER.address, port: 50007 };
+    client.handleDatagram(2, data(1, pattern(5)), second);
+    assert.deepEqual(transmits(client), [{ to: second, bytes: ack(1) }], "the new TID is latched");
+    // Only once: a second ERROR 8 ends it.
+    const again = new TftpClientTransfer({
+      type: "rrq",
+      filename: "x",
+      server: SERVER,
+      options: { blksize: 1024 },
+    });
+    again.start(0);
+    transmits(again);
+    again.handleDatagram(1, error(8, "no"), SERVER_TID);
+    again.handleDatagram(2, error(8, "no"), SERVER_TID);
+    assert.equal(events(again).at(-1)?.type, "failed");
+  });
+
+  test("confirmEnd holds the final ACK until the file is stored", () => {
+    const client = new TftpClientTransfer({
+      type: "rrq",
+      filename: "f",
+      server: SERVER,
+      confirmEnd: true,
+    });
+    client.start(0);
+    transmits(client);
+    client.handleDatagram(1, data(1, pattern(10)), SERVER_TID);
+    assert.deepEqual(transmits(client), []);
+    assert.deepEqual(events(client).map((e) => e.type), ["negotiated", "data", "end-of-data"]);
+    assert.equal(client.pollTimeout(), undefined);
+    client.handleDatagram(2, data(1, pattern(10)), SERVER_TID);
+    assert.deepEqual(transmits(client), [], "a repeated last DATA waits too");
+    client.confirmEnd(3);
+    assert.deepEqual(transmits(client), [{ to: SERVER_TID, bytes: ack(1) }]);
+    assert.equal(events(client)[0].type, "complete");
+    assert.throws(() => client.confirmEnd(4), TypeError);
+  });
+});

@@ -35,7 +35,7 @@ interface DenoNamespace {
 }
 
 /** Binds a UDP socket with `Deno.listenDatagram`, or `node:dgram` without `--unstable-net`. */
-export const bindUdp: TftpUdpBind = async (options) => {
+export const bindUdp: TftpUdpBind = (options) => {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (typeof deno?.listenDatagram !== "function") return bindNodeDgram(options);
   const conn = deno.listenDatagram({
@@ -73,7 +73,7 @@ export const bindUdp: TftpUdpBind = async (options) => {
       await loop;
     },
   };
-  return socket;
+  return Promise.resolve(socket);
 };
 
 const api: TftpRuntimeApi = makeTftpApi(bindUdp);
