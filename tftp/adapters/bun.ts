@@ -11,6 +11,9 @@
  * @module
  */
 
+// Everything portable too, so one import gives the whole TFTP API on this runtime.
+export * from "../mod.ts";
+
 import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
 import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
 
@@ -33,7 +36,7 @@ interface BunNamespace {
 }
 
 /** Binds a UDP socket with `Bun.udpSocket`. */
-export const bindUdp: TftpUdpBind = async (options) => {
+export const bindUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> => {
   const bun = (globalThis as { Bun?: BunNamespace }).Bun;
   if (!bun) throw new TypeError("Bun.udpSocket is not available: this adapter runs on Bun");
   let closed = false;

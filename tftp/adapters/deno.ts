@@ -12,6 +12,9 @@
  * @module
  */
 
+// Everything portable too, so one import gives the whole TFTP API on this runtime.
+export * from "../mod.ts";
+
 import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
 import { bindNodeDgram } from "./_dgram.ts";
 import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
@@ -35,7 +38,7 @@ interface DenoNamespace {
 }
 
 /** Binds a UDP socket with `Deno.listenDatagram`, or `node:dgram` without `--unstable-net`. */
-export const bindUdp: TftpUdpBind = (options) => {
+export const bindUdp: TftpUdpBind = (options): Promise<TftpUdpSocket> => {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (typeof deno?.listenDatagram !== "function") return bindNodeDgram(options);
   const conn = deno.listenDatagram({

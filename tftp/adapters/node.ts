@@ -12,6 +12,9 @@
  * @module
  */
 
+// Everything portable too, so one import gives the whole TFTP API on this runtime.
+export * from "../mod.ts";
+
 import type { TftpUdpBind } from "../udp.ts";
 import { bindNodeDgram } from "./_dgram.ts";
 import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
