@@ -48,6 +48,8 @@ export interface TftpClientTransferOptions {
   retryWithoutOptions?: boolean;
   /** Read only: hold the final ACK until `confirmEnd(now)` (see `TftpTransferInit.confirmEnd`). */
   confirmEnd?: boolean;
+  /** Write only: file bytes kept ready beyond the window (default 131072). */
+  readAhead?: number;
   /** Write only: answer a duplicate ACK with the window again (off by default, RFC 1123). */
   allowSorcerersApprentice?: boolean;
 }
@@ -101,6 +103,7 @@ export class TftpClientTransfer extends TftpTransfer {
       maxSize: options.maxSize,
       allowSorcerersApprentice: options.allowSorcerersApprentice,
       confirmEnd: options.confirmEnd,
+      readAhead: options.readAhead,
     });
   }
 }

@@ -30,7 +30,7 @@ export interface TftpDirectoryOptions {
    * `false`: absolute paths are refused).
    */
   allowLeadingSlash?: boolean;
-  /** Bytes read from disk at a time (default 65536). */
+  /** Bytes read from disk at a time (default 131072). */
   readChunkSize?: number;
 }
 
@@ -99,7 +99,7 @@ export function tftpDirectoryHandler(
   root: string,
   options: TftpDirectoryOptions = {},
 ): TftpHandler {
-  const chunkSize = options.readChunkSize ?? 65536;
+  const chunkSize = options.readChunkSize ?? 131072;
   let realRoot: Promise<string> | undefined;
   const rootPath = () => (realRoot ??= realpath(root));
 

@@ -23,6 +23,8 @@ export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
   /** Answer a duplicate ACK with the window again, as some U-Boot clients expect (off by
    * default: RFC 1123 section 4.2.3.1). */
   allowSorcerersApprentice?: boolean;
+  /** File bytes each read transfer keeps ready beyond its window (default 131072). */
+  readAhead?: number;
   /** The longest request accepted, in bytes (default 512, RFC 2347). */
   maxRequestLength?: number;
   /** The most transfers at once, counting requests not yet accepted (default: no limit). */
@@ -196,6 +198,7 @@ export class TftpServerEndpoint {
       maxSize: request.type === "wrq" ? maxWriteSize : undefined,
       allowSorcerersApprentice: this.#options.allowSorcerersApprentice,
       confirmEnd: file.confirmEnd,
+      readAhead: this.#options.readAhead,
     });
     this.#transfers.set(keyOf(from), transfer);
     transfer.start(now);

@@ -155,6 +155,9 @@ export interface TftpTransferInit {
   /** Receiver: hold the final ACK until `confirmEnd(now)`, so the peer learns of success only once
    * the file is stored (an `end-of-data` event says when). */
   readonly confirmEnd?: boolean;
+  /** Sender: file bytes to keep ready beyond the window (default 131072); `data-wanted` comes
+   * while fewer are buffered. */
+  readonly readAhead?: number;
   /** Sender: answer a duplicate ACK by sending the window again (Sorcerer's Apprentice); off by
    * default as RFC 1123 section 4.2.3.1 requires. */
   readonly allowSorcerersApprentice?: boolean;
@@ -201,6 +204,7 @@ export class TftpTransfer {
   readonly #maxSize: number;
   readonly #sorcerersApprentice: boolean;
   readonly #confirmEnd: boolean;
+  readonly #readAhead: number;
   readonly #baseTimeoutMs: number;
   readonly #backoff: number;
   readonly #maxTimeoutMs: number;
@@ -283,6 +287,7 @@ export class TftpTransfer {
     this.#maxSize = init.maxSize ?? Number.MAX_SAFE_INTEGER;
     this.#sorcerersApprentice = init.allowSorcerersApprentice ?? false;
     this.#confirmEnd = init.confirmEnd ?? false;
+    this.#readAhead = init.readAhead ?? 131072;
     if (init.mode === "netascii") {
       if (init.direction === "send") this.#encoder = new NetasciiEncoder();
       else this.#decoder = new NetasciiDecoder();
@@ -705,12 +710,13 @@ export class TftpTransfer {
     if (
       this.#direction !== "send" || this.#ended || this.#asked || this.#finalBlock !== undefined
     ) return;
-    // Keep up to a window of bytes ready beyond the blocks in flight, never the whole file. Before
+    // Keep a window of bytes ready beyond the blocks in flight, never the whole file. Before
     // the reply, plan on the options requested.
     const planned = this.#phase === "requesting" ? this.#request!.options : this.#parameters;
     const blksize = planned.blksize ?? TFTP_DEFAULT_PARAMETERS.blksize;
     const windowsize = planned.windowsize ?? 1;
-    if (this.#pendingBytes >= blksize * windowsize) return;
+    // At least `readAhead` bytes, so a slow source (a thread-pool file read) is never waited on.
+    if (this.#pendingBytes >= Math.max(blksize * windowsize, this.#readAhead)) return;
     this.#asked = true;
     this.#events.push({ type: "data-wanted" });
   }

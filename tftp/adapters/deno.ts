@@ -27,7 +27,7 @@ interface DenoNetAddr {
 }
 interface DenoDatagramConn {
   readonly addr: DenoNetAddr;
-  receive(): Promise<[Uint8Array, DenoNetAddr]>;
+  receive(buffer?: Uint8Array): Promise<[Uint8Array, DenoNetAddr]>;
   send(bytes: Uint8Array, addr: DenoNetAddr): Promise<number>;
   close(): void;
 }
@@ -47,18 +47,21 @@ export const bindUdp: TftpUdpBind = (options): Promise<TftpUdpSocket> => {
     port: options.port,
   });
   let closed = false;
+  // One receive buffer for the socket's life: without it Deno allocates 64 KiB per datagram.
+  // Each datagram is copied out at its own size, since the machines may keep views of it.
+  const buffer = new Uint8Array(65536);
   const loop = (async () => {
     while (!closed) {
       let received: [Uint8Array, DenoNetAddr];
       try {
-        received = await conn.receive();
+        received = await conn.receive(buffer);
       } catch (error) {
         if (!closed) options.onError?.(error as Error);
         if (!closed) continue;
         return;
       }
       const [bytes, from] = received;
-      options.onMessage(bytes, { address: from.hostname, port: from.port });
+      options.onMessage(bytes.slice(), { address: from.hostname, port: from.port });
     }
   })();
   const socket: TftpUdpSocket = {

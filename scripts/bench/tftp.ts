@@ -1,0 +1,326 @@
+/**
+ * TFTP benchmark: ftkit next to real peers, in one run, over loopback. Prints MB/s and ratios.
+ *
+ * - curl reading from tftpd-hpa vs from the ftkit server (Deno, Bun, Node) at several blksizes;
+ * - the ftkit client (Deno, Bun, Node) vs curl, both reading from tftpd-hpa;
+ * - ftkit client and server with windowsize 16 and 64 vs atftp and atftpd;
+ * - 200 concurrent 1 MB reads against the ftkit server vs tftpd-hpa.
+ *
+ * Usage: deno run -A scripts/bench/tftp.ts [--size MB] [--concurrent N] [--only GROUP]
+ *   (GROUP: server, client, window, concurrent). Needs the peers (scripts/peers.ts) and the npm
+ *   build (scripts/build_npm.ts) for Node.
+ *
+ * @module
+ */
+
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { createSocket } from "node:dgram";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const bin = (name: string) => join(root, "node_modules/.bin", name);
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { size: { type: "string" }, concurrent: { type: "string" }, only: { type: "string" } },
+});
+const sizeMb = Number(values.size ?? 100);
+const concurrent = Number(values.concurrent ?? 200);
+const only = values.only;
+
+const PEER = {
+  tftpdHpa: "/usr/sbin/in.tftpd",
+  atftpd: "/opt/atftpd/usr/sbin/atftpd",
+  atftp: "/usr/bin/atftp",
+  curl: "/usr/bin/curl",
+};
+
+type Runtime = "deno" | "bun" | "node";
+const RUNTIMES: Runtime[] = ["deno", "bun", "node"];
+
+function cli(runtime: Runtime, args: string[]): [string, string[]] {
+  if (runtime === "deno") return [bin("deno"), ["run", "-A", join(root, "cli.ts"), ...args]];
+  if (runtime === "bun") return [bin("bun"), [join(root, "cli.ts"), ...args]];
+  return ["node", [join(root, "npm/cli.js"), ...args]];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = createSocket("udp4");
+    socket.bind(0, "127.0.0.1", () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs a command; resolves with its exit code and the seconds it took. */
+function timed(
+  program: string,
+  args: string[],
+  timeoutMs = 300_000,
+): Promise<{ code: number; seconds: number; err: string }> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    const child = spawn(program, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (chunk) => (err += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, seconds: (performance.now() - start) / 1000, err });
+    });
+  });
+}
+
+interface Daemon {
+  stop(): Promise<void>;
+}
+
+async function daemon(program: string, args: string[]): Promise<Daemon> {
+  const child = spawn(program, args, { stdio: "ignore", detached: true });
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        process.kill(-child.pid!, "SIGKILL");
+      }),
+  };
+}
+
+const tftpdHpa = (dir: string, port: number) =>
+  daemon(PEER.tftpdHpa, ["-L", "-a", `127.0.0.1:${port}`, "-s", dir, "-u", "root", "-B", "65464"]);
+const atftpd = (dir: string, port: number) =>
+  daemon(PEER.atftpd, [
+    "--daemon",
+    "--no-fork",
+    "--port",
+    String(port),
+    "--bind-address",
+    "127.0.0.1",
+    "--user",
+    "root.root",
+    dir,
+  ]);
+const ftkitServer = (runtime: Runtime, dir: string, port: number) => {
+  const [program, args] = cli(runtime, [
+    "tftp",
+    "serve",
+    dir,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--quiet",
+    "--max-windowsize",
+    "64",
+  ]);
+  return daemon(program, args);
+};
+
+const rows: string[][] = [];
+function row(...cells: string[]) {
+  rows.push(cells);
+  console.log(cells.join("  |  "));
+}
+const mbps = (bytes: number, seconds: number) => bytes / 1e6 / seconds;
+const fmt = (value: number) => value.toFixed(1);
+
+async function measure(label: string, program: string, args: string[], out: string, bytes: number) {
+  await rm(out, { force: true });
+  const { code, seconds, err } = await timed(program, args);
+  const size = existsSync(out) ? (await stat(out)).size : -1;
+  if (code !== 0 || size !== bytes) {
+    console.log(
+      `${label}: FAILED (exit ${code}, ${size} bytes) ${err.trim().split("\n").at(-1) ?? ""}`,
+    );
+    return NaN;
+  }
+  return mbps(bytes, seconds);
+}
+
+const work = await mkdtemp(join(tmpdir(), "ftkit-bench-"));
+try {
+  const bytes = sizeMb * 1_000_000;
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i += 4096) data[i] = (i * 2654435761) >>> 24;
+  await writeFile(join(work, "big.bin"), data);
+  const out = join(work, "out.bin");
+  console.log(
+    `TFTP benchmark: ${sizeMb} MB over loopback; MB/s (higher is better), ratio = ftkit / peer\n`,
+  );
+
+  if (!only || only === "server") {
+    console.log("== curl reading from the server ==");
+    const hpaPort = await freePort();
+    const hpa = await tftpdHpa(work, hpaPort);
+    const servers: [Runtime, number, Daemon][] = [];
+    for (const runtime of RUNTIMES) {
+      const port = await freePort();
+      servers.push([runtime, port, await ftkitServer(runtime, work, port)]);
+    }
+    for (const blksize of [512, 1468, 8192, 65464]) {
+      const curlArgs = (
+        port: number,
+      ) => [
+        "-sS",
+        "--tftp-blksize",
+        String(blksize),
+        "-o",
+        out,
+        `tftp://127.0.0.1:${port}/big.bin`,
+      ];
+      const peer = await measure("tftpd-hpa", PEER.curl, curlArgs(hpaPort), out, bytes);
+      const cells = [`blksize ${blksize}`, `tftpd-hpa ${fmt(peer)}`];
+      for (const [runtime, port] of servers) {
+        const ours = await measure(`ftkit ${runtime}`, PEER.curl, curlArgs(port), out, bytes);
+        cells.push(`ftkit/${runtime} ${fmt(ours)} (${(ours / peer).toFixed(2)}x)`);
+      }
+      row(...cells);
+    }
+    await hpa.stop();
+    for (const [, , server] of servers) await server.stop();
+  }
+
+  if (!only || only === "client") {
+    console.log("\n== reading from tftpd-hpa: ftkit client vs curl ==");
+    const port = await freePort();
+    const hpa = await tftpdHpa(work, port);
+    for (const blksize of [512, 1468, 65464]) {
+      const peer = await measure(
+        "curl",
+        PEER.curl,
+        ["-sS", "--tftp-blksize", String(blksize), "-o", out, `tftp://127.0.0.1:${port}/big.bin`],
+        out,
+        bytes,
+      );
+      const cells = [`blksize ${blksize}`, `curl ${fmt(peer)}`];
+      for (const runtime of RUNTIMES) {
+        const [program, args] = cli(runtime, [
+          "tftp",
+          "get",
+          `127.0.0.1:${port}`,
+          "big.bin",
+          out,
+          "--blksize",
+          String(blksize),
+        ]);
+        const ours = await measure(`ftkit ${runtime}`, program, args, out, bytes);
+        cells.push(`ftkit/${runtime} ${fmt(ours)} (${(ours / peer).toFixed(2)}x)`);
+      }
+      row(...cells);
+    }
+    await hpa.stop();
+  }
+
+  if (!only || only === "window") {
+    console.log("\n== windowed: ftkit client and server vs atftp and atftpd ==");
+    const atftpdPort = await freePort();
+    const peerServer = await atftpd(work, atftpdPort);
+    const ftkitPort = await freePort();
+    const ours = await ftkitServer("deno", work, ftkitPort);
+    for (const windowsize of [16, 64]) {
+      for (const blksize of [1468, 8192]) {
+        const peer = await measure(
+          "atftp",
+          PEER.atftp,
+          [
+            "--get",
+            "-r",
+            "big.bin",
+            "-l",
+            out,
+            "--option",
+            `blksize ${blksize}`,
+            "--option",
+            `windowsize ${windowsize}`,
+            "127.0.0.1",
+            String(atftpdPort),
+          ],
+          out,
+          bytes,
+        );
+        const cells = [`windowsize ${windowsize} blksize ${blksize}`, `atftp<-atftpd ${fmt(peer)}`];
+        for (const runtime of RUNTIMES) {
+          const [program, args] = cli(runtime, [
+            "tftp",
+            "get",
+            `127.0.0.1:${ftkitPort}`,
+            "big.bin",
+            out,
+            "--blksize",
+            String(blksize),
+            "--windowsize",
+            String(windowsize),
+          ]);
+          const value = await measure(`ftkit ${runtime}`, program, args, out, bytes);
+          cells.push(`ftkit/${runtime}<-ftkit/deno ${fmt(value)} (${(value / peer).toFixed(2)}x)`);
+        }
+        row(...cells);
+      }
+    }
+    await peerServer.stop();
+    await ours.stop();
+  }
+
+  if (!only || only === "concurrent") {
+    console.log(`\n== ${concurrent} concurrent 1 MB reads (curl) ==`);
+    await writeFile(join(work, "one.bin"), data.subarray(0, 1_000_000));
+    const run = async (port: number) => {
+      const start = performance.now();
+      const results = await Promise.all(
+        Array.from(
+          { length: concurrent },
+          (_, i) =>
+            timed(PEER.curl, [
+              "-sS",
+              "--tftp-blksize",
+              "1468",
+              "-o",
+              join(work, `c${i}.out`),
+              `tftp://127.0.0.1:${port}/one.bin`,
+            ]),
+        ),
+      );
+      const seconds = (performance.now() - start) / 1000;
+      let ok = 0;
+      for (let i = 0; i < concurrent; i++) {
+        const file = join(work, `c${i}.out`);
+        if (results[i].code === 0 && existsSync(file) && (await stat(file)).size === 1_000_000) {
+          ok++;
+        }
+        await rm(file, { force: true });
+      }
+      return { seconds, ok };
+    };
+    const hpaPort = await freePort();
+    const hpa = await tftpdHpa(work, hpaPort);
+    const peer = await run(hpaPort);
+    await hpa.stop();
+    const cells = [
+      `${concurrent} x 1 MB`,
+      `tftpd-hpa ${fmt(mbps(peer.ok * 1e6, peer.seconds))} (${peer.ok} ok)`,
+    ];
+    for (const runtime of RUNTIMES) {
+      const port = await freePort();
+      const server = await ftkitServer(runtime, work, port);
+      const ours = await run(port);
+      await server.stop();
+      const value = mbps(ours.ok * 1e6, ours.seconds);
+      cells.push(
+        `ftkit/${runtime} ${fmt(value)} (${ours.ok} ok, ${
+          (value / mbps(peer.ok * 1e6, peer.seconds)).toFixed(2)
+        }x)`,
+      );
+    }
+    row(...cells);
+  }
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
