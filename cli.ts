@@ -339,9 +339,12 @@ function isMain(): boolean {
 
 if (isMain()) {
   const tty = process.stderr.isTTY;
-  process.exitCode = await runCli(process.argv.slice(2), {
+  const code = await runCli(process.argv.slice(2), {
     out: (line) => process.stdout.write(line + "\n"),
     err: (line) => process.stderr.write(line + "\n"),
     progress: tty ? (line) => process.stderr.write(`\r\x1b[2K${line}`) : undefined,
   });
+  // A finished get leaves its socket open for a short dally (to re-ACK a repeated last DATA);
+  // the command need not wait for it. Exit once standard output is flushed.
+  process.stdout.write("", () => process.exit(code));
 }

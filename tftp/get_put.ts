@@ -198,12 +198,29 @@ export async function tftpGetFileWith(
 ): Promise<TftpClientResult> {
   const { unlink } = await import("node:fs/promises");
   const file = await open(path, "w");
+  // Blocks are small; gather them so the disk sees few large writes, not one per datagram.
+  const batch = new Uint8Array(1 << 20);
+  let filled = 0;
+  const flush = async () => {
+    let offset = 0;
+    while (offset < filled) {
+      offset += (await file.write(batch, offset, filled - offset)).bytesWritten;
+    }
+    filled = 0;
+  };
   try {
     const result = await run(bind, options, "rrq", {
       write: async (chunk) => {
-        let offset = 0;
-        while (offset < chunk.length) offset += (await file.write(chunk, offset)).bytesWritten;
+        if (filled + chunk.length > batch.length) await flush();
+        if (chunk.length > batch.length) {
+          let offset = 0;
+          while (offset < chunk.length) offset += (await file.write(chunk, offset)).bytesWritten;
+          return;
+        }
+        batch.set(chunk, filled);
+        filled += chunk.length;
       },
+      finish: flush,
     });
     await file.close();
     return result;

@@ -8,7 +8,19 @@ import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
 /** Binds a UDP socket with node:dgram. */
 export const bindNodeDgram: TftpUdpBind = (options) =>
   new Promise((resolve, reject) => {
-    const socket = createSocket({ type: isIPv6(options.host) ? "udp6" : "udp4", ipv6Only: false });
+    const socket = createSocket({
+      type: isIPv6(options.host) ? "udp6" : "udp4",
+      ipv6Only: false,
+      // Peers are always IP literals: answer the lookup at once instead of a DNS round through
+      // the event loop on every send.
+      lookup: (address, _options, callback) => {
+        (callback as (error: null, address: string, family: number) => void)(
+          null,
+          address,
+          isIPv6(address) ? 6 : 4,
+        );
+      },
+    });
     let bound = false;
     socket.on("error", (error) => {
       if (!bound) reject(error);
