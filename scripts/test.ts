@@ -58,17 +58,17 @@ function number(output: string, pattern: RegExp): number {
 }
 
 function denoCounts(output: string): Counts {
-  // "ok | 22 passed (131 steps) | 0 failed | 1 ignored": describe() blocks are tests whose
+  // "ok | 22 passed (131 steps) | 0 failed | 1 ignored (2 steps)": describe() blocks are tests whose
   // node:test cases are steps; count the cases and the plain tests, not the blocks.
   const line = output.match(
-    /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/,
+    /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored(?: \((\d+) steps?\))?)?/,
   );
   if (!line) return { passed: 0, failed: 0, skipped: 0 };
   const blocks = [...output.matchAll(/^\S.* \.\.\.\n {2}\S/gm)].length;
   return {
     passed: Number(line[1]) + Number(line[2] ?? 0) - blocks,
     failed: Number(line[3]) + Number(line[4] ?? 0),
-    skipped: Number(line[5] ?? 0),
+    skipped: Number(line[5] ?? 0) + Number(line[6] ?? 0),
   };
 }
 

@@ -18,3 +18,13 @@ export function stepsTo(from: number, wire: number, rollover: 0 | 1): number {
   const length = cycleLength(rollover);
   return (((wire - wireBlock(from, rollover)) % length) + length) % length;
 }
+
+/**
+ * The receive buffer (SO_RCVBUF) a socket needs to queue a whole window of `windowsize` blocks of
+ * `blksize` bytes, or `undefined` when the system default does (lock-step). The kernel charges
+ * each datagram well above its size (about twice, for its buffer and bookkeeping).
+ */
+export function windowReceiveBuffer(blksize: number, windowsize: number): number | undefined {
+  if (windowsize <= 1) return undefined;
+  return Math.min(windowsize * (2 * blksize + 1024), 32 * 1024 * 1024);
+}

@@ -15,6 +15,7 @@ import { TftpTransferDriver, type TftpTransferIo, type TftpTransferResult } from
 import type { TftpRetransmitOptions, TftpTransferEvent } from "./transfer.ts";
 import { TftpTransferError } from "./transfer_error.ts";
 import type { TftpUdpBind } from "./udp.ts";
+import { windowReceiveBuffer } from "./_blocks.ts";
 
 /** Progress of a transfer. */
 export interface TftpProgress {
@@ -112,6 +113,10 @@ async function run(
     host: isIP(server.address) === 6 ? "::" : "0.0.0.0",
     port: 0,
     onMessage: (bytes, from) => driver?.handleDatagram(bytes, from),
+    // Room for a whole window of what was asked (the server may only lower it).
+    receiveBufferSize: type === "rrq"
+      ? windowReceiveBuffer(options.blksize ?? 512, options.windowsize ?? 1)
+      : undefined,
   });
   const started = performance.now();
   let total = size;

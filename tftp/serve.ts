@@ -24,6 +24,7 @@ import {
 } from "./server.ts";
 import type { TftpTransferParameters } from "./negotiation.ts";
 import type { TftpUdpBind, TftpUdpSocket } from "./udp.ts";
+import { windowReceiveBuffer } from "./_blocks.ts";
 
 /** A rewrite of requested file names, like tftp-hpa's `-m` rules. */
 export interface TftpRemapRule {
@@ -124,9 +125,14 @@ export async function serveTftpWith(
   const key = (address: TftpAddress) => `${address.address}|${address.port}`;
   let closing = false;
 
+  // In single-port mode uploads arrive on the listening socket: give it room for a window.
+  const uploads = options.handler ? options.handler.write !== undefined : options.allowWrite;
   const listener = await bind({
     host,
     port: options.port ?? 69,
+    receiveBufferSize: options.singlePort && uploads
+      ? windowReceiveBuffer(options.maxBlksize ?? 65464, options.maxWindowsize ?? 64)
+      : undefined,
     onMessage(bytes, from) {
       if (closing) return;
       if (options.singlePort) {
@@ -202,9 +208,14 @@ export async function serveTftpWith(
     }
   }
 
-  async function bindTransferSocket(onMessage: (bytes: Uint8Array, from: TftpAddress) => void) {
+  async function bindTransferSocket(
+    onMessage: (bytes: Uint8Array, from: TftpAddress) => void,
+    receiveBufferSize: number | undefined,
+  ) {
     const range = options.portRange;
-    if (!range) return await bind({ host, port: 0, onMessage, onError: options.onError });
+    if (!range) {
+      return await bind({ host, port: 0, onMessage, onError: options.onError, receiveBufferSize });
+    }
     const [low, high] = range;
     const span = high - low + 1;
     const start = Math.floor(Math.random() * span);
@@ -215,6 +226,7 @@ export async function serveTftpWith(
           port: low + ((start + i) % span),
           onMessage,
           onError: options.onError,
+          receiveBufferSize,
         });
       } catch {
         // In use: try the next one.
@@ -264,8 +276,12 @@ export async function serveTftpWith(
     const route: { driver?: TftpTransferDriver } = {};
     if (!options.singlePort) {
       try {
-        socket = await bindTransferSocket((bytes, source) =>
-          route.driver?.handleDatagram(bytes, source)
+        socket = await bindTransferSocket(
+          (bytes, source) => route.driver?.handleDatagram(bytes, source),
+          // An upload in windows needs room for one (the OACK may only lower what was asked).
+          request.type === "wrq"
+            ? windowReceiveBuffer(request.options.blksize ?? 512, request.options.windowsize ?? 1)
+            : undefined,
         );
       } catch (error) {
         options.onError?.(error as Error);

@@ -45,6 +45,12 @@ export interface TftpRetransmitOptions {
   /** How long the receiver of the last block stays to re-ACK a retransmitted final DATA, in ms
    * (default: twice the timeout). */
   dallyMs?: number;
+  /** Receiver, windowsize above 1: when a window stops arriving part-way (its tail was lost, say
+   * to a full socket buffer), ACK the last block in order after this long instead of waiting the
+   * whole timeout (RFC 7440 section 4 lets the receiver ACK on a timeout of its choosing). The
+   * default adapts: 8 times the usual gap between blocks of a window, at least 2 ms, at most the
+   * timeout. */
+  windowStallMs?: number;
 }
 
 /** Why a transfer failed. */
@@ -210,6 +216,7 @@ export class TftpTransfer {
   readonly #maxTimeoutMs: number;
   readonly #retryBudget: number;
   readonly #dallyMs: number | undefined;
+  readonly #windowStallMs: number | undefined;
 
   #peer: TftpAddress;
   #latched: boolean;
@@ -248,6 +255,13 @@ export class TftpTransfer {
   #lastAck: Uint8Array | undefined;
   #gapAcked = false;
   #decoder: NetasciiDecoder | undefined;
+  // Receiver, windowed: when the window counts as stalled; when the last block in order came,
+  // whether it came inside a window (so the gap to the next one measures the sender's pace),
+  // and the smoothed gap between blocks of a window.
+  #stallAt: number | undefined;
+  #lastDataAt = 0;
+  #midWindow = false;
+  #blockGapMs: number | undefined;
 
   /**
    * Makes a transfer machine. Most users call `new TftpClientTransfer(...)` or
@@ -283,6 +297,9 @@ export class TftpTransfer {
       throw new RangeError(`retries must be a whole number, got ${this.#retryBudget}`);
     }
     this.#dallyMs = retransmit.dallyMs;
+    if (retransmit.windowStallMs !== undefined) {
+      this.#windowStallMs = positive("windowStallMs", retransmit.windowStallMs);
+    }
     this.#timeoutMs = this.#baseTimeoutMs;
     this.#maxSize = init.maxSize ?? Number.MAX_SAFE_INTEGER;
     this.#sorcerersApprentice = init.allowSorcerersApprentice ?? false;
@@ -330,7 +347,9 @@ export class TftpTransfer {
 
   /** When `handleTimeout` must next be called (same clock as `now`), or `undefined`. */
   pollTimeout(): number | undefined {
-    return this.#timerAt;
+    const stall = this.#stallAt;
+    if (stall === undefined) return this.#timerAt;
+    return this.#timerAt === undefined || stall < this.#timerAt ? stall : this.#timerAt;
   }
 
   // --- inputs ---
@@ -472,6 +491,13 @@ export class TftpTransfer {
    * @param now The current time in ms.
    */
   handleTimeout(now: number): void {
+    if (this.#stallAt !== undefined && now >= this.#stallAt) {
+      // The rest of the window is not coming: ACK what arrived, so the sender goes on from
+      // there now rather than after its timeout (RFC 7440 section 4).
+      this.#gapAcked = true;
+      this.#acknowledge(now, this.#expected - 1);
+      return;
+    }
     if (this.#timerAt === undefined || now < this.#timerAt) return;
     this.#timerAt = undefined;
     if (this.#phase === "dallying") {
@@ -743,8 +769,11 @@ export class TftpTransfer {
     const ahead = stepsTo(this.#expected, block, rollover);
     if (ahead !== 0) {
       this.#stats.duplicates++;
-      if (this.#expected > 1 && block === wireBlock(this.#expected - 1, rollover)) {
-        // The sender did not hear our ACK for the last block we have: ACK it again.
+      if (this.#acked > 0 && block === wireBlock(this.#acked, rollover)) {
+        // The block our last ACK named, again: the sender did not hear that ACK. ACK what we
+        // have now. Copies of other blocks get no answer: in a window they follow an ACK that
+        // already made the sender start again (a gap or a stall), and answering each one would
+        // keep it restarting.
         this.#stats.retransmits++;
         this.#acknowledge(now, this.#expected - 1, undefined, false);
       } else if (ahead < windowsize && !this.#gapAcked) {
@@ -770,6 +799,12 @@ export class TftpTransfer {
       );
       return;
     }
+    if (this.#midWindow) {
+      const gap = now - this.#lastDataAt;
+      this.#blockGapMs = this.#blockGapMs === undefined ? gap : (this.#blockGapMs * 7 + gap) / 8;
+    }
+    this.#lastDataAt = now;
+    this.#stallAt = undefined;
     this.#expected++;
     this.#stats.blocks++;
     this.#gapAcked = false;
@@ -789,8 +824,21 @@ export class TftpTransfer {
       }
       return;
     }
-    if (this.#expected - 1 - this.#acked >= windowsize) this.#acknowledge(now, this.#expected - 1);
-    else this.#timerAt = now + this.#timeoutMs;
+    if (this.#expected - 1 - this.#acked >= windowsize) {
+      this.#acknowledge(now, this.#expected - 1);
+      return;
+    }
+    this.#midWindow = true;
+    this.#timerAt = now + this.#timeoutMs;
+    this.#stallAt = now + this.#stallMs();
+  }
+
+  /** How long a window may pause before the receiver ACKs what it has. */
+  #stallMs(): number {
+    if (this.#windowStallMs !== undefined) return this.#windowStallMs;
+    const gap = this.#blockGapMs;
+    if (gap === undefined) return Math.min(this.#timeoutMs, 20);
+    return Math.min(this.#timeoutMs, Math.max(2, 8 * gap));
   }
 
   #finishReceiving(now: number): void {
@@ -817,6 +865,9 @@ export class TftpTransfer {
       encodeTftpPacket({ type: "ack", block: wireBlock(block, this.#parameters.rollover) });
     this.#acked = block;
     this.#lastAck = bytes;
+    // Every ACK closes the window in progress.
+    this.#stallAt = undefined;
+    this.#midWindow = false;
     this.#send(bytes);
     if (rearm) this.#timerAt = now + this.#timeoutMs;
   }
@@ -892,6 +943,7 @@ export class TftpTransfer {
     }
     this.#phase = "drained";
     this.#timerAt = undefined;
+    this.#stallAt = undefined;
     this.#stats.endedAt = now;
     this.#pending = [];
     this.#blocks = [];

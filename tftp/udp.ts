@@ -30,6 +30,10 @@ export interface TftpUdpBindOptions {
   onMessage: TftpDatagramHandler;
   /** Receives socket errors after binding (a send to an unreachable port, ...). */
   onError?: (error: Error) => void;
+  /** Bytes of datagrams the socket should be able to queue (SO_RCVBUF): a windowed receiver
+   * needs room for a whole window, or the tail of each window is dropped. A hint: the system may
+   * cap it (`net.core.rmem_max` on Linux); leave it out for the system's default. */
+  receiveBufferSize?: number;
 }
 
 /** Binds a UDP socket; rejects when the address cannot be bound (in use, not local, ...). */

@@ -1,9 +1,11 @@
 /**
  * TFTP benchmark: ftkit next to real peers, in one run, over loopback. Prints MB/s and ratios.
  *
- * - curl reading from tftpd-hpa vs from the ftkit server (Deno, Bun, Node) at several blksizes;
+ * - curl reading from tftpd-hpa vs from the ftkit server (Deno, Bun, Node) at several blksizes,
+ *   each next to the runtime's floor (`floor.mjs`: the least a lock-step server can do per block);
  * - the ftkit client (Deno, Bun, Node) vs curl, both reading from tftpd-hpa;
- * - ftkit client and server with windowsize 16 and 64 vs atftp and atftpd;
+ * - ftkit client and server (each runtime with itself) with windowsize 16 and 64 vs atftp and
+ *   atftpd (a transfer slower than 1 MB/s counts as stalled and is stopped);
  * - 200 concurrent 1 MB reads against the ftkit server vs tftpd-hpa.
  *
  * Usage: deno run -A scripts/bench/tftp.ts [--size MB] [--concurrent N] [--only GROUP]
@@ -124,6 +126,12 @@ const ftkitServer = (runtime: Runtime, dir: string, port: number) => {
   return daemon(program, args);
 };
 
+const floorServer = (runtime: Runtime, file: string, port: number) => {
+  const script = join(root, "scripts/bench/floor.mjs");
+  if (runtime === "deno") return daemon(bin("deno"), ["run", "-A", script, file, String(port)]);
+  return daemon(runtime === "bun" ? bin("bun") : "node", [script, file, String(port)]);
+};
+
 const rows: string[][] = [];
 function row(...cells: string[]) {
   rows.push(cells);
@@ -132,18 +140,30 @@ function row(...cells: string[]) {
 const mbps = (bytes: number, seconds: number) => bytes / 1e6 / seconds;
 const fmt = (value: number) => value.toFixed(1);
 
-async function measure(label: string, program: string, args: string[], out: string, bytes: number) {
+async function measure(
+  label: string,
+  program: string,
+  args: string[],
+  out: string,
+  bytes: number,
+  timeoutMs?: number,
+) {
   await rm(out, { force: true });
-  const { code, seconds, err } = await timed(program, args);
+  const { code, seconds, err } = await timed(program, args, timeoutMs);
   const size = existsSync(out) ? (await stat(out)).size : -1;
   if (code !== 0 || size !== bytes) {
-    console.log(
-      `${label}: FAILED (exit ${code}, ${size} bytes) ${err.trim().split("\n").at(-1) ?? ""}`,
-    );
+    const stalled = timeoutMs !== undefined && seconds * 1000 >= timeoutMs;
+    const why = stalled
+      ? `stalled: killed after ${timeoutMs / 1000} s`
+      : err.trim().split("\n").at(-1) ?? "";
+    console.log(`${label}: FAILED (exit ${code}, ${size} bytes) ${why}`);
     return NaN;
   }
   return mbps(bytes, seconds);
 }
+
+/** A peer that moves 1 MB/s or less counts as stalled. */
+const stallLimitMs = (bytes: number) => Math.max(30_000, bytes / 1000);
 
 const work = await mkdtemp(join(tmpdir(), "ftkit-bench-"));
 try {
@@ -161,9 +181,16 @@ try {
     const hpaPort = await freePort();
     const hpa = await tftpdHpa(work, hpaPort);
     const servers: [Runtime, number, Daemon][] = [];
+    const floors: [Runtime, number, Daemon][] = [];
     for (const runtime of RUNTIMES) {
       const port = await freePort();
       servers.push([runtime, port, await ftkitServer(runtime, work, port)]);
+      const floorPort = await freePort();
+      floors.push([
+        runtime,
+        floorPort,
+        await floorServer(runtime, join(work, "big.bin"), floorPort),
+      ]);
     }
     for (const blksize of [512, 1468, 8192, 65464]) {
       const curlArgs = (
@@ -180,12 +207,20 @@ try {
       const cells = [`blksize ${blksize}`, `tftpd-hpa ${fmt(peer)}`];
       for (const [runtime, port] of servers) {
         const ours = await measure(`ftkit ${runtime}`, PEER.curl, curlArgs(port), out, bytes);
-        cells.push(`ftkit/${runtime} ${fmt(ours)} (${(ours / peer).toFixed(2)}x)`);
+        const [, floorPort] = floors.find(([name]) => name === runtime)!;
+        const floor = await measure(`floor ${runtime}`, PEER.curl, curlArgs(floorPort), out, bytes);
+        cells.push(
+          `ftkit/${runtime} ${fmt(ours)} (${(ours / peer).toFixed(2)}x; floor ${fmt(floor)})`,
+        );
       }
       row(...cells);
     }
     await hpa.stop();
-    for (const [, , server] of servers) await server.stop();
+    for (const [, , server] of [...servers, ...floors]) await server.stop();
+    console.log(
+      "floor: the least a lock-step server can do per block on that runtime's node:dgram " +
+        "(scripts/bench/floor.mjs: file in memory, no checks)",
+    );
   }
 
   if (!only || only === "client") {
@@ -223,8 +258,11 @@ try {
     console.log("\n== windowed: ftkit client and server vs atftp and atftpd ==");
     const atftpdPort = await freePort();
     const peerServer = await atftpd(work, atftpdPort);
-    const ftkitPort = await freePort();
-    const ours = await ftkitServer("deno", work, ftkitPort);
+    const servers: [Runtime, number, Daemon][] = [];
+    for (const runtime of RUNTIMES) {
+      const port = await freePort();
+      servers.push([runtime, port, await ftkitServer(runtime, work, port)]);
+    }
     for (const windowsize of [16, 64]) {
       for (const blksize of [1468, 8192]) {
         const peer = await measure(
@@ -245,13 +283,17 @@ try {
           ],
           out,
           bytes,
+          stallLimitMs(bytes),
         );
-        const cells = [`windowsize ${windowsize} blksize ${blksize}`, `atftp<-atftpd ${fmt(peer)}`];
-        for (const runtime of RUNTIMES) {
+        const cells = [
+          `windowsize ${windowsize} blksize ${blksize}`,
+          `atftp<-atftpd ${Number.isNaN(peer) ? "failed" : fmt(peer)}`,
+        ];
+        for (const [runtime, port] of servers) {
           const [program, args] = cli(runtime, [
             "tftp",
             "get",
-            `127.0.0.1:${ftkitPort}`,
+            `127.0.0.1:${port}`,
             "big.bin",
             out,
             "--blksize",
@@ -259,14 +301,18 @@ try {
             "--windowsize",
             String(windowsize),
           ]);
-          const value = await measure(`ftkit ${runtime}`, program, args, out, bytes);
-          cells.push(`ftkit/${runtime}<-ftkit/deno ${fmt(value)} (${(value / peer).toFixed(2)}x)`);
+          const label = `ftkit/${runtime}<->ftkit/${runtime}`;
+          const value = await measure(label, program, args, out, bytes, stallLimitMs(bytes));
+          cells.push(
+            `${label} ${fmt(value)}` +
+              (Number.isNaN(peer) ? "" : ` (${(value / peer).toFixed(2)}x)`),
+          );
         }
         row(...cells);
       }
     }
     await peerServer.stop();
-    await ours.stop();
+    for (const [, , server] of servers) await server.stop();
   }
 
   if (!only || only === "concurrent") {

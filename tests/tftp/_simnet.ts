@@ -36,6 +36,9 @@ export interface NetworkProfile {
   delay: number;
   /** Extra random delay up to this, in ms: datagrams overtake each other. */
   jitter: number;
+  /** Datagrams that may be on their way to one address at once; more are dropped, as a full
+   * socket receive buffer drops the tail of a burst (default: no limit). */
+  queue?: number;
 }
 
 /** A scenario: one transfer between a client and a server. */
@@ -94,6 +97,10 @@ export function simulate(scenario: Scenario): Outcome {
     datagrams++;
     scenario.onDatagram?.(bytes, from);
     if (random() < network.loss) return;
+    if (
+      network.queue !== undefined &&
+      inFlight.filter((p) => p.to.port === to.port).length >= network.queue
+    ) return;
     const copies = random() < network.duplicate ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       // Copy: a machine may reuse nothing, but the network must not share memory either.

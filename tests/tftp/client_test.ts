@@ -357,6 +357,92 @@ describe("TFTP client: read (RRQ)", () => {
     assert.equal(delivered.reduce((n, d) => n + d.length, 0), 9 * 8 + 3);
   });
 
+  test("RFC 7440 section 4: a window that stops part-way is ACKed after the stall time", () => {
+    const client = reader({ windowsize: 4, blksize: 8 }, {
+      retransmit: { timeoutMs: 1000, retries: 3, windowStallMs: 5 },
+    });
+    transmits(client);
+    client.handleDatagram(1, oack({ windowsize: 4, blksize: 8 }), SERVER_TID);
+    transmits(client);
+    client.handleDatagram(10, data(1, pattern(8, 1)), SERVER_TID);
+    client.handleDatagram(11, data(2, pattern(8, 2)), SERVER_TID);
+    // Blocks 3 and 4 were dropped (a full socket buffer drops the tail of a burst).
+    assert.deepEqual(transmits(client), []);
+    assert.equal(client.pollTimeout(), 16, "the stall deadline comes before the timeout");
+    client.handleTimeout(15.9);
+    assert.deepEqual(transmits(client), [], "nothing before the deadline");
+    client.handleTimeout(16);
+    assert.deepEqual(transmits(client), [{ to: SERVER_TID, bytes: ack(2) }]);
+    assert.equal(client.pollTimeout(), 1016, "then only the full timeout is pending");
+    assert.equal(client.stats.timeouts, 0);
+    // The sender starts again at 3; the window counts from the block ACKed.
+    for (let block = 3; block <= 6; block++) {
+      client.handleDatagram(20, data(block, pattern(8, block)), SERVER_TID);
+    }
+    assert.deepEqual(transmits(client), [{ to: SERVER_TID, bytes: ack(6) }]);
+  });
+
+  test("the stall time adapts to the gap between blocks of a window", () => {
+    const client = reader({ windowsize: 8, blksize: 8 });
+    transmits(client);
+    client.handleDatagram(1, oack({ windowsize: 8, blksize: 8 }), SERVER_TID);
+    transmits(client);
+    client.handleDatagram(100, data(1, pattern(8, 1)), SERVER_TID);
+    assert.equal(client.pollTimeout(), 120, "no gap measured yet: 20 ms");
+    client.handleDatagram(100.5, data(2, pattern(8, 2)), SERVER_TID);
+    assert.equal(client.pollTimeout(), 104.5, "8 gaps of 0.5 ms");
+    const fast = reader({ windowsize: 8, blksize: 8 });
+    transmits(fast);
+    fast.handleDatagram(1, oack({ windowsize: 8, blksize: 8 }), SERVER_TID);
+    fast.handleDatagram(200, data(1, pattern(8, 1)), SERVER_TID);
+    fast.handleDatagram(200.125, data(2, pattern(8, 2)), SERVER_TID);
+    fast.handleDatagram(200.25, data(3, pattern(8, 3)), SERVER_TID);
+    assert.equal(fast.pollTimeout(), 202.25, "8 gaps of 0.125 ms is under the 2 ms floor");
+    fast.handleDatagram(230, data(4, pattern(8, 4)), SERVER_TID);
+    // A long pause raises the smoothed gap (7/8 old, 1/8 new): (0.125 * 7 + 29.75) / 8.
+    assert.equal(fast.pollTimeout(), 230 + 8 * ((0.125 * 7 + 29.75) / 8));
+    const slow = reader({ windowsize: 8, blksize: 8 }, {
+      retransmit: { timeoutMs: 10, retries: 3 },
+    });
+    transmits(slow);
+    slow.handleDatagram(1, oack({ windowsize: 8, blksize: 8 }), SERVER_TID);
+    slow.handleDatagram(100, data(1, pattern(8, 1)), SERVER_TID);
+    assert.equal(slow.pollTimeout(), 110, "never past the timeout");
+    assert.throws(
+      () => reader({ windowsize: 2 }, { retransmit: { windowStallMs: 0 } }),
+      /windowStallMs must be a positive number/,
+    );
+  });
+
+  test("in a window, copies of blocks after the last ACK get no answer; its own block does", () => {
+    const client = reader({ windowsize: 4, blksize: 8 }, {
+      retransmit: { timeoutMs: 1000, retries: 3, windowStallMs: 5 },
+    });
+    transmits(client);
+    client.handleDatagram(1, oack({ windowsize: 4, blksize: 8 }), SERVER_TID);
+    transmits(client);
+    for (let block = 1; block <= 4; block++) {
+      client.handleDatagram(2, data(block, pattern(8, block)), SERVER_TID);
+    }
+    assert.deepEqual(transmits(client), [{ to: SERVER_TID, bytes: ack(4) }]);
+    client.handleDatagram(3, data(5, pattern(8, 5)), SERVER_TID);
+    client.handleTimeout(8); // stalled: ACK 5
+    assert.deepEqual(transmits(client), [{ to: SERVER_TID, bytes: ack(5) }]);
+    // The sender had gone on before it heard ACK 5: block 6 arrives, then its restarted window
+    // repeats 6. Answering that copy would make the sender start over once more, and again.
+    client.handleDatagram(9, data(6, pattern(8, 6)), SERVER_TID);
+    client.handleDatagram(9, data(6, pattern(8, 6)), SERVER_TID);
+    assert.deepEqual(transmits(client), [], "a copy of a block after the last ACK");
+    // A copy of block 5 means the sender missed ACK 5: tell it everything we have.
+    client.handleDatagram(9, data(5, pattern(8, 5)), SERVER_TID);
+    assert.deepEqual(transmits(client), [{ to: SERVER_TID, bytes: ack(6) }]);
+    for (let block = 7; block <= 10; block++) {
+      client.handleDatagram(10, data(block, pattern(8, block)), SERVER_TID);
+    }
+    assert.deepEqual(transmits(client), [{ to: SERVER_TID, bytes: ack(10) }]);
+    assert.equal(client.stats.duplicates, 2);
+  });
+
   test("netascii: CR LF and CR NUL are converted, also across blocks", () => {
     const client = reader({ blksize: 8 }, { mode: "netascii" });
     transmits(client);

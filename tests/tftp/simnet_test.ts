@@ -152,6 +152,50 @@ describe("TFTP machines on a hostile network with a small retry budget", () => {
   });
 });
 
+describe("TFTP windows larger than the receiver's socket buffer", () => {
+  // Every window loses its tail, and nothing after the tail comes to show a gap: without the
+  // receiver's stall ACK each window waits for a full timeout.
+  const file = makeFile(64 * 512 * 10 + 100, 3, "octet");
+  for (const type of ["rrq", "wrq"] as const) {
+    test(`${type}: windowsize 16 through a queue of 12 never waits for a timeout`, () => {
+      const scenario: Scenario = {
+        type,
+        mode: "octet",
+        seed: 11,
+        network: { loss: 0, duplicate: 0, delay: 1, jitter: 0, queue: 12 },
+        file,
+        client: { options: { blksize: 512, windowsize: 16 } },
+        retransmit: { timeoutMs: 1000, backoff: 2, maxTimeoutMs: 4000, retries: 5 },
+      };
+      const outcome = simulate(scenario);
+      assert.equal(checkOutcome(scenario, outcome, type), "complete");
+      const receiver = finals(type === "rrq" ? outcome.client : outcome.server)[0];
+      const sender = finals(type === "rrq" ? outcome.server : outcome.client)[0];
+      assert.equal(receiver.stats.timeouts, 0, "the receiver ACKed each stalled window at once");
+      assert.equal(sender.stats.timeouts, 0, "so the sender never timed out");
+      // 640 blocks in windows of at most 12: about 54 round trips of 2 ms plus a stall each.
+      const took = receiver.stats.endedAt! - receiver.stats.startedAt;
+      assert.ok(took < 1000, `done in ${took} ms, less than one timeout`);
+    });
+  }
+  test("without the stall ACK (stall time = timeout) the same transfer waits on timeouts", () => {
+    const scenario: Scenario = {
+      type: "rrq",
+      mode: "octet",
+      seed: 11,
+      network: { loss: 0, duplicate: 0, delay: 1, jitter: 0, queue: 12 },
+      file: makeFile(16 * 512 * 3, 4, "octet"),
+      client: { options: { blksize: 512, windowsize: 16 } },
+      retransmit: { timeoutMs: 1000, backoff: 1, retries: 5, windowStallMs: 1000 },
+    };
+    const outcome = simulate(scenario);
+    assert.equal(checkOutcome(scenario, outcome, "no stall ACK"), "complete");
+    const { stats } = finals(outcome.client)[0];
+    const took = stats.endedAt! - stats.startedAt;
+    assert.ok(took > 3000, `each of the 3+ windows waited a full second: ${took} ms`);
+  });
+});
+
 describe("TFTP block number rollover", () => {
   // 70000 blocks of 8 bytes: past block 65535 the wire number wraps.
   const file = makeFile(70_000 * 8 + 3, 42, "octet");

@@ -8,16 +8,17 @@ import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
 /** Binds a UDP socket with node:dgram. */
 export const bindNodeDgram: TftpUdpBind = (options) =>
   new Promise((resolve, reject) => {
+    const family = isIPv6(options.host) ? 6 : 4;
     const socket = createSocket({
-      type: isIPv6(options.host) ? "udp6" : "udp4",
+      type: family === 6 ? "udp6" : "udp4",
       ipv6Only: false,
-      // Peers are always IP literals: answer the lookup at once instead of a DNS round through
-      // the event loop on every send.
+      // Peers are always IP literals of the socket's family: answer the lookup at once instead of
+      // a DNS round through the event loop on every send.
       lookup: (address, _options, callback) => {
         (callback as (error: null, address: string, family: number) => void)(
           null,
           address,
-          isIPv6(address) ? 6 : 4,
+          family,
         );
       },
     });
@@ -34,6 +35,14 @@ export const bindNodeDgram: TftpUdpBind = (options) =>
     });
     socket.bind(options.port, options.host, () => {
       bound = true;
+      if (options.receiveBufferSize !== undefined) {
+        // A hint: where the system refuses the size, its default stays.
+        try {
+          socket.setRecvBufferSize(options.receiveBufferSize);
+        } catch {
+          // Keep the default.
+        }
+      }
       const address = socket.address();
       let closed = false;
       const handle: TftpUdpSocket = {

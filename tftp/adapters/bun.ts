@@ -16,6 +16,7 @@ export * from "../mod.ts";
 
 import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
 import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
+import { bindNodeDgram } from "./_dgram.ts";
 
 // The slice of Bun's API used here, typed by hand so no Bun types reach npm users.
 interface BunUdpSocket {
@@ -35,10 +36,13 @@ interface BunNamespace {
   }): Promise<BunUdpSocket>;
 }
 
-/** Binds a UDP socket with `Bun.udpSocket`. */
+/** Binds a UDP socket with `Bun.udpSocket`, or with `node:dgram` for sockets that ask for a receive
+ * buffer size. */
 export const bindUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> => {
   const bun = (globalThis as { Bun?: BunNamespace }).Bun;
   if (!bun) throw new TypeError("Bun.udpSocket is not available: this adapter runs on Bun");
+  // Bun.udpSocket cannot size its receive buffer, and a windowed receiver needs a big one.
+  if (options.receiveBufferSize !== undefined) return bindNodeDgram(options);
   let closed = false;
   // Datagrams refused for backpressure wait here until the socket drains.
   const backlog: { bytes: Uint8Array; to: { address: string; port: number } }[] = [];

@@ -37,9 +37,16 @@ interface DenoNamespace {
   ) => DenoDatagramConn;
 }
 
-/** Binds a UDP socket with `Deno.listenDatagram`, or `node:dgram` without `--unstable-net`. */
+/**
+ * Binds a UDP socket with `Deno.listenDatagram`, or with `node:dgram` without `--unstable-net`.
+ * The receive buffer keeps the system's default size (Deno offers no way to change it).
+ */
 export const bindUdp: TftpUdpBind = (options): Promise<TftpUdpSocket> => {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
+  // Neither Deno.listenDatagram nor Deno's node:dgram (whose setRecvBufferSize has no effect on
+  // its socket) can size the receive buffer, so `receiveBufferSize` is not honoured here: a
+  // windowed receiver whose window overflows the default buffer relies on the machine's
+  // window-stall ACK instead.
   if (typeof deno?.listenDatagram !== "function") return bindNodeDgram(options);
   const conn = deno.listenDatagram({
     transport: "udp",
