@@ -259,7 +259,7 @@ async function getPut(command: "get" | "put", args: string[], output: CliOutput)
     if (local === "-") {
       const bytes = await api.tftpGet({ ...common, remote });
       process.stdout.write(bytes);
-      result = { bytes: bytes.length };
+      result = { bytes: bytes.length, windowsize: undefined };
     } else {
       result = await api.tftpGetFile({ ...common, remote }, local);
     }
@@ -270,8 +270,17 @@ async function getPut(command: "get" | "put", args: string[], output: CliOutput)
   }
   if (output.progress) output.progress("");
   const seconds = (performance.now() - started) / 1000;
+  const asked = common.windowsize;
+  const window = asked !== undefined && result.windowsize !== undefined &&
+      result.windowsize < asked
+    ? ` (windowsize ${result.windowsize}, not ${asked}: ${
+      command === "get" ? "what the local socket can queue or " : ""
+    }the server's limit)`
+    : "";
   output.err(
-    `${command === "get" ? "Received" : "Sent"} ${result.bytes} bytes in ${seconds.toFixed(2)} s`,
+    `${command === "get" ? "Received" : "Sent"} ${result.bytes} bytes in ${
+      seconds.toFixed(2)
+    } s${window}`,
   );
   return 0;
 }

@@ -26,5 +26,16 @@ export function stepsTo(from: number, wire: number, rollover: 0 | 1): number {
  */
 export function windowReceiveBuffer(blksize: number, windowsize: number): number | undefined {
   if (windowsize <= 1) return undefined;
-  return Math.min(windowsize * (2 * blksize + 1024), 32 * 1024 * 1024);
+  return Math.min(windowsize * queuedBytes(blksize), 32 * 1024 * 1024);
+}
+
+/** The most blocks of `blksize` bytes a receive buffer of `bytes` holds at once (at least 1). */
+export function windowFit(blksize: number, bytes: number): number {
+  return Math.max(1, Math.floor(bytes / queuedBytes(blksize)));
+}
+
+// What the kernel charges a queued DATA datagram against the receive buffer: measured on Linux
+// loopback, 12 datagrams of 8196 bytes fill the default 212992.
+function queuedBytes(blksize: number): number {
+  return 2 * blksize + 1024;
 }

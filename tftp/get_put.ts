@@ -15,7 +15,7 @@ import { TftpTransferDriver, type TftpTransferIo, type TftpTransferResult } from
 import type { TftpRetransmitOptions, TftpTransferEvent } from "./transfer.ts";
 import { TftpTransferError } from "./transfer_error.ts";
 import type { TftpUdpBind } from "./udp.ts";
-import { windowReceiveBuffer } from "./_blocks.ts";
+import { windowFit, windowReceiveBuffer } from "./_blocks.ts";
 
 /** Progress of a transfer. */
 export interface TftpProgress {
@@ -37,7 +37,8 @@ export interface TftpClientOptions {
   mode?: TftpMode;
   /** Bytes per block (RFC 2348); not requested when left out. */
   blksize?: number;
-  /** Blocks per window (RFC 7440); not requested when left out. */
+  /** Blocks per window (RFC 7440); not requested when left out. A read asks for no more than its
+   * socket's receive buffer can queue (the result says what was negotiated). */
   windowsize?: number;
   /** The timeout option to negotiate, in seconds (RFC 2349). */
   timeout?: number;
@@ -98,26 +99,37 @@ async function run(
       ? { tsize: size }
       : {}),
   };
-  const transfer = new TftpClientTransfer({
-    type,
-    filename: options.remote,
-    server,
-    mode: options.mode,
-    options: request,
-    retransmit: options.retransmit,
-    maxSize: options.maxSize,
-    confirmEnd: type === "rrq",
-  });
+  const makeTransfer = () =>
+    new TftpClientTransfer({
+      type,
+      filename: options.remote,
+      server,
+      mode: options.mode,
+      options: request,
+      retransmit: options.retransmit,
+      maxSize: options.maxSize,
+      confirmEnd: type === "rrq",
+    });
+  makeTransfer(); // Refuses bad options before a socket is opened.
   let driver: TftpTransferDriver | undefined;
+  const blksize = options.blksize ?? 512;
   const socket = await bind({
     host: isIP(server.address) === 6 ? "::" : "0.0.0.0",
     port: 0,
     onMessage: (bytes, from) => driver?.handleDatagram(bytes, from),
     // Room for a whole window of what was asked (the server may only lower it).
     receiveBufferSize: type === "rrq"
-      ? windowReceiveBuffer(options.blksize ?? 512, options.windowsize ?? 1)
+      ? windowReceiveBuffer(blksize, options.windowsize ?? 1)
       : undefined,
   });
+  if (type === "rrq" && request.windowsize !== undefined && socket.receiveBufferSize) {
+    // A window the socket cannot queue loses its tail every time: ask for one that fits.
+    request.windowsize = Math.min(
+      request.windowsize,
+      windowFit(blksize, socket.receiveBufferSize),
+    );
+  }
+  const transfer = makeTransfer();
   const started = performance.now();
   let total = size;
   let closeLater = false;

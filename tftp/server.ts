@@ -49,6 +49,9 @@ export interface TftpAcceptOptions {
   maxSize?: number;
   /** Write: hold the final ACK until the upload is stored and `confirmEnd(now)` is called. */
   confirmEnd?: boolean;
+  /** The most blocks per window for this transfer, below the endpoint's `maxWindowsize` (a write
+   * whose socket cannot queue a bigger window, say). */
+  maxWindowsize?: number;
 }
 
 /** A transfer on the server's side, made by {@linkcode TftpServerEndpoint.accept}. */
@@ -174,9 +177,13 @@ export class TftpServerEndpoint {
     this.#settle(pending);
     const { request, from } = pending;
     const maxWriteSize = file.maxSize ?? this.#options.maxWriteSize;
+    const maxWindowsize = Math.min(
+      this.#options.maxWindowsize ?? 64,
+      file.maxWindowsize ?? Infinity,
+    );
     const negotiation = negotiateTftpServerOptions(
       request,
-      { ...this.#options, maxWriteSize },
+      { ...this.#options, maxWriteSize, maxWindowsize },
       file,
     );
     if (!negotiation.ok) {

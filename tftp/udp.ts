@@ -14,6 +14,9 @@ export type TftpDatagramHandler = (bytes: Uint8Array, from: TftpAddress) => void
 export interface TftpUdpSocket {
   /** The address and port it is bound to. */
   readonly local: TftpAddress;
+  /** Bytes of datagrams it can queue (SO_RCVBUF as the system set it), when the adapter knows;
+   * windowed receivers keep their window within it. */
+  readonly receiveBufferSize?: number;
   /** Sends one datagram. Failures go to the socket's `onError`, never thrown. */
   send(bytes: Uint8Array, to: TftpAddress): void;
   /** Closes the socket; no handler runs afterwards. */

@@ -856,4 +856,23 @@ describe("TFTP client: RFC 2347 retry and confirmed end", () => {
     assert.equal(events(client)[0].type, "complete");
     assert.throws(() => client.confirmEnd(4), TypeError);
   });
+
+  test("confirmEnd after an abort while the file was being stored does nothing", () => {
+    const client = new TftpClientTransfer({
+      type: "rrq",
+      filename: "f",
+      server: SERVER,
+      confirmEnd: true,
+    });
+    client.start(0);
+    transmits(client);
+    client.handleDatagram(1, data(1, pattern(10)), SERVER_TID);
+    events(client);
+    client.abort(2, 3, "Disk full");
+    assert.deepEqual(transmits(client), [{ to: SERVER_TID, bytes: error(3, "Disk full") }]);
+    client.confirmEnd(3);
+    assert.deepEqual(transmits(client), [], "no final ACK after the abort");
+    assert.deepEqual(events(client).map((e) => e.type), ["failed"]);
+    assert.ok(client.isDrained());
+  });
 });

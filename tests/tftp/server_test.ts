@@ -203,6 +203,27 @@ describe("TFTP server: read (RRQ)", () => {
     }]);
   });
 
+  test("accept's maxWindowsize lowers one transfer's window below the endpoint's limit", () => {
+    const server = endpoint({ maxWindowsize: 32 });
+    const lowered = server.accept(
+      0,
+      server.handleDatagram(0, wrq({ blksize: 8192, windowsize: 64 }), CLIENT)!,
+      { maxWindowsize: 12 },
+    )!;
+    assert.deepEqual(transmits(lowered), [{
+      to: CLIENT,
+      bytes: wire({ type: "oack", options: { blksize: 8192, windowsize: 12 } }),
+    }]);
+    assert.equal(lowered.parameters.windowsize, 12);
+    const other = { address: CLIENT.address, port: CLIENT.port + 1 };
+    const endpointLimit = server.accept(
+      0,
+      server.handleDatagram(0, wrq({ blksize: 8192, windowsize: 64 }), other)!,
+      { maxWindowsize: 100 },
+    )!;
+    assert.equal(endpointLimit.parameters.windowsize, 32, "never above the endpoint's limit");
+  });
+
   test("the transfer answers a stranger with ERROR 5 and goes on", () => {
     const server = endpoint();
     const transfer = server.accept(0, server.handleDatagram(0, rrq(), CLIENT)!)!;

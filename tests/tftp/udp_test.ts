@@ -3,8 +3,14 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { TftpUdpBind, TftpUdpSocket } from "../../tftp/mod.ts";
-import { windowReceiveBuffer } from "../../tftp/_blocks.ts";
+import { readFile } from "node:fs/promises";
+import {
+  makeTftpApi,
+  type TftpTransferRecord,
+  type TftpUdpBind,
+  type TftpUdpSocket,
+} from "../../tftp/mod.ts";
+import { windowFit, windowReceiveBuffer } from "../../tftp/_blocks.ts";
 import { runtime } from "../_runtime.ts";
 
 async function adapterBind(): Promise<TftpUdpBind> {
@@ -50,6 +56,111 @@ describe("UDP receive buffer for windows", () => {
     assert.equal(windowReceiveBuffer(8192, 1), undefined);
     assert.equal(windowReceiveBuffer(8192, 16), 16 * (2 * 8192 + 1024));
     assert.equal(windowReceiveBuffer(65464, 65535), 32 * 1024 * 1024);
+    // Linux's default 212992 bytes queue 12 datagrams of 8196 bytes (measured on loopback).
+    assert.equal(windowFit(8192, 212992), 12);
+    assert.equal(windowFit(65464, 212992), 1);
+    assert.equal(windowFit(65464, 1000), 1, "never below 1");
+    assert.equal(windowFit(8192, windowReceiveBuffer(8192, 16)!), 16);
+  });
+
+  test("a socket says how much it can queue, after what it asked for", async () => {
+    const bind = await adapterBind();
+    const socket = await bind({
+      host: "127.0.0.1",
+      port: 0,
+      receiveBufferSize: 1 << 20,
+      onMessage: () => {},
+    });
+    try {
+      if (runtime === "deno") {
+        // Deno keeps the system's default; on Linux it reads it from /proc.
+        const rmem = Number(await readFile("/proc/sys/net/core/rmem_default", "utf8"));
+        assert.equal(socket.receiveBufferSize, rmem);
+      } else {
+        // Linux doubles the size asked for (bookkeeping), up to net.core.rmem_max.
+        const rmemMax = Number(await readFile("/proc/sys/net/core/rmem_max", "utf8"));
+        assert.equal(socket.receiveBufferSize, 2 * Math.min(1 << 20, rmemMax));
+      }
+    } finally {
+      await socket.close();
+    }
+  });
+
+  test("a windowed read asks for no more than the socket can queue", async () => {
+    const api = await import("../_tftp_api.ts").then((m) => m.tftpApi());
+    const bind = await adapterBind();
+    // A socket that can queue 100000 bytes: 5 blocks of 8192.
+    const small: TftpUdpBind = async (options) => {
+      const socket = await bind(options);
+      return {
+        local: socket.local,
+        receiveBufferSize: 100_000,
+        send: (bytes, to) => socket.send(bytes, to),
+        close: () => socket.close(),
+      };
+    };
+    const file = new Uint8Array(200_000).map((_, i) => i * 7);
+    const records: TftpTransferRecord[] = [];
+    const server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      maxWindowsize: 64,
+      onTransfer: (record) => records.push(record),
+      handler: {
+        read: () => Promise.resolve(file),
+        write: () =>
+          Promise.resolve({
+            write: () => Promise.resolve(),
+            commit: () => Promise.resolve(),
+            abort: () => Promise.resolve(),
+          }),
+      },
+    });
+    try {
+      const client = makeTftpApi(small);
+      const options = {
+        host: "127.0.0.1",
+        port: server.address.port,
+        remote: "f",
+        blksize: 8192,
+        windowsize: 64,
+      };
+      const read = await client.tftpGet(options);
+      assert.deepEqual(read, file);
+      // The server records a transfer once its last ACK is in: wait for it (bounded).
+      for (let i = 0; i < 200 && records.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(records[0]?.parameters?.windowsize, 5, "the read asked for 5, not 64");
+      const written = await client.tftpPut(options, file);
+      // A write's window is for the server's socket to queue: Node and Bun size it for 64 blocks;
+      // Deno cannot, and offers what its default buffer holds.
+      const serverQueue = runtime === "deno"
+        ? windowFit(8192, Number(await readFile("/proc/sys/net/core/rmem_default", "utf8")))
+        : 64;
+      assert.equal(written.windowsize, serverQueue, "a write's window is the server's to queue");
+      const smallServer = await makeTftpApi(small).serveTftp({
+        host: "127.0.0.1",
+        port: 0,
+        maxWindowsize: 64,
+        handler: {
+          write: () =>
+            Promise.resolve({
+              write: () => Promise.resolve(),
+              commit: () => Promise.resolve(),
+              abort: () => Promise.resolve(),
+            }),
+        },
+      });
+      try {
+        const upload = await api.tftpPut({ ...options, port: smallServer.address.port }, file);
+        assert.equal(upload.windowsize, 5, "the server offers a window its socket can queue");
+      } finally {
+        await smallServer.close();
+      }
+    } finally {
+      await server.close();
+    }
   });
 
   test(

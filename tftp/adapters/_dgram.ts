@@ -43,10 +43,17 @@ export const bindNodeDgram: TftpUdpBind = (options) =>
           // Keep the default.
         }
       }
+      let receiveBufferSize: number | undefined;
+      try {
+        receiveBufferSize = socket.getRecvBufferSize();
+      } catch {
+        // Unknown.
+      }
       const address = socket.address();
       let closed = false;
       const handle: TftpUdpSocket = {
         local: { address: address.address, port: address.port },
+        ...(receiveBufferSize !== undefined ? { receiveBufferSize } : {}),
         send(bytes, to) {
           if (closed) return;
           socket.send(bytes, to.port, to.address, (error) => {

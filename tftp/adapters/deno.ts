@@ -35,19 +35,46 @@ interface DenoNamespace {
   listenDatagram?: (
     options: { transport: "udp"; hostname: string; port: number },
   ) => DenoDatagramConn;
+  readTextFileSync(path: string): string;
+  permissions: { querySync?(descriptor: { name: "read"; path: string }): { state: string } };
+}
+
+const RMEM_DEFAULT = "/proc/sys/net/core/rmem_default";
+let systemReceiveBuffer: number | null | undefined;
+
+/** The size every UDP socket gets (Linux's `net.core.rmem_default`), read once when allowed. */
+function defaultReceiveBuffer(deno: DenoNamespace): number | undefined {
+  if (systemReceiveBuffer === undefined) {
+    systemReceiveBuffer = null;
+    try {
+      // Ask first: reading without the permission would prompt.
+      const state = deno.permissions.querySync?.({ name: "read", path: RMEM_DEFAULT }).state;
+      if (state === "granted") {
+        const value = Number(deno.readTextFileSync(RMEM_DEFAULT).trim());
+        if (Number.isInteger(value) && value > 0) systemReceiveBuffer = value;
+      }
+    } catch {
+      // Not Linux, or not readable: unknown.
+    }
+  }
+  return systemReceiveBuffer ?? undefined;
 }
 
 /**
  * Binds a UDP socket with `Deno.listenDatagram`, or with `node:dgram` without `--unstable-net`.
  * The receive buffer keeps the system's default size (Deno offers no way to change it).
  */
-export const bindUdp: TftpUdpBind = (options): Promise<TftpUdpSocket> => {
+export const bindUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> => {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   // Neither Deno.listenDatagram nor Deno's node:dgram (whose setRecvBufferSize has no effect on
-  // its socket) can size the receive buffer, so `receiveBufferSize` is not honoured here: a
-  // windowed receiver whose window overflows the default buffer relies on the machine's
-  // window-stall ACK instead.
-  if (typeof deno?.listenDatagram !== "function") return bindNodeDgram(options);
+  // its socket) can size the receive buffer: the socket keeps the system's default, and says so,
+  // so that windowed receivers keep their windows within it.
+  const receiveBufferSize = deno ? defaultReceiveBuffer(deno) : undefined;
+  const known = receiveBufferSize !== undefined ? { receiveBufferSize } : {};
+  if (typeof deno?.listenDatagram !== "function") {
+    const { receiveBufferSize: _unapplied, ...socket } = await bindNodeDgram(options);
+    return { ...socket, ...known };
+  }
   const conn = deno.listenDatagram({
     transport: "udp",
     hostname: options.host,
@@ -73,6 +100,7 @@ export const bindUdp: TftpUdpBind = (options): Promise<TftpUdpSocket> => {
   })();
   const socket: TftpUdpSocket = {
     local: { address: conn.addr.hostname, port: conn.addr.port },
+    ...known,
     send(bytes, to) {
       if (closed) return;
       conn.send(bytes, { transport: "udp", hostname: to.address, port: to.port }).catch((error) => {
@@ -86,7 +114,7 @@ export const bindUdp: TftpUdpBind = (options): Promise<TftpUdpSocket> => {
       await loop;
     },
   };
-  return Promise.resolve(socket);
+  return socket;
 };
 
 const api: TftpRuntimeApi = makeTftpApi(bindUdp);
