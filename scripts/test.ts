@@ -205,7 +205,11 @@ if (wants("bun")) {
   results.push(
     await step(
       "tests under Bun",
-      () => runner([bin("bun"), "test", ...files.map((file) => `./${file}`)], bunCounts),
+      () =>
+        runner(
+          [bin("bun"), "test", "--timeout", "120000", ...files.map((file) => `./${file}`)],
+          bunCounts,
+        ),
     ),
   );
 }
@@ -225,7 +229,10 @@ if (wants("node")) {
       if (!built) throw new Error("skipped: the npm build failed");
       const files = await testFiles("npm/tests", "_test.js");
       return runner(
-        ["node", "--test", "--test-force-exit", "--test-reporter=spec", ...files],
+        // No --test-force-exit: it drops finished tests from the report (nodejs/node#64833).
+        // Every test closes what it opens; a stuck test fails after its own timeout, and the
+        // runner kills the whole step after 20 minutes.
+        ["node", "--test", "--test-timeout=120000", "--test-reporter=spec", ...files],
         nodeCounts,
       );
     }),
@@ -262,6 +269,16 @@ for (const result of results) {
     failed += 1;
   }
 }
-const allOk = results.length > 0 && results.every((result) => result.ok);
+// Bun and Node run the same test files: a different total means a runner lost tests.
+const total = (name: string) => {
+  const counts = results.find((result) => result.name.startsWith(name))?.counts;
+  return counts ? counts.passed + counts.failed + counts.skipped : undefined;
+};
+const [bunTotal, nodeTotal] = [total("tests under Bun"), total("tests under Node")];
+const sameTests = bunTotal === undefined || nodeTotal === undefined || bunTotal === nodeTotal;
+if (!sameTests) {
+  console.log(`FAIL  Bun ran ${bunTotal} tests and Node ${nodeTotal}: one of them lost some`);
+}
+const allOk = results.length > 0 && results.every((result) => result.ok) && sameTests;
 console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 Deno.exit(allOk ? 0 : 1);

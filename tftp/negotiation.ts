@@ -5,6 +5,7 @@
  * @module
  */
 
+import { windowFit } from "./_blocks.ts";
 import {
   TFTP_DEFAULT_BLKSIZE,
   TftpErrorCode,
@@ -43,6 +44,13 @@ export interface TftpServerNegotiationPolicy {
   maxBlksize?: number;
   /** The largest windowsize granted (default 64); a larger request is lowered to it. */
   maxWindowsize?: number;
+  /**
+   * Reads: the receive buffer a client's socket is assumed to have, in bytes (default 212992,
+   * Linux's `net.core.rmem_default`). A read's window is lowered to what such a buffer queues, so
+   * a client on default settings never loses the tail of each window (12 blocks of 8192, one of
+   * 65464). `Infinity` grants whatever `maxWindowsize` allows.
+   */
+  clientReceiveBuffer?: number;
   /** The options honoured (default: all six); the others are left out of the OACK. */
   honour?: readonly TftpOptionName[];
   /** The largest file a WRQ may announce with tsize or write, in bytes (default: no limit). */
@@ -136,6 +144,10 @@ export function negotiateTftpServerOptions(
   }
   if (requested.windowsize !== undefined && honour.has("windowsize")) {
     oack.windowsize = Math.min(requested.windowsize, policy.maxWindowsize ?? 64);
+    const queue = policy.clientReceiveBuffer ?? 212992;
+    if (request.type === "rrq" && queue !== Infinity) {
+      oack.windowsize = Math.min(oack.windowsize, windowFit(oack.blksize ?? 512, queue));
+    }
   }
   if (requested.rollover !== undefined && honour.has("rollover")) {
     oack.rollover = requested.rollover;

@@ -122,7 +122,13 @@ export function simulate(scenario: Scenario): Outcome {
     retransmit,
     ...scenario.client,
   });
-  const endpoint = new TftpServerEndpoint({ retransmit, maxWindowsize: 64, ...scenario.server });
+  const endpoint = new TftpServerEndpoint({
+    retransmit,
+    maxWindowsize: 64,
+    // The network here has no socket buffers (unless `queue` says so): grant every window.
+    clientReceiveBuffer: Infinity,
+    ...scenario.server,
+  });
   const servers: { address: TftpAddress; transfer: TftpServerTransfer }[] = [];
 
   const clientEvents: TftpTransferEvent[] = [];

@@ -59,10 +59,31 @@ describe("TFTP option negotiation, server side", () => {
 
   test("defaults: blksize up to 65464, windowsize lowered to 64", () => {
     const result = negotiateTftpServerOptions(
-      { type: "rrq", filename: "f", mode: "octet", options: { blksize: 65464, windowsize: 1000 } },
+      { type: "wrq", filename: "f", mode: "octet", options: { blksize: 65464, windowsize: 1000 } },
     );
     assert.ok(result.ok);
     assert.deepEqual(result.oack, { blksize: 65464, windowsize: 64 });
+  });
+
+  test("a read's window fits a default client socket buffer unless told otherwise", () => {
+    const read = (blksize: number, policy = {}) =>
+      negotiateTftpServerOptions(
+        { type: "rrq", filename: "f", mode: "octet", options: { blksize, windowsize: 64 } },
+        policy,
+      );
+    const windowOf = (result: ReturnType<typeof read>) => result.ok && result.oack?.windowsize;
+    // 212992 bytes (Linux's default) queue 12 datagrams of 8196 bytes, 1 of 65468, 53 of 1472.
+    assert.equal(windowOf(read(8192)), 12);
+    assert.equal(windowOf(read(65464)), 1);
+    assert.equal(windowOf(read(1468)), 53);
+    assert.equal(windowOf(read(512)), 64, "small blocks: maxWindowsize is the limit");
+    assert.equal(windowOf(read(8192, { clientReceiveBuffer: 1 << 20 })), 60);
+    assert.equal(windowOf(read(65464, { clientReceiveBuffer: Infinity })), 64);
+    const noBlksize = negotiateTftpServerOptions(
+      { type: "rrq", filename: "f", mode: "octet", options: { windowsize: 500 } },
+      { maxWindowsize: 500 },
+    );
+    assert.equal(noBlksize.ok && noBlksize.oack?.windowsize, 104, "512-byte blocks by default");
   });
 });
 
