@@ -63,6 +63,7 @@ export class TftpTransferDriver {
   #writes: Promise<void> = Promise.resolve();
   #writeError: unknown;
   #final: Extract<TftpTransferEvent, { type: "complete" | "failed" }> | undefined;
+  #stopped = false;
   #resolveResult!: (result: TftpTransferResult) => void;
   #resolveDrained!: () => void;
   #onAbort = () => {
@@ -112,6 +113,7 @@ export class TftpTransferDriver {
    * @param from Its source.
    */
   handleDatagram(bytes: Uint8Array, from: TftpAddress): void {
+    if (this.#stopped) return;
     this.#transfer.handleDatagram(now(), bytes, from);
     this.#pump();
   }
@@ -127,7 +129,23 @@ export class TftpTransferDriver {
     this.#pump();
   }
 
+  /**
+   * Stops driving at once: a running transfer is aborted first (ERROR 0 to the peer), a dally is
+   * cut short, the timer is cleared and `drained` resolves, so the socket may close. For shutdown.
+   */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer stopped");
+    this.#pump();
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#io.signal?.removeEventListener("abort", this.#onAbort);
+    this.#resolveDrained();
+  }
+
   #pump(): void {
+    if (this.#stopped) return;
     const transfer = this.#transfer;
     for (let t = transfer.pollTransmit(); t; t = transfer.pollTransmit()) this.#send(t.bytes, t.to);
     for (let event = transfer.pollEvent(); event; event = transfer.pollEvent()) {

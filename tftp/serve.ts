@@ -338,6 +338,8 @@ export async function serveTftpWith(
     closing = true;
     for (const { driver } of running.values()) {
       driver.abort(TftpErrorCode.NotDefined, "Server shutting down");
+      // And no dally after a finished upload: nothing may keep the process alive.
+      driver.stop();
     }
     await Promise.all([...running.values()].map(async ({ driver, socket }) => {
       await driver.result;

@@ -243,4 +243,32 @@ describe("ftkit server with the ftkit client", () => {
     }
     assert.equal(records[0]?.outcome, "failed");
   });
+
+  test("close ends a finished upload's dally at once: nothing keeps the process alive", async () => {
+    const api = await tftpApi();
+    const stored: Uint8Array[] = [];
+    const server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      // The server dallies 2 x 5 s after the final ACK of an upload.
+      retransmit: { timeoutMs: 5000 },
+      handler: {
+        write: () =>
+          Promise.resolve({
+            write: (chunk: Uint8Array) => {
+              stored.push(chunk.slice());
+              return Promise.resolve();
+            },
+            commit: () => Promise.resolve(),
+            abort: () => Promise.resolve(),
+          }),
+      },
+    });
+    const file = new Uint8Array(3000).fill(7);
+    await api.tftpPut({ host: "127.0.0.1", port: server.address.port, remote: "up" }, file);
+    assert.equal(server.activeTransfers, 1, "the upload is dallying");
+    await server.close();
+    assert.equal(server.activeTransfers, 0, "closed without waiting out the dally");
+    assert.equal(stored.reduce((n, chunk) => n + chunk.length, 0), 3000);
+  });
 });
