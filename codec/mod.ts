@@ -1,6 +1,8 @@
 /**
- * Pure byte codecs for TFTP: packets (RFC 1350), options (RFC 2347, 2348, 2349, 7440), error
- * codes, and netascii. No I/O, no runtime API: they run anywhere JavaScript does.
+ * Pure codecs. TFTP: packets (RFC 1350), options (RFC 2347, 2348, 2349, 7440), error codes,
+ * netascii. FTP: command lines and replies (RFC 959), PORT/PASV and EPRT/EPSV addresses (RFC 959,
+ * 2428), FEAT (RFC 2389), MLSD/MLST facts, times and sizes (RFC 3659), 257 paths and LIST lines.
+ * No I/O, no runtime API: they run anywhere JavaScript does.
  *
  * @example
  * ```ts
@@ -24,3 +26,12 @@ export * from "./tftp_options.ts";
 export * from "./tftp_error_code.ts";
 export * from "./tftp_decode_error.ts";
 export * from "./netascii.ts";
+export * from "./ftp_error.ts";
+export * from "./ftp_line.ts";
+export * from "./ftp_command.ts";
+export * from "./ftp_reply.ts";
+export * from "./ftp_address.ts";
+export * from "./ftp_feat.ts";
+export * from "./ftp_mlsx.ts";
+export * from "./ftp_path.ts";
+export * from "./ftp_list.ts";

@@ -1,0 +1,211 @@
+import { FtpCodecError } from "./ftp_error.ts";
+
+/** A data connection's address: an IP literal and a port. */
+export interface FtpHostPort {
+  /** An IPv4 (`"127.0.0.1"`) or IPv6 (`"::1"`) literal. */
+  readonly host: string;
+  /** The TCP port, 0-65535. */
+  readonly port: number;
+}
+
+function bad(offset: number, detail: string): never {
+  throw new FtpCodecError("malformed-address", offset, detail);
+}
+
+/** Whether `text` is a dotted-quad IPv4 literal. */
+export function isFtpIpv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 &&
+    parts.every((part) => /^\d{1,3}$/.test(part) && Number(part) <= 255);
+}
+
+/** Whether `text` is an IPv6 literal (RFC 4291 section 2.2 text forms; no zone). */
+export function isFtpIpv6(text: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(text)) return false;
+  let groups = text.split(":");
+  let slots = 8;
+  const last = groups[groups.length - 1];
+  if (last.includes(".")) {
+    // An embedded IPv4 address takes the last two groups.
+    if (!isFtpIpv4(last)) return false;
+    groups = groups.slice(0, -1).concat("0", "0");
+    slots = 8;
+  }
+  const joined = groups.join(":");
+  const double = joined.indexOf("::");
+  if (double !== joined.lastIndexOf("::")) return false;
+  const hex = (group: string) => /^[0-9A-Fa-f]{1,4}$/.test(group);
+  if (double === -1) return groups.length === slots && groups.every(hex);
+  const head = joined.slice(0, double);
+  const tail = joined.slice(double + 2);
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = tail === "" ? [] : tail.split(":");
+  return headGroups.every(hex) && tailGroups.every(hex) &&
+    headGroups.length + tailGroups.length < slots;
+}
+
+function checkPort(port: number, offset: number): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    bad(offset, `Port out of range: ${port}`);
+  }
+  return port;
+}
+
+/**
+ * Encodes the argument of PORT, or the numbers of a 227 reply (RFC 959 section 4.1.2):
+ * `h1,h2,h3,h4,p1,p2`. IPv4 only: IPv6 needs EPRT/EPSV.
+ *
+ * @example
+ * ```ts
+ * import { encodeFtpPort } from "@ftkit/ftkit/codec";
+ *
+ * console.log(encodeFtpPort({ host: "127.0.0.1", port: 50000 })); // "127,0,0,1,195,80"
+ * ```
+ *
+ * @param address The address.
+ * @returns The six numbers.
+ * @throws {FtpCodecError} For a host that is not IPv4 or a port out of range.
+ */
+export function encodeFtpPort(address: FtpHostPort): string {
+  if (!isFtpIpv4(address.host)) bad(0, `PORT takes an IPv4 address, got "${address.host}"`);
+  const port = checkPort(address.port, 0);
+  return `${address.host.split(".").map(Number).join(",")},${port >> 8},${port & 0xff}`;
+}
+
+/**
+ * Decodes PORT's argument, or finds the six numbers in a 227 reply's text, wherever they are:
+ * servers write `Entering Passive Mode (h1,h2,h3,h4,p1,p2).`, with or without the parentheses.
+ *
+ * @example
+ * ```ts
+ * import { decodeFtpPort } from "@ftkit/ftkit/codec";
+ *
+ * console.log(decodeFtpPort("Entering Passive Mode (127,0,0,1,195,80).")); // { host: "127.0.0.1", port: 50000 }
+ * ```
+ *
+ * @param text The argument or the reply text.
+ * @returns The address.
+ * @throws {FtpCodecError} When no six numbers of 0-255 are there.
+ */
+export function decodeFtpPort(text: string): FtpHostPort {
+  const match = /(\d{1,3}),\s*(\d{1,3}),\s*(\d{1,3}),\s*(\d{1,3}),\s*(\d{1,3}),\s*(\d{1,3})/.exec(
+    text,
+  );
+  if (!match) bad(0, `No h1,h2,h3,h4,p1,p2 in "${text.slice(0, 60)}"`);
+  const numbers = match.slice(1).map(Number);
+  if (numbers.some((n) => n > 255)) bad(match.index, "A number above 255");
+  return {
+    host: numbers.slice(0, 4).join("."),
+    port: numbers[4] * 256 + numbers[5],
+  };
+}
+
+/**
+ * Encodes EPRT's argument (RFC 2428 section 2): `|1|h.h.h.h|port|` or `|2|ipv6|port|`.
+ *
+ * @example
+ * ```ts
+ * import { encodeFtpEprt } from "@ftkit/ftkit/codec";
+ *
+ * console.log(encodeFtpEprt({ host: "::1", port: 50000 })); // "|2|::1|50000|"
+ * ```
+ *
+ * @param address The address.
+ * @returns The argument.
+ * @throws {FtpCodecError} For a host that is no IP literal or a port out of range.
+ */
+export function encodeFtpEprt(address: FtpHostPort): string {
+  const protocol = isFtpIpv4(address.host) ? 1 : isFtpIpv6(address.host) ? 2 : 0;
+  if (protocol === 0) bad(0, `Not an IP address: "${address.host}"`);
+  return `|${protocol}|${address.host}|${checkPort(address.port, 0)}|`;
+}
+
+/**
+ * Decodes EPRT's argument. The delimiter is whatever printable character comes first (RFC 2428
+ * section 2 recommends `|`); the protocol must match the address (1 IPv4, 2 IPv6).
+ *
+ * @example
+ * ```ts
+ * import { decodeFtpEprt } from "@ftkit/ftkit/codec";
+ *
+ * console.log(decodeFtpEprt("!1!132.235.1.2!6275!")); // { host: "132.235.1.2", port: 6275 }
+ * ```
+ *
+ * @param argument The argument.
+ * @returns The address.
+ * @throws {FtpCodecError} When it is not well-formed.
+ */
+export function decodeFtpEprt(argument: string): FtpHostPort {
+  const delimiter = argument[0];
+  if (delimiter === undefined || !isDelimiter(delimiter)) bad(0, "No delimiter");
+  const parts = argument.split(delimiter);
+  if (parts.length !== 5 || parts[0] !== "" || parts[4] !== "") {
+    bad(0, `EPRT needs <d>proto<d>address<d>port<d>: "${argument.slice(0, 60)}"`);
+  }
+  const [, protocol, host, portText] = parts;
+  if (protocol === "1" ? !isFtpIpv4(host) : protocol === "2" ? !isFtpIpv6(host) : true) {
+    bad(2, `Protocol ${protocol} with address "${host}"`);
+  }
+  if (!/^\d{1,5}$/.test(portText)) bad(3 + protocol.length + host.length, "Port is not a number");
+  return { host, port: checkPort(Number(portText), 3 + protocol.length + host.length) };
+}
+
+function isDelimiter(character: string): boolean {
+  const code = character.charCodeAt(0);
+  // RFC 2428: any character in ASCII 33-126, but not a digit, `.` or `:` (they would be ambiguous).
+  return code >= 33 && code <= 126 && !/[0-9.:]/.test(character);
+}
+
+/**
+ * The text of a 229 reply to EPSV (RFC 2428 section 3).
+ *
+ * @example
+ * ```ts
+ * import { formatFtpEpsv } from "@ftkit/ftkit/codec";
+ *
+ * console.log(formatFtpEpsv(50000)); // "Entering Extended Passive Mode (|||50000|)"
+ * ```
+ *
+ * @param port The port the server listens on.
+ * @returns The reply text.
+ */
+export function formatFtpEpsv(port: number): string {
+  return `Entering Extended Passive Mode (|||${checkPort(port, 0)}|)`;
+}
+
+/**
+ * Finds the port in a 229 reply's text: `(<d><d><d>port<d>)`, any delimiter (RFC 2428 section 3).
+ *
+ * @example
+ * ```ts
+ * import { parseFtpEpsv } from "@ftkit/ftkit/codec";
+ *
+ * console.log(parseFtpEpsv("Entering Extended Passive Mode (|||6446|)")); // 6446
+ * ```
+ *
+ * @param text The reply text.
+ * @returns The port.
+ * @throws {FtpCodecError} When no port is there.
+ */
+export function parseFtpEpsv(text: string): number {
+  const match = /\(([\x21-\x7e])\1\1(\d{1,5})\1\)/.exec(text);
+  if (!match || !isDelimiter(match[1])) bad(0, `No (|||port|) in "${text.slice(0, 60)}"`);
+  return checkPort(Number(match[2]), match.index + 4);
+}
+
+/**
+ * The text of a 227 reply to PASV (RFC 959 section 4.1.2).
+ *
+ * @example
+ * ```ts
+ * import { formatFtpPasv } from "@ftkit/ftkit/codec";
+ *
+ * console.log(formatFtpPasv({ host: "127.0.0.1", port: 50000 })); // "Entering Passive Mode (127,0,0,1,195,80)."
+ * ```
+ *
+ * @param address The address the server listens on (IPv4).
+ * @returns The reply text.
+ */
+export function formatFtpPasv(address: FtpHostPort): string {
+  return `Entering Passive Mode (${encodeFtpPort(address)}).`;
+}
