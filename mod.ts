@@ -1,7 +1,9 @@
 /**
  * ftkit: a zero-dependency toolkit for TFTP and FTPS on Deno, Bun and Node.
  *
- * This entry point holds the portable API. Today that is the TFTP codecs (see `./codec`).
+ * This entry point holds the portable API: the TFTP and FTP codecs (`./codec`), the TFTP machines,
+ * drivers and client/server functions over any UDP binding (`./tftp`), and the FTP/FTPS client
+ * session machine (`./ftps`). Runtime adapters live in `./tftp/deno`, `./tftp/bun`, `./tftp/node`.
  *
  * @example
  * ```ts
@@ -16,3 +18,4 @@
 
 export * from "./codec/mod.ts";
 export * from "./tftp/mod.ts";
+export * from "./ftps/mod.ts";

@@ -144,12 +144,15 @@ if (wants("lint")) {
       "mod.ts",
       "codec/mod.ts",
       "tftp/mod.ts",
+      "ftps/mod.ts",
       "tftp/adapters/deno.ts",
       "tftp/adapters/bun.ts",
       "tftp/adapters/node.ts",
     ),
   );
-  results.push(await denoStep("check", "mod.ts", "cli.ts", "codec", "tftp", "tests", "scripts"));
+  results.push(
+    await denoStep("check", "mod.ts", "cli.ts", "codec", "tftp", "ftps", "tests", "scripts"),
+  );
 }
 
 if (wants("deno") || wants("bun") || wants("node")) {
@@ -178,6 +181,7 @@ if (wants("deno")) {
           "tests/",
           "codec/",
           "tftp/",
+          "ftps/",
           "mod.ts",
           "README.md",
         ],
@@ -189,7 +193,7 @@ if (wants("deno")) {
           bin("deno"),
           "coverage",
           coverage,
-          "--include=^file:.*/(codec|tftp)/",
+          "--include=^file:.*/(codec|tftp|ftps)/",
           "--exclude=/tests/",
         ],
         { cwd: root, env: { NO_COLOR: "1" } },

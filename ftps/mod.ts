@@ -1,0 +1,20 @@
+/**
+ * FTP and FTPS, sans-I/O: the client control machine ({@linkcode FtpClientSession}) and the typed
+ * reply error. TLS and sockets stay outside: the machine says when to upgrade the control
+ * connection, when to open data connections and when to run TLS on them.
+ *
+ * @example
+ * ```ts
+ * import { FtpClientSession } from "@ftkit/ftkit/ftps";
+ *
+ * const session = new FtpClientSession({ tls: "explicit" });
+ * session.start(0);
+ * session.receive(0, new TextEncoder().encode("220 Ready\r\n"));
+ * console.log(new TextDecoder().decode(session.pollTransmit())); // "AUTH TLS\r\n"
+ * ```
+ *
+ * @module
+ */
+
+export * from "./client.ts";
+export * from "./reply_error.ts";

@@ -1,0 +1,601 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  type FtpClientEvent,
+  FtpClientSession,
+  type FtpClientSessionOptions,
+  FtpReplyError,
+} from "../../ftps/mod.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Everything the session wrote on the control connection since the last call. */
+function sent(session: FtpClientSession): string {
+  let out = "";
+  for (let bytes = session.pollTransmit(); bytes; bytes = session.pollTransmit()) {
+    out += decoder.decode(bytes);
+  }
+  return out;
+}
+
+/** Every event since the last call. */
+function events(session: FtpClientSession): FtpClientEvent[] {
+  const out: FtpClientEvent[] = [];
+  for (let event = session.pollEvent(); event; event = session.pollEvent()) out.push(event);
+  return out;
+}
+
+/** The server says `text` (lines joined with CR LF). */
+function server(session: FtpClientSession, now: number, ...lines: string[]): void {
+  session.receive(now, encoder.encode(lines.map((line) => `${line}\r\n`).join("")));
+}
+
+const FEAT = ["211-Features:", " AUTH TLS", " PBSZ", " PROT", " EPSV", " UTF8", "211 End"];
+
+/** A session taken through RFC 4217 section 12.1 to `ready`. */
+function ready(options: FtpClientSessionOptions = {}): FtpClientSession {
+  const session = new FtpClientSession({ user: "fred", password: "pass", ...options });
+  session.start(0);
+  server(session, 1, "220 Service ready");
+  if ((options.tls ?? "explicit") === "explicit") {
+    assert.equal(sent(session), "AUTH TLS\r\n");
+    server(session, 2, "234 Proceed with negotiation.");
+    session.controlUpgraded(3);
+  }
+  if ((options.tls ?? "explicit") !== "none") {
+    assert.equal(sent(session), "PBSZ 0\r\n");
+    server(session, 4, "200 PBSZ=0");
+    assert.equal(sent(session), "PROT P\r\n");
+    server(session, 5, "200 Protection level set to P");
+  }
+  assert.equal(sent(session), "USER fred\r\n");
+  server(session, 6, "331 Please specify the password.");
+  assert.equal(sent(session), "PASS pass\r\n");
+  server(session, 7, "230 Login successful.");
+  assert.equal(sent(session), "FEAT\r\n");
+  server(session, 8, ...FEAT);
+  assert.equal(sent(session), "OPTS UTF8 ON\r\n");
+  server(session, 9, "200 Always in UTF8 mode.");
+  assert.equal(sent(session), "TYPE I\r\n");
+  server(session, 10, "200 Switching to Binary mode.");
+  const [last] = events(session).filter((event) => event.type === "ready");
+  assert.ok(last, "ready");
+  return session;
+}
+
+describe("FTPS client session: establishing (RFC 4217 section 12)", () => {
+  test("12.1: AUTH TLS, TLS, PBSZ 0, PROT P, USER, PASS, then FEAT, UTF8, TYPE I", () => {
+    const session = new FtpClientSession({ user: "fred", password: "pass" });
+    session.start(0);
+    assert.equal(session.pollTimeout(), 30_000, "waiting for the greeting");
+    server(session, 1, "220 Service ready");
+    assert.equal(sent(session), "AUTH TLS\r\n");
+    server(session, 2, "234 Proceed with negotiation.");
+    assert.deepEqual(events(session), [{ type: "upgrade-control" }]);
+    assert.equal(sent(session), "", "nothing is sent before the TLS handshake");
+    assert.equal(session.controlProtected, false);
+    session.controlUpgraded(3);
+    assert.equal(session.controlProtected, true);
+    assert.equal(sent(session), "PBSZ 0\r\n");
+    server(session, 4, "200 PBSZ=0");
+    assert.equal(sent(session), "PROT P\r\n");
+    server(session, 5, "200 Protection level set to P");
+    assert.equal(sent(session), "USER fred\r\n");
+    server(session, 6, "331 Please specify the password.");
+    assert.equal(sent(session), "PASS pass\r\n");
+    server(session, 7, "230 Login successful.");
+    assert.equal(sent(session), "FEAT\r\n");
+    server(session, 8, ...FEAT);
+    assert.equal(sent(session), "OPTS UTF8 ON\r\n");
+    server(session, 9, "200 Always in UTF8 mode.");
+    assert.equal(sent(session), "TYPE I\r\n");
+    server(session, 10, "200 Switching to Binary mode.");
+    const [event] = events(session);
+    assert.equal(event.type, "ready");
+    if (event.type === "ready") {
+      assert.equal(event.protection, "P");
+      assert.equal(event.features.get("AUTH"), "TLS");
+    }
+  });
+
+  test("12.2: 232 after USER: no password asked", () => {
+    const session = new FtpClientSession({ user: "fred", password: "pass", utf8: false });
+    session.start(0);
+    server(session, 1, "220 Service ready");
+    sent(session);
+    server(session, 2, "234 Go");
+    session.controlUpgraded(3);
+    server(session, 4, "200 PBSZ=0");
+    server(session, 5, "200 PROT P");
+    assert.equal(sent(session), "PBSZ 0\r\nPROT P\r\nUSER fred\r\n");
+    server(session, 6, "232 User logged in, authorized by security data exchange.");
+    assert.equal(sent(session), "FEAT\r\n", "no PASS");
+  });
+
+  test("10.3: PBSZ and PROT after login when asked", () => {
+    const session = new FtpClientSession({ user: "u", password: "p", protectAfterLogin: true });
+    session.start(0);
+    server(session, 1, "220 Ready");
+    server(session, 2, "234 Go");
+    session.controlUpgraded(3);
+    assert.equal(sent(session), "AUTH TLS\r\nUSER u\r\n");
+    server(session, 4, "331 Password");
+    server(session, 5, "230 In");
+    assert.equal(sent(session), "PASS p\r\nPBSZ 0\r\n");
+    server(session, 6, "200 PBSZ=0");
+    assert.equal(sent(session), "PROT P\r\n");
+  });
+
+  test("implicit TLS: the session starts protected, no AUTH", () => {
+    const session = ready({ tls: "implicit" });
+    assert.equal(session.controlProtected, true);
+  });
+
+  test("plain FTP: no AUTH, no PBSZ/PROT, and data without TLS", () => {
+    const session = ready({ tls: "none" });
+    assert.equal(session.controlProtected, false);
+    session.transfer(20, { command: "LIST" });
+    assert.equal(sent(session), "EPSV\r\n");
+    server(session, 21, "229 Entering Extended Passive Mode (|||5001|)");
+    events(session);
+    session.dataConnected(22, 1);
+    server(session, 23, "150 Here comes the listing.");
+    assert.deepEqual(events(session), [{
+      type: "transfer-data",
+      id: 1,
+      tls: false,
+      direction: "download",
+    }]);
+  });
+
+  test("ACCT when the server asks for an account (332)", () => {
+    const session = new FtpClientSession({ tls: "none", user: "u", password: "p", account: "acc" });
+    session.start(0);
+    server(session, 1, "220 Ready");
+    server(session, 2, "331 Password");
+    server(session, 3, "332 Need account");
+    assert.equal(sent(session), "USER u\r\nPASS p\r\nACCT acc\r\n");
+    server(session, 4, "230 In");
+    assert.equal(sent(session), "FEAT\r\n");
+  });
+
+  test("a greeting in two parts (120, then 220); multi-line greetings", () => {
+    const session = new FtpClientSession({ tls: "none" });
+    session.start(0);
+    server(session, 1, "120 Ready in 5 minutes");
+    assert.equal(sent(session), "");
+    server(session, 2, "220-Welcome", " to the archive", "220 Ready");
+    assert.equal(sent(session), "USER anonymous\r\n");
+  });
+});
+
+describe("FTPS client session: refusals end the session, typed", () => {
+  test("AUTH TLS refused: no plain-text fallback, no USER sent", () => {
+    const session = new FtpClientSession({ user: "fred", password: "secret" });
+    session.start(0);
+    server(session, 1, "220 Ready");
+    sent(session);
+    const queued = session.command(2, "PWD");
+    server(session, 3, "500 AUTH not understood");
+    assert.equal(sent(session), "");
+    const out = events(session);
+    assert.deepEqual(out.map((event) => event.type), ["failed", "closed"]);
+    const closed = out[1];
+    assert.ok(closed.type === "closed" && closed.reason === "tls-refused");
+    assert.ok(closed.error instanceof FtpReplyError && closed.error.code === 500);
+    assert.ok(out[0].type === "failed" && out[0].id === queued, "the queued PWD fails too");
+    assert.ok(session.isClosed());
+    assert.throws(() => session.command(4, "NOOP"), TypeError);
+  });
+
+  test("a refused login (530) closes with login-failed and never shows the password", () => {
+    const session = new FtpClientSession({ tls: "none", user: "fred", password: "hunter2" });
+    session.start(0);
+    server(session, 1, "220 Ready");
+    server(session, 2, "331 Password");
+    server(session, 3, "530 Login incorrect.");
+    const closed = events(session).at(-1)!;
+    assert.ok(closed.type === "closed" && closed.reason === "login-failed");
+    assert.ok(closed.error instanceof FtpReplyError);
+    assert.equal(closed.error.command, "PASS ****");
+    assert.ok(!closed.error.message.includes("hunter2"));
+    assert.equal(closed.error.transient, false);
+  });
+
+  test("PROT P refused (536) ends the session: the data would not be protected", () => {
+    const session = new FtpClientSession();
+    session.start(0);
+    server(session, 1, "220 Ready");
+    server(session, 2, "234 Go");
+    session.controlUpgraded(3);
+    server(session, 4, "200 PBSZ=0");
+    server(session, 5, "536 Requested PROT level not supported by mechanism.");
+    const closed = events(session).at(-1)!;
+    assert.ok(closed.type === "closed" && closed.reason === "tls-refused");
+  });
+
+  test("421 at any time closes the session; so does the end of the stream", () => {
+    const session = ready();
+    session.command(20, "NOOP");
+    server(session, 21, "421 Timeout.");
+    const closed = events(session).at(-1)!;
+    assert.ok(closed.type === "closed" && closed.reason === "server-closed");
+    const other = ready();
+    other.receiveEnd(30);
+    assert.ok(
+      events(other).some((event) => event.type === "closed" && event.reason === "server-closed"),
+    );
+  });
+
+  test("a reply that never comes ends the session at the timeout", () => {
+    const session = ready({ replyTimeoutMs: 5000 });
+    session.command(100, "NOOP");
+    assert.equal(session.pollTimeout(), 5100);
+    session.handleTimeout(5099);
+    assert.equal(events(session).length, 0);
+    session.handleTimeout(5100);
+    const out = events(session);
+    assert.deepEqual(out.map((event) => event.type), ["failed", "closed"], "the NOOP fails too");
+    assert.ok(out[1].type === "closed" && out[1].reason === "timeout");
+  });
+
+  test("garbage from the server is a protocol error", () => {
+    const session = new FtpClientSession({ tls: "none" });
+    session.start(0);
+    server(session, 1, "HTTP/1.1 400 Bad Request");
+    const closed = events(session).at(-1)!;
+    assert.ok(closed.type === "closed" && closed.reason === "protocol-error");
+  });
+});
+
+describe("FTPS client session: commands", () => {
+  test("a positive reply completes; a negative one fails with an FtpReplyError and goes on", () => {
+    const session = ready();
+    const pwd = session.command(20, "PWD");
+    const dele = session.command(20, "DELE", "missing.txt");
+    assert.equal(sent(session), "PWD\r\n", "one command at a time");
+    server(session, 21, '257 "/home/fred" is the current directory');
+    assert.equal(sent(session), "DELE missing.txt\r\n");
+    server(session, 22, "550 Delete operation failed.");
+    const [done, failed] = events(session);
+    assert.ok(done.type === "complete" && done.id === pwd && done.reply.code === 257);
+    assert.ok(failed.type === "failed" && failed.id === dele);
+    assert.ok(failed.error instanceof FtpReplyError);
+    assert.equal(failed.error.code, 550);
+    assert.equal(failed.error.command, "DELE missing.txt");
+    assert.equal(session.isClosed(), false);
+  });
+
+  test("operations queued before login run once the session is ready", () => {
+    const session = new FtpClientSession({ tls: "none", utf8: false });
+    session.start(0);
+    session.command(0, "CWD", "pub");
+    server(session, 1, "220 Ready");
+    server(session, 2, "230 In");
+    server(session, 3, "500 FEAT?");
+    server(session, 4, "200 Binary");
+    assert.equal(sent(session), "USER anonymous\r\nFEAT\r\nTYPE I\r\nCWD pub\r\n");
+  });
+
+  test("rename: RNFR, 350, RNTO", () => {
+    const session = ready();
+    const id = session.rename(20, "a.txt", "b.txt");
+    assert.equal(sent(session), "RNFR a.txt\r\n");
+    server(session, 21, "350 Ready for RNTO.");
+    assert.equal(sent(session), "RNTO b.txt\r\n");
+    server(session, 22, "250 Rename successful.");
+    assert.ok(events(session).some((event) => event.type === "complete" && event.id === id));
+    const refused = session.rename(23, "x", "y");
+    server(session, 24, "550 RNFR command failed.");
+    assert.equal(sent(session), "RNFR x\r\n", "no RNTO after a refused RNFR");
+    assert.ok(events(session).some((event) => event.type === "failed" && event.id === refused));
+  });
+
+  test("the session refuses misuse: its own commands, data commands, CR LF in arguments", () => {
+    const session = ready();
+    assert.throws(() => session.command(20, "USER", "x"), TypeError);
+    assert.throws(() => session.command(20, "PROT", "C"), TypeError);
+    assert.throws(() => session.command(20, "RETR", "x"), TypeError);
+    assert.throws(() => session.command(20, "CWD", "a\r\nDELE b"), /CR inside a command/);
+    assert.throws(
+      () => session.transfer(20, { command: "RETR", path: "x", offset: -1 }),
+      RangeError,
+    );
+    assert.throws(() => session.dataConnected(20, 99), TypeError);
+    assert.throws(() => session.controlUpgraded(20), TypeError);
+    assert.throws(() => session.start(20), TypeError);
+    assert.throws(() => new FtpClientSession().receive(0, new Uint8Array(0)), TypeError);
+  });
+
+  test("12.3: CCC, then the control connection in plain text; data stays protected", () => {
+    const session = ready();
+    const id = session.clearControl(20);
+    const after = session.command(20, "NOOP");
+    assert.equal(sent(session), "CCC\r\n");
+    server(session, 21, "200 Control connection cleared.");
+    assert.deepEqual(events(session), [{ type: "clear-control" }, {
+      type: "complete",
+      id,
+      reply: { code: 200, lines: ["Control connection cleared."] },
+    }]);
+    assert.equal(sent(session), "", "nothing until the TLS shutdown is done");
+    session.controlCleared(22);
+    assert.equal(session.controlProtected, false);
+    assert.equal(sent(session), "NOOP\r\n");
+    server(session, 23, "200 NOOP ok.");
+    assert.ok(events(session).some((event) => event.type === "complete" && event.id === after));
+  });
+
+  test("QUIT: 221, then the session closes with reason quit", () => {
+    const session = ready();
+    session.quit(20);
+    assert.equal(sent(session), "QUIT\r\n");
+    server(session, 21, "221 Goodbye.");
+    const out = events(session);
+    assert.equal(out[0].type, "complete");
+    assert.ok(out[1].type === "closed" && out[1].reason === "quit");
+  });
+});
+
+describe("FTPS client session: data transfers (RFC 4217 sections 7, 12.4-12.7)", () => {
+  test("12.7: EPSV, connect, RETR, 150, TLS on data, then data end and 226 in either order", () => {
+    for (const order of ["data first", "reply first"]) {
+      const session = ready();
+      const id = session.transfer(20, { command: "RETR", path: "boot.img" });
+      assert.equal(sent(session), "EPSV\r\n");
+      server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+      assert.deepEqual(events(session), [{ type: "connect-data", id, port: 50000 }]);
+      assert.equal(sent(session), "", "the command waits for the data connection");
+      session.dataConnected(22, id);
+      assert.equal(sent(session), "RETR boot.img\r\n");
+      server(session, 23, "150 Opening BINARY mode data connection for boot.img (5 bytes).");
+      assert.deepEqual(events(session), [{
+        type: "transfer-data",
+        id,
+        tls: true,
+        direction: "download",
+      }]);
+      if (order === "data first") {
+        session.dataEnded(24, id);
+        assert.deepEqual(events(session), [], "not complete without the final reply");
+        server(session, 25, "226 Transfer complete.");
+      } else {
+        server(session, 24, "226 Transfer complete.");
+        assert.deepEqual(events(session), [], "not complete without the end of the data");
+        session.dataEnded(25, id);
+      }
+      const [done] = events(session);
+      assert.ok(done.type === "complete" && done.id === id && done.reply.code === 226, order);
+    }
+  });
+
+  test("EPSV refused: PASV, remembered for the session; a 227 host is reported, not used", () => {
+    const session = ready();
+    const first = session.transfer(20, { command: "LIST" });
+    assert.equal(sent(session), "EPSV\r\n");
+    server(session, 21, "502 EPSV not implemented");
+    assert.equal(sent(session), "PASV\r\n");
+    server(session, 22, "227 Entering Passive Mode (10,9,8,7,195,80).");
+    assert.deepEqual(events(session), [{
+      type: "connect-data",
+      id: first,
+      port: 50000,
+      announcedHost: "10.9.8.7",
+    }]);
+    session.dataConnected(23, first);
+    assert.equal(sent(session), "LIST\r\n");
+    server(session, 24, "150 Here comes the directory listing.");
+    session.dataEnded(25, first);
+    server(session, 26, "226 Directory send OK.");
+    events(session);
+    session.transfer(27, { command: "NLST", path: "pub" });
+    assert.equal(sent(session), "PASV\r\n", "no second EPSV");
+  });
+
+  test("resuming: REST, 350, then RETR", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "RETR", path: "big.iso", offset: 5368709120 });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50001|)");
+    session.dataConnected(22, id);
+    assert.equal(sent(session), "EPSV\r\nREST 5368709120\r\n");
+    server(session, 23, "350 Restart position accepted (5368709120).");
+    assert.equal(sent(session), "RETR big.iso\r\n");
+  });
+
+  test("a refused transfer fails with the reply, and the next operation runs", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "RETR", path: "missing" });
+    const next = session.command(20, "NOOP");
+    server(session, 21, "229 Entering Extended Passive Mode (|||50002|)");
+    events(session);
+    session.dataConnected(22, id);
+    server(session, 23, "550 Failed to open file.");
+    const [failed] = events(session);
+    assert.ok(failed.type === "failed" && failed.id === id);
+    assert.ok(failed.error instanceof FtpReplyError && failed.error.code === 550);
+    assert.equal(sent(session), "EPSV\r\nRETR missing\r\nNOOP\r\n");
+    server(session, 24, "200 NOOP ok.");
+    assert.ok(events(session).some((event) => event.type === "complete" && event.id === next));
+  });
+
+  test("a broken data connection fails the transfer even when the server says 226", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "RETR", path: "x" });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50003|)");
+    session.dataConnected(22, id);
+    server(session, 23, "150 Opening");
+    events(session);
+    session.dataFailed(24, id, new Error("TLS handshake failed"));
+    server(session, 25, "226 Transfer complete.");
+    const [failed] = events(session);
+    assert.ok(failed.type === "failed" && failed.error.message === "TLS handshake failed");
+    const other = ready();
+    const lost = other.transfer(30, { command: "RETR", path: "y" });
+    server(other, 31, "229 Entering Extended Passive Mode (|||50004|)");
+    events(other);
+    other.dataFailed(32, lost, new Error("connection refused"));
+    assert.ok(events(other).some((event) => event.type === "failed" && event.id === lost));
+  });
+
+  test("12.6: active mode: listen, EPRT, 200, STOR, 150, TLS as client, upload, 226", () => {
+    const session = ready({ dataConnections: "active" });
+    const id = session.transfer(20, { command: "STOR", path: "up.bin" });
+    assert.deepEqual(events(session), [{ type: "listen-data", id }]);
+    session.dataListening(21, id, { host: "127.0.0.1", port: 40000 });
+    assert.equal(sent(session), "EPRT |1|127.0.0.1|40000|\r\n");
+    server(session, 22, "200 EPRT command successful.");
+    assert.equal(sent(session), "STOR up.bin\r\n");
+    server(session, 23, "150 Ok to send data.");
+    assert.deepEqual(events(session), [{
+      type: "transfer-data",
+      id,
+      tls: true,
+      direction: "upload",
+    }]);
+    session.dataEnded(24, id);
+    server(session, 25, "226 Transfer complete.");
+    assert.ok(events(session).some((event) => event.type === "complete" && event.id === id));
+  });
+
+  test("12.4: active mode falls back from EPRT to PORT for IPv4", () => {
+    const session = ready({ dataConnections: "active" });
+    const id = session.transfer(20, { command: "STOR", path: "up.bin" });
+    events(session);
+    session.dataListening(21, id, { host: "127.0.0.1", port: 40000 });
+    server(session, 22, "500 EPRT not understood");
+    assert.equal(sent(session), "EPRT |1|127.0.0.1|40000|\r\nPORT 127,0,0,1,156,64\r\n");
+    server(session, 23, "200 PORT command successful.");
+    assert.equal(sent(session), "STOR up.bin\r\n");
+  });
+});
+
+describe("FTPS client session: every other branch", () => {
+  const closedWith = (session: FtpClientSession) => {
+    const closed = events(session).at(-1);
+    return closed?.type === "closed" ? closed.reason : undefined;
+  };
+  const login = (options: FtpClientSessionOptions, ...replies: string[]) => {
+    const session = new FtpClientSession({ tls: "none", user: "u", password: "p", ...options });
+    session.start(0);
+    server(session, 1, "220 Ready");
+    for (const reply of replies) server(session, 2, reply);
+    return session;
+  };
+
+  test("login refusals: USER refused, 332 without an account, ACCT refused", () => {
+    assert.equal(closedWith(login({}, "530 Not allowed")), "login-failed");
+    assert.equal(closedWith(login({}, "332 Need account")), "login-failed");
+    assert.equal(closedWith(login({}, "331 Password", "332 Need account")), "login-failed");
+    const refused = login({ account: "a" }, "332 Need account", "530 No");
+    assert.equal(closedWith(refused), "login-failed");
+  });
+
+  test("set-up refusals: PBSZ refused, TYPE I refused", () => {
+    const session = new FtpClientSession();
+    session.start(0);
+    server(session, 1, "220 Ready");
+    server(session, 2, "234 Go");
+    session.controlUpgraded(3);
+    server(session, 4, "503 PBSZ first?");
+    assert.equal(closedWith(session), "tls-refused");
+    const binary = login({ utf8: false }, "331 Password", "230 In", "211-F:", "211 End", "504 No");
+    assert.equal(closedWith(binary), "protocol-error");
+  });
+
+  test("after the end: input is ignored; QUIT's end of stream is a quit", () => {
+    const session = login({}, "530 No");
+    events(session);
+    server(session, 3, "200 Late");
+    session.receiveEnd(4);
+    session.handleTimeout(1e9);
+    assert.deepEqual(events(session), []);
+    const quitting = ready();
+    quitting.quit(20);
+    quitting.receiveEnd(21);
+    assert.equal(closedWith(quitting), "quit");
+    assert.throws(() => ready().controlCleared(0), TypeError);
+  });
+
+  test("greeting refused, a reply nobody asked for, a preliminary reply to a plain command", () => {
+    const busy = new FtpClientSession({ tls: "none" });
+    busy.start(0);
+    server(busy, 1, "530 Too many connections");
+    assert.equal(closedWith(busy), "server-closed");
+    const session = ready();
+    server(session, 20, "200 Unasked");
+    assert.equal(closedWith(session), "protocol-error");
+    const stat = ready();
+    const id = stat.command(20, "STAT");
+    server(stat, 21, "150 Working on it");
+    assert.deepEqual(events(stat), [], "a 1yz to STAT is not its answer");
+    server(stat, 22, "211 All fine");
+    assert.ok(events(stat).some((event) => event.type === "complete" && event.id === id));
+  });
+
+  test("CCC refused (533, RFC 4217 section 5) fails the operation only", () => {
+    const session = ready();
+    const id = session.clearControl(20);
+    server(session, 21, "533 Command protection level denied for paranoid reasons.");
+    const [failed] = events(session);
+    assert.ok(failed.type === "failed" && failed.id === id);
+    assert.equal(session.controlProtected, true);
+  });
+
+  test("data negotiation refusals: EPSV 425 or garbage, PASV refused or garbage, REST refused", () => {
+    const cases: [string[], number][] = [
+      [["425 Can't open data connection."], 425],
+      [["229 Entering Extended Passive Mode (no port)"], 0],
+      [["500 EPSV?", "425 No PASV either"], 425],
+      [["500 EPSV?", "227 Entering Passive Mode (garbage)"], 0],
+    ];
+    for (const [replies, code] of cases) {
+      const session = ready();
+      const id = session.transfer(20, { command: "RETR", path: "x" });
+      for (const reply of replies) server(session, 21, reply);
+      const failed = events(session).find((event) => event.type === "failed");
+      assert.ok(failed?.type === "failed" && failed.id === id, replies.join(" / "));
+      if (code) assert.equal((failed.error as FtpReplyError).code, code);
+    }
+    const rest = ready();
+    const id = rest.transfer(20, { command: "RETR", path: "x", offset: 10 });
+    server(rest, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    rest.dataConnected(22, id);
+    server(rest, 23, "502 REST not implemented");
+    assert.ok(events(rest).some((event) => event.type === "failed" && event.id === id));
+    assert.equal(sent(rest), "EPSV\r\nREST 10\r\n", "no RETR after a refused REST");
+  });
+
+  test("active mode: a refused EPRT for IPv6, and PORT refused", () => {
+    const session = ready({ dataConnections: "active" });
+    const id = session.transfer(20, { command: "LIST" });
+    session.dataListening(21, id, { host: "::1", port: 40000 });
+    server(session, 22, "522 Network protocol not supported, use (1)");
+    assert.ok(events(session).some((event) => event.type === "failed" && event.id === id));
+    const port = ready({ dataConnections: "active" });
+    const second = port.transfer(20, { command: "LIST" });
+    port.dataListening(21, second, { host: "127.0.0.1", port: 40000 });
+    server(port, 22, "500 EPRT?");
+    server(port, 23, "500 PORT?");
+    assert.ok(events(port).some((event) => event.type === "failed" && event.id === second));
+    assert.throws(() => port.dataFailed(24, 99, new Error("x")), TypeError);
+  });
+
+  test("final replies: 2yz without 150 completes (empty listing), 451 after 150 fails", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "NLST", path: "empty" });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    session.dataConnected(22, id);
+    server(session, 23, "226 No files found.");
+    assert.ok(events(session).some((event) => event.type === "complete" && event.id === id));
+    const broken = ready();
+    const other = broken.transfer(20, { command: "STOR", path: "up" });
+    server(broken, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    broken.dataConnected(22, other);
+    server(broken, 23, "150 Ok to send data.");
+    broken.dataEnded(24, other);
+    server(broken, 25, "451 Failure writing to local file.");
+    const failed = events(broken).find((event) => event.type === "failed");
+    assert.ok(failed?.type === "failed" && (failed.error as FtpReplyError).transient);
+  });
+});
