@@ -1,7 +1,8 @@
 /**
- * FTP and FTPS, sans-I/O: the client control machine ({@linkcode FtpClientSession}) and the typed
- * reply error. TLS and sockets stay outside: the machine says when to upgrade the control
- * connection, when to open data connections and when to run TLS on them.
+ * FTP and FTPS, sans-I/O: the client control machine ({@linkcode FtpClientSession}), the server's
+ * session layer ({@linkcode FtpServerSession}) and the typed reply error. TLS and sockets stay
+ * outside: the machines say when to upgrade the control connection, when to open data connections
+ * and when to run TLS on them.
  *
  * @example
  * ```ts
@@ -17,4 +18,5 @@
  */
 
 export * from "./client.ts";
+export * from "./server.ts";
 export * from "./reply_error.ts";

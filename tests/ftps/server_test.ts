@@ -1,0 +1,385 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  type FtpClientEvent,
+  FtpClientSession,
+  type FtpServerEvent,
+  FtpServerSession,
+  type FtpServerSessionOptions,
+} from "../../ftps/mod.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function replies(session: FtpServerSession): string {
+  let out = "";
+  for (let bytes = session.pollTransmit(); bytes; bytes = session.pollTransmit()) {
+    out += decoder.decode(bytes);
+  }
+  return out;
+}
+
+function events(session: FtpServerSession): FtpServerEvent[] {
+  const out: FtpServerEvent[] = [];
+  for (let event = session.pollEvent(); event; event = session.pollEvent()) out.push(event);
+  return out;
+}
+
+/** The client sends `lines`; returns the server's replies to them. */
+function client(session: FtpServerSession, now: number, ...lines: string[]): string {
+  session.receive(now, encoder.encode(lines.map((line) => `${line}\r\n`).join("")));
+  return replies(session);
+}
+
+/** A started session, greeting read. */
+function started(options: FtpServerSessionOptions = {}): FtpServerSession {
+  const session = new FtpServerSession(options);
+  session.start(0);
+  assert.equal(replies(session), "220 ftkit FTP server ready\r\n");
+  return session;
+}
+
+/** Through AUTH TLS, PBSZ 0, PROT P, USER, PASS (RFC 4217 section 12.1, server side). */
+function loggedIn(options: FtpServerSessionOptions = {}): FtpServerSession {
+  const session = started(options);
+  assert.equal(client(session, 1, "AUTH TLS"), "234 Proceed with negotiation.\r\n");
+  assert.deepEqual(events(session), [{ type: "upgrade-control" }]);
+  session.controlUpgraded(2);
+  assert.equal(
+    client(session, 3, "PBSZ 0", "PROT P"),
+    "200 PBSZ=0\r\n200 Protection level set to P.\r\n",
+  );
+  assert.equal(client(session, 4, "USER fred"), "331 Password required.\r\n");
+  assert.equal(client(session, 5, "PASS pass"), "");
+  assert.deepEqual(events(session), [{
+    type: "authenticate",
+    user: "fred",
+    password: "pass",
+    protected: true,
+  }]);
+  session.loginResult(6, true);
+  assert.equal(replies(session), "230 Login successful.\r\n");
+  assert.deepEqual(events(session), [{ type: "logged-in", user: "fred" }]);
+  return session;
+}
+
+describe("FTPS server session: RFC 4217 negotiation", () => {
+  test("12.1 from the server's side", () => {
+    const session = loggedIn();
+    assert.equal(session.user, "fred");
+    assert.equal(session.protection, "P");
+    assert.equal(session.controlProtected, true);
+  });
+
+  test("section 4/6: TLS-C is a synonym, case-insensitive; other mechanisms get 504", () => {
+    const session = started();
+    assert.equal(client(session, 1, "auth ssl"), "504 AUTH ssl not supported; use AUTH TLS.\r\n");
+    assert.equal(client(session, 2, "auth tls-c"), "234 Proceed with negotiation.\r\n");
+  });
+
+  test("section 4: commands sent during the handshake wait for it; AUTH resets the session", () => {
+    const session = started({ requireTlsForLogin: false, tls: "explicit" });
+    assert.equal(client(session, 1, "USER fred"), "331 Password required.\r\n");
+    assert.equal(client(session, 2, "AUTH TLS", "PBSZ 0"), "234 Proceed with negotiation.\r\n");
+    session.controlUpgraded(3);
+    assert.equal(replies(session), "200 PBSZ=0\r\n", "the held PBSZ runs after the handshake");
+    assert.equal(
+      client(session, 4, "PASS pass"),
+      "503 Login with USER first.\r\n",
+      "USER was reset",
+    );
+    assert.equal(
+      client(session, 5, "AUTH TLS"),
+      "503 Already protected or cleared; AUTH not allowed again.\r\n",
+    );
+  });
+
+  test("section 10.1: a failed handshake drops the connection", () => {
+    const session = started();
+    client(session, 1, "AUTH TLS");
+    events(session);
+    session.controlUpgradeFailed(2);
+    assert.deepEqual(events(session), [{ type: "closed", reason: "tls-failed" }]);
+  });
+
+  test("section 9: PBSZ needs AUTH, PROT needs PBSZ; PBSZ n is answered PBSZ=0", () => {
+    const session = started();
+    assert.equal(client(session, 1, "PBSZ 0"), "503 PBSZ needs AUTH TLS first.\r\n");
+    assert.equal(client(session, 2, "PROT P"), "503 PROT needs PBSZ first.\r\n");
+    client(session, 3, "AUTH TLS");
+    session.controlUpgraded(4);
+    assert.equal(client(session, 5, "PROT P"), "503 PROT needs PBSZ first.\r\n");
+    assert.equal(client(session, 6, "PBSZ x"), "501 PBSZ takes a number.\r\n");
+    assert.equal(client(session, 7, "PBSZ 16384"), "200 PBSZ=0\r\n");
+    assert.equal(
+      client(session, 8, "PROT S", "PROT E"),
+      "536 Requested PROT level not supported by mechanism.\r\n".repeat(2),
+    );
+    assert.equal(client(session, 9, "PROT X"), "504 PROT is C or P.\r\n");
+    assert.equal(client(session, 10, "prot c"), "200 Protection level set to C.\r\n");
+    assert.equal(session.protection, "C");
+  });
+
+  test("section 10.2 view 1: a server without data protection refuses PROT P with 534", () => {
+    const session = started({ dataProtection: "none" });
+    client(session, 1, "AUTH TLS");
+    session.controlUpgraded(2);
+    assert.equal(
+      client(session, 3, "PBSZ 0", "PROT P"),
+      "200 PBSZ=0\r\n534 Data protection is not offered here.\r\n",
+    );
+  });
+
+  test("section 5: CCC is 500 when disabled, 533 unprotected, else 200 and no more PBSZ/PROT", () => {
+    assert.equal(client(loggedIn(), 10, "CCC"), "500 CCC not accepted.\r\n");
+    const plain = started({ allowCcc: true, requireTlsForLogin: false });
+    assert.equal(client(plain, 1, "CCC"), "533 Control connection not protected.\r\n");
+    const session = loggedIn({ allowCcc: true });
+    assert.equal(client(session, 10, "CCC", "NOOP"), "200 Control connection cleared.\r\n");
+    assert.deepEqual(events(session), [{ type: "clear-control" }]);
+    session.controlCleared(11);
+    assert.equal(
+      replies(session),
+      "200 NOOP ok.\r\n",
+      "the NOOP came after the shutdown, in plain text",
+    );
+    assert.equal(session.controlProtected, false);
+    assert.equal(
+      client(session, 12, "PBSZ 0", "PROT C"),
+      "503 No PBSZ after CCC.\r\n503 No PROT after CCC.\r\n",
+    );
+    assert.equal(session.protection, "P", "data stays protected");
+    assert.equal(
+      client(session, 13, "AUTH TLS"),
+      "503 Already protected or cleared; AUTH not allowed again.\r\n",
+    );
+  });
+
+  test("section 13: REIN answers protected, then clears TLS and resets everything", () => {
+    const session = loggedIn();
+    assert.equal(
+      client(session, 10, "TYPE I", "REIN", "PWD"),
+      "200 Switching to Binary mode.\r\n220 Service ready for new user.\r\n",
+    );
+    assert.deepEqual(events(session), [{ type: "clear-control" }]);
+    session.controlCleared(11);
+    assert.equal(replies(session), "530 Please login with USER and PASS.\r\n");
+    assert.equal(session.user, undefined);
+    assert.equal(session.protection, "C");
+    assert.equal(session.type, "A");
+    assert.equal(
+      client(session, 12, "AUTH TLS"),
+      "234 Proceed with negotiation.\r\n",
+      "AUTH again after REIN",
+    );
+  });
+
+  test("section 6: FEAT lists AUTH TLS, PBSZ and PROT", () => {
+    const session = started({ allowCcc: true });
+    assert.equal(
+      client(session, 1, "FEAT"),
+      "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n CCC\r\n UTF8\r\n211 End\r\n",
+    );
+    const plain = started({ tls: "none" });
+    assert.equal(client(plain, 1, "FEAT"), "211-Features:\r\n UTF8\r\n211 End\r\n");
+    assert.equal(client(plain, 2, "AUTH TLS"), "502 AUTH not available.\r\n");
+  });
+});
+
+describe("FTPS server session: login policies (RFC 4217 section 10.1)", () => {
+  test("USER before TLS is refused when TLS is required", () => {
+    assert.equal(client(started(), 1, "USER fred"), "530 TLS required: use AUTH TLS first.\r\n");
+  });
+
+  test("anonymous: refused by default; allowed, and without TLS only when asked", () => {
+    assert.equal(client(started(), 1, "USER anonymous"), "530 Anonymous login not allowed.\r\n");
+    const allowed = started({ allowAnonymous: true });
+    assert.equal(client(allowed, 1, "USER anonymous"), "530 TLS required: use AUTH TLS first.\r\n");
+    const open = started({ allowAnonymous: true, anonymousWithoutTls: true });
+    assert.equal(
+      client(open, 1, "USER ftp"),
+      "331 Anonymous login ok, send your email as password.\r\n",
+    );
+    assert.equal(client(open, 2, "USER fred"), "530 TLS required: use AUTH TLS first.\r\n");
+  });
+
+  test("implicit TLS: protected from the start, AUTH not offered", () => {
+    const session = started({ tls: "implicit" });
+    assert.equal(session.controlProtected, true);
+    assert.equal(client(session, 1, "AUTH TLS"), "502 AUTH not available.\r\n");
+    assert.equal(
+      client(session, 2, "PBSZ 0", "USER fred"),
+      "200 PBSZ=0\r\n331 Password required.\r\n",
+    );
+  });
+
+  test("failed logins: 530, and 421 after the limit", () => {
+    const session = started({ tls: "none", maxLoginAttempts: 2 });
+    client(session, 1, "USER fred", "PASS bad");
+    events(session);
+    session.loginResult(2, false);
+    assert.equal(replies(session), "530 Login incorrect.\r\n");
+    assert.equal(client(session, 3, "PASS again"), "503 Login with USER first.\r\n");
+    assert.equal(client(session, 4, "USER fred", "PASS worse"), "331 Password required.\r\n");
+    session.loginResult(5, false);
+    assert.equal(replies(session), "421 Too many failed logins.\r\n");
+    assert.deepEqual(events(session).at(-1), { type: "closed", reason: "too-many-logins" });
+    assert.ok(session.isClosed());
+    assert.equal(client(session, 6, "NOOP"), "", "nothing after the end");
+  });
+
+  test("commands that need a login get 530; after login the session parameters work", () => {
+    const session = started({ tls: "none" });
+    assert.equal(
+      client(session, 1, "TYPE I", "CWD /"),
+      "530 Please login with USER and PASS.\r\n".repeat(2),
+    );
+    client(session, 2, "USER fred", "PASS x");
+    session.loginResult(3, true);
+    replies(session);
+    assert.equal(
+      client(
+        session,
+        4,
+        "TYPE I",
+        "type a n",
+        "TYPE E",
+        "MODE S",
+        "MODE B",
+        "STRU F",
+        "STRU R",
+        "ACCT x",
+      ),
+      "200 Switching to Binary mode.\r\n200 Switching to ASCII mode.\r\n504 TYPE is A or I.\r\n" +
+        "200 Mode set to S.\r\n504 Only stream mode.\r\n200 Structure set to F.\r\n504 Only file structure.\r\n" +
+        "202 ACCT not needed.\r\n",
+    );
+    assert.equal(
+      client(session, 5, "SYST", "NOOP", "OPTS UTF8 ON", "OPTS MLST type"),
+      "215 UNIX Type: L8\r\n200 NOOP ok.\r\n200 UTF8 mode on.\r\n501 Option not understood.\r\n",
+    );
+    assert.equal(session.utf8, true);
+    assert.equal(client(session, 6, "RETR x"), "502 RETR not implemented.\r\n");
+    assert.match(client(session, 7, "HELP"), /^214 /);
+    assert.equal(
+      client(session, 8, "USER", "PASS x"),
+      "501 USER needs a name.\r\n503 Login with USER first.\r\n",
+    );
+  });
+});
+
+describe("FTPS server session: limits", () => {
+  test("garbage lines get 500; an overlong line closes the session", () => {
+    const session = started();
+    assert.equal(
+      client(session, 1, "123 go", "RETR a\0b"),
+      "500 Syntax error, command unrecognized.\r\n".repeat(2),
+    );
+    const long = started({ maxLineLength: 20 });
+    assert.equal(client(long, 1, `NOOP ${"x".repeat(30)}`), "500 Command line too long.\r\n");
+    assert.deepEqual(events(long), [{ type: "closed", reason: "protocol-error" }]);
+  });
+
+  test("idle sessions are closed with 421; activity moves the deadline", () => {
+    const session = started({ idleTimeoutMs: 1000 });
+    assert.equal(session.pollTimeout(), 1000);
+    client(session, 500, "NOOP");
+    assert.equal(session.pollTimeout(), 1500);
+    session.handleTimeout(1499);
+    assert.equal(replies(session), "");
+    session.handleTimeout(1500);
+    assert.equal(replies(session), "421 Idle timeout: closing the connection.\r\n");
+    assert.deepEqual(events(session), [{ type: "closed", reason: "idle" }]);
+  });
+
+  test("a client that floods commands while the server waits is cut off", () => {
+    const session = started({ maxPendingCommands: 2, tls: "none" });
+    client(session, 1, "USER fred", "PASS x");
+    assert.equal(
+      client(session, 2, "NOOP", "NOOP", "NOOP"),
+      "421 Too many commands without waiting for replies.\r\n",
+    );
+    const waiting = started({ idleTimeoutMs: 10, tls: "none" });
+    client(waiting, 1, "USER fred", "PASS x");
+    waiting.handleTimeout(100);
+    assert.equal(replies(waiting), "", "no idle close while the driver owes a login answer");
+  });
+
+  test("misuse throws", () => {
+    const session = started();
+    assert.throws(() => session.start(1), TypeError);
+    assert.throws(() => session.controlUpgraded(1), TypeError);
+    assert.throws(() => session.loginResult(1, true), TypeError);
+    assert.throws(() => new FtpServerSession().receive(0, new Uint8Array(0)), TypeError);
+  });
+});
+
+describe("FTPS client and server machines hold a session together, in memory", () => {
+  test("explicit TLS, login, FEAT, commands, CCC and QUIT: both sides agree", () => {
+    const server = new FtpServerSession({ allowCcc: true });
+    const session = new FtpClientSession({ user: "fred", password: "pass" });
+    const clientEvents: FtpClientEvent[] = [];
+    let now = 0;
+    const pump = () => {
+      // Move bytes and handle TLS events (simulated) until both sides are quiet (bounded).
+      for (let round = 0; round < 100; round++) {
+        let moved = false;
+        for (let bytes = session.pollTransmit(); bytes; bytes = session.pollTransmit()) {
+          server.receive(now, bytes);
+          moved = true;
+        }
+        for (let bytes = server.pollTransmit(); bytes; bytes = server.pollTransmit()) {
+          session.receive(now, bytes);
+          moved = true;
+        }
+        for (let event = server.pollEvent(); event; event = server.pollEvent()) {
+          moved = true;
+          if (event.type === "upgrade-control") server.controlUpgraded(now);
+          if (event.type === "clear-control") server.controlCleared(now);
+          if (event.type === "authenticate") {
+            server.loginResult(now, event.user === "fred" && event.password === "pass");
+          }
+        }
+        for (let event = session.pollEvent(); event; event = session.pollEvent()) {
+          moved = true;
+          clientEvents.push(event);
+          if (event.type === "upgrade-control") session.controlUpgraded(now);
+          if (event.type === "clear-control") session.controlCleared(now);
+        }
+        now++;
+        if (!moved) return;
+      }
+      throw new Error("The machines kept talking");
+    };
+    server.start(now);
+    session.start(now);
+    pump();
+    const ready = clientEvents.find((event) => event.type === "ready");
+    assert.ok(ready?.type === "ready");
+    assert.equal(ready.protection, "P");
+    assert.equal(ready.features.get("AUTH"), "TLS");
+    assert.ok(ready.features.has("CCC"));
+    assert.equal(server.user, "fred");
+    assert.equal(server.protection, "P");
+    assert.equal(server.type, "I");
+    assert.equal(server.utf8, true);
+    assert.ok(session.controlProtected && server.controlProtected);
+
+    const noop = session.command(now, "NOOP");
+    const mode = session.command(now, "MODE", "B");
+    const ccc = session.clearControl(now);
+    const after = session.command(now, "SYST");
+    pump();
+    const byId = (id: number) => clientEvents.find((event) => "id" in event && event.id === id);
+    assert.equal(byId(noop)?.type, "complete");
+    assert.equal(byId(mode)?.type, "failed");
+    assert.equal(byId(ccc)?.type, "complete");
+    assert.equal(byId(after)?.type, "complete");
+    assert.ok(!session.controlProtected && !server.controlProtected, "both cleared");
+
+    session.quit(now);
+    pump();
+    assert.ok(clientEvents.some((event) => event.type === "closed" && event.reason === "quit"));
+    assert.ok(server.isClosed());
+  });
+});
