@@ -19,4 +19,5 @@
 
 export * from "./client.ts";
 export * from "./server.ts";
+export * from "./path.ts";
 export * from "./reply_error.ts";

@@ -10,10 +10,72 @@ import {
   decodeFtpCommand,
   encodeFtpReply,
   formatFtpFeat,
+  formatFtpPath,
+  formatFtpTime,
   FtpCodecError,
   type FtpCommand,
   FtpLineReader,
 } from "../codec/mod.ts";
+import { resolveFtpPath } from "./path.ts";
+
+/** What the server machine asks of its storage (paths are absolute in the virtual tree). */
+export type FtpStorageRequest =
+  | {
+    /** Facts about a path: for CWD, SIZE, MDTM, RNFR. */
+    readonly op: "stat";
+    /** The path. */
+    readonly path: string;
+  }
+  | {
+    /** Make a directory (MKD). */
+    readonly op: "mkdir";
+    /** The path. */
+    readonly path: string;
+  }
+  | {
+    /** Remove an empty directory (RMD). */
+    readonly op: "rmdir";
+    /** The path. */
+    readonly path: string;
+  }
+  | {
+    /** Delete a file (DELE). */
+    readonly op: "delete";
+    /** The path. */
+    readonly path: string;
+  }
+  | {
+    /** Rename (RNFR, RNTO). */
+    readonly op: "rename";
+    /** The current path. */
+    readonly from: string;
+    /** The new path. */
+    readonly to: string;
+  };
+
+/** The storage's answer to a request. */
+export type FtpStorageResult =
+  | {
+    /** Done. */
+    readonly ok: true;
+    /** For `stat`: what the path is. */
+    readonly stat?: {
+      /** File or directory. */
+      readonly type: "file" | "dir";
+      /** Size in bytes. */
+      readonly size: number;
+      /** Last modification. */
+      readonly modified: Date;
+    };
+  }
+  | {
+    /** Refused or failed. */
+    readonly ok: false;
+    /** The reply code (default 550: not found or no access; 450 busy; 553 name not allowed). */
+    readonly code?: 450 | 550 | 553;
+    /** The reply text (default "Requested action not taken."). Never a real server path. */
+    readonly message?: string;
+  };
 
 /** Options of {@linkcode FtpServerSession}. */
 export interface FtpServerSessionOptions {
@@ -66,6 +128,12 @@ export type FtpServerEvent =
     readonly password: string;
     /** Whether the control connection is protected. */
     readonly protected: boolean;
+  }
+  | {
+    /** Carry out this storage request and call `storageResult(now, result)`. */
+    readonly type: "storage";
+    /** The request. */
+    readonly request: FtpStorageRequest;
   }
   | {
     /** Someone logged in. */
@@ -129,6 +197,9 @@ export class FtpServerSession {
   #failedLogins = 0;
   #type: "A" | "I" = "A";
   #utf8 = false;
+  #cwd = "/";
+  #renameFrom: string | undefined;
+  #onStorage: ((result: FtpStorageResult) => void) | undefined;
 
   /**
    * Makes a session machine.
@@ -167,6 +238,11 @@ export class FtpServerSession {
   /** The representation type set by TYPE (`"A"` until TYPE I). */
   get type(): "A" | "I" {
     return this.#type;
+  }
+
+  /** The current directory in the virtual tree. */
+  get cwd(): string {
+    return this.#cwd;
   }
 
   /** Whether the client switched UTF-8 on (`OPTS UTF8 ON`, RFC 2640). */
@@ -306,6 +382,22 @@ export class FtpServerSession {
   }
 
   /**
+   * The answer to a `storage` event.
+   *
+   * @param now The current time in ms.
+   * @param result What the storage did.
+   */
+  storageResult(now: number, result: FtpStorageResult): void {
+    this.#expectWaiting("a storage result");
+    const handle = this.#onStorage;
+    if (!handle) throw new TypeError("Not waiting for a storage result");
+    this.#onStorage = undefined;
+    this.#phase = "running";
+    handle(result);
+    this.#resume(now);
+  }
+
+  /**
    * Fires what expired: an idle session is closed with 421.
    *
    * @param now The current time in ms.
@@ -379,7 +471,109 @@ export class FtpServerSession {
           ? this.#reply(200, "Structure set to F.")
           : this.#reply(504, "Only file structure.");
     }
+    if (command.verb !== "RNTO") this.#renameFrom = undefined;
+    switch (command.verb) {
+      case "PWD":
+      case "XPWD":
+        return this.#reply(257, formatFtpPath(this.#cwd, "is the current directory."));
+      case "CWD":
+      case "XCWD":
+        return this.#cwdCommand(argument);
+      case "CDUP":
+      case "XCUP":
+        return this.#cwdCommand("..");
+      case "MKD":
+      case "XMKD":
+        return this.#pathCommand(
+          argument,
+          "mkdir",
+          (path) => this.#reply(257, formatFtpPath(path, "created.")),
+        );
+      case "RMD":
+      case "XRMD":
+        return this.#pathCommand(argument, "rmdir", () => this.#reply(250, "Directory removed."));
+      case "DELE":
+        return this.#pathCommand(argument, "delete", () => this.#reply(250, "File deleted."));
+      case "SIZE":
+        return this.#statCommand(
+          argument,
+          (stat) =>
+            stat.type === "file"
+              ? this.#reply(213, String(stat.size))
+              : this.#reply(550, "Not a plain file."),
+        );
+      case "MDTM":
+        return this.#statCommand(
+          argument,
+          (stat) => this.#reply(213, formatFtpTime(stat.modified)),
+        );
+      case "RNFR":
+        return this.#statCommand(argument, (_stat, path) => {
+          this.#renameFrom = path;
+          this.#reply(350, "Ready for RNTO.");
+        });
+      case "RNTO":
+        return this.#rnto(argument);
+    }
     this.#reply(502, `${command.verb} not implemented.`);
+  }
+
+  #storage(request: FtpStorageRequest, handle: (result: FtpStorageResult) => void): void {
+    this.#events.push({ type: "storage", request });
+    this.#onStorage = handle;
+    this.#phase = "waiting";
+  }
+
+  #refused(result: Extract<FtpStorageResult, { ok: false }>): void {
+    this.#reply(result.code ?? 550, result.message ?? "Requested action not taken.");
+  }
+
+  #cwdCommand(argument: string): void {
+    const path = resolveFtpPath(this.#cwd, argument);
+    this.#storage({ op: "stat", path }, (result) => {
+      if (!result.ok) return this.#refused(result);
+      if (result.stat?.type !== "dir") return this.#reply(550, "Not a directory.");
+      this.#cwd = path;
+      this.#reply(250, "Directory changed.");
+    });
+  }
+
+  #pathCommand(
+    argument: string,
+    op: "mkdir" | "rmdir" | "delete",
+    done: (path: string) => void,
+  ): void {
+    if (argument.trim() === "") return this.#reply(501, "A path is needed.");
+    const path = resolveFtpPath(this.#cwd, argument);
+    this.#storage({ op, path }, (result) => (result.ok ? done(path) : this.#refused(result)));
+  }
+
+  #statCommand(
+    argument: string,
+    done: (
+      stat: NonNullable<Extract<FtpStorageResult, { ok: true }>["stat"]>,
+      path: string,
+    ) => void,
+  ): void {
+    if (argument.trim() === "") return this.#reply(501, "A path is needed.");
+    const path = resolveFtpPath(this.#cwd, argument);
+    this.#storage({ op: "stat", path }, (result) => {
+      if (!result.ok) return this.#refused(result);
+      if (!result.stat) return this.#reply(550, "No such file.");
+      done(result.stat, path);
+    });
+  }
+
+  #rnto(argument: string): void {
+    const from = this.#renameFrom;
+    this.#renameFrom = undefined;
+    if (from === undefined) return this.#reply(503, "RNFR first.");
+    if (argument.trim() === "") return this.#reply(501, "A path is needed.");
+    const to = resolveFtpPath(this.#cwd, argument);
+    this.#storage(
+      { op: "rename", from, to },
+      (result) => result.ok ? this.#reply(250, "Rename successful.") : this.#refused(result),
+    );
   }
 
   #auth(argument: string): void {
@@ -500,6 +694,8 @@ export class FtpServerSession {
   // --- helpers ---
 
   #reset(): void {
+    this.#cwd = "/";
+    this.#renameFrom = undefined;
     this.#user = undefined;
     this.#loggedIn = false;
     this.#pbsz = false;

@@ -6,6 +6,9 @@ import {
   type FtpServerEvent,
   FtpServerSession,
   type FtpServerSessionOptions,
+  type FtpStorageRequest,
+  type FtpStorageResult,
+  resolveFtpPath,
 } from "../../ftps/mod.ts";
 
 const encoder = new TextEncoder();
@@ -381,5 +384,147 @@ describe("FTPS client and server machines hold a session together, in memory", (
     pump();
     assert.ok(clientEvents.some((event) => event.type === "closed" && event.reason === "quit"));
     assert.ok(server.isClosed());
+  });
+});
+
+describe("FTP server session: file commands over an abstract storage (RFC 959 section 4.1.3)", () => {
+  type Node = { type: "file" | "dir"; size: number };
+  const MODIFIED = new Date("2026-11-23T10:34:00Z");
+
+  /** A logged-in plain session whose storage requests are answered from `tree`. */
+  function withStorage(tree: Map<string, Node>) {
+    const session = started({ tls: "none" });
+    client(session, 1, "USER fred", "PASS x");
+    events(session);
+    session.loginResult(2, true);
+    replies(session);
+    events(session);
+    const seen: FtpStorageRequest[] = [];
+    const answer = (request: FtpStorageRequest): FtpStorageResult => {
+      seen.push(request);
+      switch (request.op) {
+        case "stat": {
+          const node = tree.get(request.path);
+          return node ? { ok: true, stat: { ...node, modified: MODIFIED } } : { ok: false };
+        }
+        case "mkdir":
+          if (tree.has(request.path)) return { ok: false, message: "Exists." };
+          tree.set(request.path, { type: "dir", size: 0 });
+          return { ok: true };
+        case "rmdir":
+        case "delete":
+          return tree.delete(request.path) ? { ok: true } : { ok: false };
+        case "rename": {
+          const node = tree.get(request.from);
+          if (!node || request.to.includes("*")) {
+            return { ok: false, code: 553, message: "Name not allowed." };
+          }
+          tree.delete(request.from);
+          tree.set(request.to, node);
+          return { ok: true };
+        }
+      }
+    };
+    /** Sends lines, answering every storage request at once; returns the replies. */
+    const say = (...lines: string[]) => {
+      session.receive(10, encoder.encode(lines.map((line) => `${line}\r\n`).join("")));
+      for (let round = 0; round < 50; round++) {
+        const event = session.pollEvent();
+        if (!event) break;
+        if (event.type === "storage") session.storageResult(11, answer(event.request));
+      }
+      return replies(session);
+    };
+    return { session, say, seen };
+  }
+
+  const tree = () =>
+    new Map<string, Node>([
+      ["/", { type: "dir", size: 0 }],
+      ["/pub", { type: "dir", size: 0 }],
+      ["/pub/boot.cfg", { type: "file", size: 1234 }],
+    ]);
+
+  test("PWD, CWD, CDUP: paths resolve in the virtual tree and never climb above /", () => {
+    const { session, say, seen } = withStorage(tree());
+    assert.equal(say("PWD"), '257 "/" is the current directory.\r\n');
+    assert.equal(
+      say("CWD pub", "PWD"),
+      '250 Directory changed.\r\n257 "/pub" is the current directory.\r\n',
+    );
+    assert.equal(say("CWD boot.cfg"), "550 Not a directory.\r\n");
+    assert.equal(say("CWD nowhere"), "550 Requested action not taken.\r\n");
+    assert.equal(
+      say("CDUP", "XPWD"),
+      '250 Directory changed.\r\n257 "/" is the current directory.\r\n',
+    );
+    assert.equal(say("CWD ../../../pub"), "250 Directory changed.\r\n");
+    assert.equal(session.cwd, "/pub");
+    assert.deepEqual(seen.map((request) => request.op === "stat" && request.path), [
+      "/pub",
+      "/pub/boot.cfg",
+      "/pub/nowhere",
+      "/",
+      "/pub",
+    ]);
+  });
+
+  test("MKD, RMD, DELE, SIZE, MDTM", () => {
+    const { say } = withStorage(tree());
+    assert.equal(say("MKD pub/new"), '257 "/pub/new" created.\r\n');
+    assert.equal(say("XMKD /pub/new"), "550 Exists.\r\n");
+    assert.equal(
+      say("RMD /pub/new", "RMD /pub/new"),
+      "250 Directory removed.\r\n550 Requested action not taken.\r\n",
+    );
+    assert.equal(say("SIZE /pub/boot.cfg", "SIZE pub"), "213 1234\r\n550 Not a plain file.\r\n");
+    assert.equal(say("MDTM /pub/boot.cfg"), "213 20261123103400\r\n");
+    assert.equal(
+      say("DELE /pub/boot.cfg", "SIZE /pub/boot.cfg"),
+      "250 File deleted.\r\n550 Requested action not taken.\r\n",
+    );
+    assert.equal(say("MKD", "SIZE", "DELE "), "501 A path is needed.\r\n".repeat(3));
+  });
+
+  test("RNFR then RNTO; RNTO alone is 503; the storage's refusal code is passed on", () => {
+    const { say } = withStorage(tree());
+    assert.equal(
+      say("RNFR /pub/boot.cfg", "RNTO /pub/menu.cfg"),
+      "350 Ready for RNTO.\r\n250 Rename successful.\r\n",
+    );
+    assert.equal(say("SIZE /pub/menu.cfg"), "213 1234\r\n");
+    assert.equal(say("RNTO /pub/x"), "503 RNFR first.\r\n");
+    assert.equal(say("RNFR /pub/missing"), "550 Requested action not taken.\r\n");
+    assert.equal(
+      say("RNFR /pub/menu.cfg", "RNTO bad*name"),
+      "350 Ready for RNTO.\r\n553 Name not allowed.\r\n",
+    );
+    assert.equal(
+      say("RNFR /pub/menu.cfg", "PWD", "RNTO /pub/z"),
+      '350 Ready for RNTO.\r\n257 "/" is the current directory.\r\n503 RNFR first.\r\n',
+    );
+  });
+
+  test("commands sent while storage works are answered in order", () => {
+    const { session } = withStorage(tree());
+    session.receive(20, encoder.encode("CWD pub\r\nPWD\r\n"));
+    assert.equal(replies(session), "");
+    const [event] = events(session);
+    assert.ok(event.type === "storage");
+    session.storageResult(21, { ok: true, stat: { type: "dir", size: 0, modified: MODIFIED } });
+    assert.equal(
+      replies(session),
+      '250 Directory changed.\r\n257 "/pub" is the current directory.\r\n',
+    );
+    assert.throws(() => session.storageResult(22, { ok: true }), TypeError);
+  });
+
+  test("resolveFtpPath", () => {
+    assert.equal(resolveFtpPath("/", "pub"), "/pub");
+    assert.equal(resolveFtpPath("/pub/linux", "../bsd/./iso"), "/pub/bsd/iso");
+    assert.equal(resolveFtpPath("/pub", "/etc//passwd"), "/etc/passwd");
+    assert.equal(resolveFtpPath("/pub", "../../.."), "/");
+    assert.equal(resolveFtpPath("/pub", ""), "/pub");
+    assert.equal(resolveFtpPath("/a", "b\\..\\c"), "/a/b\\..\\c", "a backslash is a character");
   });
 });
