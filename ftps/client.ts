@@ -154,11 +154,18 @@ export type FtpClientEvent =
     readonly error?: FtpReplyError | Error;
   };
 
-/** One command sent and its reply awaited. `handle` returns false when the reply ends nothing. */
+/** One command sent and its reply awaited. */
 interface Step {
-  readonly line: string;
+  /** The command as errors show it (passwords masked). */
   readonly shown: string;
   readonly handle: (reply: FtpReply, now: number) => void;
+  /** Whether a 1yz reply is the answer (a transfer command's 125/150); else it is skipped. */
+  readonly preliminary: boolean;
+}
+
+/** A transfer command as errors show it. */
+function describe(request: FtpTransferRequest): string {
+  return request.path === undefined ? request.command : `${request.command} ${request.path}`;
 }
 
 interface Operation {
@@ -307,7 +314,7 @@ export class FtpClientSession {
    */
   receiveEnd(_now: number): void {
     if (this.#phase === "closed") return;
-    const quitting = this.#step?.line.startsWith("QUIT");
+    const quitting = this.#step?.shown === "QUIT";
     if (quitting) this.#close("quit");
     else this.#close("server-closed", new Error("The server closed the control connection"));
   }
@@ -629,7 +636,7 @@ export class FtpClientSession {
       this.#send(now, "ACCT", account, (third) => {
         if (third.code === 230 || third.code === 202) done();
         else failed("ACCT ****", third);
-      }, "ACCT ****");
+      }, { shown: "ACCT ****" });
     };
     this.#send(now, "USER", user, (reply) => {
       // 230 logged in; 232 logged in on the strength of TLS (RFC 4217 section 12.2).
@@ -640,7 +647,7 @@ export class FtpClientSession {
         if (second.code === 230 || second.code === 202) return done();
         if (second.code === 332) return acct(second, "PASS ****");
         failed("PASS ****", second);
-      }, "PASS ****");
+      }, { shown: "PASS ****" });
     });
   }
 
@@ -701,7 +708,9 @@ export class FtpClientSession {
   #sendTransferCommand(now: number, data: DataState): void {
     const { command, path, offset } = data.request;
     const go = () =>
-      this.#send(now, command, path, (reply) => this.#transferReply(now, data, reply));
+      this.#send(now, command, path, (reply) => this.#transferReply(now, data, reply), {
+        preliminary: true,
+      });
     if (offset === undefined) return go();
     this.#send(now, "REST", String(offset), (reply) => {
       if (reply.code !== 350) {
@@ -713,7 +722,7 @@ export class FtpClientSession {
   }
 
   #transferReply(now: number, data: DataState, reply: FtpReply): void {
-    const shown = `${data.request.command}${data.request.path ? ` ${data.request.path}` : ""}`;
+    const shown = describe(data.request);
     if (reply.code === 125 || reply.code === 150) {
       data.phase = "transferring";
       const upload = data.request.command === "STOR" || data.request.command === "APPE";
@@ -754,8 +763,7 @@ export class FtpClientSession {
         this.#finishOperation(now);
       }
     } else {
-      const shown = `${data.request.command}${data.request.path ? ` ${data.request.path}` : ""}`;
-      this.#fail(now, data.id, new FtpReplyError(shown, reply));
+      this.#fail(now, data.id, new FtpReplyError(describe(data.request), reply));
     }
   }
 
@@ -828,20 +836,20 @@ export class FtpClientSession {
     verb: string,
     argument: string | undefined,
     handle: (reply: FtpReply, now: number) => void,
-    shown?: string,
+    step: { shown?: string; preliminary?: boolean } = {},
   ): void {
     this.#transmits.push(encodeFtpCommand({ verb, argument }));
-    const line = argument === undefined ? verb : `${verb} ${argument}`;
-    this.#await(now, shown ?? line, handle, line);
+    const shown = step.shown ?? (argument === undefined ? verb : `${verb} ${argument}`);
+    this.#await(now, shown, handle, step.preliminary ?? false);
   }
 
   #await(
     now: number,
     shown: string,
     handle: (reply: FtpReply, now: number) => void,
-    line = shown,
+    preliminary = false,
   ): void {
-    this.#step = { line, shown, handle };
+    this.#step = { shown, handle, preliminary };
     this.#deadline = now + this.#options.replyTimeoutMs;
   }
 
@@ -868,7 +876,7 @@ export class FtpClientSession {
       this.#close("protocol-error", new FtpReplyError("(no command)", reply));
       return;
     }
-    if (reply.code < 200 && !(step.line.split(" ")[0] in TRANSFERS)) {
+    if (reply.code < 200 && !step.preliminary) {
       return; // A preliminary reply to a command that has no use for it: wait for the final one.
     }
     this.#step = undefined;
@@ -899,12 +907,3 @@ export class FtpClientSession {
     this.#events.push({ type: "closed", reason, ...(error ? { error } : {}) });
   }
 }
-
-const TRANSFERS: Record<string, true> = {
-  RETR: true,
-  STOR: true,
-  APPE: true,
-  LIST: true,
-  NLST: true,
-  MLSD: true,
-};

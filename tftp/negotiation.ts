@@ -61,6 +61,8 @@ export interface TftpServerNegotiationPolicy {
 export interface TftpServerFileInfo {
   /** The file's size in bytes for an octet read, if known: reported with tsize (RFC 2349). */
   readonly size?: number;
+  /** A write: bytes the server's receiving socket can queue; the window is lowered to fit. */
+  readonly receiveBuffer?: number;
 }
 
 /** The outcome of {@linkcode negotiateTftpServerOptions}. */
@@ -144,8 +146,12 @@ export function negotiateTftpServerOptions(
   }
   if (requested.windowsize !== undefined && honour.has("windowsize")) {
     oack.windowsize = Math.min(requested.windowsize, policy.maxWindowsize ?? 64);
-    const queue = policy.clientReceiveBuffer ?? 212992;
-    if (request.type === "rrq" && queue !== Infinity) {
+    // A window the receiving socket cannot queue loses its tail every time: the client's for a
+    // read (assumed), the server's own for a write (when known).
+    const queue = request.type === "rrq"
+      ? policy.clientReceiveBuffer ?? 212992
+      : file.receiveBuffer ?? Infinity;
+    if (queue !== Infinity) {
       oack.windowsize = Math.min(oack.windowsize, windowFit(oack.blksize ?? 512, queue));
     }
   }

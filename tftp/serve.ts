@@ -24,7 +24,7 @@ import {
 } from "./server.ts";
 import type { TftpTransferParameters } from "./negotiation.ts";
 import type { TftpUdpBind, TftpUdpSocket } from "./udp.ts";
-import { windowFit, windowReceiveBuffer } from "./_blocks.ts";
+import { windowReceiveBuffer } from "./_blocks.ts";
 
 /** A rewrite of requested file names, like tftp-hpa's `-m` rules. */
 export interface TftpRemapRule {
@@ -294,10 +294,9 @@ export async function serveTftpWith(
     }
     // An upload's window must fit what the receiving socket can queue, or its tail is lost.
     const queue = (socket ?? listener).receiveBufferSize;
-    const blksize = Math.min(request.options.blksize ?? 512, options.maxBlksize ?? 65464);
     const transfer = endpoint.accept(performance.now(), pending, {
       ...(source?.size !== undefined ? { size: source.size } : {}),
-      ...(target && queue ? { maxWindowsize: windowFit(blksize, queue) } : {}),
+      ...(target && queue ? { receiveBuffer: queue } : {}),
       confirmEnd: target !== undefined,
     });
     flushEndpoint();

@@ -49,9 +49,8 @@ export interface TftpAcceptOptions {
   maxSize?: number;
   /** Write: hold the final ACK until the upload is stored and `confirmEnd(now)` is called. */
   confirmEnd?: boolean;
-  /** The most blocks per window for this transfer, below the endpoint's `maxWindowsize` (a write
-   * whose socket cannot queue a bigger window, say). */
-  maxWindowsize?: number;
+  /** Write: bytes the server's receiving socket can queue; the window is lowered to fit. */
+  receiveBuffer?: number;
 }
 
 /** A transfer on the server's side, made by {@linkcode TftpServerEndpoint.accept}. */
@@ -177,13 +176,9 @@ export class TftpServerEndpoint {
     this.#settle(pending);
     const { request, from } = pending;
     const maxWriteSize = file.maxSize ?? this.#options.maxWriteSize;
-    const maxWindowsize = Math.min(
-      this.#options.maxWindowsize ?? 64,
-      file.maxWindowsize ?? Infinity,
-    );
     const negotiation = negotiateTftpServerOptions(
       request,
-      { ...this.#options, maxWriteSize, maxWindowsize },
+      { ...this.#options, maxWriteSize },
       file,
     );
     if (!negotiation.ok) {

@@ -203,13 +203,14 @@ describe("TFTP server: read (RRQ)", () => {
     }]);
   });
 
-  test("accept's maxWindowsize lowers one transfer's window below the endpoint's limit", () => {
+  test("accept's receiveBuffer fits a write's window to the server's socket", () => {
     const server = endpoint({ maxWindowsize: 32 });
     const lowered = server.accept(
       0,
       server.handleDatagram(0, wrq({ blksize: 8192, windowsize: 64 }), CLIENT)!,
-      { maxWindowsize: 12 },
+      { receiveBuffer: 212992 },
     )!;
+    // 212992 bytes queue 12 datagrams of 8196 bytes (Linux loopback).
     assert.deepEqual(transmits(lowered), [{
       to: CLIENT,
       bytes: wire({ type: "oack", options: { blksize: 8192, windowsize: 12 } }),
@@ -219,9 +220,18 @@ describe("TFTP server: read (RRQ)", () => {
     const endpointLimit = server.accept(
       0,
       server.handleDatagram(0, wrq({ blksize: 8192, windowsize: 64 }), other)!,
-      { maxWindowsize: 100 },
+      { receiveBuffer: 1 << 24 },
     )!;
     assert.equal(endpointLimit.parameters.windowsize, 32, "never above the endpoint's limit");
+    // The fit uses the negotiated block size: lowered to 1468, the same buffer holds 53.
+    const small = endpoint({ maxBlksize: 1468 });
+    const third = small.accept(
+      0,
+      small.handleDatagram(0, wrq({ blksize: 8192, windowsize: 64 }), CLIENT)!,
+      { receiveBuffer: 212992 },
+    )!;
+    assert.equal(third.parameters.blksize, 1468);
+    assert.equal(third.parameters.windowsize, 53);
   });
 
   test("the transfer answers a stranger with ERROR 5 and goes on", () => {
