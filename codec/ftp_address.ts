@@ -209,3 +209,65 @@ export function parseFtpEpsv(text: string): number {
 export function formatFtpPasv(address: FtpHostPort): string {
   return `Entering Passive Mode (${encodeFtpPort(address)}).`;
 }
+
+/**
+ * The canonical text of an IP literal, for comparing addresses rather than their spellings: an
+ * IPv4 dotted quad, or eight full lower-case IPv6 groups; an IPv4-mapped IPv6 address
+ * (`::ffff:127.0.0.1`, as dual-stack sockets report IPv4 peers) becomes its IPv4 address, and a
+ * zone (`%eth0`) is dropped.
+ *
+ * @example
+ * ```ts
+ * import { canonicalFtpHost } from "@ftkit/ftkit/codec";
+ *
+ * console.log(canonicalFtpHost("::ffff:127.0.0.1")); // "127.0.0.1"
+ * console.log(canonicalFtpHost("::1")); // "0000:0000:0000:0000:0000:0000:0000:0001"
+ * ```
+ *
+ * @param text An IPv4 or IPv6 literal.
+ * @returns Its canonical text, or `undefined` when it is not an IP literal.
+ */
+export function canonicalFtpHost(text: string): string | undefined {
+  const host = text.replace(/%.*$/, ""); // A zone (fe80::1%eth0) does not change the address.
+  if (isFtpIpv4(host)) return host.split(".").map(Number).join(".");
+  if (!isFtpIpv6(host)) return undefined;
+  let words: string[] = host.toLowerCase().split(":");
+  const last = words[words.length - 1];
+  if (last.includes(".")) {
+    const [a, b, c, d] = last.split(".").map(Number);
+    words = words.slice(0, -1).concat(((a << 8) | b).toString(16), ((c << 8) | d).toString(16));
+  }
+  const gap = words.indexOf("");
+  if (gap !== -1) {
+    // "::" splits into empty words: drop them and fill the gap with zeros.
+    const head = words.slice(0, gap).filter((word) => word !== "");
+    const tail = words.slice(gap).filter((word) => word !== "");
+    words = [...head, ...Array(8 - head.length - tail.length).fill("0"), ...tail];
+  }
+  const full = words.map((word) => word.padStart(4, "0"));
+  if (full.slice(0, 5).every((word) => word === "0000") && full[5] === "ffff") {
+    const [high, low] = [parseInt(full[6], 16), parseInt(full[7], 16)];
+    return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  }
+  return full.join(":");
+}
+
+/**
+ * Whether two IP literals name the same address (`::1` and `0:0:0:0:0:0:0:1`, `127.0.0.1` and
+ * `::ffff:127.0.0.1`). Anything that is not an IP literal matches nothing.
+ *
+ * @example
+ * ```ts
+ * import { sameFtpHost } from "@ftkit/ftkit/codec";
+ *
+ * console.log(sameFtpHost("::ffff:127.0.0.1", "127.0.0.1")); // true
+ * ```
+ *
+ * @param a An IP literal.
+ * @param b Another.
+ * @returns Whether they are one address.
+ */
+export function sameFtpHost(a: string, b: string): boolean {
+  const first = canonicalFtpHost(a);
+  return first !== undefined && first === canonicalFtpHost(b);
+}

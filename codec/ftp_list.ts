@@ -97,3 +97,79 @@ export function parseFtpListLine(line: string): FtpListEntry | undefined {
   }
   throw new FtpCodecError("malformed-listing", 0, `Not a listing line: "${line.slice(0, 60)}"`);
 }
+
+/** What {@linkcode formatFtpListLine} writes about one file. */
+export interface FtpListLineInput {
+  /** The name (no CR, LF or NUL). */
+  readonly name: string;
+  /** What it is. */
+  readonly type: "file" | "dir" | "link" | "other";
+  /** Size in bytes. */
+  readonly size: number;
+  /** When it was last modified. */
+  readonly modified: Date;
+  /** The permission string (default `rw-r--r--`, or `rwxr-xr-x` for a directory). */
+  readonly permissions?: string;
+  /** A link's target. */
+  readonly target?: string;
+}
+
+const SIX_MONTHS_MS = 182 * 24 * 60 * 60 * 1000;
+
+/**
+ * Writes one LIST line in Unix `ls -l` style, as vsftpd does, so that every client's parser
+ * reads it. Times are UTC; a time more than six months from `now` shows the year instead of the
+ * time of day, as `ls` does.
+ *
+ * @example
+ * ```ts
+ * import { formatFtpListLine } from "@ftkit/ftkit/codec";
+ *
+ * const line = formatFtpListLine({
+ *   name: "boot.cfg",
+ *   type: "file",
+ *   size: 1234,
+ *   modified: new Date("2026-11-23T10:34:00Z"),
+ * }, new Date("2026-11-24T00:00:00Z"));
+ * console.log(line); // "-rw-r--r--    1 ftp      ftp          1234 Nov 23 10:34 boot.cfg"
+ * ```
+ *
+ * @param entry The file.
+ * @param now The current time, for the six-month rule.
+ * @returns The line, without its end.
+ * @throws {FtpCodecError} `forbidden-character` when the name or target holds CR, LF or NUL.
+ * @throws {RangeError} For permissions other than nine of `rwx-sStT`, or a size that is not a
+ * whole number of bytes.
+ */
+export function formatFtpListLine(entry: FtpListLineInput, now: Date): string {
+  for (const text of [entry.name, entry.target ?? ""]) {
+    const at = text.search(/[\r\n\0]/);
+    if (at !== -1) throw new FtpCodecError("forbidden-character", at, "CR, LF or NUL in a name");
+  }
+  const kind = entry.type === "dir" ? "d" : entry.type === "link" ? "l" : "-";
+  const permissions = entry.permissions ?? (entry.type === "dir" ? "rwxr-xr-x" : "rw-r--r--");
+  if (!/^[-rwxsStT]{9}$/.test(permissions)) {
+    throw new RangeError(`Permissions are nine of rwx-sStT, got "${permissions}"`);
+  }
+  if (!Number.isSafeInteger(entry.size) || entry.size < 0) {
+    throw new RangeError(`A size is a whole number of bytes, got ${entry.size}`);
+  }
+  const time = entry.modified;
+  const month = MONTHS[time.getUTCMonth()];
+  const label = `${month[0].toUpperCase()}${month.slice(1)} ${
+    String(time.getUTCDate()).padStart(2)
+  }`;
+  const recent = Math.abs(now.getTime() - time.getTime()) < SIX_MONTHS_MS;
+  const clock = recent
+    ? `${String(time.getUTCHours()).padStart(2, "0")}:${
+      String(time.getUTCMinutes()).padStart(2, "0")
+    }`
+    : ` ${time.getUTCFullYear()}`;
+  const name = entry.type === "link" && entry.target !== undefined
+    ? `${entry.name} -> ${entry.target}`
+    : entry.name;
+  const links = entry.type === "dir" ? 2 : 1;
+  return `${kind}${permissions} ${String(links).padStart(4)} ftp      ftp      ${
+    String(entry.size).padStart(8)
+  } ${label} ${clock} ${name}`;
+}

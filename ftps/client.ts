@@ -123,6 +123,13 @@ export type FtpClientEvent =
     readonly direction: "download" | "upload";
   }
   | {
+    /** `abort` stopped this transfer: close its data connection (or listener) now, unread, and
+     * report nothing more about it. */
+    readonly type: "abort-data";
+    /** The transfer's operation. */
+    readonly id: number;
+  }
+  | {
     /** An operation succeeded: its final reply (for a transfer, after the data ended too). */
     readonly type: "complete";
     /** The operation. */
@@ -180,6 +187,15 @@ interface DataState {
   dataEnded: boolean;
   finalReply: FtpReply | undefined;
   error?: Error;
+  /** Whether the transfer command itself went out. */
+  commandSent?: boolean;
+  /** Whether `abort` was called. */
+  aborted?: boolean;
+}
+
+/** The error of a transfer that `abort` stopped. */
+function abortError(): DOMException {
+  return new DOMException("Transfer aborted", "AbortError");
 }
 
 const SECURITY = new Set(["AUTH", "PBSZ", "PROT", "CCC"]);
@@ -189,7 +205,7 @@ const SECURITY = new Set(["AUTH", "PBSZ", "PROT", "CCC"]);
  *
  * Inputs: `start`, `receive`, `controlUpgraded`, `controlCleared`, `dataConnected`,
  * `dataListening`, `dataEnded`, `dataFailed`, `handleTimeout`, and the operations `command`,
- * `transfer`, `rename`, `clearControl`, `quit`. Outputs: `pollTransmit` (bytes for the control
+ * `transfer`, `rename`, `abort`, `reinitialize`, `clearControl`, `quit`. Outputs: `pollTransmit` (bytes for the control
  * connection), `pollEvent`, `pollTimeout`.
  *
  * @example
@@ -207,7 +223,9 @@ export class FtpClientSession {
   readonly #parser = new FtpReplyParser();
   #transmits: Uint8Array[] = [];
   #events: FtpClientEvent[] = [];
-  #step: Step | undefined;
+  /** Commands sent and awaiting their replies, oldest first (more than one only while ABOR
+   * overtakes a transfer). */
+  #steps: Step[] = [];
   #deadline: number | undefined;
   #phase: "idle" | "greeting" | "upgrading" | "setup" | "ready" | "clearing" | "closed" = "idle";
   #setup: ((now: number) => void)[] = [];
@@ -221,6 +239,10 @@ export class FtpClientSession {
   #epsvRefused = false;
   #eprtRefused = false;
   #data: DataState | undefined;
+  /** The last transfer aborted, or ended by a negative reply before its data: the driver's late
+   * reports on it are ignored. */
+  #dropped: number | undefined;
+  #reinitializing = false;
 
   /**
    * Makes a session machine.
@@ -314,7 +336,7 @@ export class FtpClientSession {
    */
   receiveEnd(_now: number): void {
     if (this.#phase === "closed") return;
-    const quitting = this.#step?.shown === "QUIT";
+    const quitting = this.#steps[0]?.shown === "QUIT";
     if (quitting) this.#close("quit");
     else this.#close("server-closed", new Error("The server closed the control connection"));
   }
@@ -339,6 +361,15 @@ export class FtpClientSession {
   controlCleared(now: number): void {
     if (this.#phase !== "clearing") throw new TypeError("No control clearing pending");
     this.#protected = false;
+    if (this.#reinitializing) {
+      // After REIN the session starts over: AUTH, protection, login, features (RFC 4217
+      // section 13: the server cleared TLS after its reply).
+      this.#reinitializing = false;
+      this.#phase = "setup";
+      this.#planSetup();
+      this.#continueSetup(now);
+      return;
+    }
     this.#phase = "ready";
     this.#finishOperation(now);
   }
@@ -350,7 +381,9 @@ export class FtpClientSession {
    * @param id The operation.
    */
   dataConnected(now: number, id: number): void {
+    if (this.#stale(id)) return;
     const data = this.#dataFor(id, "connecting");
+    if (this.#cancelled(now, data)) return;
     data.phase = "commanding";
     this.#sendTransferCommand(now, data);
   }
@@ -363,12 +396,15 @@ export class FtpClientSession {
    * @param address Where the server should connect.
    */
   dataListening(now: number, id: number, address: FtpHostPort): void {
+    if (this.#stale(id)) return;
     const data = this.#dataFor(id, "listening");
+    if (this.#cancelled(now, data)) return;
     data.phase = "negotiating";
     const eprt = !this.#eprtRefused || !isFtpIpv4(address.host);
     const verb = eprt ? "EPRT" : "PORT";
     const argument = eprt ? encodeFtpEprt(address) : encodeFtpPort(address);
     this.#send(now, verb, argument, (reply) => {
+      if (this.#cancelled(now, data)) return;
       if (reply.code === 200) {
         data.phase = "commanding";
         this.#sendTransferCommand(now, data);
@@ -390,6 +426,7 @@ export class FtpClientSession {
    * @param id The operation.
    */
   dataEnded(now: number, id: number): void {
+    if (this.#stale(id) || (this.#data?.id === id && this.#data.aborted)) return;
     const data = this.#dataFor(id, "transferring");
     data.dataEnded = true;
     this.#maybeFinishTransfer(now, data);
@@ -404,8 +441,13 @@ export class FtpClientSession {
    * @param error What went wrong.
    */
   dataFailed(now: number, id: number, error: Error): void {
+    if (this.#stale(id)) return;
     const data = this.#data;
     if (!data || data.id !== id) throw new TypeError(`No data connection for operation ${id}`);
+    if (data.aborted) {
+      this.#cancelled(now, data); // Or the transfer command's reply ends it.
+      return;
+    }
     if (data.phase === "connecting" || data.phase === "listening") {
       this.#failData(now, data, error);
       return;
@@ -444,6 +486,7 @@ export class FtpClientSession {
     if (SECURITY.has(upper) || ["USER", "PASS", "ACCT", "QUIT", "REIN"].includes(upper)) {
       throw new TypeError(`${upper} is handled by the session itself`);
     }
+    if (upper === "ABOR") throw new TypeError("ABOR is sent by abort()");
     if (
       ["RETR", "STOR", "APPE", "STOU", "LIST", "NLST", "MLSD", "PASV", "EPSV", "PORT", "EPRT"]
         .includes(upper)
@@ -536,6 +579,92 @@ export class FtpClientSession {
         this.#phase = "clearing";
         this.#events.push({ type: "clear-control" });
         this.#events.push({ type: "complete", id, reply });
+      }));
+  }
+
+  /**
+   * Aborts the transfer in progress (RFC 959 section 4.1.3, RFC 4217 section 14): ABOR goes out
+   * at once, ahead of anything queued and inside TLS; the driver is told to drop the data
+   * connection (`abort-data`); the transfer fails with an `AbortError` once the server answered
+   * its command (426, or 226 when it had finished), and this operation completes with ABOR's own
+   * reply (225 or 226). A transfer whose command has not gone out yet is dropped where it stands.
+   * With no transfer, ABOR is simply sent next.
+   *
+   * @param now The current time in ms.
+   * @returns The operation's id (of the ABOR command).
+   */
+  abort(now: number): number {
+    if (this.#phase === "closed") throw new TypeError("Session closed");
+    const data = this.#data;
+    if (data && !data.aborted) {
+      data.aborted = true;
+      this.#dropped = data.id;
+      this.#events.push({ type: "abort-data", id: data.id });
+      if (data.commandSent) {
+        const id = this.#nextId++;
+        data.dataEnded = true;
+        this.#transmits.push(encodeFtpCommand({ verb: "ABOR" }));
+        this.#steps.push({
+          shown: "ABOR",
+          preliminary: false,
+          handle: (reply, when) => {
+            if (reply.code >= 200 && reply.code < 300) {
+              this.#events.push({ type: "complete", id, reply });
+            } else {
+              this.#events.push({ type: "failed", id, error: new FtpReplyError("ABOR", reply) });
+            }
+            this.#next(when);
+          },
+        });
+        this.#deadline ??= now + this.#options.replyTimeoutMs;
+        this.#maybeFinishTransfer(now, data);
+        return id;
+      }
+    }
+    return this.#enqueue(
+      now,
+      (at, id) =>
+        this.#send(
+          at,
+          "ABOR",
+          undefined,
+          (reply, when) => this.#settle(when, id, "ABOR", undefined, reply),
+        ),
+      true,
+    );
+  }
+
+  /**
+   * Queues REIN (RFC 959; RFC 4217 section 13): after the server's 220 the session starts over:
+   * TLS on the control connection is cleared (`clear-control`) when it was negotiated with AUTH,
+   * then AUTH, protection, login, FEAT and TYPE run again and `ready` comes once more.
+   *
+   * @param now The current time in ms.
+   * @returns The operation's id.
+   */
+  reinitialize(now: number): number {
+    return this.#enqueue(now, (at, id) =>
+      this.#send(at, "REIN", undefined, (reply, when) => {
+        if (reply.code !== 220) {
+          this.#fail(when, id, new FtpReplyError("REIN", reply));
+          return;
+        }
+        this.#features = new Map();
+        this.#protection = undefined;
+        this.#busy = false;
+        this.#current = undefined;
+        if (this.#protected && this.#options.tls === "explicit") {
+          // The reply came protected; TLS goes next, then the session is set up again.
+          this.#reinitializing = true;
+          this.#phase = "clearing";
+          this.#events.push({ type: "clear-control" });
+          this.#events.push({ type: "complete", id, reply });
+          return;
+        }
+        this.#events.push({ type: "complete", id, reply });
+        this.#phase = "setup";
+        this.#planSetup();
+        this.#continueSetup(when);
       }));
   }
 
@@ -663,6 +792,7 @@ export class FtpClientSession {
   #passive(now: number, data: DataState): void {
     if (!this.#epsvRefused) {
       this.#send(now, "EPSV", undefined, (reply) => {
+        if (this.#cancelled(now, data)) return;
         if (reply.code === 229) {
           let port: number;
           try {
@@ -684,6 +814,7 @@ export class FtpClientSession {
       return;
     }
     this.#send(now, "PASV", undefined, (reply) => {
+      if (this.#cancelled(now, data)) return;
       if (reply.code !== 227) {
         this.#failData(now, data, new FtpReplyError("PASV", reply));
         return;
@@ -707,12 +838,15 @@ export class FtpClientSession {
 
   #sendTransferCommand(now: number, data: DataState): void {
     const { command, path, offset } = data.request;
-    const go = () =>
+    const go = () => {
+      data.commandSent = true;
       this.#send(now, command, path, (reply) => this.#transferReply(now, data, reply), {
         preliminary: true,
       });
+    };
     if (offset === undefined) return go();
     this.#send(now, "REST", String(offset), (reply) => {
+      if (this.#cancelled(now, data)) return;
       if (reply.code !== 350) {
         this.#failData(now, data, new FtpReplyError(`REST ${offset}`, reply));
         return;
@@ -723,6 +857,20 @@ export class FtpClientSession {
 
   #transferReply(now: number, data: DataState, reply: FtpReply): void {
     const shown = describe(data.request);
+    if (reply.code < 200 && data.aborted) {
+      // ABOR is on its way: no data connection now; the final reply follows.
+      this.#await(
+        now,
+        shown,
+        (final) => {
+          data.finalReply = final;
+          this.#maybeFinishTransfer(now, data);
+        },
+        false,
+        true,
+      );
+      return;
+    }
     if (reply.code === 125 || reply.code === 150) {
       data.phase = "transferring";
       const upload = data.request.command === "STOR" || data.request.command === "APPE";
@@ -733,10 +881,22 @@ export class FtpClientSession {
         direction: upload ? "upload" : "download",
       });
       // The final reply follows on the same command: keep waiting for it.
-      this.#await(now, shown, (final) => {
-        data.finalReply = final;
-        this.#maybeFinishTransfer(now, data);
-      });
+      this.#await(
+        now,
+        shown,
+        (final) => {
+          data.finalReply = final;
+          if (final.code >= 300 && !data.dataEnded) {
+            // A refusal after 150 (425: the server could not connect; 426; 451): no data will
+            // come, or what came is void. The transfer fails now; its connection is dropped.
+            data.dataEnded = true;
+            this.#dropped = data.id;
+          }
+          this.#maybeFinishTransfer(now, data);
+        },
+        false,
+        true,
+      );
       return;
     }
     // A final reply without a preliminary one: a refusal (or a server that skipped 150).
@@ -755,7 +915,9 @@ export class FtpClientSession {
     const reply = data.finalReply;
     if (!reply || !data.dataEnded) return;
     this.#data = undefined;
-    if (reply.code === 226 || reply.code === 250) {
+    if (data.aborted) {
+      this.#fail(now, data.id, abortError());
+    } else if (reply.code === 226 || reply.code === 250) {
       if (data.error) {
         this.#fail(now, data.id, data.error);
       } else {
@@ -765,6 +927,19 @@ export class FtpClientSession {
     } else {
       this.#fail(now, data.id, new FtpReplyError(describe(data.request), reply));
     }
+  }
+
+  /** Whether `id` is a transfer aborted or refused and over: the driver's late reports on it are
+   * dropped. */
+  #stale(id: number): boolean {
+    return id === this.#dropped && this.#data?.id !== id;
+  }
+
+  /** Ends a transfer that `abort` stopped before its command went out, at its next step. */
+  #cancelled(now: number, data: DataState): boolean {
+    if (!data.aborted || data.commandSent) return false;
+    this.#failData(now, data, abortError());
+    return true;
   }
 
   #failData(now: number, data: DataState, error: Error): void {
@@ -782,17 +957,19 @@ export class FtpClientSession {
 
   // --- the command/reply loop ---
 
-  #enqueue(now: number, run: (now: number, id: number) => void): number {
+  #enqueue(now: number, run: (now: number, id: number) => void, first = false): number {
     if (this.#phase === "closed") throw new TypeError("Session closed");
     const id = this.#nextId++;
-    this.#queue.push({ id, run: (at) => run(at, id) });
+    const operation = { id, run: (at: number) => run(at, id) };
+    if (first) this.#queue.unshift(operation);
+    else this.#queue.push(operation);
     this.#next(now);
     return id;
   }
 
   /** Starts the next queued operation, if the session is ready and idle. Call with the time. */
   #next(now: number): void {
-    if (this.#phase !== "ready" || this.#busy || this.#step) return;
+    if (this.#phase !== "ready" || this.#busy || this.#steps.length > 0) return;
     const operation = this.#queue.shift();
     if (!operation) return;
     this.#busy = true;
@@ -848,15 +1025,21 @@ export class FtpClientSession {
     shown: string,
     handle: (reply: FtpReply, now: number) => void,
     preliminary = false,
+    again = false,
   ): void {
-    this.#step = { shown, handle, preliminary };
+    // A command's second reply (the final one after 1yz) comes before any later command's.
+    if (again) this.#steps.unshift({ shown, handle, preliminary });
+    else this.#steps.push({ shown, handle, preliminary });
     this.#deadline = now + this.#options.replyTimeoutMs;
   }
 
   #reply(now: number, reply: FtpReply): void {
     if (reply.code === 421) {
       // RFC 959: service closing; the connection goes away.
-      this.#close("server-closed", new FtpReplyError(this.#step?.shown ?? "(no command)", reply));
+      this.#close(
+        "server-closed",
+        new FtpReplyError(this.#steps[0]?.shown ?? "(no command)", reply),
+      );
       return;
     }
     if (this.#phase === "greeting") {
@@ -870,7 +1053,7 @@ export class FtpClientSession {
       this.#continueSetup(now);
       return;
     }
-    const step = this.#step;
+    const step = this.#steps[0];
     if (!step) {
       // A reply nobody asked for.
       this.#close("protocol-error", new FtpReplyError("(no command)", reply));
@@ -879,15 +1062,15 @@ export class FtpClientSession {
     if (reply.code < 200 && !step.preliminary) {
       return; // A preliminary reply to a command that has no use for it: wait for the final one.
     }
-    this.#step = undefined;
-    this.#deadline = undefined;
+    this.#steps.shift();
+    this.#deadline = this.#steps.length > 0 ? now + this.#options.replyTimeoutMs : undefined;
     step.handle(reply, now);
   }
 
   #close(reason: Extract<FtpClientEvent, { type: "closed" }>["reason"], error?: Error): void {
     if (this.#phase === "closed") return;
     this.#phase = "closed";
-    this.#step = undefined;
+    this.#steps = [];
     this.#deadline = undefined;
     const pending = [...this.#queue];
     this.#queue = [];

@@ -1,30 +1,95 @@
 /**
- * The FTP/FTPS server control machine, sans-I/O: the session layer of a server (greeting, RFC 4217
- * TLS negotiation and policies, login, session parameters, CCC, REIN, QUIT, limits). It reads
- * command lines and writes replies; TLS, sockets and credential checks stay with the driver.
+ * The FTP/FTPS server control machine, sans-I/O: a whole server session (greeting, RFC 4217 TLS
+ * negotiation and policies, login, session parameters, file commands, data connections and
+ * transfers, ABOR, CCC, REIN, QUIT, limits). It reads command lines and writes replies; TLS,
+ * sockets, storage and credential checks stay with the driver.
  *
  * @module
  */
 
 import {
+  canonicalFtpHost,
   decodeFtpCommand,
+  decodeFtpEprt,
+  decodeFtpPort,
   encodeFtpReply,
+  formatFtpEpsv,
+  formatFtpFacts,
   formatFtpFeat,
+  formatFtpListLine,
+  formatFtpPasv,
   formatFtpPath,
   formatFtpTime,
   FtpCodecError,
   type FtpCommand,
+  type FtpHostPort,
   FtpLineReader,
+  sameFtpHost,
 } from "../codec/mod.ts";
+
+/** 4 for an IPv4 address (or an IPv4-mapped one), 6 for IPv6, `undefined` for anything else. */
+function hostFamily(text: string): 4 | 6 | undefined {
+  const host = canonicalFtpHost(text);
+  return host === undefined ? undefined : host.includes(":") ? 6 : 4;
+}
 import { resolveFtpPath } from "./path.ts";
+
+/** Facts about a file or directory. */
+export interface FtpStorageStat {
+  /** What it is. */
+  readonly type: "file" | "dir" | "link" | "other";
+  /** Size in bytes. */
+  readonly size: number;
+  /** Last modification. */
+  readonly modified: Date;
+}
+
+/** One entry of a directory. */
+export interface FtpStorageEntry extends FtpStorageStat {
+  /** Its name in the directory (no `/`). */
+  readonly name: string;
+}
 
 /** What the server machine asks of its storage (paths are absolute in the virtual tree). */
 export type FtpStorageRequest =
   | {
-    /** Facts about a path: for CWD, SIZE, MDTM, RNFR. */
+    /** Facts about a path: for CWD, SIZE, MDTM, RNFR, MLST, STAT and the listings. */
     readonly op: "stat";
     /** The path. */
     readonly path: string;
+  }
+  | {
+    /** A directory's entries (LIST, NLST, MLSD, STAT). */
+    readonly op: "list";
+    /** The directory. */
+    readonly path: string;
+  }
+  | {
+    /** Open a file for reading from `offset` (RETR; the offset comes from REST). The driver keeps
+     * what it opened for the `transfer-data` event that follows a successful result. */
+    readonly op: "read";
+    /** The path. */
+    readonly path: string;
+    /** Where to start, in bytes. */
+    readonly offset: number;
+  }
+  | {
+    /** Open a file for writing (STOR, APPE): truncated at `offset` (0 makes it new or empty; REST
+     * gives more), or appended to. The driver keeps what it opened for `transfer-data`. */
+    readonly op: "write";
+    /** The path. */
+    readonly path: string;
+    /** Where to start, in bytes (ignored when appending). */
+    readonly offset: number;
+    /** Whether to append (APPE). */
+    readonly append: boolean;
+  }
+  | {
+    /** Create a file under a name of the storage's choosing (STOU), in `directory`; its path goes
+     * back in the result. */
+    readonly op: "write-unique";
+    /** Where. */
+    readonly directory: string;
   }
   | {
     /** Make a directory (MKD). */
@@ -58,21 +123,22 @@ export type FtpStorageResult =
   | {
     /** Done. */
     readonly ok: true;
-    /** For `stat`: what the path is. */
-    readonly stat?: {
-      /** File or directory. */
-      readonly type: "file" | "dir";
-      /** Size in bytes. */
-      readonly size: number;
-      /** Last modification. */
-      readonly modified: Date;
-    };
+    /** For `stat` (and optionally `read`, for the size in the 150 reply): what the path is. */
+    readonly stat?: FtpStorageStat;
+    /** For `list`: the entries. */
+    readonly entries?: readonly FtpStorageEntry[];
+    /** For `list`: the wall-clock time of the listing, for LIST's rule that entries older than
+     * six months show a year instead of a time (without it every entry shows its year). */
+    readonly now?: Date;
+    /** For `write-unique`: the path of the file made. */
+    readonly path?: string;
   }
   | {
     /** Refused or failed. */
     readonly ok: false;
-    /** The reply code (default 550: not found or no access; 450 busy; 553 name not allowed). */
-    readonly code?: 450 | 550 | 553;
+    /** The reply code (default 550: not found or no access; 450 busy; 451 local error; 452 or
+     * 552 out of space; 553 name not allowed). */
+    readonly code?: 450 | 451 | 452 | 550 | 552 | 553;
     /** The reply text (default "Requested action not taken."). Never a real server path. */
     readonly message?: string;
   };
@@ -103,9 +169,48 @@ export interface FtpServerSessionOptions {
   /** Commands held while the machine waits (a TLS handshake, a credential check); more close the
    * session (default 16). */
   maxPendingCommands?: number;
-  /** Inactivity before the session is closed with 421, in ms (default 300000). */
+  /** Inactivity before the session is closed with 421, in ms (default 300000). A transfer in
+   * progress is not inactivity. */
   idleTimeoutMs?: number;
+  /** The IPv4 address a 227 reply names (default: the control connection's local address), for a
+   * server behind NAT. */
+  passiveHost?: string;
+  /** Let data connections come from, and PORT/EPRT point to, hosts other than the control
+   * connection's peer and ports below 1024 (default false: RFC 2577 section 3's bounce attack and
+   * section 7's port stealing). */
+  allowForeignDataHosts?: boolean;
+  /** Refuse a protected data connection whose TLS session is not a resumption of the control
+   * connection's (522; RFC 4217 section 10.2). Default false. Never after REIN, which may not
+   * mandate cached sessions (RFC 4217 section 13). */
+  requireTlsResumption?: boolean;
 }
+
+/** The control connection's two ends, for PASV replies and the data connection checks. */
+export interface FtpServerAddresses {
+  /** The server's address on the control connection. */
+  readonly local: string;
+  /** The client's address. */
+  readonly remote: string;
+}
+
+/** How a data connection ended, as its driver reports it to `dataResult`. */
+export type FtpDataResult =
+  | {
+    /** Every byte moved, and the connection closed cleanly. */
+    readonly ok: true;
+  }
+  | {
+    /** It failed. */
+    readonly ok: false;
+    /** Where: no connection came or could be made (425), the TLS handshake failed (522), the
+     * TLS session was not resumed when that is required (522), the connection broke (426), or
+     * the storage failed (`code`, default 451). */
+    readonly reason: "connect" | "tls" | "tls-resumption" | "broken" | "storage";
+    /** For `storage`: the reply code (451 local error; 452 or 552 out of space). */
+    readonly code?: 451 | 452 | 552;
+    /** For `storage`: the reply text. Never a real server path. */
+    readonly message?: string;
+  };
 
 /** What the server machine tells its driver. `closed` is final. */
 export type FtpServerEvent =
@@ -136,26 +241,76 @@ export type FtpServerEvent =
     readonly request: FtpStorageRequest;
   }
   | {
+    /** PASV or EPSV: listen on a fresh TCP port of the control connection's local address
+     * (`family` 4 or 6), then call `dataListening(now, port)` (or `dataListenFailed(now)`). */
+    readonly type: "listen-data";
+    /** The address family. */
+    readonly family: 4 | 6;
+  }
+  | {
+    /** Close the passive listener (or a data connection accepted early) and forget it. */
+    readonly type: "close-data";
+  }
+  | {
+    /** A transfer is accepted and its 150 queued: get the data connection (accept it on the
+     * passive listener, or connect to `connect`), run TLS on it as its server when `tls`, move
+     * the bytes, close it, then call `dataResult(now, id, result)`. */
+    readonly type: "transfer-data";
+    /** The transfer. */
+    readonly id: number;
+    /** `send` (RETR, and listings) or `receive` (STOR, APPE, STOU). */
+    readonly direction: "send" | "receive";
+    /** Active mode: where to connect. Absent in passive mode. */
+    readonly connect?: FtpHostPort;
+    /** Passive mode: the only host a data connection may come from (others are closed unread),
+     * as the control connection's peer was given to `start`; compare addresses with
+     * `sameFtpHost`, not as text. `undefined` when any host may connect. */
+    readonly acceptFrom?: string;
+    /** Whether the data connection is TLS (PROT P). */
+    readonly tls: boolean;
+    /** Whether the data connection's TLS session must resume the control connection's. */
+    readonly requireTlsResumption: boolean;
+    /** The representation type (TYPE): `I` bytes as they are, `A` text with CRLF line ends. */
+    readonly representation: "A" | "I";
+    /** For a listing: the bytes to send as they are, whatever the representation type (the
+     * storage was not opened). */
+    readonly listing?: Uint8Array;
+  }
+  | {
+    /** ABOR: drop the transfer's data connection now, and with it what the storage opened (an
+     * upload stays incomplete). No `dataResult` is expected; one that comes is ignored. */
+    readonly type: "abort-data";
+    /** The transfer. */
+    readonly id: number;
+  }
+  | {
     /** Someone logged in. */
     readonly type: "logged-in";
     /** The user name. */
     readonly user: string;
   }
   | {
-    /** The session is over: close the connection once the queued replies are sent. */
+    /** The session is over: close the control connection once the queued replies are sent, and
+     * any data connection or listener at once. */
     readonly type: "closed";
     /** Why. */
     readonly reason: "quit" | "idle" | "too-many-logins" | "protocol-error" | "tls-failed";
   };
 
 const ANONYMOUS = new Set(["anonymous", "ftp"]);
+/** The MLST/MLSD facts served (RFC 3659 section 7.5). */
+const MLST_FACTS: readonly string[] = ["type", "size", "modify"];
 
 /**
  * One server session over an FTP control connection, as a pure state machine.
  *
  * Inputs: `start`, `receive`, `controlUpgraded`, `controlUpgradeFailed`, `controlCleared`,
- * `loginResult`, `handleTimeout`. Outputs: `pollTransmit` (reply bytes), `pollEvent`,
- * `pollTimeout`.
+ * `loginResult`, `storageResult`, `dataListening`, `dataListenFailed`, `dataResult`,
+ * `handleTimeout`. Outputs: `pollTransmit` (reply bytes), `pollEvent`, `pollTimeout`.
+ *
+ * The whole RFC 959 command set is served over an abstract storage: the machine asks for
+ * `storage` requests (stat, list, read, write, mkdir, ...) and data connections
+ * (`listen-data`, `transfer-data`), and never does file or socket I/O itself.
  *
  * @example
  * ```ts
@@ -179,7 +334,11 @@ export class FtpServerSession {
   readonly #maxLoginAttempts: number;
   readonly #maxPending: number;
   readonly #idleTimeoutMs: number;
+  readonly #passiveHost: string | undefined;
+  readonly #allowForeign: boolean;
+  readonly #requireResumption: boolean;
   readonly #lines: FtpLineReader;
+  #addresses: FtpServerAddresses | undefined;
 
   #transmits: Uint8Array[] = [];
   #events: FtpServerEvent[] = [];
@@ -200,6 +359,19 @@ export class FtpServerSession {
   #cwd = "/";
   #renameFrom: string | undefined;
   #onStorage: ((result: FtpStorageResult) => void) | undefined;
+  #restart = 0;
+  #epsvAll = false;
+  #mlstFacts: readonly string[] = MLST_FACTS;
+  /** The data connection set up by PASV/EPSV (port undefined while the driver opens it) or
+   * PORT/EPRT, until a transfer command uses it. */
+  #channel:
+    | { readonly kind: "passive"; readonly extended: boolean; port?: number }
+    | { readonly kind: "active"; readonly address: FtpHostPort }
+    | undefined;
+  #transfer: { readonly id: number; readonly verb: string; readonly note: string } | undefined;
+  #lastTransferId = 0;
+  /** After REIN, resumption of TLS sessions may not be mandated (RFC 4217 section 13). */
+  #resumptionWaived = false;
 
   /**
    * Makes a session machine.
@@ -217,6 +389,12 @@ export class FtpServerSession {
     this.#maxLoginAttempts = options.maxLoginAttempts ?? 3;
     this.#maxPending = options.maxPendingCommands ?? 16;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
+    this.#passiveHost = options.passiveHost;
+    if (this.#passiveHost !== undefined && hostFamily(this.#passiveHost) !== 4) {
+      throw new TypeError(`passiveHost must be an IPv4 address, got "${this.#passiveHost}"`);
+    }
+    this.#allowForeign = options.allowForeignDataHosts ?? false;
+    this.#requireResumption = options.requireTlsResumption ?? false;
     this.#lines = new FtpLineReader({ maxLineLength: options.maxLineLength ?? 4096 });
   }
 
@@ -250,6 +428,11 @@ export class FtpServerSession {
     return this.#utf8;
   }
 
+  /** Whether a data transfer is in progress (its `transfer-data` event out, no result yet). */
+  get transferring(): boolean {
+    return this.#transfer !== undefined;
+  }
+
   /** Whether the session is over. */
   isClosed(): boolean {
     return this.#phase === "closed";
@@ -267,9 +450,10 @@ export class FtpServerSession {
     return this.#events.shift();
   }
 
-  /** When `handleTimeout` must next be called, or `undefined`. */
+  /** When `handleTimeout` must next be called, or `undefined` (also while the driver owes an
+   * answer or a transfer runs). */
   pollTimeout(): number | undefined {
-    return this.#deadline;
+    return this.#phase === "waiting" || this.#transfer ? undefined : this.#deadline;
   }
 
   // --- inputs ---
@@ -278,9 +462,19 @@ export class FtpServerSession {
    * Starts the session on a new connection (already TLS in implicit mode): queues the greeting.
    *
    * @param now The current time in ms.
+   * @param addresses The control connection's ends. Without them, data commands are refused
+   * (425): PASV has no address to name, and the data connection checks have no peer to check.
    */
-  start(now: number): void {
+  start(now: number, addresses?: FtpServerAddresses): void {
     if (this.#phase !== "idle") throw new TypeError("Session already started");
+    if (addresses) {
+      for (const host of [addresses.local, addresses.remote]) {
+        if (canonicalFtpHost(host) === undefined) {
+          throw new TypeError(`Not an IP address: "${host}"`);
+        }
+      }
+      this.#addresses = addresses;
+    }
     this.#phase = "running";
     this.#protected = this.#tls === "implicit";
     this.#reply(220, this.#greeting);
@@ -306,16 +500,13 @@ export class FtpServerSession {
       return;
     }
     for (const line of lines) {
-      if (this.#phase === "waiting") {
-        if (this.#pending.length >= this.#maxPending) {
-          this.#reply(421, "Too many commands without waiting for replies.");
-          this.#close("protocol-error");
-          return;
-        }
-        this.#pending.push(line);
-        continue;
+      if (this.#pending.length >= this.#maxPending) {
+        this.#reply(421, "Too many commands without waiting for replies.");
+        this.#close("protocol-error");
+        return;
       }
-      this.#line(now, line);
+      this.#pending.push(line);
+      this.#drain(now);
       if (this.isClosed()) return;
     }
   }
@@ -394,7 +585,91 @@ export class FtpServerSession {
     this.#onStorage = undefined;
     this.#phase = "running";
     handle(result);
+    // The handler may have asked the storage again (a listing's stat, then its list).
+    if (this.#phase === "running") this.#resume(now);
+  }
+
+  /**
+   * The passive listener is open (after `listen-data`).
+   *
+   * @param now The current time in ms.
+   * @param port Its TCP port.
+   */
+  dataListening(now: number, port: number): void {
+    this.#expectWaiting("a passive listener");
+    const channel = this.#channel;
+    if (channel?.kind !== "passive" || channel.port !== undefined) {
+      throw new TypeError("Not waiting for a passive listener");
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new RangeError(`A port is 1-65535, got ${port}`);
+    }
+    channel.port = port;
+    if (channel.extended) {
+      this.#reply(229, formatFtpEpsv(port));
+    } else {
+      const host = canonicalFtpHost(this.#passiveHost ?? this.#addresses!.local)!;
+      this.#reply(227, formatFtpPasv({ host, port }));
+    }
     this.#resume(now);
+  }
+
+  /**
+   * The passive listener could not be opened (after `listen-data`).
+   *
+   * @param now The current time in ms.
+   */
+  dataListenFailed(now: number): void {
+    this.#expectWaiting("a passive listener");
+    if (this.#channel?.kind !== "passive" || this.#channel.port !== undefined) {
+      throw new TypeError("Not waiting for a passive listener");
+    }
+    this.#channel = undefined;
+    this.#reply(425, "Cannot open a passive connection.");
+    this.#resume(now);
+  }
+
+  /**
+   * How a transfer's data connection ended (after `transfer-data`): the transfer's final reply
+   * goes out (226, or 425, 426, 451, 452, 522, 552). A result for a transfer already aborted is
+   * ignored.
+   *
+   * @param now The current time in ms.
+   * @param id The transfer.
+   * @param result How it ended.
+   */
+  dataResult(now: number, id: number, result: FtpDataResult): void {
+    const transfer = this.#transfer;
+    if (!transfer || transfer.id !== id) {
+      if (Number.isInteger(id) && id > 0 && id <= this.#lastTransferId) return; // aborted
+      throw new TypeError(`No transfer ${id}`);
+    }
+    if (this.isClosed()) return;
+    this.#transfer = undefined;
+    this.#deadline = now + this.#idleTimeoutMs;
+    if (result.ok) {
+      this.#reply(226, `Transfer complete${transfer.note}.`);
+    } else {
+      switch (result.reason) {
+        case "connect":
+          this.#reply(425, "Cannot open the data connection.");
+          break;
+        case "tls":
+          // RFC 4217 section 10.2: the data port is closed and 522 follows the 150.
+          this.#reply(522, "TLS negotiation on the data connection failed.");
+          break;
+        case "tls-resumption":
+          this.#reply(522, "The data connection must resume the control connection's TLS session.");
+          break;
+        case "broken":
+          this.#reply(426, "Connection closed; transfer aborted.");
+          break;
+        case "storage":
+          this.#reply(result.code ?? 451, result.message ?? "Local error in processing.");
+          break;
+      }
+    }
+    this.#drain(now);
   }
 
   /**
@@ -404,7 +679,8 @@ export class FtpServerSession {
    */
   handleTimeout(now: number): void {
     if (this.#deadline === undefined || now < this.#deadline || this.isClosed()) return;
-    if (this.#phase === "waiting") return; // The driver owes an answer; it has its own limits.
+    // The driver owes an answer, or bytes are moving: neither is inactivity.
+    if (this.#phase === "waiting" || this.#transfer) return;
     this.#reply(421, "Idle timeout: closing the connection.");
     this.#close("idle");
   }
@@ -454,6 +730,7 @@ export class FtpServerSession {
           this.#utf8 = true;
           return this.#reply(200, "UTF8 mode on.");
         }
+        if (/^mlst(\s|$)/i.test(argument.trim())) return this.#optsMlst(argument.trim().slice(4));
         return this.#reply(501, "Option not understood.");
       case "HELP":
         return this.#reply(214, "See FEAT for the extensions; RFC 959 commands are recognized.");
@@ -473,6 +750,40 @@ export class FtpServerSession {
     }
     if (command.verb !== "RNTO") this.#renameFrom = undefined;
     switch (command.verb) {
+      case "ABOR":
+        return this.#abor();
+      case "STAT":
+        return this.#stat(argument);
+      case "PASV":
+        return this.#passive(false, argument);
+      case "EPSV":
+        return this.#passive(true, argument);
+      case "PORT":
+        return this.#active(false, argument);
+      case "EPRT":
+        return this.#active(true, argument);
+      case "REST":
+        if (!/^\d{1,15}$/.test(argument.trim())) {
+          return this.#reply(501, "REST takes a byte offset.");
+        }
+        this.#restart = Number(argument.trim());
+        return this.#reply(350, `Restarting at ${this.#restart}. Send RETR or STOR.`);
+      case "RETR":
+      case "STOR":
+      case "APPE":
+      case "STOU":
+      case "LIST":
+      case "NLST":
+      case "MLSD":
+        return this.#transferCommand(command.verb, argument);
+      case "MLST":
+        return this.#mlst(argument);
+      case "ALLO":
+        return this.#reply(202, "ALLO not needed.");
+      case "SITE":
+        return /^help\b/i.test(argument.trim())
+          ? this.#reply(214, "No SITE commands here.")
+          : this.#reply(504, "SITE command not supported.");
       case "PWD":
       case "XPWD":
         return this.#reply(257, formatFtpPath(this.#cwd, "is the current directory."));
@@ -576,6 +887,279 @@ export class FtpServerSession {
     );
   }
 
+  // --- data connections (RFC 959 section 4.1.2, RFC 2428, RFC 4217 sections 7 and 10.2) ---
+
+  #closeChannel(): void {
+    if (this.#channel?.kind === "passive") this.#events.push({ type: "close-data" });
+    this.#channel = undefined;
+  }
+
+  #passive(extended: boolean, argument: string): void {
+    const addresses = this.#addresses;
+    if (!addresses) return this.#reply(425, "No data connections on this session.");
+    const family = hostFamily(addresses.local)!;
+    if (extended) {
+      const wanted = argument.trim().toUpperCase();
+      if (wanted === "ALL") {
+        // RFC 2428 section 4: from now on, only EPSV sets up data connections.
+        this.#epsvAll = true;
+        return this.#reply(200, "EPSV ALL ok.");
+      }
+      if (wanted !== "") {
+        if (wanted !== "1" && wanted !== "2") return this.#reply(501, "EPSV takes 1, 2 or ALL.");
+        if ((wanted === "1") !== (family === 4)) {
+          // RFC 2428 section 3: the protocols this connection can do.
+          return this.#reply(522, `Network protocol not supported, use (${family === 4 ? 1 : 2})`);
+        }
+      }
+    } else {
+      if (this.#epsvAll) return this.#reply(503, "EPSV ALL is in force: use EPSV.");
+      if (family !== 4 && this.#passiveHost === undefined) {
+        return this.#reply(425, "PASV works over IPv4 only: use EPSV.");
+      }
+    }
+    this.#closeChannel();
+    this.#channel = { kind: "passive", extended };
+    this.#events.push({ type: "listen-data", family });
+    this.#phase = "waiting";
+  }
+
+  #active(extended: boolean, argument: string): void {
+    const addresses = this.#addresses;
+    if (!addresses) return this.#reply(425, "No data connections on this session.");
+    if (this.#epsvAll) return this.#reply(503, "EPSV ALL is in force: use EPSV.");
+    const text = argument.trim();
+    if (extended) {
+      const protocol = text.split(text[0] ?? "|")[1];
+      if (text.length > 0 && protocol !== "1" && protocol !== "2") {
+        // RFC 2428 section 2: 522 names the protocols the server does.
+        return this.#reply(522, "Network protocol not supported, use (1,2)");
+      }
+    }
+    let address: FtpHostPort;
+    try {
+      address = extended ? decodeFtpEprt(text) : decodeFtpPort(text);
+    } catch (error) {
+      if (error instanceof FtpCodecError) {
+        return this.#reply(501, `Syntax error in ${extended ? "EPRT" : "PORT"}.`);
+      }
+      throw error;
+    }
+    if (!this.#allowForeign) {
+      // RFC 2577 section 3: no data connection to a third host, nor to a well-known port.
+      if (!sameFtpHost(address.host, addresses.remote)) {
+        return this.#reply(504, "Data connections go to the control connection's host only.");
+      }
+      if (address.port < 1024) return this.#reply(504, "Data ports below 1024 are refused.");
+    }
+    this.#closeChannel();
+    this.#channel = { kind: "active", address };
+    this.#reply(200, `${extended ? "EPRT" : "PORT"} command successful.`);
+  }
+
+  /** Whether this session's transfers must be protected and are not (RFC 4217 section 10.2). */
+  #protectionLacking(): boolean {
+    if (this.#dataProtection !== "required" || this.#prot === "P") return false;
+    // An anonymous user let in without TLS cannot have PROT P: its data goes in the clear.
+    const anonymous = ANONYMOUS.has((this.#user ?? "").toLowerCase());
+    return !(anonymous && this.#anonymousWithoutTls && !this.#protected);
+  }
+
+  #transferCommand(verb: string, argument: string): void {
+    const channel = this.#channel;
+    if (!channel || (channel.kind === "passive" && channel.port === undefined)) {
+      return this.#reply(425, "Use PORT, PASV, EPRT or EPSV first.");
+    }
+    // The set-up serves one transfer, whatever becomes of it.
+    this.#channel = undefined;
+    const offset = this.#restart;
+    this.#restart = 0;
+    const refuse = (code: number, text: string) => {
+      if (channel.kind === "passive") this.#events.push({ type: "close-data" });
+      this.#reply(code, text);
+    };
+    if (this.#protectionLacking()) {
+      // RFC 4217 section 10.2: checked on the transfer command, before any 1xx reply.
+      return refuse(521, "Data connection cannot be opened with this PROT setting.");
+    }
+    const start = (
+      direction: "send" | "receive",
+      opening: string,
+      note: string,
+      listing?: Uint8Array,
+    ) => {
+      const id = ++this.#lastTransferId;
+      this.#transfer = { id, verb, note };
+      this.#reply(150, opening);
+      this.#events.push({
+        type: "transfer-data",
+        id,
+        direction,
+        ...(channel.kind === "active"
+          ? { connect: channel.address }
+          : this.#allowForeign
+          ? {}
+          : { acceptFrom: this.#addresses!.remote }),
+        tls: this.#prot === "P",
+        requireTlsResumption: this.#prot === "P" && this.#requireResumption &&
+          !this.#resumptionWaived,
+        representation: this.#type,
+        ...(listing ? { listing } : {}),
+      });
+    };
+    const mode = this.#type === "I" ? "BINARY" : "ASCII";
+    if (verb === "LIST" || verb === "NLST" || verb === "MLSD") {
+      // `LIST -la` and such: ls options, which the listing does not need.
+      const target = verb === "MLSD" ? argument : argument.replace(/^\s*(-[a-zA-Z]+\s*)+/, "");
+      const path = resolveFtpPath(this.#cwd, target);
+      return this.#listing(path, verb === "MLSD", (entries, wallClock) => {
+        const bytes = this.#formatListing(verb, entries, wallClock);
+        start("send", `Here comes the directory listing.`, "", bytes);
+      }, refuse);
+    }
+    if (verb === "STOU") {
+      return this.#storage({ op: "write-unique", directory: this.#cwd }, (result) => {
+        if (!result.ok) {
+          return refuse(result.code ?? 550, result.message ?? "Cannot create a file.");
+        }
+        const name = result.path ?? "";
+        if (/[\r\n\0]/.test(name)) return refuse(451, "Local error in processing.");
+        // RFC 1123 section 4.1.2.9: the name goes in the 150 reply as "FILE: name".
+        start("receive", `FILE: ${name}`, ` (unique file name: ${name})`);
+      });
+    }
+    if (argument.trim() === "") return refuse(501, "A path is needed.");
+    const path = resolveFtpPath(this.#cwd, argument);
+    if (verb === "RETR") {
+      return this.#storage({ op: "read", path, offset }, (result) => {
+        if (!result.ok) return refuse(result.code ?? 550, result.message ?? "Failed to open file.");
+        const size = result.stat ? ` (${result.stat.size} bytes)` : "";
+        start("send", `Opening ${mode} mode data connection for ${argument.trim()}${size}.`, "");
+      });
+    }
+    this.#storage({ op: "write", path, offset, append: verb === "APPE" }, (result) => {
+      if (!result.ok) return refuse(result.code ?? 550, result.message ?? "Cannot create file.");
+      start("receive", `Opening ${mode} mode data connection for ${argument.trim()}.`, "");
+    });
+  }
+
+  /** Lists a directory, or a file as a listing of one; `directoryOnly` refuses a file (MLSD). */
+  #listing(
+    path: string,
+    directoryOnly: boolean,
+    done: (entries: readonly FtpStorageEntry[], wallClock: Date | undefined) => void,
+    refuse: (code: number, text: string) => void,
+  ): void {
+    this.#storage({ op: "stat", path }, (result) => {
+      if (!result.ok) return refuse(result.code ?? 550, result.message ?? "No such directory.");
+      const stat = result.stat;
+      if (!stat) return refuse(550, "No such directory.");
+      if (stat.type !== "dir") {
+        // RFC 3659 section 7.2.1: MLSD of anything but a directory is a 501.
+        if (directoryOnly) return refuse(501, "Not a directory.");
+        const name = path.slice(path.lastIndexOf("/") + 1);
+        return done([{ ...stat, name }], undefined);
+      }
+      this.#storage({ op: "list", path }, (listed) => {
+        if (!listed.ok) return refuse(listed.code ?? 550, listed.message ?? "Cannot list.");
+        done(listed.entries ?? [], listed.now);
+      });
+    });
+  }
+
+  #formatListing(
+    verb: string,
+    entries: readonly FtpStorageEntry[],
+    wallClock: Date | undefined,
+  ): Uint8Array {
+    const lines: string[] = [];
+    // Without a clock, a date far in the future: every entry shows its year.
+    const now = wallClock ?? new Date(8.64e15);
+    for (const entry of entries) {
+      // A name that cannot be written on one line is left out, never sent broken.
+      if (/[\r\n\0/]/.test(entry.name) || entry.name === "") continue;
+      if (verb === "NLST") lines.push(entry.name);
+      else if (verb === "LIST") lines.push(formatFtpListLine(entry, now));
+      else lines.push(formatFtpFacts({ name: entry.name, facts: this.#facts(entry) }));
+    }
+    return new TextEncoder().encode(lines.map((line) => `${line}\r\n`).join(""));
+  }
+
+  /** The facts of an entry that OPTS MLST selected (RFC 3659 section 7.9). */
+  #facts(stat: FtpStorageStat): Record<string, string> {
+    const facts: Record<string, string> = {};
+    for (const fact of this.#mlstFacts) {
+      if (fact === "type") {
+        facts.type = stat.type === "dir"
+          ? "dir"
+          : stat.type === "file"
+          ? "file"
+          : stat.type === "link"
+          ? "OS.unix=symlink"
+          : "OS.unix=special";
+      } else if (fact === "size") {
+        facts.size = String(stat.size);
+      } else {
+        facts.modify = formatFtpTime(stat.modified);
+      }
+    }
+    return facts;
+  }
+
+  #optsMlst(argument: string): void {
+    // RFC 3659 section 7.9: the facts wanted, of those offered; unknown ones are dropped.
+    const wanted = argument.trim().toLowerCase().split(";");
+    this.#mlstFacts = MLST_FACTS.filter((fact) => wanted.includes(fact));
+    this.#reply(200, `MLST OPTS ${this.#mlstFacts.map((fact) => `${fact};`).join("")}`);
+  }
+
+  #mlst(argument: string): void {
+    const path = resolveFtpPath(this.#cwd, argument);
+    this.#storage({ op: "stat", path }, (result) => {
+      if (!result.ok) return this.#refused(result);
+      if (!result.stat) return this.#reply(550, "No such file.");
+      // RFC 3659 section 7.2: one entry, on a line that starts with a space.
+      const entry = formatFtpFacts({ name: path, facts: this.#facts(result.stat) });
+      this.#reply(250, [`Listing ${path}`, ` ${entry}`, "End"]);
+    });
+  }
+
+  #stat(argument: string): void {
+    if (argument.trim() === "") {
+      if (this.#transfer) return this.#reply(213, `Transfer in progress (${this.#transfer.verb}).`);
+      return this.#reply(211, [
+        "ftkit FTP server status:",
+        ` Logged in as ${this.#user}`,
+        ` TYPE: ${this.#type === "I" ? "BINARY" : "ASCII"}`,
+        ` Control connection: ${this.#protected ? "TLS" : "plain"}`,
+        ` Data protection: ${this.#prot === "P" ? "private" : "clear"}`,
+        "End of status",
+      ]);
+    }
+    const target = argument.replace(/^\s*(-[a-zA-Z]+\s*)+/, "");
+    const path = resolveFtpPath(this.#cwd, target);
+    this.#listing(path, false, (entries, wallClock) => {
+      const text = new TextDecoder().decode(this.#formatListing("LIST", entries, wallClock));
+      const lines = text.split("\r\n").filter((line) => line !== "");
+      this.#reply(213, [`Status of ${path}:`, ...lines, "End of status"]);
+    }, (code, text) => this.#reply(code, text));
+  }
+
+  #abor(): void {
+    this.#restart = 0;
+    const transfer = this.#transfer;
+    if (transfer) {
+      // RFC 959 section 4.1.3: the transfer's 426, then ABOR's 226.
+      this.#transfer = undefined;
+      this.#events.push({ type: "abort-data", id: transfer.id });
+      this.#reply(426, "Transfer aborted.");
+      this.#reply(226, "ABOR successful.");
+      return;
+    }
+    this.#closeChannel();
+    this.#reply(225, "No transfer to abort.");
+  }
+
   #auth(argument: string): void {
     if (this.#tls !== "explicit") return this.#reply(502, "AUTH not available.");
     // RFC 4217 section 4 and 6: TLS, and its synonym TLS-C; nothing else.
@@ -662,6 +1246,7 @@ export class FtpServerSession {
     this.#reply(220, "Service ready for new user.");
     const wasProtected = this.#protected && this.#tls === "explicit";
     this.#reset();
+    this.#resumptionWaived = true;
     this.#cleared = false;
     if (wasProtected) {
       this.#events.push({ type: "clear-control" });
@@ -674,7 +1259,12 @@ export class FtpServerSession {
     if (this.#tls === "explicit") features.push(["AUTH", "TLS"]);
     if (this.#tls !== "none") features.push(["PBSZ"], ["PROT"]);
     if (this.#tls !== "none" && this.#allowCcc) features.push(["CCC"]);
-    features.push(["UTF8"]);
+    // RFC 2428, and RFC 3659's features (TVFS: paths are /-separated from one top).
+    features.push(["EPRT"], ["EPSV"], ["MDTM"]);
+    // RFC 3659 section 7.8: every fact offered, a `*` on those selected.
+    const facts = MLST_FACTS.map((fact) => `${fact}${this.#mlstFacts.includes(fact) ? "*" : ""};`);
+    features.push(["MLST", facts.join("")]);
+    features.push(["PASV"], ["REST", "STREAM"], ["SIZE"], ["TVFS"], ["UTF8"]);
     this.#reply(211, formatFtpFeat(features));
   }
 
@@ -701,6 +1291,10 @@ export class FtpServerSession {
     this.#pbsz = false;
     this.#prot = "C";
     this.#type = "A";
+    this.#restart = 0;
+    this.#epsvAll = false;
+    this.#mlstFacts = MLST_FACTS;
+    this.#closeChannel();
   }
 
   #expectWaiting(what: string): void {
@@ -710,7 +1304,16 @@ export class FtpServerSession {
   #resume(now: number): void {
     if (this.isClosed()) return;
     this.#phase = "running";
+    this.#deadline = now + this.#idleTimeoutMs;
+    this.#drain(now);
+  }
+
+  /** Runs the held command lines in order, while the machine can: not while it waits for the
+   * driver, and during a transfer only ABOR and STAT (RFC 959 section 4.1.3), so that replies
+   * keep the order of their commands. */
+  #drain(now: number): void {
     while (this.#pending.length > 0 && this.#phase === "running") {
+      if (this.#transfer && !/^\s*(abor|stat)\s*$/i.test(this.#pending[0])) return;
       this.#line(now, this.#pending.shift()!);
     }
   }

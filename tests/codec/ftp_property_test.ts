@@ -10,6 +10,7 @@ import {
   encodeFtpPort,
   encodeFtpReply,
   formatFtpFacts,
+  formatFtpListLine,
   formatFtpPath,
   formatFtpTime,
   FtpCodecError,
@@ -173,6 +174,32 @@ describe("FTP codec round trips", () => {
       fc.property(lineText(60), (path) => {
         assert.equal(parseFtpPath(formatFtpPath(path, "created")), path);
       }),
+    );
+  });
+
+  test("LIST lines: what formatFtpListLine writes, parseFtpListLine reads back", () => {
+    fc.assert(
+      fc.property(
+        lineText(40).filter((name) => name.trim() === name && name.length > 0),
+        fc.constantFrom("file" as const, "dir" as const),
+        fc.nat(Number.MAX_SAFE_INTEGER),
+        fc.date({ min: new Date("1970-01-01"), max: new Date("9999-12-31"), noInvalidDate: true }),
+        fc.date({ min: new Date("1970-01-01"), max: new Date("9999-12-31"), noInvalidDate: true }),
+        (name, type, size, modified, now) => {
+          const entry = parseFtpListLine(formatFtpListLine({ name, type, size, modified }, now))!;
+          assert.equal(entry.name, name);
+          assert.equal(entry.type, type);
+          assert.equal(entry.size, size);
+          assert.equal(entry.modified.month, modified.getUTCMonth() + 1);
+          assert.equal(entry.modified.day, modified.getUTCDate());
+          if (entry.modified.year !== undefined) {
+            assert.equal(entry.modified.year, modified.getUTCFullYear());
+          } else {
+            assert.equal(entry.modified.hour, modified.getUTCHours());
+            assert.equal(entry.modified.minute, modified.getUTCMinutes());
+          }
+        },
+      ),
     );
   });
 });

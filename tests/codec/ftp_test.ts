@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  canonicalFtpHost,
   decodeFtpCommand,
   decodeFtpEprt,
   decodeFtpPort,
@@ -11,6 +12,7 @@ import {
   formatFtpEpsv,
   formatFtpFacts,
   formatFtpFeat,
+  formatFtpListLine,
   formatFtpPasv,
   formatFtpPath,
   formatFtpTime,
@@ -28,6 +30,7 @@ import {
   parseFtpNumber,
   parseFtpPath,
   parseFtpTime,
+  sameFtpHost,
 } from "../../codec/mod.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -250,6 +253,23 @@ describe("FTP replies (RFC 959 section 4.2)", () => {
 });
 
 describe("FTP data addresses (RFC 959 section 4.1.2, RFC 2428)", () => {
+  test("hosts compare as addresses: IPv6 spellings, IPv4-mapped, zones", () => {
+    assert.equal(canonicalFtpHost("::1"), "0000:0000:0000:0000:0000:0000:0000:0001");
+    assert.equal(canonicalFtpHost("::"), "0000:0000:0000:0000:0000:0000:0000:0000");
+    assert.equal(canonicalFtpHost("2001:DB8::1:0:0:1"), "2001:0db8:0000:0000:0001:0000:0000:0001");
+    assert.equal(canonicalFtpHost("::1.2.3.4"), "0000:0000:0000:0000:0000:0000:0102:0304");
+    assert.equal(canonicalFtpHost("::ffff:127.0.0.1"), "127.0.0.1");
+    assert.equal(canonicalFtpHost("::FFFF:7f00:1"), "127.0.0.1");
+    assert.equal(canonicalFtpHost("127.000.0.1"), "127.0.0.1");
+    assert.equal(canonicalFtpHost("fe80::1%eth0"), "fe80:0000:0000:0000:0000:0000:0000:0001");
+    assert.equal(canonicalFtpHost("localhost"), undefined);
+    assert.ok(sameFtpHost("::1", "0:0:0:0:0:0:0:1"));
+    assert.ok(sameFtpHost("::ffff:127.0.0.1", "127.0.0.1"));
+    assert.ok(!sameFtpHost("127.0.0.1", "127.0.0.2"));
+    assert.ok(!sameFtpHost("::1", "127.0.0.1"));
+    assert.ok(!sameFtpHost("x", "x"), "not an address: matches nothing");
+  });
+
   test("PORT and PASV: h1,h2,h3,h4,p1,p2", () => {
     assert.equal(encodeFtpPort({ host: "132.235.1.2", port: 6275 }), "132,235,1,2,24,131");
     assert.deepEqual(decodeFtpPort("132,235,1,2,24,131"), { host: "132.235.1.2", port: 6275 });
@@ -460,6 +480,52 @@ describe("257 paths (RFC 959 appendix II)", () => {
 
 describe("LIST lines as real servers write them", () => {
   const file = (line: string) => parseFtpListLine(line)!;
+
+  test("formatFtpListLine writes vsftpd's layout; old and future times show the year", () => {
+    const now = new Date("2026-11-24T00:00:00Z");
+    const at = (iso: string) => new Date(iso);
+    assert.equal(
+      formatFtpListLine({
+        name: "boot.cfg",
+        type: "file",
+        size: 1234,
+        modified: at("2026-11-23T10:34:00Z"),
+      }, now),
+      "-rw-r--r--    1 ftp      ftp          1234 Nov 23 10:34 boot.cfg",
+    );
+    assert.equal(
+      formatFtpListLine({
+        name: "pub",
+        type: "dir",
+        size: 4096,
+        modified: at("2020-01-03T08:00:00Z"),
+      }, now),
+      "drwxr-xr-x    2 ftp      ftp          4096 Jan  3  2020 pub",
+    );
+    assert.equal(
+      formatFtpListLine({
+        name: "latest",
+        type: "link",
+        size: 7,
+        target: "v1.2.bin",
+        permissions: "rwxrwxrwx",
+        modified: at("2027-08-01T00:00:00Z"),
+      }, now),
+      "lrwxrwxrwx    1 ftp      ftp             7 Aug  1  2027 latest -> v1.2.bin",
+    );
+    const entry = { type: "file" as const, size: 1, modified: now };
+    assert.throws(() => formatFtpListLine({ ...entry, name: "a\r\nb" }, now), FtpCodecError);
+    assert.throws(
+      () => formatFtpListLine({ ...entry, name: "a", target: "\0" }, now),
+      FtpCodecError,
+    );
+    assert.throws(
+      () => formatFtpListLine({ ...entry, name: "a", permissions: "rw" }, now),
+      RangeError,
+    );
+    assert.throws(() => formatFtpListLine({ ...entry, name: "a", size: -1 }, now), RangeError);
+    assert.throws(() => formatFtpListLine({ ...entry, name: "a", size: 1.5 }, now), RangeError);
+  });
 
   test("Unix ls -l: vsFTPd, ProFTPD, pyftpdlib, Pure-FTPd, FileZilla Server", () => {
     for (

@@ -598,4 +598,196 @@ describe("FTPS client session: every other branch", () => {
     const failed = events(broken).find((event) => event.type === "failed");
     assert.ok(failed?.type === "failed" && (failed.error as FtpReplyError).transient);
   });
+
+  test("a refusal after 150 ends the transfer without waiting for data that will not come", () => {
+    // Active mode, and the server could not connect: 425 follows the 150 (RFC 959 section 5.4).
+    const session = ready({ dataConnections: "active" });
+    const id = session.transfer(20, { command: "RETR", path: "x" });
+    session.dataListening(21, id, { host: "127.0.0.1", port: 50000 });
+    server(session, 22, "200 EPRT command successful.");
+    const next = session.command(23, "NOOP");
+    server(session, 24, "150 Opening BINARY mode data connection.");
+    server(session, 25, "425 Cannot open the data connection.");
+    const failed = events(session).find((event) => event.type === "failed");
+    assert.ok(failed?.type === "failed" && failed.id === id);
+    assert.equal((failed.error as FtpReplyError).code, 425);
+    assert.equal(sent(session).split("\r\n").at(-2), "NOOP", "the queue moves on");
+    session.dataFailed(26, id, new Error("listener closed")); // Late: ignored.
+    session.dataEnded(26, id);
+    server(session, 27, "200 NOOP ok.");
+    assert.deepEqual(events(session).map((event) => event.type === "complete" && event.id), [next]);
+  });
+});
+
+describe("FTPS client session: ABOR and REIN (RFC 959 section 4.1.3, RFC 4217 sections 13-14)", () => {
+  /** A RETR taken to its 150 over EPSV; returns the session and the transfer's id. */
+  function downloading(): { session: FtpClientSession; id: number } {
+    const session = ready();
+    const id = session.transfer(20, { command: "RETR", path: "big.iso" });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    session.dataConnected(22, id);
+    server(session, 23, "150 Opening BINARY mode data connection.");
+    sent(session);
+    events(session);
+    return { session, id };
+  }
+
+  test("section 14: ABOR goes out at once, ahead of queued work; 426 fails the transfer, 226 completes ABOR", () => {
+    const { session, id } = downloading();
+    const queued = session.command(24, "NOOP");
+    assert.equal(sent(session), "", "NOOP waits for the transfer");
+    const abort = session.abort(25);
+    assert.equal(sent(session), "ABOR\r\n", "ABOR overtakes the queue, inside the TLS stream");
+    assert.deepEqual(events(session), [{ type: "abort-data", id }]);
+    session.dataEnded(26, id); // A report the driver sent before it saw abort-data: ignored.
+    server(session, 27, "426 Connection closed; transfer aborted.");
+    const [failed] = events(session);
+    assert.ok(failed.type === "failed" && failed.id === id);
+    assert.equal((failed.error as Error).name, "AbortError");
+    assert.equal(sent(session), "", "NOOP still waits: ABOR's reply is due");
+    server(session, 28, "226 Abort successful");
+    const [done] = events(session);
+    assert.ok(done.type === "complete" && done.id === abort && done.reply.code === 226);
+    assert.equal(sent(session), "NOOP\r\n");
+    server(session, 29, "200 NOOP ok.");
+    assert.deepEqual(events(session).map((event) => event.type === "complete" && event.id), [
+      queued,
+    ]);
+    session.dataFailed(30, id, new Error("late")); // Still ignored.
+    assert.deepEqual(events(session), []);
+  });
+
+  test("ABOR after the transfer's 226 came: 225 for ABOR, the transfer still fails as aborted", () => {
+    const { session, id } = downloading();
+    server(session, 24, "226 Transfer complete.");
+    const abort = session.abort(25);
+    assert.equal(sent(session), "ABOR\r\n");
+    const [dropped, failed] = events(session);
+    assert.deepEqual(dropped, { type: "abort-data", id });
+    assert.ok(failed.type === "failed" && (failed.error as Error).name === "AbortError");
+    server(session, 26, "225 No transfer to ABOR.");
+    const [done] = events(session);
+    assert.ok(done.type === "complete" && done.id === abort && done.reply.code === 225);
+  });
+
+  test("ABOR sent while the transfer command awaits its 150: the 150 opens no data transfer", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "RETR", path: "big.iso" });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    session.dataConnected(22, id);
+    assert.equal(sent(session), "EPSV\r\nRETR big.iso\r\n");
+    events(session);
+    session.abort(23);
+    assert.equal(sent(session), "ABOR\r\n");
+    server(session, 24, "150 Opening BINARY mode data connection.", "426 Aborted.", "226 ABOR ok");
+    assert.deepEqual(events(session).map((event) => event.type), [
+      "abort-data",
+      "failed",
+      "complete",
+    ]);
+  });
+
+  test("abort before the transfer command went out: no ABOR on the wire mid-negotiation", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "STOR", path: "x", offset: 5 });
+    assert.equal(sent(session), "EPSV\r\n");
+    const abort = session.abort(21);
+    assert.equal(sent(session), "", "EPSV's reply is awaited first");
+    assert.deepEqual(events(session), [{ type: "abort-data", id }]);
+    server(session, 22, "229 Entering Extended Passive Mode (|||50000|)");
+    const [failed] = events(session);
+    assert.ok(failed.type === "failed" && failed.id === id);
+    assert.equal((failed.error as Error).name, "AbortError");
+    assert.equal(sent(session), "ABOR\r\n", "then ABOR, first in line");
+    server(session, 23, "225 No transfer to ABOR.");
+    assert.ok(events(session).some((event) => event.type === "complete" && event.id === abort));
+    session.dataConnected(24, id); // The driver raced the abort: ignored.
+    assert.equal(sent(session), "");
+    // The same at the other steps: after connect-data, at REST, in active mode.
+    const at = ready();
+    const second = at.transfer(20, { command: "RETR", path: "x", offset: 1 });
+    server(at, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    at.dataConnected(22, second);
+    assert.equal(sent(at), "EPSV\r\nREST 1\r\n");
+    at.abort(23);
+    server(at, 24, "350 Restarting.");
+    assert.equal(sent(at), "ABOR\r\n", "RETR never went out");
+    const active = ready({ dataConnections: "active" });
+    const third = active.transfer(20, { command: "LIST" });
+    active.abort(21);
+    active.dataListening(22, third, { host: "127.0.0.1", port: 50000 });
+    assert.equal(sent(active), "ABOR\r\n", "no EPRT for an aborted transfer");
+    const connecting = ready();
+    const fourth = connecting.transfer(20, { command: "RETR", path: "x" });
+    server(connecting, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    connecting.abort(22);
+    connecting.dataFailed(23, fourth, new Error("refused"));
+    assert.ok(events(connecting).some((event) => event.type === "failed" && event.id === fourth));
+  });
+
+  test("abort with no transfer: ABOR as the next command; a refused ABOR fails only itself", () => {
+    const session = ready();
+    const abort = session.abort(20);
+    assert.equal(sent(session), "ABOR\r\n");
+    server(session, 21, "225 No transfer to ABOR.");
+    assert.ok(events(session).some((event) => event.type === "complete" && event.id === abort));
+    assert.throws(() => session.command(22, "abor"), TypeError);
+    const { session: other } = downloading();
+    const refused = other.abort(24);
+    server(other, 25, "426 Aborted.", "500 What?");
+    const last = events(other).at(-1);
+    assert.ok(last?.type === "failed" && last.id === refused);
+    assert.ok(last.error instanceof FtpReplyError && last.error.code === 500);
+  });
+
+  test("section 13: REIN, its 220 protected, TLS cleared, then the session set up again", () => {
+    const session = ready();
+    const rein = session.reinitialize(20);
+    const after = session.command(20, "PWD");
+    assert.equal(sent(session), "REIN\r\n");
+    server(session, 21, "220 Service ready for new user.");
+    assert.deepEqual(events(session), [
+      { type: "clear-control" },
+      { type: "complete", id: rein, reply: { code: 220, lines: ["Service ready for new user."] } },
+    ]);
+    assert.equal(sent(session), "", "nothing until TLS is shut down");
+    session.controlCleared(22);
+    assert.equal(session.controlProtected, false);
+    assert.equal(sent(session), "AUTH TLS\r\n");
+    server(session, 23, "234 Proceed.");
+    session.controlUpgraded(24);
+    assert.equal(sent(session), "PBSZ 0\r\n");
+    server(session, 25, "200 PBSZ=0");
+    server(session, 26, "200 PROT P");
+    server(session, 27, "331 Password.");
+    server(session, 28, "230 Logged in.");
+    server(session, 29, ...FEAT);
+    server(session, 30, "200 UTF8");
+    assert.equal(
+      sent(session),
+      "PROT P\r\nUSER fred\r\nPASS pass\r\nFEAT\r\nOPTS UTF8 ON\r\nTYPE I\r\n",
+    );
+    server(session, 31, "200 Binary.");
+    assert.deepEqual(events(session).map((event) => event.type), ["upgrade-control", "ready"]);
+    assert.equal(sent(session), "PWD\r\n", "queued work runs once the session is ready again");
+    server(session, 32, '257 "/"');
+    assert.ok(events(session).some((event) => event.type === "complete" && event.id === after));
+  });
+
+  test("REIN on plain and implicit sessions: no TLS change, login again; a refused REIN fails it", () => {
+    const plain = ready({ tls: "none" });
+    plain.reinitialize(20);
+    server(plain, 21, "120 In a moment.", "220 Ready.");
+    assert.equal(sent(plain), "REIN\r\nUSER fred\r\n");
+    const implicit = ready({ tls: "implicit" });
+    implicit.reinitialize(20);
+    server(implicit, 21, "220 Ready.");
+    assert.equal(sent(implicit), "REIN\r\nPBSZ 0\r\n");
+    assert.equal(implicit.controlProtected, true);
+    const refused = ready();
+    const id = refused.reinitialize(20);
+    server(refused, 21, "502 No REIN here.");
+    const [failed] = events(refused);
+    assert.ok(failed.type === "failed" && failed.id === id);
+  });
 });

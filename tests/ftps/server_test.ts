@@ -177,14 +177,16 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
     );
   });
 
-  test("section 6: FEAT lists AUTH TLS, PBSZ and PROT", () => {
+  test("section 6: FEAT lists AUTH TLS, PBSZ and PROT (and RFC 2428/3659 features)", () => {
     const session = started({ allowCcc: true });
+    const rest = " EPRT\r\n EPSV\r\n MDTM\r\n MLST type*;size*;modify*;\r\n PASV\r\n" +
+      " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n";
     assert.equal(
       client(session, 1, "FEAT"),
-      "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n CCC\r\n UTF8\r\n211 End\r\n",
+      "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n CCC\r\n" + rest,
     );
     const plain = started({ tls: "none" });
-    assert.equal(client(plain, 1, "FEAT"), "211-Features:\r\n UTF8\r\n211 End\r\n");
+    assert.equal(client(plain, 1, "FEAT"), "211-Features:\r\n" + rest);
     assert.equal(client(plain, 2, "AUTH TLS"), "502 AUTH not available.\r\n");
   });
 });
@@ -258,11 +260,14 @@ describe("FTPS server session: login policies (RFC 4217 section 10.1)", () => {
         "202 ACCT not needed.\r\n",
     );
     assert.equal(
-      client(session, 5, "SYST", "NOOP", "OPTS UTF8 ON", "OPTS MLST type"),
+      client(session, 5, "SYST", "NOOP", "OPTS UTF8 ON", "OPTS MODE Z"),
       "215 UNIX Type: L8\r\n200 NOOP ok.\r\n200 UTF8 mode on.\r\n501 Option not understood.\r\n",
     );
     assert.equal(session.utf8, true);
-    assert.equal(client(session, 6, "RETR x"), "502 RETR not implemented.\r\n");
+    assert.equal(
+      client(session, 6, "XRETR x", "SMNT /"),
+      "502 XRETR not implemented.\r\n502 SMNT not implemented.\r\n",
+    );
     assert.match(client(session, 7, "HELP"), /^214 /);
     assert.equal(
       client(session, 8, "USER", "PASS x"),
@@ -423,6 +428,8 @@ describe("FTP server session: file commands over an abstract storage (RFC 959 se
           tree.set(request.to, node);
           return { ok: true };
         }
+        default:
+          return { ok: false };
       }
     };
     /** Sends lines, answering every storage request at once; returns the replies. */
