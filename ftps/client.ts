@@ -8,10 +8,12 @@
  */
 
 import {
+  decodeFtpCommand,
   decodeFtpPort,
   encodeFtpCommand,
   encodeFtpEprt,
   encodeFtpPort,
+  type FtpCommand,
   type FtpHostPort,
   type FtpReply,
   FtpReplyParser,
@@ -58,6 +60,9 @@ export interface FtpClientSessionOptions {
   dataConnections?: FtpDataConnectionMode;
   /** The longest wait for a reply, in ms (default 30000). */
   replyTimeoutMs?: number;
+  /** Command lines to send after the greeting and before AUTH, for servers that need a SITE or
+   * such command first (RFC 4217 section 10.3). A negative reply ends the session. */
+  beforeAuth?: readonly string[];
 }
 
 /** A data transfer command. */
@@ -149,13 +154,15 @@ export type FtpClientEvent =
     /** The session is over: after QUIT, or for a fatal reason. Close every connection. */
     readonly type: "closed";
     /** Why: `"quit"`, `"timeout"`, `"server-closed"` (421 or end of stream), `"login-failed"`,
-     * `"tls-refused"`, `"protocol-error"`. */
+     * `"tls-refused"` (AUTH, PBSZ or PROT refused), `"tls-failed"` (the control connection's TLS
+     * did not come up), `"protocol-error"`. */
     readonly reason:
       | "quit"
       | "timeout"
       | "server-closed"
       | "login-failed"
       | "tls-refused"
+      | "tls-failed"
       | "protocol-error";
     /** The reply or error behind it. */
     readonly error?: FtpReplyError | Error;
@@ -219,7 +226,12 @@ const SECURITY = new Set(["AUTH", "PBSZ", "PROT", "CCC"]);
  * ```
  */
 export class FtpClientSession {
-  readonly #options: Required<Omit<FtpClientSessionOptions, "account">> & { account?: string };
+  readonly #options:
+    & Required<Omit<FtpClientSessionOptions, "account" | "beforeAuth">>
+    & { account?: string };
+  readonly #beforeAuth: readonly FtpCommand[];
+  /** Why the session closes once the QUIT in flight is answered. */
+  #quitting: { reason: "quit" | "tls-failed"; error?: Error } = { reason: "quit" };
   readonly #parser = new FtpReplyParser();
   #transmits: Uint8Array[] = [];
   #events: FtpClientEvent[] = [];
@@ -261,6 +273,8 @@ export class FtpClientSession {
       replyTimeoutMs: options.replyTimeoutMs ?? 30_000,
       ...(options.account !== undefined ? { account: options.account } : {}),
     };
+    // Checked now, so a bad line throws at the caller.
+    this.#beforeAuth = (options.beforeAuth ?? []).map((line) => decodeFtpCommand(line));
   }
 
   /** Whether the session is over (its `closed` event is out). */
@@ -337,7 +351,7 @@ export class FtpClientSession {
   receiveEnd(_now: number): void {
     if (this.#phase === "closed") return;
     const quitting = this.#steps[0]?.shown === "QUIT";
-    if (quitting) this.#close("quit");
+    if (quitting) this.#close(this.#quitting.reason, this.#quitting.error);
     else this.#close("server-closed", new Error("The server closed the control connection"));
   }
 
@@ -351,6 +365,38 @@ export class FtpClientSession {
     this.#protected = true;
     this.#phase = "setup";
     this.#continueSetup(now);
+  }
+
+  /**
+   * TLS on the control connection did not come up (after `upgrade-control`); the session ends as
+   * RFC 4217 section 10.3 says for each case:
+   *
+   * - `"handshake"` (default): it failed during the handshake; the connection is in an unknown
+   *   state: close it, nothing is sent;
+   * - `"no-handshake"`: no negotiation took place; QUIT is sent in plain text;
+   * - `"rejected"`: the handshake completed but the server is not the one expected (its
+   *   certificate); QUIT is sent inside TLS.
+   *
+   * The session closes with reason `"tls-failed"`.
+   *
+   * @param now The current time in ms.
+   * @param how How it failed.
+   * @param error What went wrong, for the `closed` event.
+   */
+  controlUpgradeFailed(
+    now: number,
+    how: "handshake" | "no-handshake" | "rejected" = "handshake",
+    error: Error = new Error("TLS on the control connection failed"),
+  ): void {
+    if (this.#phase !== "upgrading") throw new TypeError("No control upgrade pending");
+    if (how === "handshake") {
+      this.#close("tls-failed", error);
+      return;
+    }
+    this.#protected = how === "rejected";
+    this.#phase = "setup";
+    this.#quitting = { reason: "tls-failed", error };
+    this.#send(now, "QUIT", undefined, () => this.#close("tls-failed", error));
   }
 
   /**
@@ -688,6 +734,19 @@ export class FtpClientSession {
   #planSetup(): void {
     const options = this.#options;
     const steps: ((now: number) => void)[] = [];
+    for (const command of this.#beforeAuth) {
+      steps.push((now) =>
+        this.#send(now, command.verb, command.argument, (reply) => {
+          if (reply.code >= 400) {
+            const shown = command.argument === undefined
+              ? command.verb
+              : `${command.verb} ${command.argument}`;
+            return this.#close("protocol-error", new FtpReplyError(shown, reply));
+          }
+          this.#continueSetup(now);
+        })
+      );
+    }
     if (options.tls === "explicit") steps.push((now) => this.#auth(now));
     const protect = (now: number) => this.#protect(now);
     if (options.tls !== "none" && !options.protectAfterLogin) steps.push(protect);

@@ -525,13 +525,30 @@ export class FtpServerSession {
   }
 
   /**
-   * The TLS handshake on the control connection failed: the connection is in an unknown state
-   * and is dropped (RFC 4217 section 10.1).
+   * TLS on the control connection did not come up (after `upgrade-control`); the session ends as
+   * RFC 4217 section 10.1 says for each case:
+   *
+   * - `"handshake"` (default): it failed during the handshake; the connection is in an unknown
+   *   state and is dropped without a reply;
+   * - `"no-handshake"`: no negotiation took place (the client sent no TLS); a 421 is queued, to be
+   *   sent in plain text, then the session closes;
+   * - `"rejected"`: the handshake completed but the driver refuses the session (a client
+   *   certificate not allowed here); a 421 is queued, to be sent inside TLS, then it closes.
    *
    * @param _now The current time in ms.
+   * @param how How it failed.
    */
-  controlUpgradeFailed(_now: number): void {
+  controlUpgradeFailed(
+    _now: number,
+    how: "handshake" | "no-handshake" | "rejected" = "handshake",
+  ): void {
     this.#expectWaiting("a control upgrade");
+    if (how === "rejected") {
+      this.#protected = true;
+      this.#reply(421, "TLS session not acceptable; closing the connection.");
+    } else if (how === "no-handshake") {
+      this.#reply(421, "TLS negotiation failed; closing the connection.");
+    }
     this.#close("tls-failed");
   }
 

@@ -127,6 +127,61 @@ describe("FTPS client session: establishing (RFC 4217 section 12)", () => {
     assert.equal(sent(session), "PROT P\r\n");
   });
 
+  test("10.3: the user can send commands before AUTH (a client MUST allow the timing overridden)", () => {
+    const session = new FtpClientSession({
+      user: "u",
+      password: "p",
+      beforeAuth: ["SITE HELLO", "CLNT ftkit"],
+    });
+    session.start(0);
+    server(session, 1, "220 Ready");
+    assert.equal(sent(session), "SITE HELLO\r\n", "not AUTH first");
+    server(session, 2, "200 Hello.");
+    assert.equal(sent(session), "CLNT ftkit\r\n");
+    server(session, 3, "200 Noted.");
+    assert.equal(sent(session), "AUTH TLS\r\n");
+    const refused = new FtpClientSession({ beforeAuth: ["SITE HELLO"] });
+    refused.start(0);
+    server(refused, 1, "220 Ready", "500 No.");
+    assert.equal(sent(refused), "SITE HELLO\r\n", "no AUTH after a refusal");
+    const [closed] = events(refused);
+    assert.ok(closed.type === "closed" && closed.reason === "protocol-error");
+    assert.throws(() => new FtpClientSession({ beforeAuth: ["SITE a\r\nUSER x"] }));
+  });
+
+  test("10.3: a TLS handshake that fails: drop; no negotiation: plain QUIT; wrong server: protected QUIT", () => {
+    const upgrading = () => {
+      const session = new FtpClientSession();
+      session.start(0);
+      server(session, 1, "220 Ready", "234 Go");
+      sent(session);
+      events(session);
+      return session;
+    };
+    const dropped = upgrading();
+    dropped.controlUpgradeFailed(2);
+    assert.equal(sent(dropped), "", "nothing is sent on a connection in an unknown state");
+    assert.deepEqual(events(dropped).map((event) => event.type === "closed" && event.reason), [
+      "tls-failed",
+    ]);
+    const plain = upgrading();
+    plain.controlUpgradeFailed(2, "no-handshake");
+    assert.equal(sent(plain), "QUIT\r\n");
+    assert.equal(plain.controlProtected, false, "QUIT goes in plain text");
+    server(plain, 3, "221 Bye.");
+    const [closed] = events(plain);
+    assert.ok(closed.type === "closed" && closed.reason === "tls-failed");
+    const wrong = upgrading();
+    wrong.controlUpgradeFailed(2, "rejected", new Error("certificate names another host"));
+    assert.equal(sent(wrong), "QUIT\r\n");
+    assert.equal(wrong.controlProtected, true, "QUIT goes inside TLS");
+    wrong.receiveEnd(3);
+    const [ended] = events(wrong);
+    assert.ok(ended.type === "closed" && ended.reason === "tls-failed");
+    assert.equal(ended.error?.message, "certificate names another host");
+    assert.throws(() => wrong.controlUpgradeFailed(4), TypeError);
+  });
+
   test("implicit TLS: the session starts protected, no AUTH", () => {
     const session = ready({ tls: "implicit" });
     assert.equal(session.controlProtected, true);

@@ -200,6 +200,29 @@ describe("FTPS server data protection policies (RFC 4217 section 10.2)", () => {
     assert.match(s.say("RETR /pub/boot.cfg"), /^150 /);
   });
 
+  test("section 9: data starts Clear (MUST), then stays at the PROT level until PROT, REIN or AUTH", () => {
+    const s = server({ dataProtection: "optional" }, FILES);
+    s.say("AUTH TLS");
+    s.session.controlUpgraded(s.now);
+    s.say("PBSZ 0", "USER fred", "PASS pass");
+    const tlsOf = () => {
+      s.say("PORT 127,0,0,1,195,80");
+      s.say("RETR /pub/boot.cfg");
+      const transfer = s.transfer();
+      s.result(transfer.id, { ok: true });
+      return transfer.tls;
+    };
+    assert.equal(tlsOf(), false, "Clear before any PROT");
+    s.say("PROT P");
+    assert.deepEqual([tlsOf(), tlsOf()], [true, true], "every later transfer at P");
+    s.say("PROT C");
+    assert.equal(tlsOf(), false);
+    s.say("PROT P", "REIN");
+    s.session.controlCleared(s.now);
+    s.say("USER fred");
+    assert.equal(s.session.protection, "C", "REIN resets the level");
+  });
+
   test("PROT optional: clear and protected transfers both go", () => {
     const s = loggedIn({ dataProtection: "optional" }, FILES);
     s.say("PROT C", "PORT 127,0,0,1,195,80");

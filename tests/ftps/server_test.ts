@@ -102,7 +102,32 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
     client(session, 1, "AUTH TLS");
     events(session);
     session.controlUpgradeFailed(2);
+    assert.equal(replies(session), "", "no reply: the connection is in an unknown state");
     assert.deepEqual(events(session), [{ type: "closed", reason: "tls-failed" }]);
+  });
+
+  test("section 10.1: no negotiation at all: an unprotected 421 ends the session", () => {
+    const session = started();
+    client(session, 1, "AUTH TLS");
+    events(session);
+    session.controlUpgradeFailed(2, "no-handshake");
+    assert.equal(replies(session), "421 TLS negotiation failed; closing the connection.\r\n");
+    assert.equal(session.controlProtected, false, "sent in plain text");
+    assert.deepEqual(events(session), [{ type: "closed", reason: "tls-failed" }]);
+  });
+
+  test("section 10.1: a completed handshake the server refuses: a protected 421", () => {
+    const session = started();
+    client(session, 1, "AUTH TLS");
+    events(session);
+    session.controlUpgradeFailed(2, "rejected");
+    assert.equal(
+      replies(session),
+      "421 TLS session not acceptable; closing the connection.\r\n",
+    );
+    assert.equal(session.controlProtected, true, "sent inside TLS");
+    assert.deepEqual(events(session), [{ type: "closed", reason: "tls-failed" }]);
+    assert.throws(() => session.controlUpgradeFailed(3), TypeError);
   });
 
   test("section 9: PBSZ needs AUTH, PROT needs PBSZ; PBSZ n is answered PBSZ=0", () => {

@@ -404,6 +404,28 @@ describe("FTPS client and server sessions, with data connections, in memory", ()
     );
 
     const { client, now } = pair;
+    // The rest of RFC 959's commands without data, each answered positively.
+    const others = [
+      ["NOOP"],
+      ["SYST"],
+      ["HELP"],
+      ["STAT"],
+      ["STAT", "/pub"],
+      ["SITE", "HELP"],
+      ["ALLO", "100"],
+      ["MODE", "S"],
+      ["STRU", "F"],
+      ["TYPE", "A"],
+      ["TYPE", "I"],
+      ["CWD", "/pub"],
+      ["CDUP"],
+    ].map(([verb, argument]) => client.command(now, verb, argument));
+    pair.pump();
+    assert.deepEqual(
+      others.map((id) => pair.reply(id).code),
+      [200, 215, 214, 211, 213, 214, 202, 200, 200, 200, 200, 250, 250],
+    );
+    assert.equal(pair.server.cwd, "/");
     const mlst = client.command(now, "MLST", "/pub/boot.cfg");
     const size = client.command(now, "SIZE", "/pub/new.bin");
     const mdtm = client.command(now, "MDTM", "/pub/boot.cfg");
