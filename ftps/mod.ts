@@ -21,3 +21,5 @@ export * from "./client.ts";
 export * from "./server.ts";
 export * from "./path.ts";
 export * from "./reply_error.ts";
+export * from "./transport.ts";
+export * from "./ftps_client.ts";

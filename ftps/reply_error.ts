@@ -18,19 +18,24 @@ export class FtpReplyError extends Error {
   readonly lines: readonly string[];
   /** The command line that was answered (a password is never shown). */
   readonly command: string;
+  /** What to do about it, when ftkit knows more than the reply says. */
+  readonly hint?: string;
 
   /**
    * Makes the error.
    *
    * @param command The command that was answered.
    * @param reply The reply.
+   * @param hint What to do about it, appended to the message.
    */
-  constructor(command: string, reply: FtpReply) {
-    super(`${command}: ${reply.code} ${reply.lines.join(" ").trim()}`);
+  constructor(command: string, reply: FtpReply, hint?: string) {
+    const text = `${command}: ${reply.code} ${reply.lines.join(" ").trim()}`;
+    super(hint === undefined ? text : `${text}. ${hint}`);
     this.name = "FtpReplyError";
     this.code = reply.code;
     this.lines = reply.lines;
     this.command = command;
+    if (hint !== undefined) this.hint = hint;
   }
 
   /** Whether the failure is transient (4yz: try again later) rather than permanent (5yz). */

@@ -26,6 +26,12 @@ const runtimeEntries: Record<string, Partial<Record<"deno" | "bun" | "node", str
     bun: "tftp/adapters/bun",
     node: "tftp/adapters/node",
   },
+  // The FTPS client, with each runtime's transport.
+  "./ftps/runtime": {
+    deno: "ftps/adapters/deno",
+    bun: "ftps/adapters/bun",
+    node: "ftps/adapters/node",
+  },
 };
 
 interface DenoJson {

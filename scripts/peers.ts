@@ -1,6 +1,6 @@
 /**
  * Installs the real peers the interop tests talk to, from Debian's packages: tftpd-hpa, tftp-hpa,
- * atftp, curl and busybox, and atftpd unpacked under /opt (it conflicts with tftpd-hpa). Needs
+ * atftp, curl, busybox and vsftpd, and atftpd unpacked under /opt (it conflicts with tftpd-hpa). Needs
  * root and apt-get; without them it says what is missing and the tests that need it are skipped.
  *
  * Usage: deno run -A scripts/peers.ts
@@ -18,6 +18,7 @@ const PEERS: { file: string; package: string }[] = [
   { file: "/usr/bin/atftp", package: "atftp" },
   { file: "/usr/bin/curl", package: "curl" },
   { file: "/usr/bin/busybox", package: "busybox" },
+  { file: "/usr/sbin/vsftpd", package: "vsftpd" },
 ];
 
 /** Where atftpd is unpacked. */

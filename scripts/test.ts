@@ -148,6 +148,9 @@ if (wants("lint")) {
       "tftp/adapters/deno.ts",
       "tftp/adapters/bun.ts",
       "tftp/adapters/node.ts",
+      "ftps/adapters/deno.ts",
+      "ftps/adapters/bun.ts",
+      "ftps/adapters/node.ts",
     ),
   );
   results.push(

@@ -4,6 +4,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createSocket } from "node:dgram";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -15,6 +16,7 @@ export const PEER = {
   atftpd: "/opt/atftpd/usr/sbin/atftpd",
   curl: "/usr/bin/curl",
   busybox: "/usr/bin/busybox",
+  vsftpd: "/usr/sbin/vsftpd",
 };
 
 /** Why a test must be skipped: a loud message when the peer is missing, else `false`. */
@@ -35,6 +37,37 @@ export function freePort(): Promise<number> {
       socket.close(() => resolve(port));
     });
   });
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Waits until something accepts TCP connections at 127.0.0.1:`port` (bounded). */
+export async function waitForTcp(port: number, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`Nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }
 
 /** The result of a finished command. */

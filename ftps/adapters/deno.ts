@@ -1,0 +1,37 @@
+/**
+ * ftkit's FTPS client on Deno, over `node:net` and `node:tls`.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectFtps } from "@ftkit/ftkit/ftps/deno";
+ *
+ * await using client = await connectFtps({ host: "127.0.0.1", user: "fred", password: "pw" });
+ * console.log(await client.list());
+ * ```
+ *
+ * @module
+ */
+
+// Everything portable too, so one import gives the whole FTPS API on this runtime.
+export * from "../mod.ts";
+
+import { FtpsClient, type FtpsClientOptions } from "../ftps_client.ts";
+import type { FtpTransport } from "../transport.ts";
+import { nodeFtpTransport } from "./_node_tcp.ts";
+
+/** The TCP/TLS transport (`node:net`, `node:tls`). Deno's TLS, native or through `node:tls`,
+ * does not resume sessions: servers that require resumption on data connections (vsftpd's and
+ * ProFTPD's defaults) refuse its protected transfers with 522, and the error says so. */
+export const transport: FtpTransport = nodeFtpTransport;
+
+/**
+ * Connects, secures and logs in (see {@linkcode FtpsClient.connect}).
+ *
+ * @param options Where, how and who.
+ * @returns The client.
+ */
+export function connectFtps(
+  options: Omit<FtpsClientOptions, "transport">,
+): Promise<FtpsClient> {
+  return FtpsClient.connect({ ...options, transport });
+}

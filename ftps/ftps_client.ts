@@ -1,0 +1,835 @@
+/**
+ * The FTPS client for real: {@linkcode FtpClientSession} bound to a TCP/TLS transport and to real
+ * time. Runtime-agnostic; each runtime's entry point gives it its transport.
+ *
+ * @module
+ */
+
+import {
+  type FtpListEntry,
+  type FtpReply,
+  ftpReplyText,
+  parseFtpFacts,
+  parseFtpListLine,
+  parseFtpNumber,
+  parseFtpPath,
+  parseFtpTime,
+} from "../codec/mod.ts";
+import { type FtpClientEvent, FtpClientSession, type FtpTransferRequest } from "./client.ts";
+import { FtpReplyError } from "./reply_error.ts";
+import type {
+  FtpListener,
+  FtpSocket,
+  FtpTlsClientOptions,
+  FtpTlsSessionStore,
+  FtpTransport,
+} from "./transport.ts";
+
+/** Options of {@linkcode FtpsClient.connect}. */
+export interface FtpsClientOptions extends FtpTlsClientOptions {
+  /** The server's host name or IP address. */
+  host: string;
+  /** The control port (default 21, or 990 for implicit TLS). */
+  port?: number;
+  /** TLS: `"explicit"` (AUTH TLS, default), `"implicit"` (TLS from the first byte), or `false`
+   * (plain FTP: passwords and data in the clear). */
+  secure?: "explicit" | "implicit" | false;
+  /** The user (default `"anonymous"`). */
+  user?: string;
+  /** The password (default `"anonymous@"`). */
+  password?: string;
+  /** The account, for servers that ask (332). */
+  account?: string;
+  /** Data protection under TLS: `"P"` (default) or `"C"`. */
+  protection?: "P" | "C";
+  /** Passive data connections (default true); `false` listens for the server (active mode). */
+  passive?: boolean;
+  /** The longest wait for a reply, a connection or data, in ms (default 30000). */
+  timeoutMs?: number;
+  /** The transport: the runtime entry points fill it in. */
+  transport: FtpTransport;
+}
+
+/** Options of a transfer. */
+export interface FtpsTransferOptions {
+  /** Start at this byte (REST; RFC 3659 section 5). */
+  offset?: number;
+  /** Called with the bytes moved so far. */
+  onProgress?: (bytes: number) => void;
+  /** Aborts the transfer (ABOR). */
+  signal?: AbortSignal;
+}
+
+/** One entry of a directory listing. */
+export interface FtpsEntry {
+  /** The name. */
+  readonly name: string;
+  /** What it is. */
+  readonly type: "file" | "dir" | "link" | "other";
+  /** Size in bytes, when the server says. */
+  readonly size?: number;
+  /** Last modification, when the server says it fully (MLSD). */
+  readonly modified?: Date;
+}
+
+/** What a finished transfer reports. */
+export interface FtpsTransferInfo {
+  /** Bytes moved. */
+  readonly bytes: number;
+  /** Whether the data connection was TLS. */
+  readonly tls: boolean;
+  /** Whether its TLS session resumed the control connection's. */
+  readonly resumed: boolean;
+}
+
+interface Pending {
+  resolve: (reply: FtpReply) => void;
+  reject: (error: Error) => void;
+  data?: DataJob;
+}
+
+interface DataJob {
+  readonly request: FtpTransferRequest;
+  readonly sink?: (chunk: Uint8Array) => void | Promise<void>;
+  readonly source?: AsyncIterable<Uint8Array>;
+  readonly onProgress?: (bytes: number) => void;
+  socket?: FtpSocket;
+  listener?: FtpListener;
+  bytes: number;
+  tls: boolean;
+  resumed: boolean;
+  dropped: boolean;
+}
+
+const now = (): number => performance.now();
+
+/**
+ * An FTPS (or FTP) client session over a real connection.
+ *
+ * @example
+ * ```ts ignore
+ * import { FtpsClient } from "@ftkit/ftkit/ftps/node";
+ *
+ * await using client = await FtpsClient.connect({ host: "127.0.0.1", user: "fred", password: "pw" });
+ * const bytes = await client.get("firmware.bin");
+ * await client.put("backup/config.txt", new TextEncoder().encode("hostname r1\n"));
+ * ```
+ */
+export class FtpsClient {
+  readonly #session: FtpClientSession;
+  readonly #transport: FtpTransport;
+  readonly #tls: FtpTlsClientOptions & { host: string };
+  readonly #sessions: FtpTlsSessionStore;
+  readonly #timeoutMs: number;
+  readonly #resumes: boolean;
+  #control: FtpSocket;
+  #pending = new Map<number, Pending>();
+  #writing: Promise<void> = Promise.resolve();
+  #upgrade: "none" | "wanted" = "none";
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed: Error | undefined;
+  #ready: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  #features: ReadonlyMap<string, string> = new Map();
+  #reading: Promise<void> = Promise.resolve();
+  #lastTransfer: FtpsTransferInfo | undefined;
+
+  private constructor(
+    options: FtpsClientOptions,
+    control: FtpSocket,
+    sessions: FtpTlsSessionStore,
+  ) {
+    const secure = options.secure ?? "explicit";
+    this.#transport = options.transport;
+    this.#control = control;
+    this.#sessions = sessions;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#resumes = options.transport.resumesSessions;
+    this.#tls = {
+      host: options.host,
+      ...(options.servername !== undefined ? { servername: options.servername } : {}),
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(options.rejectUnauthorized !== undefined
+        ? { rejectUnauthorized: options.rejectUnauthorized }
+        : {}),
+      ...(options.minVersion !== undefined ? { minVersion: options.minVersion } : {}),
+      ...(options.maxVersion !== undefined ? { maxVersion: options.maxVersion } : {}),
+    };
+    this.#session = new FtpClientSession({
+      tls: secure === false ? "none" : secure,
+      ...(options.user !== undefined ? { user: options.user } : {}),
+      ...(options.password !== undefined ? { password: options.password } : {}),
+      ...(options.account !== undefined ? { account: options.account } : {}),
+      ...(options.protection !== undefined ? { protection: options.protection } : {}),
+      dataConnections: options.passive === false ? "active" : "passive",
+      replyTimeoutMs: this.#timeoutMs,
+    });
+  }
+
+  /**
+   * Connects, secures and logs in.
+   *
+   * @param options Where, how and who.
+   * @returns The client, ready for operations.
+   */
+  static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
+    const secure = options.secure ?? "explicit";
+    const sessions = options.transport.sessionStore();
+    const tls: FtpTlsClientOptions & { sessions: FtpTlsSessionStore } = {
+      ...(options.servername !== undefined ? { servername: options.servername } : {}),
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(options.rejectUnauthorized !== undefined
+        ? { rejectUnauthorized: options.rejectUnauthorized }
+        : {}),
+      ...(options.minVersion !== undefined ? { minVersion: options.minVersion } : {}),
+      ...(options.maxVersion !== undefined ? { maxVersion: options.maxVersion } : {}),
+      sessions,
+    };
+    const port = options.port ?? (secure === "implicit" ? 990 : 21);
+    const control = await withTimeout(
+      options.transport.connect({
+        host: options.host,
+        port,
+        ...(secure === "implicit" ? { tls } : {}),
+      }),
+      options.timeoutMs ?? 30_000,
+      `Connecting to ${options.host}:${port}`,
+    );
+    const client = new FtpsClient(options, control, sessions);
+    await client.#start();
+    return client;
+  }
+
+  /** The server's features (FEAT), upper-case names to parameters. */
+  get features(): ReadonlyMap<string, string> {
+    return this.#features;
+  }
+
+  /** What the last transfer reported: bytes, TLS, and whether its TLS session was resumed. */
+  get lastTransfer(): FtpsTransferInfo | undefined {
+    return this.#lastTransfer;
+  }
+
+  /**
+   * Lists a directory: MLSD when the server offers it (exact sizes and times), else LIST read in
+   * Unix or DOS style.
+   *
+   * @param path The directory (default the current one).
+   * @returns The entries, without `.` and `..`.
+   */
+  async list(path?: string): Promise<FtpsEntry[]> {
+    const mlsd = this.#features.has("MLST");
+    const text = new TextDecoder().decode(
+      await this.#download(path, {}, mlsd ? "MLSD" : "LIST"),
+    );
+    const entries: FtpsEntry[] = [];
+    for (const line of text.split(/\r?\n/)) {
+      if (line === "") continue;
+      if (mlsd) {
+        const { name, facts } = parseFtpFacts(line);
+        const type = facts.type?.toLowerCase();
+        if (type === "cdir" || type === "pdir" || name === "." || name === "..") continue;
+        entries.push({
+          name,
+          type: type === "file"
+            ? "file"
+            : type === "dir"
+            ? "dir"
+            : type?.includes("link")
+            ? "link"
+            : "other",
+          ...(facts.size !== undefined ? { size: parseFtpNumber(facts.size) } : {}),
+          ...(facts.modify !== undefined ? { modified: parseFtpTime(facts.modify) } : {}),
+        });
+      } else {
+        const entry: FtpListEntry | undefined = parseFtpListLine(line);
+        if (!entry || entry.name === "." || entry.name === "..") continue;
+        entries.push({
+          name: entry.name,
+          type: entry.type,
+          ...(entry.size !== undefined ? { size: entry.size } : {}),
+        });
+      }
+    }
+    return entries;
+  }
+
+  /**
+   * Downloads a file into memory.
+   *
+   * @param path The file.
+   * @param options Offset, progress, abort signal.
+   * @returns Its bytes (from the offset).
+   */
+  get(path: string, options: FtpsTransferOptions = {}): Promise<Uint8Array> {
+    return this.#download(path, options, "RETR");
+  }
+
+  async #download(
+    path: string | undefined,
+    options: FtpsTransferOptions,
+    command: "RETR" | "LIST" | "MLSD" | "NLST",
+  ): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    await this.#transfer(
+      {
+        command,
+        ...(path !== undefined ? { path } : {}),
+        ...(options.offset !== undefined ? { offset: options.offset } : {}),
+      },
+      options,
+      {
+        sink: (chunk) => {
+          chunks.push(chunk);
+          length += chunk.length;
+        },
+      },
+    );
+    const out = new Uint8Array(length);
+    let at = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+
+  /**
+   * Downloads a file into a writable stream (a local file, a pipe, ...).
+   *
+   * @param path The file.
+   * @param destination Where the bytes go; it is closed at the end, aborted on failure.
+   * @param options Offset, progress, abort signal.
+   */
+  async getTo(
+    path: string,
+    destination: WritableStream<Uint8Array>,
+    options: FtpsTransferOptions = {},
+  ): Promise<void> {
+    const writer = destination.getWriter();
+    try {
+      await this.#transfer(
+        {
+          command: "RETR",
+          path,
+          ...(options.offset !== undefined ? { offset: options.offset } : {}),
+        },
+        options,
+        { sink: (chunk) => writer.write(chunk) },
+      );
+      await writer.close();
+    } catch (error) {
+      await writer.abort(error).catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Uploads bytes, text or a stream to a file (STOR, or APPE with `append`).
+   *
+   * @param path The file.
+   * @param data What to write.
+   * @param options Append, offset (REST), progress, abort signal.
+   */
+  async put(
+    path: string,
+    data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+    options: FtpsTransferOptions & { append?: boolean } = {},
+  ): Promise<void> {
+    await this.#transfer(
+      {
+        command: options.append ? "APPE" : "STOR",
+        path,
+        ...(options.offset !== undefined ? { offset: options.offset } : {}),
+      },
+      options,
+      { source: chunked(data) },
+    );
+  }
+
+  /**
+   * Appends to a file (APPE).
+   *
+   * @param path The file.
+   * @param data What to add.
+   * @param options Progress, abort signal.
+   */
+  append(
+    path: string,
+    data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+    options: FtpsTransferOptions = {},
+  ): Promise<void> {
+    return this.put(path, data, { ...options, append: true });
+  }
+
+  /**
+   * A file's size (SIZE, RFC 3659 section 4).
+   *
+   * @param path The file.
+   * @returns Bytes.
+   */
+  async size(path: string): Promise<number> {
+    return parseFtpNumber(ftpReplyText(await this.raw("SIZE", path)).trim());
+  }
+
+  /**
+   * A file's modification time (MDTM, RFC 3659 section 3).
+   *
+   * @param path The file.
+   * @returns The time (UTC).
+   */
+  async lastModified(path: string): Promise<Date> {
+    return parseFtpTime(ftpReplyText(await this.raw("MDTM", path)).trim());
+  }
+
+  /**
+   * Makes a directory; with `recursive`, its missing parents too, and an existing one is fine.
+   *
+   * @param path The directory.
+   * @param options `recursive`.
+   */
+  async mkdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    if (!options.recursive) {
+      await this.raw("MKD", path);
+      return;
+    }
+    const parts = path.split("/");
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = parts.slice(0, i).join("/");
+      if (prefix === "" || parts[i - 1] === "") continue;
+      try {
+        await this.raw("MKD", prefix);
+      } catch (error) {
+        // 550 for one that exists: check that it is a directory.
+        if (!(error instanceof FtpReplyError) || error.code !== 550) throw error;
+        const here = await this.pwd();
+        await this.raw("CWD", prefix);
+        await this.raw("CWD", here);
+      }
+    }
+  }
+
+  /**
+   * Deletes a file (DELE).
+   *
+   * @param path The file.
+   */
+  async remove(path: string): Promise<void> {
+    await this.raw("DELE", path);
+  }
+
+  /**
+   * Removes an empty directory (RMD).
+   *
+   * @param path The directory.
+   */
+  async removeDir(path: string): Promise<void> {
+    await this.raw("RMD", path);
+  }
+
+  /**
+   * Renames (RNFR, RNTO).
+   *
+   * @param from The current path.
+   * @param to The new path.
+   */
+  async rename(from: string, to: string): Promise<void> {
+    this.#check();
+    await new Promise<FtpReply>((resolve, reject) => {
+      const id = this.#session.rename(now(), from, to);
+      this.#pending.set(id, { resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /**
+   * Changes the current directory (CWD).
+   *
+   * @param path The directory.
+   */
+  async cd(path: string): Promise<void> {
+    await this.raw("CWD", path);
+  }
+
+  /**
+   * The current directory (PWD).
+   *
+   * @returns Its path.
+   */
+  async pwd(): Promise<string> {
+    return parseFtpPath(ftpReplyText(await this.raw("PWD")));
+  }
+
+  /**
+   * Sends a command without data and returns its positive reply; a negative one rejects with an
+   * {@linkcode FtpReplyError}.
+   *
+   * @param verb The command.
+   * @param argument Its argument.
+   * @returns The reply.
+   */
+  raw(verb: string, argument?: string): Promise<FtpReply> {
+    this.#check();
+    return new Promise((resolve, reject) => {
+      const id = this.#session.command(now(), verb, argument);
+      this.#pending.set(id, { resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /** Sends QUIT and closes every connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await new Promise<FtpReply>((resolve, reject) => {
+        const id = this.#session.quit(now());
+        this.#pending.set(id, { resolve, reject });
+        this.#pump();
+      });
+    } catch {
+      // Closing anyway.
+    }
+    this.#shutdown(new Error("Client closed"));
+    await this.#reading;
+  }
+
+  /** Closes (for `await using`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // --- the machine, bound to the sockets ---
+
+  #check(): void {
+    if (this.#closed) throw this.#closed;
+  }
+
+  async #start(): Promise<void> {
+    const ready = new Promise<void>((resolve, reject) => (this.#ready = { resolve, reject }));
+    this.#session.start(now());
+    this.#reading = this.#readLoop();
+    this.#pump();
+    await ready;
+  }
+
+  async #readLoop(): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const bytes = await this.#control.read();
+        if (this.#closed) return;
+        if (bytes === null) {
+          this.#session.receiveEnd(now());
+          this.#pump();
+          return;
+        }
+        this.#session.receive(now(), bytes);
+        this.#pump();
+        if (this.#upgrade === "wanted") {
+          this.#upgrade = "none";
+          await this.#writing;
+          this.#control = await withTimeout(
+            this.#control.startTls({ ...this.#tls, sessions: this.#sessions }),
+            this.#timeoutMs,
+            "TLS on the control connection",
+          );
+          this.#session.controlUpgraded(now());
+          this.#pump();
+        }
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.#shutdown(error as Error);
+      }
+    }
+  }
+
+  /** Sends what the machine wrote and acts on its events. */
+  #pump(): void {
+    for (let bytes = this.#session.pollTransmit(); bytes; bytes = this.#session.pollTransmit()) {
+      const control = this.#control;
+      this.#writing = this.#writing.then(() => control.write(bytes)).catch((error) => {
+        this.#shutdown(error as Error);
+      });
+    }
+    for (let event = this.#session.pollEvent(); event; event = this.#session.pollEvent()) {
+      this.#event(event);
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const deadline = this.#session.pollTimeout();
+    if (deadline === undefined || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#session.handleTimeout(now());
+      this.#pump();
+    }, Math.max(0, deadline - now()));
+  }
+
+  #event(event: FtpClientEvent): void {
+    switch (event.type) {
+      case "upgrade-control":
+        this.#upgrade = "wanted";
+        return;
+      case "clear-control":
+        // node:tls cannot give the TCP connection back after a TLS shutdown.
+        this.#shutdown(new Error("CCC is not supported by this transport"));
+        return;
+      case "ready":
+        this.#features = event.features;
+        this.#ready?.resolve();
+        this.#ready = undefined;
+        return;
+      case "connect-data":
+        this.#connectData(event.id, event.port);
+        return;
+      case "listen-data":
+        this.#listenData(event.id);
+        return;
+      case "transfer-data":
+        this.#moveData(event.id, event.tls, event.direction);
+        return;
+      case "abort-data": {
+        const job = this.#pending.get(event.id)?.data;
+        if (job) this.#dropData(job);
+        return;
+      }
+      case "complete": {
+        const pending = this.#pending.get(event.id);
+        this.#pending.delete(event.id);
+        if (pending?.data) {
+          this.#dropData(pending.data);
+          this.#lastTransfer = {
+            bytes: pending.data.bytes,
+            tls: pending.data.tls,
+            resumed: pending.data.resumed,
+          };
+        }
+        pending?.resolve(event.reply);
+        return;
+      }
+      case "failed": {
+        const pending = this.#pending.get(event.id);
+        this.#pending.delete(event.id);
+        let error = event.error;
+        const job = pending?.data;
+        if (job) {
+          this.#dropData(job);
+          if (
+            error instanceof FtpReplyError && error.code === 522 && job.tls && !job.resumed &&
+            !this.#resumes
+          ) {
+            error = new FtpReplyError(
+              error.command,
+              { code: error.code, lines: error.lines },
+              "The server requires data connections to resume the control connection's TLS " +
+                "session, which this runtime's TLS cannot do (Deno): run under Node or Bun, or " +
+                "let the server accept data connections without session reuse " +
+                "(vsftpd: require_ssl_reuse=NO)",
+            );
+          }
+        }
+        pending?.reject(error);
+        return;
+      }
+      case "closed":
+        this.#shutdown(
+          event.error ??
+            new Error(`FTP session closed (${event.reason})`),
+        );
+        return;
+    }
+  }
+
+  #transfer(
+    request: FtpTransferRequest,
+    options: FtpsTransferOptions,
+    io: { sink?: DataJob["sink"]; source?: AsyncIterable<Uint8Array> },
+  ): Promise<FtpReply> {
+    this.#check();
+    options.signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const job: DataJob = {
+        request,
+        ...(io.sink ? { sink: io.sink } : {}),
+        ...(io.source ? { source: io.source } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        bytes: 0,
+        tls: false,
+        resumed: false,
+        dropped: false,
+      };
+      const id = this.#session.transfer(now(), request);
+      const onAbort = () => {
+        if (this.#pending.has(id) && !this.#closed) {
+          this.#session.abort(now());
+          this.#pump();
+        }
+      };
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      const done = () => options.signal?.removeEventListener("abort", onAbort);
+      this.#pending.set(id, {
+        resolve: (reply) => {
+          done();
+          resolve(reply);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+        data: job,
+      });
+      this.#pump();
+    });
+  }
+
+  async #connectData(id: number, port: number): Promise<void> {
+    const job = this.#pending.get(id)?.data;
+    if (!job) return;
+    try {
+      // Always the control connection's host, whatever a 227 names (RFC 2577 bounce).
+      job.socket = await withTimeout(
+        this.#transport.connect({ host: this.#control.remoteAddress, port }),
+        this.#timeoutMs,
+        "The data connection",
+      );
+      if (job.dropped || this.#closed) return job.socket.close();
+      this.#session.dataConnected(now(), id);
+    } catch (error) {
+      if (job.dropped || this.#closed) return;
+      this.#session.dataFailed(now(), id, error as Error);
+    }
+    this.#pump();
+  }
+
+  async #listenData(id: number): Promise<void> {
+    const job = this.#pending.get(id)?.data;
+    if (!job) return;
+    try {
+      const host = this.#control.localAddress;
+      job.listener = await this.#transport.listen(host);
+      if (job.dropped || this.#closed) return job.listener.close();
+      this.#session.dataListening(now(), id, { host, port: job.listener.port });
+    } catch (error) {
+      if (job.dropped || this.#closed) return;
+      this.#session.dataFailed(now(), id, error as Error);
+    }
+    this.#pump();
+  }
+
+  async #moveData(id: number, tls: boolean, direction: "download" | "upload"): Promise<void> {
+    const job = this.#pending.get(id)?.data;
+    if (!job) return;
+    job.tls = tls;
+    try {
+      let socket = job.socket;
+      if (!socket) {
+        const listener = job.listener!;
+        socket = await withTimeout(
+          listener.accept(),
+          this.#timeoutMs,
+          "The server's data connection",
+        );
+        listener.close();
+        job.socket = socket;
+      }
+      if (tls) {
+        // RFC 4217 section 7: the FTP client is the TLS client, in active mode too.
+        socket = await withTimeout(
+          socket.startTls({ ...this.#tls, sessions: this.#sessions }),
+          this.#timeoutMs,
+          "TLS on the data connection",
+        );
+        job.socket = socket;
+        job.resumed = socket.tls?.resumed ?? false;
+      }
+      if (direction === "download") {
+        for (;;) {
+          const chunk = await withTimeout(socket.read(), this.#timeoutMs, "Data");
+          if (chunk === null) break;
+          job.bytes += chunk.length;
+          await job.sink?.(chunk);
+          job.onProgress?.(job.bytes);
+        }
+      } else {
+        for await (const chunk of job.source ?? []) {
+          if (job.dropped) return;
+          await socket.write(chunk);
+          job.bytes += chunk.length;
+          job.onProgress?.(job.bytes);
+        }
+        await socket.end();
+        // The server closes once it has read everything: wait for that rather than cut the
+        // connection under bytes still in flight.
+        while (await withTimeout(socket.read(), this.#timeoutMs, "The data connection's end")) {
+          // Nothing is expected here (a TLS 1.3 ticket is consumed by the TLS layer).
+        }
+      }
+      if (job.dropped || this.#closed) return;
+      socket.close();
+      this.#session.dataEnded(now(), id);
+    } catch (error) {
+      if (job.dropped || this.#closed) return;
+      job.socket?.close();
+      this.#session.dataFailed(now(), id, error as Error);
+    }
+    this.#pump();
+  }
+
+  #dropData(job: DataJob): void {
+    job.dropped = true;
+    job.socket?.close();
+    job.listener?.close();
+  }
+
+  #shutdown(error: Error): void {
+    if (this.#closed) return;
+    this.#closed = error;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#control.close();
+    this.#ready?.reject(error);
+    this.#ready = undefined;
+    for (const [, pending] of this.#pending) {
+      if (pending.data) this.#dropData(pending.data);
+      pending.reject(error);
+    }
+    this.#pending.clear();
+  }
+}
+
+/** Rejects with a clear error when `promise` takes longer than `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Upload data as chunks of at most 64 KiB. */
+async function* chunked(
+  data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  if (bytes instanceof Uint8Array) {
+    for (let at = 0; at < bytes.length; at += 65536) yield bytes.subarray(at, at + 65536);
+    return;
+  }
+  if (bytes instanceof ReadableStream) {
+    const reader = bytes.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  yield* bytes as AsyncIterable<Uint8Array>;
+}

@@ -1,0 +1,83 @@
+/**
+ * The small TCP and TLS interface the FTPS drivers run on. Each runtime's adapter implements it
+ * (`ftps/adapters/*.ts`); implement it yourself to run ftkit's FTPS client over another transport.
+ *
+ * @module
+ */
+
+/** How a TLS client checks and negotiates. */
+export interface FtpTlsClientOptions {
+  /** The name the server's certificate must carry, and the SNI sent (default: the host). */
+  servername?: string;
+  /** CA certificates (PEM) to trust instead of the system's. */
+  ca?: string | readonly string[];
+  /** Whether to verify the server's certificate (default true). Turn off only for a test server
+   * whose certificate cannot be verified; the connection is then open to interception. */
+  rejectUnauthorized?: boolean;
+  /** The lowest TLS version (default `"TLSv1.2"`). */
+  minVersion?: "TLSv1.2" | "TLSv1.3";
+  /** The highest TLS version (default `"TLSv1.3"`). */
+  maxVersion?: "TLSv1.2" | "TLSv1.3";
+}
+
+/**
+ * The TLS sessions of one control connection: the control connection and each data connection
+ * put the newest session they receive in it, and each protected data connection resumes from it
+ * (RFC 4217 section 10.2: servers may require that). TLS 1.3 tickets arrive after the handshake
+ * and are single-use, so the store belongs to one control connection and is never shared.
+ * Opaque: only the adapter that made it reads it.
+ */
+export interface FtpTlsSessionStore {
+  /** Whether a session is there to resume. */
+  readonly ready: boolean;
+}
+
+/** A connected TCP stream, plain or TLS. */
+export interface FtpSocket {
+  /** The local IP address. */
+  readonly localAddress: string;
+  /** The peer's IP address. */
+  readonly remoteAddress: string;
+  /** Under TLS: the protocol (`"TLSv1.3"`) and whether the session was resumed. */
+  readonly tls?: { readonly protocol: string; readonly resumed: boolean };
+  /** The next bytes, or `null` at the end of the stream. Rejects when the connection breaks. */
+  read(): Promise<Uint8Array | null>;
+  /** Writes bytes; resolves once they are handed to the system (backpressure). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Ends the stream cleanly (TLS close_notify, then FIN) and waits until it is sent. */
+  end(): Promise<void>;
+  /** Drops the connection now. */
+  close(): void;
+  /**
+   * Runs a TLS handshake as the client over this connection (AUTH TLS, or a protected data
+   * connection) and returns the TLS stream; this object is not used afterwards.
+   */
+  startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket>;
+}
+
+/** A listening TCP socket, for active-mode data connections. */
+export interface FtpListener {
+  /** The port it listens on. */
+  readonly port: number;
+  /** The next connection. */
+  accept(): Promise<FtpSocket>;
+  /** Stops listening. */
+  close(): void;
+}
+
+/** What a runtime gives the FTPS client. */
+export interface FtpTransport {
+  /** Opens a TCP connection, or a TLS one when `tls` is given (implicit FTPS). */
+  connect(options: {
+    host: string;
+    port: number;
+    tls?: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore };
+  }): Promise<FtpSocket>;
+  /** Listens on `host` (an IP address) at a free port. */
+  listen(host: string): Promise<FtpListener>;
+  /** A new, empty session store for one control connection. */
+  sessionStore(): FtpTlsSessionStore;
+  /** Whether data connections can resume the control connection's TLS session (false when the
+   * runtime's TLS cannot, as on Deno): used to explain a server's refusal. */
+  readonly resumesSessions: boolean;
+}
