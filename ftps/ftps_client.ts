@@ -144,16 +144,7 @@ export class FtpsClient {
     this.#sessions = sessions;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#resumes = options.transport.resumesSessions;
-    this.#tls = {
-      host: options.host,
-      ...(options.servername !== undefined ? { servername: options.servername } : {}),
-      ...(options.ca !== undefined ? { ca: options.ca } : {}),
-      ...(options.rejectUnauthorized !== undefined
-        ? { rejectUnauthorized: options.rejectUnauthorized }
-        : {}),
-      ...(options.minVersion !== undefined ? { minVersion: options.minVersion } : {}),
-      ...(options.maxVersion !== undefined ? { maxVersion: options.maxVersion } : {}),
-    };
+    this.#tls = { host: options.host, ...tlsOptions(options) };
     this.#session = new FtpClientSession({
       tls: secure === false ? "none" : secure,
       ...(options.user !== undefined ? { user: options.user } : {}),
@@ -174,16 +165,7 @@ export class FtpsClient {
   static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
     const secure = options.secure ?? "explicit";
     const sessions = options.transport.sessionStore();
-    const tls: FtpTlsClientOptions & { sessions: FtpTlsSessionStore } = {
-      ...(options.servername !== undefined ? { servername: options.servername } : {}),
-      ...(options.ca !== undefined ? { ca: options.ca } : {}),
-      ...(options.rejectUnauthorized !== undefined
-        ? { rejectUnauthorized: options.rejectUnauthorized }
-        : {}),
-      ...(options.minVersion !== undefined ? { minVersion: options.minVersion } : {}),
-      ...(options.maxVersion !== undefined ? { maxVersion: options.maxVersion } : {}),
-      sessions,
-    };
+    const tls = { ...tlsOptions(options), sessions };
     const port = options.port ?? (secure === "implicit" ? 990 : 21);
     const control = await withTimeout(
       options.transport.connect({
@@ -799,6 +781,18 @@ export class FtpsClient {
     }
     this.#pending.clear();
   }
+}
+
+/** The TLS options among the client's options. */
+function tlsOptions(options: FtpsClientOptions): FtpTlsClientOptions {
+  const { servername, ca, rejectUnauthorized, minVersion, maxVersion } = options;
+  return {
+    ...(servername !== undefined ? { servername } : {}),
+    ...(ca !== undefined ? { ca } : {}),
+    ...(rejectUnauthorized !== undefined ? { rejectUnauthorized } : {}),
+    ...(minVersion !== undefined ? { minVersion } : {}),
+    ...(maxVersion !== undefined ? { maxVersion } : {}),
+  };
 }
 
 /** Rejects with a clear error when `promise` takes longer than `ms`. */
