@@ -58,7 +58,8 @@ export interface FtpClientSessionOptions {
   utf8?: boolean;
   /** Data connections (default `"passive"`). */
   dataConnections?: FtpDataConnectionMode;
-  /** The longest wait for a reply, in ms (default 30000). */
+  /** The longest wait for a reply, in ms (default 30000). The time a transfer's data takes does
+   * not count: a transfer's final reply is timed from the end of its data. */
   replyTimeoutMs?: number;
   /** Command lines to send after the greeting and before AUTH, for servers that need a SITE or
    * such command first (RFC 4217 section 10.3). A negative reply ends the session. */
@@ -175,6 +176,8 @@ interface Step {
   readonly handle: (reply: FtpReply, now: number) => void;
   /** Whether a 1yz reply is the answer (a transfer command's 125/150); else it is skipped. */
   readonly preliminary: boolean;
+  /** A transfer's final reply: not timed while its data still moves (the driver bounds that). */
+  readonly after?: DataState;
 }
 
 /** A transfer command as errors show it. */
@@ -475,6 +478,7 @@ export class FtpClientSession {
     if (this.#stale(id) || (this.#data?.id === id && this.#data.aborted)) return;
     const data = this.#dataFor(id, "transferring");
     data.dataEnded = true;
+    this.#rearm(now);
     this.#maybeFinishTransfer(now, data);
   }
 
@@ -501,6 +505,7 @@ export class FtpClientSession {
     // The server still answers the transfer command (426 or so): the operation fails then.
     data.dataEnded = true;
     data.error = error;
+    this.#rearm(now);
     this.#maybeFinishTransfer(now, data);
   }
 
@@ -662,7 +667,7 @@ export class FtpClientSession {
             this.#next(when);
           },
         });
-        this.#deadline ??= now + this.#options.replyTimeoutMs;
+        this.#rearm(now);
         this.#maybeFinishTransfer(now, data);
         return id;
       }
@@ -926,7 +931,7 @@ export class FtpClientSession {
           this.#maybeFinishTransfer(now, data);
         },
         false,
-        true,
+        data,
       );
       return;
     }
@@ -954,7 +959,7 @@ export class FtpClientSession {
           this.#maybeFinishTransfer(now, data);
         },
         false,
-        true,
+        data,
       );
       return;
     }
@@ -984,7 +989,9 @@ export class FtpClientSession {
         this.#finishOperation(now);
       }
     } else {
-      this.#fail(now, data.id, new FtpReplyError(describe(data.request), reply));
+      // The server's word, and the local cause when the data connection failed first.
+      const cause = data.error && `The data connection failed first: ${data.error.message}`;
+      this.#fail(now, data.id, new FtpReplyError(describe(data.request), reply, cause));
     }
   }
 
@@ -1084,12 +1091,23 @@ export class FtpClientSession {
     shown: string,
     handle: (reply: FtpReply, now: number) => void,
     preliminary = false,
-    again = false,
+    after?: DataState,
   ): void {
-    // A command's second reply (the final one after 1yz) comes before any later command's.
-    if (again) this.#steps.unshift({ shown, handle, preliminary });
-    else this.#steps.push({ shown, handle, preliminary });
-    this.#deadline = now + this.#options.replyTimeoutMs;
+    if (after) {
+      // A transfer's final reply comes before any later command's.
+      this.#steps.unshift({ shown, handle, preliminary, after });
+    } else {
+      this.#steps.push({ shown, handle, preliminary });
+    }
+    this.#rearm(now);
+  }
+
+  /** Times the reply awaited first, unless it is a transfer's final reply and its data still
+   * moves. */
+  #rearm(now: number): void {
+    const step = this.#steps[0];
+    const moving = step?.after !== undefined && !step.after.dataEnded;
+    this.#deadline = step && !moving ? now + this.#options.replyTimeoutMs : undefined;
   }
 
   #reply(now: number, reply: FtpReply): void {
@@ -1122,7 +1140,7 @@ export class FtpClientSession {
       return; // A preliminary reply to a command that has no use for it: wait for the final one.
     }
     this.#steps.shift();
-    this.#deadline = this.#steps.length > 0 ? now + this.#options.replyTimeoutMs : undefined;
+    this.#rearm(now);
     step.handle(reply, now);
   }
 
@@ -1133,10 +1151,16 @@ export class FtpClientSession {
     this.#deadline = undefined;
     const pending = [...this.#queue];
     this.#queue = [];
+    // A transfer whose data connection failed first fails with that cause.
+    const cause = this.#data?.id === this.#current ? this.#data?.error : undefined;
     this.#data = undefined;
     // The operation in progress (a command or a transfer) fails with the session's reason.
     if (this.#current !== undefined) {
-      this.#events.push({ type: "failed", id: this.#current, error: error ?? new Error(reason) });
+      this.#events.push({
+        type: "failed",
+        id: this.#current,
+        error: cause ?? error ?? new Error(reason),
+      });
       this.#current = undefined;
     }
     for (const operation of pending) {

@@ -416,12 +416,7 @@ export class FtpsClient {
    * @param to The new path.
    */
   async rename(from: string, to: string): Promise<void> {
-    this.#check();
-    await new Promise<FtpReply>((resolve, reject) => {
-      const id = this.#session.rename(now(), from, to);
-      this.#pending.set(id, { resolve, reject });
-      this.#pump();
-    });
+    await this.#operation(() => this.#session.rename(now(), from, to));
   }
 
   /**
@@ -451,23 +446,14 @@ export class FtpsClient {
    * @returns The reply.
    */
   raw(verb: string, argument?: string): Promise<FtpReply> {
-    this.#check();
-    return new Promise((resolve, reject) => {
-      const id = this.#session.command(now(), verb, argument);
-      this.#pending.set(id, { resolve, reject });
-      this.#pump();
-    });
+    return this.#operation(() => this.#session.command(now(), verb, argument));
   }
 
   /** Sends QUIT and closes every connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
     try {
-      await new Promise<FtpReply>((resolve, reject) => {
-        const id = this.#session.quit(now());
-        this.#pending.set(id, { resolve, reject });
-        this.#pump();
-      });
+      await this.#operation(() => this.#session.quit(now()));
     } catch {
       // Closing anyway.
     }
@@ -484,6 +470,15 @@ export class FtpsClient {
 
   #check(): void {
     if (this.#closed) throw this.#closed;
+  }
+
+  /** Queues an operation without data on the machine; settles with its final reply. */
+  #operation(queue: () => number): Promise<FtpReply> {
+    this.#check();
+    return new Promise((resolve, reject) => {
+      this.#pending.set(queue(), { resolve, reject });
+      this.#pump();
+    });
   }
 
   async #start(): Promise<void> {
@@ -706,6 +701,7 @@ export class FtpsClient {
     const job = this.#pending.get(id)?.data;
     if (!job) return;
     job.tls = tls;
+    let idle: ReturnType<typeof idleGuard> | undefined;
     try {
       let socket = job.socket;
       if (!socket) {
@@ -728,35 +724,42 @@ export class FtpsClient {
         job.socket = socket;
         job.resumed = socket.tls?.resumed ?? false;
       }
-      if (direction === "download") {
-        for (;;) {
-          const chunk = await withTimeout(socket.read(), this.#timeoutMs, "Data");
-          if (chunk === null) break;
-          job.bytes += chunk.length;
-          await job.sink?.(chunk);
-          job.onProgress?.(job.bytes);
+      // One watchdog for the whole transfer, not a timer per chunk: a connection that moves
+      // nothing for timeoutMs, either way, is dropped.
+      idle = idleGuard(socket, this.#timeoutMs);
+      try {
+        if (direction === "download") {
+          for (let chunk = await socket.read(); chunk; chunk = await socket.read()) {
+            idle.touch();
+            job.bytes += chunk.length;
+            await job.sink?.(chunk);
+            job.onProgress?.(job.bytes);
+          }
+        } else {
+          for await (const chunk of job.source ?? []) {
+            if (job.dropped) return;
+            await socket.write(chunk);
+            idle.touch();
+            job.bytes += chunk.length;
+            job.onProgress?.(job.bytes);
+          }
+          await socket.end();
+          // The server closes once it has read everything: wait for that rather than cut the
+          // connection under bytes still in flight (a TLS 1.3 ticket is consumed below us).
+          while (await socket.read()) idle.touch();
         }
-      } else {
-        for await (const chunk of job.source ?? []) {
-          if (job.dropped) return;
-          await socket.write(chunk);
-          job.bytes += chunk.length;
-          job.onProgress?.(job.bytes);
-        }
-        await socket.end();
-        // The server closes once it has read everything: wait for that rather than cut the
-        // connection under bytes still in flight.
-        while (await withTimeout(socket.read(), this.#timeoutMs, "The data connection's end")) {
-          // Nothing is expected here (a TLS 1.3 ticket is consumed by the TLS layer).
-        }
+      } finally {
+        idle.stop();
       }
       if (job.dropped || this.#closed) return;
+      if (idle.expired) throw new Error("stalled");
       socket.close();
       this.#session.dataEnded(now(), id);
     } catch (error) {
       if (job.dropped || this.#closed) return;
       job.socket?.close();
-      this.#session.dataFailed(now(), id, error as Error);
+      const stalled = new Error(`Data: nothing moved for ${this.#timeoutMs} ms`);
+      this.#session.dataFailed(now(), id, idle?.expired ? stalled : error as Error);
     }
     this.#pump();
   }
@@ -802,6 +805,31 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
     timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Drops `socket` once nothing moved for `ms` (the read or write waiting on it then ends);
+ * `expired` tells that apart from a normal end.
+ */
+function idleGuard(socket: FtpSocket, ms: number) {
+  let last = now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = {
+    expired: false,
+    touch: () => void (last = now()),
+    stop: () => clearTimeout(timer),
+  };
+  const check = () => {
+    const quiet = now() - last;
+    if (quiet < ms) {
+      timer = setTimeout(check, ms - quiet);
+      return;
+    }
+    guard.expired = true;
+    socket.close();
+  };
+  timer = setTimeout(check, ms);
+  return guard;
 }
 
 /** Upload data as chunks of at most 64 KiB. */

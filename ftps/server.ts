@@ -298,6 +298,11 @@ export type FtpServerEvent =
   };
 
 const ANONYMOUS = new Set(["anonymous", "ftp"]);
+/** A LIST or STAT argument less the `ls` options clients put first (`-la`). */
+function withoutLsOptions(argument: string): string {
+  return argument.replace(/^\s*(-[a-zA-Z]+\s*)+/, "");
+}
+
 /** The MLST/MLSD facts served (RFC 3659 section 7.5). */
 const MLST_FACTS: readonly string[] = ["type", "size", "modify"];
 
@@ -1027,10 +1032,11 @@ export class FtpServerSession {
     const mode = this.#type === "I" ? "BINARY" : "ASCII";
     if (verb === "LIST" || verb === "NLST" || verb === "MLSD") {
       // `LIST -la` and such: ls options, which the listing does not need.
-      const target = verb === "MLSD" ? argument : argument.replace(/^\s*(-[a-zA-Z]+\s*)+/, "");
+      const target = verb === "MLSD" ? argument : withoutLsOptions(argument);
       const path = resolveFtpPath(this.#cwd, target);
       return this.#listing(path, verb === "MLSD", (entries, wallClock) => {
-        const bytes = this.#formatListing(verb, entries, wallClock);
+        const lines = this.#listingLines(verb, entries, wallClock);
+        const bytes = new TextEncoder().encode(lines.map((line) => `${line}\r\n`).join(""));
         start("send", `Here comes the directory listing.`, "", bytes);
       }, refuse);
     }
@@ -1084,11 +1090,12 @@ export class FtpServerSession {
     });
   }
 
-  #formatListing(
+  /** The lines of a listing (LIST, NLST or MLSD), without their ends. */
+  #listingLines(
     verb: string,
     entries: readonly FtpStorageEntry[],
     wallClock: Date | undefined,
-  ): Uint8Array {
+  ): string[] {
     const lines: string[] = [];
     // Without a clock, a date far in the future: every entry shows its year.
     const now = wallClock ?? new Date(8.64e15);
@@ -1099,7 +1106,7 @@ export class FtpServerSession {
       else if (verb === "LIST") lines.push(formatFtpListLine(entry, now));
       else lines.push(formatFtpFacts({ name: entry.name, facts: this.#facts(entry) }));
     }
-    return new TextEncoder().encode(lines.map((line) => `${line}\r\n`).join(""));
+    return lines;
   }
 
   /** The facts of an entry that OPTS MLST selected (RFC 3659 section 7.9). */
@@ -1153,11 +1160,10 @@ export class FtpServerSession {
         "End of status",
       ]);
     }
-    const target = argument.replace(/^\s*(-[a-zA-Z]+\s*)+/, "");
+    const target = withoutLsOptions(argument);
     const path = resolveFtpPath(this.#cwd, target);
     this.#listing(path, false, (entries, wallClock) => {
-      const text = new TextDecoder().decode(this.#formatListing("LIST", entries, wallClock));
-      const lines = text.split("\r\n").filter((line) => line !== "");
+      const lines = this.#listingLines("LIST", entries, wallClock);
       this.#reply(213, [`Status of ${path}:`, ...lines, "End of status"]);
     }, (code, text) => this.#reply(code, text));
   }

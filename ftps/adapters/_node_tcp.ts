@@ -94,20 +94,23 @@ class NodeFtpSocket implements FtpSocket {
     if (this.#error) return Promise.reject(this.#error);
     return new Promise((resolve, reject) => {
       const socket = this.#socket;
-      const fail = (error: Error) => {
-        socket.off("drain", done);
-        reject(error);
+      const settle = (error?: Error) => {
+        socket.off("drain", drained);
+        socket.off("error", settle);
+        socket.off("close", closed);
+        if (error) reject(error);
+        else resolve();
       };
-      const done = () => {
-        socket.off("error", fail);
-        resolve();
-      };
+      const drained = () => settle();
+      // A socket dropped while a write waits (a stalled peer) ends the wait too.
+      const closed = () => settle(this.#error ?? new Error("The connection was closed"));
       if (socket.write(bytes)) {
         resolve();
         return;
       }
-      socket.once("drain", done);
-      socket.once("error", fail);
+      socket.once("drain", drained);
+      socket.once("error", settle);
+      socket.once("close", closed);
     });
   }
 

@@ -25,6 +25,20 @@ export const transport: FtpTransport = nodeFtpTransport;
 /**
  * Connects, secures and logs in (see {@linkcode FtpsClient.connect}).
  *
+ * @example
+ * ```ts ignore
+ * import { connectFtps } from "@ftkit/ftkit/ftps/bun";
+ *
+ * await using client = await connectFtps({
+ *   host: "127.0.0.1",
+ *   secure: "explicit",
+ *   user: "fred",
+ *   password: "pw",
+ *   ca: "-----BEGIN CERTIFICATE-----...",
+ * });
+ * await client.put("configs/r1.cfg", "hostname r1\n");
+ * ```
+ *
  * @param options Where, how and who.
  * @returns The client.
  */

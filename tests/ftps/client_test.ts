@@ -654,6 +654,31 @@ describe("FTPS client session: every other branch", () => {
     assert.ok(failed?.type === "failed" && (failed.error as FtpReplyError).transient);
   });
 
+  test("a transfer's final reply is timed from the end of its data, not from its 150", () => {
+    const session = ready({ replyTimeoutMs: 1000 });
+    const id = session.transfer(20, { command: "RETR", path: "huge.iso" });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    session.dataConnected(22, id);
+    server(session, 23, "150 Opening BINARY mode data connection.");
+    assert.equal(session.pollTimeout(), undefined, "a long transfer is not a silent server");
+    session.handleTimeout(3_600_000);
+    assert.equal(session.isClosed(), false);
+    session.dataEnded(3_600_001, id);
+    assert.equal(session.pollTimeout(), 3_601_001, "now the 226 is awaited");
+    // A data connection that failed first is named in the error with the server's code.
+    const other = ready();
+    const second = other.transfer(20, { command: "RETR", path: "x" });
+    server(other, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    other.dataConnected(22, second);
+    server(other, 23, "150 Go.");
+    other.dataFailed(24, second, new Error("stalled"));
+    server(other, 25, "426 Connection closed.");
+    const failed = events(other).find((event) => event.type === "failed");
+    assert.ok(failed?.type === "failed" && failed.error instanceof FtpReplyError);
+    assert.equal(failed.error.code, 426);
+    assert.match(failed.error.message, /failed first: stalled/);
+  });
+
   test("a refusal after 150 ends the transfer without waiting for data that will not come", () => {
     // Active mode, and the server could not connect: 425 follows the 150 (RFC 959 section 5.4).
     const session = ready({ dataConnections: "active" });
