@@ -1,0 +1,168 @@
+/**
+ * FTPS client benchmark: ftkit's client (Deno, Bun, Node) next to curl, in one run, against
+ * vsftpd over loopback with TLS 1.3, PROT P and session reuse required (vsftpd's defaults).
+ * 100 MB RETR and STOR; prints MB/s (best of the runs) and the ratio to curl.
+ *
+ * Usage: deno run -A scripts/bench/ftps_client.ts [--size MB] [--runs N]
+ *   Needs vsftpd and curl (scripts/peers.ts), root (the anonymous upload directory belongs to the
+ *   ftp user), and the npm build (scripts/build_npm.ts) for Node.
+ *
+ * @module
+ */
+
+import { spawn } from "node:child_process";
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { size: { type: "string" }, runs: { type: "string" } },
+});
+const sizeMb = Number(values.size ?? 100);
+const runs = Number(values.runs ?? 3);
+const tls = join(root, "tests/fixtures/tls");
+const ca = join(tls, "ca.pem");
+
+/** Runs a program to its end; resolves with its stdout. */
+function run(program: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (chunk) => (out += chunk));
+    child.on("error", reject);
+    child.on(
+      "exit",
+      (code) => code === 0 ? resolve(out) : reject(new Error(`${program}: ${code}`)),
+    );
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForTcp(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`vsftpd did not listen on ${port}`);
+}
+
+const dir = await mkdtemp(join(tmpdir(), "ftkit-bench-ftps-"));
+const pub = join(dir, "top", "pub");
+await mkdir(pub, { recursive: true });
+await chmod(dir, 0o755);
+await chmod(join(dir, "top"), 0o755);
+const big = new Uint8Array(sizeMb * 1024 * 1024);
+for (let at = 0; at < big.length; at += 65536) crypto.getRandomValues(big.subarray(at, at + 65536));
+await writeFile(join(pub, "big.bin"), big);
+const ftp = (await readFile("/etc/passwd", "utf8")).split("\n").find((l) => l.startsWith("ftp:"));
+if (!ftp) throw new Error("No ftp user: install vsftpd (scripts/peers.ts)");
+await chown(pub, Number(ftp.split(":")[2]), Number(ftp.split(":")[3]));
+const port = await freePort();
+const config = join(dir, "vsftpd.conf");
+await writeFile(
+  config,
+  [
+    "listen=YES",
+    "listen_address=127.0.0.1",
+    `listen_port=${port}`,
+    "background=NO",
+    "seccomp_sandbox=NO",
+    "anonymous_enable=YES",
+    "local_enable=NO",
+    "write_enable=YES",
+    `anon_root=${join(dir, "top")}`,
+    "anon_upload_enable=YES",
+    "anon_other_write_enable=YES",
+    "no_anon_password=YES",
+    "ssl_enable=YES",
+    "allow_anon_ssl=YES",
+    "force_anon_data_ssl=YES",
+    "force_anon_logins_ssl=YES",
+    "require_ssl_reuse=YES",
+    `rsa_cert_file=${join(tls, "leaf.pem")}`,
+    `rsa_private_key_file=${join(tls, "leaf.key")}`,
+    "secure_chroot_dir=/var/run/vsftpd/empty",
+    "xferlog_enable=NO",
+    "",
+  ].join("\n"),
+);
+const vsftpd = spawn("/usr/sbin/vsftpd", [config], { stdio: "ignore", detached: true });
+try {
+  await waitForTcp(port);
+  const url = `ftp://localhost:${port}/pub`;
+  const curlArgs = ["-s", "--ssl-reqd", "--cacert", ca, "--resolve", `localhost:${port}:127.0.0.1`];
+  const curl = { get: [] as number[], put: [] as number[] };
+  for (let i = 0; i < runs; i++) {
+    curl.get.push(Number(
+      await run("curl", [...curlArgs, `${url}/big.bin`, "-o", "/dev/null", "-w", "%{time_total}"]),
+    ));
+    curl.put.push(Number(
+      await run("curl", [
+        ...curlArgs,
+        "-T",
+        join(pub, "big.bin"),
+        `${url}/up.bin`,
+        "-w",
+        "%{time_total}",
+      ]),
+    ));
+  }
+  const worker = join(root, "scripts/bench/ftps_worker.mjs");
+  const bin = (name: string) => join(root, "node_modules/.bin", name);
+  const ftkit: Record<string, { get: number[]; put: number[]; error?: string }> = {};
+  const commands: Record<string, [string, string[]]> = {
+    deno: [bin("deno"), ["run", "-A", worker, join(root, "ftps/adapters/deno.ts")]],
+    bun: [bin("bun"), [worker, join(root, "ftps/adapters/bun.ts")]],
+    node: ["node", [worker, join(root, "npm/ftps/adapters/node.js")]],
+  };
+  for (const [runtime, [program, args]] of Object.entries(commands)) {
+    ftkit[runtime] = JSON.parse(await run(program, [...args, String(port), ca, String(runs)]));
+  }
+  const mbps = (seconds: number[]) => sizeMb * 1.048576 / Math.min(...seconds);
+  const cell = (seconds: number[], peer: number[]) =>
+    `${mbps(seconds).toFixed(1)} (${(mbps(seconds) / mbps(peer)).toFixed(2)}x)`.padEnd(18);
+  console.log(`FTPS client, ${sizeMb} MB over loopback, vsftpd, TLS 1.3, PROT P, reuse required`);
+  console.log(
+    `MB/s, best of ${runs}       curl      ftkit/deno        ftkit/bun         ftkit/node`,
+  );
+  for (const way of ["get", "put"] as const) {
+    const row = [
+      `${way === "get" ? "RETR" : "STOR"}`.padEnd(22),
+      mbps(curl[way]).toFixed(1).padEnd(10),
+    ];
+    for (const runtime of ["deno", "bun", "node"]) {
+      const result = ftkit[runtime];
+      row.push(result.error ? "refused".padEnd(18) : cell(result[way], curl[way]));
+    }
+    console.log(row.join(""));
+  }
+  for (const [runtime, result] of Object.entries(ftkit)) {
+    if (result.error) console.log(`ftkit/${runtime}: ${result.error}`);
+  }
+} finally {
+  try {
+    process.kill(-vsftpd.pid!, "SIGKILL");
+  } catch {
+    vsftpd.kill("SIGKILL");
+  }
+  await rm(dir, { recursive: true, force: true });
+}
