@@ -99,6 +99,12 @@ interface DataJob {
   tls: boolean;
   resumed: boolean;
   dropped: boolean;
+  /** Whether the data connection's TLS handshake offered the control connection's session. */
+  offered?: boolean;
+  /** Whether the data connection's TLS handshake completed. */
+  secured?: boolean;
+  /** The data connection's TLS handshake failed while offering the control connection's session. */
+  resumeRefused?: boolean;
 }
 
 const now = (): number => performance.now();
@@ -132,6 +138,9 @@ export class FtpsClient {
   #features: ReadonlyMap<string, string> = new Map();
   #reading: Promise<void> = Promise.resolve();
   #lastTransfer: FtpsTransferInfo | undefined;
+  /** Whether data connections offer the control connection's session; off for good once a
+   * server breaks a handshake over it (pyftpdlib with optional client certificates does). */
+  #resumeData = true;
 
   private constructor(
     options: FtpsClientOptions,
@@ -474,8 +483,9 @@ export class FtpsClient {
 
   /** Queues an operation without data on the machine; settles with its final reply. */
   #operation(queue: () => number): Promise<FtpReply> {
-    this.#check();
+    // A closed session or a refused argument rejects the promise; nothing throws synchronously.
     return new Promise((resolve, reject) => {
+      this.#check();
       this.#pending.set(queue(), { resolve, reject });
       this.#pump();
     });
@@ -595,17 +605,20 @@ export class FtpsClient {
         const job = pending?.data;
         if (job) {
           this.#dropData(job);
+          // vsftpd answers 522, ProFTPD 425, to a protected data connection that did not
+          // resume the control connection's session (RFC 4217 10.2 lets a server insist).
           if (
-            error instanceof FtpReplyError && error.code === 522 && job.tls && !job.resumed &&
-            !this.#resumes
+            error instanceof FtpReplyError && (error.code === 522 || error.code === 425) &&
+            job.secured && !job.resumed && !this.#resumes
           ) {
             error = new FtpReplyError(
               error.command,
               { code: error.code, lines: error.lines },
-              "The server requires data connections to resume the control connection's TLS " +
-                "session, which this runtime's TLS cannot do (Deno): run under Node or Bun, or " +
-                "let the server accept data connections without session reuse " +
-                "(vsftpd: require_ssl_reuse=NO)",
+              (error.code === 522 ? "The server requires" : "The server probably requires") +
+                " data connections to resume the control connection's TLS session, which this " +
+                "runtime's TLS cannot do (Deno): run under Node or Bun, or let the server accept " +
+                "data connections without session reuse (vsftpd: require_ssl_reuse=NO; ProFTPD: " +
+                "TLSOptions NoSessionReuseRequired)",
             );
           }
         }
@@ -621,24 +634,48 @@ export class FtpsClient {
     }
   }
 
-  #transfer(
+  async #transfer(
     request: FtpTransferRequest,
     options: FtpsTransferOptions,
     io: { sink?: DataJob["sink"]; source?: AsyncIterable<Uint8Array> },
   ): Promise<FtpReply> {
+    const first = this.#attempt(request, options, io);
+    try {
+      return await first.reply;
+    } catch (error) {
+      // Some servers break the handshake of a data connection that offers the control
+      // connection's session instead of ignoring it (RFC 5246 7.4.1.2 and RFC 8446 4.6.1 let a
+      // server decline resumption). Nothing moved yet, so the transfer is tried once more
+      // without resumption, and the session stops offering it.
+      // The server's 522 (RFC 4217 10.2: TLS negotiation failed) may come before the handshake's
+      // own failure shows here.
+      const job = first.job;
+      const refused = job.resumeRefused ||
+        (job.offered && !job.secured && error instanceof FtpReplyError && error.code === 522);
+      if (!refused || this.#closed || options.signal?.aborted) throw error;
+      this.#resumeData = false;
+      return await this.#attempt(request, options, io).reply;
+    }
+  }
+
+  #attempt(
+    request: FtpTransferRequest,
+    options: FtpsTransferOptions,
+    io: { sink?: DataJob["sink"]; source?: AsyncIterable<Uint8Array> },
+  ): { job: DataJob; reply: Promise<FtpReply> } {
     this.#check();
     options.signal?.throwIfAborted();
-    return new Promise((resolve, reject) => {
-      const job: DataJob = {
-        request,
-        ...(io.sink ? { sink: io.sink } : {}),
-        ...(io.source ? { source: io.source } : {}),
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        bytes: 0,
-        tls: false,
-        resumed: false,
-        dropped: false,
-      };
+    const job: DataJob = {
+      request,
+      ...(io.sink ? { sink: io.sink } : {}),
+      ...(io.source ? { source: io.source } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      bytes: 0,
+      tls: false,
+      resumed: false,
+      dropped: false,
+    };
+    const reply = new Promise<FtpReply>((resolve, reject) => {
       const id = this.#session.transfer(now(), request);
       const onAbort = () => {
         if (this.#pending.has(id) && !this.#closed) {
@@ -661,6 +698,7 @@ export class FtpsClient {
       });
       this.#pump();
     });
+    return { job, reply };
   }
 
   async #connectData(id: number, port: number): Promise<void> {
@@ -716,12 +754,24 @@ export class FtpsClient {
       }
       if (tls) {
         // RFC 4217 section 7: the FTP client is the TLS client, in active mode too.
+        const offered = this.#resumeData && this.#resumes && this.#sessions.ready;
+        job.offered = offered;
+        const plain = socket;
         socket = await withTimeout(
-          socket.startTls({ ...this.#tls, sessions: this.#sessions }),
+          plain.startTls({
+            ...this.#tls,
+            ...(this.#resumeData ? { sessions: this.#sessions } : {}),
+          }),
           this.#timeoutMs,
           "TLS on the data connection",
-        );
+        ).catch((error) => {
+          plain.close();
+          // A refusal, not silence: a timeout is not worth a second wait.
+          job.resumeRefused = offered && (error as Error).name !== "TimeoutError";
+          throw error;
+        });
         job.socket = socket;
+        job.secured = true;
         job.resumed = socket.tls?.resumed ?? false;
       }
       // One watchdog for the whole transfer, not a timer per chunk: a connection that moves
@@ -802,7 +852,11 @@ function tlsOptions(options: FtpsClientOptions): FtpTlsClientOptions {
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      const error = new Error(`${what}: no answer within ${ms} ms`);
+      error.name = "TimeoutError";
+      reject(error);
+    }, ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,6 @@
 /**
- * ftkit's FTPS client on Deno, over `node:net` and `node:tls`.
+ * ftkit's FTPS client on Deno, over Deno's native TCP and TLS (`node:tls` for the options native
+ * TLS lacks).
  *
  * @example
  * ```ts ignore
@@ -17,15 +18,25 @@ export * from "../mod.ts";
 
 import { FtpsClient, type FtpsClientOptions } from "../ftps_client.ts";
 import type { FtpTransport } from "../transport.ts";
+import { denoFtpTransport, nativeTlsCannot } from "./_deno_tcp.ts";
 import { nodeFtpTransport } from "./_node_tcp.ts";
 
-/** The TCP/TLS transport (`node:net`, `node:tls`). Deno's TLS, native or through `node:tls`,
- * does not resume sessions: servers that require resumption on data connections (vsftpd's and
- * ProFTPD's defaults) refuse its protected transfers with 522, and the error says so. */
-export const transport: FtpTransport = nodeFtpTransport;
+/**
+ * The TCP/TLS transport on `Deno.connect`, `Deno.startTls` and `Deno.listen`. Deno's TLS,
+ * native or through `node:tls`, does not resume sessions: servers that require resumption on
+ * data connections (vsftpd's and ProFTPD's defaults) refuse its protected transfers, and the
+ * error says so. Native TLS cannot cap the version or skip verification either.
+ */
+export const transport: FtpTransport = denoFtpTransport;
+
+/** The transport over Deno's `node:net` and `node:tls`: it honours `maxVersion: "TLSv1.2"`,
+ * `minVersion: "TLSv1.3"` and `rejectUnauthorized: false`, but does not end a download at the
+ * server's TLS close_notify (servers that wait for the client's, like Pure-FTPd, then stall). */
+export const nodeTlsTransport: FtpTransport = nodeFtpTransport;
 
 /**
- * Connects, secures and logs in (see {@linkcode FtpsClient.connect}).
+ * Connects, secures and logs in (see {@linkcode FtpsClient.connect}), over Deno's native TLS, or
+ * over `node:tls` when the options ask what native TLS cannot do.
  *
  * @example
  * ```ts ignore
@@ -47,5 +58,8 @@ export const transport: FtpTransport = nodeFtpTransport;
 export function connectFtps(
   options: Omit<FtpsClientOptions, "transport">,
 ): Promise<FtpsClient> {
-  return FtpsClient.connect({ ...options, transport });
+  return FtpsClient.connect({
+    ...options,
+    transport: nativeTlsCannot(options) ? nodeTlsTransport : transport,
+  });
 }

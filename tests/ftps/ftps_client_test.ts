@@ -4,7 +4,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
-import { connectFtps, FtpReplyError } from "../../ftps/adapters/node.ts";
+import { connectFtps, FtpReplyError } from "./_connect.ts";
 
 /** A plain FTP server that logs anyone in, opens passive data connections, and on RETR sends
  * `head` then goes silent; on STOR it never reads. When the client drops the data connection it
@@ -110,6 +110,39 @@ describe("FtpsClient on real sockets", () => {
         client.put("stalls.bin", new Uint8Array(64 * 1024 * 1024)),
         /nothing moved for 300 ms/,
       );
+    } finally {
+      await client.close();
+      server.close();
+    }
+  });
+
+  test("after the server hangs up, every operation rejects (none throws)", async () => {
+    const server = await stallingServer(new Uint8Array(0), false);
+    const client = await connectFtps({
+      host: "127.0.0.1",
+      port: server.port,
+      secure: false,
+      timeoutMs: 2000,
+    });
+    try {
+      server.close(); // drops the control connection
+      await assert.rejects(client.raw("NOOP"), /closed/);
+      // The session is known closed now: each call still returns a rejected promise.
+      const calls: [string, () => Promise<unknown>][] = [
+        ["raw", () => client.raw("NOOP")],
+        ["pwd", () => client.pwd()],
+        ["cd", () => client.cd("/")],
+        ["size", () => client.size("a")],
+        ["get", () => client.get("a")],
+        ["put", () => client.put("a", "b")],
+        ["list", () => client.list()],
+        ["mkdir", () => client.mkdir("a/b", { recursive: true })],
+      ];
+      for (const [name, call] of calls) {
+        let promise: Promise<unknown> | undefined;
+        assert.doesNotThrow(() => (promise = call()), name);
+        await assert.rejects(promise!, /closed/, name);
+      }
     } finally {
       await client.close();
       server.close();

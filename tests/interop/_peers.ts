@@ -17,6 +17,13 @@ export const PEER = {
   curl: "/usr/bin/curl",
   busybox: "/usr/bin/busybox",
   vsftpd: "/usr/sbin/vsftpd",
+  proftpd: "/opt/proftpd/usr/sbin/proftpd",
+  pureFtpd: "/opt/pure-ftpd/usr/sbin/pure-ftpd",
+  purePw: "/opt/pure-ftpd/usr/bin/pure-pw",
+  /** Debian's Python, which has pyftpdlib and pyOpenSSL (not a pyenv shim's). */
+  python: "/usr/bin/python3",
+  pyftpdlib: "/usr/lib/python3/dist-packages/pyftpdlib/__init__.py",
+  openssl: "/usr/bin/openssl",
 };
 
 /** Why a test must be skipped: a loud message when the peer is missing, else `false`. */

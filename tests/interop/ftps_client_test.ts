@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connectFtps, FtpReplyError, type FtpsClient } from "../../ftps/adapters/node.ts";
+import { connectFtps, FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
 import {
   bytesOf,
   type Daemon,
@@ -110,7 +110,7 @@ describe("FTPS client against vsftpd (session reuse required)", { skip }, () => 
         assert.equal(await client.pwd(), "/");
         assert.ok(client.features.has("AUTH"));
         await assert.rejects(client.get("pub/hello.txt"), (error: unknown) => {
-          assert.ok(error instanceof FtpReplyError);
+          assert.ok(error instanceof FtpReplyError, String(error));
           assert.equal(error.code, 522);
           assert.match(error.message, /resume the control connection's TLS session.*Node or Bun/);
           return true;

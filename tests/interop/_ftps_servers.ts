@@ -1,0 +1,282 @@
+// Real FTPS servers started on loopback for the interop tests: ProFTPD with mod_tls, Pure-FTPd and
+// pyftpdlib's TLS_FTPHandler, each serving a temporary directory to the user "user" ("secret"),
+// with the test CA's leaf certificate, TLS required on control and data connections.
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { chmod, chown, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
+import {
+  bytesOf,
+  type Daemon,
+  freeTcpPort,
+  PEER,
+  runPeer,
+  startDaemon,
+  waitForTcp,
+} from "./_peers.ts";
+import { repoFile } from "../_runtime.ts";
+
+/** The test CA and the leaf it signed (localhost, 127.0.0.1, ::1). */
+export const FIXTURES: string = repoFile("tests/fixtures/tls");
+
+/** The account every server here has. */
+export const USER = "user";
+/** Its password. */
+export const PASSWORD = "secret";
+
+/** A running server: where it listens, and the directory its `/` is. */
+export interface FtpsServer {
+  readonly port: number;
+  readonly root: string;
+  stop(): Promise<void>;
+}
+
+/** The uid and gid of the `ftp` user (vsftpd's package creates it); servers run sessions as it. */
+export async function ftpUser(): Promise<{ uid: number; gid: number }> {
+  const passwd = await readFile("/etc/passwd", "utf8");
+  const line = passwd.split("\n").find((entry) => entry.startsWith("ftp:"));
+  if (!line) throw new Error("No ftp user: vsftpd's package makes it");
+  const [, , uid, gid] = line.split(":");
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** Gives `paths` to the ftp user. */
+export async function chownFtp(...paths: string[]): Promise<void> {
+  const { uid, gid } = await ftpUser();
+  for (const path of paths) await chown(path, uid, gid);
+}
+
+async function daemon(program: string, args: string[], port: number): Promise<Daemon> {
+  const started = await startDaemon(program, args, 100);
+  await waitForTcp(port).catch(async (error) => {
+    await started.stop();
+    throw error;
+  });
+  return started;
+}
+
+/**
+ * ProFTPD 1.3.8 with mod_tls: TLSRequired on, session reuse required on data connections (its
+ * default) unless `reuseRequired` is false, implicit TLS when asked. `dir` holds the config; `root`
+ * (owned by the ftp user) is the user's chroot.
+ */
+export async function startProftpd(
+  dir: string,
+  root: string,
+  options: { implicit?: boolean; reuseRequired?: boolean } = {},
+): Promise<FtpsServer> {
+  const port = await freeTcpPort();
+  const { uid, gid } = await ftpUser();
+  const passwd = join(dir, `proftpd-${port}.passwd`);
+  const hash = (await runPeer(PEER.openssl, ["passwd", "-6", "-stdin"], {
+    input: `${PASSWORD}\n`,
+  })).stdout.trim();
+  await writeFile(passwd, `${USER}:${hash}:${uid}:${gid}::${root}:/bin/false\n`);
+  await chmod(passwd, 0o600);
+  const tlsOptions = [
+    ...(options.reuseRequired === false ? ["NoSessionReuseRequired"] : []),
+    ...(options.implicit ? ["UseImplicitSSL"] : []),
+  ];
+  const config = join(dir, `proftpd-${port}.conf`);
+  await writeFile(
+    config,
+    [
+      "ServerType standalone",
+      `Port ${port}`,
+      "DefaultAddress 127.0.0.1",
+      "SocketBindTight on",
+      "UseIPv6 off",
+      "ModulePath /opt/proftpd/usr/lib/proftpd",
+      "LoadModule mod_tls.c",
+      "User nobody",
+      "Group nogroup",
+      `PidFile ${join(dir, `proftpd-${port}.pid`)}`,
+      `ScoreboardFile ${join(dir, `proftpd-${port}.scoreboard`)}`,
+      "DelayTable none",
+      "WtmpLog off",
+      "UseReverseDNS off",
+      "AuthOrder mod_auth_file.c",
+      `AuthUserFile ${passwd}`,
+      "RequireValidShell off",
+      "DefaultRoot ~",
+      "Umask 022",
+      "AllowOverwrite on",
+      "AllowStoreRestart on",
+      "TransferLog none",
+      `SystemLog ${join(dir, `proftpd-${port}.log`)}`,
+      "TLSEngine on",
+      "TLSProtocol TLSv1.2 TLSv1.3",
+      `TLSRSACertificateFile ${join(FIXTURES, "leaf.pem")}`,
+      `TLSRSACertificateKeyFile ${join(FIXTURES, "leaf.key")}`,
+      "TLSRequired on",
+      ...(tlsOptions.length > 0 ? [`TLSOptions ${tlsOptions.join(" ")}`] : []),
+      "",
+    ].join("\n"),
+  );
+  const running = await daemon(PEER.proftpd, ["-n", "-q", "-c", config], port);
+  return { port, root, stop: () => running.stop() };
+}
+
+/**
+ * Pure-FTPd 1.0.50 with TLS required on control and data (`-Y 3`), the user in a PureDB of its
+ * own, chrooted to `root` (owned by the ftp user).
+ */
+export async function startPureFtpd(dir: string, root: string): Promise<FtpsServer> {
+  const port = await freeTcpPort();
+  const { uid, gid } = await ftpUser();
+  const passwd = join(dir, `pure-${port}.passwd`);
+  const pdb = join(dir, `pure-${port}.pdb`);
+  // pure-pw's own hash is argon2id at 255 passes (seconds per login here); a SHA-512 crypt hash
+  // in the same passwd format keeps logins quick.
+  const hash = (await runPeer(PEER.openssl, ["passwd", "-6", "-stdin"], {
+    input: `${PASSWORD}\n`,
+  })).stdout.trim();
+  await writeFile(passwd, `${USER}:${hash}:${uid}:${gid}::${root}/./::::::::::::\n`);
+  const made = await runPeer(PEER.purePw, ["mkdb", pdb, "-f", passwd]);
+  if (made.code !== 0) throw new Error(`pure-pw mkdb failed: ${made.stderr}`);
+  const running = await daemon(PEER.pureFtpd, [
+    "-S",
+    `127.0.0.1,${port}`,
+    "-l",
+    `puredb:${pdb}`,
+    "-Y",
+    "3",
+    "-2",
+    `${join(FIXTURES, "leaf.pem")},${join(FIXTURES, "leaf.key")}`,
+    "-E", // no anonymous logins
+    "-H", // no reverse DNS
+    "-A", // chroot everyone
+  ], port);
+  return { port, root, stop: () => running.stop() };
+}
+
+/** The pyftpdlib server: TLS_FTPHandler, TLS required on control and data. */
+const PYFTPDLIB = `
+import sys
+from OpenSSL import SSL
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+port, root, cert, key, user, password, optional_certs = sys.argv[1:8]
+authorizer = DummyAuthorizer()
+authorizer.add_user(user, password, root, perm="elradfmwMT")
+handler = TLS_FTPHandler
+handler.certfile = cert
+handler.keyfile = key
+handler.authorizer = authorizer
+handler.tls_control_required = True
+handler.tls_data_required = True
+if optional_certs == "yes":
+    # Client certificates asked for but optional, and no session id context: OpenSSL then
+    # aborts any handshake that tries to resume a session (SSL_R_SESSION_ID_CONTEXT_UNINITIALIZED).
+    handler.get_ssl_context().set_verify(SSL.VERIFY_PEER, lambda *args: True)
+FTPServer(("127.0.0.1", int(port)), handler).serve_forever()
+`;
+
+/**
+ * pyftpdlib 1.5.7 (`python3-pyftpdlib`, pyOpenSSL). With `optionalClientCerts`, its TLS context
+ * asks for client certificates without requiring one, a real misconfiguration under which every
+ * handshake that offers a session to resume is broken off with an internal_error alert.
+ */
+export async function startPyftpdlib(
+  root: string,
+  options: { optionalClientCerts?: boolean } = {},
+): Promise<FtpsServer> {
+  const port = await freeTcpPort();
+  const running = await daemon(PEER.python, [
+    "-c",
+    PYFTPDLIB,
+    String(port),
+    root,
+    join(FIXTURES, "leaf.pem"),
+    join(FIXTURES, "leaf.key"),
+    USER,
+    PASSWORD,
+    options.optionalClientCerts ? "yes" : "no",
+  ], port);
+  return { port, root, stop: () => running.stop() };
+}
+
+/**
+ * Every operation of the client API against a server whose `/pub` holds `hello.txt` (`hello`),
+ * writable: uploads (bytes, text, a stream, an async iterable), append, REST, size, mtime,
+ * recursive mkdir, rename, cd and pwd, a parsed listing, removals, a refusal, a raw command.
+ * `resumed` is what every protected data connection must report. Leaves `/pub` as it found it.
+ */
+export async function everyOperation(
+  client: FtpsClient,
+  options: { root: string; tag: string; hello: string; resumed: boolean },
+): Promise<void> {
+  const { root, tag, hello } = options;
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  assert.equal(await client.pwd(), "/");
+  assert.equal(decode(await client.get("pub/hello.txt")), hello);
+  assert.deepEqual(client.lastTransfer, {
+    bytes: new TextEncoder().encode(hello).length,
+    tls: true,
+    resumed: options.resumed,
+  });
+  const payload = bytesOf(300_000, 11);
+  const seen: number[] = [];
+  await client.put(`pub/up-${tag}.bin`, payload, { onProgress: (bytes) => seen.push(bytes) });
+  assert.equal(seen.at(-1), payload.length);
+  assert.equal(client.lastTransfer?.resumed, options.resumed);
+  assert.ok(Buffer.compare(await readFile(join(root, "pub", `up-${tag}.bin`)), payload) === 0);
+  await client.append(`pub/up-${tag}.bin`, "tail");
+  assert.equal(await client.size(`pub/up-${tag}.bin`), payload.length + 4);
+  const back = await client.get(`pub/up-${tag}.bin`, { offset: 299_990 });
+  assert.equal(decode(back.subarray(10)), "tail");
+  assert.deepEqual(back.subarray(0, 10), payload.subarray(299_990));
+  await client.put(
+    `pub/stream-${tag}.txt`,
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("from a "));
+        controller.enqueue(new TextEncoder().encode("stream\n"));
+        controller.close();
+      },
+    }),
+  );
+  async function* lines(): AsyncGenerator<Uint8Array> {
+    for (const line of ["one\n", "two\n"]) yield new TextEncoder().encode(line);
+  }
+  await client.append(`pub/stream-${tag}.txt`, lines());
+  assert.equal(
+    await readFile(join(root, "pub", `stream-${tag}.txt`), "utf8"),
+    "from a stream\none\ntwo\n",
+  );
+  const chunks: Uint8Array[] = [];
+  await client.getTo(
+    `pub/stream-${tag}.txt`,
+    new WritableStream({ write: (chunk) => void chunks.push(chunk) }),
+  );
+  assert.equal(decode(Buffer.concat(chunks)), "from a stream\none\ntwo\n");
+  const modified = await client.lastModified("pub/hello.txt");
+  assert.ok(Math.abs(modified.getTime() - Date.now()) < 3_600_000, `mtime ${modified}`);
+  await client.mkdir(`pub/${tag}/a/b`, { recursive: true });
+  await client.mkdir(`pub/${tag}/a/b`, { recursive: true });
+  await client.rename(`pub/up-${tag}.bin`, `pub/${tag}/a/b/moved.bin`);
+  await client.cd(`pub/${tag}/a`);
+  assert.equal(await client.pwd(), `/pub/${tag}/a`);
+  const entries = await client.list("b");
+  assert.deepEqual(entries.map((entry) => [entry.name, entry.type, entry.size]), [
+    ["moved.bin", "file", payload.length + 4],
+  ]);
+  const upper = await client.list();
+  assert.deepEqual(upper.map((entry) => [entry.name, entry.type]), [["b", "dir"]]);
+  await client.remove("b/moved.bin");
+  await client.removeDir("b");
+  await client.cd("/");
+  await client.removeDir(`pub/${tag}/a`);
+  await client.removeDir(`pub/${tag}`);
+  await client.remove(`pub/stream-${tag}.txt`);
+  const names = (await client.list("pub")).map((entry) => entry.name);
+  assert.ok(names.includes("hello.txt") && !names.includes(`stream-${tag}.txt`), `${names}`);
+  await assert.rejects(client.get("pub/missing"), (error: unknown) => {
+    assert.ok(error instanceof FtpReplyError && error.code === 550, String(error));
+    return true;
+  });
+  assert.equal((await client.raw("NOOP")).code, 200);
+}
