@@ -8,6 +8,9 @@
  * ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N]
  * ftkit tftp decode HEX     # decode one TFTP datagram given in hex, print it as JSON
  * ftkit tftp encode JSON    # encode a packet given as JSON, print the datagram in hex
+ * ftkit ftps ls URL [--long]              # ftps://host/dir (implicit TLS), ftp://host/dir --tls
+ * ftkit ftps get URL [LOCAL]              # download a file ("-": standard output)
+ * ftkit ftps put LOCAL URL                # upload a file (URL ending in "/": keep LOCAL's name)
  * ```
  *
  * Runs as `deno run -A cli.ts`, `bun cli.ts`, or the `ftkit` bin of the npm package.
@@ -17,6 +20,7 @@
 
 import process from "node:process";
 import { realpathSync } from "node:fs";
+import { type FileHandle, open, readFile, rm } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -47,11 +51,25 @@ Usage:
       Upload LOCAL as REMOTE (default: its base name).
   ftkit tftp decode HEX     Decode one TFTP datagram given in hex and print it as JSON
   ftkit tftp encode JSON    Encode a TFTP packet given as JSON and print the datagram in hex
+  ftkit ftps ls URL [--long]
+      List a directory.
+  ftkit ftps get URL [LOCAL]
+      Download a file to LOCAL (default: its base name; "-" writes to standard output).
+  ftkit ftps put LOCAL URL
+      Upload LOCAL to the URL's path (a path ending in "/" keeps LOCAL's name).
+    URL: ftps://[USER[:PASS]@]HOST[:PORT]/PATH is implicit TLS (port 990);
+         ftp://[USER[:PASS]@]HOST[:PORT]/PATH is explicit TLS (AUTH TLS, port 21) with --tls,
+         plain FTP without it. Without a user, the login is anonymous.
+    FTPS options: [--tls] [--user NAME[:PASS]] [--ca FILE] [--servername NAME] [--insecure]
+                  [--tls-max 1.2|1.3] [--active] [--timeout S]
+      --insecure skips certificate verification (test servers only).
   ftkit --help | --version
 
 Examples:
   ftkit tftp serve ./tftpboot --host 0.0.0.0 --port 69
   ftkit tftp get 127.0.0.1:6969 pxelinux.0 --blksize 1468 --windowsize 16
+  ftkit ftps get ftp://fred:secret@127.0.0.1/pub/firmware.bin --tls --ca ca.pem
+  ftkit ftps put ./r1.cfg ftps://fred@127.0.0.1/configs/ --user fred:secret
 `;
 
 /** Where the command writes. */
@@ -89,6 +107,7 @@ export async function runCli(
       output.out(VERSION);
       return 0;
     }
+    if (group === "ftps") return await ftps(command, rest, output);
     if (group !== "tftp") {
       throw new UsageError(
         group === undefined ? "missing command" : `unknown command "${args.join(" ")}"`,
@@ -304,6 +323,278 @@ function bar(draw: (line: string) => void, started: number): (progress: TftpProg
       draw(`${bytes} bytes ${rate.toFixed(1)} MB/s`);
     }
   };
+}
+
+// --- ftkit ftps ---
+
+/** What an FTP URL names. */
+interface FtpTarget {
+  secure: "implicit" | "explicit" | false;
+  host: string;
+  port: number;
+  user?: string;
+  password?: string;
+  path: string;
+}
+
+/** Reads `ftps://` (implicit TLS) and `ftp://` (explicit with `tls`, else plain) URLs. */
+function ftpTarget(text: string, tls: boolean): FtpTarget {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`not a URL: "${text}" (ftps://HOST/PATH or ftp://HOST/PATH)`);
+  }
+  if (url.protocol !== "ftps:" && url.protocol !== "ftp:") {
+    throw new UsageError(`not an FTP URL: "${text}" (ftps://HOST/PATH or ftp://HOST/PATH)`);
+  }
+  const implicit = url.protocol === "ftps:";
+  if (implicit && tls) throw new UsageError("--tls is for ftp:// URLs; ftps:// is already TLS");
+  if (url.search || url.hash) throw new UsageError(`unexpected ? or # in "${text}"`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  if (!host) throw new UsageError(`no host in "${text}"`);
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    throw new UsageError(`bad percent-encoding in "${text}"`);
+  }
+  return {
+    secure: implicit ? "implicit" : tls ? "explicit" : false,
+    host,
+    port: url.port ? Number(url.port) : implicit ? 990 : 21,
+    ...(url.username ? { user: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    // "/pub/x" names pub/x under the login directory, as curl reads FTP URLs (RFC 1738 3.2.2).
+    path: path.replace(/^\//, ""),
+  };
+}
+
+type FtpsApi = typeof import("./ftps/adapters/node.ts");
+
+async function ftpsApi(): Promise<FtpsApi> {
+  if ("Deno" in globalThis) return await import("./ftps/adapters/deno.ts");
+  if ("Bun" in globalThis) return await import("./ftps/adapters/bun.ts");
+  return await import("./ftps/adapters/node.ts");
+}
+
+const FTPS_OPTIONS = {
+  tls: { type: "boolean" },
+  user: { type: "string" },
+  ca: { type: "string" },
+  servername: { type: "string" },
+  insecure: { type: "boolean" },
+  "tls-max": { type: "string" },
+  active: { type: "boolean" },
+  timeout: { type: "string" },
+  long: { type: "boolean" },
+} as const;
+
+async function ftps(
+  command: string | undefined,
+  args: string[],
+  output: CliOutput,
+): Promise<number> {
+  if (command !== "ls" && command !== "get" && command !== "put") {
+    throw new UsageError(
+      command === undefined ? "ftps needs ls, get or put" : `unknown command "ftps ${command}"`,
+    );
+  }
+  const { values, positionals } = parse(args, FTPS_OPTIONS);
+  const want = command === "ls" ? [1, 1] : command === "get" ? [1, 2] : [2, 2];
+  if (positionals.length < want[0] || positionals.length > want[1]) {
+    throw new UsageError(
+      command === "ls"
+        ? "ftps ls takes one URL"
+        : command === "get"
+        ? "ftps get takes a URL and an optional local file"
+        : "ftps put takes a local file and a URL",
+    );
+  }
+  if (values.long && command !== "ls") throw new UsageError("--long is for ftps ls");
+  if (
+    command === "get" && (positionals[0].endsWith("/") || !ftpTarget(positionals[0], false).path)
+  ) {
+    throw new UsageError("ftps get needs a file in the URL");
+  }
+  const target = ftpTarget(command === "put" ? positionals[1] : positionals[0], !!values.tls);
+  const text = (name: keyof typeof FTPS_OPTIONS) => {
+    const value = values[name];
+    return typeof value === "string" ? value : undefined;
+  };
+  const user = text("user");
+  if (user !== undefined) {
+    const at = user.indexOf(":");
+    target.user = at === -1 ? user : user.slice(0, at);
+    if (at !== -1) target.password = user.slice(at + 1);
+  }
+  const tlsMax = text("tls-max");
+  if (tlsMax !== undefined && tlsMax !== "1.2" && tlsMax !== "1.3") {
+    throw new UsageError(`--tls-max must be 1.2 or 1.3, got "${tlsMax}"`);
+  }
+  if (target.secure === false && (values.ca || values.insecure || tlsMax || values.servername)) {
+    throw new UsageError("TLS options need ftps:// or --tls");
+  }
+  const timeout = integer("timeout", values.timeout);
+  const api = await ftpsApi();
+  try {
+    const caFile = text("ca");
+    const ca = caFile === undefined ? undefined : await readFile(caFile, "utf8");
+    const servername = text("servername");
+    const client = await api.connectFtps(
+      {
+        host: target.host,
+        port: target.port,
+        secure: target.secure,
+        ...(target.user !== undefined ? { user: target.user } : {}),
+        ...(target.password !== undefined ? { password: target.password } : {}),
+        ...(ca !== undefined ? { ca } : {}),
+        ...(servername ? { servername } : {}),
+        ...(values.insecure ? { rejectUnauthorized: false } : {}),
+        ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
+        ...(values.active ? { passive: false } : {}),
+        ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+      } as const,
+    );
+    try {
+      if (command === "ls") await ftpsList(client, target.path, !!values.long, output);
+      else if (command === "get") await ftpsGet(client, target.path, positionals[1], output);
+      else await ftpsPut(client, positionals[0], target.path, output);
+    } finally {
+      await client.close();
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    // One line: the server's reply, or what the network or TLS said.
+    output.err(`ftkit: ${oneLine(error)}`);
+    return 1;
+  }
+}
+
+function oneLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown }).code;
+  const first = message.split("\n")[0];
+  return typeof code === "string" && !first.includes(code) ? `${first} (${code})` : first;
+}
+
+type FtpsClientLike = Awaited<ReturnType<FtpsApi["connectFtps"]>>;
+
+async function ftpsList(
+  client: FtpsClientLike,
+  path: string,
+  long: boolean,
+  output: CliOutput,
+): Promise<void> {
+  const entries = await client.list(path || undefined);
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    if (!long) {
+      output.out(entry.type === "dir" ? `${entry.name}/` : entry.name);
+      continue;
+    }
+    const type = entry.type === "dir" ? "d" : entry.type === "link" ? "l" : "-";
+    const size = entry.size === undefined ? "-" : String(entry.size);
+    const when = entry.modified ? entry.modified.toISOString().slice(0, 19) + "Z" : "-";
+    output.out(`${type} ${size.padStart(12)} ${when.padEnd(20)} ${entry.name}`);
+  }
+}
+
+async function ftpsGet(
+  client: FtpsClientLike,
+  remote: string,
+  local: string | undefined,
+  output: CliOutput,
+): Promise<void> {
+  const target = local ?? basename(remote);
+  const started = performance.now();
+  // SIZE (RFC 3659) for the progress bar, when the server answers it.
+  const total = output.progress ? await client.size(remote).catch(() => undefined) : undefined;
+  const draw = output.progress ? bar(output.progress, started) : undefined;
+  const onProgress = draw && ((bytes: number) => draw({ bytes, total }));
+  let bytes: number;
+  if (target === "-") {
+    const sink = new WritableStream<Uint8Array>({
+      write: (chunk) =>
+        new Promise<void>((resolve, reject) =>
+          process.stdout.write(chunk, (error) => (error ? reject(error) : resolve()))
+        ),
+    });
+    await client.getTo(remote, sink, onProgress ? { onProgress } : {});
+    bytes = client.lastTransfer?.bytes ?? 0;
+  } else {
+    const file = await open(target, "w");
+    let closed = false;
+    const sink = new WritableStream<Uint8Array>({
+      async write(chunk) {
+        for (let at = 0; at < chunk.length;) {
+          at += (await file.write(chunk, at, chunk.length - at)).bytesWritten;
+        }
+      },
+      async close() {
+        closed = true;
+        await file.close();
+      },
+    });
+    try {
+      await client.getTo(remote, sink, onProgress ? { onProgress } : {});
+    } catch (error) {
+      // No half file left behind to be taken for the whole one.
+      if (!closed) await file.close().catch(() => {});
+      await rm(target, { force: true });
+      throw error;
+    }
+    bytes = client.lastTransfer?.bytes ?? 0;
+  }
+  if (output.progress) output.progress("");
+  const seconds = (performance.now() - started) / 1000;
+  output.err(`Received ${bytes} bytes in ${seconds.toFixed(2)} s${describeTls(client)}`);
+}
+
+async function ftpsPut(
+  client: FtpsClientLike,
+  local: string,
+  remote: string,
+  output: CliOutput,
+): Promise<void> {
+  const target = !remote || remote.endsWith("/") ? `${remote}${basename(local)}` : remote;
+  const file = await open(local, "r");
+  try {
+    const total = (await file.stat()).size;
+    const started = performance.now();
+    const draw = output.progress ? bar(output.progress, started) : undefined;
+    await client.put(
+      target,
+      fileChunks(file),
+      draw ? { onProgress: (bytes) => draw({ bytes, total }) } : {},
+    );
+    if (output.progress) output.progress("");
+    const seconds = (performance.now() - started) / 1000;
+    output.err(
+      `Sent ${client.lastTransfer?.bytes ?? 0} bytes in ${seconds.toFixed(2)} s${
+        describeTls(client)
+      }`,
+    );
+  } finally {
+    await file.close();
+  }
+}
+
+/** A file's bytes, 256 KiB at a time. */
+async function* fileChunks(file: FileHandle): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const buffer = new Uint8Array(256 * 1024);
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+function describeTls(client: FtpsClientLike): string {
+  const transfer = client.lastTransfer;
+  if (!transfer?.tls) return "";
+  return transfer.resumed ? " (TLS, session resumed)" : " (TLS)";
 }
 
 function fromHex(text: string): Uint8Array {

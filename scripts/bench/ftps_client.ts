@@ -1,10 +1,12 @@
 /**
- * FTPS client benchmark: ftkit's client (Deno, Bun, Node) next to curl, in one run, against
- * vsftpd over loopback with TLS 1.3, PROT P and session reuse required (vsftpd's defaults).
- * 100 MB RETR and STOR; prints MB/s (best of the runs) and the ratio to curl.
+ * FTPS client benchmark: ftkit's client (Deno, Bun, Node) next to curl, in one run, over loopback
+ * with TLS 1.3 and PROT P, against vsftpd (session reuse required, its default) and ProFTPD with
+ * mod_tls (reuse not required, so that Deno, which cannot resume, is measured too: with its
+ * native TLS and with node:tls). 100 MB RETR and STOR; prints MB/s (best of the runs) and the
+ * ratio to curl against the same server.
  *
  * Usage: deno run -A scripts/bench/ftps_client.ts [--size MB] [--runs N]
- *   Needs vsftpd and curl (scripts/peers.ts), root (the anonymous upload directory belongs to the
+ *   Needs vsftpd, ProFTPD and curl (scripts/peers.ts), root (the upload directories belong to the
  *   ftp user), and the npm build (scripts/build_npm.ts) for Node.
  *
  * @module
@@ -17,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { chownFtp, PASSWORD, startProftpd, USER } from "../../tests/interop/_ftps_servers.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const { values } = parseArgs({
@@ -106,59 +109,108 @@ await writeFile(
   ].join("\n"),
 );
 const vsftpd = spawn("/usr/sbin/vsftpd", [config], { stdio: "ignore", detached: true });
+const proRoot = join(dir, "proftpd");
+await mkdir(join(proRoot, "pub"), { recursive: true });
+await writeFile(join(proRoot, "pub", "big.bin"), big);
+await chownFtp(proRoot, join(proRoot, "pub"), join(proRoot, "pub", "big.bin"));
+const proftpd = await startProftpd(dir, proRoot, { reuseRequired: false });
 try {
   await waitForTcp(port);
-  const url = `ftp://localhost:${port}/pub`;
-  const curlArgs = ["-s", "--ssl-reqd", "--cacert", ca, "--resolve", `localhost:${port}:127.0.0.1`];
-  const curl = { get: [] as number[], put: [] as number[] };
-  for (let i = 0; i < runs; i++) {
-    curl.get.push(Number(
-      await run("curl", [...curlArgs, `${url}/big.bin`, "-o", "/dev/null", "-w", "%{time_total}"]),
-    ));
-    curl.put.push(Number(
-      await run("curl", [
-        ...curlArgs,
-        "-T",
-        join(pub, "big.bin"),
-        `${url}/up.bin`,
-        "-w",
-        "%{time_total}",
-      ]),
-    ));
-  }
   const worker = join(root, "scripts/bench/ftps_worker.mjs");
   const bin = (name: string) => join(root, "node_modules/.bin", name);
-  const ftkit: Record<string, { get: number[]; put: number[]; error?: string }> = {};
+  const deno = (transport: string): [string, string[]] => [
+    bin("deno"),
+    ["run", "-A", worker, join(root, "ftps/adapters/deno.ts"), transport],
+  ];
   const commands: Record<string, [string, string[]]> = {
-    deno: [bin("deno"), ["run", "-A", worker, join(root, "ftps/adapters/deno.ts")]],
-    bun: [bin("bun"), [worker, join(root, "ftps/adapters/bun.ts")]],
-    node: ["node", [worker, join(root, "npm/ftps/adapters/node.js")]],
+    "deno": deno("native"),
+    "deno node:tls": deno("node:tls"),
+    "bun": [bin("bun"), [worker, join(root, "ftps/adapters/bun.ts"), "default"]],
+    "node": ["node", [worker, join(root, "npm/ftps/adapters/node.js"), "default"]],
   };
-  for (const [runtime, [program, args]] of Object.entries(commands)) {
-    ftkit[runtime] = JSON.parse(await run(program, [...args, String(port), ca, String(runs)]));
-  }
+  const servers = [
+    { name: "vsftpd 3.0.3, reuse required", port, user: "anonymous", password: "" },
+    {
+      name: "ProFTPD 1.3.8, reuse not required",
+      port: proftpd.port,
+      user: USER,
+      password: PASSWORD,
+    },
+  ];
   const mbps = (seconds: number[]) => sizeMb * 1.048576 / Math.min(...seconds);
   const cell = (seconds: number[], peer: number[]) =>
-    `${mbps(seconds).toFixed(1)} (${(mbps(seconds) / mbps(peer)).toFixed(2)}x)`.padEnd(18);
-  console.log(`FTPS client, ${sizeMb} MB over loopback, vsftpd, TLS 1.3, PROT P, reuse required`);
+    `${mbps(seconds).toFixed(1)} (${(mbps(seconds) / mbps(peer)).toFixed(2)}x)`.padEnd(21);
+  console.log(`FTPS client, ${sizeMb} MB over loopback, TLS 1.3, PROT P, MB/s best of ${runs}`);
   console.log(
-    `MB/s, best of ${runs}       curl      ftkit/deno        ftkit/bun         ftkit/node`,
+    "".padEnd(40) + "curl".padEnd(10) +
+      Object.keys(commands).map((name) => `ftkit/${name}`.padEnd(21)).join(""),
   );
-  for (const way of ["get", "put"] as const) {
-    const row = [
-      `${way === "get" ? "RETR" : "STOR"}`.padEnd(22),
-      mbps(curl[way]).toFixed(1).padEnd(10),
+  const notes: string[] = [];
+  for (const server of servers) {
+    const login = server.password ? `${server.user}:${server.password}@` : "";
+    const url = `ftp://${login}localhost:${server.port}/pub`;
+    const curlArgs = [
+      "-s",
+      "--ssl-reqd",
+      "--cacert",
+      ca,
+      "--resolve",
+      `localhost:${server.port}:127.0.0.1`,
     ];
-    for (const runtime of ["deno", "bun", "node"]) {
-      const result = ftkit[runtime];
-      row.push(result.error ? "refused".padEnd(18) : cell(result[way], curl[way]));
+    const curl = { get: [] as number[], put: [] as number[] };
+    for (let i = 0; i < runs; i++) {
+      curl.get.push(Number(
+        await run("curl", [
+          ...curlArgs,
+          `${url}/big.bin`,
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{time_total}",
+        ]),
+      ));
+      curl.put.push(Number(
+        await run("curl", [
+          ...curlArgs,
+          "-T",
+          join(pub, "big.bin"),
+          `${url}/up.bin`,
+          "-w",
+          "%{time_total}",
+        ]),
+      ));
     }
-    console.log(row.join(""));
+    const ftkit: Record<string, { get: number[]; put: number[]; error?: string }> = {};
+    for (const [runtime, [program, args]] of Object.entries(commands)) {
+      ftkit[runtime] = JSON.parse(
+        await run(program, [
+          ...args,
+          String(server.port),
+          ca,
+          String(runs),
+          server.user,
+          server.password,
+        ]),
+      );
+    }
+    for (const way of ["get", "put"] as const) {
+      const row = [
+        `${server.name} ${way === "get" ? "RETR" : "STOR"}`.padEnd(40),
+        mbps(curl[way]).toFixed(1).padEnd(10),
+      ];
+      for (const runtime of Object.keys(commands)) {
+        const result = ftkit[runtime];
+        row.push(result.error ? "refused".padEnd(21) : cell(result[way], curl[way]));
+      }
+      console.log(row.join(""));
+    }
+    for (const [runtime, result] of Object.entries(ftkit)) {
+      if (result.error) notes.push(`ftkit/${runtime} against ${server.name}: ${result.error}`);
+    }
   }
-  for (const [runtime, result] of Object.entries(ftkit)) {
-    if (result.error) console.log(`ftkit/${runtime}: ${result.error}`);
-  }
+  for (const note of notes) console.log(note);
 } finally {
+  await proftpd.stop();
   try {
     process.kill(-vsftpd.pid!, "SIGKILL");
   } catch {

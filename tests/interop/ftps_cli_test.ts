@@ -1,0 +1,215 @@
+// `ftkit ftps ls|get|put` against real servers on loopback: pyftpdlib (explicit TLS, ftp:// with
+// --tls) and ProFTPD (implicit TLS, ftps://), in-process through runCli and as a real command.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { execFile } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { runCli } from "../../cli.ts";
+import { bytesOf, missing, PEER, tempDir } from "./_peers.ts";
+import {
+  chownFtp,
+  FIXTURES,
+  type FtpsServer,
+  PASSWORD,
+  startProftpd,
+  startPyftpdlib,
+  USER,
+} from "./_ftps_servers.ts";
+import { projectFile, runtimeCommand } from "../_runtime.ts";
+
+const isDeno = "Deno" in globalThis;
+
+interface Outcome {
+  code: number;
+  out: string[];
+  err: string[];
+  progress: string[];
+}
+
+async function cli(...args: string[]): Promise<Outcome> {
+  const outcome: Outcome = { code: -1, out: [], err: [], progress: [] };
+  outcome.code = await runCli(args, {
+    out: (line) => outcome.out.push(line),
+    err: (line) => outcome.err.push(line),
+    progress: (line) => outcome.progress.push(line),
+  });
+  return outcome;
+}
+
+describe(
+  "ftkit ftps ls, get and put",
+  { skip: missing(PEER.python) || missing(PEER.pyftpdlib) || missing(PEER.proftpd) },
+  () => {
+    let dir: Awaited<ReturnType<typeof tempDir>>;
+    let root: string;
+    let py: FtpsServer;
+    let implicit: FtpsServer;
+    const ca = join(FIXTURES, "ca.pem");
+    const payload = bytesOf(3 * 1024 * 1024 + 17, 9);
+    const url = (path: string) => `ftp://${USER}:${PASSWORD}@localhost:${py.port}/${path}`;
+
+    before(async () => {
+      dir = await tempDir("ftkit-ftps-cli-");
+      root = join(dir.path, "root");
+      await mkdir(join(root, "pub"), { recursive: true });
+      await writeFile(join(root, "pub", "hello.txt"), "hello\n");
+      await chownFtp(dir.path, root, join(root, "pub"), join(root, "pub", "hello.txt"));
+      await writeFile(join(dir.path, "payload.bin"), payload);
+      py = await startPyftpdlib(root);
+      implicit = await startProftpd(dir.path, root, { implicit: true, reuseRequired: !isDeno });
+    });
+
+    after(async () => {
+      await py?.stop();
+      await implicit?.stop();
+      await dir?.remove();
+    });
+
+    test("put, ls and get over explicit TLS (ftp:// --tls), byte for byte", async () => {
+      const put = await cli(
+        "ftps",
+        "put",
+        join(dir.path, "payload.bin"),
+        url("pub/"),
+        "--tls",
+        "--ca",
+        ca,
+      );
+      assert.equal(put.code, 0, put.err.join("\n"));
+      assert.match(
+        put.err.join("\n"),
+        new RegExp(`^Sent ${payload.length} bytes in [0-9.]+ s \\(TLS`),
+      );
+      assert.match(put.progress.at(-2) ?? "", /100% 3145745\/3145745 bytes/);
+      assert.ok(Buffer.compare(await readFile(join(root, "pub", "payload.bin")), payload) === 0);
+
+      const ls = await cli("ftps", "ls", url("pub"), "--tls", "--ca", ca);
+      assert.equal(ls.code, 0, ls.err.join("\n"));
+      assert.deepEqual(ls.out, ["hello.txt", "payload.bin"]);
+      const long = await cli("ftps", "ls", url("pub"), "--tls", "--ca", ca, "--long");
+      assert.match(long.out[1], /^- +3145745 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +payload\.bin$/);
+
+      const local = join(dir.path, "back.bin");
+      const get = await cli("ftps", "get", url("pub/payload.bin"), local, "--tls", "--ca", ca);
+      assert.equal(get.code, 0, get.err.join("\n"));
+      assert.match(get.err[0], new RegExp(`^Received ${payload.length} bytes`));
+      assert.ok(Buffer.compare(await readFile(local), payload) === 0);
+    });
+
+    test("credentials from --user; TLS 1.2; active mode", async () => {
+      const local = join(dir.path, "hello-active.txt");
+      const got = await cli(
+        "ftps",
+        "get",
+        `ftp://127.0.0.1:${py.port}/pub/hello.txt`,
+        local,
+        "--tls",
+        "--ca",
+        ca,
+        "--servername",
+        "localhost",
+        "--user",
+        `${USER}:${PASSWORD}`,
+        "--tls-max",
+        "1.2",
+        "--active",
+      );
+      assert.equal(got.code, 0, got.err.join("\n"));
+      assert.equal(await readFile(local, "utf8"), "hello\n");
+    });
+
+    test("ftps:// is implicit TLS", async () => {
+      const ls = await cli(
+        "ftps",
+        "ls",
+        `ftps://${USER}:${PASSWORD}@localhost:${implicit.port}/pub`,
+        "--ca",
+        ca,
+      );
+      assert.equal(ls.code, 0, ls.err.join("\n"));
+      assert.ok(ls.out.includes("hello.txt"), ls.out.join(","));
+    });
+
+    test("failures are one line and exit 1; a failed get leaves no file", async () => {
+      const local = join(dir.path, "missing.txt");
+      const missingFile = await cli(
+        "ftps",
+        "get",
+        url("pub/missing.txt"),
+        local,
+        "--tls",
+        "--ca",
+        ca,
+      );
+      assert.equal(missingFile.code, 1);
+      assert.deepEqual(missingFile.err, [
+        "ftkit: RETR pub/missing.txt: 550 No such file or directory.",
+      ]);
+      assert.equal(existsSync(local), false);
+
+      const wrong = await cli(
+        "ftps",
+        "ls",
+        `ftp://${USER}:wrong@localhost:${py.port}/`,
+        "--tls",
+        "--ca",
+        ca,
+      );
+      assert.equal(wrong.code, 1);
+      assert.equal(wrong.err.length, 1);
+      assert.match(wrong.err[0], /^ftkit: PASS \*\*\*\*: 530 /);
+      assert.doesNotMatch(wrong.err[0], /wrong/, "the password is not shown");
+
+      const untrusted = await cli("ftps", "ls", url(""), "--tls");
+      assert.equal(untrusted.code, 1);
+      assert.equal(untrusted.err.length, 1);
+      assert.match(untrusted.err[0], /^ftkit: .*(certificate|issuer|verify)/i);
+
+      const refused = await cli("ftps", "ls", `ftp://127.0.0.1:1/`, "--tls", "--ca", ca);
+      assert.equal(refused.code, 1);
+      assert.equal(refused.err.length, 1);
+      assert.match(refused.err[0], /^ftkit: .*(refused|ECONNREFUSED)/i);
+    });
+
+    test("usage errors exit 2", async () => {
+      for (
+        const [args, message] of [
+          [["ftps", "ls", "http://localhost/"], /not an FTP URL/],
+          [["ftps", "ls", "ftps://localhost/", "--tls"], /--tls is for ftp:\/\/ URLs/],
+          [["ftps", "ls", "ftp://localhost/", "--tls", "--tls-max", "1.1"], /--tls-max must be/],
+          [["ftps", "ls", "ftp://localhost/", "--ca", ca], /TLS options need/],
+          [["ftps", "get", "ftp://localhost/dir/", "--tls"], /needs a file/],
+          [["ftps", "put", "ftp://localhost/x"], /local file and a URL/],
+          [["ftps", "mirror", "ftp://localhost/"], /unknown command "ftps mirror"/],
+        ] as const
+      ) {
+        const outcome = await cli(...args);
+        assert.equal(outcome.code, 2, args.join(" "));
+        assert.match(outcome.err[0], message, args.join(" "));
+      }
+    });
+
+    test("the real command: get to standard output", async () => {
+      const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+      const { code, stdout, stderr } = await new Promise<
+        { code: number; stdout: string; stderr: string }
+      >((resolve) => {
+        execFile(
+          program,
+          [...programArgs, "ftps", "get", url("pub/hello.txt"), "-", "--tls", "--ca", ca],
+          { timeout: 30_000 },
+          (error, stdout, stderr) => {
+            resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+          },
+        );
+      });
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout, "hello\n");
+      assert.match(stderr, /^Received 6 bytes in [0-9.]+ s \(TLS/);
+    });
+  },
+);
