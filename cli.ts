@@ -20,7 +20,7 @@
 
 import process from "node:process";
 import { realpathSync } from "node:fs";
-import { type FileHandle, open, readFile, rm } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -513,7 +513,6 @@ async function ftpsGet(
   const total = output.progress ? await client.size(remote).catch(() => undefined) : undefined;
   const draw = output.progress ? bar(output.progress, started) : undefined;
   const onProgress = draw && ((bytes: number) => draw({ bytes, total }));
-  let bytes: number;
   if (target === "-") {
     const sink = new WritableStream<Uint8Array>({
       write: (chunk) =>
@@ -522,31 +521,11 @@ async function ftpsGet(
         ),
     });
     await client.getTo(remote, sink, onProgress ? { onProgress } : {});
-    bytes = client.lastTransfer?.bytes ?? 0;
   } else {
-    const file = await open(target, "w");
-    let closed = false;
-    const sink = new WritableStream<Uint8Array>({
-      async write(chunk) {
-        for (let at = 0; at < chunk.length;) {
-          at += (await file.write(chunk, at, chunk.length - at)).bytesWritten;
-        }
-      },
-      async close() {
-        closed = true;
-        await file.close();
-      },
-    });
-    try {
-      await client.getTo(remote, sink, onProgress ? { onProgress } : {});
-    } catch (error) {
-      // No half file left behind to be taken for the whole one.
-      if (!closed) await file.close().catch(() => {});
-      await rm(target, { force: true });
-      throw error;
-    }
-    bytes = client.lastTransfer?.bytes ?? 0;
+    // Removed on failure: no half file left behind to be taken for the whole one.
+    await client.getFile(remote, target, onProgress ? { onProgress } : {});
   }
+  const bytes = client.lastTransfer?.bytes ?? 0;
   if (output.progress) output.progress("");
   const seconds = (performance.now() - started) / 1000;
   output.err(`Received ${bytes} bytes in ${seconds.toFixed(2)} s${describeTls(client)}`);
@@ -559,36 +538,21 @@ async function ftpsPut(
   output: CliOutput,
 ): Promise<void> {
   const target = !remote || remote.endsWith("/") ? `${remote}${basename(local)}` : remote;
-  const file = await open(local, "r");
-  try {
-    const total = (await file.stat()).size;
-    const started = performance.now();
-    const draw = output.progress ? bar(output.progress, started) : undefined;
-    await client.put(
-      target,
-      fileChunks(file),
-      draw ? { onProgress: (bytes) => draw({ bytes, total }) } : {},
-    );
-    if (output.progress) output.progress("");
-    const seconds = (performance.now() - started) / 1000;
-    output.err(
-      `Sent ${client.lastTransfer?.bytes ?? 0} bytes in ${seconds.toFixed(2)} s${
-        describeTls(client)
-      }`,
-    );
-  } finally {
-    await file.close();
-  }
-}
-
-/** A file's bytes, 256 KiB at a time. */
-async function* fileChunks(file: FileHandle): AsyncGenerator<Uint8Array> {
-  for (;;) {
-    const buffer = new Uint8Array(256 * 1024);
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
-    if (bytesRead === 0) return;
-    yield buffer.subarray(0, bytesRead);
-  }
+  const total = (await stat(local)).size;
+  const started = performance.now();
+  const draw = output.progress ? bar(output.progress, started) : undefined;
+  await client.putFile(
+    local,
+    target,
+    draw ? { onProgress: (bytes) => draw({ bytes, total }) } : {},
+  );
+  if (output.progress) output.progress("");
+  const seconds = (performance.now() - started) / 1000;
+  output.err(
+    `Sent ${client.lastTransfer?.bytes ?? 0} bytes in ${seconds.toFixed(2)} s${
+      describeTls(client)
+    }`,
+  );
 }
 
 function describeTls(client: FtpsClientLike): string {

@@ -15,6 +15,7 @@ import {
   parseFtpPath,
   parseFtpTime,
 } from "../codec/mod.ts";
+import { open, unlink } from "node:fs/promises";
 import { type FtpClientEvent, FtpClientSession, type FtpTransferRequest } from "./client.ts";
 import { FtpReplyError } from "./reply_error.ts";
 import type {
@@ -351,6 +352,64 @@ export class FtpsClient {
     options: FtpsTransferOptions = {},
   ): Promise<void> {
     return this.put(path, data, { ...options, append: true });
+  }
+
+  /**
+   * Downloads a file into a local file, written in place; on failure the local file is removed,
+   * so a file that is there is whole.
+   *
+   * @param path The remote file.
+   * @param localPath Where to write it (created or truncated).
+   * @param options Offset, progress, abort signal.
+   */
+  async getFile(
+    path: string,
+    localPath: string,
+    options: FtpsTransferOptions = {},
+  ): Promise<void> {
+    const file = await open(localPath, "w");
+    try {
+      await this.#transfer(
+        {
+          command: "RETR",
+          path,
+          ...(options.offset !== undefined ? { offset: options.offset } : {}),
+        },
+        options,
+        {
+          sink: async (chunk) => {
+            for (let at = 0; at < chunk.length;) {
+              at += (await file.write(chunk, at, chunk.length - at)).bytesWritten;
+            }
+          },
+        },
+      );
+      await file.close();
+    } catch (error) {
+      await file.close().catch(() => {});
+      await unlink(localPath).catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Uploads a local file (STOR, or APPE with `append`), read as it goes.
+   *
+   * @param localPath The local file.
+   * @param path The remote file.
+   * @param options Append, offset (REST), progress, abort signal.
+   */
+  async putFile(
+    localPath: string,
+    path: string,
+    options: FtpsTransferOptions & { append?: boolean } = {},
+  ): Promise<void> {
+    const file = await open(localPath, "r");
+    try {
+      await this.put(path, fileChunks(file), options);
+    } finally {
+      await file.close();
+    }
   }
 
   /**
@@ -833,6 +892,18 @@ export class FtpsClient {
       pending.reject(error);
     }
     this.#pending.clear();
+  }
+}
+
+/** A local file's bytes, 256 KiB at a time. */
+async function* fileChunks(
+  file: Awaited<ReturnType<typeof open>>,
+): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const buffer = new Uint8Array(256 * 1024);
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
   }
 }
 

@@ -4,7 +4,8 @@
 
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { chmod, chown, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
 import {
@@ -253,6 +254,19 @@ export async function everyOperation(
     new WritableStream({ write: (chunk) => void chunks.push(chunk) }),
   );
   assert.equal(decode(Buffer.concat(chunks)), "from a stream\none\ntwo\n");
+  // Local files both ways; a failed download leaves no local file.
+  const local = await mkdtemp(join(tmpdir(), "ftkit-local-"));
+  try {
+    await writeFile(join(local, "out.bin"), payload);
+    await client.putFile(join(local, "out.bin"), `pub/file-${tag}.bin`);
+    await client.getFile(`pub/file-${tag}.bin`, join(local, "in.bin"));
+    assert.ok(Buffer.compare(await readFile(join(local, "in.bin")), payload) === 0);
+    await client.remove(`pub/file-${tag}.bin`);
+    await assert.rejects(client.getFile("pub/missing", join(local, "missing.bin")), /550/);
+    assert.deepEqual((await readdir(local)).sort(), ["in.bin", "out.bin"]);
+  } finally {
+    await rm(local, { recursive: true, force: true });
+  }
   const modified = await client.lastModified("pub/hello.txt");
   assert.ok(Math.abs(modified.getTime() - Date.now()) < 3_600_000, `mtime ${modified}`);
   await client.mkdir(`pub/${tag}/a/b`, { recursive: true });
