@@ -125,7 +125,7 @@ const now = (): number => performance.now();
 export class FtpsClient {
   readonly #session: FtpClientSession;
   readonly #transport: FtpTransport;
-  readonly #tls: FtpTlsClientOptions & { host: string };
+  readonly #tls: FtpTlsClientOptions;
   readonly #sessions: FtpTlsSessionStore;
   readonly #timeoutMs: number;
   readonly #resumes: boolean;
@@ -154,7 +154,7 @@ export class FtpsClient {
     this.#sessions = sessions;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#resumes = options.transport.resumesSessions;
-    this.#tls = { host: options.host, ...tlsOptions(options) };
+    this.#tls = tlsOptions(options);
     this.#session = new FtpClientSession({
       tls: secure === false ? "none" : secure,
       ...(options.user !== undefined ? { user: options.user } : {}),
@@ -907,11 +907,15 @@ async function* fileChunks(
   }
 }
 
-/** The TLS options among the client's options. */
+/**
+ * The TLS options among the client's options. The name to check is the servername, else the host
+ * the user named: data connections go to the control connection's address, which a certificate
+ * for a host name does not carry.
+ */
 function tlsOptions(options: FtpsClientOptions): FtpTlsClientOptions {
-  const { servername, ca, rejectUnauthorized, minVersion, maxVersion } = options;
+  const { ca, rejectUnauthorized, minVersion, maxVersion } = options;
   return {
-    ...(servername !== undefined ? { servername } : {}),
+    servername: options.servername ?? options.host,
     ...(ca !== undefined ? { ca } : {}),
     ...(rejectUnauthorized !== undefined ? { rejectUnauthorized } : {}),
     ...(minVersion !== undefined ? { minVersion } : {}),

@@ -153,6 +153,36 @@ export async function startPureFtpd(dir: string, root: string): Promise<FtpsServ
   return { port, root, stop: () => running.stop() };
 }
 
+/**
+ * A new CA and a leaf certificate for the name `localhost` only (no IP address), made with the
+ * openssl command in `dir`: a server with it can be verified only by name.
+ */
+export async function nameOnlyCertificate(
+  dir: string,
+): Promise<{ ca: string; cert: string; key: string }> {
+  const at = (name: string) => join(dir, name);
+  const steps: string[][] = [
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", at("name-ca.key"), "-out"],
+    ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", at("name.key"), "-out", at("name.csr")],
+    ["x509", "-req", "-in", at("name.csr"), "-CA", at("name-ca.pem"), "-CAkey"],
+  ];
+  steps[0].push(at("name-ca.pem"), "-days", "2", "-subj", "/CN=ftkit name test CA");
+  steps[0].push("-addext", "basicConstraints=critical,CA:TRUE");
+  steps[0].push("-addext", "keyUsage=critical,keyCertSign");
+  steps[1].push("-subj", "/CN=localhost");
+  await writeFile(
+    at("name.ext"),
+    "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+  );
+  steps[2].push(at("name-ca.key"), "-CAcreateserial", "-out", at("name.pem"), "-days", "2");
+  steps[2].push("-extfile", at("name.ext"));
+  for (const args of steps) {
+    const ran = await runPeer(PEER.openssl, args);
+    if (ran.code !== 0) throw new Error(`openssl ${args[0]} failed: ${ran.stderr}`);
+  }
+  return { ca: at("name-ca.pem"), cert: at("name.pem"), key: at("name.key") };
+}
+
 /** The pyftpdlib server: TLS_FTPHandler, TLS required on control and data. */
 const PYFTPDLIB = `
 import sys
@@ -183,7 +213,7 @@ FTPServer(("127.0.0.1", int(port)), handler).serve_forever()
  */
 export async function startPyftpdlib(
   root: string,
-  options: { optionalClientCerts?: boolean } = {},
+  options: { optionalClientCerts?: boolean; cert?: string; key?: string } = {},
 ): Promise<FtpsServer> {
   const port = await freeTcpPort();
   const running = await daemon(PEER.python, [
@@ -191,8 +221,8 @@ export async function startPyftpdlib(
     PYFTPDLIB,
     String(port),
     root,
-    join(FIXTURES, "leaf.pem"),
-    join(FIXTURES, "leaf.key"),
+    options.cert ?? join(FIXTURES, "leaf.pem"),
+    options.key ?? join(FIXTURES, "leaf.key"),
     USER,
     PASSWORD,
     options.optionalClientCerts ? "yes" : "no",

@@ -14,6 +14,7 @@ import {
   everyOperation,
   FIXTURES,
   type FtpsServer,
+  nameOnlyCertificate,
   PASSWORD,
   startProftpd,
   startPureFtpd,
@@ -209,6 +210,8 @@ describe(
     let dir: Awaited<ReturnType<typeof tempDir>>;
     let server: FtpsServer;
     let breaksResumption: FtpsServer;
+    let byName: FtpsServer;
+    let nameCa: string;
     const hello = "hello from pyftpdlib\n";
 
     before(async () => {
@@ -216,15 +219,50 @@ describe(
       const root = await servedTree(dir.path, "root", hello);
       server = await startPyftpdlib(root);
       breaksResumption = await startPyftpdlib(root, { optionalClientCerts: true });
+      const names = await nameOnlyCertificate(dir.path);
+      nameCa = names.ca;
+      byName = await startPyftpdlib(root, { cert: names.cert, key: names.key });
     });
 
     after(async () => {
       await server?.stop();
       await breaksResumption?.stop();
+      await byName?.stop();
       await dir?.remove();
     });
 
     commonTests("pyftpdlib", () => server, hello, { "TLSv1.2": true, "TLSv1.3": true });
+
+    test("a certificate for a host name only: data connections are checked against that name", async () => {
+      // Data connections go to the control connection's address (127.0.0.1), which this
+      // certificate does not carry: they must be checked against the name the client was given.
+      const client = await connectFtps({
+        host: "localhost",
+        port: byName.port,
+        user: USER,
+        password: PASSWORD,
+        ca: await readFile(nameCa, "utf8"),
+        timeoutMs: 20_000,
+      });
+      try {
+        assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
+        assert.ok((await client.list("pub")).some((entry) => entry.name === "hello.txt"));
+      } finally {
+        await client.close();
+      }
+      // The same certificate is refused for an address it does not name.
+      await assert.rejects(
+        connectFtps({
+          host: "127.0.0.1",
+          port: byName.port,
+          user: USER,
+          password: PASSWORD,
+          ca: await readFile(nameCa, "utf8"),
+          timeoutMs: 20_000,
+        }),
+        /certificate|IP|altname|NotValidForName/i,
+      );
+    });
 
     // pyftpdlib itself sometimes loses its reply to a download whose handshake it broke off (an
     // unhandled exception when it sends before the handshake is done): the session then times
