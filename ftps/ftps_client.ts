@@ -368,25 +368,22 @@ export class FtpsClient {
     options: FtpsTransferOptions = {},
   ): Promise<void> {
     const file = await open(localPath, "w");
+    let closed = false;
+    const destination = new WritableStream<Uint8Array>({
+      async write(chunk) {
+        for (let at = 0; at < chunk.length;) {
+          at += (await file.write(chunk, at, chunk.length - at)).bytesWritten;
+        }
+      },
+      async close() {
+        closed = true;
+        await file.close();
+      },
+    });
     try {
-      await this.#transfer(
-        {
-          command: "RETR",
-          path,
-          ...(options.offset !== undefined ? { offset: options.offset } : {}),
-        },
-        options,
-        {
-          sink: async (chunk) => {
-            for (let at = 0; at < chunk.length;) {
-              at += (await file.write(chunk, at, chunk.length - at)).bytesWritten;
-            }
-          },
-        },
-      );
-      await file.close();
+      await this.getTo(path, destination, options);
     } catch (error) {
-      await file.close().catch(() => {});
+      if (!closed) await file.close().catch(() => {});
       await unlink(localPath).catch(() => {});
       throw error;
     }

@@ -13,13 +13,18 @@
  */
 
 import { spawn } from "node:child_process";
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { chownFtp, PASSWORD, startProftpd, USER } from "../../tests/interop/_ftps_servers.ts";
+import {
+  chownFtp,
+  PASSWORD,
+  startProftpd,
+  startVsftpd,
+  USER,
+} from "../../tests/interop/_ftps_servers.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const { values } = parseArgs({
@@ -28,8 +33,7 @@ const { values } = parseArgs({
 });
 const sizeMb = Number(values.size ?? 100);
 const runs = Number(values.runs ?? 3);
-const tls = join(root, "tests/fixtures/tls");
-const ca = join(tls, "ca.pem");
+const ca = join(root, "tests/fixtures/tls/ca.pem");
 
 /** Runs a program to its end; resolves with its stdout. */
 function run(program: string, args: string[]): Promise<string> {
@@ -45,29 +49,6 @@ function run(program: string, args: string[]): Promise<string> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForTcp(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => (socket.destroy(), resolve(true)));
-      socket.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`vsftpd did not listen on ${port}`);
-}
-
 const dir = await mkdtemp(join(tmpdir(), "ftkit-bench-ftps-"));
 const pub = join(dir, "top", "pub");
 await mkdir(pub, { recursive: true });
@@ -76,46 +57,14 @@ await chmod(join(dir, "top"), 0o755);
 const big = new Uint8Array(sizeMb * 1024 * 1024);
 for (let at = 0; at < big.length; at += 65536) crypto.getRandomValues(big.subarray(at, at + 65536));
 await writeFile(join(pub, "big.bin"), big);
-const ftp = (await readFile("/etc/passwd", "utf8")).split("\n").find((l) => l.startsWith("ftp:"));
-if (!ftp) throw new Error("No ftp user: install vsftpd (scripts/peers.ts)");
-await chown(pub, Number(ftp.split(":")[2]), Number(ftp.split(":")[3]));
-const port = await freePort();
-const config = join(dir, "vsftpd.conf");
-await writeFile(
-  config,
-  [
-    "listen=YES",
-    "listen_address=127.0.0.1",
-    `listen_port=${port}`,
-    "background=NO",
-    "seccomp_sandbox=NO",
-    "anonymous_enable=YES",
-    "local_enable=NO",
-    "write_enable=YES",
-    `anon_root=${join(dir, "top")}`,
-    "anon_upload_enable=YES",
-    "anon_other_write_enable=YES",
-    "no_anon_password=YES",
-    "ssl_enable=YES",
-    "allow_anon_ssl=YES",
-    "force_anon_data_ssl=YES",
-    "force_anon_logins_ssl=YES",
-    "require_ssl_reuse=YES",
-    `rsa_cert_file=${join(tls, "leaf.pem")}`,
-    `rsa_private_key_file=${join(tls, "leaf.key")}`,
-    "secure_chroot_dir=/var/run/vsftpd/empty",
-    "xferlog_enable=NO",
-    "",
-  ].join("\n"),
-);
-const vsftpd = spawn("/usr/sbin/vsftpd", [config], { stdio: "ignore", detached: true });
+await chownFtp(pub);
+const vsftpd = await startVsftpd(dir, join(dir, "top"));
 const proRoot = join(dir, "proftpd");
 await mkdir(join(proRoot, "pub"), { recursive: true });
 await writeFile(join(proRoot, "pub", "big.bin"), big);
 await chownFtp(proRoot, join(proRoot, "pub"), join(proRoot, "pub", "big.bin"));
 const proftpd = await startProftpd(dir, proRoot, { reuseRequired: false });
 try {
-  await waitForTcp(port);
   const worker = join(root, "scripts/bench/ftps_worker.mjs");
   const bin = (name: string) => join(root, "node_modules/.bin", name);
   const deno = (transport: string): [string, string[]] => [
@@ -129,7 +78,7 @@ try {
     "node": ["node", [worker, join(root, "npm/ftps/adapters/node.js"), "default"]],
   };
   const servers = [
-    { name: "vsftpd 3.0.3, reuse required", port, user: "anonymous", password: "" },
+    { name: "vsftpd 3.0.3, reuse required", port: vsftpd.port, user: "anonymous", password: "" },
     {
       name: "ProFTPD 1.3.8, reuse not required",
       port: proftpd.port,
@@ -211,10 +160,6 @@ try {
   for (const note of notes) console.log(note);
 } finally {
   await proftpd.stop();
-  try {
-    process.kill(-vsftpd.pid!, "SIGKILL");
-  } catch {
-    vsftpd.kill("SIGKILL");
-  }
+  await vsftpd.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -59,6 +59,52 @@ async function daemon(program: string, args: string[], port: number): Promise<Da
 }
 
 /**
+ * vsftpd 3.0.3 with anonymous users forced onto TLS (PROT P, session reuse required: its
+ * defaults), implicit TLS when asked. `top` is the anonymous root; it must not be writable by the
+ * ftp user (vsftpd chroots there), while `top/pub` is, for uploads. `dir` holds the config.
+ */
+export async function startVsftpd(
+  dir: string,
+  top: string,
+  options: { implicit?: boolean } = {},
+): Promise<FtpsServer> {
+  const port = await freeTcpPort();
+  const config = join(dir, `vsftpd-${port}.conf`);
+  await writeFile(
+    config,
+    [
+      "listen=YES",
+      "listen_address=127.0.0.1",
+      `listen_port=${port}`,
+      "background=NO",
+      "seccomp_sandbox=NO",
+      "anonymous_enable=YES",
+      "local_enable=NO",
+      "write_enable=YES",
+      `anon_root=${top}`,
+      "anon_upload_enable=YES",
+      "anon_mkdir_write_enable=YES",
+      "anon_other_write_enable=YES",
+      "anon_umask=022",
+      "no_anon_password=YES",
+      "ssl_enable=YES",
+      "allow_anon_ssl=YES",
+      "force_anon_data_ssl=YES",
+      "force_anon_logins_ssl=YES",
+      "require_ssl_reuse=YES",
+      `implicit_ssl=${options.implicit ? "YES" : "NO"}`,
+      `rsa_cert_file=${join(FIXTURES, "leaf.pem")}`,
+      `rsa_private_key_file=${join(FIXTURES, "leaf.key")}`,
+      "secure_chroot_dir=/var/run/vsftpd/empty",
+      "xferlog_enable=NO",
+      "",
+    ].join("\n"),
+  );
+  const running = await daemon(PEER.vsftpd, [config], port);
+  return { port, root: top, stop: () => running.stop() };
+}
+
+/**
  * ProFTPD 1.3.8 with mod_tls: TLSRequired on, session reuse required on data connections (its
  * default) unless `reuseRequired` is false, implicit TLS when asked. `dir` holds the config; `root`
  * (owned by the ftp user) is the user's chroot.

@@ -4,68 +4,25 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectFtps, FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
+import { bytesOf, missing, PEER, tempDir } from "./_peers.ts";
 import {
-  bytesOf,
-  type Daemon,
-  freeTcpPort,
-  missing,
-  PEER,
-  startDaemon,
-  tempDir,
-  waitForTcp,
-} from "./_peers.ts";
-import { repoFile } from "../_runtime.ts";
+  chownFtp,
+  everyOperation,
+  FIXTURES,
+  type FtpsServer,
+  startVsftpd,
+} from "./_ftps_servers.ts";
 
 const skip = missing(PEER.vsftpd);
-const FIXTURES = repoFile("tests/fixtures/tls");
 const isDeno = "Deno" in globalThis;
-
-/** vsftpd with anonymous users forced onto TLS, in `root` (files in `root/pub`). */
-async function vsftpd(root: string, implicit: boolean): Promise<{ port: number; daemon: Daemon }> {
-  const port = await freeTcpPort();
-  const config = join(root, `vsftpd-${port}.conf`);
-  await writeFile(
-    config,
-    [
-      "listen=YES",
-      "listen_address=127.0.0.1",
-      `listen_port=${port}`,
-      "background=NO",
-      "seccomp_sandbox=NO",
-      "anonymous_enable=YES",
-      "local_enable=NO",
-      "write_enable=YES",
-      `anon_root=${join(root, "top")}`,
-      "anon_upload_enable=YES",
-      "anon_mkdir_write_enable=YES",
-      "anon_other_write_enable=YES",
-      "anon_umask=022",
-      "no_anon_password=YES",
-      "ssl_enable=YES",
-      "allow_anon_ssl=YES",
-      "force_anon_data_ssl=YES",
-      "force_anon_logins_ssl=YES",
-      "require_ssl_reuse=YES",
-      `implicit_ssl=${implicit ? "YES" : "NO"}`,
-      `rsa_cert_file=${join(FIXTURES, "leaf.pem")}`,
-      `rsa_private_key_file=${join(FIXTURES, "leaf.key")}`,
-      "secure_chroot_dir=/var/run/vsftpd/empty",
-      "xferlog_enable=NO",
-      "",
-    ].join("\n"),
-  );
-  const daemon = await startDaemon(PEER.vsftpd, [config], 100);
-  await waitForTcp(port);
-  return { port, daemon };
-}
 
 describe("FTPS client against vsftpd (session reuse required)", { skip }, () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
-  let explicit: { port: number; daemon: Daemon };
-  let implicit: { port: number; daemon: Daemon };
+  let explicit: FtpsServer;
+  let implicit: FtpsServer;
   let ca: string;
   const big = bytesOf(100 * 1024 * 1024, 7);
 
@@ -79,13 +36,13 @@ describe("FTPS client against vsftpd (session reuse required)", { skip }, () => 
     await writeFile(join(dir.path, "top", "pub", "big.bin"), big);
     await chownFtp(join(dir.path, "top", "pub"));
     ca = await readFile(join(FIXTURES, "ca.pem"), "utf8");
-    explicit = await vsftpd(dir.path, false);
-    implicit = await vsftpd(dir.path, true);
+    explicit = await startVsftpd(dir.path, join(dir.path, "top"));
+    implicit = await startVsftpd(dir.path, join(dir.path, "top"), { implicit: true });
   });
 
   after(async () => {
-    await explicit?.daemon.stop();
-    await implicit?.daemon.stop();
+    await explicit?.stop();
+    await implicit?.stop();
     await dir?.remove();
   });
 
@@ -128,43 +85,14 @@ describe("FTPS client against vsftpd (session reuse required)", { skip }, () => 
     test(`${maxVersion}: every operation, each data connection resuming the session`, async () => {
       const client = await open({ maxVersion });
       try {
-        assert.equal(await client.pwd(), "/");
-        const text = new TextDecoder().decode(await client.get("pub/hello.txt"));
-        assert.equal(text, "hello from vsftpd\n");
-        assert.deepEqual(client.lastTransfer, { bytes: 18, tls: true, resumed: true });
-        const payload = bytesOf(300_000, 11);
-        const seen: number[] = [];
-        await client.put(`pub/up-${maxVersion}.bin`, payload, {
-          onProgress: (bytes) => seen.push(bytes),
+        // vsftpd has no MLSD: listings are LIST lines, parsed.
+        assert.equal(client.features.has("MLST"), false);
+        await everyOperation(client, {
+          root: join(dir.path, "top"),
+          tag: `vsftpd-${maxVersion}`,
+          hello: "hello from vsftpd\n",
+          resumed: true,
         });
-        assert.equal(seen.at(-1), payload.length);
-        assert.equal(client.lastTransfer?.resumed, true);
-        await client.append(`pub/up-${maxVersion}.bin`, "tail");
-        assert.equal(await client.size(`pub/up-${maxVersion}.bin`), payload.length + 4);
-        const back = await client.get(`pub/up-${maxVersion}.bin`, { offset: 299_990 });
-        assert.equal(new TextDecoder().decode(back.subarray(10)), "tail");
-        assert.deepEqual(back.subarray(0, 10), payload.subarray(299_990));
-        const modified = await client.lastModified("pub/hello.txt");
-        assert.ok(Math.abs(modified.getTime() - Date.now()) < 3_600_000);
-        await client.mkdir(`pub/${maxVersion}/a/b`, { recursive: true });
-        await client.mkdir(`pub/${maxVersion}/a/b`, { recursive: true });
-        await client.rename(`pub/up-${maxVersion}.bin`, `pub/${maxVersion}/a/b/moved.bin`);
-        await client.cd(`pub/${maxVersion}/a`);
-        assert.equal(await client.pwd(), `/pub/${maxVersion}/a`);
-        const entries = await client.list("b");
-        assert.deepEqual(entries.map((entry) => [entry.name, entry.type, entry.size]), [
-          ["moved.bin", "file", payload.length + 4],
-        ]);
-        await client.remove("b/moved.bin");
-        await client.removeDir("b");
-        await client.cd("/");
-        await client.removeDir(`pub/${maxVersion}/a`);
-        await client.removeDir(`pub/${maxVersion}`);
-        await assert.rejects(client.get("pub/missing"), (error: unknown) => {
-          assert.ok(error instanceof FtpReplyError && error.code === 550);
-          return true;
-        });
-        assert.equal((await client.raw("NOOP")).code, 200);
       } finally {
         await client.close();
       }
@@ -239,12 +167,3 @@ describe("FTPS client against vsftpd (session reuse required)", { skip }, () => 
     );
   });
 });
-
-/** Gives `path` to the ftp user, as vsftpd's anonymous uploads need. */
-async function chownFtp(path: string): Promise<void> {
-  const passwd = await readFile("/etc/passwd", "utf8");
-  const line = passwd.split("\n").find((entry) => entry.startsWith("ftp:"));
-  if (!line) throw new Error("No ftp user: vsftpd's package makes it");
-  const [, , uid, gid] = line.split(":");
-  await chown(path, Number(uid), Number(gid));
-}
