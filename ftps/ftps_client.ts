@@ -120,6 +120,8 @@ const now = (): number => performance.now();
  * await using client = await FtpsClient.connect({ host: "127.0.0.1", user: "fred", password: "pw" });
  * const bytes = await client.get("firmware.bin");
  * await client.put("backup/config.txt", new TextEncoder().encode("hostname r1\n"));
+ * await client.getFile("images/router.bin", "./router.bin"); // removed again if it fails
+ * await client.putFile("./r1.cfg", "backup/r1.cfg");
  * ```
  */
 export class FtpsClient {

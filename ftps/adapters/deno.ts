@@ -29,9 +29,24 @@ import { nodeFtpTransport } from "./_node_tcp.ts";
  */
 export const transport: FtpTransport = denoFtpTransport;
 
-/** The transport over Deno's `node:net` and `node:tls`: it honours `maxVersion: "TLSv1.2"`,
- * `minVersion: "TLSv1.3"` and `rejectUnauthorized: false`, but does not end a download at the
- * server's TLS close_notify (servers that wait for the client's, like Pure-FTPd, then stall). */
+/**
+ * The transport over Deno's `node:net` and `node:tls`: it honours `maxVersion: "TLSv1.2"`,
+ * `minVersion: "TLSv1.3"` and `rejectUnauthorized: false` (`connectFtps` picks it for those by
+ * itself). It is slower than the native one, and never pauses a socket: Deno's `node:tls` can
+ * lose the server's close_notify around a pause.
+ *
+ * @example
+ * ```ts ignore
+ * import { FtpsClient, nodeTlsTransport } from "@ftkit/ftkit/ftps/deno";
+ *
+ * const client = await FtpsClient.connect({
+ *   host: "127.0.0.1",
+ *   user: "fred",
+ *   password: "pw",
+ *   transport: nodeTlsTransport,
+ * });
+ * ```
+ */
 export const nodeTlsTransport: FtpTransport = nodeFtpTransport;
 
 /**
