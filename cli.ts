@@ -8,6 +8,8 @@
  * ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N]
  * ftkit tftp decode HEX     # decode one TFTP datagram given in hex, print it as JSON
  * ftkit tftp encode JSON    # encode a packet given as JSON, print the datagram in hex
+ * ftkit serve [DIR]                       # TFTP and FTPS together, read-only, on loopback
+ * ftkit ftps serve [DIR] --user NAME:PASS [--implicit] [--cert FILE --key FILE] [--allow-write]
  * ftkit ftps ls URL [--long]              # ftps://host/dir (implicit TLS), ftp://host/dir --tls
  * ftkit ftps get URL [LOCAL]              # download a file ("-": standard output)
  * ftkit ftps put LOCAL URL                # upload a file (URL ending in "/": keep LOCAL's name)
@@ -20,8 +22,9 @@
 
 import process from "node:process";
 import { realpathSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
-import { basename } from "node:path";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { decodeTftpPacket, encodeTftpPacket, TftpDecodeError, type TftpPacket } from "./mod.ts";
@@ -39,6 +42,10 @@ export const VERSION = "0.1.0";
 const USAGE = `ftkit ${VERSION}: TFTP and FTPS toolkit
 
 Usage:
+  ftkit serve [DIR] [--host ADDR] [--tftp-port N] [--ftps-port N] [--user NAME:PASS]
+              [--cert FILE --key FILE] [--allow-write] [--quiet]
+      Serve DIR (default: the current directory) over TFTP (default port 6969) and FTPS
+      (explicit TLS, default port 2121) at once, on ADDR (default 127.0.0.1).
   ftkit tftp serve [DIR] [--host ADDR] [--port N] [--allow-write] [--allow-overwrite]
                    [--single-port] [--max-blksize N] [--max-windowsize N] [--quiet]
       Serve DIR (default: the current directory) on ADDR:N (default 127.0.0.1:6969).
@@ -51,6 +58,15 @@ Usage:
       Upload LOCAL as REMOTE (default: its base name).
   ftkit tftp decode HEX     Decode one TFTP datagram given in hex and print it as JSON
   ftkit tftp encode JSON    Encode a TFTP packet given as JSON and print the datagram in hex
+  ftkit ftps serve [DIR] [--host ADDR] [--port N] [--user NAME:PASS]... [--implicit]
+                   [--cert FILE --key FILE] [--allow-write] [--anonymous] [--allow-ccc]
+                   [--passive-ports LOW-HIGH] [--passive-host ADDR] [--require-resumption]
+                   [--ca-out FILE] [--quiet]
+      Serve DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or :9990 with --implicit). TLS is
+      required before login and on data (PROT P). Read-only unless --allow-write. Without
+      --user, the user "ftkit" gets a random password (printed). Without --cert, an ephemeral
+      CA and certificate are made for this run: the CA goes to --ca-out (default: a file in
+      the temporary directory), for clients to trust, and its fingerprint is printed.
   ftkit ftps ls URL [--long]
       List a directory.
   ftkit ftps get URL [LOCAL]
@@ -66,7 +82,9 @@ Usage:
   ftkit --help | --version
 
 Examples:
+  ftkit serve ./srv
   ftkit tftp serve ./tftpboot --host 0.0.0.0 --port 69
+  ftkit ftps serve ./srv --user fred:secret --cert server.pem --key server.key --allow-write
   ftkit tftp get 127.0.0.1:6969 pxelinux.0 --blksize 1468 --windowsize 16
   ftkit ftps get ftp://fred:secret@127.0.0.1/pub/firmware.bin --tls --ca ca.pem
   ftkit ftps put ./r1.cfg ftps://fred@127.0.0.1/configs/ --user fred:secret
@@ -107,6 +125,8 @@ export async function runCli(
       output.out(VERSION);
       return 0;
     }
+    if (group === "serve") return await serveBoth(args.slice(1), output, signal);
+    if (group === "ftps" && command === "serve") return await ftpsServe(rest, output, signal);
     if (group === "ftps") return await ftps(command, rest, output);
     if (group !== "tftp") {
       throw new UsageError(
@@ -160,7 +180,10 @@ async function runtimeApi(): Promise<TftpRuntimeApi> {
   return await import("./tftp/adapters/node.ts");
 }
 
-function parse(args: string[], options: Record<string, { type: "string" | "boolean" }>) {
+function parse(
+  args: string[],
+  options: Record<string, { type: "string" | "boolean"; multiple?: boolean }>,
+) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
@@ -168,8 +191,8 @@ function parse(args: string[], options: Record<string, { type: "string" | "boole
   }
 }
 
-function integer(name: string, value: string | boolean | undefined): number | undefined {
-  if (value === undefined || typeof value === "boolean") return undefined;
+function integer(name: string, value: unknown): number | undefined {
+  if (typeof value !== "string") return undefined;
   if (!/^[0-9]+$/.test(value)) {
     throw new UsageError(`--${name} must be a whole number, got "${value}"`);
   }
@@ -210,7 +233,14 @@ async function serve(args: string[], output: CliOutput, signal?: AbortSignal): P
     }`,
   );
   output.out(`Fetch a file with: curl -o FILE tftp://${where}/FILE`);
-  await new Promise<void>((resolve) => {
+  await stopped(signal);
+  await server.close();
+  return 0;
+}
+
+/** Resolves when `signal` aborts, or on SIGINT or SIGTERM without one. */
+function stopped(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
     signal?.addEventListener("abort", () => resolve(), { once: true });
     if (!signal) {
@@ -218,7 +248,249 @@ async function serve(args: string[], output: CliOutput, signal?: AbortSignal): P
       process.once("SIGTERM", () => resolve());
     }
   });
+}
+
+// --- ftkit ftps serve, ftkit serve ---
+
+const FTPS_SERVE_OPTIONS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  user: { type: "string", multiple: true },
+  implicit: { type: "boolean" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "allow-write": { type: "boolean" },
+  anonymous: { type: "boolean" },
+  "allow-ccc": { type: "boolean" },
+  "passive-ports": { type: "string" },
+  "passive-host": { type: "string" },
+  "require-resumption": { type: "boolean" },
+  "ca-out": { type: "string" },
+  quiet: { type: "boolean" },
+} as const;
+
+/** `[host]:port`, bracketing IPv6. */
+function where(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** A URL's host part for `host` (0.0.0.0 and :: are reached on loopback). */
+function urlHost(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+interface StartedFtps {
+  server: { close(): Promise<void> };
+  lines: string[];
+}
+
+/** Starts the FTPS server the command line asks for; returns it and the lines to print. */
+async function startFtps(
+  root: string,
+  values: {
+    host?: string;
+    port?: number;
+    user?: readonly string[];
+    implicit?: boolean;
+    cert?: string;
+    key?: string;
+    allowWrite?: boolean;
+    anonymous?: boolean;
+    allowCcc?: boolean;
+    passivePorts?: string;
+    passiveHost?: string;
+    requireResumption?: boolean;
+    caOut?: string;
+    quiet?: boolean;
+  },
+  output: CliOutput,
+): Promise<StartedFtps> {
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("--cert and --key go together");
+  }
+  const users: Record<string, string> = {};
+  for (const entry of values.user ?? []) {
+    const at = entry.indexOf(":");
+    if (at <= 0 || at === entry.length - 1) {
+      throw new UsageError(`--user takes NAME:PASS, got "${entry}"`);
+    }
+    users[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  let generatedPassword: string | undefined;
+  if (Object.keys(users).length === 0 && !values.anonymous) {
+    const random = crypto.getRandomValues(new Uint8Array(9));
+    generatedPassword = btoa(String.fromCharCode(...random)).replace(/[+/]/g, "x");
+    users.ftkit = generatedPassword;
+  }
+  let passivePorts: [number, number] | undefined;
+  if (values.passivePorts !== undefined) {
+    const match = values.passivePorts.match(/^(\d+)-(\d+)$/);
+    if (!match) {
+      throw new UsageError(`--passive-ports takes LOW-HIGH, got "${values.passivePorts}"`);
+    }
+    passivePorts = [Number(match[1]), Number(match[2])];
+  }
+  const api = await ftpsApi();
+  const host = values.host ?? "127.0.0.1";
+  const lines: string[] = [];
+  let cert: string;
+  let key: string;
+  let caFile: string | undefined;
+  if (values.cert !== undefined) {
+    cert = await readFile(values.cert, "utf8");
+    key = await readFile(values.key!, "utf8");
+  } else {
+    const names = ["localhost", "127.0.0.1", "::1"];
+    if (host !== "0.0.0.0" && host !== "::" && !names.includes(host)) names.push(host);
+    const made = await api.createFtpsCertificate({ names, days: 7 });
+    cert = made.certPem;
+    key = made.keyPem;
+    caFile = values.caOut ??
+      join(tmpdir(), `ftkit-ca-${made.caFingerprint.slice(0, 8).replace(/:/g, "")}.pem`);
+    await writeFile(caFile, made.caPem);
+    lines.push(
+      `Ephemeral certificate for ${names.join(", ")}, SHA-256 fingerprint ${made.fingerprint}`,
+    );
+    lines.push(`Its CA certificate (trust it in clients): ${caFile}`);
+  }
+  const secure = values.implicit ? "implicit" : "explicit";
+  const server = await api.serveFtps({
+    root,
+    host,
+    port: values.port ?? (values.implicit ? 9990 : 2121),
+    secure,
+    tls: { cert, key },
+    users,
+    anonymous: values.anonymous ?? false,
+    allowWrite: values.allowWrite ?? false,
+    allowCcc: values.allowCcc ?? false,
+    requireTlsResumption: values.requireResumption ?? false,
+    ...(passivePorts ? { passivePorts } : {}),
+    ...(values.passiveHost ? { passiveHost: values.passiveHost } : {}),
+    onLog: values.quiet ? undefined : (entry) => {
+      const line = describeFtps(entry);
+      if (line) output.out(line);
+    },
+    onError: (error) => output.err(`ftkit: ${error.message}`),
+  });
+  const port = server.address.port;
+  lines.unshift(
+    `Serving ${root} over FTPS (${secure} TLS) on ${where(host, port)}${
+      values.allowWrite ? " (writes allowed)" : " (read-only)"
+    }`,
+  );
+  const [name, password] = Object.entries(users)[0] ?? ["anonymous", ""];
+  if (generatedPassword) lines.push(`User: ftkit, password: ${generatedPassword}`);
+  const scheme = values.implicit ? "ftps" : "ftp";
+  lines.push(
+    `Fetch a file with: curl ${values.implicit ? "" : "--ssl-reqd "}${
+      caFile ? `--cacert ${caFile} ` : ""
+    }-u ${name}:${password || "x"} -o FILE ${scheme}://${urlHost(host)}:${port}/FILE`,
+  );
+  return { server, lines };
+}
+
+function describeFtps(entry: import("./ftps/mod.ts").FtpsLogEntry): string | undefined {
+  switch (entry.type) {
+    case "refused":
+      return `${entry.remoteAddress} refused: ${entry.reason}`;
+    case "login":
+      return `${entry.remoteAddress} login ${entry.user}: ${entry.ok ? "ok" : "failed"}${
+        entry.method === "certificate" ? " (certificate)" : ""
+      }`;
+    case "transfer": {
+      const seconds = entry.durationMs / 1000;
+      const rate = seconds > 0 ? ` ${(entry.bytes / 1e6 / seconds).toFixed(1)} MB/s` : "";
+      const tls = entry.tls ? (entry.tls.resumed ? ", TLS resumed" : ", TLS") : "";
+      return `${entry.remoteAddress} ${
+        entry.user ?? "-"
+      } ${entry.direction}: ${entry.bytes} bytes in ${seconds.toFixed(2)} s${rate}${tls}${
+        entry.outcome === "ok" ? "" : `, ${entry.outcome}`
+      }`;
+    }
+    case "closed":
+      return undefined;
+  }
+}
+
+async function ftpsServe(args: string[], output: CliOutput, signal?: AbortSignal): Promise<number> {
+  const { values, positionals } = parse(args, FTPS_SERVE_OPTIONS);
+  if (positionals.length > 1) throw new UsageError("ftps serve takes one directory");
+  const root = positionals[0] ?? ".";
+  const { server, lines } = await startFtps(root, {
+    host: values.host as string | undefined,
+    port: integer("port", values.port as string | undefined),
+    user: values.user as string[] | undefined,
+    implicit: values.implicit as boolean | undefined,
+    cert: values.cert as string | undefined,
+    key: values.key as string | undefined,
+    allowWrite: values["allow-write"] as boolean | undefined,
+    anonymous: values.anonymous as boolean | undefined,
+    allowCcc: values["allow-ccc"] as boolean | undefined,
+    passivePorts: values["passive-ports"] as string | undefined,
+    passiveHost: values["passive-host"] as string | undefined,
+    requireResumption: values["require-resumption"] as boolean | undefined,
+    caOut: values["ca-out"] as string | undefined,
+    quiet: values.quiet as boolean | undefined,
+  }, output);
+  for (const line of lines) output.out(line);
+  await stopped(signal);
   await server.close();
+  return 0;
+}
+
+async function serveBoth(args: string[], output: CliOutput, signal?: AbortSignal): Promise<number> {
+  const { values, positionals } = parse(args, {
+    host: { type: "string" },
+    "tftp-port": { type: "string" },
+    "ftps-port": { type: "string" },
+    user: { type: "string", multiple: true },
+    cert: { type: "string" },
+    key: { type: "string" },
+    "allow-write": { type: "boolean" },
+    "ca-out": { type: "string" },
+    quiet: { type: "boolean" },
+  });
+  if (positionals.length > 1) throw new UsageError("serve takes one directory");
+  const root = positionals[0] ?? ".";
+  const host = (values.host as string | undefined) ?? "127.0.0.1";
+  const api = await runtimeApi();
+  const tftp = await api.serveTftp({
+    root,
+    host,
+    port: integer("tftp-port", values["tftp-port"] as string | undefined) ?? 6969,
+    allowWrite: Boolean(values["allow-write"]),
+    onTransfer: values.quiet ? undefined : (record) => output.out(describe(record)),
+    onError: (error) => output.err(`ftkit: ${error.message}`),
+  });
+  let ftpsServer: StartedFtps;
+  try {
+    ftpsServer = await startFtps(root, {
+      host,
+      port: integer("ftps-port", values["ftps-port"] as string | undefined) ?? 2121,
+      user: values.user as string[] | undefined,
+      cert: values.cert as string | undefined,
+      key: values.key as string | undefined,
+      allowWrite: values["allow-write"] as boolean | undefined,
+      caOut: values["ca-out"] as string | undefined,
+      quiet: values.quiet as boolean | undefined,
+    }, output);
+  } catch (error) {
+    await tftp.close();
+    throw error;
+  }
+  const tftpWhere = where(tftp.address.address, tftp.address.port);
+  output.out(
+    `Serving ${root} over TFTP on ${tftpWhere}${
+      values["allow-write"] ? " (writes allowed)" : " (read-only)"
+    }`,
+  );
+  output.out(`Fetch a file with: curl -o FILE tftp://${urlHost(host)}:${tftp.address.port}/FILE`);
+  for (const line of ftpsServer.lines) output.out(line);
+  await stopped(signal);
+  await Promise.all([tftp.close(), ftpsServer.server.close()]);
   return 0;
 }
 

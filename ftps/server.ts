@@ -183,6 +183,10 @@ export interface FtpServerSessionOptions {
    * connection's (522; RFC 4217 section 10.2). Default false. Never after REIN, which may not
    * mandate cached sessions (RFC 4217 section 13). */
   requireTlsResumption?: boolean;
+  /** Ask the driver whether the TLS client certificate alone identifies the user named by USER
+   * on a protected control connection (an `authenticate-certificate` event); if it does, USER is
+   * answered 232 and no password is asked (RFC 4217 section 12.2). Default false. */
+  certificateLogin?: boolean;
 }
 
 /** The control connection's two ends, for PASV replies and the data connection checks. */
@@ -233,6 +237,13 @@ export type FtpServerEvent =
     readonly password: string;
     /** Whether the control connection is protected. */
     readonly protected: boolean;
+  }
+  | {
+    /** USER on a protected control connection, with `certificateLogin` on: check whether the
+     * client's TLS certificate identifies this user and call `certificateResult(now, ok)`. */
+    readonly type: "authenticate-certificate";
+    /** The user name. */
+    readonly user: string;
   }
   | {
     /** Carry out this storage request and call `storageResult(now, result)`. */
@@ -310,7 +321,7 @@ const MLST_FACTS: readonly string[] = ["type", "size", "modify"];
  * One server session over an FTP control connection, as a pure state machine.
  *
  * Inputs: `start`, `receive`, `controlUpgraded`, `controlUpgradeFailed`, `controlCleared`,
- * `loginResult`, `storageResult`, `dataListening`, `dataListenFailed`, `dataResult`,
+ * `loginResult`, `certificateResult`, `storageResult`, `dataListening`, `dataListenFailed`, `dataResult`,
  * `handleTimeout`. Outputs: `pollTransmit` (reply bytes), `pollEvent`, `pollTimeout`.
  *
  * The whole RFC 959 command set is served over an abstract storage: the machine asks for
@@ -342,6 +353,7 @@ export class FtpServerSession {
   readonly #passiveHost: string | undefined;
   readonly #allowForeign: boolean;
   readonly #requireResumption: boolean;
+  readonly #certificateLogin: boolean;
   readonly #lines: FtpLineReader;
   #addresses: FtpServerAddresses | undefined;
 
@@ -400,6 +412,7 @@ export class FtpServerSession {
     }
     this.#allowForeign = options.allowForeignDataHosts ?? false;
     this.#requireResumption = options.requireTlsResumption ?? false;
+    this.#certificateLogin = options.certificateLogin ?? false;
     this.#lines = new FtpLineReader({ maxLineLength: options.maxLineLength ?? 4096 });
   }
 
@@ -590,6 +603,29 @@ export class FtpServerSession {
         return;
       }
       this.#reply(530, "Login incorrect.");
+    }
+    this.#resume(now);
+  }
+
+  /**
+   * The answer to an `authenticate-certificate` event: with `ok`, the user is logged in (232);
+   * without, a password is asked (331), as for any USER.
+   *
+   * @param now The current time in ms.
+   * @param ok Whether the client's certificate identifies the user.
+   */
+  certificateResult(now: number, ok: boolean): void {
+    this.#expectWaiting("a certificate check");
+    if (this.#user === undefined || this.#loggedIn) {
+      throw new TypeError("Not waiting for a certificate check");
+    }
+    if (ok) {
+      this.#loggedIn = true;
+      this.#failedLogins = 0;
+      this.#reply(232, "User logged in, authorized by security data exchange.");
+      this.#events.push({ type: "logged-in", user: this.#user });
+    } else {
+      this.#reply(331, "Password required.");
     }
     this.#resume(now);
   }
@@ -1245,6 +1281,11 @@ export class FtpServerSession {
     }
     this.#loggedIn = false;
     this.#user = user;
+    if (this.#certificateLogin && this.#protected && !anonymous) {
+      this.#events.push({ type: "authenticate-certificate", user });
+      this.#phase = "waiting";
+      return;
+    }
     this.#reply(
       331,
       anonymous ? "Anonymous login ok, send your email as password." : "Password required.",

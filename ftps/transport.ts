@@ -81,3 +81,80 @@ export interface FtpTransport {
    * runtime's TLS cannot, as on Deno): used to explain a server's refusal. */
   readonly resumesSessions: boolean;
 }
+
+/** The TLS side of an FTPS server: its certificate, and how it treats client certificates. */
+export interface FtpTlsServerOptions {
+  /** The server's certificate chain, PEM (the leaf first). */
+  cert: string | readonly string[];
+  /** The private key of the leaf, PEM. */
+  key: string;
+  /** CA certificates (PEM) that client certificates are checked against. */
+  ca?: string | readonly string[];
+  /** Ask clients for a certificate (default false). One that is missing or does not verify
+   * against `ca` is not an error: the socket's `peerCertificate` says what came. */
+  requestClientCertificate?: boolean;
+  /** The lowest TLS version (default `"TLSv1.2"`). */
+  minVersion?: "TLSv1.2" | "TLSv1.3";
+  /** The highest TLS version (default `"TLSv1.3"`). */
+  maxVersion?: "TLSv1.2" | "TLSv1.3";
+}
+
+/**
+ * A server's TLS context, made once by {@linkcode FtpServerTransport.tlsContext} and shared by
+ * every control and data connection, so that data connections can resume the control
+ * connection's session (RFC 4217 section 10.2). Opaque: only the transport that made it reads it.
+ */
+export interface FtpTlsServerContext {
+  /** The options it was made from. */
+  readonly options: FtpTlsServerOptions;
+}
+
+/** A client certificate, as the server's TLS saw it. */
+export interface FtpPeerCertificate {
+  /** Whether it verified against the context's `ca`. */
+  readonly authorized: boolean;
+  /** The subject's common name, if any. */
+  readonly commonName?: string;
+  /** SHA-256 of its DER, colon-separated uppercase hex (`AB:CD:...`). */
+  readonly fingerprint256: string;
+}
+
+/** A server's TCP stream, plain or TLS. */
+export interface FtpServerSocket extends FtpSocket {
+  /** Under TLS: the client's certificate, when it sent one. */
+  readonly peerCertificate?: FtpPeerCertificate;
+  /**
+   * Runs a TLS handshake as the server over this connection (AUTH TLS, implicit FTPS, a protected
+   * data connection) and returns the TLS stream; this object is not used afterwards.
+   */
+  acceptTls(
+    context: FtpTlsServerContext,
+    options?: { clearable?: boolean },
+  ): Promise<FtpServerSocket>;
+  /**
+   * On a TLS stream made with `clearable` (a control connection): shuts TLS down (close_notify)
+   * and returns the plain TCP stream under it, once the client's close_notify, or its first plain
+   * byte, has come (CCC and REIN, RFC 4217 sections 6 and 13).
+   */
+  clearTls?(): Promise<FtpServerSocket>;
+}
+
+/** A server's listening TCP socket. */
+export interface FtpServerListener {
+  /** The port it listens on. */
+  readonly port: number;
+  /** The next connection, or `null` once the listener is closed. */
+  accept(): Promise<FtpServerSocket | null>;
+  /** Stops listening; connections accepted but not yet taken are dropped. */
+  close(): void;
+}
+
+/** What a runtime gives the FTPS server. */
+export interface FtpServerTransport {
+  /** Makes the TLS context for control and data connections. Throws on a bad key or certificate. */
+  tlsContext(options: FtpTlsServerOptions): FtpTlsServerContext;
+  /** Listens on `host` (an IP address) at `port` (0: a free one). */
+  listen(options: { host: string; port: number }): Promise<FtpServerListener>;
+  /** Opens a TCP connection (an active-mode data connection), from `localAddress` if given. */
+  connect(options: { host: string; port: number; localAddress?: string }): Promise<FtpServerSocket>;
+}

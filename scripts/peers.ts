@@ -1,6 +1,6 @@
 /**
  * Installs the real peers the interop tests talk to, from Debian's packages: tftpd-hpa, tftp-hpa,
- * atftp, curl, busybox, vsftpd and pyftpdlib; atftpd, ProFTPD (with mod_tls) and Pure-FTPd are
+ * atftp, curl, busybox, vsftpd, pyftpdlib and lftp; atftpd, ProFTPD (with mod_tls) and Pure-FTPd are
  * unpacked under /opt (they conflict with tftpd-hpa and vsftpd). Needs root and apt-get; without
  * them it says what is missing and the tests that need it are skipped.
  *
@@ -21,6 +21,7 @@ const PEERS: { file: string; package: string }[] = [
   { file: "/usr/bin/busybox", package: "busybox" },
   { file: "/usr/sbin/vsftpd", package: "vsftpd" },
   { file: "/usr/bin/openssl", package: "openssl" },
+  { file: "/usr/bin/lftp", package: "lftp" },
   { file: "/usr/lib/python3/dist-packages/pyftpdlib/__init__.py", package: "python3-pyftpdlib" },
   { file: "/usr/lib/python3/dist-packages/OpenSSL/__init__.py", package: "python3-openssl" },
   // What the unpacked ProFTPD and Pure-FTPd link against (their packages' Depends).

@@ -7,11 +7,23 @@
 
 import type { Buffer } from "node:buffer";
 import { createServer, isIP, type Server, Socket } from "node:net";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { Duplex } from "node:stream";
+import {
+  connect as tlsConnect,
+  createSecureContext,
+  type SecureContext,
+  TLSSocket,
+} from "node:tls";
 import type {
   FtpListener,
+  FtpPeerCertificate,
+  FtpServerListener,
+  FtpServerSocket,
+  FtpServerTransport,
   FtpSocket,
   FtpTlsClientOptions,
+  FtpTlsServerContext,
+  FtpTlsServerOptions,
   FtpTlsSessionStore,
   FtpTransport,
 } from "../transport.ts";
@@ -35,19 +47,57 @@ const HIGH_WATER = 16;
  */
 const PAUSES = !("Deno" in globalThis);
 
-class NodeFtpSocket implements FtpSocket {
+/** The context behind {@linkcode FtpTlsServerContext}: one node:tls secure context. */
+class NodeTlsServerContext implements FtpTlsServerContext {
+  readonly options: FtpTlsServerOptions;
+  readonly secureContext: SecureContext;
+  constructor(options: FtpTlsServerOptions) {
+    this.options = options;
+    const list = (value: string | readonly string[]) =>
+      typeof value === "string" ? value : value.join("\n");
+    this.secureContext = createSecureContext({
+      cert: list(options.cert),
+      key: options.key,
+      ...(options.ca !== undefined ? { ca: list(options.ca) } : {}),
+      minVersion: options.minVersion ?? "TLSv1.2",
+      maxVersion: options.maxVersion ?? "TLSv1.3",
+    });
+  }
+}
+
+class NodeFtpSocket implements FtpServerSocket {
   readonly #socket: Socket;
   readonly #chunks: Uint8Array[] = [];
   #ended = false;
   #error: Error | undefined;
   #wake: (() => void) | undefined;
   #detached = false;
+  #flowing = false;
   readonly tls?: { readonly protocol: string; readonly resumed: boolean };
+  readonly peerCertificate?: FtpPeerCertificate;
 
-  constructor(socket: Socket, tls?: { protocol: string; resumed: boolean }) {
+  /** Set on a clearable TLS stream: shuts TLS down and gives the plain stream back. */
+  #clear: (() => Promise<FtpServerSocket>) | undefined;
+
+  constructor(
+    socket: Socket,
+    tls?: { protocol: string; resumed: boolean },
+    peerCertificate?: FtpPeerCertificate,
+    extra?: { preloaded?: Uint8Array[]; clear?: () => Promise<FtpServerSocket> },
+  ) {
     this.#socket = socket;
     if (tls) this.tls = tls;
-    socket.on("data", this.#onData);
+    if (peerCertificate) this.peerCertificate = peerCertificate;
+    if (extra?.preloaded) this.#chunks.push(...extra.preloaded);
+    this.#clear = extra?.clear;
+    // A plain socket is read only once asked for: a data connection accepted before its transfer
+    // starts keeps the client's TLS hello in the socket for the handshake. A TLS socket is read
+    // at once: Deno's node:tls drops the end of the stream (close_notify, FIN) when bytes were
+    // buffered before the first 'data' listener came (measured with Deno 2.9.5).
+    if (tls) {
+      this.#flowing = true;
+      socket.on("data", this.#onData);
+    }
     socket.on("end", this.#onEnd);
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
@@ -86,6 +136,10 @@ class NodeFtpSocket implements FtpSocket {
   }
 
   async read(): Promise<Uint8Array | null> {
+    if (!this.#flowing && !this.#detached) {
+      this.#flowing = true;
+      this.#socket.on("data", this.#onData);
+    }
     for (;;) {
       const chunk = this.#chunks.shift();
       if (chunk) {
@@ -140,6 +194,62 @@ class NodeFtpSocket implements FtpSocket {
     }
     this.#detach();
     return secure(this.#socket, options);
+  }
+
+  get clearTls(): (() => Promise<FtpServerSocket>) | undefined {
+    const clear = this.#clear;
+    if (!clear) return undefined;
+    return () => {
+      this.#clear = undefined;
+      this.#detach();
+      return clear();
+    };
+  }
+
+  acceptTls(
+    context: FtpTlsServerContext,
+    options: { clearable?: boolean } = {},
+  ): Promise<FtpServerSocket> {
+    if (!(context instanceof NodeTlsServerContext)) {
+      return Promise.reject(new TypeError("A TLS context from another transport"));
+    }
+    if (this.#chunks.length > 0) {
+      return Promise.reject(new Error("Bytes arrived before the TLS handshake"));
+    }
+    if (this.#ended || this.#error) {
+      return Promise.reject(this.#error ?? new Error("The connection was closed"));
+    }
+    this.#detach();
+    if (options.clearable) return acceptClearableTls(this.#socket, context);
+    const socket = this.#socket;
+    return new Promise((resolve, reject) => {
+      const tls = new TLSSocket(socket, {
+        isServer: true,
+        secureContext: context.secureContext,
+        requestCert: context.options.requestClientCertificate ?? false,
+        // A missing or unverified client certificate is the driver's to judge.
+        rejectUnauthorized: false,
+      });
+      const fail = (error?: Error) => {
+        tls.off("secure", secured);
+        tls.destroy();
+        reject(error ?? new Error("The connection was closed during the TLS handshake"));
+      };
+      const closed = () => fail();
+      const secured = () => {
+        tls.off("error", fail);
+        tls.off("close", closed);
+        resolve(
+          new NodeFtpSocket(tls, {
+            protocol: tls.getProtocol() ?? "",
+            resumed: tls.isSessionReused(),
+          }, peerCertificate(tls)),
+        );
+      };
+      tls.once("error", fail);
+      tls.once("close", closed);
+      tls.once("secure", secured);
+    });
   }
 
   /** Hands the TCP socket over (to TLS): this wrapper lets go of it. */
@@ -244,6 +354,213 @@ class NodeFtpListener implements FtpListener {
     for (const socket of this.#arrived.splice(0)) socket.destroy();
   }
 }
+
+/**
+ * Server-side TLS that can be shut down to give the plain TCP stream back (CCC, REIN). node:tls
+ * takes a `net.Socket`'s handle over for good, so TLS runs over a stream in between instead, fed
+ * whole TLS records: once TLS is being shut down, the first bytes that are not a TLS record are
+ * the client's plain commands, and stay with the TCP stream.
+ */
+function acceptClearableTls(
+  raw: Socket,
+  context: NodeTlsServerContext,
+): Promise<FtpServerSocket> {
+  let pending: Uint8Array = new Uint8Array(0);
+  let clearing = false;
+  let plain: Uint8Array | undefined;
+  let onPlain: (() => void) | undefined;
+  const inner = new Duplex({
+    read() {},
+    write(chunk: Uint8Array, _encoding, callback) {
+      if (raw.destroyed) return callback(new Error("The connection was closed"));
+      raw.write(chunk, (error) => callback(error ?? null));
+    },
+    final(callback) {
+      callback();
+    },
+    destroy(error, callback) {
+      if (!clearing) raw.destroy();
+      callback(error);
+    },
+  });
+  const feed = () => {
+    // Whole records go to TLS (RFC 8446 section 5.1: type, version 3.x, 16-bit length).
+    while (pending.length >= 5) {
+      const type = pending[0];
+      if (clearing && (type < 20 || type > 24 || pending[1] !== 3)) {
+        plain = pending;
+        pending = new Uint8Array(0);
+        onPlain?.();
+        return;
+      }
+      const length = 5 + ((pending[3] << 8) | pending[4]);
+      if (pending.length < length) return;
+      inner.push(pending.subarray(0, length));
+      pending = pending.subarray(length);
+    }
+    if (clearing && pending.length > 0 && (pending[0] < 20 || pending[0] > 24)) {
+      plain = pending;
+      pending = new Uint8Array(0);
+      onPlain?.();
+    }
+  };
+  const onData = (chunk: Uint8Array) => {
+    if (plain) {
+      plain = concat(plain, chunk);
+      return;
+    }
+    pending = pending.length === 0 ? chunk : concat(pending, chunk);
+    feed();
+  };
+  const onEnd = () => inner.push(null);
+  const onError = (error: Error) => inner.destroy(error);
+  raw.on("data", onData);
+  raw.on("end", onEnd);
+  raw.on("error", onError);
+
+  const clear = async (tls: TLSSocket): Promise<FtpServerSocket> => {
+    clearing = true;
+    feed();
+    await new Promise<void>((resolve, reject) => {
+      if (plain) return resolve();
+      const done = () => {
+        tls.off("end", done);
+        raw.off("close", gone);
+        onPlain = undefined;
+        resolve();
+      };
+      const gone = () => reject(new Error("The connection was closed"));
+      onPlain = done;
+      tls.once("end", done);
+      raw.once("close", gone);
+      // Our close_notify; the client answers with its own, or starts talking in plain.
+      tls.end();
+    });
+    raw.off("data", onData);
+    raw.off("end", onEnd);
+    raw.off("error", onError);
+    tls.destroy();
+    const leftover = plain && plain.length > 0 ? [plain] : [];
+    return new NodeFtpSocket(raw, undefined, undefined, { preloaded: leftover });
+  };
+
+  return new Promise((resolve, reject) => {
+    const tls = new TLSSocket(inner, {
+      isServer: true,
+      secureContext: context.secureContext,
+      requestCert: context.options.requestClientCertificate ?? false,
+      rejectUnauthorized: false,
+    });
+    const fail = (error?: Error) => {
+      tls.off("secure", secured);
+      tls.destroy();
+      raw.destroy();
+      reject(error ?? new Error("The connection was closed during the TLS handshake"));
+    };
+    const closed = () => fail();
+    const secured = () => {
+      tls.off("error", fail);
+      tls.off("close", closed);
+      resolve(
+        new NodeFtpSocket(
+          tls as unknown as Socket,
+          { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
+          peerCertificate(tls),
+          { clear: () => clear(tls) },
+        ),
+      );
+    };
+    tls.once("error", fail);
+    tls.once("close", closed);
+    tls.once("secure", secured);
+  });
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** The client certificate a server-side TLS socket received, if any. */
+function peerCertificate(tls: TLSSocket): FtpPeerCertificate | undefined {
+  const certificate = tls.getPeerCertificate();
+  if (!certificate || !certificate.fingerprint256) return undefined;
+  const commonName = certificate.subject?.CN;
+  return {
+    authorized: tls.authorized,
+    ...(typeof commonName === "string" ? { commonName } : {}),
+    fingerprint256: certificate.fingerprint256,
+  };
+}
+
+class NodeFtpServerListener implements FtpServerListener {
+  readonly #server: Server;
+  readonly #waiting: ((socket: Socket | null) => void)[] = [];
+  readonly #arrived: Socket[] = [];
+  #closed = false;
+  constructor(server: Server) {
+    this.#server = server;
+    server.on("connection", (socket: Socket) => {
+      if (this.#closed) return void socket.destroy();
+      // Errors before the socket is taken (a reset while queued) must not go unhandled.
+      socket.on("error", () => {});
+      const waiter = this.#waiting.shift();
+      if (waiter) waiter(socket);
+      else this.#arrived.push(socket);
+    });
+  }
+  get port(): number {
+    const address = this.#server.address();
+    return typeof address === "object" && address ? address.port : 0;
+  }
+  async accept(): Promise<FtpServerSocket | null> {
+    const socket = this.#arrived.shift() ??
+      (this.#closed
+        ? null
+        : await new Promise<Socket | null>((resolve) => this.#waiting.push(resolve)));
+    if (!socket) return null;
+    socket.setNoDelay(true);
+    return new NodeFtpSocket(socket);
+  }
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.close();
+    for (const socket of this.#arrived.splice(0)) socket.destroy();
+    for (const waiter of this.#waiting.splice(0)) waiter(null);
+  }
+}
+
+/** The FTPS server transport on `node:net` and `node:tls` (server-side `TLSSocket`). */
+export const nodeFtpServerTransport: FtpServerTransport = {
+  tlsContext(options) {
+    return new NodeTlsServerContext(options);
+  },
+  listen({ host, port }) {
+    return new Promise((resolve, reject) => {
+      const server = createServer();
+      server.once("error", reject);
+      server.listen({ port, host, backlog: 511, exclusive: true }, () => {
+        server.off("error", reject);
+        resolve(new NodeFtpServerListener(server));
+      });
+    });
+  },
+  async connect({ host, port, localAddress }) {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const socket = new Socket();
+      socket.once("error", reject);
+      socket.connect({ port, host, ...(localAddress ? { localAddress } : {}) }, () => {
+        socket.off("error", reject);
+        socket.setNoDelay(true);
+        resolve(socket);
+      });
+    });
+    return new NodeFtpSocket(socket);
+  },
+};
 
 /** The FTPS transport on `node:net` and `node:tls`. */
 export const nodeFtpTransport: FtpTransport = {

@@ -1,5 +1,5 @@
 /**
- * ftkit's FTPS client on Bun, over `node:net` and `node:tls`.
+ * ftkit's FTPS client and server on Bun, over `node:net` and `node:tls`.
  *
  * @example
  * ```ts ignore
@@ -16,8 +16,9 @@
 export * from "../mod.ts";
 
 import { FtpsClient, type FtpsClientOptions } from "../ftps_client.ts";
-import type { FtpTransport } from "../transport.ts";
-import { nodeFtpTransport } from "./_node_tcp.ts";
+import type { FtpServerTransport, FtpTransport } from "../transport.ts";
+import { type FtpsServer, type ServeFtpsOptions, serveFtpsWith } from "../serve.ts";
+import { nodeFtpServerTransport, nodeFtpTransport } from "./_node_tcp.ts";
 
 /** The TCP/TLS transport (`node:net`, `node:tls`). */
 export const transport: FtpTransport = nodeFtpTransport;
@@ -46,4 +47,32 @@ export function connectFtps(
   options: Omit<FtpsClientOptions, "transport">,
 ): Promise<FtpsClient> {
   return FtpsClient.connect({ ...options, transport });
+}
+
+/** The server's TCP/TLS transport: `node:net` and server-side `node:tls` sockets, whose TLS
+ * sessions data connections resume. Bun's `node:tls` runs on its own TLS. */
+export const serverTransport: FtpServerTransport = nodeFtpServerTransport;
+
+/**
+ * Starts an FTPS server (see {@linkcode ServeFtpsOptions}).
+ *
+ * @example
+ * ```ts ignore
+ * import { createFtpsCertificate, serveFtps } from "@ftkit/ftkit/ftps/bun";
+ *
+ * const certificate = await createFtpsCertificate();
+ * await using server = await serveFtps({
+ *   root: "./srv",
+ *   users: { fred: "secret" },
+ *   tls: { cert: certificate.certPem, key: certificate.keyPem },
+ *   host: "127.0.0.1",
+ *   port: 2121,
+ * });
+ * ```
+ *
+ * @param options What to serve, to whom, and how.
+ * @returns The running server.
+ */
+export function serveFtps(options: ServeFtpsOptions): Promise<FtpsServer> {
+  return serveFtpsWith(serverTransport, options);
 }

@@ -1,6 +1,6 @@
 /**
- * ftkit's FTPS client on Deno, over Deno's native TCP and TLS (`node:tls` for the options native
- * TLS lacks).
+ * ftkit's FTPS client and server on Deno: the client over Deno's native TCP and TLS (`node:tls`
+ * for the options native TLS lacks), the server over `node:net` and `node:tls`.
  *
  * @example
  * ```ts ignore
@@ -17,9 +17,10 @@
 export * from "../mod.ts";
 
 import { FtpsClient, type FtpsClientOptions } from "../ftps_client.ts";
-import type { FtpTransport } from "../transport.ts";
+import type { FtpServerTransport, FtpTransport } from "../transport.ts";
+import { type FtpsServer, type ServeFtpsOptions, serveFtpsWith } from "../serve.ts";
 import { denoFtpTransport, nativeTlsCannot } from "./_deno_tcp.ts";
-import { nodeFtpTransport } from "./_node_tcp.ts";
+import { nodeFtpServerTransport, nodeFtpTransport } from "./_node_tcp.ts";
 
 /**
  * The TCP/TLS transport on `Deno.connect`, `Deno.startTls` and `Deno.listen`. Deno's TLS,
@@ -77,4 +78,32 @@ export function connectFtps(
     ...options,
     transport: nativeTlsCannot(options) ? nodeTlsTransport : transport,
   });
+}
+
+/** The server's TCP/TLS transport: `node:net` and server-side `node:tls` sockets, whose TLS
+ * sessions data connections resume. (Deno's native TLS is client-only.) */
+export const serverTransport: FtpServerTransport = nodeFtpServerTransport;
+
+/**
+ * Starts an FTPS server (see {@linkcode ServeFtpsOptions}).
+ *
+ * @example
+ * ```ts ignore
+ * import { createFtpsCertificate, serveFtps } from "@ftkit/ftkit/ftps/deno";
+ *
+ * const certificate = await createFtpsCertificate();
+ * await using server = await serveFtps({
+ *   root: "./srv",
+ *   users: { fred: "secret" },
+ *   tls: { cert: certificate.certPem, key: certificate.keyPem },
+ *   host: "127.0.0.1",
+ *   port: 2121,
+ * });
+ * ```
+ *
+ * @param options What to serve, to whom, and how.
+ * @returns The running server.
+ */
+export function serveFtps(options: ServeFtpsOptions): Promise<FtpsServer> {
+  return serveFtpsWith(serverTransport, options);
 }

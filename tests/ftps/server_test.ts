@@ -243,6 +243,44 @@ describe("FTPS server session: login policies (RFC 4217 section 10.1)", () => {
     );
   });
 
+  test("section 12.2: a client certificate that identifies the user is answered 232", () => {
+    const session = started({ certificateLogin: true });
+    // Not before TLS: the plain USER is refused as always.
+    assert.equal(client(session, 1, "USER fred"), "530 TLS required: use AUTH TLS first.\r\n");
+    assert.deepEqual(events(session), []);
+    client(session, 2, "AUTH TLS");
+    events(session);
+    session.controlUpgraded(3);
+    // Commands wait while the driver checks the certificate.
+    assert.equal(client(session, 4, "USER fred", "PWD"), "");
+    assert.deepEqual(events(session), [{ type: "authenticate-certificate", user: "fred" }]);
+    session.certificateResult(5, true);
+    assert.equal(
+      replies(session),
+      '232 User logged in, authorized by security data exchange.\r\n257 "/" is the current directory.\r\n',
+    );
+    assert.deepEqual(events(session), [{ type: "logged-in", user: "fred" }]);
+    assert.equal(session.user, "fred");
+    assert.throws(() => session.certificateResult(6, true), TypeError);
+
+    // A certificate that does not identify the user: the password is asked as usual.
+    const other = started({ certificateLogin: true, allowAnonymous: true });
+    client(other, 1, "AUTH TLS");
+    events(other);
+    other.controlUpgraded(2);
+    client(other, 3, "USER mallory");
+    assert.deepEqual(events(other), [{ type: "authenticate-certificate", user: "mallory" }]);
+    other.certificateResult(4, false);
+    assert.equal(replies(other), "331 Password required.\r\n");
+    assert.equal(other.user, undefined);
+    // Anonymous never goes through the certificate.
+    assert.equal(
+      client(other, 5, "USER anonymous"),
+      "331 Anonymous login ok, send your email as password.\r\n",
+    );
+    assert.deepEqual(events(other), []);
+  });
+
   test("failed logins: 530, and 421 after the limit", () => {
     const session = started({ tls: "none", maxLoginAttempts: 2 });
     client(session, 1, "USER fred", "PASS bad");

@@ -24,6 +24,7 @@ export const PEER = {
   python: "/usr/bin/python3",
   pyftpdlib: "/usr/lib/python3/dist-packages/pyftpdlib/__init__.py",
   openssl: "/usr/bin/openssl",
+  lftp: "/usr/bin/lftp",
 };
 
 /** Why a test must be skipped: a loud message when the peer is missing, else `false`. */

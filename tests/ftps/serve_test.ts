@@ -1,0 +1,711 @@
+// serveFtps over real loopback sockets, under the runtime running the tests: ftkit's own client
+// against it, and a hand-driven control connection for the hardening (line cap, timeouts,
+// session limits, failed logins and lockout, ABOR, partial uploads, data connection checks).
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  connectFtps,
+  FtpReplyError,
+  type FtpsClient,
+  type FtpsLogEntry,
+  serveFtps,
+} from "./_connect.ts";
+import { dataConnection, RawFtp, readAll } from "./_raw_ftp.ts";
+import { createFtpsCertificate, ftpDirectoryStorage } from "../../ftps/mod.ts";
+import { nodeFtpServerTransport } from "../../ftps/adapters/_node_tcp.ts";
+import { serveFtpsWith } from "../../ftps/serve.ts";
+import { repoFile } from "../_runtime.ts";
+
+const isDeno = "Deno" in globalThis;
+const fixtures = repoFile("tests/fixtures/tls");
+const ca = await readFile(join(fixtures, "ca.pem"), "utf8");
+const tls = {
+  cert: await readFile(join(fixtures, "leaf.pem"), "utf8"),
+  key: await readFile(join(fixtures, "leaf.key"), "utf8"),
+};
+
+function bytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed;
+  for (let i = 0; i < length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+async function served(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), "ftkit-serve-"));
+  await writeFile(join(root, "hello.txt"), "hello\nworld\n");
+  await writeFile(join(root, "big.bin"), bytes(8 << 20, 7));
+  return root;
+}
+
+async function client(port: number, options: { implicit?: boolean; user?: string } = {}) {
+  return await connectFtps({
+    host: "127.0.0.1",
+    port,
+    secure: options.implicit ? "implicit" : "explicit",
+    user: options.user ?? "fred",
+    password: "secret",
+    ca,
+    servername: "localhost",
+    timeoutMs: 10_000,
+  });
+}
+
+describe("serveFtps with ftkit's client", () => {
+  let root: string;
+  let server: Awaited<ReturnType<typeof serveFtps>>;
+  const log: FtpsLogEntry[] = [];
+  before(async () => {
+    root = await served();
+    server = await serveFtps({
+      root,
+      allowWrite: true,
+      users: { fred: "secret" },
+      tls,
+      host: "127.0.0.1",
+      port: 0,
+      loginFailureDelayMs: 0,
+      onLog: (entry) => log.push(entry),
+    });
+  });
+  after(async () => {
+    await server.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test("explicit TLS: every file operation, checked on disk", async () => {
+    const ftp: FtpsClient = await client(server.address.port);
+    try {
+      const names = (await ftp.list()).map((entry) => entry.name).sort();
+      assert.deepEqual(names, ["big.bin", "hello.txt"]);
+      assert.deepEqual(
+        await ftp.get("big.bin"),
+        new Uint8Array(await readFile(join(root, "big.bin"))),
+      );
+      assert.equal(await ftp.size("big.bin"), 8 << 20);
+      assert.ok((await ftp.lastModified("hello.txt")) instanceof Date);
+      await ftp.mkdir("up");
+      await ftp.put("up/a.bin", bytes(300_000, 3));
+      assert.deepEqual(new Uint8Array(await readFile(join(root, "up/a.bin"))), bytes(300_000, 3));
+      await ftp.append("up/a.bin", new TextEncoder().encode("tail"));
+      assert.equal((await readFile(join(root, "up/a.bin"))).length, 300_004);
+      await ftp.rename("up/a.bin", "up/b.bin");
+      await ftp.cd("up");
+      assert.equal(await ftp.pwd(), "/up");
+      await ftp.remove("b.bin");
+      await ftp.cd("/");
+      await ftp.removeDir("up");
+      assert.deepEqual((await readdir(root)).sort(), ["big.bin", "hello.txt"]);
+      // The data connections resumed the control connection's TLS session where the runtime's
+      // client can (Deno's cannot).
+      assert.equal(ftp.lastTransfer?.resumed, !isDeno);
+    } finally {
+      await ftp.close();
+    }
+    const transfers = log.filter((entry) => entry.type === "transfer");
+    assert.ok(transfers.length >= 4);
+    assert.ok(transfers.every((entry) => entry.outcome === "ok" && entry.tls !== undefined));
+  });
+
+  test("the storage's refusals reach the client as replies", async () => {
+    const ftp = await client(server.address.port);
+    try {
+      await assert.rejects(ftp.get("missing.txt"), (error: unknown) => {
+        assert.ok(error instanceof FtpReplyError);
+        assert.equal(error.code, 550);
+        assert.ok(!error.message.includes(root), "no server path in the reply");
+        return true;
+      });
+      await assert.rejects(ftp.get("../../etc/passwd"), FtpReplyError);
+      await assert.rejects(ftp.removeDir("hello.txt"), FtpReplyError);
+    } finally {
+      await ftp.close();
+    }
+  });
+
+  test("a wrong password is refused with 530", async () => {
+    await assert.rejects(
+      connectFtps({
+        host: "127.0.0.1",
+        port: server.address.port,
+        secure: "explicit",
+        user: "fred",
+        password: "wrong",
+        ca,
+        servername: "localhost",
+      }),
+      (error: unknown) => error instanceof FtpReplyError && error.code === 530,
+    );
+  });
+});
+
+describe("serveFtps: modes and identities", () => {
+  let root: string;
+  before(async () => (root = await served()));
+  after(() => rm(root, { recursive: true, force: true }));
+
+  test("implicit TLS", async () => {
+    await using server = await serveFtps({
+      root,
+      users: { fred: "secret" },
+      tls,
+      secure: "implicit",
+      host: "127.0.0.1",
+      port: 0,
+    });
+    const ftp = await client(server.address.port, { implicit: true });
+    try {
+      assert.equal(new TextDecoder().decode(await ftp.get("hello.txt")), "hello\nworld\n");
+    } finally {
+      await ftp.close();
+    }
+  });
+
+  test("anonymous is read-only, and only when enabled; per-user roots", async () => {
+    const own = await mkdtemp(join(tmpdir(), "ftkit-own-"));
+    await writeFile(join(own, "mine.txt"), "mine");
+    try {
+      await using server = await serveFtps({
+        root,
+        users: { fred: "secret", jo: { password: "secret", root: own, allowWrite: true } },
+        anonymous: true,
+        tls,
+        host: "127.0.0.1",
+        port: 0,
+      });
+      const anonymous = await connectFtps({
+        host: "127.0.0.1",
+        port: server.address.port,
+        secure: "explicit",
+        ca,
+        servername: "localhost",
+      });
+      try {
+        assert.equal((await anonymous.get("hello.txt")).length, 12);
+        await assert.rejects(
+          anonymous.put("new.txt", "x"),
+          (error: unknown) => error instanceof FtpReplyError && error.code === 550,
+        );
+      } finally {
+        await anonymous.close();
+      }
+      const jo = await client(server.address.port, { user: "jo" });
+      try {
+        assert.deepEqual((await jo.list()).map((entry) => entry.name), ["mine.txt"]);
+        await jo.put("more.txt", "more");
+        assert.equal(await readFile(join(own, "more.txt"), "utf8"), "more");
+      } finally {
+        await jo.close();
+      }
+      // fred shares the read-only root.
+      const fred = await client(server.address.port);
+      try {
+        await assert.rejects(fred.put("x.txt", "x"), FtpReplyError);
+      } finally {
+        await fred.close();
+      }
+
+      await using closed = await serveFtps({
+        root,
+        users: { fred: "secret" },
+        tls,
+        host: "127.0.0.1",
+        port: 0,
+      });
+      await assert.rejects(
+        connectFtps({
+          host: "127.0.0.1",
+          port: closed.address.port,
+          secure: "explicit",
+          ca,
+          servername: "localhost",
+        }),
+        (error: unknown) => error instanceof FtpReplyError && error.code === 530,
+      );
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+
+  test("RFC 4217 section 12.2: a pinned client certificate logs in with 232", async () => {
+    const clientCertificate = await createFtpsCertificate({ names: ["fred.client.test"] });
+    const stranger = await createFtpsCertificate({ names: ["mallory.client.test"] });
+    const log: FtpsLogEntry[] = [];
+    await using server = await serveFtps({
+      root,
+      users: { fred: { certificates: [clientCertificate.fingerprint] } },
+      tls: { ...tls, requestClientCertificate: true },
+      host: "127.0.0.1",
+      port: 0,
+      loginFailureDelayMs: 0,
+      onLog: (entry) => log.push(entry),
+    });
+    await certificateLogin(server.address.port, clientCertificate, 232);
+    await certificateLogin(server.address.port, stranger, 331);
+    assert.deepEqual(
+      log.filter((entry) => entry.type === "login").map((entry) =>
+        entry.type === "login" && [entry.user, entry.ok, entry.method]
+      ),
+      [["fred", true, "certificate"], ["fred", false, "certificate"]],
+    );
+  });
+});
+
+/** AUTH TLS with a client certificate, then USER fred: the reply code must be `expected`. */
+async function certificateLogin(
+  port: number,
+  certificate: { certPem: string; keyPem: string },
+  expected: number,
+): Promise<void> {
+  const { connect: tcp } = await import("node:net");
+  const { connect } = await import("node:tls");
+  const plain = tcp({ host: "127.0.0.1", port });
+  let text = "";
+  const next = async (pattern: RegExp, source: { on: typeof plain.on; off: typeof plain.off }) => {
+    const deadline = Date.now() + 5000;
+    while (!pattern.test(text)) {
+      if (Date.now() > deadline) throw new Error(`Waiting for ${pattern}: ${text}`);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          source.off("data", done);
+          resolve();
+        };
+        source.on("data", done);
+        setTimeout(done, 100);
+      });
+    }
+  };
+  const onPlain = (chunk: Uint8Array) => (text += new TextDecoder().decode(chunk));
+  plain.on("data", onPlain);
+  try {
+    await next(/^220 .*\r\n/, plain);
+    plain.write("AUTH TLS\r\n");
+    await next(/234 .*\r\n/, plain);
+    plain.off("data", onPlain);
+    text = "";
+    const secure = connect({
+      socket: plain,
+      ca: await readFile(join(fixtures, "ca.pem"), "utf8"),
+      servername: "localhost",
+      cert: certificate.certPem,
+      key: certificate.keyPem,
+    });
+    await new Promise<void>((resolve, reject) => {
+      secure.once("secureConnect", () => resolve());
+      secure.once("error", reject);
+    });
+    secure.on("data", (chunk: Uint8Array) => (text += new TextDecoder().decode(chunk)));
+    secure.write("USER fred\r\n");
+    await next(/^\d{3} .*\r\n/, secure);
+    assert.equal(Number(text.slice(0, 3)), expected, text);
+    secure.destroy();
+  } finally {
+    plain.destroy();
+  }
+}
+
+describe("serveFtps hardening (plain FTP control, PROT C data: what is checked is the driver)", () => {
+  let root: string;
+  before(async () => (root = await served()));
+  after(() => rm(root, { recursive: true, force: true }));
+
+  const plain = {
+    secure: "none" as const,
+    dataProtection: "none" as const,
+    host: "127.0.0.1",
+    port: 0,
+    loginFailureDelayMs: 0,
+  };
+
+  async function loggedIn(port: number): Promise<RawFtp> {
+    const raw = await RawFtp.connect(port);
+    assert.equal((await raw.reply()).code, 220);
+    assert.equal((await raw.login("fred", "secret")).code, 230);
+    return raw;
+  }
+
+  test("an overlong command line is answered 500 and the session closed; memory stays bounded", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      maxLineLength: 512,
+    });
+    const raw = await RawFtp.connect(server.address.port);
+    try {
+      assert.equal((await raw.reply()).code, 220);
+      // 4 MB without a line end: the server must not buffer it.
+      const junk = new Uint8Array(64 * 1024).fill(0x41);
+      const sending = (async () => {
+        for (let i = 0; i < 64 && !raw.ended; i++) await raw.write(junk);
+      })();
+      const reply = await raw.reply();
+      assert.equal(reply.code, 500);
+      await raw.closed();
+      await sending;
+    } finally {
+      raw.close();
+    }
+    // The server goes on serving.
+    const next = await loggedIn(server.address.port);
+    next.close();
+  });
+
+  test("an idle session is closed with 421", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      idleTimeoutMs: 200,
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      const reply = await raw.reply(3000);
+      assert.equal(reply.code, 421);
+      await raw.closed();
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("max sessions, and max sessions per address: 421", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      maxSessions: 2,
+    });
+    const first = await loggedIn(server.address.port);
+    const second = await loggedIn(server.address.port);
+    const third = await RawFtp.connect(server.address.port);
+    try {
+      const reply = await third.reply();
+      assert.equal(reply.code, 421);
+      assert.match(reply.text, /Too many connections/);
+      await third.closed();
+      // One leaves: there is room again.
+      assert.equal((await first.command("QUIT")).code, 221);
+      await first.closed();
+      for (let i = 0; i < 50 && server.sessions > 1; i++) await sleep(20);
+      const fourth = await loggedIn(server.address.port);
+      fourth.close();
+    } finally {
+      first.close();
+      second.close();
+      third.close();
+    }
+
+    await using perIp = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      maxSessionsPerIp: 1,
+    });
+    const one = await loggedIn(perIp.address.port);
+    const two = await RawFtp.connect(perIp.address.port);
+    try {
+      assert.equal((await two.reply()).code, 421);
+    } finally {
+      one.close();
+      two.close();
+    }
+  });
+
+  test("failed logins are answered late, and lock the address out", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      loginFailureDelayMs: 250,
+      maxLoginAttempts: 5,
+      lockout: { attempts: 2, windowMs: 60_000, durationMs: 60_000 },
+    });
+    const raw = await RawFtp.connect(server.address.port);
+    try {
+      await raw.reply();
+      assert.equal((await raw.command("USER fred")).code, 331);
+      const started = performance.now();
+      assert.equal((await raw.command("PASS wrong")).code, 530);
+      assert.ok(performance.now() - started >= 200, "the 530 waited for the delay");
+      await raw.command("USER fred");
+      assert.equal((await raw.command("PASS wrong")).code, 530);
+      // Locked out now: even the right password fails in this session...
+      await raw.command("USER fred");
+      assert.equal((await raw.command("PASS secret")).code, 530);
+    } finally {
+      raw.close();
+    }
+    // ...and new connections are turned away.
+    const next = await RawFtp.connect(server.address.port);
+    try {
+      const reply = await next.reply();
+      assert.equal(reply.code, 421);
+      assert.match(reply.text, /failed logins/);
+    } finally {
+      next.close();
+    }
+  });
+
+  test("a passive data connection that never comes: 425 after the data timeout", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      dataTimeoutMs: 300,
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.epsv();
+      assert.equal((await raw.command("RETR hello.txt")).code, 150);
+      assert.equal((await raw.reply(3000)).code, 425);
+      assert.equal((await raw.command("NOOP")).code, 200, "the session goes on");
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("a stalled download is cut after the data timeout: 426", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      dataTimeoutMs: 400,
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      const port = await raw.epsv();
+      const data = await dataConnection(port);
+      data.pause(); // never read: 8 MB cannot fit in the socket buffers
+      assert.equal((await raw.command("RETR big.bin")).code, 150);
+      assert.equal((await raw.reply(5000)).code, 426);
+      data.destroy();
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("ABOR during a download: 426 then 226, and the session goes on", async () => {
+    await using server = await serveFtps({ ...plain, root, users: { fred: "secret" } });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      const port = await raw.epsv();
+      const data = await dataConnection(port);
+      data.pause();
+      assert.equal((await raw.command("RETR big.bin")).code, 150);
+      const abort = await raw.command("ABOR");
+      assert.equal(abort.code, 426);
+      assert.equal((await raw.reply()).code, 226);
+      data.destroy();
+      assert.equal((await raw.command("NOOP")).code, 200);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("a partial upload never replaces the existing file", async () => {
+    await writeFile(join(root, "keep.txt"), "old content");
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      allowWrite: true,
+      users: { fred: "secret" },
+      dataTimeoutMs: 300,
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      // Aborted by ABOR mid-way.
+      let data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("STOR keep.txt")).code, 150);
+      await new Promise<void>((resolve) => data.write("new partial", () => resolve()));
+      await sleep(50);
+      assert.equal((await raw.command("ABOR")).code, 426);
+      assert.equal((await raw.reply()).code, 226);
+      data.destroy();
+      assert.equal(await readFile(join(root, "keep.txt"), "utf8"), "old content");
+      // Stalled until the data timeout.
+      data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("STOR keep.txt")).code, 150);
+      await new Promise<void>((resolve) => data.write("new partial", () => resolve()));
+      assert.equal((await raw.reply(5000)).code, 426);
+      data.destroy();
+      assert.equal(await readFile(join(root, "keep.txt"), "utf8"), "old content");
+      // A complete upload does replace it.
+      data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("STOR keep.txt")).code, 150);
+      await new Promise<void>((resolve) => data.end("new content", () => resolve()));
+      assert.equal((await raw.reply()).code, 226);
+      assert.equal(await readFile(join(root, "keep.txt"), "utf8"), "new content");
+      assert.deepEqual((await readdir(root)).filter((name) => name.endsWith(".part")), []);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("ASCII type: LF in files, CRLF on the wire, both ways", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      allowWrite: true,
+      users: { fred: "secret" },
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      assert.equal((await raw.command("TYPE A")).code, 200);
+      let data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("RETR hello.txt")).code, 150);
+      assert.equal(new TextDecoder().decode(await readAll(data)), "hello\r\nworld\r\n");
+      assert.equal((await raw.reply()).code, 226);
+      data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("STOR lines.txt")).code, 150);
+      await new Promise<void>((resolve) => data.end("one\r\ntwo\r\n", () => resolve()));
+      assert.equal((await raw.reply()).code, 226);
+      assert.equal(await readFile(join(root, "lines.txt"), "utf8"), "one\ntwo\n");
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("RFC 2577: a data connection from another host is closed unread; PORT elsewhere refused", async () => {
+    // The transport, with the first passive connection made to look as if it came from elsewhere
+    // (the first listener is the server's own).
+    let listeners = 0;
+    let spoof = true;
+    const transport = {
+      ...nodeFtpServerTransport,
+      async listen(options: { host: string; port: number }) {
+        const listener = await nodeFtpServerTransport.listen(options);
+        if (listeners++ === 0) return listener;
+        return {
+          get port() {
+            return listener.port;
+          },
+          close: () => listener.close(),
+          async accept() {
+            const socket = await listener.accept();
+            if (!socket || !spoof) return socket;
+            spoof = false;
+            return {
+              localAddress: socket.localAddress,
+              remoteAddress: "192.0.2.7",
+              read: () => socket.read(),
+              write: (bytes: Uint8Array) => socket.write(bytes),
+              end: () => socket.end(),
+              close: () => socket.close(),
+              startTls: socket.startTls.bind(socket),
+              acceptTls: socket.acceptTls.bind(socket),
+            };
+          },
+        };
+      },
+    };
+    const server = await serveFtpsWith(transport, {
+      ...plain,
+      root,
+      users: { fred: "secret" },
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      const port = await raw.epsv();
+      const foreign = await dataConnection(port);
+      const genuine = await dataConnection(port);
+      assert.equal((await raw.command("RETR hello.txt")).code, 150);
+      const [foreignBytes, genuineBytes] = await Promise.all([readAll(foreign), readAll(genuine)]);
+      assert.equal(foreignBytes.length, 0, "the foreign connection got nothing");
+      assert.equal(new TextDecoder().decode(genuineBytes), "hello\nworld\n");
+      assert.equal((await raw.reply()).code, 226);
+      const refused = await raw.command("EPRT |1|192.0.2.7|4000|");
+      assert.equal(refused.code, 504);
+      assert.equal((await raw.command("PORT 127,0,0,1,0,80")).code, 504, "a privileged port");
+    } finally {
+      raw.close();
+      await server.close();
+    }
+  });
+
+  test("passive ports come from the range; PASV names the masquerade address", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      passivePorts: [42100, 42110],
+      passiveHost: "203.0.113.9",
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      const port = await raw.epsv();
+      assert.ok(port >= 42100 && port <= 42110, `port ${port} in the range`);
+      const pasv = await raw.command("PASV");
+      assert.equal(pasv.code, 227);
+      const numbers = pasv.text.match(/\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/)!.slice(1).map(
+        Number,
+      );
+      assert.deepEqual(numbers.slice(0, 4), [203, 0, 113, 9]);
+      const pasvPort = numbers[4] * 256 + numbers[5];
+      assert.ok(pasvPort >= 42100 && pasvPort <= 42110);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("options are checked", async () => {
+    await assert.rejects(serveFtps({ root, users: {}, host: "127.0.0.1", port: 0 }), TypeError);
+    await assert.rejects(
+      serveFtps({ ...plain, root, users: {}, passivePorts: [5, 1] }),
+      RangeError,
+    );
+    await assert.rejects(serveFtps({ ...plain, users: { fred: "secret" } }), TypeError);
+    await assert.rejects(serveFtps({ ...plain, root }), TypeError);
+    // A storage can be given instead of a root.
+    await using server = await serveFtps({
+      ...plain,
+      storage: ftpDirectoryStorage(root),
+      users: { fred: "secret" },
+    });
+    const raw = await loggedIn(server.address.port);
+    raw.close();
+  });
+});
+
+describe("serveFtps: the TLS session", () => {
+  let root: string;
+  before(async () => (root = await served()));
+  after(() => rm(root, { recursive: true, force: true }));
+
+  test("a client that cannot resume is refused with 522 when resumption is required", async () => {
+    await using server = await serveFtps({
+      root,
+      users: { fred: "secret" },
+      tls,
+      host: "127.0.0.1",
+      port: 0,
+      requireTlsResumption: true,
+    });
+    const ftp = await client(server.address.port);
+    try {
+      if (isDeno) {
+        // Deno's TLS cannot resume: the server says 522, the client explains.
+        await assert.rejects(ftp.get("hello.txt"), /522|resum/);
+      } else {
+        assert.equal((await ftp.get("hello.txt")).length, 12);
+        assert.equal(ftp.lastTransfer?.resumed, true);
+      }
+    } finally {
+      await ftp.close();
+    }
+  });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
