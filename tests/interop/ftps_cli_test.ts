@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../../cli.ts";
-import { bytesOf, missing, PEER, tempDir } from "./_peers.ts";
+import { bytesOf, freePort, freeTcpPort, missing, PEER, runPeer, tempDir } from "./_peers.ts";
 import {
   chownFtp,
   FIXTURES,
@@ -210,6 +210,159 @@ describe(
       assert.equal(code, 0, stderr);
       assert.equal(stdout, "hello\n");
       assert.match(stderr, /^Received 6 bytes in [0-9.]+ s \(TLS/);
+    });
+  },
+);
+
+describe(
+  "ftkit serve and ftkit ftps serve, fetched with curl",
+  { skip: missing(PEER.curl) },
+  () => {
+    /** Starts the command in-process; returns its output lines and a stopper. */
+    async function serving(args: string[]) {
+      const controller = new AbortController();
+      const lines: string[] = [];
+      const done = runCli(
+        args,
+        { out: (line) => lines.push(line), err: (line) => lines.push(line) },
+        controller.signal,
+      );
+      for (
+        let i = 0;
+        i < 250 && !lines.some((line) => line.startsWith("Fetch a file with: curl --"));
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return {
+        lines,
+        async stop() {
+          controller.abort();
+          assert.equal(await done, 0);
+        },
+      };
+    }
+
+    test("ftkit serve: one directory over TFTP and FTPS, with an ephemeral certificate", async () => {
+      const dir = await tempDir("ftkit-serve-");
+      try {
+        const served = join(dir.path, "srv");
+        await mkdir(served);
+        await writeFile(join(served, "boot.img"), bytesOf(200_000, 9));
+        const [tftpPort, ftpsPort] = [await freePort(), await freeTcpPort()];
+        const caFile = join(dir.path, "ca.pem");
+        const server = await serving([
+          "serve",
+          served,
+          "--tftp-port",
+          String(tftpPort),
+          "--ftps-port",
+          String(ftpsPort),
+          "--ca-out",
+          caFile,
+          "--quiet",
+        ]);
+        try {
+          const text = server.lines.join("\n");
+          assert.match(
+            text,
+            new RegExp(`over TFTP on 127\\.0\\.0\\.1:${tftpPort} \\(read-only\\)`),
+          );
+          assert.match(
+            text,
+            new RegExp(`over FTPS \\(explicit TLS\\) on 127\\.0\\.0\\.1:${ftpsPort}`),
+          );
+          assert.match(text, /SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+          const password = text.match(/User: ftkit, password: (\S+)/)?.[1];
+          assert.ok(password, text);
+          const expected = await readFile(join(served, "boot.img"));
+          const tftp = await runPeer(PEER.curl, [
+            "-sS",
+            "-o",
+            join(dir.path, "t.img"),
+            `tftp://127.0.0.1:${tftpPort}/boot.img`,
+          ]);
+          assert.equal(tftp.code, 0, tftp.stderr);
+          assert.deepEqual(await readFile(join(dir.path, "t.img")), expected);
+          // The printed curl line, as printed (FILE filled in).
+          const line = text.match(/^Fetch a file with: (curl --ssl-reqd .*)$/m)?.[1];
+          assert.ok(line, text);
+          const args = line.replace(/-o FILE/, `-o ${join(dir.path, "f.img")}`)
+            .replace(/\/FILE$/, "/boot.img").split(" ").slice(1);
+          const ftps = await runPeer(PEER.curl, ["-sS", ...args]);
+          assert.equal(ftps.code, 0, ftps.stderr);
+          assert.deepEqual(await readFile(join(dir.path, "f.img")), expected);
+          // Read-only: an upload is refused.
+          const upload = await runPeer(PEER.curl, [
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            caFile,
+            "-u",
+            `ftkit:${password}`,
+            "-T",
+            join(served, "boot.img"),
+            `ftp://127.0.0.1:${ftpsPort}/copy.img`,
+          ]);
+          assert.notEqual(upload.code, 0);
+          assert.match(upload.stderr, /550|denied/i);
+        } finally {
+          await server.stop();
+        }
+      } finally {
+        await dir.remove();
+      }
+    });
+
+    test("ftkit ftps serve: implicit TLS, given users, certificate and writes", async () => {
+      const dir = await tempDir("ftkit-ftps-serve-");
+      try {
+        const port = await freeTcpPort();
+        const server = await serving([
+          "ftps",
+          "serve",
+          dir.path,
+          "--port",
+          String(port),
+          "--implicit",
+          "--user",
+          "fred:secret",
+          "--cert",
+          join(FIXTURES, "leaf.pem"),
+          "--key",
+          join(FIXTURES, "leaf.key"),
+          "--allow-write",
+          "--quiet",
+        ]);
+        try {
+          assert.match(server.lines[0], /over FTPS \(implicit TLS\) .* \(writes allowed\)$/);
+          await writeFile(join(dir.path, "local.bin"), bytesOf(50_000, 4));
+          const up = await runPeer(PEER.curl, [
+            "-sS",
+            "--cacert",
+            join(FIXTURES, "ca.pem"),
+            "-u",
+            "fred:secret",
+            "-T",
+            join(dir.path, "local.bin"),
+            `ftps://localhost:${port}/sent.bin`,
+          ]);
+          assert.equal(up.code, 0, up.stderr);
+          assert.deepEqual(
+            await readFile(join(dir.path, "sent.bin")),
+            await readFile(join(dir.path, "local.bin")),
+          );
+        } finally {
+          await server.stop();
+        }
+        assert.equal(
+          (await cli("ftps", "serve", dir.path, "--cert", "x.pem")).code,
+          2,
+          "--cert without --key",
+        );
+      } finally {
+        await dir.remove();
+      }
     });
   },
 );

@@ -1,0 +1,763 @@
+/**
+ * FTPS server benchmark: ftkit's server on Deno, Bun and Node next to vsftpd (and pyftpdlib), in
+ * one run, over loopback with TLS 1.3 and PROT P.
+ *
+ * - Throughput: curl (explicit TLS, `--ssl-reqd`, EPSV) downloads (RETR) and uploads (STOR) a
+ *   file of `--size` MB; curl's own wall time per transfer, MB/s best of `--runs`, and the ratio
+ *   ftkit/vsftpd. ftkit runs as its command (`ftkit ftps serve`). Sizes are checked every run and
+ *   the upload's bytes compared once per server, outside the timing.
+ * - Concurrency: `--clients` clients at once (one Node process, ftps_server_clients.mjs), each
+ *   AUTH TLS, login, PBSZ 0, PROT P, EPSV, RETR of 1 MB on a resumed TLS data connection, QUIT,
+ *   against ftkit (ftps_server_runner.mjs, with session limits above `--clients`), vsftpd and
+ *   pyftpdlib; wall time best of `--runs`, failures, CPU time and the server's peak memory.
+ * - Within each run the servers take turns, so that load from elsewhere falls on all alike.
+ *
+ * Usage: deno run -A scripts/bench/ftps_server.ts [--size MB] [--runs N] [--clients N]
+ *                                                  [--connects N]
+ *   --connects: clients between their connect and the server's greeting at a time (default 16,
+ *   0: all at once; vsftpd, with its listen backlog of 32, leaves some of a burst of 300 hanging).
+ *   Needs vsftpd, pyftpdlib and curl (scripts/peers.ts), root (the upload directory belongs to
+ *   the ftp user), and the npm build (scripts/build_npm.ts) for Node.
+ *
+ * @module
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import {
+  chownFtp,
+  FIXTURES,
+  PASSWORD,
+  startVsftpd,
+  USER,
+} from "../../tests/interop/_ftps_servers.ts";
+import {
+  type Daemon,
+  freeTcpPort,
+  PEER,
+  startDaemon,
+  waitForTcp,
+} from "../../tests/interop/_peers.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    size: { type: "string" },
+    runs: { type: "string" },
+    clients: { type: "string" },
+    connects: { type: "string" },
+  },
+});
+const sizeMb = Number(values.size ?? 100);
+const runs = Number(values.runs ?? 3);
+const clients = Number(values.clients ?? 300);
+const connects = Number(values.connects ?? 16);
+for (const [name, value] of Object.entries({ size: sizeMb, runs, clients, connects })) {
+  if (!Number.isInteger(value) || value < (name === "connects" ? 0 : 1)) {
+    throw new RangeError(`--${name}: ${value}`);
+  }
+}
+const SMALL = 1024 * 1024;
+/** How long one client may take, all told (the client worker enforces it). */
+const CLIENT_TIMEOUT_MS = 60_000;
+/** How long one curl transfer may take. */
+const CURL_TIMEOUT_MS = 120_000;
+const ca = join(FIXTURES, "ca.pem");
+const cert = join(FIXTURES, "leaf.pem");
+const key = join(FIXTURES, "leaf.key");
+const bin = (name: string) => join(root, "node_modules/.bin", name);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A child process whose standard output is read line by line. */
+interface Child {
+  readonly child: ChildProcess;
+  /** The next line of its standard output (rejects after `timeoutMs`, or when it exits). */
+  line(timeoutMs: number): Promise<string>;
+  /** The end of its standard error, for error messages. */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL to its process group after 3 s. */
+  stop(): Promise<void>;
+}
+
+/** Children still running, for an interrupted run to kill. */
+const running = new Set<ChildProcess>();
+
+/** Starts `program` in a process group of its own; its standard input stays open (a lifeline). */
+function startChild(program: string, args: string[]): Child {
+  const child = spawn(program, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
+  running.add(child);
+  child.on("exit", () => running.delete(child));
+  const lines: string[] = [];
+  let partial = "";
+  let errors = "";
+  let wake = () => {};
+  child.stdout!.setEncoding("utf8").on("data", (text: string) => {
+    const parts = (partial + text).split("\n");
+    partial = parts.pop()!;
+    lines.push(...parts);
+    wake();
+  });
+  child.stderr!.setEncoding("utf8").on("data", (text: string) => {
+    errors = (errors + text).slice(-4000);
+  });
+  child.on("exit", () => wake());
+  child.on("error", (error) => {
+    errors += String(error);
+    wake();
+  });
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  return {
+    child,
+    async line(timeoutMs) {
+      const until = performance.now() + timeoutMs;
+      while (lines.length === 0) {
+        if (gone()) throw new Error(`${program} exited (${child.exitCode}): ${errors.trim()}`);
+        const left = until - performance.now();
+        if (left <= 0) throw new Error(`${program}: no output after ${timeoutMs} ms`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return lines.shift()!;
+    },
+    stderr: () => errors,
+    async stop() {
+      if (gone()) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.stdin!.destroy();
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, "SIGKILL");
+        } catch {
+          child.kill("SIGKILL");
+        }
+      }, 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Runs a program to its end (killed after `timeoutMs`); resolves with its standard output. */
+async function run(program: string, args: string[], timeoutMs: number): Promise<string> {
+  const started = startChild(program, args);
+  started.child.stdin!.end();
+  const exited = new Promise<number | null>((resolve) => started.child.once("exit", resolve));
+  let out = "";
+  started.child.stdout!.removeAllListeners("data").on("data", (text: string) => (out += text));
+  const timer = setTimeout(() => started.stop(), timeoutMs);
+  const code = await exited;
+  clearTimeout(timer);
+  if (code !== 0) {
+    throw new Error(`${program} ${args[0]}: exit ${code}: ${started.stderr().trim()}`);
+  }
+  return out;
+}
+
+/** The first line a version command prints, or "?" when it cannot run. */
+async function version(program: string, args: string[]): Promise<string> {
+  try {
+    return (await run(program, args, 10_000)).trim().split("\n")[0];
+  } catch {
+    return "?";
+  }
+}
+
+/** `/proc/PID/status` fields in kB (VmRSS, VmHWM), or undefined once the process is gone. */
+function procStatus(pid: number): Record<string, number> | undefined {
+  try {
+    const fields: Record<string, number> = {};
+    for (const line of readFileSync(`/proc/${pid}/status`, "utf8").split("\n")) {
+      const match = /^(Vm\w+):\s+(\d+) kB/.exec(line);
+      if (match) fields[match[1]] = Number(match[2]);
+    }
+    return fields;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process `pid` and all its descendants, now. */
+function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // pid (comm) state ppid ...; comm may hold spaces and parentheses.
+      const text = readFileSync(`/proc/${name}/stat`, "utf8");
+      const parent = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(name)]);
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  const tree = [pid];
+  for (let at = 0; at < tree.length; at++) tree.push(...(children.get(tree[at]) ?? []));
+  return tree;
+}
+
+/** Sum of RSS and of PSS (kB) of the processes, and how many were still there. */
+function memoryOf(pids: number[]): { rss: number; pss: number; processes: number } {
+  let rss = 0;
+  let pss = 0;
+  let processes = 0;
+  for (const pid of pids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+      rss += Number(/^Rss:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+      pss += Number(/^Pss:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+      processes++;
+    } catch {
+      // Gone.
+    }
+  }
+  return { rss, pss, processes };
+}
+
+/** CPU seconds of a process and of the children it has reaped (utime, stime, cutime, cstime). */
+function cpuSeconds(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 to 17 of proc(5), in clock ticks (100 a second on Linux).
+  return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) / 100;
+}
+
+/** The kernel's count of connections dropped at full listen queues (all sockets). */
+function listenDrops(): number {
+  const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
+  const names = lines.find((line) => line.startsWith("TcpExt:"))!.split(" ");
+  const numbers = lines.filter((line) => line.startsWith("TcpExt:"))[1].split(" ");
+  return Number(numbers[names.indexOf("ListenDrops")]);
+}
+
+/** A server under test: where it listens, who logs in, which process holds it. */
+interface Target {
+  port: number;
+  user: string;
+  password: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+// --- the servers ---
+
+/** ftkit's command, `ftkit ftps serve`, on a runtime; the port it printed. */
+async function startFtkitCli(command: [string, string[]], top: string): Promise<Target> {
+  const [program, args] = command;
+  const child = startChild(program, [
+    ...args,
+    "ftps",
+    "serve",
+    top,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--user",
+    `${USER}:${PASSWORD}`,
+    "--cert",
+    cert,
+    "--key",
+    key,
+    "--allow-write",
+    "--quiet",
+  ]);
+  try {
+    const line = await child.line(30_000);
+    const port = Number(/ on 127\.0\.0\.1:(\d+)/.exec(line)?.[1]);
+    if (!port) throw new Error(`Unexpected first line: ${line}`);
+    return { port, user: USER, password: PASSWORD, pid: child.child.pid!, stop: child.stop };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/** ftkit's server in a runner script, with room for every client from one address. */
+async function startFtkitRunner(command: [string, string[]], top: string): Promise<Target> {
+  const [program, args] = command;
+  const child = startChild(program, [...args, top, cert, key, String(clients + 16)]);
+  try {
+    const { port } = JSON.parse(await child.line(30_000));
+    return { port, user: USER, password: PASSWORD, pid: child.child.pid!, stop: child.stop };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+function fromDaemon(daemon: Daemon, port: number, user: string, password: string): Target {
+  return { port, user, password, pid: daemon.child.pid!, stop: () => daemon.stop() };
+}
+
+/**
+ * vsftpd as the interop launcher configures it (anonymous users, TLS required, session reuse
+ * required), plus room for every client from one address: its defaults are 2000 sessions and 50
+ * per address, and the launcher has no option for them. The launcher writes the configuration;
+ * its server is stopped and a new one started on the same configuration with the limits added.
+ */
+async function startRoomyVsftpd(dir: string, top: string): Promise<Target> {
+  const probe = await startVsftpd(dir, top);
+  await probe.stop();
+  const config = join(dir, `vsftpd-${probe.port}.conf`);
+  const text = await readFile(config, "utf8").catch(() => {
+    throw new Error(`No ${config}: has startVsftpd changed where it writes its configuration?`);
+  });
+  const room = clients + 16;
+  await writeFile(config, `${text}max_clients=${room}\nmax_per_ip=${room}\n`);
+  const daemon = await startDaemon(PEER.vsftpd, [config], 100);
+  await waitForTcp(probe.port).catch(async (error) => {
+    await daemon.stop();
+    throw error;
+  });
+  return fromDaemon(daemon, probe.port, "anonymous", "");
+}
+
+/**
+ * pyftpdlib as the interop launcher runs it (TLS_FTPHandler, TLS required on control and data,
+ * its default single-process async server), with `max_cons` raised: it counts every socket of
+ * the server (control, data and passive listeners), 512 by default, below two per client. Its
+ * log is cut to warnings, as vsftpd's and ftkit's are off.
+ */
+async function startRoomyPyftpdlib(top: string): Promise<Target> {
+  const port = await freeTcpPort();
+  const script = `
+import logging, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import TLS_FTPHandler
+from pyftpdlib.servers import FTPServer
+port, root, cert, key, user, password, max_cons = sys.argv[1:8]
+logging.basicConfig(level=logging.WARNING)
+authorizer = DummyAuthorizer()
+authorizer.add_user(user, password, root, perm="elradfmwMT")
+handler = TLS_FTPHandler
+handler.certfile = cert
+handler.keyfile = key
+handler.authorizer = authorizer
+handler.tls_control_required = True
+handler.tls_data_required = True
+server = FTPServer(("127.0.0.1", int(port)), handler)
+server.max_cons = int(max_cons)
+server.serve_forever()
+`;
+  const daemon = await startDaemon(PEER.python, [
+    "-c",
+    script,
+    String(port),
+    top,
+    cert,
+    key,
+    USER,
+    PASSWORD,
+    String(4 * clients + 16),
+  ], 100);
+  await waitForTcp(port).catch(async (error) => {
+    await daemon.stop();
+    throw error;
+  });
+  return fromDaemon(daemon, port, USER, PASSWORD);
+}
+
+// --- the measurements ---
+
+/** One curl transfer: its seconds (curl's time_total) and bytes moved. */
+async function curl(target: Target, args: string[]): Promise<{ seconds: number; bytes: number }> {
+  const out = await run(PEER.curl, [
+    "-sS",
+    "--ssl-reqd",
+    "--tlsv1.3",
+    "--cacert",
+    ca,
+    "--ftp-pasv",
+    "--max-time",
+    String(CURL_TIMEOUT_MS / 1000),
+    ...(target.password ? ["--user", `${target.user}:${target.password}`] : []),
+    "-w",
+    "%{time_total} %{size_download} %{size_upload}",
+    ...args,
+  ], CURL_TIMEOUT_MS + 10_000);
+  const [seconds, down, up] = out.trim().split(" ").map(Number);
+  return { seconds, bytes: Math.max(down, up) };
+}
+
+/** One RETR and one STOR of the big file, seconds each; with `compare`, the stored bytes are
+ * compared with the sent ones (after the timing). */
+async function transfers(
+  target: Target,
+  pub: string,
+  compare: string | undefined,
+): Promise<{ retr: number; stor: number }> {
+  const size = sizeMb * 1024 * 1024;
+  const url = `ftp://127.0.0.1:${target.port}/pub`;
+  const uploaded = join(pub, "up.bin");
+  const retr = await curl(target, [`${url}/big.bin`, "-o", "/dev/null"]);
+  if (retr.bytes !== size) throw new Error(`RETR moved ${retr.bytes} bytes, not ${size}`);
+  await rm(uploaded, { force: true });
+  try {
+    const stor = await curl(target, ["-T", join(pub, "big.bin"), `${url}/up.bin`]);
+    const stored = (await stat(uploaded)).size;
+    if (stor.bytes !== size || stored !== size) {
+      throw new Error(`STOR sent ${stor.bytes} bytes, stored ${stored}, not ${size}`);
+    }
+    if (compare) {
+      const hash = createHash("sha256").update(await readFile(uploaded)).digest("hex");
+      if (hash !== compare) throw new Error("STOR stored other bytes than were sent");
+    }
+    return { retr: retr.seconds, stor: stor.seconds };
+  } finally {
+    await rm(uploaded, { force: true });
+  }
+}
+
+/** What the client worker reports for one crowd. */
+interface Crowd {
+  wallMs: number;
+  failures: number;
+  errors: Record<string, number>;
+  clientMs: { min: number; median: number; max: number };
+  cpuMs: { user: number; system: number };
+  listenDrops: number;
+  /** CPU seconds the server spent, sessions winding down included. */
+  serverCpu: number;
+}
+
+/** `clients` clients at once against `target`; with `sample`, the server's memory meanwhile. */
+async function crowd(
+  target: Target,
+  sample?: (pids: number[]) => void,
+): Promise<Crowd> {
+  const worker = startChild("node", [
+    join(root, "scripts/bench/ftps_server_clients.mjs"),
+    String(target.port),
+    ca,
+    target.user,
+    target.password,
+    "pub/small.bin",
+    String(SMALL),
+    String(clients),
+    String(connects),
+    String(CLIENT_TIMEOUT_MS),
+  ]);
+  let sampling = sample !== undefined;
+  try {
+    const ready = await worker.line(30_000);
+    if (ready !== "ready") throw new Error(`Client worker: ${ready} ${worker.stderr()}`);
+    const sampler = (async () => {
+      while (sampling) {
+        sample!(processTree(target.pid));
+        await sleep(5);
+      }
+    })();
+    const drops = listenDrops();
+    const cpu = cpuSeconds(target.pid);
+    worker.child.stdin!.write("go\n");
+    const report = JSON.parse(await worker.line(CLIENT_TIMEOUT_MS + 30_000));
+    sampling = false;
+    await sampler;
+    await sleep(500); // Let the sessions wind down (vsftpd's processes exit and are reaped).
+    return {
+      ...report,
+      listenDrops: listenDrops() - drops,
+      serverCpu: cpuSeconds(target.pid) - cpu,
+    };
+  } finally {
+    sampling = false;
+    await worker.stop();
+  }
+}
+
+/** The peak memory of a server of many processes, sampled as fast as it goes during a crowd
+ * (not timed: the sampling takes CPU from client and server). */
+async function sampledPeak(
+  target: Target,
+): Promise<{ rssMb: number; pssMb: number; processes: number; crowd: Crowd }> {
+  let peak = { rss: 0, pss: 0, processes: 0 };
+  let pss = 0;
+  const sampled = await crowd(target, (pids) => {
+    const now = memoryOf(pids);
+    if (now.rss > peak.rss) peak = now;
+    pss = Math.max(pss, now.pss);
+  });
+  return {
+    rssMb: peak.rss / 1024,
+    pssMb: pss / 1024,
+    processes: peak.processes,
+    crowd: sampled,
+  };
+}
+
+/** A server in a comparison: once started, its process; its results; why it failed, if it did. */
+interface Entry<T> {
+  name: string;
+  target?: Target;
+  results: T[];
+  error?: string;
+}
+
+const message = (error: unknown) => String((error as Error)?.message ?? error).slice(0, 300);
+
+/** Starts a server for `name` (its failure is kept, not thrown); `started` gets it to stop. */
+async function entry<T>(
+  name: string,
+  start: () => Promise<Target>,
+  started: Target[],
+): Promise<Entry<T>> {
+  try {
+    const target = await start();
+    started.push(target);
+    return { name, target, results: [] };
+  } catch (error) {
+    return { name, results: [], error: message(error) };
+  }
+}
+
+/** `runs` rounds; each measures every server still standing once, in turn, so that load from
+ * elsewhere on the machine falls on all of them alike. */
+async function rounds<T>(
+  entries: Entry<T>[],
+  measure: (target: Target, round: number) => Promise<T>,
+): Promise<void> {
+  for (let round = 0; round < runs; round++) {
+    for (const each of entries) {
+      if (!each.target || each.error) continue;
+      try {
+        each.results.push(await measure(each.target, round));
+      } catch (error) {
+        each.error = message(error);
+      }
+    }
+  }
+}
+
+// --- the run ---
+
+const runtimes: Record<string, { cli: [string, string[]]; runner: [string, string[]] }> = {
+  deno: {
+    cli: [bin("deno"), ["run", "-A", join(root, "cli.ts")]],
+    runner: [bin("deno"), [
+      "run",
+      "-A",
+      join(root, "scripts/bench/ftps_server_runner.mjs"),
+      join(root, "ftps/adapters/deno.ts"),
+    ]],
+  },
+  bun: {
+    cli: [bin("bun"), [join(root, "cli.ts")]],
+    runner: [bin("bun"), [
+      join(root, "scripts/bench/ftps_server_runner.mjs"),
+      join(root, "ftps/adapters/bun.ts"),
+    ]],
+  },
+  node: {
+    cli: ["node", [join(root, "npm/cli.js")]],
+    runner: ["node", [
+      join(root, "scripts/bench/ftps_server_runner.mjs"),
+      join(root, "npm/ftps/adapters/node.js"),
+    ]],
+  },
+};
+
+const versions = {
+  deno: (await version(bin("deno"), ["--version"])).replace(/ \(.*/, ""),
+  bun: `bun ${await version(bin("bun"), ["--version"])}`,
+  node: `node ${await version("node", ["--version"])}`,
+  vsftpd: `vsftpd ${await version("dpkg-query", ["-W", "-f", "${Version}", "vsftpd"])}`,
+  pyftpdlib: `pyftpdlib ${await version(PEER.python, [
+    "-c",
+    "import pyftpdlib, OpenSSL; print(pyftpdlib.__ver__, 'pyOpenSSL', OpenSSL.__version__)",
+  ])}`,
+  curl: (await version(PEER.curl, ["--version"])).split(" ").slice(0, 2).join(" "),
+  openssl: await version(PEER.openssl, ["version"]),
+};
+const cpu = cpus();
+const load = () => loadavg().map((value) => value.toFixed(2)).join(" ");
+
+const dir = await mkdtemp(join(tmpdir(), "ftkit-bench-ftps-server-"));
+const top = join(dir, "top");
+const pub = join(top, "pub");
+const started: Target[] = [];
+const notes: string[] = [];
+// Interrupted: every server and client goes, and the directory, as at a normal end.
+const interrupt = async () => {
+  for (const child of running) {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // Gone.
+    }
+  }
+  for (const target of started) await target.stop();
+  await rm(dir, { recursive: true, force: true });
+  Deno.exit(130);
+};
+Deno.addSignalListener("SIGINT", interrupt);
+Deno.addSignalListener("SIGTERM", interrupt);
+try {
+  await mkdir(pub, { recursive: true });
+  await chmod(dir, 0o755);
+  await chmod(top, 0o755);
+  const big = new Uint8Array(sizeMb * 1024 * 1024);
+  for (let at = 0; at < big.length; at += 65536) {
+    crypto.getRandomValues(big.subarray(at, at + 65536));
+  }
+  await writeFile(join(pub, "big.bin"), big);
+  const bigHash = createHash("sha256").update(big).digest("hex");
+  await writeFile(join(pub, "small.bin"), big.subarray(0, SMALL));
+  await chownFtp(pub, join(pub, "big.bin"), join(pub, "small.bin"));
+
+  console.log(
+    `Runtimes and peers: ${versions.deno}, ${versions.bun}, ${versions.node}, ${versions.vsftpd}, ` +
+      `${versions.pyftpdlib}, ${versions.curl}, ${versions.openssl}`,
+  );
+  console.log(
+    `Machine: ${cpu.length} x ${cpu[0]?.model ?? "?"}, Linux ${Deno.osRelease()}; ` +
+      `load average at start ${load()}`,
+  );
+  console.log(
+    `Parameters: --size ${sizeMb} --runs ${runs} --clients ${clients} --connects ${connects}; ` +
+      "loopback, TLS 1.3, PROT P; the servers take turns within each run",
+  );
+  console.log();
+
+  // Throughput: vsftpd and ftkit's command on each runtime.
+  const vsftpd = await startRoomyVsftpd(dir, top);
+  started.push(vsftpd);
+  const moving: Entry<{ retr: number; stor: number }>[] = [
+    { name: "vsftpd", target: vsftpd, results: [] },
+  ];
+  for (const [runtime, { cli }] of Object.entries(runtimes)) {
+    moving.push(await entry(`ftkit/${runtime}`, () => startFtkitCli(cli, top), started));
+  }
+  await rounds(moving, (target, round) => transfers(target, pub, round === 0 ? bigHash : ""));
+  const peaks = new Map<string, number | undefined>();
+  for (const each of moving.slice(1)) {
+    const peak = each.target && procStatus(each.target.pid)?.VmHWM;
+    peaks.set(each.name, peak ? peak / 1024 : undefined);
+    await each.target?.stop();
+  }
+  const mbps = (seconds: number[]) => sizeMb * 1.048576 / Math.min(...seconds);
+  console.log(
+    `Throughput: ${sizeMb} MB, curl client (explicit TLS, --ssl-reqd, EPSV), ` +
+      `MB/s best of ${runs} (ratio to vsftpd); ftkit as "ftkit ftps serve", its VmHWM after ` +
+      `the runs`,
+  );
+  console.log("server".padEnd(16) + "RETR".padEnd(20) + "STOR".padEnd(20) + "peak RSS MB");
+  const base = moving[0];
+  for (const each of moving) {
+    if (each.error || each.results.length === 0) {
+      console.log(each.name.padEnd(16) + "failed");
+      notes.push(`${each.name} throughput: ${each.error}`);
+      continue;
+    }
+    const cell = (way: "retr" | "stor") => {
+      const rate = mbps(each.results.map((result) => result[way]));
+      const ratio = each === base || base.error
+        ? ""
+        : ` (${(rate / mbps(base.results.map((result) => result[way]))).toFixed(2)}x)`;
+      return `${rate.toFixed(1)}${ratio}`.padEnd(20);
+    };
+    console.log(
+      each.name.padEnd(16) + cell("retr") + cell("stor") +
+        (peaks.get(each.name)?.toFixed(1) ?? "-"),
+    );
+  }
+  console.log();
+
+  // Concurrency: vsftpd, ftkit in its runner on each runtime, pyftpdlib.
+  const crowding: (Entry<Crowd> & { idleRssMb?: number })[] = [
+    { name: "vsftpd", target: vsftpd, results: [] },
+  ];
+  for (const [runtime, { runner }] of Object.entries(runtimes)) {
+    crowding.push(await entry(`ftkit/${runtime}`, () => startFtkitRunner(runner, top), started));
+  }
+  crowding.push(await entry("pyftpdlib", () => startRoomyPyftpdlib(top), started));
+  for (const each of crowding) {
+    if (each.target) each.idleRssMb = memoryOf(processTree(each.target.pid)).rss / 1024;
+  }
+  await rounds(crowding, (target) => crowd(target));
+  const forked = await sampledPeak(vsftpd).catch((error) => message(error));
+  console.log(
+    `Concurrency: ${clients} clients at once (one Node process, node:tls), each AUTH TLS, ` +
+      `login, PBSZ 0, PROT P, EPSV, RETR 1 MB (data TLS resumed), QUIT; ` +
+      `${connects || "all"} connecting at a time; best of ${runs}`,
+  );
+  console.log(
+    "server".padEnd(16) + "time s".padEnd(9) + "clients/s".padEnd(11) + "vs vsftpd".padEnd(11) +
+      "peak RSS MB".padEnd(13) + "idle RSS MB".padEnd(13) + "failures".padEnd(10) +
+      "client ms min/med/max".padEnd(24) + "server CPU s".padEnd(14) + "client CPU s".padEnd(14) +
+      "listen drops",
+  );
+  const best = (results: Crowd[]) => results.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+  const vsftpdTime = crowding[0].results.length > 0 ? best(crowding[0].results).wallMs : undefined;
+  for (const each of crowding) {
+    const all = [
+      ...each.results,
+      ...(each === crowding[0] && typeof forked !== "string" ? [forked.crowd] : []),
+    ];
+    const failures = all.reduce((sum, result) => sum + result.failures, 0);
+    for (const result of all) {
+      for (const [text, count] of Object.entries(result.errors)) {
+        notes.push(`${each.name}: ${count} x ${text}`);
+      }
+    }
+    if (each.error) notes.push(`${each.name} concurrency: ${each.error}`);
+    if (each.results.length === 0) {
+      console.log(each.name.padEnd(16) + "failed");
+      continue;
+    }
+    const fastest = best(each.results);
+    const ms = fastest.clientMs;
+    const peak = each === crowding[0]
+      ? (typeof forked === "string" ? undefined : forked.rssMb)
+      : (procStatus(each.target!.pid)?.VmHWM ?? NaN) / 1024;
+    console.log(
+      each.name.padEnd(16) + (fastest.wallMs / 1000).toFixed(2).padEnd(9) +
+        (clients / fastest.wallMs * 1000).toFixed(0).padEnd(11) +
+        (vsftpdTime ? `${(fastest.wallMs / vsftpdTime).toFixed(2)}x` : "-").padEnd(11) +
+        (peak?.toFixed(1) ?? "-").padEnd(13) + (each.idleRssMb?.toFixed(1) ?? "-").padEnd(13) +
+        String(failures).padEnd(10) +
+        (ms.min === undefined
+          ? "-"
+          : `${ms.min.toFixed(0)}/${ms.median.toFixed(0)}/${ms.max.toFixed(0)}`).padEnd(24) +
+        fastest.serverCpu.toFixed(2).padEnd(14) +
+        ((fastest.cpuMs.user + fastest.cpuMs.system) / 1000).toFixed(2).padEnd(14) +
+        String(fastest.listenDrops),
+    );
+  }
+  if (typeof forked === "string") notes.push(`vsftpd memory: ${forked}`);
+  else {
+    console.log(
+      `Peak RSS: VmHWM of the server's process after all runs; for vsftpd (a process per session ` +
+        `and one more per logged-in session) the peak sum of VmRSS over its processes, sampled ` +
+        `during one more crowd (${forked.processes} processes at that peak; their shared ` +
+        `pages are counted once per process: the peak sum of PSS was ` +
+        `${forked.pssMb.toFixed(1)} MB).`,
+    );
+  }
+  console.log(
+    `time: from the start signal until the last client is done, measured in the client ` +
+      `process; CPU s: of the server (its processes reaped by it included) and of the client ` +
+      `process, in the best run, on ${cpu.length} CPUs; listen drops: connections the kernel ` +
+      `dropped at a full listen queue during the best run (all sockets). ` +
+      `Load average at the end: ${load()}.`,
+  );
+  for (const note of notes) console.log(note);
+} finally {
+  Deno.removeSignalListener("SIGINT", interrupt);
+  Deno.removeSignalListener("SIGTERM", interrupt);
+  for (const target of started) await target.stop();
+  await rm(dir, { recursive: true, force: true });
+}
