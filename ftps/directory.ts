@@ -370,15 +370,7 @@ export function ftpDirectoryStorage(
       });
     }
     const file = await mapped(open(located.real, "a"));
-    let size: number;
-    try {
-      const info = await file.stat();
-      if (!info.isFile()) throw new FtpStorageError(550, "Not a regular file.");
-      size = info.size;
-    } catch (error) {
-      await file.close().catch(() => {});
-      throw storageError(error);
-    }
+    const size = await regularSize(file);
     return writeStream(file, null, () => close(file), async () => {
       try {
         await mapped(file.truncate(size));
@@ -438,15 +430,7 @@ export function ftpDirectoryStorage(
       if (before.isDirectory()) throw new FtpStorageError(550, "Is a directory.");
       if (!before.isFile()) throw new FtpStorageError(550, "Not a regular file.");
       const file = await mapped(open(real, "r"));
-      let size: number;
-      try {
-        const info = await file.stat();
-        if (!info.isFile()) throw new FtpStorageError(550, "Not a regular file.");
-        size = info.size;
-      } catch (error) {
-        await file.close().catch(() => {});
-        throw storageError(error);
-      }
+      const size = await regularSize(file);
       let position = offset;
       let closed = false;
       return {
@@ -564,4 +548,16 @@ export function ftpDirectoryStorage(
       }
     },
   };
+}
+
+/** The size of an open file, which must be a regular file (else it is closed and refused). */
+async function regularSize(file: FileHandle): Promise<number> {
+  try {
+    const info = await file.stat();
+    if (!info.isFile()) throw new FtpStorageError(550, "Not a regular file.");
+    return info.size;
+  } catch (error) {
+    await file.close().catch(() => {});
+    throw storageError(error);
+  }
 }

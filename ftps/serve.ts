@@ -203,7 +203,7 @@ function sameSecret(a: string, b: string): boolean {
   const x = new TextEncoder().encode(a);
   const y = new TextEncoder().encode(b);
   let difference = x.length ^ y.length;
-  for (let i = 0; i < x.length; i++) difference |= x[i] ^ (y[i % (y.length || 1)] ?? 0);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) difference |= (x[i] ?? 0) ^ (y[i] ?? 0);
   return difference === 0;
 }
 

@@ -261,40 +261,7 @@ class NodeFtpSocket implements FtpServerSocket {
     // ended after 114688 bytes in most runs, measured with Deno 2.9.5); over a stream fed from it,
     // it does not.
     if (options.clearable || IS_DENO) return acceptClearableTls(this.#socket, context);
-    const socket = this.#socket;
-    return new Promise((resolve, reject) => {
-      const tls = new TLSSocket(socket, {
-        isServer: true,
-        secureContext: context.secureContext,
-        requestCert: context.options.requestClientCertificate ?? false,
-        // A missing or unverified client certificate is the driver's to judge.
-        rejectUnauthorized: false,
-      });
-      const fail = (error?: Error) => {
-        tls.off("secure", secured);
-        tls.destroy();
-        reject(error ?? new Error("The connection was closed during the TLS handshake"));
-      };
-      const closed = () => fail();
-      const secured = () => {
-        tls.off("error", fail);
-        tls.off("close", closed);
-        resolve(
-          new NodeFtpSocket(
-            tls,
-            {
-              protocol: tls.getProtocol() ?? "",
-              resumed: tls.isSessionReused(),
-            },
-            peerCertificate(tls),
-            { server: true },
-          ),
-        );
-      };
-      tls.once("error", fail);
-      tls.once("close", closed);
-      tls.once("secure", secured);
-    });
+    return serverHandshake(this.#socket, this.#socket, context);
   }
 
   /** Hands the TCP socket over (to TLS): this wrapper lets go of it. */
@@ -489,11 +456,25 @@ function acceptClearableTls(
     return new NodeFtpSocket(raw, undefined, undefined, { preloaded: leftover, server: true });
   };
 
+  return serverHandshake(inner, raw, context, (tls) => () => clear(tls));
+}
+
+/**
+ * Runs the server side of a TLS handshake over `stream` (the TCP socket itself, or a stream fed
+ * from it) and wraps the result; `raw` is the TCP socket, for its addresses and to drop on failure.
+ */
+function serverHandshake(
+  stream: Socket | Duplex,
+  raw: Socket,
+  context: NodeTlsServerContext,
+  clearer?: (tls: TLSSocket) => () => Promise<FtpServerSocket>,
+): Promise<FtpServerSocket> {
   return new Promise((resolve, reject) => {
-    const tls = new TLSSocket(inner, {
+    const tls = new TLSSocket(stream, {
       isServer: true,
       secureContext: context.secureContext,
       requestCert: context.options.requestClientCertificate ?? false,
+      // A missing or unverified client certificate is the driver's to judge.
       rejectUnauthorized: false,
     });
     const fail = (error?: Error) => {
@@ -511,7 +492,7 @@ function acceptClearableTls(
           tls as unknown as Socket,
           { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
           peerCertificate(tls),
-          { clear: () => clear(tls), server: true, addressOf: raw },
+          { ...(clearer ? { clear: clearer(tls) } : {}), server: true, addressOf: raw },
         ),
       );
     };
