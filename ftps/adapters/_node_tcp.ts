@@ -12,6 +12,7 @@ import {
   connect as tlsConnect,
   createSecureContext,
   type SecureContext,
+  Server as TlsServer,
   TLSSocket,
 } from "node:tls";
 import type {
@@ -39,24 +40,69 @@ class NodeSessionStore implements FtpTlsSessionStore {
 /** Chunks buffered before the socket is paused. */
 const HIGH_WATER = 16;
 
+const IS_DENO = "Deno" in globalThis;
+
 /**
- * Whether to pause a client socket that is read slower than it receives (a server socket always
- * does: an upload must not pile up in memory). Not on Deno: its node:tls loses
+ * Whether to pause a socket that is read slower than it receives. Not on Deno: its node:tls loses
  * the end of the stream (the peer's close_notify) when a TLS socket is paused and resumed near it,
  * and a download from a server that waits for the client's close_notify (Pure-FTPd) then never
- * ends (measured with Deno 2.9.5: 4 runs of 6 stalled with pausing, none of 10 without).
+ * ends (measured with Deno 2.9.5: 4 runs of 6 stalled with pausing, none of 10 without). A Deno
+ * server pauses its plain sockets, and the TCP socket under each TLS stream, instead (an upload
+ * must not pile up in memory).
  */
-const PAUSES = !("Deno" in globalThis);
-
-const IS_DENO = "Deno" in globalThis;
+const PAUSES = !IS_DENO;
 
 /** The most bytes one `read()` joins from what is buffered. */
 const COALESCE = 1 << 20;
+
+const IS_NODE = !IS_DENO && !("Bun" in globalThis);
+
+/** TLS 1.2 sessions a server keeps for resumption by session ID. */
+const SESSION_CACHE_SIZE = 4096;
+
+/** How long a cached TLS 1.2 session can be resumed, as OpenSSL's default session timeout. */
+const SESSION_LIFETIME_MS = 300_000;
+
+/**
+ * A bounded cache of TLS 1.2 sessions by session ID, for clients that resume by ID rather than by
+ * ticket (curl turns TLS 1.2 tickets off). A server-side `TLSSocket` made outside a `tls.Server`
+ * has no session cache of its own; Node takes one from the `server` option's `newSession` and
+ * `resumeSession` handlers. Bun and Deno ignore those handlers (measured: Bun 1.4, Deno 2.9), so
+ * this is made on Node only. TLS 1.2 tickets and TLS 1.3 resume on all three without it.
+ */
+function sessionCacheServer(): TlsServer {
+  const sessions = new Map<string, { data: Buffer; expires: number }>();
+  // Never listens: it only carries the session handlers (and must not keep the process alive).
+  const server = new TlsServer();
+  server.on("newSession", (id: Buffer, data: Buffer, done: () => void) => {
+    const now = Date.now();
+    // Entries go in in expiry order (one lifetime for all), so the oldest are first: drop the
+    // expired ones, and the oldest while the cache is full.
+    for (const [key, entry] of sessions) {
+      if (entry.expires > now && sessions.size < SESSION_CACHE_SIZE) break;
+      sessions.delete(key);
+    }
+    sessions.set(id.toString("hex"), { data, expires: now + SESSION_LIFETIME_MS });
+    done();
+  });
+  server.on(
+    "resumeSession",
+    (id: Buffer, done: (error: Error | null, data: Buffer | null) => void) => {
+      const key = id.toString("hex");
+      const entry = sessions.get(key);
+      if (entry && entry.expires <= Date.now()) sessions.delete(key);
+      done(null, entry && entry.expires > Date.now() ? entry.data : null);
+    },
+  );
+  return server;
+}
 
 /** The context behind {@linkcode FtpTlsServerContext}: one node:tls secure context. */
 class NodeTlsServerContext implements FtpTlsServerContext {
   readonly options: FtpTlsServerOptions;
   readonly secureContext: SecureContext;
+  /** Node only: the holder of the session-ID cache, given to each server-side `TLSSocket`. */
+  readonly sessionServer: TlsServer | undefined;
   constructor(options: FtpTlsServerOptions) {
     this.options = options;
     const list = (value: string | readonly string[]) =>
@@ -67,7 +113,12 @@ class NodeTlsServerContext implements FtpTlsServerContext {
       ...(options.ca !== undefined ? { ca: list(options.ca) } : {}),
       minVersion: options.minVersion ?? "TLSv1.2",
       maxVersion: options.maxVersion ?? "TLSv1.3",
+      // OpenSSL refuses to resume a session when client certificates are requested and the
+      // context has no session ID context (Node answered curl's TLS 1.3 data connection with an
+      // internal_error alert); one per context, as a tls.Server makes.
+      sessionIdContext: "ftkit-ftps",
     });
+    this.sessionServer = IS_NODE ? sessionCacheServer() : undefined;
   }
 }
 
@@ -79,8 +130,8 @@ class NodeFtpSocket implements FtpServerSocket {
   #wake: (() => void) | undefined;
   #detached = false;
   #flowing = false;
-  /** Whether to pause the socket when reads fall behind. */
-  readonly #pauses: boolean;
+  /** What to pause when reads fall behind (the socket, or the TCP socket under it), if anything. */
+  readonly #pauseTarget: Socket | undefined;
   /** Where the addresses come from. */
   readonly #addressOf: Socket;
   readonly tls?: { readonly protocol: string; readonly resumed: boolean };
@@ -99,6 +150,8 @@ class NodeFtpSocket implements FtpServerSocket {
       server?: boolean;
       /** The TCP socket under a TLS stream that runs over something else. */
       addressOf?: Socket;
+      /** The socket to pause when reads fall behind, instead of this one. */
+      pauseSocket?: Socket;
     },
   ) {
     this.#socket = socket;
@@ -107,8 +160,10 @@ class NodeFtpSocket implements FtpServerSocket {
     if (extra?.preloaded) this.#chunks.push(...extra.preloaded);
     this.#clear = extra?.clear;
     this.#addressOf = extra?.addressOf ?? socket;
-    // Deno: pausing loses the end of the stream (above), on servers too (measured: uploads hung).
-    this.#pauses = PAUSES || (!("Deno" in globalThis) && (extra?.server ?? false));
+    // Deno: pausing a TLS socket loses the end of the stream (above); a plain server socket, or
+    // the TCP socket under a server's record-fed TLS stream, pauses safely.
+    this.#pauseTarget = extra?.pauseSocket ??
+      (PAUSES || (extra?.server && !tls) ? socket : undefined);
     // A plain socket is read only once asked for: a data connection accepted before its transfer
     // starts keeps the client's TLS hello in the socket for the handshake. A TLS socket is read
     // at once: Deno's node:tls drops the end of the stream (close_notify, FIN) when bytes were
@@ -132,7 +187,7 @@ class NodeFtpSocket implements FtpServerSocket {
 
   #onData = (chunk: Uint8Array) => {
     this.#chunks.push(chunk);
-    if (this.#pauses && this.#chunks.length >= HIGH_WATER) this.#socket.pause();
+    if (this.#chunks.length >= HIGH_WATER) this.#pauseTarget?.pause();
     this.#notify();
   };
   #onEnd = () => {
@@ -158,6 +213,8 @@ class NodeFtpSocket implements FtpServerSocket {
     if (!this.#flowing && !this.#detached) {
       this.#flowing = true;
       this.#socket.on("data", this.#onData);
+      // A socket paused under a TLS stream before (CCC gave it back) flows again.
+      this.#socket.resume();
     }
     for (;;) {
       if (this.#chunks.length > 0) {
@@ -180,7 +237,7 @@ class NodeFtpSocket implements FtpServerSocket {
             chunk = joined;
           }
         }
-        if (this.#pauses && this.#chunks.length < HIGH_WATER / 2) this.#socket.resume();
+        if (this.#chunks.length < HIGH_WATER / 2) this.#pauseTarget?.resume();
         return chunk;
       }
       if (this.#error) throw this.#error;
@@ -473,6 +530,7 @@ function serverHandshake(
     const tls = new TLSSocket(stream, {
       isServer: true,
       secureContext: context.secureContext,
+      ...(context.sessionServer ? { server: context.sessionServer } : {}),
       requestCert: context.options.requestClientCertificate ?? false,
       // A missing or unverified client certificate is the driver's to judge.
       rejectUnauthorized: false,
@@ -492,7 +550,14 @@ function serverHandshake(
           tls as unknown as Socket,
           { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
           peerCertificate(tls),
-          { ...(clearer ? { clear: clearer(tls) } : {}), server: true, addressOf: raw },
+          {
+            ...(clearer ? { clear: clearer(tls) } : {}),
+            server: true,
+            addressOf: raw,
+            // Over the record-fed stream, pausing the TLS socket stops nothing (the feed ignores
+            // it; Deno must not pause it anyway): the TCP socket feeding it is paused instead.
+            ...(stream !== raw ? { pauseSocket: raw } : {}),
+          },
         ),
       );
     };
