@@ -864,6 +864,12 @@ export class FtpServerSession {
       case "DELE":
         return this.#pathCommand(argument, "delete", () => this.#reply(250, "File deleted."));
       case "SIZE":
+        // RFC 3659 section 4: the octets a transfer in the current TYPE would send, never an
+        // estimate. In TYPE A that needs the whole file read and converted, so it is refused
+        // (section 4.2 allows 550 when the size is not available), as ProFTPD and pyftpdlib do.
+        if (this.#type === "A" && argument !== "") {
+          return this.#reply(550, "SIZE is not available in ASCII mode; use TYPE I.");
+        }
         return this.#statCommand(
           argument,
           (stat) =>

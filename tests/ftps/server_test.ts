@@ -540,7 +540,15 @@ describe("FTP server session: file commands over an abstract storage (RFC 959 se
   });
 
   test("MKD, RMD, DELE, SIZE, MDTM", () => {
-    const { say } = withStorage(tree());
+    const { say, seen } = withStorage(tree());
+    // RFC 3659 section 4: SIZE counts what a transfer in the current TYPE sends; in TYPE A (the
+    // default) that is not the size on disk, and it is refused without asking the storage.
+    assert.equal(
+      say("SIZE /pub/boot.cfg"),
+      "550 SIZE is not available in ASCII mode; use TYPE I.\r\n",
+    );
+    assert.deepEqual(seen, []);
+    assert.equal(say("TYPE I"), "200 Switching to Binary mode.\r\n");
     assert.equal(say("MKD pub/new"), '257 "/pub/new" created.\r\n');
     assert.equal(say("XMKD /pub/new"), "550 Exists.\r\n");
     assert.equal(
@@ -558,6 +566,7 @@ describe("FTP server session: file commands over an abstract storage (RFC 959 se
 
   test("RNFR then RNTO; RNTO alone is 503; the storage's refusal code is passed on", () => {
     const { say } = withStorage(tree());
+    say("TYPE I");
     assert.equal(
       say("RNFR /pub/boot.cfg", "RNTO /pub/menu.cfg"),
       "350 Ready for RNTO.\r\n250 Rename successful.\r\n",
