@@ -15,7 +15,7 @@ import {
   parseFtpPath,
   parseFtpTime,
 } from "../codec/mod.ts";
-import { open, unlink } from "node:fs/promises";
+import { open, rename, unlink } from "node:fs/promises";
 import { type FtpClientEvent, FtpClientSession, type FtpTransferRequest } from "./client.ts";
 import { FtpReplyError } from "./reply_error.ts";
 import type {
@@ -115,12 +115,13 @@ const now = (): number => performance.now();
  *
  * @example
  * ```ts ignore
- * import { FtpsClient } from "@ftkit/ftkit/ftps/node";
+ * import { connectFtps } from "@ftkit/ftkit/ftps/node";
  *
- * await using client = await FtpsClient.connect({ host: "127.0.0.1", user: "fred", password: "pw" });
+ * // connectFtps is FtpsClient.connect with this runtime's transport.
+ * await using client = await connectFtps({ host: "127.0.0.1", user: "fred", password: "pw" });
  * const bytes = await client.get("firmware.bin");
  * await client.put("backup/config.txt", new TextEncoder().encode("hostname r1\n"));
- * await client.getFile("images/router.bin", "./router.bin"); // removed again if it fails
+ * await client.getFile("images/router.bin", "./router.bin"); // renamed into place when whole
  * await client.putFile("./r1.cfg", "backup/r1.cfg");
  * ```
  */
@@ -357,11 +358,21 @@ export class FtpsClient {
   }
 
   /**
-   * Downloads a file into a local file, written in place; on failure the local file is removed,
-   * so a file that is there is whole.
+   * Downloads a file into a local file. Without `offset` it is written to a temporary file beside
+   * `localPath` and renamed over it when whole, so a failed download leaves `localPath` as it was;
+   * with `offset` (REST) the download continues an existing local file from that byte (which it
+   * cuts to `offset` first), and a failure keeps what arrived, to continue again.
+   *
+   * @example
+   * ```ts ignore
+   * await client.getFile("images/boot.img", "boot.img");
+   * // Continue a download that broke off at the local file's size:
+   * const { size } = await stat("big.iso");
+   * await client.getFile("big.iso", "big.iso", { offset: size });
+   * ```
    *
    * @param path The remote file.
-   * @param localPath Where to write it (created or truncated).
+   * @param localPath Where to write it.
    * @param options Offset, progress, abort signal.
    */
   async getFile(
@@ -369,12 +380,18 @@ export class FtpsClient {
     localPath: string,
     options: FtpsTransferOptions = {},
   ): Promise<void> {
-    const file = await open(localPath, "w");
+    const offset = options.offset ?? 0;
+    const resume = offset > 0;
+    const target = resume ? localPath : `${localPath}.${crypto.randomUUID().slice(0, 8)}.part`;
+    const file = await open(target, resume ? "r+" : "wx");
     let closed = false;
+    let position = offset;
     const destination = new WritableStream<Uint8Array>({
       async write(chunk) {
         for (let at = 0; at < chunk.length;) {
-          at += (await file.write(chunk, at, chunk.length - at)).bytesWritten;
+          const { bytesWritten } = await file.write(chunk, at, chunk.length - at, position);
+          at += bytesWritten;
+          position += bytesWritten;
         }
       },
       async close() {
@@ -383,10 +400,12 @@ export class FtpsClient {
       },
     });
     try {
+      if (resume) await file.truncate(offset);
       await this.getTo(path, destination, options);
+      if (!resume) await rename(target, localPath);
     } catch (error) {
       if (!closed) await file.close().catch(() => {});
-      await unlink(localPath).catch(() => {});
+      if (!resume) await unlink(target).catch(() => {});
       throw error;
     }
   }

@@ -460,15 +460,22 @@ class ServerSessionDriver {
       case "authenticate":
         return await this.#authenticate(event.user, event.password, event.protected);
       case "authenticate-certificate": {
+        // No login by certificate from a locked-out address, and a throwing hook is a refusal,
+        // as for passwords. A refusal is no failed login: the password step follows (331).
         const certificate = this.#control.peerCertificate;
-        const storage = certificate
-          ? await this.#shared.login({
-            user: event.user,
-            certificate,
-            remoteAddress: this.#remote,
-            protected: true,
-          })
-          : undefined;
+        let storage: FtpStorage | undefined;
+        if (certificate && !this.#shared.guard.locked(this.#remote, performance.now())) {
+          try {
+            storage = await this.#shared.login({
+              user: event.user,
+              certificate,
+              remoteAddress: this.#remote,
+              protected: true,
+            });
+          } catch (error) {
+            this.#shared.options.onError?.(error as Error);
+          }
+        }
         if (storage) this.#loggedIn(event.user, storage);
         if (certificate) {
           this.#shared.log({

@@ -16,7 +16,6 @@ import {
   TLSSocket,
 } from "node:tls";
 import type {
-  FtpListener,
   FtpPeerCertificate,
   FtpServerListener,
   FtpServerSocket,
@@ -396,34 +395,6 @@ function connectTcp(host: string, port: number): Promise<Socket> {
   });
 }
 
-class NodeFtpListener implements FtpListener {
-  readonly #server: Server;
-  readonly #waiting: ((socket: Socket) => void)[] = [];
-  readonly #arrived: Socket[] = [];
-  constructor(server: Server) {
-    this.#server = server;
-    server.on("connection", (socket: Socket) => {
-      const waiter = this.#waiting.shift();
-      if (waiter) waiter(socket);
-      else this.#arrived.push(socket);
-    });
-  }
-  get port(): number {
-    const address = this.#server.address();
-    return typeof address === "object" && address ? address.port : 0;
-  }
-  async accept(): Promise<FtpSocket> {
-    const socket = this.#arrived.shift() ??
-      await new Promise<Socket>((resolve) => this.#waiting.push(resolve));
-    socket.setNoDelay(true);
-    return new NodeFtpSocket(socket);
-  }
-  close(): void {
-    this.#server.close();
-    for (const socket of this.#arrived.splice(0)) socket.destroy();
-  }
-}
-
 /**
  * Server-side TLS that can be shut down to give the plain TCP stream back (CCC, REIN). node:tls
  * takes a `net.Socket`'s handle over for good, so TLS runs over a stream in between instead, fed
@@ -586,13 +557,19 @@ function peerCertificate(tls: TLSSocket): FtpPeerCertificate | undefined {
   };
 }
 
-class NodeFtpServerListener implements FtpServerListener {
+/**
+ * The connections a `node:net` server accepts, handed out in order; `null` once closed. The
+ * server's listeners and the client's active-mode data listener.
+ */
+class NodeTcpListener implements FtpServerListener {
   readonly #server: Server;
   readonly #waiting: ((socket: Socket | null) => void)[] = [];
   readonly #arrived: Socket[] = [];
+  readonly #serverSide: boolean;
   #closed = false;
-  constructor(server: Server) {
+  constructor(server: Server, serverSide: boolean) {
     this.#server = server;
+    this.#serverSide = serverSide;
     server.on("connection", (socket: Socket) => {
       if (this.#closed) return void socket.destroy();
       // Errors before the socket is taken (a reset while queued) must not go unhandled.
@@ -606,14 +583,14 @@ class NodeFtpServerListener implements FtpServerListener {
     const address = this.#server.address();
     return typeof address === "object" && address ? address.port : 0;
   }
-  async accept(): Promise<FtpServerSocket | null> {
+  async accept(): Promise<NodeFtpSocket | null> {
     const socket = this.#arrived.shift() ??
       (this.#closed
         ? null
         : await new Promise<Socket | null>((resolve) => this.#waiting.push(resolve)));
     if (!socket) return null;
     socket.setNoDelay(true);
-    return new NodeFtpSocket(socket, undefined, undefined, { server: true });
+    return new NodeFtpSocket(socket, undefined, undefined, { server: this.#serverSide });
   }
   close(): void {
     if (this.#closed) return;
@@ -635,7 +612,7 @@ export const nodeFtpServerTransport: FtpServerTransport = {
       server.once("error", reject);
       server.listen({ port, host, backlog: 511, exclusive: true }, () => {
         server.off("error", reject);
-        resolve(new NodeFtpServerListener(server));
+        resolve(new NodeTcpListener(server, true));
       });
     });
   },
@@ -665,7 +642,18 @@ export const nodeFtpTransport: FtpTransport = {
       server.once("error", reject);
       server.listen(0, host, () => {
         server.off("error", reject);
-        resolve(new NodeFtpListener(server));
+        const listener = new NodeTcpListener(server, false);
+        resolve({
+          get port() {
+            return listener.port;
+          },
+          async accept() {
+            const socket = await listener.accept();
+            if (!socket) throw new Error("The data connection listener was closed");
+            return socket;
+          },
+          close: () => listener.close(),
+        });
       });
     });
   },

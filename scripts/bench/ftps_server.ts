@@ -35,6 +35,7 @@ import {
   chownFtp,
   FIXTURES,
   PASSWORD,
+  PYFTPDLIB_SCRIPT,
   startVsftpd,
   USER,
 } from "../../tests/interop/_ftps_servers.ts";
@@ -334,35 +335,18 @@ async function startRoomyVsftpd(dir: string, top: string): Promise<Target> {
  */
 async function startRoomyPyftpdlib(top: string): Promise<Target> {
   const port = await freeTcpPort();
-  const script = `
-import logging, sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import TLS_FTPHandler
-from pyftpdlib.servers import FTPServer
-port, root, cert, key, user, password, max_cons = sys.argv[1:8]
-logging.basicConfig(level=logging.WARNING)
-authorizer = DummyAuthorizer()
-authorizer.add_user(user, password, root, perm="elradfmwMT")
-handler = TLS_FTPHandler
-handler.certfile = cert
-handler.keyfile = key
-handler.authorizer = authorizer
-handler.tls_control_required = True
-handler.tls_data_required = True
-server = FTPServer(("127.0.0.1", int(port)), handler)
-server.max_cons = int(max_cons)
-server.serve_forever()
-`;
   const daemon = await startDaemon(PEER.python, [
     "-c",
-    script,
+    PYFTPDLIB_SCRIPT,
     String(port),
     top,
     cert,
     key,
     USER,
     PASSWORD,
+    "no",
     String(4 * clients + 16),
+    "quiet",
   ], 100);
   await waitForTcp(port).catch(async (error) => {
     await daemon.stop();

@@ -4,6 +4,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ import { createFtpsCertificate, ftpDirectoryStorage } from "../../ftps/mod.ts";
 import { nodeFtpServerTransport } from "../../ftps/adapters/_node_tcp.ts";
 import { serveFtpsWith } from "../../ftps/serve.ts";
 import { repoFile } from "../_runtime.ts";
+import { pattern as bytes } from "../tftp/_script.ts";
 
 const isDeno = "Deno" in globalThis;
 const fixtures = repoFile("tests/fixtures/tls");
@@ -27,16 +29,6 @@ const tls = {
   cert: await readFile(join(fixtures, "leaf.pem"), "utf8"),
   key: await readFile(join(fixtures, "leaf.key"), "utf8"),
 };
-
-function bytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed;
-  for (let i = 0; i < length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 async function served(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), "ftkit-serve-"));
@@ -78,6 +70,29 @@ describe("serveFtps with ftkit's client", () => {
   after(async () => {
     await server.close();
     await rm(root, { recursive: true, force: true });
+  });
+
+  test("getFile: a failed download leaves the local file as it was; offset continues one", async () => {
+    const ftp: FtpsClient = await client(server.address.port);
+    const local = await mkdtemp(join(tmpdir(), "ftkit-getfile-"));
+    try {
+      const target = join(local, "big.bin");
+      await writeFile(target, "the user's own file");
+      await assert.rejects(ftp.getFile("missing.bin", target), /550/);
+      assert.equal(await readFile(target, "utf8"), "the user's own file");
+      assert.deepEqual(await readdir(local), ["big.bin"]);
+      const whole = new Uint8Array(await readFile(join(root, "big.bin")));
+      await ftp.getFile("big.bin", target);
+      assert.deepEqual(new Uint8Array(await readFile(target)), whole);
+      // A download that broke off after 3 MiB (and left a stale tail) continues from there.
+      await writeFile(target, Buffer.concat([whole.subarray(0, 3 << 20), Buffer.from("stale")]));
+      await ftp.getFile("big.bin", target, { offset: 3 << 20 });
+      assert.deepEqual(new Uint8Array(await readFile(target)), whole);
+      assert.deepEqual(await readdir(local), ["big.bin"]);
+    } finally {
+      await ftp.close();
+      await rm(local, { recursive: true, force: true });
+    }
   });
 
   test("explicit TLS: every file operation, checked on disk", async () => {
@@ -249,6 +264,21 @@ describe("serveFtps: modes and identities", () => {
     });
     await certificateLogin(server.address.port, clientCertificate, 232);
     await certificateLogin(server.address.port, stranger, 331);
+    // A hook that throws refuses the certificate (331, the error reported), as for passwords.
+    const errors: Error[] = [];
+    await using throwing = await serveFtps({
+      root,
+      authenticate: () => {
+        throw new Error("the directory service is down");
+      },
+      tls: { ...tls, requestClientCertificate: true },
+      host: "127.0.0.1",
+      port: 0,
+      loginFailureDelayMs: 0,
+      onError: (error) => void errors.push(error),
+    });
+    await certificateLogin(throwing.address.port, clientCertificate, 331);
+    assert.deepEqual(errors.map((error) => error.message), ["the directory service is down"]);
     assert.deepEqual(
       log.filter((entry) => entry.type === "login").map((entry) =>
         entry.type === "login" && [entry.user, entry.ok, entry.method]

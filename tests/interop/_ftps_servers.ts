@@ -229,14 +229,22 @@ export async function nameOnlyCertificate(
   return { ca: at("name-ca.pem"), cert: at("name.pem"), key: at("name.key") };
 }
 
-/** The pyftpdlib server: TLS_FTPHandler, TLS required on control and data. */
-const PYFTPDLIB = `
-import sys
+/**
+ * The pyftpdlib server: TLS_FTPHandler, TLS required on control and data. Arguments: port, root,
+ * cert, key, user, password, "yes" for optional client certificates, and optionally the most
+ * connections (pyftpdlib's `max_cons`: every socket counts, 512 by default) and "quiet" (warnings
+ * only in its log).
+ */
+export const PYFTPDLIB_SCRIPT = `
+import logging, sys
 from OpenSSL import SSL
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 port, root, cert, key, user, password, optional_certs = sys.argv[1:8]
+max_cons, log = (sys.argv[8:10] + ["", ""])[:2]
+if log == "quiet":
+    logging.basicConfig(level=logging.WARNING)
 authorizer = DummyAuthorizer()
 authorizer.add_user(user, password, root, perm="elradfmwMT")
 handler = TLS_FTPHandler
@@ -249,7 +257,10 @@ if optional_certs == "yes":
     # Client certificates asked for but optional, and no session id context: OpenSSL then
     # aborts any handshake that tries to resume a session (SSL_R_SESSION_ID_CONTEXT_UNINITIALIZED).
     handler.get_ssl_context().set_verify(SSL.VERIFY_PEER, lambda *args: True)
-FTPServer(("127.0.0.1", int(port)), handler).serve_forever()
+server = FTPServer(("127.0.0.1", int(port)), handler)
+if max_cons:
+    server.max_cons = int(max_cons)
+server.serve_forever()
 `;
 
 /**
@@ -264,7 +275,7 @@ export async function startPyftpdlib(
   const port = await freeTcpPort();
   const running = await daemon(PEER.python, [
     "-c",
-    PYFTPDLIB,
+    PYFTPDLIB_SCRIPT,
     String(port),
     root,
     options.cert ?? join(FIXTURES, "leaf.pem"),

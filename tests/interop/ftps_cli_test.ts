@@ -227,12 +227,14 @@ describe(
         { out: (line) => lines.push(line), err: (line) => lines.push(line) },
         controller.signal,
       );
-      for (
-        let i = 0;
-        i < 250 && !lines.some((line) => line.startsWith("Fetch a file with: curl --"));
-        i++
-      ) {
+      const ready = () => lines.some((line) => line.startsWith("Fetch a file with: curl "));
+      for (let i = 0; i < 250 && !ready(); i++) {
         await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      if (!ready()) {
+        controller.abort();
+        await done.catch(() => {});
+        throw new Error(`the server did not start within 5 s:\n${lines.join("\n")}`);
       }
       return {
         lines,
