@@ -1078,7 +1078,8 @@ ftp.quit()
         `ftp://${USER}:${PASSWORD}@127.0.0.1:${resumption.port}/hello.txt`,
       ]);
       assert.match(ran.stderr, /SSL re-using session ID/);
-      const seen = resumption.transfers(from).map((t) => [
+      // curl can exit before the server has logged the refused transfer: wait for the entry.
+      const seen = (await loggedTransfers(resumption, from)).map((t) => [
         t.outcome,
         t.tls?.protocol,
         t.tls?.resumed,
