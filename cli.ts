@@ -102,12 +102,35 @@ export interface CliOutput {
 
 class UsageError extends Error {}
 
+/** The reason `ftkit` aborts a command's signal with on SIGINT or SIGTERM. */
+export class CliInterrupt extends Error {
+  /** The exit code: 128 plus the signal's number (130 for SIGINT, 143 for SIGTERM). */
+  readonly exitCode: number;
+  /**
+   * Makes the reason for one signal.
+   *
+   * @param signal The signal that came.
+   */
+  constructor(signal: "SIGINT" | "SIGTERM") {
+    super(`Interrupted by ${signal}`);
+    this.name = "AbortError";
+    this.exitCode = signal === "SIGTERM" ? 143 : 130;
+  }
+}
+
+/** The exit code of a transfer command that `signal` interrupted (130 unless SIGTERM's 143). */
+function interruptedCode(signal: AbortSignal): number {
+  return signal.reason instanceof CliInterrupt ? signal.reason.exitCode : 130;
+}
+
 /**
  * Runs the command with `args` (without the program name).
  *
  * @param args The command-line arguments.
  * @param output Where to write.
- * @param signal Stops a running server.
+ * @param signal Stops a running server (which then returns 0), or interrupts a transfer: the
+ * command stops it cleanly and returns 130, or 143 when the reason is a {@linkcode CliInterrupt}
+ * for SIGTERM.
  * @returns The exit code: 0 on success, 1 on failure, 2 on a usage error.
  */
 export async function runCli(
@@ -127,7 +150,7 @@ export async function runCli(
     }
     if (group === "serve") return await serveBoth(args.slice(1), output, signal);
     if (group === "ftps" && command === "serve") return await ftpsServe(rest, output, signal);
-    if (group === "ftps") return await ftps(command, rest, output);
+    if (group === "ftps") return await ftps(command, rest, output, signal);
     if (group !== "tftp") {
       throw new UsageError(
         group === undefined ? "missing command" : `unknown command "${args.join(" ")}"`,
@@ -148,7 +171,7 @@ export async function runCli(
         return await serve(rest, output, signal);
       case "get":
       case "put":
-        return await getPut(command, rest, output);
+        return await getPut(command, rest, output, signal);
       default:
         throw new UsageError(`unknown command "${args.join(" ")}"`);
     }
@@ -519,7 +542,12 @@ function hostPort(text: string): { host: string; port: number } {
   return { host: text, port: 69 }; // a host name, IPv4, or IPv6 without a port
 }
 
-async function getPut(command: "get" | "put", args: string[], output: CliOutput): Promise<number> {
+async function getPut(
+  command: "get" | "put",
+  args: string[],
+  output: CliOutput,
+  _signal?: AbortSignal,
+): Promise<number> {
   const { values, positionals } = parse(args, {
     blksize: { type: "string" },
     windowsize: { type: "string" },
@@ -666,6 +694,7 @@ async function ftps(
   command: string | undefined,
   args: string[],
   output: CliOutput,
+  _signal?: AbortSignal,
 ): Promise<number> {
   if (command !== "ls" && command !== "get" && command !== "put") {
     throw new UsageError(
@@ -875,11 +904,21 @@ function isMain(): boolean {
 
 if (isMain()) {
   const tty = process.stderr.isTTY;
+  // SIGINT and SIGTERM abort the command's signal: a transfer stops cleanly (TFTP ERROR, FTP
+  // ABOR), removes what it wrote aside, and exits 130 or 143; a server closes and exits 0. A
+  // second signal exits at once.
+  const controller = new AbortController();
+  for (const name of ["SIGINT", "SIGTERM"] as const) {
+    process.on(name, () => {
+      if (controller.signal.aborted) process.exit(interruptedCode(controller.signal));
+      controller.abort(new CliInterrupt(name));
+    });
+  }
   const code = await runCli(process.argv.slice(2), {
     out: (line) => process.stdout.write(line + "\n"),
     err: (line) => process.stderr.write(line + "\n"),
     progress: tty ? (line) => process.stderr.write(`\r\x1b[2K${line}`) : undefined,
-  });
+  }, controller.signal);
   // A finished get leaves its socket open for a short dally (to re-ACK a repeated last DATA);
   // the command need not wait for it. Exit once standard output is flushed.
   process.stdout.write("", () => process.exit(code));
