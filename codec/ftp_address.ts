@@ -12,14 +12,47 @@ function bad(offset: number, detail: string): never {
   throw new FtpCodecError("malformed-address", offset, detail);
 }
 
-/** Whether `text` is a dotted-quad IPv4 literal. */
-export function isFtpIpv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 &&
-    parts.every((part) => /^\d{1,3}$/.test(part) && Number(part) <= 255);
+/** One number of 0-255 in decimal, spelled one way only: no leading zero (`010` is read as 10 by
+ * some and as octal 8 by others, which let a checked address differ from the one connected to). */
+const OCTET = /^(?:0|[1-9]\d{0,2})$/;
+
+function isOctet(text: string): boolean {
+  return OCTET.test(text) && Number(text) <= 255;
 }
 
-/** Whether `text` is an IPv6 literal (RFC 4291 section 2.2 text forms; no zone). */
+/**
+ * Whether `text` is a dotted-quad IPv4 literal in its one spelling: four decimal numbers of
+ * 0-255, without leading zeros (`127.0.0.010` is not one).
+ *
+ * @example
+ * ```ts
+ * import { isFtpIpv4 } from "@ftkit/ftkit/codec";
+ *
+ * console.log(isFtpIpv4("127.0.0.1"), isFtpIpv4("127.0.0.010")); // true false
+ * ```
+ *
+ * @param text The text.
+ * @returns Whether it is one.
+ */
+export function isFtpIpv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 && parts.every(isOctet);
+}
+
+/**
+ * Whether `text` is an IPv6 literal (RFC 4291 section 2.2 text forms; no zone; an embedded IPv4
+ * address as {@linkcode isFtpIpv4} takes it).
+ *
+ * @example
+ * ```ts
+ * import { isFtpIpv6 } from "@ftkit/ftkit/codec";
+ *
+ * console.log(isFtpIpv6("::1"), isFtpIpv6("::ffff:127.0.0.1"), isFtpIpv6("1::2::3")); // true true false
+ * ```
+ *
+ * @param text The text.
+ * @returns Whether it is one.
+ */
 export function isFtpIpv6(text: string): boolean {
   if (!/^[0-9A-Fa-f:.]+$/.test(text)) return false;
   let groups = text.split(":");
@@ -73,21 +106,50 @@ export function encodeFtpPort(address: FtpHostPort): string {
 }
 
 /**
- * Decodes PORT's argument, or finds the six numbers in a 227 reply's text, wherever they are:
- * servers write `Entering Passive Mode (h1,h2,h3,h4,p1,p2).`, with or without the parentheses.
+ * Decodes PORT's argument (RFC 959 section 4.1.2), strictly: exactly `h1,h2,h3,h4,p1,p2`, six
+ * decimal numbers of 0-255 without leading zeros or spaces, as a server must before it connects
+ * anywhere. (A 227 reply's text is read with {@linkcode parseFtpPasv}.)
  *
  * @example
  * ```ts
  * import { decodeFtpPort } from "@ftkit/ftkit/codec";
  *
- * console.log(decodeFtpPort("Entering Passive Mode (127,0,0,1,195,80).")); // { host: "127.0.0.1", port: 50000 }
+ * console.log(decodeFtpPort("127,0,0,1,195,80")); // { host: "127.0.0.1", port: 50000 }
  * ```
  *
- * @param text The argument or the reply text.
+ * @param argument The argument.
+ * @returns The address.
+ * @throws {FtpCodecError} When it is anything else.
+ */
+export function decodeFtpPort(argument: string): FtpHostPort {
+  const parts = argument.split(",");
+  if (parts.length !== 6) bad(0, `PORT needs h1,h2,h3,h4,p1,p2: "${argument.slice(0, 60)}"`);
+  let offset = 0;
+  for (const part of parts) {
+    if (!isOctet(part)) bad(offset, `Not a number of 0-255 in its one spelling: "${part}"`);
+    offset += part.length + 1;
+  }
+  const numbers = parts.map(Number);
+  return { host: numbers.slice(0, 4).join("."), port: numbers[4] * 256 + numbers[5] };
+}
+
+/**
+ * Finds the six numbers of a 227 reply to PASV in its text, wherever they are: servers write
+ * `Entering Passive Mode (h1,h2,h3,h4,p1,p2).`, with or without the parentheses, some with spaces
+ * or leading zeros. The numbers are read as decimal.
+ *
+ * @example
+ * ```ts
+ * import { parseFtpPasv } from "@ftkit/ftkit/codec";
+ *
+ * console.log(parseFtpPasv("Entering Passive Mode (127,0,0,1,195,80).")); // { host: "127.0.0.1", port: 50000 }
+ * ```
+ *
+ * @param text The reply text.
  * @returns The address.
  * @throws {FtpCodecError} When no six numbers of 0-255 are there.
  */
-export function decodeFtpPort(text: string): FtpHostPort {
+export function parseFtpPasv(text: string): FtpHostPort {
   const match = /(\d{1,3}),\s*(\d{1,3}),\s*(\d{1,3}),\s*(\d{1,3}),\s*(\d{1,3}),\s*(\d{1,3})/.exec(
     text,
   );
@@ -121,8 +183,11 @@ export function encodeFtpEprt(address: FtpHostPort): string {
 }
 
 /**
- * Decodes EPRT's argument. The delimiter is whatever printable character comes first (RFC 2428
- * section 2 recommends `|`); the protocol must match the address (1 IPv4, 2 IPv6).
+ * Decodes EPRT's argument, strictly. The delimiter is whatever printable character comes first
+ * (RFC 2428 section 2 recommends `|`); the protocol must match the address (1 IPv4, 2 IPv6); an
+ * IPv4 address has its one spelling ({@linkcode isFtpIpv4}), and the port is decimal without a
+ * leading zero. The host comes back canonical ({@linkcode canonicalFtpHost}): connect to it, never
+ * to the text sent.
  *
  * @example
  * ```ts
@@ -146,8 +211,13 @@ export function decodeFtpEprt(argument: string): FtpHostPort {
   if (protocol === "1" ? !isFtpIpv4(host) : protocol === "2" ? !isFtpIpv6(host) : true) {
     bad(2, `Protocol ${protocol} with address "${host}"`);
   }
-  if (!/^\d{1,5}$/.test(portText)) bad(3 + protocol.length + host.length, "Port is not a number");
-  return { host, port: checkPort(Number(portText), 3 + protocol.length + host.length) };
+  if (!/^(?:0|[1-9]\d{0,4})$/.test(portText)) {
+    bad(3 + protocol.length + host.length, "Port is not a number in its one spelling");
+  }
+  return {
+    host: canonicalHost(host),
+    port: checkPort(Number(portText), 3 + protocol.length + host.length),
+  };
 }
 
 function isDelimiter(character: string): boolean {
@@ -250,6 +320,27 @@ export function canonicalFtpHost(text: string): string | undefined {
     return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
   }
   return full.join(":");
+}
+
+/**
+ * The address an EPRT names, as connected to: IPv4 as it is (its one spelling was checked), an
+ * IPv4-mapped IPv6 address as its IPv4 address, other IPv6 in RFC 5952 form (lower case, no
+ * leading zeros, the longest run of two or more zero groups as `::`).
+ */
+function canonicalHost(text: string): string {
+  const full = canonicalFtpHost(text)!;
+  if (!full.includes(":")) return full;
+  const groups = full.split(":").map((group) => group.replace(/^0+(?=.)/, ""));
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLength) [best, bestLength] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  if (best === -1) return groups.join(":");
+  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLength).join(":")}`;
 }
 
 /**

@@ -9,7 +9,7 @@
 
 import {
   decodeFtpCommand,
-  decodeFtpPort,
+  parseFtpPasv,
   encodeFtpCommand,
   encodeFtpEprt,
   encodeFtpPort,
@@ -885,7 +885,7 @@ export class FtpClientSession {
       }
       let address: FtpHostPort;
       try {
-        address = decodeFtpPort(reply.lines.join(" "));
+        address = parseFtpPasv(reply.lines.join(" "));
       } catch (error) {
         this.#failData(now, data, error as Error);
         return;

@@ -169,9 +169,16 @@ export interface FtpServerSessionOptions {
   /** Commands held while the machine waits (a TLS handshake, a credential check); more close the
    * session (default 16). */
   maxPendingCommands?: number;
-  /** Inactivity before the session is closed with 421, in ms (default 300000). A transfer in
-   * progress is not inactivity. */
+  /** Inactivity before the session is closed with 421, in ms (default 300000). Only whole
+   * command lines count as activity; a transfer in progress is not inactivity. */
   idleTimeoutMs?: number;
+  /** The time from the greeting (or REIN) to a completed login, in ms, after which the session is
+   * closed with 421 (default 60000): a client that connects and never logs in holds no slot for
+   * long. */
+  loginTimeoutMs?: number;
+  /** The time a command line may take to arrive, from its first byte to its end, in ms (default
+   * 30000): a client that trickles a byte at a time is closed with 421. */
+  lineTimeoutMs?: number;
   /** The IPv4 address a 227 reply names (default: the control connection's local address), for a
    * server behind NAT. */
   passiveHost?: string;
@@ -202,14 +209,28 @@ export type FtpDataResult =
   | {
     /** Every byte moved, and the connection closed cleanly. */
     readonly ok: true;
+    /** Under PROT P: whether the data connection's TLS session resumed the control connection's.
+     * A client that resumed once is held to it: its later protected data connections must resume
+     * too (522), so that a connection from another program on its host, which cannot resume, is
+     * refused (RFC 2577 section 7's port theft; RFC 4217 section 10.2). */
+    readonly tlsResumed?: boolean;
   }
   | {
     /** It failed. */
     readonly ok: false;
     /** Where: no connection came or could be made (425), the TLS handshake failed (522), the
-     * TLS session was not resumed when that is required (522), the connection broke (426), or
-     * the storage failed (`code`, default 451). */
-    readonly reason: "connect" | "tls" | "tls-resumption" | "broken" | "storage";
+     * TLS session was not resumed when that is required (522), the connection broke (426), a
+     * protected upload ended without TLS close_notify (`truncated`, 426), a second data
+     * connection came from the client's host (`contested`, 426: one of them is not the
+     * client's), or the storage failed (`code`, default 451). */
+    readonly reason:
+      | "connect"
+      | "tls"
+      | "tls-resumption"
+      | "broken"
+      | "truncated"
+      | "contested"
+      | "storage";
     /** For `storage`: the reply code (451 local error; 452 or 552 out of space). */
     readonly code?: 451 | 452 | 552;
     /** For `storage`: the reply text. Never a real server path. */
@@ -305,7 +326,14 @@ export type FtpServerEvent =
      * any data connection or listener at once. */
     readonly type: "closed";
     /** Why. */
-    readonly reason: "quit" | "idle" | "too-many-logins" | "protocol-error" | "tls-failed";
+    readonly reason:
+      | "quit"
+      | "idle"
+      | "login-timeout"
+      | "line-timeout"
+      | "too-many-logins"
+      | "protocol-error"
+      | "tls-failed";
   };
 
 const ANONYMOUS = new Set(["anonymous", "ftp"]);
@@ -350,18 +378,27 @@ export class FtpServerSession {
   readonly #maxLoginAttempts: number;
   readonly #maxPending: number;
   readonly #idleTimeoutMs: number;
+  readonly #loginTimeoutMs: number;
+  readonly #lineTimeoutMs: number;
   readonly #passiveHost: string | undefined;
   readonly #allowForeign: boolean;
   readonly #requireResumption: boolean;
   readonly #certificateLogin: boolean;
-  readonly #lines: FtpLineReader;
+  readonly #maxLineLength: number;
+  #lines: FtpLineReader;
   #addresses: FtpServerAddresses | undefined;
 
   #transmits: Uint8Array[] = [];
   #events: FtpServerEvent[] = [];
   #phase: "idle" | "running" | "waiting" | "closed" = "idle";
   #pending: string[] = [];
-  #deadline: number | undefined;
+  /** When the session counts as idle: the last whole command line, or answer, plus the idle
+   * timeout. */
+  #idleDeadline: number | undefined;
+  /** Until a login completes: the greeting (or REIN) plus the login timeout. */
+  #loginDeadline: number | undefined;
+  /** While part of a command line is held: its first byte plus the line timeout. */
+  #lineDeadline: number | undefined;
 
   // Session state (RFC 4217 section 4: AUTH resets all but itself; REIN resets all).
   #protected = false;
@@ -387,6 +424,11 @@ export class FtpServerSession {
     | undefined;
   #transfer: { readonly id: number; readonly verb: string; readonly note: string } | undefined;
   #lastTransferId = 0;
+  /** AUTH TLS was accepted and the handshake has not finished: plain input is dropped. */
+  #upgrading = false;
+  /** A protected data connection of this session resumed the control connection's TLS session:
+   * later ones must too. */
+  #clientResumes = false;
   /** After REIN, resumption of TLS sessions may not be mandated (RFC 4217 section 13). */
   #resumptionWaived = false;
 
@@ -406,6 +448,8 @@ export class FtpServerSession {
     this.#maxLoginAttempts = options.maxLoginAttempts ?? 3;
     this.#maxPending = options.maxPendingCommands ?? 16;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
+    this.#loginTimeoutMs = options.loginTimeoutMs ?? 60_000;
+    this.#lineTimeoutMs = options.lineTimeoutMs ?? 30_000;
     this.#passiveHost = options.passiveHost;
     if (this.#passiveHost !== undefined && hostFamily(this.#passiveHost) !== 4) {
       throw new TypeError(`passiveHost must be an IPv4 address, got "${this.#passiveHost}"`);
@@ -413,7 +457,8 @@ export class FtpServerSession {
     this.#allowForeign = options.allowForeignDataHosts ?? false;
     this.#requireResumption = options.requireTlsResumption ?? false;
     this.#certificateLogin = options.certificateLogin ?? false;
-    this.#lines = new FtpLineReader({ maxLineLength: options.maxLineLength ?? 4096 });
+    this.#maxLineLength = options.maxLineLength ?? 4096;
+    this.#lines = new FtpLineReader({ maxLineLength: this.#maxLineLength });
   }
 
   /** Whether the control connection is protected now. */
@@ -471,7 +516,14 @@ export class FtpServerSession {
   /** When `handleTimeout` must next be called, or `undefined` (also while the driver owes an
    * answer or a transfer runs). */
   pollTimeout(): number | undefined {
-    return this.#phase === "waiting" || this.#transfer ? undefined : this.#deadline;
+    if (this.#phase === "waiting" || this.#transfer) return undefined;
+    let earliest: number | undefined;
+    for (const deadline of [this.#idleDeadline, this.#loginDeadline, this.#lineDeadline]) {
+      if (deadline !== undefined && (earliest === undefined || deadline < earliest)) {
+        earliest = deadline;
+      }
+    }
+    return earliest;
   }
 
   // --- inputs ---
@@ -496,7 +548,8 @@ export class FtpServerSession {
     this.#phase = "running";
     this.#protected = this.#tls === "implicit";
     this.#reply(220, this.#greeting);
-    this.#deadline = now + this.#idleTimeoutMs;
+    this.#idleDeadline = now + this.#idleTimeoutMs;
+    this.#loginDeadline = now + this.#loginTimeoutMs;
   }
 
   /**
@@ -508,7 +561,10 @@ export class FtpServerSession {
   receive(now: number, bytes: Uint8Array): void {
     if (this.#phase === "idle") throw new TypeError("Session not started");
     if (this.#phase === "closed") return;
-    this.#deadline = now + this.#idleTimeoutMs;
+    // RFC 4217 section 4: after AUTH TLS is accepted, nothing sent in plain text counts (the
+    // CVE-2011-0411 class: commands smuggled before the handshake would run as protected ones).
+    if (this.#upgrading) return;
+    const held = this.#lines.pending > 0;
     let lines: string[];
     try {
       lines = this.#lines.push(bytes);
@@ -517,6 +573,10 @@ export class FtpServerSession {
       this.#close("protocol-error");
       return;
     }
+    // Only whole lines are activity: a byte at a time keeps no session alive.
+    if (lines.length > 0) this.#idleDeadline = now + this.#idleTimeoutMs;
+    if (this.#lines.pending === 0) this.#lineDeadline = undefined;
+    else if (!held || lines.length > 0) this.#lineDeadline = now + this.#lineTimeoutMs;
     for (const line of lines) {
       if (this.#pending.length >= this.#maxPending) {
         this.#reply(421, "Too many commands without waiting for replies.");
@@ -525,7 +585,7 @@ export class FtpServerSession {
       }
       this.#pending.push(line);
       this.#drain(now);
-      if (this.isClosed()) return;
+      if (this.isClosed() || this.#upgrading) return;
     }
   }
 
@@ -536,7 +596,9 @@ export class FtpServerSession {
    * @param now The current time in ms.
    */
   controlUpgraded(now: number): void {
+    if (this.isClosed()) return;
     this.#expectWaiting("a control upgrade");
+    this.#upgrading = false;
     this.#reset();
     this.#protected = true;
     this.#resume(now);
@@ -560,7 +622,9 @@ export class FtpServerSession {
     _now: number,
     how: "handshake" | "no-handshake" | "rejected" = "handshake",
   ): void {
+    if (this.isClosed()) return;
     this.#expectWaiting("a control upgrade");
+    this.#upgrading = false;
     if (how === "rejected") {
       this.#protected = true;
       this.#reply(421, "TLS session not acceptable; closing the connection.");
@@ -576,6 +640,7 @@ export class FtpServerSession {
    * @param now The current time in ms.
    */
   controlCleared(now: number): void {
+    if (this.isClosed()) return;
     this.#expectWaiting("a control clearing");
     this.#protected = false;
     this.#resume(now);
@@ -588,9 +653,11 @@ export class FtpServerSession {
    * @param ok Whether the credentials are good.
    */
   loginResult(now: number, ok: boolean): void {
+    if (this.isClosed()) return;
     this.#expectWaiting("a login check");
     if (ok) {
       this.#loggedIn = true;
+      this.#loginDeadline = undefined;
       this.#failedLogins = 0;
       this.#reply(230, "Login successful.");
       this.#events.push({ type: "logged-in", user: this.#user! });
@@ -615,12 +682,14 @@ export class FtpServerSession {
    * @param ok Whether the client's certificate identifies the user.
    */
   certificateResult(now: number, ok: boolean): void {
+    if (this.isClosed()) return;
     this.#expectWaiting("a certificate check");
     if (this.#user === undefined || this.#loggedIn) {
       throw new TypeError("Not waiting for a certificate check");
     }
     if (ok) {
       this.#loggedIn = true;
+      this.#loginDeadline = undefined;
       this.#failedLogins = 0;
       this.#reply(232, "User logged in, authorized by security data exchange.");
       this.#events.push({ type: "logged-in", user: this.#user });
@@ -637,6 +706,7 @@ export class FtpServerSession {
    * @param result What the storage did.
    */
   storageResult(now: number, result: FtpStorageResult): void {
+    if (this.isClosed()) return;
     this.#expectWaiting("a storage result");
     const handle = this.#onStorage;
     if (!handle) throw new TypeError("Not waiting for a storage result");
@@ -654,6 +724,7 @@ export class FtpServerSession {
    * @param port Its TCP port.
    */
   dataListening(now: number, port: number): void {
+    if (this.isClosed()) return;
     this.#expectWaiting("a passive listener");
     const channel = this.#channel;
     if (channel?.kind !== "passive" || channel.port !== undefined) {
@@ -678,6 +749,7 @@ export class FtpServerSession {
    * @param now The current time in ms.
    */
   dataListenFailed(now: number): void {
+    if (this.isClosed()) return;
     this.#expectWaiting("a passive listener");
     if (this.#channel?.kind !== "passive" || this.#channel.port !== undefined) {
       throw new TypeError("Not waiting for a passive listener");
@@ -704,7 +776,8 @@ export class FtpServerSession {
     }
     if (this.isClosed()) return;
     this.#transfer = undefined;
-    this.#deadline = now + this.#idleTimeoutMs;
+    this.#idleDeadline = now + this.#idleTimeoutMs;
+    if (result.ok && result.tlsResumed) this.#clientResumes = true;
     if (result.ok) {
       this.#reply(226, `Transfer complete${transfer.note}.`);
     } else {
@@ -722,6 +795,16 @@ export class FtpServerSession {
         case "broken":
           this.#reply(426, "Connection closed; transfer aborted.");
           break;
+        case "truncated":
+          // RFC 4217 sections 12.6 and 12.7: a protected transfer ends with a TLS shutdown.
+          this.#reply(426, "Data connection closed without TLS close_notify; transfer aborted.");
+          break;
+        case "contested":
+          this.#reply(
+            426,
+            "Another data connection came from your address; transfer aborted.",
+          );
+          break;
         case "storage":
           this.#reply(result.code ?? 451, result.message ?? "Local error in processing.");
           break;
@@ -731,21 +814,30 @@ export class FtpServerSession {
   }
 
   /**
-   * Fires what expired: an idle session is closed with 421.
+   * Fires what expired, closing the session with 421: no login in time, a command line that took
+   * too long, or inactivity.
    *
    * @param now The current time in ms.
    */
   handleTimeout(now: number): void {
-    if (this.#deadline === undefined || now < this.#deadline || this.isClosed()) return;
     // The driver owes an answer, or bytes are moving: neither is inactivity.
-    if (this.#phase === "waiting" || this.#transfer) return;
-    this.#reply(421, "Idle timeout: closing the connection.");
-    this.#close("idle");
+    if (this.isClosed() || this.#phase === "waiting" || this.#transfer) return;
+    const expired = (deadline: number | undefined) => deadline !== undefined && now >= deadline;
+    if (expired(this.#loginDeadline)) {
+      this.#reply(421, "Login timeout: closing the connection.");
+      this.#close("login-timeout");
+    } else if (expired(this.#lineDeadline)) {
+      this.#reply(421, "Command line timeout: closing the connection.");
+      this.#close("line-timeout");
+    } else if (expired(this.#idleDeadline)) {
+      this.#reply(421, "Idle timeout: closing the connection.");
+      this.#close("idle");
+    }
   }
 
   // --- commands ---
 
-  #line(_now: number, line: string): void {
+  #line(now: number, line: string): void {
     let command: FtpCommand;
     try {
       command = decodeFtpCommand(line);
@@ -773,7 +865,7 @@ export class FtpServerSession {
       case "ACCT":
         return this.#reply(202, "ACCT not needed.");
       case "REIN":
-        return this.#rein();
+        return this.#rein(now);
       case "QUIT":
         this.#reply(221, "Goodbye.");
         return this.#close("quit");
@@ -1065,8 +1157,8 @@ export class FtpServerSession {
           ? {}
           : { acceptFrom: this.#addresses!.remote }),
         tls: this.#prot === "P",
-        requireTlsResumption: this.#prot === "P" && this.#requireResumption &&
-          !this.#resumptionWaived,
+        requireTlsResumption: this.#prot === "P" && !this.#resumptionWaived &&
+          (this.#requireResumption || this.#clientResumes),
         representation: this.#type,
         ...(listing ? { listing } : {}),
       });
@@ -1238,6 +1330,12 @@ export class FtpServerSession {
     this.#reply(234, "Proceed with negotiation.");
     this.#events.push({ type: "upgrade-control" });
     this.#phase = "waiting";
+    // RFC 4217 section 4: the session starts again under TLS. Whatever followed AUTH in plain
+    // text (whole lines held, and the start of one) is dropped, never run under TLS.
+    this.#upgrading = true;
+    this.#pending = [];
+    this.#lines = new FtpLineReader({ maxLineLength: this.#maxLineLength });
+    this.#lineDeadline = undefined;
   }
 
   #pbszCommand(argument: string): void {
@@ -1276,7 +1374,8 @@ export class FtpServerSession {
   }
 
   #userCommand(argument: string): void {
-    const user = argument.trim();
+    // The name exactly as sent: "alice " is not "alice".
+    const user = argument;
     if (user === "") return this.#reply(501, "USER needs a name.");
     const anonymous = ANONYMOUS.has(user.toLowerCase());
     if (anonymous && !this.#allowAnonymous) {
@@ -1311,9 +1410,10 @@ export class FtpServerSession {
     this.#phase = "waiting";
   }
 
-  #rein(): void {
+  #rein(now: number): void {
     // The reply goes out as the session stands (protected if it is); then everything resets.
     this.#reply(220, "Service ready for new user.");
+    this.#loginDeadline = now + this.#loginTimeoutMs;
     const wasProtected = this.#protected && this.#tls === "explicit";
     this.#reset();
     this.#resumptionWaived = true;
@@ -1364,6 +1464,7 @@ export class FtpServerSession {
     this.#restart = 0;
     this.#epsvAll = false;
     this.#mlstFacts = MLST_FACTS;
+    this.#clientResumes = false;
     this.#closeChannel();
   }
 
@@ -1374,7 +1475,7 @@ export class FtpServerSession {
   #resume(now: number): void {
     if (this.isClosed()) return;
     this.#phase = "running";
-    this.#deadline = now + this.#idleTimeoutMs;
+    this.#idleDeadline = now + this.#idleTimeoutMs;
     this.#drain(now);
   }
 
@@ -1395,7 +1496,7 @@ export class FtpServerSession {
   #close(reason: Extract<FtpServerEvent, { type: "closed" }>["reason"]): void {
     this.#phase = "closed";
     this.#pending = [];
-    this.#deadline = undefined;
+    this.#idleDeadline = this.#loginDeadline = this.#lineDeadline = undefined;
     this.#events.push({ type: "closed", reason });
   }
 }

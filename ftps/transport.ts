@@ -40,7 +40,12 @@ export interface FtpSocket {
   readonly remoteAddress: string;
   /** Under TLS: the protocol (`"TLSv1.3"`) and whether the session was resumed. */
   readonly tls?: { readonly protocol: string; readonly resumed: boolean };
-  /** The next bytes, or `null` at the end of the stream. Rejects when the connection breaks. */
+  /** Under TLS, once `read()` has given `null`: whether the peer ended TLS with close_notify
+   * (`true`), or the TCP stream just ended (`false`: what came may have been cut short, RFC 8446
+   * section 6.1). `undefined` when the transport cannot tell. */
+  readonly closeNotified?: boolean;
+  /** The next bytes, or `null` at the end of the stream. Rejects when the connection breaks (a
+   * reset, or a close without an end). */
   read(): Promise<Uint8Array | null>;
   /** Writes bytes; resolves once they are handed to the system (backpressure). */
   write(bytes: Uint8Array): Promise<void>;

@@ -138,6 +138,8 @@ class NodeFtpSocket implements FtpServerSocket {
 
   /** Set on a clearable TLS stream: shuts TLS down and gives the plain stream back. */
   #clear: (() => Promise<FtpServerSocket>) | undefined;
+  /** Set on a server's record-fed TLS stream: whether it ended with the peer's close_notify. */
+  readonly #closeNotified: (() => boolean | undefined) | undefined;
 
   constructor(
     socket: Socket,
@@ -151,6 +153,8 @@ class NodeFtpSocket implements FtpServerSocket {
       addressOf?: Socket;
       /** The socket to pause when reads fall behind, instead of this one. */
       pauseSocket?: Socket;
+      /** Whether the TLS stream ended with the peer's close_notify (once it ended). */
+      closeNotified?: () => boolean | undefined;
     },
   ) {
     this.#socket = socket;
@@ -158,6 +162,7 @@ class NodeFtpSocket implements FtpServerSocket {
     if (peerCertificate) this.peerCertificate = peerCertificate;
     if (extra?.preloaded) this.#chunks.push(...extra.preloaded);
     this.#clear = extra?.clear;
+    this.#closeNotified = extra?.closeNotified;
     this.#addressOf = extra?.addressOf ?? socket;
     // Deno: pausing a TLS socket loses the end of the stream (above); a plain server socket, or
     // the TCP socket under a server's record-fed TLS stream, pauses safely.
@@ -184,6 +189,10 @@ class NodeFtpSocket implements FtpServerSocket {
     return this.#addressOf.remoteAddress ?? "";
   }
 
+  get closeNotified(): boolean | undefined {
+    return this.#ended ? this.#closeNotified?.() : undefined;
+  }
+
   #onData = (chunk: Uint8Array) => {
     this.#chunks.push(chunk);
     if (this.#chunks.length >= HIGH_WATER) this.#pauseTarget?.pause();
@@ -198,7 +207,8 @@ class NodeFtpSocket implements FtpServerSocket {
     this.#notify();
   };
   #onClose = () => {
-    this.#ended = true;
+    // Closed without an end: reset by the peer, or dropped here. Never the end of the data.
+    if (!this.#ended) this.#error ??= new Error("The connection was closed before its end");
     this.#notify();
   };
 
@@ -313,11 +323,7 @@ class NodeFtpSocket implements FtpServerSocket {
       return Promise.reject(this.#error ?? new Error("The connection was closed"));
     }
     this.#detach();
-    // On Deno, TLS over the TCP socket directly loses the end of uploads (a 1 MB upload from curl
-    // ended after 114688 bytes in most runs, measured with Deno 2.9.5); over a stream fed from it,
-    // it does not.
-    if (options.clearable || IS_DENO) return acceptClearableTls(this.#socket, context);
-    return serverHandshake(this.#socket, this.#socket, context);
+    return acceptRecordFedTls(this.#socket, context, options.clearable ?? false);
   }
 
   /** Hands the TCP socket over (to TLS): this wrapper lets go of it. */
@@ -395,20 +401,42 @@ function connectTcp(host: string, port: number): Promise<Socket> {
   });
 }
 
+/** Event-loop turns the end of a TCP stream waits, once TLS has taken every record, for the
+ * close_notify in them to end TLS (all three runtimes end it within one; measured). */
+const CLOSE_NOTIFY_TURNS = 3;
+
+/** And then a last wait, in ms, before the stream is taken to have ended without close_notify. */
+const CLOSE_NOTIFY_GRACE_MS = 200;
+
 /**
- * Server-side TLS that can be shut down to give the plain TCP stream back (CCC, REIN). node:tls
- * takes a `net.Socket`'s handle over for good, so TLS runs over a stream in between instead, fed
- * whole TLS records: once TLS is being shut down, the first bytes that are not a TLS record are
- * the client's plain commands, and stay with the TCP stream.
+ * Server-side TLS over a stream fed whole TLS records from the TCP socket, rather than over the
+ * socket itself. It gives the server what node:tls hides on every runtime:
+ *
+ * - whether the peer ended with close_notify. node:tls reports a bare TCP FIN exactly as it
+ *   reports close_notify, but fed this way a close_notify ends TLS by itself, while the TCP end is
+ *   held back until TLS has taken every record: an upload cut short by a forged or bare FIN (RFC
+ *   8446 section 6.1's truncation attack) shows as such (RFC 4217 sections 12.6 and 12.7: data
+ *   connections end with a TLS shutdown, then close).
+ * - every record before the end: on Deno, TLS directly over the TCP socket lost the end of uploads
+ *   (a 1 MB upload from curl ended after 114688 bytes in most runs, measured with Deno 2.9.5), and
+ *   a TCP end handed to TLS with records still unread lost them too.
+ * - the plain TCP stream back after TLS shuts down, when `clearable` (CCC, REIN): node:tls takes a
+ *   `net.Socket`'s handle over for good; here, once TLS is being shut down, the first bytes that
+ *   are not a TLS record are the client's plain commands, and stay with the TCP stream.
  */
-function acceptClearableTls(
+function acceptRecordFedTls(
   raw: Socket,
   context: NodeTlsServerContext,
+  clearable: boolean,
 ): Promise<FtpServerSocket> {
   let pending: Uint8Array = new Uint8Array(0);
   let clearing = false;
   let plain: Uint8Array | undefined;
   let onPlain: (() => void) | undefined;
+  /** TLS ended (close_notify, or the end handed to it). */
+  let tlsEnded = false;
+  /** The TCP end was handed to TLS before TLS ended by itself: no close_notify came. */
+  let endHandedOver = false;
   const inner = new Duplex({
     read() {},
     write(chunk: Uint8Array, _encoding, callback) {
@@ -452,11 +480,33 @@ function acceptClearableTls(
     pending = pending.length === 0 ? chunk : concat(pending, chunk);
     feed();
   };
-  const onEnd = () => inner.push(null);
+  const handOverEnd = () => {
+    if (!tlsEnded) endHandedOver = true;
+    inner.push(null);
+  };
+  let rawEnded = false;
+  const onEnd = async () => {
+    rawEnded = true;
+    // Give TLS the records it has not taken yet, and the turns to read them: a close_notify
+    // among them ends it. Bounded: a peer that sent none gets its end after a short wait.
+    for (let turn = 0, spins = 0; turn < CLOSE_NOTIFY_TURNS && !tlsEnded && spins < 1000; spins++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      turn = inner.readableLength > 0 ? 0 : turn + 1;
+    }
+    if (!tlsEnded) await new Promise((resolve) => setTimeout(resolve, CLOSE_NOTIFY_GRACE_MS));
+    handOverEnd();
+  };
   const onError = (error: Error) => inner.destroy(error);
+  // A reset (a close without an end) is no end of the data.
+  const onClose = () => {
+    if (!clearing && !rawEnded) {
+      inner.destroy(new Error("The connection was closed before its end"));
+    }
+  };
   raw.on("data", onData);
   raw.on("end", onEnd);
   raw.on("error", onError);
+  raw.on("close", onClose);
 
   const clear = async (tls: TLSSocket): Promise<FtpServerSocket> => {
     clearing = true;
@@ -479,23 +529,33 @@ function acceptClearableTls(
     raw.off("data", onData);
     raw.off("end", onEnd);
     raw.off("error", onError);
+    raw.off("close", onClose);
     tls.destroy();
     const leftover = plain && plain.length > 0 ? [plain] : [];
     return new NodeFtpSocket(raw, undefined, undefined, { preloaded: leftover, server: true });
   };
 
-  return serverHandshake(inner, raw, context, (tls) => () => clear(tls));
+  return serverHandshake(inner, raw, context, {
+    onEnd: () => (tlsEnded = true),
+    closeNotified: () => tlsEnded ? !endHandedOver : undefined,
+    ...(clearable ? { clearer: (tls: TLSSocket) => () => clear(tls) } : {}),
+  });
 }
 
 /**
- * Runs the server side of a TLS handshake over `stream` (the TCP socket itself, or a stream fed
- * from it) and wraps the result; `raw` is the TCP socket, for its addresses and to drop on failure.
+ * Runs the server side of a TLS handshake over `stream` (fed from the TCP socket) and wraps the
+ * result; `raw` is the TCP socket, for its addresses and to drop on failure.
  */
 function serverHandshake(
-  stream: Socket | Duplex,
+  stream: Duplex,
   raw: Socket,
   context: NodeTlsServerContext,
-  clearer?: (tls: TLSSocket) => () => Promise<FtpServerSocket>,
+  hooks: {
+    /** Called when TLS ends (before the socket's own end listener). */
+    onEnd: () => void;
+    closeNotified: () => boolean | undefined;
+    clearer?: (tls: TLSSocket) => () => Promise<FtpServerSocket>;
+  },
 ): Promise<FtpServerSocket> {
   return new Promise((resolve, reject) => {
     const tls = new TLSSocket(stream, {
@@ -506,6 +566,7 @@ function serverHandshake(
       // A missing or unverified client certificate is the driver's to judge.
       rejectUnauthorized: false,
     });
+    tls.on("end", hooks.onEnd);
     const fail = (error?: Error) => {
       tls.off("secure", secured);
       tls.destroy();
@@ -522,12 +583,13 @@ function serverHandshake(
           { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
           peerCertificate(tls),
           {
-            ...(clearer ? { clear: clearer(tls) } : {}),
+            ...(hooks.clearer ? { clear: hooks.clearer(tls) } : {}),
             server: true,
             addressOf: raw,
-            // Over the record-fed stream, pausing the TLS socket stops nothing (the feed ignores
-            // it; Deno must not pause it anyway): the TCP socket feeding it is paused instead.
-            ...(stream !== raw ? { pauseSocket: raw } : {}),
+            // Pausing the TLS socket stops nothing (the feed ignores it; Deno must not pause it
+            // anyway): the TCP socket feeding it is paused instead.
+            pauseSocket: raw,
+            closeNotified: hooks.closeNotified,
           },
         ),
       );

@@ -5,7 +5,6 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import {
-  decodeFtpPort,
   type FtpReply,
   FtpReplyParser,
   parseFtpEpsv,
@@ -13,6 +12,7 @@ import {
   parseFtpFeat,
   parseFtpListLine,
   parseFtpNumber,
+  parseFtpPasv,
   parseFtpPath,
   parseFtpTime,
 } from "../../codec/mod.ts";
@@ -80,7 +80,7 @@ describe("FTP codecs on replies captured from real servers", () => {
       const epsv = one(replies.EPSV);
       assert.equal(epsv.code, 229);
       assert.ok(parseFtpEpsv(epsv.lines[0]) > 1023);
-      const pasv = decodeFtpPort(one(replies.PASV).lines[0]);
+      const pasv = parseFtpPasv(one(replies.PASV).lines[0]);
       assert.equal(pasv.host, "127.0.0.1");
       assert.ok(pasv.port > 1023);
       assert.equal(one(replies["CWD nowhere"]).code, 550);

@@ -28,6 +28,7 @@ import {
   parseFtpFeat,
   parseFtpListLine,
   parseFtpNumber,
+  parseFtpPasv,
   parseFtpPath,
   parseFtpTime,
   sameFtpHost,
@@ -260,7 +261,11 @@ describe("FTP data addresses (RFC 959 section 4.1.2, RFC 2428)", () => {
     assert.equal(canonicalFtpHost("::1.2.3.4"), "0000:0000:0000:0000:0000:0000:0102:0304");
     assert.equal(canonicalFtpHost("::ffff:127.0.0.1"), "127.0.0.1");
     assert.equal(canonicalFtpHost("::FFFF:7f00:1"), "127.0.0.1");
-    assert.equal(canonicalFtpHost("127.000.0.1"), "127.0.0.1");
+    // An IPv4 address has one spelling: with leading zeros it is no address at all (some read
+    // 010 as 10, others as octal 8), so it matches nothing.
+    assert.equal(canonicalFtpHost("127.000.0.1"), undefined);
+    assert.ok(!sameFtpHost("127.0.0.010", "127.0.0.10"));
+    assert.ok(!sameFtpHost("127.0.0.010", "127.0.0.8"));
     assert.equal(canonicalFtpHost("fe80::1%eth0"), "fe80:0000:0000:0000:0000:0000:0000:0001");
     assert.equal(canonicalFtpHost("localhost"), undefined);
     assert.ok(sameFtpHost("::1", "0:0:0:0:0:0:0:1"));
@@ -273,6 +278,25 @@ describe("FTP data addresses (RFC 959 section 4.1.2, RFC 2428)", () => {
   test("PORT and PASV: h1,h2,h3,h4,p1,p2", () => {
     assert.equal(encodeFtpPort({ host: "132.235.1.2", port: 6275 }), "132,235,1,2,24,131");
     assert.deepEqual(decodeFtpPort("132,235,1,2,24,131"), { host: "132.235.1.2", port: 6275 });
+    assert.deepEqual(decodeFtpPort("0,0,0,0,0,0"), { host: "0.0.0.0", port: 0 });
+    // PORT's argument has one spelling: a leading zero (read as octal by some), spaces, other
+    // text or a seventh number are refused, never guessed at.
+    for (
+      const bad of [
+        "127,0,0,010,4,1",
+        "127,0,0,1,04,1",
+        "127, 0,0,1,4,1",
+        "1127,0,0,1,4,1",
+        "127,0,0,1,4,1,1",
+        "(127,0,0,1,4,1)",
+        "127,0,0,1,4",
+        "127,0,0,1,4,256",
+        "127,0,0,1,4,+1",
+        "",
+      ]
+    ) {
+      assert.throws(() => decodeFtpPort(bad), kind("malformed-address"), bad);
+    }
     assert.equal(
       formatFtpPasv({ host: "127.0.0.1", port: 50000 }),
       "Entering Passive Mode (127,0,0,1,195,80).",
@@ -286,10 +310,15 @@ describe("FTP data addresses (RFC 959 section 4.1.2, RFC 2428)", () => {
         "Entering Passive Mode (127, 0, 0, 1, 195, 80)",
       ]
     ) {
-      assert.deepEqual(decodeFtpPort(reply), { host: "127.0.0.1", port: 50000 }, reply);
+      assert.deepEqual(parseFtpPasv(reply), { host: "127.0.0.1", port: 50000 }, reply);
     }
-    assert.throws(() => decodeFtpPort("Entering Passive Mode"), kind("malformed-address"));
-    assert.throws(() => decodeFtpPort("256,0,0,1,1,1"), kind("malformed-address"));
+    // Leading zeros in a reply are read as decimal.
+    assert.deepEqual(parseFtpPasv("(127,000,000,010,195,080)"), {
+      host: "127.0.0.10",
+      port: 50000,
+    });
+    assert.throws(() => parseFtpPasv("Entering Passive Mode"), kind("malformed-address"));
+    assert.throws(() => parseFtpPasv("256,0,0,1,1,1"), kind("malformed-address"));
     assert.throws(() => encodeFtpPort({ host: "::1", port: 21 }), kind("malformed-address"));
     assert.throws(
       () => encodeFtpPort({ host: "127.0.0.1", port: 65536 }),
@@ -299,13 +328,18 @@ describe("FTP data addresses (RFC 959 section 4.1.2, RFC 2428)", () => {
 
   test("EPRT (RFC 2428 section 2): the RFC's examples, and other delimiters", () => {
     assert.deepEqual(decodeFtpEprt("|1|132.235.1.2|6275|"), { host: "132.235.1.2", port: 6275 });
+    // The host comes back canonical, to connect to: RFC 5952 text for IPv6, and an IPv4-mapped
+    // address as its IPv4 address.
     assert.deepEqual(decodeFtpEprt("|2|1080::8:800:200C:417A|5282|"), {
-      host: "1080::8:800:200C:417A",
+      host: "1080::8:800:200c:417a",
       port: 5282,
     });
     assert.deepEqual(decodeFtpEprt("!1!10.0.0.1!21!"), { host: "10.0.0.1", port: 21 });
-    assert.deepEqual(decodeFtpEprt("|2|::ffff:127.0.0.1|21|"), {
-      host: "::ffff:127.0.0.1",
+    assert.deepEqual(decodeFtpEprt("|2|::ffff:127.0.0.1|21|"), { host: "127.0.0.1", port: 21 });
+    assert.deepEqual(decodeFtpEprt("|2|0:0:0:0:0:0:0:1|21|"), { host: "::1", port: 21 });
+    assert.deepEqual(decodeFtpEprt("|2|1:0:0:1:0:0:0:1|21|"), { host: "1:0:0:1::1", port: 21 });
+    assert.deepEqual(decodeFtpEprt("|2|0001:2:3:4:5:6:7:8|21|"), {
+      host: "1:2:3:4:5:6:7:8",
       port: 21,
     });
     assert.equal(encodeFtpEprt({ host: "132.235.1.2", port: 6275 }), "|1|132.235.1.2|6275|");
@@ -322,6 +356,12 @@ describe("FTP data addresses (RFC 959 section 4.1.2, RFC 2428)", () => {
         "|1|1.2.3.4|x|",
         "11111",
         "|1|1.2.3.4|21|x",
+        // One spelling only: 010 is 10 to some and octal 8 to others.
+        "|1|127.0.0.010|21|",
+        "|1|127.000.0.1|21|",
+        "|2|::ffff:127.0.0.010|21|",
+        "|1|127.0.0.1|021|",
+        "|1| 127.0.0.1|21|",
       ]
     ) {
       assert.throws(() => decodeFtpEprt(bad), kind("malformed-address"), bad);
@@ -349,7 +389,18 @@ describe("FTP data addresses (RFC 959 section 4.1.2, RFC 2428)", () => {
 
   test("IP literals", () => {
     for (const ok of ["0.0.0.0", "255.255.255.255", "127.0.0.1"]) assert.ok(isFtpIpv4(ok), ok);
-    for (const no of ["256.0.0.1", "1.2.3", "1.2.3.4.5", "a.b.c.d", "", "1..2.3"]) {
+    for (
+      const no of [
+        "256.0.0.1",
+        "1.2.3",
+        "1.2.3.4.5",
+        "a.b.c.d",
+        "",
+        "1..2.3",
+        "127.0.0.010",
+        "01.2.3.4",
+      ]
+    ) {
       assert.ok(!isFtpIpv4(no), no);
     }
     for (

@@ -353,7 +353,8 @@ describe("FTP server data connection set-up (RFC 959, RFC 2428, RFC 2577)", () =
     const six = loggedIn({}, FILES, { local: "::1", remote: "::1" });
     assert.equal(six.say("EPRT !2!0:0:0:0:0:0:0:1!50000!"), "200 EPRT command successful.\r\n");
     six.say("RETR /pub/boot.cfg");
-    assert.deepEqual(six.transfer().connect, { host: "0:0:0:0:0:0:0:1", port: 50000 });
+    // Connected to as parsed, in canonical form, never as the text sent.
+    assert.deepEqual(six.transfer().connect, { host: "::1", port: 50000 });
   });
 
   test("no bounce: PORT/EPRT to another host or below port 1024 is 504 (RFC 2577 section 3)", () => {
@@ -373,6 +374,78 @@ describe("FTP server data connection set-up (RFC 959, RFC 2428, RFC 2577)", () =
     open.listening(40000);
     open.say("RETR /pub/boot.cfg");
     assert.equal(open.transfer().acceptFrom, undefined, "any host may connect");
+  });
+
+  test("no bounce through another spelling: an address with a leading zero is 501 (RFC 2577 section 3)", () => {
+    // From 127.0.0.10, "127.0.0.010" passed a check that read it as 10 while connect read it as
+    // octal 8: addresses have one spelling, and the event carries the parsed address.
+    const s = loggedIn({}, FILES, { local: "127.0.0.1", remote: "127.0.0.10" });
+    assert.equal(
+      s.say("EPRT |1|127.0.0.010|50000|", "PORT 127,0,0,010,195,80", "EPRT |1|127.0.0.10|050000|"),
+      "501 Syntax error in EPRT.\r\n501 Syntax error in PORT.\r\n501 Syntax error in EPRT.\r\n",
+    );
+    assert.equal(s.say("RETR /pub/boot.cfg"), "425 Use PORT, PASV, EPRT or EPSV first.\r\n");
+    assert.equal(s.say("EPRT |1|127.0.0.10|50000|"), "200 EPRT command successful.\r\n");
+    s.say("RETR /pub/boot.cfg");
+    assert.deepEqual(s.transfer().connect, { host: "127.0.0.10", port: 50000 });
+  });
+
+  test("a client that resumed its TLS session once must resume on every later data connection", () => {
+    // RFC 2577 section 7's port theft: another program on the client's host that connects to
+    // the passive port first cannot resume the client's TLS session.
+    const s = loggedIn({}, FILES);
+    const transfer = () => {
+      s.say("EPSV");
+      s.listening(40000);
+      s.say("RETR /pub/boot.cfg");
+      return s.transfer();
+    };
+    const first = transfer();
+    assert.equal(first.requireTlsResumption, false, "nothing known yet");
+    s.result(first.id, { ok: true, tlsResumed: false });
+    const second = transfer();
+    assert.equal(second.requireTlsResumption, false, "a client that does not resume");
+    s.result(second.id, { ok: true, tlsResumed: true });
+    const third = transfer();
+    assert.equal(third.requireTlsResumption, true, "it resumed once: from now on, always");
+    assert.equal(
+      s.result(third.id, { ok: false, reason: "tls-resumption" }),
+      "522 The data connection must resume the control connection's TLS session.\r\n",
+    );
+    // PROT C has no TLS to resume.
+    s.say("PROT C");
+    const clear = loggedIn({ dataProtection: "optional" }, FILES);
+    clear.say("EPSV");
+    clear.listening(40000);
+    clear.say("RETR /pub/boot.cfg");
+    const protectedOne = clear.transfer();
+    clear.result(protectedOne.id, { ok: true, tlsResumed: true });
+    clear.say("PROT C", "EPSV");
+    clear.listening(40001);
+    clear.say("RETR /pub/boot.cfg");
+    assert.equal(clear.transfer().requireTlsResumption, false);
+    // REIN forgets it (and RFC 4217 section 13 lets no resumption be required after it).
+    s.say("PROT P", "REIN");
+    s.session.controlCleared(s.now);
+    s.say("AUTH TLS");
+    s.session.controlUpgraded(s.now);
+    s.say("PBSZ 0", "PROT P", "USER fred", "PASS pass");
+    assert.equal(transfer().requireTlsResumption, false);
+  });
+
+  test("a cut protected upload and a contested data connection are 426", () => {
+    const s = loggedIn({}, FILES);
+    for (
+      const [reason, text] of [
+        ["truncated", "426 Data connection closed without TLS close_notify; transfer aborted.\r\n"],
+        ["contested", "426 Another data connection came from your address; transfer aborted.\r\n"],
+      ] as const
+    ) {
+      s.say("EPSV");
+      s.listening(40000);
+      s.say("STOR /pub/new.bin");
+      assert.equal(s.result(s.transfer().id, { ok: false, reason }), text);
+    }
   });
 
   test("PASV names the local address, or passiveHost; over IPv6 it is 425", () => {

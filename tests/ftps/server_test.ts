@@ -80,12 +80,19 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
     assert.equal(client(session, 2, "auth tls-c"), "234 Proceed with negotiation.\r\n");
   });
 
-  test("section 4: commands sent during the handshake wait for it; AUTH resets the session", () => {
+  test("section 4: what follows AUTH in plain text is dropped; AUTH resets the session", () => {
     const session = started({ requireTlsForLogin: false, tls: "explicit" });
     assert.equal(client(session, 1, "USER fred"), "331 Password required.\r\n");
+    // CVE-2011-0411: lines sent with AUTH, before the handshake, never run under TLS.
     assert.equal(client(session, 2, "AUTH TLS", "PBSZ 0"), "234 Proceed with negotiation.\r\n");
+    session.receive(2, new TextEncoder().encode("PROT P\r\nNOOP"));
     session.controlUpgraded(3);
-    assert.equal(replies(session), "200 PBSZ=0\r\n", "the held PBSZ runs after the handshake");
+    assert.equal(replies(session), "", "the plain PBSZ and PROT are gone");
+    // Nor does the start of a line: "NOOP" in plain text and its end inside TLS is no NOOP.
+    session.receive(4, new TextEncoder().encode("\r\n"));
+    assert.equal(replies(session), "500 Syntax error, command unrecognized.\r\n");
+    assert.equal(client(session, 4, "PROT P"), "503 PROT needs PBSZ first.\r\n");
+    assert.equal(client(session, 4, "PBSZ 0"), "200 PBSZ=0\r\n");
     assert.equal(
       client(session, 4, "PASS pass"),
       "503 Login with USER first.\r\n",
@@ -127,7 +134,12 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
     );
     assert.equal(session.controlProtected, true, "sent inside TLS");
     assert.deepEqual(events(session), [{ type: "closed", reason: "tls-failed" }]);
-    assert.throws(() => session.controlUpgradeFailed(3), TypeError);
+    // A driver's answer that comes after the end is ignored, whatever it is.
+    session.controlUpgradeFailed(3);
+    session.storageResult(3, { ok: true });
+    session.loginResult(3, true);
+    assert.equal(replies(session), "");
+    assert.deepEqual(events(session), []);
   });
 
   test("section 9: PBSZ needs AUTH, PROT needs PBSZ; PBSZ n is answered PBSZ=0", () => {
@@ -361,6 +373,62 @@ describe("FTPS server session: limits", () => {
     session.handleTimeout(1500);
     assert.equal(replies(session), "421 Idle timeout: closing the connection.\r\n");
     assert.deepEqual(events(session), [{ type: "closed", reason: "idle" }]);
+  });
+
+  test("a client that never logs in is closed with 421, whatever else it sends", () => {
+    const session = started({ loginTimeoutMs: 1000, idleTimeoutMs: 5000, tls: "none" });
+    assert.equal(session.pollTimeout(), 1000);
+    client(session, 600, "NOOP");
+    client(session, 900, "USER fred");
+    assert.equal(session.pollTimeout(), 1000, "commands do not move the login deadline");
+    session.handleTimeout(999);
+    assert.equal(replies(session), "");
+    session.handleTimeout(1000);
+    assert.equal(replies(session), "421 Login timeout: closing the connection.\r\n");
+    assert.deepEqual(events(session), [{ type: "closed", reason: "login-timeout" }]);
+    // Logged in: no login deadline; REIN starts a new one.
+    const other = started({ loginTimeoutMs: 1000, idleTimeoutMs: 5000, tls: "none" });
+    client(other, 100, "USER fred", "PASS x");
+    events(other);
+    other.loginResult(200, true);
+    replies(other);
+    assert.equal(other.pollTimeout(), 5200, "only the idle deadline");
+    client(other, 3000, "REIN");
+    assert.equal(other.pollTimeout(), 4000);
+  });
+
+  test("a command line that trickles in is closed with 421; partial bytes are no activity", () => {
+    const session = started({ lineTimeoutMs: 1000, idleTimeoutMs: 3000, tls: "none" });
+    const send = (now: number, text: string) => {
+      session.receive(now, encoder.encode(text));
+      return replies(session);
+    };
+    assert.equal(send(100, "NO"), "");
+    assert.equal(session.pollTimeout(), 1100, "the line must be whole by then");
+    assert.equal(send(600, "O"), "");
+    assert.equal(session.pollTimeout(), 1100, "more bytes of the same line do not move it");
+    assert.equal(send(700, "P\r\n"), "200 NOOP ok.\r\n");
+    assert.equal(session.pollTimeout(), 3700, "a whole line is activity");
+    // One byte a second keeps nothing alive: the line deadline comes.
+    for (let now = 1000; now < 1700; now += 100) send(now, "x");
+    session.handleTimeout(1999);
+    assert.equal(replies(session), "");
+    session.handleTimeout(2000);
+    assert.equal(replies(session), "421 Command line timeout: closing the connection.\r\n");
+    assert.deepEqual(events(session), [{ type: "closed", reason: "line-timeout" }]);
+    // A line that ends and the start of the next in one read: the next one's clock starts then.
+    const next = started({ lineTimeoutMs: 1000, tls: "none" });
+    next.receive(100, encoder.encode("NO"));
+    next.receive(500, encoder.encode("OP\r\nSY"));
+    assert.equal(next.pollTimeout(), 1500);
+  });
+
+  test("USER takes the name exactly as sent", () => {
+    const session = started({ tls: "none" });
+    client(session, 1, "USER fred ", "PASS x");
+    assert.deepEqual(events(session), [
+      { type: "authenticate", user: "fred ", password: "x", protected: false },
+    ]);
   });
 
   test("a client that floods commands while the server waits is cut off", () => {
