@@ -72,6 +72,20 @@ export type FtpsLogEntry =
     readonly reason: "max-sessions" | "max-sessions-per-ip" | "locked-out" | "tls";
   }
   | {
+    /** A data connection was refused: it came from another host than the client's
+     * (`foreign-host`, RFC 2577 section 3), or to a passive port that had its connection already
+     * (`extra-connection`; from the client's own address it fails the transfer, 426: one of the
+     * two is another program), or its TLS session did not resume when it had to
+     * (`not-resumed`, 522). */
+    readonly type: "data-refused";
+    /** The client of the session. */
+    readonly remoteAddress: string;
+    /** Where the data connection came from. */
+    readonly from: string;
+    /** Why. */
+    readonly reason: "foreign-host" | "extra-connection" | "not-resumed";
+  }
+  | {
     /** A login succeeded or failed. */
     readonly type: "login";
     /** The client. */
@@ -98,7 +112,11 @@ export type FtpsLogEntry =
     readonly durationMs: number;
     /** Whether the data connection was TLS, and its session resumed. */
     readonly tls: { readonly protocol: string; readonly resumed: boolean } | undefined;
-    /** `ok`, `aborted` (ABOR or the session closing), or why it failed. */
+    /** A protected upload: whether the client ended its TLS stream with close_notify (absent
+     * when the upload did not reach its end, or the transport cannot tell). */
+    readonly closeNotified?: boolean;
+    /** `ok`, `aborted` (ABOR or the session closing), or why it failed (`truncated`: a
+     * protected upload ended without TLS close_notify, and nothing was kept). */
     readonly outcome: "ok" | "aborted" | Exclude<FtpDataResult, { ok: true }>["reason"];
   }
   | {
@@ -123,6 +141,8 @@ export interface ServeFtpsOptions extends
     | "maxLoginAttempts"
     | "maxLineLength"
     | "idleTimeoutMs"
+    | "loginTimeoutMs"
+    | "lineTimeoutMs"
     | "passiveHost"
     | "allowForeignDataHosts"
     | "requireTlsResumption"
@@ -159,8 +179,17 @@ export interface ServeFtpsOptions extends
   passivePorts?: readonly [number, number];
   /** Sessions at once (default 256); more are answered 421 and closed. */
   maxSessions?: number;
-  /** Sessions at once from one IP address (default 32). */
+  /** Sessions at once from one IP address, or one IPv6 /64 (default 10). */
   maxSessionsPerIp?: number;
+  /**
+   * Keep a protected (PROT P) upload only when the client ended its TLS stream with close_notify
+   * (default true). Without it, the end of the TCP stream is all that marks the end of the file,
+   * and a connection cut short, or a forged FIN (RFC 8446 section 6.1's truncation attack), would
+   * commit a partial file. curl, lftp, Python's ftplib, basic-ftp and ftkit's client all send
+   * close_notify; turn this off only for a client that does not (as vsftpd's
+   * `strict_ssl_read_eof=NO`).
+   */
+  requireCloseNotify?: boolean;
   /** A failed login is answered this much later, in ms (default 1000). */
   loginFailureDelayMs?: number;
   /** Failed logins from one address within `windowMs` that lock it out for `durationMs`: its
@@ -208,6 +237,16 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 const ANONYMOUS = new Set(["anonymous", "ftp"]);
+
+/**
+ * What session limits and lockouts count by: an IPv4 address, or an IPv6 address's /64 (one
+ * subscriber's network: a client there can take any of its 2^64 addresses).
+ */
+function clientKey(address: string): string {
+  const canonical = canonicalFtpHost(address) ?? address;
+  if (!canonical.includes(":")) return canonical;
+  return `${canonical.split(":").slice(0, 4).join(":")}::/64`;
+}
 
 /** A timeout, as a rejection. */
 class TimeoutError extends Error {
@@ -283,6 +322,7 @@ interface ServerShared {
   readonly guard: LoginGuard;
   readonly dataTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
+  readonly requireCloseNotify: boolean;
   readonly login: (request: FtpsLoginRequest) => Promise<FtpStorage | undefined>;
   readonly anonymousStorage: () => FtpStorage;
   readonly log: (entry: FtpsLogEntry) => void;
@@ -292,6 +332,8 @@ interface ServerShared {
 interface RunningTransfer {
   readonly id: number;
   aborted: boolean;
+  /** Another connection to the passive port came from the client's address. */
+  contested: boolean;
   socket: FtpServerSocket | undefined;
   /** Drops the data connection (ABOR, the session closing). */
   abort(): void;
@@ -303,6 +345,8 @@ class ServerSessionDriver {
   readonly #machine: FtpServerSession;
   #control: FtpServerSocket;
   readonly #remote: string;
+  /** What limits and lockouts count this client by. */
+  readonly #key: string;
   #storage: FtpStorage | undefined;
   #user: string | undefined;
   #chain: Promise<void> = Promise.resolve();
@@ -318,6 +362,7 @@ class ServerSessionDriver {
     this.#shared = shared;
     this.#control = control;
     this.#remote = control.remoteAddress;
+    this.#key = clientKey(this.#remote);
     const options = shared.options;
     this.#machine = new FtpServerSession({
       tls: shared.secure,
@@ -329,6 +374,8 @@ class ServerSessionDriver {
       maxLoginAttempts: options.maxLoginAttempts,
       maxLineLength: options.maxLineLength,
       idleTimeoutMs: options.idleTimeoutMs,
+      loginTimeoutMs: options.loginTimeoutMs,
+      lineTimeoutMs: options.lineTimeoutMs,
       passiveHost: options.passiveHost,
       allowForeignDataHosts: options.allowForeignDataHosts,
       requireTlsResumption: options.requireTlsResumption,
@@ -464,7 +511,7 @@ class ServerSessionDriver {
         // as for passwords. A refusal is no failed login: the password step follows (331).
         const certificate = this.#control.peerCertificate;
         let storage: FtpStorage | undefined;
-        if (certificate && !this.#shared.guard.locked(this.#remote, performance.now())) {
+        if (certificate && !this.#shared.guard.locked(this.#key, performance.now())) {
           try {
             storage = await this.#shared.login({
               user: event.user,
@@ -533,7 +580,7 @@ class ServerSessionDriver {
   async #authenticate(user: string, password: string, isProtected: boolean): Promise<void> {
     const shared = this.#shared;
     let storage: FtpStorage | undefined;
-    const locked = shared.guard.locked(this.#remote, performance.now());
+    const locked = shared.guard.locked(this.#key, performance.now());
     if (ANONYMOUS.has(user.toLowerCase())) {
       // The machine lets anonymous users this far only when they are enabled.
       storage = shared.anonymousStorage();
@@ -562,7 +609,7 @@ class ServerSessionDriver {
       this.#machine.loginResult(performance.now(), true);
       return;
     }
-    shared.guard.failed(this.#remote, performance.now());
+    shared.guard.failed(this.#key, performance.now());
     await sleep(shared.options.loginFailureDelayMs ?? 1000);
     this.#machine.loginResult(performance.now(), false);
   }
@@ -684,9 +731,37 @@ class ServerSessionDriver {
       if (event.acceptFrom === undefined || sameFtpHost(socket.remoteAddress, event.acceptFrom)) {
         return socket;
       }
-      socket.close();
+      this.#refuseData(socket, "foreign-host");
     }
     throw new Error("Aborted");
+  }
+
+  /** Closes a data connection unread, and says so in the log. */
+  #refuseData(
+    socket: FtpServerSocket,
+    reason: Extract<FtpsLogEntry, { type: "data-refused" }>["reason"],
+  ): void {
+    this.#shared.log({
+      type: "data-refused",
+      remoteAddress: this.#remote,
+      from: socket.remoteAddress,
+      reason,
+    });
+    socket.close();
+  }
+
+  /**
+   * While a transfer runs, its passive port takes no other connection: each is closed unread and
+   * logged, and one from the client's own address contests the transfer (two programs there
+   * connected; the first may not be the client: RFC 2577 section 7's port theft).
+   */
+  async #watchPassivePort(listener: FtpServerListener, transfer: RunningTransfer): Promise<void> {
+    for (;;) {
+      const extra = await listener.accept();
+      if (!extra) return;
+      if (sameFtpHost(extra.remoteAddress, this.#remote)) transfer.contested = true;
+      this.#refuseData(extra, "extra-connection");
+    }
   }
 
   async #runTransfer(
@@ -699,6 +774,7 @@ class ServerSessionDriver {
     const transfer: RunningTransfer = {
       id: event.id,
       aborted: false,
+      contested: false,
       socket: undefined,
       abort() {
         transfer.aborted = true;
@@ -713,6 +789,7 @@ class ServerSessionDriver {
     let committed = false;
     let lastProgress = performance.now();
     let stalled = false;
+    let watching: Promise<void> | undefined;
     const timeoutMs = this.#shared.dataTimeoutMs;
     const watchdog = setInterval(() => {
       if (transfer.socket && performance.now() - lastProgress > timeoutMs) {
@@ -726,9 +803,9 @@ class ServerSessionDriver {
       } catch {
         result = { ok: false, reason: "connect" };
         return;
-      } finally {
-        listener?.close();
       }
+      // The passive port stays open until the transfer ends, taking no other connection.
+      if (listener) watching = this.#watchPassivePort(listener, transfer);
       transfer.socket = socket;
       if (transfer.aborted) {
         socket.close();
@@ -738,7 +815,9 @@ class ServerSessionDriver {
         const plain = socket;
         try {
           socket = await within(
-            plain.acceptTls(this.#shared.context!),
+            plain.acceptTls(this.#shared.context!, {
+              receiveOnly: event.direction === "receive",
+            }),
             timeoutMs,
             "Data TLS handshake",
             () => plain.close(),
@@ -749,13 +828,17 @@ class ServerSessionDriver {
         }
         transfer.socket = socket;
         if (event.requireTlsResumption && !socket.tls?.resumed) {
-          socket.close();
+          this.#refuseData(socket, "not-resumed");
           result = { ok: false, reason: "tls-resumption" };
           return;
         }
       }
       lastProgress = performance.now();
       const ascii = event.representation === "A";
+      const done: FtpDataResult = {
+        ok: true,
+        ...(event.tls ? { tlsResumed: socket.tls?.resumed ?? false } : {}),
+      };
       if (event.direction === "send") {
         let failure: FtpDataResult | undefined;
         if (event.listing) {
@@ -787,7 +870,7 @@ class ServerSessionDriver {
         }
         // close_notify, then FIN: the client learns the file ended here (RFC 4217 section 8).
         await within(socket.end(), timeoutMs, "Data close", () => socket?.close());
-        result = { ok: true };
+        result = transfer.contested ? { ok: false, reason: "contested" } : done;
       } else {
         const target = opened.write!;
         let carry = false;
@@ -812,6 +895,17 @@ class ServerSessionDriver {
           result = { ok: false, reason: "broken" };
           return;
         }
+        // RFC 4217 sections 12.6 and 12.7: a protected upload ends with the client's TLS
+        // shutdown. An end without it may be a cut (or forged) connection: nothing is kept.
+        if (event.tls && this.#shared.requireCloseNotify && socket.closeNotified !== true) {
+          result = { ok: false, reason: "truncated" };
+          return;
+        }
+        // Two connections from the client's address: the data may be another program's.
+        if (transfer.contested) {
+          result = { ok: false, reason: "contested" };
+          return;
+        }
         try {
           if (carry) await target.write(new Uint8Array([13]));
           await target.commit();
@@ -821,13 +915,15 @@ class ServerSessionDriver {
           return;
         }
         await socket.end().catch(() => {});
-        result = { ok: true };
+        result = done;
       }
     } catch {
       result = { ok: false, reason: "broken" };
     } finally {
       clearInterval(watchdog);
       socket?.close();
+      listener?.close();
+      await watching;
       await opened.read?.close().catch(() => {});
       if (!committed) await opened.write?.abort().catch(() => {});
       if (this.#transfer === transfer) this.#transfer = undefined;
@@ -840,6 +936,9 @@ class ServerSessionDriver {
         bytes,
         durationMs: performance.now() - started,
         tls: socket?.tls,
+        ...(event.direction === "receive" && socket?.closeNotified !== undefined
+          ? { closeNotified: socket.closeNotified }
+          : {}),
         outcome: transfer.aborted ? "aborted" : final?.ok ? "ok" : final?.reason ?? "broken",
       });
       if (!transfer.aborted && final) {
@@ -920,7 +1019,7 @@ export async function serveFtpsWith(
     return result;
   };
   const maxSessions = positive(options.maxSessions, "maxSessions", 256);
-  const maxPerIp = positive(options.maxSessionsPerIp, "maxSessionsPerIp", 32);
+  const maxPerIp = positive(options.maxSessionsPerIp, "maxSessionsPerIp", 10);
   const dataTimeoutMs = positive(options.dataTimeoutMs, "dataTimeoutMs", 30_000);
   const handshakeTimeoutMs = positive(
     options.tlsHandshakeTimeoutMs,
@@ -992,6 +1091,7 @@ export async function serveFtpsWith(
     ),
     dataTimeoutMs,
     handshakeTimeoutMs,
+    requireCloseNotify: options.requireCloseNotify ?? true,
     login,
     anonymousStorage,
     log: (entry) => {
@@ -1047,13 +1147,14 @@ export async function serveFtpsWith(
       socket.close(); // Gone before it could be served.
       return;
     }
-    const count = perIp.get(address) ?? 0;
-    if (shared.guard.locked(address, performance.now())) {
+    const key = clientKey(address);
+    const count = perIp.get(key) ?? 0;
+    if (shared.guard.locked(key, performance.now())) {
       return await refuse(socket, address, "locked-out");
     }
     if (sessions.size >= maxSessions) return await refuse(socket, address, "max-sessions");
     if (count >= maxPerIp) return await refuse(socket, address, "max-sessions-per-ip");
-    perIp.set(address, count + 1);
+    perIp.set(key, count + 1);
     let driver: ServerSessionDriver | undefined;
     try {
       let control = socket;
@@ -1080,9 +1181,9 @@ export async function serveFtpsWith(
       await driver.run();
     } finally {
       if (driver) sessions.delete(driver);
-      const left = (perIp.get(address) ?? 1) - 1;
-      if (left > 0) perIp.set(address, left);
-      else perIp.delete(address);
+      const left = (perIp.get(key) ?? 1) - 1;
+      if (left > 0) perIp.set(key, left);
+      else perIp.delete(key);
     }
   }
 

@@ -426,6 +426,8 @@ export class FtpServerSession {
   #lastTransferId = 0;
   /** AUTH TLS was accepted and the handshake has not finished: plain input is dropped. */
   #upgrading = false;
+  /** The passive listener of a refused transfer command, kept until the next command. */
+  #refusedListener = false;
   /** A protected data connection of this session resumed the control connection's TLS session:
    * later ones must too. */
   #clientResumes = false;
@@ -838,6 +840,10 @@ export class FtpServerSession {
   // --- commands ---
 
   #line(now: number, line: string): void {
+    if (this.#refusedListener) {
+      this.#refusedListener = false;
+      this.#events.push({ type: "close-data" });
+    }
     let command: FtpCommand;
     try {
       command = decodeFtpCommand(line);
@@ -1046,8 +1052,11 @@ export class FtpServerSession {
   // --- data connections (RFC 959 section 4.1.2, RFC 2428, RFC 4217 sections 7 and 10.2) ---
 
   #closeChannel(): void {
-    if (this.#channel?.kind === "passive") this.#events.push({ type: "close-data" });
+    if (this.#channel?.kind === "passive" || this.#refusedListener) {
+      this.#events.push({ type: "close-data" });
+    }
     this.#channel = undefined;
+    this.#refusedListener = false;
   }
 
   #passive(extended: boolean, argument: string): void {
@@ -1131,7 +1140,10 @@ export class FtpServerSession {
     const offset = this.#restart;
     this.#restart = 0;
     const refuse = (code: number, text: string) => {
-      if (channel.kind === "passive") this.#events.push({ type: "close-data" });
+      // The passive listener, and a data connection the client made already, stay until its
+      // next command: a client that runs TLS on the data connection at once (curl) would
+      // otherwise see it fail before it reads this reply, and report that instead.
+      if (channel.kind === "passive") this.#refusedListener = true;
       this.#reply(code, text);
     };
     if (this.#protectionLacking()) {

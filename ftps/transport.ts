@@ -134,7 +134,15 @@ export interface FtpServerSocket extends FtpSocket {
    */
   acceptTls(
     context: FtpTlsServerContext,
-    options?: { clearable?: boolean },
+    options?: {
+      /** A control connection: `clearTls` can shut TLS down later (CCC, REIN). */
+      clearable?: boolean;
+      /** An upload's data connection: the server only reads. What its TLS would send before the
+       * client's end (a late session ticket) is held until then, so that a client that closes
+       * as soon as it has sent everything has nothing unread (which would turn its close into a
+       * reset and lose what it had not yet sent). */
+      receiveOnly?: boolean;
+    },
   ): Promise<FtpServerSocket>;
   /**
    * On a TLS stream made with `clearable` (a control connection): shuts TLS down (close_notify)

@@ -311,7 +311,7 @@ class NodeFtpSocket implements FtpServerSocket {
 
   acceptTls(
     context: FtpTlsServerContext,
-    options: { clearable?: boolean } = {},
+    options: { clearable?: boolean; receiveOnly?: boolean } = {},
   ): Promise<FtpServerSocket> {
     if (!(context instanceof NodeTlsServerContext)) {
       return Promise.reject(new TypeError("A TLS context from another transport"));
@@ -323,7 +323,7 @@ class NodeFtpSocket implements FtpServerSocket {
       return Promise.reject(this.#error ?? new Error("The connection was closed"));
     }
     this.#detach();
-    return acceptRecordFedTls(this.#socket, context, options.clearable ?? false);
+    return acceptRecordFedTls(this.#socket, context, options);
   }
 
   /** Hands the TCP socket over (to TLS): this wrapper lets go of it. */
@@ -427,7 +427,7 @@ const CLOSE_NOTIFY_GRACE_MS = 200;
 function acceptRecordFedTls(
   raw: Socket,
   context: NodeTlsServerContext,
-  clearable: boolean,
+  options: { clearable?: boolean; receiveOnly?: boolean },
 ): Promise<FtpServerSocket> {
   let pending: Uint8Array = new Uint8Array(0);
   let clearing = false;
@@ -437,10 +437,23 @@ function acceptRecordFedTls(
   let tlsEnded = false;
   /** The TCP end was handed to TLS before TLS ended by itself: no close_notify came. */
   let endHandedOver = false;
+  /** The TCP stream broke (a reset, an error): whatever TLS says then, no close_notify came (Bun
+   * ends a TLS socket whose stream is destroyed, as if one had). */
+  let broken = false;
+  /** On a receive-only stream once the handshake is done: what TLS writes before it ends. */
+  let held: Uint8Array[] | undefined;
   const inner = new Duplex({
     read() {},
     write(chunk: Uint8Array, _encoding, callback) {
       if (raw.destroyed) return callback(new Error("The connection was closed"));
+      if (held && !tlsEnded) {
+        held.push(chunk);
+        return callback();
+      }
+      if (held) {
+        for (const before of held.splice(0)) raw.write(before);
+        held = undefined;
+      }
       raw.write(chunk, (error) => callback(error ?? null));
     },
     final(callback) {
@@ -496,10 +509,14 @@ function acceptRecordFedTls(
     if (!tlsEnded) await new Promise((resolve) => setTimeout(resolve, CLOSE_NOTIFY_GRACE_MS));
     handOverEnd();
   };
-  const onError = (error: Error) => inner.destroy(error);
+  const onError = (error: Error) => {
+    broken = true;
+    inner.destroy(error);
+  };
   // A reset (a close without an end) is no end of the data.
   const onClose = () => {
     if (!clearing && !rawEnded) {
+      broken = true;
       inner.destroy(new Error("The connection was closed before its end"));
     }
   };
@@ -537,8 +554,13 @@ function acceptRecordFedTls(
 
   return serverHandshake(inner, raw, context, {
     onEnd: () => (tlsEnded = true),
-    closeNotified: () => tlsEnded ? !endHandedOver : undefined,
-    ...(clearable ? { clearer: (tls: TLSSocket) => () => clear(tls) } : {}),
+    closeNotified: () => tlsEnded ? !endHandedOver && !broken : undefined,
+    // Receive-only (an upload's data connection): nothing the server's TLS writes after the
+    // handshake (Deno's sends its session ticket late, mid-upload) goes out before the client's
+    // end. curl closes an upload's connection as soon as it has sent everything, and a record
+    // it has not read turns its close into a reset, which drops what it had not yet sent.
+    ...(options.receiveOnly ? { onSecure: () => (held = []) } : {}),
+    ...(options.clearable ? { clearer: (tls: TLSSocket) => () => clear(tls) } : {}),
   });
 }
 
@@ -553,6 +575,8 @@ function serverHandshake(
   hooks: {
     /** Called when TLS ends (before the socket's own end listener). */
     onEnd: () => void;
+    /** Called when the handshake is done. */
+    onSecure?: () => void;
     closeNotified: () => boolean | undefined;
     clearer?: (tls: TLSSocket) => () => Promise<FtpServerSocket>;
   },
@@ -575,6 +599,7 @@ function serverHandshake(
     };
     const closed = () => fail();
     const secured = () => {
+      hooks.onSecure?.();
       tls.off("error", fail);
       tls.off("close", closed);
       resolve(

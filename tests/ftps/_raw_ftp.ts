@@ -24,8 +24,11 @@ export class RawFtp {
     this.#listen(socket);
   }
 
-  /** Connects to 127.0.0.1:`port` (TLS at once when `implicit`). */
-  static connect(port: number, options: { ca?: string; implicit?: boolean } = {}): Promise<RawFtp> {
+  /** Connects to 127.0.0.1:`port` (TLS at once when `implicit`), from `localAddress` if given. */
+  static connect(
+    port: number,
+    options: { ca?: string; implicit?: boolean; localAddress?: string } = {},
+  ): Promise<RawFtp> {
     return new Promise((resolve, reject) => {
       if (options.implicit) {
         const socket = tlsConnect({
@@ -41,7 +44,11 @@ export class RawFtp {
         });
         return;
       }
-      const socket = tcpConnect({ host: "127.0.0.1", port });
+      const socket = tcpConnect({
+        host: "127.0.0.1",
+        port,
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      });
       socket.once("error", reject);
       socket.once("connect", () => {
         socket.off("error", reject);
@@ -153,6 +160,11 @@ export class RawFtp {
   async authTls(): Promise<void> {
     const reply = await this.command("AUTH TLS");
     if (reply.code !== 234) throw new Error(`AUTH TLS: ${reply.text}`);
+    await this.startTls();
+  }
+
+  /** The TLS handshake on the control connection (after a 234 read by hand). */
+  async startTls(): Promise<void> {
     const plain = this.#socket as Socket;
     plain.removeAllListeners("data");
     plain.removeAllListeners("end");
