@@ -9,7 +9,6 @@
 
 import {
   decodeFtpCommand,
-  parseFtpPasv,
   encodeFtpCommand,
   encodeFtpEprt,
   encodeFtpPort,
@@ -20,6 +19,7 @@ import {
   isFtpIpv4,
   parseFtpEpsv,
   parseFtpFeat,
+  parseFtpPasv,
 } from "../codec/mod.ts";
 import { FtpReplyError } from "./reply_error.ts";
 

@@ -790,6 +790,7 @@ class ServerSessionDriver {
     let lastProgress = performance.now();
     let stalled = false;
     let watching: Promise<void> | undefined;
+    let closeNotified: boolean | undefined;
     const timeoutMs = this.#shared.dataTimeoutMs;
     const watchdog = setInterval(() => {
       if (transfer.socket && performance.now() - lastProgress > timeoutMs) {
@@ -897,7 +898,8 @@ class ServerSessionDriver {
         }
         // RFC 4217 sections 12.6 and 12.7: a protected upload ends with the client's TLS
         // shutdown. An end without it may be a cut (or forged) connection: nothing is kept.
-        if (event.tls && this.#shared.requireCloseNotify && socket.closeNotified !== true) {
+        closeNotified = socket.closeNotified;
+        if (event.tls && this.#shared.requireCloseNotify && closeNotified !== true) {
           result = { ok: false, reason: "truncated" };
           return;
         }
@@ -936,9 +938,7 @@ class ServerSessionDriver {
         bytes,
         durationMs: performance.now() - started,
         tls: socket?.tls,
-        ...(event.direction === "receive" && socket?.closeNotified !== undefined
-          ? { closeNotified: socket.closeNotified }
-          : {}),
+        ...(closeNotified !== undefined ? { closeNotified } : {}),
         outcome: transfer.aborted ? "aborted" : final?.ok ? "ok" : final?.reason ?? "broken",
       });
       if (!transfer.aborted && final) {

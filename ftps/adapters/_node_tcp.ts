@@ -51,6 +51,9 @@ const IS_DENO = "Deno" in globalThis;
  */
 const PAUSES = !IS_DENO;
 
+/** The longest a server's end waits for the client's. */
+const LINGER_MS = 30_000;
+
 /** The most bytes one `read()` joins from what is buffered. */
 const COALESCE = 1 << 20;
 
@@ -129,6 +132,10 @@ class NodeFtpSocket implements FtpServerSocket {
   #wake: (() => void) | undefined;
   #detached = false;
   #flowing = false;
+  /** A server socket: its end waits for the client's. */
+  readonly #lingers: boolean;
+  /** After a server's end: what comes is dropped. */
+  #discard = false;
   /** What to pause when reads fall behind (the socket, or the TCP socket under it), if anything. */
   readonly #pauseTarget: Socket | undefined;
   /** Where the addresses come from. */
@@ -163,6 +170,7 @@ class NodeFtpSocket implements FtpServerSocket {
     if (extra?.preloaded) this.#chunks.push(...extra.preloaded);
     this.#clear = extra?.clear;
     this.#closeNotified = extra?.closeNotified;
+    this.#lingers = extra?.server ?? false;
     this.#addressOf = extra?.addressOf ?? socket;
     // Deno: pausing a TLS socket loses the end of the stream (above); a plain server socket, or
     // the TCP socket under a server's record-fed TLS stream, pauses safely.
@@ -194,6 +202,7 @@ class NodeFtpSocket implements FtpServerSocket {
   }
 
   #onData = (chunk: Uint8Array) => {
+    if (this.#discard) return;
     this.#chunks.push(chunk);
     if (this.#chunks.length >= HIGH_WATER) this.#pauseTarget?.pause();
     this.#notify();
@@ -280,10 +289,43 @@ class NodeFtpSocket implements FtpServerSocket {
   }
 
   end(): Promise<void> {
-    return new Promise((resolve) => {
+    const sent = new Promise<void>((resolve) => {
       if (this.#socket.writableFinished || this.#socket.destroyed) return resolve();
       this.#socket.end(() => resolve());
       this.#socket.once("close", () => resolve());
+    });
+    return this.#lingers ? sent.then(() => this.#peerEnd()) : sent;
+  }
+
+  /**
+   * A server's close, after its end is sent: read on (and drop what comes) until the client's
+   * end, so that nothing is left unread when the socket closes. A close with unread bytes, or a
+   * client's close_notify that comes after it, makes the system answer with a reset, and a reset
+   * can make the client's system drop the end of a download it has not read yet (RFC 9112
+   * section 9.6's lingering close). Bounded by the caller, and by LINGER_MS.
+   */
+  #peerEnd(): Promise<void> {
+    this.#chunks.length = 0;
+    this.#discard = true;
+    if (!this.#flowing && !this.#detached) {
+      this.#flowing = true;
+      this.#socket.on("data", this.#onData);
+    }
+    this.#pauseTarget?.resume();
+    return new Promise<void>((resolve) => {
+      if (this.#ended || this.#error || this.#socket.destroyed) return resolve();
+      const timer = setTimeout(finish, LINGER_MS);
+      const socket = this.#socket;
+      function finish() {
+        clearTimeout(timer);
+        socket.off("end", finish);
+        socket.off("close", finish);
+        socket.off("error", finish);
+        resolve();
+      }
+      socket.once("end", finish);
+      socket.once("close", finish);
+      socket.once("error", finish);
     });
   }
 
@@ -446,7 +488,9 @@ function acceptRecordFedTls(
     read() {},
     write(chunk: Uint8Array, _encoding, callback) {
       if (raw.destroyed) return callback(new Error("The connection was closed"));
-      if (held && !tlsEnded) {
+      // Application data records only (TLS 1.3 wraps its session tickets in them): a TLS 1.2
+      // server's last handshake flight may follow the 'secure' event.
+      if (held && !tlsEnded && chunk[0] === 23) {
         held.push(chunk);
         return callback();
       }
@@ -457,6 +501,8 @@ function acceptRecordFedTls(
       raw.write(chunk, (error) => callback(error ?? null));
     },
     final(callback) {
+      // TLS ended (close_notify sent): FIN, unless TLS is being cleared off the connection.
+      if (!clearing && !raw.destroyed) raw.end();
       callback();
     },
     destroy(error, callback) {
@@ -509,14 +555,15 @@ function acceptRecordFedTls(
     if (!tlsEnded) await new Promise((resolve) => setTimeout(resolve, CLOSE_NOTIFY_GRACE_MS));
     handOverEnd();
   };
+  // After close_notify, a reset or an error changes nothing of what came.
   const onError = (error: Error) => {
-    broken = true;
+    if (!tlsEnded) broken = true;
     inner.destroy(error);
   };
   // A reset (a close without an end) is no end of the data.
   const onClose = () => {
     if (!clearing && !rawEnded) {
-      broken = true;
+      if (!tlsEnded) broken = true;
       inner.destroy(new Error("The connection was closed before its end"));
     }
   };

@@ -107,6 +107,21 @@ function assertTransfers(
   }
 }
 
+/**
+ * Asserts that `client` ended every protected upload it made to `servers` with TLS close_notify
+ * (RFC 4217 sections 12.6 and 12.7), which the server requires before it keeps an upload.
+ */
+function assertUploadsCloseNotified(servers: LoggedServer[], client: string): void {
+  const uploads = servers.flatMap((server) => server.transfers()).filter((transfer) =>
+    transfer.direction === "receive" && transfer.tls !== undefined
+  );
+  assert.ok(uploads.length > 0, `${client} made no protected upload`);
+  for (const upload of uploads) {
+    assert.equal(upload.outcome, "ok", `${client}: ${JSON.stringify(upload)}`);
+    assert.equal(upload.closeNotified, true, `${client}: ${JSON.stringify(upload)}`);
+  }
+}
+
 /** The transfers `server` logged from `mark` on, once at least one is there (bounded wait). */
 async function loggedTransfers(server: LoggedServer, mark: number): Promise<Transfer[]> {
   await logged(server.log, mark, (entry) => entry.type === "transfer");
@@ -497,8 +512,35 @@ describe("curl against ftkit's server", { skip: missing(PEER.curl) }, () => {
     }
   });
 
-  test("the server reported no errors", () => {
+  test("an upload the server refuses is a failed upload to curl, not a broken connection", async () => {
+    // curl runs TLS on the data connection as soon as it connects: the server keeps that
+    // connection until curl has read the 550 (as vsftpd does), so curl reports the refusal
+    // (exit 25, CURLE_UPLOAD_FAILED) instead of a failed data connection (exit 13).
+    const readOnly = await startFtkit(tree.root, { allowWrite: false });
+    const file = join(tree.local, "refused.txt");
+    await writeFile(file, "refused\n");
+    try {
+      for (const mode of [[], ["--disable-epsv"]]) {
+        const ran = await curl([
+          "--ssl-reqd",
+          ...mode,
+          "-T",
+          file,
+          `ftp://${USER}:${PASSWORD}@127.0.0.1:${readOnly.port}/refused.txt`,
+        ]);
+        assert.equal(ran.code, 25, ran.stderr);
+        assert.match(ran.stderr, /Failed FTP upload: 550/);
+      }
+      assert.equal(existsSync(join(tree.root, "refused.txt")), false);
+      assert.deepEqual(readOnly.errors, []);
+    } finally {
+      await readOnly.close();
+    }
+  });
+
+  test("the server reported no errors; every protected upload ended with close_notify", () => {
     assert.deepEqual([...server.errors, ...implicit.errors, ...ccc.errors], []);
+    assertUploadsCloseNotified([server, implicit, ccc], "curl");
   });
 });
 
@@ -590,8 +632,9 @@ ftp.quit()
     );
   });
 
-  test("the server reported no errors", () => {
+  test("the server reported no errors; every protected upload ended with close_notify", () => {
     assert.deepEqual(server.errors, []);
+    assertUploadsCloseNotified([server], "curl, lftp and ftplib");
   });
 });
 
@@ -682,8 +725,9 @@ describe("lftp against ftkit's server", { skip: missing(PEER.lftp) }, () => {
     assert.equal(existsSync(join(tree.local, "eprt.txt")), false);
   });
 
-  test("the server reported no errors", () => {
+  test("the server reported no errors; every protected upload ended with close_notify", () => {
     assert.deepEqual([...server.errors, ...six.errors], []);
+    assertUploadsCloseNotified([server, six], "lftp");
   });
 });
 
@@ -863,8 +907,9 @@ out["quit"] = ftp.quit()
     assert.deepEqual(ccc.errors, []);
   });
 
-  test("the server reported no errors", () => {
+  test("the server reported no errors; every protected upload ended with close_notify", () => {
     assert.deepEqual([...server.errors, ...ccc.errors], []);
+    assertUploadsCloseNotified([server, ccc], "ftplib");
   });
 });
 
@@ -938,8 +983,9 @@ describe("basic-ftp (npm) against ftkit's server", () => {
     });
   }
 
-  test("the server reported no errors", () => {
+  test("the server reported no errors; every protected upload ended with close_notify", () => {
     assert.deepEqual(server.errors, []);
+    assertUploadsCloseNotified([server], "basic-ftp");
   });
 });
 
