@@ -61,12 +61,18 @@ Usage:
   ftkit ftps serve [DIR] [--host ADDR] [--port N] [--user NAME:PASS]... [--implicit]
                    [--cert FILE --key FILE] [--allow-write] [--anonymous] [--allow-ccc]
                    [--passive-ports LOW-HIGH] [--passive-host ADDR] [--require-resumption]
-                   [--ca-out FILE] [--quiet]
+                   [--max-sessions N] [--max-sessions-per-ip N] [--idle-timeout S]
+                   [--login-timeout S] [--allow-missing-close-notify] [--ca-out FILE] [--quiet]
       Serve DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or :9990 with --implicit). TLS is
       required before login and on data (PROT P). Read-only unless --allow-write. Without
       --user, the user "ftkit" gets a random password (printed). Without --cert, an ephemeral
       CA and certificate are made for this run: the CA goes to --ca-out (default: a file in
       the temporary directory), for clients to trust, and its fingerprint is printed.
+      Limits: 256 sessions, 10 per address (--max-sessions, --max-sessions-per-ip); a login
+      within 60 s (--login-timeout), 300 s of idleness (--idle-timeout). A protected upload is
+      kept only when the client ends it with TLS close_notify (--allow-missing-close-notify
+      for clients that do not); --require-resumption refuses data connections that do not
+      resume the control connection's TLS session (522; Python's ftplib cannot).
   ftkit ftps ls URL [--long]
       List a directory.
   ftkit ftps get URL [LOCAL]
@@ -288,6 +294,11 @@ const FTPS_SERVE_OPTIONS = {
   "passive-ports": { type: "string" },
   "passive-host": { type: "string" },
   "require-resumption": { type: "boolean" },
+  "max-sessions": { type: "string" },
+  "max-sessions-per-ip": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "login-timeout": { type: "string" },
+  "allow-missing-close-notify": { type: "boolean" },
   "ca-out": { type: "string" },
   quiet: { type: "boolean" },
 } as const;
@@ -325,6 +336,11 @@ async function startFtps(
     passivePorts?: string;
     passiveHost?: string;
     requireResumption?: boolean;
+    maxSessions?: number;
+    maxSessionsPerIp?: number;
+    idleTimeout?: number;
+    loginTimeout?: number;
+    allowMissingCloseNotify?: boolean;
     caOut?: string;
     quiet?: boolean;
   },
@@ -390,6 +406,11 @@ async function startFtps(
     allowWrite: values.allowWrite ?? false,
     allowCcc: values.allowCcc ?? false,
     requireTlsResumption: values.requireResumption ?? false,
+    ...(values.maxSessions !== undefined ? { maxSessions: values.maxSessions } : {}),
+    ...(values.maxSessionsPerIp !== undefined ? { maxSessionsPerIp: values.maxSessionsPerIp } : {}),
+    ...(values.idleTimeout !== undefined ? { idleTimeoutMs: values.idleTimeout * 1000 } : {}),
+    ...(values.loginTimeout !== undefined ? { loginTimeoutMs: values.loginTimeout * 1000 } : {}),
+    ...(values.allowMissingCloseNotify ? { requireCloseNotify: false } : {}),
     ...(passivePorts ? { passivePorts } : {}),
     ...(values.passiveHost ? { passiveHost: values.passiveHost } : {}),
     onLog: values.quiet ? undefined : (entry) => {
@@ -419,6 +440,8 @@ function describeFtps(entry: import("./ftps/mod.ts").FtpsLogEntry): string | und
   switch (entry.type) {
     case "refused":
       return `${entry.remoteAddress} refused: ${entry.reason}`;
+    case "data-refused":
+      return `${entry.remoteAddress} data connection from ${entry.from} refused: ${entry.reason}`;
     case "login":
       return `${entry.remoteAddress} login ${entry.user}: ${entry.ok ? "ok" : "failed"}${
         entry.method === "certificate" ? " (certificate)" : ""
@@ -455,6 +478,14 @@ async function ftpsServe(args: string[], output: CliOutput, signal?: AbortSignal
     passivePorts: values["passive-ports"] as string | undefined,
     passiveHost: values["passive-host"] as string | undefined,
     requireResumption: values["require-resumption"] as boolean | undefined,
+    maxSessions: integer("max-sessions", values["max-sessions"] as string | undefined),
+    maxSessionsPerIp: integer(
+      "max-sessions-per-ip",
+      values["max-sessions-per-ip"] as string | undefined,
+    ),
+    idleTimeout: integer("idle-timeout", values["idle-timeout"] as string | undefined),
+    loginTimeout: integer("login-timeout", values["login-timeout"] as string | undefined),
+    allowMissingCloseNotify: values["allow-missing-close-notify"] as boolean | undefined,
     caOut: values["ca-out"] as string | undefined,
     quiet: values.quiet as boolean | undefined,
   }, output);

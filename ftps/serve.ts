@@ -1021,6 +1021,9 @@ export async function serveFtpsWith(
   const maxSessions = positive(options.maxSessions, "maxSessions", 256);
   const maxPerIp = positive(options.maxSessionsPerIp, "maxSessionsPerIp", 10);
   const dataTimeoutMs = positive(options.dataTimeoutMs, "dataTimeoutMs", 30_000);
+  positive(options.idleTimeoutMs, "idleTimeoutMs", 300_000);
+  positive(options.loginTimeoutMs, "loginTimeoutMs", 60_000);
+  positive(options.lineTimeoutMs, "lineTimeoutMs", 30_000);
   const handshakeTimeoutMs = positive(
     options.tlsHandshakeTimeoutMs,
     "tlsHandshakeTimeoutMs",

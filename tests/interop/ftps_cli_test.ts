@@ -20,6 +20,7 @@ import {
   USER,
 } from "./_ftps_servers.ts";
 import { projectFile, runtimeCommand } from "../_runtime.ts";
+import { RawFtp } from "../ftps/_raw_ftp.ts";
 
 const isDeno = "Deno" in globalThis;
 
@@ -362,6 +363,48 @@ describe(
           2,
           "--cert without --key",
         );
+      } finally {
+        await dir.remove();
+      }
+    });
+
+    test("ftkit ftps serve: session limits and timeouts from the command line", async () => {
+      const dir = await tempDir("ftkit-ftps-limits-");
+      const held: RawFtp[] = [];
+      try {
+        const server = await serving([
+          "ftps",
+          "serve",
+          dir.path,
+          "--port",
+          "0",
+          "--max-sessions-per-ip",
+          "2",
+          "--login-timeout",
+          "1",
+          "--quiet",
+        ]);
+        try {
+          const port = Number(/ on 127\.0\.0\.1:(\d+)/.exec(server.lines[0])?.[1]);
+          assert.ok(port > 0, server.lines.join("\n"));
+          for (let i = 0; i < 3; i++) held.push(await RawFtp.connect(port));
+          const greetings = await Promise.all(held.map((ftp) => ftp.reply()));
+          assert.deepEqual(greetings.map((reply) => reply.code).sort(), [220, 220, 421]);
+          // No login within a second: the server says so and closes.
+          const open = held.filter((_, i) => greetings[i].code === 220);
+          for (const ftp of open) {
+            const late = await ftp.reply(20_000);
+            assert.equal(late.code, 421);
+            assert.match(late.text, /login/i);
+          }
+        } finally {
+          for (const ftp of held) ftp.close();
+          await server.stop();
+        }
+        for (const bad of ["--max-sessions-per-ip", "--idle-timeout", "--login-timeout"]) {
+          const ran = await cli("ftps", "serve", dir.path, bad, "x");
+          assert.equal(ran.code, 2, `${bad} x`);
+        }
       } finally {
         await dir.remove();
       }
