@@ -654,6 +654,74 @@ describe("FTPS client session: every other branch", () => {
     assert.ok(failed?.type === "failed" && (failed.error as FtpReplyError).transient);
   });
 
+  test("each deadline counts from the input that sent the command: a slow but healthy server is served to the end", () => {
+    // Every reply comes 1 ms before its deadline, and the data connection and TLS take a while
+    // too: nothing here is late, so the login and a transfer complete.
+    const timeout = 30_000;
+    const session = new FtpClientSession({
+      user: "fred",
+      password: "pass",
+      replyTimeoutMs: timeout,
+    });
+    let clock = 0;
+    session.start(clock);
+    /** The server answers the command sent at `clock`, just inside the timeout; any timer due
+     * by then fires first, as a driver would fire it. */
+    const slowly = (...lines: string[]) => {
+      assert.equal(session.pollTimeout(), clock + timeout, "timed from when it was sent");
+      clock += timeout - 1;
+      session.handleTimeout(clock);
+      server(session, clock, ...lines);
+    };
+    const steps: [string, string[]][] = [
+      ["", ["220 Service ready"]],
+      ["AUTH TLS\r\n", ["234 Proceed with negotiation."]],
+    ];
+    for (const [command, reply] of steps) {
+      assert.equal(sent(session), command);
+      slowly(...reply);
+    }
+    clock += 20_000; // A slow handshake.
+    session.controlUpgraded(clock);
+    const setup: [string, string[]][] = [
+      ["PBSZ 0\r\n", ["200 PBSZ=0"]],
+      ["PROT P\r\n", ["200 Protection level set to P"]],
+      ["USER fred\r\n", ["331 Please specify the password."]],
+      ["PASS pass\r\n", ["230 Login successful."]],
+      ["FEAT\r\n", FEAT],
+      ["OPTS UTF8 ON\r\n", ["200 Always in UTF8 mode."]],
+      ["TYPE I\r\n", ["200 Switching to Binary mode."]],
+    ];
+    for (const [command, reply] of setup) {
+      assert.equal(sent(session), command);
+      slowly(...reply);
+    }
+    assert.deepEqual(events(session).map((event) => event.type), ["upgrade-control", "ready"]);
+    clock += 45_000; // Idle: nothing awaited, nothing timed.
+    assert.equal(session.pollTimeout(), undefined);
+    const id = session.transfer(clock, { command: "RETR", path: "big.iso", offset: 7 });
+    assert.equal(sent(session), "EPSV\r\n");
+    slowly("229 Entering Extended Passive Mode (|||50000|)");
+    clock += 25_000; // A slow connect: the driver bounds it, not a reply deadline.
+    session.dataConnected(clock, id);
+    assert.equal(sent(session), "REST 7\r\n");
+    slowly("350 Restarting at 7.");
+    assert.equal(sent(session), "RETR big.iso\r\n");
+    slowly("150 Opening BINARY mode data connection.");
+    clock += 3_600_000; // An hour of data.
+    session.dataEnded(clock, id);
+    slowly("226 Transfer complete.");
+    const out = events(session);
+    assert.deepEqual(out.map((event) => event.type), ["connect-data", "transfer-data", "complete"]);
+    assert.equal(session.isClosed(), false);
+    // The same for commands that follow a reply: RNFR's 350 sends RNTO, timed from then.
+    session.rename(clock, "a", "b");
+    slowly("350 Ready for RNTO.");
+    assert.equal(sent(session), "RNFR a\r\nRNTO b\r\n");
+    slowly("250 Rename successful.");
+    assert.deepEqual(events(session).map((event) => event.type), ["complete"]);
+  });
+
   test("a transfer's final reply is timed from the end of its data, not from its 150", () => {
     const session = ready({ replyTimeoutMs: 1000 });
     const id = session.transfer(20, { command: "RETR", path: "huge.iso" });
