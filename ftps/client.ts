@@ -298,7 +298,8 @@ export class FtpClientSession {
   readonly #beforeAuth: readonly FtpCommand[];
   /** Why the session closes once the QUIT in flight is answered. */
   #quitting: { reason: "quit" | "tls-failed"; error?: Error } = { reason: "quit" };
-  readonly #parser = new FtpReplyParser();
+  /** Replaced at AUTH's 234: a line begun in plain text must not end under TLS. */
+  #parser = new FtpReplyParser();
   #transmits: Uint8Array[] = [];
   #events: FtpClientEvent[] = [];
   /** Commands sent and awaiting their replies, oldest first (more than one only while ABOR
@@ -387,26 +388,38 @@ export class FtpClientSession {
   }
 
   /**
-   * Feeds bytes read from the control connection.
+   * Feeds bytes read from the control connection. After the 234 that accepts AUTH TLS, the rest
+   * of the bytes, a partial line included, and anything fed before `controlUpgraded` are dropped:
+   * they came in plain text, where anyone on the path could have put them (RFC 4217 section 4:
+   * AUTH starts the session over).
    *
    * @param now The current time in ms.
    * @param bytes The bytes.
    */
   receive(now: number, bytes: Uint8Array): void {
     if (this.#phase === "idle") throw new TypeError("Session not started");
-    if (this.#phase === "closed") return;
-    let replies: FtpReply[];
-    try {
-      replies = this.#parser.push(bytes);
-    } catch (error) {
-      this.#close("protocol-error", error as Error);
-      return;
+    // A line at a time, so that nothing after the reply that starts TLS is read.
+    for (let rest = bytes; rest.length > 0 && this.#reading();) {
+      const end = rest.indexOf(0x0a) + 1 || rest.length;
+      let replies: FtpReply[];
+      try {
+        replies = this.#parser.push(rest.subarray(0, end));
+      } catch (error) {
+        this.#close("protocol-error", error as Error);
+        return;
+      }
+      rest = rest.subarray(end);
+      for (const reply of replies) {
+        this.#reply(now, reply);
+        // A reply can end the session (421, a failed login): the rest is not read.
+        if (this.isClosed()) return;
+      }
     }
-    for (const reply of replies) {
-      this.#reply(now, reply);
-      // A reply can end the session (421, a failed login): the rest is not read.
-      if (this.isClosed()) return;
-    }
+  }
+
+  /** Whether control bytes are read now: not once closed, nor between AUTH's 234 and TLS. */
+  #reading(): boolean {
+    return this.#phase !== "closed" && this.#phase !== "upgrading";
   }
 
   /**
@@ -775,7 +788,11 @@ export class FtpClientSession {
     auth: (session, _now, reply) => {
       if (reply.code === 234) {
         // RFC 4217 section 4.1: TLS negotiation starts right after 234; nothing else is sent.
+        // Nothing more received in plain text is read (`receive`), and a partial line held
+        // from before is dropped: AUTH starts the session over (section 4), and only protected
+        // replies may answer protected commands.
         session.#phase = "upgrading";
+        session.#parser = new FtpReplyParser();
         session.#events.push({ type: "upgrade-control" });
         return;
       }

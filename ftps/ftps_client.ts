@@ -589,6 +589,9 @@ export class FtpsClient {
         this.#session.receive(now(), bytes);
         this.#pump();
         if (this.#upgrade === "wanted") {
+          // AUTH TLS was accepted. The machine read nothing after the 234, and nothing more is
+          // read in plain text: the transport drops what is buffered, then the handshake runs
+          // (RFC 4217 section 4).
           this.#upgrade = "none";
           await this.#writing;
           this.#control = await withTimeout(

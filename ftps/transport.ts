@@ -50,7 +50,9 @@ export interface FtpSocket {
   close(): void;
   /**
    * Runs a TLS handshake as the client over this connection (AUTH TLS, or a protected data
-   * connection) and returns the TLS stream; this object is not used afterwards.
+   * connection) and returns the TLS stream; this object is not used afterwards. Bytes received
+   * and not yet read are dropped: after AUTH TLS's 234 only the handshake may come, and anything
+   * sent in plain text before it could be anyone's (RFC 4217 section 4).
    */
   startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket>;
 }

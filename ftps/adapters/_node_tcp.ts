@@ -282,9 +282,8 @@ class NodeFtpSocket implements FtpServerSocket {
   }
 
   startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket> {
-    if (this.#chunks.length > 0) {
-      return Promise.reject(new Error("Bytes arrived before the TLS handshake"));
-    }
+    // Plain bytes that came before the handshake are dropped (RFC 4217 section 4).
+    this.#chunks.length = 0;
     this.#detach();
     return secure(this.#socket, options);
   }

@@ -182,6 +182,42 @@ describe("FTPS client session: establishing (RFC 4217 section 12)", () => {
     assert.throws(() => wrong.controlUpgradeFailed(4), TypeError);
   });
 
+  test("section 4: plain replies after AUTH's 234 are dropped, never taken as answers", () => {
+    // Whatever follows the 234 before TLS is up could be anyone's: a smuggled 230 must never
+    // answer USER or PASS, nor a partial line run into the first protected reply.
+    const session = new FtpClientSession({ user: "fred", password: "pass" });
+    session.start(0);
+    server(session, 1, "220 Ready");
+    assert.equal(sent(session), "AUTH TLS\r\n");
+    session.receive(2, encoder.encode("234 Proceed\r\n230 Logged in\r\n200 OK\r\n331 Pass"));
+    assert.deepEqual(events(session), [{ type: "upgrade-control" }]);
+    session.receive(3, encoder.encode("word\r\n230 Logged in\r\n")); // Before TLS is up.
+    assert.deepEqual(events(session), []);
+    session.controlUpgraded(4);
+    assert.equal(sent(session), "PBSZ 0\r\n");
+    server(session, 5, "200 PBSZ=0");
+    assert.equal(sent(session), "PROT P\r\n");
+    server(session, 6, "200 PROT P");
+    assert.equal(sent(session), "USER fred\r\n");
+    server(session, 7, "331 Password please");
+    assert.equal(sent(session), "PASS pass\r\n");
+    server(session, 8, "530 Login incorrect");
+    const [closed] = events(session);
+    assert.ok(closed.type === "closed" && closed.reason === "login-failed", "not logged in");
+  });
+
+  test("section 4: a line begun in plain text after AUTH's 234 does not end inside TLS", () => {
+    const half = new FtpClientSession({ user: "fred", password: "pass" });
+    half.start(0);
+    server(half, 1, "220 Ready");
+    half.receive(2, encoder.encode("234 Proceed\r\n230 Logged in"));
+    half.controlUpgraded(3);
+    assert.equal(sent(half), "AUTH TLS\r\nPBSZ 0\r\n");
+    server(half, 4, "200 PBSZ=0");
+    assert.equal(sent(half), "PROT P\r\n", "the 200 answered PBSZ, not a 230 made of two halves");
+    assert.deepEqual(events(half), [{ type: "upgrade-control" }]);
+  });
+
   test("implicit TLS: the session starts protected, no AUTH", () => {
     const session = ready({ tls: "implicit" });
     assert.equal(session.controlProtected, true);

@@ -1,0 +1,75 @@
+// FtpsClient over real loopback TLS against a scripted server that speaks raw bytes: what comes
+// in plain text next to AUTH TLS's 234. Every client transport of the runtime runs each test
+// (on Deno: native TLS and node:tls).
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { FtpsClient } from "../../ftps/mod.ts";
+import { clientTransports, FtpReplyError } from "./_connect.ts";
+import { CA, scriptedFtps } from "./_scripted_ftps.ts";
+
+for (const { name, transport } of clientTransports) {
+  describe(`FtpsClient against a raw scripted server (${name})`, () => {
+    const connect = (port: number) =>
+      FtpsClient.connect({
+        host: "127.0.0.1",
+        port,
+        ca: CA,
+        servername: "localhost",
+        user: "fred",
+        password: "pass",
+        transport,
+        timeoutMs: 10_000,
+      });
+
+    test("replies smuggled in plain text after AUTH's 234 are dropped: no login on a smuggled 230", async () => {
+      // RFC 4217 section 4 (the CVE-2011-0411 class, client side): the 230 and 200 come in the
+      // same write as the 234, before TLS; the server's protected answer to PASS is 530.
+      const server = await scriptedFtps({
+        afterAuth: "230 Logged in\r\n200 Command okay\r\n",
+        replies: { PASS: "530 Login incorrect" },
+      });
+      try {
+        await assert.rejects(connect(server.port), (error: unknown) => {
+          assert.ok(error instanceof FtpReplyError, String(error));
+          assert.equal(error.code, 530);
+          assert.equal(error.command, "PASS ****");
+          return true;
+        });
+        assert.deepEqual(server.commands, [
+          "AUTH TLS",
+          "PBSZ 0",
+          "PROT P",
+          "USER fred",
+          "PASS pass",
+        ]);
+      } finally {
+        await server.close();
+      }
+    });
+
+    test("a reply begun in plain text after AUTH's 234 does not complete inside TLS", async () => {
+      // "230 Logged in" without its line end, then TLS: the first protected reply (PBSZ's 200)
+      // must not join it.
+      const server = await scriptedFtps({ afterAuth: "230 Logged in" });
+      try {
+        const client = await connect(server.port);
+        try {
+          assert.equal(await client.pwd(), "/");
+        } finally {
+          await client.close();
+        }
+        assert.deepEqual(server.commands.slice(0, 6), [
+          "AUTH TLS",
+          "PBSZ 0",
+          "PROT P",
+          "USER fred",
+          "PASS pass",
+          "FEAT",
+        ]);
+      } finally {
+        await server.close();
+      }
+    });
+  });
+}
