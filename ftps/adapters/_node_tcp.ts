@@ -133,6 +133,8 @@ class NodeFtpSocket implements FtpServerSocket {
   readonly #pauseTarget: Socket | undefined;
   /** Where the addresses come from. */
   readonly #addressOf: Socket;
+  /** The TCP socket a client TLS stream runs over, reset by `reset` (client side only). */
+  readonly #tcp: Socket | undefined;
   readonly tls?: { readonly protocol: string; readonly resumed: boolean };
   readonly peerCertificate?: FtpPeerCertificate;
 
@@ -151,6 +153,8 @@ class NodeFtpSocket implements FtpServerSocket {
       addressOf?: Socket;
       /** The socket to pause when reads fall behind, instead of this one. */
       pauseSocket?: Socket;
+      /** A client TLS stream: the TCP socket under it. */
+      tcp?: Socket;
     },
   ) {
     this.#socket = socket;
@@ -159,6 +163,7 @@ class NodeFtpSocket implements FtpServerSocket {
     if (extra?.preloaded) this.#chunks.push(...extra.preloaded);
     this.#clear = extra?.clear;
     this.#addressOf = extra?.addressOf ?? socket;
+    this.#tcp = extra?.tcp;
     // Deno: pausing a TLS socket loses the end of the stream (above); a plain server socket, or
     // the TCP socket under a server's record-fed TLS stream, pauses safely.
     this.#pauseTarget = extra?.pauseSocket ??
@@ -281,6 +286,21 @@ class NodeFtpSocket implements FtpServerSocket {
     this.#socket.destroy();
   }
 
+  reset(): void {
+    // Under TLS, the TCP socket below: destroying the TLS socket alone ends with a FIN.
+    const tcp = this.#tcp ?? this.#socket;
+    // A socket already gone reports that as an error: nothing may go unhandled.
+    tcp.on("error", () => {});
+    if (!tcp.destroyed) {
+      try {
+        tcp.resetAndDestroy();
+      } catch {
+        tcp.destroy();
+      }
+    }
+    this.#socket.destroy();
+  }
+
   startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket> {
     // Plain bytes that came before the handshake are dropped (RFC 4217 section 4).
     this.#chunks.length = 0;
@@ -373,10 +393,12 @@ function secure(
     tls.once("secureConnect", () => {
       tls.off("error", fail);
       resolve(
-        new NodeFtpSocket(tls, {
-          protocol: tls.getProtocol() ?? "",
-          resumed: tls.isSessionReused(),
-        }),
+        new NodeFtpSocket(
+          tls,
+          { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
+          undefined,
+          socket ? { tcp: socket } : undefined,
+        ),
       );
     });
   });

@@ -1,12 +1,20 @@
 // FtpsClient over real loopback TLS against a scripted server that speaks raw bytes: what comes
-// in plain text next to AUTH TLS's 234. Every client transport of the runtime runs each test
-// (on Deno: native TLS and node:tls).
+// in plain text next to AUTH TLS's 234, and how the client ends a protected upload's data
+// connection (close_notify before FIN when the file is whole; a reset, or ABOR first, when not).
+// Every client transport of the runtime runs each test (on Deno: native TLS and node:tls).
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { FtpsClient } from "../../ftps/mod.ts";
 import { clientTransports, FtpReplyError } from "./_connect.ts";
 import { CA, scriptedFtps } from "./_scripted_ftps.ts";
+
+const CHUNK = new Uint8Array(64 * 1024).fill(0x5a);
+
+/** An upload source that never ends: it can only stop by being aborted. */
+async function* endless(): AsyncGenerator<Uint8Array> {
+  for (;;) yield CHUNK;
+}
 
 for (const { name, transport } of clientTransports) {
   describe(`FtpsClient against a raw scripted server (${name})`, () => {
@@ -67,6 +75,55 @@ for (const { name, transport } of clientTransports) {
           "PASS pass",
           "FEAT",
         ]);
+      } finally {
+        await server.close();
+      }
+    });
+
+    test("a protected upload ends with close_notify before FIN, sent before the 226 is awaited", async () => {
+      const server = await scriptedFtps();
+      try {
+        const client = await connect(server.port);
+        try {
+          for (const size of [0, 1, 3 * 1024 * 1024 + 5]) {
+            const ended = server.nextUpload();
+            await client.put(`up-${size}.bin`, new Uint8Array(size).fill(7));
+            assert.deepEqual(await ended, { bytes: size, end: "close_notify" }, `${size} bytes`);
+          }
+        } finally {
+          await client.close();
+        }
+      } finally {
+        await server.close();
+      }
+    });
+
+    test("an aborted upload never looks finished, and rejects with the signal's reason", async () => {
+      // A reset (no close_notify, no FIN) where the transport can; else the data connection stays
+      // open until ABOR has made the server drop it.
+      const controller = new AbortController();
+      const reason = new Error("Stop now");
+      const server = await scriptedFtps({
+        onUploadBytes: (bytes) => {
+          if (bytes >= 1024 * 1024) controller.abort(reason);
+        },
+        // The server reads ABOR late: a client that ends the connection meanwhile is caught.
+        aborGraceMs: 1000,
+      });
+      try {
+        const client = await connect(server.port);
+        try {
+          const ended = server.nextUpload();
+          const put = client.put("never-whole.bin", endless(), { signal: controller.signal });
+          const outcome = await put.then(() => "resolved", (error: unknown) => error);
+          const end = await ended;
+          assert.ok(end.end === "reset" || end.end === "abor", `ended by ${end.end}`);
+          assert.equal(outcome, reason);
+          assert.ok(server.commands.includes("ABOR"), "ABOR went out");
+          assert.equal(await client.pwd(), "/", "the session goes on");
+        } finally {
+          await client.close();
+        }
       } finally {
         await server.close();
       }
