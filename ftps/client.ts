@@ -275,7 +275,7 @@ type QueuedRequest = Queued extends infer Q ? Q extends Queued ? Omit<Q, "id"> :
  *
  * Inputs: `start`, `receive`, `controlUpgraded`, `controlCleared`, `dataConnected`,
  * `dataListening`, `dataEnded`, `dataFailed`, `handleTimeout`, and the operations `command`,
- * `transfer`, `rename`, `abort`, `reinitialize`, `clearControl`, `quit`. Outputs: `pollTransmit`
+ * `transfer`, `rename`, `abort`, `cancel`, `reinitialize`, `clearControl`, `quit`. Outputs: `pollTransmit`
  * (bytes for the control connection), `pollEvent`, `pollTimeout`.
  *
  * Every input takes `now`, and everything it causes (a command sent, its reply deadline) counts
@@ -680,6 +680,23 @@ export class FtpClientSession {
       }
     }
     return this.#enqueue(now, { op: "abor" }, true);
+  }
+
+  /**
+   * Drops operation `id` if it is still queued, before anything was sent for it: it fails with an
+   * `AbortError`. An operation that started is not touched (a transfer in progress stops with
+   * `abort`).
+   *
+   * @param _now The current time in ms.
+   * @param id The operation.
+   * @returns Whether it was queued and is now dropped.
+   */
+  cancel(_now: number, id: number): boolean {
+    const at = this.#queue.findIndex((operation) => operation.id === id);
+    if (at === -1) return false;
+    this.#queue.splice(at, 1);
+    this.#events.push({ type: "failed", id, error: abortError() });
+    return true;
   }
 
   /**

@@ -772,10 +772,10 @@ export class FtpsClient {
     const reply = new Promise<FtpReply>((resolve, reject) => {
       const id = this.#session.transfer(now(), request);
       const onAbort = () => {
-        if (this.#pending.has(id) && !this.#closed) {
-          this.#session.abort(now());
-          this.#pump();
-        }
+        if (!this.#pending.has(id) || this.#closed) return;
+        // Still queued behind other work: dropped there. Else it is the transfer in progress.
+        if (!this.#session.cancel(now(), id)) this.#session.abort(now());
+        this.#pump();
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       const done = () => signal?.removeEventListener("abort", onAbort);

@@ -854,6 +854,21 @@ describe("FTPS client session: ABOR and REIN (RFC 959 section 4.1.3, RFC 4217 se
     assert.ok(done.type === "complete" && done.id === abort && done.reply.code === 225);
   });
 
+  test("cancel drops a queued transfer where it waits; the transfer in progress goes on", () => {
+    const { session, id } = downloading();
+    const queued = session.transfer(24, { command: "RETR", path: "next.iso" });
+    assert.equal(session.cancel(25, queued), true);
+    assert.equal(sent(session), "", "no ABOR: the running transfer is not the one stopped");
+    const [failed] = events(session);
+    assert.ok(failed.type === "failed" && failed.id === queued);
+    assert.equal((failed.error as Error).name, "AbortError");
+    assert.equal(session.cancel(26, id), false, "a transfer in progress is abort's");
+    session.dataEnded(27, id);
+    server(session, 28, "226 Transfer complete.");
+    assert.deepEqual(events(session).map((event) => event.type === "complete" && event.id), [id]);
+    assert.equal(sent(session), "", "nothing of the cancelled transfer goes out");
+  });
+
   test("ABOR sent while the transfer command awaits its 150: the 150 opens no data transfer", () => {
     const session = ready();
     const id = session.transfer(20, { command: "RETR", path: "big.iso" });

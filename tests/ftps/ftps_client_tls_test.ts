@@ -98,6 +98,31 @@ for (const { name, transport } of clientTransports) {
       }
     });
 
+    test("a signal stops its own transfer only: one still queued is dropped, the running one goes on", async () => {
+      const server = await scriptedFtps();
+      try {
+        const client = await connect(server.port);
+        try {
+          const controller = new AbortController();
+          const reason = new Error("Not this one");
+          const running = client.put("first.bin", new Uint8Array(1024 * 1024).fill(1));
+          const queued = client.put("second.bin", "never sent", { signal: controller.signal });
+          controller.abort(reason);
+          await assert.rejects(queued, (error: unknown) => error === reason);
+          await running;
+          assert.deepEqual(server.uploads, [{ bytes: 1024 * 1024, end: "close_notify" }]);
+          assert.deepEqual(
+            server.commands.filter((line) => /^(STOR|ABOR)/.test(line)),
+            ["STOR first.bin"],
+          );
+        } finally {
+          await client.close();
+        }
+      } finally {
+        await server.close();
+      }
+    });
+
     test("an aborted upload never looks finished, and rejects with the signal's reason", async () => {
       // A reset (no close_notify, no FIN) where the transport can; else the data connection stays
       // open until ABOR has made the server drop it.
