@@ -213,14 +213,9 @@ type Awaiting =
   | { readonly on: "type" }
   /** QUIT: of the operation `id`, or of a failed control upgrade (no operation). */
   | { readonly on: "quit"; readonly id?: number }
-  | {
-    readonly on: "command";
-    readonly id: number;
-    readonly verb: string;
-    readonly argument: string | undefined;
-  }
+  | { readonly on: "command"; readonly id: number }
   | { readonly on: "rnfr"; readonly id: number; readonly to: string }
-  | { readonly on: "rnto"; readonly id: number; readonly to: string }
+  | { readonly on: "rnto"; readonly id: number }
   | { readonly on: "ccc"; readonly id: number }
   | { readonly on: "rein"; readonly id: number }
   /** ABOR: queued as an operation of its own, or overtaking the transfer in progress. */
@@ -265,7 +260,10 @@ type Queued =
   }
   | { readonly op: "rename"; readonly id: number; readonly from: string; readonly to: string }
   | { readonly op: "transfer"; readonly id: number; readonly request: FtpTransferRequest }
-  | { readonly op: "ccc" | "abor" | "rein" | "quit"; readonly id: number };
+  | { readonly op: "ccc"; readonly id: number }
+  | { readonly op: "abor"; readonly id: number }
+  | { readonly op: "rein"; readonly id: number }
+  | { readonly op: "quit"; readonly id: number };
 
 /** Queued operations as callers describe them (the id comes when queued). */
 type QueuedRequest = Queued extends infer Q ? Q extends Queued ? Omit<Q, "id"> : never : never;
@@ -275,8 +273,8 @@ type QueuedRequest = Queued extends infer Q ? Q extends Queued ? Omit<Q, "id"> :
  *
  * Inputs: `start`, `receive`, `controlUpgraded`, `controlCleared`, `dataConnected`,
  * `dataListening`, `dataEnded`, `dataFailed`, `handleTimeout`, and the operations `command`,
- * `transfer`, `rename`, `abort`, `cancel`, `reinitialize`, `clearControl`, `quit`. Outputs: `pollTransmit`
- * (bytes for the control connection), `pollEvent`, `pollTimeout`.
+ * `transfer`, `rename`, `abort`, `cancel`, `reinitialize`, `clearControl`, `quit`. Outputs:
+ * `pollTransmit` (bytes for the control connection), `pollEvent`, `pollTimeout`.
  *
  * Every input takes `now`, and everything it causes (a command sent, its reply deadline) counts
  * from that `now`: what each reply does is a row of one table that gets the reply's own time.
@@ -767,7 +765,7 @@ export class FtpClientSession {
     ) => void;
   } = {
     command: (session, now, { id, verb, argument }) =>
-      session.#send(now, verb, argument, { on: "command", id, verb, argument }),
+      session.#send(now, verb, argument, { on: "command", id }),
     rename: (session, now, { id, from, to }) =>
       session.#send(now, "RNFR", from, { on: "rnfr", id, to }),
     transfer: (session, now, { id, request }) => {
@@ -867,7 +865,7 @@ export class FtpClientSession {
     command: (session, now, reply, { id, shown }) => session.#settle(now, id, shown, reply),
     rnfr: (session, now, reply, { id, shown, to }) => {
       if (reply.code !== 350) return session.#fail(now, id, new FtpReplyError(shown, reply));
-      session.#send(now, "RNTO", to, { on: "rnto", id, to });
+      session.#send(now, "RNTO", to, { on: "rnto", id });
     },
     rnto: (session, now, reply, { id, shown }) => session.#settle(now, id, shown, reply),
     ccc: (session, now, reply, { id }) => {
