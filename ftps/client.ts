@@ -685,15 +685,16 @@ export class FtpClientSession {
    * `AbortError`. An operation that started is not touched (a transfer in progress stops with
    * `abort`).
    *
-   * @param _now The current time in ms.
+   * @param now The current time in ms.
    * @param id The operation.
    * @returns Whether it was queued and is now dropped.
    */
-  cancel(_now: number, id: number): boolean {
+  cancel(now: number, id: number): boolean {
     const at = this.#queue.findIndex((operation) => operation.id === id);
     if (at === -1) return false;
     this.#queue.splice(at, 1);
     this.#events.push({ type: "failed", id, error: abortError() });
+    this.#next(now); // What waited behind it may go now.
     return true;
   }
 
@@ -1120,7 +1121,7 @@ export class FtpClientSession {
 
   /** Starts the next queued operation, if the session is ready and idle. Call with the time. */
   #next(now: number): void {
-    if (this.#phase !== "ready" || this.#busy || this.#steps.length > 0) return;
+    if (this.#phase !== "ready" || this.#busy || !this.#mayGo(this.#queue[0])) return;
     const operation = this.#queue.shift();
     if (!operation) return;
     this.#busy = true;
@@ -1131,6 +1132,18 @@ export class FtpClientSession {
       operation: Queued,
     ) => void;
     run(this, now, operation);
+  }
+
+  /**
+   * Whether `operation` may go out now: when no reply is awaited, or for QUIT, when only the
+   * replies to ABORs that overtook a transfer are. Some servers answer an aborted transfer and its
+   * ABOR with one reply (Pure-FTPd: a single 226), and QUIT must not wait for a second that never
+   * comes; the replies still come in order, and the session ends with QUIT's.
+   */
+  #mayGo(operation: Queued | undefined): boolean {
+    if (this.#steps.length === 0) return true;
+    return operation?.op === "quit" &&
+      this.#steps.every((step) => step.on === "abor" && step.overtaking);
   }
 
   /** Completes operation `id` on a positive completion (2yz), else fails it with the reply. */

@@ -924,6 +924,26 @@ describe("FTPS client session: ABOR and REIN (RFC 959 section 4.1.3, RFC 4217 se
     assert.ok(events(connecting).some((event) => event.type === "failed" && event.id === fourth));
   });
 
+  test("QUIT does not wait for ABOR's reply: one reply for an aborted transfer and its ABOR", () => {
+    // Pure-FTPd answers ABOR during a download with a single 226.
+    const { session, id } = downloading();
+    session.abort(24);
+    assert.equal(sent(session), "ABOR\r\n");
+    server(session, 25, "226 Since you see this ABOR must've succeeded");
+    assert.ok(events(session).some((event) => event.type === "failed" && event.id === id));
+    const noop = session.command(26, "NOOP");
+    assert.equal(sent(session), "", "other commands wait: their replies must not be mistaken");
+    session.quit(27);
+    assert.equal(session.pollTimeout(), 25 + 30_000, "ABOR's reply is still timed");
+    assert.equal(sent(session), "", "QUIT keeps its place in the queue");
+    session.cancel(28, noop);
+    assert.equal(sent(session), "QUIT\r\n", "then goes without waiting for ABOR's reply");
+    server(session, 29, "221 Goodbye.");
+    session.receiveEnd(30);
+    const closed = events(session).at(-1);
+    assert.ok(closed?.type === "closed" && closed.reason === "quit", JSON.stringify(closed));
+  });
+
   test("abort with no transfer: ABOR as the next command; a refused ABOR fails only itself", () => {
     const session = ready();
     const abort = session.abort(20);
