@@ -56,7 +56,7 @@ export interface FtpSocket {
    * Drops the connection so that the peer sees a failure, never an end: a TCP reset, with no
    * close_notify before it. An upload cut short ends this way where the transport can, so that
    * no server takes what came for the whole file. Absent where the runtime cannot reset (Deno's
-   * native TCP and TLS, whose `close` sends close_notify).
+   * native TCP and TLS, whose `close` ends with FIN, under TLS after a close_notify).
    */
   reset?(): void;
   /**
