@@ -93,7 +93,7 @@ const CLOSE_NOTIFY_WAIT_MS = 5000;
  * called, so a TLS end before it can only come from the peer's close_notify. (node:tls reports a
  * bare FIN as an end as well, on Node, Bun and Deno alike.)
  */
-export function feedTls(raw: Socket): {
+function feedTls(raw: Socket): {
   tls: TLSSocket;
   rawEnded: Promise<"fin" | "reset">;
   releaseEnd(): void;
