@@ -725,7 +725,7 @@ async function ftps(
   command: string | undefined,
   args: string[],
   output: CliOutput,
-  _signal?: AbortSignal,
+  signal?: AbortSignal,
 ): Promise<number> {
   if (command !== "ls" && command !== "get" && command !== "put") {
     throw new UsageError(
@@ -789,15 +789,24 @@ async function ftps(
       } as const,
     );
     try {
-      if (command === "ls") await ftpsList(client, target.path, !!values.long, output);
-      else if (command === "get") await ftpsGet(client, target.path, positionals[1], output);
-      else await ftpsPut(client, positionals[0], target.path, output);
+      if (command === "ls") await ftpsList(client, target.path, !!values.long, output, signal);
+      else if (command === "get") {
+        await ftpsGet(client, target.path, positionals[1], output, signal);
+      } else await ftpsPut(client, positionals[0], target.path, output, signal);
     } finally {
       await client.close();
     }
     return 0;
   } catch (error) {
     if (error instanceof UsageError) throw error;
+    if (signal?.aborted) {
+      // The transfer was aborted (ABOR): a download's temporary file is gone, the local file
+      // as it was; an upload was cut short, never ended, so the server keeps nothing of it.
+      output.progress?.("");
+      const reason = signal.reason instanceof Error ? signal.reason.message : "Interrupted";
+      output.err(`ftkit: ${reason}: ${command === "ls" ? "listing" : "transfer"} aborted`);
+      return interruptedCode(signal);
+    }
     // One line: the server's reply, or what the network or TLS said.
     output.err(`ftkit: ${oneLine(error)}`);
     return 1;
@@ -818,8 +827,9 @@ async function ftpsList(
   path: string,
   long: boolean,
   output: CliOutput,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
-  const entries = await client.list(path || undefined);
+  const entries = await client.list(path || undefined, signal ? { signal } : {});
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     if (!long) {
@@ -838,6 +848,7 @@ async function ftpsGet(
   remote: string,
   local: string | undefined,
   output: CliOutput,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const target = local ?? basename(remote);
   const started = performance.now();
@@ -845,6 +856,7 @@ async function ftpsGet(
   const total = output.progress ? await client.size(remote).catch(() => undefined) : undefined;
   const draw = output.progress ? bar(output.progress, started) : undefined;
   const onProgress = draw && ((bytes: number) => draw({ bytes, total }));
+  const options = { ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) };
   if (target === "-") {
     const sink = new WritableStream<Uint8Array>({
       write: (chunk) =>
@@ -852,10 +864,11 @@ async function ftpsGet(
           process.stdout.write(chunk, (error) => (error ? reject(error) : resolve()))
         ),
     });
-    await client.getTo(remote, sink, onProgress ? { onProgress } : {});
+    await client.getTo(remote, sink, options);
   } else {
-    // Removed on failure: no half file left behind to be taken for the whole one.
-    await client.getFile(remote, target, onProgress ? { onProgress } : {});
+    // Written beside the target and renamed into place when whole: a failed or interrupted
+    // download leaves no half file to be taken for the whole one, and the target as it was.
+    await client.getFile(remote, target, options);
   }
   const bytes = client.lastTransfer?.bytes ?? 0;
   if (output.progress) output.progress("");
@@ -868,16 +881,16 @@ async function ftpsPut(
   local: string,
   remote: string,
   output: CliOutput,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const target = !remote || remote.endsWith("/") ? `${remote}${basename(local)}` : remote;
   const total = (await stat(local)).size;
   const started = performance.now();
   const draw = output.progress ? bar(output.progress, started) : undefined;
-  await client.putFile(
-    local,
-    target,
-    draw ? { onProgress: (bytes) => draw({ bytes, total }) } : {},
-  );
+  await client.putFile(local, target, {
+    ...(draw ? { onProgress: (bytes: number) => draw({ bytes, total }) } : {}),
+    ...(signal ? { signal } : {}),
+  });
   if (output.progress) output.progress("");
   const seconds = (performance.now() - started) / 1000;
   output.err(

@@ -169,25 +169,9 @@ export type FtpClientEvent =
     readonly error?: FtpReplyError | Error;
   };
 
-/** One command sent and its reply awaited. */
-interface Step {
-  /** The command as errors show it (passwords masked). */
-  readonly shown: string;
-  readonly handle: (reply: FtpReply, now: number) => void;
-  /** Whether a 1yz reply is the answer (a transfer command's 125/150); else it is skipped. */
-  readonly preliminary: boolean;
-  /** A transfer's final reply: not timed while its data still moves (the driver bounds that). */
-  readonly after?: DataState;
-}
-
 /** A transfer command as errors show it. */
 function describe(request: FtpTransferRequest): string {
   return request.path === undefined ? request.command : `${request.command} ${request.path}`;
-}
-
-interface Operation {
-  readonly id: number;
-  readonly run: (now: number) => void;
 }
 
 interface DataState {
@@ -211,12 +195,89 @@ function abortError(): DOMException {
 const SECURITY = new Set(["AUTH", "PBSZ", "PROT", "CCC"]);
 
 /**
+ * What a command's reply will drive: plain data, never a closure. Each reply is handled by the
+ * row of the session's reply table named by `on`, with the time of that reply, so a command sent
+ * from a handler is timed from the input that sent it, never from an earlier one.
+ */
+type Awaiting =
+  /** A command of `beforeAuth` (RFC 4217 section 10.3). */
+  | { readonly on: "before-auth" }
+  | { readonly on: "auth" }
+  | { readonly on: "pbsz" }
+  | { readonly on: "prot"; readonly level: "P" | "C" }
+  | { readonly on: "user" }
+  | { readonly on: "pass" }
+  | { readonly on: "acct" }
+  | { readonly on: "feat" }
+  | { readonly on: "opts-utf8" }
+  | { readonly on: "type" }
+  /** QUIT: of the operation `id`, or of a failed control upgrade (no operation). */
+  | { readonly on: "quit"; readonly id?: number }
+  | { readonly on: "command"; readonly id: number }
+  | { readonly on: "rnfr"; readonly id: number; readonly to: string }
+  | { readonly on: "rnto"; readonly id: number }
+  | { readonly on: "ccc"; readonly id: number }
+  | { readonly on: "rein"; readonly id: number }
+  /** ABOR: queued as an operation of its own, or overtaking the transfer in progress. */
+  | { readonly on: "abor"; readonly id: number; readonly overtaking: boolean }
+  | { readonly on: "epsv"; readonly data: DataState }
+  | { readonly on: "pasv"; readonly data: DataState }
+  | { readonly on: "eprt"; readonly data: DataState; readonly address: FtpHostPort }
+  | { readonly on: "port"; readonly data: DataState }
+  | { readonly on: "rest"; readonly data: DataState }
+  /** The transfer command: its 125/150 (a 1yz is the answer here), or a final reply at once. */
+  | { readonly on: "transfer"; readonly data: DataState }
+  /** A transfer's final reply after its 1yz: awaited ahead of any later command's, and not timed
+   * while the data still moves (the driver bounds that). */
+  | { readonly on: "transfer-end"; readonly data: DataState };
+
+/** One command sent and its reply awaited. */
+type Step = Awaiting & {
+  /** The command as errors show it (passwords masked). */
+  readonly shown: string;
+};
+
+/** A row of the reply table: what the reply to one kind of command does. */
+type ReplyRow<K extends Awaiting["on"]> = (
+  session: FtpClientSession,
+  now: number,
+  reply: FtpReply,
+  step: Extract<Step, { on: K }>,
+) => void;
+
+/** One stage of setting the session up, in order (RFC 4217 section 12.1). */
+type SetupStage =
+  | { readonly stage: "before-auth"; readonly command: FtpCommand }
+  | { readonly stage: "auth" | "protect" | "login" | "feat" | "utf8" | "type" | "ready" };
+
+/** An operation waiting for its turn. */
+type Queued =
+  | {
+    readonly op: "command";
+    readonly id: number;
+    readonly verb: string;
+    readonly argument: string | undefined;
+  }
+  | { readonly op: "rename"; readonly id: number; readonly from: string; readonly to: string }
+  | { readonly op: "transfer"; readonly id: number; readonly request: FtpTransferRequest }
+  | { readonly op: "ccc"; readonly id: number }
+  | { readonly op: "abor"; readonly id: number }
+  | { readonly op: "rein"; readonly id: number }
+  | { readonly op: "quit"; readonly id: number };
+
+/** Queued operations as callers describe them (the id comes when queued). */
+type QueuedRequest = Queued extends infer Q ? Q extends Queued ? Omit<Q, "id"> : never : never;
+
+/**
  * One client session over an FTP control connection, as a pure state machine.
  *
  * Inputs: `start`, `receive`, `controlUpgraded`, `controlCleared`, `dataConnected`,
  * `dataListening`, `dataEnded`, `dataFailed`, `handleTimeout`, and the operations `command`,
- * `transfer`, `rename`, `abort`, `reinitialize`, `clearControl`, `quit`. Outputs: `pollTransmit` (bytes for the control
- * connection), `pollEvent`, `pollTimeout`.
+ * `transfer`, `rename`, `abort`, `cancel`, `reinitialize`, `clearControl`, `quit`. Outputs:
+ * `pollTransmit` (bytes for the control connection), `pollEvent`, `pollTimeout`.
+ *
+ * Every input takes `now`, and everything it causes (a command sent, its reply deadline) counts
+ * from that `now`: what each reply does is a row of one table that gets the reply's own time.
  *
  * @example
  * ```ts
@@ -235,7 +296,8 @@ export class FtpClientSession {
   readonly #beforeAuth: readonly FtpCommand[];
   /** Why the session closes once the QUIT in flight is answered. */
   #quitting: { reason: "quit" | "tls-failed"; error?: Error } = { reason: "quit" };
-  readonly #parser = new FtpReplyParser();
+  /** Replaced at AUTH's 234: a line begun in plain text must not end under TLS. */
+  #parser = new FtpReplyParser();
   #transmits: Uint8Array[] = [];
   #events: FtpClientEvent[] = [];
   /** Commands sent and awaiting their replies, oldest first (more than one only while ABOR
@@ -243,8 +305,8 @@ export class FtpClientSession {
   #steps: Step[] = [];
   #deadline: number | undefined;
   #phase: "idle" | "greeting" | "upgrading" | "setup" | "ready" | "clearing" | "closed" = "idle";
-  #setup: ((now: number) => void)[] = [];
-  #queue: Operation[] = [];
+  #setup: SetupStage[] = [];
+  #queue: Queued[] = [];
   #busy = false;
   #current: number | undefined;
   #nextId = 1;
@@ -324,26 +386,38 @@ export class FtpClientSession {
   }
 
   /**
-   * Feeds bytes read from the control connection.
+   * Feeds bytes read from the control connection. After the 234 that accepts AUTH TLS, the rest
+   * of the bytes, a partial line included, and anything fed before `controlUpgraded` are dropped:
+   * they came in plain text, where anyone on the path could have put them (RFC 4217 section 4:
+   * AUTH starts the session over).
    *
    * @param now The current time in ms.
    * @param bytes The bytes.
    */
   receive(now: number, bytes: Uint8Array): void {
     if (this.#phase === "idle") throw new TypeError("Session not started");
-    if (this.#phase === "closed") return;
-    let replies: FtpReply[];
-    try {
-      replies = this.#parser.push(bytes);
-    } catch (error) {
-      this.#close("protocol-error", error as Error);
-      return;
+    // A line at a time, so that nothing after the reply that starts TLS is read.
+    for (let rest = bytes; rest.length > 0 && this.#reading();) {
+      const end = rest.indexOf(0x0a) + 1 || rest.length;
+      let replies: FtpReply[];
+      try {
+        replies = this.#parser.push(rest.subarray(0, end));
+      } catch (error) {
+        this.#close("protocol-error", error as Error);
+        return;
+      }
+      rest = rest.subarray(end);
+      for (const reply of replies) {
+        this.#reply(now, reply);
+        // A reply can end the session (421, a failed login): the rest is not read.
+        if (this.isClosed()) return;
+      }
     }
-    for (const reply of replies) {
-      this.#reply(now, reply);
-      // A reply can end the session (421, a failed login): the rest is not read.
-      if (this.isClosed()) return;
-    }
+  }
+
+  /** Whether control bytes are read now: not once closed, nor between AUTH's 234 and TLS. */
+  #reading(): boolean {
+    return this.#phase !== "closed" && this.#phase !== "upgrading";
   }
 
   /**
@@ -353,8 +427,7 @@ export class FtpClientSession {
    */
   receiveEnd(_now: number): void {
     if (this.#phase === "closed") return;
-    const quitting = this.#steps[0]?.shown === "QUIT";
-    if (quitting) this.#close(this.#quitting.reason, this.#quitting.error);
+    if (this.#steps[0]?.on === "quit") this.#close(this.#quitting.reason, this.#quitting.error);
     else this.#close("server-closed", new Error("The server closed the control connection"));
   }
 
@@ -399,7 +472,7 @@ export class FtpClientSession {
     this.#protected = how === "rejected";
     this.#phase = "setup";
     this.#quitting = { reason: "tls-failed", error };
-    this.#send(now, "QUIT", undefined, () => this.#close("tls-failed", error));
+    this.#send(now, "QUIT", undefined, { on: "quit" });
   }
 
   /**
@@ -450,22 +523,8 @@ export class FtpClientSession {
     if (this.#cancelled(now, data)) return;
     data.phase = "negotiating";
     const eprt = !this.#eprtRefused || !isFtpIpv4(address.host);
-    const verb = eprt ? "EPRT" : "PORT";
-    const argument = eprt ? encodeFtpEprt(address) : encodeFtpPort(address);
-    this.#send(now, verb, argument, (reply) => {
-      if (this.#cancelled(now, data)) return;
-      if (reply.code === 200) {
-        data.phase = "commanding";
-        this.#sendTransferCommand(now, data);
-      } else if (eprt && isFtpIpv4(address.host) && [500, 501, 502, 522].includes(reply.code)) {
-        // RFC 2428 section 2: a server without EPRT; PORT does IPv4.
-        this.#eprtRefused = true;
-        data.phase = "listening";
-        this.dataListening(now, id, address);
-      } else {
-        this.#failData(now, data, new FtpReplyError(`${verb} ${argument}`, reply));
-      }
-    });
+    if (eprt) this.#send(now, "EPRT", encodeFtpEprt(address), { on: "eprt", data, address });
+    else this.#send(now, "PORT", encodeFtpPort(address), { on: "port", data });
   }
 
   /**
@@ -546,16 +605,7 @@ export class FtpClientSession {
     }
     // Checked now, so a bad argument throws at the caller.
     encodeFtpCommand({ verb: upper, argument });
-    return this.#enqueue(
-      now,
-      (at, id) =>
-        this.#send(
-          at,
-          upper,
-          argument,
-          (reply, when) => this.#settle(when, id, upper, argument, reply),
-        ),
-    );
+    return this.#enqueue(now, { op: "command", verb: upper, argument });
   }
 
   /**
@@ -569,14 +619,7 @@ export class FtpClientSession {
   rename(now: number, from: string, to: string): number {
     encodeFtpCommand({ verb: "RNFR", argument: from });
     encodeFtpCommand({ verb: "RNTO", argument: to });
-    return this.#enqueue(now, (at, id) =>
-      this.#send(at, "RNFR", from, (reply, when) => {
-        if (reply.code !== 350) {
-          this.#fail(when, id, new FtpReplyError(`RNFR ${from}`, reply));
-          return;
-        }
-        this.#send(when, "RNTO", to, (second, last) => this.#settle(last, id, "RNTO", to, second));
-      }));
+    return this.#enqueue(now, { op: "rename", from, to });
   }
 
   /**
@@ -594,22 +637,7 @@ export class FtpClientSession {
     ) {
       throw new RangeError(`Offset must be a whole number of bytes, got ${request.offset}`);
     }
-    return this.#enqueue(now, (at, id) => {
-      const data: DataState = {
-        id,
-        request,
-        phase: "negotiating",
-        dataEnded: false,
-        finalReply: undefined,
-      };
-      this.#data = data;
-      if (this.#options.dataConnections === "active") {
-        data.phase = "listening";
-        this.#events.push({ type: "listen-data", id });
-      } else {
-        this.#passive(at, data);
-      }
-    });
+    return this.#enqueue(now, { op: "transfer", request });
   }
 
   /**
@@ -620,17 +648,7 @@ export class FtpClientSession {
    * @returns The operation's id.
    */
   clearControl(now: number): number {
-    return this.#enqueue(now, (at, id) =>
-      this.#send(at, "CCC", undefined, (reply, when) => {
-        if (reply.code !== 200) {
-          this.#fail(when, id, new FtpReplyError("CCC", reply));
-          return;
-        }
-        // RFC 4217 section 5: the TLS shutdown comes next; nothing is sent until it is done.
-        this.#phase = "clearing";
-        this.#events.push({ type: "clear-control" });
-        this.#events.push({ type: "complete", id, reply });
-      }));
+    return this.#enqueue(now, { op: "ccc" });
   }
 
   /**
@@ -654,35 +672,30 @@ export class FtpClientSession {
       if (data.commandSent) {
         const id = this.#nextId++;
         data.dataEnded = true;
-        this.#transmits.push(encodeFtpCommand({ verb: "ABOR" }));
-        this.#steps.push({
-          shown: "ABOR",
-          preliminary: false,
-          handle: (reply, when) => {
-            if (reply.code >= 200 && reply.code < 300) {
-              this.#events.push({ type: "complete", id, reply });
-            } else {
-              this.#events.push({ type: "failed", id, error: new FtpReplyError("ABOR", reply) });
-            }
-            this.#next(when);
-          },
-        });
-        this.#rearm(now);
+        this.#send(now, "ABOR", undefined, { on: "abor", id, overtaking: true });
         this.#maybeFinishTransfer(now, data);
         return id;
       }
     }
-    return this.#enqueue(
-      now,
-      (at, id) =>
-        this.#send(
-          at,
-          "ABOR",
-          undefined,
-          (reply, when) => this.#settle(when, id, "ABOR", undefined, reply),
-        ),
-      true,
-    );
+    return this.#enqueue(now, { op: "abor" }, true);
+  }
+
+  /**
+   * Drops operation `id` if it is still queued, before anything was sent for it: it fails with an
+   * `AbortError`. An operation that started is not touched (a transfer in progress stops with
+   * `abort`).
+   *
+   * @param now The current time in ms.
+   * @param id The operation.
+   * @returns Whether it was queued and is now dropped.
+   */
+  cancel(now: number, id: number): boolean {
+    const at = this.#queue.findIndex((operation) => operation.id === id);
+    if (at === -1) return false;
+    this.#queue.splice(at, 1);
+    this.#events.push({ type: "failed", id, error: abortError() });
+    this.#next(now); // What waited behind it may go now.
+    return true;
   }
 
   /**
@@ -694,29 +707,7 @@ export class FtpClientSession {
    * @returns The operation's id.
    */
   reinitialize(now: number): number {
-    return this.#enqueue(now, (at, id) =>
-      this.#send(at, "REIN", undefined, (reply, when) => {
-        if (reply.code !== 220) {
-          this.#fail(when, id, new FtpReplyError("REIN", reply));
-          return;
-        }
-        this.#features = new Map();
-        this.#protection = undefined;
-        this.#busy = false;
-        this.#current = undefined;
-        if (this.#protected && this.#options.tls === "explicit") {
-          // The reply came protected; TLS goes next, then the session is set up again.
-          this.#reinitializing = true;
-          this.#phase = "clearing";
-          this.#events.push({ type: "clear-control" });
-          this.#events.push({ type: "complete", id, reply });
-          return;
-        }
-        this.#events.push({ type: "complete", id, reply });
-        this.#phase = "setup";
-        this.#planSetup();
-        this.#continueSetup(when);
-      }));
+    return this.#enqueue(now, { op: "rein" });
   }
 
   /**
@@ -726,252 +717,348 @@ export class FtpClientSession {
    * @returns The operation's id.
    */
   quit(now: number): number {
-    return this.#enqueue(now, (at, id) =>
-      this.#send(at, "QUIT", undefined, (reply) => {
-        this.#events.push({ type: "complete", id, reply });
-        this.#current = undefined;
-        this.#close("quit");
-      }));
+    return this.#enqueue(now, { op: "quit" });
   }
 
-  // --- session set-up ---
+  // --- the tables: set-up stages, operations, replies ---
 
-  #planSetup(): void {
-    const options = this.#options;
-    const steps: ((now: number) => void)[] = [];
-    for (const command of this.#beforeAuth) {
-      steps.push((now) =>
-        this.#send(now, command.verb, command.argument, (reply) => {
-          if (reply.code >= 400) {
-            const shown = command.argument === undefined
-              ? command.verb
-              : `${command.verb} ${command.argument}`;
-            return this.#close("protocol-error", new FtpReplyError(shown, reply));
-          }
-          this.#continueSetup(now);
-        })
-      );
-    }
-    if (options.tls === "explicit") steps.push((now) => this.#auth(now));
-    const protect = (now: number) => this.#protect(now);
-    if (options.tls !== "none" && !options.protectAfterLogin) steps.push(protect);
-    steps.push((now) => this.#login(now));
-    if (options.tls !== "none" && options.protectAfterLogin) steps.push(protect);
-    steps.push((now) => this.#feat(now));
-    steps.push((now) => {
-      if (options.utf8 && this.#features.has("UTF8")) {
-        // Servers that need no switch refuse it; either way names go as UTF-8 (RFC 2640).
-        this.#send(now, "OPTS", "UTF8 ON", () => this.#continueSetup(now));
+  /** What each set-up stage sends (RFC 4217 section 12.1 gives the order). */
+  static readonly #SETUP: {
+    readonly [K in SetupStage["stage"]]: (
+      session: FtpClientSession,
+      now: number,
+      stage: Extract<SetupStage, { stage: K }>,
+    ) => void;
+  } = {
+    "before-auth": (session, now, { command }) =>
+      session.#send(now, command.verb, command.argument, { on: "before-auth" }),
+    auth: (session, now) => session.#send(now, "AUTH", "TLS", { on: "auth" }),
+    // RFC 4217 section 9: PBSZ 0 must come before PROT.
+    protect: (session, now) => session.#send(now, "PBSZ", "0", { on: "pbsz" }),
+    login: (session, now) => session.#send(now, "USER", session.#options.user, { on: "user" }),
+    feat: (session, now) => session.#send(now, "FEAT", undefined, { on: "feat" }),
+    utf8: (session, now) => {
+      // Servers that need no switch refuse it; either way names go as UTF-8 (RFC 2640).
+      if (session.#options.utf8 && session.#features.has("UTF8")) {
+        session.#send(now, "OPTS", "UTF8 ON", { on: "opts-utf8" });
       } else {
-        this.#continueSetup(now);
+        session.#continueSetup(now);
       }
-    });
-    steps.push((now) =>
-      this.#send(now, "TYPE", "I", (reply) => {
-        if (reply.code !== 200) {
-          return this.#close("protocol-error", new FtpReplyError("TYPE I", reply));
-        }
-        this.#continueSetup(now);
-      })
-    );
-    steps.push((now) => {
-      this.#phase = "ready";
-      this.#events.push({
+    },
+    type: (session, now) => session.#send(now, "TYPE", "I", { on: "type" }),
+    ready: (session, now) => {
+      session.#phase = "ready";
+      session.#events.push({
         type: "ready",
-        features: this.#features,
-        protection: this.#protection,
+        features: session.#features,
+        protection: session.#protection,
       });
-      this.#next(now);
-    });
-    this.#setup = steps;
-  }
+      session.#next(now);
+    },
+  };
 
-  #continueSetup(now: number): void {
-    const step = this.#setup.shift();
-    step?.(now);
-  }
+  /** What each operation sends when its turn comes. */
+  static readonly #RUN: {
+    readonly [K in Queued["op"]]: (
+      session: FtpClientSession,
+      now: number,
+      operation: Extract<Queued, { op: K }>,
+    ) => void;
+  } = {
+    command: (session, now, { id, verb, argument }) =>
+      session.#send(now, verb, argument, { on: "command", id }),
+    rename: (session, now, { id, from, to }) =>
+      session.#send(now, "RNFR", from, { on: "rnfr", id, to }),
+    transfer: (session, now, { id, request }) => {
+      const data: DataState = {
+        id,
+        request,
+        phase: "negotiating",
+        dataEnded: false,
+        finalReply: undefined,
+      };
+      session.#data = data;
+      if (session.#options.dataConnections === "active") {
+        data.phase = "listening";
+        session.#events.push({ type: "listen-data", id });
+      } else {
+        session.#passive(now, data);
+      }
+    },
+    ccc: (session, now, { id }) => session.#send(now, "CCC", undefined, { on: "ccc", id }),
+    abor: (session, now, { id }) =>
+      session.#send(now, "ABOR", undefined, { on: "abor", id, overtaking: false }),
+    rein: (session, now, { id }) => session.#send(now, "REIN", undefined, { on: "rein", id }),
+    quit: (session, now, { id }) => session.#send(now, "QUIT", undefined, { on: "quit", id }),
+  };
 
-  #auth(now: number): void {
-    this.#send(now, "AUTH", "TLS", (reply) => {
+  /** What each reply does, by the command it answers; `now` is the reply's time. */
+  static readonly #ON_REPLY: { readonly [K in Awaiting["on"]]: ReplyRow<K> } = {
+    "before-auth": (session, now, reply, { shown }) => {
+      // RFC 4217 section 10.3: the user's commands before AUTH; a refusal ends the session.
+      if (reply.code >= 400) {
+        return session.#close("protocol-error", new FtpReplyError(shown, reply));
+      }
+      session.#continueSetup(now);
+    },
+    auth: (session, _now, reply) => {
       if (reply.code === 234) {
         // RFC 4217 section 4.1: TLS negotiation starts right after 234; nothing else is sent.
-        this.#phase = "upgrading";
-        this.#events.push({ type: "upgrade-control" });
+        // Nothing more received in plain text is read (`receive`), and a partial line held
+        // from before is dropped: AUTH starts the session over (section 4), and only protected
+        // replies may answer protected commands.
+        session.#phase = "upgrading";
+        session.#parser = new FtpReplyParser();
+        session.#events.push({ type: "upgrade-control" });
         return;
       }
       // Never fall back to plain text silently: the user asked for TLS.
-      this.#close("tls-refused", new FtpReplyError("AUTH TLS", reply));
-    });
-  }
-
-  #protect(now: number): void {
-    // RFC 4217 section 9: PBSZ 0 must come before PROT.
-    this.#send(now, "PBSZ", "0", (reply) => {
-      if (reply.code !== 200) return this.#close("tls-refused", new FtpReplyError("PBSZ 0", reply));
-      const level = this.#options.protection;
-      this.#send(now, "PROT", level, (second) => {
-        if (second.code !== 200) {
-          return this.#close("tls-refused", new FtpReplyError(`PROT ${level}`, second));
-        }
-        this.#protection = level;
-        this.#continueSetup(now);
-      });
-    });
-  }
-
-  #login(now: number): void {
-    const { user, password, account } = this.#options;
-    const done = () => this.#continueSetup(now);
-    const failed = (command: string, reply: FtpReply) =>
-      this.#close("login-failed", new FtpReplyError(command, reply));
-    const acct = (reply: FtpReply, after: string) => {
-      if (account === undefined) return failed(after, reply);
-      this.#send(now, "ACCT", account, (third) => {
-        if (third.code === 230 || third.code === 202) done();
-        else failed("ACCT ****", third);
-      }, { shown: "ACCT ****" });
-    };
-    this.#send(now, "USER", user, (reply) => {
+      session.#close("tls-refused", new FtpReplyError("AUTH TLS", reply));
+    },
+    pbsz: (session, now, reply) => {
+      if (reply.code !== 200) {
+        return session.#close("tls-refused", new FtpReplyError("PBSZ 0", reply));
+      }
+      const level = session.#options.protection;
+      session.#send(now, "PROT", level, { on: "prot", level });
+    },
+    prot: (session, now, reply, { level }) => {
+      if (reply.code !== 200) {
+        return session.#close("tls-refused", new FtpReplyError(`PROT ${level}`, reply));
+      }
+      session.#protection = level;
+      session.#continueSetup(now);
+    },
+    user: (session, now, reply, { shown }) => {
       // 230 logged in; 232 logged in on the strength of TLS (RFC 4217 section 12.2).
-      if (reply.code === 230 || reply.code === 232) return done();
-      if (reply.code === 332) return acct(reply, `USER ${user}`);
-      if (reply.code !== 331) return failed(`USER ${user}`, reply);
-      this.#send(now, "PASS", password, (second) => {
-        if (second.code === 230 || second.code === 202) return done();
-        if (second.code === 332) return acct(second, "PASS ****");
-        failed("PASS ****", second);
-      }, { shown: "PASS ****" });
-    });
-  }
-
-  #feat(now: number): void {
-    this.#send(now, "FEAT", undefined, (reply) => {
-      this.#features = parseFtpFeat(reply);
-      this.#continueSetup(now);
-    });
-  }
-
-  // --- data transfers ---
-
-  #passive(now: number, data: DataState): void {
-    if (!this.#epsvRefused) {
-      this.#send(now, "EPSV", undefined, (reply) => {
-        if (this.#cancelled(now, data)) return;
-        if (reply.code === 229) {
-          let port: number;
-          try {
-            port = parseFtpEpsv(reply.lines.join(" "));
-          } catch (error) {
-            this.#failData(now, data, error as Error);
-            return;
-          }
-          data.phase = "connecting";
-          this.#events.push({ type: "connect-data", id: data.id, port });
-        } else if ([500, 501, 502].includes(reply.code)) {
-          // RFC 2428: a server that does not know EPSV; ask for PASV from now on.
-          this.#epsvRefused = true;
-          this.#passive(now, data);
-        } else {
-          this.#failData(now, data, new FtpReplyError("EPSV", reply));
-        }
-      });
-      return;
-    }
-    this.#send(now, "PASV", undefined, (reply) => {
-      if (this.#cancelled(now, data)) return;
-      if (reply.code !== 227) {
-        this.#failData(now, data, new FtpReplyError("PASV", reply));
+      if (reply.code === 230 || reply.code === 232) return session.#continueSetup(now);
+      if (reply.code === 332) return session.#account(now, shown, reply);
+      if (reply.code !== 331) return session.#loginFailed(shown, reply);
+      session.#send(now, "PASS", session.#options.password, { on: "pass" }, "PASS ****");
+    },
+    pass: (session, now, reply, { shown }) => {
+      if (reply.code === 230 || reply.code === 202) return session.#continueSetup(now);
+      if (reply.code === 332) return session.#account(now, shown, reply);
+      session.#loginFailed(shown, reply);
+    },
+    acct: (session, now, reply, { shown }) => {
+      if (reply.code === 230 || reply.code === 202) session.#continueSetup(now);
+      else session.#loginFailed(shown, reply);
+    },
+    feat: (session, now, reply) => {
+      session.#features = parseFtpFeat(reply);
+      session.#continueSetup(now);
+    },
+    "opts-utf8": (session, now) => session.#continueSetup(now),
+    type: (session, now, reply) => {
+      if (reply.code !== 200) {
+        return session.#close("protocol-error", new FtpReplyError("TYPE I", reply));
+      }
+      session.#continueSetup(now);
+    },
+    quit: (session, _now, reply, { id }) => {
+      if (id !== undefined) {
+        session.#events.push({ type: "complete", id, reply });
+        session.#current = undefined;
+      }
+      session.#close(session.#quitting.reason, session.#quitting.error);
+    },
+    command: (session, now, reply, { id, shown }) => session.#settle(now, id, shown, reply),
+    rnfr: (session, now, reply, { id, shown, to }) => {
+      if (reply.code !== 350) return session.#fail(now, id, new FtpReplyError(shown, reply));
+      session.#send(now, "RNTO", to, { on: "rnto", id });
+    },
+    rnto: (session, now, reply, { id, shown }) => session.#settle(now, id, shown, reply),
+    ccc: (session, now, reply, { id }) => {
+      if (reply.code !== 200) return session.#fail(now, id, new FtpReplyError("CCC", reply));
+      // RFC 4217 section 5: the TLS shutdown comes next; nothing is sent until it is done.
+      session.#phase = "clearing";
+      session.#events.push({ type: "clear-control" });
+      session.#events.push({ type: "complete", id, reply });
+    },
+    rein: (session, now, reply, { id }) => {
+      if (reply.code !== 220) return session.#fail(now, id, new FtpReplyError("REIN", reply));
+      session.#features = new Map();
+      session.#protection = undefined;
+      session.#busy = false;
+      session.#current = undefined;
+      if (session.#protected && session.#options.tls === "explicit") {
+        // The reply came protected; TLS goes next, then the session is set up again.
+        session.#reinitializing = true;
+        session.#phase = "clearing";
+        session.#events.push({ type: "clear-control" }, { type: "complete", id, reply });
         return;
       }
+      session.#events.push({ type: "complete", id, reply });
+      session.#phase = "setup";
+      session.#planSetup();
+      session.#continueSetup(now);
+    },
+    abor: (session, now, reply, { id, overtaking }) => {
+      if (!overtaking) return session.#settle(now, id, "ABOR", reply);
+      // ABOR overtook the transfer, which was the operation in progress: the queue waited only
+      // for this reply.
+      if (reply.code >= 200 && reply.code < 300) {
+        session.#events.push({ type: "complete", id, reply });
+      } else {
+        session.#events.push({ type: "failed", id, error: new FtpReplyError("ABOR", reply) });
+      }
+      session.#next(now);
+    },
+    epsv: (session, now, reply, { data }) => {
+      if (session.#cancelled(now, data)) return;
+      if (reply.code === 229) {
+        let port: number;
+        try {
+          port = parseFtpEpsv(reply.lines.join(" "));
+        } catch (error) {
+          return session.#failData(now, data, error as Error);
+        }
+        data.phase = "connecting";
+        session.#events.push({ type: "connect-data", id: data.id, port });
+      } else if ([500, 501, 502].includes(reply.code)) {
+        // RFC 2428: a server that does not know EPSV; ask for PASV from now on.
+        session.#epsvRefused = true;
+        session.#passive(now, data);
+      } else {
+        session.#failData(now, data, new FtpReplyError("EPSV", reply));
+      }
+    },
+    pasv: (session, now, reply, { data }) => {
+      if (session.#cancelled(now, data)) return;
+      if (reply.code !== 227) return session.#failData(now, data, new FtpReplyError("PASV", reply));
       let address: FtpHostPort;
       try {
         address = parseFtpPasv(reply.lines.join(" "));
       } catch (error) {
-        this.#failData(now, data, error as Error);
-        return;
+        return session.#failData(now, data, error as Error);
       }
       data.phase = "connecting";
-      this.#events.push({
+      session.#events.push({
         type: "connect-data",
         id: data.id,
         port: address.port,
         announcedHost: address.host,
       });
-    });
-  }
-
-  #sendTransferCommand(now: number, data: DataState): void {
-    const { command, path, offset } = data.request;
-    const go = () => {
-      data.commandSent = true;
-      this.#send(now, command, path, (reply) => this.#transferReply(now, data, reply), {
-        preliminary: true,
-      });
-    };
-    if (offset === undefined) return go();
-    this.#send(now, "REST", String(offset), (reply) => {
-      if (this.#cancelled(now, data)) return;
-      if (reply.code !== 350) {
-        this.#failData(now, data, new FtpReplyError(`REST ${offset}`, reply));
-        return;
+    },
+    eprt: (session, now, reply, { data, address, shown }) => {
+      if (session.#cancelled(now, data)) return;
+      if (reply.code === 200) {
+        data.phase = "commanding";
+        session.#sendTransferCommand(now, data);
+      } else if (isFtpIpv4(address.host) && [500, 501, 502, 522].includes(reply.code)) {
+        // RFC 2428 section 2: a server without EPRT; PORT does IPv4.
+        session.#eprtRefused = true;
+        data.phase = "listening";
+        session.dataListening(now, data.id, address);
+      } else {
+        session.#failData(now, data, new FtpReplyError(shown, reply));
       }
-      go();
-    });
+    },
+    port: (session, now, reply, { data, shown }) => {
+      if (session.#cancelled(now, data)) return;
+      if (reply.code !== 200) return session.#failData(now, data, new FtpReplyError(shown, reply));
+      data.phase = "commanding";
+      session.#sendTransferCommand(now, data);
+    },
+    rest: (session, now, reply, { data, shown }) => {
+      if (session.#cancelled(now, data)) return;
+      if (reply.code !== 350) return session.#failData(now, data, new FtpReplyError(shown, reply));
+      session.#sendCommandProper(now, data);
+    },
+    transfer: (session, now, reply, { data }) => {
+      if (reply.code < 200 && data.aborted) {
+        // ABOR is on its way: no data connection now; the final reply follows.
+        return session.#await(now, { on: "transfer-end", data, shown: describe(data.request) });
+      }
+      if (reply.code === 125 || reply.code === 150) {
+        data.phase = "transferring";
+        const upload = data.request.command === "STOR" || data.request.command === "APPE";
+        session.#events.push({
+          type: "transfer-data",
+          id: data.id,
+          tls: session.#protection === "P",
+          direction: upload ? "upload" : "download",
+        });
+        // The final reply follows on the same command: keep waiting for it.
+        return session.#await(now, { on: "transfer-end", data, shown: describe(data.request) });
+      }
+      // A final reply without a preliminary one: a refusal (or a server that skipped 150).
+      if (reply.code >= 200 && reply.code < 300) {
+        data.phase = "transferring";
+        data.finalReply = reply;
+        data.dataEnded = true;
+        return session.#maybeFinishTransfer(now, data);
+      }
+      session.#failData(now, data, new FtpReplyError(describe(data.request), reply));
+    },
+    "transfer-end": (session, now, reply, { data }) => {
+      data.finalReply = reply;
+      if (reply.code >= 300 && !data.dataEnded) {
+        // A refusal after 150 (425: the server could not connect; 426; 451): no data will come,
+        // or what came is void. The transfer fails now; its connection is dropped.
+        data.dataEnded = true;
+        session.#dropped = data.id;
+      }
+      session.#maybeFinishTransfer(now, data);
+    },
+  };
+
+  // --- session set-up ---
+
+  #planSetup(): void {
+    const options = this.#options;
+    const stages: SetupStage[] = this.#beforeAuth.map((command) => ({
+      stage: "before-auth",
+      command,
+    }));
+    if (options.tls === "explicit") stages.push({ stage: "auth" });
+    if (options.tls !== "none" && !options.protectAfterLogin) stages.push({ stage: "protect" });
+    stages.push({ stage: "login" });
+    if (options.tls !== "none" && options.protectAfterLogin) stages.push({ stage: "protect" });
+    stages.push({ stage: "feat" }, { stage: "utf8" }, { stage: "type" }, { stage: "ready" });
+    this.#setup = stages;
   }
 
-  #transferReply(now: number, data: DataState, reply: FtpReply): void {
-    const shown = describe(data.request);
-    if (reply.code < 200 && data.aborted) {
-      // ABOR is on its way: no data connection now; the final reply follows.
-      this.#await(
-        now,
-        shown,
-        (final) => {
-          data.finalReply = final;
-          this.#maybeFinishTransfer(now, data);
-        },
-        false,
-        data,
-      );
-      return;
-    }
-    if (reply.code === 125 || reply.code === 150) {
-      data.phase = "transferring";
-      const upload = data.request.command === "STOR" || data.request.command === "APPE";
-      this.#events.push({
-        type: "transfer-data",
-        id: data.id,
-        tls: this.#protection === "P",
-        direction: upload ? "upload" : "download",
-      });
-      // The final reply follows on the same command: keep waiting for it.
-      this.#await(
-        now,
-        shown,
-        (final) => {
-          data.finalReply = final;
-          if (final.code >= 300 && !data.dataEnded) {
-            // A refusal after 150 (425: the server could not connect; 426; 451): no data will
-            // come, or what came is void. The transfer fails now; its connection is dropped.
-            data.dataEnded = true;
-            this.#dropped = data.id;
-          }
-          this.#maybeFinishTransfer(now, data);
-        },
-        false,
-        data,
-      );
-      return;
-    }
-    // A final reply without a preliminary one: a refusal (or a server that skipped 150).
-    if (reply.code >= 200 && reply.code < 300) {
-      data.phase = "transferring";
-      data.finalReply = reply;
-      data.dataEnded = true;
-      this.#maybeFinishTransfer(now, data);
-      return;
-    }
-    this.#failData(now, data, new FtpReplyError(shown, reply));
+  #continueSetup(now: number): void {
+    const stage = this.#setup.shift();
+    if (!stage) return;
+    const begin = FtpClientSession.#SETUP[stage.stage] as (
+      session: FtpClientSession,
+      now: number,
+      stage: SetupStage,
+    ) => void;
+    begin(this, now, stage);
+  }
+
+  /** ACCT after a 332 (RFC 959 section 4.1.1), or a failed login when there is no account. */
+  #account(now: number, after: string, reply: FtpReply): void {
+    const account = this.#options.account;
+    if (account === undefined) return this.#loginFailed(after, reply);
+    this.#send(now, "ACCT", account, { on: "acct" }, "ACCT ****");
+  }
+
+  #loginFailed(command: string, reply: FtpReply): void {
+    this.#close("login-failed", new FtpReplyError(command, reply));
+  }
+
+  // --- data transfers ---
+
+  #passive(now: number, data: DataState): void {
+    if (this.#epsvRefused) this.#send(now, "PASV", undefined, { on: "pasv", data });
+    else this.#send(now, "EPSV", undefined, { on: "epsv", data });
+  }
+
+  /** REST first when resuming (RFC 3659 section 5), then the transfer command. */
+  #sendTransferCommand(now: number, data: DataState): void {
+    const offset = data.request.offset;
+    if (offset === undefined) this.#sendCommandProper(now, data);
+    else this.#send(now, "REST", String(offset), { on: "rest", data });
+  }
+
+  #sendCommandProper(now: number, data: DataState): void {
+    data.commandSent = true;
+    this.#send(now, data.request.command, data.request.path, { on: "transfer", data });
   }
 
   #maybeFinishTransfer(now: number, data: DataState): void {
@@ -1023,42 +1110,49 @@ export class FtpClientSession {
 
   // --- the command/reply loop ---
 
-  #enqueue(now: number, run: (now: number, id: number) => void, first = false): number {
+  #enqueue(now: number, request: QueuedRequest, first = false): number {
     if (this.#phase === "closed") throw new TypeError("Session closed");
-    const id = this.#nextId++;
-    const operation = { id, run: (at: number) => run(at, id) };
+    const operation = { ...request, id: this.#nextId++ } as Queued;
     if (first) this.#queue.unshift(operation);
     else this.#queue.push(operation);
     this.#next(now);
-    return id;
+    return operation.id;
   }
 
   /** Starts the next queued operation, if the session is ready and idle. Call with the time. */
   #next(now: number): void {
-    if (this.#phase !== "ready" || this.#busy || this.#steps.length > 0) return;
+    if (this.#phase !== "ready" || this.#busy || !this.#mayGo(this.#queue[0])) return;
     const operation = this.#queue.shift();
     if (!operation) return;
     this.#busy = true;
     this.#current = operation.id;
-    operation.run(now);
+    const run = FtpClientSession.#RUN[operation.op] as (
+      session: FtpClientSession,
+      now: number,
+      operation: Queued,
+    ) => void;
+    run(this, now, operation);
   }
 
-  #settle(
-    now: number,
-    id: number,
-    verb: string,
-    argument: string | undefined,
-    reply: FtpReply,
-  ): void {
+  /**
+   * Whether `operation` may go out now: when no reply is awaited, or for QUIT, when only the
+   * replies to ABORs that overtook a transfer are. Some servers answer an aborted transfer and its
+   * ABOR with one reply (Pure-FTPd: a single 226), and QUIT must not wait for a second that never
+   * comes; the replies still come in order, and the session ends with QUIT's.
+   */
+  #mayGo(operation: Queued | undefined): boolean {
+    if (this.#steps.length === 0) return true;
+    return operation?.op === "quit" &&
+      this.#steps.every((step) => step.on === "abor" && step.overtaking);
+  }
+
+  /** Completes operation `id` on a positive completion (2yz), else fails it with the reply. */
+  #settle(now: number, id: number, shown: string, reply: FtpReply): void {
     if (reply.code >= 200 && reply.code < 300) {
       this.#events.push({ type: "complete", id, reply });
       this.#finishOperation(now);
     } else {
-      this.#fail(
-        now,
-        id,
-        new FtpReplyError(argument === undefined ? verb : `${verb} ${argument}`, reply),
-      );
+      this.#fail(now, id, new FtpReplyError(shown, reply));
     }
   }
 
@@ -1074,31 +1168,22 @@ export class FtpClientSession {
     this.#next(now);
   }
 
+  /** Sends a command; its reply goes to the reply table's row `awaiting.on`. */
   #send(
     now: number,
     verb: string,
     argument: string | undefined,
-    handle: (reply: FtpReply, now: number) => void,
-    step: { shown?: string; preliminary?: boolean } = {},
+    awaiting: Awaiting,
+    shown: string = argument === undefined ? verb : `${verb} ${argument}`,
   ): void {
     this.#transmits.push(encodeFtpCommand({ verb, argument }));
-    const shown = step.shown ?? (argument === undefined ? verb : `${verb} ${argument}`);
-    this.#await(now, shown, handle, step.preliminary ?? false);
+    this.#await(now, { ...awaiting, shown });
   }
 
-  #await(
-    now: number,
-    shown: string,
-    handle: (reply: FtpReply, now: number) => void,
-    preliminary = false,
-    after?: DataState,
-  ): void {
-    if (after) {
-      // A transfer's final reply comes before any later command's.
-      this.#steps.unshift({ shown, handle, preliminary, after });
-    } else {
-      this.#steps.push({ shown, handle, preliminary });
-    }
+  #await(now: number, step: Step): void {
+    // A transfer's final reply comes before any later command's.
+    if (step.on === "transfer-end") this.#steps.unshift(step);
+    else this.#steps.push(step);
     this.#rearm(now);
   }
 
@@ -1106,7 +1191,7 @@ export class FtpClientSession {
    * moves. */
   #rearm(now: number): void {
     const step = this.#steps[0];
-    const moving = step?.after !== undefined && !step.after.dataEnded;
+    const moving = step?.on === "transfer-end" && !step.data.dataEnded;
     this.#deadline = step && !moving ? now + this.#options.replyTimeoutMs : undefined;
   }
 
@@ -1136,12 +1221,18 @@ export class FtpClientSession {
       this.#close("protocol-error", new FtpReplyError("(no command)", reply));
       return;
     }
-    if (reply.code < 200 && !step.preliminary) {
-      return; // A preliminary reply to a command that has no use for it: wait for the final one.
-    }
+    // A 1yz answers only a transfer command (its 125/150); to anything else it is a note, and
+    // the final reply follows.
+    if (reply.code < 200 && step.on !== "transfer") return;
     this.#steps.shift();
     this.#rearm(now);
-    step.handle(reply, now);
+    const row = FtpClientSession.#ON_REPLY[step.on] as (
+      session: FtpClientSession,
+      now: number,
+      reply: FtpReply,
+      step: Step,
+    ) => void;
+    row(this, now, reply, step);
   }
 
   #close(reason: Extract<FtpClientEvent, { type: "closed" }>["reason"], error?: Error): void {

@@ -57,7 +57,11 @@ export interface FtpsTransferOptions {
   offset?: number;
   /** Called with the bytes moved so far. */
   onProgress?: (bytes: number) => void;
-  /** Aborts the transfer (ABOR). */
+  /**
+   * Stops the transfer: ABOR goes out on the control connection, the data connection is dropped
+   * (an upload so that the server sees it cut short, never ended), and the operation rejects with
+   * the signal's reason once the server has answered.
+   */
   signal?: AbortSignal;
 }
 
@@ -106,6 +110,10 @@ interface DataJob {
   secured?: boolean;
   /** The data connection's TLS handshake failed while offering the control connection's session. */
   resumeRefused?: boolean;
+  /** An upload's end (close_notify, FIN) was sent: the server has all of it. */
+  sent?: boolean;
+  /** Why this side stopped an upload with ABOR (it failed here): the transfer rejects with it. */
+  stopped?: Error;
 }
 
 const now = (): number => performance.now();
@@ -209,12 +217,17 @@ export class FtpsClient {
    * Unix or DOS style.
    *
    * @param path The directory (default the current one).
+   * @param options An abort signal.
    * @returns The entries, without `.` and `..`.
    */
-  async list(path?: string): Promise<FtpsEntry[]> {
+  async list(path?: string, options: { signal?: AbortSignal } = {}): Promise<FtpsEntry[]> {
     const mlsd = this.#features.has("MLST");
     const text = new TextDecoder().decode(
-      await this.#download(path, {}, mlsd ? "MLSD" : "LIST"),
+      await this.#download(
+        path,
+        options.signal ? { signal: options.signal } : {},
+        mlsd ? "MLSD" : "LIST",
+      ),
     );
     const entries: FtpsEntry[] = [];
     for (const line of text.split(/\r?\n/)) {
@@ -589,6 +602,9 @@ export class FtpsClient {
         this.#session.receive(now(), bytes);
         this.#pump();
         if (this.#upgrade === "wanted") {
+          // AUTH TLS was accepted. The machine read nothing after the 234, and nothing more is
+          // read in plain text: the transport drops what is buffered, then the handshake runs
+          // (RFC 4217 section 4).
           this.#upgrade = "none";
           await this.#writing;
           this.#control = await withTimeout(
@@ -658,7 +674,7 @@ export class FtpsClient {
         return;
       case "abort-data": {
         const job = this.#pending.get(event.id)?.data;
-        if (job) this.#dropData(job);
+        if (job) this.#dropData(job, true);
         return;
       }
       case "complete": {
@@ -699,7 +715,7 @@ export class FtpsClient {
             );
           }
         }
-        pending?.reject(error);
+        pending?.reject(job?.stopped ?? error);
         return;
       }
       case "closed":
@@ -742,6 +758,7 @@ export class FtpsClient {
   ): { job: DataJob; reply: Promise<FtpReply> } {
     this.#check();
     options.signal?.throwIfAborted();
+    const signal = options.signal;
     const job: DataJob = {
       request,
       ...(io.sink ? { sink: io.sink } : {}),
@@ -755,13 +772,13 @@ export class FtpsClient {
     const reply = new Promise<FtpReply>((resolve, reject) => {
       const id = this.#session.transfer(now(), request);
       const onAbort = () => {
-        if (this.#pending.has(id) && !this.#closed) {
-          this.#session.abort(now());
-          this.#pump();
-        }
+        if (!this.#pending.has(id) || this.#closed) return;
+        // Still queued behind other work: dropped there. Else it is the transfer in progress.
+        if (!this.#session.cancel(now(), id)) this.#session.abort(now());
+        this.#pump();
       };
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      const done = () => options.signal?.removeEventListener("abort", onAbort);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const done = () => signal?.removeEventListener("abort", onAbort);
       this.#pending.set(id, {
         resolve: (reply) => {
           done();
@@ -769,7 +786,8 @@ export class FtpsClient {
         },
         reject: (error) => {
           done();
-          reject(error);
+          // Stopped by the caller: the caller's reason, whatever the session made of it.
+          reject(signal?.aborted ? signal.reason : error);
         },
         data: job,
       });
@@ -816,7 +834,7 @@ export class FtpsClient {
     const job = this.#pending.get(id)?.data;
     if (!job) return;
     job.tls = tls;
-    let idle: ReturnType<typeof idleGuard> | undefined;
+    let idle: IdleGuard | undefined;
     try {
       let socket = job.socket;
       if (!socket) {
@@ -850,51 +868,81 @@ export class FtpsClient {
         job.socket = socket;
         job.secured = true;
         job.resumed = socket.tls?.resumed ?? false;
+        // Dropped during the handshake: the transfer's end closes it.
+        if (job.dropped) return;
       }
       // One watchdog for the whole transfer, not a timer per chunk: a connection that moves
-      // nothing for timeoutMs, either way, is dropped.
-      idle = idleGuard(socket, this.#timeoutMs);
-      try {
-        if (direction === "download") {
-          for (let chunk = await socket.read(); chunk; chunk = await socket.read()) {
-            idle.touch();
-            job.bytes += chunk.length;
-            await job.sink?.(chunk);
-            job.onProgress?.(job.bytes);
-          }
-        } else {
-          for await (const chunk of job.source ?? []) {
-            if (job.dropped) return;
-            await socket.write(chunk);
-            idle.touch();
-            job.bytes += chunk.length;
-            job.onProgress?.(job.bytes);
-          }
-          await socket.end();
-          // The server closes once it has read everything: wait for that rather than cut the
-          // connection under bytes still in flight (a TLS 1.3 ticket is consumed below us).
-          while (await socket.read()) idle.touch();
+      // nothing for timeoutMs, either way, fails the transfer.
+      idle = idleGuard(this.#timeoutMs);
+      if (direction === "download") {
+        for (
+          let chunk = await idle.within(socket.read());
+          chunk;
+          chunk = await idle.within(socket.read())
+        ) {
+          if (job.dropped) return;
+          idle.touch();
+          job.bytes += chunk.length;
+          await job.sink?.(chunk);
+          job.onProgress?.(job.bytes);
         }
-      } finally {
-        idle.stop();
+      } else {
+        for await (const chunk of job.source ?? []) {
+          if (job.dropped) return;
+          await idle.within(socket.write(chunk));
+          idle.touch();
+          job.bytes += chunk.length;
+          job.onProgress?.(job.bytes);
+        }
+        if (job.dropped) return;
+        // The file ends here: TLS close_notify, then FIN, sent before anything else happens
+        // (a server may take a bare FIN for a truncation).
+        await idle.within(socket.end());
+        job.sent = true;
+        // The server closes once it has read everything: wait for that rather than cut the
+        // connection under bytes still in flight (a TLS 1.3 ticket is consumed below us).
+        while (await idle.within(socket.read())) idle.touch();
       }
       if (job.dropped || this.#closed) return;
-      if (idle.expired) throw new Error("stalled");
       socket.close();
       this.#session.dataEnded(now(), id);
     } catch (error) {
       if (job.dropped || this.#closed) return;
-      job.socket?.close();
-      const stalled = new Error(`Data: nothing moved for ${this.#timeoutMs} ms`);
-      this.#session.dataFailed(now(), id, idle?.expired ? stalled : error as Error);
+      this.#dataBroke(id, job, error as Error);
+    } finally {
+      idle?.stop();
     }
     this.#pump();
   }
 
-  #dropData(job: DataJob): void {
+  /** The data connection failed here (broke, stalled, or the upload's source failed). */
+  #dataBroke(id: number, job: DataJob, error: Error): void {
+    if (unfinished(job) && job.socket && !job.socket.reset && !this.#session.isClosed()) {
+      // An upload cut short whose connection cannot be reset: closing it would send
+      // close_notify and FIN, which read as the file's end. ABOR first; the connection closes
+      // once the server has answered (it drops it itself on ABOR).
+      job.stopped = error;
+      this.#session.abort(now());
+      return;
+    }
+    this.#dropData(job);
+    this.#session.dataFailed(now(), id, error);
+  }
+
+  /**
+   * Lets go of a transfer's data connection. An upload cut short must not look finished: it is
+   * reset where the transport can (no close_notify, no FIN), so that no server keeps what came as
+   * the whole file. Where the transport cannot and ABOR is on its way (`aborting`), the connection
+   * stays open until the transfer is answered: the server drops it on ABOR.
+   */
+  #dropData(job: DataJob, aborting = false): void {
     job.dropped = true;
-    job.socket?.close();
     job.listener?.close();
+    const socket = job.socket;
+    if (!socket) return;
+    const cut = unfinished(job);
+    if (cut && socket.reset) socket.reset();
+    else if (!(cut && aborting)) socket.close();
   }
 
   #shutdown(error: Error): void {
@@ -907,10 +955,17 @@ export class FtpsClient {
     this.#ready = undefined;
     for (const [, pending] of this.#pending) {
       if (pending.data) this.#dropData(pending.data);
-      pending.reject(error);
+      pending.reject(pending.data?.stopped ?? error);
     }
     this.#pending.clear();
   }
+}
+
+/** Whether `job` is an upload whose end was not sent (it may not have begun: a server that
+ * starts it after a clean end of its data connection would store an empty file). */
+function unfinished(job: DataJob): boolean {
+  const upload = job.request.command === "STOR" || job.request.command === "APPE";
+  return upload && !job.sent;
 }
 
 /** A local file's bytes, 256 KiB at a time. */
@@ -954,29 +1009,45 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** A transfer's watchdog: see {@linkcode idleGuard}. */
+interface IdleGuard {
+  /** Something moved. */
+  touch(): void;
+  /** `step`, or a rejection once nothing moved for the guard's time (`step` is left to settle
+   * on its own, its outcome unread). */
+  within<T>(step: Promise<T>): Promise<T>;
+  /** Ends the watch. */
+  stop(): void;
+}
+
 /**
- * Drops `socket` once nothing moved for `ms` (the read or write waiting on it then ends);
- * `expired` tells that apart from a normal end.
+ * Watches a transfer: once nothing moved for `ms`, the step it waits on fails with "nothing
+ * moved". The connection is not touched: how to drop it (a reset, or ABOR first for an upload)
+ * is the caller's choice.
  */
-function idleGuard(socket: FtpSocket, ms: number) {
+function idleGuard(ms: number): IdleGuard {
   let last = now();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const guard = {
-    expired: false,
-    touch: () => void (last = now()),
-    stop: () => clearTimeout(timer),
-  };
+  let stall: (error: Error) => void = () => {};
+  const stalled = new Promise<never>((_, reject) => (stall = reject));
+  stalled.catch(() => {}); // Read only by `within`.
   const check = () => {
     const quiet = now() - last;
     if (quiet < ms) {
       timer = setTimeout(check, ms - quiet);
       return;
     }
-    guard.expired = true;
-    socket.close();
+    stall(new Error(`Data: nothing moved for ${ms} ms`));
   };
   timer = setTimeout(check, ms);
-  return guard;
+  return {
+    touch: () => void (last = now()),
+    within: <T>(step: Promise<T>) => {
+      step.catch(() => {}); // Its failure after a stall is not news.
+      return Promise.race([step, stalled]);
+    },
+    stop: () => clearTimeout(timer),
+  };
 }
 
 /** Upload data as chunks of at most 64 KiB. */

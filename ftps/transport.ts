@@ -49,13 +49,26 @@ export interface FtpSocket {
   read(): Promise<Uint8Array | null>;
   /** Writes bytes; resolves once they are handed to the system (backpressure). */
   write(bytes: Uint8Array): Promise<void>;
-  /** Ends the stream cleanly (TLS close_notify, then FIN) and waits until it is sent. */
+  /**
+   * Ends the stream cleanly and waits until that is sent: under TLS a close_notify alert, then
+   * FIN. A protected upload's end is its close_notify (RFC 5246 section 7.2.1, RFC 8446 section
+   * 6.1): a server may take a bare FIN for a truncation and keep nothing.
+   */
   end(): Promise<void>;
   /** Drops the connection now. */
   close(): void;
   /**
+   * Drops the connection so that the peer sees a failure, never an end: a TCP reset, with no
+   * close_notify before it. An upload cut short ends this way where the transport can, so that
+   * no server takes what came for the whole file. Absent where the runtime cannot reset (Deno's
+   * native TCP and TLS, whose `close` ends with FIN, under TLS after a close_notify).
+   */
+  reset?(): void;
+  /**
    * Runs a TLS handshake as the client over this connection (AUTH TLS, or a protected data
-   * connection) and returns the TLS stream; this object is not used afterwards.
+   * connection) and returns the TLS stream; this object is not used afterwards. Bytes received
+   * and not yet read are dropped: after AUTH TLS's 234 only the handshake may come, and anything
+   * sent in plain text before it could be anyone's (RFC 4217 section 4).
    */
   startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket>;
 }

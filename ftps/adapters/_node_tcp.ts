@@ -140,6 +140,8 @@ class NodeFtpSocket implements FtpServerSocket {
   readonly #pauseTarget: Socket | undefined;
   /** Where the addresses come from. */
   readonly #addressOf: Socket;
+  /** The TCP socket a client TLS stream runs over, reset by `reset` (client side only). */
+  readonly #tcp: Socket | undefined;
   readonly tls?: { readonly protocol: string; readonly resumed: boolean };
   readonly peerCertificate?: FtpPeerCertificate;
 
@@ -162,6 +164,8 @@ class NodeFtpSocket implements FtpServerSocket {
       pauseSocket?: Socket;
       /** Whether the TLS stream ended with the peer's close_notify (once it ended). */
       closeNotified?: () => boolean | undefined;
+      /** A client TLS stream: the TCP socket under it. */
+      tcp?: Socket;
     },
   ) {
     this.#socket = socket;
@@ -172,6 +176,7 @@ class NodeFtpSocket implements FtpServerSocket {
     this.#closeNotified = extra?.closeNotified;
     this.#lingers = extra?.server ?? false;
     this.#addressOf = extra?.addressOf ?? socket;
+    this.#tcp = extra?.tcp;
     // Deno: pausing a TLS socket loses the end of the stream (above); a plain server socket, or
     // the TCP socket under a server's record-fed TLS stream, pauses safely.
     this.#pauseTarget = extra?.pauseSocket ??
@@ -333,10 +338,24 @@ class NodeFtpSocket implements FtpServerSocket {
     this.#socket.destroy();
   }
 
-  startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket> {
-    if (this.#chunks.length > 0) {
-      return Promise.reject(new Error("Bytes arrived before the TLS handshake"));
+  reset(): void {
+    // Under TLS, the TCP socket below: destroying the TLS socket alone ends with a FIN.
+    const tcp = this.#tcp ?? this.#socket;
+    // A socket already gone reports that as an error: nothing may go unhandled.
+    tcp.on("error", () => {});
+    if (!tcp.destroyed) {
+      try {
+        tcp.resetAndDestroy();
+      } catch {
+        tcp.destroy();
+      }
     }
+    this.#socket.destroy();
+  }
+
+  startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket> {
+    // Plain bytes that came before the handshake are dropped (RFC 4217 section 4).
+    this.#chunks.length = 0;
     this.#detach();
     return secure(this.#socket, options);
   }
@@ -422,10 +441,12 @@ function secure(
     tls.once("secureConnect", () => {
       tls.off("error", fail);
       resolve(
-        new NodeFtpSocket(tls, {
-          protocol: tls.getProtocol() ?? "",
-          resumed: tls.isSessionReused(),
-        }),
+        new NodeFtpSocket(
+          tls,
+          { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
+          undefined,
+          socket ? { tcp: socket } : undefined,
+        ),
       );
     });
   });

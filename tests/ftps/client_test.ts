@@ -182,6 +182,42 @@ describe("FTPS client session: establishing (RFC 4217 section 12)", () => {
     assert.throws(() => wrong.controlUpgradeFailed(4), TypeError);
   });
 
+  test("section 4: plain replies after AUTH's 234 are dropped, never taken as answers", () => {
+    // Whatever follows the 234 before TLS is up could be anyone's: a smuggled 230 must never
+    // answer USER or PASS, nor a partial line run into the first protected reply.
+    const session = new FtpClientSession({ user: "fred", password: "pass" });
+    session.start(0);
+    server(session, 1, "220 Ready");
+    assert.equal(sent(session), "AUTH TLS\r\n");
+    session.receive(2, encoder.encode("234 Proceed\r\n230 Logged in\r\n200 OK\r\n331 Pass"));
+    assert.deepEqual(events(session), [{ type: "upgrade-control" }]);
+    session.receive(3, encoder.encode("word\r\n230 Logged in\r\n")); // Before TLS is up.
+    assert.deepEqual(events(session), []);
+    session.controlUpgraded(4);
+    assert.equal(sent(session), "PBSZ 0\r\n");
+    server(session, 5, "200 PBSZ=0");
+    assert.equal(sent(session), "PROT P\r\n");
+    server(session, 6, "200 PROT P");
+    assert.equal(sent(session), "USER fred\r\n");
+    server(session, 7, "331 Password please");
+    assert.equal(sent(session), "PASS pass\r\n");
+    server(session, 8, "530 Login incorrect");
+    const [closed] = events(session);
+    assert.ok(closed.type === "closed" && closed.reason === "login-failed", "not logged in");
+  });
+
+  test("section 4: a line begun in plain text after AUTH's 234 does not end inside TLS", () => {
+    const half = new FtpClientSession({ user: "fred", password: "pass" });
+    half.start(0);
+    server(half, 1, "220 Ready");
+    half.receive(2, encoder.encode("234 Proceed\r\n230 Logged in"));
+    half.controlUpgraded(3);
+    assert.equal(sent(half), "AUTH TLS\r\nPBSZ 0\r\n");
+    server(half, 4, "200 PBSZ=0");
+    assert.equal(sent(half), "PROT P\r\n", "the 200 answered PBSZ, not a 230 made of two halves");
+    assert.deepEqual(events(half), [{ type: "upgrade-control" }]);
+  });
+
   test("implicit TLS: the session starts protected, no AUTH", () => {
     const session = ready({ tls: "implicit" });
     assert.equal(session.controlProtected, true);
@@ -654,6 +690,74 @@ describe("FTPS client session: every other branch", () => {
     assert.ok(failed?.type === "failed" && (failed.error as FtpReplyError).transient);
   });
 
+  test("each deadline counts from the input that sent the command: a slow but healthy server is served to the end", () => {
+    // Every reply comes 1 ms before its deadline, and the data connection and TLS take a while
+    // too: nothing here is late, so the login and a transfer complete.
+    const timeout = 30_000;
+    const session = new FtpClientSession({
+      user: "fred",
+      password: "pass",
+      replyTimeoutMs: timeout,
+    });
+    let clock = 0;
+    session.start(clock);
+    /** The server answers the command sent at `clock`, just inside the timeout; any timer due
+     * by then fires first, as a driver would fire it. */
+    const slowly = (...lines: string[]) => {
+      assert.equal(session.pollTimeout(), clock + timeout, "timed from when it was sent");
+      clock += timeout - 1;
+      session.handleTimeout(clock);
+      server(session, clock, ...lines);
+    };
+    const steps: [string, string[]][] = [
+      ["", ["220 Service ready"]],
+      ["AUTH TLS\r\n", ["234 Proceed with negotiation."]],
+    ];
+    for (const [command, reply] of steps) {
+      assert.equal(sent(session), command);
+      slowly(...reply);
+    }
+    clock += 20_000; // A slow handshake.
+    session.controlUpgraded(clock);
+    const setup: [string, string[]][] = [
+      ["PBSZ 0\r\n", ["200 PBSZ=0"]],
+      ["PROT P\r\n", ["200 Protection level set to P"]],
+      ["USER fred\r\n", ["331 Please specify the password."]],
+      ["PASS pass\r\n", ["230 Login successful."]],
+      ["FEAT\r\n", FEAT],
+      ["OPTS UTF8 ON\r\n", ["200 Always in UTF8 mode."]],
+      ["TYPE I\r\n", ["200 Switching to Binary mode."]],
+    ];
+    for (const [command, reply] of setup) {
+      assert.equal(sent(session), command);
+      slowly(...reply);
+    }
+    assert.deepEqual(events(session).map((event) => event.type), ["upgrade-control", "ready"]);
+    clock += 45_000; // Idle: nothing awaited, nothing timed.
+    assert.equal(session.pollTimeout(), undefined);
+    const id = session.transfer(clock, { command: "RETR", path: "big.iso", offset: 7 });
+    assert.equal(sent(session), "EPSV\r\n");
+    slowly("229 Entering Extended Passive Mode (|||50000|)");
+    clock += 25_000; // A slow connect: the driver bounds it, not a reply deadline.
+    session.dataConnected(clock, id);
+    assert.equal(sent(session), "REST 7\r\n");
+    slowly("350 Restarting at 7.");
+    assert.equal(sent(session), "RETR big.iso\r\n");
+    slowly("150 Opening BINARY mode data connection.");
+    clock += 3_600_000; // An hour of data.
+    session.dataEnded(clock, id);
+    slowly("226 Transfer complete.");
+    const out = events(session);
+    assert.deepEqual(out.map((event) => event.type), ["connect-data", "transfer-data", "complete"]);
+    assert.equal(session.isClosed(), false);
+    // The same for commands that follow a reply: RNFR's 350 sends RNTO, timed from then.
+    session.rename(clock, "a", "b");
+    slowly("350 Ready for RNTO.");
+    assert.equal(sent(session), "RNFR a\r\nRNTO b\r\n");
+    slowly("250 Rename successful.");
+    assert.deepEqual(events(session).map((event) => event.type), ["complete"]);
+  });
+
   test("a transfer's final reply is timed from the end of its data, not from its 150", () => {
     const session = ready({ replyTimeoutMs: 1000 });
     const id = session.transfer(20, { command: "RETR", path: "huge.iso" });
@@ -750,6 +854,21 @@ describe("FTPS client session: ABOR and REIN (RFC 959 section 4.1.3, RFC 4217 se
     assert.ok(done.type === "complete" && done.id === abort && done.reply.code === 225);
   });
 
+  test("cancel drops a queued transfer where it waits; the transfer in progress goes on", () => {
+    const { session, id } = downloading();
+    const queued = session.transfer(24, { command: "RETR", path: "next.iso" });
+    assert.equal(session.cancel(25, queued), true);
+    assert.equal(sent(session), "", "no ABOR: the running transfer is not the one stopped");
+    const [failed] = events(session);
+    assert.ok(failed.type === "failed" && failed.id === queued);
+    assert.equal((failed.error as Error).name, "AbortError");
+    assert.equal(session.cancel(26, id), false, "a transfer in progress is abort's");
+    session.dataEnded(27, id);
+    server(session, 28, "226 Transfer complete.");
+    assert.deepEqual(events(session).map((event) => event.type === "complete" && event.id), [id]);
+    assert.equal(sent(session), "", "nothing of the cancelled transfer goes out");
+  });
+
   test("ABOR sent while the transfer command awaits its 150: the 150 opens no data transfer", () => {
     const session = ready();
     const id = session.transfer(20, { command: "RETR", path: "big.iso" });
@@ -803,6 +922,26 @@ describe("FTPS client session: ABOR and REIN (RFC 959 section 4.1.3, RFC 4217 se
     connecting.abort(22);
     connecting.dataFailed(23, fourth, new Error("refused"));
     assert.ok(events(connecting).some((event) => event.type === "failed" && event.id === fourth));
+  });
+
+  test("QUIT does not wait for ABOR's reply: one reply for an aborted transfer and its ABOR", () => {
+    // Pure-FTPd answers ABOR during a download with a single 226.
+    const { session, id } = downloading();
+    session.abort(24);
+    assert.equal(sent(session), "ABOR\r\n");
+    server(session, 25, "226 Since you see this ABOR must've succeeded");
+    assert.ok(events(session).some((event) => event.type === "failed" && event.id === id));
+    const noop = session.command(26, "NOOP");
+    assert.equal(sent(session), "", "other commands wait: their replies must not be mistaken");
+    session.quit(27);
+    assert.equal(session.pollTimeout(), 25 + 30_000, "ABOR's reply is still timed");
+    assert.equal(sent(session), "", "QUIT keeps its place in the queue");
+    session.cancel(28, noop);
+    assert.equal(sent(session), "QUIT\r\n", "then goes without waiting for ABOR's reply");
+    server(session, 29, "221 Goodbye.");
+    session.receiveEnd(30);
+    const closed = events(session).at(-1);
+    assert.ok(closed?.type === "closed" && closed.reason === "quit", JSON.stringify(closed));
   });
 
   test("abort with no transfer: ABOR as the next command; a refused ABOR fails only itself", () => {

@@ -1,13 +1,15 @@
 // `ftkit ftps ls|get|put` against real servers on loopback: pyftpdlib (explicit TLS, ftp:// with
-// --tls) and ProFTPD (implicit TLS, ftps://), in-process through runCli and as a real command.
+// --tls) and ProFTPD (implicit TLS, ftps://), in-process through runCli and as a real command;
+// and the real command interrupted mid-transfer, against ftkit's own server.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { execFile } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import process from "node:process";
 import { runCli } from "../../cli.ts";
 import { bytesOf, freePort, freeTcpPort, missing, PEER, runPeer, tempDir } from "./_peers.ts";
 import {
@@ -21,6 +23,8 @@ import {
 } from "./_ftps_servers.ts";
 import { projectFile, runtimeCommand } from "../_runtime.ts";
 import { RawFtp } from "../ftps/_raw_ftp.ts";
+import { type FtpsLogEntry, serveFtps } from "../ftps/_connect.ts";
+import { ftpDirectoryStorage, type FtpStorage } from "../../ftps/mod.ts";
 
 const isDeno = "Deno" in globalThis;
 
@@ -411,3 +415,178 @@ describe(
     });
   },
 );
+
+/**
+ * ftkit's directory storage for `root`, writable, whose transfers stop after their first chunk
+ * until `release()`: a download or an upload is surely in the middle when the test interrupts it.
+ * `uploading` resolves once an upload's second chunk is waiting.
+ */
+function heldStorage(root: string) {
+  const inner = ftpDirectoryStorage(root, { allowWrite: true });
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let uploadHeld: () => void = () => {};
+  const uploading = new Promise<void>((resolve) => (uploadHeld = resolve));
+  const commits: string[] = [];
+  const storage: FtpStorage = {
+    ...inner,
+    async read(path, offset) {
+      const stream = await inner.read(path, offset);
+      let first = true;
+      return {
+        ...(stream.size !== undefined ? { size: stream.size } : {}),
+        async read() {
+          if (!first) await released;
+          first = false;
+          return await stream.read();
+        },
+        close: () => stream.close(),
+      };
+    },
+    async write(path, options) {
+      const stream = await inner.write(path, options);
+      let first = true;
+      return {
+        async write(bytes) {
+          if (!first) {
+            uploadHeld();
+            await released;
+          }
+          first = false;
+          await stream.write(bytes);
+        },
+        async commit() {
+          commits.push(path);
+          await stream.commit();
+        },
+        abort: () => stream.abort(),
+      };
+    },
+  };
+  return { storage, release, uploading, commits };
+}
+
+/** Resolves once `check` holds; checked every 20 ms, for at most `ms`. */
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("ftkit ftps get and put, interrupted (SIGINT, SIGTERM), against ftkit's server", () => {
+  const ca = join(FIXTURES, "ca.pem");
+
+  /** Runs the real command; `exited` gives its code (or signal) and its error output. */
+  function command(args: string[]) {
+    const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+    const child = spawn(program, [...programArgs, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.stdout.resume();
+    const exited = new Promise<{ code: number | null; signal: string | null; stderr: string }>(
+      (resolve) => child.once("exit", (code, signal) => resolve({ code, signal, stderr })),
+    );
+    /** The exit, or a failure (and the child killed) after `ms`. */
+    const exit = async (ms = 20_000) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          reject(new Error(`ftkit did not exit within ${ms} ms:\n${stderr}`));
+        }, ms);
+      });
+      try {
+        return await Promise.race([exited, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    /** Sends `signal` by pid: Deno's `child.kill` reports the child as killed by the signal
+     * whatever its exit code. */
+    const signal = (name: "SIGINT" | "SIGTERM") => process.kill(child.pid!, name);
+    return { child, exit, signal };
+  }
+
+  async function serving(root: string) {
+    const held = heldStorage(root);
+    const log: FtpsLogEntry[] = [];
+    const server = await serveFtps({
+      storage: held.storage,
+      users: { fred: "secret" },
+      tls: {
+        cert: await readFile(join(FIXTURES, "leaf.pem"), "utf8"),
+        key: await readFile(join(FIXTURES, "leaf.key"), "utf8"),
+      },
+      host: "127.0.0.1",
+      port: 0,
+      onLog: (entry) => log.push(entry),
+    });
+    const url = (path: string) => `ftp://fred:secret@localhost:${server.address.port}/${path}`;
+    return { ...held, server, log, url };
+  }
+
+  test("SIGINT mid-download: exit 130, no temporary file left, the existing file untouched", async () => {
+    const dir = await tempDir("ftkit-ftps-sigint-");
+    const ftp = await serving(join(dir.path));
+    try {
+      await writeFile(join(dir.path, "big.bin"), bytesOf(4 * 1024 * 1024, 3));
+      const local = join(dir.path, "local");
+      await mkdir(local);
+      const target = join(local, "big.bin");
+      await writeFile(target, "precious\n");
+      const run = command(["ftps", "get", ftp.url("big.bin"), target, "--tls", "--ca", ca]);
+      // Midway: the first chunk is in the temporary file, the rest held by the server.
+      const part = async () => (await readdir(local)).find((name) => name.endsWith(".part"));
+      await until("a partial download", async () => {
+        const name = await part();
+        return name !== undefined && (await stat(join(local, name))).size > 0;
+      });
+      run.signal("SIGINT");
+      const { code, signal, stderr } = await run.exit();
+      assert.equal(code, 130, `${signal} ${stderr}`);
+      assert.match(stderr, /^ftkit: Interrupted by SIGINT: transfer aborted\n$/);
+      assert.deepEqual(await readdir(local), ["big.bin"], "no temporary file left");
+      assert.equal(await readFile(target, "utf8"), "precious\n", "the target as it was");
+    } finally {
+      ftp.release();
+      await ftp.server.close();
+      await dir.remove();
+    }
+  });
+
+  test("SIGTERM mid-upload: exit 143, and the server commits nothing (the remote file keeps its content)", async () => {
+    const dir = await tempDir("ftkit-ftps-sigterm-");
+    const remote = join(dir.path, "remote");
+    await mkdir(remote);
+    const ftp = await serving(remote);
+    try {
+      await writeFile(join(remote, "r1.cfg"), "hostname r1\n");
+      // Far more than the socket buffers hold: the upload cannot be over when it is stopped.
+      const local = join(dir.path, "r1.cfg");
+      await writeFile(local, new Uint8Array(64 * 1024 * 1024).fill(0x23));
+      const run = command(["ftps", "put", local, ftp.url("r1.cfg"), "--tls", "--ca", ca]);
+      await ftp.uploading;
+      run.signal("SIGTERM");
+      const { code, signal, stderr } = await run.exit();
+      assert.equal(code, 143, `${signal} ${stderr}`);
+      assert.match(stderr, /^ftkit: Interrupted by SIGTERM: transfer aborted\n$/);
+      // The server goes on with what it holds, and sees the upload end: cut short.
+      ftp.release();
+      await until(
+        "the server's transfer record",
+        () => Promise.resolve(ftp.log.some((entry) => entry.type === "transfer")),
+      );
+      const transfer = ftp.log.find((entry) => entry.type === "transfer");
+      assert.ok(transfer?.type === "transfer" && transfer.outcome !== "ok", transfer?.type);
+      assert.deepEqual(ftp.commits, [], "nothing committed");
+      assert.equal(await readFile(join(remote, "r1.cfg"), "utf8"), "hostname r1\n");
+      assert.deepEqual(await readdir(remote), ["r1.cfg"], "no temporary file left");
+    } finally {
+      ftp.release();
+      await ftp.server.close();
+      await dir.remove();
+    }
+  });
+});
