@@ -127,6 +127,10 @@ describe("serveFtps with ftkit's client", () => {
     const transfers = log.filter((entry) => entry.type === "transfer");
     assert.ok(transfers.length >= 4);
     assert.ok(transfers.every((entry) => entry.outcome === "ok" && entry.tls !== undefined));
+    // ftkit's client ends each protected upload with close_notify (RFC 4217 section 12.7).
+    const uploads = transfers.filter((entry) => entry.direction === "receive");
+    assert.ok(uploads.length >= 2);
+    assert.ok(uploads.every((entry) => entry.closeNotified === true), JSON.stringify(uploads));
   });
 
   test("the storage's refusals reach the client as replies", async () => {
