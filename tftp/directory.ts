@@ -141,9 +141,11 @@ export function tftpDirectoryHandler(
       let closed = false;
       return {
         size: info.size,
-        async read() {
-          const buffer = new Uint8Array(chunkSize);
-          const { bytesRead } = await file.read(buffer, 0, chunkSize, null);
+        async read(limit) {
+          // A small read while the client may still be a forged address.
+          const size = limit === undefined ? chunkSize : Math.max(1, Math.min(limit, chunkSize));
+          const buffer = new Uint8Array(size);
+          const { bytesRead } = await file.read(buffer, 0, size, null);
           return bytesRead === 0 ? null : buffer.subarray(0, bytesRead);
         },
         async close() {
