@@ -24,7 +24,7 @@ export interface TftpTransferIo {
   finish?: () => Promise<void>;
   /** Sees every event (progress, negotiation). */
   onEvent?: (event: TftpTransferEvent) => void;
-  /** Aborts the transfer (ERROR 0 to the peer) when it fires. */
+  /** Aborts the transfer (ERROR 0 "Transfer cancelled" to the peer) when it fires. */
   signal?: AbortSignal;
 }
 
@@ -69,7 +69,7 @@ export class TftpTransferDriver {
   #resolveResult!: (result: TftpTransferResult) => void;
   #resolveDrained!: () => void;
   #onAbort = () => {
-    this.#transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer aborted");
+    this.#transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer cancelled");
     this.#pump();
   };
 
@@ -96,7 +96,7 @@ export class TftpTransferDriver {
     this.result = new Promise((resolve) => (this.#resolveResult = resolve));
     this.drained = new Promise((resolve) => (this.#resolveDrained = resolve));
     if (io.signal?.aborted) {
-      transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer aborted");
+      transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer cancelled");
     } else {
       io.signal?.addEventListener("abort", this.#onAbort, { once: true });
     }
