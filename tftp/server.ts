@@ -145,6 +145,8 @@ export class TftpServerEndpoint {
   #transmits: TftpTransmit[] = [];
   #ignored = 0;
   #limited = 0;
+  // Forget drained transfers once this many are kept (amortised, whatever the limits).
+  #sweepAt = 64;
 
   /**
    * Makes an endpoint.
@@ -210,6 +212,10 @@ export class TftpServerEndpoint {
       return undefined;
     }
     if (!this.#admit(now, from)) return undefined;
+    if (this.#transfers.size >= this.#sweepAt) {
+      this.activeTransfers();
+      this.#sweepAt = Math.max(64, 2 * this.#transfers.size);
+    }
     if (packet.mode === "mail") {
       this.#error(from, TftpErrorCode.IllegalOperation, 'Mode "mail" is not supported');
       return undefined;
