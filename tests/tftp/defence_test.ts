@@ -188,6 +188,8 @@ describe("TFTP server under forged requests", () => {
         host: "127.0.0.1",
         port: 0,
         singlePort: true,
+        // No retransmission comes between the steps, however slow the machine.
+        retransmit: { timeoutMs: 30_000 },
         handler: { read: () => Promise.resolve(file) },
       });
       const port = server.address.port;
@@ -257,11 +259,14 @@ describe("TFTP server under forged requests", () => {
         retransmit: { timeoutMs: 30_000 },
         handler: { read: () => Promise.resolve(file) },
       });
+      const started = performance.now();
       for (let i = 0; i < 40; i++) {
         const peer = await RawPeer.open();
         peers.push(peer);
         await peer.send(rrq("f"), server.address.port);
       }
+      // Tokens refill at 10 per second while the requests go out (slowly on a loaded machine).
+      const refilled = Math.ceil(((performance.now() - started) / 1000) * 10);
       const data = () => peers.filter((p) => p.received.some((r) => r.packet.type === "data"));
       const busy = () =>
         peers.filter((p) =>
@@ -276,7 +281,10 @@ describe("TFTP server under forged requests", () => {
       await probe.until(1);
       assert.equal(data().length - 1, 16, "16 transfers for 127.0.0.1, one for 127.0.0.2");
       const answered = peers.filter((p) => p.received.length > 0).length - 1;
-      assert.ok(answered < 40, `${answered} of 40 requests answered: the rest were dropped`);
+      assert.ok(
+        answered <= 20 + refilled,
+        `${answered} of 40 requests answered, at most the burst of 20 and ${refilled} refilled`,
+      );
       for (const peer of busy()) {
         const [only] = peer.received;
         assert.deepEqual(only.packet, {
@@ -337,6 +345,7 @@ describe("TFTP server uploads under attack", () => {
         host: "127.0.0.1",
         port: 0,
         allowWrite: true,
+        retransmit: { timeoutMs: 30_000 },
       });
       const wrq: TftpPacket = { type: "wrq", filename: "same.bin", mode: "octet", options: {} };
       await a.send(wrq, server.address.port);
@@ -376,6 +385,7 @@ describe("TFTP server uploads under attack", () => {
         host: "127.0.0.1",
         port: 0,
         allowWrite: true,
+        retransmit: { timeoutMs: 30_000 },
       });
       await peer.send({
         type: "wrq",
@@ -394,6 +404,7 @@ describe("TFTP server uploads under attack", () => {
         port: 0,
         allowWrite: true,
         maxWriteSize: 1000,
+        retransmit: { timeoutMs: 30_000 },
       });
       await small.send(
         { type: "wrq", filename: "grows.bin", mode: "octet", options: {} },
