@@ -294,6 +294,7 @@ export async function tftpPutFileWith(
   options: TftpClientOptions,
   path: string,
 ): Promise<TftpClientResult> {
+  options.signal?.throwIfAborted();
   const file = await open(path, "r");
   try {
     const { size } = await file.stat();

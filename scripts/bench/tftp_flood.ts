@@ -467,13 +467,23 @@ try {
         ...peers,
         ...defaults,
       ];
+      const peerResults: FloodResult[] = [];
       for (const spec of specs) {
         const result = await flood(spec, work, sources).catch((error) => {
           console.log(`${spec.name}: ${error.message}`);
           return undefined;
         });
         if (!result) continue;
+        if (peers.includes(spec)) peerResults.push(result);
         const perTransfer = (result.peak.pss - result.baseline.pss) / Math.max(1, result.served);
+        // Next to each peer: peak PSS (the fair sum over a forking server's processes) and bytes.
+        const versus = peers.includes(spec)
+          ? ""
+          : peerResults.map((peer) =>
+            ` [vs ${peer.name}: peak PSS ${
+              (result.peak.pss / peer.peak.pss).toFixed(2)
+            }x, bytes out ${(result.bytesPerRequest / peer.bytesPerRequest).toFixed(2)}x]`
+          ).join("");
         console.log(
           `${result.name.padEnd(26)} RSS ${mb(result.baseline.rss)} -> peak ${
             mb(result.peak.rss)
@@ -483,7 +493,7 @@ try {
             `${result.bytesPerRequest.toFixed(0)} B out per request (${
               result.ratio.toFixed(1)
             }x); ${result.served} served, ${result.refused} refused with ERROR, ${result.unanswered} ` +
-            `unanswered; quiet after ${result.seconds.toFixed(1)} s`,
+            `unanswered; quiet after ${result.seconds.toFixed(1)} s${versus}`,
         );
       }
       console.log("");

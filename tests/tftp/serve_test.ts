@@ -272,6 +272,8 @@ describe("ftkit server with the ftkit client", () => {
         () => api.tftpGet(options),
         () => api.tftpPut(options, new Uint8Array(10)),
         () => api.tftpGetFile(options, "/nonexistent/never-made"),
+        () => api.tftpPutFile(options, "/nonexistent/never-read"),
+        () => api.tftpGetStream(options, new WritableStream()),
       ]
     ) {
       await assert.rejects(call(), (error: unknown) => error === signal.reason);
