@@ -4,8 +4,9 @@
  *
  * ```sh
  * ftkit tftp serve [DIR] --host ADDR --port N [--allow-write] [--allow-overwrite] [--single-port]
- * ftkit tftp get HOST[:PORT] REMOTE [LOCAL] [--blksize N] [--windowsize N]
- * ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N]
+ *                  [--max-transfers N] [--max-transfers-per-client N] [--request-rate N] ...
+ * ftkit tftp get HOST[:PORT] REMOTE [LOCAL] [--blksize N] [--windowsize N] [--retries N]
+ * ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N] [--retries N]
  * ftkit tftp decode HEX     # decode one TFTP datagram given in hex, print it as JSON
  * ftkit tftp encode JSON    # encode a packet given as JSON, print the datagram in hex
  * ftkit serve [DIR]                       # TFTP and FTPS together, read-only, on loopback
@@ -48,14 +49,23 @@ Usage:
       (explicit TLS, default port 2121) at once, on ADDR (default 127.0.0.1).
   ftkit tftp serve [DIR] [--host ADDR] [--port N] [--allow-write] [--allow-overwrite]
                    [--single-port] [--max-blksize N] [--max-windowsize N] [--quiet]
+                   [--max-transfers N] [--max-transfers-per-client N] [--request-rate N]
+                   [--request-burst N] [--first-reply-retransmits N] [--max-write-size BYTES]
       Serve DIR (default: the current directory) on ADDR:N (default 127.0.0.1:6969).
       Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.
+      Limits against forged requests (defaults): 256 transfers at once, 16 per client
+      address, 10 unanswered requests per second per address after a burst of 20, the first
+      reply sent once until the client answers, uploads up to 1073741824 bytes; "unlimited"
+      lifts a limit. --single-port holds reads to blksize 512 and windowsize 1 unless
+      --max-blksize or --max-windowsize are given.
   ftkit tftp get HOST[:PORT] REMOTE [LOCAL] [--blksize N] [--windowsize N] [--timeout S]
-                 [--netascii]
-      Download REMOTE to LOCAL (default: its base name; "-" writes to standard output).
+                 [--retries N] [--netascii]
+      Download REMOTE to LOCAL (default: its base name; "-" writes to standard output). The
+      file is written aside and takes LOCAL's name only when whole.
   ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N] [--timeout S]
-                 [--netascii]
-      Upload LOCAL as REMOTE (default: its base name).
+                 [--retries N] [--netascii]
+      Upload LOCAL as REMOTE (default: its base name). --retries: retransmissions before
+      giving up (default 6).
   ftkit tftp decode HEX     Decode one TFTP datagram given in hex and print it as JSON
   ftkit tftp encode JSON    Encode a TFTP packet given as JSON and print the datagram in hex
   ftkit ftps serve [DIR] [--host ADDR] [--port N] [--user NAME:PASS]... [--implicit]
@@ -228,6 +238,15 @@ function integer(name: string, value: unknown): number | undefined {
   return Number(value);
 }
 
+/** A limit: a whole number, or "unlimited" (Infinity). */
+function limit(name: string, value: unknown): number | undefined {
+  if (value === "unlimited") return Infinity;
+  if (typeof value === "string" && !/^[0-9]+$/.test(value)) {
+    throw new UsageError(`--${name} must be a whole number or "unlimited", got "${value}"`);
+  }
+  return integer(name, value);
+}
+
 async function serve(args: string[], output: CliOutput, signal?: AbortSignal): Promise<number> {
   const { values, positionals } = parse(args, {
     host: { type: "string" },
@@ -237,9 +256,23 @@ async function serve(args: string[], output: CliOutput, signal?: AbortSignal): P
     "single-port": { type: "boolean" },
     "max-blksize": { type: "string" },
     "max-windowsize": { type: "string" },
+    "max-transfers": { type: "string" },
+    "max-transfers-per-client": { type: "string" },
+    "request-rate": { type: "string" },
+    "request-burst": { type: "string" },
+    "first-reply-retransmits": { type: "string" },
+    "max-write-size": { type: "string" },
     quiet: { type: "boolean" },
   });
   if (positionals.length > 1) throw new UsageError("tftp serve takes one directory");
+  const limits = {
+    maxTransfers: limit("max-transfers", values["max-transfers"]),
+    maxTransfersPerClient: limit("max-transfers-per-client", values["max-transfers-per-client"]),
+    requestRate: limit("request-rate", values["request-rate"]),
+    requestBurst: integer("request-burst", values["request-burst"]),
+    firstReplyRetransmits: integer("first-reply-retransmits", values["first-reply-retransmits"]),
+    maxWriteSize: limit("max-write-size", values["max-write-size"]),
+  };
   const root = positionals[0] ?? ".";
   const api = await runtimeApi();
   const server = await api.serveTftp({
@@ -251,6 +284,8 @@ async function serve(args: string[], output: CliOutput, signal?: AbortSignal): P
     singlePort: Boolean(values["single-port"]),
     maxBlksize: integer("max-blksize", values["max-blksize"]),
     maxWindowsize: integer("max-windowsize", values["max-windowsize"]),
+    // Only the limits given: the others keep serveTftp's defaults.
+    ...Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)),
     onTransfer: values.quiet ? undefined : (record) => output.out(describe(record)),
     onError: (error) => output.err(`ftkit: ${error.message}`),
   });
@@ -577,12 +612,13 @@ async function getPut(
   command: "get" | "put",
   args: string[],
   output: CliOutput,
-  _signal?: AbortSignal,
+  signal?: AbortSignal,
 ): Promise<number> {
   const { values, positionals } = parse(args, {
     blksize: { type: "string" },
     windowsize: { type: "string" },
     timeout: { type: "string" },
+    retries: { type: "string" },
     netascii: { type: "boolean" },
   });
   if (positionals.length < 2 || positionals.length > 3) {
@@ -593,6 +629,7 @@ async function getPut(
   const api = await runtimeApi();
   const started = performance.now();
   const progress = output.progress ? bar(output.progress, started) : undefined;
+  const retries = integer("retries", values.retries);
   const common: Omit<TftpClientOptions, "remote"> = {
     host,
     port,
@@ -600,23 +637,35 @@ async function getPut(
     blksize: integer("blksize", values.blksize),
     windowsize: integer("windowsize", values.windowsize),
     timeout: integer("timeout", values.timeout),
+    ...(retries !== undefined ? { retransmit: { retries } } : {}),
     onProgress: progress,
+    ...(signal ? { signal } : {}),
   };
   let result;
-  if (command === "get") {
-    const remote = first;
-    const local = second ?? basename(remote);
-    if (local === "-") {
-      const bytes = await api.tftpGet({ ...common, remote });
-      process.stdout.write(bytes);
-      result = { bytes: bytes.length, windowsize: undefined };
+  try {
+    if (command === "get") {
+      const remote = first;
+      const local = second ?? basename(remote);
+      if (local === "-") {
+        const bytes = await api.tftpGet({ ...common, remote });
+        process.stdout.write(bytes);
+        result = { bytes: bytes.length, windowsize: undefined };
+      } else {
+        // Written aside and renamed into place when whole: a failure leaves LOCAL as it was.
+        result = await api.tftpGetFile({ ...common, remote }, local);
+      }
     } else {
-      result = await api.tftpGetFile({ ...common, remote }, local);
+      const local = first;
+      const remote = second ?? basename(local);
+      result = await api.tftpPutFile({ ...common, remote }, local);
     }
-  } else {
-    const local = first;
-    const remote = second ?? basename(local);
-    result = await api.tftpPutFile({ ...common, remote }, local);
+  } catch (error) {
+    if (!signal?.aborted || error !== signal.reason) throw error;
+    // Interrupted: the server was told, and nothing was left half written.
+    if (output.progress) output.progress("");
+    const why = signal.reason instanceof CliInterrupt ? `${signal.reason.message}: ` : "";
+    output.err(`ftkit: ${why}transfer cancelled`);
+    return interruptedCode(signal);
   }
   if (output.progress) output.progress("");
   const seconds = (performance.now() - started) / 1000;

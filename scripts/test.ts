@@ -154,7 +154,7 @@ if (wants("lint")) {
     ),
   );
   results.push(
-    await denoStep("check", "mod.ts", "cli.ts", "codec", "tftp", "ftps", "tests", "scripts"),
+    await denoStep("check", "mod.ts", "cli.ts", "codec", "io", "tftp", "ftps", "tests", "scripts"),
   );
 }
 
@@ -183,6 +183,7 @@ if (wants("deno")) {
           "--coverage-raw-data-only",
           "tests/",
           "codec/",
+          "io/",
           "tftp/",
           "ftps/",
           "mod.ts",
@@ -196,7 +197,7 @@ if (wants("deno")) {
           bin("deno"),
           "coverage",
           coverage,
-          "--include=^file:.*/(codec|tftp|ftps)/",
+          "--include=^file:.*/(codec|io|tftp|ftps)/",
           "--exclude=/tests/",
         ],
         { cwd: root, env: { NO_COLOR: "1" } },

@@ -1,8 +1,14 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import process from "node:process";
 import { readFileSync } from "node:fs";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { runCli, VERSION } from "../cli.ts";
+import type { TftpTransferRecord } from "../tftp/mod.ts";
+import { tftpApi } from "./_tftp_api.ts";
+import { freePort, tempDir } from "./interop/_peers.ts";
 import { projectFile, repoFile, runtimeCommand } from "./_runtime.ts";
 
 interface Outcome {
@@ -20,6 +26,36 @@ function ftkit(...args: string[]): Promise<Outcome> {
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Starts the real `ftkit` command; `signal` sends it a signal while it runs. */
+function ftkitRunning(...args: string[]): {
+  signal(name: "SIGINT" | "SIGTERM"): void;
+  done: Promise<Outcome & { signal: string | null }>;
+} {
+  const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+  const child = spawn(program, [...programArgs, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  // Bounded: a command that never ends is killed after 60 s (and the test fails on its code).
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const done = new Promise<Outcome & { signal: string | null }>((resolve) => {
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, signal, stdout, stderr });
+    });
+  });
+  // process.kill, not child.kill: Deno's child_process reports a child it signalled as killed by
+  // that signal, whatever exit code the child chose.
+  return { signal: (name) => process.kill(child.pid!, name), done };
+}
+
+/** Waits until `ready()` holds, checking every 20 ms for at most 20 s. */
+async function until(ready: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 1000 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(await ready(), `waited 20 s for ${what}`);
 }
 
 describe("ftkit command", () => {
@@ -86,7 +122,7 @@ describe("ftkit command", () => {
 
 describe("ftkit tftp serve, get and put", () => {
   test("serves a directory; get and put through the real command", async () => {
-    const { mkdtemp, readFile, rm, writeFile } = await import("node:fs/promises");
+    const { mkdtemp, rm } = await import("node:fs/promises");
     const { tmpdir } = await import("node:os");
     const { join } = await import("node:path");
     const dir = await mkdtemp(join(tmpdir(), "ftkit-cli-"));
@@ -142,6 +178,11 @@ describe("ftkit tftp serve, get and put", () => {
         join(dir, "m"),
       );
       assert.equal(missing.stderr, "ftkit: File not found\n");
+      assert.deepEqual(
+        (await readdir(dir)).filter((name) => name === "m" || name.endsWith(".part")),
+        [],
+        "a failed get leaves no file",
+      );
       controller.abort();
       assert.equal(await serving, 0);
       assert.ok(lines.some((l) => /read boot\.img: 100000 bytes/.test(l)), lines.join("\n"));
@@ -158,4 +199,91 @@ describe("ftkit tftp serve, get and put", () => {
     assert.equal(option.code, 2);
     assert.match(option.stderr, /--blksize must be a whole number/);
   });
+});
+
+describe("ftkit tftp get keeps the user's file", () => {
+  const precious = "precious\n";
+
+  test("a missing remote file and a server that never answers leave LOCAL as it was", async () => {
+    const api = await tftpApi();
+    const dir = await tempDir("ftkit-cli-keep-");
+    try {
+      const local = join(dir.path, "keep.txt");
+      await writeFile(local, precious);
+      await using server = await api.serveTftp({ root: dir.path, host: "127.0.0.1", port: 0 });
+      const missing = await ftkit(
+        "tftp",
+        "get",
+        `127.0.0.1:${server.address.port}`,
+        "nope.bin",
+        local,
+      );
+      assert.equal(missing.code, 1);
+      assert.equal(missing.stderr, "ftkit: File not found\n");
+      assert.equal(await readFile(local, "utf8"), precious);
+      // Nothing listens on a port just found free: no reply ever comes.
+      const unreachable = await ftkit(
+        "tftp",
+        "get",
+        `127.0.0.1:${await freePort()}`,
+        "x.bin",
+        local,
+        "--retries",
+        "0",
+      );
+      assert.equal(unreachable.code, 1);
+      assert.equal(unreachable.stderr, "ftkit: No reply from the server after 1 tries\n");
+      assert.equal(await readFile(local, "utf8"), precious);
+      assert.deepEqual(await readdir(dir.path), ["keep.txt"], "no temporary file left");
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  for (const [name, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    test(`${name} mid-transfer: ERROR 0 to the server, LOCAL as it was, exit ${code}`, async () => {
+      const api = await tftpApi();
+      const dir = await tempDir("ftkit-cli-signal-");
+      const records: TftpTransferRecord[] = [];
+      let blocks = 0;
+      try {
+        const local = join(dir.path, "keep.bin");
+        await writeFile(local, precious);
+        await using server = await api.serveTftp({
+          host: "127.0.0.1",
+          port: 0,
+          onTransfer: (record) => records.push(record),
+          // A file that never ends, served a block at a time.
+          handler: {
+            read: () =>
+              Promise.resolve({
+                read: () => {
+                  blocks++;
+                  return new Promise<Uint8Array>((resolve) =>
+                    setTimeout(() => resolve(new Uint8Array(512).fill(7)), 1)
+                  );
+                },
+                close: () => Promise.resolve(),
+              }),
+          },
+        });
+        const command = ftkitRunning("tftp", "get", `127.0.0.1:${server.address.port}`, "x", local);
+        // Mid-transfer: blocks are flowing and the command writes them aside.
+        await until(async () => {
+          const names = await readdir(dir.path);
+          return blocks > 20 && names.some((n) => n.endsWith(".part"));
+        }, "the download to be under way");
+        command.signal(name);
+        const outcome = await command.done;
+        assert.equal(outcome.code, code, `${outcome.signal} ${outcome.stderr}`);
+        assert.equal(outcome.stderr, `ftkit: Interrupted by ${name}: transfer cancelled\n`);
+        assert.equal(await readFile(local, "utf8"), precious);
+        assert.deepEqual(await readdir(dir.path), ["keep.bin"], "no temporary file left");
+        await until(() => records.length === 1, "the server's record");
+        assert.deepEqual(records[0].error, { code: 0, message: "Transfer cancelled" });
+      } finally {
+        await dir.remove();
+      }
+    });
+  }
 });

@@ -28,7 +28,8 @@ export interface TftpRuntimeApi {
     options: TftpClientOptions,
     destination: WritableStream<Uint8Array>,
   ): Promise<TftpClientResult>;
-  /** Reads a remote file into a local file (removed again on failure). */
+  /** Reads a remote file into a local file, written aside and renamed into place when whole (a
+   * failure or an abort leaves an existing file of that name as it was). */
   tftpGetFile(options: TftpClientOptions, path: string): Promise<TftpClientResult>;
   /** Writes bytes, a stream or an async iterable; give `size` for tsize when it is known. */
   tftpPut(

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { link, lstat, mkdir, open, realpath, rename, unlink } from "node:fs/promises";
+import { lstat, mkdir, open, realpath } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
+import { type AtomicFile, createAtomicFile } from "../io/atomic_file.ts";
 import { TftpErrorCode } from "../codec/mod.ts";
 import {
   type TftpHandler,
@@ -141,9 +142,11 @@ export function tftpDirectoryHandler(
       let closed = false;
       return {
         size: info.size,
-        async read() {
-          const buffer = new Uint8Array(chunkSize);
-          const { bytesRead } = await file.read(buffer, 0, chunkSize, null);
+        async read(limit) {
+          // A small read while the client may still be a forged address.
+          const size = limit === undefined ? chunkSize : Math.max(1, Math.min(limit, chunkSize));
+          const buffer = new Uint8Array(size);
+          const { bytesRead } = await file.read(buffer, 0, size, null);
           return bytesRead === 0 ? null : buffer.subarray(0, bytesRead);
         },
         async close() {
@@ -184,51 +187,25 @@ export function tftpDirectoryHandler(
             );
           }
         }
-        // The upload goes to a temporary file beside the target and appears only when complete.
-        const temporary = join(
-          realDirectory,
-          `.${path.slice(directory.length + 1)}.${Date.now().toString(36)}${
-            Math.random().toString(36).slice(2, 8)
-          }.part`,
-        );
-        let file;
+        // The upload goes to a temporary file beside the target and appears only when complete;
+        // without allowOverwrite it never replaces a file, even one made since the check above.
+        let file: AtomicFile;
         try {
-          file = await open(temporary, "wx", 0o644);
+          file = await createAtomicFile(target, { overwrite: options.allowOverwrite ?? false });
         } catch (error) {
           throw fsError(error);
         }
-        let finished = false;
         return {
-          async write(chunk) {
-            let offset = 0;
-            while (offset < chunk.length) {
-              const { bytesWritten } = await file.write(chunk, offset, chunk.length - offset, null);
-              offset += bytesWritten;
-            }
-          },
+          write: (chunk) => file.write(chunk),
           async commit() {
-            if (finished) return;
-            finished = true;
-            await file.close();
             try {
-              if (options.allowOverwrite) {
-                await rename(temporary, target);
-              } else {
-                // link() fails if the name was taken meanwhile: create-only without a race.
-                await link(temporary, target);
-                await unlink(temporary);
-              }
+              await file.commit();
             } catch (error) {
-              await unlink(temporary).catch(() => {});
+              // EEXIST: another upload took the name first (ERROR 6).
               throw fsError(error);
             }
           },
-          async abort() {
-            if (finished) return;
-            finished = true;
-            await file.close().catch(() => {});
-            await unlink(temporary).catch(() => {});
-          },
+          abort: () => file.abort(),
         };
       }
       : undefined,

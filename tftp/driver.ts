@@ -10,11 +10,13 @@ import type { TftpAddress } from "./address.ts";
 import type { TftpTransfer, TftpTransferEvent, TftpTransferStats } from "./transfer.ts";
 import type { TftpTransferParameters } from "./negotiation.ts";
 import { TftpErrorCode } from "../codec/mod.ts";
+import { TftpRequestError } from "./handler.ts";
 
 /** Where a driven transfer gets and puts file bytes. */
 export interface TftpTransferIo {
-  /** Sender: the next chunk of the file, or `null` at its end. */
-  read?: () => Promise<Uint8Array | null>;
+  /** Sender: the next chunk of the file, or `null` at its end. `limit`, when given, is the most
+   * bytes worth reading now (see the `data-wanted` event). */
+  read?: (limit?: number) => Promise<Uint8Array | null>;
   /** Receiver: takes the next chunk of the file, in order. */
   write?: (chunk: Uint8Array) => Promise<void> | void;
   /** Receiver: stores the file once every chunk is written; the final ACK waits for it (the
@@ -22,7 +24,7 @@ export interface TftpTransferIo {
   finish?: () => Promise<void>;
   /** Sees every event (progress, negotiation). */
   onEvent?: (event: TftpTransferEvent) => void;
-  /** Aborts the transfer (ERROR 0 to the peer) when it fires. */
+  /** Aborts the transfer (ERROR 0 "Transfer cancelled" to the peer) when it fires. */
   signal?: AbortSignal;
 }
 
@@ -67,7 +69,7 @@ export class TftpTransferDriver {
   #resolveResult!: (result: TftpTransferResult) => void;
   #resolveDrained!: () => void;
   #onAbort = () => {
-    this.#transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer aborted");
+    this.#transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer cancelled");
     this.#pump();
   };
 
@@ -94,7 +96,7 @@ export class TftpTransferDriver {
     this.result = new Promise((resolve) => (this.#resolveResult = resolve));
     this.drained = new Promise((resolve) => (this.#resolveDrained = resolve));
     if (io.signal?.aborted) {
-      transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer aborted");
+      transfer.abort(now(), TftpErrorCode.NotDefined, "Transfer cancelled");
     } else {
       io.signal?.addEventListener("abort", this.#onAbort, { once: true });
     }
@@ -152,7 +154,7 @@ export class TftpTransferDriver {
       this.#io.onEvent?.(event);
       switch (event.type) {
         case "data-wanted":
-          this.#read();
+          this.#read(event.limit);
           break;
         case "data": {
           const write = this.#io.write;
@@ -160,7 +162,7 @@ export class TftpTransferDriver {
             const chunk = event.data;
             this.#writes = this.#writes.then(() => write(chunk)).catch((error) => {
               this.#writeError ??= error;
-              this.abort(TftpErrorCode.DiskFull, "Cannot store the file");
+              this.#abortStoring(error);
             });
           }
           break;
@@ -175,7 +177,7 @@ export class TftpTransferDriver {
             },
             (error) => {
               this.#writeError ??= error;
-              this.abort(TftpErrorCode.DiskFull, "Cannot store the file");
+              this.#abortStoring(error);
             },
           );
           break;
@@ -190,6 +192,13 @@ export class TftpTransferDriver {
     // Flush anything the events queued (an abort from a failed write).
     for (let t = transfer.pollTransmit(); t; t = transfer.pollTransmit()) this.#send(t.bytes, t.to);
     this.#schedule();
+  }
+
+  /** Storing failed: the peer is told why when the sink said so with a TFTP code (a name taken
+   * meanwhile is ERROR 6, not a full disk), else ERROR 3. */
+  #abortStoring(error: unknown): void {
+    if (error instanceof TftpRequestError) this.abort(error.code, error.message);
+    else this.abort(TftpErrorCode.DiskFull, "Cannot store the file");
   }
 
   #settle(): void {
@@ -210,11 +219,11 @@ export class TftpTransferDriver {
     }
   }
 
-  #read(): void {
+  #read(limit: number | undefined): void {
     const read = this.#io.read;
     if (this.#reading || !read) return;
     this.#reading = true;
-    read().then(
+    read(limit).then(
       (chunk) => {
         this.#reading = false;
         if (this.#transfer.isDrained()) return;

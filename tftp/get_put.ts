@@ -6,6 +6,7 @@
  */
 
 import { open } from "node:fs/promises";
+import { createAtomicFile } from "../io/atomic_file.ts";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { TftpMode } from "../codec/mod.ts";
@@ -52,7 +53,12 @@ export interface TftpClientOptions {
   maxSize?: number;
   /** Called as bytes move. */
   onProgress?: (progress: TftpProgress) => void;
-  /** Cancels the transfer. */
+  /**
+   * Cancels the transfer: it stops at once, the server is sent ERROR 0 "Transfer cancelled", a
+   * download to a file removes its temporary file (leaving any file of that name as it was), and
+   * the call rejects with the signal's reason (an `AbortError` unless the signal was given
+   * another).
+   */
   signal?: AbortSignal;
 }
 
@@ -84,7 +90,10 @@ async function run(
   io: TftpTransferIo,
   size?: number,
 ): Promise<TftpClientResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const server = await resolveServer(options);
+  signal?.throwIfAborted();
   const wantTsize = options.tsize ?? true;
   const request: TftpClientOptionRequest = {
     ...(options.blksize !== undefined ? { blksize: options.blksize } : {}),
@@ -134,10 +143,12 @@ async function run(
   let total = size;
   let closeLater = false;
   try {
+    // Aborted while the socket was being bound: nothing was sent yet.
+    signal?.throwIfAborted();
     transfer.start(performance.now());
     driver = new TftpTransferDriver(transfer, (bytes, to) => socket.send(bytes, to), {
       ...io,
-      signal: options.signal,
+      signal,
       onEvent(event: TftpTransferEvent) {
         if (event.type === "negotiated" && event.parameters.tsize !== undefined) {
           total = event.parameters.tsize;
@@ -153,6 +164,7 @@ async function run(
     const result: TftpTransferResult = await driver.result;
     if (!result.ok) {
       const { failure } = result;
+      if (failure.reason === "aborted" && signal?.aborted) throw signal.reason;
       throw new TftpTransferError(failure.reason, failure.code, failure.message, result.stats);
     }
     options.onProgress?.({ bytes: result.stats.bytes, ...(total !== undefined ? { total } : {}) });
@@ -207,43 +219,29 @@ export function tftpGetStreamWith(
   );
 }
 
-/** Reads a remote file into a local file (written in place; removed on failure). */
+/**
+ * Reads a remote file into a local file. The bytes go to a temporary file beside `path`, which
+ * takes its name only once the whole file is in: a failure, or an abort through the signal,
+ * leaves any file named `path` as it was and removes the temporary one.
+ */
 export async function tftpGetFileWith(
   bind: TftpUdpBind,
   options: TftpClientOptions,
   path: string,
 ): Promise<TftpClientResult> {
-  const { unlink } = await import("node:fs/promises");
-  const file = await open(path, "w");
+  options.signal?.throwIfAborted();
   // Blocks are small; gather them so the disk sees few large writes, not one per datagram.
-  const batch = new Uint8Array(1 << 20);
-  let filled = 0;
-  const flush = async () => {
-    let offset = 0;
-    while (offset < filled) {
-      offset += (await file.write(batch, offset, filled - offset)).bytesWritten;
-    }
-    filled = 0;
-  };
+  const file = await createAtomicFile(path, { bufferSize: 1 << 20 });
   try {
     const result = await run(bind, options, "rrq", {
-      write: async (chunk) => {
-        if (filled + chunk.length > batch.length) await flush();
-        if (chunk.length > batch.length) {
-          let offset = 0;
-          while (offset < chunk.length) offset += (await file.write(chunk, offset)).bytesWritten;
-          return;
-        }
-        batch.set(chunk, filled);
-        filled += chunk.length;
-      },
-      finish: flush,
+      write: (chunk) => file.write(chunk),
+      // Every byte is on disk before the final ACK tells the server the transfer succeeded.
+      finish: () => file.flush(),
     });
-    await file.close();
+    await file.commit();
     return result;
   } catch (error) {
-    await file.close().catch(() => {});
-    await unlink(path).catch(() => {});
+    await file.abort();
     throw error;
   }
 }
@@ -296,6 +294,7 @@ export async function tftpPutFileWith(
   options: TftpClientOptions,
   path: string,
 ): Promise<TftpClientResult> {
+  options.signal?.throwIfAborted();
   const file = await open(path, "r");
   try {
     const { size } = await file.stat();

@@ -28,8 +28,12 @@ export interface TftpHandlerRequest {
 export interface TftpReadSource {
   /** The size in bytes, reported with tsize; leave it out when unknown. */
   readonly size?: number;
-  /** The next chunk, or `null` at the end. */
-  read(): Promise<Uint8Array | null>;
+  /**
+   * The next chunk, or `null` at the end. `limit`, when given, is the most bytes worth reading
+   * now: the client has not answered yet and may be a forged address, so read little (a source
+   * that holds its bytes already may ignore it).
+   */
+  read(limit?: number): Promise<Uint8Array | null>;
   /** Releases the source (called once, whatever the outcome). */
   close(): Promise<void>;
 }

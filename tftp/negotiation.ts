@@ -38,6 +38,13 @@ export const TFTP_DEFAULT_PARAMETERS: TftpTransferParameters = {
   options: {},
 };
 
+/**
+ * The largest upload a server accepts unless told otherwise: 1 GiB, room for any firmware image
+ * while a stranger cannot fill the disk with one request (a WRQ announcing more with tsize gets
+ * ERROR 3, RFC 2349, and an upload growing past it is stopped with ERROR 3).
+ */
+export const TFTP_DEFAULT_MAX_WRITE_SIZE: number = 1024 * 1024 * 1024;
+
 /** What a server is willing to negotiate. */
 export interface TftpServerNegotiationPolicy {
   /** The largest blksize granted (default 65464); a larger request is lowered to it. */
@@ -53,7 +60,8 @@ export interface TftpServerNegotiationPolicy {
   clientReceiveBuffer?: number;
   /** The options honoured (default: all six); the others are left out of the OACK. */
   honour?: readonly TftpOptionName[];
-  /** The largest file a WRQ may announce with tsize or write, in bytes (default: no limit). */
+  /** The largest file a WRQ may announce with tsize or write, in bytes (default
+   * {@linkcode TFTP_DEFAULT_MAX_WRITE_SIZE}, 1 GiB; `Infinity` for no limit). */
   maxWriteSize?: number;
 }
 
@@ -127,11 +135,12 @@ export function negotiateTftpServerOptions(
   }
   if (requested.tsize !== undefined && honour.has("tsize")) {
     if (request.type === "wrq") {
-      if (policy.maxWriteSize !== undefined && requested.tsize > policy.maxWriteSize) {
+      const maxWriteSize = policy.maxWriteSize ?? TFTP_DEFAULT_MAX_WRITE_SIZE;
+      if (requested.tsize > maxWriteSize) {
         return {
           ok: false,
           code: TftpErrorCode.DiskFull,
-          message: `File of ${requested.tsize} bytes exceeds the ${policy.maxWriteSize} allowed`,
+          message: `File of ${requested.tsize} bytes exceeds the ${maxWriteSize} allowed`,
         };
       }
       oack.tsize = requested.tsize;

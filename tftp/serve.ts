@@ -78,7 +78,13 @@ export interface ServeTftpOptions extends TftpServerEndpointOptions, TftpDirecto
   port?: number;
   /** Rewrite requested names before the handler sees them. */
   remap?: readonly TftpRemapRule[];
-  /** Serve every transfer from the listening port (for NAT and containers). */
+  /**
+   * Serve every transfer from the listening port (for NAT and containers). Beware: the port of
+   * every transfer is then known, so anyone can forge a request and acknowledge the DATA blindly
+   * from the address they want flooded. Reads are therefore limited to blksize 512 and
+   * windowsize 1 in this mode unless `maxBlksize` or `maxWindowsize` are given (each blind ACK
+   * then yields at most one 516-byte block).
+   */
   singlePort?: boolean;
   /** Bind transfer sockets to ports in this inclusive range (default: any free port). */
   portRange?: readonly [number, number];
@@ -103,6 +109,11 @@ interface Running {
   socket: TftpUdpSocket | undefined;
 }
 
+/** Whether a datagram is an RRQ or a WRQ (by its opcode). */
+function isRequest(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0 && (bytes[1] === 1 || bytes[1] === 2);
+}
+
 /**
  * Starts a TFTP server over the given UDP binding. The per-runtime entry points bind this to
  * their adapter; call theirs (`serveTftp` from `@ftkit/ftkit/tftp/deno`, `ftkit/tftp/node`, ...).
@@ -124,6 +135,11 @@ export async function serveTftpWith(
   const running = new Map<string, Running>();
   const key = (address: TftpAddress) => `${address.address}|${address.port}`;
   let closing = false;
+  // Single-port reads: blind ACKs are easy there, so each may yield one small block at most.
+  const singlePortReadLimits = {
+    ...(options.maxBlksize === undefined ? { maxBlksize: 512 } : {}),
+    ...(options.maxWindowsize === undefined ? { maxWindowsize: 1 } : {}),
+  };
 
   // In single-port mode uploads arrive on the listening socket: give it room for a window.
   const uploads = options.handler ? options.handler.write !== undefined : options.allowWrite;
@@ -135,12 +151,13 @@ export async function serveTftpWith(
       : undefined,
     onMessage(bytes, from) {
       if (closing) return;
-      if (options.singlePort) {
-        const transfer = running.get(key(from));
-        if (transfer) {
-          transfer.driver.handleDatagram(bytes, from);
-          return;
-        }
+      const transfer = running.get(key(from));
+      // In single-port mode a transfer's datagrams arrive here. Otherwise only a repeated request
+      // goes to the client's transfer (it lost the first reply); anything else sent here instead
+      // of to the transfer's port must not reach it, or the port would protect nothing.
+      if (transfer && (options.singlePort || isRequest(bytes))) {
+        transfer.driver.handleDatagram(bytes, from);
+        return;
       }
       const pending = endpoint.handleDatagram(performance.now(), bytes, from);
       flushEndpoint();
@@ -211,23 +228,23 @@ export async function serveTftpWith(
   async function bindTransferSocket(
     onMessage: (bytes: Uint8Array, from: TftpAddress) => void,
     receiveBufferSize: number | undefined,
+    maxDatagramSize: number,
   ) {
     const range = options.portRange;
-    if (!range) {
-      return await bind({ host, port: 0, onMessage, onError: options.onError, receiveBufferSize });
-    }
+    const common = {
+      host,
+      onMessage,
+      onError: options.onError,
+      receiveBufferSize,
+      maxDatagramSize,
+    };
+    if (!range) return await bind({ ...common, port: 0 });
     const [low, high] = range;
     const span = high - low + 1;
     const start = Math.floor(Math.random() * span);
     for (let i = 0; i < Math.min(span, 256); i++) {
       try {
-        return await bind({
-          host,
-          port: low + ((start + i) % span),
-          onMessage,
-          onError: options.onError,
-          receiveBufferSize,
-        });
+        return await bind({ ...common, port: low + ((start + i) % span) });
       } catch {
         // In use: try the next one.
       }
@@ -282,6 +299,10 @@ export async function serveTftpWith(
           request.type === "wrq"
             ? windowReceiveBuffer(request.options.blksize ?? 512, request.options.windowsize ?? 1)
             : undefined,
+          // A read's client sends ACKs and ERRORs; an upload's, DATA of the block size at most.
+          request.type === "wrq"
+            ? Math.min(request.options.blksize ?? 512, options.maxBlksize ?? 65464) + 4
+            : 1024,
         );
       } catch (error) {
         options.onError?.(error as Error);
@@ -297,6 +318,7 @@ export async function serveTftpWith(
     const transfer = endpoint.accept(performance.now(), pending, {
       ...(source?.size !== undefined ? { size: source.size } : {}),
       ...(target && queue ? { receiveBuffer: queue } : {}),
+      ...(source && options.singlePort ? singlePortReadLimits : {}),
       confirmEnd: target !== undefined,
     });
     flushEndpoint();
@@ -311,7 +333,7 @@ export async function serveTftpWith(
       ? (bytes: Uint8Array, to: TftpAddress) => socket!.send(bytes, to)
       : (bytes: Uint8Array, to: TftpAddress) => listener.send(bytes, to);
     const driver = new TftpTransferDriver(transfer, send, {
-      read: source ? () => source!.read() : undefined,
+      read: source ? (limit) => source!.read(limit) : undefined,
       write: target ? (chunk) => target!.write(chunk) : undefined,
       // The upload becomes visible before the final ACK tells the client it succeeded.
       finish: target ? () => target!.commit() : undefined,

@@ -13,7 +13,11 @@ import {
   tryDecodeTftpPacket,
 } from "../codec/mod.ts";
 import type { TftpAddress, TftpTransmit } from "./address.ts";
-import { negotiateTftpServerOptions, type TftpServerNegotiationPolicy } from "./negotiation.ts";
+import {
+  negotiateTftpServerOptions,
+  TFTP_DEFAULT_MAX_WRITE_SIZE,
+  type TftpServerNegotiationPolicy,
+} from "./negotiation.ts";
 import { checkTransferMode, type TftpRetransmitOptions, TftpTransfer } from "./transfer.ts";
 
 /** How a {@linkcode TftpServerEndpoint} behaves. */
@@ -23,12 +27,36 @@ export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
   /** Answer a duplicate ACK with the window again, as some U-Boot clients expect (off by
    * default: RFC 1123 section 4.2.3.1). */
   allowSorcerersApprentice?: boolean;
-  /** File bytes each read transfer keeps ready beyond its window (default 131072). */
+  /** File bytes each read transfer keeps ready beyond its window, once its client has answered
+   * (default 131072). */
   readAhead?: number;
   /** The longest request accepted, in bytes (default 512, RFC 2347). */
   maxRequestLength?: number;
-  /** The most transfers at once, counting requests not yet accepted (default: no limit). */
+  /** The most transfers at once, counting requests not yet accepted (default 256; `Infinity`
+   * for no limit). Beyond it a request gets ERROR 0 "Server busy". */
   maxTransfers?: number;
+  /** The most transfers at once for one client address, counting requests not yet accepted
+   * (default 16; `Infinity` for no limit). Beyond it a request gets ERROR 0 "Server busy". */
+  maxTransfersPerClient?: number;
+  /**
+   * Requests one client address may make per second, sustained, that it has not answered yet
+   * (default 10; `Infinity` for no limit). Every answer from the listening port (the first reply
+   * of a transfer, or an ERROR) costs the address one of `requestBurst` tokens, which refill at
+   * this rate; a transfer whose client answers its first reply gives its token back. A request
+   * finding no token is dropped without an answer: a stream of forged requests makes the server
+   * send little to the address they name.
+   */
+  requestRate?: number;
+  /** Requests one client address may make at once before `requestRate` applies (default 20). */
+  requestBurst?: number;
+  /**
+   * How many times a transfer repeats its first reply (OACK, DATA 1 or ACK 0) on its own timer
+   * before the client has answered it (default 0). Until it answers, the client's address may be
+   * forged, and each repetition is traffic a stranger made the server send there. A client that
+   * lost the reply repeats its request, and is answered with the reply again (at most `retries`
+   * times); a transfer whose client never answers ends silently after its retry budget.
+   */
+  firstReplyRetransmits?: number;
 }
 
 /** A request waiting for the server's decision: `accept` it or `reject` it. */
@@ -51,6 +79,10 @@ export interface TftpAcceptOptions {
   confirmEnd?: boolean;
   /** Write: bytes the server's receiving socket can queue; the window is lowered to fit. */
   receiveBuffer?: number;
+  /** This request's largest blksize, when lower than the endpoint's `maxBlksize`. */
+  maxBlksize?: number;
+  /** This request's largest windowsize, when lower than the endpoint's `maxWindowsize`. */
+  maxWindowsize?: number;
 }
 
 /** A transfer on the server's side, made by {@linkcode TftpServerEndpoint.accept}. */
@@ -74,8 +106,15 @@ export class TftpServerTransfer extends TftpTransfer {
  * The listening side of a TFTP server, sans-I/O. Feed it the datagrams that arrive on port 69;
  * it answers malformed requests with ERROR itself and hands each new, valid request to you. You
  * decide (look up the file, check permissions) and call `accept`, which returns the started
- * transfer machine, or `reject`, which queues the ERROR. Repeated requests from a client whose
- * transfer is still running are dropped: they are retransmissions, not new transfers.
+ * transfer machine, or `reject`, which queues the ERROR.
+ *
+ * Every client address may be forged, so the endpoint bounds what strangers can make the server
+ * do: `maxTransfers` and `maxTransfersPerClient` cap the transfers at once (ERROR 0 beyond them),
+ * `requestRate` and `requestBurst` cap the answers to an address that has not answered yet
+ * (requests beyond them are dropped), and `firstReplyRetransmits` keeps an unanswered transfer
+ * from repeating itself. A request repeated by a client whose transfer is running is passed to
+ * that transfer (poll it afterwards): it sends its first reply again while the client has not
+ * answered, and ignores it otherwise.
  *
  * @example
  * ```ts
@@ -93,10 +132,21 @@ export class TftpServerTransfer extends TftpTransfer {
  */
 export class TftpServerEndpoint {
   readonly #options: TftpServerEndpointOptions;
-  readonly #transfers = new Map<string, TftpTransfer>();
+  readonly #maxTransfers: number;
+  readonly #maxPerClient: number;
+  readonly #rate: number;
+  readonly #burst: number;
+  readonly #transfers = new Map<string, Tracked>();
   readonly #waiting = new Map<string, TftpServerRequest>();
+  // Per client address: its requests and transfers, for the per-client cap and token refunds.
+  readonly #clients = new Map<string, Client>();
+  // Per client address with tokens spent, oldest update first (see `#admit`).
+  readonly #buckets = new Map<string, Bucket>();
   #transmits: TftpTransmit[] = [];
   #ignored = 0;
+  #limited = 0;
+  // Forget drained transfers once this many are kept (amortised, whatever the limits).
+  #sweepAt = 64;
 
   /**
    * Makes an endpoint.
@@ -105,11 +155,21 @@ export class TftpServerEndpoint {
    */
   constructor(options: TftpServerEndpointOptions = {}) {
     this.#options = options;
+    this.#maxTransfers = limit("maxTransfers", options.maxTransfers ?? 256);
+    this.#maxPerClient = limit("maxTransfersPerClient", options.maxTransfersPerClient ?? 16);
+    this.#rate = limit("requestRate", options.requestRate ?? 10);
+    this.#burst = limit("requestBurst", options.requestBurst ?? 20);
+    if (this.#burst < 1) throw new RangeError("requestBurst must be 1 or more");
   }
 
   /** How many datagrams were dropped: repeated requests, and non-requests on the listening port. */
   get ignored(): number {
     return this.#ignored;
+  }
+
+  /** How many requests were dropped unanswered because their address had no token left. */
+  get limited(): number {
+    return this.#limited;
   }
 
   /** The next datagram to send from the listening port (ERROR answers), or `undefined`. */
@@ -123,14 +183,15 @@ export class TftpServerEndpoint {
    * @param now The current time in ms.
    * @param bytes The datagram.
    * @param from The client's address and port.
-   * @returns A new request to decide on, or `undefined` (answered with ERROR, or dropped).
+   * @returns A new request to decide on, or `undefined` (answered with ERROR, passed to the
+   * client's running transfer, or dropped).
    */
   handleDatagram(now: number, bytes: Uint8Array, from: TftpAddress): TftpServerRequest | undefined {
     const packet = tryDecodeTftpPacket(bytes, { maxRequestLength: this.#options.maxRequestLength });
     if (packet instanceof TftpDecodeError) {
       // Only a datagram that looks like a request gets an answer; anything else is dropped.
       if (packet.opcode === 1 || packet.opcode === 2) {
-        this.#error(from, packet.errorCode, packet.message);
+        if (this.#admit(now, from)) this.#error(from, packet.errorCode, packet.message);
       } else this.#ignored++;
       return undefined;
     }
@@ -139,22 +200,37 @@ export class TftpServerEndpoint {
       return undefined;
     }
     const key = keyOf(from);
-    const running = this.#transfers.get(key);
-    if (this.#waiting.has(key) || (running && !running.isDrained())) {
+    const running = this.#transfers.get(key)?.transfer;
+    if (this.#waiting.has(key)) {
       this.#ignored++;
       return undefined;
+    }
+    if (running && !running.isDrained()) {
+      // The client repeats its request: its transfer decides whether to answer it again.
+      this.#ignored++;
+      running.handleDatagram(now, bytes, from);
+      return undefined;
+    }
+    if (!this.#admit(now, from)) return undefined;
+    if (this.#transfers.size >= this.#sweepAt) {
+      this.activeTransfers();
+      this.#sweepAt = Math.max(64, 2 * this.#transfers.size);
     }
     if (packet.mode === "mail") {
       this.#error(from, TftpErrorCode.IllegalOperation, 'Mode "mail" is not supported');
       return undefined;
     }
-    const limit = this.#options.maxTransfers;
-    if (limit !== undefined && this.activeTransfers() >= limit) {
+    if (
+      this.#clientTransfers(from.address) >= this.#maxPerClient ||
+      (this.#transfers.size + this.#waiting.size >= this.#maxTransfers &&
+        this.activeTransfers() >= this.#maxTransfers)
+    ) {
       this.#error(from, TftpErrorCode.NotDefined, "Server busy, try again later");
       return undefined;
     }
     const request: TftpServerRequest = { from, request: packet, receivedAt: now };
     this.#waiting.set(key, request);
+    this.#client(from.address).waiting++;
     return request;
   }
 
@@ -175,10 +251,19 @@ export class TftpServerEndpoint {
   ): TftpServerTransfer | undefined {
     this.#settle(pending);
     const { request, from } = pending;
-    const maxWriteSize = file.maxSize ?? this.#options.maxWriteSize;
+    const maxWriteSize = file.maxSize ?? this.#options.maxWriteSize ?? TFTP_DEFAULT_MAX_WRITE_SIZE;
     const negotiation = negotiateTftpServerOptions(
       request,
-      { ...this.#options, maxWriteSize },
+      {
+        ...this.#options,
+        maxWriteSize,
+        ...(file.maxBlksize !== undefined
+          ? { maxBlksize: Math.min(file.maxBlksize, this.#options.maxBlksize ?? 65464) }
+          : {}),
+        ...(file.maxWindowsize !== undefined
+          ? { maxWindowsize: Math.min(file.maxWindowsize, this.#options.maxWindowsize ?? 64) }
+          : {}),
+      },
       file,
     );
     if (!negotiation.ok) {
@@ -195,14 +280,21 @@ export class TftpServerEndpoint {
           ? encodeTftpPacket({ type: "oack", options: negotiation.oack })
           : undefined,
         parameters: negotiation.parameters,
+        request,
       },
       retransmit: this.#options.retransmit,
       maxSize: request.type === "wrq" ? maxWriteSize : undefined,
       allowSorcerersApprentice: this.#options.allowSorcerersApprentice,
       confirmEnd: file.confirmEnd,
       readAhead: this.#options.readAhead,
+      firstReplyRetransmits: this.#options.firstReplyRetransmits ?? 0,
     });
-    this.#transfers.set(keyOf(from), transfer);
+    const tracked: Tracked = { transfer, address: from.address, charged: true };
+    const key = keyOf(from);
+    const previous = this.#transfers.get(key);
+    if (previous) this.#forget(key, previous);
+    this.#transfers.set(key, tracked);
+    this.#client(from.address).transfers.add(tracked);
     transfer.start(now);
     return transfer;
   }
@@ -219,14 +311,92 @@ export class TftpServerEndpoint {
     this.#error(pending.from, code, message);
   }
 
-  /** Transfers running, plus requests handed out and not yet accepted or rejected. */
+  /** Requests handed out and not yet accepted or rejected, plus transfers not finished yet (one
+   * that dallies after its last block does not count). */
   activeTransfers(): number {
     let count = this.#waiting.size;
-    for (const [key, transfer] of this.#transfers) {
-      if (transfer.isDrained()) this.#transfers.delete(key);
-      else count++;
+    for (const [key, tracked] of this.#transfers) {
+      if (tracked.transfer.isDrained()) this.#forget(key, tracked);
+      else if (!tracked.transfer.isFinished()) count++;
     }
     return count;
+  }
+
+  /** The requests and unfinished transfers of one client address; gives back the tokens of
+   * transfers whose client answered. */
+  #clientTransfers(address: string): number {
+    const client = this.#clients.get(address);
+    if (!client) return 0;
+    let count = client.waiting;
+    for (const tracked of [...client.transfers]) {
+      if (tracked.transfer.isDrained()) {
+        this.#forget(keyOf(tracked.transfer.peer), tracked);
+        continue;
+      }
+      this.#refund(tracked);
+      if (!tracked.transfer.isFinished()) count++;
+    }
+    return count;
+  }
+
+  /**
+   * Takes a token from the address's bucket (refilled at `requestRate` per second up to
+   * `requestBurst`); `false`, and the request dropped, when it is empty. Tokens of transfers
+   * whose client answered are given back first.
+   */
+  #admit(now: number, from: TftpAddress): boolean {
+    if (this.#rate === Infinity) return true;
+    this.#clientTransfers(from.address);
+    this.#pruneBuckets(now);
+    const bucket = this.#buckets.get(from.address);
+    let tokens = this.#burst;
+    if (bucket) {
+      tokens = Math.min(this.#burst, bucket.tokens + ((now - bucket.at) * this.#rate) / 1000);
+      this.#buckets.delete(from.address);
+    }
+    if (tokens < 1) {
+      this.#buckets.set(from.address, { tokens, at: now });
+      this.#limited++;
+      return false;
+    }
+    this.#buckets.set(from.address, { tokens: tokens - 1, at: now });
+    return true;
+  }
+
+  /** Gives a transfer's token back once its client has answered its first reply. */
+  #refund(tracked: Tracked): void {
+    if (!tracked.charged || !tracked.transfer.answered) return;
+    tracked.charged = false;
+    const bucket = this.#buckets.get(tracked.address);
+    // No bucket: it was full and forgotten.
+    if (bucket) bucket.tokens = Math.min(this.#burst, bucket.tokens + 1);
+  }
+
+  /** Forgets buckets that have refilled, oldest update first; keeps at most MAX_BUCKETS. */
+  #pruneBuckets(now: number): void {
+    for (const [address, bucket] of this.#buckets) {
+      const full = bucket.tokens + ((now - bucket.at) * this.#rate) / 1000 >= this.#burst;
+      if (!full && this.#buckets.size <= MAX_BUCKETS) break;
+      this.#buckets.delete(address);
+    }
+  }
+
+  #client(address: string): Client {
+    let client = this.#clients.get(address);
+    if (!client) {
+      client = { waiting: 0, transfers: new Set() };
+      this.#clients.set(address, client);
+    }
+    return client;
+  }
+
+  #forget(key: string, tracked: Tracked): void {
+    this.#refund(tracked);
+    if (this.#transfers.get(key) === tracked) this.#transfers.delete(key);
+    const client = this.#clients.get(tracked.address);
+    if (!client) return;
+    client.transfers.delete(tracked);
+    if (client.waiting === 0 && client.transfers.size === 0) this.#clients.delete(tracked.address);
   }
 
   #settle(pending: TftpServerRequest): void {
@@ -235,11 +405,42 @@ export class TftpServerEndpoint {
       throw new TypeError("Request already settled, or not from this endpoint");
     }
     this.#waiting.delete(key);
+    const client = this.#client(pending.from.address);
+    client.waiting--;
+    if (client.waiting === 0 && client.transfers.size === 0) {
+      this.#clients.delete(pending.from.address);
+    }
   }
 
   #error(to: TftpAddress, code: number, message: string): void {
     this.#transmits.push({ to, bytes: encodeTftpPacket({ type: "error", code, message }) });
   }
+}
+
+/** A transfer the endpoint made, and whether its client's token is still spent on it. */
+interface Tracked {
+  readonly transfer: TftpServerTransfer;
+  readonly address: string;
+  charged: boolean;
+}
+
+interface Client {
+  waiting: number;
+  transfers: Set<Tracked>;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+// Buckets kept at most: beyond, the oldest are forgotten (their addresses start full again), so
+// forged requests from ever new addresses cannot grow the endpoint's memory without bound.
+const MAX_BUCKETS = 16384;
+
+function limit(name: string, value: number): number {
+  if (!(value >= 0)) throw new RangeError(`${name} must be 0 or more, got ${value}`);
+  return value;
 }
 
 function keyOf(address: TftpAddress): string {

@@ -22,6 +22,7 @@ import {
   type TftpMode,
   type TftpOptions,
   type TftpPacket,
+  type TftpRequest,
   tryDecodeTftpPacket,
 } from "../codec/mod.ts";
 import { sameTftpAddress, type TftpAddress, type TftpTransmit } from "./address.ts";
@@ -97,6 +98,11 @@ export type TftpTransferEvent =
   | {
     /** The sending side wants more file bytes: call `write(chunk)`, or `end()` at end of file. */
     readonly type: "data-wanted";
+    /**
+     * When set, the most bytes worth reading now: a server whose client has not answered yet
+     * wants only its first window, so that a forged request never makes it read a large chunk.
+     */
+    readonly limit?: number;
   }
   | {
     /** The receiving side delivers the next bytes of the file, in order. */
@@ -149,10 +155,12 @@ export interface TftpTransferInit {
     readonly options: TftpOptions;
     readonly withoutOptions?: Uint8Array;
   };
-  /** Server: the OACK to send (if any) and the negotiated parameters. */
+  /** Server: the OACK to send (if any), the negotiated parameters, and the request (so that
+   * its repetition by the client is recognised). */
   readonly accepted?: {
     readonly oack: Uint8Array | undefined;
     readonly parameters: TftpTransferParameters;
+    readonly request?: TftpRequest;
   };
   /** Retransmission timing. */
   readonly retransmit?: TftpRetransmitOptions;
@@ -167,6 +175,14 @@ export interface TftpTransferInit {
   /** Sender: answer a duplicate ACK by sending the window again (Sorcerer's Apprentice); off by
    * default as RFC 1123 section 4.2.3.1 requires. */
   readonly allowSorcerersApprentice?: boolean;
+  /**
+   * Server: how many times the first reply (OACK, DATA 1 or ACK 0) is sent again on a timeout
+   * before the client has answered it (default: `retries`, like any other packet). Until the
+   * client answers, its address may be forged, and every repetition is traffic a stranger made
+   * the server send to it; a client that lost the reply repeats its request instead, which is
+   * answered with the reply again (at most `retries` times). An unanswered transfer ends silently.
+   */
+  readonly firstReplyRetransmits?: number;
 }
 
 type Phase =
@@ -207,6 +223,8 @@ export class TftpTransfer {
   #request: TftpTransferInit["request"];
   readonly #server: TftpAddress;
   readonly #serverOack: Uint8Array | undefined;
+  readonly #serverRequest: TftpRequest | undefined;
+  readonly #firstReplyRetransmits: number;
   readonly #maxSize: number;
   readonly #sorcerersApprentice: boolean;
   readonly #confirmEnd: boolean;
@@ -227,6 +245,10 @@ export class TftpTransfer {
   #timerAt: number | undefined;
   #timeoutMs: number;
   #retries = 0;
+  // Whether the peer has answered since the start: until then a server's peer may be forged.
+  #answered = false;
+  // Times a server sent its first reply again (on timeouts and on repeated requests).
+  #firstReplyResends = 0;
   readonly #stats: TftpTransferStats = {
     bytes: 0,
     blocks: 0,
@@ -278,6 +300,7 @@ export class TftpTransfer {
     this.#latched = init.role === "server";
     this.#request = init.request;
     this.#serverOack = init.accepted?.oack;
+    this.#serverRequest = init.accepted?.request;
     if (init.role === "client" && !init.request) {
       throw new TypeError("A client transfer needs a request");
     }
@@ -297,6 +320,12 @@ export class TftpTransfer {
       throw new RangeError(`retries must be a whole number, got ${this.#retryBudget}`);
     }
     this.#dallyMs = retransmit.dallyMs;
+    this.#firstReplyRetransmits = init.firstReplyRetransmits ?? this.#retryBudget;
+    if (!Number.isInteger(this.#firstReplyRetransmits) || this.#firstReplyRetransmits < 0) {
+      throw new RangeError(
+        `firstReplyRetransmits must be a whole number, got ${this.#firstReplyRetransmits}`,
+      );
+    }
     if (retransmit.windowStallMs !== undefined) {
       this.#windowStallMs = positive("windowStallMs", retransmit.windowStallMs);
     }
@@ -326,6 +355,20 @@ export class TftpTransfer {
   /** The transfer's counters, live. */
   get stats(): Readonly<TftpTransferStats> {
     return this.#stats;
+  }
+
+  /**
+   * Whether the peer has answered: for a server, the client acknowledged the OACK or DATA 1, or
+   * sent DATA 1; for a client, the server replied to the request. Until then a server's peer may
+   * be a forged address.
+   */
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  /** Whether the final event is out (the transfer may still dally to re-ACK a last block). */
+  isFinished(): boolean {
+    return this.#phase === "dallying" || this.#phase === "drained";
   }
 
   /** Whether the machine has nothing more to do: its final event is out and any dally is over. */
@@ -435,11 +478,16 @@ export class TftpTransfer {
       );
       return;
     }
+    if ((packet.type === "rrq" || packet.type === "wrq") && this.#role === "server") {
+      this.#onRepeatedRequest(now, packet);
+      return;
+    }
     switch (this.#phase) {
       case "requesting":
         return this.#onReply(now, packet);
       case "oack-sent":
         if (packet.type === "ack" && packet.block === 0) {
+          this.#answered = true;
           this.#phase = "sending";
           this.#resetTimer();
           this.#pump(now);
@@ -505,21 +553,34 @@ export class TftpTransfer {
       return;
     }
     this.#stats.timeouts++;
+    const unanswered = this.#role === "server" && !this.#answered;
     if (this.#retries >= this.#retryBudget) {
       const waited = this.#phase === "requesting"
         ? "No reply from the server"
+        : unanswered
+        ? "The client never answered"
         : "Peer stopped answering";
+      // A client that never answered may be a forged address: it is sent nothing more.
       this.#fail(
         now,
         "timeout",
         TftpErrorCode.NotDefined,
         `${waited} after ${this.#retries + 1} tries`,
-        true,
+        !unanswered,
       );
       return;
     }
     this.#retries++;
     this.#timeoutMs = Math.min(this.#timeoutMs * this.#backoff, this.#maxTimeoutMs);
+    if (unanswered) {
+      // Waiting for a client that may be forged: repeat the first reply only as allowed, and go
+      // on waiting for the client to repeat its request (or to answer a late reply).
+      if (this.#firstReplyResends >= this.#firstReplyRetransmits) {
+        this.#timerAt = now + this.#timeoutMs;
+        return;
+      }
+      this.#firstReplyResends++;
+    }
     switch (this.#phase) {
       case "requesting":
         this.#retransmit(this.#request!.bytes);
@@ -600,9 +661,43 @@ export class TftpTransfer {
     this.#finishReceiving(now);
   }
 
+  // --- the first reply (server) ---
+
+  /**
+   * The client sent its request again to this transfer's TID: it lost the first reply (RFC 1350
+   * section 4: the requester times out and retransmits). While the client has not answered, that
+   * reply goes out again, one for each repetition and at most `retries` times; anything else is
+   * a duplicate. A different request from the same TID is not this transfer's to answer.
+   */
+  #onRepeatedRequest(now: number, packet: TftpRequest): void {
+    this.#stats.duplicates++;
+    if (
+      this.#answered || this.#firstReplyResends >= this.#retryBudget ||
+      !sameRequest(packet, this.#serverRequest)
+    ) return;
+    switch (this.#phase) {
+      case "oack-sent":
+        this.#firstReplyResends++;
+        this.#retransmit(this.#serverOack!);
+        return;
+      case "sending":
+        // No OACK: the first reply is the first window, once its blocks are cut.
+        if (this.#next === this.#base) return;
+        this.#firstReplyResends++;
+        this.#next = this.#base;
+        this.#pump(now, true);
+        return;
+      case "receiving":
+        this.#firstReplyResends++;
+        this.#retransmit(this.#lastAck!);
+        return;
+    }
+  }
+
   // --- the request stage (client) ---
 
   #onReply(now: number, packet: TftpPacket): void {
+    this.#answered = true;
     const request = this.#request!;
     const reading = request.type === "rrq";
     if (packet.type === "oack") {
@@ -662,6 +757,7 @@ export class TftpTransfer {
       }
       return;
     }
+    this.#answered = true;
     this.#blocks.splice(0, acked - this.#base + 1);
     this.#base = acked + 1;
     this.#resetTimer();
@@ -736,6 +832,17 @@ export class TftpTransfer {
     if (
       this.#direction !== "send" || this.#ended || this.#asked || this.#finalBlock !== undefined
     ) return;
+    if (this.#role === "server" && !this.#answered) {
+      // The client may be a forged address: read nothing before it acknowledges the OACK, and
+      // without one only what the first window needs.
+      if (this.#phase !== "sending") return;
+      const { blksize, windowsize } = this.#parameters;
+      const limit = blksize * (windowsize - this.#blocks.length) - this.#pendingBytes;
+      if (limit <= 0) return;
+      this.#asked = true;
+      this.#events.push({ type: "data-wanted", limit });
+      return;
+    }
     // Keep a window of bytes ready beyond the blocks in flight, never the whole file. Before
     // the reply, plan on the options requested.
     const planned = this.#phase === "requesting" ? this.#request!.options : this.#parameters;
@@ -803,6 +910,7 @@ export class TftpTransfer {
       const gap = now - this.#lastDataAt;
       this.#blockGapMs = this.#blockGapMs === undefined ? gap : (this.#blockGapMs * 7 + gap) / 8;
     }
+    this.#answered = true;
     this.#lastDataAt = now;
     this.#stallAt = undefined;
     this.#expected++;
@@ -956,6 +1064,18 @@ function positive(name: string, value: number): number {
     throw new RangeError(`${name} must be a positive number, got ${value}`);
   }
   return value;
+}
+
+/** Whether `packet` repeats `request`: same type, file, mode and options. */
+function sameRequest(packet: TftpRequest, request: TftpRequest | undefined): boolean {
+  if (!request) return false;
+  if (
+    packet.type !== request.type || packet.filename !== request.filename ||
+    packet.mode !== request.mode
+  ) return false;
+  const names = Object.keys(packet.options) as (keyof TftpOptions)[];
+  return names.length === Object.keys(request.options).length &&
+    names.every((name) => packet.options[name] === request.options[name]);
 }
 
 /** The modes a transfer machine runs; mail (RFC 1350) is obsolete and refused. */

@@ -37,6 +37,10 @@ export interface TftpUdpBindOptions {
    * needs room for a whole window, or the tail of each window is dropped. A hint: the system may
    * cap it (`net.core.rmem_max` on Linux); leave it out for the system's default. */
   receiveBufferSize?: number;
+  /** The largest datagram the socket expects, in bytes (default 65536): adapters that keep a
+   * receive buffer per socket size it by this, so that many sockets cost little memory. A longer
+   * datagram may arrive cut short. */
+  maxDatagramSize?: number;
 }
 
 /** Binds a UDP socket; rejects when the address cannot be bound (in use, not local, ...). */

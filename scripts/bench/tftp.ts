@@ -122,6 +122,11 @@ const ftkitServer = (runtime: Runtime, dir: string, port: number) => {
     "--quiet",
     "--max-windowsize",
     "64",
+    // Every client of the benchmark is 127.0.0.1: lift the per-address limits (tftpd-hpa has none).
+    "--max-transfers-per-client",
+    "unlimited",
+    "--request-rate",
+    "unlimited",
   ]);
   return daemon(program, args);
 };

@@ -3,7 +3,9 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
+import { createSocket, type Socket } from "node:dgram";
 import { join } from "node:path";
 import {
   tftpPathComponents,
@@ -14,6 +16,23 @@ import {
 } from "../../tftp/mod.ts";
 import { tftpApi } from "../_tftp_api.ts";
 import { bytesOf, tempDir } from "../interop/_peers.ts";
+
+/** A read source that never ends, a block at a time and a little slowly. */
+function endless() {
+  return {
+    read: () =>
+      new Promise<Uint8Array | null>((resolve) =>
+        setTimeout(() => resolve(new Uint8Array(512)), 2)
+      ),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** Waits until `ready()` holds, checking every 10 ms for at most 10 s. */
+async function until(ready: () => boolean, what = "the condition"): Promise<void> {
+  for (let i = 0; i < 1000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ready(), `waited 10 s for ${what}`);
+}
 
 describe("TFTP path rules", () => {
   test("names inside the root are split into components", () => {
@@ -80,7 +99,8 @@ describe("ftkit server with the ftkit client", () => {
       assert.equal(records[0].resolvedFilename, "host-a.cfg");
       assert.equal(records[0].filename, "pxelinux.cfg/01-a");
       assert.equal(records[0].outcome, "complete");
-      assert.equal(records[0].parameters?.blksize, 1024);
+      // Single-port reads are held to blksize 512 unless maxBlksize says otherwise.
+      assert.equal(records[0].parameters?.blksize, 512);
     } finally {
       await root.remove();
     }
@@ -206,24 +226,16 @@ describe("ftkit server with the ftkit client", () => {
     assert.deepEqual(outcomes, ["commit", "abort"]);
   });
 
-  test("the client's AbortSignal ends a transfer with ERROR 0", async () => {
+  test("the client's AbortSignal ends a transfer with ERROR 0 and rejects with its reason", async () => {
     const api = await tftpApi();
     const records: TftpTransferRecord[] = [];
     const controller = new AbortController();
+    const reason = new Error("stop now");
     await using server = await api.serveTftp({
       host: "127.0.0.1",
       port: 0,
       onTransfer: (record) => records.push(record),
-      handler: {
-        read: () =>
-          Promise.resolve({
-            read: () =>
-              new Promise<Uint8Array | null>((resolve) =>
-                setTimeout(() => resolve(new Uint8Array(512)), 5)
-              ),
-            close: () => Promise.resolve(),
-          }),
-      },
+      handler: { read: () => Promise.resolve(endless()) },
     });
     const pending = api.tftpGet({
       host: "127.0.0.1",
@@ -231,17 +243,44 @@ describe("ftkit server with the ftkit client", () => {
       remote: "endless",
       signal: controller.signal,
       onProgress: ({ bytes }) => {
-        if (bytes > 10_000) controller.abort();
+        if (bytes > 10_000) controller.abort(reason);
       },
     });
-    await assert.rejects(
-      pending,
-      (error: unknown) => error instanceof TftpTransferError && error.reason === "aborted",
-    );
-    for (let i = 0; i < 50 && records.length === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    await assert.rejects(pending, (error: unknown) => error === reason);
+    await until(() => records.length > 0);
+    assert.equal(records[0].outcome, "failed");
+    assert.deepEqual(records[0].error, { code: 0, message: "Transfer cancelled" });
+  });
+
+  test("a signal aborted already rejects with its reason before anything is sent", async () => {
+    const api = await tftpApi();
+    let requests = 0;
+    await using server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      handler: {
+        read: () => {
+          requests++;
+          return Promise.resolve(new Uint8Array(10));
+        },
+      },
+    });
+    const signal = AbortSignal.abort();
+    const options = { host: "127.0.0.1", port: server.address.port, remote: "x", signal };
+    for (
+      const call of [
+        () => api.tftpGet(options),
+        () => api.tftpPut(options, new Uint8Array(10)),
+        () => api.tftpGetFile(options, "/nonexistent/never-made"),
+        () => api.tftpPutFile(options, "/nonexistent/never-read"),
+        () => api.tftpGetStream(options, new WritableStream()),
+      ]
+    ) {
+      await assert.rejects(call(), (error: unknown) => error === signal.reason);
     }
-    assert.equal(records[0]?.outcome, "failed");
+    // A request that went out would be answered; the next one shows none is pending.
+    assert.equal((await api.tftpGet({ ...options, signal: undefined })).length, 10);
+    assert.equal(requests, 1);
   });
 
   test("close ends a finished upload's dally at once: nothing keeps the process alive", async () => {
@@ -270,5 +309,145 @@ describe("ftkit server with the ftkit client", () => {
     await server.close();
     assert.equal(server.activeTransfers, 0, "closed without waiting out the dally");
     assert.equal(stored.reduce((n, chunk) => n + chunk.length, 0), 3000);
+  });
+});
+
+describe("tftpGetFile keeps the user's file", () => {
+  const precious = new TextEncoder().encode("precious\n");
+
+  async function withTarget(
+    body: (dir: string, target: string) => Promise<void>,
+  ): Promise<void> {
+    const dir = await tempDir("ftkit-get-");
+    try {
+      const target = join(dir.path, "keep.txt");
+      await writeFile(target, precious);
+      await body(dir.path, target);
+      assert.deepEqual(new Uint8Array(await readFile(target)), precious, "untouched");
+      assert.deepEqual(await readdir(dir.path), ["keep.txt"], "no temporary file left");
+    } finally {
+      await dir.remove();
+    }
+  }
+
+  test("a missing remote file (ERROR 1) leaves an existing file as it was", async () => {
+    const api = await tftpApi();
+    const root = await tempDir("ftkit-root-");
+    try {
+      await using server = await api.serveTftp({ root: root.path, host: "127.0.0.1", port: 0 });
+      await withTarget(async (_dir, target) => {
+        await assert.rejects(
+          api.tftpGetFile(
+            { host: "127.0.0.1", port: server.address.port, remote: "nope.bin" },
+            target,
+          ),
+          (error: unknown) => error instanceof TftpTransferError && error.code === 1,
+        );
+      });
+    } finally {
+      await root.remove();
+    }
+  });
+
+  test("a server that never answers leaves an existing file as it was", async () => {
+    const api = await tftpApi();
+    // A socket that takes the request and answers nothing.
+    const silent = await new Promise<Socket>((resolve) => {
+      const socket = createSocket("udp4");
+      socket.bind(0, "127.0.0.1", () => resolve(socket));
+    });
+    try {
+      await withTarget(async (_dir, target) => {
+        await assert.rejects(
+          api.tftpGetFile({
+            host: "127.0.0.1",
+            port: silent.address().port,
+            remote: "x.bin",
+            retransmit: { timeoutMs: 20, retries: 1 },
+          }, target),
+          (error: unknown) => error instanceof TftpTransferError && error.reason === "timeout",
+        );
+      });
+    } finally {
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  test("an abort mid-transfer: ERROR 0 to the server, no temporary file, the file as it was", async () => {
+    const api = await tftpApi();
+    const records: TftpTransferRecord[] = [];
+    await using server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      onTransfer: (record) => records.push(record),
+      handler: { read: () => Promise.resolve(endless()) },
+    });
+    await withTarget(async (dir, target) => {
+      const controller = new AbortController();
+      let temporary: string[] = [];
+      const pending = api.tftpGetFile({
+        host: "127.0.0.1",
+        port: server.address.port,
+        remote: "endless",
+        signal: controller.signal,
+        onProgress: ({ bytes }) => {
+          if (bytes < 20_000 || controller.signal.aborted) return;
+          temporary = readdirSync(dir).filter((name) => name.endsWith(".part"));
+          controller.abort();
+        },
+      }, target);
+      await assert.rejects(pending, (error: unknown) => error === controller.signal.reason);
+      assert.equal((controller.signal.reason as Error).name, "AbortError");
+      assert.equal(temporary.length, 1, "the bytes went to a temporary file beside the target");
+      await until(() => records.length > 0, "the server's record");
+      assert.deepEqual(records[0].error, { code: 0, message: "Transfer cancelled" });
+    });
+  });
+
+  test("a whole download replaces the file; an aborted upload rejects with the reason", async () => {
+    const api = await tftpApi();
+    const records: TftpTransferRecord[] = [];
+    const file = bytesOf(200_000, 5);
+    await using server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      onTransfer: (record) => records.push(record),
+      handler: {
+        read: () => Promise.resolve(file),
+        write: () =>
+          Promise.resolve({
+            write: () => new Promise<void>((resolve) => setTimeout(resolve, 2)),
+            commit: () => Promise.resolve(),
+            abort: () => Promise.resolve(),
+          }),
+      },
+    });
+    const dir = await tempDir("ftkit-get-");
+    try {
+      const target = join(dir.path, "keep.txt");
+      await writeFile(target, "old");
+      const port = server.address.port;
+      await api.tftpGetFile({ host: "127.0.0.1", port, remote: "f", blksize: 1468 }, target);
+      assert.deepEqual(new Uint8Array(await readFile(target)), file);
+      assert.deepEqual(await readdir(dir.path), ["keep.txt"]);
+      const controller = new AbortController();
+      const reason = new Error("enough");
+      await assert.rejects(
+        api.tftpPut({
+          host: "127.0.0.1",
+          port,
+          remote: "up",
+          signal: controller.signal,
+          onProgress: ({ bytes }) => {
+            if (bytes > 5000) controller.abort(reason);
+          },
+        }, file),
+        (error: unknown) => error === reason,
+      );
+      await until(() => records.length === 2, "the upload's record");
+      assert.deepEqual(records[1].error, { code: 0, message: "Transfer cancelled" });
+    } finally {
+      await dir.remove();
+    }
   });
 });

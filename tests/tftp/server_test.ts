@@ -122,7 +122,7 @@ describe("TFTP server: read (RRQ)", () => {
   });
 
   test("RFC 2347/2349: an OACK with tsize, then DATA 1 after ACK 0", () => {
-    const server = endpoint();
+    const server = endpoint({ firstReplyRetransmits: 2 });
     const transfer = server.accept(
       0,
       server.handleDatagram(0, rrq({ tsize: 0, blksize: 8 }), CLIENT)!,
@@ -271,7 +271,7 @@ describe("TFTP server: write (WRQ)", () => {
   });
 
   test("RFC 2347: an OACK stands for ACK 0 and is repeated until DATA 1 comes", () => {
-    const server = endpoint();
+    const server = endpoint({ firstReplyRetransmits: 2 });
     const transfer = server.accept(
       0,
       server.handleDatagram(0, wrq({ blksize: 8, tsize: 9, windowsize: 4 }), CLIENT)!,
@@ -319,14 +319,18 @@ describe("TFTP server: write (WRQ)", () => {
   test("the receiver gives up after its retry budget", () => {
     const server = endpoint();
     const transfer = server.accept(0, server.handleDatagram(0, wrq(), CLIENT)!)!;
-    transmits(transfer);
-    transfer.handleTimeout(1000);
-    transfer.handleTimeout(2000);
+    transfer.handleDatagram(500, data(1, pattern(512)), CLIENT);
     assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: ack(0) }, {
       to: CLIENT,
-      bytes: ack(0),
+      bytes: ack(1),
     }]);
-    transfer.handleTimeout(3000);
+    transfer.handleTimeout(1500);
+    transfer.handleTimeout(2500);
+    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: ack(1) }, {
+      to: CLIENT,
+      bytes: ack(1),
+    }]);
+    transfer.handleTimeout(3500);
     assert.deepEqual(transmits(transfer), [{
       to: CLIENT,
       bytes: error(0, "Peer stopped answering after 3 tries"),

@@ -6,7 +6,7 @@ import { isIPv6 } from "node:net";
 import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
 
 /** Binds a UDP socket with node:dgram. */
-export const bindNodeDgram: TftpUdpBind = (options) =>
+export const bindNodeDgram: TftpUdpBind = (options): Promise<TftpUdpSocket> =>
   new Promise((resolve, reject) => {
     const family = isIPv6(options.host) ? 6 : 4;
     const socket = createSocket({

@@ -82,8 +82,9 @@ export const bindUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> => {
   });
   let closed = false;
   // One receive buffer for the socket's life: without it Deno allocates 64 KiB per datagram.
-  // Each datagram is copied out at its own size, since the machines may keep views of it.
-  const buffer = new Uint8Array(65536);
+  // Each datagram is copied out at its own size, since the machines may keep views of it. Sized
+  // to what the socket expects: a server keeps a socket per pending transfer.
+  const buffer = new Uint8Array(Math.min(65536, Math.max(4, options.maxDatagramSize ?? 65536)));
   const loop = (async () => {
     while (!closed) {
       let received: [Uint8Array, DenoNetAddr];
