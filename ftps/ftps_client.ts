@@ -15,7 +15,8 @@ import {
   parseFtpPath,
   parseFtpTime,
 } from "../codec/mod.ts";
-import { open, rename, unlink } from "node:fs/promises";
+import { open } from "node:fs/promises";
+import { createAtomicFile } from "../io/atomic_file.ts";
 import { type FtpClientEvent, FtpClientSession, type FtpTransferRequest } from "./client.ts";
 import { FtpReplyError } from "./reply_error.ts";
 import type {
@@ -394,9 +395,23 @@ export class FtpsClient {
     options: FtpsTransferOptions = {},
   ): Promise<void> {
     const offset = options.offset ?? 0;
-    const resume = offset > 0;
-    const target = resume ? localPath : `${localPath}.${crypto.randomUUID().slice(0, 8)}.part`;
-    const file = await open(target, resume ? "r+" : "wx");
+    if (offset === 0) {
+      const aside = await createAtomicFile(localPath);
+      try {
+        await this.getTo(
+          path,
+          new WritableStream({ write: (chunk) => aside.write(chunk) }),
+          options,
+        );
+        await aside.commit();
+      } catch (error) {
+        await aside.abort();
+        throw error;
+      }
+      return;
+    }
+    // Continued in place: what arrived before stays, to continue again after a failure.
+    const file = await open(localPath, "r+");
     let closed = false;
     let position = offset;
     const destination = new WritableStream<Uint8Array>({
@@ -413,13 +428,10 @@ export class FtpsClient {
       },
     });
     try {
-      if (resume) await file.truncate(offset);
+      await file.truncate(offset);
       await this.getTo(path, destination, options);
-      if (!resume) await rename(target, localPath);
-    } catch (error) {
+    } finally {
       if (!closed) await file.close().catch(() => {});
-      if (!resume) await unlink(target).catch(() => {});
-      throw error;
     }
   }
 
