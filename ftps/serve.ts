@@ -922,6 +922,11 @@ class ServerSessionDriver {
     } catch {
       result = { ok: false, reason: "broken" };
     } finally {
+      // How it ended is settled now: the session may close while the files are let go below
+      // (curl closes its control connection as soon as a data connection is refused), and that
+      // must not turn a refusal into an abort.
+      const aborted = transfer.aborted;
+      const final = result!;
       clearInterval(watchdog);
       socket?.close();
       listener?.close();
@@ -929,7 +934,6 @@ class ServerSessionDriver {
       await opened.read?.close().catch(() => {});
       if (!committed) await opened.write?.abort().catch(() => {});
       if (this.#transfer === transfer) this.#transfer = undefined;
-      const final = result!;
       this.#shared.log({
         type: "transfer",
         remoteAddress: this.#remote,
@@ -939,9 +943,9 @@ class ServerSessionDriver {
         durationMs: performance.now() - started,
         tls: socket?.tls,
         ...(closeNotified !== undefined ? { closeNotified } : {}),
-        outcome: transfer.aborted ? "aborted" : final?.ok ? "ok" : final?.reason ?? "broken",
+        outcome: aborted ? "aborted" : final?.ok ? "ok" : final?.reason ?? "broken",
       });
-      if (!transfer.aborted && final) {
+      if (!aborted && final) {
         this.#enqueue(() => this.#machine.dataResult(performance.now(), event.id, final));
       }
     }
