@@ -42,7 +42,7 @@ async function cli(...args: string[]): Promise<Outcome> {
 
 describe(
   "ftkit ftps ls, get and put",
-  { skip: missing(PEER.python) || missing(PEER.pyftpdlib) || missing(PEER.proftpd) },
+  { skip: missing("python", "pyftpdlib", "proftpd", "openssl") },
   () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
     let root: string;
@@ -216,7 +216,7 @@ describe(
 
 describe(
   "ftkit serve and ftkit ftps serve, fetched with curl",
-  { skip: missing(PEER.curl) },
+  { skip: missing("curl") },
   () => {
     /** Starts the command in-process; returns its output lines and a stopper. */
     async function serving(args: string[]) {

@@ -48,7 +48,7 @@ describe("ftkit TFTP server with real clients", () => {
   const url = (name: string) => `tftp://127.0.0.1:${port}/${name}`;
 
   for (const blksize of [512, 1468, 65464]) {
-    test(`curl reads 3 MB at blksize ${blksize}`, { skip: missing(PEER.curl) }, async () => {
+    test(`curl reads 3 MB at blksize ${blksize}`, { skip: missing("curl") }, async () => {
       const out = join(root.path, `curl-${blksize}.out`);
       const ran = await runPeer(PEER.curl, [
         "-sS",
@@ -62,7 +62,7 @@ describe("ftkit TFTP server with real clients", () => {
       assert.deepEqual(new Uint8Array(await readFile(out)), file);
     });
 
-    test(`curl writes at blksize ${blksize}`, { skip: missing(PEER.curl) }, async () => {
+    test(`curl writes at blksize ${blksize}`, { skip: missing("curl") }, async () => {
       const local = join(root.path, "small.bin");
       const ran = await runPeer(PEER.curl, [
         "-sS",
@@ -81,7 +81,7 @@ describe("ftkit TFTP server with real clients", () => {
 
     test(
       `atftp reads at blksize ${blksize}, windowsize 16`,
-      { skip: missing(PEER.atftp) },
+      { skip: missing("atftp") },
       async () => {
         const out = join(root.path, `atftp-${blksize}.out`);
         const ran = await runPeer(PEER.atftp, [
@@ -102,7 +102,7 @@ describe("ftkit TFTP server with real clients", () => {
       },
     );
 
-    test(`atftp writes at blksize ${blksize}`, { skip: missing(PEER.atftp) }, async () => {
+    test(`atftp writes at blksize ${blksize}`, { skip: missing("atftp") }, async () => {
       const ran = await runPeer(PEER.atftp, [
         "--put",
         "-r",
@@ -123,7 +123,7 @@ describe("ftkit TFTP server with real clients", () => {
 
     test(
       `busybox tftp reads and writes at blksize ${blksize}`,
-      { skip: missing(PEER.busybox) },
+      { skip: missing("busybox") },
       async () => {
         const out = join(root.path, `busybox-${blksize}.out`);
         const get = await runPeer(PEER.busybox, [
@@ -162,7 +162,7 @@ describe("ftkit TFTP server with real clients", () => {
   }
 
   test("atftp reads with windowsize 64 at blksize 8192 without stalling", {
-    skip: missing(PEER.atftp),
+    skip: missing("atftp"),
   }, async () => {
     const out = join(root.path, "atftp-window.out");
     const ran = await runPeer(PEER.atftp, [
@@ -184,7 +184,7 @@ describe("ftkit TFTP server with real clients", () => {
 
   test(
     "tftp-hpa reads and writes (RFC 1350, no options)",
-    { skip: missing(PEER.tftpHpa) },
+    { skip: missing("tftpHpa") },
     async () => {
       const out = join(root.path, "hpa.out");
       const get = await runPeer(PEER.tftpHpa, [
@@ -215,7 +215,7 @@ describe("ftkit TFTP server with real clients", () => {
   );
 
   test("netascii with tftp-hpa: the text arrives with local line ends", {
-    skip: missing(PEER.tftpHpa),
+    skip: missing("tftpHpa"),
   }, async () => {
     const out = join(root.path, "motd.out");
     const ran = await runPeer(PEER.tftpHpa, [
@@ -247,7 +247,7 @@ describe("ftkit TFTP server with real clients", () => {
     );
   });
 
-  test("curl reads a file of more than 65535 blocks", { skip: missing(PEER.curl) }, async () => {
+  test("curl reads a file of more than 65535 blocks", { skip: missing("curl") }, async () => {
     const out = join(root.path, "huge.out");
     const ran = await runPeer(PEER.curl, [
       "-sS",
@@ -262,7 +262,7 @@ describe("ftkit TFTP server with real clients", () => {
   });
 
   test("path traversal from real clients is refused", {
-    skip: missing(PEER.tftpHpa) || missing(PEER.atftp),
+    skip: missing("tftpHpa", "atftp"),
   }, async () => {
     for (
       const name of [
@@ -305,7 +305,7 @@ describe("ftkit TFTP server with real clients", () => {
   });
 
   test("an upload never replaces an existing file unless allowed (ERROR 6)", {
-    skip: missing(PEER.curl),
+    skip: missing("curl"),
   }, async () => {
     const ran = await runPeer(PEER.curl, [
       "-sS",
@@ -321,7 +321,7 @@ describe("ftkit TFTP server with real clients", () => {
     );
   });
 
-  test("a missing file is ERROR 1", { skip: missing(PEER.tftpHpa) }, async () => {
+  test("a missing file is ERROR 1", { skip: missing("tftpHpa") }, async () => {
     const ran = await runPeer(PEER.tftpHpa, [
       "127.0.0.1",
       String(port),
