@@ -675,13 +675,15 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
     try {
       await raw.command("TYPE I");
       const port = await raw.epsv();
+      // Each is read from the start: the server may end the foreign one before the other exists.
       const foreign = await dataConnection(port);
       data.push(foreign);
+      const fromForeign = readAll(foreign);
       assert.equal((await raw.command("RETR hello.txt")).code, 150);
       await within(spoofed, "the server to accept the first data connection");
       const genuine = await dataConnection(port);
       data.push(genuine);
-      const [foreignBytes, genuineBytes] = await Promise.all([readAll(foreign), readAll(genuine)]);
+      const [foreignBytes, genuineBytes] = await Promise.all([fromForeign, readAll(genuine)]);
       assert.equal(foreignBytes.length, 0, "the foreign connection got nothing");
       assert.equal(new TextDecoder().decode(genuineBytes), "hello\nworld\n");
       assert.equal((await raw.reply()).code, 226);

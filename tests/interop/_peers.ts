@@ -34,7 +34,24 @@ const firstMatch = (pattern: RegExp) => (answer: string): string | undefined =>
 const PYFTPDLIB_VERSION =
   "import pyftpdlib, OpenSSL; print('pyftpdlib', pyftpdlib.__ver__, 'pyOpenSSL', OpenSSL.__version__)";
 
-const SPECS = {
+/** A peer the interop tests use. */
+export type PeerName =
+  | "tftpdHpa"
+  | "tftpHpa"
+  | "atftp"
+  | "atftpd"
+  | "curl"
+  | "busybox"
+  | "vsftpd"
+  | "proftpd"
+  | "pureFtpd"
+  | "purePw"
+  | "python"
+  | "pyftpdlib"
+  | "openssl"
+  | "lftp";
+
+const SPECS: Record<PeerName, PeerSpec> = {
   tftpdHpa: {
     title: "tftpd-hpa",
     candidates: ["/usr/sbin/in.tftpd", "/opt/tftpd-hpa/usr/sbin/in.tftpd"],
@@ -129,10 +146,7 @@ const SPECS = {
     ask: (program: string) => [program, ["--version"]],
     recognise: firstMatch(/^LFTP \| Version (\S+)/m),
   },
-} satisfies Record<string, PeerSpec>;
-
-/** A peer the interop tests use. */
-export type PeerName = keyof typeof SPECS;
+};
 
 /** Every peer the interop tests use. */
 export const PEER_NAMES: readonly PeerName[] = Object.keys(SPECS) as PeerName[];
@@ -155,7 +169,7 @@ function firstLine(text: string): string {
 }
 
 function detect(name: PeerName): Detection {
-  const spec: PeerSpec = SPECS[name];
+  const spec = SPECS[name];
   const seen: string[] = [];
   for (const program of spec.candidates) {
     if (!existsSync(program)) {
