@@ -406,7 +406,8 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       ...plain,
       root,
       users: { fred: "secret" },
-      idleTimeoutMs: 200,
+      // Long enough that the login before it never runs into it, also on a loaded machine.
+      idleTimeoutMs: 2000,
     });
     const raw = await loggedIn(server.address.port);
     try {
@@ -566,7 +567,8 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       root,
       allowWrite: true,
       users: { fred: "secret" },
-      dataTimeoutMs: 300,
+      // The complete upload below must not stall into it, also on a loaded machine.
+      dataTimeoutMs: 2000,
     });
     const raw = await loggedIn(server.address.port);
     try {
