@@ -112,15 +112,17 @@ for (;;) {
     ));
 }
 
-/** Runs `npm test` in `cwd`, its whole output to `logFile`. */
-function npmTest(
+/** Runs `command` in `cwd` in its own process group, its whole output to `logFile`. */
+function runLogged(
+  command: string[],
   cwd: string,
   logFile: string,
   running: Set<ChildProcess>,
 ): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const log = createWriteStream(logFile);
-    const child = spawn("npm", ["test"], {
+    const [program, ...args] = command;
+    const child = spawn(program, args, {
       cwd,
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
@@ -156,6 +158,11 @@ async function main(): Promise<number> {
 
   const head = (await run(["git", "rev-parse", "HEAD"], { cwd: root, capture: true })).output
     .trim();
+  const dirty = (await run(["git", "status", "--porcelain", "--untracked-files=no"], {
+    cwd: root,
+    capture: true,
+  })).output.trim();
+  if (dirty) console.log("Note: uncommitted changes are not tested (the committed HEAD is).");
   const work = await mkdtemp(join(tmpdir(), "ftkit-loaded-"));
   const logs = await mkdtemp(join(tmpdir(), "ftkit-loaded-logs-"));
   const clone = join(work, "ftkit");
@@ -181,11 +188,9 @@ async function main(): Promise<number> {
     await run(["git", "clone", "--quiet", "--no-checkout", root, clone]);
     await run(["git", "checkout", "--quiet", "--detach", head], { cwd: clone });
     console.log("npm ci ...");
-    const ci = await run(
-      ["npm", "ci", "--no-audit", "--no-fund"],
-      { cwd: clone, capture: true, timeoutMs: 1_800_000 },
-      false,
-    );
+    const ciLog = join(logs, "npm-ci.log");
+    const ci = await runLogged(["npm", "ci", "--no-audit", "--no-fund"], clone, ciLog, running);
+    if (stopped) return 130;
     if (ci.code !== 0) {
       console.log(ci.output);
       throw new Error(`npm ci exited with ${ci.code}`);
@@ -200,7 +205,7 @@ async function main(): Promise<number> {
     for (let index = 1; index <= runs && !stopped; index++) {
       const started = performance.now();
       const logFile = join(logs, `run-${index}.log`);
-      const { code, output } = await npmTest(clone, logFile, running);
+      const { code, output } = await runLogged(["npm", "test"], clone, logFile, running);
       if (stopped) break;
       const result = readRun(output, code);
       results.push(result);
