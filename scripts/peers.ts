@@ -1,8 +1,14 @@
 /**
  * Installs the real peers the interop tests talk to, from Debian's packages: tftpd-hpa, tftp-hpa,
- * atftp, curl, busybox, vsftpd, pyftpdlib and lftp; atftpd, ProFTPD (with mod_tls) and Pure-FTPd are
- * unpacked under /opt (they conflict with tftpd-hpa and vsftpd). Needs root and apt-get; without
- * them it says what is missing and the tests that need it are skipped.
+ * atftp, atftpd, curl, busybox, vsftpd, ProFTPD (with mod_tls), Pure-FTPd, Python's ftplib and
+ * pyftpdlib, openssl and lftp.
+ *
+ * A peer counts as installed when it says so itself (its version output, as the tests ask it:
+ * `tests/interop/_peers.ts`), not when a file exists: `/usr/sbin/in.tftpd` is atftpd's when
+ * atftpd was installed after tftpd-hpa. Packages that conflict with installed ones (tftpd-hpa and
+ * atftpd; vsftpd, proftpd-core and pure-ftpd) are unpacked under /opt/NAME instead, where they
+ * cannot collide, with the libraries they link against installed. Needs root and apt-get; without
+ * them it says what is missing and why, and the tests that need it are skipped.
  *
  * Usage: deno run -A scripts/peers.ts
  *
@@ -10,112 +16,180 @@
  */
 
 import { existsSync, readdirSync } from "node:fs";
+import {
+  findPeer,
+  forgetPeers,
+  PEER_NAMES,
+  type PeerName,
+  whyMissing,
+} from "../tests/interop/_peers.ts";
 import { run } from "./_run.ts";
 
-/** Each peer: the file that proves it is installed, and the Debian package that brings it. */
-const PEERS: { file: string; package: string }[] = [
-  { file: "/usr/sbin/in.tftpd", package: "tftpd-hpa" },
-  { file: "/usr/bin/tftp", package: "tftp-hpa" },
-  { file: "/usr/bin/atftp", package: "atftp" },
-  { file: "/usr/bin/curl", package: "curl" },
-  { file: "/usr/bin/busybox", package: "busybox" },
-  { file: "/usr/sbin/vsftpd", package: "vsftpd" },
-  { file: "/usr/bin/openssl", package: "openssl" },
-  { file: "/usr/bin/lftp", package: "lftp" },
-  { file: "/usr/lib/python3/dist-packages/pyftpdlib/__init__.py", package: "python3-pyftpdlib" },
-  { file: "/usr/lib/python3/dist-packages/OpenSSL/__init__.py", package: "python3-openssl" },
-  // What the unpacked ProFTPD and Pure-FTPd link against (their packages' Depends).
-  { file: "/usr/lib/x86_64-linux-gnu/libsodium.so.23", package: "libsodium23" },
-  { file: "/usr/lib/x86_64-linux-gnu/libhiredis.so.0.14", package: "libhiredis0.14" },
-  { file: "/usr/lib/x86_64-linux-gnu/libmemcached.so.11", package: "libmemcached11" },
-  { file: "/usr/lib/x86_64-linux-gnu/libmemcachedutil.so.2", package: "libmemcachedutil2" },
-  { file: "/usr/lib/x86_64-linux-gnu/libpcre2-posix.so.3", package: "libpcre2-posix3" },
-];
+/** Where a peer comes from. */
+interface Source {
+  /** The Debian packages that bring it. */
+  packages: string[];
+  /** Where it is unpacked (`dpkg -x`) when installing its packages would replace something. */
+  unpackDir?: string;
+  /** Always unpacked: its packages conflict with another peer's, installed normally. */
+  alwaysUnpack?: boolean;
+  /** Programs of conflicting packages: when one is there, the peer is unpacked instead. */
+  collides?: string[];
+}
+
+const SOURCES: Record<PeerName, Source> = {
+  tftpdHpa: {
+    packages: ["tftpd-hpa"],
+    unpackDir: "/opt/tftpd-hpa",
+    collides: ["/usr/sbin/in.tftpd", "/usr/sbin/atftpd"],
+  },
+  tftpHpa: { packages: ["tftp-hpa"], unpackDir: "/opt/tftp-hpa", collides: ["/usr/bin/tftp"] },
+  atftp: { packages: ["atftp"] },
+  atftpd: { packages: ["atftpd"], unpackDir: "/opt/atftpd", alwaysUnpack: true },
+  curl: { packages: ["curl"] },
+  busybox: { packages: ["busybox"] },
+  vsftpd: {
+    packages: ["vsftpd"],
+    unpackDir: "/opt/vsftpd",
+    collides: ["/usr/sbin/vsftpd", "/usr/sbin/proftpd", "/usr/sbin/pure-ftpd"],
+  },
+  proftpd: {
+    packages: ["proftpd-core", "proftpd-mod-crypto"],
+    unpackDir: "/opt/proftpd",
+    alwaysUnpack: true,
+  },
+  pureFtpd: { packages: ["pure-ftpd"], unpackDir: "/opt/pure-ftpd", alwaysUnpack: true },
+  purePw: { packages: ["pure-ftpd"], unpackDir: "/opt/pure-ftpd", alwaysUnpack: true },
+  python: { packages: ["python3"] },
+  pyftpdlib: { packages: ["python3-pyftpdlib", "python3-openssl"] },
+  openssl: { packages: ["openssl"] },
+  lftp: { packages: ["lftp"] },
+};
+
+const env = { DEBIAN_FRONTEND: "noninteractive" };
+
+function unpacks(name: PeerName): boolean {
+  const source = SOURCES[name];
+  if (!source.unpackDir) return false;
+  return source.alwaysUnpack === true || (source.collides ?? []).some((file) => existsSync(file));
+}
+
+/** The library packages `names` depend on (what an unpacked package needs to run). */
+async function libraries(names: string[]): Promise<string[]> {
+  const { output } = await run(
+    ["apt-cache", "depends", "--no-recommends", "--no-suggests", ...names],
+    { capture: true, env },
+    false,
+  );
+  const found = [...output.matchAll(/^\s*\|?Depends: (lib[^\s<>]+)$/gm)].map((match) => match[1]);
+  return [...new Set(found)];
+}
+
+/** Unpacks `packages` under `dir` (their files only, no maintainer scripts). */
+async function unpack(packages: string[], dir: string): Promise<void> {
+  const work = "/tmp/ftkit-peers";
+  await run(["mkdir", "-p", work, dir]);
+  for (const name of packages) {
+    await run(["apt-get", "download", name], { cwd: work, env, timeoutMs: 300_000 }, false);
+    const deb = readdirSync(work).find((file) =>
+      file.startsWith(`${name}_`) && file.endsWith(".deb")
+    );
+    if (deb) await run(["dpkg", "-x", `${work}/${deb}`, dir], {}, false);
+  }
+}
+
+/** What vsftpd needs at run time that its package's scripts would have made. */
+async function vsftpdRuntime(unpackedAt?: string): Promise<void> {
+  // The configuration the tests write names it as secure_chroot_dir.
+  await run(["mkdir", "-p", "/var/run/vsftpd/empty"], {}, false);
+  if (!unpackedAt) return;
+  if (!existsSync("/etc/pam.d/vsftpd")) {
+    await run(["cp", `${unpackedAt}/etc/pam.d/vsftpd`, "/etc/pam.d/vsftpd"], {}, false);
+  }
+  const { code } = await run(["id", "-u", "ftp"], { capture: true }, false);
+  if (code !== 0) {
+    await run(
+      ["useradd", "--system", "--home-dir", "/srv/ftp", "--shell", "/usr/sbin/nologin", "ftp"],
+      {},
+      false,
+    );
+  }
+}
+
+/** One line per peer: what it reported, or why it is missing. */
+function report(): string[] {
+  return PEER_NAMES.map((name) => {
+    const peer = findPeer(name);
+    return peer
+      ? `ok       ${peer.title} ${peer.version} (${peer.program})`
+      : `MISSING  ${whyMissing(name)}`;
+  });
+}
 
 /**
- * Peers that conflict with installed ones as packages (atftpd with tftpd-hpa; proftpd-core and
- * pure-ftpd with vsftpd): unpacked under /opt instead, where they cannot collide.
+ * Installs (or unpacks) the peers that do not report themselves. Returns the peers still missing
+ * afterwards, each with the reason.
  */
-const UNPACKED: { name: string; files: string[]; packages: string[]; dir: string }[] = [
-  {
-    name: "atftpd",
-    files: ["/opt/atftpd/usr/sbin/atftpd"],
-    packages: ["atftpd"],
-    dir: "/opt/atftpd",
-  },
-  {
-    name: "proftpd",
-    files: ["/opt/proftpd/usr/sbin/proftpd", "/opt/proftpd/usr/lib/proftpd/mod_tls.so"],
-    packages: ["proftpd-core", "proftpd-mod-crypto"],
-    dir: "/opt/proftpd",
-  },
-  {
-    name: "pure-ftpd",
-    files: ["/opt/pure-ftpd/usr/sbin/pure-ftpd", "/opt/pure-ftpd/usr/bin/pure-pw"],
-    packages: ["pure-ftpd"],
-    dir: "/opt/pure-ftpd",
-  },
-];
-
-/** Where atftpd is unpacked. */
-export const ATFTPD = "/opt/atftpd/usr/sbin/atftpd";
-
-const unpacked = (peer: (typeof UNPACKED)[number]) => peer.files.every((file) => existsSync(file));
-
-/** Installs what is missing. Returns the list of peers still missing afterwards. */
 export async function installPeers(): Promise<string[]> {
-  const missing = PEERS.filter((peer) => !existsSync(peer.file));
-  const toUnpack = UNPACKED.filter((peer) => !unpacked(peer));
-  if (missing.length === 0 && toUnpack.length === 0) return [];
+  forgetPeers();
   const root = process.getuid?.() === 0;
+  const absent = PEER_NAMES.filter((name) => !findPeer(name));
+  if (absent.length === 0) {
+    if (root) await vsftpdRuntime();
+    return [];
+  }
   const apt = existsSync("/usr/bin/apt-get");
   if (!root || !apt) {
-    const names = [...missing.map((peer) => peer.package), ...toUnpack.map((peer) => peer.name)];
+    const reasons = absent.map((name) => whyMissing(name)!);
     console.warn(
-      `!!! Cannot install interop peers (${root ? "no apt-get" : "not root"}): ${names.join(", ")}`,
+      `!!! Cannot install interop peers (${root ? "no apt-get" : "not root"}):\n  ${
+        reasons.join("\n  ")
+      }`,
     );
-    return names;
+    return reasons;
   }
-  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  console.log(
+    `Installing interop peers:\n  ${absent.map((name) => whyMissing(name)).join("\n  ")}`,
+  );
   await run(["apt-get", "update", "-qq"], { env, timeoutMs: 300_000 }, false);
-  if (missing.length > 0) {
+  const installed = [
+    ...new Set(absent.filter((name) => !unpacks(name)).flatMap((name) => SOURCES[name].packages)),
+  ];
+  if (installed.length > 0) {
     await run(
-      [
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        ...missing.map((peer) => peer.package),
-      ],
+      ["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...installed],
       { env, timeoutMs: 600_000 },
       false,
     );
   }
-  const work = "/tmp/ftkit-peers";
-  for (const peer of toUnpack) {
-    await run(["mkdir", "-p", work, peer.dir]);
-    for (const name of peer.packages) {
-      await run(["apt-get", "download", name], { cwd: work, env, timeoutMs: 300_000 }, false);
-      const deb = readdirSync(work).find((file) =>
-        file.startsWith(`${name}_`) && file.endsWith(".deb")
+  const unpacked = new Map<string, string[]>();
+  for (const name of absent.filter(unpacks)) {
+    unpacked.set(SOURCES[name].unpackDir!, SOURCES[name].packages);
+  }
+  for (const [dir, packages] of unpacked) {
+    await unpack(packages, dir);
+    // Their libraries never conflict: those are installed normally.
+    const needed = (await libraries(packages)).filter((name) => !packages.includes(name));
+    if (needed.length > 0) {
+      await run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...needed],
+        { env, timeoutMs: 600_000 },
+        false,
       );
-      if (deb) await run(["dpkg", "-x", `${work}/${deb}`, peer.dir], {}, false);
     }
   }
-  const still = [
-    ...PEERS.filter((peer) => !existsSync(peer.file)).map((peer) => peer.package),
-    ...UNPACKED.filter((peer) => !unpacked(peer)).map((peer) => peer.name),
-  ];
+  await vsftpdRuntime(unpacked.has("/opt/vsftpd") ? "/opt/vsftpd" : undefined);
+  forgetPeers();
+  const still = PEER_NAMES.filter((name) => !findPeer(name)).map((name) => whyMissing(name)!);
   if (still.length > 0) {
-    console.warn(`!!! Interop peers could not be installed: ${still.join(", ")}`);
+    console.warn(`!!! Interop peers could not be installed:\n  ${still.join("\n  ")}`);
   }
   return still;
 }
 
 if (import.meta.main) {
   const missing = await installPeers();
-  console.log(
-    missing.length === 0 ? "All interop peers are installed." : `Missing: ${missing.join(", ")}`,
-  );
+  console.log(report().join("\n"));
+  console.log(missing.length === 0 ? "All interop peers are installed." : "Some are missing.");
+  Deno.exit(missing.length === 0 ? 0 : 1);
 }

@@ -163,7 +163,7 @@ if (wants("deno") || wants("bun") || wants("node")) {
   results.push(
     await step("interop peers (apt-get)", async () => {
       const missing = await installPeers();
-      return missing.length > 0 ? { note: `missing: ${missing.join(", ")}` } : {};
+      return missing.length > 0 ? { note: `missing: ${missing.join("; ")}` } : {};
     }),
   );
 }

@@ -10,6 +10,7 @@ import type { TftpTransferRecord } from "../tftp/mod.ts";
 import { tftpApi } from "./_tftp_api.ts";
 import { freePort, tempDir } from "./interop/_peers.ts";
 import { projectFile, repoFile, runtimeCommand } from "./_runtime.ts";
+import { serveCli, type ServingCli } from "./_cli_serve.ts";
 
 interface Outcome {
   code: number;
@@ -21,7 +22,9 @@ interface Outcome {
 function ftkit(...args: string[]): Promise<Outcome> {
   const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
   return new Promise((resolve) => {
-    execFile(program, [...programArgs, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+    // Bounded generously: a loaded machine starts a runtime slowly.
+    const options = { timeout: 120_000, killSignal: "SIGKILL" as const };
+    execFile(program, [...programArgs, ...args], options, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -126,19 +129,24 @@ describe("ftkit tftp serve, get and put", () => {
     const { tmpdir } = await import("node:os");
     const { join } = await import("node:path");
     const dir = await mkdtemp(join(tmpdir(), "ftkit-cli-"));
-    const controller = new AbortController();
-    const lines: string[] = [];
+    let server: ServingCli | undefined;
     try {
       await writeFile(join(dir, "boot.img"), new Uint8Array(100_000).fill(7));
-      const port = 20000 + Math.floor(Math.random() * 20000);
-      const serving = runCli(
-        ["tftp", "serve", dir, "--host", "127.0.0.1", "--port", String(port), "--allow-write"],
-        { out: (l) => lines.push(l), err: (l) => lines.push(l) },
-        controller.signal,
+      server = await serveCli(
+        ["udp"],
+        ([free]) => [
+          "tftp",
+          "serve",
+          dir,
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(free),
+          "--allow-write",
+        ],
+        /^Fetch a file with: /,
       );
-      for (let i = 0; i < 50 && !lines.some((l) => l.startsWith("Serving")); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      const { lines, ports: [port] } = server;
       assert.match(
         lines[0],
         new RegExp(`^Serving .* over TFTP on 127\\.0\\.0\\.1:${port} \\(writes allowed\\)$`),
@@ -183,11 +191,15 @@ describe("ftkit tftp serve, get and put", () => {
         [],
         "a failed get leaves no file",
       );
-      controller.abort();
-      assert.equal(await serving, 0);
+      // The server logs a read once the client's last ACK is in, which may come after the
+      // client has exited: wait for the line (bounded) before stopping the server.
+      await server.line(/read boot\.img: 100000 bytes/).catch(() => {});
+      const stopping = server;
+      server = undefined;
+      await stopping.stop();
       assert.ok(lines.some((l) => /read boot\.img: 100000 bytes/.test(l)), lines.join("\n"));
     } finally {
-      controller.abort();
+      await server?.stop().catch(() => {});
       await rm(dir, { recursive: true, force: true });
     }
   });

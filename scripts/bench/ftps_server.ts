@@ -39,13 +39,7 @@ import {
   startVsftpd,
   USER,
 } from "../../tests/interop/_ftps_servers.ts";
-import {
-  type Daemon,
-  freeTcpPort,
-  PEER,
-  startDaemon,
-  waitForTcp,
-} from "../../tests/interop/_peers.ts";
+import { type Daemon, onFreePort, PEER, startDaemon } from "../../tests/interop/_peers.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const { values } = parseArgs({
@@ -319,11 +313,7 @@ async function startRoomyVsftpd(dir: string, top: string): Promise<Target> {
   });
   const room = clients + 16;
   await writeFile(config, `${text}max_clients=${room}\nmax_per_ip=${room}\n`);
-  const daemon = await startDaemon(PEER.vsftpd, [config], 100);
-  await waitForTcp(probe.port).catch(async (error) => {
-    await daemon.stop();
-    throw error;
-  });
+  const daemon = await startDaemon(PEER.vsftpd, [config], { tcp: probe.port });
   return fromDaemon(daemon, probe.port, "anonymous", "");
 }
 
@@ -334,25 +324,22 @@ async function startRoomyVsftpd(dir: string, top: string): Promise<Target> {
  * log is cut to warnings, as vsftpd's and ftkit's are off.
  */
 async function startRoomyPyftpdlib(top: string): Promise<Target> {
-  const port = await freeTcpPort();
-  const daemon = await startDaemon(PEER.python, [
-    "-c",
-    PYFTPDLIB_SCRIPT,
-    String(port),
-    top,
-    cert,
-    key,
-    USER,
-    PASSWORD,
-    "no",
-    String(4 * clients + 16),
-    "quiet",
-  ], 100);
-  await waitForTcp(port).catch(async (error) => {
-    await daemon.stop();
-    throw error;
+  return await onFreePort("tcp", async (port) => {
+    const daemon = await startDaemon(PEER.python, [
+      "-c",
+      PYFTPDLIB_SCRIPT,
+      String(port),
+      top,
+      cert,
+      key,
+      USER,
+      PASSWORD,
+      "no",
+      String(4 * clients + 16),
+      "quiet",
+    ], { tcp: port });
+    return fromDaemon(daemon, port, USER, PASSWORD);
   });
-  return fromDaemon(daemon, port, USER, PASSWORD);
 }
 
 // --- the measurements ---

@@ -23,6 +23,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+// The peers as they report themselves (/usr/sbin/in.tftpd may be atftpd's).
+import { PEER } from "../../tests/interop/_peers.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name: string) => join(root, "node_modules/.bin", name);
@@ -33,13 +35,6 @@ const { values } = parseArgs({
 const sizeMb = Number(values.size ?? 100);
 const concurrent = Number(values.concurrent ?? 200);
 const only = values.only;
-
-const PEER = {
-  tftpdHpa: "/usr/sbin/in.tftpd",
-  atftpd: "/opt/atftpd/usr/sbin/atftpd",
-  atftp: "/usr/bin/atftp",
-  curl: "/usr/bin/curl",
-};
 
 type Runtime = "deno" | "bun" | "node";
 const RUNTIMES: Runtime[] = ["deno", "bun", "node"];

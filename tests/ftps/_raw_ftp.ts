@@ -3,6 +3,7 @@
 
 import { connect as tcpConnect, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { WAIT_MS, within } from "../_wait.ts";
 
 /** One reply: its code and whole text. */
 export interface RawReply {
@@ -29,32 +30,35 @@ export class RawFtp {
     port: number,
     options: { ca?: string; implicit?: boolean; localAddress?: string } = {},
   ): Promise<RawFtp> {
-    return new Promise((resolve, reject) => {
-      if (options.implicit) {
-        const socket = tlsConnect({
+    return within(
+      new Promise((resolve, reject) => {
+        if (options.implicit) {
+          const socket = tlsConnect({
+            host: "127.0.0.1",
+            port,
+            ca: options.ca,
+            servername: "localhost",
+          });
+          socket.once("error", reject);
+          socket.once("secureConnect", () => {
+            socket.off("error", reject);
+            resolve(new RawFtp(socket, options.ca));
+          });
+          return;
+        }
+        const socket = tcpConnect({
           host: "127.0.0.1",
           port,
-          ca: options.ca,
-          servername: "localhost",
+          ...(options.localAddress ? { localAddress: options.localAddress } : {}),
         });
         socket.once("error", reject);
-        socket.once("secureConnect", () => {
+        socket.once("connect", () => {
           socket.off("error", reject);
           resolve(new RawFtp(socket, options.ca));
         });
-        return;
-      }
-      const socket = tcpConnect({
-        host: "127.0.0.1",
-        port,
-        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
-      });
-      socket.once("error", reject);
-      socket.once("connect", () => {
-        socket.off("error", reject);
-        resolve(new RawFtp(socket, options.ca));
-      });
-    });
+      }),
+      `a control connection to port ${port}`,
+    );
   }
 
   #listen(socket: Socket): void {
@@ -95,8 +99,11 @@ export class RawFtp {
     return new Promise((resolve) => this.#socket.write(bytes, () => resolve()));
   }
 
-  /** The next reply; rejects after `timeoutMs` or when the connection ends first. */
-  async reply(timeoutMs = 5000): Promise<RawReply> {
+  /**
+   * The next reply; rejects after `timeoutMs` (a cap against hangs, not a timing check: replies
+   * normally take milliseconds) or when the connection ends first.
+   */
+  async reply(timeoutMs: number = WAIT_MS): Promise<RawReply> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const reply = this.#take();
@@ -141,7 +148,7 @@ export class RawFtp {
   }
 
   /** Waits until the server closes the connection (rejects after `timeoutMs`). */
-  async closed(timeoutMs = 5000): Promise<void> {
+  async closed(timeoutMs: number = WAIT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.#ended) {
       const left = deadline - Date.now();
@@ -170,10 +177,13 @@ export class RawFtp {
     plain.removeAllListeners("end");
     plain.removeAllListeners("close");
     const secure = tlsConnect({ socket: plain, ca: this.#ca, servername: "localhost" });
-    await new Promise<void>((resolve, reject) => {
-      secure.once("secureConnect", () => resolve());
-      secure.once("error", reject);
-    });
+    await within(
+      new Promise<void>((resolve, reject) => {
+        secure.once("secureConnect", () => resolve());
+        secure.once("error", reject);
+      }),
+      "the TLS handshake after AUTH TLS",
+    );
     this.#socket = secure;
     this.#listen(secure);
   }
@@ -201,18 +211,28 @@ export class RawFtp {
 
 /** A plain TCP connection to 127.0.0.1:`port`. */
 export function dataConnection(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: "127.0.0.1", port });
-    socket.once("error", reject);
-    socket.once("connect", () => {
-      socket.off("error", reject);
-      resolve(socket);
-    });
-  });
+  return within(
+    new Promise((resolve, reject) => {
+      const socket = tcpConnect({ host: "127.0.0.1", port });
+      socket.once("error", reject);
+      socket.once("connect", () => {
+        socket.off("error", reject);
+        resolve(socket);
+      });
+    }),
+    `a data connection to port ${port}`,
+  );
 }
 
-/** Reads a socket to its end. */
-export function readAll(socket: Socket | TLSSocket): Promise<Uint8Array> {
+/** Reads a socket to its end (rejects after `timeoutMs`). */
+export function readAll(
+  socket: Socket | TLSSocket,
+  timeoutMs: number = WAIT_MS,
+): Promise<Uint8Array> {
+  return within(readToEnd(socket), "the end of a data connection", timeoutMs);
+}
+
+function readToEnd(socket: Socket | TLSSocket): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     socket.on("data", (chunk: Uint8Array) => chunks.push(chunk));

@@ -5,7 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -19,10 +20,12 @@ import { dataConnection, RawFtp, readAll } from "./_raw_ftp.ts";
 import { createFtpsCertificate, ftpDirectoryStorage } from "../../ftps/mod.ts";
 import { nodeFtpServerTransport } from "../../ftps/adapters/_node_tcp.ts";
 import { serveFtpsWith } from "../../ftps/serve.ts";
-import { repoFile } from "../_runtime.ts";
+import { repoFile, runtime } from "../_runtime.ts";
 import { pattern as bytes } from "../tftp/_script.ts";
+import { freeTcpPort } from "../interop/_peers.ts";
+import { until, within } from "../_wait.ts";
 
-const isDeno = "Deno" in globalThis;
+const isDeno = runtime === "deno";
 const fixtures = repoFile("tests/fixtures/tls");
 const ca = await readFile(join(fixtures, "ca.pem"), "utf8");
 const tls = {
@@ -46,7 +49,7 @@ async function client(port: number, options: { implicit?: boolean; user?: string
     password: "secret",
     ca,
     servername: "localhost",
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
   });
 }
 
@@ -68,8 +71,8 @@ describe("serveFtps with ftkit's client", () => {
     });
   });
   after(async () => {
-    await server.close();
-    await rm(root, { recursive: true, force: true });
+    await server?.close();
+    if (root) await rm(root, { recursive: true, force: true });
   });
 
   test("getFile: a failed download leaves the local file as it was; offset continues one", async () => {
@@ -301,9 +304,10 @@ async function certificateLogin(
   const { connect: tcp } = await import("node:net");
   const { connect } = await import("node:tls");
   const plain = tcp({ host: "127.0.0.1", port });
+  plain.on("error", () => {}); // a reset shows as a missing reply below, not an uncaught error
   let text = "";
   const next = async (pattern: RegExp, source: { on: typeof plain.on; off: typeof plain.off }) => {
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 30_000;
     while (!pattern.test(text)) {
       if (Date.now() > deadline) throw new Error(`Waiting for ${pattern}: ${text}`);
       await new Promise<void>((resolve) => {
@@ -331,10 +335,14 @@ async function certificateLogin(
       cert: certificate.certPem,
       key: certificate.keyPem,
     });
-    await new Promise<void>((resolve, reject) => {
-      secure.once("secureConnect", () => resolve());
-      secure.once("error", reject);
-    });
+    await within(
+      new Promise<void>((resolve, reject) => {
+        secure.once("secureConnect", () => resolve());
+        secure.once("error", reject);
+      }),
+      "the TLS handshake",
+    );
+    secure.on("error", () => {});
     secure.on("data", (chunk: Uint8Array) => (text += new TextDecoder().decode(chunk)));
     secure.write("USER fred\r\n");
     await next(/^\d{3} .*\r\n/, secure);
@@ -360,9 +368,14 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
 
   async function loggedIn(port: number): Promise<RawFtp> {
     const raw = await RawFtp.connect(port);
-    assert.equal((await raw.reply()).code, 220);
-    assert.equal((await raw.login("fred", "secret")).code, 230);
-    return raw;
+    try {
+      assert.equal((await raw.reply()).code, 220);
+      assert.equal((await raw.login("fred", "secret")).code, 230);
+      return raw;
+    } catch (error) {
+      raw.close();
+      throw error;
+    }
   }
 
   test("an overlong command line is answered 500 and the session closed; memory stays bounded", async () => {
@@ -383,7 +396,7 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       const reply = await raw.reply();
       assert.equal(reply.code, 500);
       await raw.closed();
-      await sending;
+      await within(sending, "the junk sender to stop");
     } finally {
       raw.close();
     }
@@ -397,11 +410,12 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       ...plain,
       root,
       users: { fred: "secret" },
-      idleTimeoutMs: 200,
+      // Long enough that the login before it never runs into it, also on a loaded machine.
+      idleTimeoutMs: 2000,
     });
     const raw = await loggedIn(server.address.port);
     try {
-      const reply = await raw.reply(3000);
+      const reply = await raw.reply();
       assert.equal(reply.code, 421);
       await raw.closed();
     } finally {
@@ -416,24 +430,24 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       users: { fred: "secret" },
       maxSessions: 2,
     });
-    const first = await loggedIn(server.address.port);
-    const second = await loggedIn(server.address.port);
-    const third = await RawFtp.connect(server.address.port);
+    const open: RawFtp[] = [];
     try {
+      const first = await loggedIn(server.address.port);
+      open.push(first);
+      open.push(await loggedIn(server.address.port));
+      const third = await RawFtp.connect(server.address.port);
+      open.push(third);
       const reply = await third.reply();
       assert.equal(reply.code, 421);
       assert.match(reply.text, /Too many connections/);
       await third.closed();
-      // One leaves: there is room again.
+      // One leaves: there is room again once the server has ended that session (bounded wait).
       assert.equal((await first.command("QUIT")).code, 221);
       await first.closed();
-      for (let i = 0; i < 50 && server.sessions > 1; i++) await sleep(20);
-      const fourth = await loggedIn(server.address.port);
-      fourth.close();
+      await until(() => server.sessions <= 1, "the server to end the session that quit");
+      open.push(await loggedIn(server.address.port));
     } finally {
-      first.close();
-      second.close();
-      third.close();
+      for (const raw of open) raw.close();
     }
 
     await using perIp = await serveFtps({
@@ -443,12 +457,15 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       maxSessionsPerIp: 1,
     });
     const one = await loggedIn(perIp.address.port);
-    const two = await RawFtp.connect(perIp.address.port);
     try {
-      assert.equal((await two.reply()).code, 421);
+      const two = await RawFtp.connect(perIp.address.port);
+      try {
+        assert.equal((await two.reply()).code, 421);
+      } finally {
+        two.close();
+      }
     } finally {
       one.close();
-      two.close();
     }
   });
 
@@ -467,6 +484,8 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       assert.equal((await raw.command("USER fred")).code, 331);
       const started = performance.now();
       assert.equal((await raw.command("PASS wrong")).code, 530);
+      // A lower bound only, which load cannot break: the server's own 250 ms timer starts after
+      // the PASS was sent, and nothing can answer before it fires (no upper bound is asserted).
       assert.ok(performance.now() - started >= 200, "the 530 waited for the delay");
       await raw.command("USER fred");
       assert.equal((await raw.command("PASS wrong")).code, 530);
@@ -498,7 +517,7 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
     try {
       await raw.epsv();
       assert.equal((await raw.command("RETR hello.txt")).code, 150);
-      assert.equal((await raw.reply(3000)).code, 425);
+      assert.equal((await raw.reply()).code, 425);
       assert.equal((await raw.command("NOOP")).code, 200, "the session goes on");
     } finally {
       raw.close();
@@ -519,7 +538,7 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       const data = await dataConnection(port);
       data.pause(); // never read: 8 MB cannot fit in the socket buffers
       assert.equal((await raw.command("RETR big.bin")).code, 150);
-      assert.equal((await raw.reply(5000)).code, 426);
+      assert.equal((await raw.reply()).code, 426);
       data.destroy();
     } finally {
       raw.close();
@@ -552,7 +571,8 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       root,
       allowWrite: true,
       users: { fred: "secret" },
-      dataTimeoutMs: 300,
+      // The complete upload below must not stall into it, also on a loaded machine.
+      dataTimeoutMs: 2000,
     });
     const raw = await loggedIn(server.address.port);
     try {
@@ -561,7 +581,11 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       let data = await dataConnection(await raw.epsv());
       assert.equal((await raw.command("STOR keep.txt")).code, 150);
       await new Promise<void>((resolve) => data.write("new partial", () => resolve()));
-      await sleep(50);
+      // ABOR once the partial bytes are on disk, in the upload's temporary file (bounded wait).
+      await until(
+        async () => (await partial(root, "keep.txt")) === "new partial".length,
+        "the partial upload to reach its temporary file",
+      );
       assert.equal((await raw.command("ABOR")).code, 426);
       assert.equal((await raw.reply()).code, 226);
       data.destroy();
@@ -570,7 +594,7 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       data = await dataConnection(await raw.epsv());
       assert.equal((await raw.command("STOR keep.txt")).code, 150);
       await new Promise<void>((resolve) => data.write("new partial", () => resolve()));
-      assert.equal((await raw.reply(5000)).code, 426);
+      assert.equal((await raw.reply()).code, 426);
       data.destroy();
       assert.equal(await readFile(join(root, "keep.txt"), "utf8"), "old content");
       // A complete upload does replace it.
@@ -611,9 +635,13 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
 
   test("RFC 2577: a data connection from another host is closed unread; PORT elsewhere refused", async () => {
     // The transport, with the first passive connection made to look as if it came from elsewhere
-    // (the first listener is the server's own).
+    // (the first listener is the server's own). `spoofed` resolves once that connection has
+    // been accepted, so the genuine one is made only then: which is which never depends on the
+    // order in which two connections reach the listener.
     let listeners = 0;
     let spoof = true;
+    let spoofedNow: () => void = () => {};
+    const spoofed = new Promise<void>((resolve) => (spoofedNow = resolve));
     const transport = {
       ...nodeFtpServerTransport,
       async listen(options: { host: string; port: number }) {
@@ -628,6 +656,7 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
             const socket = await listener.accept();
             if (!socket || !spoof) return socket;
             spoof = false;
+            spoofedNow();
             return {
               localAddress: socket.localAddress,
               remoteAddress: "192.0.2.7",
@@ -642,19 +671,25 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
         };
       },
     };
-    const server = await serveFtpsWith(transport, {
+    await using server = await serveFtpsWith(transport, {
       ...plain,
       root,
       users: { fred: "secret" },
     });
     const raw = await loggedIn(server.address.port);
+    const data: Socket[] = [];
     try {
       await raw.command("TYPE I");
       const port = await raw.epsv();
+      // Each is read from the start: the server may end the foreign one before the other exists.
       const foreign = await dataConnection(port);
-      const genuine = await dataConnection(port);
+      data.push(foreign);
+      const fromForeign = readAll(foreign);
       assert.equal((await raw.command("RETR hello.txt")).code, 150);
-      const [foreignBytes, genuineBytes] = await Promise.all([readAll(foreign), readAll(genuine)]);
+      await within(spoofed, "the server to accept the first data connection");
+      const genuine = await dataConnection(port);
+      data.push(genuine);
+      const [foreignBytes, genuineBytes] = await Promise.all([fromForeign, readAll(genuine)]);
       assert.equal(foreignBytes.length, 0, "the foreign connection got nothing");
       assert.equal(new TextDecoder().decode(genuineBytes), "hello\nworld\n");
       assert.equal((await raw.reply()).code, 226);
@@ -662,23 +697,26 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       assert.equal(refused.code, 504);
       assert.equal((await raw.command("PORT 127,0,0,1,0,80")).code, 504, "a privileged port");
     } finally {
+      for (const socket of data) socket.destroy();
       raw.close();
-      await server.close();
     }
   });
 
   test("passive ports come from the range; PASV names the masquerade address", async () => {
+    // A range that was free a moment ago (not a fixed one another process may hold); the server
+    // tries the others of it when one was taken meanwhile.
+    const [low, high] = await freeRange(11);
     await using server = await serveFtps({
       ...plain,
       root,
       users: { fred: "secret" },
-      passivePorts: [42100, 42110],
+      passivePorts: [low, high],
       passiveHost: "203.0.113.9",
     });
     const raw = await loggedIn(server.address.port);
     try {
       const port = await raw.epsv();
-      assert.ok(port >= 42100 && port <= 42110, `port ${port} in the range`);
+      assert.ok(port >= low && port <= high, `port ${port} in the range ${low}-${high}`);
       const pasv = await raw.command("PASV");
       assert.equal(pasv.code, 227);
       const numbers = pasv.text.match(/\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/)!.slice(1).map(
@@ -686,7 +724,7 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       );
       assert.deepEqual(numbers.slice(0, 4), [203, 0, 113, 9]);
       const pasvPort = numbers[4] * 256 + numbers[5];
-      assert.ok(pasvPort >= 42100 && pasvPort <= 42110);
+      assert.ok(pasvPort >= low && pasvPort <= high, `port ${pasvPort} in the range`);
     } finally {
       raw.close();
     }
@@ -740,6 +778,38 @@ describe("serveFtps: the TLS session", () => {
   });
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** The size of the temporary file (`.<name>.<random>.part`) of an upload to `name` in `dir`. */
+async function partial(dir: string, name: string): Promise<number | undefined> {
+  const temporary = (await readdir(dir)).find((entry) =>
+    entry.startsWith(`.${name}.`) && entry.endsWith(".part")
+  );
+  return temporary === undefined ? undefined : (await stat(join(dir, temporary))).size;
+}
+
+/**
+ * `size` consecutive TCP ports on 127.0.0.1 that were all free a moment ago: found by listening
+ * on each (bounded in attempts).
+ */
+async function freeRange(size: number): Promise<[number, number]> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const low = await freeTcpPort();
+    if (low + size - 1 > 65535) continue;
+    const held: Server[] = [];
+    try {
+      for (let port = low; port < low + size; port++) {
+        const server = createServer();
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(port, "127.0.0.1", () => resolve());
+        });
+        held.push(server);
+      }
+      return [low, low + size - 1];
+    } catch {
+      // One was taken: try another range.
+    } finally {
+      await Promise.all(held.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
+  }
+  throw new Error(`No ${size} consecutive free ports found`);
 }

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { nodeFtpServerTransport } from "../../ftps/adapters/_node_tcp.ts";
 import type { FtpServerSocket } from "../../ftps/transport.ts";
 import { repoFile } from "../_runtime.ts";
+import { within } from "../_wait.ts";
 
 const fixtures = repoFile("tests/fixtures/tls");
 const ca = await readFile(join(fixtures, "ca.pem"), "utf8");
@@ -81,14 +82,15 @@ async function settled(value: () => number, quietMs = 300, limitMs = 10_000): Pr
   return last;
 }
 
-/** Reads `socket` to its end (bounded in time), hashing what came. */
+/** Reads `socket` to its end (bounded in time, each read included), hashing what came. */
 async function drain(socket: FtpServerSocket): Promise<{ length: number; digest: string }> {
   const hash = createHash("sha256");
   let length = 0;
-  const until = Date.now() + 60_000;
+  const until = Date.now() + 120_000;
   for (;;) {
-    if (Date.now() > until) throw new Error(`the end never came (${length} bytes read)`);
-    const chunk = await socket.read();
+    const left = until - Date.now();
+    if (left <= 0) throw new Error(`the end never came (${length} bytes read)`);
+    const chunk = await within(socket.read(), `the end (${length} bytes read so far)`, left);
     if (chunk === null) break;
     hash.update(chunk);
     length += chunk.length;
@@ -108,10 +110,11 @@ describe("server transport: an unread socket stops its sender; every byte and th
       const listener = await nodeFtpServerTransport.listen({ host: "127.0.0.1", port: 0 });
       let client: Socket | undefined;
       let server: FtpServerSocket | undefined;
+      let accepted: FtpServerSocket | null | undefined;
+      const raw = tcpConnect({ host: "127.0.0.1", port: listener.port });
       try {
-        const raw = tcpConnect({ host: "127.0.0.1", port: listener.port });
         raw.on("error", () => {});
-        const accepted = await listener.accept();
+        accepted = await within(listener.accept(), "the server to accept the connection");
         assert.ok(accepted);
         if (kind === "plain") {
           client = raw;
@@ -119,10 +122,13 @@ describe("server transport: an unread socket stops its sender; every byte and th
         } else {
           const secured = tlsConnect({ socket: raw, ca, servername: "localhost" });
           secured.on("error", () => {});
-          [server] = await Promise.all([
-            accepted.acceptTls(context, { clearable: kind === "clearable" }),
-            new Promise<void>((resolve) => secured.once("secureConnect", () => resolve())),
-          ]);
+          [server] = await within(
+            Promise.all([
+              accepted.acceptTls(context, { clearable: kind === "clearable" }),
+              new Promise<void>((resolve) => secured.once("secureConnect", () => resolve())),
+            ]),
+            "the TLS handshake",
+          );
           client = secured;
         }
         const sending = sender(client);
@@ -131,12 +137,14 @@ describe("server transport: an unread socket stops its sender; every byte and th
         const held = await settled(sending.flushed);
         assert.ok(held < BOUND, `${held} bytes were taken while nothing was read`);
         const received = await drain(server);
-        await sending.done;
+        await within(sending.done, "the client to finish sending");
         assert.equal(received.length, TOTAL);
         assert.equal(received.digest, sending.digest);
       } finally {
         client?.destroy();
+        raw.destroy();
         server?.close();
+        accepted?.close();
         listener.close();
       }
     });

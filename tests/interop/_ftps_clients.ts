@@ -9,6 +9,7 @@ import { serveFtps as onNode } from "../../ftps/adapters/node.ts";
 import type { FtpsLogEntry, FtpsServer, ServeFtpsOptions } from "../../ftps/mod.ts";
 import { runtime } from "../_runtime.ts";
 import { PEER, type Ran, runPeer } from "./_peers.ts";
+import { until, WAIT_MS } from "../_wait.ts";
 import { FIXTURES, PASSWORD, USER } from "./_ftps_servers.ts";
 
 /** `serveFtps` from this runtime's entry point. */
@@ -82,27 +83,29 @@ export async function startFtkit(
 }
 
 /**
- * Waits until the server has logged `count` more entries matching `match` after index `from`
- * (a client can exit before the server's log line for its last transfer is written), bounded.
+ * Waits until the server has logged `count` entries matching `match` after index `from` (a
+ * client can exit before the server's log line for its last transfer is written), bounded; then
+ * returns the matching entries, however many there are (the caller asserts on them).
  */
 export async function logged(
   log: readonly FtpsLogEntry[],
   from: number,
   match: (entry: FtpsLogEntry) => boolean,
   count = 1,
-  timeoutMs = 5000,
+  timeoutMs: number = WAIT_MS,
 ): Promise<FtpsLogEntry[]> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = log.slice(from).filter(match);
-    if (found.length >= count || Date.now() > until) return found;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const found = () => log.slice(from).filter(match);
+  await until(() => found().length >= count, `${count} log entries`, timeoutMs).catch(() => {});
+  return found();
 }
 
-/** curl with the test CA, quiet but showing errors, bounded in time. */
-export function curl(args: string[], timeoutMs = 60_000): Promise<Ran> {
-  return runPeer(PEER.curl, ["-sS", "--cacert", CA_FILE, "--max-time", "60", ...args], {
+/**
+ * curl with the test CA, quiet but showing errors, bounded in time (generously: 100 MB over TLS
+ * on a loaded machine is slow).
+ */
+export function curl(args: string[], timeoutMs = 300_000): Promise<Ran> {
+  const seconds = String(Math.floor(timeoutMs / 1000) - 5);
+  return runPeer(PEER.curl, ["-sS", "--cacert", CA_FILE, "--max-time", seconds, ...args], {
     timeoutMs,
   });
 }
@@ -127,7 +130,7 @@ export function lftp(
     ...commands,
     "bye",
   ].join("\n");
-  return runPeer(PEER.lftp, ["-c", script], { timeoutMs: options.timeoutMs ?? 60_000 });
+  return runPeer(PEER.lftp, ["-c", script], { timeoutMs: options.timeoutMs ?? 300_000 });
 }
 
 /**
@@ -137,7 +140,7 @@ export function lftp(
 export async function python<T = Record<string, unknown>>(
   script: string,
   args: (string | number)[],
-  timeoutMs = 60_000,
+  timeoutMs = 300_000,
 ): Promise<T> {
   const ran = await runPeer(PEER.python, ["-c", script, ...args.map(String)], { timeoutMs });
   const last = ran.stdout.trim().split("\n").at(-1) ?? "";

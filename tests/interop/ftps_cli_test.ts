@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { runCli } from "../../cli.ts";
-import { bytesOf, freePort, freeTcpPort, missing, PEER, runPeer, tempDir } from "./_peers.ts";
+import { bytesOf, missing, PEER, runPeer, tempDir } from "./_peers.ts";
 import {
   chownFtp,
   FIXTURES,
@@ -21,12 +21,13 @@ import {
   startPyftpdlib,
   USER,
 } from "./_ftps_servers.ts";
-import { projectFile, runtimeCommand } from "../_runtime.ts";
+import { projectFile, runtime, runtimeCommand } from "../_runtime.ts";
+import { serveCli } from "../_cli_serve.ts";
 import { RawFtp } from "../ftps/_raw_ftp.ts";
 import { type FtpsLogEntry, serveFtps } from "../ftps/_connect.ts";
 import { ftpDirectoryStorage, type FtpStorage } from "../../ftps/mod.ts";
 
-const isDeno = "Deno" in globalThis;
+const isDeno = runtime === "deno";
 
 interface Outcome {
   code: number;
@@ -47,7 +48,7 @@ async function cli(...args: string[]): Promise<Outcome> {
 
 describe(
   "ftkit ftps ls, get and put",
-  { skip: missing(PEER.python) || missing(PEER.pyftpdlib) || missing(PEER.proftpd) },
+  { skip: missing("python", "pyftpdlib", "proftpd", "openssl") },
   () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
     let root: string;
@@ -206,7 +207,7 @@ describe(
         execFile(
           program,
           [...programArgs, "ftps", "get", url("pub/hello.txt"), "-", "--tls", "--ca", ca],
-          { timeout: 30_000 },
+          { timeout: 120_000, killSignal: "SIGKILL" },
           (error, stdout, stderr) => {
             resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
           },
@@ -221,44 +222,16 @@ describe(
 
 describe(
   "ftkit serve and ftkit ftps serve, fetched with curl",
-  { skip: missing(PEER.curl) },
+  { skip: missing("curl") },
   () => {
-    /** Starts the command in-process; returns its output lines and a stopper. */
-    async function serving(args: string[]) {
-      const controller = new AbortController();
-      const lines: string[] = [];
-      const done = runCli(
-        args,
-        { out: (line) => lines.push(line), err: (line) => lines.push(line) },
-        controller.signal,
-      );
-      const ready = () => lines.some((line) => line.startsWith("Fetch a file with: curl "));
-      for (let i = 0; i < 250 && !ready(); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      if (!ready()) {
-        controller.abort();
-        await done.catch(() => {});
-        throw new Error(`the server did not start within 5 s:\n${lines.join("\n")}`);
-      }
-      return {
-        lines,
-        async stop() {
-          controller.abort();
-          assert.equal(await done, 0);
-        },
-      };
-    }
-
     test("ftkit serve: one directory over TFTP and FTPS, with an ephemeral certificate", async () => {
       const dir = await tempDir("ftkit-serve-");
       try {
         const served = join(dir.path, "srv");
         await mkdir(served);
         await writeFile(join(served, "boot.img"), bytesOf(200_000, 9));
-        const [tftpPort, ftpsPort] = [await freePort(), await freeTcpPort()];
         const caFile = join(dir.path, "ca.pem");
-        const server = await serving([
+        const server = await serveCli(["udp", "tcp"], ([tftpPort, ftpsPort]) => [
           "serve",
           served,
           "--tftp-port",
@@ -268,7 +241,8 @@ describe(
           "--ca-out",
           caFile,
           "--quiet",
-        ]);
+        ], /^Fetch a file with: curl --ssl-reqd /);
+        const [tftpPort, ftpsPort] = server.ports;
         try {
           const text = server.lines.join("\n");
           assert.match(
@@ -324,8 +298,7 @@ describe(
     test("ftkit ftps serve: implicit TLS, given users, certificate and writes", async () => {
       const dir = await tempDir("ftkit-ftps-serve-");
       try {
-        const port = await freeTcpPort();
-        const server = await serving([
+        const server = await serveCli(["tcp"], ([port]) => [
           "ftps",
           "serve",
           dir.path,
@@ -340,7 +313,8 @@ describe(
           join(FIXTURES, "leaf.key"),
           "--allow-write",
           "--quiet",
-        ]);
+        ], /^Fetch a file with: curl /);
+        const [port] = server.ports;
         try {
           assert.match(server.lines[0], /over FTPS \(implicit TLS\) .* \(writes allowed\)$/);
           await writeFile(join(dir.path, "local.bin"), bytesOf(50_000, 4));
@@ -376,7 +350,8 @@ describe(
       const dir = await tempDir("ftkit-ftps-limits-");
       const held: RawFtp[] = [];
       try {
-        const server = await serving([
+        // Port 0: the system picks one, and the first line names it.
+        const server = await serveCli([], () => [
           "ftps",
           "serve",
           dir.path,
@@ -387,7 +362,7 @@ describe(
           "--login-timeout",
           "1",
           "--quiet",
-        ]);
+        ], /^Fetch a file with: curl /);
         try {
           const port = Number(/ on 127\.0\.0\.1:(\d+)/.exec(server.lines[0])?.[1]);
           assert.ok(port > 0, server.lines.join("\n"));

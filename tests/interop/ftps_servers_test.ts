@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectFtps, FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
-import { bytesOf, missing, PEER, tempDir } from "./_peers.ts";
+import { bytesOf, missing, tempDir } from "./_peers.ts";
 import {
   chownFtp,
   everyOperation,
@@ -21,9 +21,14 @@ import {
   startPyftpdlib,
   USER,
 } from "./_ftps_servers.ts";
+import { runtime } from "../_runtime.ts";
 
-const isDeno = "Deno" in globalThis;
-const big = bytesOf(100 * 1024 * 1024, 5);
+const isDeno = runtime === "deno";
+let bigBytes: Uint8Array | undefined;
+/** 100 MiB of pseudo-random bytes, made on first use (not when every suite here is skipped). */
+function big(): Uint8Array {
+  return bigBytes ??= bytesOf(100 * 1024 * 1024, 5);
+}
 
 /** A served tree: `root/pub/hello.txt` and `root/pub/big.bin`, owned by the ftp user. */
 async function servedTree(dir: string, name: string, hello: string): Promise<string> {
@@ -32,7 +37,7 @@ async function servedTree(dir: string, name: string, hello: string): Promise<str
   await chmod(dir, 0o755); // mkdtemp makes it 0700: the ftp user must get through
   await mkdir(pub, { recursive: true });
   await writeFile(join(pub, "hello.txt"), hello);
-  await writeFile(join(pub, "big.bin"), big);
+  await writeFile(join(pub, "big.bin"), big());
   await chownFtp(root, pub, join(pub, "hello.txt"), join(pub, "big.bin"));
   return root;
 }
@@ -83,11 +88,11 @@ function commonTests(
     const client = await open(server());
     try {
       const down = await client.get("pub/big.bin");
-      assert.equal(down.length, big.length);
-      assert.ok(Buffer.compare(down, big) === 0, "identical download");
-      await client.put("pub/big-up.bin", big);
+      assert.equal(down.length, big().length);
+      assert.ok(Buffer.compare(down, big()) === 0, "identical download");
+      await client.put("pub/big-up.bin", big());
       const stored = await readFile(join(server().root, "pub", "big-up.bin"));
-      assert.ok(Buffer.compare(stored, big) === 0, "identical upload");
+      assert.ok(Buffer.compare(stored, big()) === 0, "identical upload");
       await client.remove("pub/big-up.bin");
     } finally {
       await client.close();
@@ -109,7 +114,7 @@ function commonTests(
 
 describe(
   "FTPS client against ProFTPD 1.3.8 (mod_tls)",
-  { skip: missing(PEER.proftpd) || missing(PEER.openssl) },
+  { skip: missing("proftpd", "openssl") },
   () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
     // On Deno, which cannot resume, the main servers let data connections go without reuse; the
@@ -182,7 +187,7 @@ describe(
 
 describe(
   "FTPS client against Pure-FTPd 1.0.50",
-  { skip: missing(PEER.pureFtpd) || missing(PEER.purePw) },
+  { skip: missing("pureFtpd", "purePw", "openssl") },
   () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
     let server: FtpsServer;
@@ -205,7 +210,7 @@ describe(
 
 describe(
   "FTPS client against pyftpdlib 1.5.7 (TLS_FTPHandler)",
-  { skip: missing(PEER.python) || missing(PEER.pyftpdlib) },
+  { skip: missing("python", "pyftpdlib", "openssl") },
   () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
     let server: FtpsServer;

@@ -2,16 +2,31 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TftpTransferError } from "../../tftp/mod.ts";
 import { tftpApi } from "../_tftp_api.ts";
-import { bytesOf, type Daemon, freePort, missing, PEER, startDaemon, tempDir } from "./_peers.ts";
+import { until } from "../_wait.ts";
+import {
+  bytesOf,
+  type Daemon,
+  missing,
+  onFreePort,
+  PEER,
+  type PeerName,
+  startDaemon,
+  tempDir,
+} from "./_peers.ts";
 
-const SERVERS = [
+const SERVERS: {
+  name: string;
+  peer: PeerName;
+  windowsize: boolean;
+  args: (root: string, port: number) => string[];
+}[] = [
   {
     name: "tftpd-hpa",
-    program: PEER.tftpdHpa,
+    peer: "tftpdHpa",
     windowsize: false,
     args: (
       root: string,
@@ -20,7 +35,7 @@ const SERVERS = [
   },
   {
     name: "atftpd",
-    program: PEER.atftpd,
+    peer: "atftpd",
     windowsize: true,
     args: (root: string, port: number) => [
       "--daemon",
@@ -37,7 +52,7 @@ const SERVERS = [
 ];
 
 for (const peer of SERVERS) {
-  describe(`ftkit TFTP client against ${peer.name}`, { skip: missing(peer.program) }, () => {
+  describe(`ftkit TFTP client against ${peer.name}`, { skip: missing(peer.peer) }, () => {
     let root: { path: string; remove(): Promise<void> };
     let daemon: Daemon;
     let port: number;
@@ -49,8 +64,11 @@ for (const peer of SERVERS) {
       await writeFile(join(root.path, "image.bin"), file);
       await writeFile(join(root.path, "huge.bin"), huge);
       await writeFile(join(root.path, "notes.txt"), "one\ntwo\r\nthree");
-      port = await freePort();
-      daemon = await startDaemon(peer.program, peer.args(root.path, port));
+      // Started once it listens on its port itself (not after a guessed delay).
+      [daemon, port] = await onFreePort("udp", async (free) => [
+        await startDaemon(PEER[peer.peer], peer.args(root.path, free), { udp: free }),
+        free,
+      ]);
     });
 
     after(async () => {
@@ -65,10 +83,14 @@ for (const peer of SERVERS) {
         assert.deepEqual(got, file);
         // tftpd-hpa writes only over existing files unless -c; atftpd creates them.
         await api.tftpPut({ host: "127.0.0.1", port, remote: `up-${blksize}.bin`, blksize }, got);
-        assert.deepEqual(
-          new Uint8Array(await readFile(join(root.path, `up-${blksize}.bin`))),
-          file,
-        );
+        // atftpd acknowledges the last block before the file is whole on disk (peers.md): wait
+        // (bounded) until it has its full length, then compare every byte.
+        const stored = join(root.path, `up-${blksize}.bin`);
+        await until(
+          async () => (await stat(stored).catch(() => undefined))?.size === file.length,
+          `${stored} to reach ${file.length} bytes`,
+        ).catch(() => {});
+        assert.deepEqual(new Uint8Array(await readFile(stored)), file);
       });
     }
 
