@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 // The peers as they report themselves (/usr/sbin/in.tftpd may be atftpd's).
-import { PEER } from "../../tests/interop/_peers.ts";
+import { type Daemon, PEER, startDaemon, TFTPD_ARGS } from "../../tests/interop/_peers.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name: string) => join(root, "node_modules/.bin", name);
@@ -74,37 +74,14 @@ function timed(
   });
 }
 
-interface Daemon {
-  stop(): Promise<void>;
-}
-
-async function daemon(program: string, args: string[]): Promise<Daemon> {
-  const child = spawn(program, args, { stdio: "ignore", detached: true });
-  await new Promise((resolve) => setTimeout(resolve, 600));
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        process.kill(-child.pid!, "SIGKILL");
-      }),
-  };
-}
+/** A server on UDP `port`, started once it holds the port. */
+const daemon = (program: string, args: string[], port: number): Promise<Daemon> =>
+  startDaemon(program, args, { udp: port });
 
 const tftpdHpa = (dir: string, port: number) =>
-  daemon(PEER.tftpdHpa, ["-L", "-a", `127.0.0.1:${port}`, "-s", dir, "-u", "root", "-B", "65464"]);
+  daemon(PEER.tftpdHpa, [...TFTPD_ARGS.tftpdHpa(dir, port), "-B", "65464"], port);
 const atftpd = (dir: string, port: number) =>
-  daemon(PEER.atftpd, [
-    "--daemon",
-    "--no-fork",
-    "--port",
-    String(port),
-    "--bind-address",
-    "127.0.0.1",
-    "--user",
-    "root.root",
-    dir,
-  ]);
+  daemon(PEER.atftpd, TFTPD_ARGS.atftpd(dir, port), port);
 const ftkitServer = (runtime: Runtime, dir: string, port: number) => {
   const [program, args] = cli(runtime, [
     "tftp",
@@ -123,13 +100,15 @@ const ftkitServer = (runtime: Runtime, dir: string, port: number) => {
     "--request-rate",
     "unlimited",
   ]);
-  return daemon(program, args);
+  return daemon(program, args, port);
 };
 
 const floorServer = (runtime: Runtime, file: string, port: number) => {
   const script = join(root, "scripts/bench/floor.mjs");
-  if (runtime === "deno") return daemon(bin("deno"), ["run", "-A", script, file, String(port)]);
-  return daemon(runtime === "bun" ? bin("bun") : "node", [script, file, String(port)]);
+  if (runtime === "deno") {
+    return daemon(bin("deno"), ["run", "-A", script, file, String(port)], port);
+  }
+  return daemon(runtime === "bun" ? bin("bun") : "node", [script, file, String(port)], port);
 };
 
 const rows: string[][] = [];

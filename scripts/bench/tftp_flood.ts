@@ -22,6 +22,7 @@
  * @module
  */
 
+import { findPeer, PEER, TFTPD_ARGS } from "../../tests/interop/_peers.ts";
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -52,8 +53,6 @@ const only = values.only;
 const runtimes = (values.runtimes ?? "deno,bun,node").split(",") as Runtime[];
 const LONGEST_MS = 150_000;
 
-const PEER = { tftpdHpa: "/usr/sbin/in.tftpd", atftpd: "/opt/atftpd/usr/sbin/atftpd" };
-
 type Runtime = "deno" | "bun" | "node";
 
 interface ServerSpec {
@@ -76,30 +75,19 @@ function ftkit(runtime: Runtime, label: string, extra: string[] = []): ServerSpe
   };
 }
 
+// The peers as found by what they report (tftpd-hpa's in.tftpd may be atftpd's).
 const tftpdHpa: ServerSpec = {
   name: "tftpd-hpa",
   command: (dir, port) =>
-    existsSync(PEER.tftpdHpa)
-      ? [PEER.tftpdHpa, ["-L", "-a", `127.0.0.1:${port}`, "-s", dir, "-u", "root", "-B", "65464"]]
+    findPeer("tftpdHpa")
+      ? [PEER.tftpdHpa, [...TFTPD_ARGS.tftpdHpa(dir, port), "-B", "65464"]]
       : undefined,
 };
 
 const atftpd: ServerSpec = {
   name: "atftpd",
   command: (dir, port) =>
-    existsSync(PEER.atftpd)
-      ? [PEER.atftpd, [
-        "--daemon",
-        "--no-fork",
-        "--port",
-        String(port),
-        "--bind-address",
-        "127.0.0.1",
-        "--user",
-        "root.root",
-        dir,
-      ]]
-      : undefined,
+    findPeer("atftpd") ? [PEER.atftpd, TFTPD_ARGS.atftpd(dir, port)] : undefined,
 };
 
 // --- sockets and packets ---

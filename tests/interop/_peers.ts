@@ -453,6 +453,24 @@ export async function onFreePort<T>(
   throw last;
 }
 
+/** How each TFTP daemon serves `dir` on 127.0.0.1:`port` in the foreground (see peers.md). */
+export const TFTPD_ARGS: Readonly<
+  Record<"tftpdHpa" | "atftpd", (dir: string, port: number) => string[]>
+> = {
+  tftpdHpa: (dir, port) => ["-L", "-a", `127.0.0.1:${port}`, "-s", dir, "-u", "root"],
+  atftpd: (dir, port) => [
+    "--daemon",
+    "--no-fork",
+    "--port",
+    String(port),
+    "--bind-address",
+    "127.0.0.1",
+    "--user",
+    "root.root",
+    dir,
+  ],
+};
+
 /** A temporary directory, removed by `remove()`. */
 export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));

@@ -16,6 +16,7 @@ import {
   type PeerName,
   startDaemon,
   tempDir,
+  TFTPD_ARGS,
 } from "./_peers.ts";
 
 const SERVERS: {
@@ -28,26 +29,13 @@ const SERVERS: {
     name: "tftpd-hpa",
     peer: "tftpdHpa",
     windowsize: false,
-    args: (
-      root: string,
-      port: number,
-    ) => ["-L", "-a", `127.0.0.1:${port}`, "-s", root, "-u", "root", "-c", "-p"],
+    args: (root: string, port: number) => [...TFTPD_ARGS.tftpdHpa(root, port), "-c", "-p"],
   },
   {
     name: "atftpd",
     peer: "atftpd",
     windowsize: true,
-    args: (root: string, port: number) => [
-      "--daemon",
-      "--no-fork",
-      "--port",
-      String(port),
-      "--bind-address",
-      "127.0.0.1",
-      "--user",
-      "root.root",
-      root,
-    ],
+    args: TFTPD_ARGS.atftpd,
   },
 ];
 
