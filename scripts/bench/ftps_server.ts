@@ -8,7 +8,7 @@
  *   the upload's bytes compared once per server, outside the timing.
  * - Concurrency: `--clients` clients at once (one Node process, ftps_server_clients.mjs), each
  *   AUTH TLS, login, PBSZ 0, PROT P, EPSV, RETR of 1 MB on a resumed TLS data connection, QUIT,
- *   against ftkit (ftps_server_runner.mjs, with session limits above `--clients`), vsftpd and
+ *   against ftkit (`ftkit ftps serve` with session limits above `--clients`), vsftpd and
  *   pyftpdlib; wall time best of `--runs`, failures, CPU time and the server's peak memory.
  * - Within each run the servers take turns, so that load from elsewhere falls on all alike.
  *
@@ -249,8 +249,12 @@ interface Target {
 
 // --- the servers ---
 
-/** ftkit's command, `ftkit ftps serve`, on a runtime; the port it printed. */
-async function startFtkitCli(command: [string, string[]], top: string): Promise<Target> {
+/** ftkit's command, `ftkit ftps serve` (with `extra` flags), on a runtime; the port it printed. */
+async function startFtkitCli(
+  command: [string, string[]],
+  top: string,
+  extra: string[] = [],
+): Promise<Target> {
   const [program, args] = command;
   const child = startChild(program, [
     ...args,
@@ -269,24 +273,12 @@ async function startFtkitCli(command: [string, string[]], top: string): Promise<
     key,
     "--allow-write",
     "--quiet",
+    ...extra,
   ]);
   try {
     const line = await child.line(30_000);
     const port = Number(/ on 127\.0\.0\.1:(\d+)/.exec(line)?.[1]);
     if (!port) throw new Error(`Unexpected first line: ${line}`);
-    return { port, user: USER, password: PASSWORD, pid: child.child.pid!, stop: child.stop };
-  } catch (error) {
-    await child.stop();
-    throw error;
-  }
-}
-
-/** ftkit's server in a runner script, with room for every client from one address. */
-async function startFtkitRunner(command: [string, string[]], top: string): Promise<Target> {
-  const [program, args] = command;
-  const child = startChild(program, [...args, top, cert, key, String(clients + 16)]);
-  try {
-    const { port } = JSON.parse(await child.line(30_000));
     return { port, user: USER, password: PASSWORD, pid: child.child.pid!, stop: child.stop };
   } catch (error) {
     await child.stop();
@@ -515,30 +507,10 @@ async function rounds<T>(
 
 // --- the run ---
 
-const runtimes: Record<string, { cli: [string, string[]]; runner: [string, string[]] }> = {
-  deno: {
-    cli: [bin("deno"), ["run", "-A", join(root, "cli.ts")]],
-    runner: [bin("deno"), [
-      "run",
-      "-A",
-      join(root, "scripts/bench/ftps_server_runner.mjs"),
-      join(root, "ftps/adapters/deno.ts"),
-    ]],
-  },
-  bun: {
-    cli: [bin("bun"), [join(root, "cli.ts")]],
-    runner: [bin("bun"), [
-      join(root, "scripts/bench/ftps_server_runner.mjs"),
-      join(root, "ftps/adapters/bun.ts"),
-    ]],
-  },
-  node: {
-    cli: ["node", [join(root, "npm/cli.js")]],
-    runner: ["node", [
-      join(root, "scripts/bench/ftps_server_runner.mjs"),
-      join(root, "npm/ftps/adapters/node.js"),
-    ]],
-  },
+const runtimes: Record<string, [string, string[]]> = {
+  deno: [bin("deno"), ["run", "-A", join(root, "cli.ts")]],
+  bun: [bin("bun"), [join(root, "cli.ts")]],
+  node: ["node", [join(root, "npm/cli.js")]],
 };
 
 const versions = {
@@ -609,7 +581,7 @@ try {
   const moving: Entry<{ retr: number; stor: number }>[] = [
     { name: "vsftpd", target: vsftpd, results: [] },
   ];
-  for (const [runtime, { cli }] of Object.entries(runtimes)) {
+  for (const [runtime, cli] of Object.entries(runtimes)) {
     moving.push(await entry(`ftkit/${runtime}`, () => startFtkitCli(cli, top), started));
   }
   await rounds(moving, (target, round) => transfers(target, pub, round === 0 ? bigHash : ""));
@@ -647,12 +619,17 @@ try {
   }
   console.log();
 
-  // Concurrency: vsftpd, ftkit in its runner on each runtime, pyftpdlib.
+  // Concurrency: vsftpd, ftkit's command on each runtime with room for every client from one
+  // address, pyftpdlib.
   const crowding: (Entry<Crowd> & { idleRssMb?: number })[] = [
     { name: "vsftpd", target: vsftpd, results: [] },
   ];
-  for (const [runtime, { runner }] of Object.entries(runtimes)) {
-    crowding.push(await entry(`ftkit/${runtime}`, () => startFtkitRunner(runner, top), started));
+  const room = String(clients + 16);
+  for (const [runtime, cli] of Object.entries(runtimes)) {
+    const limits = ["--max-sessions", room, "--max-sessions-per-ip", room];
+    crowding.push(
+      await entry(`ftkit/${runtime}`, () => startFtkitCli(cli, top, limits), started),
+    );
   }
   crowding.push(await entry("pyftpdlib", () => startRoomyPyftpdlib(top), started));
   for (const each of crowding) {
