@@ -822,7 +822,7 @@ async function ftps(
     const caFile = text("ca");
     const ca = caFile === undefined ? undefined : await readFile(caFile, "utf8");
     const servername = text("servername");
-    const client = await api.connectFtps(
+    const connecting = api.connectFtps(
       {
         host: target.host,
         port: target.port,
@@ -837,13 +837,18 @@ async function ftps(
         ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
       } as const,
     );
+    // Ctrl-C while connecting or logging in stops the command there; a session that comes up
+    // later is closed.
+    const client = await untilAborted(connecting, signal, (late) => void late.close());
     try {
       if (command === "ls") await ftpsList(client, target.path, !!values.long, output, signal);
       else if (command === "get") {
         await ftpsGet(client, target.path, positionals[1], output, signal);
       } else await ftpsPut(client, positionals[0], target.path, output, signal);
     } finally {
-      await client.close();
+      // Interrupted: QUIT, but no waiting on a server that does not answer.
+      const closing = client.close();
+      await (signal?.aborted ? Promise.race([closing, delay(2000)]) : closing);
     }
     return 0;
   } catch (error) {
@@ -860,6 +865,33 @@ async function ftps(
     output.err(`ftkit: ${oneLine(error)}`);
     return 1;
   }
+}
+
+/** Settles as `promise` does, or rejects with the signal's reason once it aborts; what `promise`
+ * gives after that goes to `late`. */
+function untilAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  late: (value: T) => void,
+): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const aborted = () => {
+      reject(signal.reason);
+      promise.then(late, () => {});
+    };
+    if (signal.aborted) return aborted();
+    signal.addEventListener("abort", aborted, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", aborted));
+  });
+}
+
+/** Resolves after `ms`, without keeping the process alive. */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    (timer as { unref?: () => void }).unref?.();
+  });
 }
 
 function oneLine(error: unknown): string {

@@ -19,8 +19,9 @@ import {
   unlink,
 } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { dirname, join, sep } from "node:path";
+import { join, sep } from "node:path";
 import type { FtpStorageEntry, FtpStorageStat } from "./server.ts";
+import { createAtomicFile, isAtomicFileTemporary } from "../io/atomic_file.ts";
 import {
   type FtpReadStream,
   type FtpStorage,
@@ -41,15 +42,10 @@ export interface FtpDirectoryStorageOptions {
 
 // Names Windows reserves for devices, with or without an extension (as tftp/directory.ts).
 const DEVICE_NAME = /^(con|prn|aux|nul|com[0-9]|lpt[0-9]|conin\$|conout\$)(\..*)?$/i;
-// The temporary files a whole-file upload writes beside its target: `.<name>.<random>.part`.
-const TEMPORARY_NAME = /^\..+\.[0-9a-z]{14}\.part$/;
 // Tries at a fresh STOU name before giving up (each is 64 random bits: a clash is the disk's doing).
 const UNIQUE_TRIES = 16;
 // Directory entries examined at once while listing.
 const LIST_BATCH = 64;
-// The longest piece (in UTF-8 bytes) of a target's name kept in its temporary file's name, so that
-// the temporary name stays under the usual 255-byte limit.
-const TEMPORARY_PREFIX_BYTES = 200;
 
 const notAllowed = () => new FtpStorageError(550, "Path is not allowed.");
 const notFound = () => new FtpStorageError(550, "No such file or directory.");
@@ -130,19 +126,6 @@ function randomName(): string {
     crypto.getRandomValues(new Uint32Array(2)),
     (n) => n.toString(36).padStart(7, "0"),
   ).join("");
-}
-
-/** The longest start of `name` that fits in `limit` UTF-8 bytes, cut between code points. */
-function utf8Prefix(name: string, limit: number): string {
-  let bytes = 0;
-  let end = 0;
-  for (const char of name) {
-    const code = char.codePointAt(0)!;
-    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
-    if (bytes > limit) break;
-    end += char.length;
-  }
-  return name.slice(0, end);
 }
 
 /** Writes all of `bytes` at `position` (`null`: the file's own position, or its end if appending). */
@@ -277,17 +260,13 @@ export function ftpDirectoryStorage(
     if (!allowWrite) throw denied();
   }
 
-  function isTemporary(name: string): boolean {
-    return TEMPORARY_NAME.test(name);
-  }
-
   /** One directory entry for a listing, or `undefined` to omit it. */
   async function listEntry(
     base: string,
     directory: string,
     name: string,
   ): Promise<FtpStorageEntry | undefined> {
-    if (!allowedComponent(name) || isTemporary(name)) return undefined;
+    if (!allowedComponent(name) || isAtomicFileTemporary(name)) return undefined;
     const path = join(directory, name);
     try {
       let info = await lstat(path);
@@ -337,26 +316,24 @@ export function ftpDirectoryStorage(
     await mapped(file.close());
   }
 
-  /** STOR: a temporary file beside `target`, renamed onto it on commit. */
-  async function replaceWrite(target: string, name: string): Promise<FtpWriteStream> {
-    const temporary = join(
-      dirname(target),
-      `.${utf8Prefix(name, TEMPORARY_PREFIX_BYTES)}.${randomName()}.part`,
-    );
-    const file = await mapped(open(temporary, "wx", 0o644));
-    const discard = async () => {
-      await file.close().catch(() => {});
-      await unlink(temporary).catch(() => {});
+  /** STOR: a temporary file beside `target`, renamed onto it on commit (io/atomic_file.ts). */
+  async function replaceWrite(target: string): Promise<FtpWriteStream> {
+    // Every chunk straight to disk: what the network hands over is large already.
+    const file = await mapped(createAtomicFile(target, { bufferSize: 0 }));
+    let finished = false;
+    return {
+      write: (bytes) => mapped(file.write(bytes)),
+      async commit(): Promise<void> {
+        if (finished) return;
+        finished = true;
+        await mapped(file.commit());
+      },
+      async abort(): Promise<void> {
+        if (finished) return;
+        finished = true;
+        await file.abort();
+      },
     };
-    return writeStream(file, 0, async () => {
-      try {
-        await close(file);
-        await mapped(rename(temporary, target));
-      } catch (error) {
-        await unlink(temporary).catch(() => {});
-        throw error;
-      }
-    }, discard);
   }
 
   /** APPE: appends; abort cuts the file back to its old length, or deletes a new one. */
@@ -468,7 +445,7 @@ export function ftpDirectoryStorage(
       if (offset > 0) return await resumeWrite(located, offset);
       // A link inside the root is written through: the file it leads to is replaced.
       const target = located.real ?? located.path;
-      return await replaceWrite(target, target.slice(dirname(target).length + 1));
+      return await replaceWrite(target);
     },
 
     async writeUnique(directory: string): Promise<{ path: string; stream: FtpWriteStream }> {

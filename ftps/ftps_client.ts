@@ -396,7 +396,8 @@ export class FtpsClient {
   ): Promise<void> {
     const offset = options.offset ?? 0;
     if (offset === 0) {
-      const aside = await createAtomicFile(localPath);
+      // A device or pipe (/dev/null) is written as it is.
+      const aside = await createAtomicFile(localPath, { special: "write" });
       try {
         await this.getTo(
           path,

@@ -187,7 +187,8 @@ export interface ServeFtpsOptions extends
    * and a connection cut short, or a forged FIN (RFC 8446 section 6.1's truncation attack), would
    * commit a partial file. curl, lftp, Python's ftplib, basic-ftp and ftkit's client all send
    * close_notify; turn this off only for a client that does not (as vsftpd's
-   * `strict_ssl_read_eof=NO`).
+   * `strict_ssl_read_eof=NO`). A transport of your own whose sockets cannot tell
+   * (`closeNotified` undefined) gets every protected upload refused (426) while this is on.
    */
   requireCloseNotify?: boolean;
   /** A failed login is answered this much later, in ms (default 1000). */
@@ -247,6 +248,9 @@ function clientKey(address: string): string {
   if (!canonical.includes(":")) return canonical;
   return `${canonical.split(":").slice(0, 4).join(":")}::/64`;
 }
+
+/** Connections refused with a 421 at once; more are dropped unanswered. */
+const MAX_REFUSALS = 64;
 
 /** A timeout, as a rejection. */
 class TimeoutError extends Error {
@@ -356,6 +360,8 @@ class ServerSessionDriver {
   #transfer: RunningTransfer | undefined;
   #transferDone: Promise<void> = Promise.resolve();
   #closed = false;
+  /** The control stream being replaced (TLS coming up or going away), until it is. */
+  #swap: Promise<void> | undefined;
   #closeReason: Extract<FtpsLogEntry, { type: "closed" }>["reason"] = "disconnected";
 
   constructor(shared: ServerShared, control: FtpServerSocket) {
@@ -392,12 +398,17 @@ class ServerSessionDriver {
       });
       await this.#enqueue(() => {});
       while (!this.#closed) {
+        const control = this.#control;
         let bytes: Uint8Array | null;
         try {
-          bytes = await this.#control.read();
+          bytes = await control.read();
         } catch {
           bytes = null;
         }
+        // TLS came up or went away meanwhile (AUTH TLS or CCC held behind a transfer): what was
+        // read from the stream before is not the session's; read the new one.
+        if (this.#swap) await this.#swap;
+        if (control !== this.#control) continue;
         if (bytes === null || this.#closed) break;
         await this.#enqueue(() => this.#machine.receive(performance.now(), bytes));
       }
@@ -470,11 +481,9 @@ class ServerSessionDriver {
       case "upgrade-control": {
         const context = this.#shared.context!;
         try {
-          this.#control = await within(
+          await this.#swapControl(
             this.#control.acceptTls(context, { clearable: true }),
-            this.#shared.handshakeTimeoutMs,
             "TLS handshake",
-            () => this.#control.close(),
           );
         } catch {
           machine.controlUpgradeFailed(now(), "handshake");
@@ -491,12 +500,7 @@ class ServerSessionDriver {
           return;
         }
         try {
-          this.#control = await within(
-            clear(),
-            this.#shared.handshakeTimeoutMs,
-            "TLS shutdown",
-            () => this.#control.close(),
-          );
+          await this.#swapControl(clear(), "TLS shutdown");
         } catch {
           this.kill();
           return;
@@ -569,6 +573,23 @@ class ServerSessionDriver {
         await within(this.#control.end(), 2000, "Control close").catch(() => {});
         this.#control.close();
         return;
+    }
+  }
+
+  /** Puts the control connection's new stream (TLS on, or off) in place, bounded in time; the
+   * read loop waits for it when its read ended with the old stream. */
+  async #swapControl(next: Promise<FtpServerSocket>, what: string): Promise<void> {
+    const swapped = within(
+      next,
+      this.#shared.handshakeTimeoutMs,
+      what,
+      () => this.#control.close(),
+    );
+    this.#swap = swapped.then(() => {}, () => {});
+    try {
+      this.#control = await swapped;
+    } finally {
+      this.#swap = undefined;
     }
   }
 
@@ -705,15 +726,15 @@ class ServerSessionDriver {
     const timeoutMs = this.#shared.dataTimeoutMs;
     if (event.connect) {
       const local = canonicalFtpHost(this.#control.localAddress);
-      return await within(
-        this.#shared.transport.connect({
-          host: event.connect.host,
-          port: event.connect.port,
-          ...(local ? { localAddress: local } : {}),
-        }),
-        timeoutMs,
-        "Data connection",
-      );
+      const connecting = this.#shared.transport.connect({
+        host: event.connect.host,
+        port: event.connect.port,
+        ...(local ? { localAddress: local } : {}),
+      });
+      // A connection that comes after the deadline is closed, not left open.
+      return await within(connecting, timeoutMs, "Data connection", () => {
+        connecting.then((late) => late.close(), () => {});
+      });
     }
     if (!listener) throw new Error("No passive listener");
     const deadline = performance.now() + timeoutMs;
@@ -791,6 +812,7 @@ class ServerSessionDriver {
     let stalled = false;
     let watching: Promise<void> | undefined;
     let closeNotified: boolean | undefined;
+    let ended = false;
     const timeoutMs = this.#shared.dataTimeoutMs;
     const watchdog = setInterval(() => {
       if (transfer.socket && performance.now() - lastProgress > timeoutMs) {
@@ -836,10 +858,7 @@ class ServerSessionDriver {
       }
       lastProgress = performance.now();
       const ascii = event.representation === "A";
-      const done: FtpDataResult = {
-        ok: true,
-        ...(event.tls ? { tlsResumed: socket.tls?.resumed ?? false } : {}),
-      };
+      const done: FtpDataResult = { ok: true };
       if (event.direction === "send") {
         let failure: FtpDataResult | undefined;
         if (event.listing) {
@@ -871,6 +890,7 @@ class ServerSessionDriver {
         }
         // close_notify, then FIN: the client learns the file ended here (RFC 4217 section 8).
         await within(socket.end(), timeoutMs, "Data close", () => socket?.close());
+        ended = true;
         result = transfer.contested ? { ok: false, reason: "contested" } : done;
       } else {
         const target = opened.write!;
@@ -916,7 +936,7 @@ class ServerSessionDriver {
           result = storageFailure(error, this.#shared);
           return;
         }
-        await socket.end().catch(() => {});
+        await within(socket.end(), timeoutMs, "Data close").then(() => (ended = true), () => {});
         result = done;
       }
     } catch {
@@ -928,7 +948,10 @@ class ServerSessionDriver {
       const aborted = transfer.aborted;
       const final = result!;
       clearInterval(watchdog);
-      socket?.close();
+      // Ended cleanly: closed once the client has ended too (a close before that may reset the
+      // connection under the end of a download). Otherwise dropped now.
+      if (ended && socket?.linger) socket.linger();
+      else socket?.close();
       listener?.close();
       await watching;
       await opened.read?.close().catch(() => {});
@@ -1025,9 +1048,10 @@ export async function serveFtpsWith(
   const maxSessions = positive(options.maxSessions, "maxSessions", 256);
   const maxPerIp = positive(options.maxSessionsPerIp, "maxSessionsPerIp", 10);
   const dataTimeoutMs = positive(options.dataTimeoutMs, "dataTimeoutMs", 30_000);
-  positive(options.idleTimeoutMs, "idleTimeoutMs", 300_000);
-  positive(options.loginTimeoutMs, "loginTimeoutMs", 60_000);
-  positive(options.lineTimeoutMs, "lineTimeoutMs", 30_000);
+  // The session machine has their defaults; given ones must be usable.
+  for (const name of ["idleTimeoutMs", "loginTimeoutMs", "lineTimeoutMs"] as const) {
+    if (options[name] !== undefined) positive(options[name], name, 1);
+  }
   const handshakeTimeoutMs = positive(
     options.tlsHandshakeTimeoutMs,
     "tlsHandshakeTimeoutMs",
@@ -1117,6 +1141,10 @@ export async function serveFtpsWith(
   });
   const sessions = new Set<ServerSessionDriver>();
   const perIp = new Map<string, number>();
+  /** Connections holding a session slot: sessions, and those still in their implicit handshake. */
+  let open = 0;
+  /** Connections being told 421. */
+  let refusing = 0;
   const running = new Set<Promise<void>>();
   let closing = false;
 
@@ -1126,6 +1154,13 @@ export async function serveFtpsWith(
     reason: "max-sessions" | "max-sessions-per-ip" | "locked-out",
   ): Promise<void> {
     shared.log({ type: "refused", remoteAddress: address, reason });
+    // Refusals are bounded too: past MAX_REFUSALS at once, a connection is dropped unanswered
+    // (a flood gets no 421 each, nor a TLS handshake each in implicit mode).
+    if (refusing >= MAX_REFUSALS) {
+      socket.close();
+      return;
+    }
+    refusing++;
     let stream: FtpServerSocket = socket;
     try {
       if (secure === "implicit") {
@@ -1144,6 +1179,7 @@ export async function serveFtpsWith(
     } catch {
       // The client is gone already.
     } finally {
+      refusing--;
       stream.close();
     }
   }
@@ -1159,9 +1195,11 @@ export async function serveFtpsWith(
     if (shared.guard.locked(key, performance.now())) {
       return await refuse(socket, address, "locked-out");
     }
-    if (sessions.size >= maxSessions) return await refuse(socket, address, "max-sessions");
+    // Counted from here: a connection still in its implicit TLS handshake holds a slot too.
+    if (open >= maxSessions) return await refuse(socket, address, "max-sessions");
     if (count >= maxPerIp) return await refuse(socket, address, "max-sessions-per-ip");
     perIp.set(key, count + 1);
+    open++;
     let driver: ServerSessionDriver | undefined;
     try {
       let control = socket;
@@ -1187,6 +1225,7 @@ export async function serveFtpsWith(
       sessions.add(driver);
       await driver.run();
     } finally {
+      open--;
       if (driver) sessions.delete(driver);
       const left = (perIp.get(key) ?? 1) - 1;
       if (left > 0) perIp.set(key, left);

@@ -169,8 +169,9 @@ export interface FtpServerSessionOptions {
   /** Commands held while the machine waits (a TLS handshake, a credential check); more close the
    * session (default 16). */
   maxPendingCommands?: number;
-  /** Inactivity before the session is closed with 421, in ms (default 300000). Only whole
-   * command lines count as activity; a transfer in progress is not inactivity. */
+  /** Inactivity before the session is closed with 421, in ms (default 300000): the time since the
+   * last whole command line, or the server's last answer to one (a byte at a time is no
+   * activity); a transfer in progress is not inactivity. */
   idleTimeoutMs?: number;
   /** The time from the greeting (or REIN) to a completed login, in ms, after which the session is
    * closed with 421 (default 60000): a client that connects and never logs in holds no slot for
@@ -209,11 +210,6 @@ export type FtpDataResult =
   | {
     /** Every byte moved, and the connection closed cleanly. */
     readonly ok: true;
-    /** Under PROT P: whether the data connection's TLS session resumed the control connection's.
-     * A client that resumed once is held to it: its later protected data connections must resume
-     * too (522), so that a connection from another program on its host, which cannot resume, is
-     * refused (RFC 2577 section 7's port theft; RFC 4217 section 10.2). */
-    readonly tlsResumed?: boolean;
   }
   | {
     /** It failed. */
@@ -428,9 +424,6 @@ export class FtpServerSession {
   #upgrading = false;
   /** The passive listener of a refused transfer command, kept until the next command. */
   #refusedListener = false;
-  /** A protected data connection of this session resumed the control connection's TLS session:
-   * later ones must too. */
-  #clientResumes = false;
   /** After REIN, resumption of TLS sessions may not be mandated (RFC 4217 section 13). */
   #resumptionWaived = false;
 
@@ -779,7 +772,6 @@ export class FtpServerSession {
     if (this.isClosed()) return;
     this.#transfer = undefined;
     this.#idleDeadline = now + this.#idleTimeoutMs;
-    if (result.ok && result.tlsResumed) this.#clientResumes = true;
     if (result.ok) {
       this.#reply(226, `Transfer complete${transfer.note}.`);
     } else {
@@ -1169,8 +1161,8 @@ export class FtpServerSession {
           ? {}
           : { acceptFrom: this.#addresses!.remote }),
         tls: this.#prot === "P",
-        requireTlsResumption: this.#prot === "P" && !this.#resumptionWaived &&
-          (this.#requireResumption || this.#clientResumes),
+        requireTlsResumption: this.#prot === "P" && this.#requireResumption &&
+          !this.#resumptionWaived,
         representation: this.#type,
         ...(listing ? { listing } : {}),
       });
@@ -1425,7 +1417,9 @@ export class FtpServerSession {
   #rein(now: number): void {
     // The reply goes out as the session stands (protected if it is); then everything resets.
     this.#reply(220, "Service ready for new user.");
-    this.#loginDeadline = now + this.#loginTimeoutMs;
+    // A new login gets its own time, but only after one: REIN before any login keeps the
+    // deadline (or a client could hold its slot forever, never logging in).
+    if (this.#loginDeadline === undefined) this.#loginDeadline = now + this.#loginTimeoutMs;
     const wasProtected = this.#protected && this.#tls === "explicit";
     this.#reset();
     this.#resumptionWaived = true;
@@ -1476,7 +1470,6 @@ export class FtpServerSession {
     this.#restart = 0;
     this.#epsvAll = false;
     this.#mlstFacts = MLST_FACTS;
-    this.#clientResumes = false;
     this.#closeChannel();
   }
 

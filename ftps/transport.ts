@@ -158,6 +158,13 @@ export interface FtpServerSocket extends FtpSocket {
     },
   ): Promise<FtpServerSocket>;
   /**
+   * After `end()`: closes once the client has ended too (reading, and dropping, what comes), or
+   * after a bound, without keeping the process alive, instead of at once. A close with unread
+   * bytes, or a close_notify that comes after it, is answered by a reset, which can make the
+   * client's system drop the end of a download it has not read yet. Absent: call `close()`.
+   */
+  linger?(): void;
+  /**
    * On a TLS stream made with `clearable` (a control connection): shuts TLS down (close_notify)
    * and returns the plain TCP stream under it, once the client's close_notify, or its first plain
    * byte, has come (CCC and REIN, RFC 4217 sections 6 and 13).

@@ -8,17 +8,65 @@
  * @module
  */
 
-import { type FileHandle, link, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, link, open, realpath, rename, stat, unlink } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import process from "node:process";
 import { basename, dirname, join } from "node:path";
+
+/** The temporary files a write aside makes: `.<name>.<14 random characters>.part`. */
+const TEMPORARY_NAME = /^\..+\.[0-9a-z]{14}\.part$/;
+
+// The longest piece (in UTF-8 bytes) of a target's name kept in its temporary file's name, so that
+// the temporary name stays under the usual 255-byte limit.
+const TEMPORARY_PREFIX_BYTES = 200;
+
+/**
+ * Whether `name` (one path component) is one of the temporary files {@linkcode createAtomicFile}
+ * makes: listings leave them out.
+ *
+ * @param name A file name.
+ * @returns Whether it is a temporary file's.
+ */
+export function isAtomicFileTemporary(name: string): boolean {
+  return TEMPORARY_NAME.test(name);
+}
+
+/** 64 random bits in base 36, always 14 characters. */
+function randomName(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint32Array(2)),
+    (n) => n.toString(36).padStart(7, "0"),
+  ).join("");
+}
+
+/** The longest start of `name` that fits in `limit` UTF-8 bytes, cut between code points. */
+function utf8Prefix(name: string, limit: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const char of name) {
+    const code = char.codePointAt(0)!;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+    if (bytes > limit) break;
+    end += char.length;
+  }
+  return name.slice(0, end);
+}
 
 /** How {@linkcode createAtomicFile} writes. */
 export interface AtomicFileOptions {
   /** Replace an existing file of that name (default `true`). With `false`, `commit` fails with
    * the file system's `EEXIST` when the name is taken, even by a file created meanwhile. */
   overwrite?: boolean;
-  /** Permission bits of the new file (default `0o644`, less the umask). */
+  /** Permission bits of a new file (default `0o644`, less the umask). A file that replaces
+   * another takes that one's permission bits (and, when the process may, its owner). */
   mode?: number;
-  /** Bytes gathered before each write to disk (default 65536): small chunks, such as TFTP
+  /**
+   * What to do when the target exists and is not a regular file (a device such as `/dev/null`,
+   * a pipe): `"refuse"` (default) throws a `TypeError`; `"write"` writes into it as it is, in
+   * place (nothing can be renamed over a device), as a download to `/dev/null` expects.
+   */
+  special?: "refuse" | "write";
+  /** Bytes gathered before each write to disk (default 65536; 0 writes each chunk at once): small chunks, such as TFTP
    * blocks, reach the disk in few large writes. */
   bufferSize?: number;
 }
@@ -27,7 +75,8 @@ export interface AtomicFileOptions {
 export interface AtomicFile {
   /** The name the file takes on `commit`. */
   readonly path: string;
-  /** Where the bytes go meanwhile: a hidden `.part` file in the same directory. */
+  /** Where the bytes go meanwhile: a hidden `.part` file in the same directory (the target
+   * itself when it is a device or pipe written in place). */
   readonly temporaryPath: string;
   /** Appends bytes; call it again only once the previous call has resolved. */
   write(chunk: Uint8Array): Promise<void>;
@@ -66,12 +115,33 @@ export async function createAtomicFile(
   path: string,
   options: AtomicFileOptions = {},
 ): Promise<AtomicFile> {
+  // A symbolic link stays one: the file it names is the one replaced.
+  const target = await realpath(path).catch(() => path);
+  const existing: Stats | undefined = await stat(target).catch(() => undefined);
+  if (existing && !existing.isFile()) {
+    if (options.special !== "write" || existing.isDirectory()) {
+      throw new TypeError(`Not a regular file: "${path}"`);
+    }
+    return inPlace(path, await open(target, "w"));
+  }
   const temporaryPath = join(
-    dirname(path),
-    `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.part`,
+    dirname(target),
+    `.${utf8Prefix(basename(target), TEMPORARY_PREFIX_BYTES)}.${randomName()}.part`,
   );
   // "wx": a new file, never one that exists (nor a symbolic link planted under that name).
   const handle: FileHandle = await open(temporaryPath, "wx", options.mode ?? 0o644);
+  if (existing) {
+    // What replaces a file keeps its permissions (a 0600 file must not become readable by
+    // others), and its owner where the process may give it.
+    try {
+      await handle.chmod(existing.mode & 0o7777);
+      if (process.getuid?.() === 0) await handle.chown(existing.uid, existing.gid);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      await unlink(temporaryPath).catch(() => {});
+      throw error;
+    }
+  }
   const overwrite = options.overwrite ?? true;
   const capacity = options.bufferSize ?? 65536;
   let batch: Uint8Array | undefined;
@@ -110,11 +180,11 @@ export async function createAtomicFile(
         await flush();
         await handle.close();
         if (overwrite) {
-          await rename(temporaryPath, path);
+          await rename(temporaryPath, target);
         } else {
           // link() fails when the name is taken, even by a file made since the check: a
           // create-only write with no race.
-          await link(temporaryPath, path);
+          await link(temporaryPath, target);
           // The file has its name: a temporary name left behind is no failure of the write.
           await unlink(temporaryPath).catch(() => {});
         }
@@ -130,5 +200,28 @@ export async function createAtomicFile(
       await handle.close().catch(() => {});
       await unlink(temporaryPath).catch(() => {});
     },
+  };
+}
+
+/** A device or pipe, written as it is: no temporary file, nothing to rename or remove. */
+function inPlace(path: string, handle: FileHandle): AtomicFile {
+  let done = false;
+  const close = async () => {
+    if (done) return;
+    done = true;
+    await handle.close();
+  };
+  return {
+    path,
+    temporaryPath: path,
+    async write(chunk) {
+      if (done) throw new TypeError("The file is already committed or aborted");
+      for (let offset = 0; offset < chunk.length;) {
+        offset += (await handle.write(chunk, offset, chunk.length - offset, null)).bytesWritten;
+      }
+    },
+    flush: () => Promise.resolve(),
+    commit: close,
+    abort: () => close().catch(() => {}),
   };
 }

@@ -231,7 +231,8 @@ export async function tftpGetFileWith(
 ): Promise<TftpClientResult> {
   options.signal?.throwIfAborted();
   // Blocks are small; gather them so the disk sees few large writes, not one per datagram.
-  const file = await createAtomicFile(path, { bufferSize: 1 << 20 });
+  // A device or pipe (/dev/null) is written as it is.
+  const file = await createAtomicFile(path, { bufferSize: 1 << 20, special: "write" });
   try {
     const result = await run(bind, options, "rrq", {
       write: (chunk) => file.write(chunk),

@@ -14,6 +14,7 @@ import { type FtpsLogEntry, serveFtps } from "./_connect.ts";
 import { dataConnection, RawFtp, readAll } from "./_raw_ftp.ts";
 import { repoFile } from "../_runtime.ts";
 import { pattern } from "../tftp/_script.ts";
+import { until } from "../_wait.ts";
 
 const fixtures = repoFile("tests/fixtures/tls");
 const ca = await readFile(join(fixtures, "ca.pem"), "utf8");
@@ -21,15 +22,6 @@ const tls = {
   cert: await readFile(join(fixtures, "leaf.pem"), "utf8"),
   key: await readFile(join(fixtures, "leaf.key"), "utf8"),
 };
-
-/** Resolves when `check` holds, polling on a short timer; rejects after `timeoutMs`. */
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Not within ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /**
  * A TLS client over a stream the test feeds, so the test decides what reaches the TCP socket:
@@ -371,6 +363,44 @@ describe("serveFtps against slow clients", () => {
       );
     } finally {
       for (const ftp of held) ftp.close();
+    }
+  });
+});
+
+describe("serveFtps: AUTH TLS held behind a transfer", () => {
+  test("the session reads the new TLS stream once the held AUTH TLS runs", async () => {
+    const root = await mkdtemp(join(tmpdir(), "ftkit-held-auth-"));
+    await writeFile(join(root, "big.bin"), pattern(4 << 20, 2));
+    await using server = await serveFtps({
+      root,
+      users: { fred: "secret" },
+      tls,
+      requireTlsForLogin: false,
+      dataProtection: "optional",
+      host: "127.0.0.1",
+      port: 0,
+    });
+    const ftp = await RawFtp.connect(server.address.port, { ca });
+    try {
+      assert.equal((await ftp.reply()).code, 220);
+      assert.equal((await ftp.login("fred", "secret")).code, 230);
+      assert.equal((await ftp.command("TYPE I")).code, 200);
+      const data = await dataConnection(await ftp.epsv());
+      const got = readAll(data);
+      assert.equal((await ftp.command("RETR big.bin")).code, 150);
+      // Held until the transfer ends (RFC 959 section 4.1.3), then run: the control connection
+      // changes streams while the session was waiting to read the old one.
+      ftp.send("AUTH TLS");
+      assert.equal((await got).length, 4 << 20);
+      assert.equal((await ftp.reply(30_000)).code, 226);
+      assert.equal((await ftp.reply(30_000)).code, 234);
+      await ftp.startTls();
+      // AUTH reset the login (RFC 4217 section 4); the session answers inside TLS.
+      assert.equal((await ftp.command("PWD", 30_000)).code, 530);
+      assert.equal((await ftp.login("fred", "secret")).code, 230);
+    } finally {
+      ftp.close();
+      await rm(root, { recursive: true, force: true });
     }
   });
 });

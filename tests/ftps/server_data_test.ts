@@ -392,49 +392,6 @@ describe("FTP server data connection set-up (RFC 959, RFC 2428, RFC 2577)", () =
     assert.deepEqual(s.transfer().connect, { host: "127.0.0.10", port: 50000 });
   });
 
-  test("a client that resumed its TLS session once must resume on every later data connection", () => {
-    // RFC 2577 section 7's port theft: another program on the client's host that connects to
-    // the passive port first cannot resume the client's TLS session.
-    const s = loggedIn({}, FILES);
-    const transfer = () => {
-      s.say("EPSV");
-      s.listening(40000);
-      s.say("RETR /pub/boot.cfg");
-      return s.transfer();
-    };
-    const first = transfer();
-    assert.equal(first.requireTlsResumption, false, "nothing known yet");
-    s.result(first.id, { ok: true, tlsResumed: false });
-    const second = transfer();
-    assert.equal(second.requireTlsResumption, false, "a client that does not resume");
-    s.result(second.id, { ok: true, tlsResumed: true });
-    const third = transfer();
-    assert.equal(third.requireTlsResumption, true, "it resumed once: from now on, always");
-    assert.equal(
-      s.result(third.id, { ok: false, reason: "tls-resumption" }),
-      "522 The data connection must resume the control connection's TLS session.\r\n",
-    );
-    // PROT C has no TLS to resume.
-    s.say("PROT C");
-    const clear = loggedIn({ dataProtection: "optional" }, FILES);
-    clear.say("EPSV");
-    clear.listening(40000);
-    clear.say("RETR /pub/boot.cfg");
-    const protectedOne = clear.transfer();
-    clear.result(protectedOne.id, { ok: true, tlsResumed: true });
-    clear.say("PROT C", "EPSV");
-    clear.listening(40001);
-    clear.say("RETR /pub/boot.cfg");
-    assert.equal(clear.transfer().requireTlsResumption, false);
-    // REIN forgets it (and RFC 4217 section 13 lets no resumption be required after it).
-    s.say("PROT P", "REIN");
-    s.session.controlCleared(s.now);
-    s.say("AUTH TLS");
-    s.session.controlUpgraded(s.now);
-    s.say("PBSZ 0", "PROT P", "USER fred", "PASS pass");
-    assert.equal(transfer().requireTlsResumption, false);
-  });
-
   test("a cut protected upload and a contested data connection are 426", () => {
     const s = loggedIn({}, FILES);
     for (

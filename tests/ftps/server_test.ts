@@ -395,6 +395,14 @@ describe("FTPS server session: limits", () => {
     assert.equal(other.pollTimeout(), 5200, "only the idle deadline");
     client(other, 3000, "REIN");
     assert.equal(other.pollTimeout(), 4000);
+    // REIN before any login moves nothing: the deadline stays where the connection put it.
+    const stalling = started({ loginTimeoutMs: 1000, idleTimeoutMs: 5000, tls: "none" });
+    for (const now of [400, 800, 999]) {
+      assert.equal(client(stalling, now, "REIN"), "220 Service ready for new user.\r\n");
+      assert.equal(stalling.pollTimeout(), 1000);
+    }
+    stalling.handleTimeout(1000);
+    assert.equal(replies(stalling), "421 Login timeout: closing the connection.\r\n");
   });
 
   test("a command line that trickles in is closed with 421; partial bytes are no activity", () => {

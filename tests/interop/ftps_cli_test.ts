@@ -9,6 +9,7 @@ import { execFile, spawn } from "node:child_process";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { createServer } from "node:net";
 import process from "node:process";
 import { runCli } from "../../cli.ts";
 import { bytesOf, missing, PEER, runPeer, tempDir } from "./_peers.ts";
@@ -528,6 +529,32 @@ describe("ftkit ftps get and put, interrupted (SIGINT, SIGTERM), against ftkit's
       ftp.release();
       await ftp.server.close();
       await dir.remove();
+    }
+  });
+
+  test("SIGINT while the server has not even greeted: exit 130 at once, not after the timeout", async () => {
+    // A server that accepts and says nothing: the command waits for its greeting.
+    const silent = createServer((socket) => socket.on("error", () => {}));
+    const connected = new Promise<void>((resolve) => silent.once("connection", () => resolve()));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const run = command([
+        "ftps",
+        "ls",
+        `ftp://fred:secret@127.0.0.1:${port}/`,
+        "--tls",
+        "--timeout",
+        "600",
+      ]);
+      await connected;
+      run.signal("SIGINT");
+      // Well within the command's own 600 s timeout.
+      const { code, signal, stderr } = await run.exit(60_000);
+      assert.equal(code, 130, `${signal} ${stderr}`);
+      assert.match(stderr, /Interrupted by SIGINT/);
+    } finally {
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 

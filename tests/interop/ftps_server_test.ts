@@ -325,6 +325,26 @@ describe("curl against ftkit's server", { skip: missing("curl") }, () => {
     );
   });
 
+  test("several uploads in one session: each data connection after the first handshakes in full", async () => {
+    // curl resumes the control connection's session on its first data connection only; the
+    // next ones make full TLS 1.3 handshakes, after which the server's TLS writes its session
+    // tickets. curl never reads an upload's connection: a ticket that reached it mid-upload made
+    // its close a reset that cut the upload short.
+    const names = ["one.bin", "two.bin", "three.bin"];
+    for (const [i, name] of names.entries()) {
+      await writeFile(join(tree.local, name), bytesOf(300_000 + i, 40 + i));
+    }
+    const mark = server.log.length;
+    const files = `{${names.map((name) => join(tree.local, name)).join(",")}}`;
+    const ran = await curl(["--ssl-reqd", "--ftp-create-dirs", "-T", files, url("multi/")]);
+    assert.equal(ran.code, 0, ran.stderr);
+    for (const [i, name] of names.entries()) {
+      sameBytes(await readFile(join(tree.root, "multi", name)), bytesOf(300_000 + i, 40 + i), name);
+    }
+    const uploads = (await loggedTransfers(server, mark)).filter((t) => t.direction === "receive");
+    assert.deepEqual(uploads.map((t) => t.outcome), ["ok", "ok", "ok"]);
+  });
+
   test("quote: MKD, RNFR/RNTO before the transfer, DELE and RMD after it", async () => {
     await writeFile(join(tree.root, "quoted.txt"), "quoted\n");
     const moved = await curl([

@@ -2,9 +2,18 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { createAtomicFile } from "../../io/atomic_file.ts";
+import {
+  chmod,
+  lstat,
+  readdir,
+  readFile,
+  readlink,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import { basename, join } from "node:path";
+import { createAtomicFile, isAtomicFileTemporary } from "../../io/atomic_file.ts";
 import { bytesOf, tempDir } from "../interop/_peers.ts";
 
 describe("createAtomicFile", () => {
@@ -21,7 +30,8 @@ describe("createAtomicFile", () => {
       }
       await file.write(bytes.subarray(100_000));
       assert.equal(await readFile(path, "utf8"), "old", "untouched before commit");
-      assert.match(file.temporaryPath, /\/\.image\.bin\.[0-9a-f]{8}\.part$/);
+      assert.match(file.temporaryPath, /\/\.image\.bin\.[0-9a-z]{14}\.part$/);
+      assert.ok(isAtomicFileTemporary(basename(file.temporaryPath)));
       assert.equal((await readdir(dir.path)).length, 2, "the target and the temporary file");
       await file.commit();
       assert.deepEqual(new Uint8Array(await readFile(path)), bytes);
@@ -76,5 +86,49 @@ describe("createAtomicFile", () => {
       createAtomicFile("/nonexistent-ftkit-dir/x.bin"),
       (error: unknown) => (error as { code?: string }).code === "ENOENT",
     );
+  });
+
+  test("a replaced file keeps its permissions; a symbolic link stays a link to the new file", async () => {
+    const dir = await tempDir("ftkit-atomic-");
+    try {
+      const path = join(dir.path, "secret.key");
+      await writeFile(path, "old");
+      await chmod(path, 0o600);
+      const file = await createAtomicFile(path);
+      await file.write(new TextEncoder().encode("new"));
+      await file.commit();
+      assert.equal(await readFile(path, "utf8"), "new");
+      assert.equal((await stat(path)).mode & 0o777, 0o600, "not readable by others");
+      const link = join(dir.path, "current");
+      await symlink("secret.key", link);
+      const through = await createAtomicFile(link);
+      await through.write(new TextEncoder().encode("newer"));
+      await through.commit();
+      assert.ok((await lstat(link)).isSymbolicLink());
+      assert.equal(await readlink(link), "secret.key");
+      assert.equal(await readFile(path, "utf8"), "newer");
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test("a device is refused, or written in place when asked; a long name gets a short aside", async () => {
+    await assert.rejects(createAtomicFile("/dev/null"), TypeError);
+    const device = await createAtomicFile("/dev/null", { special: "write" });
+    assert.equal(device.temporaryPath, "/dev/null");
+    await device.write(new Uint8Array(100));
+    await device.commit();
+    assert.ok((await stat("/dev/null")).isCharacterDevice(), "still the device");
+    const dir = await tempDir("ftkit-atomic-");
+    try {
+      const name = `${"n".repeat(250)}.bin`;
+      const file = await createAtomicFile(join(dir.path, name));
+      assert.ok(basename(file.temporaryPath).length <= 255);
+      await file.write(new Uint8Array([7]));
+      await file.commit();
+      assert.deepEqual(await readdir(dir.path), [name]);
+    } finally {
+      await dir.remove();
+    }
   });
 });
