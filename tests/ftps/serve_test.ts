@@ -410,13 +410,17 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       ...plain,
       root,
       users: { fred: "secret" },
-      // Long enough that the login before it never runs into it, also on a loaded machine.
-      idleTimeoutMs: 2000,
+      idleTimeoutMs: 300,
+      // The idle deadline, not the login one, is what this waits for.
+      loginTimeoutMs: 600_000,
     });
-    const raw = await loggedIn(server.address.port);
+    // Nothing is sent after the greeting, so no step of the test can run into the deadline.
+    const raw = await RawFtp.connect(server.address.port);
     try {
+      assert.equal((await raw.reply()).code, 220);
       const reply = await raw.reply();
       assert.equal(reply.code, 421);
+      assert.match(reply.text, /idle/i);
       await raw.closed();
     } finally {
       raw.close();
