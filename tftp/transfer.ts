@@ -35,7 +35,12 @@ import {
 
 /** Retransmission timing. Every wait on the network is bounded by these. */
 export interface TftpRetransmitOptions {
-  /** Time before the first retransmission, in ms (default 1000). A negotiated timeout wins. */
+  /**
+   * Time before the first retransmission, in ms (default 1000). A timeout negotiated with the
+   * `timeout` or `utimeout` option (RFC 2349) wins once the peer has answered. A server whose
+   * client has not answered yet runs on this one alone, and gives up after it (see
+   * {@linkcode TftpTransferInit.firstReplyRetransmits}).
+   */
   timeoutMs?: number;
   /** Factor applied to the timeout after each consecutive retransmission (default 2). */
   backoff?: number;
@@ -67,7 +72,10 @@ export type TftpFailureReason =
   /** More data arrived than the size limit allows; ERROR 3 was sent. */
   | "size-limit"
   /** The local side called `abort()`. */
-  | "aborted";
+  | "aborted"
+  /** Server: `evict()` ended it, before its client answered, to make room for a new request;
+   * nothing was sent. */
+  | "evicted";
 
 /** Counters of a transfer. */
 export interface TftpTransferStats {
@@ -180,7 +188,12 @@ export interface TftpTransferInit {
    * before the client has answered it (default: `retries`, like any other packet). Until the
    * client answers, its address may be forged, and every repetition is traffic a stranger made
    * the server send to it; a client that lost the reply repeats its request instead, which is
-   * answered with the reply again (at most `retries` times). An unanswered transfer ends silently.
+   * answered with the reply again (at most `retries` times).
+   *
+   * Until then the transfer also runs on the base `timeoutMs`, whatever `timeout` or `utimeout`
+   * the request asked for, and once no repetition is left it ends silently (`failed`, reason
+   * `"timeout"`, nothing sent) one timeout after it last sent the reply: with none allowed, one
+   * `timeoutMs` after answering the request, or the last repeated request it answered.
    */
   readonly firstReplyRetransmits?: number;
 }
@@ -414,7 +427,9 @@ export class TftpTransfer {
       return;
     }
     this.#events.push({ type: "negotiated", parameters: this.#parameters });
-    this.#timeoutMs = this.#parameters.timeoutMs ?? this.#baseTimeoutMs;
+    // The client's timeout or utimeout (RFC 2349) applies once it has answered: until then its
+    // address may be forged, and a forged timeout=255 would hold the transfer for minutes.
+    this.#timeoutMs = this.#baseTimeoutMs;
     if (this.#direction === "send") {
       if (this.#serverOack) {
         this.#phase = "oack-sent";
@@ -553,34 +568,41 @@ export class TftpTransfer {
       return;
     }
     this.#stats.timeouts++;
-    const unanswered = this.#role === "server" && !this.#answered;
-    if (this.#retries >= this.#retryBudget) {
+    if (this.#role === "server" && !this.#answered) {
+      // The client may be a forged address, and the transfer holds a slot, a file and a socket
+      // for it: with no repetition of the first reply left, give up at once and silently. A
+      // client that lost the reply repeats its request; if that comes later, it starts a new
+      // transfer.
+      if (
+        this.#firstReplyResends >= this.#firstReplyRetransmits ||
+        this.#retries >= this.#retryBudget
+      ) {
+        const tries = this.#firstReplyResends + 1;
+        this.#fail(
+          now,
+          "timeout",
+          TftpErrorCode.NotDefined,
+          `The client never answered after ${tries} ${tries === 1 ? "try" : "tries"}`,
+          false,
+        );
+        return;
+      }
+      this.#firstReplyResends++;
+    } else if (this.#retries >= this.#retryBudget) {
       const waited = this.#phase === "requesting"
         ? "No reply from the server"
-        : unanswered
-        ? "The client never answered"
         : "Peer stopped answering";
-      // A client that never answered may be a forged address: it is sent nothing more.
       this.#fail(
         now,
         "timeout",
         TftpErrorCode.NotDefined,
         `${waited} after ${this.#retries + 1} tries`,
-        !unanswered,
+        true,
       );
       return;
     }
     this.#retries++;
     this.#timeoutMs = Math.min(this.#timeoutMs * this.#backoff, this.#maxTimeoutMs);
-    if (unanswered) {
-      // Waiting for a client that may be forged: repeat the first reply only as allowed, and go
-      // on waiting for the client to repeat its request (or to answer a late reply).
-      if (this.#firstReplyResends >= this.#firstReplyRetransmits) {
-        this.#timerAt = now + this.#timeoutMs;
-        return;
-      }
-      this.#firstReplyResends++;
-    }
     switch (this.#phase) {
       case "requesting":
         this.#retransmit(this.#request!.bytes);
@@ -651,6 +673,27 @@ export class TftpTransfer {
   }
 
   /**
+   * Server: ends the transfer while its client has not answered its first reply, sending nothing
+   * (the address may be forged), with a final `failed` event of reason `"evicted"`. The endpoint
+   * does this to the oldest such transfer when a new request finds its limits reached.
+   *
+   * @param now The current time in ms.
+   * @returns Whether it ended the transfer: `false` once the client has answered or the transfer
+   * is over.
+   */
+  evict(now: number): boolean {
+    if (this.#role !== "server" || this.#answered || this.isFinished()) return false;
+    this.#fail(
+      now,
+      "evicted",
+      TftpErrorCode.NotDefined,
+      "Ended for a newer request before the client answered",
+      false,
+    );
+    return true;
+  }
+
+  /**
    * Receiver with `confirmEnd`: the file is stored; send the final ACK and complete.
    *
    * @param now The current time in ms.
@@ -666,8 +709,9 @@ export class TftpTransfer {
   /**
    * The client sent its request again to this transfer's TID: it lost the first reply (RFC 1350
    * section 4: the requester times out and retransmits). While the client has not answered, that
-   * reply goes out again, one for each repetition and at most `retries` times; anything else is
-   * a duplicate. A different request from the same TID is not this transfer's to answer.
+   * reply goes out again, one for each repetition and at most `retries` times, and the wait for
+   * the client's answer starts again; anything else is a duplicate. A different request from the
+   * same TID is not this transfer's to answer.
    */
   #onRepeatedRequest(now: number, packet: TftpRequest): void {
     this.#stats.duplicates++;
@@ -677,21 +721,22 @@ export class TftpTransfer {
     ) return;
     switch (this.#phase) {
       case "oack-sent":
-        this.#firstReplyResends++;
         this.#retransmit(this.#serverOack!);
-        return;
+        break;
       case "sending":
         // No OACK: the first reply is the first window, once its blocks are cut.
         if (this.#next === this.#base) return;
-        this.#firstReplyResends++;
         this.#next = this.#base;
         this.#pump(now, true);
-        return;
+        break;
       case "receiving":
-        this.#firstReplyResends++;
         this.#retransmit(this.#lastAck!);
+        break;
+      default:
         return;
     }
+    this.#firstReplyResends++;
+    this.#timerAt = now + this.#timeoutMs;
   }
 
   // --- the request stage (client) ---

@@ -3,6 +3,7 @@
 // deterministic for a given seed.
 
 import {
+  sameTftpAddress,
   type TftpAddress,
   TftpClientTransfer,
   type TftpClientTransferOptions,
@@ -50,7 +51,12 @@ export interface Scenario {
   network: NetworkProfile;
   client?: Partial<TftpClientTransferOptions>;
   server?: TftpServerEndpointOptions;
+  /** Both sides' timing (default: 50 ms, backoff 1.5 up to 400 ms, 10 retries). */
   retransmit?: TftpRetransmitOptions;
+  /** The server's timing, when it differs from `retransmit`. By default a server waits four
+   * times the client's first timeout, so that a client whose first answer (ACK 0, ACK 1 or
+   * DATA 1) was lost can send it again before its transfer gives up on it. */
+  serverRetransmit?: TftpRetransmitOptions;
   /** Called with every datagram sent, before the network decides its fate. */
   onDatagram?: (bytes: Uint8Array, from: TftpAddress) => void;
   /** Give up the simulation after this many steps (a test failure, never reached when sound). */
@@ -60,10 +66,13 @@ export interface Scenario {
 /** What happened. */
 export interface Outcome {
   client: TftpTransferEvent[];
+  /** The events of the server transfer the client ended up talking to (the last one started
+   * when the client latched none). */
   server: TftpTransferEvent[];
   /** The bytes the receiving side delivered. */
   received: Uint8Array;
-  /** Every server transfer started (retransmitted requests can start late duplicates). */
+  /** Every server transfer started (a request repeated after its transfer gave up starts
+   * another; a late duplicate of a request can too). */
   serverTransfers: number;
   steps: number;
   now: number;
@@ -83,12 +92,23 @@ interface InFlight {
 const CLIENT: TftpAddress = { address: "127.0.0.1", port: 40000 };
 const SERVER: TftpAddress = { address: "127.0.0.1", port: 69 };
 
+/** One machine's side of a scenario: what it did and the file bytes it wrote and received. */
+interface Side {
+  machine: TftpTransfer;
+  events: TftpTransferEvent[];
+  received: Uint8Array[];
+  /** The next file byte to give the machine when it sends. */
+  cursor: number;
+}
+
 /** Runs one scenario to the end and reports what each side saw. */
 export function simulate(scenario: Scenario): Outcome {
   const random = prng(scenario.seed);
   const { network } = scenario;
   const retransmit = scenario.retransmit ??
     { timeoutMs: 50, backoff: 1.5, maxTimeoutMs: 400, retries: 10 };
+  const serverRetransmit = scenario.serverRetransmit ??
+    (scenario.retransmit ?? { timeoutMs: 200, backoff: 1.5, maxTimeoutMs: 400, retries: 10 });
   const inFlight: InFlight[] = [];
   let seq = 0;
   let datagrams = 0;
@@ -123,52 +143,40 @@ export function simulate(scenario: Scenario): Outcome {
     ...scenario.client,
   });
   const endpoint = new TftpServerEndpoint({
-    retransmit,
+    retransmit: serverRetransmit,
     maxWindowsize: 64,
     // The network here has no socket buffers (unless `queue` says so): grant every window.
     clientReceiveBuffer: Infinity,
     ...scenario.server,
   });
-  const servers: { address: TftpAddress; transfer: TftpServerTransfer }[] = [];
-
-  const clientEvents: TftpTransferEvent[] = [];
-  const serverEvents: TftpTransferEvent[] = [];
-  const receivedChunks: Uint8Array[] = [];
-  let cursor = 0;
+  const side = (machine: TftpTransfer): Side => ({ machine, events: [], received: [], cursor: 0 });
+  const clientSide = side(client);
+  const servers: (Side & { address: TftpAddress; transfer: TftpServerTransfer })[] = [];
   let maxBuffered = 0;
-  let writtenBytes = 0;
-
-  const sender = (): TftpTransfer | undefined =>
-    scenario.type === "wrq" ? client : servers[0]?.transfer;
 
   /** Handles one machine's events; returns how many there were. */
-  const drainEvents = (
-    now: number,
-    machine: TftpTransfer,
-    log: TftpTransferEvent[] | undefined,
-  ): number => {
+  const drainEvents = (now: number, { machine, events, received }: Side, self: Side): number => {
     let count = 0;
     for (let event = machine.pollEvent(); event; event = machine.pollEvent()) {
       count++;
-      if (!log) continue; // a late duplicate transfer: its events are not the scenario's
-      log.push(event);
-      if (event.type === "data") receivedChunks.push(event.data.slice());
+      events.push(event);
+      if (event.type === "data") received.push(event.data.slice());
       if (event.type === "data-wanted") {
         const blksize = scenario.client?.options?.blksize ?? machine.parameters.blksize;
         const chunk = Math.max(1, Math.floor(random() * 3 * blksize));
-        if (cursor < scenario.file.length) {
-          const piece = scenario.file.subarray(cursor, cursor + chunk);
-          cursor += piece.length;
-          writtenBytes += piece.length;
+        if (self.cursor < scenario.file.length) {
+          const piece = scenario.file.subarray(self.cursor, self.cursor + chunk);
+          self.cursor += piece.length;
           machine.write(now, piece);
         } else {
           machine.end(now);
         }
       }
     }
-    if (log && machine === sender() && scenario.mode === "octet") {
-      // Bytes written to the machine and not yet sent in a block.
-      maxBuffered = Math.max(maxBuffered, writtenBytes - machine.stats.bytes);
+    if (scenario.mode === "octet") {
+      // Bytes written to a sending machine and not yet sent in a block (never above 0 for a
+      // receiving one).
+      maxBuffered = Math.max(maxBuffered, self.cursor - machine.stats.bytes);
     }
     return count;
   };
@@ -180,6 +188,8 @@ export function simulate(scenario: Scenario): Outcome {
     for (let t = endpoint.pollTransmit(); t; t = endpoint.pollTransmit()) {
       send(now, SERVER, t.to, t.bytes);
     }
+    // Every server transfer is polled below whatever the endpoint did to it.
+    while (endpoint.pollEvent());
     for (const server of servers) {
       for (let t = server.transfer.pollTransmit(); t; t = server.transfer.pollTransmit()) {
         send(now, server.address, t.to, t.bytes);
@@ -190,10 +200,8 @@ export function simulate(scenario: Scenario): Outcome {
   const settle = (now: number) => {
     // Writing data can queue more events and datagrams: repeat until quiet (bounded).
     for (let round = 0; round < 1000; round++) {
-      let count = drainEvents(now, client, clientEvents);
-      servers.forEach((server, index) => {
-        count += drainEvents(now, server.transfer, index === 0 ? serverEvents : undefined);
-      });
+      let count = drainEvents(now, clientSide, clientSide);
+      for (const server of servers) count += drainEvents(now, server, server);
       flush(now);
       if (count === 0) return;
     }
@@ -233,6 +241,7 @@ export function simulate(scenario: Scenario): Outcome {
           );
           if (transfer) {
             servers.push({
+              ...side(transfer),
               address: { address: SERVER.address, port: 50001 + servers.length },
               transfer,
             });
@@ -247,10 +256,12 @@ export function simulate(scenario: Scenario): Outcome {
     }
     settle(now);
   }
+  const server = servers.find((s) => sameTftpAddress(s.address, client.peer)) ?? servers.at(-1);
+  const receiver = scenario.type === "rrq" ? clientSide : server;
   return {
-    client: clientEvents,
-    server: serverEvents,
-    received: concat(receivedChunks),
+    client: clientSide.events,
+    server: server?.events ?? [],
+    received: concat(receiver?.received ?? []),
     serverTransfers: servers.length,
     steps,
     now,
