@@ -58,10 +58,11 @@ export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
    * this rate, before it is answered: with the first reply of a transfer, or with an ERROR (a
    * malformed request, mail mode, "Server busy", and whatever `reject` or a refused negotiation
    * sends: file not found, access violation, ...). A transfer whose client answers its first
-   * reply gives its token back. A request finding no token is dropped without an answer, so a
-   * stream of forged requests makes the server send at most `requestBurst` answers at once, and
-   * then `requestRate` a second, to the address they name. A client repeating the request of its
-   * running transfer takes no token (that transfer answers it, at most `retries` times).
+   * reply gives its token back. A request finding no token is dropped without an answer, so new
+   * requests, forged or not, make the server send at most `requestBurst` answers at once to the
+   * address they name, and then `requestRate` a second. A request repeated to a running transfer
+   * takes no token: that transfer answers it again, at most `retries` times, while its client has
+   * not answered.
    */
   requestRate?: number;
   /** Requests one client address may make at once before `requestRate` applies (default 20). */
