@@ -206,7 +206,8 @@ export class TftpServerEndpoint {
     if (this.#burst < 1) throw new RangeError("requestBurst must be 1 or more");
   }
 
-  /** How many datagrams were dropped: repeated requests, and non-requests on the listening port. */
+  /** How many datagrams started nothing: requests repeated while the first is pending or running
+   * (a running transfer is given them), and non-requests on the listening port (dropped). */
   get ignored(): number {
     return this.#ignored;
   }
