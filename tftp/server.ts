@@ -23,10 +23,11 @@ import { checkTransferMode, type TftpRetransmitOptions, TftpTransfer } from "./t
 /** How a {@linkcode TftpServerEndpoint} behaves. */
 export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
   /**
-   * Retransmission timing of every transfer. `timeoutMs` (default 1000) is also how long a
-   * transfer whose client has not answered its first reply waits for it, whatever `timeout` or
-   * `utimeout` the request asked for: then it ends without a word, and lets its file and socket
-   * go.
+   * Retransmission timing of every transfer; a `timeout` or `utimeout` the request negotiated
+   * replaces `timeoutMs` (RFC 2349). A transfer whose client has not answered its first reply
+   * waits for the answer on this whole schedule (about 39 s by default, about 5 minutes with
+   * `timeout=255`), then ends without a word and lets its file and socket go; a new request at
+   * `maxTransfers` or `maxTransfersPerClient` ends it sooner.
    */
   retransmit?: TftpRetransmitOptions;
   /** Answer a duplicate ACK with the window again, as some U-Boot clients expect (off by
@@ -72,9 +73,10 @@ export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
    * before the client has answered it (default 0). Until it answers, the client's address may be
    * forged, and each repetition is traffic a stranger made the server send there. A client that
    * lost the reply repeats its request, and is answered with the reply again (at most `retries`
-   * times). A transfer whose client does not answer ends silently, sending no ERROR, one
-   * `timeoutMs` after it last sent the reply (each repetition on its own timer waits longer, by
-   * `backoff`).
+   * repetitions in all, these included). Whatever this allows, the transfer waits for the
+   * client's answer on its whole retry schedule (`retransmit`, with the negotiated `timeout`):
+   * a client whose ACK 0 or DATA 1 was lost sends it again after its own timeout. A transfer
+   * whose client never answers ends silently, sending no ERROR, when that schedule runs out.
    */
   firstReplyRetransmits?: number;
 }

@@ -37,9 +37,9 @@ import {
 export interface TftpRetransmitOptions {
   /**
    * Time before the first retransmission, in ms (default 1000). A timeout negotiated with the
-   * `timeout` or `utimeout` option (RFC 2349) wins once the peer has answered. A server whose
-   * client has not answered yet runs on this one alone, and gives up after it (see
-   * {@linkcode TftpTransferInit.firstReplyRetransmits}).
+   * `timeout` or `utimeout` option (RFC 2349) wins, from the first reply on: a server waits that
+   * long for its client's answer too, since the client waits that long before it sends a lost
+   * answer again (see {@linkcode TftpTransferInit.firstReplyRetransmits}).
    */
   timeoutMs?: number;
   /** Factor applied to the timeout after each consecutive retransmission (default 2). */
@@ -188,12 +188,15 @@ export interface TftpTransferInit {
    * before the client has answered it (default: `retries`, like any other packet). Until the
    * client answers, its address may be forged, and every repetition is traffic a stranger made
    * the server send to it; a client that lost the reply repeats its request instead, which is
-   * answered with the reply again (at most `retries` times).
+   * answered with the reply again. Both kinds of repetition count together: a timeout repeats the
+   * reply while fewer than this many went out, a repeated request while fewer than `retries`.
    *
-   * Until then the transfer also runs on the base `timeoutMs`, whatever `timeout` or `utimeout`
-   * the request asked for, and once no repetition is left it ends silently (`failed`, reason
-   * `"timeout"`, nothing sent) one timeout after it last sent the reply: with none allowed, one
-   * `timeoutMs` after answering the request, or the last repeated request it answered.
+   * Sending nothing more does not shorten the wait: the transfer waits for the client's answer on
+   * its whole retry schedule (`timeoutMs`, or the `timeout` or `utimeout` the request negotiated,
+   * then `backoff` up to `maxTimeoutMs`, `retries` times), since a client whose ACK 0 or DATA 1 was
+   * lost sends it again only after its own timeout. A repeated request does not restart that
+   * schedule. When it runs out without an answer, the transfer ends silently: `failed`, reason
+   * `"timeout"`, no ERROR sent.
    */
   readonly firstReplyRetransmits?: number;
 }
@@ -427,9 +430,10 @@ export class TftpTransfer {
       return;
     }
     this.#events.push({ type: "negotiated", parameters: this.#parameters });
-    // The client's timeout or utimeout (RFC 2349) applies once it has answered: until then its
-    // address may be forged, and a forged timeout=255 would hold the transfer for minutes.
-    this.#timeoutMs = this.#baseTimeoutMs;
+    // RFC 2349: the client waits this long before it retransmits, its ACK 0 or DATA 1 included,
+    // so the server waits as long for that answer. A forged request that asks for a long wait
+    // holds its slot no longer than the next request that needs it (the endpoint evicts it).
+    this.#timeoutMs = this.#parameters.timeoutMs ?? this.#baseTimeoutMs;
     if (this.#direction === "send") {
       if (this.#serverOack) {
         this.#phase = "oack-sent";
@@ -568,41 +572,35 @@ export class TftpTransfer {
       return;
     }
     this.#stats.timeouts++;
-    if (this.#role === "server" && !this.#answered) {
-      // The client may be a forged address, and the transfer holds a slot, a file and a socket
-      // for it: with no repetition of the first reply left, give up at once and silently. A
-      // client that lost the reply repeats its request; if that comes later, it starts a new
-      // transfer.
-      if (
-        this.#firstReplyResends >= this.#firstReplyRetransmits ||
-        this.#retries >= this.#retryBudget
-      ) {
-        const tries = this.#firstReplyResends + 1;
-        this.#fail(
-          now,
-          "timeout",
-          TftpErrorCode.NotDefined,
-          `The client never answered after ${tries} ${tries === 1 ? "try" : "tries"}`,
-          false,
-        );
-        return;
-      }
-      this.#firstReplyResends++;
-    } else if (this.#retries >= this.#retryBudget) {
+    const unanswered = this.#role === "server" && !this.#answered;
+    if (this.#retries >= this.#retryBudget) {
       const waited = this.#phase === "requesting"
         ? "No reply from the server"
+        : unanswered
+        ? "The client never answered"
         : "Peer stopped answering";
+      // A client that never answered may be a forged address: it is sent nothing more.
       this.#fail(
         now,
         "timeout",
         TftpErrorCode.NotDefined,
         `${waited} after ${this.#retries + 1} tries`,
-        true,
+        !unanswered,
       );
       return;
     }
     this.#retries++;
     this.#timeoutMs = Math.min(this.#timeoutMs * this.#backoff, this.#maxTimeoutMs);
+    if (unanswered) {
+      // The client's address may be forged: repeat the first reply only as allowed. But go on
+      // waiting on the retry schedule, for the client's repeated request or for its answer: an
+      // ACK 0 or DATA 1 that was lost comes again only after the client's own timeout.
+      if (this.#firstReplyResends >= this.#firstReplyRetransmits) {
+        this.#timerAt = now + this.#timeoutMs;
+        return;
+      }
+      this.#firstReplyResends++;
+    }
     switch (this.#phase) {
       case "requesting":
         this.#retransmit(this.#request!.bytes);
@@ -709,9 +707,9 @@ export class TftpTransfer {
   /**
    * The client sent its request again to this transfer's TID: it lost the first reply (RFC 1350
    * section 4: the requester times out and retransmits). While the client has not answered, that
-   * reply goes out again, one for each repetition and at most `retries` times, and the wait for
-   * the client's answer starts again; anything else is a duplicate. A different request from the
-   * same TID is not this transfer's to answer.
+   * reply goes out again, one for each repetition and at most `retries` times; anything else is
+   * a duplicate. A different request from the same TID is not this transfer's to answer. The
+   * retry schedule goes on as it was, so that no repetition keeps the transfer alive past it.
    */
   #onRepeatedRequest(now: number, packet: TftpRequest): void {
     this.#stats.duplicates++;
@@ -721,22 +719,21 @@ export class TftpTransfer {
     ) return;
     switch (this.#phase) {
       case "oack-sent":
+        this.#firstReplyResends++;
         this.#retransmit(this.#serverOack!);
-        break;
+        return;
       case "sending":
         // No OACK: the first reply is the first window, once its blocks are cut.
         if (this.#next === this.#base) return;
+        this.#firstReplyResends++;
         this.#next = this.#base;
         this.#pump(now, true);
-        break;
+        return;
       case "receiving":
+        this.#firstReplyResends++;
         this.#retransmit(this.#lastAck!);
-        break;
-      default:
         return;
     }
-    this.#firstReplyResends++;
-    this.#timerAt = now + this.#timeoutMs;
   }
 
   // --- the request stage (client) ---

@@ -53,10 +53,6 @@ export interface Scenario {
   server?: TftpServerEndpointOptions;
   /** Both sides' timing (default: 50 ms, backoff 1.5 up to 400 ms, 10 retries). */
   retransmit?: TftpRetransmitOptions;
-  /** The server's timing, when it differs from `retransmit`. By default a server waits four
-   * times the client's first timeout, so that a client whose first answer (ACK 0, ACK 1 or
-   * DATA 1) was lost can send it again before its transfer gives up on it. */
-  serverRetransmit?: TftpRetransmitOptions;
   /** Called with every datagram sent, before the network decides its fate. */
   onDatagram?: (bytes: Uint8Array, from: TftpAddress) => void;
   /** Give up the simulation after this many steps (a test failure, never reached when sound). */
@@ -107,8 +103,6 @@ export function simulate(scenario: Scenario): Outcome {
   const { network } = scenario;
   const retransmit = scenario.retransmit ??
     { timeoutMs: 50, backoff: 1.5, maxTimeoutMs: 400, retries: 10 };
-  const serverRetransmit = scenario.serverRetransmit ??
-    (scenario.retransmit ?? { timeoutMs: 200, backoff: 1.5, maxTimeoutMs: 400, retries: 10 });
   const inFlight: InFlight[] = [];
   let seq = 0;
   let datagrams = 0;
@@ -143,7 +137,7 @@ export function simulate(scenario: Scenario): Outcome {
     ...scenario.client,
   });
   const endpoint = new TftpServerEndpoint({
-    retransmit: serverRetransmit,
+    retransmit,
     maxWindowsize: 64,
     // The network here has no socket buffers (unless `queue` says so): grant every window.
     clientReceiveBuffer: Infinity,

@@ -140,7 +140,7 @@ describe("TFTP server under forged requests", () => {
       }
       await until(() => records.length === 8, "every transfer to give up");
       for (const record of records) {
-        assert.equal(record.error?.message, "The client never answered after 1 try");
+        assert.equal(record.error?.message, "The client never answered after 4 tries");
       }
       for (const peer of peers) {
         assert.deepEqual(
@@ -247,45 +247,87 @@ describe("TFTP server under forged requests", () => {
     });
   }
 
-  test("an unanswered transfer gives up one timeout after its reply, whatever timeout it asked for; its file and socket go; a repeat then starts a new transfer", async () => {
+  test("an unanswered transfer ends silently when its retry schedule runs out, on the timeout it negotiated; its file and socket go; a repeat then starts a new transfer", async () => {
     const root = await tempDir("ftkit-unanswered-");
     const records: TftpTransferRecord[] = [];
     const read = { bytes: 0, opened: 0, closed: 0 };
-    const [plain, stretched] = [await RawPeer.open(), await RawPeer.open()];
+    const [plain, timed] = [await RawPeer.open(), await RawPeer.open()];
     try {
       await writeFile(join(root.path, "f.bin"), bytesOf(1000, 8));
       await using server = await countingServer(root.path, {
-        // The whole retry schedule would take 1000 x 100 ms, the client's timeout 255 s.
-        retransmit: { timeoutMs: 100, maxTimeoutMs: 100, retries: 1000 },
+        // A short schedule, so the transfers give up within the test: 20 ms, then 40 ms 3 times.
+        retransmit: { timeoutMs: 20, maxTimeoutMs: 40, retries: 3 },
         onTransfer: (record) => records.push(record),
       }, read);
       const port = server.address.port;
+      const withOptions = rrq("f.bin", { utimeout: 30_000, blksize: 1024 });
       await plain.send(rrq("f.bin"), port);
-      await stretched.send(rrq("f.bin", { timeout: 255, blksize: 1024 }), port);
+      await timed.send(withOptions, port);
       await until(() => records.length === 2, "both transfers to give up");
       for (const record of records) {
         assert.equal(record.outcome, "failed");
-        assert.equal(record.error?.message, "The client never answered after 1 try");
+        assert.equal(record.error?.message, "The client never answered after 4 tries");
       }
       await until(() => server.activeTransfers === 0, "both transfer sockets closed");
       assert.deepEqual([read.opened, read.closed], [2, 2], "both files closed");
-      assert.deepEqual(plain.received.map(({ packet }) => packet.type), ["data"]);
-      assert.deepEqual(stretched.received.map(({ packet }) => packet), [
-        { type: "oack", options: { timeout: 255, blksize: 1024 } },
+      assert.deepEqual(plain.received.map(({ packet }) => packet.type), ["data"], "no ERROR");
+      assert.deepEqual(timed.received.map(({ packet }) => packet), [
+        { type: "oack", options: { utimeout: 30_000, blksize: 1024 } },
       ]);
       // The client asks again (as one whose reply was lost would): a new transfer answers it,
-      // from a port of its own. (Whether its client then answers in time is up to the machine's
-      // load here, so the test goes no further: the endpoint's tests follow such a client.)
-      await stretched.send(rrq("f.bin", { timeout: 255, blksize: 1024 }), port);
-      const [first, again] = await stretched.until(2);
+      // from a port of its own.
+      await timed.send(withOptions, port);
+      const [first, again] = await timed.until(2);
       assert.deepEqual(again.packet, first.packet, "the OACK again");
       assert.notEqual(again.port, first.port, "from a new transfer");
       await until(() => records.length === 3, "the new transfer to give up too");
+      await until(() => server.activeTransfers === 0, "its socket closed");
       assert.deepEqual([read.opened, read.closed], [3, 3]);
+      assert.equal(timed.received.length, 2, "still no ERROR");
     } finally {
       await plain.close();
-      await stretched.close();
+      await timed.close();
       await root.remove();
+    }
+  });
+
+  test("a client whose answer to the OACK comes after the server's own timeout, within the one it negotiated, is served", async () => {
+    const api = await tftpApi();
+    const records: TftpTransferRecord[] = [];
+    const [late, other] = [await RawPeer.open(), await RawPeer.open()];
+    try {
+      const file = bytesOf(700, 5);
+      await using server = await api.serveTftp({
+        host: "127.0.0.1",
+        port: 0,
+        // The server's own schedule is 20 ms, then 40 ms; the late client asks for 255 s.
+        retransmit: { timeoutMs: 20, retries: 1 },
+        onTransfer: (record) => records.push(record),
+        handler: { read: () => Promise.resolve(file) },
+      });
+      const port = server.address.port;
+      await late.send(rrq("f", { timeout: 255 }), port);
+      const [oack] = await late.until(1);
+      assert.deepEqual(oack.packet, { type: "oack", options: { timeout: 255 } });
+      // A transfer started later on the server's own schedule gives up: by then a transfer that
+      // waited for the late client on that schedule would have given up first.
+      await other.send(rrq("f"), port);
+      await until(() => records.some((r) => r.peer.port === other.port), "the other to give up");
+      assert.equal(records[0].error?.message, "The client never answered after 2 tries");
+      assert.deepEqual(records.map((r) => r.peer.port), [other.port], "the late one still waits");
+      // ACK 0 comes at last (the client's first was lost, and its timer is 255 s long).
+      await late.send(ack(0), oack.port);
+      const [, first] = await late.until(2);
+      assert.deepEqual(first.packet, { type: "data", block: 1, data: file.subarray(0, 512) });
+      await late.send(ack(1), oack.port);
+      const [, , second] = await late.until(3);
+      assert.deepEqual(second.packet, { type: "data", block: 2, data: file.subarray(512) });
+      await late.send(ack(2), oack.port);
+      await until(() => records.length === 2, "the late client's transfer to end");
+      assert.equal(records[1].outcome, "complete");
+    } finally {
+      await late.close();
+      await other.close();
     }
   });
 

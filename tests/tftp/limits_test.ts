@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   type TftpAddress,
+  type TftpClientOptionRequest,
   TftpClientTransfer,
   TftpServerEndpoint,
   type TftpServerEndpointOptions,
@@ -79,9 +80,10 @@ const LISTENING: TftpAddress = { address: "203.0.113.1", port: 69 };
 const same = (a: TftpAddress, b: TftpAddress) => a.address === b.address && a.port === b.port;
 
 /**
- * An endpoint and its transfers on a lossless network with a virtual clock, run as a driver runs
- * them: each read is fed FILE, a datagram arrives as soon as it is sent, deadlines fire in order.
- * Clients are client machines; any other address only keeps what it is sent.
+ * An endpoint and its transfers on a network with a virtual clock, run as a driver runs them:
+ * each read is fed FILE, a datagram arrives as soon as it is sent unless `lose` says it is lost,
+ * deadlines fire in order. Clients are client machines; any other address only keeps what it is
+ * sent.
  */
 class VirtualNetwork {
   readonly server: TftpServerEndpoint;
@@ -89,6 +91,7 @@ class VirtualNetwork {
   readonly transfers: TftpServerTransfer[] = [];
   readonly #tids: TftpAddress[] = [];
   readonly #reads = new Map<TftpServerTransfer, number[]>();
+  readonly #finals = new Map<TftpServerTransfer, TftpTransferEvent>();
   readonly #clients: {
     local: TftpAddress;
     machine: TftpClientTransfer;
@@ -96,10 +99,15 @@ class VirtualNetwork {
   }[] = [];
   readonly #inbox = new Map<string, Uint8Array[]>();
   readonly #queue: { from: TftpAddress; to: TftpAddress; bytes: Uint8Array }[] = [];
+  readonly #lose: (bytes: Uint8Array, from: TftpAddress) => boolean;
   now = 0;
 
-  constructor(server: TftpServerEndpoint) {
+  constructor(
+    server: TftpServerEndpoint,
+    lose: (bytes: Uint8Array, from: TftpAddress) => boolean = () => false,
+  ) {
     this.server = server;
+    this.#lose = lose;
   }
 
   /** `from` sends `bytes` to the listening port. */
@@ -108,12 +116,16 @@ class VirtualNetwork {
     this.#settle();
   }
 
-  /** Starts a client machine reading FILE from `local`. */
-  client(local: TftpAddress): { local: TftpAddress; machine: TftpClientTransfer } {
+  /** Starts a client machine reading FILE from `local`, asking for `options`. */
+  client(
+    local: TftpAddress,
+    options: TftpClientOptionRequest = {},
+  ): { local: TftpAddress; machine: TftpClientTransfer } {
     const machine = new TftpClientTransfer({
       type: "rrq",
       filename: "boot.img",
       server: LISTENING,
+      options,
     });
     const entry = { local, machine, events: [] };
     this.#clients.push(entry);
@@ -124,8 +136,17 @@ class VirtualNetwork {
 
   /** The final event of a client machine, if it came. */
   finalOf(machine: TftpClientTransfer): TftpTransferEvent | undefined {
-    const entry = this.#clients.find((c) => c.machine === machine)!;
-    return entry.events.find((e) => e.type === "complete" || e.type === "failed");
+    return this.eventsOf(machine).find((e) => e.type === "complete" || e.type === "failed");
+  }
+
+  /** The final event of a server transfer, if it came. */
+  serverFinalOf(transfer: TftpServerTransfer): TftpTransferEvent | undefined {
+    return this.#finals.get(transfer);
+  }
+
+  /** Every event of a client machine so far. */
+  eventsOf(machine: TftpClientTransfer): TftpTransferEvent[] {
+    return this.#clients.find((c) => c.machine === machine)!.events;
   }
 
   /** What was sent to `to`. */
@@ -160,7 +181,11 @@ class VirtualNetwork {
       events(this.server);
       for (const [i, transfer] of this.transfers.entries()) {
         if (transfer.isDrained() && !this.#reads.has(transfer)) continue;
-        serveRead(transfer, this.now, this.#reads.get(transfer) ?? []);
+        for (const event of serveRead(transfer, this.now, this.#reads.get(transfer) ?? [])) {
+          if (event.type === "complete" || event.type === "failed") {
+            this.#finals.set(transfer, event);
+          }
+        }
         for (const t of transmits(transfer)) {
           this.#queue.push({ from: this.#tids[i], to: t.to, bytes: t.bytes });
         }
@@ -174,6 +199,7 @@ class VirtualNetwork {
       }
       const datagram = this.#queue.shift();
       if (!datagram) return;
+      if (this.#lose(datagram.bytes, datagram.from)) continue;
       this.#deliver(datagram.from, datagram.to, datagram.bytes);
     }
     throw new Error("The network never went quiet");
@@ -199,7 +225,7 @@ class VirtualNetwork {
 }
 
 describe("TFTP server: what a forged request makes it send", () => {
-  test("a plain RRQ nobody answers gets DATA 1 once; the transfer ends silently one timeout later", () => {
+  test("a plain RRQ nobody answers gets DATA 1 once; the transfer ends silently when its retry schedule runs out", () => {
     const server = new TftpServerEndpoint();
     const transfer = server.accept(0, server.handleDatagram(0, rrq(), CLIENT)!, {
       size: FILE.length,
@@ -212,40 +238,41 @@ describe("TFTP server: what a forged request makes it send", () => {
     assert.deepEqual(reads, [512], "one block read from the file, not a 128 KiB chunk");
     const final = seen.at(-1);
     assert.ok(final?.type === "failed" && final.reason === "timeout");
-    assert.equal(final.message, "The client never answered after 1 try");
-    // Not the whole retry schedule (1 + 2 + 4 + 8 x 4 s): its file and slot go after one timeout.
-    assert.equal(final.stats.endedAt, 1000, "one timeoutMs after DATA 1");
+    assert.equal(final.message, "The client never answered after 7 tries");
+    // The whole retry schedule, as for any other reply: 1 + 2 + 4 + 8 x 4 s.
+    assert.equal(final.stats.endedAt, 39_000);
   });
 
-  test("the request's timeout and utimeout do not stretch the wait for its client; once it answered, they apply", () => {
+  test("the request's timeout and utimeout set the wait for its client's answer, as for every later one (RFC 2349)", () => {
     const server = new TftpServerEndpoint();
     const at = (n: number): TftpAddress => ({ ...CLIENT, port: 41000 + n });
-    // A forged timeout=255 would hold the transfer 255 s for its first wait alone.
-    for (const [n, options] of [[1, { timeout: 255 }], [2, { utimeout: 255_000_000 }]] as const) {
+    for (const [n, options] of [[1, { timeout: 5 }], [2, { utimeout: 5_000_000 }]] as const) {
       const transfer = server.accept(0, server.handleDatagram(0, rrq(options), at(n))!)!;
       assert.deepEqual(transmits(transfer), [{
         to: at(n),
         bytes: wire({ type: "oack", options }),
       }]);
-      assert.equal(transfer.pollTimeout(), 1000, "the server's timeoutMs");
+      assert.equal(transfer.pollTimeout(), 5000, "the client's 5 s, not the server's 1 s");
       const seen: TftpTransferEvent[] = [];
       assert.deepEqual(runOut(transfer, [], seen), [], "nothing more sent");
       const final = seen.at(-1);
       assert.ok(final?.type === "failed" && final.reason === "timeout");
-      assert.equal(final.stats.endedAt, 1000);
+      // 5 s, then the backoff from there (10 s capped at maxTimeoutMs, 8 s) six times.
+      assert.equal(final.stats.endedAt, 5000 + 6 * 8000);
     }
-    // Answered (ACK 0 to a read, DATA 1 to a write): the client's timeout is the transfer's.
+    // Answered (ACK 0 to a read, DATA 1 to a write): the client's timeout stays the transfer's.
     const read = server.accept(0, server.handleDatagram(0, rrq({ timeout: 255 }), at(3))!, {
       size: FILE.length,
     })!;
     transmits(read);
+    assert.equal(read.pollTimeout(), 255_000);
     read.handleDatagram(500, ack(0), at(3));
     serveRead(read, 500, []);
     assert.equal(transmits(read).length, 1, "DATA 1");
     assert.equal(read.pollTimeout(), 500 + 255_000);
     const write = server.accept(0, server.handleDatagram(0, wrq({ timeout: 255 }), at(4))!)!;
     transmits(write);
-    assert.equal(write.pollTimeout(), 1000);
+    assert.equal(write.pollTimeout(), 255_000);
     write.handleDatagram(600, data(1, pattern(512)), at(4));
     assert.deepEqual(transmits(write), [{ to: at(4), bytes: ack(1) }]);
     assert.equal(write.pollTimeout(), 600 + 255_000);
@@ -339,6 +366,33 @@ describe("TFTP server: the client's answer", () => {
     assert.deepEqual(transmits(transfer), [], "once answered, a repeated request is a duplicate");
   });
 
+  test("a client whose ACK 0 to the OACK is lost sends it again after its own timeout (5 s, its timeout option) and gets the file", () => {
+    // The server answers the OACK's loss with silence (firstReplyRetransmits 0), so the client's
+    // own timer brings ACK 0 again: the transfer must still be there 5 s after its OACK.
+    let ack0s = 0;
+    const isAck0 = (bytes: Uint8Array) => bytes[1] === 4 && bytes[2] === 0 && bytes[3] === 0;
+    const local: TftpAddress = { address: "198.51.100.9", port: 50000 };
+    const net = new VirtualNetwork(
+      new TftpServerEndpoint(),
+      (bytes, from) => same(from, local) && isAck0(bytes) && ++ack0s === 1,
+    );
+    const { machine } = net.client(local, { timeout: 5, blksize: 1024 });
+    net.advance(120_000);
+    const final = net.finalOf(machine);
+    assert.equal(final?.type, "complete", JSON.stringify(final));
+    assert.equal(ack0s, 2, "ACK 0 twice: the first was lost");
+    const received = net.eventsOf(machine).flatMap((e) => e.type === "data" ? [...e.data] : []);
+    assert.deepEqual(new Uint8Array(received), FILE);
+    assert.equal(net.transfers.length, 1, "served by the transfer it first asked, not a new one");
+    const [transfer] = net.transfers;
+    assert.equal(transfer.parameters.timeoutMs, 5000);
+    const first = net.inbox(local).slice(0, 2);
+    assert.deepEqual(first, [
+      wire({ type: "oack", options: { timeout: 5, blksize: 1024 } }),
+      data(1, FILE.subarray(0, 1024)),
+    ], "the OACK once, then DATA 1 once ACK 0 came again");
+  });
+
   test("once the client has answered, retransmissions are as usual and the end is told", () => {
     const server = new TftpServerEndpoint({ retransmit: { retries: 2 } });
     const transfer = server.accept(0, server.handleDatagram(0, rrq(), CLIENT)!)!;
@@ -370,8 +424,8 @@ describe("TFTP server: the client's answer", () => {
   });
 });
 
-describe("TFTP server: an unanswered transfer waits one timeout after its last reply", () => {
-  test("each repeated request it answers starts the wait again; after its end a repeat starts a new transfer", () => {
+describe("TFTP server: an unanswered transfer waits on its retry schedule", () => {
+  test("repeated requests are answered but do not stretch the schedule; after its end a repeat starts a new transfer", () => {
     const server = new TftpServerEndpoint({ retransmit: { retries: 2 } });
     const transfer = server.accept(0, server.handleDatagram(0, rrq(), CLIENT)!)!;
     const reads: number[] = [];
@@ -380,42 +434,48 @@ describe("TFTP server: an unanswered transfer waits one timeout after its last r
     assert.equal(transfer.pollTimeout(), 1000);
     server.handleDatagram(900, rrq(), CLIENT);
     assert.equal(transmits(transfer).length, 1, "DATA 1 again");
-    assert.equal(transfer.pollTimeout(), 1900, "one timeout after the repeated reply");
+    assert.equal(transfer.pollTimeout(), 1000, "the schedule goes on as it was");
+    transfer.handleTimeout(1000);
+    assert.deepEqual(transmits(transfer), [], "nothing sent on the server's own timer");
+    assert.equal(transfer.pollTimeout(), 3000, "then 2 s");
     server.handleDatagram(1800, rrq(), CLIENT);
     assert.equal(transmits(transfer).length, 1);
-    assert.equal(transfer.pollTimeout(), 2800);
-    // Past `retries` (2) repetitions a repeat is not answered, and does not hold the transfer.
+    // Past `retries` (2) repetitions a repeat is not answered.
     server.handleDatagram(2700, rrq(), CLIENT);
     assert.deepEqual(transmits(transfer), []);
-    assert.equal(transfer.pollTimeout(), 2800);
-    transfer.handleTimeout(2800);
+    transfer.handleTimeout(3000);
+    assert.equal(transfer.pollTimeout(), 7000, "then 4 s");
+    transfer.handleTimeout(7000);
     const final = events(transfer).at(-1);
     assert.ok(final?.type === "failed" && final.reason === "timeout");
     assert.equal(final.message, "The client never answered after 3 tries");
+    assert.equal(final.stats.endedAt, 7000);
     assert.deepEqual(transmits(transfer), [], "and no ERROR");
     // The client asks again: a new transfer, which it answers.
-    const again = server.handleDatagram(2900, rrq(), CLIENT);
+    const again = server.handleDatagram(7100, rrq(), CLIENT);
     assert.ok(again, "a new request");
-    const second = server.accept(2900, again)!;
-    serveRead(second, 2900, []);
+    const second = server.accept(7100, again)!;
+    serveRead(second, 7100, []);
     assert.deepEqual(transmits(second).map((t) => t.bytes), [data(1, FILE.subarray(0, 512))]);
-    second.handleDatagram(2901, ack(1), CLIENT);
+    second.handleDatagram(7101, ack(1), CLIENT);
     assert.equal(second.answered, true);
   });
 
-  test("firstReplyRetransmits: the reply is repeated on the server's timer, then the transfer ends one timeout after the last", () => {
+  test("firstReplyRetransmits: the reply is repeated on the negotiated timeout's schedule, which then runs out silently", () => {
     const server = new TftpServerEndpoint({
       firstReplyRetransmits: 2,
       retransmit: { timeoutMs: 1000, backoff: 2 },
     });
-    const transfer = server.accept(0, server.handleDatagram(0, wrq({ timeout: 255 }), CLIENT)!)!;
-    const oack = wire({ type: "oack", options: { timeout: 255 } });
+    const transfer = server.accept(0, server.handleDatagram(0, wrq({ timeout: 5 }), CLIENT)!)!;
+    const oack = wire({ type: "oack", options: { timeout: 5 } });
     const seen: TftpTransferEvent[] = [];
     const sent = [...transmits(transfer), ...runOut(transfer, [], seen)];
     assert.deepEqual(sent.map((t) => t.bytes), [oack, oack, oack]);
     const final = seen.at(-1);
     assert.ok(final?.type === "failed" && final.reason === "timeout");
-    assert.equal(final.stats.endedAt, 1000 + 2000 + 4000, "1 s, then 2 s, then 4 s");
+    assert.equal(final.message, "The client never answered after 7 tries");
+    // 5 s, then 8 s (10 s capped at maxTimeoutMs) for each of the 6 retries.
+    assert.equal(final.stats.endedAt, 5000 + 6 * 8000);
   });
 });
 
@@ -502,13 +562,19 @@ describe("TFTP server: a new request at a limit ends the oldest unanswered trans
       for (const at of arrivals) {
         if (at > (second - 1) * 1000 && at <= second * 1000) {
           net.advance(at);
+          const before = net.server.evicted;
           real.push(net.client({ address: "198.51.100.7", port: 50000 + real.length }));
+          if (at === 500) {
+            assert.equal(net.server.evicted, before + 1, "the first took a forged request's place");
+          }
         }
       }
       net.advance(second * 1000);
       net.request(rrq({ timeout: 255, tsize: 0 }), forged(sent++));
     }
-    net.advance(400_000);
+    // Past the longest schedule a forged transfer can have: 255 s, then 8 s six times.
+    const schedule = 255_000 + 6 * 8000;
+    net.advance(300_000 + schedule + 1000);
     for (const [i, client] of real.entries()) {
       const final = net.finalOf(client.machine);
       assert.equal(final?.type, "complete", `real client ${i + 1}: ${JSON.stringify(final)}`);
@@ -517,7 +583,7 @@ describe("TFTP server: a new request at a limit ends the oldest unanswered trans
       const errors = net.inbox(client.local).filter((bytes) => bytes[1] === 5);
       assert.deepEqual(errors, [], "no ERROR to a real client");
     }
-    // Each forged request got its OACK and nothing else; no transfer waited past one timeout.
+    // Each forged request got its OACK and nothing else.
     for (let n = 0; n < sent; n++) {
       assert.deepEqual(
         net.inbox(forged(n)).map((bytes) => bytes[1]),
@@ -525,12 +591,21 @@ describe("TFTP server: a new request at a limit ends the oldest unanswered trans
         `forged request ${n}: one OACK`,
       );
     }
+    // Every forged transfer made room for a newer request, or waited out its whole schedule (on
+    // the timeout its request asked for) and ended silently.
+    let evicted = 0;
     for (const transfer of net.transfers) {
       if (transfer.answered) continue;
-      const { startedAt, endedAt } = transfer.stats;
-      assert.ok(endedAt !== undefined && endedAt - startedAt <= 1000, "ended within 1 s");
+      const final = net.serverFinalOf(transfer);
+      assert.ok(final?.type === "failed", `forged transfer ended: ${JSON.stringify(final)}`);
+      if (final.reason === "evicted") {
+        evicted++;
+        continue;
+      }
+      assert.equal(final.reason, "timeout");
+      assert.equal(final.stats.endedAt! - final.stats.startedAt, schedule);
     }
-    assert.ok(net.server.evicted > 0, "the first real client took a forged request's place");
+    assert.equal(evicted, net.server.evicted);
   });
 });
 
