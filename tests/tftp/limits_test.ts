@@ -544,7 +544,7 @@ describe("TFTP server: a new request at a limit ends the oldest unanswered trans
     assert.equal(b.isFinished(), false);
   });
 
-  test("the reviewer's flood: 256 forged RRQs with timeout=255 fill every slot, one more a second follows, and real clients are served", () => {
+  test("256 forged RRQs with timeout=255 fill every slot, one more a second follows, and real clients are served", () => {
     const net = new VirtualNetwork(new TftpServerEndpoint());
     const forged = (n: number): TftpAddress => ({
       address: `192.0.2.${1 + (n % 16)}`,
