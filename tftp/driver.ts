@@ -121,6 +121,15 @@ export class TftpTransferDriver {
   }
 
   /**
+   * Handles what the machine queued after an input given to it directly rather than through
+   * this driver (the server endpoint passes it a repeated request, or ends it to make room):
+   * sends its datagrams, handles its events, re-arms the timer.
+   */
+  poll(): void {
+    this.#pump();
+  }
+
+  /**
    * Aborts the transfer, sending ERROR `code` to the peer.
    *
    * @param code The error code.

@@ -151,11 +151,12 @@ export async function serveTftpWith(
       : undefined,
     onMessage(bytes, from) {
       if (closing) return;
-      const transfer = running.get(key(from));
-      // In single-port mode a transfer's datagrams arrive here. Otherwise only a repeated request
-      // goes to the client's transfer (it lost the first reply); anything else sent here instead
-      // of to the transfer's port must not reach it, or the port would protect nothing.
-      if (transfer && (options.singlePort || isRequest(bytes))) {
+      // In single-port mode a transfer's datagrams arrive here. Requests always go to the
+      // endpoint, which passes a repeated one to the client's transfer. Otherwise, anything sent
+      // here instead of to the transfer's port must not reach the transfer, or the port would
+      // protect nothing: the endpoint drops it.
+      const transfer = options.singlePort && !isRequest(bytes) ? running.get(key(from)) : undefined;
+      if (transfer) {
         transfer.driver.handleDatagram(bytes, from);
         return;
       }
@@ -169,6 +170,12 @@ export async function serveTftpWith(
   function flushEndpoint(): void {
     for (let t = endpoint.pollTransmit(); t; t = endpoint.pollTransmit()) {
       listener.send(t.bytes, t.to);
+    }
+    // The endpoint gave a transfer a repeated request, or ended it to make room: its driver sends
+    // what it queued, and once it is over lets its file and socket go.
+    for (let event = endpoint.pollEvent(); event; event = endpoint.pollEvent()) {
+      const entry = running.get(key(event.transfer.peer));
+      if (entry?.driver.transfer === event.transfer) entry.driver.poll();
     }
   }
 

@@ -22,7 +22,13 @@ import { checkTransferMode, type TftpRetransmitOptions, TftpTransfer } from "./t
 
 /** How a {@linkcode TftpServerEndpoint} behaves. */
 export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
-  /** Retransmission timing of every transfer. */
+  /**
+   * Retransmission timing of every transfer; a `timeout` or `utimeout` the request negotiated
+   * replaces `timeoutMs` (RFC 2349). A transfer whose client has not answered its first reply
+   * waits for the answer on this whole schedule (about 39 s by default, about 5 minutes with
+   * `timeout=255`), then ends without a word and lets its file and socket go; a new request at
+   * `maxTransfers` or `maxTransfersPerClient` ends it sooner.
+   */
   retransmit?: TftpRetransmitOptions;
   /** Answer a duplicate ACK with the window again, as some U-Boot clients expect (off by
    * default: RFC 1123 section 4.2.3.1). */
@@ -32,19 +38,32 @@ export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
   readAhead?: number;
   /** The longest request accepted, in bytes (default 512, RFC 2347). */
   maxRequestLength?: number;
-  /** The most transfers at once, counting requests not yet accepted (default 256; `Infinity`
-   * for no limit). Beyond it a request gets ERROR 0 "Server busy". */
+  /**
+   * The most transfers at once, counting requests not yet accepted or rejected (default 256;
+   * `Infinity` for no limit). A request beyond it ends the oldest transfer whose client has not
+   * answered its first reply yet (silently, see {@linkcode TftpServerTransfer.evict}) and takes
+   * its place; only when every place is held by answered transfers and pending requests does it
+   * get ERROR 0 "Server busy, try again later".
+   */
   maxTransfers?: number;
-  /** The most transfers at once for one client address, counting requests not yet accepted
-   * (default 16; `Infinity` for no limit). Beyond it a request gets ERROR 0 "Server busy". */
+  /**
+   * The most transfers at once for one client address, counting requests not yet accepted or
+   * rejected (default 16; `Infinity` for no limit). Beyond it, as with `maxTransfers`: the
+   * address's oldest unanswered transfer makes room, else ERROR 0 "Server busy".
+   */
   maxTransfersPerClient?: number;
   /**
    * Requests one client address may make per second, sustained, that it has not answered yet
-   * (default 10; `Infinity` for no limit). Every answer from the listening port (the first reply
-   * of a transfer, or an ERROR) costs the address one of `requestBurst` tokens, which refill at
-   * this rate; a transfer whose client answers its first reply gives its token back. A request
-   * finding no token is dropped without an answer: a stream of forged requests makes the server
-   * send little to the address they name.
+   * (default 10; `Infinity` for no limit). Every new request that looks like one (an RRQ or a
+   * WRQ, well-formed or not) takes one of the address's `requestBurst` tokens, which refill at
+   * this rate, before it is answered: with the first reply of a transfer, or with an ERROR (a
+   * malformed request, mail mode, "Server busy", and whatever `reject` or a refused negotiation
+   * sends: file not found, access violation, ...). A transfer whose client answers its first
+   * reply gives its token back. A request finding no token is dropped without an answer, so new
+   * requests, forged or not, make the server send at most `requestBurst` answers at once to the
+   * address they name, and then `requestRate` a second. A request repeated to a running transfer
+   * takes no token: that transfer answers it again, at most `retries` times, while its client has
+   * not answered.
    */
   requestRate?: number;
   /** Requests one client address may make at once before `requestRate` applies (default 20). */
@@ -54,10 +73,30 @@ export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
    * before the client has answered it (default 0). Until it answers, the client's address may be
    * forged, and each repetition is traffic a stranger made the server send there. A client that
    * lost the reply repeats its request, and is answered with the reply again (at most `retries`
-   * times); a transfer whose client never answers ends silently after its retry budget.
+   * repetitions in all, these included). Whatever this allows, the transfer waits for the
+   * client's answer on its whole retry schedule (`retransmit`, with the negotiated `timeout`):
+   * a client whose ACK 0 or DATA 1 was lost sends it again after its own timeout. A transfer
+   * whose client never answers ends silently, sending no ERROR, when that schedule runs out.
    */
   firstReplyRetransmits?: number;
 }
+
+/** What the endpoint did to a transfer it made; poll that transfer. */
+export type TftpServerEndpointEvent =
+  | {
+    /** The client repeated its request to the listening port; the transfer was given it and may
+     * have queued its first reply again. */
+    readonly type: "repeated-request";
+    /** The transfer. */
+    readonly transfer: TftpServerTransfer;
+  }
+  | {
+    /** The transfer was ended to make room for a new request, before its client answered: its
+     * final event is queued and nothing was sent. Release its file and socket. */
+    readonly type: "evicted";
+    /** The transfer. */
+    readonly transfer: TftpServerTransfer;
+  };
 
 /** A request waiting for the server's decision: `accept` it or `reject` it. */
 export interface TftpServerRequest {
@@ -106,15 +145,17 @@ export class TftpServerTransfer extends TftpTransfer {
  * The listening side of a TFTP server, sans-I/O. Feed it the datagrams that arrive on port 69;
  * it answers malformed requests with ERROR itself and hands each new, valid request to you. You
  * decide (look up the file, check permissions) and call `accept`, which returns the started
- * transfer machine, or `reject`, which queues the ERROR.
+ * transfer machine, or `reject`, which queues the ERROR. After each input, send what
+ * `pollTransmit` gives from the listening port and handle what `pollEvent` gives.
  *
  * Every client address may be forged, so the endpoint bounds what strangers can make the server
- * do: `maxTransfers` and `maxTransfersPerClient` cap the transfers at once (ERROR 0 beyond them),
+ * do: `maxTransfers` and `maxTransfersPerClient` cap the transfers at once (a new request ends
+ * the oldest transfer whose client has not answered, and gets ERROR 0 only when there is none),
  * `requestRate` and `requestBurst` cap the answers to an address that has not answered yet
  * (requests beyond them are dropped), and `firstReplyRetransmits` keeps an unanswered transfer
  * from repeating itself. A request repeated by a client whose transfer is running is passed to
- * that transfer (poll it afterwards): it sends its first reply again while the client has not
- * answered, and ignores it otherwise.
+ * that transfer, and a `repeated-request` event says so (poll the transfer): it sends its first
+ * reply again while the client has not answered, and ignores it otherwise.
  *
  * @example
  * ```ts
@@ -142,9 +183,14 @@ export class TftpServerEndpoint {
   readonly #clients = new Map<string, Client>();
   // Per client address with tokens spent, oldest update first (see `#admit`).
   readonly #buckets = new Map<string, Bucket>();
+  // Transfers whose client has not answered, oldest first: the first to make room (see `#evict`).
+  // Entries that have been answered or have finished meanwhile are dropped as they are met.
+  readonly #unanswered = new Set<Tracked>();
   #transmits: TftpTransmit[] = [];
+  #events: TftpServerEndpointEvent[] = [];
   #ignored = 0;
   #limited = 0;
+  #evicted = 0;
   // Forget drained transfers once this many are kept (amortised, whatever the limits).
   #sweepAt = 64;
 
@@ -162,7 +208,8 @@ export class TftpServerEndpoint {
     if (this.#burst < 1) throw new RangeError("requestBurst must be 1 or more");
   }
 
-  /** How many datagrams were dropped: repeated requests, and non-requests on the listening port. */
+  /** How many datagrams started nothing: requests repeated while the first is pending or running
+   * (a running transfer is given them), and non-requests on the listening port (dropped). */
   get ignored(): number {
     return this.#ignored;
   }
@@ -172,9 +219,20 @@ export class TftpServerEndpoint {
     return this.#limited;
   }
 
+  /** How many transfers were ended, before their client answered, to make room for a request. */
+  get evicted(): number {
+    return this.#evicted;
+  }
+
   /** The next datagram to send from the listening port (ERROR answers), or `undefined`. */
   pollTransmit(): TftpTransmit | undefined {
     return this.#transmits.shift();
+  }
+
+  /** The next thing the endpoint did to one of its transfers, or `undefined`: poll that
+   * transfer (and once it is drained, let its file and socket go). */
+  pollEvent(): TftpServerEndpointEvent | undefined {
+    return this.#events.shift();
   }
 
   /**
@@ -184,7 +242,8 @@ export class TftpServerEndpoint {
    * @param bytes The datagram.
    * @param from The client's address and port.
    * @returns A new request to decide on, or `undefined` (answered with ERROR, passed to the
-   * client's running transfer, or dropped).
+   * client's running transfer, or dropped). A request that finds the limits reached may have
+   * ended an unanswered transfer to make room: `pollEvent` says which.
    */
   handleDatagram(now: number, bytes: Uint8Array, from: TftpAddress): TftpServerRequest | undefined {
     const packet = tryDecodeTftpPacket(bytes, { maxRequestLength: this.#options.maxRequestLength });
@@ -209,6 +268,7 @@ export class TftpServerEndpoint {
       // The client repeats its request: its transfer decides whether to answer it again.
       this.#ignored++;
       running.handleDatagram(now, bytes, from);
+      this.#events.push({ type: "repeated-request", transfer: running });
       return undefined;
     }
     if (!this.#admit(now, from)) return undefined;
@@ -220,11 +280,14 @@ export class TftpServerEndpoint {
       this.#error(from, TftpErrorCode.IllegalOperation, 'Mode "mail" is not supported');
       return undefined;
     }
-    if (
-      this.#clientTransfers(from.address) >= this.#maxPerClient ||
+    // At a limit, the oldest transfer whose client has not answered makes room: its address may
+    // be forged (a real client behind it has waited longest, and must ask again). Only answered
+    // transfers, and requests being decided on, keep a new request out.
+    const full = (this.#clientTransfers(from.address) >= this.#maxPerClient &&
+      !this.#evict(now, this.#clients.get(from.address)?.transfers)) ||
       (this.#transfers.size + this.#waiting.size >= this.#maxTransfers &&
-        this.activeTransfers() >= this.#maxTransfers)
-    ) {
+        this.activeTransfers() >= this.#maxTransfers && !this.#evict(now, this.#unanswered));
+    if (full) {
       this.#error(from, TftpErrorCode.NotDefined, "Server busy, try again later");
       return undefined;
     }
@@ -295,6 +358,7 @@ export class TftpServerEndpoint {
     if (previous) this.#forget(key, previous);
     this.#transfers.set(key, tracked);
     this.#client(from.address).transfers.add(tracked);
+    this.#unanswered.add(tracked);
     transfer.start(now);
     return transfer;
   }
@@ -363,6 +427,27 @@ export class TftpServerEndpoint {
     return true;
   }
 
+  /**
+   * Ends the oldest transfer among `candidates` (in the order they were accepted) whose client
+   * has not answered, and forgets it; `false` when there is none. Entries of `#unanswered` found
+   * answered or finished on the way are dropped from it.
+   */
+  #evict(now: number, candidates: Iterable<Tracked> | undefined): boolean {
+    for (const tracked of candidates ?? []) {
+      const { transfer } = tracked;
+      if (transfer.answered || transfer.isFinished()) {
+        this.#unanswered.delete(tracked);
+        continue;
+      }
+      if (!transfer.evict(now)) continue;
+      this.#evicted++;
+      this.#forget(keyOf(transfer.peer), tracked);
+      this.#events.push({ type: "evicted", transfer });
+      return true;
+    }
+    return false;
+  }
+
   /** Gives a transfer's token back once its client has answered its first reply. */
   #refund(tracked: Tracked): void {
     if (!tracked.charged || !tracked.transfer.answered) return;
@@ -392,6 +477,7 @@ export class TftpServerEndpoint {
 
   #forget(key: string, tracked: Tracked): void {
     this.#refund(tracked);
+    this.#unanswered.delete(tracked);
     if (this.#transfers.get(key) === tracked) this.#transfers.delete(key);
     const client = this.#clients.get(tracked.address);
     if (!client) return;

@@ -35,7 +35,12 @@ import {
 
 /** Retransmission timing. Every wait on the network is bounded by these. */
 export interface TftpRetransmitOptions {
-  /** Time before the first retransmission, in ms (default 1000). A negotiated timeout wins. */
+  /**
+   * Time before the first retransmission, in ms (default 1000). A timeout negotiated with the
+   * `timeout` or `utimeout` option (RFC 2349) wins, from the first reply on: a server waits that
+   * long for its client's answer too, since the client waits that long before it sends a lost
+   * answer again (see {@linkcode TftpTransferInit.firstReplyRetransmits}).
+   */
   timeoutMs?: number;
   /** Factor applied to the timeout after each consecutive retransmission (default 2). */
   backoff?: number;
@@ -67,7 +72,10 @@ export type TftpFailureReason =
   /** More data arrived than the size limit allows; ERROR 3 was sent. */
   | "size-limit"
   /** The local side called `abort()`. */
-  | "aborted";
+  | "aborted"
+  /** Server: `evict()` ended it, before its client answered, to make room for a new request;
+   * nothing was sent. */
+  | "evicted";
 
 /** Counters of a transfer. */
 export interface TftpTransferStats {
@@ -180,7 +188,15 @@ export interface TftpTransferInit {
    * before the client has answered it (default: `retries`, like any other packet). Until the
    * client answers, its address may be forged, and every repetition is traffic a stranger made
    * the server send to it; a client that lost the reply repeats its request instead, which is
-   * answered with the reply again (at most `retries` times). An unanswered transfer ends silently.
+   * answered with the reply again. Both kinds of repetition count together: a timeout repeats the
+   * reply while fewer than this many went out, a repeated request while fewer than `retries`.
+   *
+   * Sending nothing more does not shorten the wait: the transfer waits for the client's answer on
+   * its whole retry schedule (`timeoutMs`, or the `timeout` or `utimeout` the request negotiated,
+   * then `backoff` up to `maxTimeoutMs`, `retries` times), since a client whose ACK 0 or DATA 1 was
+   * lost sends it again only after its own timeout. A repeated request does not restart that
+   * schedule. When it runs out without an answer, the transfer ends silently: `failed`, reason
+   * `"timeout"`, no ERROR sent.
    */
   readonly firstReplyRetransmits?: number;
 }
@@ -414,6 +430,9 @@ export class TftpTransfer {
       return;
     }
     this.#events.push({ type: "negotiated", parameters: this.#parameters });
+    // RFC 2349: the client waits this long before it retransmits, its ACK 0 or DATA 1 included,
+    // so the server waits as long for that answer. A forged request that asks for a long wait
+    // holds its slot no longer than the next request that needs it (the endpoint evicts it).
     this.#timeoutMs = this.#parameters.timeoutMs ?? this.#baseTimeoutMs;
     if (this.#direction === "send") {
       if (this.#serverOack) {
@@ -573,8 +592,9 @@ export class TftpTransfer {
     this.#retries++;
     this.#timeoutMs = Math.min(this.#timeoutMs * this.#backoff, this.#maxTimeoutMs);
     if (unanswered) {
-      // Waiting for a client that may be forged: repeat the first reply only as allowed, and go
-      // on waiting for the client to repeat its request (or to answer a late reply).
+      // The client's address may be forged: repeat the first reply only as allowed. But go on
+      // waiting on the retry schedule, for the client's repeated request or for its answer: an
+      // ACK 0 or DATA 1 that was lost comes again only after the client's own timeout.
       if (this.#firstReplyResends >= this.#firstReplyRetransmits) {
         this.#timerAt = now + this.#timeoutMs;
         return;
@@ -651,6 +671,27 @@ export class TftpTransfer {
   }
 
   /**
+   * Server: ends the transfer while its client has not answered its first reply, sending nothing
+   * (the address may be forged), with a final `failed` event of reason `"evicted"`. The endpoint
+   * does this to the oldest such transfer when a new request finds its limits reached.
+   *
+   * @param now The current time in ms.
+   * @returns Whether it ended the transfer: `false` once the client has answered or the transfer
+   * is over.
+   */
+  evict(now: number): boolean {
+    if (this.#role !== "server" || this.#answered || this.isFinished()) return false;
+    this.#fail(
+      now,
+      "evicted",
+      TftpErrorCode.NotDefined,
+      "Ended for a newer request before the client answered",
+      false,
+    );
+    return true;
+  }
+
+  /**
    * Receiver with `confirmEnd`: the file is stored; send the final ACK and complete.
    *
    * @param now The current time in ms.
@@ -667,7 +708,8 @@ export class TftpTransfer {
    * The client sent its request again to this transfer's TID: it lost the first reply (RFC 1350
    * section 4: the requester times out and retransmits). While the client has not answered, that
    * reply goes out again, one for each repetition and at most `retries` times; anything else is
-   * a duplicate. A different request from the same TID is not this transfer's to answer.
+   * a duplicate. A different request from the same TID is not this transfer's to answer. The
+   * retry schedule goes on as it was, so that no repetition keeps the transfer alive past it.
    */
   #onRepeatedRequest(now: number, packet: TftpRequest): void {
     this.#stats.duplicates++;

@@ -8,10 +8,9 @@ export function wire(packet: TftpPacket): Uint8Array {
   return encodeTftpPacket(packet);
 }
 
-/** Anything with the machines' output methods. */
+/** Anything that queues datagrams: a transfer machine or the server endpoint. */
 export interface Pollable {
   pollTransmit(): TftpTransmit | undefined;
-  pollEvent?(): TftpTransferEvent | undefined;
 }
 
 /** Every queued datagram. */
@@ -21,10 +20,10 @@ export function transmits(machine: Pollable): TftpTransmit[] {
   return out;
 }
 
-/** Every queued event. */
-export function events(machine: Pollable): TftpTransferEvent[] {
-  const out: TftpTransferEvent[] = [];
-  for (let e = machine.pollEvent?.(); e; e = machine.pollEvent?.()) out.push(e);
+/** Every queued event of a transfer machine (or of the endpoint, with its own event type). */
+export function events<E = TftpTransferEvent>(machine: { pollEvent(): E | undefined }): E[] {
+  const out: E[] = [];
+  for (let e = machine.pollEvent(); e; e = machine.pollEvent()) out.push(e);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // deterministic for a given seed.
 
 import {
+  sameTftpAddress,
   type TftpAddress,
   TftpClientTransfer,
   type TftpClientTransferOptions,
@@ -50,6 +51,7 @@ export interface Scenario {
   network: NetworkProfile;
   client?: Partial<TftpClientTransferOptions>;
   server?: TftpServerEndpointOptions;
+  /** Both sides' timing (default: 50 ms, backoff 1.5 up to 400 ms, 10 retries). */
   retransmit?: TftpRetransmitOptions;
   /** Called with every datagram sent, before the network decides its fate. */
   onDatagram?: (bytes: Uint8Array, from: TftpAddress) => void;
@@ -60,10 +62,13 @@ export interface Scenario {
 /** What happened. */
 export interface Outcome {
   client: TftpTransferEvent[];
+  /** The events of the server transfer the client ended up talking to (the last one started
+   * when the client latched none). */
   server: TftpTransferEvent[];
   /** The bytes the receiving side delivered. */
   received: Uint8Array;
-  /** Every server transfer started (retransmitted requests can start late duplicates). */
+  /** Every server transfer started (a request repeated after its transfer gave up starts
+   * another; a late duplicate of a request can too). */
   serverTransfers: number;
   steps: number;
   now: number;
@@ -82,6 +87,15 @@ interface InFlight {
 
 const CLIENT: TftpAddress = { address: "127.0.0.1", port: 40000 };
 const SERVER: TftpAddress = { address: "127.0.0.1", port: 69 };
+
+/** One machine's side of a scenario: what it did and the file bytes it wrote and received. */
+interface Side {
+  machine: TftpTransfer;
+  events: TftpTransferEvent[];
+  received: Uint8Array[];
+  /** The next file byte to give the machine when it sends. */
+  cursor: number;
+}
 
 /** Runs one scenario to the end and reports what each side saw. */
 export function simulate(scenario: Scenario): Outcome {
@@ -129,46 +143,34 @@ export function simulate(scenario: Scenario): Outcome {
     clientReceiveBuffer: Infinity,
     ...scenario.server,
   });
-  const servers: { address: TftpAddress; transfer: TftpServerTransfer }[] = [];
-
-  const clientEvents: TftpTransferEvent[] = [];
-  const serverEvents: TftpTransferEvent[] = [];
-  const receivedChunks: Uint8Array[] = [];
-  let cursor = 0;
+  const side = (machine: TftpTransfer): Side => ({ machine, events: [], received: [], cursor: 0 });
+  const clientSide = side(client);
+  const servers: (Side & { address: TftpAddress; transfer: TftpServerTransfer })[] = [];
   let maxBuffered = 0;
-  let writtenBytes = 0;
-
-  const sender = (): TftpTransfer | undefined =>
-    scenario.type === "wrq" ? client : servers[0]?.transfer;
 
   /** Handles one machine's events; returns how many there were. */
-  const drainEvents = (
-    now: number,
-    machine: TftpTransfer,
-    log: TftpTransferEvent[] | undefined,
-  ): number => {
+  const drainEvents = (now: number, { machine, events, received }: Side, self: Side): number => {
     let count = 0;
     for (let event = machine.pollEvent(); event; event = machine.pollEvent()) {
       count++;
-      if (!log) continue; // a late duplicate transfer: its events are not the scenario's
-      log.push(event);
-      if (event.type === "data") receivedChunks.push(event.data.slice());
+      events.push(event);
+      if (event.type === "data") received.push(event.data.slice());
       if (event.type === "data-wanted") {
         const blksize = scenario.client?.options?.blksize ?? machine.parameters.blksize;
         const chunk = Math.max(1, Math.floor(random() * 3 * blksize));
-        if (cursor < scenario.file.length) {
-          const piece = scenario.file.subarray(cursor, cursor + chunk);
-          cursor += piece.length;
-          writtenBytes += piece.length;
+        if (self.cursor < scenario.file.length) {
+          const piece = scenario.file.subarray(self.cursor, self.cursor + chunk);
+          self.cursor += piece.length;
           machine.write(now, piece);
         } else {
           machine.end(now);
         }
       }
     }
-    if (log && machine === sender() && scenario.mode === "octet") {
-      // Bytes written to the machine and not yet sent in a block.
-      maxBuffered = Math.max(maxBuffered, writtenBytes - machine.stats.bytes);
+    if (scenario.mode === "octet") {
+      // Bytes written to a sending machine and not yet sent in a block (never above 0 for a
+      // receiving one).
+      maxBuffered = Math.max(maxBuffered, self.cursor - machine.stats.bytes);
     }
     return count;
   };
@@ -180,6 +182,8 @@ export function simulate(scenario: Scenario): Outcome {
     for (let t = endpoint.pollTransmit(); t; t = endpoint.pollTransmit()) {
       send(now, SERVER, t.to, t.bytes);
     }
+    // Every server transfer is polled below whatever the endpoint did to it.
+    while (endpoint.pollEvent());
     for (const server of servers) {
       for (let t = server.transfer.pollTransmit(); t; t = server.transfer.pollTransmit()) {
         send(now, server.address, t.to, t.bytes);
@@ -190,10 +194,8 @@ export function simulate(scenario: Scenario): Outcome {
   const settle = (now: number) => {
     // Writing data can queue more events and datagrams: repeat until quiet (bounded).
     for (let round = 0; round < 1000; round++) {
-      let count = drainEvents(now, client, clientEvents);
-      servers.forEach((server, index) => {
-        count += drainEvents(now, server.transfer, index === 0 ? serverEvents : undefined);
-      });
+      let count = drainEvents(now, clientSide, clientSide);
+      for (const server of servers) count += drainEvents(now, server, server);
       flush(now);
       if (count === 0) return;
     }
@@ -233,6 +235,7 @@ export function simulate(scenario: Scenario): Outcome {
           );
           if (transfer) {
             servers.push({
+              ...side(transfer),
               address: { address: SERVER.address, port: 50001 + servers.length },
               transfer,
             });
@@ -247,10 +250,12 @@ export function simulate(scenario: Scenario): Outcome {
     }
     settle(now);
   }
+  const server = servers.find((s) => sameTftpAddress(s.address, client.peer)) ?? servers.at(-1);
+  const receiver = scenario.type === "rrq" ? clientSide : server;
   return {
-    client: clientEvents,
-    server: serverEvents,
-    received: concat(receivedChunks),
+    client: clientSide.events,
+    server: server?.events ?? [],
+    received: concat(receiver?.received ?? []),
     serverTransfers: servers.length,
     steps,
     now,
