@@ -431,7 +431,16 @@ describe("TFTP server under forged requests", () => {
     }
   });
 
-  test("requestBurst (default 20): a burst beyond it from one address gets 20 answers and no more", async () => {
+  /**
+   * `count` RRQs for a missing file from as many ports of 127.0.0.1, then one from another address
+   * (answered once every request before it was decided on): the peers of 127.0.0.1 that got an
+   * answer, once `expected` of them did.
+   */
+  async function burst(
+    options: { requestBurst?: number },
+    count: number,
+    expected: number,
+  ): Promise<RawPeer[]> {
     const root = await tempDir("ftkit-burst-");
     const peers: RawPeer[] = [];
     try {
@@ -442,67 +451,47 @@ describe("TFTP server under forged requests", () => {
         port: 0,
         // No token comes back during the test, however slowly the server handles the burst.
         requestRate: 0.0001,
+        ...options,
       });
-      for (let i = 0; i < 40; i++) {
+      for (let i = 0; i < count; i++) {
         const peer = await RawPeer.open();
         peers.push(peer);
         await peer.send(rrq("missing.bin"), server.address.port);
       }
-      // Another address is answered once every request before it was decided on.
       const probe = await RawPeer.open("127.0.0.3");
       await probe.send(rrq("missing.bin"), server.address.port);
       await probe.until(1);
       await probe.close();
       const answered = () => peers.filter((p) => p.received.length > 0);
-      await until(() => answered().length >= 20, "20 answers");
-      assert.equal(answered().length, 20);
-      for (const peer of answered()) {
-        // File not found; or busy, when 16 of the address's requests were still being looked up.
-        assert.equal(peer.received.length, 1);
-        const [{ packet }] = peer.received;
-        assert.ok(
-          packet.type === "error" && (packet.code === 1 || packet.code === 0),
-          JSON.stringify(packet),
-        );
-      }
+      await until(() => answered().length >= expected, `${expected} answers`);
+      return answered();
     } finally {
       for (const peer of peers) await peer.close();
       await root.remove();
     }
+  }
+
+  test("requestBurst (default 20): a burst beyond it from one address gets 20 answers and no more", async () => {
+    const answered = await burst({}, 40, 20);
+    assert.equal(answered.length, 20);
+    for (const peer of answered) {
+      // File not found; or busy, when 16 of the address's requests were still being looked up.
+      assert.equal(peer.received.length, 1);
+      const [{ packet }] = peer.received;
+      assert.ok(
+        packet.type === "error" && (packet.code === 1 || packet.code === 0),
+        JSON.stringify(packet),
+      );
+    }
   });
 
   test("requestRate and requestBurst: beyond the burst an address gets no answer", async () => {
-    const root = await tempDir("ftkit-rate-");
-    const peers: RawPeer[] = [];
-    try {
-      const api = await tftpApi();
-      await using server = await api.serveTftp({
-        root: root.path,
-        host: "127.0.0.1",
-        port: 0,
-        requestRate: 0.0001,
-        requestBurst: 5,
-      });
-      for (let i = 0; i < 25; i++) {
-        const peer = await RawPeer.open();
-        peers.push(peer);
-        await peer.send(rrq("missing.bin"), server.address.port);
-      }
-      const probe = await RawPeer.open("127.0.0.3");
-      await probe.send(rrq("missing.bin"), server.address.port);
-      await probe.until(1);
-      await probe.close();
-      await until(() => peers.filter((p) => p.received.length > 0).length >= 5, "5 answers");
-      const answered = peers.filter((p) => p.received.length > 0);
-      assert.equal(answered.length, 5);
-      for (const peer of answered) {
-        assert.deepEqual(peer.received.map((r) => r.packet), [
-          { type: "error", code: 1, message: "File not found" },
-        ]);
-      }
-    } finally {
-      for (const peer of peers) await peer.close();
-      await root.remove();
+    const answered = await burst({ requestBurst: 5 }, 25, 5);
+    assert.equal(answered.length, 5);
+    for (const peer of answered) {
+      assert.deepEqual(peer.received.map((r) => r.packet), [
+        { type: "error", code: 1, message: "File not found" },
+      ]);
     }
   });
 });
