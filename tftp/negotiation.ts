@@ -45,6 +45,12 @@ export const TFTP_DEFAULT_PARAMETERS: TftpTransferParameters = {
  */
 export const TFTP_DEFAULT_MAX_WRITE_SIZE: number = 1024 * 1024 * 1024;
 
+/** The largest blksize a server grants unless told otherwise: the most RFC 2348 allows. */
+export const TFTP_DEFAULT_MAX_BLKSIZE: number = 65464;
+
+/** The largest windowsize a server grants unless told otherwise (RFC 7440 allows 65535). */
+export const TFTP_DEFAULT_MAX_WINDOWSIZE: number = 64;
+
 /** What a server is willing to negotiate. */
 export interface TftpServerNegotiationPolicy {
   /** The largest blksize granted (default 65464); a larger request is lowered to it. */
@@ -131,7 +137,7 @@ export function negotiateTftpServerOptions(
   const requested = request.options;
   const oack: { -readonly [Name in TftpOptionName]?: TftpOptions[Name] } = {};
   if (requested.blksize !== undefined && honour.has("blksize")) {
-    oack.blksize = Math.min(requested.blksize, policy.maxBlksize ?? 65464);
+    oack.blksize = Math.min(requested.blksize, policy.maxBlksize ?? TFTP_DEFAULT_MAX_BLKSIZE);
   }
   if (requested.tsize !== undefined && honour.has("tsize")) {
     if (request.type === "wrq") {
@@ -154,7 +160,10 @@ export function negotiateTftpServerOptions(
     oack.utimeout = requested.utimeout;
   }
   if (requested.windowsize !== undefined && honour.has("windowsize")) {
-    oack.windowsize = Math.min(requested.windowsize, policy.maxWindowsize ?? 64);
+    oack.windowsize = Math.min(
+      requested.windowsize,
+      policy.maxWindowsize ?? TFTP_DEFAULT_MAX_WINDOWSIZE,
+    );
     // A window the receiving socket cannot queue loses its tail every time: the client's for a
     // read (assumed), the server's own for a write (when known).
     const queue = request.type === "rrq"

@@ -22,7 +22,11 @@ import {
   type TftpServerEndpointOptions,
   type TftpServerRequest,
 } from "./server.ts";
-import type { TftpTransferParameters } from "./negotiation.ts";
+import {
+  TFTP_DEFAULT_MAX_BLKSIZE,
+  TFTP_DEFAULT_MAX_WINDOWSIZE,
+  type TftpTransferParameters,
+} from "./negotiation.ts";
 import type { TftpUdpBind, TftpUdpSocket } from "./udp.ts";
 import { windowReceiveBuffer } from "./_blocks.ts";
 
@@ -147,7 +151,10 @@ export async function serveTftpWith(
     host,
     port: options.port ?? 69,
     receiveBufferSize: options.singlePort && uploads
-      ? windowReceiveBuffer(options.maxBlksize ?? 65464, options.maxWindowsize ?? 64)
+      ? windowReceiveBuffer(
+        options.maxBlksize ?? TFTP_DEFAULT_MAX_BLKSIZE,
+        options.maxWindowsize ?? TFTP_DEFAULT_MAX_WINDOWSIZE,
+      )
       : undefined,
     onMessage(bytes, from) {
       if (closing) return;
@@ -308,7 +315,10 @@ export async function serveTftpWith(
             : undefined,
           // A read's client sends ACKs and ERRORs; an upload's, DATA of the block size at most.
           request.type === "wrq"
-            ? Math.min(request.options.blksize ?? 512, options.maxBlksize ?? 65464) + 4
+            ? Math.min(
+              request.options.blksize ?? 512,
+              options.maxBlksize ?? TFTP_DEFAULT_MAX_BLKSIZE,
+            ) + 4
             : 1024,
         );
       } catch (error) {

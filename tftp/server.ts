@@ -15,6 +15,8 @@ import {
 import type { TftpAddress, TftpTransmit } from "./address.ts";
 import {
   negotiateTftpServerOptions,
+  TFTP_DEFAULT_MAX_BLKSIZE,
+  TFTP_DEFAULT_MAX_WINDOWSIZE,
   TFTP_DEFAULT_MAX_WRITE_SIZE,
   type TftpServerNegotiationPolicy,
 } from "./negotiation.ts";
@@ -321,10 +323,20 @@ export class TftpServerEndpoint {
         ...this.#options,
         maxWriteSize,
         ...(file.maxBlksize !== undefined
-          ? { maxBlksize: Math.min(file.maxBlksize, this.#options.maxBlksize ?? 65464) }
+          ? {
+            maxBlksize: Math.min(
+              file.maxBlksize,
+              this.#options.maxBlksize ?? TFTP_DEFAULT_MAX_BLKSIZE,
+            ),
+          }
           : {}),
         ...(file.maxWindowsize !== undefined
-          ? { maxWindowsize: Math.min(file.maxWindowsize, this.#options.maxWindowsize ?? 64) }
+          ? {
+            maxWindowsize: Math.min(
+              file.maxWindowsize,
+              this.#options.maxWindowsize ?? TFTP_DEFAULT_MAX_WINDOWSIZE,
+            ),
+          }
           : {}),
       },
       file,
