@@ -66,8 +66,8 @@ export interface AtomicFileOptions {
    * place (nothing can be renamed over a device), as a download to `/dev/null` expects.
    */
   special?: "refuse" | "write";
-  /** Bytes gathered before each write to disk (default 65536; 0 writes each chunk at once): small chunks, such as TFTP
-   * blocks, reach the disk in few large writes. */
+  /** Bytes gathered before each write to disk (default 65536; 0 writes each chunk at once):
+   * small chunks, such as TFTP blocks, reach the disk in few large writes. */
   bufferSize?: number;
 }
 
@@ -148,16 +148,11 @@ export async function createAtomicFile(
   let filled = 0;
   let done = false;
 
-  const writeAll = async (bytes: Uint8Array) => {
-    for (let offset = 0; offset < bytes.length;) {
-      offset += (await handle.write(bytes, offset, bytes.length - offset, null)).bytesWritten;
-    }
-  };
   const flush = async () => {
     if (filled === 0 || !batch) return;
     const full = batch.subarray(0, filled);
     filled = 0;
-    await writeAll(full);
+    await writeAll(handle, full);
   };
 
   return {
@@ -166,7 +161,7 @@ export async function createAtomicFile(
     async write(chunk) {
       if (done) throw new TypeError("The file is already committed or aborted");
       if (filled + chunk.length > capacity) await flush();
-      if (chunk.length >= capacity) return await writeAll(chunk);
+      if (chunk.length >= capacity) return await writeAll(handle, chunk);
       // Allocated on the first small write: a file that never gets a byte costs no buffer.
       batch ??= new Uint8Array(capacity);
       batch.set(chunk, filled);
@@ -203,6 +198,13 @@ export async function createAtomicFile(
   };
 }
 
+/** Writes all of `bytes` (a write may take fewer than it was given). */
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < bytes.length;) {
+    offset += (await handle.write(bytes, offset, bytes.length - offset, null)).bytesWritten;
+  }
+}
+
 /** A device or pipe, written as it is: no temporary file, nothing to rename or remove. */
 function inPlace(path: string, handle: FileHandle): AtomicFile {
   let done = false;
@@ -216,9 +218,7 @@ function inPlace(path: string, handle: FileHandle): AtomicFile {
     temporaryPath: path,
     async write(chunk) {
       if (done) throw new TypeError("The file is already committed or aborted");
-      for (let offset = 0; offset < chunk.length;) {
-        offset += (await handle.write(chunk, offset, chunk.length - offset, null)).bytesWritten;
-      }
+      await writeAll(handle, chunk);
     },
     flush: () => Promise.resolve(),
     commit: close,
