@@ -11,6 +11,7 @@ import { Duplex } from "node:stream";
 import {
   connect as tlsConnect,
   createSecureContext,
+  type DetailedPeerCertificate,
   type SecureContext,
   Server as TlsServer,
   TLSSocket,
@@ -27,6 +28,7 @@ import type {
   FtpTlsSessionStore,
   FtpTransport,
 } from "../transport.ts";
+import { verifyServerChain } from "./_verify_chain.ts";
 
 /** The store behind {@linkcode FtpTlsSessionStore}: the newest session, as node:tls gives it. */
 class NodeSessionStore implements FtpTlsSessionStore {
@@ -419,14 +421,18 @@ function tlsOptions(
 ) {
   const name = options.servername ?? host;
   const store = options.sessions instanceof NodeSessionStore ? options.sessions : undefined;
+  // Deno's node:tls resumes a session only with its cached verifier, which it uses only without
+  // `ca`: with CAs given, it verifies nothing and the chain is checked here once the handshake is
+  // done (verifyServerChain), before a byte moves.
+  const selfVerify = IS_DENO && options.ca !== undefined && options.rejectUnauthorized !== false;
   return {
     // SNI carries names only (RFC 6066 section 3); an IP is checked against the certificate.
     ...(isIP(name) ? {} : { servername: name }),
     host: name,
-    ...(options.ca !== undefined
+    ...(options.ca !== undefined && !selfVerify
       ? { ca: typeof options.ca === "string" ? options.ca : [...options.ca] }
       : {}),
-    rejectUnauthorized: options.rejectUnauthorized ?? true,
+    rejectUnauthorized: selfVerify ? false : options.rejectUnauthorized ?? true,
     minVersion: options.minVersion ?? "TLSv1.2",
     maxVersion: options.maxVersion ?? "TLSv1.3",
     ...(store?.session ? { session: store.session } : {}),
@@ -455,6 +461,19 @@ function secure(
     tls.once("error", fail);
     tls.once("secureConnect", () => {
       tls.off("error", fail);
+      if (IS_DENO && options.ca !== undefined && options.rejectUnauthorized !== false) {
+        try {
+          verifyServerChain(
+            peerChain(tls),
+            typeof options.ca === "string" ? [options.ca] : [...options.ca],
+            options.servername ?? host,
+            Date.now(),
+          );
+        } catch (error) {
+          fail(error as Error);
+          return;
+        }
+      }
       resolve(
         new NodeFtpSocket(
           tls,
@@ -465,6 +484,21 @@ function secure(
       );
     });
   });
+}
+
+/** The certificates a TLS client was sent, the leaf first, DER. */
+function peerChain(tls: TLSSocket): Uint8Array[] {
+  const chain: Uint8Array[] = [];
+  const seen = new Set<unknown>();
+  for (
+    let certificate: DetailedPeerCertificate | undefined = tls.getPeerCertificate(true);
+    certificate?.raw && !seen.has(certificate) && chain.length < 16;
+    certificate = certificate.issuerCertificate
+  ) {
+    seen.add(certificate);
+    chain.push(new Uint8Array(certificate.raw));
+  }
+  return chain;
 }
 
 function connectTcp(host: string, port: number): Promise<Socket> {
@@ -845,5 +879,5 @@ export const nodeFtpTransport: FtpTransport = {
     return new NodeSessionStore();
   },
   // Deno's node:tls takes a session but does not resume it (measured against vsftpd).
-  resumesSessions: !("Deno" in globalThis),
+  resumesSessions: true,
 };

@@ -76,7 +76,7 @@ export function connectFtps(
 ): Promise<FtpsClient> {
   return FtpsClient.connect({
     ...options,
-    transport: nativeTlsCannot(options) ? nodeTlsTransport : transport,
+    transport: nodeTlsTransport,
   });
 }
 
