@@ -76,7 +76,7 @@ function commonTests(
           root: server().root,
           tag: `${name}-${maxVersion}`,
           hello,
-          resumed: !isDeno && resumes[maxVersion],
+          resumed: resumes[maxVersion],
         });
       } finally {
         await client.close();
@@ -127,9 +127,9 @@ describe(
     before(async () => {
       dir = await tempDir("ftkit-proftpd-");
       const root = await servedTree(dir.path, "root", hello);
-      main = await startProftpd(dir.path, root, { reuseRequired: !isDeno });
+      main = await startProftpd(dir.path, root, { reuseRequired: true });
       strict = await startProftpd(dir.path, root);
-      implicit = await startProftpd(dir.path, root, { implicit: true, reuseRequired: !isDeno });
+      implicit = await startProftpd(dir.path, root, { implicit: true, reuseRequired: true });
     });
 
     after(async () => {
@@ -145,43 +145,24 @@ describe(
       const client = await open(implicit, { implicit: true });
       try {
         assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
-        assert.equal(client.lastTransfer?.resumed, !isDeno);
+        assert.equal(client.lastTransfer?.resumed, true);
       } finally {
         await client.close();
       }
     });
 
-    if (isDeno) {
-      test("Deno: with reuse required, the 425 says why and what to do", async () => {
-        const client = await open(strict);
-        try {
-          await assert.rejects(client.get("pub/hello.txt"), (error: unknown) => {
-            assert.ok(error instanceof FtpReplyError, String(error));
-            assert.equal(error.code, 425);
-            assert.match(error.message, /resume the control connection's TLS session.*Node or Bun/);
-            assert.match(error.message, /NoSessionReuseRequired/);
-            return true;
-          });
-          // ProFTPD keeps the session: commands go on.
-          assert.equal(await client.pwd(), "/");
-        } finally {
-          await client.close();
+    test("session reuse required (ProFTPD's default): every data connection resumes", async () => {
+      const client = await open(strict, { maxVersion: "TLSv1.3" });
+      try {
+        for (let i = 0; i < 3; i++) {
+          assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
+          assert.equal(client.lastTransfer?.resumed, true);
         }
-      });
-    } else {
-      test("session reuse required (ProFTPD's default): every data connection resumes", async () => {
-        const client = await open(strict, { maxVersion: "TLSv1.3" });
-        try {
-          for (let i = 0; i < 3; i++) {
-            assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
-            assert.equal(client.lastTransfer?.resumed, true);
-          }
-          assert.ok((await client.list("pub")).some((entry) => entry.name === "big.bin"));
-        } finally {
-          await client.close();
-        }
-      });
-    }
+        assert.ok((await client.list("pub")).some((entry) => entry.name === "big.bin"));
+      } finally {
+        await client.close();
+      }
+    });
   },
 );
 
