@@ -141,6 +141,7 @@ export class FtpsClient {
   readonly #sessions: FtpTlsSessionStore;
   readonly #timeoutMs: number;
   readonly #resumes: boolean;
+  readonly #singleUseTickets: boolean;
   #control: FtpSocket;
   #pending = new Map<number, Pending>();
   #writing: Promise<void> = Promise.resolve();
@@ -166,6 +167,7 @@ export class FtpsClient {
     this.#sessions = sessions;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#resumes = options.transport.resumesSessions;
+    this.#singleUseTickets = options.transport.singleUseTickets ?? false;
     this.#tls = tlsOptions(options);
     this.#session = new FtpClientSession({
       tls: secure === false ? "none" : secure,
@@ -715,16 +717,21 @@ export class FtpsClient {
           // resume the control connection's session (RFC 4217 10.2 lets a server insist).
           if (
             error instanceof FtpReplyError && (error.code === 522 || error.code === 425) &&
-            job.secured && !job.resumed && !this.#resumes
+            job.secured && !job.resumed
           ) {
             error = new FtpReplyError(
               error.command,
               { code: error.code, lines: error.lines },
               (error.code === 522 ? "The server requires" : "The server probably requires") +
-                " data connections to resume the control connection's TLS session, which this " +
-                "runtime's TLS cannot do (Deno): run under Node or Bun, or let the server accept " +
-                "data connections without session reuse (vsftpd: require_ssl_reuse=NO; ProFTPD: " +
-                "TLSOptions NoSessionReuseRequired)",
+                " data connections to resume the control connection's TLS session, and this " +
+                "one's handshake did not " +
+                (this.#resumes
+                  ? "(the server declined the session offered, or none was left to offer)"
+                  : "(Deno's native TLS cannot resume: use connectFtps, which resumes over " +
+                    "node:tls)") +
+                ". If the server is right to refuse, it can accept data connections without " +
+                "session reuse (vsftpd: require_ssl_reuse=NO; ProFTPD: TLSOptions " +
+                "NoSessionReuseRequired)",
             );
           }
         }
@@ -756,11 +763,27 @@ export class FtpsClient {
       // The server's 522 (RFC 4217 10.2: TLS negotiation failed) may come before the handshake's
       // own failure shows here.
       const job = first.job;
+      if (this.#closed || options.signal?.aborted) throw error;
       const refused = job.resumeRefused ||
         (job.offered && !job.secured && error instanceof FtpReplyError && error.code === 522);
-      if (!refused || this.#closed || options.signal?.aborted) throw error;
-      this.#resumeData = false;
-      return await this.#attempt(request, options, io).reply;
+      if (refused) {
+        this.#resumeData = false;
+        return await this.#attempt(request, options, io).reply;
+      }
+      // rustls (Deno's node:tls) offers each TLS 1.3 ticket once, and ProFTPD sends none on an
+      // upload's data connection: a run of uploads uses up the control connection's tickets,
+      // and the next data connection makes a full handshake, which a server that requires
+      // resumption refuses (425). That handshake brought fresh tickets (ProFTPD resumes them),
+      // and nothing moved: the transfer is tried once more.
+      const outOfTickets = this.#singleUseTickets && job.offered && job.secured &&
+        !job.resumed && error instanceof FtpReplyError && error.code === 425;
+      if (!outOfTickets) throw error;
+      try {
+        return await this.#attempt(request, options, io).reply;
+      } catch (again) {
+        // The first refusal says why; a session the server closed since says less.
+        throw again instanceof FtpReplyError ? again : error;
+      }
     }
   }
 
@@ -862,7 +885,10 @@ export class FtpsClient {
       }
       if (tls) {
         // RFC 4217 section 7: the FTP client is the TLS client, in active mode too.
-        const offered = this.#resumeData && this.#resumes && this.#sessions.ready;
+        // rustls offers a ticket from its own store, by server name, whenever it holds one
+        // (Deno): the session's store does not tell.
+        const offered = this.#resumeData && this.#resumes &&
+          (this.#sessions.ready || this.#singleUseTickets);
         job.offered = offered;
         const plain = socket;
         socket = await withTimeout(

@@ -95,9 +95,12 @@ export interface FtpTransport {
   listen(host: string): Promise<FtpListener>;
   /** A new, empty session store for one control connection. */
   sessionStore(): FtpTlsSessionStore;
-  /** Whether data connections can resume the control connection's TLS session (false when the
-   * runtime's TLS cannot, as on Deno): used to explain a server's refusal. */
+  /** Whether data connections can resume the control connection's TLS session (false for Deno's
+   * native TLS): used to explain a server's refusal. */
   readonly resumesSessions: boolean;
+  /** Whether each TLS 1.3 ticket is offered once only (rustls, under Deno's `node:tls`), so a
+   * session can run out of them when the server sends none on some data connections. */
+  readonly singleUseTickets?: boolean;
 }
 
 /** The TLS side of an FTPS server: its certificate, and how it treats client certificates. */

@@ -421,10 +421,7 @@ function tlsOptions(
 ) {
   const name = options.servername ?? host;
   const store = options.sessions instanceof NodeSessionStore ? options.sessions : undefined;
-  // Deno's node:tls resumes a session only with its cached verifier, which it uses only without
-  // `ca`: with CAs given, it verifies nothing and the chain is checked here once the handshake is
-  // done (verifyServerChain), before a byte moves.
-  const selfVerify = IS_DENO && options.ca !== undefined && options.rejectUnauthorized !== false;
+  const selfVerify = verifiesItself(options);
   return {
     // SNI carries names only (RFC 6066 section 3); an IP is checked against the certificate.
     ...(isIP(name) ? {} : { servername: name }),
@@ -437,6 +434,19 @@ function tlsOptions(
     maxVersion: options.maxVersion ?? "TLSv1.3",
     ...(store?.session ? { session: store.session } : {}),
   };
+}
+
+/**
+ * Whether the chain is checked here rather than by the runtime's TLS. Deno's node:tls resumes a
+ * session (from its own store, by server name) only with its cached verifier, which it uses only
+ * when no `ca` is passed: with CAs given, a connection that should resume verifies nothing in TLS
+ * and its chain is checked once the handshake is done (verifyServerChain), before a byte moves. A
+ * connection that must not resume (a retry without resumption) passes `ca`: Deno verifies, and
+ * offers no session.
+ */
+function verifiesItself(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): boolean {
+  return IS_DENO && options.ca !== undefined && options.rejectUnauthorized !== false &&
+    options.sessions !== undefined;
 }
 
 /** Runs the TLS handshake over `socket` (or a new connection) and wraps the result. */
@@ -461,11 +471,11 @@ function secure(
     tls.once("error", fail);
     tls.once("secureConnect", () => {
       tls.off("error", fail);
-      if (IS_DENO && options.ca !== undefined && options.rejectUnauthorized !== false) {
+      if (verifiesItself(options)) {
         try {
           verifyServerChain(
             peerChain(tls),
-            typeof options.ca === "string" ? [options.ca] : [...options.ca],
+            typeof options.ca === "string" ? [options.ca] : [...options.ca!],
             options.servername ?? host,
             Date.now(),
           );
@@ -878,6 +888,8 @@ export const nodeFtpTransport: FtpTransport = {
   sessionStore() {
     return new NodeSessionStore();
   },
-  // Deno's node:tls takes a session but does not resume it (measured against vsftpd).
+  // Deno's node:tls resumes through its own store (by server name) when no `ca` is passed: see
+  // tlsOptions.
   resumesSessions: true,
+  singleUseTickets: IS_DENO,
 };

@@ -153,6 +153,7 @@ export async function startProftpd(
         "TransferLog none",
         `SystemLog ${join(dir, `proftpd-${port}.log`)}`,
         "TLSEngine on",
+        `TLSLog ${join(dir, `proftpd-${port}.tls.log`)}`,
         "TLSProtocol TLSv1.2 TLSv1.3",
         `TLSRSACertificateFile ${join(FIXTURES, "leaf.pem")}`,
         `TLSRSACertificateKeyFile ${join(FIXTURES, "leaf.key")}`,
