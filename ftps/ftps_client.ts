@@ -195,7 +195,7 @@ export class FtpsClient {
       options.transport.connect({
         host: options.host,
         port,
-        ...(secure === "implicit" ? { tls } : {}),
+        ...(secure === "implicit" ? { tls } : { sessions }),
       }),
       options.timeoutMs ?? 30_000,
       `Connecting to ${options.host}:${port}`,
@@ -838,7 +838,11 @@ export class FtpsClient {
     try {
       // Always the control connection's host, whatever a 227 names (RFC 2577 bounce).
       job.socket = await withTimeout(
-        this.#transport.connect({ host: this.#control.remoteAddress, port }),
+        this.#transport.connect({
+          host: this.#control.remoteAddress,
+          port,
+          sessions: this.#sessions,
+        }),
         this.#timeoutMs,
         "The data connection",
       );
@@ -856,7 +860,7 @@ export class FtpsClient {
     if (!job) return;
     try {
       const host = this.#control.localAddress;
-      job.listener = await this.#transport.listen(host);
+      job.listener = await this.#transport.listen(host, this.#sessions);
       if (job.dropped || this.#closed) return job.listener.close();
       this.#session.dataListening(now(), id, { host, port: job.listener.port });
     } catch (error) {

@@ -90,9 +90,12 @@ export interface FtpTransport {
     host: string;
     port: number;
     tls?: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore };
+    /** The session (its control connection's store) a plain connection belongs to: a data
+     * connection, secured later. A transport may keep a session's connections together. */
+    sessions?: FtpTlsSessionStore;
   }): Promise<FtpSocket>;
-  /** Listens on `host` (an IP address) at a free port. */
-  listen(host: string): Promise<FtpListener>;
+  /** Listens on `host` (an IP address) at a free port, for the session `sessions` if given. */
+  listen(host: string, sessions?: FtpTlsSessionStore): Promise<FtpListener>;
   /** A new, empty session store for one control connection. */
   sessionStore(): FtpTlsSessionStore;
   /** Whether data connections can resume the control connection's TLS session (false for Deno's

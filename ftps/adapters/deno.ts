@@ -19,8 +19,9 @@ export * from "../mod.ts";
 import { FtpsClient, type FtpsClientOptions } from "../ftps_client.ts";
 import type { FtpServerTransport, FtpTransport } from "../transport.ts";
 import { type FtpsServer, type ServeFtpsOptions, serveFtpsWith } from "../serve.ts";
-import { denoFtpTransport, nativeTlsCannot } from "./_deno_tcp.ts";
+import { denoFtpTransport } from "./_deno_tcp.ts";
 import { nodeFtpServerTransport, nodeFtpTransport } from "./_node_tcp.ts";
+import { isolatedFtpTransport } from "./_deno_isolated.ts";
 
 /**
  * The TCP/TLS transport on `Deno.connect`, `Deno.startTls` and `Deno.listen`. Deno's TLS,
@@ -76,7 +77,7 @@ export function connectFtps(
 ): Promise<FtpsClient> {
   return FtpsClient.connect({
     ...options,
-    transport: nodeTlsTransport,
+    transport: isolatedFtpTransport,
   });
 }
 

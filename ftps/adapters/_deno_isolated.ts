@@ -1,0 +1,280 @@
+/**
+ * The FTPS client transport Deno uses: `node:net` and `node:tls`, with each client session's
+ * connections in a Worker of their own. Internal: `ftps/adapters/deno.ts` uses it.
+ *
+ * Why a Worker per session: Deno's `node:tls` resumes TLS sessions from one store per isolate,
+ * keyed by server name, and takes no session from the caller (`setSession` does nothing;
+ * measured with Deno 2.9.5). Two sessions to one server in one isolate then offer each other's
+ * tickets on their data connections, and servers that require a data connection to resume its
+ * own control connection's session refuse them (ProFTPD: 425; vsftpd: 522, and the session
+ * ends); a session also offers tickets left over from an earlier one (and a TLS 1.2 data
+ * connection takes a TLS 1.3 ticket left over, and does not resume). Serialising the sessions'
+ * handshakes cannot help: the store holds the newest tickets of whichever session got them last.
+ * In a Worker, a session's store holds its own tickets only, and ends with it. The cost, measured
+ * here: the worker's start (tens of ms, once per session) and one message each way per read or
+ * write (`scripts/bench/ftps_client.ts` has the figures).
+ *
+ * @module
+ */
+
+import type {
+  FtpListener,
+  FtpSocket,
+  FtpTlsClientOptions,
+  FtpTlsSessionStore,
+  FtpTransport,
+} from "../transport.ts";
+
+/** What the session's connections look like from here. */
+export interface SocketInfo {
+  id: number;
+  localAddress: string;
+  remoteAddress: string;
+  tls?: { protocol: string; resumed: boolean };
+  reset: boolean;
+}
+
+/** What the worker is asked to do. */
+export type SessionRequest =
+  | { method: "connect"; host: string; port: number; tls?: FtpTlsClientOptions }
+  | { method: "startTls"; socket: number; tls: FtpTlsClientOptions; resume: boolean }
+  | { method: "read" | "end" | "close" | "reset"; socket: number }
+  | { method: "write"; socket: number; bytes: Uint8Array }
+  | { method: "listen"; host: string }
+  | { method: "accept" | "unlisten"; listener: number };
+
+/** A message to the worker: a request and its number. */
+export type SessionCall = SessionRequest & { call: number };
+
+/** The worker's answer to one call. */
+export interface SessionReply {
+  call: number;
+  value?: unknown;
+  error?: { name: string; message: string; code?: string };
+}
+
+interface DenoWorker {
+  onmessage: ((event: MessageEvent<SessionReply>) => void) | null;
+  onerror: ((event: Event) => void) | null;
+  postMessage(message: SessionCall, transfer?: Transferable[]): void;
+  terminate(): void;
+}
+
+const WORKER_URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./_deno_session_worker.ts" : "./_deno_session_worker.js",
+  import.meta.url,
+);
+
+/** One client session: its worker, started on the first connection and ended after the last. */
+class IsolatedSession implements FtpTlsSessionStore {
+  #worker: DenoWorker | undefined;
+  #calls = new Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>();
+  #nextCall = 1;
+  /** Connections and listeners open in the worker. */
+  #open = 0;
+  ready = false;
+
+  call(request: SessionRequest, transfer: Transferable[] = []): Promise<unknown> {
+    const worker = this.#worker ??= this.#start();
+    const id = this.#nextCall++;
+    return new Promise((resolve, reject) => {
+      this.#calls.set(id, { resolve, reject });
+      worker.postMessage({ ...request, call: id }, transfer);
+    });
+  }
+
+  /** The last connection or listener has ended: the worker stops once its calls are answered. */
+  #idle = false;
+
+  opened(): void {
+    this.#open++;
+    this.#idle = false;
+  }
+
+  /** A connection or listener ended: the worker goes with the last. */
+  closed(): void {
+    if (--this.#open > 0) return;
+    this.#idle = true;
+    this.#stopIfIdle();
+  }
+
+  #stopIfIdle(): void {
+    if (this.#idle && this.#open <= 0 && this.#calls.size === 0 && this.#worker) {
+      this.#stop(undefined);
+    }
+  }
+
+  #start(): DenoWorker {
+    const Worker = (globalThis as unknown as {
+      Worker: new (url: URL, options: { type: "module" }) => DenoWorker;
+    }).Worker;
+    const worker = new Worker(WORKER_URL, { type: "module" });
+    worker.onmessage = (event) => {
+      const reply = event.data;
+      const pending = this.#calls.get(reply.call);
+      if (!pending) return;
+      this.#calls.delete(reply.call);
+      if (reply.error) {
+        const error = new Error(reply.error.message) as Error & { code?: string };
+        error.name = reply.error.name;
+        if (reply.error.code !== undefined) error.code = reply.error.code;
+        pending.reject(error);
+      } else {
+        pending.resolve(reply.value);
+      }
+      this.#stopIfIdle();
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#stop(new Error(`The FTPS session's worker failed: ${(event as ErrorEvent).message}`));
+    };
+    return worker;
+  }
+
+  #stop(error: Error | undefined): void {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+    this.#open = 0;
+    this.#idle = false;
+    for (const pending of this.#calls.values()) {
+      pending.reject(error ?? new Error("The connection was closed"));
+    }
+    this.#calls.clear();
+  }
+}
+
+class IsolatedSocket implements FtpSocket {
+  readonly #session: IsolatedSession;
+  readonly #info: SocketInfo;
+  #gone = false;
+  #closeNotified: boolean | undefined;
+  readonly tls?: { readonly protocol: string; readonly resumed: boolean };
+  readonly reset?: () => void;
+
+  constructor(session: IsolatedSession, info: SocketInfo) {
+    this.#session = session;
+    this.#info = info;
+    session.opened();
+    if (info.tls) this.tls = info.tls;
+    if (info.reset) this.reset = () => this.#let("reset");
+  }
+
+  get localAddress(): string {
+    return this.#info.localAddress;
+  }
+
+  get remoteAddress(): string {
+    return this.#info.remoteAddress;
+  }
+
+  get closeNotified(): boolean | undefined {
+    return this.#closeNotified;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    if (this.#gone) return null;
+    const { bytes, closeNotified } = await this.#session.call({
+      method: "read",
+      socket: this.#info.id,
+    }) as { bytes: Uint8Array | null; closeNotified?: boolean };
+    if (bytes === null) this.#closeNotified = closeNotified;
+    return bytes;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.#gone) throw new Error("The connection was closed");
+    // The caller keeps its bytes: a copy goes over.
+    const copy = bytes.slice();
+    await this.#session.call({ method: "write", socket: this.#info.id, bytes: copy }, [
+      copy.buffer,
+    ]);
+  }
+
+  async end(): Promise<void> {
+    if (this.#gone) return;
+    await this.#session.call({ method: "end", socket: this.#info.id });
+  }
+
+  close(): void {
+    this.#let("close");
+  }
+
+  #let(method: "close" | "reset"): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#session.call({ method, socket: this.#info.id }).catch(() => {});
+    this.#session.closed();
+  }
+
+  async startTls(
+    options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore },
+  ): Promise<FtpSocket> {
+    if (this.#gone) throw new Error("The connection was closed");
+    const { sessions: _, ...tls } = options;
+    this.#gone = true; // the worker hands this connection to TLS
+    try {
+      const info = await this.#session.call({
+        method: "startTls",
+        socket: this.#info.id,
+        tls,
+        resume: options.sessions !== undefined,
+      }) as SocketInfo;
+      this.#session.ready = true;
+      return new IsolatedSocket(this.#session, info);
+    } finally {
+      this.#session.closed();
+    }
+  }
+}
+
+function sessionOf(sessions: FtpTlsSessionStore | undefined): IsolatedSession {
+  if (sessions instanceof IsolatedSession) return sessions;
+  // A connection outside any session (a transport used directly) gets a worker of its own.
+  return new IsolatedSession();
+}
+
+/** The FTPS client transport on Deno: `node:tls`, one Worker per session. */
+export const isolatedFtpTransport: FtpTransport = {
+  async connect({ host, port, tls, sessions }) {
+    const { sessions: tlsSessions, ...options } = tls ?? {};
+    const session = sessionOf(tlsSessions ?? sessions);
+    const info = await session.call({
+      method: "connect",
+      host,
+      port,
+      ...(tls ? { tls: options } : {}),
+    }) as SocketInfo;
+    if (tls) session.ready = true;
+    return new IsolatedSocket(session, info);
+  },
+  async listen(host, sessions) {
+    const session = sessionOf(sessions);
+    const { id, port } = await session.call({ method: "listen", host }) as {
+      id: number;
+      port: number;
+    };
+    session.opened();
+    let open = true;
+    const listener: FtpListener = {
+      port,
+      async accept() {
+        return new IsolatedSocket(
+          session,
+          await session.call({ method: "accept", listener: id }) as SocketInfo,
+        );
+      },
+      close() {
+        if (!open) return;
+        open = false;
+        session.call({ method: "unlisten", listener: id }).catch(() => {});
+        session.closed();
+      },
+    };
+    return listener;
+  },
+  sessionStore() {
+    return new IsolatedSession();
+  },
+  resumesSessions: true,
+  singleUseTickets: true,
+};
