@@ -22,13 +22,11 @@ import {
   startPyftpdlib,
   USER,
 } from "./_ftps_servers.ts";
-import { projectFile, runtime, runtimeCommand } from "../_runtime.ts";
+import { projectFile, runtimeCommand } from "../_runtime.ts";
 import { serveCli } from "../_cli_serve.ts";
 import { RawFtp } from "../ftps/_raw_ftp.ts";
 import { type FtpsLogEntry, serveFtps } from "../ftps/_connect.ts";
 import { ftpDirectoryStorage, type FtpStorage } from "../../ftps/mod.ts";
-
-const isDeno = runtime === "deno";
 
 interface Outcome {
   code: number;
@@ -67,7 +65,7 @@ describe(
       await chownFtp(dir.path, root, join(root, "pub"), join(root, "pub", "hello.txt"));
       await writeFile(join(dir.path, "payload.bin"), payload);
       py = await startPyftpdlib(root);
-      implicit = await startProftpd(dir.path, root, { implicit: true, reuseRequired: !isDeno });
+      implicit = await startProftpd(dir.path, root, { implicit: true });
     });
 
     after(async () => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connectFtps, FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
+import { connectFtps, type FtpsClient } from "../ftps/_connect.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
 import {
   chownFtp,
@@ -15,10 +15,8 @@ import {
   type FtpsServer,
   startVsftpd,
 } from "./_ftps_servers.ts";
-import { runtime } from "../_runtime.ts";
 
 const skip = missing("vsftpd");
-const isDeno = runtime === "deno";
 
 describe("FTPS client against vsftpd (session reuse required)", { skip }, () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;

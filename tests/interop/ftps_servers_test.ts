@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connectFtps, FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
+import { connectFtps, type FtpsClient } from "../ftps/_connect.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
 import {
   chownFtp,
@@ -21,9 +21,7 @@ import {
   startPyftpdlib,
   USER,
 } from "./_ftps_servers.ts";
-import { runtime } from "../_runtime.ts";
 
-const isDeno = runtime === "deno";
 let bigBytes: Uint8Array | undefined;
 /** 100 MiB of pseudo-random bytes, made on first use (not when every suite here is skipped). */
 function big(): Uint8Array {
