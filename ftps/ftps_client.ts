@@ -115,9 +115,17 @@ interface DataJob {
   sent?: boolean;
   /** Why this side stopped an upload with ABOR (it failed here): the transfer rejects with it. */
   stopped?: Error;
+  /** Refused for want of a TLS 1.3 ticket: the connection is read to its end before it closes,
+   * for the tickets its full handshake brought (see `#transfer`). */
+  drainTickets?: boolean;
+  /** The data connection's work, once started. */
+  moved?: Promise<void>;
 }
 
 const now = (): number => performance.now();
+
+/** How many times a transfer refused for want of a TLS 1.3 ticket is tried again. */
+const MAX_TICKET_RETRIES = 2;
 
 /**
  * An FTPS (or FTP) client session over a real connection.
@@ -684,9 +692,12 @@ export class FtpsClient {
       case "listen-data":
         this.#listenData(event.id);
         return;
-      case "transfer-data":
-        this.#moveData(event.id, event.tls, event.direction);
+      case "transfer-data": {
+        const moved = this.#moveData(event.id, event.tls, event.direction);
+        const job = this.#pending.get(event.id)?.data;
+        if (job) job.moved = moved;
         return;
+      }
       case "abort-data": {
         const job = this.#pending.get(event.id)?.data;
         if (job) this.#dropData(job, true);
@@ -712,7 +723,10 @@ export class FtpsClient {
         let error = event.error;
         const job = pending?.data;
         if (job) {
-          this.#dropData(job);
+          if (this.#starved(job, error)) job.drainTickets = true;
+          // A data connection being worked on stays open for #moveData to read to the end.
+          if (job.drainTickets && job.moved) job.dropped = true;
+          else this.#dropData(job);
           // vsftpd answers 522, ProFTPD 425, to a protected data connection that did not
           // resume the control connection's session (RFC 4217 10.2 lets a server insist).
           if (
@@ -773,18 +787,34 @@ export class FtpsClient {
       // rustls (Deno's node:tls) offers each TLS 1.3 ticket once, and ProFTPD sends none on an
       // upload's data connection: a run of uploads uses up the control connection's tickets,
       // and the next data connection makes a full handshake, which a server that requires
-      // resumption refuses (425). That handshake brought fresh tickets (ProFTPD resumes them),
-      // and nothing moved: the transfer is tried once more.
-      const outOfTickets = this.#singleUseTickets && job.offered && job.secured &&
-        !job.resumed && error instanceof FtpReplyError && error.code === 425;
-      if (!outOfTickets) throw error;
-      try {
-        return await this.#attempt(request, options, io).reply;
-      } catch (again) {
-        // The first refusal says why; a session the server closed since says less.
-        throw again instanceof FtpReplyError ? again : error;
+      // resumption refuses (425). That handshake brings fresh tickets (ProFTPD resumes them;
+      // its connection is read to the end for them), and nothing moved: the transfer is tried
+      // again, at most twice (a refused connection's tickets can be lost to its reset).
+      let starved = job;
+      for (let retry = 0; retry < MAX_TICKET_RETRIES && starved.drainTickets; retry++) {
+        // Bounded: the data connection's reads are (its idle guard).
+        await starved.moved;
+        // A handshake that did resume was refused for some other reason.
+        if (starved.resumed || this.#closed || options.signal?.aborted) break;
+        const again = this.#attempt(request, options, io);
+        try {
+          return await again.reply;
+        } catch (failure) {
+          // The first refusal says why; a session the server closed since says less.
+          if (!(failure instanceof FtpReplyError)) throw error;
+          error = failure;
+          starved = again.job;
+        }
       }
+      throw error;
     }
+  }
+
+  /** Whether `job` was refused (425), its handshake not resumed, for want of a ticket to offer. */
+  #starved(job: DataJob, error: Error): boolean {
+    // The 425 can come before this side's handshake is done (the server knows sooner).
+    return this.#singleUseTickets && job.offered === true && !job.resumed &&
+      error instanceof FtpReplyError && error.code === 425;
   }
 
   #attempt(
@@ -954,8 +984,22 @@ export class FtpsClient {
       this.#dataBroke(id, job, error as Error);
     } finally {
       idle?.stop();
+      if (job.drainTickets && job.socket) await this.#drain(job.socket);
     }
     this.#pump();
+  }
+
+  /** Reads `socket` to its end (bounded: the idle timeout), then closes it. */
+  async #drain(socket: FtpSocket): Promise<void> {
+    const idle = idleGuard(this.#timeoutMs);
+    try {
+      while (await idle.within(socket.read())) idle.touch();
+    } catch {
+      // However it ended.
+    } finally {
+      idle.stop();
+      socket.close();
+    }
   }
 
   /** The data connection failed here (broke, stalled, or the upload's source failed). */

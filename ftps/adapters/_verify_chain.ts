@@ -151,9 +151,27 @@ function checkIssuer(issuer: X509Certificate): void {
   }
 }
 
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** The certificates of a PEM text (one, or a bundle); a TypeError when it holds none. */
+function certificatesIn(pem: string): X509Certificate[] {
+  const blocks = pem.match(PEM_BLOCK) ?? [];
+  if (blocks.length === 0) throw new TypeError("The CA given (ca) holds no PEM certificate");
+  return blocks.map((block) => {
+    try {
+      return new X509Certificate(block);
+    } catch (error) {
+      throw new TypeError(
+        `A CA certificate given (ca) does not parse: ${(error as Error).message}`,
+      );
+    }
+  });
+}
+
 /**
  * Throws a {@linkcode CertificateVerifyError} unless `presented` (the server's chain, the leaf
- * first, as the TLS handshake gave it, DER) leads to one of `trusted` (PEM) and its leaf names
+ * first, as the TLS handshake gave it, DER) leads to one of `trusted` (PEM, each one certificate
+ * or a bundle of them) and its leaf names
  * `name` (a DNS name or an IP address).
  *
  * @example
@@ -171,7 +189,7 @@ export function verifyServerChain(
     throw new CertificateVerifyError("UNABLE_TO_GET_ISSUER_CERT", "the server sent no certificate");
   }
   const chain = presented.map((raw) => new X509Certificate(raw));
-  const anchors = trusted.map((pem) => new X509Certificate(pem));
+  const anchors = trusted.flatMap(certificatesIn);
   const leaf = chain[0];
 
   // The name first: a certificate for another host is refused whoever signed it.

@@ -16,6 +16,8 @@ import {
   type FtpsServer,
   nameOnlyCertificate,
   PASSWORD,
+  refusedBeforeUser,
+  resumedTransfers,
   startProftpd,
   startPureFtpd,
   startPyftpdlib,
@@ -115,51 +117,85 @@ describe(
   { skip: missing("proftpd", "openssl") },
   () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
-    // On Deno, which cannot resume, the main servers let data connections go without reuse; the
-    // strict one (ProFTPD's default, reuse required) then shows the refusal.
+    // At ProFTPD's defaults: every protected data connection must resume the control
+    // connection's TLS session (425 otherwise).
     let main: FtpsServer;
-    let strict: FtpsServer;
     let implicit: FtpsServer;
     const hello = "hello from proftpd\n";
 
     before(async () => {
       dir = await tempDir("ftkit-proftpd-");
       const root = await servedTree(dir.path, "root", hello);
-      main = await startProftpd(dir.path, root, { reuseRequired: true });
-      strict = await startProftpd(dir.path, root);
-      implicit = await startProftpd(dir.path, root, { implicit: true, reuseRequired: true });
+      main = await startProftpd(dir.path, root);
+      implicit = await startProftpd(dir.path, root, { implicit: true });
     });
 
     after(async () => {
       await main?.stop();
-      await strict?.stop();
       await implicit?.stop();
       await dir?.remove();
     });
 
     commonTests("proftpd", () => main, hello, { "TLSv1.2": true, "TLSv1.3": true });
 
-    test("implicit TLS (UseImplicitSSL)", async () => {
-      const client = await open(implicit, { implicit: true });
+    for (const maxVersion of ["TLSv1.2", "TLSv1.3"] as const) {
+      for (const secure of ["explicit", "implicit"] as const) {
+        test(`${maxVersion}, ${secure}: 21 transfers in one session, each resuming (client and TLSLog)`, async () => {
+          const server = secure === "implicit" ? implicit : main;
+          const client = await open(server, { maxVersion, implicit: secure === "implicit" });
+          try {
+            await resumedTransfers(client, server, { tag: `${maxVersion}-${secure}`, hello });
+          } finally {
+            await client.close();
+          }
+        });
+      }
+    }
+
+    test("two sessions at once, in one process: each resumes its own TLS session", async () => {
+      const clients = await Promise.all([open(main), open(main)]);
       try {
-        assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
-        assert.equal(client.lastTransfer?.resumed, true);
+        await Promise.all(clients.map(async (client, n) => {
+          for (let i = 0; i < 10; i++) {
+            assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
+            assert.equal(client.lastTransfer?.resumed, true);
+            await client.put(`pub/both-${n}.txt`, `session ${n}, ${i}\n`);
+            assert.equal(client.lastTransfer?.resumed, true);
+            assert.ok((await client.list("pub")).some((entry) => entry.name === `both-${n}.txt`));
+            assert.equal(client.lastTransfer?.resumed, true);
+          }
+          await client.remove(`pub/both-${n}.txt`);
+        }));
       } finally {
-        await client.close();
+        await Promise.all(clients.map((client) => client.close()));
       }
     });
 
-    test("session reuse required (ProFTPD's default): every data connection resumes", async () => {
-      const client = await open(strict, { maxVersion: "TLSv1.3" });
-      try {
-        for (let i = 0; i < 3; i++) {
-          assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
-          assert.equal(client.lastTransfer?.resumed, true);
-        }
-        assert.ok((await client.list("pub")).some((entry) => entry.name === "big.bin"));
-      } finally {
-        await client.close();
-      }
+    test("a wrong CA, and a wrong name, are refused before USER reaches ProFTPD", async () => {
+      const other = await nameOnlyCertificate(dir.path);
+      const ca = await readFile(join(FIXTURES, "ca.pem"), "utf8");
+      const connect = (options: { ca: string; servername: string }) => () =>
+        connectFtps({
+          host: "127.0.0.1",
+          port: main.port,
+          user: USER,
+          password: PASSWORD,
+          timeoutMs: 20_000,
+          ...options,
+        });
+      const good = connect({ ca, servername: "localhost" });
+      await refusedBeforeUser(
+        main,
+        connect({ ca: await readFile(other.ca, "utf8"), servername: "localhost" }),
+        "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        good,
+      );
+      await refusedBeforeUser(
+        main,
+        connect({ ca, servername: "ftp.example.com" }),
+        "ERR_TLS_CERT_ALTNAME_INVALID",
+        good,
+      );
     });
   },
 );
