@@ -13,6 +13,9 @@ import {
   everyOperation,
   FIXTURES,
   type FtpsServer,
+  nameOnlyCertificate,
+  refusedBeforeUser,
+  resumedTransfers,
   startVsftpd,
 } from "./_ftps_servers.ts";
 
@@ -138,6 +141,41 @@ describe("FTPS client against vsftpd (session reuse required)", { skip }, () => 
     } finally {
       await client.close();
     }
+  });
+
+  for (const maxVersion of ["TLSv1.2", "TLSv1.3"] as const) {
+    for (const secure of ["explicit", "implicit"] as const) {
+      test(`${maxVersion}, ${secure}: 21 transfers in one session, each resuming (client and vsftpd's log)`, async () => {
+        const client = await open({ maxVersion, implicit: secure === "implicit" });
+        try {
+          await resumedTransfers(client, secure === "implicit" ? implicit : explicit, {
+            tag: `${maxVersion}-${secure}`,
+            hello: "hello from vsftpd\n",
+          });
+        } finally {
+          await client.close();
+        }
+      });
+    }
+  }
+
+  test("a wrong CA, and a wrong name, are refused before USER reaches vsftpd", async () => {
+    const other = await nameOnlyCertificate(dir.path);
+    const connect = (options: { ca: string; servername: string }) => () =>
+      connectFtps({ host: "127.0.0.1", port: explicit.port, timeoutMs: 20_000, ...options });
+    const good = connect({ ca, servername: "localhost" });
+    await refusedBeforeUser(
+      explicit,
+      connect({ ca: await readFile(other.ca, "utf8"), servername: "localhost" }),
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      good,
+    );
+    await refusedBeforeUser(
+      explicit,
+      connect({ ca, servername: "ftp.example.com" }),
+      "ERR_TLS_CERT_ALTNAME_INVALID",
+      good,
+    );
   });
 
   test("a certificate that does not match is refused by default", async () => {
