@@ -54,9 +54,9 @@ export interface SessionReply {
 }
 
 interface DenoWorker {
-  onmessage: ((event: MessageEvent<SessionReply>) => void) | null;
-  onerror: ((event: Event) => void) | null;
-  postMessage(message: SessionCall, transfer?: Transferable[]): void;
+  onmessage: ((event: { data: SessionReply }) => void) | null;
+  onerror: ((event: { message?: string; preventDefault(): void }) => void) | null;
+  postMessage(message: SessionCall, transfer?: ArrayBuffer[]): void;
   terminate(): void;
 }
 
@@ -74,7 +74,7 @@ class IsolatedSession implements FtpTlsSessionStore {
   #open = 0;
   ready = false;
 
-  call(request: SessionRequest, transfer: Transferable[] = []): Promise<unknown> {
+  call(request: SessionRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
     const worker = this.#worker ??= this.#start();
     const id = this.#nextCall++;
     return new Promise((resolve, reject) => {
@@ -126,7 +126,7 @@ class IsolatedSession implements FtpTlsSessionStore {
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      this.#stop(new Error(`The FTPS session's worker failed: ${(event as ErrorEvent).message}`));
+      this.#stop(new Error(`The FTPS session's worker failed: ${event.message}`));
     };
     return worker;
   }

@@ -12,8 +12,8 @@ import type { FtpListener, FtpSocket, FtpTlsClientOptions } from "../transport.t
 import type { SessionCall, SessionReply, SocketInfo } from "./_deno_isolated.ts";
 
 interface WorkerScope {
-  onmessage: ((event: MessageEvent<SessionCall>) => void) | null;
-  postMessage(message: SessionReply, transfer?: Transferable[]): void;
+  onmessage: ((event: { data: SessionCall }) => void) | null;
+  postMessage(message: SessionReply, transfer?: ArrayBuffer[]): void;
 }
 const scope = globalThis as unknown as WorkerScope;
 
@@ -48,7 +48,7 @@ function own(bytes: Uint8Array): Uint8Array {
     : bytes.slice();
 }
 
-async function run(call: SessionCall): Promise<[unknown, Transferable[]]> {
+async function run(call: SessionCall): Promise<[unknown, ArrayBuffer[]]> {
   switch (call.method) {
     case "connect": {
       const { host, port, tls } = call;
