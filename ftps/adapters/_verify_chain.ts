@@ -193,7 +193,8 @@ export function verifyServerChain(
   const leaf = chain[0];
 
   // The name first: a certificate for another host is refused whoever signed it.
-  const matched = isIP(name) ? leaf.checkIP(name) : leaf.checkHost(name);
+  // Host names compare without case (RFC 6125 section 6.4.1); Deno's checkHost does not fold it.
+  const matched = isIP(name) ? leaf.checkIP(name) : leaf.checkHost(name.toLowerCase());
   if (matched === undefined) {
     throw new CertificateVerifyError(
       "ERR_TLS_CERT_ALTNAME_INVALID",
