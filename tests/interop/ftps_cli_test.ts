@@ -20,6 +20,7 @@ import {
   PASSWORD,
   startProftpd,
   startPyftpdlib,
+  startVsftpd,
   USER,
 } from "./_ftps_servers.ts";
 import { projectFile, runtimeCommand } from "../_runtime.ts";
@@ -53,6 +54,8 @@ describe(
     let root: string;
     let py: FtpsServer;
     let implicit: FtpsServer;
+    let proftpd: FtpsServer;
+    let vsftpd: FtpsServer | undefined;
     const ca = join(FIXTURES, "ca.pem");
     const payload = bytesOf(3 * 1024 * 1024 + 17, 9);
     const url = (path: string) => `ftp://${USER}:${PASSWORD}@localhost:${py.port}/${path}`;
@@ -66,11 +69,21 @@ describe(
       await writeFile(join(dir.path, "payload.bin"), payload);
       py = await startPyftpdlib(root);
       implicit = await startProftpd(dir.path, root, { implicit: true });
+      proftpd = await startProftpd(dir.path, root);
+      if (!missing("vsftpd")) {
+        // vsftpd's anonymous root must not be writable by the ftp user; its pub is.
+        const top = join(dir.path, "top");
+        await mkdir(join(top, "pub"), { recursive: true });
+        await chownFtp(join(top, "pub"));
+        vsftpd = await startVsftpd(dir.path, top);
+      }
     });
 
     after(async () => {
       await py?.stop();
       await implicit?.stop();
+      await proftpd?.stop();
+      await vsftpd?.stop();
       await dir?.remove();
     });
 
@@ -103,6 +116,39 @@ describe(
       assert.equal(get.code, 0, get.err.join("\n"));
       assert.match(get.err[0], new RegExp(`^Received ${payload.length} bytes`));
       assert.ok(Buffer.compare(await readFile(local), payload) === 0);
+    });
+
+    test("vsftpd and ProFTPD at their defaults (data connections must resume the TLS session): put, ls and get with --ca", async () => {
+      const servers = [
+        { name: "ProFTPD", at: `${USER}:${PASSWORD}@localhost:${proftpd.port}` },
+        ...(vsftpd ? [{ name: "vsftpd", at: `localhost:${vsftpd.port}` }] : []),
+      ];
+      for (const { name, at } of servers) {
+        const remote = `ftp://${at}/pub/cli-${name}.bin`;
+        const put = await cli(
+          "ftps",
+          "put",
+          join(dir.path, "payload.bin"),
+          remote,
+          "--tls",
+          "--ca",
+          ca,
+        );
+        assert.equal(put.code, 0, `${name}: ${put.err.join("\n")}`);
+        assert.match(
+          put.err.join("\n"),
+          /^Sent 3145745 bytes in [0-9.]+ s \(TLS, session resumed\)/,
+        );
+        const ls = await cli("ftps", "ls", `ftp://${at}/pub`, "--tls", "--ca", ca);
+        assert.equal(ls.code, 0, `${name}: ${ls.err.join("\n")}`);
+        assert.ok(ls.out.includes(`cli-${name}.bin`), `${name}: ${ls.out.join(",")}`);
+        const local = join(dir.path, `back-${name}.bin`);
+        const get = await cli("ftps", "get", remote, local, "--tls", "--ca", ca);
+        assert.equal(get.code, 0, `${name}: ${get.err.join("\n")}`);
+        assert.match(get.err[0], /^Received 3145745 bytes in [0-9.]+ s \(TLS, session resumed\)/);
+        assert.ok(Buffer.compare(await readFile(local), payload) === 0, `${name}: byte for byte`);
+      }
+      if (!vsftpd) console.error("vsftpd is not installed: ftkit ftps against it not tried");
     });
 
     test("credentials from --user; TLS 1.2; active mode", async () => {
