@@ -23,7 +23,7 @@ import {
   startVsftpd,
   USER,
 } from "./_ftps_servers.ts";
-import { projectFile, runtimeCommand } from "../_runtime.ts";
+import { projectFile, runtime, runtimeCommand } from "../_runtime.ts";
 import { serveCli } from "../_cli_serve.ts";
 import { RawFtp } from "../ftps/_raw_ftp.ts";
 import { type FtpsLogEntry, serveFtps } from "../ftps/_connect.ts";
@@ -243,6 +243,42 @@ describe(
         assert.match(outcome.err[0], message, args.join(" "));
       }
     });
+
+    test(
+      "Deno: the CA trusted through DENO_CERT instead of --ca (Deno's own verification), resumed",
+      {
+        skip: runtime === "deno" ? false : "DENO_CERT is Deno's",
+      },
+      async () => {
+        const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+        const run = (env: Record<string, string>) =>
+          new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+            execFile(
+              program,
+              [
+                ...programArgs,
+                "ftps",
+                "get",
+                `ftp://${USER}:${PASSWORD}@localhost:${proftpd.port}/pub/hello.txt`,
+                "-",
+                "--tls",
+              ],
+              { timeout: 120_000, killSignal: "SIGKILL", env: { ...withoutDenoCert(), ...env } },
+              (error, stdout, stderr) => {
+                resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+              },
+            );
+          });
+        const trusted = await run({ DENO_CERT: ca });
+        assert.equal(trusted.code, 0, trusted.stderr);
+        assert.equal(trusted.stdout, "hello\n");
+        assert.match(trusted.stderr, /^Received 6 bytes in [0-9.]+ s \(TLS, session resumed\)/);
+        // Without it, the test CA is no one's: refused.
+        const untrusted = await run({});
+        assert.equal(untrusted.code, 1, untrusted.stderr);
+        assert.match(untrusted.stderr, /certificate/);
+      },
+    );
 
     test("the real command: get to standard output", async () => {
       const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
@@ -636,3 +672,9 @@ describe("ftkit ftps get and put, interrupted (SIGINT, SIGTERM), against ftkit's
     }
   });
 });
+
+/** This process's environment without DENO_CERT. */
+function withoutDenoCert(): Record<string, string | undefined> {
+  const { DENO_CERT: _, ...env } = process.env;
+  return env;
+}
