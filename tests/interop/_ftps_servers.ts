@@ -456,25 +456,32 @@ export async function resumedTransfers(
 }
 
 /**
- * A client that must refuse the server's certificate (a CA that did not sign it, or a name it
- * does not carry) refuses it with `code` before it sends a command. Then `good` logs in: once its
- * USER is in the server's log of commands, that is the only USER there since the refused one
- * started (a USER sent before the refusal would be logged first).
+ * A client given a CA that did not sign the server's certificate, or a name the certificate does
+ * not carry, refuses it (with the code Node gives) before it sends a command: after each refusal a
+ * good client logs in, and once its USER is in the server's log of commands, that is the only USER
+ * there since the refused one started (a USER sent before the refusal would be logged first).
+ * `dir` is where another CA is made; `connect` opens a client to `server`.
  */
 export async function refusedBeforeUser(
   server: FtpsServer,
-  refused: () => Promise<FtpsClient>,
-  code: string,
-  good: () => Promise<FtpsClient>,
+  dir: string,
+  connect: (options: { ca: string; servername: string }) => Promise<FtpsClient>,
 ): Promise<void> {
-  const from = await logSize(server.log);
-  await assert.rejects(refused(), (error: unknown) => {
-    assert.equal((error as { code?: string }).code, code, String(error));
-    return true;
-  });
-  const client = await good();
-  await client.close();
-  const users = async () => (await logSince(server.log!, from)).match(/"USER\b/g)?.length ?? 0;
-  await until(async () => (await users()) > 0, "the good session's USER in the log");
-  assert.equal(await users(), 1, await logSince(server.log!, from));
+  const ca = await readFile(join(FIXTURES, "ca.pem"), "utf8");
+  const other = await readFile((await nameOnlyCertificate(dir)).ca, "utf8");
+  const cases = [
+    { ca: other, servername: "localhost", code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" },
+    { ca, servername: "ftp.example.com", code: "ERR_TLS_CERT_ALTNAME_INVALID" },
+  ];
+  for (const { code, ...options } of cases) {
+    const from = await logSize(server.log);
+    await assert.rejects(connect(options), (error: unknown) => {
+      assert.equal((error as { code?: string }).code, code, String(error));
+      return true;
+    });
+    await (await connect({ ca, servername: "localhost" })).close();
+    const users = async () => (await logSince(server.log!, from)).match(/"USER\b/g)?.length ?? 0;
+    await until(async () => (await users()) > 0, "the good session's USER in the log");
+    assert.equal(await users(), 1, await logSince(server.log!, from));
+  }
 }

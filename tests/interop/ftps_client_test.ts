@@ -13,7 +13,6 @@ import {
   everyOperation,
   FIXTURES,
   type FtpsServer,
-  nameOnlyCertificate,
   refusedBeforeUser,
   resumedTransfers,
   startVsftpd,
@@ -160,21 +159,11 @@ describe("FTPS client against vsftpd (session reuse required)", { skip }, () => 
   }
 
   test("a wrong CA, and a wrong name, are refused before USER reaches vsftpd", async () => {
-    const other = await nameOnlyCertificate(dir.path);
-    const connect = (options: { ca: string; servername: string }) => () =>
-      connectFtps({ host: "127.0.0.1", port: explicit.port, timeoutMs: 20_000, ...options });
-    const good = connect({ ca, servername: "localhost" });
     await refusedBeforeUser(
       explicit,
-      connect({ ca: await readFile(other.ca, "utf8"), servername: "localhost" }),
-      "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-      good,
-    );
-    await refusedBeforeUser(
-      explicit,
-      connect({ ca, servername: "ftp.example.com" }),
-      "ERR_TLS_CERT_ALTNAME_INVALID",
-      good,
+      dir.path,
+      (options) =>
+        connectFtps({ host: "127.0.0.1", port: explicit.port, timeoutMs: 20_000, ...options }),
     );
   });
 

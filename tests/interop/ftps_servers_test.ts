@@ -172,9 +172,7 @@ describe(
     });
 
     test("a wrong CA, and a wrong name, are refused before USER reaches ProFTPD", async () => {
-      const other = await nameOnlyCertificate(dir.path);
-      const ca = await readFile(join(FIXTURES, "ca.pem"), "utf8");
-      const connect = (options: { ca: string; servername: string }) => () =>
+      await refusedBeforeUser(main, dir.path, (options) =>
         connectFtps({
           host: "127.0.0.1",
           port: main.port,
@@ -182,20 +180,7 @@ describe(
           password: PASSWORD,
           timeoutMs: 20_000,
           ...options,
-        });
-      const good = connect({ ca, servername: "localhost" });
-      await refusedBeforeUser(
-        main,
-        connect({ ca: await readFile(other.ca, "utf8"), servername: "localhost" }),
-        "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-        good,
-      );
-      await refusedBeforeUser(
-        main,
-        connect({ ca, servername: "ftp.example.com" }),
-        "ERR_TLS_CERT_ALTNAME_INVALID",
-        good,
-      );
+        }));
     });
   },
 );
