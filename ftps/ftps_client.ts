@@ -197,17 +197,23 @@ export class FtpsClient {
   static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
     const secure = options.secure ?? "explicit";
     const sessions = options.transport.sessionStore();
+    await sessions.prepare?.();
     const tls = { ...tlsOptions(options), sessions };
     const port = options.port ?? (secure === "implicit" ? 990 : 21);
+    const connecting = options.transport.connect({
+      host: options.host,
+      port,
+      ...(secure === "implicit" ? { tls } : { sessions }),
+    });
     const control = await withTimeout(
-      options.transport.connect({
-        host: options.host,
-        port,
-        ...(secure === "implicit" ? { tls } : { sessions }),
-      }),
+      connecting,
       options.timeoutMs ?? 30_000,
       `Connecting to ${options.host}:${port}`,
-    );
+    ).catch((error) => {
+      // A connection that comes after all is closed.
+      connecting.then((late) => late.close(), () => {});
+      throw error;
+    });
     const client = new FtpsClient(options, control, sessions);
     await client.#start();
     return client;

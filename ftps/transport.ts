@@ -30,6 +30,9 @@ export interface FtpTlsClientOptions {
 export interface FtpTlsSessionStore {
   /** Whether a session is there to resume. */
   readonly ready: boolean;
+  /** Readies what the session's connections run on (on Deno, its Worker), before the client
+   * starts timing its connection: a local start is not the server's delay. */
+  prepare?(): Promise<void>;
 }
 
 /** A connected TCP stream, plain or TLS. */

@@ -45,6 +45,7 @@ export type SessionRequest =
   | { method: "read" | "end" | "close" | "reset"; socket: number }
   | { method: "write"; socket: number; bytes: Uint8Array }
   | { method: "listen"; host: string }
+  | { method: "ping" }
   | { method: "accept" | "unlisten"; listener: number };
 
 /** A message to the worker: a request and its number. */
@@ -87,6 +88,11 @@ class IsolatedSession implements FtpTlsSessionStore {
     });
   }
 
+  /** Starts the worker and waits until it answers. */
+  async prepare(): Promise<void> {
+    await this.call({ method: "ping" });
+  }
+
   /** The last connection or listener has ended: the worker stops once its calls are answered. */
   #idle = false;
 
@@ -97,7 +103,13 @@ class IsolatedSession implements FtpTlsSessionStore {
 
   /** A connection or listener ended: the worker goes with the last. */
   closed(): void {
-    if (--this.#open > 0) return;
+    this.#open--;
+    this.failed();
+  }
+
+  /** A connection or listener could not be made: with none open, the worker goes. */
+  failed(): void {
+    if (this.#open > 0) return;
     this.#idle = true;
     this.#stopIfIdle();
   }
@@ -242,21 +254,31 @@ export const isolatedFtpTransport: FtpTransport = {
   async connect({ host, port, tls, sessions }) {
     const { sessions: tlsSessions, ...options } = tls ?? {};
     const session = sessionOf(tlsSessions ?? sessions);
-    const info = await session.call({
-      method: "connect",
-      host,
-      port,
-      ...(tls ? { tls: options } : {}),
-    }) as SocketInfo;
+    let info: SocketInfo;
+    try {
+      info = await session.call({
+        method: "connect",
+        host,
+        port,
+        ...(tls ? { tls: options } : {}),
+      }) as SocketInfo;
+    } catch (error) {
+      session.failed();
+      throw error;
+    }
     if (tls) session.ready = true;
     return new IsolatedSocket(session, info);
   },
   async listen(host, sessions) {
     const session = sessionOf(sessions);
-    const { id, port } = await session.call({ method: "listen", host }) as {
-      id: number;
-      port: number;
-    };
+    let listening: { id: number; port: number };
+    try {
+      listening = await session.call({ method: "listen", host }) as { id: number; port: number };
+    } catch (error) {
+      session.failed();
+      throw error;
+    }
+    const { id, port } = listening;
     session.opened();
     let open = true;
     const listener: FtpListener = {

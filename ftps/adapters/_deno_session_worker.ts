@@ -96,6 +96,8 @@ async function run(call: SessionCall): Promise<[unknown, ArrayBuffer[]]> {
       if (!listener) throw new Error("The data connection listener was closed");
       return [keep(await listener.accept()), []];
     }
+    case "ping":
+      return [undefined, []];
     case "unlisten":
       listeners.get(call.listener)?.close();
       listeners.delete(call.listener);
