@@ -196,10 +196,14 @@ export class FtpsClient {
    */
   static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
     const secure = options.secure ?? "explicit";
-    const sessions = options.transport.sessionStore();
+    const port = options.port ?? (secure === "implicit" ? 990 : 21);
+    const sessions = options.transport.sessionStore({
+      host: options.host,
+      port,
+      tls: tlsOptions(options),
+    });
     await sessions.prepare?.();
     const tls = { ...tlsOptions(options), sessions };
-    const port = options.port ?? (secure === "implicit" ? 990 : 21);
     const connecting = options.transport.connect({
       host: options.host,
       port,
@@ -797,6 +801,7 @@ export class FtpsClient {
       // its connection is read to the end for them), and nothing moved: the transfer is tried
       // again, at most twice (a refused connection's tickets can be lost to its reset).
       let starved = job;
+      let refusal = error;
       for (let retry = 0; retry < MAX_TICKET_RETRIES && starved.drainTickets; retry++) {
         // Bounded: the data connection's reads are (its idle guard).
         await starved.moved;
@@ -807,12 +812,12 @@ export class FtpsClient {
           return await again.reply;
         } catch (failure) {
           // The first refusal says why; a session the server closed since says less.
-          if (!(failure instanceof FtpReplyError)) throw error;
-          error = failure;
+          if (!(failure instanceof FtpReplyError)) throw refusal;
+          refusal = failure;
           starved = again.job;
         }
       }
-      throw error;
+      throw refusal;
     }
   }
 

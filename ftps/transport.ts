@@ -99,8 +99,10 @@ export interface FtpTransport {
   }): Promise<FtpSocket>;
   /** Listens on `host` (an IP address) at a free port, for the session `sessions` if given. */
   listen(host: string, sessions?: FtpTlsSessionStore): Promise<FtpListener>;
-  /** A new, empty session store for one control connection. */
-  sessionStore(): FtpTlsSessionStore;
+  /** A new, empty session store for one control connection, to `server` when told. */
+  sessionStore(
+    server?: { host: string; port: number; tls?: FtpTlsClientOptions },
+  ): FtpTlsSessionStore;
   /** Whether data connections can resume the control connection's TLS session (false for Deno's
    * native TLS): used to explain a server's refusal. */
   readonly resumesSessions: boolean;

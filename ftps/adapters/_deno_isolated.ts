@@ -28,6 +28,7 @@ import type {
   FtpTlsSessionStore,
   FtpTransport,
 } from "../transport.ts";
+import { nodeFtpTransport } from "./_node_tcp.ts";
 
 /** What the session's connections look like from here. */
 export interface SocketInfo {
@@ -71,13 +72,82 @@ const WORKER_URL = new URL(
 );
 
 /** One client session: its worker, started on the first connection and ended after the last. */
+/**
+ * Sessions that run in this isolate, by server name: how many are open, and the server and TLS
+ * settings of the last. The isolate's own store serves a session when no other open session
+ * shares its server name and the last one to use the name was to the same server with the same
+ * settings: tickets left by another (another server under the name, or TLS 1.3 tickets before a
+ * session capped at TLS 1.2) would be offered first, and not resume.
+ */
+const inIsolate = new Map<string, { open: number; settings: string }>();
+
+/** The server a session is for, as `sessionStore` is told. */
+type SessionServer = { host: string; port: number; tls?: FtpTlsClientOptions };
+
+/** One client session: in this isolate, or in a worker started on the first connection and
+ * ended after the last. */
 class IsolatedSession implements FtpTlsSessionStore {
+  /** The server name whose slot in `inIsolate` this session holds, when it runs here. */
+  readonly #name: string | undefined;
+  /** The store of a session that runs here. */
+  readonly local: FtpTlsSessionStore | undefined;
+  #released = false;
+  /** A connection here negotiated TLS 1.2: the isolate's store keeps that session. */
+  #tls12 = false;
   #worker: DenoWorker | undefined;
   #calls = new Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>();
   #nextCall = 1;
   /** Connections and listeners open in the worker. */
   #open = 0;
-  ready = false;
+  #ready = false;
+
+  constructor(server?: SessionServer) {
+    if (!server) return;
+    const name = server.tls?.servername ?? server.host;
+    const tls = server.tls ?? {};
+    // The server (a name can serve several: tickets of another would be offered too), and how.
+    const settings = JSON.stringify([
+      server.host,
+      server.port,
+      tls.minVersion ?? "",
+      tls.maxVersion ?? "",
+      tls.rejectUnauthorized !== false,
+      tls.ca !== undefined,
+    ]);
+    const entry = inIsolate.get(name);
+    // Otherwise a worker: the isolate's store keeps what the last session here left.
+    if (entry && (entry.open > 0 || entry.settings !== settings)) return;
+    inIsolate.set(name, { open: 1, settings });
+    this.#name = name;
+    this.local = nodeFtpTransport.sessionStore();
+  }
+
+  get ready(): boolean {
+    return this.local ? this.local.ready : this.#ready;
+  }
+
+  set ready(value: boolean) {
+    this.#ready = value;
+  }
+
+  /** A connection of this session negotiated `protocol` (in this isolate). */
+  negotiated(protocol: string): void {
+    if (protocol !== "TLSv1.3") this.#tls12 = true;
+  }
+
+  /** The name's slot in `inIsolate` is given back once the session's last connection ends. */
+  #release(): void {
+    if (this.#released || this.#name === undefined) return;
+    this.#released = true;
+    const entry = inIsolate.get(this.#name);
+    if (!entry) return;
+    entry.open--;
+    // The isolate's store keeps a TLS 1.2 session for the name, and offers it again to the
+    // next session's connections even once that session has its own (measured with Deno
+    // 2.9.5: a second TLS 1.2 session to ProFTPD resumed nothing). Later sessions under the
+    // name run in workers.
+    if (this.#tls12) entry.settings = "";
+  }
 
   call(request: SessionRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
     const worker = this.#worker ??= this.#start();
@@ -88,9 +158,9 @@ class IsolatedSession implements FtpTlsSessionStore {
     });
   }
 
-  /** Starts the worker and waits until it answers. */
+  /** Starts the worker, if the session runs in one, and waits until it answers. */
   async prepare(): Promise<void> {
-    await this.call({ method: "ping" });
+    if (!this.local) await this.call({ method: "ping" });
   }
 
   /** The last connection or listener has ended: the worker stops once its calls are answered. */
@@ -115,9 +185,9 @@ class IsolatedSession implements FtpTlsSessionStore {
   }
 
   #stopIfIdle(): void {
-    if (this.#idle && this.#open <= 0 && this.#calls.size === 0 && this.#worker) {
-      this.#stop(undefined);
-    }
+    if (!this.#idle || this.#open > 0) return;
+    this.#release();
+    if (this.#calls.size === 0 && this.#worker) this.#stop(undefined);
   }
 
   #start(): DenoWorker {
@@ -243,10 +313,108 @@ class IsolatedSocket implements FtpSocket {
   }
 }
 
+/** A connection of a session that runs in this isolate: `node:tls` with the session's store. */
+class LocalSocket implements FtpSocket {
+  readonly #session: IsolatedSession;
+  readonly #socket: FtpSocket;
+  #gone = false;
+  readonly reset?: () => void;
+
+  constructor(session: IsolatedSession, socket: FtpSocket) {
+    this.#session = session;
+    this.#socket = socket;
+    session.opened();
+    if (socket.tls) session.negotiated(socket.tls.protocol);
+    if (socket.reset) {
+      this.reset = () => {
+        socket.reset?.();
+        this.#let();
+      };
+    }
+  }
+
+  get localAddress(): string {
+    return this.#socket.localAddress;
+  }
+
+  get remoteAddress(): string {
+    return this.#socket.remoteAddress;
+  }
+
+  get tls(): FtpSocket["tls"] {
+    return this.#socket.tls;
+  }
+
+  get closeNotified(): boolean | undefined {
+    return this.#socket.closeNotified;
+  }
+
+  read(): Promise<Uint8Array | null> {
+    return this.#socket.read();
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#socket.write(bytes);
+  }
+
+  end(): Promise<void> {
+    return this.#socket.end();
+  }
+
+  close(): void {
+    this.#socket.close();
+    this.#let();
+  }
+
+  #let(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#session.closed();
+  }
+
+  async startTls(
+    options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore },
+  ): Promise<FtpSocket> {
+    const { sessions, ...tls } = options;
+    this.#gone = true; // TLS takes this connection over
+    try {
+      return new LocalSocket(
+        this.#session,
+        await this.#socket.startTls({
+          ...tls,
+          ...(sessions !== undefined ? { sessions: this.#session.local } : {}),
+        }),
+      );
+    } finally {
+      this.#session.closed();
+    }
+  }
+}
+
 function sessionOf(sessions: FtpTlsSessionStore | undefined): IsolatedSession {
   if (sessions instanceof IsolatedSession) return sessions;
   // A connection outside any session (a transport used directly) gets a worker of its own.
   return new IsolatedSession();
+}
+
+/** A listener of a session that runs in this isolate. */
+function localListener(session: IsolatedSession, listener: FtpListener): FtpListener {
+  session.opened();
+  let open = true;
+  return {
+    get port() {
+      return listener.port;
+    },
+    async accept() {
+      return new LocalSocket(session, await listener.accept());
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      listener.close();
+      session.closed();
+    },
+  };
 }
 
 /** The FTPS client transport on Deno: `node:tls`, one Worker per session. */
@@ -254,6 +422,21 @@ export const isolatedFtpTransport: FtpTransport = {
   async connect({ host, port, tls, sessions }) {
     const { sessions: tlsSessions, ...options } = tls ?? {};
     const session = sessionOf(tlsSessions ?? sessions);
+    if (session.local) {
+      try {
+        return new LocalSocket(
+          session,
+          await nodeFtpTransport.connect({
+            host,
+            port,
+            ...(tls ? { tls: { ...options, sessions: session.local } } : {}),
+          }),
+        );
+      } catch (error) {
+        session.failed();
+        throw error;
+      }
+    }
     let info: SocketInfo;
     try {
       info = await session.call({
@@ -271,6 +454,14 @@ export const isolatedFtpTransport: FtpTransport = {
   },
   async listen(host, sessions) {
     const session = sessionOf(sessions);
+    if (session.local) {
+      try {
+        return localListener(session, await nodeFtpTransport.listen(host));
+      } catch (error) {
+        session.failed();
+        throw error;
+      }
+    }
     let listening: { id: number; port: number };
     try {
       listening = await session.call({ method: "listen", host }) as { id: number; port: number };
@@ -298,8 +489,8 @@ export const isolatedFtpTransport: FtpTransport = {
     };
     return listener;
   },
-  sessionStore() {
-    return new IsolatedSession();
+  sessionStore(server) {
+    return new IsolatedSession(server);
   },
   resumesSessions: true,
   singleUseTickets: true,
