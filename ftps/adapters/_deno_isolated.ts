@@ -1,20 +1,30 @@
 /**
- * The FTPS client transport Deno uses: `node:net` and `node:tls`, with each client session's
- * connections in a Worker of their own. Internal: `ftps/adapters/deno.ts` uses it.
+ * The FTPS client transport Deno uses: `node:net` and `node:tls`, each client session with a TLS
+ * session store of its own: the isolate's, or a Worker's. Internal: `ftps/adapters/deno.ts` uses
+ * it.
  *
- * Why a Worker per session: Deno's `node:tls` resumes TLS sessions from one store per isolate,
- * keyed by server name, and takes no session from the caller (`setSession` does nothing;
- * measured with Deno 2.9.5). Two sessions to one server in one isolate then offer each other's
- * tickets on their data connections, and servers that require a data connection to resume its
- * own control connection's session refuse them (ProFTPD: 425; vsftpd: 522, and the session
- * ends); a session also offers tickets left over from an earlier one (and a TLS 1.2 data
- * connection takes a TLS 1.3 ticket left over, and does not resume). Serialising the sessions'
- * handshakes cannot help: the store holds the newest tickets of whichever session got them last.
- * In a Worker, a session's store holds its own tickets only, and ends with it. The cost, measured
- * with Deno 2.9.5 against ProFTPD over loopback: the Worker's start adds 100-400 ms to connecting
- * and logging in, and its `node:tls` starts cold (75-80 MB/s over a first 100 MB, where the same
- * code in a warmed-up isolate moves 300-350 MB/s); a message each way per read or write costs
- * little next to that (a warm Worker moved 170-300 MB/s). Deno's native TLS is faster still, but
+ * Deno's `node:tls` resumes TLS sessions from one store per isolate, keyed by server name, and
+ * takes no session from the caller (`setSession` does nothing; measured with Deno 2.9.5). What
+ * goes wrong when sessions share it, measured against vsftpd and ProFTPD (which refuse a data
+ * connection that does not resume its own control connection's session: ProFTPD with 425, vsftpd
+ * with 522, and the session ends):
+ *
+ * - two open sessions to one server offer each other's tickets on their data connections;
+ * - tickets an earlier session left are offered before the TLS 1.2 session of the current one (a
+ *   session capped at TLS 1.2 after one on TLS 1.3, or one to another server under the same
+ *   name, resumes nothing);
+ * - a TLS 1.2 session an earlier session left is offered again even once the current one has its
+ *   own: a second TLS 1.2 session to ProFTPD resumed nothing.
+ *
+ * Serialising the sessions' handshakes cannot help: the store holds whatever the last session
+ * left. So a session uses the isolate's store only when no open session shares its server name
+ * and the last one under the name, if any, was to the same server, with the same TLS settings,
+ * and negotiated TLS 1.3; otherwise it runs its connections in a Worker of its own, whose store
+ * holds its tickets only and ends with it. The Worker's cost, measured with Deno 2.9.5 against
+ * ProFTPD over loopback: its start adds 100-400 ms to connecting and logging in (1-3 s under
+ * `deno test`, which type-checks a Worker's modules), and its `node:tls` starts cold (75-80 MB/s
+ * over a first 100 MB, where the same code in a warmed-up isolate moves 300-350 MB/s); a message
+ * each way per read or write costs little next to that. Deno's native TLS is faster still, but
  * never resumes; whether a server requires resumption shows only when it refuses a data
  * connection (vsftpd then ends the session), so it is not chosen by itself.
  *

@@ -1,7 +1,7 @@
 /**
- * ftkit's FTPS client and server on Deno: the client over `node:tls` with each session's
- * connections in a Worker of their own (so that data connections resume the control connection's
- * TLS session, as vsftpd, ProFTPD and FileZilla Server require), the server over `node:net` and
+ * ftkit's FTPS client and server on Deno: the client over `node:tls`, each session with a TLS
+ * session store of its own (so that its data connections resume its control connection's TLS
+ * session, as vsftpd, ProFTPD and FileZilla Server require), the server over `node:net` and
  * `node:tls`.
  *
  * @example
@@ -35,13 +35,14 @@ import { isolatedFtpTransport } from "./_deno_isolated.ts";
 export const transport: FtpTransport = denoFtpTransport;
 
 /**
- * The transport `connectFtps` uses: `node:net` and `node:tls`, each client session's connections
- * in a Worker of their own. Deno's `node:tls` resumes TLS sessions from one store per isolate,
- * by server name, and only for connections given no `ca`: here each session has its own store
- * (its Worker's), and a `ca` given is used by ftkit itself to verify the server's chain and name
- * once the handshake is done, before a byte is sent (so before USER). It honours `maxVersion`,
- * `minVersion` and `rejectUnauthorized: false`. It never pauses a socket: Deno's `node:tls` can
- * lose the server's close_notify around a pause.
+ * The transport `connectFtps` uses: `node:net` and `node:tls`, each client session with a TLS
+ * session store of its own. Deno's `node:tls` resumes TLS sessions from one store per isolate, by
+ * server name, and only for connections given no `ca`: a session uses the isolate's store when no
+ * other open session (and no earlier one with other settings, or on TLS 1.2) used its server name,
+ * and runs its connections in a Worker of its own otherwise. A `ca` given is used by ftkit itself
+ * to verify the server's chain and name once the handshake is done, before a byte is sent (so
+ * before USER). It honours `maxVersion`, `minVersion` and `rejectUnauthorized: false`. It never
+ * pauses a socket: Deno's `node:tls` can lose the server's close_notify around a pause.
  *
  * @example
  * ```ts ignore
