@@ -171,6 +171,35 @@ describe(
       }
     });
 
+    test("sessions one after another (TLS 1.2, 1.2, 1.3, 1.3, any, 1.2): each resumes its own", async () => {
+      // By IP address, a name no other test here uses: on Deno the first sessions run in the
+      // isolate's own TLS store, and later ones where it would offer what an earlier one left.
+      const ca = await readFile(join(FIXTURES, "ca.pem"), "utf8");
+      const versions = ["TLSv1.2", "TLSv1.2", "TLSv1.3", "TLSv1.3", undefined, "TLSv1.2"] as const;
+      for (const [n, maxVersion] of versions.entries()) {
+        const client = await connectFtps({
+          host: "127.0.0.1",
+          port: main.port,
+          user: USER,
+          password: PASSWORD,
+          ca,
+          timeoutMs: 20_000,
+          ...(maxVersion ? { maxVersion } : {}),
+        });
+        try {
+          for (let i = 0; i < 3; i++) {
+            assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
+            assert.equal(client.lastTransfer?.resumed, true, `session ${n}, RETR ${i}`);
+            await client.put(`pub/one-after-${n}.txt`, `${i}\n`);
+            assert.equal(client.lastTransfer?.resumed, true, `session ${n}, STOR ${i}`);
+          }
+          await client.remove(`pub/one-after-${n}.txt`);
+        } finally {
+          await client.close();
+        }
+      }
+    });
+
     test("a wrong CA, and a wrong name, are refused before USER reaches ProFTPD", async () => {
       await refusedBeforeUser(main, dir.path, (options) =>
         connectFtps({
