@@ -115,9 +115,17 @@ interface DataJob {
   sent?: boolean;
   /** Why this side stopped an upload with ABOR (it failed here): the transfer rejects with it. */
   stopped?: Error;
+  /** Refused for want of a TLS 1.3 ticket: the connection is read to its end before it closes,
+   * for the tickets its full handshake brought (see `#transfer`). */
+  drainTickets?: boolean;
+  /** The data connection's work, once started. */
+  moved?: Promise<void>;
 }
 
 const now = (): number => performance.now();
+
+/** How many times a transfer refused for want of a TLS 1.3 ticket is tried again. */
+const MAX_TICKET_RETRIES = 2;
 
 /**
  * An FTPS (or FTP) client session over a real connection.
@@ -141,6 +149,7 @@ export class FtpsClient {
   readonly #sessions: FtpTlsSessionStore;
   readonly #timeoutMs: number;
   readonly #resumes: boolean;
+  readonly #singleUseTickets: boolean;
   #control: FtpSocket;
   #pending = new Map<number, Pending>();
   #writing: Promise<void> = Promise.resolve();
@@ -166,6 +175,7 @@ export class FtpsClient {
     this.#sessions = sessions;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#resumes = options.transport.resumesSessions;
+    this.#singleUseTickets = options.transport.singleUseTickets ?? false;
     this.#tls = tlsOptions(options);
     this.#session = new FtpClientSession({
       tls: secure === false ? "none" : secure,
@@ -186,18 +196,28 @@ export class FtpsClient {
    */
   static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
     const secure = options.secure ?? "explicit";
-    const sessions = options.transport.sessionStore();
-    const tls = { ...tlsOptions(options), sessions };
     const port = options.port ?? (secure === "implicit" ? 990 : 21);
+    const sessions = options.transport.sessionStore({
+      host: options.host,
+      port,
+      tls: tlsOptions(options),
+    });
+    await sessions.prepare?.();
+    const tls = { ...tlsOptions(options), sessions };
+    const connecting = options.transport.connect({
+      host: options.host,
+      port,
+      ...(secure === "implicit" ? { tls } : { sessions }),
+    });
     const control = await withTimeout(
-      options.transport.connect({
-        host: options.host,
-        port,
-        ...(secure === "implicit" ? { tls } : {}),
-      }),
+      connecting,
       options.timeoutMs ?? 30_000,
       `Connecting to ${options.host}:${port}`,
-    );
+    ).catch((error) => {
+      // A connection that comes after all is closed.
+      connecting.then((late) => late.close(), () => {});
+      throw error;
+    });
     const client = new FtpsClient(options, control, sessions);
     await client.#start();
     return client;
@@ -682,9 +702,12 @@ export class FtpsClient {
       case "listen-data":
         this.#listenData(event.id);
         return;
-      case "transfer-data":
-        this.#moveData(event.id, event.tls, event.direction);
+      case "transfer-data": {
+        const moved = this.#moveData(event.id, event.tls, event.direction);
+        const job = this.#pending.get(event.id)?.data;
+        if (job) job.moved = moved;
         return;
+      }
       case "abort-data": {
         const job = this.#pending.get(event.id)?.data;
         if (job) this.#dropData(job, true);
@@ -710,21 +733,29 @@ export class FtpsClient {
         let error = event.error;
         const job = pending?.data;
         if (job) {
-          this.#dropData(job);
+          if (this.#starved(job, error)) job.drainTickets = true;
+          // A data connection being worked on stays open for #moveData to read to the end.
+          if (job.drainTickets && job.moved) job.dropped = true;
+          else this.#dropData(job);
           // vsftpd answers 522, ProFTPD 425, to a protected data connection that did not
           // resume the control connection's session (RFC 4217 10.2 lets a server insist).
           if (
             error instanceof FtpReplyError && (error.code === 522 || error.code === 425) &&
-            job.secured && !job.resumed && !this.#resumes
+            job.secured && !job.resumed
           ) {
             error = new FtpReplyError(
               error.command,
               { code: error.code, lines: error.lines },
               (error.code === 522 ? "The server requires" : "The server probably requires") +
-                " data connections to resume the control connection's TLS session, which this " +
-                "runtime's TLS cannot do (Deno): run under Node or Bun, or let the server accept " +
-                "data connections without session reuse (vsftpd: require_ssl_reuse=NO; ProFTPD: " +
-                "TLSOptions NoSessionReuseRequired)",
+                " data connections to resume the control connection's TLS session, and this " +
+                "one's handshake did not " +
+                (this.#resumes
+                  ? "(the server declined the session offered, or none was left to offer)"
+                  : "(Deno's native TLS cannot resume: use connectFtps, which resumes over " +
+                    "node:tls)") +
+                ". If the server is right to refuse, it can accept data connections without " +
+                "session reuse (vsftpd: require_ssl_reuse=NO; ProFTPD: TLSOptions " +
+                "NoSessionReuseRequired)",
             );
           }
         }
@@ -756,12 +787,45 @@ export class FtpsClient {
       // The server's 522 (RFC 4217 10.2: TLS negotiation failed) may come before the handshake's
       // own failure shows here.
       const job = first.job;
+      if (this.#closed || options.signal?.aborted) throw error;
       const refused = job.resumeRefused ||
         (job.offered && !job.secured && error instanceof FtpReplyError && error.code === 522);
-      if (!refused || this.#closed || options.signal?.aborted) throw error;
-      this.#resumeData = false;
-      return await this.#attempt(request, options, io).reply;
+      if (refused) {
+        this.#resumeData = false;
+        return await this.#attempt(request, options, io).reply;
+      }
+      // rustls (Deno's node:tls) offers each TLS 1.3 ticket once, and ProFTPD sends none on an
+      // upload's data connection: a run of uploads uses up the control connection's tickets,
+      // and the next data connection makes a full handshake, which a server that requires
+      // resumption refuses (425). That handshake brings fresh tickets (ProFTPD resumes them;
+      // its connection is read to the end for them), and nothing moved: the transfer is tried
+      // again, at most twice (a refused connection's tickets can be lost to its reset).
+      let starved = job;
+      let refusal = error;
+      for (let retry = 0; retry < MAX_TICKET_RETRIES && starved.drainTickets; retry++) {
+        // Bounded: the data connection's reads are (its idle guard).
+        await starved.moved;
+        // A handshake that did resume was refused for some other reason.
+        if (starved.resumed || this.#closed || options.signal?.aborted) break;
+        const again = this.#attempt(request, options, io);
+        try {
+          return await again.reply;
+        } catch (failure) {
+          // The first refusal says why; a session the server closed since says less.
+          if (!(failure instanceof FtpReplyError)) throw refusal;
+          refusal = failure;
+          starved = again.job;
+        }
+      }
+      throw refusal;
     }
+  }
+
+  /** Whether `job` was refused (425), its handshake not resumed, for want of a ticket to offer. */
+  #starved(job: DataJob, error: Error): boolean {
+    // The 425 can come before this side's handshake is done (the server knows sooner).
+    return this.#singleUseTickets && job.offered === true && !job.resumed &&
+      error instanceof FtpReplyError && error.code === 425;
   }
 
   #attempt(
@@ -815,7 +879,11 @@ export class FtpsClient {
     try {
       // Always the control connection's host, whatever a 227 names (RFC 2577 bounce).
       job.socket = await withTimeout(
-        this.#transport.connect({ host: this.#control.remoteAddress, port }),
+        this.#transport.connect({
+          host: this.#control.remoteAddress,
+          port,
+          sessions: this.#sessions,
+        }),
         this.#timeoutMs,
         "The data connection",
       );
@@ -833,7 +901,7 @@ export class FtpsClient {
     if (!job) return;
     try {
       const host = this.#control.localAddress;
-      job.listener = await this.#transport.listen(host);
+      job.listener = await this.#transport.listen(host, this.#sessions);
       if (job.dropped || this.#closed) return job.listener.close();
       this.#session.dataListening(now(), id, { host, port: job.listener.port });
     } catch (error) {
@@ -862,7 +930,10 @@ export class FtpsClient {
       }
       if (tls) {
         // RFC 4217 section 7: the FTP client is the TLS client, in active mode too.
-        const offered = this.#resumeData && this.#resumes && this.#sessions.ready;
+        // rustls offers a ticket from its own store, by server name, whenever it holds one
+        // (Deno): the session's store does not tell.
+        const offered = this.#resumeData && this.#resumes &&
+          (this.#sessions.ready || this.#singleUseTickets);
         job.offered = offered;
         const plain = socket;
         socket = await withTimeout(
@@ -924,8 +995,22 @@ export class FtpsClient {
       this.#dataBroke(id, job, error as Error);
     } finally {
       idle?.stop();
+      if (job.drainTickets && job.socket) await this.#drain(job.socket);
     }
     this.#pump();
+  }
+
+  /** Reads `socket` to its end (bounded: the idle timeout), then closes it. */
+  async #drain(socket: FtpSocket): Promise<void> {
+    const idle = idleGuard(this.#timeoutMs);
+    try {
+      while (await idle.within(socket.read())) idle.touch();
+    } catch {
+      // However it ended.
+    } finally {
+      idle.stop();
+      socket.close();
+    }
   }
 
   /** The data connection failed here (broke, stalled, or the upload's source failed). */

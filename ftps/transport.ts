@@ -30,6 +30,9 @@ export interface FtpTlsClientOptions {
 export interface FtpTlsSessionStore {
   /** Whether a session is there to resume. */
   readonly ready: boolean;
+  /** Readies what the session's connections run on (on Deno, its Worker), before the client
+   * starts timing its connection: a local start is not the server's delay. */
+  prepare?(): Promise<void>;
 }
 
 /** A connected TCP stream, plain or TLS. */
@@ -90,14 +93,22 @@ export interface FtpTransport {
     host: string;
     port: number;
     tls?: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore };
+    /** The session (its control connection's store) a plain connection belongs to: a data
+     * connection, secured later. A transport may keep a session's connections together. */
+    sessions?: FtpTlsSessionStore;
   }): Promise<FtpSocket>;
-  /** Listens on `host` (an IP address) at a free port. */
-  listen(host: string): Promise<FtpListener>;
-  /** A new, empty session store for one control connection. */
-  sessionStore(): FtpTlsSessionStore;
-  /** Whether data connections can resume the control connection's TLS session (false when the
-   * runtime's TLS cannot, as on Deno): used to explain a server's refusal. */
+  /** Listens on `host` (an IP address) at a free port, for the session `sessions` if given. */
+  listen(host: string, sessions?: FtpTlsSessionStore): Promise<FtpListener>;
+  /** A new, empty session store for one control connection, to `server` when told. */
+  sessionStore(
+    server?: { host: string; port: number; tls?: FtpTlsClientOptions },
+  ): FtpTlsSessionStore;
+  /** Whether data connections can resume the control connection's TLS session (false for Deno's
+   * native TLS): used to explain a server's refusal. */
   readonly resumesSessions: boolean;
+  /** Whether each TLS 1.3 ticket is offered once only (rustls, under Deno's `node:tls`), so a
+   * session can run out of them when the server sends none on some data connections. */
+  readonly singleUseTickets?: boolean;
 }
 
 /** The TLS side of an FTPS server: its certificate, and how it treats client certificates. */

@@ -3,8 +3,8 @@
  *
  * Deno's native TLS (rustls) ends a stream at the server's close_notify, which its `node:tls` does
  * not (a server that shuts TLS down both ways, as Pure-FTPd does, then waits on a download's end
- * forever). It cannot resume a session, cap the version, or skip verification; the Deno entry
- * point turns to `node:tls` for the last two.
+ * forever). It cannot resume a session, cap the version, or skip verification: `connectFtps` on
+ * Deno uses `node:tls` instead (`_deno_isolated.ts`).
  *
  * @module
  */

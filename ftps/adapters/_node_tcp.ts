@@ -11,6 +11,7 @@ import { Duplex } from "node:stream";
 import {
   connect as tlsConnect,
   createSecureContext,
+  type DetailedPeerCertificate,
   type SecureContext,
   Server as TlsServer,
   TLSSocket,
@@ -27,6 +28,7 @@ import type {
   FtpTlsSessionStore,
   FtpTransport,
 } from "../transport.ts";
+import { verifyServerChain } from "./_verify_chain.ts";
 
 /** The store behind {@linkcode FtpTlsSessionStore}: the newest session, as node:tls gives it. */
 class NodeSessionStore implements FtpTlsSessionStore {
@@ -419,18 +421,32 @@ function tlsOptions(
 ) {
   const name = options.servername ?? host;
   const store = options.sessions instanceof NodeSessionStore ? options.sessions : undefined;
+  const selfVerify = verifiesItself(options);
   return {
     // SNI carries names only (RFC 6066 section 3); an IP is checked against the certificate.
     ...(isIP(name) ? {} : { servername: name }),
     host: name,
-    ...(options.ca !== undefined
+    ...(options.ca !== undefined && !selfVerify
       ? { ca: typeof options.ca === "string" ? options.ca : [...options.ca] }
       : {}),
-    rejectUnauthorized: options.rejectUnauthorized ?? true,
+    rejectUnauthorized: selfVerify ? false : options.rejectUnauthorized ?? true,
     minVersion: options.minVersion ?? "TLSv1.2",
     maxVersion: options.maxVersion ?? "TLSv1.3",
     ...(store?.session ? { session: store.session } : {}),
   };
+}
+
+/**
+ * Whether the chain is checked here rather than by the runtime's TLS. Deno's node:tls resumes a
+ * session (from its own store, by server name) only with its cached verifier, which it uses only
+ * when no `ca` is passed: with CAs given, a connection that should resume verifies nothing in TLS
+ * and its chain is checked once the handshake is done (verifyServerChain), before a byte moves. A
+ * connection that must not resume (a retry without resumption) passes `ca`: Deno verifies, and
+ * offers no session.
+ */
+function verifiesItself(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): boolean {
+  return IS_DENO && options.ca !== undefined && options.rejectUnauthorized !== false &&
+    options.sessions !== undefined;
 }
 
 /** Runs the TLS handshake over `socket` (or a new connection) and wraps the result. */
@@ -455,6 +471,19 @@ function secure(
     tls.once("error", fail);
     tls.once("secureConnect", () => {
       tls.off("error", fail);
+      if (verifiesItself(options)) {
+        try {
+          verifyServerChain(
+            peerChain(tls),
+            typeof options.ca === "string" ? [options.ca] : [...options.ca!],
+            options.servername ?? host,
+            Date.now(),
+          );
+        } catch (error) {
+          fail(error as Error);
+          return;
+        }
+      }
       resolve(
         new NodeFtpSocket(
           tls,
@@ -465,6 +494,21 @@ function secure(
       );
     });
   });
+}
+
+/** The certificates a TLS client was sent, the leaf first, DER. */
+function peerChain(tls: TLSSocket): Uint8Array[] {
+  const chain: Uint8Array[] = [];
+  const seen = new Set<unknown>();
+  for (
+    let certificate: DetailedPeerCertificate | undefined = tls.getPeerCertificate(true);
+    certificate?.raw && !seen.has(certificate) && chain.length < 16;
+    certificate = certificate.issuerCertificate
+  ) {
+    seen.add(certificate);
+    chain.push(new Uint8Array(certificate.raw));
+  }
+  return chain;
 }
 
 function connectTcp(host: string, port: number): Promise<Socket> {
@@ -844,6 +888,8 @@ export const nodeFtpTransport: FtpTransport = {
   sessionStore() {
     return new NodeSessionStore();
   },
-  // Deno's node:tls takes a session but does not resume it (measured against vsftpd).
-  resumesSessions: !("Deno" in globalThis),
+  // Deno's node:tls resumes through its own store (by server name) when no `ca` is passed: see
+  // tlsOptions.
+  resumesSessions: true,
+  singleUseTickets: IS_DENO,
 };

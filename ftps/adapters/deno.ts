@@ -1,6 +1,8 @@
 /**
- * ftkit's FTPS client and server on Deno: the client over Deno's native TCP and TLS (`node:tls`
- * for the options native TLS lacks), the server over `node:net` and `node:tls`.
+ * ftkit's FTPS client and server on Deno: the client over `node:tls`, each session with a TLS
+ * session store of its own (so that its data connections resume its control connection's TLS
+ * session, as vsftpd, ProFTPD and FileZilla Server require), the server over `node:net` and
+ * `node:tls`.
  *
  * @example
  * ```ts ignore
@@ -19,22 +21,28 @@ export * from "../mod.ts";
 import { FtpsClient, type FtpsClientOptions } from "../ftps_client.ts";
 import type { FtpServerTransport, FtpTransport } from "../transport.ts";
 import { type FtpsServer, type ServeFtpsOptions, serveFtpsWith } from "../serve.ts";
-import { denoFtpTransport, nativeTlsCannot } from "./_deno_tcp.ts";
-import { nodeFtpServerTransport, nodeFtpTransport } from "./_node_tcp.ts";
+import { denoFtpTransport } from "./_deno_tcp.ts";
+import { nodeFtpServerTransport } from "./_node_tcp.ts";
+import { isolatedFtpTransport } from "./_deno_isolated.ts";
 
 /**
- * The TCP/TLS transport on `Deno.connect`, `Deno.startTls` and `Deno.listen`. Deno's TLS,
- * native or through `node:tls`, does not resume sessions: servers that require resumption on
- * data connections (vsftpd's and ProFTPD's defaults) refuse its protected transfers, and the
- * error says so. Native TLS cannot cap the version or skip verification either.
+ * The TCP/TLS transport on `Deno.connect` and `Deno.startTls` (rustls). It cannot resume a TLS
+ * session: servers that require data connections to resume the control connection's session
+ * (vsftpd's, ProFTPD's and FileZilla Server's defaults) refuse its protected transfers, and the
+ * error says so. It cannot cap the version or skip verification either. Use it for servers that
+ * need no resumption, where its speed counts; `connectFtps` uses {@linkcode nodeTlsTransport}.
  */
 export const transport: FtpTransport = denoFtpTransport;
 
 /**
- * The transport over Deno's `node:net` and `node:tls`: it honours `maxVersion: "TLSv1.2"`,
- * `minVersion: "TLSv1.3"` and `rejectUnauthorized: false` (`connectFtps` picks it for those by
- * itself). It is slower than the native one, and never pauses a socket: Deno's `node:tls` can
- * lose the server's close_notify around a pause.
+ * The transport `connectFtps` uses: `node:net` and `node:tls`, each client session with a TLS
+ * session store of its own. Deno's `node:tls` resumes TLS sessions from one store per isolate, by
+ * server name, and only for connections given no `ca`: a session uses the isolate's store when no
+ * other open session (and no earlier one with other settings, or on TLS 1.2) used its server name,
+ * and runs its connections in a Worker of its own otherwise. A `ca` given is used by ftkit itself
+ * to verify the server's chain and name once the handshake is done, before a byte is sent (so
+ * before USER). It honours `maxVersion`, `minVersion` and `rejectUnauthorized: false`. It never
+ * pauses a socket: Deno's `node:tls` can lose the server's close_notify around a pause.
  *
  * @example
  * ```ts ignore
@@ -48,11 +56,12 @@ export const transport: FtpTransport = denoFtpTransport;
  * });
  * ```
  */
-export const nodeTlsTransport: FtpTransport = nodeFtpTransport;
+export const nodeTlsTransport: FtpTransport = isolatedFtpTransport;
 
 /**
- * Connects, secures and logs in (see {@linkcode FtpsClient.connect}), over Deno's native TLS, or
- * over `node:tls` when the options ask what native TLS cannot do.
+ * Connects, secures and logs in (see {@linkcode FtpsClient.connect}) over
+ * {@linkcode nodeTlsTransport}, whose data connections resume the control connection's TLS
+ * session.
  *
  * @example
  * ```ts ignore
@@ -76,7 +85,7 @@ export function connectFtps(
 ): Promise<FtpsClient> {
   return FtpsClient.connect({
     ...options,
-    transport: nativeTlsCannot(options) ? nodeTlsTransport : transport,
+    transport: isolatedFtpTransport,
   });
 }
 

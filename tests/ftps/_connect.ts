@@ -35,7 +35,7 @@ export const clientTransports: readonly { name: string; transport: FtpTransport 
   runtime === "deno"
     ? [
       { name: "Deno native TLS", transport: denoNative },
-      { name: "Deno node:tls", transport: denoNodeTls },
+      { name: "Deno node:tls, a Worker per session", transport: denoNodeTls },
     ]
     : [{ name: `${runtime} node:tls`, transport: nodeTransport }];
 

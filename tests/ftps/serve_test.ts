@@ -10,22 +10,27 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  clientTransports,
   connectFtps,
   FtpReplyError,
-  type FtpsClient,
   type FtpsLogEntry,
   serveFtps,
 } from "./_connect.ts";
 import { dataConnection, RawFtp, readAll } from "./_raw_ftp.ts";
-import { createFtpsCertificate, ftpDirectoryStorage } from "../../ftps/mod.ts";
+import {
+  createFtpsCertificate,
+  ftpDirectoryStorage,
+  FtpsClient,
+  type FtpSocket,
+  type FtpTransport,
+} from "../../ftps/mod.ts";
 import { nodeFtpServerTransport } from "../../ftps/adapters/_node_tcp.ts";
 import { serveFtpsWith } from "../../ftps/serve.ts";
-import { repoFile, runtime } from "../_runtime.ts";
+import { repoFile } from "../_runtime.ts";
 import { pattern as bytes } from "../tftp/_script.ts";
 import { freeTcpPort } from "../interop/_peers.ts";
 import { until, within } from "../_wait.ts";
 
-const isDeno = runtime === "deno";
 const fixtures = repoFile("tests/fixtures/tls");
 const ca = await readFile(join(fixtures, "ca.pem"), "utf8");
 const tls = {
@@ -121,9 +126,8 @@ describe("serveFtps with ftkit's client", () => {
       await ftp.cd("/");
       await ftp.removeDir("up");
       assert.deepEqual((await readdir(root)).sort(), ["big.bin", "hello.txt"]);
-      // The data connections resumed the control connection's TLS session where the runtime's
-      // client can (Deno's cannot).
-      assert.equal(ftp.lastTransfer?.resumed, !isDeno);
+      // The data connections resumed the control connection's TLS session.
+      assert.equal(ftp.lastTransfer?.resumed, true);
     } finally {
       await ftp.close();
     }
@@ -758,7 +762,7 @@ describe("serveFtps: the TLS session", () => {
   before(async () => (root = await served()));
   after(() => rm(root, { recursive: true, force: true }));
 
-  test("a client that cannot resume is refused with 522 when resumption is required", async () => {
+  test("resumption required: a data connection that resumes gets through; one that does not gets 522, and the client says why", async () => {
     await using server = await serveFtps({
       root,
       users: { fred: "secret" },
@@ -769,18 +773,62 @@ describe("serveFtps: the TLS session", () => {
     });
     const ftp = await client(server.address.port);
     try {
-      if (isDeno) {
-        // Deno's TLS cannot resume: the server says 522, the client explains.
-        await assert.rejects(ftp.get("hello.txt"), /522|resum/);
-      } else {
+      for (let i = 0; i < 3; i++) {
         assert.equal((await ftp.get("hello.txt")).length, 12);
         assert.equal(ftp.lastTransfer?.resumed, true);
       }
     } finally {
       await ftp.close();
     }
+    // The same client, its data connections offering no session.
+    const { transport } = clientTransports.at(-1)!;
+    const fresh = await FtpsClient.connect({
+      host: "127.0.0.1",
+      port: server.address.port,
+      user: "fred",
+      password: "secret",
+      ca,
+      servername: "localhost",
+      transport: withoutResumption(transport),
+    });
+    try {
+      await assert.rejects(fresh.get("hello.txt"), (error: unknown) => {
+        assert.ok(error instanceof FtpReplyError, String(error));
+        assert.equal(error.code, 522);
+        assert.match(error.message, /resume the control connection's TLS session.*did not/);
+        return true;
+      });
+    } finally {
+      await fresh.close();
+    }
   });
 });
+
+/** `transport` for one client, its data connections' TLS offering no session to resume. */
+function withoutResumption(transport: FtpTransport): FtpTransport {
+  const wrap = (socket: FtpSocket): FtpSocket =>
+    new Proxy(socket, {
+      get(target, key) {
+        if (key === "startTls") {
+          return ({ sessions: _, ...options }: Parameters<FtpSocket["startTls"]>[0]) =>
+            target.startTls(options);
+        }
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  // The first connection is the control connection: it keeps its session store.
+  let control = true;
+  return {
+    ...transport,
+    connect: async (options) => {
+      const socket = await transport.connect(options);
+      const first = control;
+      control = false;
+      return first ? socket : wrap(socket);
+    },
+  };
+}
 
 /** The size of the temporary file (`.<name>.<random>.part`) of an upload to `name` in `dir`. */
 async function partial(dir: string, name: string): Promise<number | undefined> {

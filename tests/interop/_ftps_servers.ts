@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
 import { bytesOf, onFreePort, PEER, proftpdModules, runPeer, startDaemon } from "./_peers.ts";
 import { repoFile } from "../_runtime.ts";
+import { until } from "../_wait.ts";
 
 /** The test CA and the leaf it signed (localhost, 127.0.0.1, ::1). */
 export const FIXTURES: string = repoFile("tests/fixtures/tls");
@@ -19,10 +20,14 @@ export const USER = "user";
 /** Its password. */
 export const PASSWORD = "secret";
 
-/** A running server: where it listens, and the directory its `/` is. */
+/** A running server: where it listens, the directory its `/` is, and its logs. */
 export interface FtpsServer {
   readonly port: number;
   readonly root: string;
+  /** Where it logs each command it receives (vsftpd: with its TLS debug lines). */
+  readonly log?: string;
+  /** Where it logs its TLS handshakes, when not in `log`. */
+  readonly tlsLog?: string;
   stop(): Promise<void>;
 }
 
@@ -49,11 +54,12 @@ export async function chownFtp(...paths: string[]): Promise<void> {
 function serveOnFreePort(
   start: (port: number) => [string, string[]] | Promise<[string, string[]]>,
   root: string,
+  logs: (port: number) => { log?: string; tlsLog?: string } = () => ({}),
 ): Promise<FtpsServer> {
   return onFreePort("tcp", async (port) => {
     const [program, args] = await start(port);
     const running = await startDaemon(program, args, { tcp: port });
-    return { port, root, stop: () => running.stop() };
+    return { port, root, ...logs(port), stop: () => running.stop() };
   });
 }
 
@@ -67,40 +73,49 @@ export async function startVsftpd(
   top: string,
   options: { implicit?: boolean } = {},
 ): Promise<FtpsServer> {
-  return await serveOnFreePort(async (port) => {
-    const config = join(dir, `vsftpd-${port}.conf`);
-    await writeFile(
-      config,
-      [
-        "listen=YES",
-        "listen_address=127.0.0.1",
-        `listen_port=${port}`,
-        "background=NO",
-        "seccomp_sandbox=NO",
-        "anonymous_enable=YES",
-        "local_enable=NO",
-        "write_enable=YES",
-        `anon_root=${top}`,
-        "anon_upload_enable=YES",
-        "anon_mkdir_write_enable=YES",
-        "anon_other_write_enable=YES",
-        "anon_umask=022",
-        "no_anon_password=YES",
-        "ssl_enable=YES",
-        "allow_anon_ssl=YES",
-        "force_anon_data_ssl=YES",
-        "force_anon_logins_ssl=YES",
-        "require_ssl_reuse=YES",
-        `implicit_ssl=${options.implicit ? "YES" : "NO"}`,
-        `rsa_cert_file=${join(FIXTURES, "leaf.pem")}`,
-        `rsa_private_key_file=${join(FIXTURES, "leaf.key")}`,
-        "secure_chroot_dir=/var/run/vsftpd/empty",
-        "xferlog_enable=NO",
-        "",
-      ].join("\n"),
-    );
-    return [PEER.vsftpd, [config]];
-  }, top);
+  return await serveOnFreePort(
+    async (port) => {
+      const config = join(dir, `vsftpd-${port}.conf`);
+      await writeFile(
+        config,
+        [
+          "listen=YES",
+          "listen_address=127.0.0.1",
+          `listen_port=${port}`,
+          "background=NO",
+          "seccomp_sandbox=NO",
+          "anonymous_enable=YES",
+          "local_enable=NO",
+          "write_enable=YES",
+          `anon_root=${top}`,
+          "anon_upload_enable=YES",
+          "anon_mkdir_write_enable=YES",
+          "anon_other_write_enable=YES",
+          "anon_umask=022",
+          "no_anon_password=YES",
+          "ssl_enable=YES",
+          "allow_anon_ssl=YES",
+          "force_anon_data_ssl=YES",
+          "force_anon_logins_ssl=YES",
+          "require_ssl_reuse=YES",
+          `implicit_ssl=${options.implicit ? "YES" : "NO"}`,
+          `rsa_cert_file=${join(FIXTURES, "leaf.pem")}`,
+          `rsa_private_key_file=${join(FIXTURES, "leaf.key")}`,
+          "secure_chroot_dir=/var/run/vsftpd/empty",
+          // Every command and reply, and each TLS handshake ("reused" or "not reused"), logged.
+          "xferlog_enable=YES",
+          "xferlog_std_format=NO",
+          "log_ftp_protocol=YES",
+          "debug_ssl=YES",
+          `vsftpd_log_file=${join(dir, `vsftpd-${port}.log`)}`,
+          "",
+        ].join("\n"),
+      );
+      return [PEER.vsftpd, [config]];
+    },
+    top,
+    (port) => ({ log: join(dir, `vsftpd-${port}.log`) }),
+  );
 }
 
 /**
@@ -121,48 +136,57 @@ export async function startProftpd(
     ...(options.reuseRequired === false ? ["NoSessionReuseRequired"] : []),
     ...(options.implicit ? ["UseImplicitSSL"] : []),
   ];
-  return await serveOnFreePort(async (port) => {
-    const passwd = join(dir, `proftpd-${port}.passwd`);
-    await writeFile(passwd, `${USER}:${hash}:${uid}:${gid}::${root}:/bin/false\n`);
-    await chmod(passwd, 0o600);
-    const config = join(dir, `proftpd-${port}.conf`);
-    await writeFile(
-      config,
-      [
-        "ServerType standalone",
-        `Port ${port}`,
-        "DefaultAddress 127.0.0.1",
-        "SocketBindTight on",
-        "UseIPv6 off",
-        `ModulePath ${proftpdModules()}`,
-        "LoadModule mod_tls.c",
-        "User nobody",
-        "Group nogroup",
-        `PidFile ${join(dir, `proftpd-${port}.pid`)}`,
-        `ScoreboardFile ${join(dir, `proftpd-${port}.scoreboard`)}`,
-        "DelayTable none",
-        "WtmpLog off",
-        "UseReverseDNS off",
-        "AuthOrder mod_auth_file.c",
-        `AuthUserFile ${passwd}`,
-        "RequireValidShell off",
-        "DefaultRoot ~",
-        "Umask 022",
-        "AllowOverwrite on",
-        "AllowStoreRestart on",
-        "TransferLog none",
-        `SystemLog ${join(dir, `proftpd-${port}.log`)}`,
-        "TLSEngine on",
-        "TLSProtocol TLSv1.2 TLSv1.3",
-        `TLSRSACertificateFile ${join(FIXTURES, "leaf.pem")}`,
-        `TLSRSACertificateKeyFile ${join(FIXTURES, "leaf.key")}`,
-        "TLSRequired on",
-        ...(tlsOptions.length > 0 ? [`TLSOptions ${tlsOptions.join(" ")}`] : []),
-        "",
-      ].join("\n"),
-    );
-    return [PEER.proftpd, ["-n", "-q", "-c", config]];
-  }, root);
+  return await serveOnFreePort(
+    async (port) => {
+      const passwd = join(dir, `proftpd-${port}.passwd`);
+      await writeFile(passwd, `${USER}:${hash}:${uid}:${gid}::${root}:/bin/false\n`);
+      await chmod(passwd, 0o600);
+      const config = join(dir, `proftpd-${port}.conf`);
+      await writeFile(
+        config,
+        [
+          "ServerType standalone",
+          `Port ${port}`,
+          "DefaultAddress 127.0.0.1",
+          "SocketBindTight on",
+          "UseIPv6 off",
+          `ModulePath ${proftpdModules()}`,
+          "LoadModule mod_tls.c",
+          "User nobody",
+          "Group nogroup",
+          `PidFile ${join(dir, `proftpd-${port}.pid`)}`,
+          `ScoreboardFile ${join(dir, `proftpd-${port}.scoreboard`)}`,
+          "DelayTable none",
+          "WtmpLog off",
+          "UseReverseDNS off",
+          "AuthOrder mod_auth_file.c",
+          `AuthUserFile ${passwd}`,
+          "RequireValidShell off",
+          "DefaultRoot ~",
+          "Umask 022",
+          "AllowOverwrite on",
+          "AllowStoreRestart on",
+          "TransferLog none",
+          `SystemLog ${join(dir, `proftpd-${port}.log`)}`,
+          "TLSEngine on",
+          `TLSLog ${join(dir, `proftpd-${port}.tls.log`)}`,
+          `ExtendedLog ${join(dir, `proftpd-${port}.commands.log`)} ALL`,
+          "TLSProtocol TLSv1.2 TLSv1.3",
+          `TLSRSACertificateFile ${join(FIXTURES, "leaf.pem")}`,
+          `TLSRSACertificateKeyFile ${join(FIXTURES, "leaf.key")}`,
+          "TLSRequired on",
+          ...(tlsOptions.length > 0 ? [`TLSOptions ${tlsOptions.join(" ")}`] : []),
+          "",
+        ].join("\n"),
+      );
+      return [PEER.proftpd, ["-n", "-q", "-c", config]];
+    },
+    root,
+    (port) => ({
+      log: join(dir, `proftpd-${port}.commands.log`),
+      tlsLog: join(dir, `proftpd-${port}.tls.log`),
+    }),
+  );
 }
 
 /**
@@ -380,4 +404,84 @@ export async function everyOperation(
     return true;
   });
   assert.equal((await client.raw("NOOP")).code, 200);
+}
+
+/** The part of a log written since `from` bytes (`logSize` gives the mark). */
+async function logSince(path: string, from: number): Promise<string> {
+  return (await readFile(path)).subarray(from).toString("utf8");
+}
+
+/** How many bytes a log holds now: a mark for {@linkcode logSince}. */
+export async function logSize(path: string | undefined): Promise<number> {
+  if (path === undefined) throw new Error("This server keeps no log");
+  return (await stat(path).catch(() => undefined))?.size ?? 0;
+}
+
+/**
+ * 21 protected transfers in one session, LIST, RETR and STOR in turn, each data connection
+ * resuming the control connection's TLS session: as the client reports it, and as the server
+ * logged it (vsftpd's debug_ssl "reused", ProFTPD's TLSLog "client reused TLS session").
+ * `/pub` must hold `hello.txt` (`hello`) and be writable; it is left as it was.
+ */
+export async function resumedTransfers(
+  client: FtpsClient,
+  server: FtpsServer,
+  options: { tag: string; hello: string },
+): Promise<void> {
+  const handshakes = server.tlsLog ?? server.log!;
+  const from = await logSize(handshakes);
+  const rounds = 7;
+  for (let i = 0; i < rounds; i++) {
+    assert.ok((await client.list("pub")).some((entry) => entry.name === "hello.txt"));
+    assert.equal(client.lastTransfer?.resumed, true, `LIST ${i}`);
+    assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), options.hello);
+    assert.equal(client.lastTransfer?.resumed, true, `RETR ${i}`);
+    const name = `pub/resumed-${options.tag}-${i}.txt`;
+    await client.put(name, `upload ${i}\n`);
+    assert.deepEqual(client.lastTransfer, {
+      bytes: `upload ${i}\n`.length,
+      tls: true,
+      resumed: true,
+    });
+    assert.equal(await readFile(join(server.root, name), "utf8"), `upload ${i}\n`);
+  }
+  for (let i = 0; i < rounds; i++) await client.remove(`pub/resumed-${options.tag}-${i}.txt`);
+  const logged = await logSince(handshakes, from);
+  const reused = logged.split("\n").filter((line) =>
+    server.tlsLog
+      ? line.includes("client reused TLS session for data connection")
+      : /SSL version: [^"]*, reused,/.test(line)
+  );
+  assert.equal(reused.length, 3 * rounds, logged);
+}
+
+/**
+ * A client given a CA that did not sign the server's certificate, or a name the certificate does
+ * not carry, refuses it (with the code Node gives) before it sends a command: after each refusal a
+ * good client logs in, and once its USER is in the server's log of commands, that is the only USER
+ * there since the refused one started (a USER sent before the refusal would be logged first).
+ * `dir` is where another CA is made; `connect` opens a client to `server`.
+ */
+export async function refusedBeforeUser(
+  server: FtpsServer,
+  dir: string,
+  connect: (options: { ca: string; servername: string }) => Promise<FtpsClient>,
+): Promise<void> {
+  const ca = await readFile(join(FIXTURES, "ca.pem"), "utf8");
+  const other = await readFile((await nameOnlyCertificate(dir)).ca, "utf8");
+  const cases = [
+    { ca: other, servername: "localhost", code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" },
+    { ca, servername: "ftp.example.com", code: "ERR_TLS_CERT_ALTNAME_INVALID" },
+  ];
+  for (const { code, ...options } of cases) {
+    const from = await logSize(server.log);
+    await assert.rejects(connect(options), (error: unknown) => {
+      assert.equal((error as { code?: string }).code, code, String(error));
+      return true;
+    });
+    await (await connect({ ca, servername: "localhost" })).close();
+    const users = async () => (await logSince(server.log!, from)).match(/"USER\b/g)?.length ?? 0;
+    await until(async () => (await users()) > 0, "the good session's USER in the log");
+    assert.equal(await users(), 1, await logSince(server.log!, from));
+  }
 }

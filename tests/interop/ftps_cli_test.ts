@@ -20,6 +20,7 @@ import {
   PASSWORD,
   startProftpd,
   startPyftpdlib,
+  startVsftpd,
   USER,
 } from "./_ftps_servers.ts";
 import { projectFile, runtime, runtimeCommand } from "../_runtime.ts";
@@ -27,8 +28,6 @@ import { serveCli } from "../_cli_serve.ts";
 import { RawFtp } from "../ftps/_raw_ftp.ts";
 import { type FtpsLogEntry, serveFtps } from "../ftps/_connect.ts";
 import { ftpDirectoryStorage, type FtpStorage } from "../../ftps/mod.ts";
-
-const isDeno = runtime === "deno";
 
 interface Outcome {
   code: number;
@@ -55,6 +54,8 @@ describe(
     let root: string;
     let py: FtpsServer;
     let implicit: FtpsServer;
+    let proftpd: FtpsServer;
+    let vsftpd: FtpsServer | undefined;
     const ca = join(FIXTURES, "ca.pem");
     const payload = bytesOf(3 * 1024 * 1024 + 17, 9);
     const url = (path: string) => `ftp://${USER}:${PASSWORD}@localhost:${py.port}/${path}`;
@@ -67,12 +68,22 @@ describe(
       await chownFtp(dir.path, root, join(root, "pub"), join(root, "pub", "hello.txt"));
       await writeFile(join(dir.path, "payload.bin"), payload);
       py = await startPyftpdlib(root);
-      implicit = await startProftpd(dir.path, root, { implicit: true, reuseRequired: !isDeno });
+      implicit = await startProftpd(dir.path, root, { implicit: true });
+      proftpd = await startProftpd(dir.path, root);
+      if (!missing("vsftpd")) {
+        // vsftpd's anonymous root must not be writable by the ftp user; its pub is.
+        const top = join(dir.path, "top");
+        await mkdir(join(top, "pub"), { recursive: true });
+        await chownFtp(join(top, "pub"));
+        vsftpd = await startVsftpd(dir.path, top);
+      }
     });
 
     after(async () => {
       await py?.stop();
       await implicit?.stop();
+      await proftpd?.stop();
+      await vsftpd?.stop();
       await dir?.remove();
     });
 
@@ -105,6 +116,39 @@ describe(
       assert.equal(get.code, 0, get.err.join("\n"));
       assert.match(get.err[0], new RegExp(`^Received ${payload.length} bytes`));
       assert.ok(Buffer.compare(await readFile(local), payload) === 0);
+    });
+
+    test("vsftpd and ProFTPD at their defaults (data connections must resume the TLS session): put, ls and get with --ca", async () => {
+      const servers = [
+        { name: "ProFTPD", at: `${USER}:${PASSWORD}@localhost:${proftpd.port}` },
+        ...(vsftpd ? [{ name: "vsftpd", at: `localhost:${vsftpd.port}` }] : []),
+      ];
+      for (const { name, at } of servers) {
+        const remote = `ftp://${at}/pub/cli-${name}.bin`;
+        const put = await cli(
+          "ftps",
+          "put",
+          join(dir.path, "payload.bin"),
+          remote,
+          "--tls",
+          "--ca",
+          ca,
+        );
+        assert.equal(put.code, 0, `${name}: ${put.err.join("\n")}`);
+        assert.match(
+          put.err.join("\n"),
+          /^Sent 3145745 bytes in [0-9.]+ s \(TLS, session resumed\)/,
+        );
+        const ls = await cli("ftps", "ls", `ftp://${at}/pub`, "--tls", "--ca", ca);
+        assert.equal(ls.code, 0, `${name}: ${ls.err.join("\n")}`);
+        assert.ok(ls.out.includes(`cli-${name}.bin`), `${name}: ${ls.out.join(",")}`);
+        const local = join(dir.path, `back-${name}.bin`);
+        const get = await cli("ftps", "get", remote, local, "--tls", "--ca", ca);
+        assert.equal(get.code, 0, `${name}: ${get.err.join("\n")}`);
+        assert.match(get.err[0], /^Received 3145745 bytes in [0-9.]+ s \(TLS, session resumed\)/);
+        assert.ok(Buffer.compare(await readFile(local), payload) === 0, `${name}: byte for byte`);
+      }
+      if (!vsftpd) console.error("vsftpd is not installed: ftkit ftps against it not tried");
     });
 
     test("credentials from --user; TLS 1.2; active mode", async () => {
@@ -199,6 +243,42 @@ describe(
         assert.match(outcome.err[0], message, args.join(" "));
       }
     });
+
+    test(
+      "Deno: the CA trusted through DENO_CERT instead of --ca (Deno's own verification), resumed",
+      {
+        skip: runtime === "deno" ? false : "DENO_CERT is Deno's",
+      },
+      async () => {
+        const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+        const run = (env: Record<string, string>) =>
+          new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+            execFile(
+              program,
+              [
+                ...programArgs,
+                "ftps",
+                "get",
+                `ftp://${USER}:${PASSWORD}@localhost:${proftpd.port}/pub/hello.txt`,
+                "-",
+                "--tls",
+              ],
+              { timeout: 120_000, killSignal: "SIGKILL", env: { ...withoutDenoCert(), ...env } },
+              (error, stdout, stderr) => {
+                resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+              },
+            );
+          });
+        const trusted = await run({ DENO_CERT: ca });
+        assert.equal(trusted.code, 0, trusted.stderr);
+        assert.equal(trusted.stdout, "hello\n");
+        assert.match(trusted.stderr, /^Received 6 bytes in [0-9.]+ s \(TLS, session resumed\)/);
+        // Without it, the test CA is no one's: refused.
+        const untrusted = await run({});
+        assert.equal(untrusted.code, 1, untrusted.stderr);
+        assert.match(untrusted.stderr, /certificate/);
+      },
+    );
 
     test("the real command: get to standard output", async () => {
       const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
@@ -592,3 +672,9 @@ describe("ftkit ftps get and put, interrupted (SIGINT, SIGTERM), against ftkit's
     }
   });
 });
+
+/** This process's environment without DENO_CERT. */
+function withoutDenoCert(): Record<string, string | undefined> {
+  const { DENO_CERT: _, ...env } = process.env;
+  return env;
+}

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connectFtps, FtpReplyError, type FtpsClient } from "../ftps/_connect.ts";
+import { connectFtps, type FtpsClient } from "../ftps/_connect.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
 import {
   chownFtp,
@@ -16,14 +16,14 @@ import {
   type FtpsServer,
   nameOnlyCertificate,
   PASSWORD,
+  refusedBeforeUser,
+  resumedTransfers,
   startProftpd,
   startPureFtpd,
   startPyftpdlib,
   USER,
 } from "./_ftps_servers.ts";
-import { runtime } from "../_runtime.ts";
 
-const isDeno = runtime === "deno";
 let bigBytes: Uint8Array | undefined;
 /** 100 MiB of pseudo-random bytes, made on first use (not when every suite here is skipped). */
 function big(): Uint8Array {
@@ -76,7 +76,7 @@ function commonTests(
           root: server().root,
           tag: `${name}-${maxVersion}`,
           hello,
-          resumed: !isDeno && resumes[maxVersion],
+          resumed: resumes[maxVersion],
         });
       } finally {
         await client.close();
@@ -117,71 +117,100 @@ describe(
   { skip: missing("proftpd", "openssl") },
   () => {
     let dir: Awaited<ReturnType<typeof tempDir>>;
-    // On Deno, which cannot resume, the main servers let data connections go without reuse; the
-    // strict one (ProFTPD's default, reuse required) then shows the refusal.
+    // At ProFTPD's defaults: every protected data connection must resume the control
+    // connection's TLS session (425 otherwise).
     let main: FtpsServer;
-    let strict: FtpsServer;
     let implicit: FtpsServer;
     const hello = "hello from proftpd\n";
 
     before(async () => {
       dir = await tempDir("ftkit-proftpd-");
       const root = await servedTree(dir.path, "root", hello);
-      main = await startProftpd(dir.path, root, { reuseRequired: !isDeno });
-      strict = await startProftpd(dir.path, root);
-      implicit = await startProftpd(dir.path, root, { implicit: true, reuseRequired: !isDeno });
+      main = await startProftpd(dir.path, root);
+      implicit = await startProftpd(dir.path, root, { implicit: true });
     });
 
     after(async () => {
       await main?.stop();
-      await strict?.stop();
       await implicit?.stop();
       await dir?.remove();
     });
 
     commonTests("proftpd", () => main, hello, { "TLSv1.2": true, "TLSv1.3": true });
 
-    test("implicit TLS (UseImplicitSSL)", async () => {
-      const client = await open(implicit, { implicit: true });
+    for (const maxVersion of ["TLSv1.2", "TLSv1.3"] as const) {
+      for (const secure of ["explicit", "implicit"] as const) {
+        test(`${maxVersion}, ${secure}: 21 transfers in one session, each resuming (client and TLSLog)`, async () => {
+          const server = secure === "implicit" ? implicit : main;
+          const client = await open(server, { maxVersion, implicit: secure === "implicit" });
+          try {
+            await resumedTransfers(client, server, { tag: `${maxVersion}-${secure}`, hello });
+          } finally {
+            await client.close();
+          }
+        });
+      }
+    }
+
+    test("two sessions at once, in one process: each resumes its own TLS session", async () => {
+      const clients = await Promise.all([open(main), open(main)]);
       try {
-        assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
-        assert.equal(client.lastTransfer?.resumed, !isDeno);
+        await Promise.all(clients.map(async (client, n) => {
+          for (let i = 0; i < 10; i++) {
+            assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
+            assert.equal(client.lastTransfer?.resumed, true);
+            await client.put(`pub/both-${n}.txt`, `session ${n}, ${i}\n`);
+            assert.equal(client.lastTransfer?.resumed, true);
+            assert.ok((await client.list("pub")).some((entry) => entry.name === `both-${n}.txt`));
+            assert.equal(client.lastTransfer?.resumed, true);
+          }
+          await client.remove(`pub/both-${n}.txt`);
+        }));
       } finally {
-        await client.close();
+        await Promise.all(clients.map((client) => client.close()));
       }
     });
 
-    if (isDeno) {
-      test("Deno: with reuse required, the 425 says why and what to do", async () => {
-        const client = await open(strict);
-        try {
-          await assert.rejects(client.get("pub/hello.txt"), (error: unknown) => {
-            assert.ok(error instanceof FtpReplyError, String(error));
-            assert.equal(error.code, 425);
-            assert.match(error.message, /resume the control connection's TLS session.*Node or Bun/);
-            assert.match(error.message, /NoSessionReuseRequired/);
-            return true;
-          });
-          // ProFTPD keeps the session: commands go on.
-          assert.equal(await client.pwd(), "/");
-        } finally {
-          await client.close();
-        }
-      });
-    } else {
-      test("session reuse required (ProFTPD's default): every data connection resumes", async () => {
-        const client = await open(strict, { maxVersion: "TLSv1.3" });
+    test("sessions one after another (TLS 1.2, 1.2, 1.3, 1.3, any, 1.2): each resumes its own", async () => {
+      // By IP address, a name no other test here uses: on Deno the first sessions run in the
+      // isolate's own TLS store, and later ones where it would offer what an earlier one left.
+      const ca = await readFile(join(FIXTURES, "ca.pem"), "utf8");
+      const versions = ["TLSv1.2", "TLSv1.2", "TLSv1.3", "TLSv1.3", undefined, "TLSv1.2"] as const;
+      for (const [n, maxVersion] of versions.entries()) {
+        const client = await connectFtps({
+          host: "127.0.0.1",
+          port: main.port,
+          user: USER,
+          password: PASSWORD,
+          ca,
+          timeoutMs: 20_000,
+          ...(maxVersion ? { maxVersion } : {}),
+        });
         try {
           for (let i = 0; i < 3; i++) {
             assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), hello);
-            assert.equal(client.lastTransfer?.resumed, true);
+            assert.equal(client.lastTransfer?.resumed, true, `session ${n}, RETR ${i}`);
+            await client.put(`pub/one-after-${n}.txt`, `${i}\n`);
+            assert.equal(client.lastTransfer?.resumed, true, `session ${n}, STOR ${i}`);
           }
-          assert.ok((await client.list("pub")).some((entry) => entry.name === "big.bin"));
+          await client.remove(`pub/one-after-${n}.txt`);
         } finally {
           await client.close();
         }
-      });
-    }
+      }
+    });
+
+    test("a wrong CA, and a wrong name, are refused before USER reaches ProFTPD", async () => {
+      await refusedBeforeUser(main, dir.path, (options) =>
+        connectFtps({
+          host: "127.0.0.1",
+          port: main.port,
+          user: USER,
+          password: PASSWORD,
+          timeoutMs: 20_000,
+          ...options,
+        }));
+    });
   },
 );
 
