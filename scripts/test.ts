@@ -2,10 +2,13 @@
  * The whole test suite, as `npm test` runs it:
  *
  * 0. the interop peers (Debian packages) installed when missing;
- * 1. `deno fmt --check`, `deno lint`, `deno doc --lint` (every export documented), `deno check`;
- * 2. the tests (and the documentation's examples) under Deno;
- * 3. the tests under Bun;
- * 4. the npm build, and the tests under Node on its compiled JavaScript;
+ * 1. `deno fmt --check`, `deno lint`, `deno doc --lint` (every export documented), `deno check`
+ *    (the code, and the examples in its documentation and in the README);
+ * 2. every test (and the documentation's examples) under Deno, with coverage, not type-checked
+ *    again;
+ * 3. the tests that depend on the runtime under Bun;
+ * 4. the npm build, and the tests that depend on the runtime under Node on its compiled
+ *    JavaScript;
  * 5. the npm tarball smoke test;
  * 6. `deno publish --dry-run`.
  *
@@ -40,6 +43,45 @@ interface StepResult {
   seconds: number;
   counts?: Counts;
   note?: string;
+}
+
+/**
+ * The tests that run the same whatever the runtime: codecs, sans-I/O machines and the simulated
+ * network, which touch no socket, file or process (they import no adapter, driver or peer). They
+ * run once, under Deno (with coverage); Bun and Node run the others.
+ */
+const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
+  "codec/ftp_property_test",
+  "codec/ftp_servers_test",
+  "codec/ftp_test",
+  "codec/netascii_test",
+  "codec/tftp_error_code_test",
+  "codec/tftp_packet_property_test",
+  "codec/tftp_packet_test",
+  "ftps/client_test",
+  "ftps/server_data_test",
+  "ftps/server_test",
+  "ftps/session_test",
+  "tftp/client_test",
+  "tftp/limits_test",
+  "tftp/negotiation_test",
+  "tftp/server_test",
+  "tftp/simnet_test",
+]);
+
+/** Throws unless every name in {@linkcode RUNTIME_INDEPENDENT} is one of `files`. */
+function checkTiers(files: readonly string[]): void {
+  const names = new Set(
+    files.map((file) => file.replace(/^.*?tests\//, "").replace(/\.[jt]s$/, "")),
+  );
+  const unknown = [...RUNTIME_INDEPENDENT].filter((name) => !names.has(name));
+  if (unknown.length > 0) throw new Error(`No such test file: ${unknown.join(", ")}`);
+}
+
+/** Whether the test file `path` (under a `tests/` folder, any extension) depends on the runtime. */
+function runtimeDependent(path: string): boolean {
+  const name = path.replace(/^.*?tests\//, "").replace(/\.[jt]s$/, "");
+  return !RUNTIME_INDEPENDENT.has(name);
 }
 
 /** Every `*_test.ts` under `dir`, relative to the repository root. */
@@ -154,8 +196,20 @@ if (wants("lint")) {
     ),
   );
   results.push(
-    await denoStep("check", "mod.ts", "cli.ts", "codec", "io", "tftp", "ftps", "tests", "scripts"),
+    await denoStep(
+      "check",
+      "--doc",
+      "mod.ts",
+      "cli.ts",
+      "codec",
+      "io",
+      "tftp",
+      "ftps",
+      "tests",
+      "scripts",
+    ),
   );
+  results.push(await denoStep("check", "--doc-only", "README.md"));
 }
 
 if (wants("deno") || wants("bun") || wants("node")) {
@@ -178,6 +232,8 @@ if (wants("deno")) {
           bin("deno"),
           "test",
           "-A",
+          // Type-checked in the lint step already (code, JSDoc examples, README).
+          "--no-check",
           "--doc",
           `--coverage=${coverage}`,
           "--coverage-raw-data-only",
@@ -209,7 +265,9 @@ if (wants("deno")) {
 }
 
 if (wants("bun")) {
-  const files = await testFiles("tests", "_test.ts");
+  const all = await testFiles("tests", "_test.ts");
+  checkTiers(all);
+  const files = all.filter(runtimeDependent);
   results.push(
     await step(
       "tests under Bun",
@@ -235,7 +293,7 @@ if (wants("node")) {
   results.push(
     await step("tests under Node (compiled npm build)", async () => {
       if (!built) throw new Error("skipped: the npm build failed");
-      const files = await testFiles("npm/tests", "_test.js");
+      const files = (await testFiles("npm/tests", "_test.js")).filter(runtimeDependent);
       return runner(
         // No --test-force-exit: it drops finished tests from the report (nodejs/node#64833).
         // Every test closes what it opens; a stuck test fails after its own timeout, and the
