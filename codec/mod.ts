@@ -1,6 +1,6 @@
 /**
  * Pure codecs. TFTP: packets (RFC 1350), options (RFC 2347, 2348, 2349, 7440), error codes,
- * netascii. FTP: command lines and replies (RFC 959), PORT/PASV and EPRT/EPSV addresses (RFC 959,
+ * netascii. FTP: command lines and replies (RFC 959), TYPE A line ends, PORT/PASV and EPRT/EPSV addresses (RFC 959,
  * 2428), FEAT (RFC 2389), MLSD/MLST facts, times and sizes (RFC 3659), 257 paths and LIST lines.
  * No I/O, no runtime API: they run anywhere JavaScript does.
  *
@@ -26,6 +26,7 @@ export * from "./tftp_options.ts";
 export * from "./tftp_error_code.ts";
 export * from "./tftp_decode_error.ts";
 export * from "./netascii.ts";
+export * from "./ftp_ascii.ts";
 export * from "./ftp_error.ts";
 export * from "./ftp_line.ts";
 export * from "./ftp_command.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { canonicalFtpHost, sameFtpHost } from "../codec/mod.ts";
+import { canonicalFtpHost, FtpAsciiDecoder, FtpAsciiEncoder, sameFtpHost } from "../codec/mod.ts";
 import {
   type FtpDataResult,
   type FtpServerEvent,
@@ -30,7 +30,6 @@ import type {
   FtpTlsServerContext,
   FtpTlsServerOptions,
 } from "./transport.ts";
-import { asciiToWire, wireToAscii } from "./_ascii.ts";
 
 /** One user of {@linkcode ServeFtpsOptions.users}. */
 export interface FtpsUserOptions {
@@ -866,7 +865,7 @@ class ServerSessionDriver {
           await socket.write(event.listing);
         } else {
           const source = opened.read!;
-          let lastCr = false;
+          const encoder = ascii ? new FtpAsciiEncoder() : undefined;
           for (;;) {
             let chunk: Uint8Array | null;
             try {
@@ -876,8 +875,7 @@ class ServerSessionDriver {
               break;
             }
             if (chunk === null || transfer.aborted) break;
-            let wire = chunk;
-            if (ascii) [wire, lastCr] = asciiToWire(chunk, lastCr);
+            const wire = encoder ? encoder.encode(chunk) : chunk;
             await socket.write(wire);
             bytes += wire.length;
             lastProgress = performance.now();
@@ -894,14 +892,13 @@ class ServerSessionDriver {
         result = transfer.contested ? { ok: false, reason: "contested" } : done;
       } else {
         const target = opened.write!;
-        let carry = false;
+        const decoder = ascii ? new FtpAsciiDecoder() : undefined;
         for (;;) {
           const chunk = await socket.read();
           if (chunk === null) break;
           lastProgress = performance.now();
           bytes += chunk.length;
-          let data = chunk;
-          if (ascii) [data, carry] = wireToAscii(chunk, carry);
+          const data = decoder ? decoder.decode(chunk) : chunk;
           try {
             await target.write(data);
           } catch (error) {
@@ -929,7 +926,9 @@ class ServerSessionDriver {
           return;
         }
         try {
-          if (carry) await target.write(new Uint8Array([13]));
+          // A CR the decoder held: the file ended with it.
+          const held = decoder?.flush();
+          if (held && held.length > 0) await target.write(held);
           await target.commit();
           committed = true;
         } catch (error) {

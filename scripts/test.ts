@@ -51,6 +51,7 @@ interface StepResult {
  * run once, under Deno (with coverage); Bun and Node run the others.
  */
 const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
+  "codec/ftp_ascii_test",
   "codec/ftp_property_test",
   "codec/ftp_servers_test",
   "codec/ftp_test",

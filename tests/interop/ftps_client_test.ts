@@ -4,7 +4,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectFtps, type FtpsClient } from "../ftps/_connect.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
@@ -13,6 +13,7 @@ import {
   everyOperation,
   FIXTURES,
   type FtpsServer,
+  HELLO_MTIME,
   refusedBeforeUser,
   resumedTransfers,
   startVsftpd,
@@ -36,6 +37,7 @@ describe("FTPS client against vsftpd (session reuse required)", { skip }, () => 
     await chmod(dir.path, 0o755);
     await chmod(join(dir.path, "top"), 0o755);
     await writeFile(join(dir.path, "top", "pub", "hello.txt"), "hello from vsftpd\n");
+    await utimes(join(dir.path, "top", "pub", "hello.txt"), HELLO_MTIME, HELLO_MTIME);
     await writeFile(join(dir.path, "top", "pub", "big.bin"), big());
     await chownFtp(join(dir.path, "top", "pub"));
     ca = await readFile(join(FIXTURES, "ca.pem"), "utf8");

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectFtps, type FtpsClient } from "../ftps/_connect.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
@@ -14,6 +14,7 @@ import {
   everyOperation,
   FIXTURES,
   type FtpsServer,
+  HELLO_MTIME,
   nameOnlyCertificate,
   PASSWORD,
   refusedBeforeUser,
@@ -37,6 +38,7 @@ async function servedTree(dir: string, name: string, hello: string): Promise<str
   await chmod(dir, 0o755); // mkdtemp makes it 0700: the ftp user must get through
   await mkdir(pub, { recursive: true });
   await writeFile(join(pub, "hello.txt"), hello);
+  await utimes(join(pub, "hello.txt"), HELLO_MTIME, HELLO_MTIME);
   await writeFile(join(pub, "big.bin"), big());
   await chownFtp(root, pub, join(pub, "hello.txt"), join(pub, "big.bin"));
   return root;
