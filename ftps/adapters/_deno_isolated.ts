@@ -81,7 +81,6 @@ const WORKER_URL = new URL(
   import.meta.url,
 );
 
-/** One client session: its worker, started on the first connection and ended after the last. */
 /**
  * Sessions that run in this isolate, by server name: how many are open, and the server and TLS
  * settings of the last. The isolate's own store serves a session when no other open session
@@ -107,8 +106,10 @@ class IsolatedSession implements FtpTlsSessionStore {
   #worker: DenoWorker | undefined;
   #calls = new Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>();
   #nextCall = 1;
-  /** Connections and listeners open in the worker. */
+  /** Connections and listeners open. */
   #open = 0;
+  /** The last connection or listener has ended: the worker stops once its calls are answered. */
+  #idle = false;
   #ready = false;
 
   constructor(server?: SessionServer) {
@@ -172,9 +173,6 @@ class IsolatedSession implements FtpTlsSessionStore {
   async prepare(): Promise<void> {
     if (!this.local) await this.call({ method: "ping" });
   }
-
-  /** The last connection or listener has ended: the worker stops once its calls are answered. */
-  #idle = false;
 
   opened(): void {
     this.#open++;
@@ -401,12 +399,6 @@ class LocalSocket implements FtpSocket {
   }
 }
 
-function sessionOf(sessions: FtpTlsSessionStore | undefined): IsolatedSession {
-  if (sessions instanceof IsolatedSession) return sessions;
-  // A connection outside any session (a transport used directly) gets a worker of its own.
-  return new IsolatedSession();
-}
-
 /** A listener of a session that runs in this isolate. */
 function localListener(session: IsolatedSession, listener: FtpListener): FtpListener {
   session.opened();
@@ -427,11 +419,15 @@ function localListener(session: IsolatedSession, listener: FtpListener): FtpList
   };
 }
 
-/** The FTPS client transport on Deno: `node:tls`, one Worker per session. */
+/** The FTPS client transport on Deno: `node:tls`, each session with a store of its own (the
+ * isolate's, or a Worker's). A connection outside any session resumes nothing. */
 export const isolatedFtpTransport: FtpTransport = {
   async connect({ host, port, tls, sessions }) {
     const { sessions: tlsSessions, ...options } = tls ?? {};
-    const session = sessionOf(tlsSessions ?? sessions);
+    const session = tlsSessions ?? sessions;
+    if (!(session instanceof IsolatedSession)) {
+      return await nodeFtpTransport.connect({ host, port, ...(tls ? { tls: options } : {}) });
+    }
     if (session.local) {
       try {
         return new LocalSocket(
@@ -462,8 +458,8 @@ export const isolatedFtpTransport: FtpTransport = {
     if (tls) session.ready = true;
     return new IsolatedSocket(session, info);
   },
-  async listen(host, sessions) {
-    const session = sessionOf(sessions);
+  async listen(host, session) {
+    if (!(session instanceof IsolatedSession)) return await nodeFtpTransport.listen(host);
     if (session.local) {
       try {
         return localListener(session, await nodeFtpTransport.listen(host));
