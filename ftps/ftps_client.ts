@@ -94,10 +94,25 @@ interface Pending {
   data?: DataJob;
 }
 
+/** An upload's bytes: `chunks()` gives them for an attempt; a `replayable` source gives all of
+ * them again each time (bytes, a local file), another only what its first attempt left. */
+interface UploadSource {
+  readonly chunks: () => AsyncIterable<Uint8Array>;
+  readonly replayable: boolean;
+}
+
+/** What a transfer moves its bytes to or from. */
+interface TransferIo {
+  readonly sink?: DataJob["sink"];
+  readonly source?: UploadSource;
+}
+
 interface DataJob {
   readonly request: FtpTransferRequest;
   readonly sink?: (chunk: Uint8Array) => void | Promise<void>;
   readonly source?: AsyncIterable<Uint8Array>;
+  /** The upload's source was read from (an attempt after it would miss what was taken). */
+  pulled?: boolean;
   readonly onProgress?: (bytes: number) => void;
   socket?: FtpSocket;
   listener?: FtpListener;
@@ -197,13 +212,14 @@ export class FtpsClient {
   static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
     const secure = options.secure ?? "explicit";
     const port = options.port ?? (secure === "implicit" ? 990 : 21);
+    const verification = tlsOptions(options);
     const sessions = options.transport.sessionStore({
       host: options.host,
       port,
-      tls: tlsOptions(options),
+      tls: verification,
     });
     await sessions.prepare?.();
-    const tls = { ...tlsOptions(options), sessions };
+    const tls = { ...verification, sessions };
     const connecting = options.transport.connect({
       host: options.host,
       port,
@@ -372,7 +388,7 @@ export class FtpsClient {
         ...(options.offset !== undefined ? { offset: options.offset } : {}),
       },
       options,
-      { source: chunked(data) },
+      { source: uploadSource(data) },
     );
   }
 
@@ -469,8 +485,18 @@ export class FtpsClient {
     options: FtpsTransferOptions & { append?: boolean } = {},
   ): Promise<void> {
     const file = await open(localPath, "r");
+    // With an offset (REST), the file is sent from that byte on: the server has the rest.
+    const start = options.offset ?? 0;
     try {
-      await this.put(path, fileChunks(file), options);
+      await this.#transfer(
+        {
+          command: options.append ? "APPE" : "STOR",
+          path,
+          ...(options.offset !== undefined ? { offset: options.offset } : {}),
+        },
+        options,
+        { source: { chunks: () => fileChunks(file, start), replayable: true } },
+      );
     } finally {
       await file.close();
     }
@@ -774,7 +800,7 @@ export class FtpsClient {
   async #transfer(
     request: FtpTransferRequest,
     options: FtpsTransferOptions,
-    io: { sink?: DataJob["sink"]; source?: AsyncIterable<Uint8Array> },
+    io: TransferIo,
   ): Promise<FtpReply> {
     const first = this.#attempt(request, options, io);
     try {
@@ -787,7 +813,7 @@ export class FtpsClient {
       // The server's 522 (RFC 4217 10.2: TLS negotiation failed) may come before the handshake's
       // own failure shows here.
       const job = first.job;
-      if (this.#closed || options.signal?.aborted) throw error;
+      if (this.#closed || options.signal?.aborted || !repeatable(job, io)) throw error;
       const refused = job.resumeRefused ||
         (job.offered && !job.secured && error instanceof FtpReplyError && error.code === 522);
       if (refused) {
@@ -805,8 +831,10 @@ export class FtpsClient {
       for (let retry = 0; retry < MAX_TICKET_RETRIES && starved.drainTickets; retry++) {
         // Bounded: the data connection's reads are (its idle guard).
         await starved.moved;
-        // A handshake that did resume was refused for some other reason.
+        // A handshake that did resume was refused for some other reason; an upload whose
+        // source cannot give its bytes again is not tried again.
         if (starved.resumed || this.#closed || options.signal?.aborted) break;
+        if (!repeatable(starved, io)) break;
         const again = this.#attempt(request, options, io);
         try {
           return await again.reply;
@@ -831,7 +859,7 @@ export class FtpsClient {
   #attempt(
     request: FtpTransferRequest,
     options: FtpsTransferOptions,
-    io: { sink?: DataJob["sink"]; source?: AsyncIterable<Uint8Array> },
+    io: TransferIo,
   ): { job: DataJob; reply: Promise<FtpReply> } {
     this.#check();
     options.signal?.throwIfAborted();
@@ -839,7 +867,7 @@ export class FtpsClient {
     const job: DataJob = {
       request,
       ...(io.sink ? { sink: io.sink } : {}),
-      ...(io.source ? { source: io.source } : {}),
+      ...(io.source ? { source: io.source.chunks() } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       bytes: 0,
       tls: false,
@@ -971,6 +999,7 @@ export class FtpsClient {
           job.onProgress?.(job.bytes);
         }
       } else {
+        job.pulled = true;
         for await (const chunk of job.source ?? []) {
           if (job.dropped) return;
           await idle.within(socket.write(chunk));
@@ -1066,14 +1095,16 @@ function unfinished(job: DataJob): boolean {
   return upload && !job.sent;
 }
 
-/** A local file's bytes, 256 KiB at a time. */
+/** A local file's bytes from `start`, 256 KiB at a time. */
 async function* fileChunks(
   file: Awaited<ReturnType<typeof open>>,
+  start: number,
 ): AsyncGenerator<Uint8Array> {
-  for (;;) {
+  for (let position = start;;) {
     const buffer = new Uint8Array(256 * 1024);
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
     if (bytesRead === 0) return;
+    position += bytesRead;
     yield buffer.subarray(0, bytesRead);
   }
 }
@@ -1146,6 +1177,26 @@ function idleGuard(ms: number): IdleGuard {
     },
     stop: () => clearTimeout(timer),
   };
+}
+
+/**
+ * Whether a failed attempt can be made again whole: a download that delivered nothing, an upload
+ * whose source gives every byte again or was not read from.
+ */
+function repeatable(job: DataJob, io: TransferIo): boolean {
+  return io.source ? io.source.replayable || !job.pulled : job.bytes === 0;
+}
+
+/** An upload of `data`: bytes and text are sent whole on every attempt; a stream or an iterable
+ * is read once. */
+function uploadSource(
+  data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+): UploadSource {
+  if (typeof data === "string" || data instanceof Uint8Array) {
+    return { chunks: () => chunked(data), replayable: true };
+  }
+  const once = chunked(data);
+  return { chunks: () => once, replayable: false };
 }
 
 /** Upload data as chunks of at most 64 KiB. */

@@ -119,6 +119,19 @@ describe("serveFtps with ftkit's client", () => {
       assert.deepEqual(new Uint8Array(await readFile(join(root, "up/a.bin"))), bytes(300_000, 3));
       await ftp.append("up/a.bin", new TextEncoder().encode("tail"));
       assert.equal((await readFile(join(root, "up/a.bin"))).length, 300_004);
+      // putFile with an offset (REST) sends the local file from that byte on.
+      const localDir = await mkdtemp(join(tmpdir(), "ftkit-putfile-"));
+      try {
+        await writeFile(join(localDir, "c.bin"), bytes(300_000, 5));
+        await ftp.put("up/c.bin", bytes(300_000, 5).subarray(0, 100_000));
+        await ftp.putFile(join(localDir, "c.bin"), "up/c.bin", { offset: 100_000 });
+        const stored = await readFile(join(root, "up/c.bin"));
+        assert.equal(stored.length, 300_000);
+        assert.ok(Buffer.compare(stored, bytes(300_000, 5)) === 0, "byte for byte");
+        await ftp.remove("up/c.bin");
+      } finally {
+        await rm(localDir, { recursive: true, force: true });
+      }
       await ftp.rename("up/a.bin", "up/b.bin");
       await ftp.cd("up");
       assert.equal(await ftp.pwd(), "/up");
