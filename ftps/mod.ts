@@ -17,13 +17,13 @@
  * @module
  */
 
-export * from "./client.ts";
-export * from "./server.ts";
+export * from "./client_session.ts";
+export * from "./server_session.ts";
 export * from "./storage.ts";
 export * from "./directory.ts";
 export * from "./path.ts";
 export * from "./reply_error.ts";
 export * from "./transport.ts";
-export * from "./ftps_client.ts";
+export * from "./client.ts";
 export * from "./certificate.ts";
-export * from "./serve.ts";
+export * from "./server.ts";

@@ -1,1507 +1,1266 @@
 /**
- * The FTP/FTPS server control machine, sans-I/O: a whole server session (greeting, RFC 4217 TLS
- * negotiation and policies, login, session parameters, file commands, data connections and
- * transfers, ABOR, CCC, REIN, QUIT, limits). It reads command lines and writes replies; TLS,
- * sockets, storage and credential checks stay with the driver.
+ * The runtime-agnostic FTPS server: one {@linkcode FtpServerSession} machine per control
+ * connection, bound to a TCP/TLS transport, a storage per user, real time and the server's
+ * limits (sessions, sessions per address, failed logins, timeouts).
  *
  * @module
  */
 
+import { canonicalFtpHost, FtpAsciiDecoder, FtpAsciiEncoder, sameFtpHost } from "../codec/mod.ts";
 import {
-  canonicalFtpHost,
-  decodeFtpCommand,
-  decodeFtpEprt,
-  decodeFtpPort,
-  encodeFtpReply,
-  formatFtpEpsv,
-  formatFtpFacts,
-  formatFtpFeat,
-  formatFtpListLine,
-  formatFtpPasv,
-  formatFtpPath,
-  formatFtpTime,
-  FtpCodecError,
-  type FtpCommand,
-  type FtpHostPort,
-  FtpLineReader,
-  sameFtpHost,
-} from "../codec/mod.ts";
+  type FtpDataResult,
+  type FtpServerEvent,
+  FtpServerSession,
+  type FtpServerSessionOptions,
+  type FtpStorageRequest,
+  type FtpStorageResult,
+} from "./server_session.ts";
+import {
+  type FtpReadStream,
+  type FtpStorage,
+  FtpStorageError,
+  type FtpWriteStream,
+} from "./storage.ts";
+import { ftpDirectoryStorage } from "./directory.ts";
+import type {
+  FtpPeerCertificate,
+  FtpServerListener,
+  FtpServerSocket,
+  FtpServerTransport,
+  FtpTlsServerContext,
+  FtpTlsServerOptions,
+} from "./transport.ts";
 
-/** 4 for an IPv4 address (or an IPv4-mapped one), 6 for IPv6, `undefined` for anything else. */
-function hostFamily(text: string): 4 | 6 | undefined {
-  const host = canonicalFtpHost(text);
-  return host === undefined ? undefined : host.includes(":") ? 6 : 4;
-}
-import { resolveFtpPath } from "./path.ts";
-
-/** Facts about a file or directory. */
-export interface FtpStorageStat {
-  /** What it is. */
-  readonly type: "file" | "dir" | "link" | "other";
-  /** Size in bytes. */
-  readonly size: number;
-  /** Last modification. */
-  readonly modified: Date;
-}
-
-/** One entry of a directory. */
-export interface FtpStorageEntry extends FtpStorageStat {
-  /** Its name in the directory (no `/`). */
-  readonly name: string;
+/** One user of {@linkcode ServeFtpsOptions.users}. */
+export interface FtpsUserOptions {
+  /** The password (absent: this user logs in only with a certificate). */
+  password?: string;
+  /** SHA-256 fingerprints (`AB:CD:...`, colons and case optional) of TLS client certificates
+   * that log this user in without a password (232, RFC 4217 section 12.2). */
+  certificates?: readonly string[];
+  /** The directory this user sees as `/` (default: the server's `root`). */
+  root?: string;
+  /** What this user sees, instead of a directory. */
+  storage?: FtpStorage;
+  /** Whether this user may change files (default: the server's `allowWrite`). */
+  allowWrite?: boolean;
 }
 
-/** What the server machine asks of its storage (paths are absolute in the virtual tree). */
-export type FtpStorageRequest =
-  | {
-    /** Facts about a path: for CWD, SIZE, MDTM, RNFR, MLST, STAT and the listings. */
-    readonly op: "stat";
-    /** The path. */
-    readonly path: string;
-  }
-  | {
-    /** A directory's entries (LIST, NLST, MLSD, STAT). */
-    readonly op: "list";
-    /** The directory. */
-    readonly path: string;
-  }
-  | {
-    /** Open a file for reading from `offset` (RETR; the offset comes from REST). The driver keeps
-     * what it opened for the `transfer-data` event that follows a successful result. */
-    readonly op: "read";
-    /** The path. */
-    readonly path: string;
-    /** Where to start, in bytes. */
-    readonly offset: number;
-  }
-  | {
-    /** Open a file for writing (STOR, APPE): truncated at `offset` (0 makes it new or empty; REST
-     * gives more), or appended to. The driver keeps what it opened for `transfer-data`. */
-    readonly op: "write";
-    /** The path. */
-    readonly path: string;
-    /** Where to start, in bytes (ignored when appending). */
-    readonly offset: number;
-    /** Whether to append (APPE). */
-    readonly append: boolean;
-  }
-  | {
-    /** Create a file under a name of the storage's choosing (STOU), in `directory`; its path goes
-     * back in the result. */
-    readonly op: "write-unique";
-    /** Where. */
-    readonly directory: string;
-  }
-  | {
-    /** Make a directory (MKD). */
-    readonly op: "mkdir";
-    /** The path. */
-    readonly path: string;
-  }
-  | {
-    /** Remove an empty directory (RMD). */
-    readonly op: "rmdir";
-    /** The path. */
-    readonly path: string;
-  }
-  | {
-    /** Delete a file (DELE). */
-    readonly op: "delete";
-    /** The path. */
-    readonly path: string;
-  }
-  | {
-    /** Rename (RNFR, RNTO). */
-    readonly op: "rename";
-    /** The current path. */
-    readonly from: string;
-    /** The new path. */
-    readonly to: string;
-  };
-
-/** The storage's answer to a request. */
-export type FtpStorageResult =
-  | {
-    /** Done. */
-    readonly ok: true;
-    /** For `stat` (and optionally `read`, for the size in the 150 reply): what the path is. */
-    readonly stat?: FtpStorageStat;
-    /** For `list`: the entries. */
-    readonly entries?: readonly FtpStorageEntry[];
-    /** For `list`: the wall-clock time of the listing, for LIST's rule that entries older than
-     * six months show a year instead of a time (without it every entry shows its year). */
-    readonly now?: Date;
-    /** For `write-unique`: the path of the file made. */
-    readonly path?: string;
-  }
-  | {
-    /** Refused or failed. */
-    readonly ok: false;
-    /** The reply code (default 550: not found or no access; 450 busy; 451 local error; 452 or
-     * 552 out of space; 553 name not allowed). */
-    readonly code?: 450 | 451 | 452 | 550 | 552 | 553;
-    /** The reply text (default "Requested action not taken."). Never a real server path. */
-    readonly message?: string;
-  };
-
-/** Options of {@linkcode FtpServerSession}. */
-export interface FtpServerSessionOptions {
-  /** TLS on the control connection: offered through AUTH TLS (`"explicit"`, default), there from
-   * the first byte (`"implicit"`), or not at all (`"none"`). */
-  tls?: "explicit" | "implicit" | "none";
-  /** Refuse USER until the control connection is protected (default true when TLS is offered;
-   * RFC 4217 section 10.1). */
-  requireTlsForLogin?: boolean;
-  /** Let `anonymous` and `ftp` log in (default false). */
-  allowAnonymous?: boolean;
-  /** Let the anonymous user log in without TLS even when TLS is required (default false). */
-  anonymousWithoutTls?: boolean;
-  /** The data protection the server accepts (RFC 4217 section 10.2): `"required"` (PROT P before
-   * any transfer; default), `"optional"`, or `"none"` (PROT C only). */
-  dataProtection?: "required" | "optional" | "none";
-  /** Accept CCC (default false: 500, RFC 4217 section 5). */
-  allowCcc?: boolean;
-  /** The greeting's text (default `"ftkit FTP server ready"`). */
-  greeting?: string;
-  /** Failed logins before the session is closed with 421 (default 3). */
-  maxLoginAttempts?: number;
-  /** The longest command line, in bytes (default 4096). */
-  maxLineLength?: number;
-  /** Commands held while the machine waits (a TLS handshake, a credential check); more close the
-   * session (default 16). */
-  maxPendingCommands?: number;
-  /** Inactivity before the session is closed with 421, in ms (default 300000): the time since the
-   * last whole command line, or the server's last answer to one (a byte at a time is no
-   * activity); a transfer in progress is not inactivity. */
-  idleTimeoutMs?: number;
-  /** The time from the greeting (or REIN) to a completed login, in ms, after which the session is
-   * closed with 421 (default 60000): a client that connects and never logs in holds no slot for
-   * long. */
-  loginTimeoutMs?: number;
-  /** The time a command line may take to arrive, from its first byte to its end, in ms (default
-   * 30000): a client that trickles a byte at a time is closed with 421. */
-  lineTimeoutMs?: number;
-  /** The IPv4 address a 227 reply names (default: the control connection's local address), for a
-   * server behind NAT. */
-  passiveHost?: string;
-  /** Let data connections come from, and PORT/EPRT point to, hosts other than the control
-   * connection's peer and ports below 1024 (default false: RFC 2577 section 3's bounce attack and
-   * section 7's port stealing). */
-  allowForeignDataHosts?: boolean;
-  /** Refuse a protected data connection whose TLS session is not a resumption of the control
-   * connection's (522; RFC 4217 section 10.2). Default false. Never after REIN, which may not
-   * mandate cached sessions (RFC 4217 section 13). */
-  requireTlsResumption?: boolean;
-  /** Ask the driver whether the TLS client certificate alone identifies the user named by USER
-   * on a protected control connection (an `authenticate-certificate` event); if it does, USER is
-   * answered 232 and no password is asked (RFC 4217 section 12.2). Default false. */
-  certificateLogin?: boolean;
+/** What an {@linkcode ServeFtpsOptions.authenticate} hook is asked. */
+export interface FtpsLoginRequest {
+  /** The user name sent. */
+  readonly user: string;
+  /** The password sent; absent when only the client certificate is offered as identity. */
+  readonly password?: string;
+  /** The TLS client certificate of the control connection, if one came. */
+  readonly certificate?: FtpPeerCertificate;
+  /** The client's IP address. */
+  readonly remoteAddress: string;
+  /** Whether the control connection is protected. */
+  readonly protected: boolean;
 }
 
-/** The control connection's two ends, for PASV replies and the data connection checks. */
-export interface FtpServerAddresses {
-  /** The server's address on the control connection. */
-  readonly local: string;
-  /** The client's address. */
-  readonly remote: string;
-}
-
-/** How a data connection ended, as its driver reports it to `dataResult`. */
-export type FtpDataResult =
+/** One line of the server's log ({@linkcode ServeFtpsOptions.onLog}). */
+export type FtpsLogEntry =
   | {
-    /** Every byte moved, and the connection closed cleanly. */
-    readonly ok: true;
-  }
-  | {
-    /** It failed. */
-    readonly ok: false;
-    /** Where: no connection came or could be made (425), the TLS handshake failed (522), the
-     * TLS session was not resumed when that is required (522), the connection broke (426), a
-     * protected upload ended without TLS close_notify (`truncated`, 426), a second data
-     * connection came from the client's host (`contested`, 426: one of them is not the
-     * client's), or the storage failed (`code`, default 451). */
-    readonly reason:
-      | "connect"
-      | "tls"
-      | "tls-resumption"
-      | "broken"
-      | "truncated"
-      | "contested"
-      | "storage";
-    /** For `storage`: the reply code (451 local error; 452 or 552 out of space). */
-    readonly code?: 451 | 452 | 552;
-    /** For `storage`: the reply text. Never a real server path. */
-    readonly message?: string;
-  };
-
-/** What the server machine tells its driver. `closed` is final. */
-export type FtpServerEvent =
-  | {
-    /** The 234 to AUTH TLS is queued: send it, then run TLS on the control connection as its
-     * server and call `controlUpgraded(now)` (or `controlUpgradeFailed(now)`). */
-    readonly type: "upgrade-control";
-  }
-  | {
-    /** The 200 to CCC, or the 220 to REIN, is queued: send it, shut TLS down on the control
-     * connection (keeping TCP), then call `controlCleared(now)`. */
-    readonly type: "clear-control";
-  }
-  | {
-    /** Check these credentials and call `loginResult(now, ok)`. */
-    readonly type: "authenticate";
-    /** The user name. */
-    readonly user: string;
-    /** The password. */
-    readonly password: string;
-    /** Whether the control connection is protected. */
-    readonly protected: boolean;
-  }
-  | {
-    /** USER on a protected control connection, with `certificateLogin` on: check whether the
-     * client's TLS certificate identifies this user and call `certificateResult(now, ok)`. */
-    readonly type: "authenticate-certificate";
-    /** The user name. */
-    readonly user: string;
-  }
-  | {
-    /** Carry out this storage request and call `storageResult(now, result)`. */
-    readonly type: "storage";
-    /** The request. */
-    readonly request: FtpStorageRequest;
-  }
-  | {
-    /** PASV or EPSV: listen on a fresh TCP port of the control connection's local address
-     * (`family` 4 or 6), then call `dataListening(now, port)` (or `dataListenFailed(now)`). */
-    readonly type: "listen-data";
-    /** The address family. */
-    readonly family: 4 | 6;
-  }
-  | {
-    /** Close the passive listener (or a data connection accepted early) and forget it. */
-    readonly type: "close-data";
-  }
-  | {
-    /** A transfer is accepted and its 150 queued: get the data connection (accept it on the
-     * passive listener, or connect to `connect`), run TLS on it as its server when `tls`, move
-     * the bytes, close it, then call `dataResult(now, id, result)`. */
-    readonly type: "transfer-data";
-    /** The transfer. */
-    readonly id: number;
-    /** `send` (RETR, and listings) or `receive` (STOR, APPE, STOU). */
-    readonly direction: "send" | "receive";
-    /** Active mode: where to connect. Absent in passive mode. */
-    readonly connect?: FtpHostPort;
-    /** Passive mode: the only host a data connection may come from (others are closed unread),
-     * as the control connection's peer was given to `start`; compare addresses with
-     * `sameFtpHost`, not as text. `undefined` when any host may connect. */
-    readonly acceptFrom?: string;
-    /** Whether the data connection is TLS (PROT P). */
-    readonly tls: boolean;
-    /** Whether the data connection's TLS session must resume the control connection's. */
-    readonly requireTlsResumption: boolean;
-    /** The representation type (TYPE): `I` bytes as they are, `A` text with CRLF line ends. */
-    readonly representation: "A" | "I";
-    /** For a listing: the bytes to send as they are, whatever the representation type (the
-     * storage was not opened). */
-    readonly listing?: Uint8Array;
-  }
-  | {
-    /** ABOR: drop the transfer's data connection now, and with it what the storage opened (an
-     * upload stays incomplete). No `dataResult` is expected; one that comes is ignored. */
-    readonly type: "abort-data";
-    /** The transfer. */
-    readonly id: number;
-  }
-  | {
-    /** Someone logged in. */
-    readonly type: "logged-in";
-    /** The user name. */
-    readonly user: string;
-  }
-  | {
-    /** The session is over: close the control connection once the queued replies are sent, and
-     * any data connection or listener at once. */
-    readonly type: "closed";
+    /** A connection was refused before its session began. */
+    readonly type: "refused";
+    /** The client. */
+    readonly remoteAddress: string;
     /** Why. */
-    readonly reason:
-      | "quit"
-      | "idle"
-      | "login-timeout"
-      | "line-timeout"
-      | "too-many-logins"
-      | "protocol-error"
-      | "tls-failed";
+    readonly reason: "max-sessions" | "max-sessions-per-ip" | "locked-out" | "tls";
+  }
+  | {
+    /** A data connection was refused: it came from another host than the client's
+     * (`foreign-host`, RFC 2577 section 3), or to a passive port that had its connection already
+     * (`extra-connection`; from the client's own address it fails the transfer, 426: one of the
+     * two is another program), or its TLS session did not resume when it had to
+     * (`not-resumed`, 522). */
+    readonly type: "data-refused";
+    /** The client of the session. */
+    readonly remoteAddress: string;
+    /** Where the data connection came from. */
+    readonly from: string;
+    /** Why. */
+    readonly reason: "foreign-host" | "extra-connection" | "not-resumed";
+  }
+  | {
+    /** A login succeeded or failed. */
+    readonly type: "login";
+    /** The client. */
+    readonly remoteAddress: string;
+    /** The user name. */
+    readonly user: string;
+    /** Whether it succeeded. */
+    readonly ok: boolean;
+    /** How: a password, or the client's certificate alone (232). */
+    readonly method: "password" | "certificate";
+  }
+  | {
+    /** A data transfer ended. */
+    readonly type: "transfer";
+    /** The client. */
+    readonly remoteAddress: string;
+    /** The user. */
+    readonly user: string | undefined;
+    /** `send` (RETR, listings) or `receive` (STOR, APPE, STOU). */
+    readonly direction: "send" | "receive";
+    /** Bytes moved on the data connection. */
+    readonly bytes: number;
+    /** Wall time in ms. */
+    readonly durationMs: number;
+    /** Whether the data connection was TLS, and its session resumed. */
+    readonly tls: { readonly protocol: string; readonly resumed: boolean } | undefined;
+    /** A protected upload: whether the client ended its TLS stream with close_notify (absent
+     * when the upload did not reach its end, or the transport cannot tell). */
+    readonly closeNotified?: boolean;
+    /** `ok`, `aborted` (ABOR or the session closing), or why it failed (`truncated`: a
+     * protected upload ended without TLS close_notify, and nothing was kept). */
+    readonly outcome: "ok" | "aborted" | Exclude<FtpDataResult, { ok: true }>["reason"];
+  }
+  | {
+    /** A session ended. */
+    readonly type: "closed";
+    /** The client. */
+    readonly remoteAddress: string;
+    /** The user, if one logged in. */
+    readonly user: string | undefined;
+    /** Why: the machine's reason, or `disconnected` when the client went away. */
+    readonly reason: Extract<FtpServerEvent, { type: "closed" }>["reason"] | "disconnected";
   };
+
+/** Options of `serveFtps`. */
+export interface ServeFtpsOptions extends
+  Pick<
+    FtpServerSessionOptions,
+    | "requireTlsForLogin"
+    | "dataProtection"
+    | "allowCcc"
+    | "greeting"
+    | "maxLoginAttempts"
+    | "maxLineLength"
+    | "idleTimeoutMs"
+    | "loginTimeoutMs"
+    | "lineTimeoutMs"
+    | "passiveHost"
+    | "allowForeignDataHosts"
+    | "requireTlsResumption"
+  > {
+  /** The directory served (to every user without a `root` or `storage` of their own). */
+  root?: string;
+  /** What is served, instead of `root`. */
+  storage?: FtpStorage;
+  /** Let users change files in `root` (default false: read-only). */
+  allowWrite?: boolean;
+  /** Users by name: a password, or their options. */
+  users?: Readonly<Record<string, string | FtpsUserOptions>>;
+  /**
+   * Checks logins instead of `users`: resolve `true` (the server's `root`/`storage`), the storage
+   * the user gets, or `false`. It also decides certificate logins (`password` absent).
+   */
+  authenticate?: (
+    request: FtpsLoginRequest,
+  ) => boolean | FtpStorage | Promise<boolean | FtpStorage>;
+  /** Let `anonymous` and `ftp` in, read-only, with any password (default false); `root` gives
+   * them a directory of their own. */
+  anonymous?: boolean | { root?: string; storage?: FtpStorage };
+  /** The server's certificate and key (and client-certificate settings), or a context already
+   * made by the transport. Required unless `secure` is `"none"`. */
+  tls?: FtpTlsServerOptions | FtpTlsServerContext;
+  /** FTPS through AUTH TLS (`"explicit"`, default), TLS from the first byte (`"implicit"`), or
+   * plain FTP (`"none"`, for tests and closed networks only). */
+  secure?: "explicit" | "implicit" | "none";
+  /** The address to listen on (default `"0.0.0.0"`). */
+  host?: string;
+  /** The port (default 21, or 990 when implicit; 0 picks a free one). */
+  port?: number;
+  /** Passive data ports come from this inclusive range (default: any free port). */
+  passivePorts?: readonly [number, number];
+  /** Sessions at once (default 256); more are answered 421 and closed. */
+  maxSessions?: number;
+  /** Sessions at once from one IP address, or one IPv6 /64 (default 10). */
+  maxSessionsPerIp?: number;
+  /**
+   * Keep a protected (PROT P) upload only when the client ended its TLS stream with close_notify
+   * (default true). Without it, the end of the TCP stream is all that marks the end of the file,
+   * and a connection cut short, or a forged FIN (RFC 8446 section 6.1's truncation attack), would
+   * commit a partial file. curl, lftp, Python's ftplib, basic-ftp and ftkit's client all send
+   * close_notify; turn this off only for a client that does not (as vsftpd's
+   * `strict_ssl_read_eof=NO`). A transport of your own whose sockets cannot tell
+   * (`closeNotified` undefined) gets every protected upload refused (426) while this is on.
+   */
+  requireCloseNotify?: boolean;
+  /** A failed login is answered this much later, in ms (default 1000). */
+  loginFailureDelayMs?: number;
+  /** Failed logins from one address within `windowMs` that lock it out for `durationMs`: its
+   * new connections are answered 421 and its logins fail (default 10 in 10 minutes lock out for
+   * 15 minutes; `false` turns it off). */
+  lockout?: false | { attempts: number; windowMs: number; durationMs: number };
+  /** How long a data connection may take to come and be secured, and a transfer may stall, in ms
+   * (default 30000). */
+  dataTimeoutMs?: number;
+  /** How long a control connection's TLS handshake may take, in ms (default 10000). */
+  tlsHandshakeTimeoutMs?: number;
+  /** Sessions, logins and transfers, as they happen. */
+  onLog?: (entry: FtpsLogEntry) => void;
+  /** Errors of the listening socket, and anything unexpected in a session. */
+  onError?: (error: Error) => void;
+}
+
+/** A running FTPS server. */
+export interface FtpsServer extends AsyncDisposable {
+  /** Where it listens. */
+  readonly address: { readonly host: string; readonly port: number };
+  /** Sessions open now. */
+  readonly sessions: number;
+  /** Stops listening and closes every session and transfer. */
+  close(): Promise<void>;
+}
+
+/** Whether a value is a context already made (rather than options to make one). */
+function isContext(value: FtpTlsServerOptions | FtpTlsServerContext): value is FtpTlsServerContext {
+  return "options" in value && typeof (value as FtpTlsServerContext).options === "object";
+}
+
+/** A fingerprint without colons, upper case, for comparisons. */
+function fingerprintKey(text: string): string {
+  return text.replace(/:/g, "").toUpperCase();
+}
+
+/** Compares two strings in time that depends only on their lengths. */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let difference = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) difference |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return difference === 0;
+}
 
 const ANONYMOUS = new Set(["anonymous", "ftp"]);
-/** A LIST or STAT argument less the `ls` options clients put first (`-la`). */
-function withoutLsOptions(argument: string): string {
-  return argument.replace(/^\s*(-[a-zA-Z]+\s*)+/, "");
-}
-
-/** The MLST/MLSD facts served (RFC 3659 section 7.5). */
-const MLST_FACTS: readonly string[] = ["type", "size", "modify"];
 
 /**
- * One server session over an FTP control connection, as a pure state machine.
- *
- * Inputs: `start`, `receive`, `controlUpgraded`, `controlUpgradeFailed`, `controlCleared`,
- * `loginResult`, `certificateResult`, `storageResult`, `dataListening`, `dataListenFailed`, `dataResult`,
- * `handleTimeout`. Outputs: `pollTransmit` (reply bytes), `pollEvent`, `pollTimeout`.
- *
- * The whole RFC 959 command set is served over an abstract storage: the machine asks for
- * `storage` requests (stat, list, read, write, mkdir, ...) and data connections
- * (`listen-data`, `transfer-data`), and never does file or socket I/O itself.
- *
- * @example
- * ```ts
- * import { FtpServerSession } from "@ftkit/ftkit/ftps";
- *
- * const session = new FtpServerSession();
- * session.start(0);
- * console.log(new TextDecoder().decode(session.pollTransmit())); // "220 ftkit FTP server ready\r\n"
- * session.receive(1, new TextEncoder().encode("USER fred\r\n"));
- * console.log(new TextDecoder().decode(session.pollTransmit())); // "530 TLS required: use AUTH TLS first.\r\n"
- * ```
+ * What session limits and lockouts count by: an IPv4 address, or an IPv6 address's /64 (one
+ * subscriber's network: a client there can take any of its 2^64 addresses).
  */
-export class FtpServerSession {
-  readonly #tls: "explicit" | "implicit" | "none";
-  readonly #requireTls: boolean;
-  readonly #allowAnonymous: boolean;
-  readonly #anonymousWithoutTls: boolean;
-  readonly #dataProtection: "required" | "optional" | "none";
-  readonly #allowCcc: boolean;
-  readonly #greeting: string;
-  readonly #maxLoginAttempts: number;
-  readonly #maxPending: number;
-  readonly #idleTimeoutMs: number;
-  readonly #loginTimeoutMs: number;
-  readonly #lineTimeoutMs: number;
-  readonly #passiveHost: string | undefined;
-  readonly #allowForeign: boolean;
-  readonly #requireResumption: boolean;
-  readonly #certificateLogin: boolean;
-  readonly #maxLineLength: number;
-  #lines: FtpLineReader;
-  #addresses: FtpServerAddresses | undefined;
+function clientKey(address: string): string {
+  const canonical = canonicalFtpHost(address) ?? address;
+  if (!canonical.includes(":")) return canonical;
+  return `${canonical.split(":").slice(0, 4).join(":")}::/64`;
+}
 
-  #transmits: Uint8Array[] = [];
-  #events: FtpServerEvent[] = [];
-  #phase: "idle" | "running" | "waiting" | "closed" = "idle";
-  #pending: string[] = [];
-  /** When the session counts as idle: the last whole command line, or answer, plus the idle
-   * timeout. */
-  #idleDeadline: number | undefined;
-  /** Until a login completes: the greeting (or REIN) plus the login timeout. */
-  #loginDeadline: number | undefined;
-  /** While part of a command line is held: its first byte plus the line timeout. */
-  #lineDeadline: number | undefined;
+/** Connections refused with a 421 at once; more are dropped unanswered. */
+const MAX_REFUSALS = 64;
 
-  // Session state (RFC 4217 section 4: AUTH resets all but itself; REIN resets all).
-  #protected = false;
-  #cleared = false;
-  #pbsz = false;
-  #prot: "C" | "P" = "C";
+/** A timeout, as a rejection. */
+class TimeoutError extends Error {
+  constructor(what: string) {
+    super(`${what} timed out`);
+    this.name = "TimeoutError";
+  }
+}
+
+/** Resolves with `promise`, or rejects after `ms` (and runs `onTimeout`). */
+function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  onTimeout?: () => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new TimeoutError(what));
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Failed logins per address, and lockouts. */
+class LoginGuard {
+  readonly #failures = new Map<string, number[]>();
+  readonly #lockedUntil = new Map<string, number>();
+  readonly #policy: { attempts: number; windowMs: number; durationMs: number } | undefined;
+
+  constructor(policy: false | { attempts: number; windowMs: number; durationMs: number }) {
+    this.#policy = policy === false ? undefined : policy;
+  }
+
+  locked(address: string, now: number): boolean {
+    const until = this.#lockedUntil.get(address);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.#lockedUntil.delete(address);
+    return false;
+  }
+
+  failed(address: string, now: number): void {
+    const policy = this.#policy;
+    if (!policy) return;
+    const recent = (this.#failures.get(address) ?? []).filter((t) => now - t < policy.windowMs);
+    recent.push(now);
+    if (recent.length >= policy.attempts) {
+      this.#lockedUntil.set(address, now + policy.durationMs);
+      this.#failures.delete(address);
+    } else {
+      this.#failures.set(address, recent);
+    }
+    // Bounded: forget addresses whose failures all aged out.
+    if (this.#failures.size > 10_000) {
+      for (const [key, times] of this.#failures) {
+        if (times.every((t) => now - t >= policy.windowMs)) this.#failures.delete(key);
+      }
+    }
+  }
+}
+
+/** What the server shares with its sessions. */
+interface ServerShared {
+  readonly transport: FtpServerTransport;
+  readonly options: ServeFtpsOptions;
+  readonly secure: "explicit" | "implicit" | "none";
+  readonly context: FtpTlsServerContext | undefined;
+  readonly guard: LoginGuard;
+  readonly dataTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly requireCloseNotify: boolean;
+  readonly login: (request: FtpsLoginRequest) => Promise<FtpStorage | undefined>;
+  readonly anonymousStorage: () => FtpStorage;
+  readonly log: (entry: FtpsLogEntry) => void;
+}
+
+/** An open data transfer. */
+interface RunningTransfer {
+  readonly id: number;
+  aborted: boolean;
+  /** Another connection to the passive port came from the client's address. */
+  contested: boolean;
+  socket: FtpServerSocket | undefined;
+  /** Drops the data connection (ABOR, the session closing). */
+  abort(): void;
+}
+
+/** One control connection, driven. */
+class ServerSessionDriver {
+  readonly #shared: ServerShared;
+  readonly #machine: FtpServerSession;
+  #control: FtpServerSocket;
+  readonly #remote: string;
+  /** What limits and lockouts count this client by. */
+  readonly #key: string;
+  #storage: FtpStorage | undefined;
   #user: string | undefined;
-  #loggedIn = false;
-  #failedLogins = 0;
-  #type: "A" | "I" = "A";
-  #utf8 = false;
-  #cwd = "/";
-  #renameFrom: string | undefined;
-  #onStorage: ((result: FtpStorageResult) => void) | undefined;
-  #restart = 0;
-  #epsvAll = false;
-  #mlstFacts: readonly string[] = MLST_FACTS;
-  /** The data connection set up by PASV/EPSV (port undefined while the driver opens it) or
-   * PORT/EPRT, until a transfer command uses it. */
-  #channel:
-    | { readonly kind: "passive"; readonly extended: boolean; port?: number }
-    | { readonly kind: "active"; readonly address: FtpHostPort }
-    | undefined;
-  #transfer: { readonly id: number; readonly verb: string; readonly note: string } | undefined;
-  #lastTransferId = 0;
-  /** AUTH TLS was accepted and the handshake has not finished: plain input is dropped. */
-  #upgrading = false;
-  /** The passive listener of a refused transfer command, kept until the next command. */
-  #refusedListener = false;
-  /** After REIN, resumption of TLS sessions may not be mandated (RFC 4217 section 13). */
-  #resumptionWaived = false;
+  #chain: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #listener: FtpServerListener | undefined;
+  #opened: { read?: FtpReadStream; write?: FtpWriteStream } = {};
+  #transfer: RunningTransfer | undefined;
+  #transferDone: Promise<void> = Promise.resolve();
+  #closed = false;
+  /** The control stream being replaced (TLS coming up or going away), until it is. */
+  #swap: Promise<void> | undefined;
+  #closeReason: Extract<FtpsLogEntry, { type: "closed" }>["reason"] = "disconnected";
 
-  /**
-   * Makes a session machine.
-   *
-   * @param options Policies and limits.
-   */
-  constructor(options: FtpServerSessionOptions = {}) {
-    this.#tls = options.tls ?? "explicit";
-    this.#requireTls = options.requireTlsForLogin ?? this.#tls !== "none";
-    this.#allowAnonymous = options.allowAnonymous ?? false;
-    this.#anonymousWithoutTls = options.anonymousWithoutTls ?? false;
-    this.#dataProtection = options.dataProtection ?? "required";
-    this.#allowCcc = options.allowCcc ?? false;
-    this.#greeting = options.greeting ?? "ftkit FTP server ready";
-    this.#maxLoginAttempts = options.maxLoginAttempts ?? 3;
-    this.#maxPending = options.maxPendingCommands ?? 16;
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
-    this.#loginTimeoutMs = options.loginTimeoutMs ?? 60_000;
-    this.#lineTimeoutMs = options.lineTimeoutMs ?? 30_000;
-    this.#passiveHost = options.passiveHost;
-    if (this.#passiveHost !== undefined && hostFamily(this.#passiveHost) !== 4) {
-      throw new TypeError(`passiveHost must be an IPv4 address, got "${this.#passiveHost}"`);
-    }
-    this.#allowForeign = options.allowForeignDataHosts ?? false;
-    this.#requireResumption = options.requireTlsResumption ?? false;
-    this.#certificateLogin = options.certificateLogin ?? false;
-    this.#maxLineLength = options.maxLineLength ?? 4096;
-    this.#lines = new FtpLineReader({ maxLineLength: this.#maxLineLength });
+  constructor(shared: ServerShared, control: FtpServerSocket) {
+    this.#shared = shared;
+    this.#control = control;
+    this.#remote = control.remoteAddress;
+    this.#key = clientKey(this.#remote);
+    const options = shared.options;
+    this.#machine = new FtpServerSession({
+      tls: shared.secure,
+      requireTlsForLogin: options.requireTlsForLogin,
+      allowAnonymous: options.anonymous !== undefined && options.anonymous !== false,
+      dataProtection: options.dataProtection,
+      allowCcc: options.allowCcc,
+      greeting: options.greeting,
+      maxLoginAttempts: options.maxLoginAttempts,
+      maxLineLength: options.maxLineLength,
+      idleTimeoutMs: options.idleTimeoutMs,
+      loginTimeoutMs: options.loginTimeoutMs,
+      lineTimeoutMs: options.lineTimeoutMs,
+      passiveHost: options.passiveHost,
+      allowForeignDataHosts: options.allowForeignDataHosts,
+      requireTlsResumption: options.requireTlsResumption,
+      certificateLogin: shared.context?.options.requestClientCertificate ?? false,
+    });
   }
 
-  /** Whether the control connection is protected now. */
-  get controlProtected(): boolean {
-    return this.#protected;
-  }
-
-  /** The logged-in user, if any. */
-  get user(): string | undefined {
-    return this.#loggedIn ? this.#user : undefined;
-  }
-
-  /** The data protection level set by PROT (`"C"` until PROT P). */
-  get protection(): "C" | "P" {
-    return this.#prot;
-  }
-
-  /** The representation type set by TYPE (`"A"` until TYPE I). */
-  get type(): "A" | "I" {
-    return this.#type;
-  }
-
-  /** The current directory in the virtual tree. */
-  get cwd(): string {
-    return this.#cwd;
-  }
-
-  /** Whether the client switched UTF-8 on (`OPTS UTF8 ON`, RFC 2640). */
-  get utf8(): boolean {
-    return this.#utf8;
-  }
-
-  /** Whether a data transfer is in progress (its `transfer-data` event out, no result yet). */
-  get transferring(): boolean {
-    return this.#transfer !== undefined;
-  }
-
-  /** Whether the session is over. */
-  isClosed(): boolean {
-    return this.#phase === "closed";
-  }
-
-  // --- outputs ---
-
-  /** The next reply bytes to write, or `undefined`. */
-  pollTransmit(): Uint8Array | undefined {
-    return this.#transmits.shift();
-  }
-
-  /** The next event, or `undefined`. */
-  pollEvent(): FtpServerEvent | undefined {
-    return this.#events.shift();
-  }
-
-  /** When `handleTimeout` must next be called, or `undefined` (also while the driver owes an
-   * answer or a transfer runs). */
-  pollTimeout(): number | undefined {
-    if (this.#phase === "waiting" || this.#transfer) return undefined;
-    let earliest: number | undefined;
-    for (const deadline of [this.#idleDeadline, this.#loginDeadline, this.#lineDeadline]) {
-      if (deadline !== undefined && (earliest === undefined || deadline < earliest)) {
-        earliest = deadline;
-      }
-    }
-    return earliest;
-  }
-
-  // --- inputs ---
-
-  /**
-   * Starts the session on a new connection (already TLS in implicit mode): queues the greeting.
-   *
-   * @param now The current time in ms.
-   * @param addresses The control connection's ends. Without them, data commands are refused
-   * (425): PASV has no address to name, and the data connection checks have no peer to check.
-   */
-  start(now: number, addresses?: FtpServerAddresses): void {
-    if (this.#phase !== "idle") throw new TypeError("Session already started");
-    if (addresses) {
-      for (const host of [addresses.local, addresses.remote]) {
-        if (canonicalFtpHost(host) === undefined) {
-          throw new TypeError(`Not an IP address: "${host}"`);
-        }
-      }
-      this.#addresses = addresses;
-    }
-    this.#phase = "running";
-    this.#protected = this.#tls === "implicit";
-    this.#reply(220, this.#greeting);
-    this.#idleDeadline = now + this.#idleTimeoutMs;
-    this.#loginDeadline = now + this.#loginTimeoutMs;
-  }
-
-  /**
-   * Feeds bytes read from the control connection.
-   *
-   * @param now The current time in ms.
-   * @param bytes The bytes.
-   */
-  receive(now: number, bytes: Uint8Array): void {
-    if (this.#phase === "idle") throw new TypeError("Session not started");
-    if (this.#phase === "closed") return;
-    // RFC 4217 section 4: after AUTH TLS is accepted, nothing sent in plain text counts (the
-    // CVE-2011-0411 class: commands smuggled before the handshake would run as protected ones).
-    if (this.#upgrading) return;
-    const held = this.#lines.pending > 0;
-    let lines: string[];
+  /** Runs the session to its end. */
+  async run(): Promise<void> {
     try {
-      lines = this.#lines.push(bytes);
+      this.#machine.start(performance.now(), {
+        local: this.#control.localAddress,
+        remote: this.#remote,
+      });
+      await this.#enqueue(() => {});
+      while (!this.#closed) {
+        const control = this.#control;
+        let bytes: Uint8Array | null;
+        try {
+          bytes = await control.read();
+        } catch {
+          bytes = null;
+        }
+        // TLS came up or went away meanwhile (AUTH TLS or CCC held behind a transfer): what was
+        // read from the stream before is not the session's; read the new one.
+        if (this.#swap) await this.#swap;
+        if (control !== this.#control) continue;
+        if (bytes === null || this.#closed) break;
+        await this.#enqueue(() => this.#machine.receive(performance.now(), bytes));
+      }
+    } catch (error) {
+      this.#shared.options.onError?.(error as Error);
+    } finally {
+      await this.#teardown();
+    }
+  }
+
+  /** Stops the session now (the server is closing). */
+  kill(): void {
+    this.#closed = true;
+    this.#control.close();
+    this.#transfer?.abort();
+    this.#listener?.close();
+  }
+
+  /** Runs `input` on the machine, then does what the machine asks; inputs never interleave. */
+  #enqueue(input: () => void): Promise<void> {
+    const next = this.#chain.then(async () => {
+      if (this.#closed) return;
+      input();
+      await this.#flush();
+    });
+    this.#chain = next.catch((error) => {
+      this.#shared.options.onError?.(error as Error);
+      this.kill();
+    });
+    return this.#chain;
+  }
+
+  /** Sends the queued replies and carries out the machine's events, until it has none. */
+  async #flush(): Promise<void> {
+    const machine = this.#machine;
+    for (;;) {
+      for (let bytes = machine.pollTransmit(); bytes; bytes = machine.pollTransmit()) {
+        await this.#send(bytes);
+      }
+      const event = machine.pollEvent();
+      if (!event) break;
+      await this.#handle(event);
+    }
+    this.#arm();
+  }
+
+  /** Writes to the control connection; a client that stops reading is dropped. */
+  async #send(bytes: Uint8Array): Promise<void> {
+    try {
+      await within(this.#control.write(bytes), this.#shared.dataTimeoutMs, "Control write");
     } catch {
-      this.#reply(500, "Command line too long.");
-      this.#close("protocol-error");
-      return;
-    }
-    // Only whole lines are activity: a byte at a time keeps no session alive.
-    if (lines.length > 0) this.#idleDeadline = now + this.#idleTimeoutMs;
-    if (this.#lines.pending === 0) this.#lineDeadline = undefined;
-    else if (!held || lines.length > 0) this.#lineDeadline = now + this.#lineTimeoutMs;
-    for (const line of lines) {
-      if (this.#pending.length >= this.#maxPending) {
-        this.#reply(421, "Too many commands without waiting for replies.");
-        this.#close("protocol-error");
-        return;
-      }
-      this.#pending.push(line);
-      this.#drain(now);
-      if (this.isClosed() || this.#upgrading) return;
+      this.kill();
     }
   }
 
-  /**
-   * TLS is up on the control connection (after `upgrade-control`). RFC 4217 section 4: the user
-   * and every transfer parameter are reset, as if REIN had come.
-   *
-   * @param now The current time in ms.
-   */
-  controlUpgraded(now: number): void {
-    if (this.isClosed()) return;
-    this.#expectWaiting("a control upgrade");
-    this.#upgrading = false;
-    this.#reset();
-    this.#protected = true;
-    this.#resume(now);
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const deadline = this.#machine.pollTimeout();
+    if (deadline === undefined || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#enqueue(() => this.#machine.handleTimeout(performance.now()));
+    }, Math.max(0, deadline - performance.now()));
   }
 
-  /**
-   * TLS on the control connection did not come up (after `upgrade-control`); the session ends as
-   * RFC 4217 section 10.1 says for each case:
-   *
-   * - `"handshake"` (default): it failed during the handshake; the connection is in an unknown
-   *   state and is dropped without a reply;
-   * - `"no-handshake"`: no negotiation took place (the client sent no TLS); a 421 is queued, to be
-   *   sent in plain text, then the session closes;
-   * - `"rejected"`: the handshake completed but the driver refuses the session (a client
-   *   certificate not allowed here); a 421 is queued, to be sent inside TLS, then it closes.
-   *
-   * @param _now The current time in ms.
-   * @param how How it failed.
-   */
-  controlUpgradeFailed(
-    _now: number,
-    how: "handshake" | "no-handshake" | "rejected" = "handshake",
-  ): void {
-    if (this.isClosed()) return;
-    this.#expectWaiting("a control upgrade");
-    this.#upgrading = false;
-    if (how === "rejected") {
-      this.#protected = true;
-      this.#reply(421, "TLS session not acceptable; closing the connection.");
-    } else if (how === "no-handshake") {
-      this.#reply(421, "TLS negotiation failed; closing the connection.");
-    }
-    this.#close("tls-failed");
-  }
-
-  /**
-   * TLS on the control connection is shut down (after `clear-control`).
-   *
-   * @param now The current time in ms.
-   */
-  controlCleared(now: number): void {
-    if (this.isClosed()) return;
-    this.#expectWaiting("a control clearing");
-    this.#protected = false;
-    this.#resume(now);
-  }
-
-  /**
-   * The answer to an `authenticate` event.
-   *
-   * @param now The current time in ms.
-   * @param ok Whether the credentials are good.
-   */
-  loginResult(now: number, ok: boolean): void {
-    if (this.isClosed()) return;
-    this.#expectWaiting("a login check");
-    if (ok) {
-      this.#loggedIn = true;
-      this.#loginDeadline = undefined;
-      this.#failedLogins = 0;
-      this.#reply(230, "Login successful.");
-      this.#events.push({ type: "logged-in", user: this.#user! });
-    } else {
-      this.#user = undefined;
-      this.#failedLogins++;
-      if (this.#failedLogins >= this.#maxLoginAttempts) {
-        this.#reply(421, "Too many failed logins.");
-        this.#close("too-many-logins");
-        return;
-      }
-      this.#reply(530, "Login incorrect.");
-    }
-    this.#resume(now);
-  }
-
-  /**
-   * The answer to an `authenticate-certificate` event: with `ok`, the user is logged in (232);
-   * without, a password is asked (331), as for any USER.
-   *
-   * @param now The current time in ms.
-   * @param ok Whether the client's certificate identifies the user.
-   */
-  certificateResult(now: number, ok: boolean): void {
-    if (this.isClosed()) return;
-    this.#expectWaiting("a certificate check");
-    if (this.#user === undefined || this.#loggedIn) {
-      throw new TypeError("Not waiting for a certificate check");
-    }
-    if (ok) {
-      this.#loggedIn = true;
-      this.#loginDeadline = undefined;
-      this.#failedLogins = 0;
-      this.#reply(232, "User logged in, authorized by security data exchange.");
-      this.#events.push({ type: "logged-in", user: this.#user });
-    } else {
-      this.#reply(331, "Password required.");
-    }
-    this.#resume(now);
-  }
-
-  /**
-   * The answer to a `storage` event.
-   *
-   * @param now The current time in ms.
-   * @param result What the storage did.
-   */
-  storageResult(now: number, result: FtpStorageResult): void {
-    if (this.isClosed()) return;
-    this.#expectWaiting("a storage result");
-    const handle = this.#onStorage;
-    if (!handle) throw new TypeError("Not waiting for a storage result");
-    this.#onStorage = undefined;
-    this.#phase = "running";
-    handle(result);
-    // The handler may have asked the storage again (a listing's stat, then its list).
-    if (this.#phase === "running") this.#resume(now);
-  }
-
-  /**
-   * The passive listener is open (after `listen-data`).
-   *
-   * @param now The current time in ms.
-   * @param port Its TCP port.
-   */
-  dataListening(now: number, port: number): void {
-    if (this.isClosed()) return;
-    this.#expectWaiting("a passive listener");
-    const channel = this.#channel;
-    if (channel?.kind !== "passive" || channel.port !== undefined) {
-      throw new TypeError("Not waiting for a passive listener");
-    }
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new RangeError(`A port is 1-65535, got ${port}`);
-    }
-    channel.port = port;
-    if (channel.extended) {
-      this.#reply(229, formatFtpEpsv(port));
-    } else {
-      const host = canonicalFtpHost(this.#passiveHost ?? this.#addresses!.local)!;
-      this.#reply(227, formatFtpPasv({ host, port }));
-    }
-    this.#resume(now);
-  }
-
-  /**
-   * The passive listener could not be opened (after `listen-data`).
-   *
-   * @param now The current time in ms.
-   */
-  dataListenFailed(now: number): void {
-    if (this.isClosed()) return;
-    this.#expectWaiting("a passive listener");
-    if (this.#channel?.kind !== "passive" || this.#channel.port !== undefined) {
-      throw new TypeError("Not waiting for a passive listener");
-    }
-    this.#channel = undefined;
-    this.#reply(425, "Cannot open a passive connection.");
-    this.#resume(now);
-  }
-
-  /**
-   * How a transfer's data connection ended (after `transfer-data`): the transfer's final reply
-   * goes out (226, or 425, 426, 451, 452, 522, 552). A result for a transfer already aborted is
-   * ignored.
-   *
-   * @param now The current time in ms.
-   * @param id The transfer.
-   * @param result How it ended.
-   */
-  dataResult(now: number, id: number, result: FtpDataResult): void {
-    const transfer = this.#transfer;
-    if (!transfer || transfer.id !== id) {
-      if (Number.isInteger(id) && id > 0 && id <= this.#lastTransferId) return; // aborted
-      throw new TypeError(`No transfer ${id}`);
-    }
-    if (this.isClosed()) return;
-    this.#transfer = undefined;
-    this.#idleDeadline = now + this.#idleTimeoutMs;
-    if (result.ok) {
-      this.#reply(226, `Transfer complete${transfer.note}.`);
-    } else {
-      switch (result.reason) {
-        case "connect":
-          this.#reply(425, "Cannot open the data connection.");
-          break;
-        case "tls":
-          // RFC 4217 section 10.2: the data port is closed and 522 follows the 150.
-          this.#reply(522, "TLS negotiation on the data connection failed.");
-          break;
-        case "tls-resumption":
-          this.#reply(522, "The data connection must resume the control connection's TLS session.");
-          break;
-        case "broken":
-          this.#reply(426, "Connection closed; transfer aborted.");
-          break;
-        case "truncated":
-          // RFC 4217 sections 12.6 and 12.7: a protected transfer ends with a TLS shutdown.
-          this.#reply(426, "Data connection closed without TLS close_notify; transfer aborted.");
-          break;
-        case "contested":
-          this.#reply(
-            426,
-            "Another data connection came from your address; transfer aborted.",
+  async #handle(event: FtpServerEvent): Promise<void> {
+    const machine = this.#machine;
+    const now = () => performance.now();
+    switch (event.type) {
+      case "upgrade-control": {
+        const context = this.#shared.context!;
+        try {
+          await this.#swapControl(
+            this.#control.acceptTls(context, { clearable: true }),
+            "TLS handshake",
           );
-          break;
-        case "storage":
-          this.#reply(result.code ?? 451, result.message ?? "Local error in processing.");
-          break;
+        } catch {
+          machine.controlUpgradeFailed(now(), "handshake");
+          return;
+        }
+        machine.controlUpgraded(now());
+        return;
+      }
+      case "clear-control": {
+        // CCC, or REIN on a protected connection: TLS off, TCP kept.
+        const clear = this.#control.clearTls;
+        if (!clear) {
+          this.kill();
+          return;
+        }
+        try {
+          await this.#swapControl(clear(), "TLS shutdown");
+        } catch {
+          this.kill();
+          return;
+        }
+        machine.controlCleared(now());
+        return;
+      }
+      case "authenticate":
+        return await this.#authenticate(event.user, event.password, event.protected);
+      case "authenticate-certificate": {
+        // No login by certificate from a locked-out address, and a throwing hook is a refusal,
+        // as for passwords. A refusal is no failed login: the password step follows (331).
+        const certificate = this.#control.peerCertificate;
+        let storage: FtpStorage | undefined;
+        if (certificate && !this.#shared.guard.locked(this.#key, performance.now())) {
+          try {
+            storage = await this.#shared.login({
+              user: event.user,
+              certificate,
+              remoteAddress: this.#remote,
+              protected: true,
+            });
+          } catch (error) {
+            this.#shared.options.onError?.(error as Error);
+          }
+        }
+        if (storage) this.#loggedIn(event.user, storage);
+        if (certificate) {
+          this.#shared.log({
+            type: "login",
+            remoteAddress: this.#remote,
+            user: event.user,
+            ok: storage !== undefined,
+            method: "certificate",
+          });
+        }
+        machine.certificateResult(now(), storage !== undefined);
+        return;
+      }
+      case "storage":
+        machine.storageResult(now(), await this.#store(event.request));
+        return;
+      case "listen-data": {
+        this.#listener?.close();
+        this.#listener = await this.#listen(event.family);
+        if (this.#listener) machine.dataListening(now(), this.#listener.port);
+        else machine.dataListenFailed(now());
+        return;
+      }
+      case "close-data":
+        this.#listener?.close();
+        this.#listener = undefined;
+        return;
+      case "transfer-data": {
+        const listener = this.#listener;
+        this.#listener = undefined;
+        this.#transferDone = this.#runTransfer(event, listener);
+        return;
+      }
+      case "abort-data":
+        if (this.#transfer?.id === event.id) this.#transfer.abort();
+        return;
+      case "logged-in":
+        return;
+      case "closed":
+        this.#closeReason = event.reason;
+        this.#closed = true;
+        // The replies before it are out: close_notify and FIN now, so that the read loop ends
+        // even when the client says nothing more.
+        await within(this.#control.end(), 2000, "Control close").catch(() => {});
+        this.#control.close();
+        return;
+    }
+  }
+
+  /** Puts the control connection's new stream (TLS on, or off) in place, bounded in time; the
+   * read loop waits for it when its read ended with the old stream. */
+  async #swapControl(next: Promise<FtpServerSocket>, what: string): Promise<void> {
+    const swapped = within(
+      next,
+      this.#shared.handshakeTimeoutMs,
+      what,
+      () => this.#control.close(),
+    );
+    this.#swap = swapped.then(() => {}, () => {});
+    try {
+      this.#control = await swapped;
+    } finally {
+      this.#swap = undefined;
+    }
+  }
+
+  #loggedIn(user: string, storage: FtpStorage): void {
+    this.#user = user;
+    this.#storage = storage;
+  }
+
+  async #authenticate(user: string, password: string, isProtected: boolean): Promise<void> {
+    const shared = this.#shared;
+    let storage: FtpStorage | undefined;
+    const locked = shared.guard.locked(this.#key, performance.now());
+    if (ANONYMOUS.has(user.toLowerCase())) {
+      // The machine lets anonymous users this far only when they are enabled.
+      storage = shared.anonymousStorage();
+    } else if (!locked) {
+      try {
+        storage = await shared.login({
+          user,
+          password,
+          ...(this.#control.peerCertificate ? { certificate: this.#control.peerCertificate } : {}),
+          remoteAddress: this.#remote,
+          protected: isProtected,
+        });
+      } catch (error) {
+        shared.options.onError?.(error as Error);
       }
     }
-    this.#drain(now);
+    shared.log({
+      type: "login",
+      remoteAddress: this.#remote,
+      user,
+      ok: storage !== undefined,
+      method: "password",
+    });
+    if (storage) {
+      this.#loggedIn(user, storage);
+      this.#machine.loginResult(performance.now(), true);
+      return;
+    }
+    shared.guard.failed(this.#key, performance.now());
+    await sleep(shared.options.loginFailureDelayMs ?? 1000);
+    this.#machine.loginResult(performance.now(), false);
+  }
+
+  async #store(request: FtpStorageRequest): Promise<FtpStorageResult> {
+    const storage = this.#storage;
+    if (!storage) return { ok: false, code: 550, message: "Not logged in." };
+    try {
+      switch (request.op) {
+        case "stat":
+          return { ok: true, stat: await storage.stat(request.path) };
+        case "list":
+          return { ok: true, entries: await storage.list(request.path), now: new Date() };
+        case "read": {
+          await this.#dropOpened();
+          const stream = await storage.read(request.path, request.offset);
+          this.#opened.read = stream;
+          return stream.size === undefined
+            ? { ok: true }
+            : { ok: true, stat: { type: "file", size: stream.size, modified: new Date(0) } };
+        }
+        case "write":
+          await this.#dropOpened();
+          this.#opened.write = await storage.write(request.path, {
+            offset: request.offset,
+            append: request.append,
+          });
+          return { ok: true };
+        case "write-unique": {
+          await this.#dropOpened();
+          const { path, stream } = await storage.writeUnique(request.directory);
+          this.#opened.write = stream;
+          return { ok: true, path };
+        }
+        case "mkdir":
+          await storage.mkdir(request.path);
+          return { ok: true };
+        case "rmdir":
+          await storage.rmdir(request.path);
+          return { ok: true };
+        case "delete":
+          await storage.delete(request.path);
+          return { ok: true };
+        case "rename":
+          await storage.rename(request.from, request.to);
+          return { ok: true };
+      }
+    } catch (error) {
+      if (error instanceof FtpStorageError) {
+        return { ok: false, code: error.code, message: error.message };
+      }
+      this.#shared.options.onError?.(error as Error);
+      return { ok: false, code: 451, message: "Local error." };
+    }
+  }
+
+  /** Releases a file opened for a transfer that never started. */
+  async #dropOpened(): Promise<void> {
+    const { read, write } = this.#opened;
+    this.#opened = {};
+    await read?.close().catch(() => {});
+    await write?.abort().catch(() => {});
+  }
+
+  /** Opens the passive listener on the control connection's local address. */
+  async #listen(family: 4 | 6): Promise<FtpServerListener | undefined> {
+    const local = this.#control.localAddress;
+    const canonical = canonicalFtpHost(local);
+    // A dual-stack socket reports IPv4 as ::ffff:a.b.c.d: listen on the IPv4 address itself.
+    const host = family === 4 && canonical && !canonical.includes(":") ? canonical : local;
+    const range = this.#shared.options.passivePorts;
+    if (!range) {
+      return await this.#shared.transport.listen({ host, port: 0 }).catch(() => undefined);
+    }
+    const [low, high] = range;
+    const size = high - low + 1;
+    const start = Math.floor(Math.random() * size);
+    // Bounded: at most 100 ports of the range are tried.
+    for (let i = 0; i < Math.min(size, 100); i++) {
+      const port = low + ((start + i) % size);
+      const listener = await this.#shared.transport.listen({ host, port }).catch(() => undefined);
+      if (listener) return listener;
+    }
+    return undefined;
+  }
+
+  /** Gets the data connection: accepted from the allowed host, or connected to the client. */
+  async #dataConnection(
+    event: Extract<FtpServerEvent, { type: "transfer-data" }>,
+    listener: FtpServerListener | undefined,
+    transfer: RunningTransfer,
+  ): Promise<FtpServerSocket> {
+    const timeoutMs = this.#shared.dataTimeoutMs;
+    if (event.connect) {
+      const local = canonicalFtpHost(this.#control.localAddress);
+      const connecting = this.#shared.transport.connect({
+        host: event.connect.host,
+        port: event.connect.port,
+        ...(local ? { localAddress: local } : {}),
+      });
+      // A connection that comes after the deadline is closed, not left open.
+      return await within(connecting, timeoutMs, "Data connection", () => {
+        connecting.then((late) => late.close(), () => {});
+      });
+    }
+    if (!listener) throw new Error("No passive listener");
+    const deadline = performance.now() + timeoutMs;
+    // Bounded in time; connections from other hosts are closed unread (RFC 2577 section 3).
+    while (!transfer.aborted) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new TimeoutError("Data connection");
+      const socket = await within(
+        listener.accept(),
+        left,
+        "Data connection",
+        () => listener.close(),
+      );
+      if (!socket) throw new Error("Listener closed");
+      if (event.acceptFrom === undefined || sameFtpHost(socket.remoteAddress, event.acceptFrom)) {
+        return socket;
+      }
+      this.#refuseData(socket, "foreign-host");
+    }
+    throw new Error("Aborted");
+  }
+
+  /** Closes a data connection unread, and says so in the log. */
+  #refuseData(
+    socket: FtpServerSocket,
+    reason: Extract<FtpsLogEntry, { type: "data-refused" }>["reason"],
+  ): void {
+    this.#shared.log({
+      type: "data-refused",
+      remoteAddress: this.#remote,
+      from: socket.remoteAddress,
+      reason,
+    });
+    socket.close();
   }
 
   /**
-   * Fires what expired, closing the session with 421: no login in time, a command line that took
-   * too long, or inactivity.
-   *
-   * @param now The current time in ms.
+   * While a transfer runs, its passive port takes no other connection: each is closed unread and
+   * logged, and one from the client's own address contests the transfer (two programs there
+   * connected; the first may not be the client: RFC 2577 section 7's port theft).
    */
-  handleTimeout(now: number): void {
-    // The driver owes an answer, or bytes are moving: neither is inactivity.
-    if (this.isClosed() || this.#phase === "waiting" || this.#transfer) return;
-    const expired = (deadline: number | undefined) => deadline !== undefined && now >= deadline;
-    if (expired(this.#loginDeadline)) {
-      this.#reply(421, "Login timeout: closing the connection.");
-      this.#close("login-timeout");
-    } else if (expired(this.#lineDeadline)) {
-      this.#reply(421, "Command line timeout: closing the connection.");
-      this.#close("line-timeout");
-    } else if (expired(this.#idleDeadline)) {
-      this.#reply(421, "Idle timeout: closing the connection.");
-      this.#close("idle");
+  async #watchPassivePort(listener: FtpServerListener, transfer: RunningTransfer): Promise<void> {
+    for (;;) {
+      const extra = await listener.accept();
+      if (!extra) return;
+      if (sameFtpHost(extra.remoteAddress, this.#remote)) transfer.contested = true;
+      this.#refuseData(extra, "extra-connection");
     }
   }
 
-  // --- commands ---
-
-  #line(now: number, line: string): void {
-    if (this.#refusedListener) {
-      this.#refusedListener = false;
-      this.#events.push({ type: "close-data" });
-    }
-    let command: FtpCommand;
+  async #runTransfer(
+    event: Extract<FtpServerEvent, { type: "transfer-data" }>,
+    listener: FtpServerListener | undefined,
+  ): Promise<void> {
+    const started = performance.now();
+    const opened = this.#opened;
+    this.#opened = {};
+    const transfer: RunningTransfer = {
+      id: event.id,
+      aborted: false,
+      contested: false,
+      socket: undefined,
+      abort() {
+        transfer.aborted = true;
+        transfer.socket?.close();
+        listener?.close();
+      },
+    };
+    this.#transfer = transfer;
+    let bytes = 0;
+    let result: FtpDataResult;
+    let socket: FtpServerSocket | undefined;
+    let committed = false;
+    let lastProgress = performance.now();
+    let stalled = false;
+    let watching: Promise<void> | undefined;
+    let closeNotified: boolean | undefined;
+    let ended = false;
+    const timeoutMs = this.#shared.dataTimeoutMs;
+    const watchdog = setInterval(() => {
+      if (transfer.socket && performance.now() - lastProgress > timeoutMs) {
+        stalled = true;
+        transfer.socket.close();
+      }
+    }, Math.max(10, Math.min(1000, timeoutMs / 4)));
     try {
-      command = decodeFtpCommand(line);
-    } catch (error) {
-      if (error instanceof FtpCodecError) {
-        this.#reply(500, "Syntax error, command unrecognized.");
+      try {
+        socket = await this.#dataConnection(event, listener, transfer);
+      } catch {
+        result = { ok: false, reason: "connect" };
         return;
       }
-      throw error;
-    }
-    const argument = command.argument ?? "";
-    switch (command.verb) {
-      case "AUTH":
-        return this.#auth(argument);
-      case "PBSZ":
-        return this.#pbszCommand(argument);
-      case "PROT":
-        return this.#protCommand(argument);
-      case "CCC":
-        return this.#ccc();
-      case "USER":
-        return this.#userCommand(argument);
-      case "PASS":
-        return this.#pass(argument);
-      case "ACCT":
-        return this.#reply(202, "ACCT not needed.");
-      case "REIN":
-        return this.#rein(now);
-      case "QUIT":
-        this.#reply(221, "Goodbye.");
-        return this.#close("quit");
-      case "FEAT":
-        return this.#feat();
-      case "NOOP":
-        return this.#reply(200, "NOOP ok.");
-      case "SYST":
-        return this.#reply(215, "UNIX Type: L8");
-      case "OPTS":
-        if (/^utf8\s+on$/i.test(argument.trim())) {
-          this.#utf8 = true;
-          return this.#reply(200, "UTF8 mode on.");
-        }
-        if (/^mlst(\s|$)/i.test(argument.trim())) return this.#optsMlst(argument.trim().slice(4));
-        return this.#reply(501, "Option not understood.");
-      case "HELP":
-        return this.#reply(214, "See FEAT for the extensions; RFC 959 commands are recognized.");
-    }
-    if (!this.#loggedIn) return this.#reply(530, "Please login with USER and PASS.");
-    switch (command.verb) {
-      case "TYPE":
-        return this.#typeCommand(argument);
-      case "MODE":
-        return /^s$/i.test(argument)
-          ? this.#reply(200, "Mode set to S.")
-          : this.#reply(504, "Only stream mode.");
-      case "STRU":
-        return /^f$/i.test(argument)
-          ? this.#reply(200, "Structure set to F.")
-          : this.#reply(504, "Only file structure.");
-    }
-    if (command.verb !== "RNTO") this.#renameFrom = undefined;
-    switch (command.verb) {
-      case "ABOR":
-        return this.#abor();
-      case "STAT":
-        return this.#stat(argument);
-      case "PASV":
-        return this.#passive(false, argument);
-      case "EPSV":
-        return this.#passive(true, argument);
-      case "PORT":
-        return this.#active(false, argument);
-      case "EPRT":
-        return this.#active(true, argument);
-      case "REST":
-        if (!/^\d{1,15}$/.test(argument.trim())) {
-          return this.#reply(501, "REST takes a byte offset.");
-        }
-        this.#restart = Number(argument.trim());
-        return this.#reply(350, `Restarting at ${this.#restart}. Send RETR or STOR.`);
-      case "RETR":
-      case "STOR":
-      case "APPE":
-      case "STOU":
-      case "LIST":
-      case "NLST":
-      case "MLSD":
-        return this.#transferCommand(command.verb, argument);
-      case "MLST":
-        return this.#mlst(argument);
-      case "ALLO":
-        return this.#reply(202, "ALLO not needed.");
-      case "SITE":
-        return /^help\b/i.test(argument.trim())
-          ? this.#reply(214, "No SITE commands here.")
-          : this.#reply(504, "SITE command not supported.");
-      case "PWD":
-      case "XPWD":
-        return this.#reply(257, formatFtpPath(this.#cwd, "is the current directory."));
-      case "CWD":
-      case "XCWD":
-        return this.#cwdCommand(argument);
-      case "CDUP":
-      case "XCUP":
-        return this.#cwdCommand("..");
-      case "MKD":
-      case "XMKD":
-        return this.#pathCommand(
-          argument,
-          "mkdir",
-          (path) => this.#reply(257, formatFtpPath(path, "created.")),
-        );
-      case "RMD":
-      case "XRMD":
-        return this.#pathCommand(argument, "rmdir", () => this.#reply(250, "Directory removed."));
-      case "DELE":
-        return this.#pathCommand(argument, "delete", () => this.#reply(250, "File deleted."));
-      case "SIZE":
-        // RFC 3659 section 4: the octets a transfer in the current TYPE would send, never an
-        // estimate. In TYPE A that needs the whole file read and converted, so it is refused
-        // (section 4.2 allows 550 when the size is not available), as ProFTPD and pyftpdlib do.
-        if (this.#type === "A" && argument !== "") {
-          return this.#reply(550, "SIZE is not available in ASCII mode; use TYPE I.");
-        }
-        return this.#statCommand(
-          argument,
-          (stat) =>
-            stat.type === "file"
-              ? this.#reply(213, String(stat.size))
-              : this.#reply(550, "Not a plain file."),
-        );
-      case "MDTM":
-        return this.#statCommand(
-          argument,
-          (stat) => this.#reply(213, formatFtpTime(stat.modified)),
-        );
-      case "RNFR":
-        return this.#statCommand(argument, (_stat, path) => {
-          this.#renameFrom = path;
-          this.#reply(350, "Ready for RNTO.");
-        });
-      case "RNTO":
-        return this.#rnto(argument);
-    }
-    this.#reply(502, `${command.verb} not implemented.`);
-  }
-
-  #storage(request: FtpStorageRequest, handle: (result: FtpStorageResult) => void): void {
-    this.#events.push({ type: "storage", request });
-    this.#onStorage = handle;
-    this.#phase = "waiting";
-  }
-
-  #refused(result: Extract<FtpStorageResult, { ok: false }>): void {
-    this.#reply(result.code ?? 550, result.message ?? "Requested action not taken.");
-  }
-
-  #cwdCommand(argument: string): void {
-    const path = resolveFtpPath(this.#cwd, argument);
-    this.#storage({ op: "stat", path }, (result) => {
-      if (!result.ok) return this.#refused(result);
-      if (result.stat?.type !== "dir") return this.#reply(550, "Not a directory.");
-      this.#cwd = path;
-      this.#reply(250, "Directory changed.");
-    });
-  }
-
-  #pathCommand(
-    argument: string,
-    op: "mkdir" | "rmdir" | "delete",
-    done: (path: string) => void,
-  ): void {
-    if (argument.trim() === "") return this.#reply(501, "A path is needed.");
-    const path = resolveFtpPath(this.#cwd, argument);
-    this.#storage({ op, path }, (result) => (result.ok ? done(path) : this.#refused(result)));
-  }
-
-  #statCommand(
-    argument: string,
-    done: (
-      stat: NonNullable<Extract<FtpStorageResult, { ok: true }>["stat"]>,
-      path: string,
-    ) => void,
-  ): void {
-    if (argument.trim() === "") return this.#reply(501, "A path is needed.");
-    const path = resolveFtpPath(this.#cwd, argument);
-    this.#storage({ op: "stat", path }, (result) => {
-      if (!result.ok) return this.#refused(result);
-      if (!result.stat) return this.#reply(550, "No such file.");
-      done(result.stat, path);
-    });
-  }
-
-  #rnto(argument: string): void {
-    const from = this.#renameFrom;
-    this.#renameFrom = undefined;
-    if (from === undefined) return this.#reply(503, "RNFR first.");
-    if (argument.trim() === "") return this.#reply(501, "A path is needed.");
-    const to = resolveFtpPath(this.#cwd, argument);
-    this.#storage(
-      { op: "rename", from, to },
-      (result) => result.ok ? this.#reply(250, "Rename successful.") : this.#refused(result),
-    );
-  }
-
-  // --- data connections (RFC 959 section 4.1.2, RFC 2428, RFC 4217 sections 7 and 10.2) ---
-
-  #closeChannel(): void {
-    if (this.#channel?.kind === "passive" || this.#refusedListener) {
-      this.#events.push({ type: "close-data" });
-    }
-    this.#channel = undefined;
-    this.#refusedListener = false;
-  }
-
-  #passive(extended: boolean, argument: string): void {
-    const addresses = this.#addresses;
-    if (!addresses) return this.#reply(425, "No data connections on this session.");
-    const family = hostFamily(addresses.local)!;
-    if (extended) {
-      const wanted = argument.trim().toUpperCase();
-      if (wanted === "ALL") {
-        // RFC 2428 section 4: from now on, only EPSV sets up data connections.
-        this.#epsvAll = true;
-        return this.#reply(200, "EPSV ALL ok.");
+      // The passive port stays open until the transfer ends, taking no other connection.
+      if (listener) watching = this.#watchPassivePort(listener, transfer);
+      transfer.socket = socket;
+      if (transfer.aborted) {
+        socket.close();
+        return;
       }
-      if (wanted !== "") {
-        if (wanted !== "1" && wanted !== "2") return this.#reply(501, "EPSV takes 1, 2 or ALL.");
-        if ((wanted === "1") !== (family === 4)) {
-          // RFC 2428 section 3: the protocols this connection can do.
-          return this.#reply(522, `Network protocol not supported, use (${family === 4 ? 1 : 2})`);
+      if (event.tls) {
+        const plain = socket;
+        try {
+          socket = await within(
+            plain.acceptTls(this.#shared.context!, {
+              receiveOnly: event.direction === "receive",
+            }),
+            timeoutMs,
+            "Data TLS handshake",
+            () => plain.close(),
+          );
+        } catch {
+          result = { ok: false, reason: "tls" };
+          return;
+        }
+        transfer.socket = socket;
+        if (event.requireTlsResumption && !socket.tls?.resumed) {
+          this.#refuseData(socket, "not-resumed");
+          result = { ok: false, reason: "tls-resumption" };
+          return;
         }
       }
-    } else {
-      if (this.#epsvAll) return this.#reply(503, "EPSV ALL is in force: use EPSV.");
-      if (family !== 4 && this.#passiveHost === undefined) {
-        return this.#reply(425, "PASV works over IPv4 only: use EPSV.");
-      }
-    }
-    this.#closeChannel();
-    this.#channel = { kind: "passive", extended };
-    this.#events.push({ type: "listen-data", family });
-    this.#phase = "waiting";
-  }
-
-  #active(extended: boolean, argument: string): void {
-    const addresses = this.#addresses;
-    if (!addresses) return this.#reply(425, "No data connections on this session.");
-    if (this.#epsvAll) return this.#reply(503, "EPSV ALL is in force: use EPSV.");
-    const text = argument.trim();
-    if (extended) {
-      const protocol = text.split(text[0] ?? "|")[1];
-      if (text.length > 0 && protocol !== "1" && protocol !== "2") {
-        // RFC 2428 section 2: 522 names the protocols the server does.
-        return this.#reply(522, "Network protocol not supported, use (1,2)");
-      }
-    }
-    let address: FtpHostPort;
-    try {
-      address = extended ? decodeFtpEprt(text) : decodeFtpPort(text);
-    } catch (error) {
-      if (error instanceof FtpCodecError) {
-        return this.#reply(501, `Syntax error in ${extended ? "EPRT" : "PORT"}.`);
-      }
-      throw error;
-    }
-    if (!this.#allowForeign) {
-      // RFC 2577 section 3: no data connection to a third host, nor to a well-known port.
-      if (!sameFtpHost(address.host, addresses.remote)) {
-        return this.#reply(504, "Data connections go to the control connection's host only.");
-      }
-      if (address.port < 1024) return this.#reply(504, "Data ports below 1024 are refused.");
-    }
-    this.#closeChannel();
-    this.#channel = { kind: "active", address };
-    this.#reply(200, `${extended ? "EPRT" : "PORT"} command successful.`);
-  }
-
-  /** Whether this session's transfers must be protected and are not (RFC 4217 section 10.2). */
-  #protectionLacking(): boolean {
-    if (this.#dataProtection !== "required" || this.#prot === "P") return false;
-    // An anonymous user let in without TLS cannot have PROT P: its data goes in the clear.
-    const anonymous = ANONYMOUS.has((this.#user ?? "").toLowerCase());
-    return !(anonymous && this.#anonymousWithoutTls && !this.#protected);
-  }
-
-  #transferCommand(verb: string, argument: string): void {
-    const channel = this.#channel;
-    if (!channel || (channel.kind === "passive" && channel.port === undefined)) {
-      return this.#reply(425, "Use PORT, PASV, EPRT or EPSV first.");
-    }
-    // The set-up serves one transfer, whatever becomes of it.
-    this.#channel = undefined;
-    const offset = this.#restart;
-    this.#restart = 0;
-    const refuse = (code: number, text: string) => {
-      // The passive listener, and a data connection the client made already, stay until its
-      // next command: a client that runs TLS on the data connection at once (curl) would
-      // otherwise see it fail before it reads this reply, and report that instead.
-      if (channel.kind === "passive") this.#refusedListener = true;
-      this.#reply(code, text);
-    };
-    if (this.#protectionLacking()) {
-      // RFC 4217 section 10.2: checked on the transfer command, before any 1xx reply.
-      return refuse(521, "Data connection cannot be opened with this PROT setting.");
-    }
-    const start = (
-      direction: "send" | "receive",
-      opening: string,
-      note: string,
-      listing?: Uint8Array,
-    ) => {
-      const id = ++this.#lastTransferId;
-      this.#transfer = { id, verb, note };
-      this.#reply(150, opening);
-      this.#events.push({
-        type: "transfer-data",
-        id,
-        direction,
-        ...(channel.kind === "active"
-          ? { connect: channel.address }
-          : this.#allowForeign
-          ? {}
-          : { acceptFrom: this.#addresses!.remote }),
-        tls: this.#prot === "P",
-        requireTlsResumption: this.#prot === "P" && this.#requireResumption &&
-          !this.#resumptionWaived,
-        representation: this.#type,
-        ...(listing ? { listing } : {}),
-      });
-    };
-    const mode = this.#type === "I" ? "BINARY" : "ASCII";
-    if (verb === "LIST" || verb === "NLST" || verb === "MLSD") {
-      // `LIST -la` and such: ls options, which the listing does not need.
-      const target = verb === "MLSD" ? argument : withoutLsOptions(argument);
-      const path = resolveFtpPath(this.#cwd, target);
-      return this.#listing(path, verb === "MLSD", (entries, wallClock) => {
-        const lines = this.#listingLines(verb, entries, wallClock);
-        const bytes = new TextEncoder().encode(lines.map((line) => `${line}\r\n`).join(""));
-        start("send", `Here comes the directory listing.`, "", bytes);
-      }, refuse);
-    }
-    if (verb === "STOU") {
-      return this.#storage({ op: "write-unique", directory: this.#cwd }, (result) => {
-        if (!result.ok) {
-          return refuse(result.code ?? 550, result.message ?? "Cannot create a file.");
+      lastProgress = performance.now();
+      const ascii = event.representation === "A";
+      const done: FtpDataResult = { ok: true };
+      if (event.direction === "send") {
+        let failure: FtpDataResult | undefined;
+        if (event.listing) {
+          bytes += event.listing.length;
+          await socket.write(event.listing);
+        } else {
+          const source = opened.read!;
+          const encoder = ascii ? new FtpAsciiEncoder() : undefined;
+          for (;;) {
+            let chunk: Uint8Array | null;
+            try {
+              chunk = await source.read();
+            } catch (error) {
+              failure = storageFailure(error, this.#shared);
+              break;
+            }
+            if (chunk === null || transfer.aborted) break;
+            const wire = encoder ? encoder.encode(chunk) : chunk;
+            await socket.write(wire);
+            bytes += wire.length;
+            lastProgress = performance.now();
+          }
         }
-        const name = result.path ?? "";
-        if (/[\r\n\0]/.test(name)) return refuse(451, "Local error in processing.");
-        // RFC 1123 section 4.1.2.9: the name goes in the 150 reply as "FILE: name".
-        start("receive", `FILE: ${name}`, ` (unique file name: ${name})`);
-      });
-    }
-    if (argument.trim() === "") return refuse(501, "A path is needed.");
-    const path = resolveFtpPath(this.#cwd, argument);
-    if (verb === "RETR") {
-      return this.#storage({ op: "read", path, offset }, (result) => {
-        if (!result.ok) return refuse(result.code ?? 550, result.message ?? "Failed to open file.");
-        const size = result.stat ? ` (${result.stat.size} bytes)` : "";
-        start("send", `Opening ${mode} mode data connection for ${argument.trim()}${size}.`, "");
-      });
-    }
-    this.#storage({ op: "write", path, offset, append: verb === "APPE" }, (result) => {
-      if (!result.ok) return refuse(result.code ?? 550, result.message ?? "Cannot create file.");
-      start("receive", `Opening ${mode} mode data connection for ${argument.trim()}.`, "");
-    });
-  }
-
-  /** Lists a directory, or a file as a listing of one; `directoryOnly` refuses a file (MLSD). */
-  #listing(
-    path: string,
-    directoryOnly: boolean,
-    done: (entries: readonly FtpStorageEntry[], wallClock: Date | undefined) => void,
-    refuse: (code: number, text: string) => void,
-  ): void {
-    this.#storage({ op: "stat", path }, (result) => {
-      if (!result.ok) return refuse(result.code ?? 550, result.message ?? "No such directory.");
-      const stat = result.stat;
-      if (!stat) return refuse(550, "No such directory.");
-      if (stat.type !== "dir") {
-        // RFC 3659 section 7.2.1: MLSD of anything but a directory is a 501.
-        if (directoryOnly) return refuse(501, "Not a directory.");
-        const name = path.slice(path.lastIndexOf("/") + 1);
-        return done([{ ...stat, name }], undefined);
-      }
-      this.#storage({ op: "list", path }, (listed) => {
-        if (!listed.ok) return refuse(listed.code ?? 550, listed.message ?? "Cannot list.");
-        done(listed.entries ?? [], listed.now);
-      });
-    });
-  }
-
-  /** The lines of a listing (LIST, NLST or MLSD), without their ends. */
-  #listingLines(
-    verb: string,
-    entries: readonly FtpStorageEntry[],
-    wallClock: Date | undefined,
-  ): string[] {
-    const lines: string[] = [];
-    // Without a clock, a date far in the future: every entry shows its year.
-    const now = wallClock ?? new Date(8.64e15);
-    for (const entry of entries) {
-      // A name that cannot be written on one line is left out, never sent broken.
-      if (/[\r\n\0/]/.test(entry.name) || entry.name === "") continue;
-      if (verb === "NLST") lines.push(entry.name);
-      else if (verb === "LIST") lines.push(formatFtpListLine(entry, now));
-      else lines.push(formatFtpFacts({ name: entry.name, facts: this.#facts(entry) }));
-    }
-    return lines;
-  }
-
-  /** The facts of an entry that OPTS MLST selected (RFC 3659 section 7.9). */
-  #facts(stat: FtpStorageStat): Record<string, string> {
-    const facts: Record<string, string> = {};
-    for (const fact of this.#mlstFacts) {
-      if (fact === "type") {
-        facts.type = stat.type === "dir"
-          ? "dir"
-          : stat.type === "file"
-          ? "file"
-          : stat.type === "link"
-          ? "OS.unix=symlink"
-          : "OS.unix=special";
-      } else if (fact === "size") {
-        facts.size = String(stat.size);
+        if (failure) {
+          socket.close();
+          result = failure;
+          return;
+        }
+        // close_notify, then FIN: the client learns the file ended here (RFC 4217 section 8).
+        await within(socket.end(), timeoutMs, "Data close", () => socket?.close());
+        ended = true;
+        result = transfer.contested ? { ok: false, reason: "contested" } : done;
       } else {
-        facts.modify = formatFtpTime(stat.modified);
+        const target = opened.write!;
+        const decoder = ascii ? new FtpAsciiDecoder() : undefined;
+        for (;;) {
+          const chunk = await socket.read();
+          if (chunk === null) break;
+          lastProgress = performance.now();
+          bytes += chunk.length;
+          const data = decoder ? decoder.decode(chunk) : chunk;
+          try {
+            await target.write(data);
+          } catch (error) {
+            socket.close();
+            result = storageFailure(error, this.#shared);
+            return;
+          }
+        }
+        // Dropped by ABOR or for stalling: not the end of the file (RFC 959 section 3.4.1).
+        if (transfer.aborted) return;
+        if (stalled) {
+          result = { ok: false, reason: "broken" };
+          return;
+        }
+        // RFC 4217 sections 12.6 and 12.7: a protected upload ends with the client's TLS
+        // shutdown. An end without it may be a cut (or forged) connection: nothing is kept.
+        closeNotified = socket.closeNotified;
+        if (event.tls && this.#shared.requireCloseNotify && closeNotified !== true) {
+          result = { ok: false, reason: "truncated" };
+          return;
+        }
+        // Two connections from the client's address: the data may be another program's.
+        if (transfer.contested) {
+          result = { ok: false, reason: "contested" };
+          return;
+        }
+        try {
+          // A CR the decoder held: the file ended with it.
+          const held = decoder?.flush();
+          if (held && held.length > 0) await target.write(held);
+          await target.commit();
+          committed = true;
+        } catch (error) {
+          result = storageFailure(error, this.#shared);
+          return;
+        }
+        await within(socket.end(), timeoutMs, "Data close").then(() => (ended = true), () => {});
+        result = done;
+      }
+    } catch {
+      result = { ok: false, reason: "broken" };
+    } finally {
+      // How it ended is settled now: the session may close while the files are let go below
+      // (curl closes its control connection as soon as a data connection is refused), and that
+      // must not turn a refusal into an abort.
+      const aborted = transfer.aborted;
+      const final = result!;
+      clearInterval(watchdog);
+      // Ended cleanly: closed once the client has ended too (a close before that may reset the
+      // connection under the end of a download). Otherwise dropped now.
+      if (ended && socket?.linger) socket.linger();
+      else socket?.close();
+      listener?.close();
+      await watching;
+      await opened.read?.close().catch(() => {});
+      if (!committed) await opened.write?.abort().catch(() => {});
+      if (this.#transfer === transfer) this.#transfer = undefined;
+      this.#shared.log({
+        type: "transfer",
+        remoteAddress: this.#remote,
+        user: this.#user,
+        direction: event.direction,
+        bytes,
+        durationMs: performance.now() - started,
+        tls: socket?.tls,
+        ...(closeNotified !== undefined ? { closeNotified } : {}),
+        outcome: aborted ? "aborted" : final?.ok ? "ok" : final?.reason ?? "broken",
+      });
+      if (!aborted && final) {
+        this.#enqueue(() => this.#machine.dataResult(performance.now(), event.id, final));
       }
     }
-    return facts;
   }
 
-  #optsMlst(argument: string): void {
-    // RFC 3659 section 7.9: the facts wanted, of those offered; unknown ones are dropped.
-    const wanted = argument.trim().toLowerCase().split(";");
-    this.#mlstFacts = MLST_FACTS.filter((fact) => wanted.includes(fact));
-    this.#reply(200, `MLST OPTS ${this.#mlstFacts.map((fact) => `${fact};`).join("")}`);
-  }
-
-  #mlst(argument: string): void {
-    const path = resolveFtpPath(this.#cwd, argument);
-    this.#storage({ op: "stat", path }, (result) => {
-      if (!result.ok) return this.#refused(result);
-      if (!result.stat) return this.#reply(550, "No such file.");
-      // RFC 3659 section 7.2: one entry, on a line that starts with a space.
-      const entry = formatFtpFacts({ name: path, facts: this.#facts(result.stat) });
-      this.#reply(250, [`Listing ${path}`, ` ${entry}`, "End"]);
-    });
-  }
-
-  #stat(argument: string): void {
-    if (argument.trim() === "") {
-      if (this.#transfer) return this.#reply(213, `Transfer in progress (${this.#transfer.verb}).`);
-      return this.#reply(211, [
-        "ftkit FTP server status:",
-        ` Logged in as ${this.#user}`,
-        ` TYPE: ${this.#type === "I" ? "BINARY" : "ASCII"}`,
-        ` Control connection: ${this.#protected ? "TLS" : "plain"}`,
-        ` Data protection: ${this.#prot === "P" ? "private" : "clear"}`,
-        "End of status",
-      ]);
-    }
-    const target = withoutLsOptions(argument);
-    const path = resolveFtpPath(this.#cwd, target);
-    this.#listing(path, false, (entries, wallClock) => {
-      const lines = this.#listingLines("LIST", entries, wallClock);
-      this.#reply(213, [`Status of ${path}:`, ...lines, "End of status"]);
-    }, (code, text) => this.#reply(code, text));
-  }
-
-  #abor(): void {
-    this.#restart = 0;
-    const transfer = this.#transfer;
-    if (transfer) {
-      // RFC 959 section 4.1.3: the transfer's 426, then ABOR's 226.
-      this.#transfer = undefined;
-      this.#events.push({ type: "abort-data", id: transfer.id });
-      this.#reply(426, "Transfer aborted.");
-      this.#reply(226, "ABOR successful.");
-      return;
-    }
-    this.#closeChannel();
-    this.#reply(225, "No transfer to abort.");
-  }
-
-  #auth(argument: string): void {
-    if (this.#tls !== "explicit") return this.#reply(502, "AUTH not available.");
-    // RFC 4217 section 4 and 6: TLS, and its synonym TLS-C; nothing else.
-    const mechanism = argument.trim().toUpperCase();
-    if (mechanism !== "TLS" && mechanism !== "TLS-C") {
-      return this.#reply(504, `AUTH ${argument.trim()} not supported; use AUTH TLS.`);
-    }
-    if (this.#protected || this.#cleared) {
-      return this.#reply(503, "Already protected or cleared; AUTH not allowed again.");
-    }
-    this.#reply(234, "Proceed with negotiation.");
-    this.#events.push({ type: "upgrade-control" });
-    this.#phase = "waiting";
-    // RFC 4217 section 4: the session starts again under TLS. Whatever followed AUTH in plain
-    // text (whole lines held, and the start of one) is dropped, never run under TLS.
-    this.#upgrading = true;
-    this.#pending = [];
-    this.#lines = new FtpLineReader({ maxLineLength: this.#maxLineLength });
-    this.#lineDeadline = undefined;
-  }
-
-  #pbszCommand(argument: string): void {
-    // RFC 4217 section 9: PBSZ needs a successful AUTH; its value is 0 for TLS.
-    // RFC 4217 section 5: none after CCC.
-    if (this.#cleared) return this.#reply(503, "No PBSZ after CCC.");
-    if (!this.#protected) return this.#reply(503, "PBSZ needs AUTH TLS first.");
-    if (!/^\d+$/.test(argument.trim())) return this.#reply(501, "PBSZ takes a number.");
-    this.#pbsz = true;
-    this.#reply(200, "PBSZ=0");
-  }
-
-  #protCommand(argument: string): void {
-    if (this.#cleared) return this.#reply(503, "No PROT after CCC.");
-    if (!this.#protected || !this.#pbsz) return this.#reply(503, "PROT needs PBSZ first.");
-    const level = argument.trim().toUpperCase();
-    if (level === "S" || level === "E") {
-      return this.#reply(536, "Requested PROT level not supported by mechanism.");
-    }
-    if (level !== "C" && level !== "P") return this.#reply(504, "PROT is C or P.");
-    if (level === "P" && this.#dataProtection === "none") {
-      return this.#reply(534, "Data protection is not offered here.");
-    }
-    this.#prot = level;
-    this.#reply(200, `Protection level set to ${level}.`);
-  }
-
-  #ccc(): void {
-    // RFC 4217 section 5, in this order.
-    if (!this.#allowCcc) return this.#reply(500, "CCC not accepted.");
-    if (!this.#protected) return this.#reply(533, "Control connection not protected.");
-    this.#cleared = true;
-    this.#reply(200, "Control connection cleared.");
-    this.#events.push({ type: "clear-control" });
-    this.#phase = "waiting";
-  }
-
-  #userCommand(argument: string): void {
-    // The name exactly as sent: "alice " is not "alice".
-    const user = argument;
-    if (user === "") return this.#reply(501, "USER needs a name.");
-    const anonymous = ANONYMOUS.has(user.toLowerCase());
-    if (anonymous && !this.#allowAnonymous) {
-      return this.#reply(530, "Anonymous login not allowed.");
-    }
-    if (this.#requireTls && !this.#protected && !(anonymous && this.#anonymousWithoutTls)) {
-      return this.#reply(530, "TLS required: use AUTH TLS first.");
-    }
-    this.#loggedIn = false;
-    this.#user = user;
-    if (this.#certificateLogin && this.#protected && !anonymous) {
-      this.#events.push({ type: "authenticate-certificate", user });
-      this.#phase = "waiting";
-      return;
-    }
-    this.#reply(
-      331,
-      anonymous ? "Anonymous login ok, send your email as password." : "Password required.",
-    );
-  }
-
-  #pass(password: string): void {
-    if (this.#user === undefined || this.#loggedIn) {
-      return this.#reply(503, "Login with USER first.");
-    }
-    this.#events.push({
-      type: "authenticate",
+  async #teardown(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#transfer?.abort();
+    this.#listener?.close();
+    await this.#transferDone;
+    await this.#dropOpened();
+    // The last replies are out; close_notify, then FIN (bounded: a client that does not read
+    // is dropped).
+    await within(this.#control.end(), 2000, "Control close").catch(() => {});
+    this.#control.close();
+    this.#shared.log({
+      type: "closed",
+      remoteAddress: this.#remote,
       user: this.#user,
-      password,
-      protected: this.#protected,
+      reason: this.#closeReason,
     });
-    this.#phase = "waiting";
   }
+}
 
-  #rein(now: number): void {
-    // The reply goes out as the session stands (protected if it is); then everything resets.
-    this.#reply(220, "Service ready for new user.");
-    // A new login gets its own time, but only after one: REIN before any login keeps the
-    // deadline (or a client could hold its slot forever, never logging in).
-    if (this.#loginDeadline === undefined) this.#loginDeadline = now + this.#loginTimeoutMs;
-    const wasProtected = this.#protected && this.#tls === "explicit";
-    this.#reset();
-    this.#resumptionWaived = true;
-    this.#cleared = false;
-    if (wasProtected) {
-      this.#events.push({ type: "clear-control" });
-      this.#phase = "waiting";
+function storageFailure(error: unknown, shared: ServerShared): FtpDataResult {
+  if (error instanceof FtpStorageError) {
+    const code = error.code === 452 || error.code === 552 ? error.code : 451;
+    return { ok: false, reason: "storage", code, message: error.message };
+  }
+  shared.options.onError?.(error as Error);
+  return { ok: false, reason: "storage", code: 451, message: "Local error." };
+}
+
+/**
+ * Starts an FTPS server over the given transport. The per-runtime entry points bind this to
+ * their adapter; call theirs (`serveFtps` from `@ftkit/ftkit/ftps/deno`, `ftkit/ftps/node`, ...).
+ *
+ * @param transport The TCP/TLS transport.
+ * @param options What to serve, to whom, and how.
+ * @returns The running server.
+ */
+export async function serveFtpsWith(
+  transport: FtpServerTransport,
+  options: ServeFtpsOptions,
+): Promise<FtpsServer> {
+  const secure = options.secure ?? "explicit";
+  if (secure !== "none" && !options.tls) {
+    throw new TypeError(`FTPS (${secure}) needs tls: a certificate and key`);
+  }
+  const context = secure === "none" || !options.tls
+    ? undefined
+    : isContext(options.tls)
+    ? options.tls
+    : transport.tlsContext(options.tls);
+  const hasUsers = options.users !== undefined || options.authenticate !== undefined;
+  if (!hasUsers && !options.anonymous) {
+    throw new TypeError("Give users, authenticate or anonymous: nobody could log in");
+  }
+  if (options.root === undefined && options.storage === undefined) {
+    const everyUserHasOwn = options.authenticate === undefined &&
+      Object.values(options.users ?? {}).every((user) =>
+        typeof user !== "string" && (user.root !== undefined || user.storage !== undefined)
+      ) &&
+      (!options.anonymous ||
+        (typeof options.anonymous === "object" &&
+          (options.anonymous.root !== undefined || options.anonymous.storage !== undefined)));
+    if (!everyUserHasOwn) throw new TypeError("Give root or storage: what the server serves");
+  }
+  const positive = (value: number | undefined, name: string, fallback: number): number => {
+    const result = value ?? fallback;
+    if (!Number.isFinite(result) || result <= 0) {
+      throw new RangeError(`${name} must be a positive number, got ${value}`);
+    }
+    return result;
+  };
+  const maxSessions = positive(options.maxSessions, "maxSessions", 256);
+  const maxPerIp = positive(options.maxSessionsPerIp, "maxSessionsPerIp", 10);
+  const dataTimeoutMs = positive(options.dataTimeoutMs, "dataTimeoutMs", 30_000);
+  // The session machine has their defaults; given ones must be usable.
+  for (const name of ["idleTimeoutMs", "loginTimeoutMs", "lineTimeoutMs"] as const) {
+    if (options[name] !== undefined) positive(options[name], name, 1);
+  }
+  const handshakeTimeoutMs = positive(
+    options.tlsHandshakeTimeoutMs,
+    "tlsHandshakeTimeoutMs",
+    10_000,
+  );
+  if (options.passivePorts) {
+    const [low, high] = options.passivePorts;
+    if (
+      !Number.isInteger(low) || !Number.isInteger(high) || low < 1 || high > 65535 || low > high
+    ) {
+      throw new RangeError(
+        `passivePorts must be [low, high] within 1-65535, got [${low}, ${high}]`,
+      );
     }
   }
 
-  #feat(): void {
-    const features: [string, string?][] = [];
-    if (this.#tls === "explicit") features.push(["AUTH", "TLS"]);
-    if (this.#tls !== "none") features.push(["PBSZ"], ["PROT"]);
-    if (this.#tls !== "none" && this.#allowCcc) features.push(["CCC"]);
-    // RFC 2428, and RFC 3659's features (TVFS: paths are /-separated from one top).
-    features.push(["EPRT"], ["EPSV"], ["MDTM"]);
-    // RFC 3659 section 7.8: every fact offered, a `*` on those selected.
-    const facts = MLST_FACTS.map((fact) => `${fact}${this.#mlstFacts.includes(fact) ? "*" : ""};`);
-    features.push(["MLST", facts.join("")]);
-    features.push(["PASV"], ["REST", "STREAM"], ["SIZE"], ["TVFS"], ["UTF8"]);
-    this.#reply(211, formatFtpFeat(features));
-  }
+  const storages = new Map<string, FtpStorage>();
+  const directory = (root: string, allowWrite: boolean): FtpStorage => {
+    const key = `${allowWrite ? "w" : "r"}:${root}`;
+    let storage = storages.get(key);
+    if (!storage) storages.set(key, storage = ftpDirectoryStorage(root, { allowWrite }));
+    return storage;
+  };
+  const serverStorage = (allowWrite: boolean): FtpStorage =>
+    options.storage ?? directory(options.root!, allowWrite);
+  const userStorage = (user: FtpsUserOptions): FtpStorage =>
+    user.storage ??
+      (user.root !== undefined
+        ? directory(user.root, user.allowWrite ?? options.allowWrite ?? false)
+        : serverStorage(user.allowWrite ?? options.allowWrite ?? false));
 
-  #typeCommand(argument: string): void {
-    const type = argument.trim().toUpperCase();
-    if (type === "I" || type === "L 8") {
-      this.#type = "I";
-      return this.#reply(200, "Switching to Binary mode.");
+  const login = async (request: FtpsLoginRequest): Promise<FtpStorage | undefined> => {
+    if (options.authenticate) {
+      const answer = await options.authenticate(request);
+      if (answer === true) return serverStorage(options.allowWrite ?? false);
+      return answer === false ? undefined : answer;
     }
-    if (type === "A" || type === "A N") {
-      this.#type = "A";
-      return this.#reply(200, "Switching to ASCII mode.");
+    const entry = options.users?.[request.user];
+    if (entry === undefined || !Object.hasOwn(options.users!, request.user)) return undefined;
+    const user: FtpsUserOptions = typeof entry === "string" ? { password: entry } : entry;
+    if (request.password === undefined) {
+      const certificate = request.certificate;
+      if (!certificate || !user.certificates) return undefined;
+      const key = fingerprintKey(certificate.fingerprint256);
+      return user.certificates.some((pin) => fingerprintKey(pin) === key)
+        ? userStorage(user)
+        : undefined;
     }
-    this.#reply(504, "TYPE is A or I.");
-  }
+    if (user.password === undefined || !sameSecret(request.password, user.password)) {
+      return undefined;
+    }
+    return userStorage(user);
+  };
+  const anonymousStorage = (): FtpStorage => {
+    const anonymous = typeof options.anonymous === "object" ? options.anonymous : {};
+    return anonymous.storage ??
+      (anonymous.root !== undefined ? directory(anonymous.root, false) : options.storage ??
+        directory(options.root!, false));
+  };
 
-  // --- helpers ---
+  const shared: ServerShared = {
+    transport,
+    options,
+    secure,
+    context,
+    guard: new LoginGuard(
+      options.lockout ?? { attempts: 10, windowMs: 600_000, durationMs: 900_000 },
+    ),
+    dataTimeoutMs,
+    handshakeTimeoutMs,
+    requireCloseNotify: options.requireCloseNotify ?? true,
+    login,
+    anonymousStorage,
+    log: (entry) => {
+      try {
+        options.onLog?.(entry);
+      } catch (error) {
+        options.onError?.(error as Error);
+      }
+    },
+  };
 
-  #reset(): void {
-    this.#cwd = "/";
-    this.#renameFrom = undefined;
-    this.#user = undefined;
-    this.#loggedIn = false;
-    this.#pbsz = false;
-    this.#prot = "C";
-    this.#type = "A";
-    this.#restart = 0;
-    this.#epsvAll = false;
-    this.#mlstFacts = MLST_FACTS;
-    this.#closeChannel();
-  }
+  const host = options.host ?? "0.0.0.0";
+  const listener = await transport.listen({
+    host,
+    port: options.port ?? (secure === "implicit" ? 990 : 21),
+  });
+  const sessions = new Set<ServerSessionDriver>();
+  const perIp = new Map<string, number>();
+  /** Connections holding a session slot: sessions, and those still in their implicit handshake. */
+  let open = 0;
+  /** Connections being told 421. */
+  let refusing = 0;
+  const running = new Set<Promise<void>>();
+  let closing = false;
 
-  #expectWaiting(what: string): void {
-    if (this.#phase !== "waiting") throw new TypeError(`Not waiting for ${what}`);
-  }
-
-  #resume(now: number): void {
-    if (this.isClosed()) return;
-    this.#phase = "running";
-    this.#idleDeadline = now + this.#idleTimeoutMs;
-    this.#drain(now);
-  }
-
-  /** Runs the held command lines in order, while the machine can: not while it waits for the
-   * driver, and during a transfer only ABOR and STAT (RFC 959 section 4.1.3), so that replies
-   * keep the order of their commands. */
-  #drain(now: number): void {
-    while (this.#pending.length > 0 && this.#phase === "running") {
-      if (this.#transfer && !/^\s*(abor|stat)\s*$/i.test(this.#pending[0])) return;
-      this.#line(now, this.#pending.shift()!);
+  async function refuse(
+    socket: FtpServerSocket,
+    address: string,
+    reason: "max-sessions" | "max-sessions-per-ip" | "locked-out",
+  ): Promise<void> {
+    shared.log({ type: "refused", remoteAddress: address, reason });
+    // Refusals are bounded too: past MAX_REFUSALS at once, a connection is dropped unanswered
+    // (a flood gets no 421 each, nor a TLS handshake each in implicit mode).
+    if (refusing >= MAX_REFUSALS) {
+      socket.close();
+      return;
+    }
+    refusing++;
+    let stream: FtpServerSocket = socket;
+    try {
+      if (secure === "implicit") {
+        stream = await within(
+          socket.acceptTls(context!),
+          handshakeTimeoutMs,
+          "TLS handshake",
+          () => socket.close(),
+        );
+      }
+      const text = reason === "locked-out"
+        ? "421 Too many failed logins from your address; try again later.\r\n"
+        : "421 Too many connections; try again later.\r\n";
+      await within(stream.write(new TextEncoder().encode(text)), 2000, "Refusal");
+      await within(stream.end(), 2000, "Refusal");
+    } catch {
+      // The client is gone already.
+    } finally {
+      refusing--;
+      stream.close();
     }
   }
 
-  #reply(code: number, text: string | readonly string[]): void {
-    this.#transmits.push(encodeFtpReply(code, text));
+  async function handle(socket: FtpServerSocket): Promise<void> {
+    const address = canonicalFtpHost(socket.remoteAddress);
+    if (address === undefined || canonicalFtpHost(socket.localAddress) === undefined) {
+      socket.close(); // Gone before it could be served.
+      return;
+    }
+    const key = clientKey(address);
+    const count = perIp.get(key) ?? 0;
+    if (shared.guard.locked(key, performance.now())) {
+      return await refuse(socket, address, "locked-out");
+    }
+    // Counted from here: a connection still in its implicit TLS handshake holds a slot too.
+    if (open >= maxSessions) return await refuse(socket, address, "max-sessions");
+    if (count >= maxPerIp) return await refuse(socket, address, "max-sessions-per-ip");
+    perIp.set(key, count + 1);
+    open++;
+    let driver: ServerSessionDriver | undefined;
+    try {
+      let control = socket;
+      if (secure === "implicit") {
+        try {
+          control = await within(
+            socket.acceptTls(context!),
+            handshakeTimeoutMs,
+            "TLS handshake",
+            () => socket.close(),
+          );
+        } catch {
+          socket.close();
+          shared.log({ type: "refused", remoteAddress: address, reason: "tls" });
+          return;
+        }
+      }
+      if (closing) {
+        control.close();
+        return;
+      }
+      driver = new ServerSessionDriver(shared, control);
+      sessions.add(driver);
+      await driver.run();
+    } finally {
+      open--;
+      if (driver) sessions.delete(driver);
+      const left = (perIp.get(key) ?? 1) - 1;
+      if (left > 0) perIp.set(key, left);
+      else perIp.delete(key);
+    }
   }
 
-  #close(reason: Extract<FtpServerEvent, { type: "closed" }>["reason"]): void {
-    this.#phase = "closed";
-    this.#pending = [];
-    this.#idleDeadline = this.#loginDeadline = this.#lineDeadline = undefined;
-    this.#events.push({ type: "closed", reason });
+  const accepting = (async () => {
+    for (;;) {
+      const socket = await listener.accept();
+      if (!socket) return;
+      if (closing) {
+        socket.close();
+        continue;
+      }
+      const task = handle(socket).catch((error) => options.onError?.(error as Error));
+      running.add(task);
+      task.finally(() => running.delete(task));
+    }
+  })();
+
+  async function close(): Promise<void> {
+    if (closing) return;
+    closing = true;
+    listener.close();
+    await accepting;
+    for (const session of sessions) session.kill();
+    await Promise.all([...running]);
   }
+
+  return {
+    address: { host, port: listener.port },
+    get sessions(): number {
+      return sessions.size;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

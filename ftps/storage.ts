@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { FtpStorageEntry, FtpStorageStat } from "./server.ts";
+import type { FtpStorageEntry, FtpStorageStat } from "./server_session.ts";
 
 /** Why a storage refused or failed, as an FTP reply. */
 export class FtpStorageError extends Error {

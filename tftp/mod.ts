@@ -30,13 +30,13 @@ export {
   type TftpTransferInit,
   type TftpTransferStats,
 } from "./transfer.ts";
-export * from "./client.ts";
-export * from "./server.ts";
-export * from "./udp.ts";
-export * from "./driver.ts";
+export * from "./client_transfer.ts";
+export * from "./server_endpoint.ts";
+export * from "./transport.ts";
+export * from "./transfer_driver.ts";
 export * from "./handler.ts";
 export * from "./directory.ts";
-export * from "./serve.ts";
-export * from "./get_put.ts";
+export * from "./server.ts";
+export * from "./client.ts";
 export * from "./transfer_error.ts";
-export * from "./api.ts";
+export * from "./runtime_api.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { windowFit } from "./_blocks.ts";
+import { windowFit } from "./_window_buffer.ts";
 import {
   TFTP_DEFAULT_BLKSIZE,
   TftpErrorCode,

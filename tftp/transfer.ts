@@ -26,7 +26,7 @@ import {
   tryDecodeTftpPacket,
 } from "../codec/mod.ts";
 import { sameTftpAddress, type TftpAddress, type TftpTransmit } from "./address.ts";
-import { stepsTo, wireBlock } from "./_blocks.ts";
+import { stepsTo, wireBlock } from "./_block_number.ts";
 import {
   checkTftpOack,
   TFTP_DEFAULT_PARAMETERS,

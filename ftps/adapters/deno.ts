@@ -18,9 +18,9 @@
 // Everything portable too, so one import gives the whole FTPS API on this runtime.
 export * from "../mod.ts";
 
-import { FtpsClient, type FtpsClientOptions } from "../ftps_client.ts";
+import { FtpsClient, type FtpsClientOptions } from "../client.ts";
 import type { FtpServerTransport, FtpTransport } from "../transport.ts";
-import { type FtpsServer, type ServeFtpsOptions, serveFtpsWith } from "../serve.ts";
+import { type FtpsServer, type ServeFtpsOptions, serveFtpsWith } from "../server.ts";
 import { denoFtpTransport } from "./_deno_tcp.ts";
 import { nodeFtpServerTransport } from "./_node_tcp.ts";
 import { isolatedFtpTransport } from "./_deno_isolated.ts";

@@ -15,9 +15,9 @@
 // Everything portable too, so one import gives the whole FTPS API on this runtime.
 export * from "../mod.ts";
 
-import { FtpsClient, type FtpsClientOptions } from "../ftps_client.ts";
+import { FtpsClient, type FtpsClientOptions } from "../client.ts";
 import type { FtpServerTransport, FtpTransport } from "../transport.ts";
-import { type FtpsServer, type ServeFtpsOptions, serveFtpsWith } from "../serve.ts";
+import { type FtpsServer, type ServeFtpsOptions, serveFtpsWith } from "../server.ts";
 import { nodeFtpServerTransport, nodeFtpTransport } from "./_node_tcp.ts";
 
 /** The TCP/TLS transport (`node:net`, `node:tls`). */

@@ -1,685 +1,880 @@
-import { describe, test } from "node:test";
+// serveFtps over real loopback sockets, under the runtime running the tests: ftkit's own client
+// against it, and a hand-driven control connection for the hardening (line cap, timeouts,
+// session limits, failed logins and lockout, ABOR, partial uploads, data connection checks).
+
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
-  type FtpClientEvent,
-  FtpClientSession,
-  type FtpServerEvent,
-  FtpServerSession,
-  type FtpServerSessionOptions,
-  type FtpStorageRequest,
-  type FtpStorageResult,
-  resolveFtpPath,
+  clientTransports,
+  connectFtps,
+  FtpReplyError,
+  type FtpsLogEntry,
+  serveFtps,
+} from "./_connect.ts";
+import { dataConnection, RawFtp, readAll } from "./_raw_ftp.ts";
+import {
+  createFtpsCertificate,
+  ftpDirectoryStorage,
+  FtpsClient,
+  type FtpSocket,
+  type FtpTransport,
 } from "../../ftps/mod.ts";
+import { nodeFtpServerTransport } from "../../ftps/adapters/_node_tcp.ts";
+import { serveFtpsWith } from "../../ftps/server.ts";
+import { repoFile } from "../_runtime.ts";
+import { pattern as bytes } from "../tftp/_script.ts";
+import { freeTcpPort } from "../interop/_peers.ts";
+import { until, within } from "../_wait.ts";
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const fixtures = repoFile("tests/fixtures/tls");
+const ca = await readFile(join(fixtures, "ca.pem"), "utf8");
+const tls = {
+  cert: await readFile(join(fixtures, "leaf.pem"), "utf8"),
+  key: await readFile(join(fixtures, "leaf.key"), "utf8"),
+};
 
-function replies(session: FtpServerSession): string {
-  let out = "";
-  for (let bytes = session.pollTransmit(); bytes; bytes = session.pollTransmit()) {
-    out += decoder.decode(bytes);
-  }
-  return out;
+async function served(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), "ftkit-serve-"));
+  await writeFile(join(root, "hello.txt"), "hello\nworld\n");
+  await writeFile(join(root, "big.bin"), bytes(8 << 20, 7));
+  return root;
 }
 
-function events(session: FtpServerSession): FtpServerEvent[] {
-  const out: FtpServerEvent[] = [];
-  for (let event = session.pollEvent(); event; event = session.pollEvent()) out.push(event);
-  return out;
+async function client(port: number, options: { implicit?: boolean; user?: string } = {}) {
+  return await connectFtps({
+    host: "127.0.0.1",
+    port,
+    secure: options.implicit ? "implicit" : "explicit",
+    user: options.user ?? "fred",
+    password: "secret",
+    ca,
+    servername: "localhost",
+    timeoutMs: 30_000,
+  });
 }
 
-/** The client sends `lines`; returns the server's replies to them. */
-function client(session: FtpServerSession, now: number, ...lines: string[]): string {
-  session.receive(now, encoder.encode(lines.map((line) => `${line}\r\n`).join("")));
-  return replies(session);
-}
-
-/** A started session, greeting read. */
-function started(options: FtpServerSessionOptions = {}): FtpServerSession {
-  const session = new FtpServerSession(options);
-  session.start(0);
-  assert.equal(replies(session), "220 ftkit FTP server ready\r\n");
-  return session;
-}
-
-/** Through AUTH TLS, PBSZ 0, PROT P, USER, PASS (RFC 4217 section 12.1, server side). */
-function loggedIn(options: FtpServerSessionOptions = {}): FtpServerSession {
-  const session = started(options);
-  assert.equal(client(session, 1, "AUTH TLS"), "234 Proceed with negotiation.\r\n");
-  assert.deepEqual(events(session), [{ type: "upgrade-control" }]);
-  session.controlUpgraded(2);
-  assert.equal(
-    client(session, 3, "PBSZ 0", "PROT P"),
-    "200 PBSZ=0\r\n200 Protection level set to P.\r\n",
-  );
-  assert.equal(client(session, 4, "USER fred"), "331 Password required.\r\n");
-  assert.equal(client(session, 5, "PASS pass"), "");
-  assert.deepEqual(events(session), [{
-    type: "authenticate",
-    user: "fred",
-    password: "pass",
-    protected: true,
-  }]);
-  session.loginResult(6, true);
-  assert.equal(replies(session), "230 Login successful.\r\n");
-  assert.deepEqual(events(session), [{ type: "logged-in", user: "fred" }]);
-  return session;
-}
-
-describe("FTPS server session: RFC 4217 negotiation", () => {
-  test("12.1 from the server's side", () => {
-    const session = loggedIn();
-    assert.equal(session.user, "fred");
-    assert.equal(session.protection, "P");
-    assert.equal(session.controlProtected, true);
+describe("serveFtps with ftkit's client", () => {
+  let root: string;
+  let server: Awaited<ReturnType<typeof serveFtps>>;
+  const log: FtpsLogEntry[] = [];
+  before(async () => {
+    root = await served();
+    server = await serveFtps({
+      root,
+      allowWrite: true,
+      users: { fred: "secret" },
+      tls,
+      host: "127.0.0.1",
+      port: 0,
+      loginFailureDelayMs: 0,
+      onLog: (entry) => log.push(entry),
+    });
+  });
+  after(async () => {
+    await server?.close();
+    if (root) await rm(root, { recursive: true, force: true });
   });
 
-  test("section 4/6: TLS-C is a synonym, case-insensitive; other mechanisms get 504", () => {
-    const session = started();
-    assert.equal(client(session, 1, "auth ssl"), "504 AUTH ssl not supported; use AUTH TLS.\r\n");
-    assert.equal(client(session, 2, "auth tls-c"), "234 Proceed with negotiation.\r\n");
-  });
-
-  test("section 4: what follows AUTH in plain text is dropped; AUTH resets the session", () => {
-    const session = started({ requireTlsForLogin: false, tls: "explicit" });
-    assert.equal(client(session, 1, "USER fred"), "331 Password required.\r\n");
-    // CVE-2011-0411: lines sent with AUTH, before the handshake, never run under TLS.
-    assert.equal(client(session, 2, "AUTH TLS", "PBSZ 0"), "234 Proceed with negotiation.\r\n");
-    session.receive(2, new TextEncoder().encode("PROT P\r\nNOOP"));
-    session.controlUpgraded(3);
-    assert.equal(replies(session), "", "the plain PBSZ and PROT are gone");
-    // Nor does the start of a line: "NOOP" in plain text and its end inside TLS is no NOOP.
-    session.receive(4, new TextEncoder().encode("\r\n"));
-    assert.equal(replies(session), "500 Syntax error, command unrecognized.\r\n");
-    assert.equal(client(session, 4, "PROT P"), "503 PROT needs PBSZ first.\r\n");
-    assert.equal(client(session, 4, "PBSZ 0"), "200 PBSZ=0\r\n");
-    assert.equal(
-      client(session, 4, "PASS pass"),
-      "503 Login with USER first.\r\n",
-      "USER was reset",
-    );
-    assert.equal(
-      client(session, 5, "AUTH TLS"),
-      "503 Already protected or cleared; AUTH not allowed again.\r\n",
-    );
-  });
-
-  test("section 10.1: a failed handshake drops the connection", () => {
-    const session = started();
-    client(session, 1, "AUTH TLS");
-    events(session);
-    session.controlUpgradeFailed(2);
-    assert.equal(replies(session), "", "no reply: the connection is in an unknown state");
-    assert.deepEqual(events(session), [{ type: "closed", reason: "tls-failed" }]);
-  });
-
-  test("section 10.1: no negotiation at all: an unprotected 421 ends the session", () => {
-    const session = started();
-    client(session, 1, "AUTH TLS");
-    events(session);
-    session.controlUpgradeFailed(2, "no-handshake");
-    assert.equal(replies(session), "421 TLS negotiation failed; closing the connection.\r\n");
-    assert.equal(session.controlProtected, false, "sent in plain text");
-    assert.deepEqual(events(session), [{ type: "closed", reason: "tls-failed" }]);
-  });
-
-  test("section 10.1: a completed handshake the server refuses: a protected 421", () => {
-    const session = started();
-    client(session, 1, "AUTH TLS");
-    events(session);
-    session.controlUpgradeFailed(2, "rejected");
-    assert.equal(
-      replies(session),
-      "421 TLS session not acceptable; closing the connection.\r\n",
-    );
-    assert.equal(session.controlProtected, true, "sent inside TLS");
-    assert.deepEqual(events(session), [{ type: "closed", reason: "tls-failed" }]);
-    // A driver's answer that comes after the end is ignored, whatever it is.
-    session.controlUpgradeFailed(3);
-    session.storageResult(3, { ok: true });
-    session.loginResult(3, true);
-    assert.equal(replies(session), "");
-    assert.deepEqual(events(session), []);
-  });
-
-  test("section 9: PBSZ needs AUTH, PROT needs PBSZ; PBSZ n is answered PBSZ=0", () => {
-    const session = started();
-    assert.equal(client(session, 1, "PBSZ 0"), "503 PBSZ needs AUTH TLS first.\r\n");
-    assert.equal(client(session, 2, "PROT P"), "503 PROT needs PBSZ first.\r\n");
-    client(session, 3, "AUTH TLS");
-    session.controlUpgraded(4);
-    assert.equal(client(session, 5, "PROT P"), "503 PROT needs PBSZ first.\r\n");
-    assert.equal(client(session, 6, "PBSZ x"), "501 PBSZ takes a number.\r\n");
-    assert.equal(client(session, 7, "PBSZ 16384"), "200 PBSZ=0\r\n");
-    assert.equal(
-      client(session, 8, "PROT S", "PROT E"),
-      "536 Requested PROT level not supported by mechanism.\r\n".repeat(2),
-    );
-    assert.equal(client(session, 9, "PROT X"), "504 PROT is C or P.\r\n");
-    assert.equal(client(session, 10, "prot c"), "200 Protection level set to C.\r\n");
-    assert.equal(session.protection, "C");
-  });
-
-  test("section 10.2 view 1: a server without data protection refuses PROT P with 534", () => {
-    const session = started({ dataProtection: "none" });
-    client(session, 1, "AUTH TLS");
-    session.controlUpgraded(2);
-    assert.equal(
-      client(session, 3, "PBSZ 0", "PROT P"),
-      "200 PBSZ=0\r\n534 Data protection is not offered here.\r\n",
-    );
-  });
-
-  test("section 5: CCC is 500 when disabled, 533 unprotected, else 200 and no more PBSZ/PROT", () => {
-    assert.equal(client(loggedIn(), 10, "CCC"), "500 CCC not accepted.\r\n");
-    const plain = started({ allowCcc: true, requireTlsForLogin: false });
-    assert.equal(client(plain, 1, "CCC"), "533 Control connection not protected.\r\n");
-    const session = loggedIn({ allowCcc: true });
-    assert.equal(client(session, 10, "CCC", "NOOP"), "200 Control connection cleared.\r\n");
-    assert.deepEqual(events(session), [{ type: "clear-control" }]);
-    session.controlCleared(11);
-    assert.equal(
-      replies(session),
-      "200 NOOP ok.\r\n",
-      "the NOOP came after the shutdown, in plain text",
-    );
-    assert.equal(session.controlProtected, false);
-    assert.equal(
-      client(session, 12, "PBSZ 0", "PROT C"),
-      "503 No PBSZ after CCC.\r\n503 No PROT after CCC.\r\n",
-    );
-    assert.equal(session.protection, "P", "data stays protected");
-    assert.equal(
-      client(session, 13, "AUTH TLS"),
-      "503 Already protected or cleared; AUTH not allowed again.\r\n",
-    );
-  });
-
-  test("section 13: REIN answers protected, then clears TLS and resets everything", () => {
-    const session = loggedIn();
-    assert.equal(
-      client(session, 10, "TYPE I", "REIN", "PWD"),
-      "200 Switching to Binary mode.\r\n220 Service ready for new user.\r\n",
-    );
-    assert.deepEqual(events(session), [{ type: "clear-control" }]);
-    session.controlCleared(11);
-    assert.equal(replies(session), "530 Please login with USER and PASS.\r\n");
-    assert.equal(session.user, undefined);
-    assert.equal(session.protection, "C");
-    assert.equal(session.type, "A");
-    assert.equal(
-      client(session, 12, "AUTH TLS"),
-      "234 Proceed with negotiation.\r\n",
-      "AUTH again after REIN",
-    );
-  });
-
-  test("section 6: FEAT lists AUTH TLS, PBSZ and PROT (and RFC 2428/3659 features)", () => {
-    const session = started({ allowCcc: true });
-    const rest = " EPRT\r\n EPSV\r\n MDTM\r\n MLST type*;size*;modify*;\r\n PASV\r\n" +
-      " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n";
-    assert.equal(
-      client(session, 1, "FEAT"),
-      "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n CCC\r\n" + rest,
-    );
-    const plain = started({ tls: "none" });
-    assert.equal(client(plain, 1, "FEAT"), "211-Features:\r\n" + rest);
-    assert.equal(client(plain, 2, "AUTH TLS"), "502 AUTH not available.\r\n");
-  });
-});
-
-describe("FTPS server session: login policies (RFC 4217 section 10.1)", () => {
-  test("USER before TLS is refused when TLS is required", () => {
-    assert.equal(client(started(), 1, "USER fred"), "530 TLS required: use AUTH TLS first.\r\n");
-  });
-
-  test("anonymous: refused by default; allowed, and without TLS only when asked", () => {
-    assert.equal(client(started(), 1, "USER anonymous"), "530 Anonymous login not allowed.\r\n");
-    const allowed = started({ allowAnonymous: true });
-    assert.equal(client(allowed, 1, "USER anonymous"), "530 TLS required: use AUTH TLS first.\r\n");
-    const open = started({ allowAnonymous: true, anonymousWithoutTls: true });
-    assert.equal(
-      client(open, 1, "USER ftp"),
-      "331 Anonymous login ok, send your email as password.\r\n",
-    );
-    assert.equal(client(open, 2, "USER fred"), "530 TLS required: use AUTH TLS first.\r\n");
-  });
-
-  test("implicit TLS: protected from the start, AUTH not offered", () => {
-    const session = started({ tls: "implicit" });
-    assert.equal(session.controlProtected, true);
-    assert.equal(client(session, 1, "AUTH TLS"), "502 AUTH not available.\r\n");
-    assert.equal(
-      client(session, 2, "PBSZ 0", "USER fred"),
-      "200 PBSZ=0\r\n331 Password required.\r\n",
-    );
-  });
-
-  test("section 12.2: a client certificate that identifies the user is answered 232", () => {
-    const session = started({ certificateLogin: true });
-    // Not before TLS: the plain USER is refused as always.
-    assert.equal(client(session, 1, "USER fred"), "530 TLS required: use AUTH TLS first.\r\n");
-    assert.deepEqual(events(session), []);
-    client(session, 2, "AUTH TLS");
-    events(session);
-    session.controlUpgraded(3);
-    // Commands wait while the driver checks the certificate.
-    assert.equal(client(session, 4, "USER fred", "PWD"), "");
-    assert.deepEqual(events(session), [{ type: "authenticate-certificate", user: "fred" }]);
-    session.certificateResult(5, true);
-    assert.equal(
-      replies(session),
-      '232 User logged in, authorized by security data exchange.\r\n257 "/" is the current directory.\r\n',
-    );
-    assert.deepEqual(events(session), [{ type: "logged-in", user: "fred" }]);
-    assert.equal(session.user, "fred");
-    assert.throws(() => session.certificateResult(6, true), TypeError);
-
-    // A certificate that does not identify the user: the password is asked as usual.
-    const other = started({ certificateLogin: true, allowAnonymous: true });
-    client(other, 1, "AUTH TLS");
-    events(other);
-    other.controlUpgraded(2);
-    client(other, 3, "USER mallory");
-    assert.deepEqual(events(other), [{ type: "authenticate-certificate", user: "mallory" }]);
-    other.certificateResult(4, false);
-    assert.equal(replies(other), "331 Password required.\r\n");
-    assert.equal(other.user, undefined);
-    // Anonymous never goes through the certificate.
-    assert.equal(
-      client(other, 5, "USER anonymous"),
-      "331 Anonymous login ok, send your email as password.\r\n",
-    );
-    assert.deepEqual(events(other), []);
-  });
-
-  test("failed logins: 530, and 421 after the limit", () => {
-    const session = started({ tls: "none", maxLoginAttempts: 2 });
-    client(session, 1, "USER fred", "PASS bad");
-    events(session);
-    session.loginResult(2, false);
-    assert.equal(replies(session), "530 Login incorrect.\r\n");
-    assert.equal(client(session, 3, "PASS again"), "503 Login with USER first.\r\n");
-    assert.equal(client(session, 4, "USER fred", "PASS worse"), "331 Password required.\r\n");
-    session.loginResult(5, false);
-    assert.equal(replies(session), "421 Too many failed logins.\r\n");
-    assert.deepEqual(events(session).at(-1), { type: "closed", reason: "too-many-logins" });
-    assert.ok(session.isClosed());
-    assert.equal(client(session, 6, "NOOP"), "", "nothing after the end");
-  });
-
-  test("commands that need a login get 530; after login the session parameters work", () => {
-    const session = started({ tls: "none" });
-    assert.equal(
-      client(session, 1, "TYPE I", "CWD /"),
-      "530 Please login with USER and PASS.\r\n".repeat(2),
-    );
-    client(session, 2, "USER fred", "PASS x");
-    session.loginResult(3, true);
-    replies(session);
-    assert.equal(
-      client(
-        session,
-        4,
-        "TYPE I",
-        "type a n",
-        "TYPE E",
-        "MODE S",
-        "MODE B",
-        "STRU F",
-        "STRU R",
-        "ACCT x",
-      ),
-      "200 Switching to Binary mode.\r\n200 Switching to ASCII mode.\r\n504 TYPE is A or I.\r\n" +
-        "200 Mode set to S.\r\n504 Only stream mode.\r\n200 Structure set to F.\r\n504 Only file structure.\r\n" +
-        "202 ACCT not needed.\r\n",
-    );
-    assert.equal(
-      client(session, 5, "SYST", "NOOP", "OPTS UTF8 ON", "OPTS MODE Z"),
-      "215 UNIX Type: L8\r\n200 NOOP ok.\r\n200 UTF8 mode on.\r\n501 Option not understood.\r\n",
-    );
-    assert.equal(session.utf8, true);
-    assert.equal(
-      client(session, 6, "XRETR x", "SMNT /"),
-      "502 XRETR not implemented.\r\n502 SMNT not implemented.\r\n",
-    );
-    assert.match(client(session, 7, "HELP"), /^214 /);
-    assert.equal(
-      client(session, 8, "USER", "PASS x"),
-      "501 USER needs a name.\r\n503 Login with USER first.\r\n",
-    );
-  });
-});
-
-describe("FTPS server session: limits", () => {
-  test("garbage lines get 500; an overlong line closes the session", () => {
-    const session = started();
-    assert.equal(
-      client(session, 1, "123 go", "RETR a\0b"),
-      "500 Syntax error, command unrecognized.\r\n".repeat(2),
-    );
-    const long = started({ maxLineLength: 20 });
-    assert.equal(client(long, 1, `NOOP ${"x".repeat(30)}`), "500 Command line too long.\r\n");
-    assert.deepEqual(events(long), [{ type: "closed", reason: "protocol-error" }]);
-  });
-
-  test("idle sessions are closed with 421; activity moves the deadline", () => {
-    const session = started({ idleTimeoutMs: 1000 });
-    assert.equal(session.pollTimeout(), 1000);
-    client(session, 500, "NOOP");
-    assert.equal(session.pollTimeout(), 1500);
-    session.handleTimeout(1499);
-    assert.equal(replies(session), "");
-    session.handleTimeout(1500);
-    assert.equal(replies(session), "421 Idle timeout: closing the connection.\r\n");
-    assert.deepEqual(events(session), [{ type: "closed", reason: "idle" }]);
-  });
-
-  test("a client that never logs in is closed with 421, whatever else it sends", () => {
-    const session = started({ loginTimeoutMs: 1000, idleTimeoutMs: 5000, tls: "none" });
-    assert.equal(session.pollTimeout(), 1000);
-    client(session, 600, "NOOP");
-    client(session, 900, "USER fred");
-    assert.equal(session.pollTimeout(), 1000, "commands do not move the login deadline");
-    session.handleTimeout(999);
-    assert.equal(replies(session), "");
-    session.handleTimeout(1000);
-    assert.equal(replies(session), "421 Login timeout: closing the connection.\r\n");
-    assert.deepEqual(events(session), [{ type: "closed", reason: "login-timeout" }]);
-    // Logged in: no login deadline; REIN starts a new one.
-    const other = started({ loginTimeoutMs: 1000, idleTimeoutMs: 5000, tls: "none" });
-    client(other, 100, "USER fred", "PASS x");
-    events(other);
-    other.loginResult(200, true);
-    replies(other);
-    assert.equal(other.pollTimeout(), 5200, "only the idle deadline");
-    client(other, 3000, "REIN");
-    assert.equal(other.pollTimeout(), 4000);
-    // REIN before any login moves nothing: the deadline stays where the connection put it.
-    const stalling = started({ loginTimeoutMs: 1000, idleTimeoutMs: 5000, tls: "none" });
-    for (const now of [400, 800, 999]) {
-      assert.equal(client(stalling, now, "REIN"), "220 Service ready for new user.\r\n");
-      assert.equal(stalling.pollTimeout(), 1000);
+  test("getFile: a failed download leaves the local file as it was; offset continues one", async () => {
+    const ftp: FtpsClient = await client(server.address.port);
+    const local = await mkdtemp(join(tmpdir(), "ftkit-getfile-"));
+    try {
+      const target = join(local, "big.bin");
+      await writeFile(target, "the user's own file");
+      await assert.rejects(ftp.getFile("missing.bin", target), /550/);
+      assert.equal(await readFile(target, "utf8"), "the user's own file");
+      assert.deepEqual(await readdir(local), ["big.bin"]);
+      const whole = new Uint8Array(await readFile(join(root, "big.bin")));
+      await ftp.getFile("big.bin", target);
+      assert.deepEqual(new Uint8Array(await readFile(target)), whole);
+      // A download that broke off after 3 MiB (and left a stale tail) continues from there.
+      await writeFile(target, Buffer.concat([whole.subarray(0, 3 << 20), Buffer.from("stale")]));
+      await ftp.getFile("big.bin", target, { offset: 3 << 20 });
+      assert.deepEqual(new Uint8Array(await readFile(target)), whole);
+      assert.deepEqual(await readdir(local), ["big.bin"]);
+    } finally {
+      await ftp.close();
+      await rm(local, { recursive: true, force: true });
     }
-    stalling.handleTimeout(1000);
-    assert.equal(replies(stalling), "421 Login timeout: closing the connection.\r\n");
   });
 
-  test("a command line that trickles in is closed with 421; partial bytes are no activity", () => {
-    const session = started({ lineTimeoutMs: 1000, idleTimeoutMs: 3000, tls: "none" });
-    const send = (now: number, text: string) => {
-      session.receive(now, encoder.encode(text));
-      return replies(session);
-    };
-    assert.equal(send(100, "NO"), "");
-    assert.equal(session.pollTimeout(), 1100, "the line must be whole by then");
-    assert.equal(send(600, "O"), "");
-    assert.equal(session.pollTimeout(), 1100, "more bytes of the same line do not move it");
-    assert.equal(send(700, "P\r\n"), "200 NOOP ok.\r\n");
-    assert.equal(session.pollTimeout(), 3700, "a whole line is activity");
-    // One byte a second keeps nothing alive: the line deadline comes.
-    for (let now = 1000; now < 1700; now += 100) send(now, "x");
-    session.handleTimeout(1999);
-    assert.equal(replies(session), "");
-    session.handleTimeout(2000);
-    assert.equal(replies(session), "421 Command line timeout: closing the connection.\r\n");
-    assert.deepEqual(events(session), [{ type: "closed", reason: "line-timeout" }]);
-    // A line that ends and the start of the next in one read: the next one's clock starts then.
-    const next = started({ lineTimeoutMs: 1000, tls: "none" });
-    next.receive(100, encoder.encode("NO"));
-    next.receive(500, encoder.encode("OP\r\nSY"));
-    assert.equal(next.pollTimeout(), 1500);
+  test("explicit TLS: every file operation, checked on disk", async () => {
+    const ftp: FtpsClient = await client(server.address.port);
+    try {
+      const names = (await ftp.list()).map((entry) => entry.name).sort();
+      assert.deepEqual(names, ["big.bin", "hello.txt"]);
+      assert.deepEqual(
+        await ftp.get("big.bin"),
+        new Uint8Array(await readFile(join(root, "big.bin"))),
+      );
+      assert.equal(await ftp.size("big.bin"), 8 << 20);
+      assert.ok((await ftp.lastModified("hello.txt")) instanceof Date);
+      await ftp.mkdir("up");
+      await ftp.put("up/a.bin", bytes(300_000, 3));
+      assert.deepEqual(new Uint8Array(await readFile(join(root, "up/a.bin"))), bytes(300_000, 3));
+      await ftp.append("up/a.bin", new TextEncoder().encode("tail"));
+      assert.equal((await readFile(join(root, "up/a.bin"))).length, 300_004);
+      // putFile with an offset (REST) sends the local file from that byte on.
+      const localDir = await mkdtemp(join(tmpdir(), "ftkit-putfile-"));
+      try {
+        await writeFile(join(localDir, "c.bin"), bytes(300_000, 5));
+        await ftp.put("up/c.bin", bytes(300_000, 5).subarray(0, 100_000));
+        await ftp.putFile(join(localDir, "c.bin"), "up/c.bin", { offset: 100_000 });
+        const stored = await readFile(join(root, "up/c.bin"));
+        assert.equal(stored.length, 300_000);
+        assert.ok(Buffer.compare(stored, bytes(300_000, 5)) === 0, "byte for byte");
+        await ftp.remove("up/c.bin");
+      } finally {
+        await rm(localDir, { recursive: true, force: true });
+      }
+      await ftp.rename("up/a.bin", "up/b.bin");
+      await ftp.cd("up");
+      assert.equal(await ftp.pwd(), "/up");
+      await ftp.remove("b.bin");
+      await ftp.cd("/");
+      await ftp.removeDir("up");
+      assert.deepEqual((await readdir(root)).sort(), ["big.bin", "hello.txt"]);
+      // The data connections resumed the control connection's TLS session.
+      assert.equal(ftp.lastTransfer?.resumed, true);
+    } finally {
+      await ftp.close();
+    }
+    const transfers = log.filter((entry) => entry.type === "transfer");
+    assert.ok(transfers.length >= 4);
+    assert.ok(transfers.every((entry) => entry.outcome === "ok" && entry.tls !== undefined));
+    // ftkit's client ends each protected upload with close_notify (RFC 4217 section 12.7).
+    const uploads = transfers.filter((entry) => entry.direction === "receive");
+    assert.ok(uploads.length >= 2);
+    assert.ok(uploads.every((entry) => entry.closeNotified === true), JSON.stringify(uploads));
   });
 
-  test("USER takes the name exactly as sent", () => {
-    const session = started({ tls: "none" });
-    client(session, 1, "USER fred ", "PASS x");
-    assert.deepEqual(events(session), [
-      { type: "authenticate", user: "fred ", password: "x", protected: false },
-    ]);
+  test("the storage's refusals reach the client as replies", async () => {
+    const ftp = await client(server.address.port);
+    try {
+      await assert.rejects(ftp.get("missing.txt"), (error: unknown) => {
+        assert.ok(error instanceof FtpReplyError);
+        assert.equal(error.code, 550);
+        assert.ok(!error.message.includes(root), "no server path in the reply");
+        return true;
+      });
+      await assert.rejects(ftp.get("../../etc/passwd"), FtpReplyError);
+      await assert.rejects(ftp.removeDir("hello.txt"), FtpReplyError);
+    } finally {
+      await ftp.close();
+    }
   });
 
-  test("a client that floods commands while the server waits is cut off", () => {
-    const session = started({ maxPendingCommands: 2, tls: "none" });
-    client(session, 1, "USER fred", "PASS x");
-    assert.equal(
-      client(session, 2, "NOOP", "NOOP", "NOOP"),
-      "421 Too many commands without waiting for replies.\r\n",
+  test("a wrong password is refused with 530", async () => {
+    await assert.rejects(
+      connectFtps({
+        host: "127.0.0.1",
+        port: server.address.port,
+        secure: "explicit",
+        user: "fred",
+        password: "wrong",
+        ca,
+        servername: "localhost",
+      }),
+      (error: unknown) => error instanceof FtpReplyError && error.code === 530,
     );
-    const waiting = started({ idleTimeoutMs: 10, tls: "none" });
-    client(waiting, 1, "USER fred", "PASS x");
-    waiting.handleTimeout(100);
-    assert.equal(replies(waiting), "", "no idle close while the driver owes a login answer");
-  });
-
-  test("misuse throws", () => {
-    const session = started();
-    assert.throws(() => session.start(1), TypeError);
-    assert.throws(() => session.controlUpgraded(1), TypeError);
-    assert.throws(() => session.loginResult(1, true), TypeError);
-    assert.throws(() => new FtpServerSession().receive(0, new Uint8Array(0)), TypeError);
   });
 });
 
-describe("FTPS client and server machines hold a session together, in memory", () => {
-  test("explicit TLS, login, FEAT, commands, CCC and QUIT: both sides agree", () => {
-    const server = new FtpServerSession({ allowCcc: true });
-    const session = new FtpClientSession({ user: "fred", password: "pass" });
-    const clientEvents: FtpClientEvent[] = [];
-    let now = 0;
-    const pump = () => {
-      // Move bytes and handle TLS events (simulated) until both sides are quiet (bounded).
-      for (let round = 0; round < 100; round++) {
-        let moved = false;
-        for (let bytes = session.pollTransmit(); bytes; bytes = session.pollTransmit()) {
-          server.receive(now, bytes);
-          moved = true;
-        }
-        for (let bytes = server.pollTransmit(); bytes; bytes = server.pollTransmit()) {
-          session.receive(now, bytes);
-          moved = true;
-        }
-        for (let event = server.pollEvent(); event; event = server.pollEvent()) {
-          moved = true;
-          if (event.type === "upgrade-control") server.controlUpgraded(now);
-          if (event.type === "clear-control") server.controlCleared(now);
-          if (event.type === "authenticate") {
-            server.loginResult(now, event.user === "fred" && event.password === "pass");
-          }
-        }
-        for (let event = session.pollEvent(); event; event = session.pollEvent()) {
-          moved = true;
-          clientEvents.push(event);
-          if (event.type === "upgrade-control") session.controlUpgraded(now);
-          if (event.type === "clear-control") session.controlCleared(now);
-        }
-        now++;
-        if (!moved) return;
+describe("serveFtps: modes and identities", () => {
+  let root: string;
+  before(async () => (root = await served()));
+  after(() => rm(root, { recursive: true, force: true }));
+
+  test("implicit TLS", async () => {
+    await using server = await serveFtps({
+      root,
+      users: { fred: "secret" },
+      tls,
+      secure: "implicit",
+      host: "127.0.0.1",
+      port: 0,
+    });
+    const ftp = await client(server.address.port, { implicit: true });
+    try {
+      assert.equal(new TextDecoder().decode(await ftp.get("hello.txt")), "hello\nworld\n");
+    } finally {
+      await ftp.close();
+    }
+  });
+
+  test("anonymous is read-only, and only when enabled; per-user roots", async () => {
+    const own = await mkdtemp(join(tmpdir(), "ftkit-own-"));
+    await writeFile(join(own, "mine.txt"), "mine");
+    try {
+      await using server = await serveFtps({
+        root,
+        users: { fred: "secret", jo: { password: "secret", root: own, allowWrite: true } },
+        anonymous: true,
+        tls,
+        host: "127.0.0.1",
+        port: 0,
+      });
+      const anonymous = await connectFtps({
+        host: "127.0.0.1",
+        port: server.address.port,
+        secure: "explicit",
+        ca,
+        servername: "localhost",
+      });
+      try {
+        assert.equal((await anonymous.get("hello.txt")).length, 12);
+        await assert.rejects(
+          anonymous.put("new.txt", "x"),
+          (error: unknown) => error instanceof FtpReplyError && error.code === 550,
+        );
+      } finally {
+        await anonymous.close();
       }
-      throw new Error("The machines kept talking");
-    };
-    server.start(now);
-    session.start(now);
-    pump();
-    const ready = clientEvents.find((event) => event.type === "ready");
-    assert.ok(ready?.type === "ready");
-    assert.equal(ready.protection, "P");
-    assert.equal(ready.features.get("AUTH"), "TLS");
-    assert.ok(ready.features.has("CCC"));
-    assert.equal(server.user, "fred");
-    assert.equal(server.protection, "P");
-    assert.equal(server.type, "I");
-    assert.equal(server.utf8, true);
-    assert.ok(session.controlProtected && server.controlProtected);
+      const jo = await client(server.address.port, { user: "jo" });
+      try {
+        assert.deepEqual((await jo.list()).map((entry) => entry.name), ["mine.txt"]);
+        await jo.put("more.txt", "more");
+        assert.equal(await readFile(join(own, "more.txt"), "utf8"), "more");
+      } finally {
+        await jo.close();
+      }
+      // fred shares the read-only root.
+      const fred = await client(server.address.port);
+      try {
+        await assert.rejects(fred.put("x.txt", "x"), FtpReplyError);
+      } finally {
+        await fred.close();
+      }
 
-    const noop = session.command(now, "NOOP");
-    const mode = session.command(now, "MODE", "B");
-    const ccc = session.clearControl(now);
-    const after = session.command(now, "SYST");
-    pump();
-    const byId = (id: number) => clientEvents.find((event) => "id" in event && event.id === id);
-    assert.equal(byId(noop)?.type, "complete");
-    assert.equal(byId(mode)?.type, "failed");
-    assert.equal(byId(ccc)?.type, "complete");
-    assert.equal(byId(after)?.type, "complete");
-    assert.ok(!session.controlProtected && !server.controlProtected, "both cleared");
+      await using closed = await serveFtps({
+        root,
+        users: { fred: "secret" },
+        tls,
+        host: "127.0.0.1",
+        port: 0,
+      });
+      await assert.rejects(
+        connectFtps({
+          host: "127.0.0.1",
+          port: closed.address.port,
+          secure: "explicit",
+          ca,
+          servername: "localhost",
+        }),
+        (error: unknown) => error instanceof FtpReplyError && error.code === 530,
+      );
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  });
 
-    session.quit(now);
-    pump();
-    assert.ok(clientEvents.some((event) => event.type === "closed" && event.reason === "quit"));
-    assert.ok(server.isClosed());
+  test("RFC 4217 section 12.2: a pinned client certificate logs in with 232", async () => {
+    const clientCertificate = await createFtpsCertificate({ names: ["fred.client.test"] });
+    const stranger = await createFtpsCertificate({ names: ["mallory.client.test"] });
+    const log: FtpsLogEntry[] = [];
+    await using server = await serveFtps({
+      root,
+      users: { fred: { certificates: [clientCertificate.fingerprint] } },
+      tls: { ...tls, requestClientCertificate: true },
+      host: "127.0.0.1",
+      port: 0,
+      loginFailureDelayMs: 0,
+      onLog: (entry) => log.push(entry),
+    });
+    await certificateLogin(server.address.port, clientCertificate, 232);
+    await certificateLogin(server.address.port, stranger, 331);
+    // A hook that throws refuses the certificate (331, the error reported), as for passwords.
+    const errors: Error[] = [];
+    await using throwing = await serveFtps({
+      root,
+      authenticate: () => {
+        throw new Error("the directory service is down");
+      },
+      tls: { ...tls, requestClientCertificate: true },
+      host: "127.0.0.1",
+      port: 0,
+      loginFailureDelayMs: 0,
+      onError: (error) => void errors.push(error),
+    });
+    await certificateLogin(throwing.address.port, clientCertificate, 331);
+    assert.deepEqual(errors.map((error) => error.message), ["the directory service is down"]);
+    assert.deepEqual(
+      log.filter((entry) => entry.type === "login").map((entry) =>
+        entry.type === "login" && [entry.user, entry.ok, entry.method]
+      ),
+      [["fred", true, "certificate"], ["fred", false, "certificate"]],
+    );
   });
 });
 
-describe("FTP server session: file commands over an abstract storage (RFC 959 section 4.1.3)", () => {
-  type Node = { type: "file" | "dir"; size: number };
-  const MODIFIED = new Date("2026-11-23T10:34:00Z");
+/** AUTH TLS with a client certificate, then USER fred: the reply code must be `expected`. */
+async function certificateLogin(
+  port: number,
+  certificate: { certPem: string; keyPem: string },
+  expected: number,
+): Promise<void> {
+  const { connect: tcp } = await import("node:net");
+  const { connect } = await import("node:tls");
+  const plain = tcp({ host: "127.0.0.1", port });
+  plain.on("error", () => {}); // a reset shows as a missing reply below, not an uncaught error
+  let text = "";
+  const next = async (pattern: RegExp, source: { on: typeof plain.on; off: typeof plain.off }) => {
+    const deadline = Date.now() + 30_000;
+    while (!pattern.test(text)) {
+      if (Date.now() > deadline) throw new Error(`Waiting for ${pattern}: ${text}`);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          source.off("data", done);
+          resolve();
+        };
+        source.on("data", done);
+        setTimeout(done, 100);
+      });
+    }
+  };
+  const onPlain = (chunk: Uint8Array) => (text += new TextDecoder().decode(chunk));
+  plain.on("data", onPlain);
+  try {
+    await next(/^220 .*\r\n/, plain);
+    plain.write("AUTH TLS\r\n");
+    await next(/234 .*\r\n/, plain);
+    plain.off("data", onPlain);
+    text = "";
+    const secure = connect({
+      socket: plain,
+      ca: await readFile(join(fixtures, "ca.pem"), "utf8"),
+      servername: "localhost",
+      cert: certificate.certPem,
+      key: certificate.keyPem,
+    });
+    await within(
+      new Promise<void>((resolve, reject) => {
+        secure.once("secureConnect", () => resolve());
+        secure.once("error", reject);
+      }),
+      "the TLS handshake",
+    );
+    secure.on("error", () => {});
+    secure.on("data", (chunk: Uint8Array) => (text += new TextDecoder().decode(chunk)));
+    secure.write("USER fred\r\n");
+    await next(/^\d{3} .*\r\n/, secure);
+    assert.equal(Number(text.slice(0, 3)), expected, text);
+    secure.destroy();
+  } finally {
+    plain.destroy();
+  }
+}
 
-  /** A logged-in plain session whose storage requests are answered from `tree`. */
-  function withStorage(tree: Map<string, Node>) {
-    const session = started({ tls: "none" });
-    client(session, 1, "USER fred", "PASS x");
-    events(session);
-    session.loginResult(2, true);
-    replies(session);
-    events(session);
-    const seen: FtpStorageRequest[] = [];
-    const answer = (request: FtpStorageRequest): FtpStorageResult => {
-      seen.push(request);
-      switch (request.op) {
-        case "stat": {
-          const node = tree.get(request.path);
-          return node ? { ok: true, stat: { ...node, modified: MODIFIED } } : { ok: false };
-        }
-        case "mkdir":
-          if (tree.has(request.path)) return { ok: false, message: "Exists." };
-          tree.set(request.path, { type: "dir", size: 0 });
-          return { ok: true };
-        case "rmdir":
-        case "delete":
-          return tree.delete(request.path) ? { ok: true } : { ok: false };
-        case "rename": {
-          const node = tree.get(request.from);
-          if (!node || request.to.includes("*")) {
-            return { ok: false, code: 553, message: "Name not allowed." };
-          }
-          tree.delete(request.from);
-          tree.set(request.to, node);
-          return { ok: true };
-        }
-        default:
-          return { ok: false };
-      }
-    };
-    /** Sends lines, answering every storage request at once; returns the replies. */
-    const say = (...lines: string[]) => {
-      session.receive(10, encoder.encode(lines.map((line) => `${line}\r\n`).join("")));
-      for (let round = 0; round < 50; round++) {
-        const event = session.pollEvent();
-        if (!event) break;
-        if (event.type === "storage") session.storageResult(11, answer(event.request));
-      }
-      return replies(session);
-    };
-    return { session, say, seen };
+describe("serveFtps hardening (plain FTP control, PROT C data: what is checked is the driver)", () => {
+  let root: string;
+  before(async () => (root = await served()));
+  after(() => rm(root, { recursive: true, force: true }));
+
+  const plain = {
+    secure: "none" as const,
+    dataProtection: "none" as const,
+    host: "127.0.0.1",
+    port: 0,
+    loginFailureDelayMs: 0,
+  };
+
+  async function loggedIn(port: number): Promise<RawFtp> {
+    const raw = await RawFtp.connect(port);
+    try {
+      assert.equal((await raw.reply()).code, 220);
+      assert.equal((await raw.login("fred", "secret")).code, 230);
+      return raw;
+    } catch (error) {
+      raw.close();
+      throw error;
+    }
   }
 
-  const tree = () =>
-    new Map<string, Node>([
-      ["/", { type: "dir", size: 0 }],
-      ["/pub", { type: "dir", size: 0 }],
-      ["/pub/boot.cfg", { type: "file", size: 1234 }],
-    ]);
-
-  test("PWD, CWD, CDUP: paths resolve in the virtual tree and never climb above /", () => {
-    const { session, say, seen } = withStorage(tree());
-    assert.equal(say("PWD"), '257 "/" is the current directory.\r\n');
-    assert.equal(
-      say("CWD pub", "PWD"),
-      '250 Directory changed.\r\n257 "/pub" is the current directory.\r\n',
-    );
-    assert.equal(say("CWD boot.cfg"), "550 Not a directory.\r\n");
-    assert.equal(say("CWD nowhere"), "550 Requested action not taken.\r\n");
-    assert.equal(
-      say("CDUP", "XPWD"),
-      '250 Directory changed.\r\n257 "/" is the current directory.\r\n',
-    );
-    assert.equal(say("CWD ../../../pub"), "250 Directory changed.\r\n");
-    assert.equal(session.cwd, "/pub");
-    assert.deepEqual(seen.map((request) => request.op === "stat" && request.path), [
-      "/pub",
-      "/pub/boot.cfg",
-      "/pub/nowhere",
-      "/",
-      "/pub",
-    ]);
+  test("an overlong command line is answered 500 and the session closed; memory stays bounded", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      maxLineLength: 512,
+    });
+    const raw = await RawFtp.connect(server.address.port);
+    try {
+      assert.equal((await raw.reply()).code, 220);
+      // 4 MB without a line end: the server must not buffer it.
+      const junk = new Uint8Array(64 * 1024).fill(0x41);
+      const sending = (async () => {
+        for (let i = 0; i < 64 && !raw.ended; i++) await raw.write(junk);
+      })();
+      const reply = await raw.reply();
+      assert.equal(reply.code, 500);
+      await raw.closed();
+      await within(sending, "the junk sender to stop");
+    } finally {
+      raw.close();
+    }
+    // The server goes on serving.
+    const next = await loggedIn(server.address.port);
+    next.close();
   });
 
-  test("MKD, RMD, DELE, SIZE, MDTM", () => {
-    const { say, seen } = withStorage(tree());
-    // RFC 3659 section 4: SIZE counts what a transfer in the current TYPE sends; in TYPE A (the
-    // default) that is not the size on disk, and it is refused without asking the storage.
-    assert.equal(
-      say("SIZE /pub/boot.cfg"),
-      "550 SIZE is not available in ASCII mode; use TYPE I.\r\n",
-    );
-    assert.deepEqual(seen, []);
-    assert.equal(say("TYPE I"), "200 Switching to Binary mode.\r\n");
-    assert.equal(say("MKD pub/new"), '257 "/pub/new" created.\r\n');
-    assert.equal(say("XMKD /pub/new"), "550 Exists.\r\n");
-    assert.equal(
-      say("RMD /pub/new", "RMD /pub/new"),
-      "250 Directory removed.\r\n550 Requested action not taken.\r\n",
-    );
-    assert.equal(say("SIZE /pub/boot.cfg", "SIZE pub"), "213 1234\r\n550 Not a plain file.\r\n");
-    assert.equal(say("MDTM /pub/boot.cfg"), "213 20261123103400\r\n");
-    assert.equal(
-      say("DELE /pub/boot.cfg", "SIZE /pub/boot.cfg"),
-      "250 File deleted.\r\n550 Requested action not taken.\r\n",
-    );
-    assert.equal(say("MKD", "SIZE", "DELE "), "501 A path is needed.\r\n".repeat(3));
+  test("an idle session is closed with 421", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      idleTimeoutMs: 300,
+      // The idle deadline, not the login one, is what this waits for.
+      loginTimeoutMs: 600_000,
+    });
+    // Nothing is sent after the greeting, so no step of the test can run into the deadline.
+    const raw = await RawFtp.connect(server.address.port);
+    try {
+      assert.equal((await raw.reply()).code, 220);
+      const reply = await raw.reply();
+      assert.equal(reply.code, 421);
+      assert.match(reply.text, /idle/i);
+      await raw.closed();
+    } finally {
+      raw.close();
+    }
   });
 
-  test("RNFR then RNTO; RNTO alone is 503; the storage's refusal code is passed on", () => {
-    const { say } = withStorage(tree());
-    say("TYPE I");
-    assert.equal(
-      say("RNFR /pub/boot.cfg", "RNTO /pub/menu.cfg"),
-      "350 Ready for RNTO.\r\n250 Rename successful.\r\n",
-    );
-    assert.equal(say("SIZE /pub/menu.cfg"), "213 1234\r\n");
-    assert.equal(say("RNTO /pub/x"), "503 RNFR first.\r\n");
-    assert.equal(say("RNFR /pub/missing"), "550 Requested action not taken.\r\n");
-    assert.equal(
-      say("RNFR /pub/menu.cfg", "RNTO bad*name"),
-      "350 Ready for RNTO.\r\n553 Name not allowed.\r\n",
-    );
-    assert.equal(
-      say("RNFR /pub/menu.cfg", "PWD", "RNTO /pub/z"),
-      '350 Ready for RNTO.\r\n257 "/" is the current directory.\r\n503 RNFR first.\r\n',
-    );
+  test("max sessions, and max sessions per address: 421", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      maxSessions: 2,
+    });
+    const open: RawFtp[] = [];
+    try {
+      const first = await loggedIn(server.address.port);
+      open.push(first);
+      open.push(await loggedIn(server.address.port));
+      const third = await RawFtp.connect(server.address.port);
+      open.push(third);
+      const reply = await third.reply();
+      assert.equal(reply.code, 421);
+      assert.match(reply.text, /Too many connections/);
+      await third.closed();
+      // One leaves: there is room again once the server has ended that session (bounded wait).
+      assert.equal((await first.command("QUIT")).code, 221);
+      await first.closed();
+      await until(() => server.sessions <= 1, "the server to end the session that quit");
+      open.push(await loggedIn(server.address.port));
+    } finally {
+      for (const raw of open) raw.close();
+    }
+
+    await using perIp = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      maxSessionsPerIp: 1,
+    });
+    const one = await loggedIn(perIp.address.port);
+    try {
+      const two = await RawFtp.connect(perIp.address.port);
+      try {
+        assert.equal((await two.reply()).code, 421);
+      } finally {
+        two.close();
+      }
+    } finally {
+      one.close();
+    }
   });
 
-  test("commands sent while storage works are answered in order", () => {
-    const { session } = withStorage(tree());
-    session.receive(20, encoder.encode("CWD pub\r\nPWD\r\n"));
-    assert.equal(replies(session), "");
-    const [event] = events(session);
-    assert.ok(event.type === "storage");
-    session.storageResult(21, { ok: true, stat: { type: "dir", size: 0, modified: MODIFIED } });
-    assert.equal(
-      replies(session),
-      '250 Directory changed.\r\n257 "/pub" is the current directory.\r\n',
-    );
-    assert.throws(() => session.storageResult(22, { ok: true }), TypeError);
+  test("failed logins are answered late, and lock the address out", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      loginFailureDelayMs: 250,
+      maxLoginAttempts: 5,
+      lockout: { attempts: 2, windowMs: 60_000, durationMs: 60_000 },
+    });
+    const raw = await RawFtp.connect(server.address.port);
+    try {
+      await raw.reply();
+      assert.equal((await raw.command("USER fred")).code, 331);
+      const started = performance.now();
+      assert.equal((await raw.command("PASS wrong")).code, 530);
+      // A lower bound only, which load cannot break: the server's own 250 ms timer starts after
+      // the PASS was sent, and nothing can answer before it fires (no upper bound is asserted).
+      assert.ok(performance.now() - started >= 200, "the 530 waited for the delay");
+      await raw.command("USER fred");
+      assert.equal((await raw.command("PASS wrong")).code, 530);
+      // Locked out now: even the right password fails in this session...
+      await raw.command("USER fred");
+      assert.equal((await raw.command("PASS secret")).code, 530);
+    } finally {
+      raw.close();
+    }
+    // ...and new connections are turned away.
+    const next = await RawFtp.connect(server.address.port);
+    try {
+      const reply = await next.reply();
+      assert.equal(reply.code, 421);
+      assert.match(reply.text, /failed logins/);
+    } finally {
+      next.close();
+    }
   });
 
-  test("resolveFtpPath", () => {
-    assert.equal(resolveFtpPath("/", "pub"), "/pub");
-    assert.equal(resolveFtpPath("/pub/linux", "../bsd/./iso"), "/pub/bsd/iso");
-    assert.equal(resolveFtpPath("/pub", "/etc//passwd"), "/etc/passwd");
-    assert.equal(resolveFtpPath("/pub", "../../.."), "/");
-    assert.equal(resolveFtpPath("/pub", ""), "/pub");
-    assert.equal(resolveFtpPath("/a", "b\\..\\c"), "/a/b\\..\\c", "a backslash is a character");
+  test("a passive data connection that never comes: 425 after the data timeout", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      dataTimeoutMs: 300,
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.epsv();
+      assert.equal((await raw.command("RETR hello.txt")).code, 150);
+      assert.equal((await raw.reply()).code, 425);
+      assert.equal((await raw.command("NOOP")).code, 200, "the session goes on");
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("a stalled download is cut after the data timeout: 426", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      dataTimeoutMs: 400,
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      const port = await raw.epsv();
+      const data = await dataConnection(port);
+      data.pause(); // never read: 8 MB cannot fit in the socket buffers
+      assert.equal((await raw.command("RETR big.bin")).code, 150);
+      assert.equal((await raw.reply()).code, 426);
+      data.destroy();
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("ABOR during a download: 426 then 226, and the session goes on", async () => {
+    await using server = await serveFtps({ ...plain, root, users: { fred: "secret" } });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      const port = await raw.epsv();
+      const data = await dataConnection(port);
+      data.pause();
+      assert.equal((await raw.command("RETR big.bin")).code, 150);
+      const abort = await raw.command("ABOR");
+      assert.equal(abort.code, 426);
+      assert.equal((await raw.reply()).code, 226);
+      data.destroy();
+      assert.equal((await raw.command("NOOP")).code, 200);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("a partial upload never replaces the existing file", async () => {
+    await writeFile(join(root, "keep.txt"), "old content");
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      allowWrite: true,
+      users: { fred: "secret" },
+      // The complete upload below must not stall into it, also on a loaded machine.
+      dataTimeoutMs: 2000,
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      // Aborted by ABOR mid-way.
+      let data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("STOR keep.txt")).code, 150);
+      await new Promise<void>((resolve) => data.write("new partial", () => resolve()));
+      // ABOR once the partial bytes are on disk, in the upload's temporary file (bounded wait).
+      await until(
+        async () => (await partial(root, "keep.txt")) === "new partial".length,
+        "the partial upload to reach its temporary file",
+      );
+      assert.equal((await raw.command("ABOR")).code, 426);
+      assert.equal((await raw.reply()).code, 226);
+      data.destroy();
+      assert.equal(await readFile(join(root, "keep.txt"), "utf8"), "old content");
+      // Stalled until the data timeout.
+      data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("STOR keep.txt")).code, 150);
+      await new Promise<void>((resolve) => data.write("new partial", () => resolve()));
+      assert.equal((await raw.reply()).code, 426);
+      data.destroy();
+      assert.equal(await readFile(join(root, "keep.txt"), "utf8"), "old content");
+      // A complete upload does replace it.
+      data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("STOR keep.txt")).code, 150);
+      await new Promise<void>((resolve) => data.end("new content", () => resolve()));
+      assert.equal((await raw.reply()).code, 226);
+      assert.equal(await readFile(join(root, "keep.txt"), "utf8"), "new content");
+      assert.deepEqual((await readdir(root)).filter((name) => name.endsWith(".part")), []);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("ASCII type: LF in files, CRLF on the wire, both ways", async () => {
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      allowWrite: true,
+      users: { fred: "secret" },
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      assert.equal((await raw.command("TYPE A")).code, 200);
+      let data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("RETR hello.txt")).code, 150);
+      assert.equal(new TextDecoder().decode(await readAll(data)), "hello\r\nworld\r\n");
+      assert.equal((await raw.reply()).code, 226);
+      data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("STOR lines.txt")).code, 150);
+      await new Promise<void>((resolve) => data.end("one\r\ntwo\r\n", () => resolve()));
+      assert.equal((await raw.reply()).code, 226);
+      assert.equal(await readFile(join(root, "lines.txt"), "utf8"), "one\ntwo\n");
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("RFC 2577: a data connection from another host is closed unread; PORT elsewhere refused", async () => {
+    // The transport, with the first passive connection made to look as if it came from elsewhere
+    // (the first listener is the server's own). `spoofed` resolves once that connection has
+    // been accepted, so the genuine one is made only then: which is which never depends on the
+    // order in which two connections reach the listener.
+    let listeners = 0;
+    let spoof = true;
+    let spoofedNow: () => void = () => {};
+    const spoofed = new Promise<void>((resolve) => (spoofedNow = resolve));
+    const transport = {
+      ...nodeFtpServerTransport,
+      async listen(options: { host: string; port: number }) {
+        const listener = await nodeFtpServerTransport.listen(options);
+        if (listeners++ === 0) return listener;
+        return {
+          get port() {
+            return listener.port;
+          },
+          close: () => listener.close(),
+          async accept() {
+            const socket = await listener.accept();
+            if (!socket || !spoof) return socket;
+            spoof = false;
+            spoofedNow();
+            return {
+              localAddress: socket.localAddress,
+              remoteAddress: "192.0.2.7",
+              read: () => socket.read(),
+              write: (bytes: Uint8Array) => socket.write(bytes),
+              end: () => socket.end(),
+              close: () => socket.close(),
+              startTls: socket.startTls.bind(socket),
+              acceptTls: socket.acceptTls.bind(socket),
+            };
+          },
+        };
+      },
+    };
+    await using server = await serveFtpsWith(transport, {
+      ...plain,
+      root,
+      users: { fred: "secret" },
+    });
+    const raw = await loggedIn(server.address.port);
+    const data: Socket[] = [];
+    try {
+      await raw.command("TYPE I");
+      const port = await raw.epsv();
+      // Each is read from the start: the server may end the foreign one before the other exists.
+      const foreign = await dataConnection(port);
+      data.push(foreign);
+      const fromForeign = readAll(foreign);
+      assert.equal((await raw.command("RETR hello.txt")).code, 150);
+      await within(spoofed, "the server to accept the first data connection");
+      const genuine = await dataConnection(port);
+      data.push(genuine);
+      const [foreignBytes, genuineBytes] = await Promise.all([fromForeign, readAll(genuine)]);
+      assert.equal(foreignBytes.length, 0, "the foreign connection got nothing");
+      assert.equal(new TextDecoder().decode(genuineBytes), "hello\nworld\n");
+      assert.equal((await raw.reply()).code, 226);
+      const refused = await raw.command("EPRT |1|192.0.2.7|4000|");
+      assert.equal(refused.code, 504);
+      assert.equal((await raw.command("PORT 127,0,0,1,0,80")).code, 504, "a privileged port");
+    } finally {
+      for (const socket of data) socket.destroy();
+      raw.close();
+    }
+  });
+
+  test("passive ports come from the range; PASV names the masquerade address", async () => {
+    // A range that was free a moment ago (not a fixed one another process may hold); the server
+    // tries the others of it when one was taken meanwhile.
+    const [low, high] = await freeRange(11);
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      passivePorts: [low, high],
+      passiveHost: "203.0.113.9",
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      const port = await raw.epsv();
+      assert.ok(port >= low && port <= high, `port ${port} in the range ${low}-${high}`);
+      const pasv = await raw.command("PASV");
+      assert.equal(pasv.code, 227);
+      const numbers = pasv.text.match(/\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/)!.slice(1).map(
+        Number,
+      );
+      assert.deepEqual(numbers.slice(0, 4), [203, 0, 113, 9]);
+      const pasvPort = numbers[4] * 256 + numbers[5];
+      assert.ok(pasvPort >= low && pasvPort <= high, `port ${pasvPort} in the range`);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("options are checked", async () => {
+    await assert.rejects(serveFtps({ root, users: {}, host: "127.0.0.1", port: 0 }), TypeError);
+    await assert.rejects(
+      serveFtps({ ...plain, root, users: {}, passivePorts: [5, 1] }),
+      RangeError,
+    );
+    await assert.rejects(serveFtps({ ...plain, users: { fred: "secret" } }), TypeError);
+    await assert.rejects(serveFtps({ ...plain, root }), TypeError);
+    // A storage can be given instead of a root.
+    await using server = await serveFtps({
+      ...plain,
+      storage: ftpDirectoryStorage(root),
+      users: { fred: "secret" },
+    });
+    const raw = await loggedIn(server.address.port);
+    raw.close();
   });
 });
+
+describe("serveFtps: the TLS session", () => {
+  let root: string;
+  before(async () => (root = await served()));
+  after(() => rm(root, { recursive: true, force: true }));
+
+  test("resumption required: a data connection that resumes gets through; one that does not gets 522, and the client says why", async () => {
+    await using server = await serveFtps({
+      root,
+      users: { fred: "secret" },
+      tls,
+      host: "127.0.0.1",
+      port: 0,
+      requireTlsResumption: true,
+    });
+    const ftp = await client(server.address.port);
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await ftp.get("hello.txt")).length, 12);
+        assert.equal(ftp.lastTransfer?.resumed, true);
+      }
+    } finally {
+      await ftp.close();
+    }
+    // The same client, its data connections offering no session.
+    const { transport } = clientTransports.at(-1)!;
+    const fresh = await FtpsClient.connect({
+      host: "127.0.0.1",
+      port: server.address.port,
+      user: "fred",
+      password: "secret",
+      ca,
+      servername: "localhost",
+      transport: withoutResumption(transport),
+    });
+    try {
+      await assert.rejects(fresh.get("hello.txt"), (error: unknown) => {
+        assert.ok(error instanceof FtpReplyError, String(error));
+        assert.equal(error.code, 522);
+        assert.match(error.message, /resume the control connection's TLS session.*did not/);
+        return true;
+      });
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
+/** `transport` for one client, its data connections' TLS offering no session to resume. */
+function withoutResumption(transport: FtpTransport): FtpTransport {
+  const wrap = (socket: FtpSocket): FtpSocket =>
+    new Proxy(socket, {
+      get(target, key) {
+        if (key === "startTls") {
+          return ({ sessions: _, ...options }: Parameters<FtpSocket["startTls"]>[0]) =>
+            target.startTls(options);
+        }
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  // The first connection is the control connection: it keeps its session store.
+  let control = true;
+  return {
+    ...transport,
+    connect: async (options) => {
+      const socket = await transport.connect(options);
+      const first = control;
+      control = false;
+      return first ? socket : wrap(socket);
+    },
+  };
+}
+
+/** The size of the temporary file (`.<name>.<random>.part`) of an upload to `name` in `dir`. */
+async function partial(dir: string, name: string): Promise<number | undefined> {
+  const temporary = (await readdir(dir)).find((entry) =>
+    entry.startsWith(`.${name}.`) && entry.endsWith(".part")
+  );
+  return temporary === undefined ? undefined : (await stat(join(dir, temporary))).size;
+}
+
+/**
+ * `size` consecutive TCP ports on 127.0.0.1 that were all free a moment ago: found by listening
+ * on each (bounded in attempts).
+ */
+async function freeRange(size: number): Promise<[number, number]> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const low = await freeTcpPort();
+    if (low + size - 1 > 65535) continue;
+    const held: Server[] = [];
+    try {
+      for (let port = low; port < low + size; port++) {
+        const server = createServer();
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(port, "127.0.0.1", () => resolve());
+        });
+        held.push(server);
+      }
+      return [low, low + size - 1];
+    } catch {
+      // One was taken: try another range.
+    } finally {
+      await Promise.all(held.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
+  }
+  throw new Error(`No ${size} consecutive free ports found`);
+}

@@ -1,365 +1,453 @@
+// The ftkit server and client together over real loopback sockets, on the runtime running the
+// tests: options that need no outside peer.
+
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TftpServerEndpoint, type TftpServerEndpointOptions } from "../../tftp/mod.ts";
-import { CLIENT, events, pattern, SERVER, transmits, wire } from "./_script.ts";
+import { readdirSync } from "node:fs";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { createSocket, type Socket } from "node:dgram";
+import { join } from "node:path";
+import {
+  tftpPathComponents,
+  TftpRequestError,
+  TftpTransferError,
+  type TftpTransferRecord,
+  type TftpWriteTarget,
+} from "../../tftp/mod.ts";
+import { tftpApi } from "../_tftp_api.ts";
+import { bytesOf, tempDir } from "../interop/_peers.ts";
+import { until } from "../_wait.ts";
 
-const ack = (block: number) => wire({ type: "ack", block });
-const data = (block: number, bytes: Uint8Array) => wire({ type: "data", block, data: bytes });
-const error = (code: number, message: string) => wire({ type: "error", code, message });
-const rrq = (options: Record<string, number> = {}, mode: "octet" | "netascii" = "octet") =>
-  wire({ type: "rrq", filename: "boot.img", mode, options });
-const wrq = (options: Record<string, number> = {}) =>
-  wire({ type: "wrq", filename: "upload.bin", mode: "octet", options });
-
-function endpoint(options: TftpServerEndpointOptions = {}) {
-  return new TftpServerEndpoint({
-    retransmit: { timeoutMs: 1000, backoff: 1, retries: 2 },
-    ...options,
-  });
+/** A read source that never ends, a block at a time and a little slowly. */
+function endless() {
+  return {
+    read: () =>
+      new Promise<Uint8Array | null>((resolve) =>
+        setTimeout(() => resolve(new Uint8Array(512)), 2)
+      ),
+    close: () => Promise.resolve(),
+  };
 }
 
-describe("TFTP server: endpoint", () => {
-  test("a valid request is handed out with its client TID", () => {
-    const server = endpoint();
-    const pending = server.handleDatagram(5, rrq({ blksize: 1024 }), CLIENT);
-    assert.deepEqual(pending, {
-      from: CLIENT,
-      request: { type: "rrq", filename: "boot.img", mode: "octet", options: { blksize: 1024 } },
-      receivedAt: 5,
+describe("TFTP path rules", () => {
+  test("names inside the root are split into components", () => {
+    assert.deepEqual(tftpPathComponents("pxelinux.cfg/default", false), [
+      "pxelinux.cfg",
+      "default",
+    ]);
+    assert.deepEqual(tftpPathComponents("/boot/x", true), ["boot", "x"]);
+  });
+
+  for (
+    const name of [
+      "/etc/passwd",
+      "../x",
+      "a/../../x",
+      "a//b",
+      "./a",
+      "a/.",
+      "a\\b",
+      "C:/x",
+      "con",
+      "NUL.txt",
+      "lpt1",
+      "a\x01b",
+      "",
+    ]
+  ) {
+    test(`refuses ${JSON.stringify(name)} with ERROR 2`, () => {
+      assert.throws(
+        () => tftpPathComponents(name, false),
+        (error: unknown) => error instanceof TftpRequestError && error.code === 2,
+      );
     });
-    assert.deepEqual(transmits(server), []);
-  });
-
-  test("a malformed request is answered with ERROR 4, a bad option with ERROR 8", () => {
-    const server = endpoint();
-    assert.equal(server.handleDatagram(0, new Uint8Array([0, 1, 0x61, 0]), CLIENT), undefined);
-    assert.deepEqual(transmits(server), [{
-      to: CLIENT,
-      bytes: error(4, "Request has no mode (RRQ, byte 4)"),
-    }]);
-    const bad = new Uint8Array([...rrq(), ...new TextEncoder().encode("blksize\x004\x00")]);
-    assert.equal(server.handleDatagram(0, bad, CLIENT), undefined);
-    const [answer] = transmits(server);
-    assert.deepEqual(answer.bytes.subarray(0, 4), new Uint8Array([0, 5, 0, 8]));
-  });
-
-  test("mail mode is refused with ERROR 4", () => {
-    const server = endpoint();
-    const mail = wire({ type: "wrq", filename: "root", mode: "mail", options: {} });
-    assert.equal(server.handleDatagram(0, mail, CLIENT), undefined);
-    assert.deepEqual(transmits(server), [{
-      to: CLIENT,
-      bytes: error(4, 'Mode "mail" is not supported'),
-    }]);
-  });
-
-  test("non-requests on the listening port are dropped without an answer", () => {
-    const server = endpoint();
-    assert.equal(server.handleDatagram(0, ack(1), CLIENT), undefined);
-    assert.equal(server.handleDatagram(0, new Uint8Array([0, 9]), CLIENT), undefined);
-    assert.equal(server.handleDatagram(0, new Uint8Array([0, 4, 0]), CLIENT), undefined);
-    assert.deepEqual(transmits(server), []);
-    assert.equal(server.ignored, 3);
-  });
-
-  test("a repeated request while the first is pending or running is dropped", () => {
-    const server = endpoint();
-    const pending = server.handleDatagram(0, rrq(), CLIENT)!;
-    assert.equal(server.handleDatagram(1, rrq(), CLIENT), undefined);
-    const transfer = server.accept(2, pending, { size: 10 })!;
-    assert.equal(server.handleDatagram(3, rrq(), CLIENT), undefined);
-    assert.equal(server.ignored, 2);
-    transfer.write(3, pattern(10));
-    transfer.end(3);
-    transfer.handleDatagram(4, ack(1), CLIENT);
-    assert.equal(transfer.isDrained(), true);
-    assert.notEqual(
-      server.handleDatagram(5, rrq(), CLIENT),
-      undefined,
-      "a new request once it is over",
-    );
-  });
-
-  test("reject queues the ERROR; a request can be settled only once", () => {
-    const server = endpoint();
-    const pending = server.handleDatagram(0, rrq(), CLIENT)!;
-    server.reject(pending, 1, "File not found");
-    assert.deepEqual(transmits(server), [{ to: CLIENT, bytes: error(1, "File not found") }]);
-    assert.throws(() => server.reject(pending, 1, "again"), TypeError);
-    assert.throws(() => server.accept(0, pending), TypeError);
-  });
-
-  test("maxTransfers: beyond it the client is told the server is busy", () => {
-    const server = endpoint({ maxTransfers: 1 });
-    assert.notEqual(server.handleDatagram(0, rrq(), CLIENT), undefined);
-    const other = { address: "127.0.0.1", port: 40001 };
-    assert.equal(server.handleDatagram(0, rrq(), other), undefined);
-    assert.deepEqual(transmits(server), [{
-      to: other,
-      bytes: error(0, "Server busy, try again later"),
-    }]);
-    assert.equal(server.activeTransfers(), 1);
-  });
+  }
 });
 
-describe("TFTP server: read (RRQ)", () => {
-  test("RFC 1350: without options the first DATA goes out as soon as there is data", () => {
-    const server = endpoint();
-    const transfer = server.accept(0, server.handleDatagram(0, rrq(), CLIENT)!, { size: 700 })!;
-    assert.deepEqual(transmits(transfer), []);
-    assert.deepEqual(events(transfer).map((e) => e.type), ["negotiated", "data-wanted"]);
-    const file = pattern(700);
-    transfer.write(1, file.subarray(0, 300));
-    assert.deepEqual(transmits(transfer), [], "300 bytes do not make a block");
-    transfer.write(1, file.subarray(300));
-    transfer.end(1);
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: data(1, file.subarray(0, 512)) }]);
-    transfer.handleDatagram(2, ack(1), CLIENT);
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: data(2, file.subarray(512)) }]);
-    transfer.handleDatagram(3, ack(2), CLIENT);
-    assert.equal(events(transfer).at(-1)?.type, "complete");
-    assert.equal(transfer.isDrained(), true);
-  });
-
-  test("RFC 2347/2349: an OACK with tsize, then DATA 1 after ACK 0", () => {
-    const server = endpoint({ firstReplyRetransmits: 2 });
-    const transfer = server.accept(
-      0,
-      server.handleDatagram(0, rrq({ tsize: 0, blksize: 8 }), CLIENT)!,
-      { size: 5 },
-    )!;
-    assert.deepEqual(transmits(transfer), [{
-      to: CLIENT,
-      bytes: wire({ type: "oack", options: { blksize: 8, tsize: 5 } }),
-    }]);
-    transfer.write(0, pattern(5));
-    transfer.end(0);
-    assert.deepEqual(transmits(transfer), [], "no DATA before ACK 0");
-    assert.equal(transfer.pollTimeout(), 1000);
-    transfer.handleTimeout(1000);
-    assert.deepEqual(transmits(transfer), [{
-      to: CLIENT,
-      bytes: wire({ type: "oack", options: { blksize: 8, tsize: 5 } }),
-    }], "the OACK is repeated");
-    transfer.handleDatagram(1001, ack(0), CLIENT);
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: data(1, pattern(5)) }]);
-  });
-
-  test("RFC 2347: a client refusing the OACK with ERROR 8 ends the transfer", () => {
-    const server = endpoint();
-    const transfer = server.accept(0, server.handleDatagram(0, rrq({ blksize: 8 }), CLIENT)!)!;
-    transmits(transfer);
-    transfer.handleDatagram(1, error(8, "no"), CLIENT);
-    const last = events(transfer).at(-1)!;
-    assert.ok(last.type === "failed" && last.reason === "peer-error" && last.code === 8);
-  });
-
-  test("anything but ACK 0 after the OACK is a protocol error", () => {
-    const server = endpoint();
-    const transfer = server.accept(0, server.handleDatagram(0, rrq({ blksize: 8 }), CLIENT)!)!;
-    transmits(transfer);
-    transfer.handleDatagram(1, ack(3), CLIENT);
-    assert.deepEqual(transmits(transfer), [{
-      to: CLIENT,
-      bytes: error(4, "Unexpected ACK packet"),
-    }]);
-  });
-
-  test("RFC 2349: tsize is left out of the OACK for netascii and for an unknown size", () => {
-    const server = endpoint();
-    const netascii = server.accept(
-      0,
-      server.handleDatagram(0, rrq({ tsize: 0, blksize: 8 }, "netascii"), CLIENT)!,
-      { size: 5 },
-    )!;
-    assert.deepEqual(transmits(netascii), [{
-      to: CLIENT,
-      bytes: wire({ type: "oack", options: { blksize: 8 } }),
-    }]);
-    const other = { address: "127.0.0.1", port: 40001 };
-    const unknown = server.accept(0, server.handleDatagram(0, rrq({ tsize: 0 }), other)!)!;
-    assert.deepEqual(transmits(unknown), [], "no option left: no OACK, DATA 1 instead");
-    assert.deepEqual(events(unknown).map((e) => e.type), ["negotiated", "data-wanted"]);
-  });
-
-  test("policy: blksize and windowsize are lowered to the maxima; options not honoured are left out", () => {
-    const server = endpoint({
-      maxBlksize: 1468,
-      maxWindowsize: 8,
-      honour: ["blksize", "windowsize"],
-    });
-    const transfer = server.accept(
-      0,
-      server.handleDatagram(
-        0,
-        rrq({ blksize: 65464, windowsize: 64, timeout: 5, tsize: 0 }),
-        CLIENT,
-      )!,
-      { size: 1 },
-    )!;
-    assert.deepEqual(transmits(transfer), [{
-      to: CLIENT,
-      bytes: wire({ type: "oack", options: { blksize: 1468, windowsize: 8 } }),
-    }]);
-  });
-
-  test("accept's receiveBuffer fits a write's window to the server's socket", () => {
-    const server = endpoint({ maxWindowsize: 32 });
-    const lowered = server.accept(
-      0,
-      server.handleDatagram(0, wrq({ blksize: 8192, windowsize: 64 }), CLIENT)!,
-      { receiveBuffer: 212992 },
-    )!;
-    // 212992 bytes queue 12 datagrams of 8196 bytes (Linux loopback).
-    assert.deepEqual(transmits(lowered), [{
-      to: CLIENT,
-      bytes: wire({ type: "oack", options: { blksize: 8192, windowsize: 12 } }),
-    }]);
-    assert.equal(lowered.parameters.windowsize, 12);
-    const other = { address: CLIENT.address, port: CLIENT.port + 1 };
-    const endpointLimit = server.accept(
-      0,
-      server.handleDatagram(0, wrq({ blksize: 8192, windowsize: 64 }), other)!,
-      { receiveBuffer: 1 << 24 },
-    )!;
-    assert.equal(endpointLimit.parameters.windowsize, 32, "never above the endpoint's limit");
-    // The fit uses the negotiated block size: lowered to 1468, the same buffer holds 53.
-    const small = endpoint({ maxBlksize: 1468 });
-    const third = small.accept(
-      0,
-      small.handleDatagram(0, wrq({ blksize: 8192, windowsize: 64 }), CLIENT)!,
-      { receiveBuffer: 212992 },
-    )!;
-    assert.equal(third.parameters.blksize, 1468);
-    assert.equal(third.parameters.windowsize, 53);
-  });
-
-  test("the transfer answers a stranger with ERROR 5 and goes on", () => {
-    const server = endpoint();
-    const transfer = server.accept(0, server.handleDatagram(0, rrq(), CLIENT)!)!;
-    transfer.write(0, pattern(600));
-    transmits(transfer);
-    const stranger = { address: "127.0.0.1", port: 1234 };
-    transfer.handleDatagram(1, ack(1), stranger);
-    assert.deepEqual(transmits(transfer), [{
-      to: stranger,
-      bytes: error(5, "Unknown transfer ID"),
-    }]);
-    transfer.handleDatagram(1, ack(1), CLIENT);
-    assert.equal(transmits(transfer).length, 0, "block 2 waits for the end of the file");
-    transfer.end(2);
-    assert.equal(transmits(transfer).length, 1);
-  });
-});
-
-describe("TFTP server: write (WRQ)", () => {
-  test("RFC 1350: ACK 0, then an ACK for each DATA; the last block ends it after a dally", () => {
-    const server = endpoint();
-    const transfer = server.accept(0, server.handleDatagram(0, wrq(), CLIENT)!)!;
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: ack(0) }]);
-    transfer.handleDatagram(1, data(1, pattern(512)), CLIENT);
-    transfer.handleDatagram(2, data(2, pattern(7)), CLIENT);
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: ack(1) }, {
-      to: CLIENT,
-      bytes: ack(2),
-    }]);
-    const list = events(transfer);
-    assert.deepEqual(list.map((e) => e.type), ["negotiated", "data", "data", "complete"]);
-    assert.equal(transfer.isDrained(), false);
-    transfer.handleTimeout(transfer.pollTimeout()!);
-    assert.equal(transfer.isDrained(), true);
-  });
-
-  test("RFC 2347: an OACK stands for ACK 0 and is repeated until DATA 1 comes", () => {
-    const server = endpoint({ firstReplyRetransmits: 2 });
-    const transfer = server.accept(
-      0,
-      server.handleDatagram(0, wrq({ blksize: 8, tsize: 9, windowsize: 4 }), CLIENT)!,
-    )!;
-    const theOack = wire({ type: "oack", options: { blksize: 8, tsize: 9, windowsize: 4 } });
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: theOack }]);
-    transfer.handleTimeout(1000);
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: theOack }]);
-    transfer.handleDatagram(1500, data(2, pattern(1)), CLIENT);
-    assert.deepEqual(
-      transmits(transfer),
-      [{ to: CLIENT, bytes: theOack }],
-      "a gap before block 1 repeats the OACK",
-    );
-    transfer.handleDatagram(1600, data(1, pattern(8)), CLIENT);
-    assert.deepEqual(transmits(transfer), [], "block 1 of a window of 4 is not ACKed alone");
-    transfer.handleDatagram(1700, data(2, pattern(1)), CLIENT);
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: ack(2) }], "the short block is");
-  });
-
-  test("RFC 2349: a WRQ announcing more than maxWriteSize gets ERROR 3 from the endpoint", () => {
-    const server = endpoint({ maxWriteSize: 1000 });
-    const pending = server.handleDatagram(0, wrq({ tsize: 1001 }), CLIENT)!;
-    assert.equal(server.accept(0, pending), undefined);
-    assert.deepEqual(transmits(server), [{
-      to: CLIENT,
-      bytes: error(3, "File of 1001 bytes exceeds the 1000 allowed"),
-    }]);
-  });
-
-  test("maxSize is enforced on the bytes actually written, with ERROR 3", () => {
-    const server = endpoint();
-    const transfer = server.accept(0, server.handleDatagram(0, wrq(), CLIENT)!, { maxSize: 600 })!;
-    transmits(transfer);
-    transfer.handleDatagram(1, data(1, pattern(512)), CLIENT);
-    transfer.handleDatagram(2, data(2, pattern(512)), CLIENT);
-    assert.deepEqual(transmits(transfer).at(-1), {
-      to: CLIENT,
-      bytes: error(3, "File exceeds the 600 bytes allowed"),
-    });
-    const last = events(transfer).at(-1)!;
-    assert.ok(last.type === "failed" && last.reason === "size-limit" && last.code === 3);
-  });
-
-  test("the receiver gives up after its retry budget", () => {
-    const server = endpoint();
-    const transfer = server.accept(0, server.handleDatagram(0, wrq(), CLIENT)!)!;
-    transfer.handleDatagram(500, data(1, pattern(512)), CLIENT);
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: ack(0) }, {
-      to: CLIENT,
-      bytes: ack(1),
-    }]);
-    transfer.handleTimeout(1500);
-    transfer.handleTimeout(2500);
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: ack(1) }, {
-      to: CLIENT,
-      bytes: ack(1),
-    }]);
-    transfer.handleTimeout(3500);
-    assert.deepEqual(transmits(transfer), [{
-      to: CLIENT,
-      bytes: error(0, "Peer stopped answering after 3 tries"),
-    }]);
-    const last = events(transfer).at(-1)!;
-    assert.ok(last.type === "failed" && last.reason === "timeout");
-  });
-
-  test("a peer repeating old DATA cannot keep the transfer alive past its budget", () => {
-    const server = endpoint();
-    const transfer = server.accept(0, server.handleDatagram(0, wrq(), CLIENT)!)!;
-    transfer.handleDatagram(1, data(1, pattern(512)), CLIENT);
-    let now = 1;
-    for (let i = 0; i < 100 && !transfer.isDrained(); i++) {
-      now += 100;
-      transfer.handleDatagram(now, data(1, pattern(512)), CLIENT);
-      transfer.handleTimeout(now);
+describe("ftkit server with the ftkit client", () => {
+  test("single-port mode, remap rules and records", async () => {
+    const api = await tftpApi();
+    const root = await tempDir("ftkit-serve-");
+    const records: TftpTransferRecord[] = [];
+    try {
+      await writeFile(join(root.path, "host-a.cfg"), "config a");
+      await using server = await api.serveTftp({
+        root: root.path,
+        host: "127.0.0.1",
+        port: 0,
+        singlePort: true,
+        remap: [{ match: /^pxelinux\.cfg\/01-(.*)$/, replace: "host-$1.cfg", type: "rrq" }],
+        onTransfer: (record) => records.push(record),
+      });
+      const port = server.address.port;
+      const got = await api.tftpGet({
+        host: "127.0.0.1",
+        port,
+        remote: "pxelinux.cfg/01-a",
+        blksize: 1024,
+      });
+      assert.equal(new TextDecoder().decode(got), "config a");
+      // The server records the transfer when it sees the client's last ACK (bounded wait).
+      await until(() => records.length > 0, "the server's record of the transfer").catch(() => {});
+      assert.equal(records[0]?.resolvedFilename, "host-a.cfg");
+      assert.equal(records[0].filename, "pxelinux.cfg/01-a");
+      assert.equal(records[0].outcome, "complete");
+      // Single-port reads are held to blksize 512 unless maxBlksize says otherwise.
+      assert.equal(records[0].parameters?.blksize, 512);
+    } finally {
+      await root.remove();
     }
-    assert.equal(transfer.isDrained(), true);
-    assert.ok(now < 5000);
   });
 
-  test("abort before start sends nothing", () => {
-    const server = endpoint();
-    const pending = server.handleDatagram(0, wrq(), CLIENT)!;
-    const transfer = server.accept(0, pending)!;
-    transmits(transfer);
-    transfer.abort(1, 2, "Access violation");
-    assert.deepEqual(transmits(transfer), [{ to: CLIENT, bytes: error(2, "Access violation") }]);
-    void SERVER;
+  test("port range, windowed put and get, overwrite policy, symlink escape", async () => {
+    const api = await tftpApi();
+    const root = await tempDir("ftkit-serve-");
+    const outside = await tempDir("ftkit-outside-");
+    try {
+      const { symlink } = await import("node:fs/promises");
+      await writeFile(join(outside.path, "secret"), "secret");
+      await symlink(outside.path, join(root.path, "link"));
+      const file = bytesOf(500_000, 1);
+      await using server = await api.serveTftp({
+        root: root.path,
+        host: "127.0.0.1",
+        port: 0,
+        allowWrite: true,
+        portRange: [41000, 41999],
+      });
+      const port = server.address.port;
+      await api.tftpPut(
+        { host: "127.0.0.1", port, remote: "a.bin", blksize: 1468, windowsize: 16 },
+        file,
+      );
+      assert.deepEqual(new Uint8Array(await readFile(join(root.path, "a.bin"))), file);
+      assert.deepEqual(await readdir(root.path), ["a.bin", "link"], "no temporary file is left");
+      assert.deepEqual(
+        await api.tftpGet({
+          host: "127.0.0.1",
+          port,
+          remote: "a.bin",
+          windowsize: 64,
+          blksize: 8192,
+        }),
+        file,
+      );
+      await assert.rejects(
+        api.tftpPut({ host: "127.0.0.1", port, remote: "a.bin" }, new Uint8Array(3)),
+        (error: unknown) => error instanceof TftpTransferError && error.code === 6,
+      );
+      await assert.rejects(
+        api.tftpGet({ host: "127.0.0.1", port, remote: "link/secret" }),
+        (error: unknown) => error instanceof TftpTransferError && error.code === 2,
+      );
+      await assert.rejects(
+        api.tftpPut({ host: "127.0.0.1", port, remote: "link/planted" }, new Uint8Array(3)),
+        (error: unknown) => error instanceof TftpTransferError && error.code === 2,
+      );
+    } finally {
+      await root.remove();
+      await outside.remove();
+    }
+  });
+
+  test("a handler serves dynamic content and sees uploads; a failed upload is aborted", async () => {
+    const api = await tftpApi();
+    const stored: Uint8Array[] = [];
+    const outcomes: string[] = [];
+    await using server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      maxWriteSize: 1000,
+      handler: {
+        read(request) {
+          if (request.filename === "stream") {
+            return Promise.resolve({
+              stream: new ReadableStream<Uint8Array>({
+                start(controller) {
+                  controller.enqueue(new TextEncoder().encode("from a "));
+                  controller.enqueue(new TextEncoder().encode("stream"));
+                  controller.close();
+                },
+              }),
+            });
+          }
+          return Promise.resolve(new TextEncoder().encode(`hello ${request.peer.address}`));
+        },
+        write(): Promise<TftpWriteTarget> {
+          const chunks: Uint8Array[] = [];
+          return Promise.resolve({
+            write: (chunk) => {
+              chunks.push(chunk.slice());
+              return Promise.resolve();
+            },
+            commit: () => {
+              stored.push(...chunks);
+              outcomes.push("commit");
+              return Promise.resolve();
+            },
+            abort: () => {
+              outcomes.push("abort");
+              return Promise.resolve();
+            },
+          });
+        },
+      },
+    });
+    const port = server.address.port;
+    assert.equal(
+      new TextDecoder().decode(await api.tftpGet({ host: "127.0.0.1", port, remote: "x" })),
+      "hello 127.0.0.1",
+    );
+    assert.equal(
+      new TextDecoder().decode(await api.tftpGet({ host: "127.0.0.1", port, remote: "stream" })),
+      "from a stream",
+    );
+    await api.tftpPut({ host: "127.0.0.1", port, remote: "up" }, new Uint8Array(700).fill(1));
+    assert.equal(stored.reduce((n, c) => n + c.length, 0), 700);
+    // No tsize announced (a stream of unknown size): the limit is enforced on the bytes.
+    const big = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array(1500));
+        controller.close();
+      },
+    });
+    await assert.rejects(
+      api.tftpPut({ host: "127.0.0.1", port, remote: "up2" }, big),
+      (error: unknown) => error instanceof TftpTransferError && error.code === 3,
+    );
+    // The server aborts the target as its transfer winds down, after the client has its ERROR.
+    await until(() => outcomes.length >= 2, "the failed upload to be aborted").catch(() => {});
+    assert.deepEqual(outcomes, ["commit", "abort"]);
+  });
+
+  test("the client's AbortSignal ends a transfer with ERROR 0 and rejects with its reason", async () => {
+    const api = await tftpApi();
+    const records: TftpTransferRecord[] = [];
+    const controller = new AbortController();
+    const reason = new Error("stop now");
+    await using server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      onTransfer: (record) => records.push(record),
+      handler: { read: () => Promise.resolve(endless()) },
+    });
+    const pending = api.tftpGet({
+      host: "127.0.0.1",
+      port: server.address.port,
+      remote: "endless",
+      signal: controller.signal,
+      onProgress: ({ bytes }) => {
+        if (bytes > 10_000) controller.abort(reason);
+      },
+    });
+    await assert.rejects(pending, (error: unknown) => error === reason);
+    await until(() => records.length > 0, "the server's record of the transfer");
+    assert.equal(records[0].outcome, "failed");
+    assert.deepEqual(records[0].error, { code: 0, message: "Transfer cancelled" });
+  });
+
+  test("a signal aborted already rejects with its reason before anything is sent", async () => {
+    const api = await tftpApi();
+    let requests = 0;
+    await using server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      handler: {
+        read: () => {
+          requests++;
+          return Promise.resolve(new Uint8Array(10));
+        },
+      },
+    });
+    const signal = AbortSignal.abort();
+    const options = { host: "127.0.0.1", port: server.address.port, remote: "x", signal };
+    for (
+      const call of [
+        () => api.tftpGet(options),
+        () => api.tftpPut(options, new Uint8Array(10)),
+        () => api.tftpGetFile(options, "/nonexistent/never-made"),
+        () => api.tftpPutFile(options, "/nonexistent/never-read"),
+        () => api.tftpGetStream(options, new WritableStream()),
+      ]
+    ) {
+      await assert.rejects(call(), (error: unknown) => error === signal.reason);
+    }
+    // A request that went out would be answered; the next one shows none is pending.
+    assert.equal((await api.tftpGet({ ...options, signal: undefined })).length, 10);
+    assert.equal(requests, 1);
+  });
+
+  test("close ends a finished upload's dally at once: nothing keeps the process alive", async () => {
+    const api = await tftpApi();
+    const stored: Uint8Array[] = [];
+    const server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      // The server dallies 2 x 5 s after the final ACK of an upload.
+      retransmit: { timeoutMs: 5000 },
+      handler: {
+        write: () =>
+          Promise.resolve({
+            write: (chunk: Uint8Array) => {
+              stored.push(chunk.slice());
+              return Promise.resolve();
+            },
+            commit: () => Promise.resolve(),
+            abort: () => Promise.resolve(),
+          }),
+      },
+    });
+    let closed = false;
+    try {
+      const file = new Uint8Array(3000).fill(7);
+      await api.tftpPut({ host: "127.0.0.1", port: server.address.port, remote: "up" }, file);
+      assert.equal(server.activeTransfers, 1, "the upload is dallying");
+      closed = true;
+      await server.close();
+      assert.equal(server.activeTransfers, 0, "closed without waiting out the dally");
+      assert.equal(stored.reduce((n, chunk) => n + chunk.length, 0), 3000);
+    } finally {
+      if (!closed) await server.close();
+    }
+  });
+});
+
+describe("tftpGetFile keeps the user's file", () => {
+  const precious = new TextEncoder().encode("precious\n");
+
+  async function withTarget(
+    body: (dir: string, target: string) => Promise<void>,
+  ): Promise<void> {
+    const dir = await tempDir("ftkit-get-");
+    try {
+      const target = join(dir.path, "keep.txt");
+      await writeFile(target, precious);
+      await body(dir.path, target);
+      assert.deepEqual(new Uint8Array(await readFile(target)), precious, "untouched");
+      assert.deepEqual(await readdir(dir.path), ["keep.txt"], "no temporary file left");
+    } finally {
+      await dir.remove();
+    }
+  }
+
+  test("a missing remote file (ERROR 1) leaves an existing file as it was", async () => {
+    const api = await tftpApi();
+    const root = await tempDir("ftkit-root-");
+    try {
+      await using server = await api.serveTftp({ root: root.path, host: "127.0.0.1", port: 0 });
+      await withTarget(async (_dir, target) => {
+        await assert.rejects(
+          api.tftpGetFile(
+            { host: "127.0.0.1", port: server.address.port, remote: "nope.bin" },
+            target,
+          ),
+          (error: unknown) => error instanceof TftpTransferError && error.code === 1,
+        );
+      });
+    } finally {
+      await root.remove();
+    }
+  });
+
+  test("a server that never answers leaves an existing file as it was", async () => {
+    const api = await tftpApi();
+    // A socket that takes the request and answers nothing.
+    const silent = await new Promise<Socket>((resolve) => {
+      const socket = createSocket("udp4");
+      socket.bind(0, "127.0.0.1", () => resolve(socket));
+    });
+    try {
+      await withTarget(async (_dir, target) => {
+        await assert.rejects(
+          api.tftpGetFile({
+            host: "127.0.0.1",
+            port: silent.address().port,
+            remote: "x.bin",
+            retransmit: { timeoutMs: 20, retries: 1 },
+          }, target),
+          (error: unknown) => error instanceof TftpTransferError && error.reason === "timeout",
+        );
+      });
+    } finally {
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  test("an abort mid-transfer: ERROR 0 to the server, no temporary file, the file as it was", async () => {
+    const api = await tftpApi();
+    const records: TftpTransferRecord[] = [];
+    await using server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      onTransfer: (record) => records.push(record),
+      handler: { read: () => Promise.resolve(endless()) },
+    });
+    await withTarget(async (dir, target) => {
+      const controller = new AbortController();
+      let temporary: string[] = [];
+      const pending = api.tftpGetFile({
+        host: "127.0.0.1",
+        port: server.address.port,
+        remote: "endless",
+        signal: controller.signal,
+        onProgress: ({ bytes }) => {
+          if (bytes < 20_000 || controller.signal.aborted) return;
+          temporary = readdirSync(dir).filter((name) => name.endsWith(".part"));
+          controller.abort();
+        },
+      }, target);
+      await assert.rejects(pending, (error: unknown) => error === controller.signal.reason);
+      assert.equal((controller.signal.reason as Error).name, "AbortError");
+      assert.equal(temporary.length, 1, "the bytes went to a temporary file beside the target");
+      await until(() => records.length > 0, "the server's record");
+      assert.deepEqual(records[0].error, { code: 0, message: "Transfer cancelled" });
+    });
+  });
+
+  test("a whole download replaces the file; an aborted upload rejects with the reason", async () => {
+    const api = await tftpApi();
+    const records: TftpTransferRecord[] = [];
+    const file = bytesOf(200_000, 5);
+    await using server = await api.serveTftp({
+      host: "127.0.0.1",
+      port: 0,
+      onTransfer: (record) => records.push(record),
+      handler: {
+        read: () => Promise.resolve(file),
+        write: () =>
+          Promise.resolve({
+            write: () => new Promise<void>((resolve) => setTimeout(resolve, 2)),
+            commit: () => Promise.resolve(),
+            abort: () => Promise.resolve(),
+          }),
+      },
+    });
+    const dir = await tempDir("ftkit-get-");
+    try {
+      const target = join(dir.path, "keep.txt");
+      await writeFile(target, "old");
+      const port = server.address.port;
+      await api.tftpGetFile({ host: "127.0.0.1", port, remote: "f", blksize: 1468 }, target);
+      assert.deepEqual(new Uint8Array(await readFile(target)), file);
+      assert.deepEqual(await readdir(dir.path), ["keep.txt"]);
+      const controller = new AbortController();
+      const reason = new Error("enough");
+      await assert.rejects(
+        api.tftpPut({
+          host: "127.0.0.1",
+          port,
+          remote: "up",
+          signal: controller.signal,
+          onProgress: ({ bytes }) => {
+            if (bytes > 5000) controller.abort(reason);
+          },
+        }, file),
+        (error: unknown) => error === reason,
+      );
+      await until(() => records.length === 2, "the upload's record");
+      assert.deepEqual(records[1].error, { code: 0, message: "Transfer cancelled" });
+    } finally {
+      await dir.remove();
+    }
   });
 });

@@ -10,7 +10,7 @@ import {
   type TftpUdpBind,
   type TftpUdpSocket,
 } from "../../tftp/mod.ts";
-import { windowFit, windowReceiveBuffer } from "../../tftp/_blocks.ts";
+import { windowFit, windowReceiveBuffer } from "../../tftp/_window_buffer.ts";
 import { runtime } from "../_runtime.ts";
 import { until, within } from "../_wait.ts";
 

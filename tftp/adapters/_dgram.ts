@@ -3,7 +3,7 @@
 
 import { createSocket } from "node:dgram";
 import { isIPv6 } from "node:net";
-import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
+import type { TftpUdpBind, TftpUdpSocket } from "../transport.ts";
 
 /** Binds a UDP socket with node:dgram. */
 export const bindNodeDgram: TftpUdpBind = (options): Promise<TftpUdpSocket> =>

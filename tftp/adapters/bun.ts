@@ -14,8 +14,8 @@
 // Everything portable too, so one import gives the whole TFTP API on this runtime.
 export * from "../mod.ts";
 
-import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
-import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
+import type { TftpUdpBind, TftpUdpSocket } from "../transport.ts";
+import { makeTftpApi, type TftpRuntimeApi } from "../runtime_api.ts";
 import { bindNodeDgram } from "./_dgram.ts";
 
 // The slice of Bun's API used here, typed by hand so no Bun types reach npm users.

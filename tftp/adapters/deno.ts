@@ -15,9 +15,9 @@
 // Everything portable too, so one import gives the whole TFTP API on this runtime.
 export * from "../mod.ts";
 
-import type { TftpUdpBind, TftpUdpSocket } from "../udp.ts";
+import type { TftpUdpBind, TftpUdpSocket } from "../transport.ts";
 import { bindNodeDgram } from "./_dgram.ts";
-import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
+import { makeTftpApi, type TftpRuntimeApi } from "../runtime_api.ts";
 
 // The slice of Deno's API used here, typed by hand so no Deno types reach npm users.
 interface DenoNetAddr {

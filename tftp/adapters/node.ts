@@ -15,9 +15,9 @@
 // Everything portable too, so one import gives the whole TFTP API on this runtime.
 export * from "../mod.ts";
 
-import type { TftpUdpBind } from "../udp.ts";
+import type { TftpUdpBind } from "../transport.ts";
 import { bindNodeDgram } from "./_dgram.ts";
-import { makeTftpApi, type TftpRuntimeApi } from "../api.ts";
+import { makeTftpApi, type TftpRuntimeApi } from "../runtime_api.ts";
 
 /** Binds a UDP socket with `node:dgram`. */
 export const bindUdp: TftpUdpBind = bindNodeDgram;

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { TftpUdpBind } from "./udp.ts";
-import { type ServeTftpOptions, serveTftpWith, type TftpServer } from "./serve.ts";
+import type { TftpUdpBind } from "./transport.ts";
+import { type ServeTftpOptions, serveTftpWith, type TftpServer } from "./server.ts";
 import {
   type TftpClientOptions,
   type TftpClientResult,
@@ -15,7 +15,7 @@ import {
   tftpPutFileWith,
   type TftpPutSource,
   tftpPutWith,
-} from "./get_put.ts";
+} from "./client.ts";
 
 /** The TFTP functions of one runtime, as each `tftp/adapters/*.ts` entry point exports them. */
 export interface TftpRuntimeApi {
