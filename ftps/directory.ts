@@ -20,7 +20,7 @@ import {
 } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join, sep } from "node:path";
-import type { FtpStorageEntry, FtpStorageStat } from "./server_session.ts";
+import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
 import { createAtomicFile, isAtomicFileTemporary } from "../io/atomic_file.ts";
 import {
   type FtpReadStream,

@@ -236,8 +236,6 @@ function sameSecret(a: string, b: string): boolean {
   return difference === 0;
 }
 
-const ANONYMOUS = new Set(["anonymous", "ftp"]);
-
 /**
  * What session limits and lockouts count by: an IPv4 address, or an IPv6 address's /64 (one
  * subscriber's network: a client there can take any of its 2^64 addresses).
@@ -508,7 +506,7 @@ class ServerSessionDriver {
         return;
       }
       case "authenticate":
-        return await this.#authenticate(event.user, event.password, event.protected);
+        return await this.#authenticate(event);
       case "authenticate-certificate": {
         // No login by certificate from a locked-out address, and a throwing hook is a refusal,
         // as for passwords. A refusal is no failed login: the password step follows (331).
@@ -597,11 +595,14 @@ class ServerSessionDriver {
     this.#storage = storage;
   }
 
-  async #authenticate(user: string, password: string, isProtected: boolean): Promise<void> {
+  async #authenticate(
+    event: Extract<FtpServerEvent, { type: "authenticate" }>,
+  ): Promise<void> {
+    const { user, password, protected: isProtected } = event;
     const shared = this.#shared;
     let storage: FtpStorage | undefined;
     const locked = shared.guard.locked(this.#key, performance.now());
-    if (ANONYMOUS.has(user.toLowerCase())) {
+    if (event.anonymous) {
       // The machine lets anonymous users this far only when they are enabled.
       storage = shared.anonymousStorage();
     } else if (!locked) {

@@ -33,22 +33,7 @@ function hostFamily(text: string): 4 | 6 | undefined {
   return host === undefined ? undefined : host.includes(":") ? 6 : 4;
 }
 import { resolveFtpPath } from "./path.ts";
-
-/** Facts about a file or directory. */
-export interface FtpStorageStat {
-  /** What it is. */
-  readonly type: "file" | "dir" | "link" | "other";
-  /** Size in bytes. */
-  readonly size: number;
-  /** Last modification. */
-  readonly modified: Date;
-}
-
-/** One entry of a directory. */
-export interface FtpStorageEntry extends FtpStorageStat {
-  /** Its name in the directory (no `/`). */
-  readonly name: string;
-}
+import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
 
 /** What the server machine asks of its storage (paths are absolute in the virtual tree). */
 export type FtpStorageRequest =
@@ -254,6 +239,9 @@ export type FtpServerEvent =
     readonly password: string;
     /** Whether the control connection is protected. */
     readonly protected: boolean;
+    /** Whether the user is `anonymous` or `ftp` (let this far only with `allowAnonymous`): any
+     * password is taken, and the session gets the anonymous storage. */
+    readonly anonymous: boolean;
   }
   | {
     /** USER on a protected control connection, with `certificateLogin` on: check whether the
@@ -1410,6 +1398,7 @@ export class FtpServerSession {
       user: this.#user,
       password,
       protected: this.#protected,
+      anonymous: ANONYMOUS.has(this.#user.toLowerCase()),
     });
     this.#phase = "waiting";
   }

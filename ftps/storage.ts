@@ -7,7 +7,21 @@
  * @module
  */
 
-import type { FtpStorageEntry, FtpStorageStat } from "./server_session.ts";
+/** Facts about a file or directory. */
+export interface FtpStorageStat {
+  /** What it is. */
+  readonly type: "file" | "dir" | "link" | "other";
+  /** Size in bytes. */
+  readonly size: number;
+  /** Last modification. */
+  readonly modified: Date;
+}
+
+/** One entry of a directory. */
+export interface FtpStorageEntry extends FtpStorageStat {
+  /** Its name in the directory (no `/`). */
+  readonly name: string;
+}
 
 /** Why a storage refused or failed, as an FTP reply. */
 export class FtpStorageError extends Error {

@@ -59,6 +59,7 @@ function loggedIn(options: FtpServerSessionOptions = {}): FtpServerSession {
     user: "fred",
     password: "pass",
     protected: true,
+    anonymous: false,
   }]);
   session.loginResult(6, true);
   assert.equal(replies(session), "230 Login successful.\r\n");
@@ -243,6 +244,20 @@ describe("FTPS server session: login policies (RFC 4217 section 10.1)", () => {
       "331 Anonymous login ok, send your email as password.\r\n",
     );
     assert.equal(client(open, 2, "USER fred"), "530 TLS required: use AUTH TLS first.\r\n");
+    // The machine tells the driver the user is anonymous (any case): it takes any password.
+    assert.equal(
+      client(open, 3, "USER FTP", "PASS me@example.org"),
+      "331 Anonymous login ok, send your email as password.\r\n",
+    );
+    assert.deepEqual(events(open), [
+      {
+        type: "authenticate",
+        user: "FTP",
+        password: "me@example.org",
+        protected: false,
+        anonymous: true,
+      },
+    ]);
   });
 
   test("implicit TLS: protected from the start, AUTH not offered", () => {
@@ -435,7 +450,7 @@ describe("FTPS server session: limits", () => {
     const session = started({ tls: "none" });
     client(session, 1, "USER fred ", "PASS x");
     assert.deepEqual(events(session), [
-      { type: "authenticate", user: "fred ", password: "x", protected: false },
+      { type: "authenticate", user: "fred ", password: "x", protected: false, anonymous: false },
     ]);
   });
 
