@@ -648,9 +648,7 @@ class ServerSessionDriver {
           await this.#dropOpened();
           const stream = await storage.read(request.path, request.offset);
           this.#opened.read = stream;
-          return stream.size === undefined
-            ? { ok: true }
-            : { ok: true, stat: { type: "file", size: stream.size, modified: new Date(0) } };
+          return stream.size === undefined ? { ok: true } : { ok: true, size: stream.size };
         }
         case "write":
           await this.#dropOpened();

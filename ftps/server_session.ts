@@ -108,8 +108,10 @@ export type FtpStorageResult =
   | {
     /** Done. */
     readonly ok: true;
-    /** For `stat` (and optionally `read`, for the size in the 150 reply): what the path is. */
+    /** For `stat`: what the path is. */
     readonly stat?: FtpStorageStat;
+    /** For `read`, when known: the file's whole size in bytes (it goes in the 150 reply). */
+    readonly size?: number;
     /** For `list`: the entries. */
     readonly entries?: readonly FtpStorageEntry[];
     /** For `list`: the wall-clock time of the listing, for LIST's rule that entries older than
@@ -1182,7 +1184,7 @@ export class FtpServerSession {
     if (verb === "RETR") {
       return this.#storage({ op: "read", path, offset }, (result) => {
         if (!result.ok) return refuse(result.code ?? 550, result.message ?? "Failed to open file.");
-        const size = result.stat ? ` (${result.stat.size} bytes)` : "";
+        const size = result.size !== undefined ? ` (${result.size} bytes)` : "";
         start("send", `Opening ${mode} mode data connection for ${argument.trim()}${size}.`, "");
       });
     }

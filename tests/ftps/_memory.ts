@@ -77,7 +77,7 @@ export class MemoryStorage {
           return { ok: false, code: 550, message: "Restart offset past the end." };
         }
         this.opened = { kind: "read", path: request.path, bytes: node.bytes.slice(request.offset) };
-        return { ok: true, stat: this.#stat(node) };
+        return { ok: true, size: node.bytes.length };
       }
       case "write": {
         const parent = request.path.slice(0, request.path.lastIndexOf("/")) || "/";
