@@ -17,6 +17,8 @@ import {
 } from "../codec/mod.ts";
 import { open } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
+import { chunksOf } from "../io/stream.ts";
+import { type IdleGuard, idleGuard, within } from "../io/timeout.ts";
 import {
   type FtpClientEvent,
   FtpClientSession,
@@ -1130,58 +1132,8 @@ function tlsOptions(options: FtpsClientOptions): FtpTlsClientOptions {
 }
 
 /** Rejects with a clear error when `promise` takes longer than `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new Error(`${what}: no answer within ${ms} ms`);
-      error.name = "TimeoutError";
-      reject(error);
-    }, ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A transfer's watchdog: see {@linkcode idleGuard}. */
-interface IdleGuard {
-  /** Something moved. */
-  touch(): void;
-  /** `step`, or a rejection once nothing moved for the guard's time (`step` is left to settle
-   * on its own, its outcome unread). */
-  within<T>(step: Promise<T>): Promise<T>;
-  /** Ends the watch. */
-  stop(): void;
-}
-
-/**
- * Watches a transfer: once nothing moved for `ms`, the step it waits on fails with "nothing
- * moved". The connection is not touched: how to drop it (a reset, or ABOR first for an upload)
- * is the caller's choice.
- */
-function idleGuard(ms: number): IdleGuard {
-  let last = now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stall: (error: Error) => void = () => {};
-  const stalled = new Promise<never>((_, reject) => (stall = reject));
-  stalled.catch(() => {}); // Read only by `within`.
-  const check = () => {
-    const quiet = now() - last;
-    if (quiet < ms) {
-      timer = setTimeout(check, ms - quiet);
-      return;
-    }
-    stall(new Error(`Data: nothing moved for ${ms} ms`));
-  };
-  timer = setTimeout(check, ms);
-  return {
-    touch: () => void (last = now()),
-    within: <T>(step: Promise<T>) => {
-      step.catch(() => {}); // Its failure after a stall is not news.
-      return Promise.race([step, stalled]);
-    },
-    stop: () => clearTimeout(timer),
-  };
-}
+const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+  within(promise, ms, `${what}: no answer within ${ms} ms`);
 
 /**
  * Whether a failed attempt can be made again whole: a download that delivered nothing, an upload
@@ -1203,7 +1155,7 @@ function uploadSource(
   return { chunks: () => once, replayable: false };
 }
 
-/** Upload data as chunks of at most 64 KiB. */
+/** Upload data as chunks of at most 64 KiB (bytes and text), or as the source gives them. */
 async function* chunked(
   data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Uint8Array> {
@@ -1212,17 +1164,5 @@ async function* chunked(
     for (let at = 0; at < bytes.length; at += 65536) yield bytes.subarray(at, at + 65536);
     return;
   }
-  if (bytes instanceof ReadableStream) {
-    const reader = bytes.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        yield value;
-      }
-    } finally {
-      reader.releaseLock();
-    }
-  }
-  yield* bytes as AsyncIterable<Uint8Array>;
+  yield* chunksOf(bytes);
 }

@@ -19,9 +19,10 @@ import {
   unlink,
 } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { join } from "node:path";
 import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
 import { createAtomicFile, isAtomicFileTemporary } from "../io/atomic_file.ts";
+import { allowedPathComponent, pathJail } from "../io/path_jail.ts";
 import {
   type FtpReadStream,
   type FtpStorage,
@@ -40,8 +41,6 @@ export interface FtpDirectoryStorageOptions {
   readChunkSize?: number;
 }
 
-// Names Windows reserves for devices, with or without an extension (as tftp/directory.ts).
-const DEVICE_NAME = /^(con|prn|aux|nul|com[0-9]|lpt[0-9]|conin\$|conout\$)(\..*)?$/i;
 // Tries at a fresh STOU name before giving up (each is 64 random bits: a clash is the disk's doing).
 const UNIQUE_TRIES = 16;
 // Directory entries examined at once while listing.
@@ -51,19 +50,12 @@ const notAllowed = () => new FtpStorageError(550, "Path is not allowed.");
 const notFound = () => new FtpStorageError(550, "No such file or directory.");
 const denied = () => new FtpStorageError(550, "Permission denied.");
 
-/** Whether `name` is one component the jail accepts (the rules of tftp/directory.ts). */
-function allowedComponent(name: string): boolean {
-  return name !== "" && name !== "." && name !== ".." && !name.includes("\\") &&
-    // deno-lint-ignore no-control-regex
-    !/[\x00-\x1f\x7f]/.test(name) && !DEVICE_NAME.test(name) && !/^[a-z]:/i.test(name);
-}
-
 /** Splits an absolute virtual path (`/` or `/a/b`) into its components, refusing anything else. */
 function pathComponents(path: string): string[] {
   if (typeof path !== "string" || !path.startsWith("/")) throw notAllowed();
   if (path === "/") return [];
   const components = path.slice(1).split("/");
-  if (!components.every(allowedComponent)) throw notAllowed();
+  if (!components.every(allowedPathComponent)) throw notAllowed();
   return components;
 }
 
@@ -210,22 +202,13 @@ export function ftpDirectoryStorage(
   }
   const allowWrite = options.allowWrite ?? false;
 
-  let realRoot: Promise<string> | undefined;
-  // Taken once; a failure (root missing) is not kept, so the root may appear later.
-  const rootPath = (): Promise<string> =>
-    realRoot ??= realpath(root).catch((error) => {
-      realRoot = undefined;
-      throw storageError(error);
-    });
-
-  function inside(base: string, path: string): boolean {
-    return path === base || path.startsWith(base.endsWith(sep) ? base : base + sep);
-  }
+  const jail = pathJail(root);
+  const rootPath = (): Promise<string> => mapped(jail.root());
 
   /** Resolves `real` (a path that exists) and checks that it stays inside the root. */
   async function resolveInside(base: string, path: string): Promise<string> {
-    const real = await mapped(realpath(path));
-    if (!inside(base, real)) throw notFound();
+    const real = await mapped(jail.realInside(base, path));
+    if (real === undefined) throw notFound();
     return real;
   }
 
@@ -245,7 +228,7 @@ export function ftpDirectoryStorage(
       if (await lstat(entry).then(() => true, () => false)) throw notFound();
       return { components, path: entry, real: undefined };
     }
-    if (!inside(base, real)) throw notFound();
+    if (!jail.contains(base, real)) throw notFound();
     return { components, path: entry, real };
   }
 
@@ -266,13 +249,13 @@ export function ftpDirectoryStorage(
     directory: string,
     name: string,
   ): Promise<FtpStorageEntry | undefined> {
-    if (!allowedComponent(name) || isAtomicFileTemporary(name)) return undefined;
+    if (!allowedPathComponent(name) || isAtomicFileTemporary(name)) return undefined;
     const path = join(directory, name);
     try {
       let info = await lstat(path);
       if (info.isSymbolicLink()) {
         // Reported as what it leads to, when that is inside the root.
-        if (!inside(base, await realpath(path))) return undefined;
+        if (!jail.contains(base, await realpath(path))) return undefined;
         info = await stat(path);
       }
       return { name, type: entryType(info), size: info.size, modified: info.mtime };

@@ -22,6 +22,8 @@ import {
   type FtpWriteStream,
 } from "./storage.ts";
 import { ftpDirectoryStorage } from "./directory.ts";
+import { bindInRange, checkPortRange } from "../io/port_range.ts";
+import { sleep, TimeoutError, within } from "../io/timeout.ts";
 import type {
   FtpPeerCertificate,
   FtpServerListener,
@@ -249,33 +251,6 @@ function clientKey(address: string): string {
 /** Connections refused with a 421 at once; more are dropped unanswered. */
 const MAX_REFUSALS = 64;
 
-/** A timeout, as a rejection. */
-class TimeoutError extends Error {
-  constructor(what: string) {
-    super(`${what} timed out`);
-    this.name = "TimeoutError";
-  }
-}
-
-/** Resolves with `promise`, or rejects after `ms` (and runs `onTimeout`). */
-function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-  onTimeout?: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.();
-      reject(new TimeoutError(what));
-    }, ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** Failed logins per address, and lockouts. */
 class LoginGuard {
   readonly #failures = new Map<string, number[]>();
@@ -455,7 +430,11 @@ class ServerSessionDriver {
   /** Writes to the control connection; a client that stops reading is dropped. */
   async #send(bytes: Uint8Array): Promise<void> {
     try {
-      await within(this.#control.write(bytes), this.#shared.dataTimeoutMs, "Control write");
+      await within(
+        this.#control.write(bytes),
+        this.#shared.dataTimeoutMs,
+        "Control write timed out",
+      );
     } catch {
       this.kill();
     }
@@ -567,7 +546,7 @@ class ServerSessionDriver {
         this.#closed = true;
         // The replies before it are out: close_notify and FIN now, so that the read loop ends
         // even when the client says nothing more.
-        await within(this.#control.end(), 2000, "Control close").catch(() => {});
+        await within(this.#control.end(), 2000, "Control close timed out").catch(() => {});
         this.#control.close();
         return;
     }
@@ -579,7 +558,7 @@ class ServerSessionDriver {
     const swapped = within(
       next,
       this.#shared.handshakeTimeoutMs,
-      what,
+      `${what} timed out`,
       () => this.#control.close(),
     );
     this.#swap = swapped.then(() => {}, () => {});
@@ -699,20 +678,12 @@ class ServerSessionDriver {
     const canonical = canonicalFtpHost(local);
     // A dual-stack socket reports IPv4 as ::ffff:a.b.c.d: listen on the IPv4 address itself.
     const host = family === 4 && canonical && !canonical.includes(":") ? canonical : local;
-    const range = this.#shared.options.passivePorts;
-    if (!range) {
-      return await this.#shared.transport.listen({ host, port: 0 }).catch(() => undefined);
-    }
-    const [low, high] = range;
-    const size = high - low + 1;
-    const start = Math.floor(Math.random() * size);
     // Bounded: at most 100 ports of the range are tried.
-    for (let i = 0; i < Math.min(size, 100); i++) {
-      const port = low + ((start + i) % size);
-      const listener = await this.#shared.transport.listen({ host, port }).catch(() => undefined);
-      if (listener) return listener;
-    }
-    return undefined;
+    return await bindInRange(
+      this.#shared.options.passivePorts,
+      100,
+      (port) => this.#shared.transport.listen({ host, port }),
+    ).catch(() => undefined);
   }
 
   /** Gets the data connection: accepted from the allowed host, or connected to the client. */
@@ -730,7 +701,7 @@ class ServerSessionDriver {
         ...(local ? { localAddress: local } : {}),
       });
       // A connection that comes after the deadline is closed, not left open.
-      return await within(connecting, timeoutMs, "Data connection", () => {
+      return await within(connecting, timeoutMs, "Data connection timed out", () => {
         connecting.then((late) => late.close(), () => {});
       });
     }
@@ -739,11 +710,11 @@ class ServerSessionDriver {
     // Bounded in time; connections from other hosts are closed unread (RFC 2577 section 3).
     while (!transfer.aborted) {
       const left = deadline - performance.now();
-      if (left <= 0) throw new TimeoutError("Data connection");
+      if (left <= 0) throw new TimeoutError("Data connection timed out");
       const socket = await within(
         listener.accept(),
         left,
-        "Data connection",
+        "Data connection timed out",
         () => listener.close(),
       );
       if (!socket) throw new Error("Listener closed");
@@ -840,7 +811,7 @@ class ServerSessionDriver {
               receiveOnly: event.direction === "receive",
             }),
             timeoutMs,
-            "Data TLS handshake",
+            "Data TLS handshake timed out",
             () => plain.close(),
           );
         } catch {
@@ -886,7 +857,7 @@ class ServerSessionDriver {
           return;
         }
         // close_notify, then FIN: the client learns the file ended here (RFC 4217 section 8).
-        await within(socket.end(), timeoutMs, "Data close", () => socket?.close());
+        await within(socket.end(), timeoutMs, "Data close timed out", () => socket?.close());
         ended = true;
         result = transfer.contested ? { ok: false, reason: "contested" } : done;
       } else {
@@ -934,7 +905,10 @@ class ServerSessionDriver {
           result = storageFailure(error, this.#shared);
           return;
         }
-        await within(socket.end(), timeoutMs, "Data close").then(() => (ended = true), () => {});
+        await within(socket.end(), timeoutMs, "Data close timed out").then(
+          () => (ended = true),
+          () => {},
+        );
         result = done;
       }
     } catch {
@@ -981,7 +955,7 @@ class ServerSessionDriver {
     await this.#dropOpened();
     // The last replies are out; close_notify, then FIN (bounded: a client that does not read
     // is dropped).
-    await within(this.#control.end(), 2000, "Control close").catch(() => {});
+    await within(this.#control.end(), 2000, "Control close timed out").catch(() => {});
     this.#control.close();
     this.#shared.log({
       type: "closed",
@@ -1055,16 +1029,7 @@ export async function serveFtpsWith(
     "tlsHandshakeTimeoutMs",
     10_000,
   );
-  if (options.passivePorts) {
-    const [low, high] = options.passivePorts;
-    if (
-      !Number.isInteger(low) || !Number.isInteger(high) || low < 1 || high > 65535 || low > high
-    ) {
-      throw new RangeError(
-        `passivePorts must be [low, high] within 1-65535, got [${low}, ${high}]`,
-      );
-    }
-  }
+  if (options.passivePorts) checkPortRange(options.passivePorts, "passivePorts");
 
   const storages = new Map<string, FtpStorage>();
   const directory = (root: string, allowWrite: boolean): FtpStorage => {
@@ -1165,15 +1130,15 @@ export async function serveFtpsWith(
         stream = await within(
           socket.acceptTls(context!),
           handshakeTimeoutMs,
-          "TLS handshake",
+          "TLS handshake timed out",
           () => socket.close(),
         );
       }
       const text = reason === "locked-out"
         ? "421 Too many failed logins from your address; try again later.\r\n"
         : "421 Too many connections; try again later.\r\n";
-      await within(stream.write(new TextEncoder().encode(text)), 2000, "Refusal");
-      await within(stream.end(), 2000, "Refusal");
+      await within(stream.write(new TextEncoder().encode(text)), 2000, "Refusal timed out");
+      await within(stream.end(), 2000, "Refusal timed out");
     } catch {
       // The client is gone already.
     } finally {
@@ -1206,7 +1171,7 @@ export async function serveFtpsWith(
           control = await within(
             socket.acceptTls(context!),
             handshakeTimeoutMs,
-            "TLS handshake",
+            "TLS handshake timed out",
             () => socket.close(),
           );
         } catch {

@@ -7,6 +7,7 @@
 
 import { open } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
+import { chunksOf } from "../io/stream.ts";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { TftpMode } from "../codec/mod.ts";
@@ -271,20 +272,7 @@ export function tftpPutWith(
       },
     }, source.length);
   }
-  const iterator = "getReader" in source
-    ? (async function* () {
-      const reader = source.getReader();
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          yield value;
-        }
-      } finally {
-        reader.releaseLock();
-      }
-    })()
-    : source[Symbol.asyncIterator]();
+  const iterator = chunksOf(source)[Symbol.asyncIterator]();
   return run(bind, options, "wrq", {
     read: async () => {
       const { value, done } = await iterator.next();

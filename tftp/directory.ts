@@ -6,8 +6,9 @@
  * @module
  */
 
-import { lstat, mkdir, open, realpath } from "node:fs/promises";
-import { dirname, join, sep } from "node:path";
+import { lstat, mkdir, open } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { allowedPathComponent, pathJail } from "../io/path_jail.ts";
 import { type AtomicFile, createAtomicFile } from "../io/atomic_file.ts";
 import { TftpErrorCode } from "../codec/mod.ts";
 import {
@@ -34,9 +35,6 @@ export interface TftpDirectoryOptions {
   /** Bytes read from disk at a time (default 131072). */
   readChunkSize?: number;
 }
-
-// Names Windows reserves for devices, with or without an extension.
-const DEVICE_NAME = /^(con|prn|aux|nul|com[0-9]|lpt[0-9]|conin\$|conout\$)(\..*)?$/i;
 
 /**
  * Checks a requested file name and splits it into path components, refusing anything that could
@@ -71,13 +69,8 @@ export function tftpPathComponents(filename: string, allowLeadingSlash: boolean)
     throw new TftpRequestError(TftpErrorCode.AccessViolation, "Control characters are not allowed");
   }
   const components = name.split("/");
-  for (const component of components) {
-    if (component === "" || component === "." || component === "..") {
-      throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
-    }
-    if (DEVICE_NAME.test(component) || /^[a-z]:/i.test(component)) {
-      throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
-    }
+  if (!components.every(allowedPathComponent)) {
+    throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
   }
   return components;
 }
@@ -101,33 +94,34 @@ export function tftpDirectoryHandler(
   options: TftpDirectoryOptions = {},
 ): TftpHandler {
   const chunkSize = options.readChunkSize ?? 131072;
-  let realRoot: Promise<string> | undefined;
-  const rootPath = () => (realRoot ??= realpath(root));
+  const jail = pathJail(root);
 
-  /** The path inside the root, with every existing component checked not to leave it. */
+  /** The path under the root (its components checked; links are followed by the caller). */
   async function resolve(request: TftpHandlerRequest): Promise<{ path: string; base: string }> {
     const components = tftpPathComponents(request.filename, options.allowLeadingSlash ?? false);
-    const base = await rootPath();
+    const base = await jail.root();
     return { path: join(base, ...components), base };
   }
 
-  function inside(base: string, path: string): boolean {
-    return path === base || path.startsWith(base.endsWith(sep) ? base : base + sep);
+  /** The real path of `path` (it must exist), refused when a link on it leads out of the root. */
+  async function realInside(base: string, path: string): Promise<string> {
+    let real: string | undefined;
+    try {
+      real = await jail.realInside(base, path);
+    } catch (error) {
+      throw fsError(error);
+    }
+    if (real === undefined) {
+      throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
+    }
+    return real;
   }
 
   return {
     async read(request): Promise<TftpReadSource> {
       const { path, base } = await resolve(request);
-      let real: string;
-      try {
-        real = await realpath(path);
-      } catch (error) {
-        throw fsError(error);
-      }
       // A symbolic link (anywhere on the path) that leads out of the root is refused.
-      if (!inside(base, real)) {
-        throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
-      }
+      const real = await realInside(base, path);
       let file;
       try {
         file = await open(real, "r");
@@ -162,15 +156,7 @@ export function tftpDirectoryHandler(
         const { path, base } = await resolve(request);
         const directory = dirname(path);
         if (options.createDirectories) await mkdir(directory, { recursive: true }).catch(() => {});
-        let realDirectory: string;
-        try {
-          realDirectory = await realpath(directory);
-        } catch (error) {
-          throw fsError(error);
-        }
-        if (!inside(base, realDirectory)) {
-          throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
-        }
+        const realDirectory = await realInside(base, directory);
         const target = join(realDirectory, path.slice(directory.length + 1));
         const existing = await lstat(target).catch(() => undefined);
         if (existing) {

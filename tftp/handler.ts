@@ -7,6 +7,7 @@
 
 import type { TftpMode, TftpOptions } from "../codec/mod.ts";
 import type { TftpAddress } from "./address.ts";
+import { isReadableStream } from "../io/stream.ts";
 
 /** A request as the handler sees it. */
 export interface TftpHandlerRequest {
@@ -109,11 +110,9 @@ export function toReadSource(result: TftpReadResult): TftpReadSource {
       close: () => Promise.resolve(),
     };
   }
-  const isStream = (value: unknown): value is ReadableStream<Uint8Array> =>
-    typeof (value as ReadableStream<Uint8Array>)?.getReader === "function";
-  if (isStream(result) || ("stream" in result && isStream(result.stream))) {
-    const stream = isStream(result) ? result : result.stream;
-    const size = isStream(result) ? undefined : result.size;
+  if (isReadableStream(result) || ("stream" in result && isReadableStream(result.stream))) {
+    const stream = isReadableStream(result) ? result : result.stream;
+    const size = isReadableStream(result) ? undefined : result.size;
     const reader = stream.getReader();
     return {
       ...(size !== undefined ? { size } : {}),

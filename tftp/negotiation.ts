@@ -8,6 +8,7 @@
 import { windowFit } from "./_window_buffer.ts";
 import {
   TFTP_DEFAULT_BLKSIZE,
+  TFTP_OPTION_NAMES,
   TftpErrorCode,
   type TftpOptionName,
   type TftpOptions,
@@ -96,15 +97,6 @@ export type TftpServerNegotiation =
     readonly message: string;
   };
 
-const ALL_OPTIONS: readonly TftpOptionName[] = [
-  "blksize",
-  "tsize",
-  "timeout",
-  "utimeout",
-  "windowsize",
-  "rollover",
-];
-
 /**
  * Decides, as a server, which of a request's options to acknowledge (RFC 2347 "Negotiation
  * Protocol"): blksize and windowsize are lowered to the policy's maxima (RFC 2348, 7440), timeout
@@ -133,7 +125,7 @@ export function negotiateTftpServerOptions(
   policy: TftpServerNegotiationPolicy = {},
   file: TftpServerFileInfo = {},
 ): TftpServerNegotiation {
-  const honour = new Set(policy.honour ?? ALL_OPTIONS);
+  const honour = new Set(policy.honour ?? TFTP_OPTION_NAMES);
   const requested = request.options;
   const oack: { -readonly [Name in TftpOptionName]?: TftpOptions[Name] } = {};
   if (requested.blksize !== undefined && honour.has("blksize")) {
@@ -222,7 +214,7 @@ export function checkTftpOack(
   if (unknownOptionNames.length > 0) {
     return { ok: false, message: `OACK holds option "${unknownOptionNames[0]}", never requested` };
   }
-  for (const name of ALL_OPTIONS) {
+  for (const name of TFTP_OPTION_NAMES) {
     const granted = oack[name];
     if (granted === undefined) continue;
     const asked = requested[name];

@@ -29,6 +29,7 @@ import {
 } from "./negotiation.ts";
 import type { TftpUdpBind, TftpUdpSocket } from "./transport.ts";
 import { windowReceiveBuffer } from "./_window_buffer.ts";
+import { bindInRange, checkPortRange } from "../io/port_range.ts";
 
 /** A rewrite of requested file names, like tftp-hpa's `-m` rules. */
 export interface TftpRemapRule {
@@ -125,6 +126,8 @@ function isRequest(bytes: Uint8Array): boolean {
  * @param bind Binds UDP sockets.
  * @param options What to serve and how.
  * @returns The running server.
+ * @throws {TypeError} Unless exactly one of `root` and `handler` is given.
+ * @throws {RangeError} If `portRange` is not `[low, high]` within 1-65535.
  */
 export async function serveTftpWith(
   bind: TftpUdpBind,
@@ -133,6 +136,7 @@ export async function serveTftpWith(
   if ((options.root === undefined) === (options.handler === undefined)) {
     throw new TypeError("Give serveTftp either root or handler");
   }
+  if (options.portRange) checkPortRange(options.portRange, "portRange");
   const handler = options.handler ?? tftpDirectoryHandler(options.root!, options);
   const endpoint = new TftpServerEndpoint(options);
   const host = options.host ?? "0.0.0.0";
@@ -252,18 +256,7 @@ export async function serveTftpWith(
       receiveBufferSize,
       maxDatagramSize,
     };
-    if (!range) return await bind({ ...common, port: 0 });
-    const [low, high] = range;
-    const span = high - low + 1;
-    const start = Math.floor(Math.random() * span);
-    for (let i = 0; i < Math.min(span, 256); i++) {
-      try {
-        return await bind({ ...common, port: low + ((start + i) % span) });
-      } catch {
-        // In use: try the next one.
-      }
-    }
-    throw new Error(`No free port in ${low}-${high}`);
+    return await bindInRange(range, 256, (port) => bind({ ...common, port }));
   }
 
   async function handleRequest(pending: TftpServerRequest): Promise<void> {

@@ -99,6 +99,16 @@ describe("ftkit server with the ftkit client", () => {
     }
   });
 
+  test("a port range that is not [low, high] within 1-65535 is refused before binding", async () => {
+    const api = await tftpApi();
+    for (const portRange of [[0, 10], [2000, 1000], [1000, 65536], [1.5, 2]] as const) {
+      await assert.rejects(
+        api.serveTftp({ root: ".", host: "127.0.0.1", port: 0, portRange }),
+        (error: unknown) => error instanceof RangeError && /portRange/.test(error.message),
+      );
+    }
+  });
+
   test("port range, windowed put and get, overwrite policy, symlink escape", async () => {
     const api = await tftpApi();
     const root = await tempDir("ftkit-serve-");

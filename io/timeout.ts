@@ -1,0 +1,84 @@
+/**
+ * Time bounds for the drivers of both protocols: a promise raced against a timer, a pause, and a
+ * watchdog that fails a transfer once nothing moved for a while. Timers are the drivers' business;
+ * the machines take `now` and never hold one.
+ *
+ * @module
+ */
+
+/** A step did not finish in its time. */
+export class TimeoutError extends Error {
+  /** @param message What did not finish, and in how long. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TimeoutError";
+  }
+}
+
+/**
+ * Resolves or rejects as `promise` does, or rejects with a {@linkcode TimeoutError} carrying
+ * `message` once `ms` pass first (and then runs `onTimeout`, e.g. to close what came too late).
+ * The timer is cleared either way.
+ */
+export function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  message: string,
+  onTimeout?: () => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new TimeoutError(message));
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise<void>((resolve) => setTimeout(resolve, ms));
+}
+
+/** A transfer's watchdog: see {@linkcode idleGuard}. */
+export interface IdleGuard {
+  /** Something moved. */
+  touch(): void;
+  /** `step`, or a rejection once nothing moved for the guard's time (`step` is left to settle
+   * on its own, its outcome unread). */
+  within<T>(step: Promise<T>): Promise<T>;
+  /** Ends the watch. */
+  stop(): void;
+}
+
+/**
+ * Watches a transfer: once nothing moved for `ms`, the step it waits on fails with "nothing
+ * moved". The connection is not touched: how to drop it (a reset, or ABOR first for an upload)
+ * is the caller's choice.
+ */
+export function idleGuard(ms: number, what = "Data"): IdleGuard {
+  const now = (): number => performance.now();
+  let last = now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stall: (error: Error) => void = () => {};
+  const stalled = new Promise<never>((_, reject) => (stall = reject));
+  stalled.catch(() => {}); // Read only by `within`.
+  const check = () => {
+    const quiet = now() - last;
+    if (quiet < ms) {
+      timer = setTimeout(check, ms - quiet);
+      return;
+    }
+    stall(new Error(`${what}: nothing moved for ${ms} ms`));
+  };
+  timer = setTimeout(check, ms);
+  return {
+    touch: () => void (last = now()),
+    within: <T>(step: Promise<T>) => {
+      step.catch(() => {}); // Its failure after a stall is not news.
+      return Promise.race([step, stalled]);
+    },
+    stop: () => clearTimeout(timer),
+  };
+}

@@ -1,0 +1,49 @@
+// Time bounds for the drivers: within, idleGuard (timers of the runtime running the tests).
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { idleGuard, sleep, TimeoutError, within } from "../../io/timeout.ts";
+
+describe("io: time bounds", () => {
+  test("within: the promise's outcome when it settles first", async () => {
+    assert.equal(await within(Promise.resolve(7), 10_000, "never"), 7);
+    await assert.rejects(within(Promise.reject(new Error("boom")), 10_000, "never"), {
+      message: "boom",
+    });
+  });
+
+  test("within: a TimeoutError with the message once the time passes, and onTimeout runs", async () => {
+    let ran = 0;
+    await assert.rejects(
+      within(new Promise(() => {}), 1, "Data close timed out", () => ran++),
+      (error: unknown) =>
+        error instanceof TimeoutError && error.name === "TimeoutError" &&
+        error.message === "Data close timed out",
+    );
+    assert.equal(ran, 1);
+  });
+
+  test("idleGuard: a step that never settles fails once nothing moved", async () => {
+    const guard = idleGuard(5);
+    try {
+      await assert.rejects(guard.within(new Promise(() => {})), {
+        message: "Data: nothing moved for 5 ms",
+      });
+    } finally {
+      guard.stop();
+    }
+  });
+
+  test("idleGuard: steps that settle pass through, touched or not", async () => {
+    const guard = idleGuard(60_000, "Upload");
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.equal(await guard.within(sleep(1).then(() => i)), i);
+        guard.touch();
+      }
+      await assert.rejects(guard.within(Promise.reject(new Error("reset"))), { message: "reset" });
+    } finally {
+      guard.stop();
+    }
+  });
+});
