@@ -93,6 +93,7 @@ export async function smokeNpm(packageDir = join(root, "npm")): Promise<void> {
         "codec/mod.js",
         "tftp/mod.js",
         "cli.js",
+        "cli/main.js",
         "README.md",
         "LICENSE",
       ]

@@ -202,6 +202,7 @@ if (wants("lint")) {
       "--doc",
       "mod.ts",
       "cli.ts",
+      "cli",
       "codec",
       "io",
       "tftp",
