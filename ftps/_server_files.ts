@@ -9,7 +9,7 @@
 import { formatFtpTime } from "../codec/mod.ts";
 import { resolveFtpPath } from "./path.ts";
 import type { FtpStorageStat } from "./storage.ts";
-import type { ServerState } from "./_server_state.ts";
+import { type ServerState, storageRefusal } from "./_server_state.ts";
 import { takeDataConnection } from "./_server_data.ts";
 
 /**
@@ -143,9 +143,7 @@ export function fileTransfer(
   const path = resolveFtpPath(s.cwd, argument);
   if (verb === "RETR") {
     return s.storage({ op: "read", path, offset: transfer.offset }, (result) => {
-      if (!result.ok) {
-        return transfer.refuse(result.code ?? 550, result.message ?? "Failed to open file.");
-      }
+      if (!result.ok) return transfer.refuse(...storageRefusal(result, "Failed to open file."));
       const size = result.size !== undefined ? ` (${result.size} bytes)` : "";
       transfer.start(
         "send",
@@ -155,9 +153,7 @@ export function fileTransfer(
     });
   }
   s.storage({ op: "write", path, offset: transfer.offset, append: verb === "APPE" }, (result) => {
-    if (!result.ok) {
-      return transfer.refuse(result.code ?? 550, result.message ?? "Cannot create file.");
-    }
+    if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create file."));
     transfer.start("receive", `Opening ${mode} mode data connection for ${argument.trim()}.`, "");
   });
 }
@@ -172,9 +168,7 @@ export function stou(s: ServerState): void {
   const transfer = takeDataConnection(s, "STOU");
   if (!transfer) return;
   s.storage({ op: "write-unique", directory: s.cwd }, (result) => {
-    if (!result.ok) {
-      return transfer.refuse(result.code ?? 550, result.message ?? "Cannot create a file.");
-    }
+    if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create a file."));
     const name = result.path ?? "";
     if (/[\r\n\0]/.test(name)) return transfer.refuse(451, "Local error in processing.");
     // RFC 1123 section 4.1.2.9: the name goes in the 150 reply as "FILE: name".

@@ -9,7 +9,7 @@
 import { formatFtpFacts, formatFtpListLine, formatFtpTime } from "../codec/mod.ts";
 import { resolveFtpPath } from "./path.ts";
 import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
-import { MLST_FACTS, type ServerState } from "./_server_state.ts";
+import { MLST_FACTS, type ServerState, storageRefusal } from "./_server_state.ts";
 import { takeDataConnection } from "./_server_data.ts";
 
 /** A LIST or STAT argument less the `ls` options clients put first (`-la`). */
@@ -47,7 +47,7 @@ function listEntries(
   refuse: (code: number, text: string) => void,
 ): void {
   s.storage({ op: "stat", path }, (result) => {
-    if (!result.ok) return refuse(result.code ?? 550, result.message ?? "No such directory.");
+    if (!result.ok) return refuse(...storageRefusal(result, "No such directory."));
     const stat = result.stat;
     if (!stat) return refuse(550, "No such directory.");
     if (stat.type !== "dir") {
@@ -57,7 +57,7 @@ function listEntries(
       return done([{ ...stat, name }], undefined);
     }
     s.storage({ op: "list", path }, (listed) => {
-      if (!listed.ok) return refuse(listed.code ?? 550, listed.message ?? "Cannot list.");
+      if (!listed.ok) return refuse(...storageRefusal(listed, "Cannot list."));
       done(listed.entries ?? [], listed.now);
     });
   });

@@ -70,7 +70,7 @@ export function hostFamily(text: string): 4 | 6 | undefined {
   return host === undefined ? undefined : host.includes(":") ? 6 : 4;
 }
 
-const ANONYMOUS = new Set(["anonymous", "ftp"]);
+const ANONYMOUS: ReadonlySet<string | undefined> = new Set(["anonymous", "ftp"]);
 
 /**
  * Whether a user name is the anonymous user's (`anonymous` or `ftp`, in any case).
@@ -79,11 +79,25 @@ const ANONYMOUS = new Set(["anonymous", "ftp"]);
  * @returns Whether it is anonymous.
  */
 export function isAnonymous(user: string | undefined): boolean {
-  return ANONYMOUS.has((user ?? "").toLowerCase());
+  return ANONYMOUS.has(user?.toLowerCase());
 }
 
 /** A reply code and its text, for a command refused before its handler runs. */
 export type Refusal = readonly [code: number, text: string];
+
+/**
+ * The reply to a storage refusal: the storage's code and text, or 550 and `fallback`.
+ *
+ * @param result The refusal.
+ * @param fallback The text when the storage gave none.
+ * @returns The reply.
+ */
+export function storageRefusal(
+  result: Extract<FtpStorageResult, { ok: false }>,
+  fallback: string,
+): Refusal {
+  return [result.code ?? 550, result.message ?? fallback];
+}
 
 /** The MLST/MLSD facts served (RFC 3659 section 7.5). */
 export const MLST_FACTS: readonly string[] = ["type", "size", "modify"];
@@ -243,7 +257,7 @@ export class ServerState {
    * @param result The refusal.
    */
   refused(result: Extract<FtpStorageResult, { ok: false }>): void {
-    this.reply(result.code ?? 550, result.message ?? "Requested action not taken.");
+    this.reply(...storageRefusal(result, "Requested action not taken."));
   }
 
   /**
