@@ -219,11 +219,11 @@ export const FTP_COMMANDS: ReadonlyMap<string, FtpCommandRule> = new Map<string,
   ["XRMD", RULES.RMD],
 ]);
 
-/** A verb not in the table: 530 before login, else 502 (RFC 959 section 4.2). */
+/** A verb not in the table: 530 before login, else 502 (RFC 959 section 4.2.1). */
 function notImplemented(verb: string): FtpCommandRule {
   return {
     ...LOGGED_IN,
-    rfc: "RFC 959 section 4.2",
+    rfc: "RFC 959 section 4.2.1",
     run: (s) => s.reply(502, `${verb} not implemented.`),
   };
 }
@@ -280,6 +280,7 @@ function gateRefusal(
   return s.protected ? gate.protected : gate.plain;
 }
 
+/** FEAT: the extensions served (RFC 2389 section 3); the TLS ones as the policy offers them. */
 function feat(s: ServerState): void {
   const features: [string, string?][] = [];
   const tls = s.policy.tls;
@@ -292,6 +293,8 @@ function feat(s: ServerState): void {
   s.reply(211, formatFtpFeat(features));
 }
 
+/** OPTS: UTF8 ON (the switch clients send for RFC 2640's UTF-8 path names) and MLST's facts
+ * (RFC 3659 section 7.9). */
 function opts(s: ServerState, argument: string): void {
   if (/^utf8\s+on$/i.test(argument.trim())) {
     s.utf8 = true;
@@ -301,6 +304,7 @@ function opts(s: ServerState, argument: string): void {
   s.reply(501, "Option not understood.");
 }
 
+/** TYPE: I (or L 8) and A (or A N) only (RFC 959 section 4.1.2). */
 function type(s: ServerState, argument: string): void {
   const type = argument.trim().toUpperCase();
   if (type === "I" || type === "L 8") {

@@ -58,7 +58,7 @@ export type {
  * ```
  */
 export class FtpServerSession {
-  readonly #s: ServerState;
+  readonly #state: ServerState;
 
   /**
    * Makes a session machine.
@@ -66,65 +66,65 @@ export class FtpServerSession {
    * @param options Policies and limits.
    */
   constructor(options: FtpServerSessionOptions = {}) {
-    this.#s = new ServerState(options);
+    this.#state = new ServerState(options);
   }
 
   /** Whether the control connection is protected now. */
   get controlProtected(): boolean {
-    return this.#s.protected;
+    return this.#state.protected;
   }
 
   /** The logged-in user, if any. */
   get user(): string | undefined {
-    return this.#s.loggedIn ? this.#s.user : undefined;
+    return this.#state.loggedIn ? this.#state.user : undefined;
   }
 
   /** The data protection level set by PROT (`"C"` until PROT P). */
   get protection(): "C" | "P" {
-    return this.#s.prot;
+    return this.#state.prot;
   }
 
   /** The representation type set by TYPE (`"A"` until TYPE I). */
   get type(): "A" | "I" {
-    return this.#s.type;
+    return this.#state.type;
   }
 
   /** The current directory in the virtual tree. */
   get cwd(): string {
-    return this.#s.cwd;
+    return this.#state.cwd;
   }
 
   /** Whether the client switched UTF-8 on (`OPTS UTF8 ON`, RFC 2640). */
   get utf8(): boolean {
-    return this.#s.utf8;
+    return this.#state.utf8;
   }
 
   /** Whether a data transfer is in progress (its `transfer-data` event out, no result yet). */
   get transferring(): boolean {
-    return this.#s.transfer !== undefined;
+    return this.#state.transfer !== undefined;
   }
 
   /** Whether the session is over. */
   isClosed(): boolean {
-    return this.#s.phase === "closed";
+    return this.#state.phase === "closed";
   }
 
   // --- outputs ---
 
   /** The next reply bytes to write, or `undefined`. */
   pollTransmit(): Uint8Array | undefined {
-    return this.#s.transmits.shift();
+    return this.#state.transmits.shift();
   }
 
   /** The next event, or `undefined`. */
   pollEvent(): FtpServerEvent | undefined {
-    return this.#s.events.shift();
+    return this.#state.events.shift();
   }
 
   /** When `handleTimeout` must next be called, or `undefined` (also while the driver owes an
    * answer or a transfer runs). */
   pollTimeout(): number | undefined {
-    const s = this.#s;
+    const s = this.#state;
     if (s.phase === "waiting" || s.transfer) return undefined;
     let earliest: number | undefined;
     for (const deadline of [s.idleDeadline, s.loginDeadline, s.lineDeadline]) {
@@ -145,7 +145,7 @@ export class FtpServerSession {
    * (425): PASV has no address to name, and the data connection checks have no peer to check.
    */
   start(now: number, addresses?: FtpServerAddresses): void {
-    const s = this.#s;
+    const s = this.#state;
     if (s.phase !== "idle") throw new TypeError("Session already started");
     if (addresses) {
       for (const host of [addresses.local, addresses.remote]) {
@@ -169,7 +169,7 @@ export class FtpServerSession {
    * @param bytes The bytes.
    */
   receive(now: number, bytes: Uint8Array): void {
-    const s = this.#s;
+    const s = this.#state;
     if (s.phase === "idle") throw new TypeError("Session not started");
     if (s.phase === "closed") return;
     // RFC 4217 section 4: after AUTH TLS is accepted, nothing sent in plain text counts (the
@@ -209,7 +209,7 @@ export class FtpServerSession {
   controlUpgraded(now: number): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a control upgrade");
-    security.controlUpgraded(this.#s);
+    security.controlUpgraded(this.#state);
     this.#resume(now);
   }
 
@@ -233,7 +233,7 @@ export class FtpServerSession {
   ): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a control upgrade");
-    security.controlUpgradeFailed(this.#s, how);
+    security.controlUpgradeFailed(this.#state, how);
   }
 
   /**
@@ -244,7 +244,7 @@ export class FtpServerSession {
   controlCleared(now: number): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a control clearing");
-    security.controlCleared(this.#s);
+    security.controlCleared(this.#state);
     this.#resume(now);
   }
 
@@ -257,7 +257,7 @@ export class FtpServerSession {
   loginResult(now: number, ok: boolean): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a login check");
-    security.loginResult(this.#s, ok);
+    security.loginResult(this.#state, ok);
     this.#resume(now);
   }
 
@@ -271,7 +271,7 @@ export class FtpServerSession {
   certificateResult(now: number, ok: boolean): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a certificate check");
-    security.certificateResult(this.#s, ok);
+    security.certificateResult(this.#state, ok);
     this.#resume(now);
   }
 
@@ -284,7 +284,7 @@ export class FtpServerSession {
   storageResult(now: number, result: FtpStorageResult): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a storage result");
-    const s = this.#s;
+    const s = this.#state;
     const handle = s.onStorage;
     if (!handle) throw new TypeError("Not waiting for a storage result");
     s.onStorage = undefined;
@@ -303,7 +303,7 @@ export class FtpServerSession {
   dataListening(now: number, port: number): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a passive listener");
-    dataListening(this.#s, port);
+    dataListening(this.#state, port);
     this.#resume(now);
   }
 
@@ -315,7 +315,7 @@ export class FtpServerSession {
   dataListenFailed(now: number): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a passive listener");
-    dataListenFailed(this.#s);
+    dataListenFailed(this.#state);
     this.#resume(now);
   }
 
@@ -329,7 +329,7 @@ export class FtpServerSession {
    * @param result How it ended.
    */
   dataResult(now: number, id: number, result: FtpDataResult): void {
-    const s = this.#s;
+    const s = this.#state;
     const transfer = s.transfer;
     if (!transfer || transfer.id !== id) {
       if (Number.isInteger(id) && id > 0 && id <= s.lastTransferId) return; // aborted
@@ -348,7 +348,7 @@ export class FtpServerSession {
    * @param now The current time in ms.
    */
   handleTimeout(now: number): void {
-    const s = this.#s;
+    const s = this.#state;
     // The driver owes an answer, or bytes are moving: neither is inactivity.
     if (this.isClosed() || s.phase === "waiting" || s.transfer) return;
     const expired = (deadline: number | undefined) => deadline !== undefined && now >= deadline;
@@ -365,13 +365,13 @@ export class FtpServerSession {
   }
 
   #expectWaiting(what: string): void {
-    if (this.#s.phase !== "waiting") throw new TypeError(`Not waiting for ${what}`);
+    if (this.#state.phase !== "waiting") throw new TypeError(`Not waiting for ${what}`);
   }
 
   #resume(now: number): void {
     if (this.isClosed()) return;
-    this.#s.phase = "running";
-    this.#s.idleDeadline = now + this.#s.policy.idleTimeoutMs;
+    this.#state.phase = "running";
+    this.#state.idleDeadline = now + this.#state.policy.idleTimeoutMs;
     this.#drain(now);
   }
 
@@ -379,7 +379,7 @@ export class FtpServerSession {
    * driver, and during a transfer only the commands the table lets run then, so that replies
    * keep the order of their commands. */
   #drain(now: number): void {
-    const s = this.#s;
+    const s = this.#state;
     while (s.pending.length > 0 && s.phase === "running") {
       if (s.transfer && !runsDuringTransfer(s.pending[0])) return;
       runCommand(s, s.pending.shift()!, now);
