@@ -4,6 +4,8 @@ import {
   type FtpServerEvent,
   FtpServerSession,
   type FtpServerSessionOptions,
+  type FtpStorageRequest,
+  type FtpStorageResult,
 } from "../../ftps/mod.ts";
 import { parseFtpFacts, parseFtpListLine } from "../../codec/mod.ts";
 import { MemoryStorage } from "./_memory.ts";
@@ -414,6 +416,7 @@ describe("FTP server data connection set-up (RFC 959, RFC 2428, RFC 2577)", () =
     const six = loggedIn({}, FILES, { local: "::1", remote: "::1" });
     assert.equal(six.say("PASV"), "425 PASV works over IPv4 only: use EPSV.\r\n");
     assert.throws(() => new FtpServerSession({ passiveHost: "::1" }), TypeError);
+    assert.throws(() => new FtpServerSession({ passiveHost: "nat.example" }), TypeError);
   });
 
   test("a new PASV closes the previous listener; PORT too; a failed listener is 425", () => {
@@ -803,5 +806,63 @@ describe("FTP server data commands: every other branch", () => {
     refusing.say("EPSV");
     refusing.listening(40000);
     assert.equal(refusing.say("STOU"), "550 Cannot create a file.\r\n");
+  });
+
+  test("storage answers without their optional parts get the default replies", () => {
+    const s = loggedIn({}, FILES);
+    const answer = s.storage.answer.bind(s.storage);
+    const odd: Partial<Record<FtpStorageRequest["op"], FtpStorageResult>> = {};
+    s.storage.answer = (request) => odd[request.op] ?? answer(request);
+    const go = (line: string) => {
+      s.say("EPSV");
+      s.listening(40000);
+      return s.say(line);
+    };
+    const done = () => s.result(s.transfer().id, { ok: true });
+    odd.read = { ok: false };
+    assert.equal(go("RETR /pub/boot.cfg"), "550 Failed to open file.\r\n");
+    odd.read = { ok: false, code: 450, message: "Busy." };
+    assert.equal(go("RETR /pub/boot.cfg"), "450 Busy.\r\n");
+    odd.read = { ok: true };
+    assert.equal(
+      go("RETR /pub/boot.cfg"),
+      "150 Opening BINARY mode data connection for /pub/boot.cfg.\r\n",
+      "no size, none in the 150",
+    );
+    assert.equal(done(), "226 Transfer complete.\r\n");
+    odd.write = { ok: false };
+    assert.equal(go("STOR /pub/new"), "550 Cannot create file.\r\n");
+    odd.write = { ok: false, code: 552, message: "Full." };
+    assert.equal(go("APPE /pub/new"), "552 Full.\r\n");
+    odd["write-unique"] = { ok: false, code: 452, message: "Full." };
+    assert.equal(go("STOU"), "452 Full.\r\n");
+    odd["write-unique"] = { ok: true };
+    assert.equal(go("STOU"), "150 FILE: \r\n");
+    assert.equal(done(), "226 Transfer complete (unique file name: ).\r\n");
+    odd.list = { ok: false };
+    assert.equal(go("LIST /pub"), "550 Cannot list.\r\n");
+    odd.list = { ok: true };
+    assert.equal(go("NLST /pub"), "150 Here comes the directory listing.\r\n");
+    const listing = s.transfer();
+    assert.equal(listing.listing?.length, 0, "no entries, an empty listing");
+    s.result(listing.id, { ok: true });
+    odd.stat = { ok: false };
+    assert.equal(go("LIST /pub"), "550 No such directory.\r\n");
+    odd.stat = { ok: false, code: 450, message: "Busy." };
+    assert.equal(go("MLSD /pub"), "450 Busy.\r\n");
+    odd.stat = { ok: true };
+    assert.equal(s.say("SIZE /pub/boot.cfg"), "550 No such file.\r\n");
+    assert.equal(s.say("MDTM /pub/boot.cfg"), "550 No such file.\r\n");
+    delete odd.stat;
+    assert.equal(
+      s.say("RNFR /pub/boot.cfg", "RNTO  "),
+      "350 Ready for RNTO.\r\n501 A path is needed.\r\n",
+    );
+  });
+
+  test("STAT of a plain session with clear data", () => {
+    const s = loggedIn({ tls: "none", dataProtection: "optional" }, FILES);
+    const status = s.say("STAT");
+    assert.match(status, /\r\n Control connection: plain\r\n Data protection: clear\r\n/);
   });
 });

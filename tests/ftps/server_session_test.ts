@@ -10,6 +10,8 @@ import {
   type FtpStorageResult,
   resolveFtpPath,
 } from "../../ftps/mod.ts";
+import { FTP_COMMANDS } from "../../ftps/_server_commands.ts";
+import { MemoryStorage } from "./_memory.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -213,6 +215,21 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
       "234 Proceed with negotiation.\r\n",
       "AUTH again after REIN",
     );
+  });
+
+  test("section 13: REIN after CCC lets AUTH, PBSZ and PROT come again", () => {
+    const session = loggedIn({ allowCcc: true });
+    assert.equal(client(session, 10, "CCC"), "200 Control connection cleared.\r\n");
+    assert.deepEqual(events(session), [{ type: "clear-control" }]);
+    session.controlCleared(11);
+    assert.equal(
+      client(session, 12, "AUTH TLS"),
+      "503 Already protected or cleared; AUTH not allowed again.\r\n",
+    );
+    assert.equal(client(session, 13, "REIN"), "220 Service ready for new user.\r\n");
+    assert.deepEqual(events(session), [], "nothing to clear: the connection is plain");
+    assert.equal(session.controlProtected, false);
+    assert.equal(client(session, 14, "AUTH TLS"), "234 Proceed with negotiation.\r\n");
   });
 
   test("section 6: FEAT lists AUTH TLS, PBSZ and PROT (and RFC 2428/3659 features)", () => {
@@ -473,6 +490,27 @@ describe("FTPS server session: limits", () => {
     assert.throws(() => session.controlUpgraded(1), TypeError);
     assert.throws(() => session.loginResult(1, true), TypeError);
     assert.throws(() => new FtpServerSession().receive(0, new Uint8Array(0)), TypeError);
+    // Waiting for the storage, not for a certificate check.
+    const busy = loggedIn();
+    assert.equal(client(busy, 7, "CWD /"), "");
+    assert.throws(() => busy.certificateResult(8, true), TypeError);
+  });
+
+  test("the driver's answers after the session closed are ignored", () => {
+    const session = started();
+    client(session, 1, "QUIT");
+    events(session);
+    session.controlUpgraded(2);
+    session.controlUpgradeFailed(2);
+    session.controlCleared(2);
+    session.loginResult(2, true);
+    session.certificateResult(2, true);
+    session.storageResult(2, { ok: true });
+    session.dataListening(2, 40000);
+    session.dataListenFailed(2);
+    session.handleTimeout(1e9);
+    assert.equal(replies(session), "");
+    assert.deepEqual(events(session), []);
   });
 });
 
@@ -696,5 +734,209 @@ describe("FTP server session: file commands over an abstract storage (RFC 959 se
     assert.equal(resolveFtpPath("/pub", "../../.."), "/");
     assert.equal(resolveFtpPath("/pub", ""), "/pub");
     assert.equal(resolveFtpPath("/a", "b\\..\\c"), "/a/b\\..\\c", "a backslash is a character");
+  });
+});
+
+/**
+ * A session whose driver answers every event at once: storage from memory (a file `/f`, a
+ * directory `/d`), TLS up and down, every login good, listeners on port 40000. Transfers stay in
+ * progress. `say` sends one line and returns the replies.
+ */
+function driven(options: FtpServerSessionOptions = {}) {
+  const session = new FtpServerSession({ dataProtection: "optional", allowCcc: true, ...options });
+  const storage = new MemoryStorage({ "/f": "0123456789", "/d": null });
+  let now = 0;
+  const answer = () => {
+    for (let event = session.pollEvent(); event; event = session.pollEvent()) {
+      if (event.type === "storage") session.storageResult(++now, storage.answer(event.request));
+      else if (event.type === "upgrade-control") session.controlUpgraded(++now);
+      else if (event.type === "clear-control") session.controlCleared(++now);
+      else if (event.type === "authenticate") session.loginResult(++now, true);
+      else if (event.type === "listen-data") session.dataListening(++now, 40000);
+    }
+  };
+  session.start(now, { local: "127.0.0.1", remote: "127.0.0.1" });
+  replies(session);
+  const say = (line: string) => {
+    session.receive(++now, encoder.encode(`${line}\r\n`));
+    answer();
+    return replies(session);
+  };
+  return { session, say };
+}
+
+/** An argument each verb of the table can take, for the walks over it. */
+const SAMPLES: Readonly<Record<string, string>> = {
+  AUTH: "TLS",
+  PBSZ: "0",
+  PROT: "C",
+  USER: "fred",
+  PASS: "pass",
+  OPTS: "UTF8 ON",
+  TYPE: "I",
+  MODE: "S",
+  STRU: "F",
+  PORT: "127,0,0,1,195,80",
+  EPRT: "|1|127.0.0.1|50000|",
+  REST: "5",
+  RETR: "/f",
+  STOR: "/g",
+  APPE: "/f",
+  LIST: "/",
+  NLST: "/",
+  MLSD: "/",
+  MLST: "/f",
+  SITE: "HELP",
+  CWD: "/d",
+  XCWD: "/d",
+  MKD: "/n",
+  XMKD: "/n",
+  RMD: "/d",
+  XRMD: "/d",
+  DELE: "/f",
+  SIZE: "/f",
+  MDTM: "/f",
+  RNFR: "/f",
+  RNTO: "/h",
+};
+
+const sample = (verb: string) => SAMPLES[verb] === undefined ? verb : `${verb} ${SAMPLES[verb]}`;
+
+/** A logged-in session in a control connection state: plain (no AUTH), protected, cleared. */
+function inState(state: "plain" | "protected" | "cleared", options: FtpServerSessionOptions) {
+  const d = driven(options);
+  if (state !== "plain") assert.equal(d.say("AUTH TLS"), "234 Proceed with negotiation.\r\n");
+  if (state !== "plain") d.say("PBSZ 0");
+  if (options.requireTlsForLogin === false) {
+    d.say("USER fred");
+    assert.equal(d.say("PASS pass"), "230 Login successful.\r\n");
+  }
+  if (state === "cleared") assert.equal(d.say("CCC"), "200 Control connection cleared.\r\n");
+  return d;
+}
+
+describe("FTP server session: the command table is what the session does", () => {
+  const STATES = ["plain", "protected", "cleared"] as const;
+
+  test("every row names its RFC; the X verbs are their RFC 959 commands", () => {
+    for (const [verb, rule] of FTP_COMMANDS) {
+      assert.match(rule.rfc, /^RFC \d+/, verb);
+      assert.match(verb, /^[A-Z]{3,4}$/);
+    }
+    assert.equal(FTP_COMMANDS.get("XPWD"), FTP_COMMANDS.get("PWD"));
+    assert.equal(FTP_COMMANDS.get("XCUP"), FTP_COMMANDS.get("CDUP"));
+  });
+
+  test("the columns: which verbs run before login, during a transfer, keep RNFR, have gates", () => {
+    const verbs = (keep: (rule: NonNullable<ReturnType<typeof FTP_COMMANDS.get>>) => boolean) =>
+      [...FTP_COMMANDS].filter(([, rule]) => keep(rule)).map(([verb]) => verb).sort();
+    const session = ["ACCT", "AUTH", "CCC", "FEAT", "HELP", "NOOP", "OPTS", "PASS", "PBSZ"];
+    session.push("PROT", "QUIT", "REIN", "SYST", "USER");
+    assert.deepEqual(verbs((rule) => rule.beforeLogin), session);
+    // RFC 959 section 4.1.3: ABOR, and STAT for the transfer's status; QUIT waits for the end.
+    assert.deepEqual(verbs((rule) => rule.duringTransfer), ["ABOR", "STAT"]);
+    assert.deepEqual(
+      verbs((rule) => !rule.resetsRnfr),
+      [...session.filter((verb) => verb !== "REIN"), "MODE", "RNTO", "STRU", "TYPE"].sort(),
+    );
+    assert.deepEqual(verbs((rule) => rule.control !== undefined), [
+      "AUTH",
+      "CCC",
+      "PBSZ",
+      "PROT",
+      "USER",
+    ]);
+    // RFC 4217 section 12.3: after CCC, no AUTH, PBSZ or PROT (nor CCC, nor USER where TLS is
+    // required for it), until REIN.
+    assert.deepEqual(verbs((rule) => rule.control?.cleared !== undefined), [
+      "AUTH",
+      "CCC",
+      "PBSZ",
+      "PROT",
+      "USER",
+    ]);
+    assert.deepEqual(verbs((rule) => rule.control?.plain !== undefined), [
+      "CCC",
+      "PBSZ",
+      "PROT",
+      "USER",
+    ]);
+    assert.deepEqual(verbs((rule) => rule.control?.protected !== undefined), ["AUTH"]);
+  });
+
+  test("beforeLogin: the others are 530 until a login; a verb not in the table too", () => {
+    for (const [verb, rule] of FTP_COMMANDS) {
+      const reply = driven({ tls: "none" }).say(sample(verb));
+      assert.equal(reply === "530 Please login with USER and PASS.\r\n", !rule.beforeLogin, verb);
+    }
+    assert.equal(driven({ tls: "none" }).say("SMNT /"), "530 Please login with USER and PASS.\r\n");
+  });
+
+  test("duringTransfer: those run at once, when alone on their line; the others wait", () => {
+    for (const [verb, rule] of FTP_COMMANDS) {
+      const d = driven({ tls: "none", requireTlsForLogin: false });
+      d.say("USER fred");
+      d.say("PASS pass");
+      d.say("EPSV");
+      assert.match(d.say("RETR /f"), /^150 /);
+      assert.equal(d.session.transferring, true);
+      assert.equal(d.say(verb) !== "", rule.duringTransfer, verb);
+      assert.equal(d.say(` ${verb.toLowerCase()}\t`) !== "", rule.duringTransfer, verb);
+      if (rule.duringTransfer && d.session.transferring) {
+        assert.equal(d.say(`${verb} /`), "", `${verb} with an argument waits`);
+      }
+    }
+  });
+
+  test("resetsRnfr: RNTO after those is 503; after the others it renames", () => {
+    for (const [verb, rule] of FTP_COMMANDS) {
+      if (verb === "RNFR" || verb === "RNTO") continue; // they set and read the RNFR themselves
+      const d = driven({ tls: "none", requireTlsForLogin: false });
+      d.say("USER fred");
+      d.say("PASS pass");
+      assert.equal(d.say("RNFR /f"), "350 Ready for RNTO.\r\n");
+      d.say(sample(verb));
+      if (d.session.isClosed() || d.session.user === undefined) {
+        assert.ok(["QUIT", "REIN", "USER"].includes(verb), `${verb} ends the login`);
+        continue;
+      }
+      const renamed = d.say("RNTO /h");
+      assert.equal(
+        renamed,
+        rule.resetsRnfr ? "503 RNFR first.\r\n" : "250 Rename successful.\r\n",
+        verb,
+      );
+    }
+  });
+
+  test("control: refused with the row's reply in the states it names, the same elsewhere", () => {
+    for (const [verb, rule] of FTP_COMMANDS) {
+      if (rule.control?.unless) continue; // USER: below, where TLS is required for login
+      const codes = new Set<string>();
+      for (const state of STATES) {
+        const reply = inState(state, { requireTlsForLogin: false }).say(sample(verb));
+        const refusal = rule.control?.[state];
+        if (refusal) assert.equal(reply, `${refusal[0]} ${refusal[1]}\r\n`, `${verb} ${state}`);
+        else codes.add(reply.slice(0, 3));
+      }
+      if (!rule.control) assert.equal(codes.size, 1, `${verb}: ${[...codes]}`);
+    }
+  });
+
+  test("control, where TLS is required for login: USER is refused plain and cleared", () => {
+    const options = { requireTlsForLogin: true, allowAnonymous: true, anonymousWithoutTls: true };
+    for (const [verb, rule] of FTP_COMMANDS) {
+      if (!rule.beforeLogin || !rule.control) continue;
+      for (const state of STATES) {
+        const reply = inState(state, options).say(sample(verb));
+        const refusal: readonly [number, string] | undefined = rule.control[state];
+        if (refusal) assert.equal(reply, `${refusal[0]} ${refusal[1]}\r\n`, `${verb} ${state}`);
+        else assert.doesNotMatch(reply, /^5/, `${verb} ${state}`);
+      }
+    }
+    // RFC 4217 section 10.1's exception: an anonymous user let in without TLS.
+    for (const state of STATES) {
+      assert.match(inState(state, options).say("USER anonymous"), /^331 /, state);
+    }
   });
 });

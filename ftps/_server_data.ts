@@ -1,0 +1,275 @@
+/**
+ * The FTP/FTPS server's data connections (RFC 959 section 4.1.2, RFC 2428, RFC 4217 sections 7
+ * and 10.2): their set-up (PASV, EPSV, EPSV ALL, PORT, EPRT) with the driver's answers to
+ * `listen-data`, REST, a transfer's start on the connection set up and its end (the driver's
+ * `dataResult`), and ABOR.
+ *
+ * @module
+ */
+
+import {
+  canonicalFtpHost,
+  decodeFtpEprt,
+  decodeFtpPort,
+  formatFtpEpsv,
+  formatFtpPasv,
+  type FtpHostPort,
+  sameFtpHost,
+} from "../codec/mod.ts";
+import type { FtpDataResult } from "./_server_types.ts";
+import { hostFamily, isAnonymous, type ServerState, type ServerTransfer } from "./_server_state.ts";
+
+/**
+ * PASV (`extended` false) or EPSV: asks the driver for a passive listener; EPSV ALL instead
+ * keeps PORT, EPRT and PASV out from then on (RFC 2428 section 4).
+ *
+ * @param s The session.
+ * @param extended Whether it is EPSV.
+ * @param argument EPSV's protocol or ALL.
+ */
+export function passive(s: ServerState, extended: boolean, argument: string): void {
+  const addresses = s.addresses;
+  if (!addresses) return s.reply(425, "No data connections on this session.");
+  const family = hostFamily(addresses.local)!;
+  if (extended) {
+    const wanted = argument.trim().toUpperCase();
+    if (wanted === "ALL") {
+      s.epsvAll = true;
+      return s.reply(200, "EPSV ALL ok.");
+    }
+    if (wanted !== "") {
+      if (wanted !== "1" && wanted !== "2") return s.reply(501, "EPSV takes 1, 2 or ALL.");
+      if ((wanted === "1") !== (family === 4)) {
+        // RFC 2428 section 3: the protocols this connection can do.
+        return s.reply(522, `Network protocol not supported, use (${family === 4 ? 1 : 2})`);
+      }
+    }
+  } else {
+    if (s.epsvAll) return s.reply(503, "EPSV ALL is in force: use EPSV.");
+    if (family !== 4 && s.policy.passiveHost === undefined) {
+      return s.reply(425, "PASV works over IPv4 only: use EPSV.");
+    }
+  }
+  s.closeChannel();
+  s.channel = { kind: "passive", extended };
+  s.ask({ type: "listen-data", family });
+}
+
+/**
+ * PORT (`extended` false) or EPRT: where the server connects for the next transfer; only the
+ * control connection's peer, on a port from 1024, unless the policy allows others (RFC 2577
+ * sections 3 and 7).
+ *
+ * @param s The session.
+ * @param extended Whether it is EPRT.
+ * @param argument The address.
+ */
+export function active(s: ServerState, extended: boolean, argument: string): void {
+  const addresses = s.addresses;
+  if (!addresses) return s.reply(425, "No data connections on this session.");
+  if (s.epsvAll) return s.reply(503, "EPSV ALL is in force: use EPSV.");
+  const text = argument.trim();
+  if (extended) {
+    const protocol = text.split(text[0] ?? "|")[1];
+    if (text.length > 0 && protocol !== "1" && protocol !== "2") {
+      // RFC 2428 section 2: 522 names the protocols the server does.
+      return s.reply(522, "Network protocol not supported, use (1,2)");
+    }
+  }
+  let address: FtpHostPort;
+  try {
+    address = extended ? decodeFtpEprt(text) : decodeFtpPort(text);
+  } catch {
+    return s.reply(501, `Syntax error in ${extended ? "EPRT" : "PORT"}.`);
+  }
+  if (!s.policy.allowForeignDataHosts) {
+    // RFC 2577 section 3: no data connection to a third host, nor to a well-known port.
+    if (!sameFtpHost(address.host, addresses.remote)) {
+      return s.reply(504, "Data connections go to the control connection's host only.");
+    }
+    if (address.port < 1024) return s.reply(504, "Data ports below 1024 are refused.");
+  }
+  s.closeChannel();
+  s.channel = { kind: "active", address };
+  s.reply(200, `${extended ? "EPRT" : "PORT"} command successful.`);
+}
+
+/**
+ * The passive listener is open: 229 or 227 names it.
+ *
+ * @param s The session.
+ * @param port Its TCP port.
+ * @throws {TypeError} When no listener was asked for.
+ * @throws {RangeError} When `port` is not a TCP port.
+ */
+export function dataListening(s: ServerState, port: number): void {
+  const channel = s.channel;
+  if (channel?.kind !== "passive" || channel.port !== undefined) {
+    throw new TypeError("Not waiting for a passive listener");
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`A port is 1-65535, got ${port}`);
+  }
+  channel.port = port;
+  if (channel.extended) {
+    s.reply(229, formatFtpEpsv(port));
+  } else {
+    const host = canonicalFtpHost(s.policy.passiveHost ?? s.addresses!.local)!;
+    s.reply(227, formatFtpPasv({ host, port }));
+  }
+}
+
+/**
+ * The passive listener could not be opened: 425.
+ *
+ * @param s The session.
+ * @throws {TypeError} When no listener was asked for.
+ */
+export function dataListenFailed(s: ServerState): void {
+  if (s.channel?.kind !== "passive" || s.channel.port !== undefined) {
+    throw new TypeError("Not waiting for a passive listener");
+  }
+  s.channel = undefined;
+  s.reply(425, "Cannot open a passive connection.");
+}
+
+/**
+ * REST: the byte offset of the next transfer (RFC 3659 section 5).
+ *
+ * @param s The session.
+ * @param argument The offset.
+ */
+export function rest(s: ServerState, argument: string): void {
+  if (!/^\d{1,15}$/.test(argument.trim())) return s.reply(501, "REST takes a byte offset.");
+  s.restart = Number(argument.trim());
+  s.reply(350, `Restarting at ${s.restart}. Send RETR or STOR.`);
+}
+
+/**
+ * ABOR: drops the transfer in progress (426 for it, then 226; RFC 959 section 4.1.3), or the
+ * data connection set-up (225).
+ *
+ * @param s The session.
+ */
+export function abor(s: ServerState): void {
+  s.restart = 0;
+  const transfer = s.transfer;
+  if (transfer) {
+    s.transfer = undefined;
+    s.emit({ type: "abort-data", id: transfer.id });
+    s.reply(426, "Transfer aborted.");
+    s.reply(226, "ABOR successful.");
+    return;
+  }
+  s.closeChannel();
+  s.reply(225, "No transfer to abort.");
+}
+
+/** A transfer command's hold on the data connection set up for it. */
+export interface DataTransfer {
+  /** Where the transfer starts, in bytes (REST's offset, used once). */
+  readonly offset: number;
+  /** Refuses the transfer with a reply. A passive listener, and a data connection the client
+   * made already, stay until the next command: a client that runs TLS on the data connection at
+   * once (curl) would otherwise see it fail before it reads this reply, and report that. */
+  readonly refuse: (code: number, text: string) => void;
+  /** Accepts the transfer: its 150 (`opening`), and a `transfer-data` event; `note` goes in its
+   * 226; `listing` is the data of a listing. */
+  readonly start: (
+    direction: "send" | "receive",
+    opening: string,
+    note: string,
+    listing?: Uint8Array,
+  ) => void;
+}
+
+/**
+ * Takes the data connection set-up for a transfer command (it serves one transfer, whatever
+ * becomes of it), with REST's offset. Refuses the command when there is no set-up (425) or the
+ * data protection the policy requires is missing (521, RFC 4217 section 10.2: checked on the
+ * transfer command, before any 1xx reply).
+ *
+ * @param s The session.
+ * @param verb The transfer command.
+ * @returns The transfer to refuse or start, or `undefined` when it is refused already.
+ */
+export function takeDataConnection(s: ServerState, verb: string): DataTransfer | undefined {
+  const channel = s.channel;
+  if (!channel || (channel.kind === "passive" && channel.port === undefined)) {
+    s.reply(425, "Use PORT, PASV, EPRT or EPSV first.");
+    return undefined;
+  }
+  s.channel = undefined;
+  const offset = s.restart;
+  s.restart = 0;
+  const refuse = (code: number, text: string) => {
+    if (channel.kind === "passive") s.refusedListener = true;
+    s.reply(code, text);
+  };
+  if (protectionLacking(s)) {
+    refuse(521, "Data connection cannot be opened with this PROT setting.");
+    return undefined;
+  }
+  const start: DataTransfer["start"] = (direction, opening, note, listing) => {
+    const id = ++s.lastTransferId;
+    s.transfer = { id, verb, note };
+    s.reply(150, opening);
+    const protect = s.prot === "P";
+    s.emit({
+      type: "transfer-data",
+      id,
+      direction,
+      ...(channel.kind === "active"
+        ? { connect: channel.address }
+        : s.policy.allowForeignDataHosts
+        ? {}
+        : { acceptFrom: s.addresses!.remote }),
+      tls: protect,
+      requireTlsResumption: protect && s.policy.requireTlsResumption && !s.resumptionWaived,
+      representation: s.type,
+      ...(listing ? { listing } : {}),
+    });
+  };
+  return { offset, refuse, start };
+}
+
+/** Whether this session's transfers must be protected and are not (RFC 4217 section 10.2). */
+function protectionLacking(s: ServerState): boolean {
+  if (s.policy.dataProtection !== "required" || s.prot === "P") return false;
+  // An anonymous user let in without TLS cannot have PROT P: its data goes in the clear.
+  return !(isAnonymous(s.user) && s.policy.anonymousWithoutTls && !s.protected);
+}
+
+/**
+ * A transfer's data connection ended: its final reply (226, or 425, 426, 451, 452, 522, 552).
+ *
+ * @param s The session.
+ * @param transfer The transfer.
+ * @param result How its data connection ended.
+ */
+export function transferEnded(
+  s: ServerState,
+  transfer: ServerTransfer,
+  result: FtpDataResult,
+): void {
+  s.transfer = undefined;
+  if (result.ok) return s.reply(226, `Transfer complete${transfer.note}.`);
+  switch (result.reason) {
+    case "connect":
+      return s.reply(425, "Cannot open the data connection.");
+    case "tls":
+      // RFC 4217 section 10.2: the data port is closed and 522 follows the 150.
+      return s.reply(522, "TLS negotiation on the data connection failed.");
+    case "tls-resumption":
+      return s.reply(522, "The data connection must resume the control connection's TLS session.");
+    case "broken":
+      return s.reply(426, "Connection closed; transfer aborted.");
+    case "truncated":
+      // RFC 4217 sections 12.6 and 12.7: a protected transfer ends with a TLS shutdown.
+      return s.reply(426, "Data connection closed without TLS close_notify; transfer aborted.");
+    case "contested":
+      return s.reply(426, "Another data connection came from your address; transfer aborted.");
+    case "storage":
+      return s.reply(result.code ?? 451, result.message ?? "Local error in processing.");
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The FTP server's file commands over the storage (RFC 959 section 4.1.3, RFC 3659): CWD, MKD,
+ * RMD, DELE, SIZE, MDTM, RNFR and RNTO on the control connection, and the file transfers RETR,
+ * STOR, APPE and STOU on the data connection set up for them.
+ *
+ * @module
+ */
+
+import { formatFtpTime } from "../codec/mod.ts";
+import { resolveFtpPath } from "./path.ts";
+import type { FtpStorageStat } from "./storage.ts";
+import { type ServerState, storageRefusal } from "./_server_state.ts";
+import { takeDataConnection } from "./_server_data.ts";
+
+/**
+ * CWD (CDUP is CWD ..): changes to a directory the storage has.
+ *
+ * @param s The session.
+ * @param argument The path.
+ */
+export function cwd(s: ServerState, argument: string): void {
+  const path = resolveFtpPath(s.cwd, argument);
+  s.storage({ op: "stat", path }, (result) => {
+    if (!result.ok) return s.refused(result);
+    if (result.stat?.type !== "dir") return s.reply(550, "Not a directory.");
+    s.cwd = path;
+    s.reply(250, "Directory changed.");
+  });
+}
+
+/**
+ * MKD, RMD or DELE: the storage request on a path, then `done`.
+ *
+ * @param s The session.
+ * @param argument The path.
+ * @param op The request.
+ * @param done The reply when the storage did it.
+ */
+export function pathCommand(
+  s: ServerState,
+  argument: string,
+  op: "mkdir" | "rmdir" | "delete",
+  done: (path: string) => void,
+): void {
+  if (argument.trim() === "") return s.reply(501, "A path is needed.");
+  const path = resolveFtpPath(s.cwd, argument);
+  s.storage({ op, path }, (result) => (result.ok ? done(path) : s.refused(result)));
+}
+
+/** A command on a path's facts (SIZE, MDTM, RNFR): 501 without a path, 550 when it is not. */
+function statCommand(
+  s: ServerState,
+  argument: string,
+  done: (stat: FtpStorageStat, path: string) => void,
+): void {
+  if (argument.trim() === "") return s.reply(501, "A path is needed.");
+  const path = resolveFtpPath(s.cwd, argument);
+  s.storage({ op: "stat", path }, (result) => {
+    if (!result.ok) return s.refused(result);
+    if (!result.stat) return s.reply(550, "No such file.");
+    done(result.stat, path);
+  });
+}
+
+/**
+ * SIZE: a file's size in bytes (RFC 3659 section 4).
+ *
+ * @param s The session.
+ * @param argument The path.
+ */
+export function size(s: ServerState, argument: string): void {
+  // RFC 3659 section 4: the octets a transfer in the current TYPE would send, never an
+  // estimate. In TYPE A that needs the whole file read and converted, so it is refused
+  // (section 4.2 allows 550 when the size is not available), as ProFTPD and pyftpdlib do.
+  if (s.type === "A" && argument !== "") {
+    return s.reply(550, "SIZE is not available in ASCII mode; use TYPE I.");
+  }
+  statCommand(
+    s,
+    argument,
+    (stat) =>
+      stat.type === "file" ? s.reply(213, String(stat.size)) : s.reply(550, "Not a plain file."),
+  );
+}
+
+/**
+ * MDTM: a path's modification time (RFC 3659 section 3).
+ *
+ * @param s The session.
+ * @param argument The path.
+ */
+export function mdtm(s: ServerState, argument: string): void {
+  statCommand(s, argument, (stat) => s.reply(213, formatFtpTime(stat.modified)));
+}
+
+/**
+ * RNFR: remembers the path to rename, for the RNTO that must follow.
+ *
+ * @param s The session.
+ * @param argument The path.
+ */
+export function rnfr(s: ServerState, argument: string): void {
+  statCommand(s, argument, (_stat, path) => {
+    s.renameFrom = path;
+    s.reply(350, "Ready for RNTO.");
+  });
+}
+
+/**
+ * RNTO: renames what RNFR named.
+ *
+ * @param s The session.
+ * @param argument The new path.
+ */
+export function rnto(s: ServerState, argument: string): void {
+  const from = s.renameFrom;
+  s.renameFrom = undefined;
+  if (from === undefined) return s.reply(503, "RNFR first.");
+  if (argument.trim() === "") return s.reply(501, "A path is needed.");
+  const to = resolveFtpPath(s.cwd, argument);
+  s.storage(
+    { op: "rename", from, to },
+    (result) => result.ok ? s.reply(250, "Rename successful.") : s.refused(result),
+  );
+}
+
+/**
+ * RETR, STOR or APPE: opens the file in the storage, then starts the transfer.
+ *
+ * @param s The session.
+ * @param verb The command.
+ * @param argument The path.
+ */
+export function fileTransfer(
+  s: ServerState,
+  verb: "RETR" | "STOR" | "APPE",
+  argument: string,
+): void {
+  const transfer = takeDataConnection(s, verb);
+  if (!transfer) return;
+  const mode = s.type === "I" ? "BINARY" : "ASCII";
+  if (argument.trim() === "") return transfer.refuse(501, "A path is needed.");
+  const path = resolveFtpPath(s.cwd, argument);
+  if (verb === "RETR") {
+    return s.storage({ op: "read", path, offset: transfer.offset }, (result) => {
+      if (!result.ok) return transfer.refuse(...storageRefusal(result, "Failed to open file."));
+      const size = result.size !== undefined ? ` (${result.size} bytes)` : "";
+      transfer.start(
+        "send",
+        `Opening ${mode} mode data connection for ${argument.trim()}${size}.`,
+        "",
+      );
+    });
+  }
+  s.storage({ op: "write", path, offset: transfer.offset, append: verb === "APPE" }, (result) => {
+    if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create file."));
+    transfer.start("receive", `Opening ${mode} mode data connection for ${argument.trim()}.`, "");
+  });
+}
+
+/**
+ * STOU: the storage makes a file under a name of its choosing in the current directory, then the
+ * transfer starts.
+ *
+ * @param s The session.
+ */
+export function stou(s: ServerState): void {
+  const transfer = takeDataConnection(s, "STOU");
+  if (!transfer) return;
+  s.storage({ op: "write-unique", directory: s.cwd }, (result) => {
+    if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create a file."));
+    const name = result.path ?? "";
+    if (/[\r\n\0]/.test(name)) return transfer.refuse(451, "Local error in processing.");
+    // RFC 1123 section 4.1.2.9: the name goes in the 150 reply as "FILE: name".
+    transfer.start("receive", `FILE: ${name}`, ` (unique file name: ${name})`);
+  });
+}

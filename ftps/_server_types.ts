@@ -1,0 +1,298 @@
+/**
+ * The FTP/FTPS server machine's interface types: its options, what it asks of the storage and
+ * the storage's answers, the events it gives its driver, and the inputs the driver gives back
+ * (the control connection's addresses, how a data connection ended). They are exported from
+ * `server_session.ts`.
+ *
+ * @module
+ */
+
+import type { FtpHostPort } from "../codec/mod.ts";
+import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
+
+/** What the server machine asks of its storage (paths are absolute in the virtual tree). */
+export type FtpStorageRequest =
+  | {
+    /** Facts about a path: for CWD, SIZE, MDTM, RNFR, MLST, STAT and the listings. */
+    readonly op: "stat";
+    /** The path. */
+    readonly path: string;
+  }
+  | {
+    /** A directory's entries (LIST, NLST, MLSD, STAT). */
+    readonly op: "list";
+    /** The directory. */
+    readonly path: string;
+  }
+  | {
+    /** Open a file for reading from `offset` (RETR; the offset comes from REST). The driver keeps
+     * what it opened for the `transfer-data` event that follows a successful result. */
+    readonly op: "read";
+    /** The path. */
+    readonly path: string;
+    /** Where to start, in bytes. */
+    readonly offset: number;
+  }
+  | {
+    /** Open a file for writing (STOR, APPE): truncated at `offset` (0 makes it new or empty; REST
+     * gives more), or appended to. The driver keeps what it opened for `transfer-data`. */
+    readonly op: "write";
+    /** The path. */
+    readonly path: string;
+    /** Where to start, in bytes (ignored when appending). */
+    readonly offset: number;
+    /** Whether to append (APPE). */
+    readonly append: boolean;
+  }
+  | {
+    /** Create a file under a name of the storage's choosing (STOU), in `directory`; its path goes
+     * back in the result. */
+    readonly op: "write-unique";
+    /** Where. */
+    readonly directory: string;
+  }
+  | {
+    /** Make a directory (MKD). */
+    readonly op: "mkdir";
+    /** The path. */
+    readonly path: string;
+  }
+  | {
+    /** Remove an empty directory (RMD). */
+    readonly op: "rmdir";
+    /** The path. */
+    readonly path: string;
+  }
+  | {
+    /** Delete a file (DELE). */
+    readonly op: "delete";
+    /** The path. */
+    readonly path: string;
+  }
+  | {
+    /** Rename (RNFR, RNTO). */
+    readonly op: "rename";
+    /** The current path. */
+    readonly from: string;
+    /** The new path. */
+    readonly to: string;
+  };
+
+/** The storage's answer to a request. */
+export type FtpStorageResult =
+  | {
+    /** Done. */
+    readonly ok: true;
+    /** For `stat`: what the path is. */
+    readonly stat?: FtpStorageStat;
+    /** For `read`, when known: the file's whole size in bytes (it goes in the 150 reply). */
+    readonly size?: number;
+    /** For `list`: the entries. */
+    readonly entries?: readonly FtpStorageEntry[];
+    /** For `list`: the wall-clock time of the listing, for LIST's rule that entries older than
+     * six months show a year instead of a time (without it every entry shows its year). */
+    readonly now?: Date;
+    /** For `write-unique`: the path of the file made. */
+    readonly path?: string;
+  }
+  | {
+    /** Refused or failed. */
+    readonly ok: false;
+    /** The reply code (default 550: not found or no access; 450 busy; 451 local error; 452 or
+     * 552 out of space; 553 name not allowed). */
+    readonly code?: 450 | 451 | 452 | 550 | 552 | 553;
+    /** The reply text (default "Requested action not taken."). Never a real server path. */
+    readonly message?: string;
+  };
+
+/** Options of {@linkcode FtpServerSession}. */
+export interface FtpServerSessionOptions {
+  /** TLS on the control connection: offered through AUTH TLS (`"explicit"`, default), there from
+   * the first byte (`"implicit"`), or not at all (`"none"`). */
+  tls?: "explicit" | "implicit" | "none";
+  /** Refuse USER until the control connection is protected (default true when TLS is offered;
+   * RFC 4217 section 10.1). */
+  requireTlsForLogin?: boolean;
+  /** Let `anonymous` and `ftp` log in (default false). */
+  allowAnonymous?: boolean;
+  /** Let the anonymous user log in without TLS even when TLS is required (default false). */
+  anonymousWithoutTls?: boolean;
+  /** The data protection the server accepts (RFC 4217 section 10.2): `"required"` (PROT P before
+   * any transfer; default), `"optional"`, or `"none"` (PROT C only). */
+  dataProtection?: "required" | "optional" | "none";
+  /** Accept CCC (default false: 500, RFC 4217 section 5). */
+  allowCcc?: boolean;
+  /** The greeting's text (default `"ftkit FTP server ready"`). */
+  greeting?: string;
+  /** Failed logins before the session is closed with 421 (default 3). */
+  maxLoginAttempts?: number;
+  /** The longest command line, in bytes (default 4096). */
+  maxLineLength?: number;
+  /** Commands held while the machine waits (a TLS handshake, a credential check); more close the
+   * session (default 16). */
+  maxPendingCommands?: number;
+  /** Inactivity before the session is closed with 421, in ms (default 300000): the time since the
+   * last whole command line, or the server's last answer to one (a byte at a time is no
+   * activity); a transfer in progress is not inactivity. */
+  idleTimeoutMs?: number;
+  /** The time from the greeting (or REIN) to a completed login, in ms, after which the session is
+   * closed with 421 (default 60000): a client that connects and never logs in holds no slot for
+   * long. */
+  loginTimeoutMs?: number;
+  /** The time a command line may take to arrive, from its first byte to its end, in ms (default
+   * 30000): a client that trickles a byte at a time is closed with 421. */
+  lineTimeoutMs?: number;
+  /** The IPv4 address a 227 reply names (default: the control connection's local address), for a
+   * server behind NAT. */
+  passiveHost?: string;
+  /** Let data connections come from, and PORT/EPRT point to, hosts other than the control
+   * connection's peer and ports below 1024 (default false: RFC 2577 section 3's bounce attack and
+   * section 7's port stealing). */
+  allowForeignDataHosts?: boolean;
+  /** Refuse a protected data connection whose TLS session is not a resumption of the control
+   * connection's (522; RFC 4217 section 10.2). Default false. Never after REIN, which may not
+   * mandate cached sessions (RFC 4217 section 13). */
+  requireTlsResumption?: boolean;
+  /** Ask the driver whether the TLS client certificate alone identifies the user named by USER
+   * on a protected control connection (an `authenticate-certificate` event); if it does, USER is
+   * answered 232 and no password is asked (RFC 4217 section 12.2). Default false. */
+  certificateLogin?: boolean;
+}
+
+/** The control connection's two ends, for PASV replies and the data connection checks. */
+export interface FtpServerAddresses {
+  /** The server's address on the control connection. */
+  readonly local: string;
+  /** The client's address. */
+  readonly remote: string;
+}
+
+/** How a data connection ended, as its driver reports it to `dataResult`. */
+export type FtpDataResult =
+  | {
+    /** Every byte moved, and the connection closed cleanly. */
+    readonly ok: true;
+  }
+  | {
+    /** It failed. */
+    readonly ok: false;
+    /** Where: no connection came or could be made (425), the TLS handshake failed (522), the
+     * TLS session was not resumed when that is required (522), the connection broke (426), a
+     * protected upload ended without TLS close_notify (`truncated`, 426), a second data
+     * connection came from the client's host (`contested`, 426: one of them is not the
+     * client's), or the storage failed (`code`, default 451). */
+    readonly reason:
+      | "connect"
+      | "tls"
+      | "tls-resumption"
+      | "broken"
+      | "truncated"
+      | "contested"
+      | "storage";
+    /** For `storage`: the reply code (451 local error; 452 or 552 out of space). */
+    readonly code?: 451 | 452 | 552;
+    /** For `storage`: the reply text. Never a real server path. */
+    readonly message?: string;
+  };
+
+/** What the server machine tells its driver. `closed` is final. */
+export type FtpServerEvent =
+  | {
+    /** The 234 to AUTH TLS is queued: send it, then run TLS on the control connection as its
+     * server and call `controlUpgraded(now)` (or `controlUpgradeFailed(now)`). */
+    readonly type: "upgrade-control";
+  }
+  | {
+    /** The 200 to CCC, or the 220 to REIN, is queued: send it, shut TLS down on the control
+     * connection (keeping TCP), then call `controlCleared(now)`. */
+    readonly type: "clear-control";
+  }
+  | {
+    /** Check these credentials and call `loginResult(now, ok)`. */
+    readonly type: "authenticate";
+    /** The user name. */
+    readonly user: string;
+    /** The password. */
+    readonly password: string;
+    /** Whether the control connection is protected. */
+    readonly protected: boolean;
+    /** Whether the user is `anonymous` or `ftp` (let this far only with `allowAnonymous`): any
+     * password is taken, and the session gets the anonymous storage. */
+    readonly anonymous: boolean;
+  }
+  | {
+    /** USER on a protected control connection, with `certificateLogin` on: check whether the
+     * client's TLS certificate identifies this user and call `certificateResult(now, ok)`. */
+    readonly type: "authenticate-certificate";
+    /** The user name. */
+    readonly user: string;
+  }
+  | {
+    /** Carry out this storage request and call `storageResult(now, result)`. */
+    readonly type: "storage";
+    /** The request. */
+    readonly request: FtpStorageRequest;
+  }
+  | {
+    /** PASV or EPSV: listen on a fresh TCP port of the control connection's local address
+     * (`family` 4 or 6), then call `dataListening(now, port)` (or `dataListenFailed(now)`). */
+    readonly type: "listen-data";
+    /** The address family. */
+    readonly family: 4 | 6;
+  }
+  | {
+    /** Close the passive listener (or a data connection accepted early) and forget it. */
+    readonly type: "close-data";
+  }
+  | {
+    /** A transfer is accepted and its 150 queued: get the data connection (accept it on the
+     * passive listener, or connect to `connect`), run TLS on it as its server when `tls`, move
+     * the bytes, close it, then call `dataResult(now, id, result)`. */
+    readonly type: "transfer-data";
+    /** The transfer. */
+    readonly id: number;
+    /** `send` (RETR, and listings) or `receive` (STOR, APPE, STOU). */
+    readonly direction: "send" | "receive";
+    /** Active mode: where to connect. Absent in passive mode. */
+    readonly connect?: FtpHostPort;
+    /** Passive mode: the only host a data connection may come from (others are closed unread),
+     * as the control connection's peer was given to `start`; compare addresses with
+     * `sameFtpHost`, not as text. `undefined` when any host may connect. */
+    readonly acceptFrom?: string;
+    /** Whether the data connection is TLS (PROT P). */
+    readonly tls: boolean;
+    /** Whether the data connection's TLS session must resume the control connection's. */
+    readonly requireTlsResumption: boolean;
+    /** The representation type (TYPE): `I` bytes as they are, `A` text with CRLF line ends. */
+    readonly representation: "A" | "I";
+    /** For a listing: the bytes to send as they are, whatever the representation type (the
+     * storage was not opened). */
+    readonly listing?: Uint8Array;
+  }
+  | {
+    /** ABOR: drop the transfer's data connection now, and with it what the storage opened (an
+     * upload stays incomplete). No `dataResult` is expected; one that comes is ignored. */
+    readonly type: "abort-data";
+    /** The transfer. */
+    readonly id: number;
+  }
+  | {
+    /** Someone logged in. */
+    readonly type: "logged-in";
+    /** The user name. */
+    readonly user: string;
+  }
+  | {
+    /** The session is over: close the control connection once the queued replies are sent, and
+     * any data connection or listener at once. */
+    readonly type: "closed";
+    /** Why. */
+    readonly reason:
+      | "quit"
+      | "idle"
+      | "login-timeout"
+      | "line-timeout"
+      | "too-many-logins"
+      | "protocol-error"
+      | "tls-failed";
+  };
