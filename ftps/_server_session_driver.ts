@@ -77,6 +77,8 @@ export class ServerSessionDriver {
   #closeReason: Extract<FtpsLogEntry, { type: "closed" }>["reason"] = "disconnected";
 
   /**
+   * Makes the session's machine; `run` starts it.
+   *
    * @param shared What the server shares with its sessions.
    * @param control The control connection (under TLS already when implicit).
    */

@@ -72,9 +72,9 @@ export function storageRefusal(
 }
 
 /**
- * One transfer, from the PASV or storage request that prepares it to its end. It owns what it is
- * given and what it opens: the file (`open`), the passive listener (`listen`) and the data
- * connection (`run`); `run` and `close` let go of all of them.
+ * One transfer, from the PASV or storage request that prepares it to its end. It owns what it
+ * opens: the file (`open`), the passive listener (`listen`) and the data connection (`run`);
+ * `run` lets go of all of them at its end, `close` of those of a transfer that never ran.
  */
 export class ServerTransfer {
   readonly #context: ServerTransferContext;
@@ -95,7 +95,11 @@ export class ServerTransfer {
   /** An upload that reached its end: whether the client ended TLS with close_notify. */
   #closeNotified: boolean | undefined;
 
-  /** @param context What the transfer takes from its server and session. */
+  /**
+   * Makes a transfer that holds nothing yet.
+   *
+   * @param context What the transfer takes from its server and session.
+   */
   constructor(context: ServerTransferContext) {
     this.#context = context;
   }
