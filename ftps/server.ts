@@ -1,7 +1,8 @@
 /**
- * The runtime-agnostic FTPS server: one {@linkcode FtpServerSession} machine per control
- * connection, bound to a TCP/TLS transport, a storage per user, real time and the server's
- * limits (sessions, sessions per address, failed logins, timeouts).
+ * The runtime-agnostic FTPS server: its options, and the accept loop that keeps the server's
+ * limits (sessions, sessions per address, locked-out addresses, the implicit TLS handshake's
+ * time) and gives each control connection its session: one `FtpServerSession` machine, bound to
+ * a TCP/TLS transport, a storage per user and real time.
  *
  * @module
  */
