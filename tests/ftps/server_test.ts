@@ -22,6 +22,8 @@ import {
   ftpDirectoryStorage,
   FtpsClient,
   type FtpSocket,
+  type FtpStorage,
+  FtpStorageError,
   type FtpTransport,
 } from "../../ftps/mod.ts";
 import { nodeFtpServerTransport } from "../../ftps/adapters/_node_tcp.ts";
@@ -527,6 +529,45 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
     }
   });
 
+  test("a refused connection gets one whole 421 line, then the end of the stream", async () => {
+    const log: FtpsLogEntry[] = [];
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      users: { fred: "secret" },
+      maxSessions: 1,
+      maxLoginAttempts: 5,
+      lockout: { attempts: 1, windowMs: 60_000, durationMs: 60_000 },
+      onLog: (entry) => log.push(entry),
+    });
+    const port = server.address.port;
+    const first = await loggedIn(port);
+    try {
+      // Read as raw bytes to the end: the reply and nothing else, ended cleanly.
+      const full = await dataConnection(port);
+      assert.equal(
+        Buffer.from(await readAll(full)).toString("latin1"),
+        "421 Too many connections; try again later.\r\n",
+      );
+      full.destroy();
+      // One failed login locks this address out; its next connection is told so.
+      assert.equal((await first.command("USER fred")).code, 331);
+      assert.equal((await first.command("PASS wrong")).code, 530);
+      const locked = await dataConnection(port);
+      assert.equal(
+        Buffer.from(await readAll(locked)).toString("latin1"),
+        "421 Too many failed logins from your address; try again later.\r\n",
+      );
+      locked.destroy();
+    } finally {
+      first.close();
+    }
+    assert.deepEqual(
+      log.flatMap((entry) => entry.type === "refused" ? [entry.reason] : []),
+      ["max-sessions", "locked-out"],
+    );
+  });
+
   test("a passive data connection that never comes: 425 after the data timeout", async () => {
     await using server = await serveFtps({
       ...plain,
@@ -625,6 +666,69 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
       assert.equal((await raw.reply()).code, 226);
       assert.equal(await readFile(join(root, "keep.txt"), "utf8"), "new content");
       assert.deepEqual((await readdir(root)).filter((name) => name.endsWith(".part")), []);
+    } finally {
+      raw.close();
+    }
+  });
+
+  test("a storage failing mid-transfer: its own reply (a full disk), or 451; the file is let go", async () => {
+    const disk = ftpDirectoryStorage(root, { allowWrite: true });
+    const released: string[] = [];
+    const errors: Error[] = [];
+    const storage: FtpStorage = {
+      ...disk,
+      async read(path, offset) {
+        const stream = await disk.read(path, offset);
+        let reads = 0;
+        return {
+          size: stream.size,
+          // One chunk, then a failure the storage did not mean for the client.
+          read: () => reads++ === 0 ? stream.read() : Promise.reject(new Error("disk gone")),
+          close: () => (released.push(`close ${path}`), stream.close()),
+        };
+      },
+      async write(path, options) {
+        const stream = await disk.write(path, options);
+        return {
+          write: (bytes) =>
+            path === "/full.bin"
+              ? Promise.reject(new FtpStorageError(552, "Disk full."))
+              : stream.write(bytes),
+          commit: () =>
+            path === "/late.bin"
+              ? Promise.reject(new FtpStorageError(452, "No room left."))
+              : stream.commit(),
+          abort: () => (released.push(`abort ${path}`), stream.abort()),
+        };
+      },
+    };
+    await using server = await serveFtps({
+      ...plain,
+      storage,
+      users: { fred: "secret" },
+      onError: (error) => errors.push(error),
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      let data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("RETR big.bin")).code, 150);
+      assert.equal((await raw.reply()).text, "451 Local error.");
+      data.destroy();
+      assert.deepEqual(errors.map((error) => error.message), ["disk gone"]);
+      for (const name of ["full.bin", "late.bin"]) {
+        data = await dataConnection(await raw.epsv());
+        assert.equal((await raw.command(`STOR ${name}`)).code, 150);
+        await new Promise<void>((resolve) => data.end("some bytes", () => resolve()));
+        assert.equal(
+          (await raw.reply()).text,
+          name === "full.bin" ? "552 Disk full." : "452 No room left.",
+        );
+        data.destroy();
+      }
+      assert.equal((await raw.command("NOOP")).code, 200);
+      assert.deepEqual(released, ["close /big.bin", "abort /full.bin", "abort /late.bin"]);
+      assert.deepEqual((await readdir(root)).filter((name) => name.endsWith(".bin")), ["big.bin"]);
     } finally {
       raw.close();
     }

@@ -1,0 +1,244 @@
+/**
+ * Who may log in to an FTPS server, and what each user sees: the users and their passwords or
+ * pinned certificates (RFC 4217 section 12.2), an `authenticate` hook, the anonymous storage, and
+ * the lockout of addresses with too many failed logins.
+ *
+ * @module
+ */
+
+import { canonicalFtpHost } from "../codec/mod.ts";
+import { ftpDirectoryStorage } from "./directory.ts";
+import type { FtpStorage } from "./storage.ts";
+import type { FtpPeerCertificate } from "./transport.ts";
+import type { FtpsLoginRequest, FtpsUserOptions, ServeFtpsOptions } from "./server.ts";
+
+/** A fingerprint without colons, upper case, for comparisons. */
+function fingerprintKey(text: string): string {
+  return text.replace(/:/g, "").toUpperCase();
+}
+
+/** Compares two strings in time that depends only on their lengths. */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let difference = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) difference |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return difference === 0;
+}
+
+/**
+ * What session limits and lockouts count by: an IPv4 address, or an IPv6 address's /64 (one
+ * subscriber's network: a client there can take any of its 2^64 addresses).
+ *
+ * @param address The client's IP address.
+ * @returns The key it is counted by.
+ */
+export function clientKey(address: string): string {
+  const canonical = canonicalFtpHost(address) ?? address;
+  if (!canonical.includes(":")) return canonical;
+  return `${canonical.split(":").slice(0, 4).join(":")}::/64`;
+}
+
+/** The lockout policy: failed logins within a window that lock an address out for a while. */
+type LockoutPolicy = { attempts: number; windowMs: number; durationMs: number };
+
+/** Ten failed logins in ten minutes lock an address out for fifteen. */
+const DEFAULT_LOCKOUT: LockoutPolicy = { attempts: 10, windowMs: 600_000, durationMs: 900_000 };
+
+/** A password login: the machine's `authenticate` event, with what the connection says. */
+export interface PasswordLogin {
+  /** The user name. */
+  readonly user: string;
+  /** The password. */
+  readonly password: string;
+  /** Whether the machine let an anonymous user (`anonymous`, `ftp`) this far: any password is
+   * taken, and the session gets the anonymous storage. */
+  readonly anonymous: boolean;
+  /** Whether the control connection is protected. */
+  readonly protected: boolean;
+  /** The TLS client certificate of the control connection, if one came. */
+  readonly certificate: FtpPeerCertificate | undefined;
+  /** The client's IP address. */
+  readonly remoteAddress: string;
+}
+
+/**
+ * Checks logins against the server's options and counts failures per address ({@linkcode
+ * clientKey}): an address with too many is locked out (its logins fail, its new connections are
+ * refused) until its time is up.
+ */
+export class LoginGuard {
+  readonly #options: ServeFtpsOptions;
+  readonly #onError: (error: Error) => void;
+  readonly #policy: LockoutPolicy | undefined;
+  readonly #failures = new Map<string, number[]>();
+  readonly #lockedUntil = new Map<string, number>();
+  /** Directory storages by root and access, so that users sharing a root share one. */
+  readonly #directories = new Map<string, FtpStorage>();
+
+  /**
+   * Takes the options; throws when nobody could log in, or a user would have nothing to see.
+   *
+   * @param options The server's options.
+   * @param onError Where a throwing `authenticate` hook's error goes (the login fails).
+   */
+  constructor(options: ServeFtpsOptions, onError: (error: Error) => void) {
+    const hasUsers = options.users !== undefined || options.authenticate !== undefined;
+    if (!hasUsers && !options.anonymous) {
+      throw new TypeError("Give users, authenticate or anonymous: nobody could log in");
+    }
+    if (options.root === undefined && options.storage === undefined) {
+      const everyUserHasOwn = options.authenticate === undefined &&
+        Object.values(options.users ?? {}).every((user) =>
+          typeof user !== "string" && (user.root !== undefined || user.storage !== undefined)
+        ) &&
+        (!options.anonymous ||
+          (typeof options.anonymous === "object" &&
+            (options.anonymous.root !== undefined || options.anonymous.storage !== undefined)));
+      if (!everyUserHasOwn) throw new TypeError("Give root or storage: what the server serves");
+    }
+    this.#options = options;
+    this.#onError = onError;
+    const policy = options.lockout ?? DEFAULT_LOCKOUT;
+    this.#policy = policy === false ? undefined : policy;
+  }
+
+  /** Whether the address (its {@linkcode clientKey}) is locked out at `now`. */
+  locked(key: string, now: number): boolean {
+    const until = this.#lockedUntil.get(key);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.#lockedUntil.delete(key);
+    return false;
+  }
+
+  /** Counts a failed login from the address at `now`; enough of them lock it out. */
+  failed(key: string, now: number): void {
+    const policy = this.#policy;
+    if (!policy) return;
+    const recent = (this.#failures.get(key) ?? []).filter((t) => now - t < policy.windowMs);
+    recent.push(now);
+    if (recent.length >= policy.attempts) {
+      this.#lockedUntil.set(key, now + policy.durationMs);
+      this.#failures.delete(key);
+    } else {
+      this.#failures.set(key, recent);
+    }
+    // Bounded: forget addresses whose failures all aged out.
+    if (this.#failures.size > 10_000) {
+      for (const [address, times] of this.#failures) {
+        if (times.every((t) => now - t >= policy.windowMs)) this.#failures.delete(address);
+      }
+    }
+  }
+
+  /**
+   * A login by password (USER, PASS): the storage the user gets, or `undefined` when refused.
+   * A locked-out address gets no check at all; a refusal is counted against it.
+   *
+   * @param login The credentials and the connection's facts.
+   * @param key The client's {@linkcode clientKey}.
+   * @returns The user's storage, or `undefined`.
+   */
+  async password(login: PasswordLogin, key: string): Promise<FtpStorage | undefined> {
+    let storage: FtpStorage | undefined;
+    if (login.anonymous) {
+      // The machine lets anonymous users this far only when they are enabled.
+      storage = this.#anonymousStorage();
+    } else if (!this.locked(key, performance.now())) {
+      storage = await this.#check({
+        user: login.user,
+        password: login.password,
+        ...(login.certificate ? { certificate: login.certificate } : {}),
+        remoteAddress: login.remoteAddress,
+        protected: login.protected,
+      });
+    }
+    if (!storage) this.failed(key, performance.now());
+    return storage;
+  }
+
+  /**
+   * A login by the TLS client certificate alone (USER answered 232, RFC 4217 section 12.2): the
+   * storage the user gets, or `undefined`. A refusal is no failed login: the password step
+   * follows (331). A locked-out address gets no certificate login.
+   *
+   * @param user The user name.
+   * @param certificate The control connection's client certificate.
+   * @param remoteAddress The client's IP address.
+   * @param key The client's {@linkcode clientKey}.
+   * @returns The user's storage, or `undefined`.
+   */
+  async certificate(
+    user: string,
+    certificate: FtpPeerCertificate,
+    remoteAddress: string,
+    key: string,
+  ): Promise<FtpStorage | undefined> {
+    if (this.locked(key, performance.now())) return undefined;
+    return await this.#check({ user, certificate, remoteAddress, protected: true });
+  }
+
+  /** Asks the hook, or the users; a hook that throws refuses. */
+  async #check(request: FtpsLoginRequest): Promise<FtpStorage | undefined> {
+    try {
+      return await this.#login(request);
+    } catch (error) {
+      this.#onError(error as Error);
+      return undefined;
+    }
+  }
+
+  async #login(request: FtpsLoginRequest): Promise<FtpStorage | undefined> {
+    const options = this.#options;
+    if (options.authenticate) {
+      const answer = await options.authenticate(request);
+      if (answer === true) return this.#serverStorage(options.allowWrite ?? false);
+      return answer === false ? undefined : answer;
+    }
+    const entry = options.users?.[request.user];
+    if (entry === undefined || !Object.hasOwn(options.users!, request.user)) return undefined;
+    const user: FtpsUserOptions = typeof entry === "string" ? { password: entry } : entry;
+    if (request.password === undefined) {
+      const certificate = request.certificate;
+      if (!certificate || !user.certificates) return undefined;
+      const key = fingerprintKey(certificate.fingerprint256);
+      return user.certificates.some((pin) => fingerprintKey(pin) === key)
+        ? this.#userStorage(user)
+        : undefined;
+    }
+    if (user.password === undefined || !sameSecret(request.password, user.password)) {
+      return undefined;
+    }
+    return this.#userStorage(user);
+  }
+
+  #directory(root: string, allowWrite: boolean): FtpStorage {
+    const key = `${allowWrite ? "w" : "r"}:${root}`;
+    let storage = this.#directories.get(key);
+    if (!storage) this.#directories.set(key, storage = ftpDirectoryStorage(root, { allowWrite }));
+    return storage;
+  }
+
+  #serverStorage(allowWrite: boolean): FtpStorage {
+    return this.#options.storage ?? this.#directory(this.#options.root!, allowWrite);
+  }
+
+  #userStorage(user: FtpsUserOptions): FtpStorage {
+    const allowWrite = user.allowWrite ?? this.#options.allowWrite ?? false;
+    return user.storage ??
+      (user.root !== undefined
+        ? this.#directory(user.root, allowWrite)
+        : this.#serverStorage(allowWrite));
+  }
+
+  /** What anonymous users see: read-only. */
+  #anonymousStorage(): FtpStorage {
+    const options = this.#options;
+    const anonymous = typeof options.anonymous === "object" ? options.anonymous : {};
+    return anonymous.storage ??
+      (anonymous.root !== undefined
+        ? this.#directory(anonymous.root, false)
+        : this.#serverStorage(false));
+  }
+}

@@ -1,0 +1,415 @@
+/**
+ * One control connection of an FTPS server, driven: the read loop feeds the
+ * {@linkcode FtpServerSession} machine, its replies go out, and its events are carried out (TLS
+ * on and off the control connection, logins, storage requests, transfers), with real time.
+ *
+ * @module
+ */
+
+import {
+  type FtpServerEvent,
+  FtpServerSession,
+  type FtpServerSessionOptions,
+  type FtpStorageRequest,
+  type FtpStorageResult,
+} from "./server_session.ts";
+import type { FtpStorage } from "./storage.ts";
+import { sleep, within } from "../io/timeout.ts";
+import type { FtpServerSocket, FtpServerTransport, FtpTlsServerContext } from "./transport.ts";
+import { clientKey, type LoginGuard } from "./_server_login.ts";
+import {
+  ServerTransfer,
+  type ServerTransferContext,
+  storageRefusal,
+  type TransferDataEvent,
+} from "./_server_transfer.ts";
+import type { FtpsLogEntry } from "./server.ts";
+
+/** What the server shares with its sessions. */
+export interface ServerShared {
+  /** Listens for passive data connections and connects active ones. */
+  readonly transport: FtpServerTransport;
+  /** The options of each session's machine. */
+  readonly session: FtpServerSessionOptions;
+  /** The server's TLS context (`undefined` for plain FTP). */
+  readonly context: FtpTlsServerContext | undefined;
+  /** Checks logins, and locks out addresses. */
+  readonly guard: LoginGuard;
+  /** The passive port range, if one is set. */
+  readonly passivePorts: readonly [number, number] | undefined;
+  /** How long a data connection may take to come and be secured, and a transfer may stall; also
+   * how long a reply may take to be written. */
+  readonly dataTimeoutMs: number;
+  /** How long a TLS handshake (or shutdown) on the control connection may take. */
+  readonly handshakeTimeoutMs: number;
+  /** Keep a protected upload only when it ended with TLS close_notify. */
+  readonly requireCloseNotify: boolean;
+  /** How much later a failed login is answered. */
+  readonly loginFailureDelayMs: number;
+  /** Writes a line of the server's log. */
+  readonly log: (entry: FtpsLogEntry) => void;
+  /** Reports anything unexpected. */
+  readonly onError: (error: Error) => void;
+}
+
+/** One control connection, driven. */
+export class ServerSessionDriver {
+  readonly #shared: ServerShared;
+  readonly #machine: FtpServerSession;
+  #control: FtpServerSocket;
+  readonly #remote: string;
+  /** What limits and lockouts count this client by. */
+  readonly #key: string;
+  #storage: FtpStorage | undefined;
+  #user: string | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** What the transfers of this session take from it. */
+  readonly #transferContext: ServerTransferContext;
+  /** The next transfer, being prepared: its passive listener, the file opened for it. */
+  #pending: ServerTransfer | undefined;
+  /** The transfer running. */
+  #transfer: ServerTransfer | undefined;
+  #transferDone: Promise<void> = Promise.resolve();
+  #closed = false;
+  /** The control stream being replaced (TLS coming up or going away), until it is. */
+  #swap: Promise<void> | undefined;
+  #closeReason: Extract<FtpsLogEntry, { type: "closed" }>["reason"] = "disconnected";
+
+  /**
+   * Makes the session's machine; `run` starts it.
+   *
+   * @param shared What the server shares with its sessions.
+   * @param control The control connection (under TLS already when implicit).
+   */
+  constructor(shared: ServerShared, control: FtpServerSocket) {
+    this.#shared = shared;
+    this.#control = control;
+    this.#remote = control.remoteAddress;
+    this.#key = clientKey(this.#remote);
+    this.#machine = new FtpServerSession(shared.session);
+    this.#transferContext = {
+      transport: shared.transport,
+      tls: shared.context,
+      passivePorts: shared.passivePorts,
+      timeoutMs: shared.dataTimeoutMs,
+      requireCloseNotify: shared.requireCloseNotify,
+      remoteAddress: this.#remote,
+      localAddress: () => this.#control.localAddress,
+      user: () => this.#user,
+      log: shared.log,
+      onError: shared.onError,
+    };
+  }
+
+  /** Runs the session to its end. */
+  async run(): Promise<void> {
+    try {
+      this.#machine.start(performance.now(), {
+        local: this.#control.localAddress,
+        remote: this.#remote,
+      });
+      await this.#enqueue(() => {});
+      while (!this.#closed) {
+        const control = this.#control;
+        let bytes: Uint8Array | null;
+        try {
+          bytes = await control.read();
+        } catch {
+          bytes = null;
+        }
+        // TLS came up or went away meanwhile (AUTH TLS or CCC held behind a transfer): what was
+        // read from the stream before is not the session's; read the new one.
+        if (this.#swap) await this.#swap;
+        if (control !== this.#control) continue;
+        if (bytes === null || this.#closed) break;
+        await this.#enqueue(() => this.#machine.receive(performance.now(), bytes));
+      }
+    } catch (error) {
+      this.#shared.onError(error as Error);
+    } finally {
+      await this.#teardown();
+    }
+  }
+
+  /** Stops the session now (the server is closing). */
+  kill(): void {
+    this.#closed = true;
+    this.#control.close();
+    this.#transfer?.abort();
+    this.#pending?.abort();
+  }
+
+  /** Runs `input` on the machine, then does what the machine asks; inputs never interleave. */
+  #enqueue(input: () => void): Promise<void> {
+    const next = this.#chain.then(async () => {
+      if (this.#closed) return;
+      input();
+      await this.#flush();
+    });
+    this.#chain = next.catch((error) => {
+      this.#shared.onError(error as Error);
+      this.kill();
+    });
+    return this.#chain;
+  }
+
+  /** Sends the queued replies and carries out the machine's events, until it has none. */
+  async #flush(): Promise<void> {
+    const machine = this.#machine;
+    for (;;) {
+      for (let bytes = machine.pollTransmit(); bytes; bytes = machine.pollTransmit()) {
+        await this.#send(bytes);
+      }
+      const event = machine.pollEvent();
+      if (!event) break;
+      await this.#handle(event);
+    }
+    this.#arm();
+  }
+
+  /** Writes to the control connection; a client that stops reading is dropped. */
+  async #send(bytes: Uint8Array): Promise<void> {
+    try {
+      await within(
+        this.#control.write(bytes),
+        this.#shared.dataTimeoutMs,
+        "Control write timed out",
+      );
+    } catch {
+      this.kill();
+    }
+  }
+
+  /** Sets the timer for the machine's next deadline. */
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const deadline = this.#machine.pollTimeout();
+    if (deadline === undefined || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#enqueue(() => this.#machine.handleTimeout(performance.now()));
+    }, Math.max(0, deadline - performance.now()));
+  }
+
+  /** The transfer being prepared, made when first needed. */
+  #next(): ServerTransfer {
+    return this.#pending ??= new ServerTransfer(this.#transferContext);
+  }
+
+  async #handle(event: FtpServerEvent): Promise<void> {
+    const machine = this.#machine;
+    const now = () => performance.now();
+    switch (event.type) {
+      case "upgrade-control": {
+        const context = this.#shared.context!;
+        try {
+          await this.#swapControl(
+            this.#control.acceptTls(context, { clearable: true }),
+            "TLS handshake",
+          );
+        } catch {
+          machine.controlUpgradeFailed(now(), "handshake");
+          return;
+        }
+        machine.controlUpgraded(now());
+        return;
+      }
+      case "clear-control": {
+        // CCC, or REIN on a protected connection: TLS off, TCP kept.
+        const clear = this.#control.clearTls;
+        if (!clear) {
+          this.kill();
+          return;
+        }
+        try {
+          await this.#swapControl(clear(), "TLS shutdown");
+        } catch {
+          this.kill();
+          return;
+        }
+        machine.controlCleared(now());
+        return;
+      }
+      case "authenticate":
+        return await this.#authenticate(event);
+      case "authenticate-certificate":
+        return await this.#authenticateCertificate(event.user);
+      case "storage":
+        machine.storageResult(now(), await this.#store(event.request));
+        return;
+      case "listen-data": {
+        const port = await this.#next().listen(event.family);
+        if (port !== undefined) machine.dataListening(now(), port);
+        else machine.dataListenFailed(now());
+        return;
+      }
+      case "close-data":
+        this.#pending?.closeListener();
+        return;
+      case "transfer-data": {
+        const transfer = this.#next();
+        this.#pending = undefined;
+        this.#transfer = transfer;
+        this.#transferDone = this.#runTransfer(transfer, event);
+        return;
+      }
+      case "abort-data":
+        if (this.#transfer?.id === event.id) this.#transfer.abort();
+        return;
+      case "logged-in":
+        return;
+      case "closed":
+        this.#closeReason = event.reason;
+        this.#closed = true;
+        // The replies before it are out: close_notify and FIN now, so that the read loop ends
+        // even when the client says nothing more.
+        await within(this.#control.end(), 2000, "Control close timed out").catch(() => {});
+        this.#control.close();
+        return;
+    }
+  }
+
+  /** Puts the control connection's new stream (TLS on, or off) in place, bounded in time; the
+   * read loop waits for it when its read ended with the old stream. */
+  async #swapControl(next: Promise<FtpServerSocket>, what: string): Promise<void> {
+    const swapped = within(
+      next,
+      this.#shared.handshakeTimeoutMs,
+      `${what} timed out`,
+      () => this.#control.close(),
+    );
+    this.#swap = swapped.then(() => {}, () => {});
+    try {
+      this.#control = await swapped;
+    } finally {
+      this.#swap = undefined;
+    }
+  }
+
+  #loggedIn(user: string, storage: FtpStorage): void {
+    this.#user = user;
+    this.#storage = storage;
+  }
+
+  /** USER and PASS: the machine says whether the user is anonymous; a refusal comes late. */
+  async #authenticate(event: Extract<FtpServerEvent, { type: "authenticate" }>): Promise<void> {
+    const shared = this.#shared;
+    const storage = await shared.guard.password({
+      user: event.user,
+      password: event.password,
+      anonymous: event.anonymous,
+      protected: event.protected,
+      certificate: this.#control.peerCertificate,
+      remoteAddress: this.#remote,
+    }, this.#key);
+    shared.log({
+      type: "login",
+      remoteAddress: this.#remote,
+      user: event.user,
+      ok: storage !== undefined,
+      method: "password",
+    });
+    if (storage) {
+      this.#loggedIn(event.user, storage);
+      this.#machine.loginResult(performance.now(), true);
+      return;
+    }
+    await sleep(shared.loginFailureDelayMs);
+    this.#machine.loginResult(performance.now(), false);
+  }
+
+  /** USER with a client certificate that may stand for the password (RFC 4217 section 12.2). */
+  async #authenticateCertificate(user: string): Promise<void> {
+    const certificate = this.#control.peerCertificate;
+    const storage = certificate
+      ? await this.#shared.guard.certificate(user, certificate, this.#remote, this.#key)
+      : undefined;
+    if (storage) this.#loggedIn(user, storage);
+    if (certificate) {
+      this.#shared.log({
+        type: "login",
+        remoteAddress: this.#remote,
+        user,
+        ok: storage !== undefined,
+        method: "certificate",
+      });
+    }
+    this.#machine.certificateResult(performance.now(), storage !== undefined);
+  }
+
+  /** Carries out a storage request; a file opened for a transfer goes to the next transfer. */
+  async #store(request: FtpStorageRequest): Promise<FtpStorageResult> {
+    const storage = this.#storage;
+    if (!storage) return { ok: false, code: 550, message: "Not logged in." };
+    try {
+      switch (request.op) {
+        case "stat":
+          return { ok: true, stat: await storage.stat(request.path) };
+        case "list":
+          return { ok: true, entries: await storage.list(request.path), now: new Date() };
+        case "read": {
+          const { read } = await this.#next().open(async () => ({
+            read: await storage.read(request.path, request.offset),
+          }));
+          return read.size === undefined ? { ok: true } : { ok: true, size: read.size };
+        }
+        case "write":
+          await this.#next().open(async () => ({
+            write: await storage.write(request.path, {
+              offset: request.offset,
+              append: request.append,
+            }),
+          }));
+          return { ok: true };
+        case "write-unique": {
+          const { path } = await this.#next().open(async () => {
+            const { path, stream } = await storage.writeUnique(request.directory);
+            return { write: stream, path };
+          });
+          return { ok: true, path };
+        }
+        case "mkdir":
+          await storage.mkdir(request.path);
+          return { ok: true };
+        case "rmdir":
+          await storage.rmdir(request.path);
+          return { ok: true };
+        case "delete":
+          await storage.delete(request.path);
+          return { ok: true };
+        case "rename":
+          await storage.rename(request.from, request.to);
+          return { ok: true };
+      }
+    } catch (error) {
+      return { ok: false, ...storageRefusal(error, this.#shared.onError) };
+    }
+  }
+
+  /** Runs a transfer, then gives the machine its result (none once aborted). */
+  async #runTransfer(transfer: ServerTransfer, event: TransferDataEvent): Promise<void> {
+    const result = await transfer.run(event);
+    if (this.#transfer === transfer) this.#transfer = undefined;
+    if (result) this.#enqueue(() => this.#machine.dataResult(performance.now(), event.id, result));
+  }
+
+  async #teardown(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#transfer?.abort();
+    const pending = this.#pending;
+    this.#pending = undefined;
+    await Promise.all([this.#transferDone, pending?.close()]);
+    // The last replies are out; close_notify, then FIN (bounded: a client that does not read
+    // is dropped).
+    await within(this.#control.end(), 2000, "Control close timed out").catch(() => {});
+    this.#control.close();
+    this.#shared.log({
+      type: "closed",
+      remoteAddress: this.#remote,
+      user: this.#user,
+      reason: this.#closeReason,
+    });
+  }
+}

@@ -1,0 +1,435 @@
+/**
+ * One data transfer of an FTPS server session: the file the storage opened for it, its passive
+ * listener and its data connection, from the PASV or the storage request that prepares it to the
+ * end of the transfer. It gets the data connection (accepted from the allowed host, or connected
+ * to the client), runs TLS on it, moves the bytes (TYPE A converted), watches for stalls, and
+ * closes everything it holds on every path.
+ *
+ * @module
+ */
+
+import { canonicalFtpHost, FtpAsciiDecoder, FtpAsciiEncoder, sameFtpHost } from "../codec/mod.ts";
+import type { FtpDataResult, FtpServerEvent } from "./server_session.ts";
+import { type FtpReadStream, FtpStorageError, type FtpWriteStream } from "./storage.ts";
+import { bindInRange } from "../io/port_range.ts";
+import { type IdleGuard, idleGuard, TimeoutError, within } from "../io/timeout.ts";
+import type {
+  FtpServerListener,
+  FtpServerSocket,
+  FtpServerTransport,
+  FtpTlsServerContext,
+} from "./transport.ts";
+import type { FtpsLogEntry } from "./server.ts";
+
+/** The machine's request to run a transfer. */
+export type TransferDataEvent = Extract<FtpServerEvent, { type: "transfer-data" }>;
+
+/** The file a transfer moves: opened for reading (RETR) or for writing (STOR, APPE, STOU). */
+export type TransferFile = { readonly read: FtpReadStream } | { readonly write: FtpWriteStream };
+
+/** A failed transfer, as the machine takes it. */
+type DataFailure = Exclude<FtpDataResult, { ok: true }>;
+
+/** What a transfer takes from its server and session. */
+export interface ServerTransferContext {
+  /** Listens for passive connections and connects active ones. */
+  readonly transport: FtpServerTransport;
+  /** The server's TLS context (for protected data connections). */
+  readonly tls: FtpTlsServerContext | undefined;
+  /** The passive port range, if one is set. */
+  readonly passivePorts: readonly [number, number] | undefined;
+  /** How long the data connection may take to come and be secured, and the bytes may stall. */
+  readonly timeoutMs: number;
+  /** Keep a protected upload only when it ended with TLS close_notify. */
+  readonly requireCloseNotify: boolean;
+  /** The client's address (the control connection's peer). */
+  readonly remoteAddress: string;
+  /** The server's address on the control connection, now. */
+  localAddress(): string;
+  /** The user logged in now, for the log. */
+  user(): string | undefined;
+  /** Writes a line of the server's log. */
+  log(entry: FtpsLogEntry): void;
+  /** Reports what nobody expected (a storage failing with another error than its own). */
+  onError(error: Error): void;
+}
+
+/**
+ * A storage failure as a reply: the storage's own code and text, or 451 without the text of an
+ * error it did not mean for the client (that one is reported).
+ *
+ * @param error What the storage threw.
+ * @param onError Where an unexpected error is reported.
+ * @returns The reply code and text.
+ */
+export function storageRefusal(
+  error: unknown,
+  onError: (error: Error) => void,
+): { code: FtpStorageError["code"]; message: string } {
+  if (error instanceof FtpStorageError) return { code: error.code, message: error.message };
+  onError(error as Error);
+  return { code: 451, message: "Local error." };
+}
+
+/**
+ * One transfer, from the PASV or storage request that prepares it to its end. It owns what it
+ * opens: the file (`open`), the passive listener (`listen`) and the data connection (`run`);
+ * `run` lets go of all of them at its end, `close` of those of a transfer that never ran.
+ */
+export class ServerTransfer {
+  readonly #context: ServerTransferContext;
+  #file: TransferFile | undefined;
+  #listener: FtpServerListener | undefined;
+  #socket: FtpServerSocket | undefined;
+  #id: number | undefined;
+  /** ABOR, or the session closing. */
+  #aborted = false;
+  /** Another connection to the passive port came from the client's address. */
+  #contested = false;
+  /** The data connection ended cleanly (close_notify and FIN sent). */
+  #ended = false;
+  /** Connections to the passive port after the data connection, being turned away. */
+  #watching: Promise<void> | undefined;
+  /** Bytes moved on the data connection. */
+  #bytes = 0;
+  /** An upload that reached its end: whether the client ended TLS with close_notify. */
+  #closeNotified: boolean | undefined;
+
+  /**
+   * Makes a transfer that holds nothing yet.
+   *
+   * @param context What the transfer takes from its server and session.
+   */
+  constructor(context: ServerTransferContext) {
+    this.#context = context;
+  }
+
+  /** The machine's id of the transfer, once it runs. */
+  get id(): number | undefined {
+    return this.#id;
+  }
+
+  /**
+   * Opens the file this transfer moves (RETR: read; STOR, APPE, STOU: write), after letting go of
+   * one opened before.
+   *
+   * @param opening Opens it in the storage.
+   * @returns What `opening` gave.
+   */
+  async open<F extends TransferFile>(opening: () => Promise<F>): Promise<F> {
+    await this.#releaseFile();
+    const file = await opening();
+    this.#file = file;
+    return file;
+  }
+
+  /** Lets go of the file held: a read is closed, a write aborted (it leaves no trace). */
+  async #releaseFile(): Promise<void> {
+    const file = this.#file;
+    this.#file = undefined;
+    if (file && "read" in file) await file.read.close().catch(() => {});
+    if (file && "write" in file) await file.write.abort().catch(() => {});
+  }
+
+  /**
+   * Opens the passive listener (PASV, EPSV) on the control connection's local address, in place
+   * of one opened before.
+   *
+   * @param family 4 or 6.
+   * @returns Its port, or `undefined` when none could be bound.
+   */
+  async listen(family: 4 | 6): Promise<number | undefined> {
+    this.closeListener();
+    const local = this.#context.localAddress();
+    const canonical = canonicalFtpHost(local);
+    // A dual-stack socket reports IPv4 as ::ffff:a.b.c.d: listen on the IPv4 address itself.
+    const host = family === 4 && canonical && !canonical.includes(":") ? canonical : local;
+    // Bounded: at most 100 ports of the range are tried.
+    const listener = await bindInRange(
+      this.#context.passivePorts,
+      100,
+      (port) => this.#context.transport.listen({ host, port }),
+    ).catch(() => undefined);
+    if (listener && this.#aborted) listener.close();
+    else this.#listener = listener;
+    return this.#listener?.port;
+  }
+
+  /** Closes the passive listener and forgets it. */
+  closeListener(): void {
+    this.#listener?.close();
+    this.#listener = undefined;
+  }
+
+  /** Drops the listener and the data connection now (ABOR, the session closing). */
+  abort(): void {
+    this.#aborted = true;
+    this.#socket?.close();
+    this.#listener?.close();
+  }
+
+  /** Closes all the transfer holds (one that never ran: its session ends). */
+  async close(): Promise<void> {
+    this.abort();
+    await this.#releaseFile();
+  }
+
+  /**
+   * Runs the transfer to its end, logs it, and lets go of all it holds.
+   *
+   * @param event The machine's `transfer-data` event.
+   * @returns How it ended, for `dataResult`; `undefined` when it was aborted (none is expected).
+   */
+  async run(event: TransferDataEvent): Promise<FtpDataResult | undefined> {
+    const context = this.#context;
+    const started = performance.now();
+    this.#id = event.id;
+    // The stall watchdog: from now until the data connection is secured, then from each move.
+    const guard = idleGuard(context.timeoutMs);
+    let result: FtpDataResult | undefined;
+    try {
+      result = await this.#move(event, guard);
+    } catch {
+      result = { ok: false, reason: "broken" };
+    }
+    // How it ended is settled now: the session may close while the files are let go below
+    // (curl closes its control connection as soon as a data connection is refused), and that
+    // must not turn a refusal into an abort.
+    const aborted = this.#aborted;
+    guard.stop();
+    const socket = this.#socket;
+    // Ended cleanly: closed once the client has ended too (a close before that may reset the
+    // connection under the end of a download). Otherwise dropped now.
+    if (this.#ended && socket?.linger) socket.linger();
+    else socket?.close();
+    this.#listener?.close();
+    await this.#watching;
+    await this.#releaseFile();
+    const closeNotified = this.#closeNotified;
+    context.log({
+      type: "transfer",
+      remoteAddress: context.remoteAddress,
+      user: context.user(),
+      direction: event.direction,
+      bytes: this.#bytes,
+      durationMs: performance.now() - started,
+      tls: socket?.tls,
+      ...(closeNotified !== undefined ? { closeNotified } : {}),
+      outcome: aborted ? "aborted" : result?.ok ? "ok" : result?.reason ?? "broken",
+    });
+    return aborted ? undefined : result;
+  }
+
+  /** Gets and secures the data connection, then moves the bytes; `undefined` once aborted. */
+  async #move(event: TransferDataEvent, guard: IdleGuard): Promise<FtpDataResult | undefined> {
+    const context = this.#context;
+    let socket: FtpServerSocket;
+    try {
+      socket = await this.#connect(event);
+    } catch {
+      return { ok: false, reason: "connect" };
+    }
+    // The passive port stays open until the transfer ends, taking no other connection.
+    if (this.#listener) this.#watching = this.#watchPassivePort(this.#listener);
+    this.#socket = socket;
+    if (this.#aborted) {
+      socket.close();
+      return undefined;
+    }
+    if (event.tls) {
+      const plain = socket;
+      try {
+        socket = await guard.within(within(
+          plain.acceptTls(context.tls!, { receiveOnly: event.direction === "receive" }),
+          context.timeoutMs,
+          "Data TLS handshake timed out",
+          () => plain.close(),
+        ));
+      } catch {
+        return { ok: false, reason: "tls" };
+      }
+      this.#socket = socket;
+      if (event.requireTlsResumption && !socket.tls?.resumed) {
+        this.#refuse(socket, "not-resumed");
+        return { ok: false, reason: "tls-resumption" };
+      }
+    }
+    guard.touch();
+    return event.direction === "send"
+      ? await this.#send(event, socket, guard)
+      : await this.#receive(event, socket, guard);
+  }
+
+  /** Sends the listing or the file held; close_notify, then FIN, marks its end. */
+  async #send(
+    event: TransferDataEvent,
+    socket: FtpServerSocket,
+    guard: IdleGuard,
+  ): Promise<FtpDataResult> {
+    if (event.listing) {
+      this.#bytes += event.listing.length;
+      await guard.within(socket.write(event.listing));
+    } else {
+      const source = this.#file && "read" in this.#file ? this.#file.read : undefined;
+      if (!source) throw new Error("No file opened to send");
+      const encoder = event.representation === "A" ? new FtpAsciiEncoder() : undefined;
+      for (;;) {
+        const read = await this.#storageStep(source.read(), guard);
+        if (!read.ok) {
+          socket.close();
+          return this.#storageFailure(read.error);
+        }
+        if (read.value === null || this.#aborted) break;
+        const wire = encoder ? encoder.encode(read.value) : read.value;
+        await guard.within(socket.write(wire));
+        this.#bytes += wire.length;
+        guard.touch();
+      }
+    }
+    // close_notify, then FIN: the client learns the file ended here (RFC 4217 section 8).
+    const timeoutMs = this.#context.timeoutMs;
+    await within(socket.end(), timeoutMs, "Data close timed out", () => socket.close());
+    this.#ended = true;
+    return this.#contested ? { ok: false, reason: "contested" } : { ok: true };
+  }
+
+  /** Receives into the file held, and commits it only when the upload reached its true end. */
+  async #receive(
+    event: TransferDataEvent,
+    socket: FtpServerSocket,
+    guard: IdleGuard,
+  ): Promise<FtpDataResult | undefined> {
+    const target = this.#file && "write" in this.#file ? this.#file.write : undefined;
+    if (!target) throw new Error("No file opened to receive");
+    const decoder = event.representation === "A" ? new FtpAsciiDecoder() : undefined;
+    for (;;) {
+      const chunk = await guard.within(socket.read());
+      if (chunk === null) break;
+      guard.touch();
+      this.#bytes += chunk.length;
+      const written = await this.#storageStep(
+        target.write(decoder ? decoder.decode(chunk) : chunk),
+        guard,
+      );
+      if (!written.ok) {
+        socket.close();
+        return this.#storageFailure(written.error);
+      }
+    }
+    // Dropped by ABOR: not the end of the file (RFC 959 section 3.4.1).
+    if (this.#aborted) return undefined;
+    // RFC 4217 sections 12.6 and 12.7: a protected upload ends with the client's TLS shutdown.
+    // An end without it may be a cut (or forged) connection: nothing is kept.
+    const closeNotified = this.#closeNotified = socket.closeNotified;
+    if (event.tls && this.#context.requireCloseNotify && closeNotified !== true) {
+      return { ok: false, reason: "truncated" };
+    }
+    // Two connections from the client's address: the data may be another program's.
+    if (this.#contested) return { ok: false, reason: "contested" };
+    try {
+      // A CR the decoder held: the file ended with it.
+      const held = decoder?.flush();
+      if (held && held.length > 0) await target.write(held);
+      await target.commit();
+      this.#file = undefined; // Committed: nothing is left to abort.
+    } catch (error) {
+      return this.#storageFailure(error);
+    }
+    await within(socket.end(), this.#context.timeoutMs, "Data close timed out").then(
+      () => (this.#ended = true),
+      () => {},
+    );
+    return { ok: true };
+  }
+
+  /**
+   * A storage step under the stall watchdog: a stall rejects (the transfer broke); the storage's
+   * own failure comes back as a value, read only if the transfer is still waiting for it.
+   */
+  #storageStep<T>(
+    step: Promise<T>,
+    guard: IdleGuard,
+  ): Promise<{ readonly ok: true; readonly value: T } | { readonly ok: false; error: unknown }> {
+    return guard.within(step.then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    ));
+  }
+
+  /** A storage failure in the middle of the transfer: 451, or 452/552 for a full disk. */
+  #storageFailure(error: unknown): DataFailure {
+    const { code, message } = storageRefusal(error, (failure) => this.#context.onError(failure));
+    return {
+      ok: false,
+      reason: "storage",
+      code: code === 452 || code === 552 ? code : 451,
+      message,
+    };
+  }
+
+  /** Gets the data connection: accepted from the allowed host, or connected to the client. */
+  async #connect(event: TransferDataEvent): Promise<FtpServerSocket> {
+    const context = this.#context;
+    const timeoutMs = context.timeoutMs;
+    if (event.connect) {
+      const local = canonicalFtpHost(context.localAddress());
+      const connecting = context.transport.connect({
+        host: event.connect.host,
+        port: event.connect.port,
+        ...(local ? { localAddress: local } : {}),
+      });
+      // A connection that comes after the deadline is closed, not left open.
+      return await within(connecting, timeoutMs, "Data connection timed out", () => {
+        connecting.then((late) => late.close(), () => {});
+      });
+    }
+    const listener = this.#listener;
+    if (!listener) throw new Error("No passive listener");
+    const deadline = performance.now() + timeoutMs;
+    // Bounded in time; connections from other hosts are closed unread (RFC 2577 section 3).
+    while (!this.#aborted) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new TimeoutError("Data connection timed out");
+      const socket = await within(
+        listener.accept(),
+        left,
+        "Data connection timed out",
+        () => listener.close(),
+      );
+      if (!socket) throw new Error("Listener closed");
+      if (event.acceptFrom === undefined || sameFtpHost(socket.remoteAddress, event.acceptFrom)) {
+        return socket;
+      }
+      this.#refuse(socket, "foreign-host");
+    }
+    throw new Error("Aborted");
+  }
+
+  /**
+   * While the transfer runs, its passive port takes no other connection: each is closed unread
+   * and logged, and one from the client's own address contests the transfer (two programs there
+   * connected; the first may not be the client: RFC 2577 section 7's port theft).
+   */
+  async #watchPassivePort(listener: FtpServerListener): Promise<void> {
+    for (;;) {
+      const extra = await listener.accept();
+      if (!extra) return;
+      if (sameFtpHost(extra.remoteAddress, this.#context.remoteAddress)) this.#contested = true;
+      this.#refuse(extra, "extra-connection");
+    }
+  }
+
+  /** Closes a data connection unread, and says so in the log. */
+  #refuse(
+    socket: FtpServerSocket,
+    reason: Extract<FtpsLogEntry, { type: "data-refused" }>["reason"],
+  ): void {
+    this.#context.log({
+      type: "data-refused",
+      remoteAddress: this.#context.remoteAddress,
+      from: socket.remoteAddress,
+      reason,
+    });
+    socket.close();
+  }
+}
