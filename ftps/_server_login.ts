@@ -10,7 +10,7 @@ import { canonicalFtpHost } from "../codec/mod.ts";
 import { ftpDirectoryStorage } from "./directory.ts";
 import type { FtpStorage } from "./storage.ts";
 import type { FtpPeerCertificate } from "./transport.ts";
-import type { FtpsLoginRequest, FtpsUserOptions, ServeFtpsOptions } from "./server.ts";
+import type { FtpsLoginRequest, FtpsUserOptions, ServeFtpsOptions } from "./server_options.ts";
 
 /** A fingerprint without colons, upper case, for comparisons. */
 function fingerprintKey(text: string): string {

@@ -23,7 +23,7 @@ import {
   storageRefusal,
   type TransferDataEvent,
 } from "./_server_transfer.ts";
-import type { FtpsLogEntry } from "./server.ts";
+import type { FtpsLogEntry } from "./server_options.ts";
 
 /** What the server shares with its sessions. */
 export interface ServerShared {

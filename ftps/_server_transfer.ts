@@ -19,7 +19,7 @@ import type {
   FtpServerTransport,
   FtpTlsServerContext,
 } from "./transport.ts";
-import type { FtpsLogEntry } from "./server.ts";
+import type { FtpsLogEntry } from "./server_options.ts";
 
 /** The machine's request to run a transfer. */
 export type TransferDataEvent = Extract<FtpServerEvent, { type: "transfer-data" }>;
