@@ -17,7 +17,7 @@ import type {
   FtpTlsServerOptions,
 } from "./transport.ts";
 import { clientKey, LoginGuard } from "./_server_login.ts";
-import { ServerSessionDriver, type ServerShared } from "./_server_session_driver.ts";
+import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
 import type { FtpsServer, ServeFtpsOptions } from "./server_options.ts";
 
 export * from "./server_options.ts";

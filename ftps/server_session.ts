@@ -5,10 +5,10 @@
  * sockets, storage and credential checks stay with the driver.
  *
  * This file holds the machine's inputs and outputs. Each command is a row of the command table
- * (`_server_commands.ts`), its handler in the file of its concern: security and login
- * (`_server_security.ts`), data connections and transfers (`_server_data.ts`), listings
- * (`_server_listing.ts`), file commands (`_server_files.ts`), all over one session state
- * (`_server_state.ts`).
+ * (`_server_session_commands.ts`), its handler in the file of its concern: security and login
+ * (`_server_session_security.ts`), data connections and transfers (`_server_session_data.ts`), listings
+ * (`_server_session_listing.ts`), file commands (`_server_session_files.ts`), all over one session state
+ * (`_server_session_state.ts`).
  *
  * @module
  */
@@ -20,11 +20,11 @@ import type {
   FtpServerEvent,
   FtpServerSessionOptions,
   FtpStorageResult,
-} from "./_server_types.ts";
-import { ServerState } from "./_server_state.ts";
-import { runCommand, runsDuringTransfer } from "./_server_commands.ts";
-import * as security from "./_server_security.ts";
-import { dataListenFailed, dataListening, transferEnded } from "./_server_data.ts";
+} from "./_server_session_types.ts";
+import { ServerState } from "./_server_session_state.ts";
+import { runCommand, runsDuringTransfer } from "./_server_session_commands.ts";
+import * as security from "./_server_session_security.ts";
+import { dataListenFailed, dataListening, transferEnded } from "./_server_session_data.ts";
 
 export type {
   FtpDataResult,
@@ -33,7 +33,7 @@ export type {
   FtpServerSessionOptions,
   FtpStorageRequest,
   FtpStorageResult,
-} from "./_server_types.ts";
+} from "./_server_session_types.ts";
 
 /**
  * One server session over an FTP control connection, as a pure state machine.

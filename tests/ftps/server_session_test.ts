@@ -10,7 +10,7 @@ import {
   type FtpStorageResult,
   resolveFtpPath,
 } from "../../ftps/mod.ts";
-import { FTP_COMMANDS } from "../../ftps/_server_commands.ts";
+import { FTP_COMMANDS } from "../../ftps/_server_session_commands.ts";
 import { MemoryStorage } from "./_memory.ts";
 
 const encoder = new TextEncoder();

@@ -9,8 +9,8 @@
 import { formatFtpTime } from "../codec/mod.ts";
 import { resolveFtpPath } from "./path.ts";
 import type { FtpStorageStat } from "./storage.ts";
-import { type ServerState, storageRefusal } from "./_server_state.ts";
-import { takeDataConnection } from "./_server_data.ts";
+import { type ServerState, storageRefusal } from "./_server_session_state.ts";
+import { takeDataConnection } from "./_server_session_data.ts";
 
 /**
  * CWD (CDUP is CWD ..): changes to a directory the storage has.

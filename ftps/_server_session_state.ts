@@ -15,7 +15,7 @@ import type {
   FtpServerSessionOptions,
   FtpStorageRequest,
   FtpStorageResult,
-} from "./_server_types.ts";
+} from "./_server_session_types.ts";
 
 /** The session options with their defaults in place. */
 export type ServerPolicy =

@@ -9,8 +9,8 @@
 import { formatFtpFacts, formatFtpListLine, formatFtpTime } from "../codec/mod.ts";
 import { resolveFtpPath } from "./path.ts";
 import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
-import { MLST_FACTS, type ServerState, storageRefusal } from "./_server_state.ts";
-import { takeDataConnection } from "./_server_data.ts";
+import { MLST_FACTS, type ServerState, storageRefusal } from "./_server_session_state.ts";
+import { takeDataConnection } from "./_server_session_data.ts";
 
 /** A LIST or STAT argument less the `ls` options clients put first (`-la`). */
 function withoutLsOptions(argument: string): string {

@@ -16,8 +16,13 @@ import {
   type FtpHostPort,
   sameFtpHost,
 } from "../codec/mod.ts";
-import type { FtpDataResult } from "./_server_types.ts";
-import { hostFamily, isAnonymous, type ServerState, type ServerTransfer } from "./_server_state.ts";
+import type { FtpDataResult } from "./_server_session_types.ts";
+import {
+  hostFamily,
+  isAnonymous,
+  type ServerState,
+  type ServerTransfer,
+} from "./_server_session_state.ts";
 
 /**
  * PASV (`extended` false) or EPSV: asks the driver for a passive listener; EPSV ALL instead

@@ -8,7 +8,7 @@
  */
 
 import { FtpLineReader } from "../codec/mod.ts";
-import { isAnonymous, type Refusal, type ServerState } from "./_server_state.ts";
+import { isAnonymous, type Refusal, type ServerState } from "./_server_session_state.ts";
 
 /**
  * What AUTH is refused for before its control connection gate: AUTH not offered (502), or a

@@ -8,7 +8,7 @@
  */
 
 import { decodeFtpCommand, formatFtpFeat, formatFtpPath, type FtpCommand } from "../codec/mod.ts";
-import type { Refusal, ServerState } from "./_server_state.ts";
+import type { Refusal, ServerState } from "./_server_session_state.ts";
 import {
   auth,
   authRefusal,
@@ -21,10 +21,19 @@ import {
   user,
   userRefusal,
   userWithoutTls,
-} from "./_server_security.ts";
-import { abor, active, passive, rest } from "./_server_data.ts";
-import { listing, mlst, mlstFeature, optsMlst, stat } from "./_server_listing.ts";
-import { cwd, fileTransfer, mdtm, pathCommand, rnfr, rnto, size, stou } from "./_server_files.ts";
+} from "./_server_session_security.ts";
+import { abor, active, passive, rest } from "./_server_session_data.ts";
+import { listing, mlst, mlstFeature, optsMlst, stat } from "./_server_session_listing.ts";
+import {
+  cwd,
+  fileTransfer,
+  mdtm,
+  pathCommand,
+  rnfr,
+  rnto,
+  size,
+  stou,
+} from "./_server_session_files.ts";
 
 /**
  * Where a command stands with the control connection's protection (RFC 4217): the states it is
