@@ -5,6 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import { connectFtps, FtpReplyError } from "./_connect.ts";
 import { FtpsClient, type FtpSocket, type FtpTransport } from "../../ftps/mod.ts";
@@ -180,13 +181,13 @@ async function pretendFtps(
         const verb = line.split(" ")[0].toUpperCase();
         if (verb === "EPSV") {
           const listener = createServer();
-          data = new Promise((resolve) =>
-            listener.once("connection", (connection) => {
-              listener.close();
-              resolve(track(connection));
-            })
-          );
-          reply(`229 Entering Extended Passive Mode (|||${await listen(listener)}|)`);
+          const connected = once(listener, "connection");
+          const port = await listen(listener);
+          data = connected.then(([connection]) => {
+            listener.close();
+            return track(connection);
+          });
+          reply(`229 Entering Extended Passive Mode (|||${port}|)`);
         } else if (verb === "RETR" || verb === "STOR") {
           transfers.push(verb);
           const connection = await data!;
