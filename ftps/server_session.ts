@@ -6,9 +6,9 @@
  *
  * This file holds the machine's inputs and outputs. Each command is a row of the command table
  * (`_server_session_commands.ts`), its handler in the file of its concern: security and login
- * (`_server_session_security.ts`), data connections and transfers (`_server_session_data.ts`), listings
- * (`_server_session_listing.ts`), file commands (`_server_session_files.ts`), all over one session state
- * (`_server_session_state.ts`).
+ * (`_server_session_security.ts`), data connections and transfers (`_server_session_data.ts`),
+ * listings (`_server_session_listing.ts`), file commands (`_server_session_files.ts`), all over
+ * one session state (`_server_session_state.ts`).
  *
  * @module
  */
