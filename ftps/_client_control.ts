@@ -14,6 +14,24 @@ export function commandText({ verb, argument }: FtpCommand): string {
   return argument === undefined ? verb : `${verb} ${argument}`;
 }
 
+/** The commands a session sends itself (login, security, QUIT, REIN), or for transfers. */
+const OWN_COMMANDS = new Set("AUTH PBSZ PROT CCC USER PASS ACCT QUIT REIN".split(" "));
+const DATA_COMMANDS = new Set("RETR STOR APPE STOU LIST NLST MLSD PASV EPSV PORT EPRT".split(" "));
+
+/** `verb` and `argument` as a command without data (the verb upper case); throws a TypeError
+ * for a command the session sends itself or one that needs a data connection, or a CR or LF. */
+export function plainCommand(verb: string, argument: string | undefined): FtpCommand {
+  const upper = verb.toUpperCase();
+  if (upper === "ABOR") throw new TypeError("ABOR is sent by abort()");
+  if (OWN_COMMANDS.has(upper)) throw new TypeError(`${upper} is handled by the session itself`);
+  if (DATA_COMMANDS.has(upper)) {
+    throw new TypeError(`${upper} needs a data connection: use transfer()`);
+  }
+  const command = { verb: upper, argument };
+  encodeFtpCommand(command); // Checked now, so a bad argument throws at the caller.
+  return command;
+}
+
 /** The control connection of one client session; `A` is what a reply awaited answers. */
 export class ControlChannel<A extends { readonly shown: string }> {
   readonly #timeoutMs: number;
@@ -49,9 +67,23 @@ export class ControlChannel<A extends { readonly shown: string }> {
     return this.#transmits.shift();
   }
 
-  /** The replies that `line` (one line, or the start of one) completes; throws on garbage. */
-  read(line: Uint8Array): FtpReply[] {
-    return this.#parser.push(line);
+  /**
+   * Reads `bytes` a line at a time, handing each reply to `handle` while it returns `true`:
+   * nothing after the reply that starts TLS is read. Returns the error of a line that is no
+   * reply, if one came.
+   */
+  read(bytes: Uint8Array, handle: (reply: FtpReply) => boolean): Error | undefined {
+    for (let rest = bytes; rest.length > 0;) {
+      const end = rest.indexOf(0x0a) + 1 || rest.length;
+      let replies: FtpReply[];
+      try {
+        replies = this.#parser.push(rest.subarray(0, end));
+      } catch (error) {
+        return error as Error;
+      }
+      rest = rest.subarray(end);
+      for (const reply of replies) if (!handle(reply)) return;
+    }
   }
 
   /** Forgets any partial line: what follows is read from a fresh start (AUTH's 234). */

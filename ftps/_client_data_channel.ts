@@ -8,6 +8,7 @@
  */
 
 import {
+  encodeFtpCommand,
   encodeFtpEprt,
   encodeFtpPort,
   type FtpCommand,
@@ -75,6 +76,16 @@ export interface DataChannelSession {
   fail(now: number, id: number, error: Error): void;
   /** The data protection level in force. */
   protection(): "P" | "C" | undefined;
+}
+
+/** Throws unless `request` can be sent: a TypeError for CR or LF, a RangeError for an offset that
+ * is not a whole number of bytes. */
+export function checkTransfer(request: FtpTransferRequest): void {
+  encodeFtpCommand({ verb: request.command, argument: request.path });
+  const offset = request.offset;
+  if (offset !== undefined && !(Number.isSafeInteger(offset) && offset >= 0)) {
+    throw new RangeError(`Offset must be a whole number of bytes, got ${offset}`);
+  }
 }
 
 /** A transfer command as errors show it. */

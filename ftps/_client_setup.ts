@@ -1,18 +1,35 @@
 /**
  * How the FTP/FTPS client sets a session up, as a table: for each step the command it sends,
  * where each reply leads, and why the session ends on any other (RFC 4217 section 12.1 gives
- * the order: AUTH TLS, PBSZ, PROT, USER, PASS; then FEAT, OPTS UTF8 and TYPE I).
+ * the order: AUTH TLS, PBSZ, PROT, USER, PASS; then FEAT, OPTS UTF8 and TYPE I). The session
+ * (client_session.ts) runs it after the greeting, and again after REIN.
  *
  * @module
  */
 
-import { type FtpCommand, type FtpReply, parseFtpFeat } from "../codec/mod.ts";
+import { decodeFtpCommand, type FtpCommand, type FtpReply, parseFtpFeat } from "../codec/mod.ts";
+import { FtpReplyError } from "./reply_error.ts";
 import type { FtpClientSessionOptions } from "./_client_types.ts";
 
 /** The session's options with their defaults in (the account stays optional). */
 export type SetupOptions =
   & Required<Omit<FtpClientSessionOptions, "account" | "beforeAuth">>
   & { readonly account?: string };
+
+/** `options` with their defaults in. */
+export function setupOptions(options: FtpClientSessionOptions): SetupOptions {
+  return {
+    tls: options.tls ?? "explicit",
+    user: options.user ?? "anonymous",
+    password: options.password ?? "anonymous@",
+    protection: options.protection ?? "P",
+    protectAfterLogin: options.protectAfterLogin ?? false,
+    utf8: options.utf8 ?? true,
+    dataConnections: options.dataConnections ?? "passive",
+    replyTimeoutMs: options.replyTimeoutMs ?? 30_000,
+    ...(options.account !== undefined ? { account: options.account } : {}),
+  };
+}
 
 /** What set-up learns and each step may read: the options, the features, the protection. */
 export interface SetupFacts {
@@ -150,7 +167,7 @@ function beforeAuth(line: FtpCommand): SetupStep {
  * The steps in order for these options (RFC 4217 section 12.1; PBSZ and PROT after the login
  * when asked, section 10.3). The session is ready after the last one.
  */
-export function setupPlan(options: SetupOptions, lines: readonly FtpCommand[]): SetupStep[] {
+function setupPlan(options: SetupOptions, lines: readonly FtpCommand[]): SetupStep[] {
   const tls = options.tls !== "none";
   const protect = [SETUP_STEPS.pbsz, SETUP_STEPS.prot];
   return [
@@ -170,7 +187,7 @@ export function setupPlan(options: SetupOptions, lines: readonly FtpCommand[]): 
  * login step the server asked for comes as its row; one that does not apply (ACCT without an
  * account) makes the reply a refusal.
  */
-export function setupNext(
+function setupNext(
   step: SetupStep,
   reply: FtpReply,
   facts: SetupFacts,
@@ -179,4 +196,60 @@ export function setupNext(
   if (next !== "pass" && next !== "acct") return next;
   const login = SETUP_STEPS[next];
   return login.when === undefined || login.when(facts) ? login : step.otherwise;
+}
+
+/** What set-up does next: send a step's command, start TLS, end ready, or end refused. */
+export type SetupOutcome =
+  | { readonly next: "send"; readonly step: SetupStep; readonly command: FtpCommand }
+  | { readonly next: "upgrade" }
+  | { readonly next: "ready" }
+  | { readonly next: "close"; readonly reason: SetupRefusal; readonly error: FtpReplyError };
+
+/** The set-up of one client session: the plan, and what it learnt. The session carries out
+ * what each call returns. */
+export class ClientSetup {
+  /** The options, and what set-up learnt so far. */
+  readonly facts: SetupFacts;
+  readonly #lines: readonly FtpCommand[];
+  /** The steps still to run. */
+  #plan: SetupStep[] = [];
+
+  /**
+   * @param options The session's options.
+   * @param beforeAuth The command lines to send before AUTH (checked now: a bad one throws).
+   */
+  constructor(options: SetupOptions, beforeAuth: readonly string[]) {
+    this.facts = { options, features: new Map(), protection: undefined };
+    this.#lines = beforeAuth.map((line) => decodeFtpCommand(line));
+  }
+
+  /** From the first step, forgetting what was learnt (after REIN). */
+  begin(): SetupOutcome {
+    this.facts.features = new Map();
+    this.facts.protection = undefined;
+    this.#plan = setupPlan(this.facts.options, this.#lines);
+    return this.resume();
+  }
+
+  /** `step` (by default the next planned), passing over those that do not apply; `ready` after
+   * the last. */
+  resume(step: SetupStep | undefined = this.#plan.shift()): SetupOutcome {
+    while (step?.when && !step.when(this.facts)) step = this.#plan.shift();
+    if (step === undefined) return { next: "ready" };
+    return { next: "send", step, command: step.send(this.facts) };
+  }
+
+  /** What the reply to `step`'s command leads to. */
+  answer({ step }: SetupCommand, reply: FtpReply, shown: string): SetupOutcome {
+    const next = setupNext(step, reply, this.facts);
+    if (next === "upgrade") return { next };
+    if (next === "next") {
+      step.learn?.(this.facts, reply);
+      return this.resume();
+    }
+    if ("close" in next) {
+      return { next: "close", reason: next.close, error: new FtpReplyError(shown, reply) };
+    }
+    return this.resume(next); // A login step the server asked for.
+  }
 }

@@ -4,16 +4,16 @@
  * control bytes and tells it when TLS and data connections are done; it says what to send and
  * what to do.
  *
- * The session is in one of the states of {@linkcode SessionState}; every reply comes in through
- * one entry (`#reply`), which asks the state whether a reply is expected and hands it to the
- * command awaited first. Its parts: the set-up steps (_client_setup.ts), the data channel
+ * The session is in one of the states of `SessionState`; every reply comes in through one entry
+ * (`#reply`), which asks the state whether a reply is expected and hands it to the command
+ * awaited first. Its parts: the control connection's commands, replies and deadline
+ * (_client_control.ts), the set-up steps (_client_setup.ts), the data channel
  * (_client_data_channel.ts), and the types its users see (_client_types.ts).
  *
  * @module
  */
 
 import {
-  decodeFtpCommand,
   encodeFtpCommand,
   type FtpCommand,
   type FtpHostPort,
@@ -26,16 +26,20 @@ import type {
   FtpTransferRequest,
 } from "./_client_types.ts";
 import {
+  ClientSetup,
   replyClass,
   type SetupCommand,
-  type SetupFacts,
-  setupNext,
   type SetupOptions,
-  setupPlan,
-  type SetupStep,
+  setupOptions,
+  type SetupOutcome,
 } from "./_client_setup.ts";
-import { abortError, ClientDataChannel, type TransferCommand } from "./_client_data_channel.ts";
-import { commandText, ControlChannel } from "./_client_control.ts";
+import {
+  abortError,
+  checkTransfer,
+  ClientDataChannel,
+  type TransferCommand,
+} from "./_client_data_channel.ts";
+import { commandText, ControlChannel, plainCommand } from "./_client_control.ts";
 
 export type {
   FtpClientEvent,
@@ -48,25 +52,25 @@ export type {
 /**
  * Where a session is: one state at a time, and what moves it on.
  *
- * | State            | Waits for                                       | Then                         |
- * | ---------------- | ----------------------------------------------- | ---------------------------- |
- * | `idle`           | `start`                                         | `greeting`                   |
- * | `greeting`       | 220 (a 120 may come first)                      | `setup`; else `closed`       |
- * | `setup`          | the reply to a set-up step (_client_setup.ts)   | `setup`, `upgrading`, `ready`, `closed` |
- * | `upgrading`      | `controlUpgraded` or `controlUpgradeFailed`     | `setup`; `closing`, `closed` |
- * | `ready`          | an operation (queued)                           | `command`, `transfer`, `closing` |
- * | `command`        | the reply to the operation's command            | `ready`, `clearing`, `reinitializing`, `setup` |
- * | `transfer`       | replies and data (_client_data_channel.ts)      | `ready`; `aborting`          |
- * | `aborting`       | the reply to an ABOR that overtook the transfer | `ready`; `closing` (QUIT)    |
- * | `clearing`       | `controlCleared`, after CCC                     | `ready`                      |
- * | `reinitializing` | `controlCleared`, after REIN                    | `setup`                      |
- * | `closing`        | QUIT's reply, or the end of the stream          | `closed`                     |
- * | `closed`         | nothing: final                                  |                              |
+ * - `idle`: `start` → `greeting`.
+ * - `greeting`: 220 (a 120 may come first) → `setup`; any other reply → `closed`.
+ * - `setup`: the reply to a set-up step (_client_setup.ts) → its next step, `upgrading` (AUTH's
+ *   234), `ready` after the last, or `closed` (a refusal).
+ * - `upgrading`: nothing is read until `controlUpgraded` → `setup`, or `controlUpgradeFailed` →
+ *   `closing` (QUIT) or `closed` (RFC 4217 section 10.3).
+ * - `ready`: the next queued operation → `command`, `transfer` or `closing` (QUIT).
+ * - `command`: the reply to its command → `ready`; `clearing` (CCC's 200); `reinitializing` or
+ *   `setup` (REIN's 220).
+ * - `transfer`: replies and data (_client_data_channel.ts) → `ready`, or `aborting` when an ABOR
+ *   overtook the transfer and its reply is still due.
+ * - `aborting`: that reply → `ready`; only QUIT may go before it → `closing`.
+ * - `clearing`, `reinitializing`: TLS shut down, `controlCleared` → `ready` (CCC), `setup` (REIN).
+ * - `closing`: QUIT's reply, or the end of the stream → `closed`.
+ * - `closed`: final.
  *
- * A 421, the end of the stream or a missed deadline closes the session in any state. Nothing is
- * read in `upgrading` (section 4 of RFC 4217: a plain reply must not answer a protected command).
- * A reply where none is expected (`ready`, `clearing`, `reinitializing`, or a transfer waiting
- * for its data connection) is a protocol error.
+ * In any state a 421, the end of the stream or a missed deadline closes the session. A reply
+ * where none is expected (`ready`, `clearing`, `reinitializing`, or a transfer waiting for its
+ * data connection) is a protocol error.
  */
 type SessionState =
   | "idle"
@@ -81,22 +85,6 @@ type SessionState =
   | "reinitializing"
   | "closing"
   | "closed";
-
-/** The commands the session handles itself: never through `command`. */
-const OWN_COMMANDS = new Set([
-  "AUTH",
-  "PBSZ",
-  "PROT",
-  "CCC",
-  "USER",
-  "PASS",
-  "ACCT",
-  "QUIT",
-  "REIN",
-]);
-
-/** The commands that need a data connection: through `transfer`. */
-const DATA_COMMANDS = new Set("RETR STOR APPE STOU LIST NLST MLSD PASV EPSV PORT EPRT".split(" "));
 
 /**
  * An operation's command awaiting its reply, named by what the reply does (a row of
@@ -124,6 +112,11 @@ type OperationCommand =
 type Awaiting = (SetupCommand | TransferCommand | OperationCommand) & {
   readonly shown: string;
 };
+
+/** Whether `awaiting` is a transfer command (its 1yz is its answer, RFC 959 section 5.4). */
+function transferCommand(awaiting: Awaiting): boolean {
+  return awaiting.kind === "data" && awaiting.awaits === "transfer";
+}
 
 /** A row of `#OPERATION_REPLIES`: what the reply to one kind of command does. */
 type OperationRow<K extends OperationCommand["kind"]> = (
@@ -171,16 +164,13 @@ type QueuedRequest =
  */
 export class FtpClientSession {
   readonly #options: SetupOptions;
-  readonly #beforeAuth: readonly FtpCommand[];
   #state: SessionState = "idle";
   #events: FtpClientEvent[] = [];
   /** The command lines, the replies, the commands awaiting them (more than one only while an
    * ABOR overtakes a transfer) and the deadline. */
   readonly #control: ControlChannel<Awaiting>;
-  /** The set-up steps still to run. */
-  #plan: SetupStep[] = [];
-  /** What set-up learnt: the features and the data protection level. */
-  readonly #facts: SetupFacts;
+  /** The set-up steps, and what they learnt: the features, the data protection level. */
+  readonly #setup: ClientSetup;
   #queue: Queued[] = [];
   /** The operation in progress. */
   #current: number | undefined;
@@ -194,20 +184,8 @@ export class FtpClientSession {
    * @param options TLS, login, protection and timing.
    */
   constructor(options: FtpClientSessionOptions = {}) {
-    this.#options = {
-      tls: options.tls ?? "explicit",
-      user: options.user ?? "anonymous",
-      password: options.password ?? "anonymous@",
-      protection: options.protection ?? "P",
-      protectAfterLogin: options.protectAfterLogin ?? false,
-      utf8: options.utf8 ?? true,
-      dataConnections: options.dataConnections ?? "passive",
-      replyTimeoutMs: options.replyTimeoutMs ?? 30_000,
-      ...(options.account !== undefined ? { account: options.account } : {}),
-    };
-    // Checked now, so a bad line throws at the caller.
-    this.#beforeAuth = (options.beforeAuth ?? []).map((line) => decodeFtpCommand(line));
-    this.#facts = { options: this.#options, features: new Map(), protection: undefined };
+    this.#options = setupOptions(options);
+    this.#setup = new ClientSetup(this.#options, options.beforeAuth ?? []);
     // A transfer's final reply is not timed while its data moves: from the end of the data.
     this.#control = new ControlChannel(
       this.#options.replyTimeoutMs,
@@ -225,7 +203,7 @@ export class FtpClientSession {
       event: (event) => this.#events.push(event),
       complete: (now, id, reply) => this.#complete(now, id, reply),
       fail: (now, id, error) => this.#fail(now, id, error),
-      protection: () => this.#facts.protection,
+      protection: () => this.#setup.facts.protection,
     }, this.#options.dataConnections);
   }
 
@@ -282,28 +260,15 @@ export class FtpClientSession {
    */
   receive(now: number, bytes: Uint8Array): void {
     if (this.#state === "idle") throw new TypeError("Session not started");
-    // A line at a time, so that nothing after the reply that starts TLS is read.
-    for (let rest = bytes; rest.length > 0 && this.#reading();) {
-      const end = rest.indexOf(0x0a) + 1 || rest.length;
-      let replies: FtpReply[];
-      try {
-        replies = this.#control.read(rest.subarray(0, end));
-      } catch (error) {
-        this.#close("protocol-error", error as Error);
-        return;
-      }
-      rest = rest.subarray(end);
-      for (const reply of replies) {
-        this.#reply(now, reply);
-        // A reply can end the session (421, a failed login): the rest is not read.
-        if (this.isClosed()) return;
-      }
-    }
-  }
-
-  /** Whether control bytes are read now: not once closed, nor between AUTH's 234 and TLS. */
-  #reading(): boolean {
-    return this.#state !== "closed" && this.#state !== "upgrading";
+    // Not once closed, nor between AUTH's 234 and TLS; a reply can end the session (421, a
+    // failed login) or start TLS: the rest is not read.
+    const reading = () => this.#state !== "closed" && this.#state !== "upgrading";
+    if (!reading()) return;
+    const garbage = this.#control.read(bytes, (reply) => {
+      this.#reply(now, reply);
+      return reading();
+    });
+    if (garbage) this.#close("protocol-error", garbage);
   }
 
   /**
@@ -327,7 +292,7 @@ export class FtpClientSession {
     if (this.#state !== "upgrading") throw new TypeError("No control upgrade pending");
     this.#protected = true;
     this.#state = "setup";
-    this.#runSetup(now);
+    this.#setupTo(now, this.#setup.resume());
   }
 
   /**
@@ -445,15 +410,8 @@ export class FtpClientSession {
    * @returns The operation's id.
    */
   command(now: number, verb: string, argument?: string): number {
-    const upper = verb.toUpperCase();
-    if (OWN_COMMANDS.has(upper)) throw new TypeError(`${upper} is handled by the session itself`);
-    if (upper === "ABOR") throw new TypeError("ABOR is sent by abort()");
-    if (DATA_COMMANDS.has(upper)) {
-      throw new TypeError(`${upper} needs a data connection: use transfer()`);
-    }
-    // Checked now, so a bad argument throws at the caller.
-    encodeFtpCommand({ verb: upper, argument });
-    return this.#enqueue(now, { command: { verb: upper, argument }, awaiting: { kind: "settle" } });
+    const command = plainCommand(verb, argument);
+    return this.#enqueue(now, { command, awaiting: { kind: "settle" } });
   }
 
   /**
@@ -480,12 +438,7 @@ export class FtpClientSession {
    * @returns The operation's id.
    */
   transfer(now: number, request: FtpTransferRequest): number {
-    encodeFtpCommand({ verb: request.command, argument: request.path });
-    if (
-      request.offset !== undefined && !(Number.isSafeInteger(request.offset) && request.offset >= 0)
-    ) {
-      throw new RangeError(`Offset must be a whole number of bytes, got ${request.offset}`);
-    }
+    checkTransfer(request);
     return this.#enqueue(now, { transfer: request });
   }
 
@@ -579,8 +532,6 @@ export class FtpClientSession {
     REIN: (session, now, reply, { id, shown }) => {
       if (reply.code !== 220) return session.#fail(now, id, new FtpReplyError(shown, reply));
       session.#current = undefined;
-      session.#facts.features = new Map();
-      session.#facts.protection = undefined;
       if (session.#protected && session.#options.tls === "explicit") {
         // RFC 4217 section 13: the reply came protected; TLS goes next, then the set-up.
         session.#state = "reinitializing";
@@ -632,12 +583,7 @@ export class FtpClientSession {
         if (first === undefined) break; // A transfer waiting for its data connection.
         // RFC 959 section 4.2: a 1yz answers only a transfer command (its 125/150); to anything
         // else it is a note, and the final reply follows.
-        if (
-          replyClass(reply.code) === "1yz" &&
-          !(first.kind === "data" && first.awaits === "transfer")
-        ) {
-          return;
-        }
+        if (replyClass(reply.code) === "1yz" && !transferCommand(first)) return;
         this.#control.take(now);
         return this.#answer(now, first, reply);
     }
@@ -649,7 +595,7 @@ export class FtpClientSession {
   #answer(now: number, awaiting: Awaiting, reply: FtpReply): void {
     switch (awaiting.kind) {
       case "setup":
-        return this.#setupAnswered(now, awaiting, reply);
+        return this.#setupTo(now, this.#setup.answer(awaiting, reply, awaiting.shown));
       case "data":
         return this.#transfers.answer(now, awaiting, reply, awaiting.shown);
       default: {
@@ -670,45 +616,36 @@ export class FtpClientSession {
     this.#setUp(now);
   }
 
-  // --- set-up: the steps of _client_setup.ts ---
-
   /** Sets the session up from the first step (after the greeting, and again after REIN). */
   #setUp(now: number): void {
     this.#state = "setup";
-    this.#plan = setupPlan(this.#options, this.#beforeAuth);
-    this.#runSetup(now);
+    this.#setupTo(now, this.#setup.begin());
   }
 
-  /** Sends `step` (by default the next planned), passing over those that do not apply; the
-   * session is ready after the last. */
-  #runSetup(now: number, step: SetupStep | undefined = this.#plan.shift()): void {
-    while (step?.when && !step.when(this.#facts)) step = this.#plan.shift();
-    if (step === undefined) {
-      this.#state = "ready";
-      const { features, protection } = this.#facts;
-      this.#events.push({ type: "ready", features, protection });
-      return this.#next(now);
-    }
-    this.#send(now, step.send(this.#facts), { kind: "setup", step }, step.shown);
-  }
-
-  #setupAnswered(now: number, { step, shown }: SetupCommand & Awaiting, reply: FtpReply): void {
-    const next = setupNext(step, reply, this.#facts);
-    if (next === "upgrade") {
-      // RFC 4217 section 4.1: TLS negotiation starts right after 234; nothing else is sent.
-      // Nothing more received in plain text is read (`receive`), and a partial line held from
-      // before is dropped: AUTH starts the session over (section 4), and only protected replies
-      // may answer protected commands.
-      this.#state = "upgrading";
-      this.#control.restart();
-      this.#events.push({ type: "upgrade-control" });
-    } else if (next === "next") {
-      step.learn?.(this.#facts, reply);
-      this.#runSetup(now);
-    } else if ("close" in next) {
-      this.#close(next.close, new FtpReplyError(shown, reply));
-    } else {
-      this.#runSetup(now, next); // A login step the server asked for.
+  /** Carries out what set-up does next: in `setup`, a step's command; else a new state. */
+  #setupTo(now: number, outcome: SetupOutcome): void {
+    switch (outcome.next) {
+      case "send": {
+        const { step, command } = outcome;
+        return this.#send(now, command, { kind: "setup", step }, step.shown);
+      }
+      case "upgrade":
+        // RFC 4217 section 4.1: TLS negotiation starts right after 234; nothing else is sent.
+        // Nothing more received in plain text is read (`receive`), and a partial line held from
+        // before is dropped: AUTH starts the session over (section 4), and only protected
+        // replies may answer protected commands.
+        this.#state = "upgrading";
+        this.#control.restart();
+        this.#events.push({ type: "upgrade-control" });
+        return;
+      case "ready": {
+        const { features, protection } = this.#setup.facts;
+        this.#state = "ready";
+        this.#events.push({ type: "ready", features, protection });
+        return this.#next(now);
+      }
+      case "close":
+        return this.#close(outcome.reason, outcome.error);
     }
   }
 
@@ -788,22 +725,11 @@ export class FtpClientSession {
     this.#queue = [];
     // A transfer whose data connection failed first fails with that cause.
     const cause = this.#transfers.close();
+    const fail = (id: number, error: Error) => this.#events.push({ type: "failed", id, error });
     // The operation in progress (a command or a transfer) fails with the session's reason.
-    if (this.#current !== undefined) {
-      this.#events.push({
-        type: "failed",
-        id: this.#current,
-        error: cause ?? error ?? new Error(reason),
-      });
-      this.#current = undefined;
-    }
-    for (const operation of queued) {
-      this.#events.push({
-        type: "failed",
-        id: operation.id,
-        error: new Error(`Session closed (${reason}) before this ran`),
-      });
-    }
+    if (this.#current !== undefined) fail(this.#current, cause ?? error ?? new Error(reason));
+    this.#current = undefined;
+    for (const { id } of queued) fail(id, new Error(`Session closed (${reason}) before this ran`));
     this.#events.push({ type: "closed", reason, ...(error ? { error } : {}) });
   }
 }
