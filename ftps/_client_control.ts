@@ -33,7 +33,7 @@ export function plainCommand(verb: string, argument: string | undefined): FtpCom
 }
 
 /** The control connection of one client session; `A` is what a reply awaited answers. */
-export class ControlChannel<A extends { readonly shown: string }> {
+export class ControlChannel<A> {
   readonly #timeoutMs: number;
   readonly #untimed: (first: A) => boolean;
   /** Replaced by `restart`: a line begun in plain text must not end under TLS. */

@@ -65,7 +65,7 @@ export interface SetupCommand {
 
 /** One step of setting the session up: a row of {@linkcode SETUP_STEPS}. */
 export interface SetupStep {
-  /** The command (verb and argument). */
+  /** The command it sends: verb and argument, from the options. */
   readonly send: (facts: SetupFacts) => FtpCommand;
   /** How errors show the command when its argument is a secret. */
   readonly shown?: string;
@@ -76,15 +76,15 @@ export interface SetupStep {
   readonly replies: { readonly [reply: string]: SetupNext };
   /** Where any other reply leads. */
   readonly otherwise: SetupOtherwise;
-  /** What an accepted reply teaches the session. */
+  /** What a reply that leads to the next step teaches the session. */
   readonly learn?: (facts: SetupFacts, reply: FtpReply) => void;
 }
 
 /** PASS and ACCT accepted (RFC 959 section 5.4): 230 logged in, 202 not needed here. */
 const LOGGED_IN = { 230: "next", 202: "next" } as const;
 
-/** The set-up steps, by name. */
-export const SETUP_STEPS: {
+/** The set-up steps, by name: a row each (the plan puts them in order). */
+const SETUP_STEPS: {
   readonly [name in "auth" | "pbsz" | "prot" | "user" | "pass" | "acct" | "feat" | "utf8" | "type"]:
     SetupStep;
 } = {
@@ -95,7 +95,8 @@ export const SETUP_STEPS: {
     replies: { 234: "upgrade" },
     otherwise: { close: "tls-refused" },
   },
-  // RFC 4217 section 9: PBSZ 0 must come before PROT; data unprotected as asked is no TLS at all.
+  // RFC 4217 section 9: PBSZ 0 must come before PROT. A refusal of either ends the session: the
+  // data would not be protected as asked.
   pbsz: {
     send: () => ({ verb: "PBSZ", argument: "0" }),
     replies: { 200: "next" },

@@ -1012,40 +1012,52 @@ describe("FTPS client session: ABOR and REIN (RFC 959 section 4.1.3, RFC 4217 se
 });
 
 describe("FTPS client session: states and deadlines", () => {
-  test("replies 20 s apart with a 30 s timeout never time out: set-up, transfers, and commands sent by replies", () => {
-    // Each deadline counts from the input that sent the command: 30 s after it, never after an
-    // earlier command (that would be 10 s after this input, and the session would time out).
+  /**
+   * A server that answers 20 s after each command, against a 30 s reply timeout: each deadline
+   * must count from the input that sent the command (30 s after it); one counted from an earlier
+   * command would fall 10 s after this input, and the session would time out.
+   */
+  function slowServer(session: FtpClientSession, start: number) {
     const timeout = 30_000;
+    const clock = {
+      now: start,
+      /** Twenty seconds pass; any timer due fires first, as a driver would fire it. */
+      later(): void {
+        clock.now += 20_000;
+        session.handleTimeout(clock.now);
+        assert.equal(session.isClosed(), false, `closed at ${clock.now}`);
+      },
+      /** `command` went out now and is timed from now; 20 s later the server answers. */
+      step(command: string, ...reply: string[]): void {
+        assert.equal(sent(session), command);
+        const at = clock.now;
+        assert.equal(session.pollTimeout(), at + timeout, `${command.trim()} timed from ${at}`);
+        clock.later();
+        server(session, clock.now, ...reply);
+      },
+    };
+    return clock;
+  }
+
+  test("replies 20 s apart with a 30 s timeout never time out: set-up, transfers, and commands sent by replies", () => {
     const session = new FtpClientSession({
       user: "fred",
       password: "pass",
       account: "acct",
-      replyTimeoutMs: timeout,
+      replyTimeoutMs: 30_000,
       beforeAuth: ["SITE HELLO"],
     });
-    let clock = 0;
-    /** Twenty seconds pass; any timer due fires first, as a driver would fire it. */
-    const later = () => {
-      clock += 20_000;
-      session.handleTimeout(clock);
-      assert.equal(session.isClosed(), false, `closed at ${clock}`);
-    };
-    /** `command` went out at `clock` and is timed from then; 20 s later the server answers. */
-    const step = (command: string, ...reply: string[]) => {
-      assert.equal(sent(session), command);
-      assert.equal(session.pollTimeout(), clock + timeout, `${command.trim()} timed from ${clock}`);
-      later();
-      server(session, clock, ...reply);
-    };
-    session.start(clock);
-    assert.equal(session.pollTimeout(), timeout, "the greeting is timed from start");
+    const clock = slowServer(session, 0);
+    const { later, step } = clock;
+    session.start(clock.now);
+    assert.equal(session.pollTimeout(), 30_000, "the greeting is timed from start");
     later();
-    server(session, clock, "220 Ready");
+    server(session, clock.now, "220 Ready");
     step("SITE HELLO\r\n", "200 Hello.");
     step("AUTH TLS\r\n", "234 Proceed.");
     assert.equal(session.pollTimeout(), undefined, "the handshake is the driver's to bound");
     later();
-    session.controlUpgraded(clock);
+    session.controlUpgraded(clock.now);
     step("PBSZ 0\r\n", "200 PBSZ=0");
     step("PROT P\r\n", "200 PROT P");
     step("USER fred\r\n", "331 Password.");
@@ -1058,35 +1070,35 @@ describe("FTPS client session: states and deadlines", () => {
     assert.equal(session.pollTimeout(), undefined, "idle: nothing awaited");
     later();
     // A passive download that resumes, over PASV once EPSV is refused.
-    const download = session.transfer(clock, { command: "RETR", path: "big.iso", offset: 7 });
+    const download = session.transfer(clock.now, { command: "RETR", path: "big.iso", offset: 7 });
     step("EPSV\r\n", "500 EPSV?");
     step("PASV\r\n", "227 Entering Passive Mode (127,0,0,1,195,80).");
     assert.equal(session.pollTimeout(), undefined, "connecting is the driver's to bound");
     later();
-    session.dataConnected(clock, download);
+    session.dataConnected(clock.now, download);
     step("REST 7\r\n", "350 Restarting at 7.");
     step("RETR big.iso\r\n", "150 Opening.");
     assert.equal(session.pollTimeout(), undefined, "the data moves");
     later();
-    session.dataEnded(clock, download);
-    assert.equal(session.pollTimeout(), clock + timeout, "the 226 is timed from the data's end");
+    session.dataEnded(clock.now, download);
+    assert.equal(session.pollTimeout(), clock.now + 30_000, "the 226 is timed from the data's end");
     later();
-    server(session, clock, "226 Done.");
+    server(session, clock.now, "226 Done.");
     // A rename: RNTO goes out when RNFR's 350 comes, timed from that reply.
-    session.rename(clock, "a", "b");
+    session.rename(clock.now, "a", "b");
     step("RNFR a\r\n", "350 Ready.");
     step("RNTO b\r\n", "250 Renamed.");
     // CCC, then REIN: the set-up runs again, every step timed from the reply before it.
-    session.clearControl(clock);
+    session.clearControl(clock.now);
     step("CCC\r\n", "200 Cleared.");
     later();
-    session.controlCleared(clock);
-    session.reinitialize(clock);
+    session.controlCleared(clock.now);
+    session.reinitialize(clock.now);
     step("REIN\r\n", "220 Ready.");
     step("SITE HELLO\r\n", "200 Hello.");
     step("AUTH TLS\r\n", "234 Proceed.");
     later();
-    session.controlUpgraded(clock);
+    session.controlUpgraded(clock.now);
     step("PBSZ 0\r\n", "200 PBSZ=0");
     step("PROT P\r\n", "200 PROT P");
     step("USER fred\r\n", "230 Logged in.");
@@ -1102,7 +1114,7 @@ describe("FTPS client session: states and deadlines", () => {
     assert.equal(out.at(-1)?.type, "ready");
     // A quit, 20 s on.
     later();
-    session.quit(clock);
+    session.quit(clock.now);
     step("QUIT\r\n", "221 Bye.");
     const closed = events(session).at(-1);
     assert.ok(closed?.type === "closed" && closed.reason === "quit", JSON.stringify(closed));
@@ -1110,27 +1122,19 @@ describe("FTPS client session: states and deadlines", () => {
 
   test("active mode, 20 s apart: the listener, EPRT refused, PORT, the upload and its 226", () => {
     const session = ready({ tls: "none", dataConnections: "active" });
-    let clock = 10;
-    const step = (command: string, reply: string) => {
-      assert.equal(sent(session), command);
-      assert.equal(session.pollTimeout(), clock + 30_000);
-      clock += 20_000;
-      session.handleTimeout(clock);
-      server(session, clock, reply);
-    };
-    const id = session.transfer(clock, { command: "STOR", path: "up.bin" });
+    const clock = slowServer(session, 10);
+    const id = session.transfer(clock.now, { command: "STOR", path: "up.bin" });
     assert.equal(session.pollTimeout(), undefined, "listening is the driver's to bound");
-    clock += 20_000;
-    session.dataListening(clock, id, { host: "127.0.0.1", port: 40000 });
-    step("EPRT |1|127.0.0.1|40000|\r\n", "502 EPRT?");
-    step("PORT 127,0,0,1,156,64\r\n", "200 PORT ok.");
-    step("STOR up.bin\r\n", "150 Send.");
-    clock += 20_000;
-    session.dataEnded(clock, id);
-    assert.equal(session.pollTimeout(), clock + 30_000);
-    clock += 20_000;
-    session.handleTimeout(clock);
-    server(session, clock, "226 Stored.");
+    clock.later();
+    session.dataListening(clock.now, id, { host: "127.0.0.1", port: 40000 });
+    clock.step("EPRT |1|127.0.0.1|40000|\r\n", "502 EPRT?");
+    clock.step("PORT 127,0,0,1,156,64\r\n", "200 PORT ok.");
+    clock.step("STOR up.bin\r\n", "150 Send.");
+    clock.later();
+    session.dataEnded(clock.now, id);
+    assert.equal(session.pollTimeout(), clock.now + 30_000, "the 226 is timed from the data's end");
+    clock.later();
+    server(session, clock.now, "226 Stored.");
     const types = events(session).map((event) => event.type);
     assert.deepEqual(types, ["listen-data", "transfer-data", "complete"]);
   });
