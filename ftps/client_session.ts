@@ -7,8 +7,8 @@
  * The session is in one of the states of `SessionState`; every reply comes in through one entry
  * (`#reply`), which asks the state whether a reply is expected and hands it to the command
  * awaited first. Its parts: the control connection's commands, replies and deadline
- * (_client_control.ts), the set-up steps (_client_setup.ts), the data channel
- * (_client_data_channel.ts), and the types its users see (_client_types.ts).
+ * (_client_session_replies.ts), the set-up steps (_client_session_setup.ts), the data channel
+ * (_client_session_data.ts), and the types its users see (_client_session_types.ts).
  *
  * @module
  */
@@ -24,7 +24,7 @@ import type {
   FtpClientEvent,
   FtpClientSessionOptions,
   FtpTransferRequest,
-} from "./_client_types.ts";
+} from "./_client_session_types.ts";
 import {
   ClientSetup,
   replyClass,
@@ -32,14 +32,14 @@ import {
   type SetupOptions,
   setupOptions,
   type SetupOutcome,
-} from "./_client_setup.ts";
+} from "./_client_session_setup.ts";
 import {
   abortError,
   checkTransfer,
   ClientDataChannel,
   type TransferCommand,
-} from "./_client_data_channel.ts";
-import { commandText, ControlChannel, plainCommand } from "./_client_control.ts";
+} from "./_client_session_data.ts";
+import { commandText, ControlChannel, plainCommand } from "./_client_session_replies.ts";
 
 export type {
   FtpClientEvent,
@@ -47,21 +47,21 @@ export type {
   FtpDataConnectionMode,
   FtpTlsMode,
   FtpTransferRequest,
-} from "./_client_types.ts";
+} from "./_client_session_types.ts";
 
 /**
  * Where a session is: one state at a time, and what moves it on.
  *
  * - `idle`: `start` → `greeting`.
  * - `greeting`: 220 (a 120 may come first) → `setup`; any other reply → `closed`.
- * - `setup`: the reply to a set-up step (_client_setup.ts) → its next step, `upgrading` (AUTH's
+ * - `setup`: the reply to a set-up step (_client_session_setup.ts) → its next step, `upgrading` (AUTH's
  *   234), `ready` after the last, or `closed` (a refusal).
  * - `upgrading`: nothing is read until `controlUpgraded` → `setup`, or `controlUpgradeFailed` →
  *   `closing` (QUIT) or `closed` (RFC 4217 section 10.3).
  * - `ready`: the next queued operation → `command`, `transfer` or `closing` (QUIT).
  * - `command`: the reply to its command → `ready`; `clearing` (CCC's 200); `reinitializing` or
  *   `setup` (REIN's 220).
- * - `transfer`: replies and data (_client_data_channel.ts) → `ready`, or `aborting` when an ABOR
+ * - `transfer`: replies and data (_client_session_data.ts) → `ready`, or `aborting` when an ABOR
  *   overtook the transfer and its reply is still due.
  * - `aborting`: that reply → `ready`; only QUIT may go before it → `closing`.
  * - `clearing`, `reinitializing`: TLS shut down, `controlCleared` → `ready` (CCC), `setup` (REIN).

@@ -19,7 +19,11 @@ import {
   parseFtpPasv,
 } from "../codec/mod.ts";
 import { FtpReplyError } from "./reply_error.ts";
-import type { FtpClientEvent, FtpDataConnectionMode, FtpTransferRequest } from "./_client_types.ts";
+import type {
+  FtpClientEvent,
+  FtpDataConnectionMode,
+  FtpTransferRequest,
+} from "./_client_session_types.ts";
 
 /** The transfer in progress. */
 export interface Transfer {

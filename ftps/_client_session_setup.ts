@@ -9,7 +9,7 @@
 
 import { decodeFtpCommand, type FtpCommand, type FtpReply, parseFtpFeat } from "../codec/mod.ts";
 import { FtpReplyError } from "./reply_error.ts";
-import type { FtpClientSessionOptions } from "./_client_types.ts";
+import type { FtpClientSessionOptions } from "./_client_session_types.ts";
 
 /** The session's options with their defaults in (the account stays optional). */
 export type SetupOptions =
