@@ -1010,3 +1010,245 @@ describe("FTPS client session: ABOR and REIN (RFC 959 section 4.1.3, RFC 4217 se
     assert.ok(failed.type === "failed" && failed.id === id);
   });
 });
+
+describe("FTPS client session: states and deadlines", () => {
+  /**
+   * A server that answers 20 s after each command, against a 30 s reply timeout: each deadline
+   * must count from the input that sent the command (30 s after it); one counted from an earlier
+   * command would fall 10 s after this input, and the session would time out.
+   */
+  function slowServer(session: FtpClientSession, start: number) {
+    const timeout = 30_000;
+    const clock = {
+      now: start,
+      /** Twenty seconds pass; any timer due fires first, as a driver would fire it. */
+      later(): void {
+        clock.now += 20_000;
+        session.handleTimeout(clock.now);
+        assert.equal(session.isClosed(), false, `closed at ${clock.now}`);
+      },
+      /** `command` went out now and is timed from now; 20 s later the server answers. */
+      step(command: string, ...reply: string[]): void {
+        assert.equal(sent(session), command);
+        const at = clock.now;
+        assert.equal(session.pollTimeout(), at + timeout, `${command.trim()} timed from ${at}`);
+        clock.later();
+        server(session, clock.now, ...reply);
+      },
+    };
+    return clock;
+  }
+
+  test("replies 20 s apart with a 30 s timeout never time out: set-up, transfers, and commands sent by replies", () => {
+    const session = new FtpClientSession({
+      user: "fred",
+      password: "pass",
+      account: "acct",
+      replyTimeoutMs: 30_000,
+      beforeAuth: ["SITE HELLO"],
+    });
+    const clock = slowServer(session, 0);
+    const { later, step } = clock;
+    session.start(clock.now);
+    assert.equal(session.pollTimeout(), 30_000, "the greeting is timed from start");
+    later();
+    server(session, clock.now, "220 Ready");
+    step("SITE HELLO\r\n", "200 Hello.");
+    step("AUTH TLS\r\n", "234 Proceed.");
+    assert.equal(session.pollTimeout(), undefined, "the handshake is the driver's to bound");
+    later();
+    session.controlUpgraded(clock.now);
+    step("PBSZ 0\r\n", "200 PBSZ=0");
+    step("PROT P\r\n", "200 PROT P");
+    step("USER fred\r\n", "331 Password.");
+    step("PASS pass\r\n", "332 Account.");
+    step("ACCT acct\r\n", "230 Logged in.");
+    step("FEAT\r\n", ...FEAT);
+    step("OPTS UTF8 ON\r\n", "200 UTF8.");
+    step("TYPE I\r\n", "200 Binary.");
+    assert.deepEqual(events(session).map((event) => event.type), ["upgrade-control", "ready"]);
+    assert.equal(session.pollTimeout(), undefined, "idle: nothing awaited");
+    later();
+    // A passive download that resumes, over PASV once EPSV is refused.
+    const download = session.transfer(clock.now, { command: "RETR", path: "big.iso", offset: 7 });
+    step("EPSV\r\n", "500 EPSV?");
+    step("PASV\r\n", "227 Entering Passive Mode (127,0,0,1,195,80).");
+    assert.equal(session.pollTimeout(), undefined, "connecting is the driver's to bound");
+    later();
+    session.dataConnected(clock.now, download);
+    step("REST 7\r\n", "350 Restarting at 7.");
+    step("RETR big.iso\r\n", "150 Opening.");
+    assert.equal(session.pollTimeout(), undefined, "the data moves");
+    later();
+    session.dataEnded(clock.now, download);
+    assert.equal(session.pollTimeout(), clock.now + 30_000, "the 226 is timed from the data's end");
+    later();
+    server(session, clock.now, "226 Done.");
+    // A rename: RNTO goes out when RNFR's 350 comes, timed from that reply.
+    session.rename(clock.now, "a", "b");
+    step("RNFR a\r\n", "350 Ready.");
+    step("RNTO b\r\n", "250 Renamed.");
+    // CCC, then REIN: the set-up runs again, every step timed from the reply before it.
+    session.clearControl(clock.now);
+    step("CCC\r\n", "200 Cleared.");
+    later();
+    session.controlCleared(clock.now);
+    session.reinitialize(clock.now);
+    step("REIN\r\n", "220 Ready.");
+    step("SITE HELLO\r\n", "200 Hello.");
+    step("AUTH TLS\r\n", "234 Proceed.");
+    later();
+    session.controlUpgraded(clock.now);
+    step("PBSZ 0\r\n", "200 PBSZ=0");
+    step("PROT P\r\n", "200 PROT P");
+    step("USER fred\r\n", "230 Logged in.");
+    step("FEAT\r\n", "500 FEAT?");
+    step("TYPE I\r\n", "200 Binary.");
+    const out = events(session);
+    assert.deepEqual(out.filter((event) => event.type === "failed"), []);
+    assert.equal(
+      out.filter((event) => event.type === "complete").length,
+      4,
+      "RETR, RNFR, CCC, REIN",
+    );
+    assert.equal(out.at(-1)?.type, "ready");
+    // A quit, 20 s on.
+    later();
+    session.quit(clock.now);
+    step("QUIT\r\n", "221 Bye.");
+    const closed = events(session).at(-1);
+    assert.ok(closed?.type === "closed" && closed.reason === "quit", JSON.stringify(closed));
+  });
+
+  test("active mode, 20 s apart: the listener, EPRT refused, PORT, the upload and its 226", () => {
+    const session = ready({ tls: "none", dataConnections: "active" });
+    const clock = slowServer(session, 10);
+    const id = session.transfer(clock.now, { command: "STOR", path: "up.bin" });
+    assert.equal(session.pollTimeout(), undefined, "listening is the driver's to bound");
+    clock.later();
+    session.dataListening(clock.now, id, { host: "127.0.0.1", port: 40000 });
+    clock.step("EPRT |1|127.0.0.1|40000|\r\n", "502 EPRT?");
+    clock.step("PORT 127,0,0,1,156,64\r\n", "200 PORT ok.");
+    clock.step("STOR up.bin\r\n", "150 Send.");
+    clock.later();
+    session.dataEnded(clock.now, id);
+    assert.equal(session.pollTimeout(), clock.now + 30_000, "the 226 is timed from the data's end");
+    clock.later();
+    server(session, clock.now, "226 Stored.");
+    const types = events(session).map((event) => event.type);
+    assert.deepEqual(types, ["listen-data", "transfer-data", "complete"]);
+  });
+
+  test("a QUIT sent while an ABOR's reply is due does not move that reply's deadline", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "RETR", path: "big.iso" });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    session.dataConnected(22, id);
+    server(session, 23, "150 Opening.");
+    session.abort(24);
+    assert.equal(session.pollTimeout(), 24 + 30_000, "the transfer's final reply, from the abort");
+    server(session, 25, "426 Aborted.");
+    assert.equal(session.pollTimeout(), 25 + 30_000, "ABOR's reply, from the reply before it");
+    session.quit(40);
+    assert.equal(sent(session), "EPSV\r\nRETR big.iso\r\nABOR\r\nQUIT\r\n");
+    assert.equal(session.pollTimeout(), 25 + 30_000, "not from QUIT's time");
+    server(session, 50, "226 ABOR done.");
+    assert.equal(session.pollTimeout(), 50 + 30_000, "QUIT's reply, from ABOR's");
+    session.handleTimeout(25 + 30_000 + 1);
+    assert.equal(session.isClosed(), false);
+    server(session, 51, "221 Bye.");
+    const types = events(session).map((event) =>
+      event.type === "closed" ? event.reason : event.type
+    );
+    assert.deepEqual(types, [
+      "connect-data",
+      "transfer-data",
+      "abort-data",
+      "failed",
+      "complete",
+      "complete",
+      "quit",
+    ]);
+  });
+
+  test("replies where none is expected: while idle, while TLS is cleared, while a transfer connects", () => {
+    const idle = ready();
+    server(idle, 20, "200 Unasked");
+    assert.ok(
+      events(idle).some((event) => event.type === "closed" && event.reason === "protocol-error"),
+    );
+    const clearing = ready();
+    clearing.clearControl(20);
+    server(clearing, 21, "200 Cleared.", "200 Unasked");
+    const closed = events(clearing).at(-1);
+    assert.ok(closed?.type === "closed" && closed.reason === "protocol-error");
+    const connecting = ready();
+    const id = connecting.transfer(20, { command: "LIST" });
+    server(connecting, 21, "229 Entering Extended Passive Mode (|||50000|)", "226 Unasked");
+    const out = events(connecting);
+    assert.ok(out.some((event) => event.type === "failed" && event.id === id));
+    assert.ok(out.some((event) => event.type === "closed" && event.reason === "protocol-error"));
+  });
+
+  test("a reply split across reads is read whole; a 421 with no command out names none", () => {
+    const session = new FtpClientSession({ tls: "none" });
+    session.start(0);
+    session.receive(1, encoder.encode("22"));
+    assert.equal(sent(session), "");
+    session.receive(2, encoder.encode("0 Ready\r"));
+    session.receive(3, encoder.encode("\n"));
+    assert.equal(sent(session), "USER anonymous\r\n");
+    const busy = new FtpClientSession({ tls: "none" });
+    busy.start(0);
+    server(busy, 1, "421 Too many users.");
+    const closed = events(busy).at(-1);
+    assert.ok(closed?.type === "closed" && closed.reason === "server-closed");
+    assert.ok(closed.error instanceof FtpReplyError);
+    assert.equal(closed.error.command, "(no command)");
+  });
+
+  test("a listing refused after its 150 names the command alone", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "LIST" });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    session.dataConnected(22, id);
+    server(session, 23, "150 Here it comes.", "451 Local error.");
+    const failed = events(session).find((event) => event.type === "failed");
+    assert.ok(failed?.type === "failed" && failed.error instanceof FtpReplyError);
+    assert.equal(failed.error.command, "LIST");
+  });
+
+  test("abort while the data connection is being made: its report ends the transfer; a late one is ignored", () => {
+    const passive = ready();
+    const id = passive.transfer(20, { command: "RETR", path: "x" });
+    server(passive, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    passive.abort(22);
+    assert.equal(sent(passive), "EPSV\r\n", "ABOR waits for the transfer to stop");
+    passive.dataConnected(23, id);
+    assert.equal(sent(passive), "ABOR\r\n", "no RETR: ABOR goes instead");
+    const failed = events(passive).find((event) => event.type === "failed");
+    assert.ok(failed?.type === "failed" && failed.id === id);
+    assert.equal((failed.error as Error).name, "AbortError");
+    const active = ready({ dataConnections: "active" });
+    const second = active.transfer(20, { command: "LIST" });
+    active.abort(21);
+    active.dataListening(22, second, { host: "127.0.0.1", port: 50000 });
+    active.dataListening(23, second, { host: "127.0.0.1", port: 50000 }); // Late: ignored.
+    assert.equal(sent(active), "ABOR\r\n");
+  });
+
+  test("a session that ends mid-transfer fails the transfer with its data connection's error", () => {
+    const session = ready();
+    const id = session.transfer(20, { command: "RETR", path: "x" });
+    server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+    session.dataConnected(22, id);
+    server(session, 23, "150 Opening.");
+    session.dataFailed(24, id, new Error("connection reset"));
+    server(session, 25, "421 Shutting down.");
+    const out = events(session);
+    const failed = out.find((event) => event.type === "failed");
+    assert.ok(failed?.type === "failed" && failed.id === id);
+    assert.equal(failed.error.message, "connection reset");
+    assert.ok(out.at(-1)?.type === "closed");
+  });
+});
