@@ -54,8 +54,8 @@ export type {
  *
  * - `idle`: `start` → `greeting`.
  * - `greeting`: 220 (a 120 may come first) → `setup`; any other reply → `closed`.
- * - `setup`: the reply to a set-up step (_client_session_setup.ts) → its next step, `upgrading` (AUTH's
- *   234), `ready` after the last, or `closed` (a refusal).
+ * - `setup`: the reply to a set-up step (_client_session_setup.ts) → its next step, `upgrading`
+ *   (AUTH's 234), `ready` after the last, or `closed` (a refusal).
  * - `upgrading`: nothing is read until `controlUpgraded` → `setup`, or `controlUpgradeFailed` →
  *   `closing` (QUIT) or `closed` (RFC 4217 section 10.3).
  * - `ready`: the next queued operation → `command`, `transfer` or `closing` (QUIT).
