@@ -17,7 +17,9 @@ const IS_DENO = "Deno" in globalThis;
 
 /** The store behind {@linkcode FtpTlsSessionStore}: the newest session, as node:tls gives it. */
 export class NodeSessionStore implements FtpTlsSessionStore {
+  /** The newest session, to offer on the next handshake. */
   session: Buffer | undefined;
+  /** Whether a session is stored. */
   get ready(): boolean {
     return this.session !== undefined;
   }

@@ -64,10 +64,17 @@ function sessionCacheServer(): TlsServer {
 
 /** The context behind {@linkcode FtpTlsServerContext}: one node:tls secure context. */
 export class NodeTlsServerContext implements FtpTlsServerContext {
+  /** What the context was made from. */
   readonly options: FtpTlsServerOptions;
+  /** The node:tls secure context every server-side `TLSSocket` runs with. */
   readonly secureContext: SecureContext;
   /** Node only: the holder of the session-ID cache, given to each server-side `TLSSocket`. */
   readonly sessionServer: TlsServer | undefined;
+  /**
+   * Makes the secure context.
+   *
+   * @param options The certificate chain, key, CAs and TLS versions.
+   */
   constructor(options: FtpTlsServerOptions) {
     this.options = options;
     const list = (value: string | readonly string[]) =>
