@@ -8,6 +8,7 @@
  */
 
 import { createServer, type Server, Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type {
   FtpPeerCertificate,
   FtpServerListener,
@@ -19,7 +20,7 @@ import type {
   FtpTlsSessionStore,
   FtpTransport,
 } from "../transport.ts";
-import { type NodeClientSocketOptions, NodeSessionStore, secure } from "./_node_tcp_client.ts";
+import { NodeSessionStore, secure } from "./_node_tcp_client.ts";
 import {
   acceptServerTls,
   type NodeServerSocketOptions,
@@ -81,7 +82,10 @@ class NodeFtpSocket implements FtpServerSocket {
     socket: Socket,
     tls?: { protocol: string; resumed: boolean },
     peerCertificate?: FtpPeerCertificate,
-    extra?: NodeServerSocketOptions & NodeClientSocketOptions,
+    extra?: NodeServerSocketOptions & {
+      /** A client TLS stream: the TCP socket under it. */
+      tcp?: Socket;
+    },
   ) {
     this.#socket = socket;
     if (tls) this.tls = tls;
@@ -276,7 +280,7 @@ class NodeFtpSocket implements FtpServerSocket {
     // Plain bytes that came before the handshake are dropped (RFC 4217 section 4).
     this.#chunks.length = 0;
     this.#detach();
-    return secure(this.#socket, options, NodeFtpSocket);
+    return secure(this.#socket, options, clientTlsSocket);
   }
 
   get clearTls(): (() => Promise<FtpServerSocket>) | undefined {
@@ -317,6 +321,16 @@ class NodeFtpSocket implements FtpServerSocket {
     this.#socket.off("error", this.#onError);
     this.#socket.off("close", this.#onClose);
   }
+}
+
+/** A client's TLS stream, its handshake done, as a socket; `tcp` is the connection under it. */
+function clientTlsSocket(tls: TLSSocket, tcp: Socket | undefined): NodeFtpSocket {
+  return new NodeFtpSocket(
+    tls,
+    { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
+    undefined,
+    tcp ? { tcp } : undefined,
+  );
 }
 
 /** Opens a TCP connection to `host` at `port` (from `localAddress`, if given), without Nagle. */
@@ -400,7 +414,7 @@ export const nodeFtpServerTransport: FtpServerTransport = {
 /** The FTPS transport on `node:net` and `node:tls`. */
 export const nodeFtpTransport: FtpTransport = {
   async connect({ host, port, tls }) {
-    if (tls) return await secure(undefined, { ...tls, host, port }, NodeFtpSocket);
+    if (tls) return await secure(undefined, { ...tls, host, port }, clientTlsSocket);
     return new NodeFtpSocket(await connectTcp(host, port));
   },
   listen(host) {

@@ -5,12 +5,7 @@
 import type { Buffer } from "node:buffer";
 import { isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
-import type {
-  FtpPeerCertificate,
-  FtpSocket,
-  FtpTlsClientOptions,
-  FtpTlsSessionStore,
-} from "../transport.ts";
+import type { FtpSocket, FtpTlsClientOptions, FtpTlsSessionStore } from "../transport.ts";
 import { verifyServerChain } from "./_verify_chain.ts";
 
 const IS_DENO = "Deno" in globalThis;
@@ -25,19 +20,11 @@ export class NodeSessionStore implements FtpTlsSessionStore {
   }
 }
 
-/** How the client's TLS sets up the sockets it makes (the socket class's options). */
-export interface NodeClientSocketOptions {
-  /** A client TLS stream: the TCP socket under it, reset by `reset`. */
-  tcp?: Socket;
-}
-
-/** The transport's socket class (in _node_tcp.ts), as this module makes sockets with it. */
-export type NodeClientSocketClass = new (
-  socket: Socket,
-  tls?: { protocol: string; resumed: boolean },
-  peerCertificate?: FtpPeerCertificate,
-  extra?: NodeClientSocketOptions,
-) => FtpSocket;
+/**
+ * Wraps a client's TLS stream, its handshake done, as the transport's socket (passed in from
+ * _node_tcp.ts, which uses this module); `tcp` is the connection TLS runs over, if it took one.
+ */
+export type NodeClientTlsWrap = (tls: TLSSocket, tcp: Socket | undefined) => FtpSocket;
 
 function tlsOptions(
   host: string,
@@ -73,11 +60,11 @@ function verifiesItself(options: FtpTlsClientOptions & { sessions?: FtpTlsSessio
     options.sessions !== undefined;
 }
 
-/** Runs the TLS handshake over `socket` (or a new connection) and wraps the result in a `Wrap`. */
+/** Runs the TLS handshake over `socket` (or a new connection) and wraps the result. */
 export function secure(
   socket: Socket | undefined,
   options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore; host?: string; port?: number },
-  Wrap: NodeClientSocketClass,
+  wrap: NodeClientTlsWrap,
 ): Promise<FtpSocket> {
   const host = options.host ?? socket?.remoteAddress ?? "localhost";
   const store = options.sessions instanceof NodeSessionStore ? options.sessions : undefined;
@@ -109,14 +96,7 @@ export function secure(
           return;
         }
       }
-      resolve(
-        new Wrap(
-          tls,
-          { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
-          undefined,
-          socket ? { tcp: socket } : undefined,
-        ),
-      );
+      resolve(wrap(tls, socket));
     });
   });
 }
