@@ -10,6 +10,11 @@
  *    `undefined`, then arm a timer for `pollTimeout()`;
  * 3. stop when `isDrained()`.
  *
+ * This file holds the inputs and outputs, the client's request stage and the server's first
+ * reply. The parts beside it: the state they all share, with the public types
+ * (`_transfer_state.ts`), the retransmission timer (`_transfer_timer.ts`), the sending side
+ * (`_transfer_send.ts`) and the receiving side (`_transfer_receive.ts`).
+ *
  * @module
  */
 
