@@ -217,6 +217,39 @@ describe("TFTP client: read (RRQ)", () => {
     assert.equal(client.pollTimeout(), 2005, "the negotiated timeout drives retransmission");
   });
 
+  for (const rollover of [0, 1] as const) {
+    test(`past block 65535 the wire number wraps to ${rollover}, and the ACKs follow it`, () => {
+      // 65536 blocks of 8 bytes and a short last one, lossless, a window of 64 blocks at a time.
+      const last = 65537;
+      const wireNumber = (n: number) =>
+        n <= 65535 ? n : rollover === 0 ? n % 65536 : ((n - 1) % 65535) + 1;
+      const client = reader({ blksize: 8, windowsize: 64, ...(rollover ? { rollover } : {}) });
+      transmits(client);
+      client.handleDatagram(
+        1,
+        oack({ blksize: 8, windowsize: 64, ...(rollover ? { rollover } : {}) }),
+        SERVER_TID,
+      );
+      transmits(client);
+      const block = pattern(8);
+      const acks: number[] = [];
+      let bytes = 0;
+      for (let n = 1; n <= last; n++) {
+        client.handleDatagram(
+          2,
+          data(wireNumber(n), n === last ? block.subarray(0, 3) : block),
+          SERVER_TID,
+        );
+        for (const sent of transmits(client)) acks.push((sent.bytes[2] << 8) | sent.bytes[3]);
+        for (const event of events(client)) if (event.type === "data") bytes += event.data.length;
+      }
+      assert.equal(bytes, 65536 * 8 + 3);
+      assert.deepEqual(acks.slice(-3), [65472, wireNumber(65536), wireNumber(last)]);
+      assert.equal(client.stats.blocks, last);
+      assert.equal(client.isFinished(), true);
+    });
+  }
+
   test("an ERROR from the server ends the transfer with its code; nothing is sent back", () => {
     const client = reader();
     transmits(client);

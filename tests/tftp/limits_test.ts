@@ -707,6 +707,26 @@ describe("TFTP server: transfers at once and answers per address", () => {
     assert.throws(() => new TftpServerEndpoint({ requestBurst: 0 }), RangeError);
     assert.throws(() => new TftpServerEndpoint({ maxTransfers: -1 }), RangeError);
   });
+
+  test("maxTransfersPerClient 0 serves no address: each is told the server is busy", () => {
+    const server = new TftpServerEndpoint({ maxTransfersPerClient: 0 });
+    assert.equal(server.handleDatagram(0, rrq(), CLIENT), undefined);
+    assert.deepEqual(transmits(server), [{
+      to: CLIENT,
+      bytes: error(0, "Server busy, try again later"),
+    }]);
+  });
+
+  test("firstReplyRetransmits must be a whole number", () => {
+    for (const firstReplyRetransmits of [-1, 1.5]) {
+      const server = new TftpServerEndpoint({ firstReplyRetransmits });
+      const pending = server.handleDatagram(0, rrq(), CLIENT)!;
+      assert.throws(() => server.accept(0, pending), {
+        name: "RangeError",
+        message: `firstReplyRetransmits must be a whole number, got ${firstReplyRetransmits}`,
+      });
+    }
+  });
 });
 
 describe("TFTP server: upload size", () => {

@@ -4,6 +4,7 @@ import {
   checkTftpOack,
   negotiateTftpServerOptions,
   sameTftpAddress,
+  TFTP_DEFAULT_MAX_WRITE_SIZE,
   TftpClientTransfer,
   TftpServerEndpoint,
   TftpTransfer,
@@ -43,6 +44,19 @@ describe("TFTP option negotiation, server side", () => {
     assert.ok(result.ok);
     assert.deepEqual(result.oack, { tsize: 1000 });
     assert.equal(result.parameters.tsize, 1000);
+  });
+
+  test("RFC 2349: without a maxWriteSize, a WRQ may announce up to 1 GiB", () => {
+    const wrq = (tsize: number) => ({
+      type: "wrq" as const,
+      filename: "f",
+      mode: "octet" as const,
+      options: { tsize },
+    });
+    assert.ok(negotiateTftpServerOptions(wrq(TFTP_DEFAULT_MAX_WRITE_SIZE)).ok);
+    const over = negotiateTftpServerOptions(wrq(TFTP_DEFAULT_MAX_WRITE_SIZE + 1));
+    assert.ok(!over.ok);
+    assert.equal(over.code, 3);
   });
 
   test("nothing honoured means no OACK and the defaults", () => {
@@ -121,6 +135,30 @@ describe("TFTP machines: edges", () => {
         }),
       { name: "TypeError", message: 'Mode must be "octet" or "netascii", got "binary"' },
     );
+  });
+
+  test("a server transfer set up without its request takes no repeated request for its own", () => {
+    const transfer = new TftpTransfer({
+      role: "server",
+      direction: "send",
+      mode: "octet",
+      peer: CLIENT,
+      accepted: {
+        oack: wire({ type: "oack", options: { blksize: 8 } }),
+        parameters: {
+          blksize: 8,
+          windowsize: 1,
+          rollover: 0,
+          options: { blksize: 8 },
+        },
+      },
+    });
+    transfer.start(0);
+    assert.equal(transmits(transfer).length, 1, "the OACK");
+    const rrq = wire({ type: "rrq", filename: "f", mode: "octet", options: { blksize: 8 } });
+    transfer.handleDatagram(1, rrq, CLIENT);
+    assert.deepEqual(transmits(transfer), [], "no OACK again");
+    assert.equal(transfer.stats.duplicates, 1);
   });
 
   test("parameters are the defaults until negotiation, then the negotiated ones", () => {

@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { type NetworkProfile, type Outcome, prng, type Scenario, simulate } from "./_simnet.ts";
 
 const CLEAN: NetworkProfile = { loss: 0, duplicate: 0, delay: 1, jitter: 0 };
@@ -196,42 +197,65 @@ describe("TFTP windows larger than the receiver's socket buffer", () => {
   });
 });
 
+// The rollover scenario moves 70000 blocks; its four cases (read or write, rollover to 0 or 1)
+// take seconds each, so a run takes one of them: the one FTKIT_ROLLOVER_SIZE names ("rrq-0",
+// "wrq-0", "rrq-1", "wrq-1", or "all"), else one chosen at random. The test's name says which.
+const ROLLOVER_CASES = [
+  { type: "rrq", rollover: 0 },
+  { type: "wrq", rollover: 0 },
+  { type: "rrq", rollover: 1 },
+  { type: "wrq", rollover: 1 },
+] as const;
+
+function rolloverCases(chosen: string | undefined): (typeof ROLLOVER_CASES)[number][] {
+  if (chosen === undefined || chosen === "") {
+    return [ROLLOVER_CASES[Math.floor(Math.random() * ROLLOVER_CASES.length)]];
+  }
+  if (chosen === "all") return [...ROLLOVER_CASES];
+  const named = ROLLOVER_CASES.filter(({ type, rollover }) => `${type}-${rollover}` === chosen);
+  if (named.length === 0) {
+    throw new TypeError(
+      `FTKIT_ROLLOVER_SIZE must be rrq-0, wrq-0, rrq-1, wrq-1 or all, got "${chosen}"`,
+    );
+  }
+  return named;
+}
+
 describe("TFTP block number rollover", () => {
   // 70000 blocks of 8 bytes: past block 65535 the wire number wraps.
   const file = makeFile(70_000 * 8 + 3, 42, "octet");
-  for (const rollover of [0, 1] as const) {
-    for (const type of ["rrq", "wrq"] as const) {
-      test(`${type} of 70000 blocks wraps to ${rollover} after 65535`, () => {
-        const scenario: Scenario = {
-          type,
-          mode: "octet",
-          seed: 7 + rollover,
-          network: { loss: 0.01, duplicate: 0.01, delay: 1, jitter: 3 },
-          file,
-          client: {
-            options: { blksize: 8, windowsize: 16, ...(rollover === 1 ? { rollover } : {}) },
-          },
-        };
-        // Watch the wire: DATA that follows block 65535 in sequence (not a retransmission of an
-        // earlier window) must carry `rollover`.
-        let previous = -1;
-        const after65535 = new Set<number>();
-        scenario.onDatagram = (bytes) => {
-          if (bytes[1] !== 3) return;
-          const block = (bytes[2] << 8) | bytes[3];
-          if (previous === 65535 && block < 1000) after65535.add(block);
-          previous = block;
-        };
-        const outcome = simulate(scenario);
-        assert.equal(checkOutcome(scenario, outcome, "rollover"), "complete");
-        assert.deepEqual([...after65535], [rollover], "DATA after 65535");
-        const negotiated = outcome.client.find((event) => event.type === "negotiated");
-        assert.ok(negotiated?.type === "negotiated");
-        assert.equal(negotiated.parameters.rollover, rollover);
-        const done = finals(outcome.client)[0];
-        assert.ok(done.type === "complete" || done.type === "failed");
-        assert.ok(done.stats.blocks > 65536, `${done.stats.blocks} blocks`);
-      });
-    }
+  for (const { type, rollover } of rolloverCases(process.env.FTKIT_ROLLOVER_SIZE)) {
+    const name = `${type}-${rollover}`;
+    test(`${type} of 70000 blocks wraps to ${rollover} after 65535 (FTKIT_ROLLOVER_SIZE=${name})`, () => {
+      const scenario: Scenario = {
+        type,
+        mode: "octet",
+        seed: 7 + rollover,
+        network: { loss: 0.01, duplicate: 0.01, delay: 1, jitter: 3 },
+        file,
+        client: {
+          options: { blksize: 8, windowsize: 16, ...(rollover === 1 ? { rollover } : {}) },
+        },
+      };
+      // Watch the wire: DATA that follows block 65535 in sequence (not a retransmission of an
+      // earlier window) must carry `rollover`.
+      let previous = -1;
+      const after65535 = new Set<number>();
+      scenario.onDatagram = (bytes) => {
+        if (bytes[1] !== 3) return;
+        const block = (bytes[2] << 8) | bytes[3];
+        if (previous === 65535 && block < 1000) after65535.add(block);
+        previous = block;
+      };
+      const outcome = simulate(scenario);
+      assert.equal(checkOutcome(scenario, outcome, `rollover ${name}`), "complete");
+      assert.deepEqual([...after65535], [rollover], "DATA after 65535");
+      const negotiated = outcome.client.find((event) => event.type === "negotiated");
+      assert.ok(negotiated?.type === "negotiated");
+      assert.equal(negotiated.parameters.rollover, rollover);
+      const done = finals(outcome.client)[0];
+      assert.ok(done.type === "complete" || done.type === "failed");
+      assert.ok(done.stats.blocks > 65536, `${done.stats.blocks} blocks`);
+    });
   }
 });

@@ -1,0 +1,402 @@
+// The server side of the node:tls FTPS transport (_node_tcp.ts): the TLS context and its session
+// cache, and the handshake a server runs over a connection, either over the TCP socket itself or
+// over a stream fed whole TLS records from it (which tells a close_notify from a bare FIN, and
+// gives the plain stream back after CCC). The socket class comes in from _node_tcp.ts, which
+// uses this module, to wrap the streams made here.
+
+import type { Buffer } from "node:buffer";
+import type { Socket } from "node:net";
+import { Duplex } from "node:stream";
+import { createSecureContext, type SecureContext, Server as TlsServer, TLSSocket } from "node:tls";
+import type {
+  FtpPeerCertificate,
+  FtpServerSocket,
+  FtpTlsServerContext,
+  FtpTlsServerOptions,
+} from "../transport.ts";
+
+const IS_DENO = "Deno" in globalThis;
+
+const IS_NODE = !IS_DENO && !("Bun" in globalThis);
+
+/** What an upload's TLS may hold back before the client's end (see `acceptRecordFedTls`). */
+const MAX_HELD_BYTES = 65536;
+
+/** TLS 1.2 sessions a server keeps for resumption by session ID. */
+const SESSION_CACHE_SIZE = 4096;
+
+/** How long a cached TLS 1.2 session can be resumed, as OpenSSL's default session timeout. */
+const SESSION_LIFETIME_MS = 300_000;
+
+/**
+ * A bounded cache of TLS 1.2 sessions by session ID, for clients that resume by ID rather than by
+ * ticket (curl turns TLS 1.2 tickets off). A server-side `TLSSocket` made outside a `tls.Server`
+ * has no session cache of its own; Node takes one from the `server` option's `newSession` and
+ * `resumeSession` handlers. Bun and Deno ignore those handlers (measured: Bun 1.4, Deno 2.9), so
+ * this is made on Node only. TLS 1.2 tickets and TLS 1.3 resume on all three without it.
+ */
+function sessionCacheServer(): TlsServer {
+  const sessions = new Map<string, { data: Buffer; expires: number }>();
+  // Never listens: it only carries the session handlers (and must not keep the process alive).
+  const server = new TlsServer();
+  server.on("newSession", (id: Buffer, data: Buffer, done: () => void) => {
+    const now = Date.now();
+    // Entries go in in expiry order (one lifetime for all), so the oldest are first: drop the
+    // expired ones, and the oldest while the cache is full.
+    for (const [key, entry] of sessions) {
+      if (entry.expires > now && sessions.size < SESSION_CACHE_SIZE) break;
+      sessions.delete(key);
+    }
+    sessions.set(id.toString("hex"), { data, expires: now + SESSION_LIFETIME_MS });
+    done();
+  });
+  server.on(
+    "resumeSession",
+    (id: Buffer, done: (error: Error | null, data: Buffer | null) => void) => {
+      const key = id.toString("hex");
+      const entry = sessions.get(key);
+      if (entry && entry.expires <= Date.now()) sessions.delete(key);
+      done(null, entry && entry.expires > Date.now() ? entry.data : null);
+    },
+  );
+  return server;
+}
+
+/** The context behind {@linkcode FtpTlsServerContext}: one node:tls secure context. */
+export class NodeTlsServerContext implements FtpTlsServerContext {
+  /** What the context was made from. */
+  readonly options: FtpTlsServerOptions;
+  /** The node:tls secure context every server-side `TLSSocket` runs with. */
+  readonly secureContext: SecureContext;
+  /** Node only: the holder of the session-ID cache, given to each server-side `TLSSocket`. */
+  readonly sessionServer: TlsServer | undefined;
+  /**
+   * Makes the secure context.
+   *
+   * @param options The certificate chain, key, CAs and TLS versions.
+   */
+  constructor(options: FtpTlsServerOptions) {
+    this.options = options;
+    const list = (value: string | readonly string[]) =>
+      typeof value === "string" ? value : value.join("\n");
+    this.secureContext = createSecureContext({
+      cert: list(options.cert),
+      key: options.key,
+      ...(options.ca !== undefined ? { ca: list(options.ca) } : {}),
+      minVersion: options.minVersion ?? "TLSv1.2",
+      maxVersion: options.maxVersion ?? "TLSv1.3",
+      // OpenSSL refuses to resume a session when client certificates are requested and the
+      // context has no session ID context (Node answered curl's TLS 1.3 data connection with an
+      // internal_error alert); one per context, as a tls.Server makes.
+      sessionIdContext: "ftkit-ftps",
+    });
+    this.sessionServer = IS_NODE ? sessionCacheServer() : undefined;
+  }
+}
+
+/** How the server's TLS sets up the sockets it makes (the socket class's options). */
+export interface NodeServerSocketOptions {
+  /** Bytes that came before the socket was made, read first. */
+  preloaded?: Uint8Array[];
+  /** Set on a clearable TLS stream: shuts TLS down and gives the plain stream back. */
+  clear?: () => Promise<FtpServerSocket>;
+  /** A server's socket (a plain one pauses when read slower than it receives, on every runtime). */
+  server?: boolean;
+  /** The TCP socket under a TLS stream that runs over something else. */
+  addressOf?: Socket;
+  /** The socket to pause when reads fall behind, instead of this one. */
+  pauseSocket?: Socket;
+  /** Whether the TLS stream ended with the peer's close_notify (once it ended). */
+  closeNotified?: () => boolean | undefined;
+}
+
+/** The transport's socket class (in _node_tcp.ts), as this module makes sockets with it. */
+export type NodeServerSocketClass = new (
+  socket: Socket,
+  tls?: { protocol: string; resumed: boolean },
+  peerCertificate?: FtpPeerCertificate,
+  extra?: NodeServerSocketOptions,
+) => FtpServerSocket;
+
+/**
+ * Runs the server side of a TLS handshake over the TCP socket `raw` (which nothing else reads
+ * any more) and wraps the TLS stream in a `Wrap`.
+ */
+export function acceptServerTls(
+  raw: Socket,
+  context: NodeTlsServerContext,
+  options: { clearable?: boolean; receiveOnly?: boolean },
+  Wrap: NodeServerSocketClass,
+): Promise<FtpServerSocket> {
+  // What the server only sends (a download's data connection) runs TLS over the TCP socket
+  // directly where that keeps its end (Node, Bun): the record-fed stream costs Bun 40-90% more
+  // CPU per download (measured), and a download has no end of the client's to check.
+  if (!options.clearable && !options.receiveOnly && !IS_DENO) {
+    return serverHandshake(raw, raw, context, Wrap);
+  }
+  return acceptRecordFedTls(raw, context, options, Wrap);
+}
+
+/** Event-loop turns the end of a TCP stream waits, once TLS has taken every record, for the
+ * close_notify in them to end TLS (all three runtimes end it within one; measured). */
+const CLOSE_NOTIFY_TURNS = 3;
+
+/** And then a last wait, in ms, before the stream is taken to have ended without close_notify. */
+const CLOSE_NOTIFY_GRACE_MS = 200;
+
+/**
+ * Server-side TLS over a stream fed whole TLS records from the TCP socket, rather than over the
+ * socket itself. It gives the server what node:tls hides on every runtime:
+ *
+ * - whether the peer ended with close_notify. node:tls reports a bare TCP FIN exactly as it
+ *   reports close_notify, but fed this way a close_notify ends TLS by itself, while the TCP end is
+ *   held back until TLS has taken every record: an upload cut short by a forged or bare FIN (RFC
+ *   8446 section 6.1's truncation attack) shows as such (RFC 4217 sections 12.6 and 12.7: data
+ *   connections end with a TLS shutdown, then close).
+ * - every record before the end: on Deno, TLS directly over the TCP socket lost the end of uploads
+ *   (a 1 MB upload from curl ended after 114688 bytes in most runs, measured with Deno 2.9.5), and
+ *   a TCP end handed to TLS with records still unread lost them too.
+ * - the plain TCP stream back after TLS shuts down, when `clearable` (CCC, REIN): node:tls takes a
+ *   `net.Socket`'s handle over for good; here, once TLS is being shut down, the first bytes that
+ *   are not a TLS record are the client's plain commands, and stay with the TCP stream.
+ */
+function acceptRecordFedTls(
+  raw: Socket,
+  context: NodeTlsServerContext,
+  options: { clearable?: boolean; receiveOnly?: boolean },
+  Wrap: NodeServerSocketClass,
+): Promise<FtpServerSocket> {
+  let pending: Uint8Array = new Uint8Array(0);
+  let clearing = false;
+  let plain: Uint8Array | undefined;
+  let onPlain: (() => void) | undefined;
+  /** TLS ended (close_notify, or the end handed to it). */
+  let tlsEnded = false;
+  /** The TCP end was handed to TLS before TLS ended by itself: no close_notify came. */
+  let endHandedOver = false;
+  /** The TCP stream broke (a reset, an error): whatever TLS says then, no close_notify came (Bun
+   * ends a TLS socket whose stream is destroyed, as if one had). */
+  let broken = false;
+  /** On a receive-only stream once the handshake is done: what TLS writes before it ends. */
+  let held: Uint8Array[] | undefined;
+  let heldBytes = 0;
+  const inner = new Duplex({
+    read() {},
+    write(chunk: Uint8Array, _encoding, callback) {
+      if (raw.destroyed) return callback(new Error("The connection was closed"));
+      // Application data records only (TLS 1.3 wraps its session tickets in them): a TLS 1.2
+      // server's last handshake flight may follow the 'secure' event.
+      if (held && !tlsEnded && chunk[0] === 23) {
+        held.push(chunk);
+        heldBytes += chunk.length;
+        // A session ticket or two; a client that keeps TLS answering (key updates) is dropped.
+        if (heldBytes > MAX_HELD_BYTES) return callback(new Error("Too much TLS output held"));
+        return callback();
+      }
+      if (held) {
+        for (const before of held.splice(0)) raw.write(before);
+        held = undefined;
+      }
+      // Taken while the TCP socket's buffer has room; past that, once it drains (or closes).
+      if (raw.write(chunk)) return callback();
+      const done = () => {
+        raw.off("drain", done);
+        raw.off("close", done);
+        callback();
+      };
+      raw.on("drain", done);
+      raw.on("close", done);
+    },
+    final(callback) {
+      // TLS ended (close_notify sent): FIN, unless TLS is being cleared off the connection.
+      if (!clearing && !raw.destroyed) raw.end();
+      callback();
+    },
+    destroy(error, callback) {
+      if (!clearing) raw.destroy();
+      callback(error);
+    },
+  });
+  const feed = () => {
+    // Whole records go to TLS (RFC 8446 section 5.1: type, version 3.x, 16-bit length).
+    while (pending.length >= 5) {
+      const type = pending[0];
+      if (clearing && (type < 20 || type > 24 || pending[1] !== 3)) {
+        plain = pending;
+        pending = new Uint8Array(0);
+        onPlain?.();
+        return;
+      }
+      const length = 5 + ((pending[3] << 8) | pending[4]);
+      if (pending.length < length) return;
+      inner.push(pending.subarray(0, length));
+      pending = pending.subarray(length);
+    }
+    if (clearing && pending.length > 0 && (pending[0] < 20 || pending[0] > 24)) {
+      plain = pending;
+      pending = new Uint8Array(0);
+      onPlain?.();
+    }
+  };
+  const onData = (chunk: Uint8Array) => {
+    if (plain) {
+      plain = concat(plain, chunk);
+      return;
+    }
+    pending = pending.length === 0 ? chunk : concat(pending, chunk);
+    feed();
+  };
+  const handOverEnd = () => {
+    if (!tlsEnded) endHandedOver = true;
+    inner.push(null);
+  };
+  let rawEnded = false;
+  const onEnd = async () => {
+    rawEnded = true;
+    // Give TLS the records it has not taken yet, and the turns to read them: a close_notify
+    // among them ends it. Bounded: a peer that sent none gets its end after a short wait.
+    for (let turn = 0, spins = 0; turn < CLOSE_NOTIFY_TURNS && !tlsEnded && spins < 1000; spins++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      turn = inner.readableLength > 0 ? 0 : turn + 1;
+    }
+    if (!tlsEnded) await new Promise((resolve) => setTimeout(resolve, CLOSE_NOTIFY_GRACE_MS));
+    handOverEnd();
+  };
+  // After close_notify, a reset or an error changes nothing of what came.
+  const onError = (error: Error) => {
+    if (!tlsEnded) broken = true;
+    inner.destroy(error);
+  };
+  // A reset (a close without an end) is no end of the data.
+  const onClose = () => {
+    if (!clearing && !rawEnded) {
+      if (!tlsEnded) broken = true;
+      inner.destroy(new Error("The connection was closed before its end"));
+    }
+  };
+  raw.on("data", onData);
+  raw.on("end", onEnd);
+  raw.on("error", onError);
+  raw.on("close", onClose);
+
+  const clear = async (tls: TLSSocket): Promise<FtpServerSocket> => {
+    clearing = true;
+    feed();
+    await new Promise<void>((resolve, reject) => {
+      if (plain) return resolve();
+      const done = () => {
+        tls.off("end", done);
+        raw.off("close", gone);
+        onPlain = undefined;
+        resolve();
+      };
+      const gone = () => reject(new Error("The connection was closed"));
+      onPlain = done;
+      tls.once("end", done);
+      raw.once("close", gone);
+      // Our close_notify; the client answers with its own, or starts talking in plain.
+      tls.end();
+    });
+    raw.off("data", onData);
+    raw.off("end", onEnd);
+    raw.off("error", onError);
+    raw.off("close", onClose);
+    tls.destroy();
+    const leftover = plain && plain.length > 0 ? [plain] : [];
+    return new Wrap(raw, undefined, undefined, { preloaded: leftover, server: true });
+  };
+
+  return serverHandshake(inner, raw, context, Wrap, {
+    onEnd: () => (tlsEnded = true),
+    closeNotified: () => tlsEnded ? !endHandedOver && !broken : undefined,
+    // Receive-only (an upload's data connection): nothing the server's TLS writes after the
+    // handshake goes out before the client's end. Over this stream Node's and Deno's TLS send
+    // their TLS 1.3 session tickets late, mid-upload (measured: after 66 KB and 312 KB), and curl
+    // closes an upload's connection as soon as it has sent everything: a record it has not read
+    // turns its close into a reset, which drops what it had not yet sent (3 of 20 curl uploads
+    // of 1 MB cut short on Deno; every upload after the first on a full handshake on Node).
+    ...(options.receiveOnly ? { onSecure: () => (held = []) } : {}),
+    ...(options.clearable ? { clearer: (tls: TLSSocket) => () => clear(tls) } : {}),
+  });
+}
+
+/**
+ * Runs the server side of a TLS handshake over `stream` (fed from the TCP socket) and wraps the
+ * result in a `Wrap`; `raw` is the TCP socket, for its addresses and to drop on failure.
+ */
+function serverHandshake(
+  stream: Socket | Duplex,
+  raw: Socket,
+  context: NodeTlsServerContext,
+  Wrap: NodeServerSocketClass,
+  hooks: {
+    /** Called when TLS ends (before the socket's own end listener). */
+    onEnd?: () => void;
+    /** Called when the handshake is done. */
+    onSecure?: () => void;
+    closeNotified?: () => boolean | undefined;
+    clearer?: (tls: TLSSocket) => () => Promise<FtpServerSocket>;
+  } = {},
+): Promise<FtpServerSocket> {
+  return new Promise((resolve, reject) => {
+    const tls = new TLSSocket(stream, {
+      isServer: true,
+      secureContext: context.secureContext,
+      ...(context.sessionServer ? { server: context.sessionServer } : {}),
+      requestCert: context.options.requestClientCertificate ?? false,
+      // A missing or unverified client certificate is the driver's to judge.
+      rejectUnauthorized: false,
+    });
+    if (hooks.onEnd) tls.on("end", hooks.onEnd);
+    const fail = (error?: Error) => {
+      tls.off("secure", secured);
+      tls.destroy();
+      raw.destroy();
+      reject(error ?? new Error("The connection was closed during the TLS handshake"));
+    };
+    const closed = () => fail();
+    const secured = () => {
+      hooks.onSecure?.();
+      tls.off("error", fail);
+      tls.off("close", closed);
+      resolve(
+        new Wrap(
+          tls as unknown as Socket,
+          { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
+          peerCertificate(tls),
+          {
+            ...(hooks.clearer ? { clear: hooks.clearer(tls) } : {}),
+            server: true,
+            addressOf: raw,
+            // Over the record-fed stream, pausing the TLS socket stops nothing (the feed ignores
+            // it; Deno must not pause it anyway): the TCP socket feeding it is paused instead.
+            ...(stream !== raw ? { pauseSocket: raw } : {}),
+            ...(hooks.closeNotified ? { closeNotified: hooks.closeNotified } : {}),
+          },
+        ),
+      );
+    };
+    tls.once("error", fail);
+    tls.once("close", closed);
+    tls.once("secure", secured);
+  });
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** The client certificate a server-side TLS socket received, if any. */
+function peerCertificate(tls: TLSSocket): FtpPeerCertificate | undefined {
+  const certificate = tls.getPeerCertificate();
+  if (!certificate || !certificate.fingerprint256) return undefined;
+  const commonName = certificate.subject?.CN;
+  return {
+    authorized: tls.authorized,
+    ...(typeof commonName === "string" ? { commonName } : {}),
+    fingerprint256: certificate.fingerprint256,
+  };
+}
