@@ -14,6 +14,8 @@ export interface RunOptions {
   capture?: boolean;
   /** Pass output through and also return it (stdout and stderr together). */
   tee?: boolean;
+  /** Return the output (stdout and stderr together) without passing any of it through. */
+  quiet?: boolean;
 }
 
 /** The result of {@linkcode run}. */
@@ -31,11 +33,12 @@ export async function run(
   check = true,
 ): Promise<RunResult> {
   const [program, ...args] = command;
-  const piped = options.capture || options.tee;
+  const piped = options.capture || options.tee || options.quiet;
+  const both = options.tee || options.quiet;
   const child = spawn(program, args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
-    stdio: ["ignore", piped ? "pipe" : "inherit", options.tee ? "pipe" : "inherit"],
+    stdio: ["ignore", piped ? "pipe" : "inherit", both ? "pipe" : "inherit"],
     detached: true,
   });
   let output = "";

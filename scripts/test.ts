@@ -101,6 +101,23 @@ function number(output: string, pattern: RegExp): number {
 }
 
 function denoCounts(output: string): Counts {
+  // With --parallel every result line names its file and the test's path: "./tests/a_test.ts =>
+  // describe ... case ... ok (3ms)". Count the leaves (the cases, and tests without steps).
+  const lines = [...output.matchAll(/^(\S+ => .*?) \.\.\. (ok|FAILED|ignored)(?: \(|$)/gm)];
+  if (lines.length > 0) {
+    const parents = new Set<string>();
+    for (const [, name] of lines) {
+      const parts = name.split(" ... ");
+      for (let i = 1; i < parts.length; i++) parents.add(parts.slice(0, i).join(" ... "));
+    }
+    const leaves = lines.filter(([, name]) => !parents.has(name));
+    const count = (result: string) => leaves.filter((line) => line[2] === result).length;
+    return { passed: count("ok"), failed: count("FAILED"), skipped: count("ignored") };
+  }
+  return denoSerialCounts(output);
+}
+
+function denoSerialCounts(output: string): Counts {
   // "ok | 22 passed (131 steps) | 0 failed | 1 ignored (2 steps)": describe() blocks are tests whose
   // node:test cases are steps; count the cases and the plain tests, not the blocks.
   const line = output.match(
@@ -131,34 +148,61 @@ function nodeCounts(output: string): Counts {
   };
 }
 
-async function step(
-  name: string,
-  body: () => Promise<{ counts?: Counts; note?: string } | void>,
-): Promise<StepResult> {
-  console.log(`\n=== ${name} ===`);
-  const start = performance.now();
-  try {
-    const result = (await body()) ?? {};
-    const seconds = (performance.now() - start) / 1000;
-    const ok = result.counts === undefined ||
-      (result.counts.failed === 0 && result.counts.passed > 0);
-    return { name, ok, seconds, ...result };
-  } catch (error) {
-    console.error(`${name}: ${error instanceof Error ? error.message : error}`);
-    return { name, ok: false, seconds: (performance.now() - start) / 1000 };
-  }
+// The three runtimes' tests run side by side (their output is printed whole as each ends), unless
+// FTKIT_TEST_SERIAL=1 asks for one at a time with the output as it comes.
+const serial = process.env.FTKIT_TEST_SERIAL === "1";
+
+/** Where a step's output goes: through at once, or kept and printed whole when the step ends. */
+interface Output {
+  /** Whether output is kept for the end. */
+  readonly buffered: boolean;
+  /** Adds output (printed at once unless buffered). */
+  write(text: string): void;
 }
 
-/** Runs a test runner, passing its output through, and reads its counts. */
+async function step(
+  name: string,
+  body: (output: Output) => Promise<{ counts?: Counts; note?: string } | void>,
+  buffered = false,
+): Promise<StepResult> {
+  let kept = "";
+  const output: Output = {
+    buffered,
+    write: (text) => void (buffered ? (kept += text) : process.stdout.write(text)),
+  };
+  if (!buffered) console.log(`\n=== ${name} ===`);
+  const start = performance.now();
+  let result: StepResult;
+  try {
+    const outcome = (await body(output)) ?? {};
+    const seconds = (performance.now() - start) / 1000;
+    const ok = outcome.counts === undefined ||
+      (outcome.counts.failed === 0 && outcome.counts.passed > 0);
+    result = { name, ok, seconds, ...outcome };
+  } catch (error) {
+    output.write(`${name}: ${error instanceof Error ? error.message : error}\n`);
+    result = { name, ok: false, seconds: (performance.now() - start) / 1000 };
+  }
+  if (buffered) console.log(`\n=== ${name} (${result.seconds.toFixed(1)} s) ===\n${kept}`);
+  return result;
+}
+
+/** Runs a test runner, its output to `output`, and reads its counts. */
 async function runner(
   command: string[],
   parse: (output: string) => Counts,
+  into: Output,
 ): Promise<{ counts: Counts }> {
   const { code, output } = await run(
     command,
-    { cwd: root, tee: true, env: { NO_COLOR: "1" } },
+    {
+      cwd: root,
+      ...(into.buffered ? { capture: true, stderr: true } : { tee: true }),
+      env: { NO_COLOR: "1" },
+    },
     false,
   );
+  if (into.buffered) into.write(output);
   const counts = parse(output);
   // A runner that exits non-zero failed, whatever it counted.
   if (code !== 0 && counts.failed === 0) counts.failed = 1;
@@ -224,9 +268,11 @@ if (wants("deno") || wants("bun") || wants("node")) {
   );
 }
 
-if (wants("deno")) {
-  results.push(
-    await step("tests under Deno", async () => {
+/** Deno: every test and the documentation's examples, test files in parallel, with coverage. */
+async function denoTests(buffered: boolean): Promise<StepResult[]> {
+  if (!wants("deno")) return [];
+  return [
+    await step("tests under Deno", async (output) => {
       const coverage = join(root, ".build/coverage");
       await rm(coverage, { recursive: true, force: true });
       const result = await runner(
@@ -236,6 +282,7 @@ if (wants("deno")) {
           "-A",
           // Type-checked in the lint step already (code, JSDoc examples, README).
           "--no-check",
+          "--parallel",
           "--doc",
           `--coverage=${coverage}`,
           "--coverage-raw-data-only",
@@ -248,9 +295,10 @@ if (wants("deno")) {
           "README.md",
         ],
         denoCounts,
+        output,
       );
       // Coverage of the library through its public API (the tests import nothing private).
-      await run(
+      const report = await run(
         [
           bin("deno"),
           "coverage",
@@ -258,62 +306,96 @@ if (wants("deno")) {
           "--include=^file:.*/(codec|io|tftp|ftps)/",
           "--exclude=/tests/",
         ],
-        { cwd: root, env: { NO_COLOR: "1" } },
+        { cwd: root, env: { NO_COLOR: "1" }, quiet: true },
         false,
       );
+      output.write(report.output);
       return result;
-    }),
-  );
+    }, buffered),
+  ];
 }
 
-if (wants("bun")) {
+/** Bun: the tests that depend on the runtime, files in parallel. */
+async function bunTests(buffered: boolean): Promise<StepResult[]> {
+  if (!wants("bun")) return [];
   const all = await testFiles("tests", "_test.ts");
   checkTiers(all);
   const files = all.filter(runtimeDependent);
-  results.push(
+  return [
     await step(
       "tests under Bun",
-      () =>
+      (output) =>
         runner(
-          [bin("bun"), "test", "--timeout", "120000", ...files.map((file) => `./${file}`)],
+          [
+            bin("bun"),
+            "test",
+            "--timeout",
+            "120000",
+            "--parallel",
+            ...files.map((file) => `./${file}`),
+          ],
           bunCounts,
+          output,
         ),
+      buffered,
     ),
-  );
+  ];
 }
 
-let built = false;
-if (wants("node") || wants("smoke")) {
-  const build = await step("npm build (tsc)", async () => {
-    await buildNpm();
-  });
-  results.push(build);
-  built = build.ok;
+/** The npm build, then the tests that depend on the runtime under Node, then the tarball. */
+async function nodeTests(buffered: boolean): Promise<StepResult[]> {
+  const steps: StepResult[] = [];
+  let built = false;
+  if (wants("node") || wants("smoke")) {
+    const build = await step("npm build (tsc)", async () => {
+      await buildNpm();
+    }, buffered);
+    steps.push(build);
+    built = build.ok;
+  }
+  if (wants("node")) {
+    steps.push(
+      await step("tests under Node (compiled npm build)", async (output) => {
+        if (!built) throw new Error("skipped: the npm build failed");
+        const files = (await testFiles("npm/tests", "_test.js")).filter(runtimeDependent);
+        return runner(
+          // No --test-force-exit: it drops finished tests from the report (nodejs/node#64833).
+          // Every test closes what it opens; a stuck test fails after its own timeout, and the
+          // runner kills the whole step after 20 minutes. Two files at a time (Node's default
+          // is one fewer than the cores).
+          [
+            "node",
+            "--test",
+            "--test-timeout=120000",
+            "--test-concurrency=2",
+            "--test-reporter=spec",
+            ...files,
+          ],
+          nodeCounts,
+          output,
+        );
+      }, buffered),
+    );
+  }
+  if (wants("smoke")) {
+    steps.push(
+      await step("npm tarball smoke test", async () => {
+        if (!built) throw new Error("skipped: the npm build failed");
+        await smokeNpm();
+      }, buffered),
+    );
+  }
+  return steps;
 }
 
-if (wants("node")) {
-  results.push(
-    await step("tests under Node (compiled npm build)", async () => {
-      if (!built) throw new Error("skipped: the npm build failed");
-      const files = (await testFiles("npm/tests", "_test.js")).filter(runtimeDependent);
-      return runner(
-        // No --test-force-exit: it drops finished tests from the report (nodejs/node#64833).
-        // Every test closes what it opens; a stuck test fails after its own timeout, and the
-        // runner kills the whole step after 20 minutes.
-        ["node", "--test", "--test-timeout=120000", "--test-reporter=spec", ...files],
-        nodeCounts,
-      );
-    }),
+if (serial) {
+  results.push(...await denoTests(false), ...await bunTests(false), ...await nodeTests(false));
+} else {
+  console.log(
+    "\n=== tests under Deno, Bun and Node, side by side (FTKIT_TEST_SERIAL=1: one at a time) ===",
   );
-}
-
-if (wants("smoke")) {
-  results.push(
-    await step("npm tarball smoke test", async () => {
-      if (!built) throw new Error("skipped: the npm build failed");
-      await smokeNpm();
-    }),
-  );
+  const [deno, bun, node] = await Promise.all([denoTests(true), bunTests(true), nodeTests(true)]);
+  results.push(...deno, ...bun, ...node);
 }
 
 if (wants("publish")) results.push(await denoStep("publish", "--dry-run", "--allow-dirty"));

@@ -198,7 +198,7 @@ describe("TFTP windows larger than the receiver's socket buffer", () => {
 });
 
 // The rollover scenario moves 70000 blocks; its four cases (read or write, rollover to 0 or 1)
-// take seconds each, so a run takes one of them: the one FTKIT_ROLLOVER_SIZE names ("rrq-0",
+// take seconds each, so a run takes one of them: the one FTKIT_ROLLOVER_CASE names ("rrq-0",
 // "wrq-0", "rrq-1", "wrq-1", or "all"), else one chosen at random. The test's name says which.
 const ROLLOVER_CASES = [
   { type: "rrq", rollover: 0 },
@@ -215,7 +215,7 @@ function rolloverCases(chosen: string | undefined): (typeof ROLLOVER_CASES)[numb
   const named = ROLLOVER_CASES.filter(({ type, rollover }) => `${type}-${rollover}` === chosen);
   if (named.length === 0) {
     throw new TypeError(
-      `FTKIT_ROLLOVER_SIZE must be rrq-0, wrq-0, rrq-1, wrq-1 or all, got "${chosen}"`,
+      `FTKIT_ROLLOVER_CASE must be rrq-0, wrq-0, rrq-1, wrq-1 or all, got "${chosen}"`,
     );
   }
   return named;
@@ -224,9 +224,9 @@ function rolloverCases(chosen: string | undefined): (typeof ROLLOVER_CASES)[numb
 describe("TFTP block number rollover", () => {
   // 70000 blocks of 8 bytes: past block 65535 the wire number wraps.
   const file = makeFile(70_000 * 8 + 3, 42, "octet");
-  for (const { type, rollover } of rolloverCases(process.env.FTKIT_ROLLOVER_SIZE)) {
+  for (const { type, rollover } of rolloverCases(process.env.FTKIT_ROLLOVER_CASE)) {
     const name = `${type}-${rollover}`;
-    test(`${type} of 70000 blocks wraps to ${rollover} after 65535 (FTKIT_ROLLOVER_SIZE=${name})`, () => {
+    test(`${type} of 70000 blocks wraps to ${rollover} after 65535 (FTKIT_ROLLOVER_CASE=${name})`, () => {
       const scenario: Scenario = {
         type,
         mode: "octet",
