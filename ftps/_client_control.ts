@@ -68,8 +68,8 @@ export interface DataWork {
   handle(event: DataEvent): void;
   /** The operation succeeded: the data connection is let go of. */
   completed(): void;
-  /** The operation failed with `error`; returns what it rejects with. */
-  failed(error: Error): Error;
+  /** The operation failed with `error`; resolves with what it rejects with. */
+  failed(error: Error): Promise<Error>;
   /** The session ended under the operation with `error`; returns what it rejects with. */
   abandoned(error: Error): Error;
 }
@@ -310,7 +310,8 @@ export class ClientControl {
       case "failed": {
         const pending = this.#pending.get(event.id);
         this.#pending.delete(event.id);
-        pending?.reject(pending.data?.failed(event.error) ?? event.error);
+        if (pending?.data) void pending.data.failed(event.error).then(pending.reject);
+        else pending?.reject(event.error);
         return;
       }
       case "closed":

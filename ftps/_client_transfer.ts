@@ -225,6 +225,8 @@ class DataJob implements DataWork {
   stopped?: Error;
   /** The data connection's work, once started. */
   moved?: Promise<void>;
+  /** TLS on the data connection, once begun. */
+  #handshake?: Promise<FtpSocket>;
   /** Refused for want of a TLS 1.3 ticket: settles once the connection was read to its end for
    * the tickets its full handshake brought, and closed (see {@linkcode Transfers.run}). */
   ticketsRead?: Promise<void>;
@@ -264,8 +266,12 @@ class DataJob implements DataWork {
     this.#drop();
   }
 
-  failed(error: Error): Error {
+  async failed(error: Error): Promise<Error> {
     this.#ended = true;
+    // A server that insists on resumption can refuse the data connection (522, 425) before this
+    // side has seen its own end of the handshake: the handshake is let settle (it is bounded)
+    // so that the error can say whether it resumed.
+    if (this.#handshake && isRefusal(error)) await this.#handshake.then(() => {}, () => {});
     if (this.#starved(error)) {
       // Read to its end for the tickets its full handshake brought, once its work stops; a
       // connection not yet moving data is let go of now.
@@ -398,11 +404,13 @@ class DataJob implements DataWork {
     const offered = resumeData && transport.resumesSessions &&
       (sessions.ready || (transport.singleUseTickets ?? false));
     this.offered = offered;
-    const socket = await inTime(
+    const handshake = inTime(
       plain.startTls({ ...control.tls, ...(resumeData ? { sessions } : {}) }),
       control.timeoutMs,
       "TLS on the data connection",
-    ).catch((error) => {
+    );
+    this.#handshake = handshake;
+    const socket = await handshake.catch((error) => {
       this.#release();
       // A refusal, not silence: a timeout is not worth a second wait.
       this.resumeRefused = offered && !(error instanceof TimeoutError);
@@ -517,10 +525,14 @@ class DataJob implements DataWork {
  * resume the control connection's TLS session: vsftpd answers 522, ProFTPD 425 (RFC 4217 10.2
  * lets a server insist).
  */
+/** Whether `error` is the reply a server that requires resumption gives a data connection that
+ * did not resume (vsftpd 522, ProFTPD 425). */
+function isRefusal(error: Error): error is FtpReplyError {
+  return error instanceof FtpReplyError && (error.code === 522 || error.code === 425);
+}
+
 function resumptionRequired(error: Error, resumes: boolean): Error {
-  if (!(error instanceof FtpReplyError) || (error.code !== 522 && error.code !== 425)) {
-    return error;
-  }
+  if (!isRefusal(error)) return error;
   return new FtpReplyError(
     error.command,
     { code: error.code, lines: error.lines },

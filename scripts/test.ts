@@ -197,7 +197,7 @@ async function runner(
     command,
     {
       cwd: root,
-      ...(into.buffered ? { capture: true, stderr: true } : { tee: true }),
+      ...(into.buffered ? { quiet: true } : { tee: true }),
       env: { NO_COLOR: "1" },
     },
     false,
