@@ -102,14 +102,21 @@ async function stallingServer(
  * data handshake, whether the session store came along (a session offered if it holds one).
  */
 function pretendTls(
-  options: { singleUseTickets: boolean; ready: boolean },
+  options: {
+    singleUseTickets: boolean;
+    ready: boolean;
+    /** Awaited before a data connection's handshake is reported done. */
+    handshakeEnd?: () => Promise<void>;
+    /** Sees what the client reads from its control connection. */
+    onControlRead?: (bytes: Uint8Array) => void;
+  },
   handshake: (offered: boolean) => "resumed" | "full" | Error,
 ): FtpTransport & { offers: boolean[] } {
   const offers: boolean[] = [];
   // `socket` as it is, but for the TLS facts and handshake given.
   const relay = (
     socket: FtpSocket,
-    tls: Pick<FtpSocket, "tls" | "startTls">,
+    tls: Pick<FtpSocket, "tls" | "startTls"> & Partial<Pick<FtpSocket, "read">>,
   ): FtpSocket => ({
     get localAddress() {
       return socket.localAddress;
@@ -135,8 +142,18 @@ function pretendTls(
     sessionStore: () => ({ ready: options.ready }),
     listen: () => Promise.reject(new Error("Passive only")),
     async connect({ host, port }) {
-      const socket = await nodeTransport.connect({ host, port });
+      const plain = await nodeTransport.connect({ host, port });
       const control = connections++ === 0;
+      const socket = control && options.onControlRead
+        ? relay(plain, {
+          startTls: (tls) => plain.startTls(tls),
+          read: async () => {
+            const bytes = await plain.read();
+            if (bytes) options.onControlRead!(bytes);
+            return bytes;
+          },
+        })
+        : plain;
       return relay(socket, {
         async startTls(tls) {
           if (control) return secured(socket, false);
@@ -144,6 +161,7 @@ function pretendTls(
           const outcome = handshake(tls.sessions !== undefined);
           if (outcome instanceof Error) throw outcome;
           await socket.write(new TextEncoder().encode(outcome === "resumed" ? "R" : "F"));
+          await options.handshakeEnd?.();
           return secured(socket, outcome === "resumed");
         },
       });
@@ -363,6 +381,40 @@ describe("FtpsClient retries a refused transfer when it can be made again whole"
       });
       assert.deepEqual(server.transfers, ["RETR", "RETR", "STOR", "STOR", "STOR"]);
       assert.deepEqual(transport.offers, [true, true, true, true, true]);
+    } finally {
+      await client.close();
+      server.close();
+    }
+  });
+
+  test("a refusal read before this side's handshake ends: the error still says it did not resume", async () => {
+    // The server's 522 can overtake the client's own view of the handshake it refuses (a loaded
+    // machine, a handshake in a worker): here the handshake reports done only once the client
+    // has read the 522 and gone on with it.
+    let refusalRead!: () => void;
+    const refused = new Promise<void>((resolve) => (refusalRead = resolve));
+    const transport = pretendTls({
+      singleUseTickets: false,
+      ready: true,
+      handshakeEnd: () => refused.then(() => new Promise((resolve) => setImmediate(resolve))),
+      onControlRead: (bytes) => {
+        if (new TextDecoder().decode(bytes).includes("522 ")) refusalRead();
+      },
+    }, () => "full");
+    const server = await pretendFtps((_verb, _resumed, data, reply) => {
+      reply("522 Data connections must resume the control connection's TLS session");
+      data.end();
+    });
+    const client = await pretended(server.port, transport);
+    try {
+      await assert.rejects(client.get("a.bin"), (error: unknown) => {
+        assert.ok(error instanceof FtpReplyError && error.code === 522, String(error));
+        assert.match(error.message, /The server requires data connections to resume/);
+        return true;
+      });
+      // The handshake was made (offering the session) and not resumed: no second try.
+      assert.deepEqual(server.transfers, ["RETR"]);
+      assert.deepEqual(transport.offers, [true]);
     } finally {
       await client.close();
       server.close();
