@@ -365,10 +365,9 @@ export class TftpServerEndpoint {
       firstReplyRetransmits: this.#options.firstReplyRetransmits ?? 0,
     });
     const tracked: Tracked = { transfer, address: from.address, charged: true };
-    const key = keyOf(from);
-    const previous = this.#transfers.get(key);
-    if (previous) this.#forget(key, previous);
-    this.#transfers.set(key, tracked);
+    // The key is free: while a request waits, its key's datagrams are ignored, and a drained
+    // transfer under it was forgotten when the request was admitted (#clientTransfers).
+    this.#transfers.set(keyOf(from), tracked);
     this.#client(from.address).transfers.add(tracked);
     this.#unanswered.add(tracked);
     transfer.start(now);
@@ -451,7 +450,8 @@ export class TftpServerEndpoint {
         this.#unanswered.delete(tracked);
         continue;
       }
-      if (!transfer.evict(now)) continue;
+      // Unanswered and not finished: the transfer ends.
+      transfer.evict(now);
       this.#evicted++;
       this.#forget(keyOf(transfer.peer), tracked);
       this.#events.push({ type: "evicted", transfer });
@@ -491,8 +491,8 @@ export class TftpServerEndpoint {
     this.#refund(tracked);
     this.#unanswered.delete(tracked);
     if (this.#transfers.get(key) === tracked) this.#transfers.delete(key);
-    const client = this.#clients.get(tracked.address);
-    if (!client) return;
+    // A tracked transfer keeps its client's entry (it is one of its transfers until now).
+    const client = this.#clients.get(tracked.address)!;
     client.transfers.delete(tracked);
     if (client.waiting === 0 && client.transfers.size === 0) this.#clients.delete(tracked.address);
   }
