@@ -18,13 +18,13 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { createSocket } from "node:dgram";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 // The peers as they report themselves (/usr/sbin/in.tftpd may be atftpd's).
 import { type Daemon, PEER, startDaemon, TFTPD_ARGS } from "../../tests/interop/_peers.ts";
+import { freeUdpPort } from "./_udp_port.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name: string) => join(root, "node_modules/.bin", name);
@@ -43,16 +43,6 @@ function cli(runtime: Runtime, args: string[]): [string, string[]] {
   if (runtime === "deno") return [bin("deno"), ["run", "-A", join(root, "cli.ts"), ...args]];
   if (runtime === "bun") return [bin("bun"), [join(root, "cli.ts"), ...args]];
   return ["node", [join(root, "npm/cli.js"), ...args]];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const socket = createSocket("udp4");
-    socket.bind(0, "127.0.0.1", () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs a command; resolves with its exit code and the seconds it took. */
@@ -157,14 +147,14 @@ try {
 
   if (!only || only === "server") {
     console.log("== curl reading from the server ==");
-    const hpaPort = await freePort();
+    const hpaPort = await freeUdpPort();
     const hpa = await tftpdHpa(work, hpaPort);
     const servers: [Runtime, number, Daemon][] = [];
     const floors: [Runtime, number, Daemon][] = [];
     for (const runtime of RUNTIMES) {
-      const port = await freePort();
+      const port = await freeUdpPort();
       servers.push([runtime, port, await ftkitServer(runtime, work, port)]);
-      const floorPort = await freePort();
+      const floorPort = await freeUdpPort();
       floors.push([
         runtime,
         floorPort,
@@ -204,7 +194,7 @@ try {
 
   if (!only || only === "client") {
     console.log("\n== reading from tftpd-hpa: ftkit client vs curl ==");
-    const port = await freePort();
+    const port = await freeUdpPort();
     const hpa = await tftpdHpa(work, port);
     for (const blksize of [512, 1468, 65464]) {
       const peer = await measure(
@@ -235,11 +225,11 @@ try {
 
   if (!only || only === "window") {
     console.log("\n== windowed: ftkit client and server vs atftp and atftpd ==");
-    const atftpdPort = await freePort();
+    const atftpdPort = await freeUdpPort();
     const peerServer = await atftpd(work, atftpdPort);
     const servers: [Runtime, number, Daemon][] = [];
     for (const runtime of RUNTIMES) {
-      const port = await freePort();
+      const port = await freeUdpPort();
       servers.push([runtime, port, await ftkitServer(runtime, work, port)]);
     }
     for (const windowsize of [16, 64]) {
@@ -324,7 +314,7 @@ try {
       }
       return { seconds, ok };
     };
-    const hpaPort = await freePort();
+    const hpaPort = await freeUdpPort();
     const hpa = await tftpdHpa(work, hpaPort);
     const peer = await run(hpaPort);
     await hpa.stop();
@@ -333,7 +323,7 @@ try {
       `tftpd-hpa ${fmt(mbps(peer.ok * 1e6, peer.seconds))} (${peer.ok} ok)`,
     ];
     for (const runtime of RUNTIMES) {
-      const port = await freePort();
+      const port = await freeUdpPort();
       const server = await ftkitServer(runtime, work, port);
       const ours = await run(port);
       await server.stop();

@@ -31,6 +31,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { freeUdpPort } from "./_udp_port.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name: string) => join(root, "node_modules/.bin", name);
@@ -160,16 +161,6 @@ interface Running {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const socket = createSocket("udp4");
-    socket.bind(0, "127.0.0.1", () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts the server in its own process group; resolves once it answers a request. */
 async function start(spec: ServerSpec, dir: string, port: number): Promise<Running | undefined> {
   const command = spec.command(dir, port);
@@ -283,7 +274,7 @@ async function flood(
   dir: string,
   sources: "ports" | "addresses",
 ): Promise<FloodResult | undefined> {
-  const port = await freePort();
+  const port = await freeUdpPort();
   const server = await start(spec, dir, port);
   if (!server) {
     console.log(`${spec.name}: not available, skipped`);
@@ -348,7 +339,7 @@ async function amplification(
   dir: string,
   attack: "plain" | "blind-acks",
 ): Promise<AmplificationResult | undefined> {
-  const port = await freePort();
+  const port = await freeUdpPort();
   const server = await start(spec, dir, port);
   if (!server) return undefined;
   const victims: Victim[] = [];
