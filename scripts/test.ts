@@ -12,8 +12,10 @@
  * 5. the npm tarball smoke test;
  * 6. `deno publish --dry-run`.
  *
- * Every step runs even when an earlier one failed (except those that need the npm build); each
- * runtime prints its own counts, a summary follows, and any failure makes the exit code 1.
+ * Steps 2, 3 and 4-5 run side by side (FTKIT_TEST_SERIAL=1: one after another), test files in
+ * parallel within each runtime. Every step runs even when an earlier one failed (except those
+ * that need the npm build); each runtime prints its own counts, a summary follows, and any
+ * failure makes the exit code 1.
  *
  * Usage: deno run -A scripts/test.ts [STEP...]   (steps: lint deno bun node smoke publish)
  *
