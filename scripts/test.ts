@@ -364,11 +364,13 @@ async function nodeTests(buffered: boolean): Promise<StepResult[]> {
           // No --test-force-exit: it drops finished tests from the report (nodejs/node#64833).
           // Every test closes what it opens; a stuck test fails after its own timeout, and the
           // runner kills the whole step after 20 minutes. Two files at a time (Node's default
-          // is one fewer than the cores).
+          // is one fewer than the cores). Node holds each test file, as a whole, to the same
+          // timeout as a test: it is set for the slowest file on a loaded machine (the 100 MB
+          // interop transfers), not for one test.
           [
             "node",
             "--test",
-            "--test-timeout=120000",
+            "--test-timeout=360000",
             "--test-concurrency=2",
             "--test-reporter=spec",
             ...files,
