@@ -46,7 +46,8 @@ export interface FtpsClientOptions extends FtpTlsClientOptions {
   passive?: boolean;
   /** The longest wait for a reply, a connection or data, in ms (default 30000). */
   timeoutMs?: number;
-  /** The transport: the runtime entry points fill it in. */
+  /** The transport: `connectFtps` fills it in with the running runtime's (or, from a per-runtime
+   * entry point, that runtime's). */
   transport: FtpTransport;
 }
 
@@ -91,9 +92,9 @@ export interface FtpsTransferInfo {
  *
  * @example
  * ```ts ignore
- * import { connectFtps } from "@ftkit/ftkit/ftps/node";
+ * import { connectFtps } from "@ftkit/ftkit";
  *
- * // connectFtps is FtpsClient.connect with this runtime's transport.
+ * // connectFtps is FtpsClient.connect with the running runtime's transport.
  * await using client = await connectFtps({ host: "127.0.0.1", user: "fred", password: "pw" });
  * const bytes = await client.get("firmware.bin");
  * await client.put("backup/config.txt", new TextEncoder().encode("hostname r1\n"));

@@ -1,8 +1,9 @@
 /**
- * FTP and FTPS, sans-I/O: the client control machine ({@linkcode FtpClientSession}), the server's
- * session layer ({@linkcode FtpServerSession}) and the typed reply error. TLS and sockets stay
- * outside: the machines say when to upgrade the control connection, when to open data connections
- * and when to run TLS on them.
+ * FTP and FTPS: the client and server functions ({@linkcode connectFtps}, {@linkcode serveFtps}),
+ * which run on the running runtime's transport, and under them, sans-I/O, the client control
+ * machine ({@linkcode FtpClientSession}), the server's session layer ({@linkcode FtpServerSession})
+ * and the typed reply error. TLS and sockets stay outside the machines: they say when to upgrade
+ * the control connection, when to open data connections and when to run TLS on them.
  *
  * @example
  * ```ts
@@ -27,3 +28,4 @@ export * from "./transport.ts";
 export * from "./client.ts";
 export * from "./certificate.ts";
 export * from "./server.ts";
+export * from "./adapters/auto.ts";

@@ -31,8 +31,8 @@ function isContext(value: FtpTlsServerOptions | FtpTlsServerContext): value is F
 const MAX_REFUSALS = 64;
 
 /**
- * Starts an FTPS server over the given transport. The per-runtime entry points bind this to
- * their adapter; call theirs (`serveFtps` from `@ftkit/ftkit/ftps/deno`, `ftkit/ftps/node`, ...).
+ * Starts an FTPS server over the given transport. `serveFtps` (from `@ftkit/ftkit`, npm `ftkit`)
+ * binds this to the running runtime's transport, and the per-runtime entry points to theirs.
  *
  * @param transport The TCP/TLS transport.
  * @param options What to serve, to whom, and how.

@@ -17,7 +17,9 @@ const out = `${root}npm/`;
 
 /**
  * Entry points whose file differs by runtime, as `{ subpath: { deno, bun, node } }` (files without
- * extension, relative to the package root). Subpaths not listed here are the same everywhere.
+ * extension, relative to the package root). Subpaths not listed here are the same everywhere:
+ * `ftkit`, `ftkit/tftp` and `ftkit/ftps` among them, whose server and client functions pick the
+ * runtime's adapter when first called (as on JSR, which has no conditions), so they need none.
  */
 const runtimeEntries: Record<string, Partial<Record<"deno" | "bun" | "node", string>>> = {
   // One import for the TFTP server and client, with each runtime's own UDP adapter.

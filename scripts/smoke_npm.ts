@@ -1,6 +1,8 @@
 /**
  * The npm tarball smoke test: packs `npm/`, installs the tarball into an empty project, imports it
- * with Node, runs its `ftkit` bin, and type-checks a consumer file with `tsc`.
+ * with Node and with Bun (the root module's functions serve and fetch over TFTP and FTPS on
+ * loopback, each on the runtime's own adapter), runs its `ftkit` bin, and type-checks a consumer
+ * file with `tsc`.
  *
  * Usage: deno run -A scripts/smoke_npm.ts (after scripts/build_npm.ts)
  *
@@ -17,9 +19,15 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 
 const consumerJs = `
 import assert from "node:assert/strict";
-import { decodeTftpPacket, encodeTftpPacket } from "ftkit";
+import {
+  connectFtps, createFtpsCertificate, decodeTftpPacket, encodeTftpPacket, serveFtps, serveTftp, tftpGet,
+} from "ftkit";
 import * as codec from "ftkit/codec";
-import { TftpClientTransfer } from "ftkit/tftp";
+import * as tftpModule from "ftkit/tftp";
+import * as ftpsModule from "ftkit/ftps";
+import * as tftpOnNode from "ftkit/tftp/node";
+import * as ftpsOnNode from "ftkit/ftps/node";
+const { TftpClientTransfer } = tftpModule;
 
 const bytes = encodeTftpPacket({ type: "rrq", filename: "pxelinux.0", mode: "octet", options: { blksize: 1468 } });
 assert.deepEqual(codec.decodeTftpPacket(bytes), {
@@ -29,13 +37,60 @@ assert.throws(() => decodeTftpPacket(new Uint8Array([0, 9])), codec.TftpDecodeEr
 const client = new TftpClientTransfer({ type: "rrq", filename: "a", server: { address: "127.0.0.1", port: 69 } });
 client.start(0);
 assert.equal(client.pollTransmit().to.port, 69);
-console.log("import ok");
+
+// The root module's functions pick the runtime's adapter: a TFTP get and an FTPS get on loopback.
+const hello = new TextEncoder().encode("hello\\n");
+const tftpServer = await serveTftp({ host: "127.0.0.1", port: 0, handler: { read: async () => hello } });
+try {
+  const bytes = await tftpGet({ host: "127.0.0.1", port: tftpServer.address.port, remote: "hello" });
+  assert.equal(new TextDecoder().decode(bytes), "hello\\n");
+} finally {
+  await tftpServer.close();
+}
+const certificate = await createFtpsCertificate();
+const ftpsServer = await serveFtps({
+  root: ".",
+  users: { fred: "secret" },
+  tls: { cert: certificate.certPem, key: certificate.keyPem },
+  host: "127.0.0.1",
+  port: 0,
+});
+try {
+  const client = await connectFtps({
+    host: "127.0.0.1", port: ftpsServer.address.port, user: "fred", password: "secret", ca: certificate.caPem,
+  });
+  try {
+    const manifest = JSON.parse(new TextDecoder().decode(await client.get("package.json")));
+    assert.equal(manifest.name, "consumer");
+  } finally {
+    await client.close();
+  }
+} finally {
+  await ftpsServer.close();
+}
+// The protocol modules export the same functions; the per-runtime subpaths stay.
+assert.equal(tftpModule.tftpGet, tftpGet);
+assert.equal(ftpsModule.connectFtps, connectFtps);
+assert.equal(typeof tftpOnNode.tftpGet, "function");
+assert.equal(typeof ftpsOnNode.connectFtps, "function");
+console.log(\`import ok (\${"Bun" in globalThis ? "bun" : "node"})\`);
 `;
 
 const consumerTs = `
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "ftkit";
 import { NetasciiEncoder, TftpErrorCode, type TftpOptions } from "ftkit/codec";
-import { TftpServerEndpoint, type TftpTransferEvent } from "ftkit/tftp";
+import {
+  connectFtps,
+  type FtpsClient,
+  type FtpsServer,
+  serveTftp,
+  tftpGet,
+  type TftpClientResult,
+  type TftpServer,
+} from "ftkit";
+import { TftpServerEndpoint, tftpGetFile, type TftpTransferEvent } from "ftkit/tftp";
+import { serveFtps } from "ftkit/ftps";
+import { tftpGet as tftpGetOnNode } from "ftkit/tftp/node";
 
 const packet: TftpPacket = decodeTftpPacket(new Uint8Array([0, 4, 0, 1]));
 if (packet.type === "ack") {
@@ -51,6 +106,27 @@ void encoded;
 const endpoint = new TftpServerEndpoint({ maxBlksize: 1468 });
 const event: TftpTransferEvent | undefined = endpoint.accept(0, endpoint.handleDatagram(0, wire, { address: "::1", port: 1 })!)?.pollEvent();
 void event;
+
+// The root module's server and client functions, typed as the protocol modules and the
+// per-runtime subpaths type them.
+export async function fetchBoth(ca: string): Promise<[Uint8Array, Uint8Array]> {
+  const server: TftpServer = await serveTftp({ root: ".", host: "127.0.0.1", port: 0 });
+  const at = { host: "127.0.0.1", port: server.address.port };
+  const result: TftpClientResult = await tftpGetFile({ ...at, remote: "a" }, "a.copy");
+  void result;
+  const bytes: Uint8Array = await tftpGet({ ...at, remote: "a" });
+  const viaNode: Uint8Array = await tftpGetOnNode({ ...at, remote: "a" });
+  await server.close();
+  const ftps: FtpsServer = await serveFtps({ root: ".", host: "127.0.0.1", port: 0 });
+  const client: FtpsClient = await connectFtps({ host: "127.0.0.1", port: ftps.address.port, ca });
+  const fetched: Uint8Array = await client.get("a");
+  await client.close();
+  await ftps.close();
+  // @ts-expect-error connectFtps picks the transport itself
+  await connectFtps({ host: "127.0.0.1", transport: undefined });
+  void viaNode;
+  return [bytes, fetched];
+}
 
 // The types are real: these must not compile.
 // @ts-expect-error an ACK needs a block number
@@ -92,6 +168,8 @@ export async function smokeNpm(packageDir = join(root, "npm")): Promise<void> {
         "mod.d.ts",
         "codec/mod.js",
         "tftp/mod.js",
+        "tftp/adapters/auto.js",
+        "ftps/adapters/auto.js",
         "cli.js",
         "cli/main.js",
         "README.md",
@@ -118,6 +196,10 @@ export async function smokeNpm(packageDir = join(root, "npm")): Promise<void> {
     );
     await writeFile(join(project, "consumer.mjs"), consumerJs);
     await run(["node", "consumer.mjs"], { cwd: project, timeoutMs: 60_000 });
+    await run([join(root, "node_modules/.bin/bun"), "consumer.mjs"], {
+      cwd: project,
+      timeoutMs: 60_000,
+    });
 
     const bin = await run(
       [join(project, "node_modules/.bin/ftkit"), "tftp", "decode", "000400ff"],

@@ -1,7 +1,10 @@
 /**
- * TFTP sans-I/O machines: the client transfer, the server endpoint and its transfers, and option
- * negotiation. No I/O, no timers, no clock: time comes in as `now`, datagrams and deadlines and
- * events go out, so the same machines run over any transport.
+ * TFTP: the server and client functions ({@linkcode serveTftp}, {@linkcode tftpGet},
+ * {@linkcode tftpGetStream}, {@linkcode tftpGetFile}, {@linkcode tftpPut},
+ * {@linkcode tftpPutFile}), which run on the running runtime's UDP adapter, and under them the
+ * sans-I/O machines: the client transfer, the server endpoint and its transfers, and option
+ * negotiation. The machines do no I/O and hold no timer or clock: time comes in as `now`,
+ * datagrams and deadlines and events go out, so the same machines run over any transport.
  *
  * @example
  * ```ts
@@ -40,3 +43,4 @@ export * from "./server.ts";
 export * from "./client.ts";
 export * from "./transfer_error.ts";
 export * from "./runtime_api.ts";
+export * from "./adapters/auto.ts";

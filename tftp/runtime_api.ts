@@ -17,7 +17,11 @@ import {
   tftpPutWith,
 } from "./client.ts";
 
-/** The TFTP functions of one runtime, as each `tftp/adapters/*.ts` entry point exports them. */
+/**
+ * The TFTP functions over one UDP binding, as the root module (`@ftkit/ftkit`, npm `ftkit`) and
+ * each `tftp/{deno,bun,node}` entry point export them: see the root module's functions of the
+ * same names for their options, errors, permissions and examples.
+ */
 export interface TftpRuntimeApi {
   /** Starts a TFTP server serving `root` or a `handler`. */
   serveTftp(options: ServeTftpOptions): Promise<TftpServer>;

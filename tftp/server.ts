@@ -120,8 +120,8 @@ function isRequest(bytes: Uint8Array): boolean {
 }
 
 /**
- * Starts a TFTP server over the given UDP binding. The per-runtime entry points bind this to
- * their adapter; call theirs (`serveTftp` from `@ftkit/ftkit/tftp/deno`, `ftkit/tftp/node`, ...).
+ * Starts a TFTP server over the given UDP binding. `serveTftp` (from `@ftkit/ftkit`, npm `ftkit`)
+ * binds this to the running runtime's adapter, and the per-runtime entry points to theirs.
  *
  * @param bind Binds UDP sockets.
  * @param options What to serve and how.

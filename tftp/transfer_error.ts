@@ -10,14 +10,15 @@ import type { TftpFailureReason, TftpTransferStats } from "./transfer.ts";
  * A failed transfer: why, the TFTP error code sent or received, and the counters.
  *
  * @example
- * ```ts ignore
- * import { TftpTransferError } from "@ftkit/ftkit/tftp";
- * import { tftpGet } from "@ftkit/ftkit/tftp/deno";
+ * ```ts
+ * import { serveTftp, tftpGet, TftpTransferError } from "@ftkit/ftkit";
  *
+ * // A server with nothing to read: every read is refused with ERROR 2 (access violation).
+ * await using server = await serveTftp({ host: "127.0.0.1", port: 0, handler: {} });
  * try {
- *   await tftpGet({ host: "127.0.0.1", remote: "missing.bin" });
+ *   await tftpGet({ host: "127.0.0.1", port: server.address.port, remote: "missing.bin" });
  * } catch (error) {
- *   if (error instanceof TftpTransferError && error.code === 1) console.log("not found");
+ *   if (error instanceof TftpTransferError) console.log(error.reason, error.code); // "peer-error" 2
  * }
  * ```
  */

@@ -2,7 +2,10 @@
  * ftkit's FTPS client and server on Deno: the client over `node:tls`, each session with a TLS
  * session store of its own (so that its data connections resume its control connection's TLS
  * session, as vsftpd, ProFTPD and FileZilla Server require), the server over `node:net` and
- * `node:tls`.
+ * `node:tls`. Its `connectFtps` and `serveFtps` are the root module's (`@ftkit/ftkit`, npm
+ * `ftkit`) with these transports chosen: the root's choose them by themselves on Deno (see there
+ * for their options, errors, permissions and examples). Import from here to choose them on any
+ * runtime, or for the native TLS {@linkcode transport}.
  *
  * @example
  * ```ts ignore
@@ -94,7 +97,8 @@ export function connectFtps(
 export const serverTransport: FtpServerTransport = nodeFtpServerTransport;
 
 /**
- * Starts an FTPS server (see {@linkcode ServeFtpsOptions}).
+ * Starts an FTPS server (see {@linkcode ServeFtpsOptions}) over {@linkcode serverTransport}: the
+ * root module's `serveFtps`.
  *
  * @example
  * ```ts ignore

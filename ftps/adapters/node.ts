@@ -1,5 +1,8 @@
 /**
- * ftkit's FTPS client and server on Node, over `node:net` and `node:tls`.
+ * ftkit's FTPS client and server on Node, over `node:net` and `node:tls`: the root module's
+ * `connectFtps` and `serveFtps` (`@ftkit/ftkit`, npm `ftkit`) with this transport chosen, instead
+ * of the running runtime's (see there for their options, errors, permissions and examples), and
+ * the transports themselves.
  *
  * @example
  * ```ts ignore
@@ -24,7 +27,8 @@ import { nodeFtpServerTransport, nodeFtpTransport } from "./_node_tcp.ts";
 export const transport: FtpTransport = nodeFtpTransport;
 
 /**
- * Connects, secures and logs in (see {@linkcode FtpsClient.connect}).
+ * Connects, secures and logs in (see {@linkcode FtpsClient.connect}) over {@linkcode transport}:
+ * the root module's `connectFtps`, on Node's transport.
  *
  * @example
  * ```ts ignore
@@ -54,7 +58,8 @@ export function connectFtps(
 export const serverTransport: FtpServerTransport = nodeFtpServerTransport;
 
 /**
- * Starts an FTPS server (see {@linkcode ServeFtpsOptions}).
+ * Starts an FTPS server (see {@linkcode ServeFtpsOptions}) over {@linkcode serverTransport}: the
+ * root module's `serveFtps`.
  *
  * @example
  * ```ts ignore

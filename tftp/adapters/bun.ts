@@ -1,11 +1,19 @@
 /**
- * ftkit's TFTP server and client on Bun, over `Bun.udpSocket`.
+ * ftkit's TFTP server and client on Bun, over `Bun.udpSocket`. These are the functions of the root module (`@ftkit/ftkit`, npm `ftkit`) with
+ * this adapter chosen, instead of the running runtime's: see there for their options, errors,
+ * permissions and examples.
  *
  * @example
  * ```ts ignore
- * import { serveTftp } from "ftkit/tftp/bun";
+ * import { serveTftp, tftpGet } from "ftkit/tftp/bun";
  *
- * await using server = await serveTftp({ root: "./tftpboot", host: "127.0.0.1", port: 6969 });
+ * await using server = await serveTftp({
+ *   host: "127.0.0.1",
+ *   port: 0,
+ *   handler: { read: () => Promise.resolve(new TextEncoder().encode("hello\n")) },
+ * });
+ * const bytes = await tftpGet({ host: "127.0.0.1", port: server.address.port, remote: "a" });
+ * console.log(new TextDecoder().decode(bytes)); // "hello\n"
  * ```
  *
  * @module
@@ -14,88 +22,47 @@
 // Everything portable too, so one import gives the whole TFTP API on this runtime.
 export * from "../mod.ts";
 
-import type { TftpUdpBind, TftpUdpSocket } from "../transport.ts";
-import { makeTftpApi, type TftpRuntimeApi } from "../runtime_api.ts";
-import { bindNodeDgram } from "./_dgram.ts";
-
-// The slice of Bun's API used here, typed by hand so no Bun types reach npm users.
-interface BunUdpSocket {
-  readonly address: { address: string; port: number };
-  send(data: Uint8Array, port: number, address: string): boolean;
-  close(): void;
-}
-interface BunNamespace {
-  udpSocket(options: {
-    hostname: string;
-    port: number;
-    socket: {
-      data(socket: BunUdpSocket, data: Uint8Array, port: number, address: string): void;
-      drain?(socket: BunUdpSocket): void;
-      error?(socket: BunUdpSocket, error: Error): void;
-    };
-  }): Promise<BunUdpSocket>;
-}
+import type { TftpUdpBind } from "../transport.ts";
+import { type ServeTftpOptions, serveTftpWith, type TftpServer } from "../server.ts";
+import {
+  type TftpClientOptions,
+  type TftpClientResult,
+  tftpGetFileWith,
+  tftpGetStreamWith,
+  tftpGetWith,
+  tftpPutFileWith,
+  type TftpPutSource,
+  tftpPutWith,
+} from "../client.ts";
+import { bindBunUdp } from "./_bun_udp.ts";
 
 /** Binds a UDP socket with `Bun.udpSocket`, or with `node:dgram` for sockets that ask for a receive
  * buffer size. */
-export const bindUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> => {
-  const bun = (globalThis as { Bun?: BunNamespace }).Bun;
-  if (!bun) throw new TypeError("Bun.udpSocket is not available: this adapter runs on Bun");
-  // Bun.udpSocket cannot size its receive buffer, and a windowed receiver needs a big one.
-  if (options.receiveBufferSize !== undefined) return bindNodeDgram(options);
-  let closed = false;
-  // Datagrams refused for backpressure wait here until the socket drains.
-  const backlog: { bytes: Uint8Array; to: { address: string; port: number } }[] = [];
-  const udp = await bun.udpSocket({
-    hostname: options.host,
-    port: options.port,
-    socket: {
-      data(_socket, data, port, address) {
-        if (!closed) options.onMessage(data, { address, port });
-      },
-      drain(socket) {
-        while (backlog.length > 0 && !closed) {
-          const next = backlog[0];
-          if (!socket.send(next.bytes, next.to.port, next.to.address)) return;
-          backlog.shift();
-        }
-      },
-      error(_socket, error) {
-        if (!closed) options.onError?.(error);
-      },
-    },
-  });
-  const socket: TftpUdpSocket = {
-    local: { address: udp.address.address, port: udp.address.port },
-    send(bytes, to) {
-      if (closed) return;
-      if (backlog.length > 0 || !udp.send(bytes, to.port, to.address)) {
-        // Bounded: a backlog this deep means the peer is gone; retransmission will recover.
-        if (backlog.length < 4096) backlog.push({ bytes, to });
-      }
-    },
-    close() {
-      if (!closed) {
-        closed = true;
-        udp.close();
-      }
-      return Promise.resolve();
-    },
-  };
-  return socket;
-};
+export const bindUdp: TftpUdpBind = bindBunUdp;
 
-const api: TftpRuntimeApi = makeTftpApi(bindUdp);
+// The root module's functions (tftp/adapters/auto.ts), bound to this adapter.
 
-/** Serves TFTP (see {@linkcode TftpRuntimeApi.serveTftp}). */
-export const serveTftp: TftpRuntimeApi["serveTftp"] = api.serveTftp;
-/** Reads a file into memory (see {@linkcode TftpRuntimeApi.tftpGet}). */
-export const tftpGet: TftpRuntimeApi["tftpGet"] = api.tftpGet;
-/** Reads a file into a stream (see {@linkcode TftpRuntimeApi.tftpGetStream}). */
-export const tftpGetStream: TftpRuntimeApi["tftpGetStream"] = api.tftpGetStream;
-/** Reads a file to a local file (see {@linkcode TftpRuntimeApi.tftpGetFile}). */
-export const tftpGetFile: TftpRuntimeApi["tftpGetFile"] = api.tftpGetFile;
-/** Writes bytes or a stream (see {@linkcode TftpRuntimeApi.tftpPut}). */
-export const tftpPut: TftpRuntimeApi["tftpPut"] = api.tftpPut;
-/** Writes a local file (see {@linkcode TftpRuntimeApi.tftpPutFile}). */
-export const tftpPutFile: TftpRuntimeApi["tftpPutFile"] = api.tftpPutFile;
+/** Starts a TFTP server over `Bun.udpSocket` (the root module's `serveTftp`). */
+export const serveTftp = (options: ServeTftpOptions): Promise<TftpServer> =>
+  serveTftpWith(bindUdp, options);
+/** Reads a remote file into memory (the root module's `tftpGet`). */
+export const tftpGet = (options: TftpClientOptions): Promise<Uint8Array> =>
+  tftpGetWith(bindUdp, options);
+/** Reads a remote file into a writable stream (the root module's `tftpGetStream`). */
+export const tftpGetStream = (
+  options: TftpClientOptions,
+  destination: WritableStream<Uint8Array>,
+): Promise<TftpClientResult> => tftpGetStreamWith(bindUdp, options, destination);
+/** Reads a remote file into a local file, renamed into place when whole (the root module's
+ * `tftpGetFile`). */
+export const tftpGetFile = (options: TftpClientOptions, path: string): Promise<TftpClientResult> =>
+  tftpGetFileWith(bindUdp, options, path);
+/** Writes bytes, a stream or an async iterable (the root module's `tftpPut`). */
+export const tftpPut = (
+  options: TftpClientOptions,
+  source: TftpPutSource,
+  size?: number,
+): Promise<TftpClientResult> => tftpPutWith(bindUdp, options, source, size);
+/** Writes a local file (the root module's `tftpPutFile`). */
+export const tftpPutFile = (options: TftpClientOptions, path: string): Promise<TftpClientResult> =>
+  tftpPutFileWith(bindUdp, options, path);

@@ -1,12 +1,20 @@
 /**
  * ftkit's TFTP server and client on Deno, over `Deno.listenDatagram` when it is available (run
- * with `--unstable-net`), else over `node:dgram`.
+ * with `--unstable-net`), else over `node:dgram`. These are the functions of the root module (`@ftkit/ftkit`, npm `ftkit`) with
+ * this adapter chosen, instead of the running runtime's: see there for their options, errors,
+ * permissions and examples.
  *
  * @example
- * ```ts ignore
- * import { serveTftp } from "@ftkit/ftkit/tftp/deno";
+ * ```ts
+ * import { serveTftp, tftpGet } from "@ftkit/ftkit/tftp/deno";
  *
- * await using server = await serveTftp({ root: "./tftpboot", host: "127.0.0.1", port: 6969 });
+ * await using server = await serveTftp({
+ *   host: "127.0.0.1",
+ *   port: 0,
+ *   handler: { read: () => Promise.resolve(new TextEncoder().encode("hello\n")) },
+ * });
+ * const bytes = await tftpGet({ host: "127.0.0.1", port: server.address.port, remote: "a" });
+ * console.log(new TextDecoder().decode(bytes)); // "hello\n"
  * ```
  *
  * @module
@@ -15,120 +23,47 @@
 // Everything portable too, so one import gives the whole TFTP API on this runtime.
 export * from "../mod.ts";
 
-import type { TftpUdpBind, TftpUdpSocket } from "../transport.ts";
-import { bindNodeDgram } from "./_dgram.ts";
-import { makeTftpApi, type TftpRuntimeApi } from "../runtime_api.ts";
+import type { TftpUdpBind } from "../transport.ts";
+import { type ServeTftpOptions, serveTftpWith, type TftpServer } from "../server.ts";
+import {
+  type TftpClientOptions,
+  type TftpClientResult,
+  tftpGetFileWith,
+  tftpGetStreamWith,
+  tftpGetWith,
+  tftpPutFileWith,
+  type TftpPutSource,
+  tftpPutWith,
+} from "../client.ts";
+import { bindDenoUdp } from "./_deno_udp.ts";
 
-// The slice of Deno's API used here, typed by hand so no Deno types reach npm users.
-interface DenoNetAddr {
-  transport: "udp";
-  hostname: string;
-  port: number;
-}
-interface DenoDatagramConn {
-  readonly addr: DenoNetAddr;
-  receive(buffer?: Uint8Array): Promise<[Uint8Array, DenoNetAddr]>;
-  send(bytes: Uint8Array, addr: DenoNetAddr): Promise<number>;
-  close(): void;
-}
-interface DenoNamespace {
-  listenDatagram?: (
-    options: { transport: "udp"; hostname: string; port: number },
-  ) => DenoDatagramConn;
-  readTextFileSync(path: string): string;
-  permissions: { querySync?(descriptor: { name: "read"; path: string }): { state: string } };
-}
+/** Binds a UDP socket with `Deno.listenDatagram`, or with `node:dgram` without `--unstable-net`.
+ * The receive buffer keeps the system's default size (Deno offers no way to change it). */
+export const bindUdp: TftpUdpBind = bindDenoUdp;
 
-const RMEM_DEFAULT = "/proc/sys/net/core/rmem_default";
-let systemReceiveBuffer: number | null | undefined;
+// The root module's functions (tftp/adapters/auto.ts), bound to this adapter.
 
-/** The size every UDP socket gets (Linux's `net.core.rmem_default`), read once when allowed. */
-function defaultReceiveBuffer(deno: DenoNamespace): number | undefined {
-  if (systemReceiveBuffer === undefined) {
-    systemReceiveBuffer = null;
-    try {
-      // Ask first: reading without the permission would prompt.
-      const state = deno.permissions.querySync?.({ name: "read", path: RMEM_DEFAULT }).state;
-      if (state === "granted") {
-        const value = Number(deno.readTextFileSync(RMEM_DEFAULT).trim());
-        if (Number.isInteger(value) && value > 0) systemReceiveBuffer = value;
-      }
-    } catch {
-      // Not Linux, or not readable: unknown.
-    }
-  }
-  return systemReceiveBuffer ?? undefined;
-}
-
-/**
- * Binds a UDP socket with `Deno.listenDatagram`, or with `node:dgram` without `--unstable-net`.
- * The receive buffer keeps the system's default size (Deno offers no way to change it).
- */
-export const bindUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> => {
-  const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
-  // Neither Deno.listenDatagram nor Deno's node:dgram (whose setRecvBufferSize has no effect on
-  // its socket) can size the receive buffer: the socket keeps the system's default, and says so,
-  // so that windowed receivers keep their windows within it.
-  const receiveBufferSize = deno ? defaultReceiveBuffer(deno) : undefined;
-  const known = receiveBufferSize !== undefined ? { receiveBufferSize } : {};
-  if (typeof deno?.listenDatagram !== "function") {
-    const { receiveBufferSize: _unapplied, ...socket } = await bindNodeDgram(options);
-    return { ...socket, ...known };
-  }
-  const conn = deno.listenDatagram({
-    transport: "udp",
-    hostname: options.host,
-    port: options.port,
-  });
-  let closed = false;
-  // One receive buffer for the socket's life: without it Deno allocates 64 KiB per datagram.
-  // Each datagram is copied out at its own size, since the machines may keep views of it. Sized
-  // to what the socket expects: a server keeps a socket per pending transfer.
-  const buffer = new Uint8Array(Math.min(65536, Math.max(4, options.maxDatagramSize ?? 65536)));
-  const loop = (async () => {
-    while (!closed) {
-      let received: [Uint8Array, DenoNetAddr];
-      try {
-        received = await conn.receive(buffer);
-      } catch (error) {
-        if (!closed) options.onError?.(error as Error);
-        if (!closed) continue;
-        return;
-      }
-      const [bytes, from] = received;
-      options.onMessage(bytes.slice(), { address: from.hostname, port: from.port });
-    }
-  })();
-  const socket: TftpUdpSocket = {
-    local: { address: conn.addr.hostname, port: conn.addr.port },
-    ...known,
-    send(bytes, to) {
-      if (closed) return;
-      conn.send(bytes, { transport: "udp", hostname: to.address, port: to.port }).catch((error) => {
-        if (!closed) options.onError?.(error);
-      });
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      conn.close();
-      await loop;
-    },
-  };
-  return socket;
-};
-
-const api: TftpRuntimeApi = makeTftpApi(bindUdp);
-
-/** Serves TFTP (see {@linkcode TftpRuntimeApi.serveTftp}). */
-export const serveTftp: TftpRuntimeApi["serveTftp"] = api.serveTftp;
-/** Reads a file into memory (see {@linkcode TftpRuntimeApi.tftpGet}). */
-export const tftpGet: TftpRuntimeApi["tftpGet"] = api.tftpGet;
-/** Reads a file into a stream (see {@linkcode TftpRuntimeApi.tftpGetStream}). */
-export const tftpGetStream: TftpRuntimeApi["tftpGetStream"] = api.tftpGetStream;
-/** Reads a file to a local file (see {@linkcode TftpRuntimeApi.tftpGetFile}). */
-export const tftpGetFile: TftpRuntimeApi["tftpGetFile"] = api.tftpGetFile;
-/** Writes bytes or a stream (see {@linkcode TftpRuntimeApi.tftpPut}). */
-export const tftpPut: TftpRuntimeApi["tftpPut"] = api.tftpPut;
-/** Writes a local file (see {@linkcode TftpRuntimeApi.tftpPutFile}). */
-export const tftpPutFile: TftpRuntimeApi["tftpPutFile"] = api.tftpPutFile;
+/** Starts a TFTP server over `Deno.listenDatagram` (or `node:dgram` without `--unstable-net`) (the root module's `serveTftp`). */
+export const serveTftp = (options: ServeTftpOptions): Promise<TftpServer> =>
+  serveTftpWith(bindUdp, options);
+/** Reads a remote file into memory (the root module's `tftpGet`). */
+export const tftpGet = (options: TftpClientOptions): Promise<Uint8Array> =>
+  tftpGetWith(bindUdp, options);
+/** Reads a remote file into a writable stream (the root module's `tftpGetStream`). */
+export const tftpGetStream = (
+  options: TftpClientOptions,
+  destination: WritableStream<Uint8Array>,
+): Promise<TftpClientResult> => tftpGetStreamWith(bindUdp, options, destination);
+/** Reads a remote file into a local file, renamed into place when whole (the root module's
+ * `tftpGetFile`). */
+export const tftpGetFile = (options: TftpClientOptions, path: string): Promise<TftpClientResult> =>
+  tftpGetFileWith(bindUdp, options, path);
+/** Writes bytes, a stream or an async iterable (the root module's `tftpPut`). */
+export const tftpPut = (
+  options: TftpClientOptions,
+  source: TftpPutSource,
+  size?: number,
+): Promise<TftpClientResult> => tftpPutWith(bindUdp, options, source, size);
+/** Writes a local file (the root module's `tftpPutFile`). */
+export const tftpPutFile = (options: TftpClientOptions, path: string): Promise<TftpClientResult> =>
+  tftpPutFileWith(bindUdp, options, path);

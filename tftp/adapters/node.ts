@@ -1,12 +1,19 @@
 /**
- * ftkit's TFTP server and client on Node, over `node:dgram`.
+ * ftkit's TFTP server and client on Node, over `node:dgram`. These are the functions of the root module (`@ftkit/ftkit`, npm `ftkit`) with
+ * this adapter chosen, instead of the running runtime's: see there for their options, errors,
+ * permissions and examples.
  *
  * @example
- * ```ts ignore
- * import { serveTftp, tftpGet } from "ftkit/tftp/node";
+ * ```ts
+ * import { serveTftp, tftpGet } from "@ftkit/ftkit/tftp/node";
  *
- * await using server = await serveTftp({ root: "./tftpboot", host: "127.0.0.1", port: 6969 });
- * const bytes = await tftpGet({ host: "127.0.0.1", port: 6969, remote: "pxelinux.0" });
+ * await using server = await serveTftp({
+ *   host: "127.0.0.1",
+ *   port: 0,
+ *   handler: { read: () => Promise.resolve(new TextEncoder().encode("hello\n")) },
+ * });
+ * const bytes = await tftpGet({ host: "127.0.0.1", port: server.address.port, remote: "a" });
+ * console.log(new TextDecoder().decode(bytes)); // "hello\n"
  * ```
  *
  * @module
@@ -16,23 +23,45 @@
 export * from "../mod.ts";
 
 import type { TftpUdpBind } from "../transport.ts";
+import { type ServeTftpOptions, serveTftpWith, type TftpServer } from "../server.ts";
+import {
+  type TftpClientOptions,
+  type TftpClientResult,
+  tftpGetFileWith,
+  tftpGetStreamWith,
+  tftpGetWith,
+  tftpPutFileWith,
+  type TftpPutSource,
+  tftpPutWith,
+} from "../client.ts";
 import { bindNodeDgram } from "./_dgram.ts";
-import { makeTftpApi, type TftpRuntimeApi } from "../runtime_api.ts";
 
 /** Binds a UDP socket with `node:dgram`. */
 export const bindUdp: TftpUdpBind = bindNodeDgram;
 
-const api: TftpRuntimeApi = makeTftpApi(bindUdp);
+// The root module's functions (tftp/adapters/auto.ts), bound to this adapter.
 
-/** Serves TFTP (see {@linkcode TftpRuntimeApi.serveTftp}). */
-export const serveTftp: TftpRuntimeApi["serveTftp"] = api.serveTftp;
-/** Reads a file into memory (see {@linkcode TftpRuntimeApi.tftpGet}). */
-export const tftpGet: TftpRuntimeApi["tftpGet"] = api.tftpGet;
-/** Reads a file into a stream (see {@linkcode TftpRuntimeApi.tftpGetStream}). */
-export const tftpGetStream: TftpRuntimeApi["tftpGetStream"] = api.tftpGetStream;
-/** Reads a file to a local file (see {@linkcode TftpRuntimeApi.tftpGetFile}). */
-export const tftpGetFile: TftpRuntimeApi["tftpGetFile"] = api.tftpGetFile;
-/** Writes bytes or a stream (see {@linkcode TftpRuntimeApi.tftpPut}). */
-export const tftpPut: TftpRuntimeApi["tftpPut"] = api.tftpPut;
-/** Writes a local file (see {@linkcode TftpRuntimeApi.tftpPutFile}). */
-export const tftpPutFile: TftpRuntimeApi["tftpPutFile"] = api.tftpPutFile;
+/** Starts a TFTP server over `node:dgram` (the root module's `serveTftp`). */
+export const serveTftp = (options: ServeTftpOptions): Promise<TftpServer> =>
+  serveTftpWith(bindUdp, options);
+/** Reads a remote file into memory (the root module's `tftpGet`). */
+export const tftpGet = (options: TftpClientOptions): Promise<Uint8Array> =>
+  tftpGetWith(bindUdp, options);
+/** Reads a remote file into a writable stream (the root module's `tftpGetStream`). */
+export const tftpGetStream = (
+  options: TftpClientOptions,
+  destination: WritableStream<Uint8Array>,
+): Promise<TftpClientResult> => tftpGetStreamWith(bindUdp, options, destination);
+/** Reads a remote file into a local file, renamed into place when whole (the root module's
+ * `tftpGetFile`). */
+export const tftpGetFile = (options: TftpClientOptions, path: string): Promise<TftpClientResult> =>
+  tftpGetFileWith(bindUdp, options, path);
+/** Writes bytes, a stream or an async iterable (the root module's `tftpPut`). */
+export const tftpPut = (
+  options: TftpClientOptions,
+  source: TftpPutSource,
+  size?: number,
+): Promise<TftpClientResult> => tftpPutWith(bindUdp, options, source, size);
+/** Writes a local file (the root module's `tftpPutFile`). */
+export const tftpPutFile = (options: TftpClientOptions, path: string): Promise<TftpClientResult> =>
+  tftpPutFileWith(bindUdp, options, path);
