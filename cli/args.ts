@@ -11,9 +11,10 @@ export const USAGE: string = `ftkit ${VERSION}: TFTP and FTPS toolkit
 
 Usage:
   ftkit serve [DIR] [--host ADDR] [--tftp-port N] [--ftps-port N] [--user NAME:PASS]
-              [--cert FILE --key FILE] [--allow-write] [--quiet]
+              [--cert FILE --key FILE] [--allow-write] [--allow-overwrite] [--quiet]
       Serve DIR (default: the current directory) over TFTP (default port 6969) and FTPS
       (explicit TLS, default port 2121) at once, on ADDR (default 127.0.0.1).
+      Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.
   ftkit tftp serve [DIR] [--host ADDR] [--port N] [--allow-write] [--allow-overwrite]
                    [--single-port] [--max-blksize N] [--max-windowsize N] [--quiet]
                    [--max-transfers N] [--max-transfers-per-client N] [--request-rate N]
@@ -36,15 +37,17 @@ Usage:
   ftkit tftp decode HEX     Decode one TFTP datagram given in hex and print it as JSON
   ftkit tftp encode JSON    Encode a TFTP packet given as JSON and print the datagram in hex
   ftkit ftps serve [DIR] [--host ADDR] [--port N] [--user NAME:PASS]... [--implicit]
-                   [--cert FILE --key FILE] [--allow-write] [--anonymous] [--allow-ccc]
-                   [--passive-ports LOW-HIGH] [--passive-host ADDR] [--require-resumption]
-                   [--max-sessions N] [--max-sessions-per-ip N] [--idle-timeout S]
-                   [--login-timeout S] [--allow-missing-close-notify] [--ca-out FILE] [--quiet]
+                   [--cert FILE --key FILE] [--allow-write] [--allow-overwrite] [--anonymous]
+                   [--allow-ccc] [--passive-ports LOW-HIGH] [--passive-host ADDR]
+                   [--require-resumption] [--max-sessions N] [--max-sessions-per-ip N]
+                   [--idle-timeout S] [--login-timeout S] [--allow-missing-close-notify]
+                   [--ca-out FILE] [--quiet]
       Serve DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or :9990 with --implicit). TLS is
-      required before login and on data (PROT P). Read-only unless --allow-write. Without
-      --user, the user "ftkit" gets a random password (printed). Without --cert, an ephemeral
-      CA and certificate are made for this run: the CA goes to --ca-out (default: a file in
-      the temporary directory), for clients to trust, and its fingerprint is printed.
+      required before login and on data (PROT P). Read-only unless --allow-write; uploads
+      (STOR, APPE, resuming) and renames never change existing files unless --allow-overwrite.
+      Without --user, the user "ftkit" gets a random password (printed). Without --cert, an
+      ephemeral CA and certificate are made for this run: the CA goes to --ca-out (default: a
+      file in the temporary directory), for clients to trust, and its fingerprint is printed.
       Limits: 256 sessions, 10 per address (--max-sessions, --max-sessions-per-ip); a login
       within 60 s (--login-timeout), 300 s of idleness (--idle-timeout). A protected upload is
       kept only when the client ends it with TLS close_notify (--allow-missing-close-notify

@@ -18,6 +18,7 @@ const FTPS_SERVE_OPTIONS = {
   cert: { type: "string" },
   key: { type: "string" },
   "allow-write": { type: "boolean" },
+  "allow-overwrite": { type: "boolean" },
   anonymous: { type: "boolean" },
   "allow-ccc": { type: "boolean" },
   "passive-ports": { type: "string" },
@@ -58,6 +59,7 @@ export async function startFtps(
     cert?: string;
     key?: string;
     allowWrite?: boolean;
+    allowOverwrite?: boolean;
     anonymous?: boolean;
     allowCcc?: boolean;
     passivePorts?: string;
@@ -131,6 +133,7 @@ export async function startFtps(
     users,
     anonymous: values.anonymous ?? false,
     allowWrite: values.allowWrite ?? false,
+    allowOverwrite: values.allowOverwrite ?? false,
     allowCcc: values.allowCcc ?? false,
     requireTlsResumption: values.requireResumption ?? false,
     ...(values.maxSessions !== undefined ? { maxSessions: values.maxSessions } : {}),
@@ -212,6 +215,7 @@ export async function ftpsServe(
     cert: values.cert as string | undefined,
     key: values.key as string | undefined,
     allowWrite: values["allow-write"] as boolean | undefined,
+    allowOverwrite: values["allow-overwrite"] as boolean | undefined,
     anonymous: values.anonymous as boolean | undefined,
     allowCcc: values["allow-ccc"] as boolean | undefined,
     passivePorts: values["passive-ports"] as string | undefined,

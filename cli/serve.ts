@@ -26,6 +26,7 @@ export async function serveBoth(
     cert: { type: "string" },
     key: { type: "string" },
     "allow-write": { type: "boolean" },
+    "allow-overwrite": { type: "boolean" },
     "ca-out": { type: "string" },
     quiet: { type: "boolean" },
   });
@@ -38,6 +39,7 @@ export async function serveBoth(
     host,
     port: integer("tftp-port", values["tftp-port"] as string | undefined) ?? 6969,
     allowWrite: Boolean(values["allow-write"]),
+    allowOverwrite: Boolean(values["allow-overwrite"]),
     ...tftpReports(output, values.quiet),
   });
   let ftpsServer: StartedFtps;
@@ -49,6 +51,7 @@ export async function serveBoth(
       cert: values.cert as string | undefined,
       key: values.key as string | undefined,
       allowWrite: values["allow-write"] as boolean | undefined,
+      allowOverwrite: values["allow-overwrite"] as boolean | undefined,
       caOut: values["ca-out"] as string | undefined,
       quiet: values.quiet as boolean | undefined,
     }, output);

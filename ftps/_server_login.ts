@@ -193,7 +193,9 @@ export class LoginGuard {
     const options = this.#options;
     if (options.authenticate) {
       const answer = await options.authenticate(request);
-      if (answer === true) return this.#serverStorage(options.allowWrite ?? false);
+      if (answer === true) {
+        return this.#serverStorage(options.allowWrite ?? false, options.allowOverwrite ?? false);
+      }
       return answer === false ? undefined : answer;
     }
     const entry = options.users?.[request.user];
@@ -213,23 +215,30 @@ export class LoginGuard {
     return this.#userStorage(user);
   }
 
-  #directory(root: string, allowWrite: boolean): FtpStorage {
-    const key = `${allowWrite ? "w" : "r"}:${root}`;
+  #directory(root: string, allowWrite: boolean, allowOverwrite: boolean): FtpStorage {
+    const key = `${allowWrite ? "w" : "r"}${allowWrite && allowOverwrite ? "o" : ""}:${root}`;
     let storage = this.#directories.get(key);
-    if (!storage) this.#directories.set(key, storage = ftpDirectoryStorage(root, { allowWrite }));
+    if (!storage) {
+      this.#directories.set(
+        key,
+        storage = ftpDirectoryStorage(root, { allowWrite, allowOverwrite }),
+      );
+    }
     return storage;
   }
 
-  #serverStorage(allowWrite: boolean): FtpStorage {
-    return this.#options.storage ?? this.#directory(this.#options.root!, allowWrite);
+  #serverStorage(allowWrite: boolean, allowOverwrite: boolean): FtpStorage {
+    return this.#options.storage ??
+      this.#directory(this.#options.root!, allowWrite, allowOverwrite);
   }
 
   #userStorage(user: FtpsUserOptions): FtpStorage {
     const allowWrite = user.allowWrite ?? this.#options.allowWrite ?? false;
+    const allowOverwrite = user.allowOverwrite ?? this.#options.allowOverwrite ?? false;
     return user.storage ??
       (user.root !== undefined
-        ? this.#directory(user.root, allowWrite)
-        : this.#serverStorage(allowWrite));
+        ? this.#directory(user.root, allowWrite, allowOverwrite)
+        : this.#serverStorage(allowWrite, allowOverwrite));
   }
 
   /** What anonymous users see: read-only. */
@@ -238,7 +247,7 @@ export class LoginGuard {
     const anonymous = typeof options.anonymous === "object" ? options.anonymous : {};
     return anonymous.storage ??
       (anonymous.root !== undefined
-        ? this.#directory(anonymous.root, false)
-        : this.#serverStorage(false));
+        ? this.#directory(anonymous.root, false, false)
+        : this.#serverStorage(false, false));
   }
 }

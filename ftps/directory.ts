@@ -1,8 +1,9 @@
 /**
  * Serving a directory over FTP, jailed: the {@linkcode FtpStorage} that `serveFtps` drives, backed
- * by a real directory. Read-only unless writes are enabled; every path is resolved component by
- * component inside the root and a symbolic link that leads out of it is treated as absent; a
- * replaced file appears whole or not at all (temporary file, then rename).
+ * by a real directory. Read-only unless writes are enabled, and create-only unless overwriting is
+ * enabled too; every path is resolved component by component inside the root and a symbolic link
+ * that leads out of it is treated as absent; an uploaded file appears whole or not at all
+ * (temporary file, then rename).
  *
  * @module
  */
@@ -37,6 +38,14 @@ export interface FtpDirectoryStorageOptions {
    * change is refused with 550 "Permission denied.").
    */
   allowWrite?: boolean;
+  /**
+   * With `allowWrite`, let uploads and renames change a file that exists (default `false`:
+   * create-only, as ProFTPD's `AllowOverwrite off` with `AllowStoreRestart off`, its defaults).
+   * Without it, STOR, REST then STOR (resuming) and APPE onto an existing file are refused with
+   * 550 "Overwrite permission denied." and RNTO onto one with 550 "Rename permission denied.";
+   * the file keeps its bytes. Creating files is unaffected: STOR or APPE of a new name, STOU.
+   */
+  allowOverwrite?: boolean;
   /** Bytes read from disk at a time (default 262144). */
   readChunkSize?: number;
 }
@@ -49,6 +58,9 @@ const LIST_BATCH = 64;
 const notAllowed = () => new FtpStorageError(550, "Path is not allowed.");
 const notFound = () => new FtpStorageError(550, "No such file or directory.");
 const denied = () => new FtpStorageError(550, "Permission denied.");
+// ProFTPD's replies under AllowOverwrite off (mod_xfer's STOR, mod_core's RNTO), without the path.
+const overwriteDenied = () => new FtpStorageError(550, "Overwrite permission denied.");
+const renameDenied = () => new FtpStorageError(550, "Rename permission denied.");
 
 /** Splits an absolute virtual path (`/` or `/a/b`) into its components, refusing anything else. */
 function pathComponents(path: string): string[] {
@@ -162,9 +174,11 @@ interface Located {
  * reached, and a control character in a name would break a LIST line).
  *
  * Uploads (RFC 959 section 4.1.3):
- * - STOR (`offset` 0) writes a temporary file `.<name>.<random>.part` beside the target and renames
- *   it onto the target on commit, so a partial upload never replaces an existing file; abort
+ * - STOR (`offset` 0) writes a temporary file `.<name>.<random>.part` beside the target and gives
+ *   it the target's name on commit, so a partial upload never replaces an existing file; abort
  *   deletes it. A link inside the root is written through: its target is the file replaced.
+ *   Without `allowOverwrite` the name is taken with a hard link, which fails when something took
+ *   it meanwhile (550 "Overwrite permission denied." at the end of the transfer).
  * - APPE (`append`, any `offset` ignored) appends to the file, or creates it; abort truncates it
  *   back to its old length, or deletes it if it was new.
  * - REST then STOR (`offset` above 0) continues an existing file of at least `offset` bytes: it is
@@ -172,15 +186,27 @@ interface Located {
  *   resuming.
  * - STOU makes `ftkit.<random>` in the directory, exclusively; abort deletes it.
  *
+ * Without `allowOverwrite`, no upload changes a file that exists: STOR onto it is refused, as
+ * ProFTPD refuses it under `AllowOverwrite off`, and so are APPE and REST then STOR, which
+ * ProFTPD refuses under `AllowStoreRestart off` (both its defaults; its warning: appending or
+ * resuming lets a client corrupt or grow files that are not its own). Each is answered 550
+ * "Overwrite permission denied." (ProFTPD answers APPE 451, a temporary failure: this one is
+ * not); APPE of a new name creates the file. With `allowOverwrite`, all three act on existing
+ * files as described above.
+ *
  * DELE, RMD and RNFR/RNTO act on the entry itself: a link is deleted or renamed, never what it
  * points to. RMD of the root, and renaming from or onto it, are refused; RNTO never replaces a
- * directory (550 "File exists."). Error texts never contain a real server path.
+ * directory (550 "File exists."), nor, without `allowOverwrite`, anything else (550 "Rename
+ * permission denied.", as ProFTPD's `AllowOverwrite off`). Error texts never contain a real
+ * server path.
  *
  * Between resolving a path and opening it, another process could swap a component for a link;
  * FTP clients cannot make links, so this matters only if something else writes under the root.
+ * Likewise RNTO checks that its target is absent, then renames: a file that another session
+ * stores under that name in between is replaced.
  *
  * @param root The directory to serve (its real path is taken once, on first use).
- * @param options Write policy and read chunk size.
+ * @param options Write and overwrite policy, read chunk size.
  * @returns The storage, for `serveFtps`.
  * @throws {RangeError} If `readChunkSize` is not a positive integer.
  *
@@ -188,7 +214,7 @@ interface Located {
  * ```ts ignore
  * import { ftpDirectoryStorage } from "@ftkit/ftkit/ftps";
  *
- * const storage = ftpDirectoryStorage("/srv/ftp", { allowWrite: true });
+ * const storage = ftpDirectoryStorage("/srv/ftp", { allowWrite: true, allowOverwrite: true });
  * const entries = await storage.list("/pub");
  * ```
  */
@@ -201,6 +227,7 @@ export function ftpDirectoryStorage(
     throw new RangeError(`Read chunk size must be a positive integer, got ${chunkSize}`);
   }
   const allowWrite = options.allowWrite ?? false;
+  const allowOverwrite = options.allowOverwrite ?? false;
 
   const jail = pathJail(root);
   const rootPath = (): Promise<string> => mapped(jail.root());
@@ -299,17 +326,28 @@ export function ftpDirectoryStorage(
     await mapped(file.close());
   }
 
-  /** STOR: a temporary file beside `target`, renamed onto it on commit (io/atomic_file.ts). */
+  /**
+   * STOR: a temporary file beside `target` that takes its name on commit (io/atomic_file.ts):
+   * renamed onto it, or without `allowOverwrite` linked, which fails if the name was taken.
+   */
   async function replaceWrite(target: string): Promise<FtpWriteStream> {
     // Every chunk straight to disk: what the network hands over is large already.
-    const file = await mapped(createAtomicFile(target, { bufferSize: 0 }));
+    const file = await mapped(
+      createAtomicFile(target, { bufferSize: 0, overwrite: allowOverwrite }),
+    );
     let finished = false;
     return {
       write: (bytes) => mapped(file.write(bytes)),
       async commit(): Promise<void> {
         if (finished) return;
         finished = true;
-        await mapped(file.commit());
+        try {
+          await file.commit();
+        } catch (error) {
+          // Another upload or rename took the name since the upload began.
+          if ((error as { code?: unknown }).code === "EEXIST") throw overwriteDenied();
+          throw storageError(error);
+        }
       },
       async abort(): Promise<void> {
         if (finished) return;
@@ -423,6 +461,8 @@ export function ftpDirectoryStorage(
         const info = await mapped(stat(located.real));
         if (info.isDirectory()) throw new FtpStorageError(550, "Is a directory.");
         if (!info.isFile()) throw new FtpStorageError(550, "Not a regular file.");
+        // Create-only: STOR, APPE and REST then STOR all leave an existing file as it is.
+        if (!allowOverwrite) throw overwriteDenied();
       }
       if (append) return await appendWrite(located);
       if (offset > 0) return await resumeWrite(located, offset);
@@ -496,8 +536,11 @@ export function ftpDirectoryStorage(
       const source = await existing(from);
       const target = await locate(to);
       if (source.components.length === 0 || target.components.length === 0) throw denied();
-      if (target.real !== undefined && (await mapped(lstat(target.path))).isDirectory()) {
-        throw new FtpStorageError(550, "File exists.");
+      if (target.real !== undefined) {
+        if ((await mapped(lstat(target.path))).isDirectory()) {
+          throw new FtpStorageError(550, "File exists.");
+        }
+        if (!allowOverwrite) throw renameDenied();
       }
       try {
         await rename(source.path, target.path);

@@ -110,7 +110,8 @@ export async function serveFtpsWith(
     onError,
   };
 
-  const host = options.host ?? "0.0.0.0";
+  // Loopback unless told otherwise: serving the network is a choice made out loud.
+  const host = options.host ?? "127.0.0.1";
   const listener = await transport.listen({
     host,
     port: options.port ?? (secure === "implicit" ? 990 : 21),

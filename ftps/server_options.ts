@@ -22,6 +22,9 @@ export interface FtpsUserOptions {
   storage?: FtpStorage;
   /** Whether this user may change files (default: the server's `allowWrite`). */
   allowWrite?: boolean;
+  /** Whether this user's uploads and renames may replace or change existing files in their
+   * directory (default: the server's `allowOverwrite`). */
+  allowOverwrite?: boolean;
 }
 
 /** What an {@linkcode ServeFtpsOptions.authenticate} hook is asked. */
@@ -130,6 +133,16 @@ export interface ServeFtpsOptions extends
   storage?: FtpStorage;
   /** Let users change files in `root` (default false: read-only). */
   allowWrite?: boolean;
+  /**
+   * With `allowWrite`, let uploads and renames replace or change files that exist (default
+   * false: create-only). Without it, STOR, APPE and REST then STOR onto an existing file are
+   * refused with 550 "Overwrite permission denied." and RNTO onto one with 550 "Rename
+   * permission denied." (ProFTPD's replies at its defaults, `AllowOverwrite off` and
+   * `AllowStoreRestart off`), so resuming an upload needs it too; STOU and new names are
+   * unaffected. Applies to directories served from `root` (a `storage` of your own keeps its
+   * own policy); see `ftpDirectoryStorage`.
+   */
+  allowOverwrite?: boolean;
   /** Users by name: a password, or their options. */
   users?: Readonly<Record<string, string | FtpsUserOptions>>;
   /**
@@ -148,7 +161,11 @@ export interface ServeFtpsOptions extends
   /** FTPS through AUTH TLS (`"explicit"`, default), TLS from the first byte (`"implicit"`), or
    * plain FTP (`"none"`, for tests and closed networks only). */
   secure?: "explicit" | "implicit" | "none";
-  /** The address to listen on (default `"0.0.0.0"`). */
+  /**
+   * The address to listen on (default `"127.0.0.1"`: this machine only). Give `"0.0.0.0"` (every
+   * IPv4 interface), `"::"` (every interface; IPv4 too where the system maps it) or one
+   * interface's address to serve the network.
+   */
   host?: string;
   /** The port (default 21, or 990 when implicit; 0 picks a free one). */
   port?: number;

@@ -1,14 +1,18 @@
 /**
  * Builds the npm package into `npm/`: `tsc` emits ESM, `.d.ts` and source maps for the library,
  * the command and the tests (the tests stay out of the tarball; Node runs them from there), then a
- * generated `package.json`, the README and the LICENSE are added.
+ * generated `package.json`, the README, CHANGELOG, SECURITY and LICENSE files are added. The
+ * TypeScript sources the shipped maps name are copied under `src/` (apart from the emitted files:
+ * TypeScript would resolve a `.ts` beside a `.d.ts` first and compile it in the user's project),
+ * and the maps are pointed there, so that every map resolves inside the package.
  *
  * Usage: deno run -A scripts/build_npm.ts
  *
  * @module
  */
 
-import { chmod, cp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "./_run.ts";
 
@@ -68,6 +72,7 @@ export async function buildNpm(): Promise<string> {
 
   const emitted = await readdir(out);
   const files = emitted.filter((name) => name !== "tests").sort();
+  await shipSources(files);
 
   const packageJson = {
     name: "ftkit",
@@ -78,15 +83,83 @@ export async function buildNpm(): Promise<string> {
     type: "module",
     exports,
     bin: { ftkit: "./cli.js" },
-    files: [...files, "README.md", "LICENSE"],
+    files: [...files, "src", "README.md", "CHANGELOG.md", "SECURITY.md", "LICENSE"],
     engines: { node: ">=20", deno: ">=2", bun: ">=1.1" },
     sideEffects: false,
-    keywords: ["tftp", "ftps", "ftp", "pxe", "netboot", "tls", "sans-io", "deno", "bun", "node"],
+    // No repository URL is known to the project: the JSR page is its home.
+    homepage: "https://jsr.io/@ftkit/ftkit",
+    keywords: [
+      "tftp",
+      "ftps",
+      "ftp",
+      "ftp-server",
+      "ftp-client",
+      "tftp-server",
+      "tftp-client",
+      "pxe",
+      "netboot",
+      "ipxe",
+      "u-boot",
+      "firmware",
+      "tls",
+      "rfc1350",
+      "rfc4217",
+      "sans-io",
+      "deno",
+      "bun",
+      "node",
+    ],
   };
   await writeFile(`${out}package.json`, JSON.stringify(packageJson, null, 2) + "\n");
-  await cp(`${root}README.md`, `${out}README.md`);
-  await cp(`${root}LICENSE`, `${out}LICENSE`);
+  for (const file of ["README.md", "CHANGELOG.md", "SECURITY.md", "LICENSE"]) {
+    await cp(`${root}${file}`, `${out}${file}`);
+  }
   return out;
+}
+
+/** Every file under `dir`, as paths relative to `out`. */
+async function walk(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(join(out, dir), { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...await walk(path));
+    else found.push(path);
+  }
+  return found;
+}
+
+/**
+ * Copies the sources that the source maps among `shipped` (names in `npm/`) name into `npm/src/`,
+ * at their place in the repository, and rewrites each map's `sources` to point there.
+ */
+async function shipSources(shipped: readonly string[]): Promise<void> {
+  const maps: string[] = [];
+  for (const name of shipped) {
+    const paths = name.endsWith(".map") ? [name] : await walk(name).catch(() => []);
+    maps.push(...paths.filter((path) => path.endsWith(".map")));
+  }
+  const copied = new Set<string>();
+  for (const path of maps) {
+    const mapFile = join(out, path);
+    const map = JSON.parse(await readFile(mapFile, "utf8"));
+    map.sources = await Promise.all(map.sources.map(async (source: string) => {
+      // tsc wrote each source relative to the map, as laid out in the repository.
+      const original = resolve(dirname(mapFile), map.sourceRoot ?? "", source);
+      const inRepo = relative(root, original);
+      if (inRepo.startsWith("..") || inRepo.startsWith(`npm${sep}`)) {
+        throw new Error(`${path} names a source outside the sources: ${source}`);
+      }
+      const copy = join(out, "src", inRepo);
+      if (!copied.has(copy)) {
+        copied.add(copy);
+        await mkdir(dirname(copy), { recursive: true });
+        await cp(original, copy);
+      }
+      return relative(dirname(mapFile), copy).split(sep).join("/");
+    }));
+    map.sourceRoot = "";
+    await writeFile(mapFile, JSON.stringify(map));
+  }
 }
 
 if (import.meta.main) {

@@ -1,5 +1,6 @@
 /**
- * The npm tarball smoke test: packs `npm/`, installs the tarball into an empty project, imports it
+ * The npm tarball smoke test: packs `npm/`, installs the tarball into an empty project, checks that
+ * every source map and every map reference in it resolves to a file of the tarball, imports it
  * with Node and with Bun (the root module's functions serve and fetch over TFTP and FTPS on
  * loopback, each on the runtime's own adapter), runs its `ftkit` bin, and type-checks a consumer
  * file with `tsc`.
@@ -9,9 +10,9 @@
  * @module
  */
 
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "./_run.ts";
 
@@ -173,13 +174,19 @@ export async function smokeNpm(packageDir = join(root, "npm")): Promise<void> {
         "cli.js",
         "cli/main.js",
         "README.md",
+        "CHANGELOG.md",
+        "SECURITY.md",
         "LICENSE",
+        "src/mod.ts",
       ]
     ) {
       if (!paths.includes(required)) throw new Error(`Tarball lacks ${required}`);
     }
+    // TypeScript sources only under src/ (beside a .d.ts, TypeScript would compile them).
     const stray = paths.filter((path) =>
-      path.startsWith("tests/") || path.endsWith(".ts") && !path.endsWith(".d.ts")
+      path.startsWith("tests/") ||
+      path.endsWith(".ts") && !path.endsWith(".d.ts") && !path.startsWith("src/") ||
+      path.startsWith("src/") && !path.endsWith(".ts")
     );
     if (stray.length > 0) throw new Error(`Tarball holds files it should not: ${stray.join(", ")}`);
     console.log(`packed ${packed.filename}: ${paths.length} files, ${packed.size} bytes`);
@@ -194,6 +201,7 @@ export async function smokeNpm(packageDir = join(root, "npm")): Promise<void> {
       ["npm", "install", "--no-audit", "--no-fund", "--offline", join(work, packed.filename)],
       { cwd: project, timeoutMs: 120_000 },
     );
+    await checkSourceMaps(join(project, "node_modules", "ftkit"), paths);
     await writeFile(join(project, "consumer.mjs"), consumerJs);
     await run(["node", "consumer.mjs"], { cwd: project, timeoutMs: 60_000 });
     await run([join(root, "node_modules/.bin/bun"), "consumer.mjs"], {
@@ -218,6 +226,41 @@ export async function smokeNpm(packageDir = join(root, "npm")): Promise<void> {
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Checks, in the installed package at `dir` whose files are `paths`, that each `.js` and `.d.ts`
+ * that names a source map names one of the package, and that every `sources` entry of every map
+ * is a file of the package. Throws with the broken references.
+ */
+async function checkSourceMaps(dir: string, paths: readonly string[]): Promise<void> {
+  const shipped = new Set(paths);
+  const broken: string[] = [];
+  let maps = 0;
+  let sources = 0;
+  for (const path of paths) {
+    const at = posix.dirname(path);
+    if (path.endsWith(".map")) {
+      maps++;
+      const map = JSON.parse(await readFile(join(dir, path), "utf8"));
+      for (const source of map.sources as string[]) {
+        sources++;
+        const target = posix.normalize(posix.join(at, map.sourceRoot ?? "", source));
+        if (!shipped.has(target)) broken.push(`${path}: ${source}`);
+      }
+    } else if (path.endsWith(".js") || path.endsWith(".d.ts")) {
+      const text = await readFile(join(dir, path), "utf8");
+      const url = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(text)?.[1];
+      if (url !== undefined && !shipped.has(posix.normalize(posix.join(at, url)))) {
+        broken.push(`${path}: ${url}`);
+      }
+    }
+  }
+  if (broken.length > 0) {
+    throw new Error(`Source maps name files the tarball lacks:\n${broken.join("\n")}`);
+  }
+  if (maps === 0) throw new Error("No source map in the tarball: drop this check with the maps");
+  console.log(`source maps ok: ${maps} maps, ${sources} sources, all in the tarball`);
 }
 
 if (import.meta.main) {

@@ -77,7 +77,11 @@ export interface ServeTftpOptions extends TftpServerEndpointOptions, TftpDirecto
   root?: string;
   /** Dynamic content instead of a directory. */
   handler?: TftpHandler;
-  /** The address to listen on (default `"0.0.0.0"`). */
+  /**
+   * The address to listen on (default `"127.0.0.1"`: this machine only). Give `"0.0.0.0"` (every
+   * IPv4 interface), `"::"` (every interface; IPv4 too where the system maps it) or one
+   * interface's address to serve the network, as PXE clients need.
+   */
   host?: string;
   /** The port to listen on (default 69; 0 picks a free one). */
   port?: number;
@@ -139,7 +143,8 @@ export async function serveTftpWith(
   if (options.portRange) checkPortRange(options.portRange, "portRange");
   const handler = options.handler ?? tftpDirectoryHandler(options.root!, options);
   const endpoint = new TftpServerEndpoint(options);
-  const host = options.host ?? "0.0.0.0";
+  // Loopback unless told otherwise: serving the network is a choice made out loud.
+  const host = options.host ?? "127.0.0.1";
   const running = new Map<string, Running>();
   const key = (address: TftpAddress) => `${address.address}|${address.port}`;
   let closing = false;

@@ -1,7 +1,8 @@
 /**
  * ftpDirectoryStorage against real files in a temporary directory: every method, the upload
- * modes (atomic STOR, APPE, REST then STOR, STOU), the read-only default, and the jail (refused
- * names, symbolic links that lead out of the root).
+ * modes (atomic STOR, APPE, REST then STOR, STOU), the read-only default, the create-only
+ * default of writes (no overwrite without `allowOverwrite`), and the jail (refused names,
+ * symbolic links that lead out of the root).
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -34,6 +35,7 @@ const decoder = new TextDecoder();
 interface Tree {
   readonly root: string;
   readonly outside: string;
+  /** The root's storage (default: writes and overwrites allowed). */
   storage(options?: FtpDirectoryStorageOptions): FtpStorage;
   /** A file under the root, as text, or `undefined` when absent. */
   text(path: string): Promise<string | undefined>;
@@ -56,7 +58,8 @@ async function withTree(body: (tree: Tree) => Promise<void>): Promise<void> {
     await body({
       root,
       outside,
-      storage: (options = { allowWrite: true }) => ftpDirectoryStorage(root, options),
+      storage: (options = { allowWrite: true, allowOverwrite: true }) =>
+        ftpDirectoryStorage(root, options),
       text: (path) => readFile(join(root, path), "utf8").catch(() => undefined),
       snapshot: async () => {
         const names: string[] = [];
@@ -464,6 +467,96 @@ describe("ftpDirectoryStorage: directories, deleting and renaming", () => {
       assert.equal(await tree.text("a.txt"), "alpha");
       assert.equal(await readAll(await storage.read("/a.txt", 0)), "alpha", "reads still work");
       assert.equal((await storage.list("/")).length, 3);
+    });
+  });
+});
+
+describe("ftpDirectoryStorage: create-only without allowOverwrite", () => {
+  const overwriteDenied = (promise: Promise<unknown>) =>
+    refused(promise, 550, "Overwrite permission denied.");
+
+  test("STOR, APPE and REST then STOR onto a file are refused; new names are created", async () => {
+    await withTree(async (tree) => {
+      const storage = tree.storage({ allowWrite: true });
+      await symlink("sub/b.txt", join(tree.root, "infile"));
+      const before = await tree.snapshot();
+      await overwriteDenied(storage.write("/a.txt", { offset: 0, append: false }));
+      await overwriteDenied(storage.write("/a.txt", { offset: 0, append: true }));
+      await overwriteDenied(storage.write("/a.txt", { offset: 2, append: false }));
+      await overwriteDenied(storage.write("/a.txt", { offset: 5, append: false }));
+      // A link inside the root leads to a file that exists: not written through either.
+      await overwriteDenied(storage.write("/infile", { offset: 0, append: false }));
+      await overwriteDenied(storage.write("/infile", { offset: 0, append: true }));
+      assert.deepEqual(await tree.snapshot(), before, "nothing made, not even a temporary file");
+      assert.equal(await tree.text("a.txt"), "alpha");
+      assert.equal(await tree.text("sub/b.txt"), "bravo!");
+      // What is not an existing file answers as before.
+      await refused(storage.write("/sub", { offset: 0, append: false }), 550, "Is a directory.");
+      const beyond = "Restart offset beyond end of file.";
+      await refused(storage.write("/missing", { offset: 1, append: false }), 550, beyond);
+      await notFound(storage.write("/missing/c.txt", { offset: 0, append: false }));
+
+      await upload(storage, "/new.txt", "created");
+      assert.equal(await tree.text("new.txt"), "created");
+      await overwriteDenied(storage.write("/new.txt", { offset: 0, append: false }));
+      await upload(storage, "/sub/appended.txt", "made by APPE", { append: true });
+      assert.equal(await tree.text("sub/appended.txt"), "made by APPE");
+      const unique = await storage.writeUnique("/sub");
+      await unique.stream.write(encoder.encode("unique"));
+      await unique.stream.commit();
+      assert.equal(await tree.text(unique.path.slice(1)), "unique");
+    });
+  });
+
+  test("a name taken while a STOR is under way is refused at commit, and kept", async () => {
+    await withTree(async (tree) => {
+      const storage = tree.storage({ allowWrite: true });
+      const late = await storage.write("/race.txt", { offset: 0, append: false });
+      await late.write(encoder.encode("second"));
+      await writeFile(join(tree.root, "race.txt"), "first");
+      await overwriteDenied(late.commit());
+      assert.equal(await tree.text("race.txt"), "first");
+      assert.deepEqual(
+        (await readdir(tree.root)).sort(),
+        ["a.txt", "empty", "race.txt", "sub"],
+        "no .part left",
+      );
+      await late.abort(); // after a failed commit: nothing more to do
+      assert.equal(await tree.text("race.txt"), "first");
+    });
+  });
+
+  test("RNTO onto an existing entry is refused; onto a new name it renames", async () => {
+    await withTree(async (tree) => {
+      const storage = tree.storage({ allowWrite: true });
+      const renameDenied = (promise: Promise<unknown>) =>
+        refused(promise, 550, "Rename permission denied.");
+      await symlink("sub/b.txt", join(tree.root, "infile"));
+      await renameDenied(storage.rename("/a.txt", "/sub/b.txt"));
+      await renameDenied(storage.rename("/a.txt", "/a.txt"));
+      await renameDenied(storage.rename("/empty", "/a.txt"));
+      await renameDenied(storage.rename("/a.txt", "/infile"));
+      await refused(storage.rename("/a.txt", "/empty"), 550, "File exists.");
+      assert.equal(await tree.text("a.txt"), "alpha");
+      assert.equal(await tree.text("sub/b.txt"), "bravo!");
+      await storage.rename("/a.txt", "/sub/moved.txt");
+      assert.equal(await tree.text("sub/moved.txt"), "alpha");
+      assert.deepEqual(await tree.snapshot(), [
+        "empty/",
+        "infile",
+        "sub/",
+        "sub/b.txt",
+        "sub/moved.txt",
+      ]);
+    });
+  });
+
+  test("allowOverwrite without allowWrite is still read-only", async () => {
+    await withTree(async (tree) => {
+      const storage = tree.storage({ allowOverwrite: true });
+      await denied(storage.write("/a.txt", { offset: 0, append: false }));
+      await denied(storage.rename("/a.txt", "/sub/b.txt"));
+      assert.equal(await tree.text("a.txt"), "alpha");
     });
   });
 });

@@ -81,6 +81,8 @@ describe("serveFtps against a hostile client", () => {
     server = await serveFtps({
       root,
       allowWrite: true,
+      // The cut uploads below go to files that exist, which must keep their content.
+      allowOverwrite: true,
       users: { fred: "secret" },
       tls,
       dataProtection: "optional",

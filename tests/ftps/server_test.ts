@@ -69,6 +69,8 @@ describe("serveFtps with ftkit's client", () => {
     server = await serveFtps({
       root,
       allowWrite: true,
+      // APPE and REST then STOR onto existing files below.
+      allowOverwrite: true,
       users: { fred: "secret" },
       tls,
       host: "127.0.0.1",
@@ -187,10 +189,117 @@ describe("serveFtps with ftkit's client", () => {
   });
 });
 
+describe("serveFtps: uploads are create-only unless allowOverwrite", () => {
+  /** Rejects with a 550 whose text is `text`. */
+  const refused550 = (text: string) => (error: unknown) => {
+    assert.ok(error instanceof FtpReplyError, String(error));
+    assert.equal(error.code, 550);
+    assert.match(error.message, new RegExp(text));
+    return true;
+  };
+
+  test("STOR, APPE, REST then STOR and RNTO onto a file are 550; its bytes stay", async () => {
+    const root = await served();
+    const own = await mkdtemp(join(tmpdir(), "ftkit-own-"));
+    try {
+      await writeFile(join(own, "mine.txt"), "mine");
+      await using server = await serveFtps({
+        root,
+        allowWrite: true,
+        users: {
+          fred: "secret",
+          olga: { password: "secret", allowOverwrite: true },
+          jo: { password: "secret", root: own, allowOverwrite: true },
+        },
+        tls,
+        host: "127.0.0.1",
+        port: 0,
+      });
+      const hello = await readFile(join(root, "hello.txt"));
+      const fred = await client(server.address.port);
+      try {
+        const overwrite = refused550("Overwrite permission denied");
+        await assert.rejects(fred.put("hello.txt", "replaced"), overwrite);
+        await assert.rejects(fred.put("hello.txt", "tail", { append: true }), overwrite);
+        await assert.rejects(fred.put("hello.txt", "resumed", { offset: 6 }), overwrite);
+        await fred.put("new.txt", "created");
+        await assert.rejects(fred.rename("new.txt", "hello.txt"), refused550("Rename permission"));
+        assert.ok(Buffer.compare(await readFile(join(root, "hello.txt")), hello) === 0);
+        assert.equal(await readFile(join(root, "new.txt"), "utf8"), "created");
+        assert.deepEqual((await readdir(root)).sort(), ["big.bin", "hello.txt", "new.txt"]);
+        // The session goes on after each refusal.
+        assert.equal(new TextDecoder().decode(await fred.get("hello.txt")), "hello\nworld\n");
+      } finally {
+        await fred.close();
+      }
+      // A user's own allowOverwrite, in the server's root and in a root of their own.
+      const olga = await client(server.address.port, { user: "olga" });
+      try {
+        await olga.put("hello.txt", "replaced");
+        await olga.put("hello.txt", "+", { append: true });
+        assert.equal(await readFile(join(root, "hello.txt"), "utf8"), "replaced+");
+        await olga.rename("new.txt", "hello.txt");
+        assert.equal(await readFile(join(root, "hello.txt"), "utf8"), "created");
+      } finally {
+        await olga.close();
+      }
+      const jo = await client(server.address.port, { user: "jo" });
+      try {
+        await jo.put("mine.txt", "still mine");
+        assert.equal(await readFile(join(own, "mine.txt"), "utf8"), "still mine");
+      } finally {
+        await jo.close();
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+
+  test("an authenticate hook's true gets the server's allowOverwrite", async () => {
+    const root = await served();
+    try {
+      for (const allowOverwrite of [false, true]) {
+        await using server = await serveFtps({
+          root,
+          allowWrite: true,
+          allowOverwrite,
+          authenticate: ({ password }) => password === "secret",
+          tls,
+          host: "127.0.0.1",
+          port: 0,
+        });
+        const ftp = await client(server.address.port);
+        try {
+          const put = ftp.put("hello.txt", `allowOverwrite: ${allowOverwrite}`);
+          if (allowOverwrite) await put;
+          else await assert.rejects(put, refused550("Overwrite permission denied"));
+        } finally {
+          await ftp.close();
+        }
+      }
+      assert.equal(await readFile(join(root, "hello.txt"), "utf8"), "allowOverwrite: true");
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("serveFtps: modes and identities", () => {
   let root: string;
   before(async () => (root = await served()));
   after(() => rm(root, { recursive: true, force: true }));
+
+  test("without host, the server listens on loopback only", async () => {
+    await using server = await serveFtps({ root, users: { fred: "secret" }, tls, port: 0 });
+    assert.equal(server.address.host, "127.0.0.1");
+    const ftp = await client(server.address.port);
+    try {
+      assert.equal(new TextDecoder().decode(await ftp.get("hello.txt")), "hello\nworld\n");
+    } finally {
+      await ftp.close();
+    }
+  });
 
   test("implicit TLS", async () => {
     await using server = await serveFtps({
@@ -626,12 +735,47 @@ describe("serveFtps hardening (plain FTP control, PROT C data: what is checked i
     }
   });
 
+  test("without allowOverwrite, STOR onto a file is 550 before any data; the file stays", async () => {
+    await writeFile(join(root, "kept.txt"), "old content");
+    await using server = await serveFtps({
+      ...plain,
+      root,
+      allowWrite: true,
+      users: { fred: "secret" },
+    });
+    const raw = await loggedIn(server.address.port);
+    try {
+      await raw.command("TYPE I");
+      for (const command of ["STOR kept.txt", "APPE kept.txt"]) {
+        const data = await dataConnection(await raw.epsv());
+        const reply = await raw.command(command);
+        assert.equal(reply.code, 550, reply.text);
+        assert.match(reply.text, /^550 Overwrite permission denied\.$/);
+        data.end("new content");
+        data.destroy();
+      }
+      const data = await dataConnection(await raw.epsv());
+      assert.equal((await raw.command("REST 3")).code, 350);
+      assert.equal((await raw.command("STOR kept.txt")).text, "550 Overwrite permission denied.");
+      data.destroy();
+      assert.equal((await raw.command("RNFR hello.txt")).code, 350);
+      assert.equal((await raw.command("RNTO kept.txt")).text, "550 Rename permission denied.");
+      assert.equal((await raw.command("NOOP")).code, 200);
+      assert.equal(await readFile(join(root, "kept.txt"), "utf8"), "old content");
+      assert.ok(!(await readdir(root)).some((name) => name.endsWith(".part")));
+    } finally {
+      raw.close();
+      await rm(join(root, "kept.txt"), { force: true });
+    }
+  });
+
   test("a partial upload never replaces the existing file", async () => {
     await writeFile(join(root, "keep.txt"), "old content");
     await using server = await serveFtps({
       ...plain,
       root,
       allowWrite: true,
+      allowOverwrite: true,
       users: { fred: "secret" },
       // The complete upload below must not stall into it, also on a loaded machine.
       dataTimeoutMs: 2000,

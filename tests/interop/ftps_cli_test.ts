@@ -376,10 +376,10 @@ describe(
       }
     });
 
-    test("ftkit ftps serve: implicit TLS, given users, certificate and writes", async () => {
+    test("ftkit ftps serve: implicit TLS, given users, certificate, writes and overwrites", async () => {
       const dir = await tempDir("ftkit-ftps-serve-");
-      try {
-        const server = await serveCli(["tcp"], ([port]) => [
+      const serve = (...flags: string[]) =>
+        serveCli(["tcp"], ([port]) => [
           "ftps",
           "serve",
           dir.path,
@@ -393,29 +393,48 @@ describe(
           "--key",
           join(FIXTURES, "leaf.key"),
           "--allow-write",
+          ...flags,
           "--quiet",
         ], /^Fetch a file with: curl /);
-        const [port] = server.ports;
+      const upload = (port: number, local: string) =>
+        runPeer(PEER.curl, [
+          "-sS",
+          "--cacert",
+          join(FIXTURES, "ca.pem"),
+          "-u",
+          "fred:secret",
+          "-T",
+          join(dir.path, local),
+          `ftps://localhost:${port}/sent.bin`,
+        ]);
+      try {
+        await writeFile(join(dir.path, "local.bin"), bytesOf(50_000, 4));
+        await writeFile(join(dir.path, "other.bin"), bytesOf(40_000, 5));
+        const local = await readFile(join(dir.path, "local.bin"));
+        const server = await serve();
         try {
           assert.match(server.lines[0], /over FTPS \(implicit TLS\) .* \(writes allowed\)$/);
-          await writeFile(join(dir.path, "local.bin"), bytesOf(50_000, 4));
-          const up = await runPeer(PEER.curl, [
-            "-sS",
-            "--cacert",
-            join(FIXTURES, "ca.pem"),
-            "-u",
-            "fred:secret",
-            "-T",
-            join(dir.path, "local.bin"),
-            `ftps://localhost:${port}/sent.bin`,
-          ]);
+          const up = await upload(server.ports[0], "local.bin");
           assert.equal(up.code, 0, up.stderr);
-          assert.deepEqual(
-            await readFile(join(dir.path, "sent.bin")),
-            await readFile(join(dir.path, "local.bin")),
-          );
+          assert.deepEqual(await readFile(join(dir.path, "sent.bin")), local);
+          // Without --allow-overwrite, the file is not replaced.
+          const again = await upload(server.ports[0], "other.bin");
+          assert.equal(again.code, 25, again.stderr); // CURLE_UPLOAD_FAILED
+          assert.match(again.stderr, /550/);
+          assert.deepEqual(await readFile(join(dir.path, "sent.bin")), local);
         } finally {
           await server.stop();
+        }
+        const overwriting = await serve("--allow-overwrite");
+        try {
+          const replaced = await upload(overwriting.ports[0], "other.bin");
+          assert.equal(replaced.code, 0, replaced.stderr);
+          assert.deepEqual(
+            await readFile(join(dir.path, "sent.bin")),
+            await readFile(join(dir.path, "other.bin")),
+          );
+        } finally {
+          await overwriting.stop();
         }
         assert.equal(
           (await cli("ftps", "serve", dir.path, "--cert", "x.pem")).code,
@@ -473,12 +492,13 @@ describe(
 );
 
 /**
- * ftkit's directory storage for `root`, writable, whose transfers stop after their first chunk
+ * ftkit's directory storage for `root`, writable (overwrites too: the interrupted upload below
+ * goes to a file that exists, which must keep its content), whose transfers stop after their first chunk
  * until `release()`: a download or an upload is surely in the middle when the test interrupts it.
  * `uploading` resolves once an upload's second chunk is waiting.
  */
 function heldStorage(root: string) {
-  const inner = ftpDirectoryStorage(root, { allowWrite: true });
+  const inner = ftpDirectoryStorage(root, { allowWrite: true, allowOverwrite: true });
   let release: () => void = () => {};
   const released = new Promise<void>((resolve) => (release = resolve));
   let uploadHeld: () => void = () => {};

@@ -248,7 +248,8 @@ describe("curl against ftkit's server", { skip: missing("curl") }, () => {
 
   before(async () => {
     tree = await servedTree("ftkit-serve-curl-");
-    server = await startFtkit(tree.root);
+    // APPE (--append) and resumed uploads (-C -) below change existing files.
+    server = await startFtkit(tree.root, { allowOverwrite: true });
     // The handshake timeout ends the explicit-to-implicit mismatch below; every real handshake
     // must fit in it, also on a loaded machine.
     implicit = await startFtkit(tree.root, { secure: "implicit", tlsHandshakeTimeoutMs: 5000 });
@@ -557,6 +558,29 @@ describe("curl against ftkit's server", { skip: missing("curl") }, () => {
       assert.deepEqual(readOnly.errors, []);
     } finally {
       await readOnly.close();
+    }
+  });
+
+  test("without allowOverwrite, curl's upload onto a file fails with 550; the file stays", async () => {
+    const createOnly = await startFtkit(tree.root);
+    const file = join(tree.local, "replacement.txt");
+    // Longer than hello.txt, so that -C - has something left to send.
+    const replacement = "a replacement, longer than hello.txt\n";
+    await writeFile(file, replacement);
+    const base = `ftp://${USER}:${PASSWORD}@127.0.0.1:${createOnly.port}/`;
+    try {
+      for (const flags of [[], ["--append"], ["-C", "-"]]) {
+        const ran = await curl(["--ssl-reqd", "-v", ...flags, "-T", file, `${base}hello.txt`]);
+        assert.equal(ran.code, 25, ran.stderr); // CURLE_UPLOAD_FAILED
+        assert.match(ran.stderr, /^< 550 Overwrite permission denied\.\r?$/m);
+      }
+      assert.equal(await readFile(join(tree.root, "hello.txt"), "utf8"), HELLO);
+      const created = await curl(["--ssl-reqd", "-T", file, `${base}created.txt`]);
+      assert.equal(created.code, 0, created.stderr);
+      assert.equal(await readFile(join(tree.root, "created.txt"), "utf8"), replacement);
+      assert.deepEqual(createOnly.errors, []);
+    } finally {
+      await createOnly.close();
     }
   });
 
@@ -1284,7 +1308,8 @@ describe("every command, from real clients", { skip: missing("python") }, () => 
 
   before(async () => {
     tree = await servedTree("ftkit-serve-every-", true);
-    server = await startFtkit(tree.root, { allowCcc: true });
+    // ftplib's APPE below appends to the file its STOR made.
+    server = await startFtkit(tree.root, { allowCcc: true, allowOverwrite: true });
     six = await startFtkit(tree.root, { host: "::1" });
   });
 

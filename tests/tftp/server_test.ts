@@ -109,6 +109,24 @@ describe("ftkit server with the ftkit client", () => {
     }
   });
 
+  test("without host, the server listens on loopback only", async () => {
+    const api = await tftpApi();
+    const root = await tempDir("ftkit-serve-");
+    try {
+      await writeFile(join(root.path, "boot.cfg"), "loopback");
+      await using server = await api.serveTftp({ root: root.path, port: 0 });
+      assert.equal(server.address.address, "127.0.0.1");
+      const got = await api.tftpGet({
+        host: "127.0.0.1",
+        port: server.address.port,
+        remote: "boot.cfg",
+      });
+      assert.equal(new TextDecoder().decode(got), "loopback");
+    } finally {
+      await root.remove();
+    }
+  });
+
   test("port range, windowed put and get, overwrite policy, symlink escape", async () => {
     const api = await tftpApi();
     const root = await tempDir("ftkit-serve-");
