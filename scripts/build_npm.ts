@@ -71,7 +71,7 @@ export async function buildNpm(): Promise<string> {
   }
 
   const emitted = await readdir(out);
-  const files = emitted.filter((name) => name !== "tests").sort();
+  const files = emitted.filter((name) => name !== "tests" && name !== "examples").sort();
   await shipSources(files);
 
   const packageJson = {

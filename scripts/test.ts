@@ -254,6 +254,7 @@ if (wants("lint")) {
       "tftp",
       "ftps",
       "tests",
+      "examples",
       "scripts",
     ),
   );
