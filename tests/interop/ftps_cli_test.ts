@@ -102,7 +102,10 @@ describe(
         put.err.join("\n"),
         new RegExp(`^Sent ${payload.length} bytes in [0-9.]+ s \\(TLS`),
       );
-      assert.match(put.progress.at(-2) ?? "", /100% 3145745\/3145745 bytes/);
+      assert.match(
+        put.progress.at(-2) ?? "",
+        /\] 100% 3\.0 MiB of 3\.0 MiB {2}[0-9.]+ [KMG]iB\/s$/,
+      );
       assert.ok(Buffer.compare(await readFile(join(root, "pub", "payload.bin")), payload) === 0);
 
       const ls = await cli("ftps", "ls", url("pub"), "--tls", "--ca", ca);
@@ -185,7 +188,7 @@ describe(
       assert.ok(ls.out.includes("hello.txt"), ls.out.join(","));
     });
 
-    test("failures are one line and exit 1; a failed get leaves no file", async () => {
+    test("failures are one line (and a hint), exit codes by class; a failed get leaves no file", async () => {
       const local = join(dir.path, "missing.txt");
       const missingFile = await cli(
         "ftps",
@@ -196,7 +199,7 @@ describe(
         "--ca",
         ca,
       );
-      assert.equal(missingFile.code, 1);
+      assert.equal(missingFile.code, 78, "remote file not found");
       assert.deepEqual(missingFile.err, [
         "ftkit: RETR pub/missing.txt: 550 No such file or directory.",
       ]);
@@ -210,18 +213,19 @@ describe(
         "--ca",
         ca,
       );
-      assert.equal(wrong.code, 1);
+      assert.equal(wrong.code, 67, "login denied");
       assert.equal(wrong.err.length, 1);
       assert.match(wrong.err[0], /^ftkit: PASS \*\*\*\*: 530 /);
       assert.doesNotMatch(wrong.err[0], /wrong/, "the password is not shown");
 
       const untrusted = await cli("ftps", "ls", url(""), "--tls");
-      assert.equal(untrusted.code, 1);
-      assert.equal(untrusted.err.length, 1);
+      assert.equal(untrusted.code, 60, "certificate not verified");
+      assert.equal(untrusted.err.length, 2);
       assert.match(untrusted.err[0], /^ftkit: .*(certificate|issuer|verify)/i);
+      assert.match(untrusted.err[1], /^hint: use --ca FILE with the server's CA/);
 
       const refused = await cli("ftps", "ls", `ftp://127.0.0.1:1/`, "--tls", "--ca", ca);
-      assert.equal(refused.code, 1);
+      assert.equal(refused.code, 7, "cannot connect");
       assert.equal(refused.err.length, 1);
       assert.match(refused.err[0], /^ftkit: .*(refused|ECONNREFUSED)/i);
     });
@@ -231,11 +235,11 @@ describe(
         const [args, message] of [
           [["ftps", "ls", "http://localhost/"], /not an FTP URL/],
           [["ftps", "ls", "ftps://localhost/", "--tls"], /--tls is for ftp:\/\/ URLs/],
-          [["ftps", "ls", "ftp://localhost/", "--tls", "--tls-max", "1.1"], /--tls-max must be/],
+          [["ftps", "ls", "ftp://localhost/", "--tls", "--tls-max", "1.1"], /--tls-max takes/],
           [["ftps", "ls", "ftp://localhost/", "--ca", ca], /TLS options need/],
           [["ftps", "get", "ftp://localhost/dir/", "--tls"], /needs a file/],
-          [["ftps", "put", "ftp://localhost/x"], /local file and a URL/],
-          [["ftps", "mirror", "ftp://localhost/"], /unknown command "ftps mirror"/],
+          [["ftps", "put", "ftp://localhost/x"], /LOCAL file and a URL/],
+          [["ftps", "mirror", "ftp://localhost/"], /unknown command 'mirror' for 'ftps'/],
         ] as const
       ) {
         const outcome = await cli(...args);
@@ -275,7 +279,7 @@ describe(
         assert.match(trusted.stderr, /^Received 6 bytes in [0-9.]+ s \(TLS, session resumed\)/);
         // Without it, the test CA is no one's: refused.
         const untrusted = await run({});
-        assert.equal(untrusted.code, 1, untrusted.stderr);
+        assert.equal(untrusted.code, 60, untrusted.stderr);
         assert.match(untrusted.stderr, /certificate/);
       },
     );
