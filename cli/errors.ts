@@ -68,6 +68,8 @@ export interface FailureContext {
   role: "client" | "server";
   /** The local file a client reads (put) or writes (get, ls writes none). */
   local?: "read" | "write";
+  /** That file's path. */
+  localPath?: string;
   /** FTPS: implicit, explicit or no TLS. */
   secure?: "implicit" | "explicit" | false;
   /** The server's HOST:PORT, as a URL writes it. */
@@ -155,17 +157,24 @@ export function oneLine(error: unknown): string {
   return typeof code === "string" && !first.includes(code) ? `${first} (${code})` : first;
 }
 
+/** A file system error as "cannot read 'PATH': no such file or directory (ENOENT)". */
+function fileMessage(error: Error, code: string, verb: "read" | "write", path: string): string {
+  const text = error.message.replace(`${code}: `, "").replace(/, \w+ '[^']*'(?: -> '[^']*')?$/, "");
+  return `cannot ${verb} '${path}': ${text} (${code})`;
+}
+
 /**
- * `step`, whose failure to read a local file is a {@linkcode CliError} with exit code 26, its
- * message prefixed with `what` (an option's name) when given.
+ * `step` (reading `path`), whose failure to read a local file is a {@linkcode CliError} with exit
+ * code 26, its message prefixed with `what` (an option's name) when given.
  */
-export async function reading<T>(step: Promise<T>, what?: string): Promise<T> {
+export async function reading<T>(step: Promise<T>, path: string, what?: string): Promise<T> {
   try {
     return await step;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (typeof code !== "string" || !LOCAL_FILE_CODES.has(code)) throw error;
-    throw new CliError(`${what ? `${what}: ` : ""}${oneLine(error)}`, Exit.localRead);
+    const message = fileMessage(error as Error, code, "read", path);
+    throw new CliError(`${what ? `${what}: ` : ""}${message}`, Exit.localRead);
   }
 }
 
@@ -281,13 +290,13 @@ export function classify(error: unknown, context: FailureContext): Failure {
     if (context.role === "server" && LISTEN_HINTS[code]) {
       return { code: Exit.failure, message, hint: LISTEN_HINTS[code] };
     }
-    if (LOCAL_FILE_CODES.has(code)) {
-      const local = context.local === "read"
-        ? Exit.localRead
-        : context.local === "write"
-        ? Exit.localWrite
-        : Exit.failure;
-      return { code: local, message };
+    if (LOCAL_FILE_CODES.has(code) && context.local) {
+      return {
+        code: context.local === "read" ? Exit.localRead : Exit.localWrite,
+        message: context.localPath === undefined
+          ? message
+          : fileMessage(error, code, context.local, context.localPath),
+      };
     }
     const byCode = BY_CODE[code] ?? (code.startsWith("ERR_SSL_") ? Exit.tlsHandshake : undefined);
     if (byCode !== undefined) {

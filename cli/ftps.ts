@@ -5,6 +5,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { flag, integer, type ParsedArgs, text, UsageError } from "./args.ts";
 import { type FailureContext, reading } from "./errors.ts";
+import { unlessImplicit } from "./tls_probe.ts";
 import { bar, type CliOutput, delay, interruptedCode, untilAborted } from "./output.ts";
 
 /** What an FTP URL names. */
@@ -123,14 +124,18 @@ export async function ftpsCommand(
   context.secure = target.secure;
   context.authority = urlAuthority(target.host, target.port);
   const api = await ftpsApi();
-  const ca = caFile === undefined ? undefined : await reading(readFile(caFile, "utf8"), "--ca");
-  if (command === "put") await reading(stat(positionals[0]));
+  const ca = caFile === undefined
+    ? undefined
+    : await reading(readFile(caFile, "utf8"), caFile, "--ca");
+  if (command === "put") await reading(stat(positionals[0]), positionals[0]);
   // A get writes its local file (unless to standard output), a put reads it.
-  context.local = command === "put"
-    ? "read"
-    : command === "get" && positionals[1] !== "-"
-    ? "write"
-    : undefined;
+  if (command === "put") {
+    context.local = "read";
+    context.localPath = positionals[0];
+  } else if (command === "get" && positionals[1] !== "-") {
+    context.local = "write";
+    context.localPath = positionals[1] ?? basename(target.path);
+  }
   const connecting = api.connectFtps(
     {
       host: target.host,
@@ -149,7 +154,14 @@ export async function ftpsCommand(
   try {
     // Ctrl-C while connecting or logging in stops the command there; a session that comes up
     // later is closed.
-    const client = await untilAborted(connecting, signal, (late) => void late.close());
+    // A plain greeting that does not come may be an implicit-TLS server waiting for a handshake.
+    const greeted = target.secure === "implicit" ? connecting : unlessImplicit(connecting, {
+      host: target.host,
+      port: target.port,
+      authority: context.authority,
+      timeoutMs: (timeout ?? 30) * 1000,
+    }, (late) => void late.close());
+    const client = await untilAborted(greeted, signal, (late) => void late.close());
     const draw = output.progress && !quiet ? output.progress : undefined;
     try {
       if (command === "ls") {

@@ -103,8 +103,8 @@ export async function startFtps(
     await rm(dir, { recursive: true, force: true });
   };
   if (values.cert !== undefined) {
-    cert = await reading(readFile(values.cert, "utf8"), "--cert");
-    key = await reading(readFile(values.key!, "utf8"), "--key");
+    cert = await reading(readFile(values.cert, "utf8"), values.cert, "--cert");
+    key = await reading(readFile(values.key!, "utf8"), values.key!, "--key");
   } else {
     const names = ["localhost", "127.0.0.1", "::1"];
     if (host !== "0.0.0.0" && host !== "::" && !names.includes(host)) names.push(host);

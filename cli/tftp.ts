@@ -224,12 +224,14 @@ export async function tftpTransfer(
       } else {
         // Written aside and renamed into place when whole: a failure leaves LOCAL as it was.
         context.local = "write";
+        context.localPath = local;
         result = await api.tftpGetFile({ ...common, remote }, local);
       }
     } else {
       const local = first;
       const remote = second ?? basename(local);
       context.local = "read";
+      context.localPath = local;
       result = await api.tftpPutFile({ ...common, remote }, local);
     }
   } catch (error) {

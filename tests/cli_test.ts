@@ -576,3 +576,46 @@ describe("ftkit checks ports, counts, sizes and directories (exit 2)", () => {
     }
   });
 });
+
+describe("ftkit tftp: exit codes by failure class", () => {
+  test("cannot resolve (6), cannot write LOCAL (23), cannot read LOCAL (26), port in use (1, a hint)", async () => {
+    const api = await tftpApi();
+    const dir = await tempDir("ftkit-cli-codes-");
+    try {
+      await writeFile(join(dir.path, "boot.img"), "boot");
+      await using server = await api.serveTftp({ root: dir.path, host: "127.0.0.1", port: 0 });
+      const at = `127.0.0.1:${server.address.port}`;
+      const unknown = await inProcess("tftp", "get", "host.invalid", "x", join(dir.path, "x"));
+      assert.equal(unknown.code, 6, unknown.err.join("\n"));
+      assert.equal(unknown.err.length, 1);
+      const nowhere = join(dir.path, "no-such-dir", "boot.img");
+      const write = await inProcess("tftp", "get", at, "boot.img", nowhere);
+      assert.equal(write.code, 23, write.err.join("\n"));
+      assert.deepEqual(write.err, [
+        `ftkit: cannot write '${nowhere}': no such file or directory (ENOENT)`,
+      ]);
+      const absent = join(dir.path, "absent.img");
+      const read = await inProcess("tftp", "put", at, absent);
+      assert.equal(read.code, 26, read.err.join("\n"));
+      assert.deepEqual(read.err, [
+        `ftkit: cannot read '${absent}': no such file or directory (ENOENT)`,
+      ]);
+      const taken = await inProcess(
+        "tftp",
+        "serve",
+        dir.path,
+        "--port",
+        String(server.address.port),
+      );
+      assert.equal(taken.code, 1, taken.err.join("\n"));
+      assert.equal(taken.err.length, 2, taken.err.join("\n"));
+      assert.match(taken.err[0], /EADDRINUSE|in use/i);
+      assert.equal(
+        taken.err[1],
+        "hint: another program listens on that port: choose another with --port",
+      );
+    } finally {
+      await dir.remove();
+    }
+  });
+});

@@ -682,3 +682,230 @@ function withoutDenoCert(): Record<string, string | undefined> {
   const { DENO_CERT: _, ...env } = process.env;
   return env;
 }
+
+describe("ftkit ftps ls, get and put: exit codes by failure class, and hints", () => {
+  const ca = join(FIXTURES, "ca.pem");
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let explicit: Awaited<ReturnType<typeof serveFtps>>;
+  let implicit: Awaited<ReturnType<typeof serveFtps>>;
+  let silent: ReturnType<typeof createServer>;
+
+  before(async () => {
+    dir = await tempDir("ftkit-ftps-codes-");
+    await mkdir(join(dir.path, "srv"));
+    await writeFile(join(dir.path, "srv", "hello.txt"), "hello\n");
+    const tls = {
+      cert: await readFile(join(FIXTURES, "leaf.pem"), "utf8"),
+      key: await readFile(join(FIXTURES, "leaf.key"), "utf8"),
+    };
+    const common = {
+      root: join(dir.path, "srv"),
+      users: { fred: "secret" },
+      tls,
+      host: "127.0.0.1",
+    };
+    explicit = await serveFtps({ ...common, port: 0 });
+    implicit = await serveFtps({ ...common, port: 0, secure: "implicit" });
+    // Accepts and says nothing.
+    silent = createServer((socket) => socket.on("error", () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  });
+
+  after(async () => {
+    await explicit?.close();
+    await implicit?.close();
+    await new Promise((resolve) => silent?.close(resolve));
+    await dir?.remove();
+  });
+
+  const at = () => `localhost:${explicit.address.port}`;
+
+  test("TLS: certificate not verified (60), wrong name (60), implicit/explicit mixed (35), TLS required (67), each with its hint", async () => {
+    const untrusted = await cli("ftps", "ls", `ftp://fred:secret@${at()}/`, "--tls");
+    assert.equal(untrusted.code, 60, untrusted.err.join("\n"));
+    assert.match(untrusted.err[0], /^ftkit: .*(certificate|UNABLE_TO_VERIFY)/);
+    assert.deepEqual(untrusted.err.slice(1), [
+      "hint: use --ca FILE with the server's CA (ftkit ftps serve prints it), or --insecure to skip verification",
+    ]);
+    const insecure = await cli("ftps", "ls", `ftp://fred:secret@${at()}/`, "--tls", "--insecure");
+    assert.equal(insecure.code, 0, insecure.err.join("\n"));
+    assert.deepEqual(insecure.out, ["hello.txt"]);
+
+    const name = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@${at()}/`,
+      "--tls",
+      "--ca",
+      ca,
+      "--servername",
+      "example.com",
+    );
+    assert.equal(name.code, 60, name.err.join("\n"));
+    assert.deepEqual(name.err.slice(1), [
+      "hint: the certificate does not name that host: connect by a name it carries, or give one with --servername NAME",
+    ]);
+
+    const implicitToExplicit = await cli("ftps", "ls", `ftps://fred:secret@${at()}/`, "--ca", ca);
+    assert.equal(implicitToExplicit.code, 35, implicitToExplicit.err.join("\n"));
+    assert.equal(implicitToExplicit.err.length, 2, implicitToExplicit.err.join("\n"));
+    assert.equal(
+      implicitToExplicit.err[1],
+      `hint: this server uses explicit TLS: use ftp://${at()} with --tls (or ftpes://${at()})`,
+    );
+    const ftpes = await cli("ftps", "ls", `ftpes://fred:secret@${at()}/`, "--ca", ca);
+    assert.equal(ftpes.code, 0, ftpes.err.join("\n"));
+
+    const plain = await cli("ftps", "ls", `ftp://fred:secret@${at()}/`);
+    assert.equal(plain.code, 67, plain.err.join("\n"));
+    assert.deepEqual(plain.err, [
+      "ftkit: USER fred: 530 TLS required: use AUTH TLS first.",
+      "hint: the server requires TLS: add --tls",
+    ]);
+
+    // Explicit TLS against an implicit server: both sides wait, the client for a greeting, the
+    // server for a handshake. Told apart long before the 120 s timeout: the code is 35, not 28.
+    const other = `localhost:${implicit.address.port}`;
+    const explicitToImplicit = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@${other}/`,
+      "--tls",
+      "--ca",
+      ca,
+      "--timeout",
+      "120",
+    );
+    assert.equal(explicitToImplicit.code, 35, explicitToImplicit.err.join("\n"));
+    assert.deepEqual(explicitToImplicit.err, [
+      `ftkit: no FTP greeting from ${other}: the server waits for a TLS handshake`,
+      `hint: the server may use implicit TLS: use ftps://${other}`,
+    ]);
+  });
+
+  test("network: cannot resolve (6), refused (7), timeout (28)", async () => {
+    const unknown = await cli("ftps", "ls", "ftp://fred:secret@host.invalid/", "--tls", "--ca", ca);
+    assert.equal(unknown.code, 6, unknown.err.join("\n"));
+    assert.equal(unknown.err.length, 1);
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@127.0.0.1:${port}/`,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(refused.code, 7, refused.err.join("\n"));
+    assert.match(refused.err[0], /ECONNREFUSED/);
+    const quiet = (silent.address() as { port: number }).port;
+    const timeout = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@127.0.0.1:${quiet}/`,
+      "--tls",
+      "--ca",
+      ca,
+      "--timeout",
+      "1",
+    );
+    assert.equal(timeout.code, 28, timeout.err.join("\n"));
+    assert.deepEqual(timeout.err, ["ftkit: No reply within 1000 ms"]);
+  });
+
+  test("login denied (67), remote file not found (78), a refused upload (1)", async () => {
+    const wrong = await cli("ftps", "ls", `ftp://fred:wrong@${at()}/`, "--tls", "--ca", ca);
+    assert.equal(wrong.code, 67, wrong.err.join("\n"));
+    assert.deepEqual(wrong.err, ["ftkit: PASS ****: 530 Login incorrect."]);
+    const local = join(dir.path, "missing.txt");
+    const missingFile = await cli(
+      "ftps",
+      "get",
+      `ftp://fred:secret@${at()}/missing.txt`,
+      local,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(missingFile.code, 78, missingFile.err.join("\n"));
+    assert.match(missingFile.err[0], /^ftkit: RETR missing\.txt: 550 /);
+    assert.equal(existsSync(local), false);
+    const missingDir = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@${at()}/nowhere`,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(missingDir.code, 78, missingDir.err.join("\n"));
+    const readOnly = await cli(
+      "ftps",
+      "put",
+      join(dir.path, "srv", "hello.txt"),
+      `ftp://fred:secret@${at()}/copy.txt`,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(readOnly.code, 1, readOnly.err.join("\n"));
+    assert.match(readOnly.err[0], /^ftkit: STOR copy\.txt: 550 /);
+  });
+
+  test("local files: cannot write (23), cannot read (26)", async () => {
+    const nowhere = join(dir.path, "no-such-dir", "hello.txt");
+    const write = await cli(
+      "ftps",
+      "get",
+      `ftp://fred:secret@${at()}/hello.txt`,
+      nowhere,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(write.code, 23, write.err.join("\n"));
+    assert.deepEqual(write.err, [
+      `ftkit: cannot write '${nowhere}': no such file or directory (ENOENT)`,
+    ]);
+    const absent = join(dir.path, "absent.bin");
+    const read = await cli(
+      "ftps",
+      "put",
+      absent,
+      `ftp://fred:secret@${at()}/x`,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(read.code, 26, read.err.join("\n"));
+    assert.deepEqual(read.err, [
+      `ftkit: cannot read '${absent}': no such file or directory (ENOENT)`,
+    ]);
+    const noCa = join(dir.path, "ca-absent.pem");
+    const caMissing = await cli("ftps", "ls", `ftp://fred:secret@${at()}/`, "--tls", "--ca", noCa);
+    assert.equal(caMissing.code, 26, caMissing.err.join("\n"));
+    assert.deepEqual(caMissing.err, [
+      `ftkit: --ca: cannot read '${noCa}': no such file or directory (ENOENT)`,
+    ]);
+  });
+
+  test("the real command exits with the code, and prints the hint", async () => {
+    const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+    const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(
+        program,
+        [...programArgs, "ftps", "ls", `ftps://fred:secret@${at()}/`, "--ca", ca],
+        { timeout: 120_000, killSignal: "SIGKILL" },
+        (error, _stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
+      );
+    });
+    assert.equal(code, 35, stderr);
+    assert.match(
+      stderr,
+      /\nhint: this server uses explicit TLS: use ftp:\/\/localhost:\d+ with --tls/,
+    );
+  });
+});
