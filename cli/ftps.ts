@@ -5,6 +5,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { flag, integer, type ParsedArgs, text, UsageError } from "./args.ts";
 import { type FailureContext, reading } from "./errors.ts";
+import { findPassword } from "./password.ts";
 import { unlessImplicit } from "./tls_probe.ts";
 import { bar, type CliOutput, delay, interruptedCode, untilAborted } from "./output.ts";
 
@@ -121,6 +122,10 @@ export async function ftpsCommand(
   }
   const timeout = integer(values, "timeout");
   const quiet = flag(values, "quiet");
+  if (target.user !== undefined && target.password === undefined) {
+    const password = await findPassword(target.user, target.host, signal);
+    if (password !== undefined) target.password = password;
+  }
   context.secure = target.secure;
   context.authority = urlAuthority(target.host, target.port);
   const api = await ftpsApi();

@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { execFile, spawn } from "node:child_process";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createServer } from "node:net";
@@ -908,4 +908,199 @@ describe("ftkit ftps ls, get and put: exit codes by failure class, and hints", (
       /\nhint: this server uses explicit TLS: use ftp:\/\/localhost:\d+ with --tls/,
     );
   });
+});
+
+/** A Python program that runs a command under a pseudo-terminal, answers its password prompt
+ * with `answer`, and prints as JSON what the terminal showed, the exit code, and whether the
+ * terminal echoed while the prompt waited and after the command ended. */
+const PTY_RUN = `
+import json, os, pty, select, sys, termios, time
+argv, answer, env = json.loads(sys.argv[1]), sys.argv[2].encode(), json.loads(sys.argv[3])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execve(argv[0], argv, env)
+out = b""
+def pump(until, seconds):
+    global out
+    deadline = time.time() + seconds
+    while time.time() < deadline and not until(out):
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            out += data
+pump(lambda o: b": " in o, 120)
+echo_while = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+os.write(fd, answer)
+pump(lambda o: False, 120)
+_, status = os.waitpid(pid, 0)
+echo_after = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+print(json.dumps({"output": out.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status),
+                  "echoWhilePrompting": echo_while, "echoAfter": echo_after}))
+`;
+
+describe("ftkit ftps --user NAME without a password: FTKIT_PASSWORD, ~/.netrc, a prompt", () => {
+  const ca = join(FIXTURES, "ca.pem");
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let server: Awaited<ReturnType<typeof serveFtps>>;
+
+  before(async () => {
+    dir = await tempDir("ftkit-ftps-password-");
+    await mkdir(join(dir.path, "srv"));
+    await mkdir(join(dir.path, "home"));
+    await writeFile(join(dir.path, "srv", "hello.txt"), "hello\n");
+    server = await serveFtps({
+      root: join(dir.path, "srv"),
+      users: { fred: "secret" },
+      tls: {
+        cert: await readFile(join(FIXTURES, "leaf.pem"), "utf8"),
+        key: await readFile(join(FIXTURES, "leaf.key"), "utf8"),
+      },
+      host: "127.0.0.1",
+      port: 0,
+    });
+  });
+
+  after(async () => {
+    await server?.close();
+    await dir?.remove();
+  });
+
+  /** This process's environment without a password source of its own, HOME the empty one. */
+  function environment(extra: Record<string, string> = {}): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(process.env)) {
+      if (value !== undefined && name !== "FTKIT_PASSWORD" && name !== "NETRC") env[name] = value;
+    }
+    return { ...env, HOME: join(dir.path, "home"), ...extra };
+  }
+
+  /** `ftkit ftps ls` as fred on `host`, standard input not a terminal. */
+  function list(host: string, env: Record<string, string>) {
+    const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+    const args = [
+      ...programArgs,
+      "ftps",
+      "ls",
+      `ftp://${host}:${server.address.port}/`,
+      "--tls",
+      "--ca",
+      ca,
+      "--servername",
+      "localhost",
+      "--user",
+      "fred",
+    ];
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        program,
+        args,
+        { timeout: 120_000, killSignal: "SIGKILL", env },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  test("FTKIT_PASSWORD, then ~/.netrc (machine and login, or default); none is a usage error", async () => {
+    const fromEnv = await list("localhost", environment({ FTKIT_PASSWORD: "secret" }));
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    assert.equal(fromEnv.stdout, "hello.txt\n");
+
+    const none = await list("localhost", environment());
+    assert.equal(none.code, 2, none.stderr);
+    assert.equal(
+      none.stderr,
+      "ftkit: no password for fred@localhost: give --user fred:PASS, set FTKIT_PASSWORD, " +
+        "add it to ~/.netrc, or run in a terminal to be asked\nTry 'ftkit ftps ls --help'.\n",
+    );
+
+    const netrc = join(dir.path, "home", ".netrc");
+    await writeFile(
+      netrc,
+      [
+        "# another machine, and another login on this one, come first",
+        "machine example.com login fred password nope",
+        "machine localhost login alice password nope",
+        "macdef init",
+        "machine localhost login fred password nope",
+        "",
+        'machine localhost login fred password "sec ret"',
+        "machine localhost login fred password secret",
+        "default login fred password secret",
+      ].join("\n"),
+    );
+    // The first entry for the machine and login wins: "sec ret" is wrong.
+    const first = await list("localhost", environment());
+    assert.equal(first.code, 67, first.stderr);
+    assert.ok(!first.stderr.includes("sec ret"), "the password is never printed");
+    await writeFile(netrc, "machine localhost\n  login fred\n  password secret\n");
+    const machine = await list("localhost", environment());
+    assert.equal(machine.code, 0, machine.stderr);
+    assert.equal(machine.stdout, "hello.txt\n");
+    // 127.0.0.1 is no machine named there: the default entry answers.
+    await writeFile(
+      netrc,
+      "machine localhost login fred password nope\ndefault login fred password secret\n",
+    );
+    const fallback = await list("127.0.0.1", environment());
+    assert.equal(fallback.code, 0, fallback.stderr);
+    // FTKIT_PASSWORD comes first.
+    const both = await list("127.0.0.1", environment({ FTKIT_PASSWORD: "wrong" }));
+    assert.equal(both.code, 67, both.stderr);
+    await rm(netrc);
+  });
+
+  test(
+    "on a terminal: a prompt that does not echo; the terminal restored after Enter and after Ctrl-C",
+    { skip: missing("python") },
+    async () => {
+      const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+      const argv = [
+        program,
+        ...programArgs,
+        "ftps",
+        "ls",
+        `ftp://localhost:${server.address.port}/`,
+        "--tls",
+        "--ca",
+        ca,
+        "--user",
+        "fred",
+      ];
+      const underPty = (answer: string) =>
+        new Promise<
+          { output: string; code: number; echoWhilePrompting: boolean; echoAfter: boolean }
+        >(
+          (resolve, reject) => {
+            execFile(
+              PEER.python,
+              ["-c", PTY_RUN, JSON.stringify(argv), answer, JSON.stringify(environment())],
+              { timeout: 240_000, killSignal: "SIGKILL" },
+              (error, stdout, stderr) => {
+                if (error) reject(new Error(`${error.message}\n${stderr}`));
+                else resolve(JSON.parse(stdout));
+              },
+            );
+          },
+        );
+      const typed = await underPty("secret\r");
+      assert.equal(typed.code, 0, typed.output);
+      assert.match(typed.output, /^Password for fred@localhost: \r?\n/);
+      assert.match(typed.output, /hello\.txt/);
+      assert.ok(!typed.output.includes("secret"), "not echoed");
+      assert.equal(typed.echoWhilePrompting, false);
+      assert.equal(typed.echoAfter, true);
+
+      const interrupted = await underPty("sec\x03");
+      assert.equal(interrupted.code, 130, interrupted.output);
+      assert.match(interrupted.output, /ftkit: Interrupted by SIGINT/);
+      assert.ok(!interrupted.output.includes("sec\r"), "not echoed");
+      assert.equal(interrupted.echoWhilePrompting, false);
+      assert.equal(interrupted.echoAfter, true);
+    },
+  );
 });
