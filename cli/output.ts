@@ -142,7 +142,7 @@ export function urlHost(host: string): string {
 
 /** A size in human units: "512 B", "1.5 KiB", "3.0 MiB", "1.20 GiB". */
 export function humanBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let value = bytes / 1024;
   let unit = 0;

@@ -3,14 +3,16 @@ import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import process from "node:process";
 import { readFileSync } from "node:fs";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { runCli, VERSION } from "../cli.ts";
 import { commandDoc, commandHelp, commandReference, COMMANDS, withReference } from "../cli/help.ts";
 import type { TftpTransferRecord } from "../tftp/mod.ts";
 import { tftpApi } from "./_tftp_api.ts";
 import { freePort, tempDir } from "./interop/_peers.ts";
-import { projectFile, repoFile, runtimeCommand } from "./_runtime.ts";
+import { projectFile, repoFile, runtime, runtimeCommand } from "./_runtime.ts";
+import { humanBytes, humanDuration, progressLine } from "../cli/output.ts";
 import { serveCli, type ServingCli } from "./_cli_serve.ts";
 
 interface Outcome {
@@ -21,10 +23,19 @@ interface Outcome {
 
 /** Runs the real `ftkit` command in a child process of the current runtime. */
 function ftkit(...args: string[]): Promise<Outcome> {
-  const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+  return run(runtimeCommand(projectFile("cli.ts")), args);
+}
+
+/** Runs `command` with `args` more, bounded by `timeout` ms (then killed: a non-zero code). */
+function run(
+  [program, programArgs]: [string, string[]],
+  args: string[],
+  env: Record<string, string> = {},
+  timeout = 120_000,
+): Promise<Outcome> {
   return new Promise((resolve) => {
     // Bounded generously: a loaded machine starts a runtime slowly.
-    const options = { timeout: 120_000, killSignal: "SIGKILL" as const };
+    const options = { timeout, killSignal: "SIGKILL" as const, env: { ...process.env, ...env } };
     execFile(program, [...programArgs, ...args], options, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
@@ -37,8 +48,19 @@ function ftkitRunning(...args: string[]): {
   signal(name: "SIGINT" | "SIGTERM"): void;
   done: Promise<Outcome & { signal: string | null }>;
 } {
+  return ftkitRunningWith({}, args);
+}
+
+/** {@linkcode ftkitRunning} with `env` added to the environment. */
+function ftkitRunningWith(env: Record<string, string>, args: string[]): {
+  signal(name: "SIGINT" | "SIGTERM"): void;
+  done: Promise<Outcome & { signal: string | null }>;
+} {
   const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
-  const child = spawn(program, [...programArgs, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(program, [...programArgs, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk) => (stdout += chunk));
@@ -618,4 +640,142 @@ describe("ftkit tftp: exit codes by failure class", () => {
       await dir.remove();
     }
   });
+});
+
+describe("ftkit: progress, temporary files, and ending when the work is done", () => {
+  test("progress in human units, with rate and ETA when the size is known", () => {
+    assert.equal(humanBytes(0), "0 B");
+    assert.equal(humanBytes(1023), "1023 B");
+    assert.equal(humanBytes(1536), "1.5 KiB");
+    assert.equal(humanBytes(3 * 1024 * 1024 + 17), "3.0 MiB");
+    assert.equal(humanBytes(5 * 1024 ** 3), "5.00 GiB");
+    assert.equal(humanDuration(7), "0:07");
+    assert.equal(humanDuration(754), "12:34");
+    assert.equal(humanDuration(3723), "1:02:03");
+    assert.equal(
+      progressLine({ bytes: 1024 * 1024, total: 4 * 1024 * 1024 }, 2),
+      `[${"#".repeat(6)}${" ".repeat(18)}]  25% 1.0 MiB of 4.0 MiB  512.0 KiB/s  ETA 0:06`,
+    );
+    assert.equal(
+      progressLine({ bytes: 4096, total: 4096 }, 1),
+      `[${"#".repeat(24)}] 100% 4.0 KiB of 4.0 KiB  4.0 KiB/s`,
+    );
+    assert.equal(progressLine({ bytes: 3 * 1024 * 1024 }, 2), "3.0 MiB  1.5 MiB/s");
+  });
+
+  test("tftp get and put draw progress where there is a terminal; --quiet silences it", async () => {
+    const api = await tftpApi();
+    const dir = await tempDir("ftkit-cli-progress-");
+    try {
+      await writeFile(join(dir.path, "boot.img"), new Uint8Array(300_000).fill(3));
+      await using server = await api.serveTftp({ root: dir.path, host: "127.0.0.1", port: 0 });
+      const at = `127.0.0.1:${server.address.port}`;
+      const drawn: string[] = [];
+      const err: string[] = [];
+      const io = {
+        out: () => {},
+        err: (l: string) => err.push(l),
+        progress: (l: string) => drawn.push(l),
+      };
+      const local = join(dir.path, "copy.img");
+      assert.equal(await runCli(["tftp", "get", at, "boot.img", local], io), 0, err.join("\n"));
+      assert.match(
+        drawn.at(-2) ?? "",
+        /^\[#{24}\] 100% 293\.0 KiB of 293\.0 KiB {2}\S+ [KMG]?i?B\/s$/,
+      );
+      assert.equal(drawn.at(-1), "", "cleared at the end");
+      assert.match(err[0], /^Received 300000 bytes in [0-9.]+ s \(\S+ [KMG]?i?B\/s\)$/);
+      drawn.length = 0;
+      err.length = 0;
+      assert.equal(await runCli(["tftp", "get", at, "boot.img", local, "--quiet"], io), 0);
+      assert.deepEqual(drawn, []);
+      assert.deepEqual(err, []);
+      // The real command's standard error is a pipe here, not a terminal: no progress line.
+      const piped = await ftkit("tftp", "get", at, "boot.img", local);
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.doesNotMatch(piped.stderr, /\r|\x1b/);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test("a TFTP get from a port nobody serves fails after the command's few retries, exit 28", async () => {
+    const silent = await freePort();
+    const outcome = await ftkit("tftp", "get", `127.0.0.1:${silent}`, "x.bin", "-");
+    assert.equal(outcome.code, 28, outcome.stderr);
+    // The command's default: 3 retries, the wait doubling from 1 s to at most 2 s (about 7 s).
+    assert.match(outcome.stderr, /^ftkit: No reply from the server after 4 tries\nhint: /);
+  });
+
+  test("tftpGet resolves and the process exits: the client's dally keeps nothing alive", async () => {
+    const api = await tftpApi();
+    const dir = await tempDir("ftkit-cli-dally-");
+    try {
+      await writeFile(join(dir.path, "boot.img"), new Uint8Array(5000).fill(1));
+      await using server = await api.serveTftp({ root: dir.path, host: "127.0.0.1", port: 0 });
+      // The child dallies 10 minutes after its last block; it must exit long before (60 s is
+      // far above the second or two it takes). Deno runs it on its own UDP (--unstable-net).
+      const [program, programArgs] = runtimeCommand(projectFile("tests/_tftp_get_child.ts"));
+      const args = runtime === "deno"
+        ? ["run", "-A", "--unstable-net", ...programArgs.slice(2)]
+        : programArgs;
+      const outcome = await run(
+        [program, args],
+        [String(server.address.port), "boot.img"],
+        {},
+        60_000,
+      );
+      assert.equal(outcome.code, 0, `exit code ${outcome.code}: ${outcome.stderr}`);
+      assert.equal(outcome.stdout, "5000\n");
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  for (const command of [["ftps", "serve"], ["serve"]]) {
+    test(`ftkit ${command.join(" ")} removes its ephemeral CA file when it stops, or fails to start`, async () => {
+      const dir = await tempDir("ftkit-cli-tmp-");
+      try {
+        const tmp = join(dir.path, "tmp");
+        await mkdir(tmp);
+        const ports = command[0] === "serve"
+          ? ["--tftp-port", "0", "--ftps-port", "0"]
+          : ["--port", "0"];
+        const server = ftkitRunningWith({ TMPDIR: tmp }, [...command, dir.path, ...ports]);
+        await until(async () => {
+          const [made] = await readdir(tmp);
+          return made !== undefined && (await readdir(join(tmp, made))).includes("ca.pem");
+        }, "the CA file");
+        const [made] = await readdir(tmp);
+        assert.match(made, /^ftkit-ca-/);
+        server.signal("SIGINT");
+        const outcome = await server.done;
+        assert.equal(outcome.code, 0, outcome.stderr);
+        assert.match(
+          outcome.stdout,
+          new RegExp(`CA certificate \\(trust it in clients\\): ${join(tmp, made, "ca.pem")}`),
+        );
+        assert.deepEqual(await readdir(tmp), [], "nothing left in the temporary directory");
+        // A server that cannot start leaves nothing either.
+        const blocker = createServer();
+        await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+        const taken = String((blocker.address() as { port: number }).port);
+        try {
+          const failed = await run(runtimeCommand(projectFile("cli.ts")), [
+            ...command,
+            dir.path,
+            command[0] === "serve" ? "--ftps-port" : "--port",
+            taken,
+          ], { TMPDIR: tmp });
+          assert.equal(failed.code, 1, failed.stderr);
+          assert.match(failed.stderr, /EADDRINUSE|in use/i);
+          assert.deepEqual(await readdir(tmp), [], "nothing left after a failed start");
+        } finally {
+          await new Promise((resolve) => blocker.close(resolve));
+        }
+      } finally {
+        await dir.remove();
+      }
+    });
+  }
 });

@@ -23,6 +23,7 @@ interface BunUdpSocket {
   readonly address: { address: string; port: number };
   send(data: Uint8Array, port: number, address: string): boolean;
   close(): void;
+  unref(): void;
 }
 interface BunNamespace {
   udpSocket(options: {
@@ -80,6 +81,9 @@ export const bindUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> => {
         udp.close();
       }
       return Promise.resolve();
+    },
+    unref() {
+      udp.unref();
     },
   };
   return socket;
