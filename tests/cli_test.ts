@@ -779,3 +779,45 @@ describe("ftkit: progress, temporary files, and ending when the work is done", (
     });
   }
 });
+
+describe(
+  "ftkit on Deno: the permissions it needs",
+  { skip: runtime === "deno" ? false : "Deno's" },
+  () => {
+    // Through the npm bin's path: Deno's child_process runs its own executable with every
+    // permission of the parent, whatever the flags.
+    const deno = (flags: string[], args: string[]) =>
+      run([repoFile("node_modules/.bin/deno"), ["run", ...flags, repoFile("cli.ts")]], args);
+
+    test("decode and encode need none", async () => {
+      const decoded = await deno([], ["tftp", "decode", "00040001"]);
+      assert.equal(decoded.code, 0, decoded.stderr);
+      assert.deepEqual(JSON.parse(decoded.stdout), { type: "ack", block: 1 });
+      const help = await deno([], ["tftp", "get", "--help"]);
+      assert.equal(help.code, 0, help.stderr);
+    });
+
+    test("the cli export runs the command as jsr:@ftkit/ftkit/cli would: no config, no flags but -A", async () => {
+      const denoJson = JSON.parse(readFileSync(repoFile("deno.json"), "utf8"));
+      assert.equal(denoJson.exports["./cli"], "./cli.ts");
+      const decoded = await deno(["-A", "--no-config"], ["tftp", "decode", "00040001"]);
+      assert.equal(decoded.code, 0, decoded.stderr);
+      assert.deepEqual(JSON.parse(decoded.stdout), { type: "ack", block: 1 });
+    });
+
+    test("a missing permission is one line naming the flag to add, and a non-zero exit", async () => {
+      const get = await deno([], ["tftp", "get", "127.0.0.1:6969", "x.bin", "-"]);
+      assert.equal(get.code, 1, get.stderr);
+      assert.match(
+        get.stderr,
+        /^ftkit: Deno requires net access to "[^"]+": add --allow-net \(deno run --allow-net \.\.\.\), or -A for every permission\n$/,
+      );
+      const serve = await deno([], ["tftp", "serve"]);
+      assert.equal(serve.code, 1, serve.stderr);
+      assert.match(serve.stderr, /^ftkit: Deno requires read access to "\.": add --allow-read /);
+      const ls = await deno(["--allow-read"], ["ftps", "ls", "ftp://127.0.0.1:2121/", "--tls"]);
+      assert.equal(ls.code, 1, ls.stderr);
+      assert.match(ls.stderr, /^ftkit: Deno requires net access .* add --allow-net /);
+    });
+  },
+);
