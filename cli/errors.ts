@@ -182,7 +182,8 @@ export async function reading<T>(step: Promise<T>, path: string, what?: string):
 function denoPermission(error: Error): Failure | undefined {
   if (error.name !== "NotCapable" && error.name !== "PermissionDenied") return undefined;
   const flag = error.message.match(/--allow-[a-z-]+/)?.[0];
-  const what = error.message.replace(/,? run again with.*$/s, "").replace(/^Requires/, "Deno requires");
+  const what = error.message.replace(/,? run again with.*$/s, "")
+    .replace(/^Requires/, "Deno requires");
   if (!flag) return { code: Exit.failure, message: what };
   return {
     code: Exit.failure,
