@@ -152,6 +152,18 @@ export async function runCli(
 ): Promise<number> {
   let command: string | undefined;
   const context: FailureContext = { role: "client" };
+  // Whether a progress line is on the screen: a failure clears it before its own line.
+  let drawn = false;
+  const io: CliOutput = output.progress
+    ? {
+      out: (line) => output.out(line),
+      err: (line) => output.err(line),
+      progress: (line) => {
+        drawn = line !== "";
+        output.progress?.(line);
+      },
+    }
+    : output;
   try {
     const asked = request(args);
     if (asked.kind === "print") {
@@ -168,7 +180,7 @@ export async function runCli(
       output.out(commandHelp(asked.doc));
       return Exit.ok;
     }
-    return await HANDLERS[command](parse(asked.doc, asked.args), output, signal, context);
+    return await HANDLERS[command](parse(asked.doc, asked.args), io, signal, context);
   } catch (error) {
     if (error instanceof UsageError) {
       output.err(`ftkit: ${error.message}`);
@@ -177,7 +189,7 @@ export async function runCli(
       return Exit.usage;
     }
     const failure = classify(error, context);
-    output.progress?.("");
+    if (drawn) output.progress?.("");
     output.err(`ftkit: ${failure.message}`);
     if (failure.hint) output.err(`hint: ${failure.hint}`);
     return failure.code;

@@ -124,8 +124,9 @@ function prompt(question: string, signal: AbortSignal | undefined): Promise<stri
     if (signal?.aborted) return onAbort();
     process.once("exit", restore);
     signal?.addEventListener("abort", onAbort, { once: true });
-    process.stderr.write(question);
+    // Raw first: nothing typed once the question shows is echoed.
     stdin.setRawMode(true);
+    process.stderr.write(question);
     stdin.setEncoding("utf8");
     stdin.on("data", onData);
     stdin.resume();

@@ -36,6 +36,23 @@ interface Outcome {
   progress: string[];
 }
 
+/** Runs the real command (killed after 120 s); its exit code and what it printed. */
+function ftkit(
+  args: string[],
+  env?: Record<string, string | undefined>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+  return new Promise((resolve) => {
+    execFile(
+      program,
+      [...programArgs, ...args],
+      { timeout: 120_000, killSignal: "SIGKILL", ...(env ? { env } : {}) },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
 async function cli(...args: string[]): Promise<Outcome> {
   const outcome: Outcome = { code: -1, out: [], err: [], progress: [] };
   outcome.code = await runCli(args, {
@@ -254,25 +271,14 @@ describe(
         skip: runtime === "deno" ? false : "DENO_CERT is Deno's",
       },
       async () => {
-        const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
         const run = (env: Record<string, string>) =>
-          new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-            execFile(
-              program,
-              [
-                ...programArgs,
-                "ftps",
-                "get",
-                `ftp://${USER}:${PASSWORD}@localhost:${proftpd.port}/pub/hello.txt`,
-                "-",
-                "--tls",
-              ],
-              { timeout: 120_000, killSignal: "SIGKILL", env: { ...withoutDenoCert(), ...env } },
-              (error, stdout, stderr) => {
-                resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-              },
-            );
-          });
+          ftkit([
+            "ftps",
+            "get",
+            `ftp://${USER}:${PASSWORD}@localhost:${proftpd.port}/pub/hello.txt`,
+            "-",
+            "--tls",
+          ], { ...withoutDenoCert(), ...env });
         const trusted = await run({ DENO_CERT: ca });
         assert.equal(trusted.code, 0, trusted.stderr);
         assert.equal(trusted.stdout, "hello\n");
@@ -285,19 +291,15 @@ describe(
     );
 
     test("the real command: get to standard output", async () => {
-      const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
-      const { code, stdout, stderr } = await new Promise<
-        { code: number; stdout: string; stderr: string }
-      >((resolve) => {
-        execFile(
-          program,
-          [...programArgs, "ftps", "get", url("pub/hello.txt"), "-", "--tls", "--ca", ca],
-          { timeout: 120_000, killSignal: "SIGKILL" },
-          (error, stdout, stderr) => {
-            resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-          },
-        );
-      });
+      const { code, stdout, stderr } = await ftkit([
+        "ftps",
+        "get",
+        url("pub/hello.txt"),
+        "-",
+        "--tls",
+        "--ca",
+        ca,
+      ]);
       assert.equal(code, 0, stderr);
       assert.equal(stdout, "hello\n");
       assert.match(stderr, /^Received 6 bytes in [0-9.]+ s \(TLS/);
@@ -893,15 +895,7 @@ describe("ftkit ftps ls, get and put: exit codes by failure class, and hints", (
   });
 
   test("the real command exits with the code, and prints the hint", async () => {
-    const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
-    const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(
-        program,
-        [...programArgs, "ftps", "ls", `ftps://fred:secret@${at()}/`, "--ca", ca],
-        { timeout: 120_000, killSignal: "SIGKILL" },
-        (error, _stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
-      );
-    });
+    const { code, stderr } = await ftkit(["ftps", "ls", `ftps://fred:secret@${at()}/`, "--ca", ca]);
     assert.equal(code, 35, stderr);
     assert.match(
       stderr,
@@ -980,9 +974,7 @@ describe("ftkit ftps --user NAME without a password: FTKIT_PASSWORD, ~/.netrc, a
 
   /** `ftkit ftps ls` as fred on `host`, standard input not a terminal. */
   function list(host: string, env: Record<string, string>) {
-    const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
-    const args = [
-      ...programArgs,
+    return ftkit([
       "ftps",
       "ls",
       `ftp://${host}:${server.address.port}/`,
@@ -993,16 +985,7 @@ describe("ftkit ftps --user NAME without a password: FTKIT_PASSWORD, ~/.netrc, a
       "localhost",
       "--user",
       "fred",
-    ];
-    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        program,
-        args,
-        { timeout: 120_000, killSignal: "SIGKILL", env },
-        (error, stdout, stderr) =>
-          resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+    ], env);
   }
 
   test("FTKIT_PASSWORD, then ~/.netrc (machine and login, or default); none is a usage error", async () => {
@@ -1098,6 +1081,7 @@ describe("ftkit ftps --user NAME without a password: FTKIT_PASSWORD, ~/.netrc, a
       const interrupted = await underPty("sec\x03");
       assert.equal(interrupted.code, 130, interrupted.output);
       assert.match(interrupted.output, /ftkit: Interrupted by SIGINT/);
+      assert.ok(!interrupted.output.includes("\x1b"), "no progress line to clear");
       assert.ok(!interrupted.output.includes("sec\r"), "not echoed");
       assert.equal(interrupted.echoWhilePrompting, false);
       assert.equal(interrupted.echoAfter, true);
