@@ -1,25 +1,20 @@
 #!/usr/bin/env -S deno run -A
 /**
- * The `ftkit` command.
+ * The `ftkit` command: TFTP and FTPS servers and clients on the command line.
  *
  * ```sh
- * ftkit tftp serve [DIR] --host ADDR --port N [--allow-write] [--allow-overwrite] [--single-port]
- *                  [--max-transfers N] [--max-transfers-per-client N] [--request-rate N] ...
- * ftkit tftp get HOST[:PORT] REMOTE [LOCAL] [--blksize N] [--windowsize N] [--retries N]
- * ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N] [--retries N]
- * ftkit tftp decode HEX     # decode one TFTP datagram given in hex, print it as JSON
- * ftkit tftp encode JSON    # encode a packet given as JSON, print the datagram in hex
- * ftkit serve [DIR]                       # TFTP and FTPS together, read-only, on loopback
- * ftkit ftps serve [DIR] --user NAME:PASS [--implicit] [--cert FILE --key FILE] [--allow-write]
- * ftkit ftps ls URL [--long]              # ftps://host/dir (implicit TLS), ftp://host/dir --tls
- * ftkit ftps get URL [LOCAL]              # download a file ("-": standard output)
- * ftkit ftps put LOCAL URL                # upload a file (URL ending in "/": keep LOCAL's name)
+ * ftkit serve [DIR]                        # TFTP and FTPS together, read-only, on loopback
+ * ftkit tftp serve|get|put|decode|encode   # ftkit tftp --help lists them
+ * ftkit ftps serve|ls|get|put              # ftkit ftps --help lists them
+ * ftkit help [TOPIC]                       # a command's help, or exit-codes
  * ```
  *
- * Runs as `deno run -A cli.ts`, `bun cli.ts`, or the `ftkit` bin of the npm package. The command
- * itself lives in `cli/`: main.ts (dispatch and exit codes), args.ts (usage text and argument
- * reading), tftp.ts, ftps.ts, ftps_serve.ts and serve.ts (the commands), output.ts (progress,
- * formatting, signals).
+ * Runs as `deno run -A jsr:@ftkit/ftkit/cli`, `deno run -A cli.ts`, `bun cli.ts`, or the `ftkit`
+ * bin of the npm package (`npx ftkit`). The command itself lives in `cli/`: main.ts (dispatch and
+ * exit codes), help.ts (the table of commands and options every help text is made from), args.ts
+ * (reading options and checking values), errors.ts (exit codes and hints), tftp.ts, ftps.ts,
+ * ftps_serve.ts and serve.ts (the commands), password.ts (a password from the environment,
+ * ~/.netrc or a prompt), output.ts (progress, formatting, signals).
  *
  * @module
  */
@@ -28,4 +23,5 @@ import { isMain, main } from "./cli/main.ts";
 
 export { CliInterrupt, type CliOutput, runCli, VERSION } from "./cli/main.ts";
 
-if (isMain(import.meta.url)) await main();
+// Deno and Bun say whether this is the main module; Node (before 24) is asked through argv.
+if ((import.meta as { main?: boolean }).main ?? isMain(import.meta.url)) await main();

@@ -1,118 +1,236 @@
-// The command line's words: the version, the usage text, usage errors, and reading options and
-// numbers out of the arguments.
+// Reading the command line: options against a command's table (cli/help.ts), usage errors that
+// name the command and suggest what was meant, and the checks on ports, counts and sizes.
 
-import { parseArgs } from "node:util";
+import { stat } from "node:fs/promises";
+import type { CommandDoc, OptionDoc } from "./help.ts";
 
-/** The version of this build of ftkit. */
-export const VERSION = "0.1.0";
+export { VERSION } from "./help.ts";
 
-/** The usage text `--help` prints, and a usage error after its one line. */
-export const USAGE: string = `ftkit ${VERSION}: TFTP and FTPS toolkit
+/**
+ * A command line the command does not take: one line, then a pointer to the help of `command`
+ * (`"ftps get"`, or undefined for `ftkit --help`); exit code 2.
+ */
+export class UsageError extends Error {
+  /** The command whose help the pointer names. */
+  readonly command?: string;
 
-Usage:
-  ftkit serve [DIR] [--host ADDR] [--tftp-port N] [--ftps-port N] [--user NAME:PASS]
-              [--cert FILE --key FILE] [--allow-write] [--allow-overwrite] [--quiet]
-      Serve DIR (default: the current directory) over TFTP (default port 6969) and FTPS
-      (explicit TLS, default port 2121) at once, on ADDR (default 127.0.0.1).
-      Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.
-  ftkit tftp serve [DIR] [--host ADDR] [--port N] [--allow-write] [--allow-overwrite]
-                   [--single-port] [--max-blksize N] [--max-windowsize N] [--quiet]
-                   [--max-transfers N] [--max-transfers-per-client N] [--request-rate N]
-                   [--request-burst N] [--first-reply-retransmits N] [--max-write-size BYTES]
-      Serve DIR (default: the current directory) on ADDR:N (default 127.0.0.1:6969).
-      Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.
-      Limits against forged requests (defaults): 256 transfers at once, 16 per client
-      address, 10 unanswered requests per second per address after a burst of 20, the first
-      reply sent once until the client answers, uploads up to 1073741824 bytes; "unlimited"
-      lifts a limit. --single-port holds reads to blksize 512 and windowsize 1 unless
-      --max-blksize or --max-windowsize are given.
-  ftkit tftp get HOST[:PORT] REMOTE [LOCAL] [--blksize N] [--windowsize N] [--timeout S]
-                 [--retries N] [--netascii]
-      Download REMOTE to LOCAL (default: its base name; "-" writes to standard output). The
-      file is written aside and takes LOCAL's name only when whole.
-  ftkit tftp put HOST[:PORT] LOCAL [REMOTE] [--blksize N] [--windowsize N] [--timeout S]
-                 [--retries N] [--netascii]
-      Upload LOCAL as REMOTE (default: its base name). --retries: retransmissions before
-      giving up (default 6).
-  ftkit tftp decode HEX     Decode one TFTP datagram given in hex and print it as JSON
-  ftkit tftp encode JSON    Encode a TFTP packet given as JSON and print the datagram in hex
-  ftkit ftps serve [DIR] [--host ADDR] [--port N] [--user NAME:PASS]... [--implicit]
-                   [--cert FILE --key FILE] [--allow-write] [--allow-overwrite] [--anonymous]
-                   [--allow-ccc] [--passive-ports LOW-HIGH] [--passive-host ADDR]
-                   [--require-resumption] [--max-sessions N] [--max-sessions-per-ip N]
-                   [--idle-timeout S] [--login-timeout S] [--allow-missing-close-notify]
-                   [--ca-out FILE] [--quiet]
-      Serve DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or :9990 with --implicit). TLS is
-      required before login and on data (PROT P). Read-only unless --allow-write; uploads
-      (STOR, APPE, resuming) and renames never change existing files unless --allow-overwrite.
-      Without --user, the user "ftkit" gets a random password (printed). Without --cert, an
-      ephemeral CA and certificate are made for this run: the CA goes to --ca-out (default: a
-      file in the temporary directory), for clients to trust, and its fingerprint is printed.
-      Limits: 256 sessions, 10 per address (--max-sessions, --max-sessions-per-ip); a login
-      within 60 s (--login-timeout), 300 s of idleness (--idle-timeout). A protected upload is
-      kept only when the client ends it with TLS close_notify (--allow-missing-close-notify
-      for clients that do not); --require-resumption refuses data connections that do not
-      resume the control connection's TLS session (522; Python's ftplib cannot).
-  ftkit ftps ls URL [--long]
-      List a directory.
-  ftkit ftps get URL [LOCAL]
-      Download a file to LOCAL (default: its base name; "-" writes to standard output).
-  ftkit ftps put LOCAL URL
-      Upload LOCAL to the URL's path (a path ending in "/" keeps LOCAL's name).
-    URL: ftps://[USER[:PASS]@]HOST[:PORT]/PATH is implicit TLS (port 990);
-         ftp://[USER[:PASS]@]HOST[:PORT]/PATH is explicit TLS (AUTH TLS, port 21) with --tls,
-         plain FTP without it. Without a user, the login is anonymous.
-    FTPS options: [--tls] [--user NAME[:PASS]] [--ca FILE] [--servername NAME] [--insecure]
-                  [--tls-max 1.2|1.3] [--active] [--timeout S]
-      --insecure skips certificate verification (test servers only).
-  ftkit --help | --version
-
-Examples:
-  ftkit serve ./srv
-  ftkit tftp serve ./tftpboot --host 0.0.0.0 --port 69
-  ftkit ftps serve ./srv --user fred:secret --cert server.pem --key server.key --allow-write
-  ftkit tftp get 127.0.0.1:6969 pxelinux.0 --blksize 1468 --windowsize 16
-  ftkit ftps get ftp://fred:secret@127.0.0.1/pub/firmware.bin --tls --ca ca.pem
-  ftkit ftps put ./r1.cfg ftps://fred@127.0.0.1/configs/ --user fred:secret
-`;
-
-/** A command line the command does not take: reported with the usage text, exit code 2. */
-export class UsageError extends Error {}
-
-/** Options of one command, for `node:util`'s `parseArgs`. */
-export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
+  /**
+   * Makes the error.
+   *
+   * @param message What is wrong, one line.
+   * @param command The command whose help to point to.
+   */
+  constructor(message: string, command?: string) {
+    super(message);
+    this.name = "UsageError";
+    if (command !== undefined) this.command = command;
+  }
+}
 
 /** What {@linkcode parse} read: the options by name, and the other arguments in order. */
 export interface ParsedArgs {
-  /** Each option given, by its long name. */
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  /** Each option given, by its long name: a string, `true` for a flag, a list when repeated. */
+  values: Record<string, string | true | string[] | undefined>;
   /** The arguments that are not options. */
   positionals: string[];
 }
 
-/** Reads `args` against `options` (strictly); an unknown or malformed option is a usage error. */
-export function parse(args: string[], options: OptionSpec): ParsedArgs {
+/**
+ * The edit distance between `a` and `b`: insertions, deletions, substitutions and swaps of two
+ * neighbours (optimal string alignment).
+ */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The candidates closest to `word` (a typo of one of them), or those it begins. */
+export function closest(word: string, candidates: readonly string[]): string[] {
+  const limit = Math.min(2, Math.max(1, Math.floor(word.length / 3)));
+  const scored = candidates.map((candidate) => ({ candidate, d: editDistance(word, candidate) }));
+  const best = Math.min(...scored.map(({ d }) => d));
+  if (best <= limit) return scored.filter(({ d }) => d === best).map(({ candidate }) => candidate);
+  if (word.length >= 2) return candidates.filter((candidate) => candidate.startsWith(word));
+  return [];
+}
+
+/** `; did you mean 'x'?` (or `'x' or 'y'`) for `names`, or "" for none. */
+export function suggestion(names: readonly string[], quote = ""): string {
+  if (names.length === 0) return "";
+  return `; did you mean ${names.slice(0, 3).map((name) => `'${quote}${name}'`).join(" or ")}?`;
+}
+
+/** {@linkcode suggestion} for the candidates closest to `word`. */
+export function didYouMean(word: string, candidates: readonly string[], quote = ""): string {
+  return suggestion(closest(word, candidates), quote);
+}
+
+/** Whether `args` ask for help (`-h` or `--help` before any `--`). */
+export function wantsHelp(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === "--") return false;
+    if (arg === "-h" || arg === "--help") return true;
+  }
+  return false;
+}
+
+/**
+ * Reads `args` against the options of `doc`: `--name VALUE`, `--name=VALUE`, flags, and `--`
+ * before operands that begin with a dash. An option's value is taken as given, even when it begins
+ * with a dash (`--port -1` is then refused by the port check, by name). An unknown option, a
+ * missing value or a value given to a flag is a usage error that says so and suggests the option
+ * meant.
+ */
+export function parse(doc: CommandDoc, args: readonly string[]): ParsedArgs {
+  const byName = new Map<string, OptionDoc>(doc.options.map((option) => [option.name, option]));
+  const values: ParsedArgs["values"] = {};
+  const positionals: string[] = [];
+  const fail = (message: string): never => {
+    throw new UsageError(message, doc.name);
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      positionals.push(arg);
+      continue;
+    }
+    const equals = arg.indexOf("=");
+    const name = arg.startsWith("--")
+      ? arg.slice(2, equals === -1 ? undefined : equals)
+      : arg.slice(1);
+    const option = arg.startsWith("--") ? byName.get(name) : undefined;
+    if (!option) {
+      const shown = arg.startsWith("--") ? `--${name}` : arg;
+      fail(
+        `unknown option '${shown}' for '${doc.name}'${
+          didYouMean(name.replace(/^-/, ""), [...byName.keys()], "--")
+        }`,
+      );
+      continue;
+    }
+    let value: string | true;
+    if (option.value === undefined) {
+      if (equals !== -1) fail(`option '--${name}' takes no value`);
+      value = true;
+    } else if (equals !== -1) {
+      value = arg.slice(equals + 1);
+    } else if (i + 1 < args.length) {
+      value = args[++i];
+    } else {
+      value = fail(`option '--${name}' needs a value (${option.value})`);
+    }
+    const before = values[name];
+    if (option.multiple) {
+      values[name] = [...(Array.isArray(before) ? before : []), String(value)];
+    } else if (before !== undefined) {
+      fail(`option '--${name}' given twice`);
+    } else values[name] = value;
+  }
+  return { values, positionals };
+}
+
+/** A string option's value, or undefined when not given. */
+export function text(values: ParsedArgs["values"], name: string): string | undefined {
+  const value = values[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** Whether a flag was given. */
+export function flag(values: ParsedArgs["values"], name: string): boolean {
+  return values[name] === true;
+}
+
+/** The checks a whole number is held to. */
+interface Range {
+  /** The smallest allowed (default 1). */
+  readonly min?: number;
+  /** The largest allowed. */
+  readonly max?: number;
+  /** "unlimited" is allowed, and read as Infinity. */
+  readonly unlimited?: boolean;
+}
+
+/**
+ * The whole number option `--name` gives, within `range` (undefined when not given); anything else
+ * is a usage error naming the option and what it takes.
+ */
+export function integer(
+  values: ParsedArgs["values"],
+  name: string,
+  range: Range = {},
+): number | undefined {
+  const value = text(values, name);
+  if (value === undefined) return undefined;
+  return checkInteger(`--${name}`, value, range);
+}
+
+/** `value` as a whole number within `range`, or a usage error saying what `what` takes. */
+export function checkInteger(what: string, value: string, range: Range = {}): number {
+  const min = range.min ?? 1;
+  if (range.unlimited && value === "unlimited") return Infinity;
+  const number = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (Number.isSafeInteger(number) && number >= min && number <= (range.max ?? Infinity)) {
+    return number;
+  }
+  const wanted = range.max !== undefined
+    ? `an integer from ${min} to ${range.max}`
+    : min === 0
+    ? "a whole number (0 or more)"
+    : "a positive integer";
+  throw new UsageError(
+    `${what} takes ${wanted}${range.unlimited ? ' or "unlimited"' : ""}, not '${value}'`,
+  );
+}
+
+/** A port option: an integer from 0 (any free port) to 65535. */
+export function port(values: ParsedArgs["values"], name: string): number | undefined {
+  return integer(values, name, { min: 0, max: 65535 });
+}
+
+/** `--passive-ports LOW-HIGH`: two ports, LOW no higher than HIGH. */
+export function portRange(
+  values: ParsedArgs["values"],
+  name: string,
+): [number, number] | undefined {
+  const value = text(values, name);
+  if (value === undefined) return undefined;
+  const match = value.match(/^(\d+)-(\d+)$/);
+  const low = match ? Number(match[1]) : NaN;
+  const high = match ? Number(match[2]) : NaN;
+  if (!(low >= 1 && high <= 65535 && low <= high)) {
+    throw new UsageError(
+      `--${name} takes LOW-HIGH, two ports from 1 to 65535 with LOW <= HIGH, not '${value}'`,
+    );
+  }
+  return [low, high];
+}
+
+/** The directory a server serves: one that exists, or a usage error. */
+export async function directory(path: string): Promise<string> {
+  let isDirectory: boolean;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    isDirectory = (await stat(path)).isDirectory();
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    const code = (error as { code?: unknown }).code;
+    if (code === "ENOENT" || code === "ENOTDIR") {
+      throw new UsageError(`no such directory: '${path}'`);
+    }
+    throw error;
   }
-}
-
-/** The whole number an option gives (undefined when not given); anything else is a usage error. */
-export function integer(name: string, value: unknown): number | undefined {
-  if (typeof value !== "string") return undefined;
-  if (!/^[0-9]+$/.test(value)) {
-    throw new UsageError(`--${name} must be a whole number, got "${value}"`);
-  }
-  return Number(value);
-}
-
-/** A limit: a whole number, or "unlimited" (Infinity). */
-export function limit(name: string, value: unknown): number | undefined {
-  if (value === "unlimited") return Infinity;
-  if (typeof value === "string" && !/^[0-9]+$/.test(value)) {
-    throw new UsageError(`--${name} must be a whole number or "unlimited", got "${value}"`);
-  }
-  return integer(name, value);
+  if (!isDirectory) throw new UsageError(`not a directory: '${path}'`);
+  return path;
 }

@@ -3,8 +3,11 @@
 import process from "node:process";
 import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { integer, parse, UsageError } from "./args.ts";
-import { bar, type CliOutput, delay, interruptedCode, oneLine, untilAborted } from "./output.ts";
+import { flag, integer, type ParsedArgs, text, UsageError } from "./args.ts";
+import { type FailureContext, reading } from "./errors.ts";
+import { findPassword } from "./password.ts";
+import { unlessImplicit } from "./tls_probe.ts";
+import { bar, type CliOutput, delay, interruptedCode, untilAborted } from "./output.ts";
 
 /** What an FTP URL names. */
 interface FtpTarget {
@@ -16,30 +19,33 @@ interface FtpTarget {
   path: string;
 }
 
-/** Reads `ftps://` (implicit TLS) and `ftp://` (explicit with `tls`, else plain) URLs. */
+/** Reads `ftps://` (implicit TLS), `ftpes://` (explicit) and `ftp://` (explicit with `tls`, else
+ * plain) URLs. */
 function ftpTarget(text: string, tls: boolean): FtpTarget {
   let url: URL;
+  const schemes = "ftps://HOST/PATH, ftpes://HOST/PATH or ftp://HOST/PATH";
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`not a URL: "${text}" (ftps://HOST/PATH or ftp://HOST/PATH)`);
+    throw new UsageError(`not a URL: '${text}' (${schemes})`);
   }
-  if (url.protocol !== "ftps:" && url.protocol !== "ftp:") {
-    throw new UsageError(`not an FTP URL: "${text}" (ftps://HOST/PATH or ftp://HOST/PATH)`);
+  if (url.protocol !== "ftps:" && url.protocol !== "ftp:" && url.protocol !== "ftpes:") {
+    throw new UsageError(`not an FTP URL: '${text}' (${schemes})`);
   }
   const implicit = url.protocol === "ftps:";
   if (implicit && tls) throw new UsageError("--tls is for ftp:// URLs; ftps:// is already TLS");
-  if (url.search || url.hash) throw new UsageError(`unexpected ? or # in "${text}"`);
+  if (url.search || url.hash) throw new UsageError(`unexpected ? or # in '${text}'`);
+  // ftpes: is no special scheme to the URL parser: its host and port are read the same way.
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (!host) throw new UsageError(`no host in "${text}"`);
+  if (!host) throw new UsageError(`no host in '${text}'`);
   let path: string;
   try {
     path = decodeURIComponent(url.pathname);
   } catch {
-    throw new UsageError(`bad percent-encoding in "${text}"`);
+    throw new UsageError(`bad percent-encoding in '${text}'`);
   }
   return {
-    secure: implicit ? "implicit" : tls ? "explicit" : false,
+    secure: implicit ? "implicit" : tls || url.protocol === "ftpes:" ? "explicit" : false,
     host,
     port: url.port ? Number(url.port) : implicit ? 990 : 21,
     ...(url.username ? { user: decodeURIComponent(url.username) } : {}),
@@ -59,103 +65,115 @@ export async function ftpsApi(): Promise<FtpsApi> {
   return await import("../ftps/adapters/node.ts");
 }
 
-/** The options of `ftps ls`, `ftps get` and `ftps put`. */
-const FTPS_OPTIONS = {
-  tls: { type: "boolean" },
-  user: { type: "string" },
-  ca: { type: "string" },
-  servername: { type: "string" },
-  insecure: { type: "boolean" },
-  "tls-max": { type: "string" },
-  active: { type: "boolean" },
-  timeout: { type: "string" },
-  long: { type: "boolean" },
-} as const;
-
 /**
- * Runs `ftkit ftps ls|get|put ARGS`.
+ * Runs `ftkit ftps ls|get|put`.
  *
- * @param command `ls`, `get` or `put` (anything else is a usage error).
- * @param args The arguments after the command.
+ * @param command `ls`, `get` or `put`.
+ * @param args The command line read.
  * @param output Where to write.
  * @param signal Interrupts the command: the transfer is aborted (ABOR) and the session closed.
+ * @param context Notes the local file's direction, the TLS mode and the server, for a failure's
+ * class and hint.
  * @returns The exit code.
  */
 export async function ftpsCommand(
-  command: string | undefined,
-  args: string[],
+  command: "ls" | "get" | "put",
+  args: ParsedArgs,
   output: CliOutput,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  context: FailureContext,
 ): Promise<number> {
-  if (command !== "ls" && command !== "get" && command !== "put") {
-    throw new UsageError(
-      command === undefined ? "ftps needs ls, get or put" : `unknown command "ftps ${command}"`,
-    );
-  }
-  const { values, positionals } = parse(args, FTPS_OPTIONS);
+  const { values, positionals } = args;
   const want = command === "ls" ? [1, 1] : command === "get" ? [1, 2] : [2, 2];
   if (positionals.length < want[0] || positionals.length > want[1]) {
     throw new UsageError(
       command === "ls"
-        ? "ftps ls takes one URL"
+        ? "'ftps ls' takes one URL"
         : command === "get"
-        ? "ftps get takes a URL and an optional local file"
-        : "ftps put takes a local file and a URL",
+        ? "'ftps get' takes a URL and an optional LOCAL file"
+        : "'ftps put' takes a LOCAL file and a URL",
     );
   }
-  if (values.long && command !== "ls") throw new UsageError("--long is for ftps ls");
-  if (
-    command === "get" && (positionals[0].endsWith("/") || !ftpTarget(positionals[0], false).path)
-  ) {
-    throw new UsageError("ftps get needs a file in the URL");
+  const target = ftpTarget(
+    command === "put" ? positionals[1] : positionals[0],
+    flag(values, "tls"),
+  );
+  if (command === "get" && (!target.path || target.path.endsWith("/"))) {
+    throw new UsageError("'ftps get' needs a file in the URL");
   }
-  const target = ftpTarget(command === "put" ? positionals[1] : positionals[0], !!values.tls);
-  const text = (name: keyof typeof FTPS_OPTIONS) => {
-    const value = values[name];
-    return typeof value === "string" ? value : undefined;
-  };
-  const user = text("user");
+  const user = text(values, "user");
   if (user !== undefined) {
     const at = user.indexOf(":");
     target.user = at === -1 ? user : user.slice(0, at);
     if (at !== -1) target.password = user.slice(at + 1);
+    else delete target.password;
   }
-  const tlsMax = text("tls-max");
+  const tlsMax = text(values, "tls-max");
   if (tlsMax !== undefined && tlsMax !== "1.2" && tlsMax !== "1.3") {
-    throw new UsageError(`--tls-max must be 1.2 or 1.3, got "${tlsMax}"`);
+    throw new UsageError(`--tls-max takes 1.2 or 1.3, not '${tlsMax}'`);
   }
-  if (target.secure === false && (values.ca || values.insecure || tlsMax || values.servername)) {
-    throw new UsageError("TLS options need ftps:// or --tls");
+  const servername = text(values, "servername");
+  const caFile = text(values, "ca");
+  if (
+    target.secure === false &&
+    (caFile !== undefined || flag(values, "insecure") || tlsMax || servername !== undefined)
+  ) {
+    throw new UsageError("TLS options need ftps://, ftpes:// or --tls");
   }
-  const timeout = integer("timeout", values.timeout);
+  const timeout = integer(values, "timeout");
+  const quiet = flag(values, "quiet");
+  if (target.user !== undefined && target.password === undefined) {
+    const password = await findPassword(target.user, target.host, signal);
+    if (password !== undefined) target.password = password;
+  }
+  context.secure = target.secure;
+  context.authority = urlAuthority(target.host, target.port);
   const api = await ftpsApi();
+  const ca = caFile === undefined
+    ? undefined
+    : await reading(readFile(caFile, "utf8"), caFile, "--ca");
+  if (command === "put") await reading(stat(positionals[0]), positionals[0]);
+  // A get writes its local file (unless to standard output), a put reads it.
+  if (command === "put") {
+    context.local = "read";
+    context.localPath = positionals[0];
+  } else if (command === "get" && positionals[1] !== "-") {
+    context.local = "write";
+    context.localPath = positionals[1] ?? basename(target.path);
+  }
+  const connecting = api.connectFtps(
+    {
+      host: target.host,
+      port: target.port,
+      secure: target.secure,
+      ...(target.user !== undefined ? { user: target.user } : {}),
+      ...(target.password !== undefined ? { password: target.password } : {}),
+      ...(ca !== undefined ? { ca } : {}),
+      ...(servername ? { servername } : {}),
+      ...(flag(values, "insecure") ? { rejectUnauthorized: false } : {}),
+      ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
+      ...(flag(values, "active") ? { passive: false } : {}),
+      ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+    } as const,
+  );
   try {
-    const caFile = text("ca");
-    const ca = caFile === undefined ? undefined : await readFile(caFile, "utf8");
-    const servername = text("servername");
-    const connecting = api.connectFtps(
-      {
-        host: target.host,
-        port: target.port,
-        secure: target.secure,
-        ...(target.user !== undefined ? { user: target.user } : {}),
-        ...(target.password !== undefined ? { password: target.password } : {}),
-        ...(ca !== undefined ? { ca } : {}),
-        ...(servername ? { servername } : {}),
-        ...(values.insecure ? { rejectUnauthorized: false } : {}),
-        ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
-        ...(values.active ? { passive: false } : {}),
-        ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
-      } as const,
-    );
     // Ctrl-C while connecting or logging in stops the command there; a session that comes up
     // later is closed.
-    const client = await untilAborted(connecting, signal, (late) => void late.close());
+    // A plain greeting that does not come may be an implicit-TLS server waiting for a handshake.
+    const greeted = target.secure === "implicit" ? connecting : unlessImplicit(connecting, {
+      host: target.host,
+      port: target.port,
+      authority: context.authority,
+      timeoutMs: (timeout ?? 30) * 1000,
+    }, (late) => void late.close());
+    const client = await untilAborted(greeted, signal, (late) => void late.close());
+    const draw = output.progress && !quiet ? output.progress : undefined;
     try {
-      if (command === "ls") await ftpsList(client, target.path, !!values.long, output, signal);
-      else if (command === "get") {
-        await ftpsGet(client, target.path, positionals[1], output, signal);
-      } else await ftpsPut(client, positionals[0], target.path, output, signal);
+      if (command === "ls") {
+        await ftpsList(client, target.path, flag(values, "long"), output, signal);
+      } else if (command === "get") {
+        await ftpsGet(client, target.path, positionals[1], output, signal, draw, quiet);
+      } else await ftpsPut(client, positionals[0], target.path, output, signal, draw, quiet);
     } finally {
       // Interrupted: QUIT, but no waiting on a server that does not answer.
       const closing = client.close();
@@ -163,19 +181,19 @@ export async function ftpsCommand(
     }
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    if (signal?.aborted) {
-      // The transfer was aborted (ABOR): a download's temporary file is gone, the local file
-      // as it was; an upload was cut short, never ended, so the server keeps nothing of it.
-      output.progress?.("");
-      const reason = signal.reason instanceof Error ? signal.reason.message : "Interrupted";
-      output.err(`ftkit: ${reason}: ${command === "ls" ? "listing" : "transfer"} aborted`);
-      return interruptedCode(signal);
-    }
-    // One line: the server's reply, or what the network or TLS said.
-    output.err(`ftkit: ${oneLine(error)}`);
-    return 1;
+    if (!signal?.aborted) throw error;
+    // The transfer was aborted (ABOR): a download's temporary file is gone, the local file
+    // as it was; an upload was cut short, never ended, so the server keeps nothing of it.
+    output.progress?.("");
+    const reason = signal.reason instanceof Error ? signal.reason.message : "Interrupted";
+    output.err(`ftkit: ${reason}: ${command === "ls" ? "listing" : "transfer"} aborted`);
+    return interruptedCode(signal);
   }
+}
+
+/** HOST:PORT as a URL writes it (IPv6 bracketed). */
+function urlAuthority(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** A logged-in FTPS client. */
@@ -210,12 +228,14 @@ async function ftpsGet(
   local: string | undefined,
   output: CliOutput,
   signal: AbortSignal | undefined,
+  progress: ((line: string) => void) | undefined,
+  quiet: boolean,
 ): Promise<void> {
   const target = local ?? basename(remote);
   const started = performance.now();
   // SIZE (RFC 3659) for the progress bar, when the server answers it.
-  const total = output.progress ? await client.size(remote).catch(() => undefined) : undefined;
-  const draw = output.progress ? bar(output.progress, started) : undefined;
+  const total = progress ? await client.size(remote).catch(() => undefined) : undefined;
+  const draw = progress ? bar(progress, started) : undefined;
   const onProgress = draw && ((bytes: number) => draw({ bytes, total }));
   const options = { ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) };
   if (target === "-") {
@@ -232,7 +252,8 @@ async function ftpsGet(
     await client.getFile(remote, target, options);
   }
   const bytes = client.lastTransfer?.bytes ?? 0;
-  if (output.progress) output.progress("");
+  progress?.("");
+  if (quiet) return;
   const seconds = (performance.now() - started) / 1000;
   output.err(`Received ${bytes} bytes in ${seconds.toFixed(2)} s${describeTls(client)}`);
 }
@@ -244,16 +265,19 @@ async function ftpsPut(
   remote: string,
   output: CliOutput,
   signal: AbortSignal | undefined,
+  progress: ((line: string) => void) | undefined,
+  quiet: boolean,
 ): Promise<void> {
   const target = !remote || remote.endsWith("/") ? `${remote}${basename(local)}` : remote;
   const total = (await stat(local)).size;
   const started = performance.now();
-  const draw = output.progress ? bar(output.progress, started) : undefined;
+  const draw = progress ? bar(progress, started) : undefined;
   await client.putFile(local, target, {
     ...(draw ? { onProgress: (bytes: number) => draw({ bytes, total }) } : {}),
     ...(signal ? { signal } : {}),
   });
-  if (output.progress) output.progress("");
+  progress?.("");
+  if (quiet) return;
   const seconds = (performance.now() - started) / 1000;
   output.err(
     `Sent ${client.lastTransfer?.bytes ?? 0} bytes in ${seconds.toFixed(2)} s${

@@ -1,41 +1,35 @@
 // `ftkit ftps serve`: an FTPS server on a directory, with an ephemeral certificate unless one is
 // given; `startFtps` also starts the FTPS half of `ftkit serve`.
 
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FtpsLogEntry } from "../ftps/mod.ts";
-import { integer, parse, UsageError } from "./args.ts";
+import {
+  directory,
+  flag,
+  integer,
+  type ParsedArgs,
+  port,
+  portRange,
+  text,
+  UsageError,
+} from "./args.ts";
+import { type FailureContext, reading } from "./errors.ts";
 import { ftpsApi } from "./ftps.ts";
-import { type CliOutput, rate, stopped, urlHost, where } from "./output.ts";
-
-/** The options of `ftps serve`. */
-const FTPS_SERVE_OPTIONS = {
-  host: { type: "string" },
-  port: { type: "string" },
-  user: { type: "string", multiple: true },
-  implicit: { type: "boolean" },
-  cert: { type: "string" },
-  key: { type: "string" },
-  "allow-write": { type: "boolean" },
-  "allow-overwrite": { type: "boolean" },
-  anonymous: { type: "boolean" },
-  "allow-ccc": { type: "boolean" },
-  "passive-ports": { type: "string" },
-  "passive-host": { type: "string" },
-  "require-resumption": { type: "boolean" },
-  "max-sessions": { type: "string" },
-  "max-sessions-per-ip": { type: "string" },
-  "idle-timeout": { type: "string" },
-  "login-timeout": { type: "string" },
-  "allow-missing-close-notify": { type: "boolean" },
-  "ca-out": { type: "string" },
-  quiet: { type: "boolean" },
-} as const;
+import {
+  type CliOutput,
+  forgetOnExit,
+  rate,
+  removeOnExit,
+  stopped,
+  urlHost,
+  where,
+} from "./output.ts";
 
 /** A started FTPS server and the lines that tell how to reach it. */
 export interface StartedFtps {
-  /** The server. */
+  /** The server; closing it also removes the ephemeral CA's temporary file. */
   server: { close(): Promise<void> };
   /** What to print about it: where it listens, its certificate, the user and a curl command. */
   lines: string[];
@@ -62,7 +56,7 @@ export async function startFtps(
     allowOverwrite?: boolean;
     anonymous?: boolean;
     allowCcc?: boolean;
-    passivePorts?: string;
+    passivePorts?: [number, number];
     passiveHost?: string;
     requireResumption?: boolean;
     maxSessions?: number;
@@ -82,7 +76,7 @@ export async function startFtps(
   for (const entry of values.user ?? []) {
     const at = entry.indexOf(":");
     if (at <= 0 || at === entry.length - 1) {
-      throw new UsageError(`--user takes NAME:PASS, got "${entry}"`);
+      throw new UsageError(`--user takes NAME:PASS, not '${entry}'`);
     }
     users[entry.slice(0, at)] = entry.slice(at + 1);
   }
@@ -92,39 +86,50 @@ export async function startFtps(
     generatedPassword = btoa(String.fromCharCode(...random)).replace(/[+/]/g, "x");
     users.ftkit = generatedPassword;
   }
-  let passivePorts: [number, number] | undefined;
-  if (values.passivePorts !== undefined) {
-    const match = values.passivePorts.match(/^(\d+)-(\d+)$/);
-    if (!match) {
-      throw new UsageError(`--passive-ports takes LOW-HIGH, got "${values.passivePorts}"`);
-    }
-    passivePorts = [Number(match[1]), Number(match[2])];
-  }
+  const passivePorts = values.passivePorts;
   const api = await ftpsApi();
   const host = values.host ?? "127.0.0.1";
   const lines: string[] = [];
   let cert: string;
   let key: string;
   let caFile: string | undefined;
+  // The ephemeral CA's own temporary directory, when --ca-out names no file: removed when the
+  // server closes, or at once when it fails to start.
+  let temporary: string | undefined;
+  const removeTemporary = async () => {
+    if (temporary === undefined) return;
+    const dir = temporary;
+    temporary = undefined;
+    forgetOnExit(dir);
+    await rm(dir, { recursive: true, force: true });
+  };
   if (values.cert !== undefined) {
-    cert = await readFile(values.cert, "utf8");
-    key = await readFile(values.key!, "utf8");
+    cert = await reading(readFile(values.cert, "utf8"), values.cert, "--cert");
+    key = await reading(readFile(values.key!, "utf8"), values.key!, "--key");
   } else {
     const names = ["localhost", "127.0.0.1", "::1"];
     if (host !== "0.0.0.0" && host !== "::" && !names.includes(host)) names.push(host);
     const made = await api.createFtpsCertificate({ names, days: 7 });
     cert = made.certPem;
     key = made.keyPem;
-    caFile = values.caOut ??
-      join(tmpdir(), `ftkit-ca-${made.caFingerprint.slice(0, 8).replace(/:/g, "")}.pem`);
-    await writeFile(caFile, made.caPem);
+    if (values.caOut === undefined) {
+      temporary = await mkdtemp(join(tmpdir(), "ftkit-ca-"));
+      removeOnExit(temporary);
+    }
+    caFile = values.caOut ?? join(temporary!, "ca.pem");
+    try {
+      await writeFile(caFile, made.caPem);
+    } catch (error) {
+      await removeTemporary();
+      throw error;
+    }
     lines.push(
       `Ephemeral certificate for ${names.join(", ")}, SHA-256 fingerprint ${made.fingerprint}`,
     );
     lines.push(`Its CA certificate (trust it in clients): ${caFile}`);
   }
   const secure = values.implicit ? "implicit" : "explicit";
-  const server = await api.serveFtps({
+  const started = api.serveFtps({
     root,
     host,
     port: values.port ?? (values.implicit ? 9990 : 2121),
@@ -149,7 +154,23 @@ export async function startFtps(
     },
     onError: (error) => output.err(`ftkit: ${error.message}`),
   });
-  const port = server.address.port;
+  let ftps: Awaited<typeof started>;
+  try {
+    ftps = await started;
+  } catch (error) {
+    await removeTemporary();
+    throw error;
+  }
+  const server = {
+    async close() {
+      try {
+        await ftps.close();
+      } finally {
+        await removeTemporary();
+      }
+    },
+  };
+  const port = ftps.address.port;
   lines.unshift(
     `Serving ${root} over FTPS (${secure} TLS) on ${where(host, port)}${
       values.allowWrite ? " (writes allowed)" : " (read-only)"
@@ -192,46 +213,48 @@ function describeFtps(entry: FtpsLogEntry): string | undefined {
 }
 
 /**
- * Runs `ftkit ftps serve ARGS` until `signal` aborts (or SIGINT or SIGTERM without one).
+ * Runs `ftkit ftps serve [DIR]` until `signal` aborts (or SIGINT or SIGTERM without one).
  *
- * @param args The arguments after `ftps serve`.
+ * @param args The command line read.
  * @param output Where to write.
  * @param signal Stops the server.
+ * @param context Notes that this is a server, for a failure's hint.
  * @returns The exit code.
  */
 export async function ftpsServe(
-  args: string[],
+  args: ParsedArgs,
   output: CliOutput,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  context: FailureContext,
 ): Promise<number> {
-  const { values, positionals } = parse(args, FTPS_SERVE_OPTIONS);
-  if (positionals.length > 1) throw new UsageError("ftps serve takes one directory");
-  const root = positionals[0] ?? ".";
-  const { server, lines } = await startFtps(root, {
-    host: values.host as string | undefined,
-    port: integer("port", values.port as string | undefined),
+  const { values, positionals } = args;
+  context.role = "server";
+  if (positionals.length > 1) throw new UsageError("'ftps serve' takes one directory");
+  const seconds = (name: string) => integer(values, name);
+  const options = {
+    host: text(values, "host"),
+    port: port(values, "port"),
     user: values.user as string[] | undefined,
-    implicit: values.implicit as boolean | undefined,
-    cert: values.cert as string | undefined,
-    key: values.key as string | undefined,
-    allowWrite: values["allow-write"] as boolean | undefined,
-    allowOverwrite: values["allow-overwrite"] as boolean | undefined,
-    anonymous: values.anonymous as boolean | undefined,
-    allowCcc: values["allow-ccc"] as boolean | undefined,
-    passivePorts: values["passive-ports"] as string | undefined,
-    passiveHost: values["passive-host"] as string | undefined,
-    requireResumption: values["require-resumption"] as boolean | undefined,
-    maxSessions: integer("max-sessions", values["max-sessions"] as string | undefined),
-    maxSessionsPerIp: integer(
-      "max-sessions-per-ip",
-      values["max-sessions-per-ip"] as string | undefined,
-    ),
-    idleTimeout: integer("idle-timeout", values["idle-timeout"] as string | undefined),
-    loginTimeout: integer("login-timeout", values["login-timeout"] as string | undefined),
-    allowMissingCloseNotify: values["allow-missing-close-notify"] as boolean | undefined,
-    caOut: values["ca-out"] as string | undefined,
-    quiet: values.quiet as boolean | undefined,
-  }, output);
+    implicit: flag(values, "implicit"),
+    cert: text(values, "cert"),
+    key: text(values, "key"),
+    allowWrite: flag(values, "allow-write"),
+    allowOverwrite: flag(values, "allow-overwrite"),
+    anonymous: flag(values, "anonymous"),
+    allowCcc: flag(values, "allow-ccc"),
+    passivePorts: portRange(values, "passive-ports"),
+    passiveHost: text(values, "passive-host"),
+    requireResumption: flag(values, "require-resumption"),
+    maxSessions: integer(values, "max-sessions"),
+    maxSessionsPerIp: integer(values, "max-sessions-per-ip"),
+    idleTimeout: seconds("idle-timeout"),
+    loginTimeout: seconds("login-timeout"),
+    allowMissingCloseNotify: flag(values, "allow-missing-close-notify"),
+    caOut: text(values, "ca-out"),
+    quiet: flag(values, "quiet"),
+  };
+  const root = await directory(positionals[0] ?? ".");
+  const { server, lines } = await startFtps(root, options, output);
   for (const line of lines) output.out(line);
   await stopped(signal);
   await server.close();

@@ -2,6 +2,7 @@
 // formatting, and SIGINT/SIGTERM turned into an aborted signal and an exit code.
 
 import process from "node:process";
+import { rmSync } from "node:fs";
 
 /** Where the command writes. */
 export interface CliOutput {
@@ -59,6 +60,35 @@ export function processOutput(): CliOutput {
   };
 }
 
+/** Paths to remove if the process exits before the command removed them itself. */
+const removedOnExit = new Set<string>();
+
+/**
+ * Removes `path` (recursively) when the process exits, unless {@linkcode forgetOnExit} is called
+ * first: for a temporary file that must not outlive a process ended at once by a second signal.
+ */
+export function removeOnExit(path: string): void {
+  if (removedOnExit.size === 0) process.once("exit", removeNow);
+  removedOnExit.add(path);
+}
+
+/** The command removed `path` itself: nothing to do for it at exit. */
+export function forgetOnExit(path: string): void {
+  removedOnExit.delete(path);
+  if (removedOnExit.size === 0) process.off("exit", removeNow);
+}
+
+function removeNow(): void {
+  for (const path of removedOnExit) {
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Exiting: nothing more can be done about it.
+    }
+  }
+  removedOnExit.clear();
+}
+
 /** Resolves when `signal` aborts, or on SIGINT or SIGTERM without one. */
 export function stopped(signal: AbortSignal | undefined): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -98,14 +128,6 @@ export function delay(ms: number): Promise<void> {
   });
 }
 
-/** An error as one line: its message's first line, with its code when the message lacks it. */
-export function oneLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown }).code;
-  const first = message.split("\n")[0];
-  return typeof code === "string" && !first.includes(code) ? `${first} (${code})` : first;
-}
-
 /** `[host]:port`, bracketing IPv6. */
 export function where(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
@@ -118,9 +140,31 @@ export function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-/** Bytes over seconds as " 12.3 MB/s", or "" for no time at all. */
+/** A size in human units: "512 B", "1.5 KiB", "3.0 MiB", "1.20 GiB". */
+export function humanBytes(bytes: number): string {
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 && unit >= 2 ? 2 : 1)} ${units[unit]}`;
+}
+
+/** A duration as "0:07", "12:34" or "1:02:03". */
+export function humanDuration(seconds: number): string {
+  const whole = Math.max(0, Math.round(seconds));
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+/** Bytes over seconds as " (1.2 MiB/s)", or "" for no time at all. */
 export function rate(bytes: number, seconds: number): string {
-  return seconds > 0 ? ` ${(bytes / 1e6 / seconds).toFixed(1)} MB/s` : "";
+  return seconds > 0 ? ` (${humanBytes(bytes / seconds)}/s)` : "";
 }
 
 /** How far a transfer is: bytes so far and, when known, of how many. */
@@ -132,26 +176,31 @@ export interface Progress {
 }
 
 /**
+ * The progress line for `progress`, `seconds` after the transfer began: with a known size a bar,
+ * the share done, the sizes, the rate and the time left; else the bytes so far and the rate.
+ */
+export function progressLine({ bytes, total }: Progress, seconds: number): string {
+  const speed = bytes / Math.max(seconds, 0.001);
+  const perSecond = `${humanBytes(speed)}/s`;
+  if (!total) return `${humanBytes(bytes)}  ${perSecond}`;
+  const fraction = Math.min(1, bytes / total);
+  const filled = Math.round(fraction * 24);
+  const eta = speed > 0 ? `  ETA ${humanDuration((total - bytes) / speed)}` : "";
+  return `[${"#".repeat(filled)}${" ".repeat(24 - filled)}] ${
+    (fraction * 100).toFixed(0).padStart(3)
+  }% ${humanBytes(bytes)} of ${humanBytes(total)}  ${perSecond}${bytes < total ? eta : ""}`;
+}
+
+/**
  * A progress bar drawn through `draw` at most every 100 ms (and at the end), for a transfer that
  * began at `started` (`performance.now()`).
  */
 export function bar(draw: (line: string) => void, started: number): (progress: Progress) => void {
   let last = 0;
-  return ({ bytes, total }) => {
+  return (progress) => {
     const time = performance.now();
-    if (time - last < 100 && bytes !== total) return;
+    if (time - last < 100 && progress.bytes !== progress.total) return;
     last = time;
-    const speed = bytes / 1e6 / Math.max((time - started) / 1000, 0.001);
-    if (total) {
-      const fraction = Math.min(1, bytes / total);
-      const filled = Math.round(fraction * 30);
-      draw(
-        `[${"#".repeat(filled)}${" ".repeat(30 - filled)}] ${
-          (fraction * 100).toFixed(0).padStart(3)
-        }% ${bytes}/${total} bytes ${speed.toFixed(1)} MB/s`,
-      );
-    } else {
-      draw(`${bytes} bytes ${speed.toFixed(1)} MB/s`);
-    }
+    draw(progressLine(progress, (time - started) / 1000));
   };
 }

@@ -4,7 +4,17 @@ import process from "node:process";
 import { basename } from "node:path";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../mod.ts";
 import type { TftpClientOptions, TftpRuntimeApi, TftpTransferRecord } from "../tftp/mod.ts";
-import { integer, limit, parse, UsageError } from "./args.ts";
+import {
+  checkInteger,
+  directory,
+  flag,
+  integer,
+  type ParsedArgs,
+  port as optionPort,
+  text,
+  UsageError,
+} from "./args.ts";
+import type { FailureContext } from "./errors.ts";
 import {
   bar,
   CliInterrupt,
@@ -23,40 +33,27 @@ export async function runtimeApi(): Promise<TftpRuntimeApi> {
 }
 
 /**
- * Runs `ftkit tftp ARGS`.
+ * Runs `ftkit tftp decode HEX` or `ftkit tftp encode JSON`.
  *
- * @param args The arguments after `tftp`.
+ * @param command Which.
+ * @param args The command line read.
  * @param output Where to write.
- * @param signal Stops a server, or interrupts a transfer.
  * @returns The exit code.
  */
-export async function tftpCommand(
-  args: string[],
+export function tftpCodec(
+  command: "decode" | "encode",
+  args: ParsedArgs,
   output: CliOutput,
-  signal?: AbortSignal,
 ): Promise<number> {
-  const [command, ...rest] = args;
-  switch (command) {
-    case "decode":
-    case "encode": {
-      const [operand, ...extra] = rest;
-      if (operand === undefined) throw new UsageError(`tftp ${command} needs an argument`);
-      if (extra.length > 0) {
-        throw new UsageError(`unknown command "${["tftp", ...args].join(" ")}"`);
-      }
-      if (command === "decode") {
-        output.out(JSON.stringify(toJson(decodeTftpPacket(fromHex(operand))), null, 2));
-      } else output.out(toHex(encodeTftpPacket(fromJson(operand))));
-      return 0;
-    }
-    case "serve":
-      return await serve(rest, output, signal);
-    case "get":
-    case "put":
-      return await getPut(command, rest, output, signal);
-    default:
-      throw new UsageError(`unknown command "${["tftp", ...args].join(" ")}"`);
+  const [operand, ...extra] = args.positionals;
+  if (operand === undefined) {
+    throw new UsageError(`'tftp ${command}' needs ${command === "decode" ? "HEX" : "JSON"}`);
   }
+  if (extra.length > 0) throw new UsageError(`'tftp ${command}' takes one argument`);
+  if (command === "decode") {
+    output.out(JSON.stringify(toJson(decodeTftpPacket(fromHex(operand))), null, 2));
+  } else output.out(toHex(encodeTftpPacket(fromJson(operand))));
+  return Promise.resolve(0);
 }
 
 /** What a TFTP server the command runs reports: each transfer unless `quiet`, and errors. */
@@ -75,51 +72,60 @@ export function tftpServing(root: string, at: string, allowWrite: unknown): stri
   return `Serving ${root} over TFTP on ${at}${allowWrite ? " (writes allowed)" : " (read-only)"}`;
 }
 
-/** `ftkit tftp serve`. */
-async function serve(args: string[], output: CliOutput, signal?: AbortSignal): Promise<number> {
-  const { values, positionals } = parse(args, {
-    host: { type: "string" },
-    port: { type: "string" },
-    "allow-write": { type: "boolean" },
-    "allow-overwrite": { type: "boolean" },
-    "single-port": { type: "boolean" },
-    "max-blksize": { type: "string" },
-    "max-windowsize": { type: "string" },
-    "max-transfers": { type: "string" },
-    "max-transfers-per-client": { type: "string" },
-    "request-rate": { type: "string" },
-    "request-burst": { type: "string" },
-    "first-reply-retransmits": { type: "string" },
-    "max-write-size": { type: "string" },
-    quiet: { type: "boolean" },
-  });
-  if (positionals.length > 1) throw new UsageError("tftp serve takes one directory");
-  const limits = {
-    maxTransfers: limit("max-transfers", values["max-transfers"]),
-    maxTransfersPerClient: limit("max-transfers-per-client", values["max-transfers-per-client"]),
-    requestRate: limit("request-rate", values["request-rate"]),
-    requestBurst: integer("request-burst", values["request-burst"]),
-    firstReplyRetransmits: integer("first-reply-retransmits", values["first-reply-retransmits"]),
-    maxWriteSize: limit("max-write-size", values["max-write-size"]),
-  };
-  const root = positionals[0] ?? ".";
+/** The limits `tftp serve` reads, by option: each a positive integer, some "unlimited". */
+const LIMITS: readonly [string, string, boolean, number][] = [
+  ["max-transfers", "maxTransfers", true, 1],
+  ["max-transfers-per-client", "maxTransfersPerClient", true, 1],
+  ["request-rate", "requestRate", true, 1],
+  ["request-burst", "requestBurst", false, 1],
+  ["first-reply-retransmits", "firstReplyRetransmits", false, 0],
+  ["max-write-size", "maxWriteSize", true, 1],
+];
+
+/**
+ * Runs `ftkit tftp serve [DIR]` until `signal` aborts (or SIGINT or SIGTERM without one).
+ *
+ * @param args The command line read.
+ * @param output Where to write.
+ * @param signal Stops the server.
+ * @param context Notes that this is a server, for a failure's hint.
+ * @returns The exit code.
+ */
+export async function tftpServe(
+  args: ParsedArgs,
+  output: CliOutput,
+  signal: AbortSignal | undefined,
+  context: FailureContext,
+): Promise<number> {
+  const { values, positionals } = args;
+  context.role = "server";
+  if (positionals.length > 1) throw new UsageError("'tftp serve' takes one directory");
+  const limits: Record<string, number> = {};
+  for (const [option, name, unlimited, min] of LIMITS) {
+    // Only the limits given: the others keep serveTftp's defaults.
+    const value = integer(values, option, { min, unlimited });
+    if (value !== undefined) limits[name] = value;
+  }
+  const port = optionPort(values, "port") ?? 6969;
+  const maxBlksize = integer(values, "max-blksize", { min: 8, max: 65464 });
+  const maxWindowsize = integer(values, "max-windowsize", { min: 1, max: 65535 });
+  const root = await directory(positionals[0] ?? ".");
   const api = await runtimeApi();
   const server = await api.serveTftp({
     root,
-    host: (values.host as string | undefined) ?? "127.0.0.1",
-    port: integer("port", values.port) ?? 6969,
-    allowWrite: Boolean(values["allow-write"]),
-    allowOverwrite: Boolean(values["allow-overwrite"]),
-    singlePort: Boolean(values["single-port"]),
-    maxBlksize: integer("max-blksize", values["max-blksize"]),
-    maxWindowsize: integer("max-windowsize", values["max-windowsize"]),
-    // Only the limits given: the others keep serveTftp's defaults.
-    ...Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)),
-    ...tftpReports(output, values.quiet),
+    host: text(values, "host") ?? "127.0.0.1",
+    port,
+    allowWrite: flag(values, "allow-write"),
+    allowOverwrite: flag(values, "allow-overwrite"),
+    singlePort: flag(values, "single-port"),
+    maxBlksize,
+    maxWindowsize,
+    ...limits,
+    ...tftpReports(output, flag(values, "quiet")),
   });
-  const { address, port } = server.address;
-  const at = where(address, port);
-  output.out(tftpServing(root, at, values["allow-write"]));
+  const { address, port: bound } = server.address;
+  const at = where(address, bound);
+  output.out(tftpServing(root, at, flag(values, "allow-write")));
   output.out(`Fetch a file with: curl -o FILE tftp://${at}/FILE`);
   await stopped(signal);
   await server.close();
@@ -141,51 +147,71 @@ function describe(record: TftpTransferRecord): string {
 
 /** Reads HOST, HOST:PORT, [IPV6] or [IPV6]:PORT (port 69 when not given). */
 function hostPort(text: string): { host: string; port: number } {
-  const bracketed = text.match(/^\[([^\]]+)\](?::(\d+))?$/);
-  if (bracketed) return { host: bracketed[1], port: bracketed[2] ? Number(bracketed[2]) : 69 };
+  const bracketed = text.match(/^\[([^\]]+)\](?::(.*))?$/);
   const colons = text.split(":").length - 1;
-  if (colons === 1) {
-    const [host, port] = text.split(":");
-    if (!/^[0-9]+$/.test(port)) throw new UsageError(`bad port in "${text}"`);
-    return { host, port: Number(port) };
-  }
-  return { host: text, port: 69 }; // a host name, IPv4, or IPv6 without a port
+  const [host, given] = bracketed
+    ? [bracketed[1], bracketed[2]]
+    : colons === 1
+    ? text.split(":")
+    : [text, undefined]; // a host name, IPv4, or IPv6 without a port
+  if (!host) throw new UsageError(`no host in '${text}'`);
+  const port = given === undefined ? 69 : checkInteger(`the port in '${text}'`, given, {
+    min: 1,
+    max: 65535,
+  });
+  return { host, port };
 }
 
-/** `ftkit tftp get` and `ftkit tftp put`. */
-async function getPut(
+/** The retransmission timing of the command's transfers: the wait doubles from 1 s to at most
+ * 2 s, so that a server that never answers fails the default 3 retries in about 7 s (the
+ * library's own default waits up to 8 s, 6 times). An unanswered UDP request gets no error to
+ * tell from a lost one: a port nobody serves is known only by its silence. */
+const RETRANSMIT = { timeoutMs: 1000, backoff: 2, maxTimeoutMs: 2000, retries: 3 };
+
+/**
+ * Runs `ftkit tftp get` or `ftkit tftp put`.
+ *
+ * @param command Which.
+ * @param args The command line read.
+ * @param output Where to write.
+ * @param signal Interrupts the transfer: the server is sent ERROR 0, nothing is left half written.
+ * @param context Notes the local file's direction and the server, for a failure's class and hint.
+ * @returns The exit code.
+ */
+export async function tftpTransfer(
   command: "get" | "put",
-  args: string[],
+  args: ParsedArgs,
   output: CliOutput,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  context: FailureContext,
 ): Promise<number> {
-  const { values, positionals } = parse(args, {
-    blksize: { type: "string" },
-    windowsize: { type: "string" },
-    timeout: { type: "string" },
-    retries: { type: "string" },
-    netascii: { type: "boolean" },
-  });
+  const { values, positionals } = args;
   if (positionals.length < 2 || positionals.length > 3) {
-    throw new UsageError(`tftp ${command} needs HOST[:PORT] and a file`);
+    throw new UsageError(
+      `'tftp ${command}' takes HOST[:PORT], ${
+        command === "get" ? "REMOTE and an optional LOCAL" : "LOCAL and an optional REMOTE"
+      }`,
+    );
   }
   const [target, first, second] = positionals;
   const { host, port } = hostPort(target);
-  const api = await runtimeApi();
-  const started = performance.now();
-  const progress = output.progress ? bar(output.progress, started) : undefined;
-  const retries = integer("retries", values.retries);
+  const retries = integer(values, "retries", { min: 0 });
   const common: Omit<TftpClientOptions, "remote"> = {
     host,
     port,
-    mode: values.netascii ? "netascii" : "octet",
-    blksize: integer("blksize", values.blksize),
-    windowsize: integer("windowsize", values.windowsize),
-    timeout: integer("timeout", values.timeout),
-    ...(retries !== undefined ? { retransmit: { retries } } : {}),
-    onProgress: progress,
+    mode: flag(values, "netascii") ? "netascii" : "octet",
+    blksize: integer(values, "blksize", { min: 8, max: 65464 }),
+    windowsize: integer(values, "windowsize", { min: 1, max: 65535 }),
+    timeout: integer(values, "timeout", { min: 1, max: 255 }),
+    retransmit: { ...RETRANSMIT, ...(retries !== undefined ? { retries } : {}) },
     ...(signal ? { signal } : {}),
   };
+  const quiet = flag(values, "quiet");
+  context.authority = where(host, port);
+  const api = await runtimeApi();
+  const started = performance.now();
+  const progress = output.progress && !quiet ? bar(output.progress, started) : undefined;
+  if (progress) common.onProgress = progress;
   let result;
   try {
     if (command === "get") {
@@ -197,22 +223,27 @@ async function getPut(
         result = { bytes: bytes.length, windowsize: undefined };
       } else {
         // Written aside and renamed into place when whole: a failure leaves LOCAL as it was.
+        context.local = "write";
+        context.localPath = local;
         result = await api.tftpGetFile({ ...common, remote }, local);
       }
     } else {
       const local = first;
       const remote = second ?? basename(local);
+      context.local = "read";
+      context.localPath = local;
       result = await api.tftpPutFile({ ...common, remote }, local);
     }
   } catch (error) {
     if (!signal?.aborted || error !== signal.reason) throw error;
     // Interrupted: the server was told, and nothing was left half written.
-    if (output.progress) output.progress("");
+    if (progress) output.progress?.("");
     const why = signal.reason instanceof CliInterrupt ? `${signal.reason.message}: ` : "";
     output.err(`ftkit: ${why}transfer cancelled`);
     return interruptedCode(signal);
   }
-  if (output.progress) output.progress("");
+  if (progress) output.progress?.("");
+  if (quiet) return 0;
   const seconds = (performance.now() - started) / 1000;
   const asked = common.windowsize;
   const window = asked !== undefined && result.windowsize !== undefined &&
@@ -222,9 +253,9 @@ async function getPut(
     }the server's limit)`
     : "";
   output.err(
-    `${command === "get" ? "Received" : "Sent"} ${result.bytes} bytes in ${
-      seconds.toFixed(2)
-    } s${window}`,
+    `${command === "get" ? "Received" : "Sent"} ${result.bytes} bytes in ${seconds.toFixed(2)} s${
+      rate(result.bytes, seconds)
+    }${window}`,
   );
   return 0;
 }

@@ -174,8 +174,10 @@ async function run(
     }
     options.onProgress?.({ bytes: result.stats.bytes, ...(total !== undefined ? { total } : {}) });
     // A reader dallies to re-ACK a repeated final DATA (its last ACK may be lost): the caller has
-    // every byte already, so return now and close the socket when the dally ends.
+    // every byte already, so return now and close the socket when the dally ends. Neither the
+    // socket nor the dally's timer keeps the process alive meanwhile.
     closeLater = true;
+    socket.unref?.();
     driver.drained.then(() => socket.close());
     return {
       bytes: result.stats.bytes,

@@ -11,6 +11,7 @@ import type { TftpTransfer, TftpTransferEvent, TftpTransferStats } from "./trans
 import type { TftpTransferParameters } from "./negotiation.ts";
 import { TftpErrorCode } from "../codec/mod.ts";
 import { TftpRequestError } from "./handler.ts";
+import { unrefTimer } from "../io/timeout.ts";
 
 /** Where a driven transfer gets and puts file bytes. */
 export interface TftpTransferIo {
@@ -260,14 +261,17 @@ export class TftpTransferDriver {
     if (at === undefined) return;
     // One timer: re-arm only when the deadline moved earlier. A timer that fires before a later
     // deadline finds nothing expired and re-arms for the new one.
-    if (this.#timer !== undefined && this.#timerAt <= at) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = Infinity;
-      transfer.handleTimeout(now());
-      this.#pump();
-    }, Math.max(0, at - now()));
+    if (this.#timer === undefined || this.#timerAt > at) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timerAt = at;
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#timerAt = Infinity;
+        transfer.handleTimeout(now());
+        this.#pump();
+      }, Math.max(0, at - now()));
+    }
+    // Once the final event is out, only a dally is left: it does not keep the process alive.
+    if (transfer.isFinished()) unrefTimer(this.#timer);
   }
 }

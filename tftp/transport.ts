@@ -21,6 +21,9 @@ export interface TftpUdpSocket {
   send(bytes: Uint8Array, to: TftpAddress): void;
   /** Closes the socket; no handler runs afterwards. */
   close(): Promise<void>;
+  /** Lets the process exit while the socket is still open (a client's dally after its transfer
+   * ended): it keeps working as long as something else keeps the process alive. */
+  unref?(): void;
 }
 
 /** What {@linkcode TftpUdpBind} needs. */

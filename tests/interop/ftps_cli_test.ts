@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { execFile, spawn } from "node:child_process";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createServer } from "node:net";
@@ -34,6 +34,23 @@ interface Outcome {
   out: string[];
   err: string[];
   progress: string[];
+}
+
+/** Runs the real command (killed after 120 s); its exit code and what it printed. */
+function ftkit(
+  args: string[],
+  env?: Record<string, string | undefined>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+  return new Promise((resolve) => {
+    execFile(
+      program,
+      [...programArgs, ...args],
+      { timeout: 120_000, killSignal: "SIGKILL", ...(env ? { env } : {}) },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 async function cli(...args: string[]): Promise<Outcome> {
@@ -102,7 +119,10 @@ describe(
         put.err.join("\n"),
         new RegExp(`^Sent ${payload.length} bytes in [0-9.]+ s \\(TLS`),
       );
-      assert.match(put.progress.at(-2) ?? "", /100% 3145745\/3145745 bytes/);
+      assert.match(
+        put.progress.at(-2) ?? "",
+        /\] 100% 3\.0 MiB of 3\.0 MiB {2}[0-9.]+ [KMG]iB\/s$/,
+      );
       assert.ok(Buffer.compare(await readFile(join(root, "pub", "payload.bin")), payload) === 0);
 
       const ls = await cli("ftps", "ls", url("pub"), "--tls", "--ca", ca);
@@ -185,7 +205,7 @@ describe(
       assert.ok(ls.out.includes("hello.txt"), ls.out.join(","));
     });
 
-    test("failures are one line and exit 1; a failed get leaves no file", async () => {
+    test("failures are one line (and a hint), exit codes by class; a failed get leaves no file", async () => {
       const local = join(dir.path, "missing.txt");
       const missingFile = await cli(
         "ftps",
@@ -196,7 +216,7 @@ describe(
         "--ca",
         ca,
       );
-      assert.equal(missingFile.code, 1);
+      assert.equal(missingFile.code, 78, "remote file not found");
       assert.deepEqual(missingFile.err, [
         "ftkit: RETR pub/missing.txt: 550 No such file or directory.",
       ]);
@@ -210,18 +230,19 @@ describe(
         "--ca",
         ca,
       );
-      assert.equal(wrong.code, 1);
+      assert.equal(wrong.code, 67, "login denied");
       assert.equal(wrong.err.length, 1);
       assert.match(wrong.err[0], /^ftkit: PASS \*\*\*\*: 530 /);
       assert.doesNotMatch(wrong.err[0], /wrong/, "the password is not shown");
 
       const untrusted = await cli("ftps", "ls", url(""), "--tls");
-      assert.equal(untrusted.code, 1);
-      assert.equal(untrusted.err.length, 1);
+      assert.equal(untrusted.code, 60, "certificate not verified");
+      assert.equal(untrusted.err.length, 2);
       assert.match(untrusted.err[0], /^ftkit: .*(certificate|issuer|verify)/i);
+      assert.match(untrusted.err[1], /^hint: use --ca FILE with the server's CA/);
 
       const refused = await cli("ftps", "ls", `ftp://127.0.0.1:1/`, "--tls", "--ca", ca);
-      assert.equal(refused.code, 1);
+      assert.equal(refused.code, 7, "cannot connect");
       assert.equal(refused.err.length, 1);
       assert.match(refused.err[0], /^ftkit: .*(refused|ECONNREFUSED)/i);
     });
@@ -231,11 +252,11 @@ describe(
         const [args, message] of [
           [["ftps", "ls", "http://localhost/"], /not an FTP URL/],
           [["ftps", "ls", "ftps://localhost/", "--tls"], /--tls is for ftp:\/\/ URLs/],
-          [["ftps", "ls", "ftp://localhost/", "--tls", "--tls-max", "1.1"], /--tls-max must be/],
+          [["ftps", "ls", "ftp://localhost/", "--tls", "--tls-max", "1.1"], /--tls-max takes/],
           [["ftps", "ls", "ftp://localhost/", "--ca", ca], /TLS options need/],
           [["ftps", "get", "ftp://localhost/dir/", "--tls"], /needs a file/],
-          [["ftps", "put", "ftp://localhost/x"], /local file and a URL/],
-          [["ftps", "mirror", "ftp://localhost/"], /unknown command "ftps mirror"/],
+          [["ftps", "put", "ftp://localhost/x"], /LOCAL file and a URL/],
+          [["ftps", "mirror", "ftp://localhost/"], /unknown command 'mirror' for 'ftps'/],
         ] as const
       ) {
         const outcome = await cli(...args);
@@ -250,50 +271,35 @@ describe(
         skip: runtime === "deno" ? false : "DENO_CERT is Deno's",
       },
       async () => {
-        const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
         const run = (env: Record<string, string>) =>
-          new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-            execFile(
-              program,
-              [
-                ...programArgs,
-                "ftps",
-                "get",
-                `ftp://${USER}:${PASSWORD}@localhost:${proftpd.port}/pub/hello.txt`,
-                "-",
-                "--tls",
-              ],
-              { timeout: 120_000, killSignal: "SIGKILL", env: { ...withoutDenoCert(), ...env } },
-              (error, stdout, stderr) => {
-                resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-              },
-            );
-          });
+          ftkit([
+            "ftps",
+            "get",
+            `ftp://${USER}:${PASSWORD}@localhost:${proftpd.port}/pub/hello.txt`,
+            "-",
+            "--tls",
+          ], { ...withoutDenoCert(), ...env });
         const trusted = await run({ DENO_CERT: ca });
         assert.equal(trusted.code, 0, trusted.stderr);
         assert.equal(trusted.stdout, "hello\n");
         assert.match(trusted.stderr, /^Received 6 bytes in [0-9.]+ s \(TLS, session resumed\)/);
         // Without it, the test CA is no one's: refused.
         const untrusted = await run({});
-        assert.equal(untrusted.code, 1, untrusted.stderr);
+        assert.equal(untrusted.code, 60, untrusted.stderr);
         assert.match(untrusted.stderr, /certificate/);
       },
     );
 
     test("the real command: get to standard output", async () => {
-      const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
-      const { code, stdout, stderr } = await new Promise<
-        { code: number; stdout: string; stderr: string }
-      >((resolve) => {
-        execFile(
-          program,
-          [...programArgs, "ftps", "get", url("pub/hello.txt"), "-", "--tls", "--ca", ca],
-          { timeout: 120_000, killSignal: "SIGKILL" },
-          (error, stdout, stderr) => {
-            resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-          },
-        );
-      });
+      const { code, stdout, stderr } = await ftkit([
+        "ftps",
+        "get",
+        url("pub/hello.txt"),
+        "-",
+        "--tls",
+        "--ca",
+        ca,
+      ]);
       assert.equal(code, 0, stderr);
       assert.equal(stdout, "hello\n");
       assert.match(stderr, /^Received 6 bytes in [0-9.]+ s \(TLS/);
@@ -698,3 +704,407 @@ function withoutDenoCert(): Record<string, string | undefined> {
   const { DENO_CERT: _, ...env } = process.env;
   return env;
 }
+
+describe("ftkit ftps ls, get and put: exit codes by failure class, and hints", () => {
+  const ca = join(FIXTURES, "ca.pem");
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let explicit: Awaited<ReturnType<typeof serveFtps>>;
+  let implicit: Awaited<ReturnType<typeof serveFtps>>;
+  let silent: ReturnType<typeof createServer>;
+
+  before(async () => {
+    dir = await tempDir("ftkit-ftps-codes-");
+    await mkdir(join(dir.path, "srv"));
+    await writeFile(join(dir.path, "srv", "hello.txt"), "hello\n");
+    const tls = {
+      cert: await readFile(join(FIXTURES, "leaf.pem"), "utf8"),
+      key: await readFile(join(FIXTURES, "leaf.key"), "utf8"),
+    };
+    const common = {
+      root: join(dir.path, "srv"),
+      users: { fred: "secret" },
+      tls,
+      host: "127.0.0.1",
+    };
+    explicit = await serveFtps({ ...common, port: 0 });
+    implicit = await serveFtps({ ...common, port: 0, secure: "implicit" });
+    // Accepts and says nothing.
+    silent = createServer((socket) => socket.on("error", () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  });
+
+  after(async () => {
+    await explicit?.close();
+    await implicit?.close();
+    await new Promise((resolve) => silent?.close(resolve));
+    await dir?.remove();
+  });
+
+  const at = () => `localhost:${explicit.address.port}`;
+
+  test("TLS: certificate not verified (60), wrong name (60), implicit/explicit mixed (35), TLS required (67), each with its hint", async () => {
+    const untrusted = await cli("ftps", "ls", `ftp://fred:secret@${at()}/`, "--tls");
+    assert.equal(untrusted.code, 60, untrusted.err.join("\n"));
+    assert.match(untrusted.err[0], /^ftkit: .*(certificate|UNABLE_TO_VERIFY)/);
+    assert.deepEqual(untrusted.err.slice(1), [
+      "hint: use --ca FILE with the server's CA (ftkit ftps serve prints it), or --insecure to skip verification",
+    ]);
+    const insecure = await cli("ftps", "ls", `ftp://fred:secret@${at()}/`, "--tls", "--insecure");
+    assert.equal(insecure.code, 0, insecure.err.join("\n"));
+    assert.deepEqual(insecure.out, ["hello.txt"]);
+
+    const name = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@${at()}/`,
+      "--tls",
+      "--ca",
+      ca,
+      "--servername",
+      "example.com",
+    );
+    assert.equal(name.code, 60, name.err.join("\n"));
+    assert.deepEqual(name.err.slice(1), [
+      "hint: the certificate does not name that host: connect by a name it carries, or give one with --servername NAME",
+    ]);
+
+    const implicitToExplicit = await cli("ftps", "ls", `ftps://fred:secret@${at()}/`, "--ca", ca);
+    assert.equal(implicitToExplicit.code, 35, implicitToExplicit.err.join("\n"));
+    assert.equal(implicitToExplicit.err.length, 2, implicitToExplicit.err.join("\n"));
+    assert.equal(
+      implicitToExplicit.err[1],
+      `hint: this server uses explicit TLS: use ftp://${at()} with --tls (or ftpes://${at()})`,
+    );
+    const ftpes = await cli("ftps", "ls", `ftpes://fred:secret@${at()}/`, "--ca", ca);
+    assert.equal(ftpes.code, 0, ftpes.err.join("\n"));
+
+    const plain = await cli("ftps", "ls", `ftp://fred:secret@${at()}/`);
+    assert.equal(plain.code, 67, plain.err.join("\n"));
+    assert.deepEqual(plain.err, [
+      "ftkit: USER fred: 530 TLS required: use AUTH TLS first.",
+      "hint: the server requires TLS: add --tls",
+    ]);
+
+    // Explicit TLS against an implicit server: both sides wait, the client for a greeting, the
+    // server for a handshake. Told apart long before the 120 s timeout: the code is 35, not 28.
+    const other = `localhost:${implicit.address.port}`;
+    const explicitToImplicit = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@${other}/`,
+      "--tls",
+      "--ca",
+      ca,
+      "--timeout",
+      "120",
+    );
+    assert.equal(explicitToImplicit.code, 35, explicitToImplicit.err.join("\n"));
+    assert.deepEqual(explicitToImplicit.err, [
+      `ftkit: no FTP greeting from ${other}: the server waits for a TLS handshake`,
+      `hint: the server may use implicit TLS: use ftps://${other}`,
+    ]);
+  });
+
+  test("network: cannot resolve (6), refused (7), timeout (28)", async () => {
+    const unknown = await cli("ftps", "ls", "ftp://fred:secret@host.invalid/", "--tls", "--ca", ca);
+    assert.equal(unknown.code, 6, unknown.err.join("\n"));
+    assert.equal(unknown.err.length, 1);
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@127.0.0.1:${port}/`,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(refused.code, 7, refused.err.join("\n"));
+    assert.match(refused.err[0], /ECONNREFUSED/);
+    const quiet = (silent.address() as { port: number }).port;
+    const timeout = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@127.0.0.1:${quiet}/`,
+      "--tls",
+      "--ca",
+      ca,
+      "--timeout",
+      "1",
+    );
+    assert.equal(timeout.code, 28, timeout.err.join("\n"));
+    assert.deepEqual(timeout.err, ["ftkit: No reply within 1000 ms"]);
+  });
+
+  test("login denied (67), remote file not found (78), a refused upload (1)", async () => {
+    const wrong = await cli("ftps", "ls", `ftp://fred:wrong@${at()}/`, "--tls", "--ca", ca);
+    assert.equal(wrong.code, 67, wrong.err.join("\n"));
+    assert.deepEqual(wrong.err, ["ftkit: PASS ****: 530 Login incorrect."]);
+    const local = join(dir.path, "missing.txt");
+    const missingFile = await cli(
+      "ftps",
+      "get",
+      `ftp://fred:secret@${at()}/missing.txt`,
+      local,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(missingFile.code, 78, missingFile.err.join("\n"));
+    assert.match(missingFile.err[0], /^ftkit: RETR missing\.txt: 550 /);
+    assert.equal(existsSync(local), false);
+    const missingDir = await cli(
+      "ftps",
+      "ls",
+      `ftp://fred:secret@${at()}/nowhere`,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(missingDir.code, 78, missingDir.err.join("\n"));
+    const readOnly = await cli(
+      "ftps",
+      "put",
+      join(dir.path, "srv", "hello.txt"),
+      `ftp://fred:secret@${at()}/copy.txt`,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(readOnly.code, 1, readOnly.err.join("\n"));
+    assert.match(readOnly.err[0], /^ftkit: STOR copy\.txt: 550 /);
+  });
+
+  test("local files: cannot write (23), cannot read (26)", async () => {
+    const nowhere = join(dir.path, "no-such-dir", "hello.txt");
+    const write = await cli(
+      "ftps",
+      "get",
+      `ftp://fred:secret@${at()}/hello.txt`,
+      nowhere,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(write.code, 23, write.err.join("\n"));
+    assert.deepEqual(write.err, [
+      `ftkit: cannot write '${nowhere}': no such file or directory (ENOENT)`,
+    ]);
+    const absent = join(dir.path, "absent.bin");
+    const read = await cli(
+      "ftps",
+      "put",
+      absent,
+      `ftp://fred:secret@${at()}/x`,
+      "--tls",
+      "--ca",
+      ca,
+    );
+    assert.equal(read.code, 26, read.err.join("\n"));
+    assert.deepEqual(read.err, [
+      `ftkit: cannot read '${absent}': no such file or directory (ENOENT)`,
+    ]);
+    const noCa = join(dir.path, "ca-absent.pem");
+    const caMissing = await cli("ftps", "ls", `ftp://fred:secret@${at()}/`, "--tls", "--ca", noCa);
+    assert.equal(caMissing.code, 26, caMissing.err.join("\n"));
+    assert.deepEqual(caMissing.err, [
+      `ftkit: --ca: cannot read '${noCa}': no such file or directory (ENOENT)`,
+    ]);
+  });
+
+  test("the real command exits with the code, and prints the hint", async () => {
+    const { code, stderr } = await ftkit(["ftps", "ls", `ftps://fred:secret@${at()}/`, "--ca", ca]);
+    assert.equal(code, 35, stderr);
+    assert.match(
+      stderr,
+      /\nhint: this server uses explicit TLS: use ftp:\/\/localhost:\d+ with --tls/,
+    );
+  });
+});
+
+/** A Python program that runs a command under a pseudo-terminal, answers its password prompt
+ * with `answer`, and prints as JSON what the terminal showed, the exit code, and whether the
+ * terminal echoed while the prompt waited and after the command ended. */
+const PTY_RUN = `
+import json, os, pty, select, sys, termios, time
+argv, answer, env = json.loads(sys.argv[1]), sys.argv[2].encode(), json.loads(sys.argv[3])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execve(argv[0], argv, env)
+out = b""
+def pump(until, seconds):
+    global out
+    deadline = time.time() + seconds
+    while time.time() < deadline and not until(out):
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            out += data
+pump(lambda o: b": " in o, 120)
+echo_while = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+os.write(fd, answer)
+pump(lambda o: False, 120)
+_, status = os.waitpid(pid, 0)
+echo_after = bool(termios.tcgetattr(fd)[3] & termios.ECHO)
+print(json.dumps({"output": out.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status),
+                  "echoWhilePrompting": echo_while, "echoAfter": echo_after}))
+`;
+
+describe("ftkit ftps --user NAME without a password: FTKIT_PASSWORD, ~/.netrc, a prompt", () => {
+  const ca = join(FIXTURES, "ca.pem");
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let server: Awaited<ReturnType<typeof serveFtps>>;
+
+  before(async () => {
+    dir = await tempDir("ftkit-ftps-password-");
+    await mkdir(join(dir.path, "srv"));
+    await mkdir(join(dir.path, "home"));
+    await writeFile(join(dir.path, "srv", "hello.txt"), "hello\n");
+    server = await serveFtps({
+      root: join(dir.path, "srv"),
+      users: { fred: "secret" },
+      tls: {
+        cert: await readFile(join(FIXTURES, "leaf.pem"), "utf8"),
+        key: await readFile(join(FIXTURES, "leaf.key"), "utf8"),
+      },
+      host: "127.0.0.1",
+      port: 0,
+    });
+  });
+
+  after(async () => {
+    await server?.close();
+    await dir?.remove();
+  });
+
+  /** This process's environment without a password source of its own, HOME the empty one. */
+  function environment(extra: Record<string, string> = {}): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(process.env)) {
+      if (value !== undefined && name !== "FTKIT_PASSWORD" && name !== "NETRC") env[name] = value;
+    }
+    return { ...env, HOME: join(dir.path, "home"), ...extra };
+  }
+
+  /** `ftkit ftps ls` as fred on `host`, standard input not a terminal. */
+  function list(host: string, env: Record<string, string>) {
+    return ftkit([
+      "ftps",
+      "ls",
+      `ftp://${host}:${server.address.port}/`,
+      "--tls",
+      "--ca",
+      ca,
+      "--servername",
+      "localhost",
+      "--user",
+      "fred",
+    ], env);
+  }
+
+  test("FTKIT_PASSWORD, then ~/.netrc (machine and login, or default); none is a usage error", async () => {
+    const fromEnv = await list("localhost", environment({ FTKIT_PASSWORD: "secret" }));
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    assert.equal(fromEnv.stdout, "hello.txt\n");
+
+    const none = await list("localhost", environment());
+    assert.equal(none.code, 2, none.stderr);
+    assert.equal(
+      none.stderr,
+      "ftkit: no password for fred@localhost: give --user fred:PASS, set FTKIT_PASSWORD, " +
+        "add it to ~/.netrc, or run in a terminal to be asked\nTry 'ftkit ftps ls --help'.\n",
+    );
+
+    const netrc = join(dir.path, "home", ".netrc");
+    await writeFile(
+      netrc,
+      [
+        "# another machine, and another login on this one, come first",
+        "machine example.com login fred password nope",
+        "machine localhost login alice password nope",
+        "macdef init",
+        "machine localhost login fred password nope",
+        "",
+        'machine localhost login fred password "sec ret"',
+        "machine localhost login fred password secret",
+        "default login fred password secret",
+      ].join("\n"),
+    );
+    // The first entry for the machine and login wins: "sec ret" is wrong.
+    const first = await list("localhost", environment());
+    assert.equal(first.code, 67, first.stderr);
+    assert.ok(!first.stderr.includes("sec ret"), "the password is never printed");
+    await writeFile(netrc, "machine localhost\n  login fred\n  password secret\n");
+    const machine = await list("localhost", environment());
+    assert.equal(machine.code, 0, machine.stderr);
+    assert.equal(machine.stdout, "hello.txt\n");
+    // 127.0.0.1 is no machine named there: the default entry answers.
+    await writeFile(
+      netrc,
+      "machine localhost login fred password nope\ndefault login fred password secret\n",
+    );
+    const fallback = await list("127.0.0.1", environment());
+    assert.equal(fallback.code, 0, fallback.stderr);
+    // FTKIT_PASSWORD comes first.
+    const both = await list("127.0.0.1", environment({ FTKIT_PASSWORD: "wrong" }));
+    assert.equal(both.code, 67, both.stderr);
+    await rm(netrc);
+  });
+
+  test(
+    "on a terminal: a prompt that does not echo; the terminal restored after Enter and after Ctrl-C",
+    { skip: missing("python") },
+    async () => {
+      const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+      const argv = [
+        program,
+        ...programArgs,
+        "ftps",
+        "ls",
+        `ftp://localhost:${server.address.port}/`,
+        "--tls",
+        "--ca",
+        ca,
+        "--user",
+        "fred",
+      ];
+      const underPty = (answer: string) =>
+        new Promise<
+          { output: string; code: number; echoWhilePrompting: boolean; echoAfter: boolean }
+        >(
+          (resolve, reject) => {
+            execFile(
+              PEER.python,
+              ["-c", PTY_RUN, JSON.stringify(argv), answer, JSON.stringify(environment())],
+              { timeout: 240_000, killSignal: "SIGKILL" },
+              (error, stdout, stderr) => {
+                if (error) reject(new Error(`${error.message}\n${stderr}`));
+                else resolve(JSON.parse(stdout));
+              },
+            );
+          },
+        );
+      const typed = await underPty("secret\r");
+      assert.equal(typed.code, 0, typed.output);
+      assert.match(typed.output, /^Password for fred@localhost: \r?\n/);
+      assert.match(typed.output, /hello\.txt/);
+      assert.ok(!typed.output.includes("secret"), "not echoed");
+      assert.equal(typed.echoWhilePrompting, false);
+      assert.equal(typed.echoAfter, true);
+
+      const interrupted = await underPty("sec\x03");
+      assert.equal(interrupted.code, 130, interrupted.output);
+      assert.match(interrupted.output, /ftkit: Interrupted by SIGINT/);
+      assert.ok(!interrupted.output.includes("\x1b"), "no progress line to clear");
+      assert.ok(!interrupted.output.includes("sec\r"), "not echoed");
+      assert.equal(interrupted.echoWhilePrompting, false);
+      assert.equal(interrupted.echoAfter, true);
+    },
+  );
+});

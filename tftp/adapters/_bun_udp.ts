@@ -9,6 +9,7 @@ interface BunUdpSocket {
   readonly address: { address: string; port: number };
   send(data: Uint8Array, port: number, address: string): boolean;
   close(): void;
+  unref(): void;
 }
 interface BunNamespace {
   udpSocket(options: {
@@ -66,6 +67,9 @@ export const bindBunUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> =
         udp.close();
       }
       return Promise.resolve();
+    },
+    unref() {
+      udp.unref();
     },
   };
   return socket;

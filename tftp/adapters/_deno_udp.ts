@@ -15,6 +15,8 @@ interface DenoDatagramConn {
   receive(buffer?: Uint8Array): Promise<[Uint8Array, DenoNetAddr]>;
   send(bytes: Uint8Array, addr: DenoNetAddr): Promise<number>;
   close(): void;
+  /** Present at run time, though Deno's types leave it out. */
+  unref?(): void;
 }
 interface DenoNamespace {
   listenDatagram?: (
@@ -57,7 +59,10 @@ export const bindDenoUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> 
   const receiveBufferSize = deno ? defaultReceiveBuffer(deno) : undefined;
   const known = receiveBufferSize !== undefined ? { receiveBufferSize } : {};
   if (typeof deno?.listenDatagram !== "function") {
-    const { receiveBufferSize: _unapplied, ...socket } = await bindNodeDgram(options);
+    // Nor can it unref a bound socket (Deno 2.9): a client's dally keeps the process alive there.
+    const { receiveBufferSize: _unapplied, unref: _noEffect, ...socket } = await bindNodeDgram(
+      options,
+    );
     return { ...socket, ...known };
   }
   const conn = deno.listenDatagram({
@@ -98,6 +103,9 @@ export const bindDenoUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> 
       closed = true;
       conn.close();
       await loop;
+    },
+    unref() {
+      conn.unref?.();
     },
   };
   return socket;

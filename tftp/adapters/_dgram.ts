@@ -65,6 +65,9 @@ export const bindNodeDgram: TftpUdpBind = (options): Promise<TftpUdpSocket> =>
           closed = true;
           return new Promise((done) => socket.close(() => done()));
         },
+        unref() {
+          socket.unref();
+        },
       };
       resolve(handle);
     });

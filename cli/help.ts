@@ -1,0 +1,432 @@
+// The command's help: one table of every command (its operands, options and examples), from which
+// `--help`, `ftkit help TOPIC`, the lists of subcommands and the README's command reference are
+// all made, so that they never disagree.
+
+import { EXIT_CODES } from "./errors.ts";
+
+/** The version of this build of ftkit. */
+export const VERSION = "0.1.0";
+
+/** One option of a command. */
+export interface OptionDoc {
+  /** The long name, without its dashes. */
+  readonly name: string;
+  /** The value's placeholder (`N`, `FILE`); absent for a flag. */
+  readonly value?: string;
+  /** Whether it may be given more than once. */
+  readonly multiple?: boolean;
+  /** What it does, in one short line. */
+  readonly help: string;
+}
+
+/** One command: `serve`, `tftp get`, ... */
+export interface CommandDoc {
+  /** Its words after `ftkit`. */
+  readonly name: string;
+  /** Its operands, as the synopsis shows them. */
+  readonly operands: string;
+  /** What it does, in one line (for the lists). */
+  readonly summary: string;
+  /** More about it, a few lines. */
+  readonly description: readonly string[];
+  /** Its options. */
+  readonly options: readonly OptionDoc[];
+  /** Examples, on loopback. */
+  readonly examples: readonly string[];
+}
+
+/** A command that groups subcommands (`tftp`, `ftps`). */
+export interface GroupDoc {
+  /** Its word after `ftkit`. */
+  readonly name: string;
+  /** What its subcommands do, in one line. */
+  readonly summary: string;
+}
+
+const quiet: OptionDoc = { name: "quiet", help: "print no progress and no summary, only errors" };
+const quietServer: OptionDoc = { name: "quiet", help: "log no transfers, only errors" };
+
+const tftpClient: readonly OptionDoc[] = [
+  { name: "blksize", value: "N", help: "ask for N-byte blocks, 8-65464 (RFC 2348)" },
+  { name: "windowsize", value: "N", help: "ask for N blocks per window, 1-65535 (RFC 7440)" },
+  {
+    name: "timeout",
+    value: "S",
+    help: "ask for a retransmission timeout of S s, 1-255 (RFC 2349)",
+  },
+  {
+    name: "retries",
+    value: "N",
+    help: "retransmissions before giving up (default 3: no answer fails in about 7 s)",
+  },
+  { name: "netascii", help: "netascii mode (line ends converted), not octet" },
+  quiet,
+];
+
+const ftpsClient: readonly OptionDoc[] = [
+  { name: "tls", help: "explicit TLS (AUTH TLS) for an ftp:// URL; ftpes:// implies it" },
+  { name: "user", value: "NAME[:PASS]", help: "log in as NAME (no PASS: see below)" },
+  { name: "ca", value: "FILE", help: "trust the CA certificates in FILE (PEM)" },
+  { name: "servername", value: "NAME", help: "the name the server's certificate must carry" },
+  { name: "insecure", help: "skip certificate verification (test servers only)" },
+  { name: "tls-max", value: "1.2|1.3", help: "the highest TLS version to offer" },
+  { name: "active", help: "active mode: the server connects back (EPRT, PORT)" },
+  { name: "timeout", value: "S", help: "the longest wait for a reply or data, in s (default 30)" },
+];
+
+const ftpsUrl = [
+  "URL: ftps://[USER[:PASS]@]HOST[:PORT]/PATH is implicit TLS (port 990); ftpes://... and",
+  "ftp://... --tls are explicit TLS (AUTH TLS, port 21); ftp:// alone is plain FTP. Without a",
+  "user the login is anonymous. A user without a password takes it from FTKIT_PASSWORD, then",
+  "~/.netrc (machine, login, password; or default), then a prompt on a terminal.",
+];
+
+const serverTls: readonly OptionDoc[] = [
+  { name: "cert", value: "FILE", help: "the server's certificate chain (PEM), with --key" },
+  { name: "key", value: "FILE", help: "the certificate's private key (PEM)" },
+  {
+    name: "ca-out",
+    value: "FILE",
+    help: "write the ephemeral CA to FILE (default: a temporary file)",
+  },
+];
+
+/** Every command, in the order the lists show them. */
+export const COMMANDS: readonly CommandDoc[] = [
+  {
+    name: "serve",
+    operands: "[DIR]",
+    summary: "serve a directory over TFTP and FTPS at once, read-only, on loopback",
+    description: [
+      "Serves DIR (default: the current directory) over TFTP (port 6969) and FTPS (explicit TLS,",
+      "port 2121) on ADDR (default 127.0.0.1), with an ephemeral certificate unless --cert is",
+      "given. Prints how to fetch a file with curl. Stops on Ctrl-C. Read-only unless",
+      "--allow-write; uploads never replace files unless --allow-overwrite.",
+    ],
+    options: [
+      { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
+      { name: "tftp-port", value: "N", help: "the TFTP port (default 6969)" },
+      { name: "ftps-port", value: "N", help: "the FTPS port (default 2121)" },
+      {
+        name: "user",
+        value: "NAME:PASS",
+        multiple: true,
+        help: "an FTPS user (default: ftkit, random password)",
+      },
+      ...serverTls,
+      { name: "allow-write", help: "accept uploads of new files" },
+      { name: "allow-overwrite", help: "let uploads replace existing files" },
+      quietServer,
+    ],
+    examples: ["ftkit serve .", "ftkit serve ./srv --tftp-port 6969 --ftps-port 2121"],
+  },
+  {
+    name: "tftp serve",
+    operands: "[DIR]",
+    summary: "serve a directory over TFTP",
+    description: [
+      "Serves DIR (default: the current directory) on ADDR:N (default 127.0.0.1:6969).",
+      "Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.",
+      'Limits against forged requests: "unlimited" lifts one. --single-port holds reads to',
+      "blksize 512 and windowsize 1 unless --max-blksize or --max-windowsize are given.",
+    ],
+    options: [
+      { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
+      { name: "port", value: "N", help: "listen on port N (default 6969; netboot: 69)" },
+      { name: "allow-write", help: "accept uploads (WRQ) of new files" },
+      { name: "allow-overwrite", help: "let uploads replace existing files" },
+      { name: "single-port", help: "answer every transfer from the listening port" },
+      { name: "max-blksize", value: "N", help: "the largest blksize granted, 8-65464" },
+      { name: "max-windowsize", value: "N", help: "the largest windowsize granted, 1-65535" },
+      { name: "max-transfers", value: "N", help: "transfers at once (default 256)" },
+      { name: "max-transfers-per-client", value: "N", help: "per client address (default 16)" },
+      {
+        name: "request-rate",
+        value: "N",
+        help: "unanswered requests per second per address (default 10)",
+      },
+      { name: "request-burst", value: "N", help: "requests allowed at once (default 20)" },
+      {
+        name: "first-reply-retransmits",
+        value: "N",
+        help: "repeats of a first reply not yet answered (default 0)",
+      },
+      {
+        name: "max-write-size",
+        value: "BYTES",
+        help: "the largest upload (default 1073741824)",
+      },
+      quietServer,
+    ],
+    examples: [
+      "ftkit tftp serve ./tftpboot",
+      "ftkit tftp serve ./tftpboot --port 6969 --allow-write",
+    ],
+  },
+  {
+    name: "tftp get",
+    operands: "HOST[:PORT] REMOTE [LOCAL]",
+    summary: "download a file from a TFTP server",
+    description: [
+      'Downloads REMOTE to LOCAL (default: its base name; "-" writes to standard output). The',
+      "file is written aside and takes LOCAL's name only when whole. PORT defaults to 69.",
+    ],
+    options: tftpClient,
+    examples: [
+      "ftkit tftp get 127.0.0.1:6969 boot.img",
+      "ftkit tftp get 127.0.0.1:6969 pxelinux.0 - --blksize 1468 --windowsize 16 > pxelinux.0",
+    ],
+  },
+  {
+    name: "tftp put",
+    operands: "HOST[:PORT] LOCAL [REMOTE]",
+    summary: "upload a file to a TFTP server",
+    description: ["Uploads LOCAL as REMOTE (default: its base name). PORT defaults to 69."],
+    options: tftpClient,
+    examples: ["ftkit tftp put 127.0.0.1:6969 ./r1.cfg configs/r1.cfg"],
+  },
+  {
+    name: "tftp decode",
+    operands: "HEX",
+    summary: "decode one TFTP datagram given in hex, print it as JSON",
+    description: ["Spaces and colons may separate the hex digits."],
+    options: [],
+    examples: ["ftkit tftp decode 00040001"],
+  },
+  {
+    name: "tftp encode",
+    operands: "JSON",
+    summary: "encode a TFTP packet given as JSON, print the datagram in hex",
+    description: ["A DATA packet's bytes are given in hex."],
+    options: [],
+    examples: [`ftkit tftp encode '{"type":"ack","block":1}'`],
+  },
+  {
+    name: "ftps serve",
+    operands: "[DIR]",
+    summary: "serve a directory over FTPS",
+    description: [
+      "Serves DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or 9990 with --implicit). TLS is",
+      "required before login and on data. Read-only unless --allow-write; uploads and renames",
+      "never replace files unless --allow-overwrite. Without --user, the",
+      'user "ftkit" gets a random password (printed). Without --cert, an ephemeral CA and',
+      "certificate are made for this run; clients trust the CA (--ca-out), whose fingerprint is",
+      "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
+    ],
+    options: [
+      { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
+      { name: "port", value: "N", help: "listen on port N (default 2121, 9990 with --implicit)" },
+      { name: "user", value: "NAME:PASS", multiple: true, help: "a user (repeat for more)" },
+      { name: "implicit", help: "implicit TLS (TLS from the first byte, ftps://)" },
+      ...serverTls,
+      { name: "allow-write", help: "accept uploads and other changes" },
+      { name: "allow-overwrite", help: "let uploads and renames replace existing files" },
+      { name: "anonymous", help: "accept anonymous logins (read-only)" },
+      { name: "allow-ccc", help: "accept CCC (clear the control connection after login)" },
+      { name: "passive-ports", value: "LOW-HIGH", help: "the ports passive mode listens on" },
+      { name: "passive-host", value: "ADDR", help: "the IPv4 address passive replies give" },
+      {
+        name: "require-resumption",
+        help: "refuse data connections that do not resume the TLS session (522)",
+      },
+      { name: "max-sessions", value: "N", help: "sessions at once (default 256)" },
+      { name: "max-sessions-per-ip", value: "N", help: "per client address (default 10)" },
+      { name: "idle-timeout", value: "S", help: "close idle sessions after S s (default 300)" },
+      { name: "login-timeout", value: "S", help: "time to log in, in s (default 60)" },
+      {
+        name: "allow-missing-close-notify",
+        help: "keep protected uploads ended without close_notify",
+      },
+      quietServer,
+    ],
+    examples: [
+      "ftkit ftps serve ./srv --ca-out ca.pem",
+      "ftkit ftps serve ./srv --user fred:secret --allow-write --port 2121",
+    ],
+  },
+  {
+    name: "ftps ls",
+    operands: "URL",
+    summary: "list a directory on an FTP(S) server",
+    description: ['Prints one name a line, directories with a trailing "/".', ...ftpsUrl],
+    options: [...ftpsClient, { name: "long", help: "type, size and time of each entry" }],
+    examples: ["ftkit ftps ls ftp://fred:secret@127.0.0.1:2121/ --tls --ca ca.pem"],
+  },
+  {
+    name: "ftps get",
+    operands: "URL [LOCAL]",
+    summary: "download a file from an FTP(S) server",
+    description: [
+      'Downloads to LOCAL (default: its base name; "-" writes to standard output), written',
+      "aside and renamed into place when whole.",
+      ...ftpsUrl,
+    ],
+    options: [...ftpsClient, quiet],
+    examples: [
+      "ftkit ftps get ftp://fred:secret@127.0.0.1:2121/boot.img --tls --ca ca.pem",
+      "ftkit ftps get ftpes://127.0.0.1:2121/boot.img - --user fred --ca ca.pem",
+    ],
+  },
+  {
+    name: "ftps put",
+    operands: "LOCAL URL",
+    summary: "upload a file to an FTP(S) server",
+    description: [
+      "Uploads LOCAL to the URL's path (a path ending in \"/\" keeps LOCAL's name).",
+      ...ftpsUrl,
+    ],
+    options: [...ftpsClient, quiet],
+    examples: [
+      "ftkit ftps put ./r1.cfg ftp://fred:secret@127.0.0.1:2121/configs/ --tls --ca ca.pem",
+    ],
+  },
+];
+
+/** The commands that group subcommands. */
+export const GROUPS: readonly GroupDoc[] = [
+  { name: "tftp", summary: "serve, get and put files over TFTP; decode and encode datagrams" },
+  { name: "ftps", summary: "serve, list, get and put files over FTPS" },
+];
+
+/** The help topics that are not commands. */
+export const TOPICS: readonly string[] = ["exit-codes"];
+
+/** The command named `name` (`"tftp get"`). */
+export function commandDoc(name: string): CommandDoc {
+  const doc = COMMANDS.find((command) => command.name === name);
+  if (!doc) throw new Error(`No command ${name}`);
+  return doc;
+}
+
+/** The subcommands of `group` (`"tftp"`), by their last word. */
+export function subcommands(group: string): CommandDoc[] {
+  return COMMANDS.filter((command) => command.name.startsWith(`${group} `));
+}
+
+const helpOption: OptionDoc = { name: "help", help: "show this help" };
+
+/** `--name VALUE`, or `-h, --help`. */
+function optionLabel(option: OptionDoc): string {
+  const long = `--${option.name}${option.value ? ` ${option.value}` : ""}`;
+  return option === helpOption ? `-h, ${long}` : long;
+}
+
+/** Rows of two columns, the first padded to the widest. */
+function table(rows: readonly (readonly [string, string])[], indent = "  "): string[] {
+  const width = Math.max(...rows.map(([left]) => left.length));
+  return rows.map(([left, right]) => `${indent}${left.padEnd(width)}  ${right}`.trimEnd());
+}
+
+/** What `ftkit COMMAND --help` prints. */
+export function commandHelp(doc: CommandDoc): string {
+  const options = [...doc.options, helpOption];
+  return [
+    `ftkit ${doc.name}: ${doc.summary}`,
+    "",
+    `Usage: ftkit ${doc.name} ${doc.operands}${doc.options.length > 0 ? " [OPTIONS]" : ""}`,
+    "",
+    ...doc.description,
+    "",
+    "Options:",
+    ...table(options.map((option) => [optionLabel(option), option.help])),
+    "",
+    doc.examples.length > 1 ? "Examples:" : "Example:",
+    ...doc.examples.map((example) => `  ${example}`),
+    "",
+    "Exit codes: ftkit help exit-codes",
+  ].join("\n");
+}
+
+/** The lines listing `commands` with their summaries, each name without `prefix`, and `more`. */
+export function commandList(
+  commands: readonly CommandDoc[],
+  prefix: string,
+  more: readonly (readonly [string, string])[] = [],
+): string[] {
+  return table([
+    ...commands.map((doc) => [doc.name.slice(prefix.length), doc.summary] as const),
+    ...more,
+  ]);
+}
+
+/** What `ftkit tftp --help` (or `ftps`) prints. */
+export function groupHelp(group: GroupDoc): string {
+  return [
+    `ftkit ${group.name}: ${group.summary}`,
+    "",
+    `Usage: ftkit ${group.name} COMMAND [ARGS]`,
+    "",
+    "Commands:",
+    ...commandList(subcommands(group.name), `${group.name} `),
+    "",
+    `Run 'ftkit ${group.name} COMMAND --help' for a command's options.`,
+  ].join("\n");
+}
+
+/** What `ftkit --help` prints. */
+export function mainHelp(): string {
+  return [
+    `ftkit ${VERSION}: TFTP and FTPS toolkit`,
+    "",
+    "Usage: ftkit COMMAND [ARGS]",
+    "",
+    "Commands:",
+    ...commandList(COMMANDS, "", [
+      ["help [TOPIC]", "help on a command (ftkit help tftp get), or on exit-codes"],
+    ]),
+    "",
+    "Options: -h, --help (also after any command), --version",
+    "",
+    "Examples:",
+    "  ftkit serve .",
+    "  ftkit tftp get 127.0.0.1:6969 boot.img",
+    "  ftkit ftps get ftp://ftkit:PASS@127.0.0.1:2121/boot.img --tls --ca ca.pem",
+    "",
+    "Run 'ftkit COMMAND --help' for a command's options, 'ftkit help exit-codes' for exit codes.",
+  ].join("\n");
+}
+
+/** What `ftkit help exit-codes` prints. */
+export function exitCodesHelp(): string {
+  return [
+    "ftkit exit codes (curl's numbers where curl has the class):",
+    "",
+    ...table(EXIT_CODES.map(({ code, meaning }) => [String(code), meaning])),
+  ].join("\n");
+}
+
+/**
+ * The README's command reference, a Markdown code block: every command's synopsis, options and
+ * examples, then the exit codes. The README holds it between its two markers, and a test checks that it is
+ * this text.
+ */
+export function commandReference(): string {
+  const lines = ["```"];
+  for (const doc of COMMANDS) {
+    lines.push(`ftkit ${doc.name} ${doc.operands}`);
+    lines.push(...doc.description.map((line) => `    ${line}`));
+    if (doc.options.length > 0) {
+      lines.push(...table(doc.options.map((option) => [optionLabel(option), option.help]), "  "));
+    }
+    lines.push(...doc.examples.map((example) => `  $ ${example}`), "");
+  }
+  lines.push("ftkit help [TOPIC]      ftkit COMMAND --help      ftkit --version", "");
+  lines.push(exitCodesHelp(), "```");
+  return lines.join("\n");
+}
+
+/** The README line before the generated reference. */
+export const REFERENCE_BEGIN =
+  "<!-- The command reference: generated from cli/help.ts by scripts/cli_reference.ts -->";
+/** The README line after it. */
+export const REFERENCE_END = "<!-- End of the generated command reference -->";
+
+/** `readme` with the text between its reference markers replaced by {@linkcode commandReference}. */
+export function withReference(readme: string): string {
+  const begin = readme.indexOf(REFERENCE_BEGIN);
+  const end = readme.indexOf(REFERENCE_END);
+  if (begin === -1 || end < begin) throw new Error("README.md lacks the reference's markers");
+  return `${readme.slice(0, begin + REFERENCE_BEGIN.length)}\n\n${commandReference()}\n\n${
+    readme.slice(end)
+  }`;
+}

@@ -1,0 +1,166 @@
+// A password for `--user NAME` given without one: from FTKIT_PASSWORD, then ~/.netrc (as curl and
+// lftp read it), then a prompt on a terminal that does not echo what is typed. The password is
+// never printed.
+
+import process from "node:process";
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { UsageError } from "./args.ts";
+import { CliError } from "./errors.ts";
+import { CliInterrupt, interruptedCode } from "./output.ts";
+
+/** Users that log in without a password of their own (RFC 1635): nothing is looked up for them. */
+const ANONYMOUS: ReadonlySet<string> = new Set(["anonymous", "ftp"]);
+
+/** The words of a .netrc file: whitespace separates them, double quotes group them. */
+function netrcTokens(text: string): string[] {
+  const tokens: string[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (/^\s*#/.test(line)) continue;
+    if (/^\s*macdef\b/.test(line)) {
+      // A macro runs to the next empty line.
+      while (i + 1 < lines.length && lines[i + 1].trim() !== "") i++;
+      continue;
+    }
+    for (const match of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
+      tokens.push(match[1] !== undefined ? match[1].replace(/\\(.)/g, "$1") : match[2]);
+    }
+  }
+  return tokens;
+}
+
+/** One `machine` (or `default`) entry of a .netrc file. */
+interface NetrcEntry {
+  machine?: string;
+  login?: string;
+  password?: string;
+}
+
+/**
+ * The password a .netrc file gives `user` on `host`: the first `machine` entry for the host whose
+ * login is the user (or which names no login), else the `default` entry on the same terms.
+ */
+export function netrcPassword(text: string, host: string, user: string): string | undefined {
+  const entries: NetrcEntry[] = [];
+  const tokens = netrcTokens(text);
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i];
+    if (token === "machine") entries.push({ machine: tokens[++i] ?? "" });
+    else if (token === "default") entries.push({});
+    else if ((token === "login" || token === "password") && entries.length > 0) {
+      entries[entries.length - 1][token] = tokens[++i];
+    } else if (token === "account") i++;
+  }
+  const fits = (entry: NetrcEntry) =>
+    entry.password !== undefined && (entry.login === undefined || entry.login === user);
+  const machine = entries.find((entry) =>
+    entry.machine?.toLowerCase() === host.toLowerCase() && fits(entry)
+  );
+  return (machine ?? entries.find((entry) => entry.machine === undefined && fits(entry)))
+    ?.password;
+}
+
+/** The .netrc file: $NETRC, else ~/.netrc. */
+function netrcPath(): string {
+  return process.env.NETRC ?? join(process.env.HOME ?? homedir(), ".netrc");
+}
+
+/**
+ * Asks for a password on the terminal, echoing nothing: standard input in raw mode, restored on
+ * every way out (Enter, Ctrl-C, Ctrl-D, the command's signal, the process exiting).
+ */
+function prompt(question: string, signal: AbortSignal | undefined): Promise<string> {
+  const stdin = process.stdin;
+  return new Promise((resolve, reject) => {
+    let typed = "";
+    const restore = () => {
+      try {
+        stdin.setRawMode(false);
+      } catch {
+        // Standard input is gone: nothing to restore.
+      }
+    };
+    const finish = () => {
+      stdin.off("data", onData);
+      signal?.removeEventListener("abort", onAbort);
+      process.off("exit", restore);
+      restore();
+      stdin.pause();
+      process.stderr.write("\n");
+    };
+    const onData = (chunk: string | Uint8Array) => {
+      for (const char of typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk)) {
+        if (char === "\r" || char === "\n") {
+          finish();
+          return resolve(typed);
+        }
+        if (char === "\u0003") {
+          // Ctrl-C: in raw mode a byte, not SIGINT.
+          finish();
+          return reject(new CliError("Interrupted by SIGINT", 130));
+        }
+        if (char === "\u0004" && typed === "") {
+          finish();
+          return reject(new CliError("no password given", 67));
+        }
+        if (char === "\u007f" || char === "\b") typed = Array.from(typed).slice(0, -1).join("");
+        else if (char === "\u0015") typed = "";
+        else if (char >= " ") typed += char;
+      }
+    };
+    const onAbort = () => {
+      finish();
+      const reason = signal?.reason;
+      reject(
+        new CliError(
+          reason instanceof CliInterrupt ? reason.message : "Interrupted",
+          signal ? interruptedCode(signal) : 130,
+        ),
+      );
+    };
+    if (signal?.aborted) return onAbort();
+    process.once("exit", restore);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    // Raw first: nothing typed once the question shows is echoed.
+    stdin.setRawMode(true);
+    process.stderr.write(question);
+    stdin.setEncoding("utf8");
+    stdin.on("data", onData);
+    stdin.resume();
+  });
+}
+
+/**
+ * The password of `user` on `host`, for a login given without one: `FTKIT_PASSWORD`, then the
+ * .netrc file (`NETRC`, else `~/.netrc`), then a prompt when standard input is a terminal.
+ * Anonymous users get none (the client's default). None found is a usage error that says where a
+ * password can come from.
+ */
+export async function findPassword(
+  user: string,
+  host: string,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  if (ANONYMOUS.has(user.toLowerCase())) return undefined;
+  const fromEnv = process.env.FTKIT_PASSWORD;
+  if (fromEnv !== undefined) return fromEnv;
+  let netrc: string | undefined;
+  try {
+    netrc = await readFile(netrcPath(), "utf8");
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
+  }
+  const fromNetrc = netrc === undefined ? undefined : netrcPassword(netrc, host, user);
+  if (fromNetrc !== undefined) return fromNetrc;
+  if (process.stdin.isTTY && typeof process.stdin.setRawMode === "function") {
+    return await prompt(`Password for ${user}@${host}: `, signal);
+  }
+  throw new UsageError(
+    `no password for ${user}@${host}: give --user ${user}:PASS, set FTKIT_PASSWORD, ` +
+      "add it to ~/.netrc, or run in a terminal to be asked",
+  );
+}
