@@ -9,7 +9,7 @@ import { execFile, spawn } from "node:child_process";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { createServer } from "node:net";
+import { createServer, type Socket } from "node:net";
 import process from "node:process";
 import { runCli } from "../../cli.ts";
 import { bytesOf, missing, PEER, runPeer, tempDir } from "./_peers.ts";
@@ -711,6 +711,7 @@ describe("ftkit ftps ls, get and put: exit codes by failure class, and hints", (
   let explicit: Awaited<ReturnType<typeof serveFtps>>;
   let implicit: Awaited<ReturnType<typeof serveFtps>>;
   let silent: ReturnType<typeof createServer>;
+  const silentSockets = new Set<Socket>();
 
   before(async () => {
     dir = await tempDir("ftkit-ftps-codes-");
@@ -728,14 +729,20 @@ describe("ftkit ftps ls, get and put: exit codes by failure class, and hints", (
     };
     explicit = await serveFtps({ ...common, port: 0 });
     implicit = await serveFtps({ ...common, port: 0, secure: "implicit" });
-    // Accepts and says nothing.
-    silent = createServer((socket) => socket.on("error", () => {}));
+    // Accepts and says nothing (its connections are destroyed at the end: a server's close
+    // waits for them).
+    silent = createServer((socket) => {
+      silentSockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => silentSockets.delete(socket));
+    });
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
   });
 
   after(async () => {
     await explicit?.close();
     await implicit?.close();
+    for (const socket of silentSockets) socket.destroy();
     await new Promise((resolve) => silent?.close(resolve));
     await dir?.remove();
   });
