@@ -3,7 +3,7 @@
  * file, and upload one. In your own code import from "ftkit" (npm) or "@ftkit/ftkit" (JSR)
  * instead of "../mod.ts".
  *
- *     deno run --allow-net=127.0.0.1,0.0.0.0 --allow-read --allow-write --allow-env examples/tftp_serve_get.ts
+ *     deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env examples/tftp_serve_get.ts
  *     bun examples/tftp_serve_get.ts
  *     node npm/examples/tftp_serve_get.js        (after the npm build)
  *

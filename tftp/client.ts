@@ -128,7 +128,7 @@ async function run(
   let driver: TftpTransferDriver | undefined;
   const blksize = options.blksize ?? 512;
   const socket = await bind({
-    host: isIP(server.address) === 6 ? "::" : "0.0.0.0",
+    host: localHost(server.address),
     port: 0,
     onMessage: (bytes, from) => driver?.handleDatagram(bytes, from),
     // Room for a whole window of what was asked (the server may only lower it).
@@ -303,4 +303,14 @@ export async function tftpPutFileWith(
   } finally {
     await file.close();
   }
+}
+
+/**
+ * The address the client's socket is bound to: the loopback address for a server on loopback (so
+ * that nothing but loopback can reach the socket, and Deno's `--allow-net=127.0.0.1` is enough),
+ * else every address of the server's family.
+ */
+function localHost(server: string): string {
+  if (isIP(server) === 6) return server === "::1" ? "::1" : "::";
+  return isIP(server) === 4 && server.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
 }

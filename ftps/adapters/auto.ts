@@ -141,7 +141,7 @@ export async function connectFtps(
  *
  * @param options What to serve (`root` or `storage`, `allowWrite`), to whom (`users`,
  * `authenticate`, `anonymous`), how (`tls`: the certificate and key; `secure`: explicit, implicit
- * or none), where (`host`, default `"0.0.0.0"`; `port`, default 21 or 990, 0 for a free one;
+ * or none), where (`host`, default `"127.0.0.1"`; `port`, default 21 or 990, 0 for a free one;
  * `passivePorts`), and the limits and hooks of {@linkcode ServeFtpsOptions}.
  * @returns The running server: its `address`, the `sessions` open, and `close()` (or
  * `await using`), which closes every session and transfer.

@@ -7,9 +7,10 @@
  * `ftkit/tftp/deno`, ...).
  *
  * Deno permissions: a server needs `--allow-net` for its `host`, and `--allow-read` for its
- * `root` (`--allow-write` too when uploads are allowed). A client binds its socket to
- * `0.0.0.0:0` (`[::]:0` for an IPv6 server) and sends to the server, so it needs `--allow-net`
- * for both: `--allow-net=127.0.0.1` is not enough, `--allow-net=0.0.0.0,127.0.0.1` is.
+ * `root` (`--allow-write` too when uploads are allowed). A client binds its socket to the
+ * loopback address for a server on loopback, else to `0.0.0.0:0` (`[::]:0` for an IPv6 server),
+ * and sends to the server: `--allow-net=127.0.0.1` is enough on loopback; another server needs
+ * `--allow-net` for it and for `0.0.0.0`.
  *
  * @module
  */
@@ -50,7 +51,7 @@ const bindUdp: TftpUdpBind = async (options) => (await runtimeBind())(options);
  *
  * Deno: `--allow-net` for `host` (`--allow-net=127.0.0.1`), `--allow-read` for `root`, and
  * `--allow-write` for it with `allowWrite`. The example, which also reads a file and makes a
- * temporary directory: `--allow-net=127.0.0.1,0.0.0.0 --allow-env --allow-read --allow-write`.
+ * temporary directory: `--allow-net=127.0.0.1 --allow-env --allow-read --allow-write`.
  *
  * @example Serve a directory on loopback, and read a file from it
  * ```ts
@@ -69,7 +70,7 @@ const bindUdp: TftpUdpBind = async (options) => (await runtimeBind())(options);
  * await rm(root, { recursive: true });
  * ```
  *
- * @param options What to serve (`root` or `handler`), where (`host`, default `"0.0.0.0"`;
+ * @param options What to serve (`root` or `handler`), where (`host`, default `"127.0.0.1"`;
  * `port`, default 69, 0 for a free one), and the limits, permissions and hooks of
  * {@linkcode ServeTftpOptions}.
  * @returns The running server: its `address`, and `close()` (or `await using`), which aborts the
@@ -89,9 +90,9 @@ export function serveTftp(options: ServeTftpOptions): Promise<TftpServer> {
  * (`blksize`, `windowsize`, `timeout`, `tsize`; RFC 2347-2349, 7440) and taking what the server
  * grants.
  *
- * Deno: `--allow-net` for the server and for `0.0.0.0`, where the client binds its socket (`::`
- * for an IPv6 server): `--allow-net=127.0.0.1` alone is refused, `--allow-net=127.0.0.1,0.0.0.0`
- * runs the example.
+ * Deno: `--allow-net` for the server, and for `0.0.0.0` (`::` for an IPv6 server), where the
+ * client binds its socket, unless the server is on loopback: `--allow-net=127.0.0.1` runs the
+ * example.
  *
  * @example Read a file from a server on loopback
  * ```ts
@@ -134,8 +135,8 @@ export function tftpGet(options: TftpClientOptions): Promise<Uint8Array> {
  * Reads a remote file into a writable stream, block by block as it arrives: the stream is closed
  * once the whole file is in, or aborted with the error when the transfer fails.
  *
- * Deno: `--allow-net` for the server and `0.0.0.0`, as for {@linkcode tftpGet}
- * (`--allow-net=127.0.0.1,0.0.0.0` runs the example).
+ * Deno: `--allow-net` as for {@linkcode tftpGet}
+ * (`--allow-net=127.0.0.1` runs the example).
  *
  * @example Read a file into a stream
  * ```ts
@@ -178,9 +179,9 @@ export function tftpGetStream(
  * name `path` only once the whole file is in: a failure, or an abort through `signal`, leaves any
  * file named `path` as it was and removes the temporary one.
  *
- * Deno: `--allow-net` for the server and `0.0.0.0`, as for {@linkcode tftpGet}, and `--allow-read`
+ * Deno: `--allow-net` as for {@linkcode tftpGet}, and `--allow-read`
  * and `--allow-write` for the directory of `path`. The example, which makes a temporary
- * directory: `--allow-net=127.0.0.1,0.0.0.0 --allow-env --allow-read --allow-write`.
+ * directory: `--allow-net=127.0.0.1 --allow-env --allow-read --allow-write`.
  *
  * @example Download to a file
  * ```ts
@@ -220,8 +221,8 @@ export function tftpGetFile(options: TftpClientOptions, path: string): Promise<T
  * Writes bytes, a stream or an async iterable to the server as the remote file (a WRQ, RFC 1350),
  * announcing its size with tsize (RFC 2349) when it is known: the length of bytes, or `size`.
  *
- * Deno: `--allow-net` for the server and `0.0.0.0`, as for {@linkcode tftpGet}. The example, which
- * serves a temporary directory: `--allow-net=127.0.0.1,0.0.0.0 --allow-env --allow-read
+ * Deno: `--allow-net` as for {@linkcode tftpGet}. The example, which
+ * serves a temporary directory: `--allow-net=127.0.0.1 --allow-env --allow-read
  * --allow-write`.
  *
  * @example Upload bytes to a server that takes uploads
@@ -267,9 +268,9 @@ export function tftpPut(
 /**
  * Writes a local file to the server as the remote file, announcing its size with tsize.
  *
- * Deno: `--allow-net` for the server and `0.0.0.0`, as for {@linkcode tftpGet}, and `--allow-read`
- * for `path`. The example, which serves a temporary directory: `--allow-net=127.0.0.1,0.0.0.0
- * --allow-env --allow-read --allow-write`.
+ * Deno: `--allow-net` as for {@linkcode tftpGet}, and `--allow-read`
+ * for `path`. The example, which serves a temporary directory: `--allow-net=127.0.0.1 --allow-env
+ * --allow-read --allow-write`.
  *
  * @example Upload a local file
  * ```ts
