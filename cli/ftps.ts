@@ -1,5 +1,6 @@
 // `ftkit ftps ls|get|put URL`: the FTPS client commands, and the FTP URLs they take.
 
+import { currentRuntime } from "../io/runtime.ts";
 import process from "node:process";
 import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
@@ -60,8 +61,9 @@ export type FtpsApi = typeof import("../ftps/adapters/node.ts");
 
 /** The FTPS functions of the runtime the command runs on. */
 export async function ftpsApi(): Promise<FtpsApi> {
-  if ("Deno" in globalThis) return await import("../ftps/adapters/deno.ts");
-  if ("Bun" in globalThis) return await import("../ftps/adapters/bun.ts");
+  const runtime = currentRuntime();
+  if (runtime === "deno") return await import("../ftps/adapters/deno.ts");
+  if (runtime === "bun") return await import("../ftps/adapters/bun.ts");
   return await import("../ftps/adapters/node.ts");
 }
 

@@ -1,5 +1,6 @@
 // `ftkit tftp ...`: serve a directory, get and put files, and decode or encode one datagram.
 
+import { currentRuntime } from "../io/runtime.ts";
 import process from "node:process";
 import { basename } from "node:path";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../mod.ts";
@@ -27,8 +28,9 @@ import {
 
 /** The TFTP functions of the runtime the command runs on. */
 export async function runtimeApi(): Promise<TftpRuntimeApi> {
-  if ("Deno" in globalThis) return await import("../tftp/adapters/deno.ts");
-  if ("Bun" in globalThis) return await import("../tftp/adapters/bun.ts");
+  const runtime = currentRuntime();
+  if (runtime === "deno") return await import("../tftp/adapters/deno.ts");
+  if (runtime === "bun") return await import("../tftp/adapters/bun.ts");
   return await import("../tftp/adapters/node.ts");
 }
 

@@ -15,6 +15,7 @@ import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/prom
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { run } from "./_run.ts";
+import { projectRepositoryFields } from "./_repository.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const out = `${root}npm/`;
@@ -86,8 +87,9 @@ export async function buildNpm(): Promise<string> {
     files: [...files, "src", "README.md", "CHANGELOG.md", "SECURITY.md", "LICENSE"],
     engines: { node: ">=20", deno: ">=2", bun: ">=1.1" },
     sideEffects: false,
-    // No repository URL is known to the project: the JSR page is its home.
     homepage: "https://jsr.io/@ftkit/ftkit",
+    // From the repository's remote (or FTKIT_REPOSITORY); absent while it has none.
+    ...await projectRepositoryFields(root),
     keywords: [
       "tftp",
       "ftps",

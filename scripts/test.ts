@@ -70,6 +70,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "tftp/negotiation_test",
   "tftp/server_endpoint_test",
   "tftp/simnet_test",
+  "scripts/repository_test",
 ]);
 
 /** Throws unless every name in {@linkcode RUNTIME_INDEPENDENT} is one of `files`. */

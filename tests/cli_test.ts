@@ -707,30 +707,45 @@ describe("ftkit: progress, temporary files, and ending when the work is done", (
     assert.match(outcome.stderr, /^ftkit: No reply from the server after 4 tries\nhint: /);
   });
 
-  test("tftpGet resolves and the process exits: the client's dally keeps nothing alive", async () => {
-    const api = await tftpApi();
-    const dir = await tempDir("ftkit-cli-dally-");
-    try {
-      await writeFile(join(dir.path, "boot.img"), new Uint8Array(5000).fill(1));
-      await using server = await api.serveTftp({ root: dir.path, host: "127.0.0.1", port: 0 });
-      // The child dallies 10 minutes after its last block; it must exit long before (60 s is
-      // far above the second or two it takes). Deno runs it on its own UDP (--unstable-net).
-      const [program, programArgs] = runtimeCommand(projectFile("tests/_tftp_get_child.ts"));
-      const args = runtime === "deno"
-        ? ["run", "-A", "--unstable-net", ...programArgs.slice(2)]
-        : programArgs;
-      const outcome = await run(
-        [program, args],
-        [String(server.address.port), "boot.img"],
-        {},
-        60_000,
-      );
-      assert.equal(outcome.code, 0, `exit code ${outcome.code}: ${outcome.stderr}`);
-      assert.equal(outcome.stdout, "5000\n");
-    } finally {
-      await dir.remove();
-    }
-  });
+  // Deno runs the client on its own UDP with --unstable-net, else on node:dgram, whose socket it
+  // cannot unref: there the dally is cut short.
+  for (const unstableNet of runtime === "deno" ? [true, false] : [false]) {
+    const on = runtime === "deno" ? (unstableNet ? " (Deno.listenDatagram)" : " (node:dgram)") : "";
+    test(`tftpGet resolves and the process exits: the client's dally keeps nothing alive${on}`, async () => {
+      const api = await tftpApi();
+      const dir = await tempDir("ftkit-cli-dally-");
+      try {
+        await writeFile(join(dir.path, "boot.img"), new Uint8Array(5000).fill(1));
+        const outcomes: string[] = [];
+        await using server = await api.serveTftp({
+          root: dir.path,
+          host: "127.0.0.1",
+          port: 0,
+          onTransfer: (record) => outcomes.push(record.outcome),
+        });
+        // The child dallies 10 minutes after its last block; it must exit long before (60 s is
+        // far above the second or two it takes).
+        const [program, programArgs] = runtimeCommand(projectFile("tests/_tftp_get_child.ts"));
+        // (--no-config: the project's deno.json turns --unstable-net on.)
+        const args = runtime !== "deno"
+          ? programArgs
+          : ["run", "-A", unstableNet ? "--unstable-net" : "--no-config", ...programArgs.slice(2)];
+        const outcome = await run(
+          [program, args],
+          [String(server.address.port), "boot.img"],
+          {},
+          60_000,
+        );
+        assert.equal(outcome.code, 0, `exit code ${outcome.code}: ${outcome.stderr}`);
+        assert.equal(outcome.stdout, "5000\n");
+        // The server saw the final ACK: the transfer is complete on its side too.
+        await until(() => outcomes.length > 0, "the server's transfer record");
+        assert.deepEqual(outcomes, ["complete"]);
+      } finally {
+        await dir.remove();
+      }
+    });
+  }
 
   for (const command of [["ftps", "serve"], ["serve"]]) {
     test(`ftkit ${command.join(" ")} removes its ephemeral CA file when it stops, or fails to start`, async () => {

@@ -175,10 +175,17 @@ async function run(
     options.onProgress?.({ bytes: result.stats.bytes, ...(total !== undefined ? { total } : {}) });
     // A reader dallies to re-ACK a repeated final DATA (its last ACK may be lost): the caller has
     // every byte already, so return now and close the socket when the dally ends. Neither the
-    // socket nor the dally's timer keeps the process alive meanwhile.
-    closeLater = true;
-    socket.unref?.();
-    driver.drained.then(() => socket.close());
+    // socket nor the dally's timer keeps the process alive meanwhile. A socket that cannot be
+    // unref'd (Deno's node:dgram) would hold the process for the whole dally: the dally is cut
+    // short there, as clients without one do (a lost final ACK then costs the server a timeout,
+    // never the caller a byte).
+    if (socket.unref) {
+      closeLater = true;
+      socket.unref();
+      driver.drained.then(() => socket.close());
+    } else {
+      driver.stop();
+    }
     return {
       bytes: result.stats.bytes,
       blksize: result.parameters.blksize,

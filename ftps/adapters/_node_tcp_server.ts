@@ -350,15 +350,21 @@ function serverHandshake(
     if (hooks.onEnd) tls.on("end", hooks.onEnd);
     const fail = (error?: Error) => {
       tls.off("secure", secured);
+      tls.off("end", ended);
       tls.destroy();
       raw.destroy();
       reject(error ?? new Error("The connection was closed during the TLS handshake"));
     };
     const closed = () => fail();
+    // The client's end before the handshake is done: no more records can finish it. Bun ends the
+    // TLS socket then without closing it or failing (a client that rejected the certificate: the
+    // session would wait for the handshake timeout).
+    const ended = () => fail(new Error("The connection was ended during the TLS handshake"));
     const secured = () => {
       hooks.onSecure?.();
       tls.off("error", fail);
       tls.off("close", closed);
+      tls.off("end", ended);
       resolve(
         new Wrap(
           tls as unknown as Socket,
@@ -378,6 +384,7 @@ function serverHandshake(
     };
     tls.once("error", fail);
     tls.once("close", closed);
+    tls.once("end", ended);
     tls.once("secure", secured);
   });
 }

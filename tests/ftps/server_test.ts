@@ -1126,3 +1126,50 @@ async function freeRange(size: number): Promise<[number, number]> {
   }
   throw new Error(`No ${size} consecutive free ports found`);
 }
+
+describe("serveFtps: a client that gives up its AUTH TLS handshake", () => {
+  test("its session ends at once, not at the handshake timeout: close() does not wait for it", async () => {
+    const root = await served();
+    try {
+      const log: FtpsLogEntry[] = [];
+      const server = await serveFtps({
+        root,
+        users: { fred: "secret" },
+        tls,
+        host: "127.0.0.1",
+        port: 0,
+        // Far beyond every bound below: only the client's end can end the session in time.
+        tlsHandshakeTimeoutMs: 600_000,
+        onLog: (entry) => void log.push(entry),
+      });
+      const { connect: tcp } = await import("node:net");
+      const { connect } = await import("node:tls");
+      const plain = tcp({ host: "127.0.0.1", port: server.address.port });
+      plain.on("error", () => {});
+      let text = "";
+      plain.on("data", (chunk: Uint8Array) => (text += new TextDecoder().decode(chunk)));
+      await until(() => /^220 /m.test(text), "the greeting");
+      plain.write("AUTH TLS\r\n");
+      await until(() => /^234 /m.test(text), "234");
+      plain.removeAllListeners("data");
+      // No CA given: the client rejects the server's certificate and ends the connection.
+      const secure = connect({ socket: plain, servername: "localhost" });
+      const refused = await within(
+        new Promise<Error>((resolve) => secure.once("error", resolve)),
+        "the client's certificate error",
+      );
+      assert.match(
+        String((refused as { code?: string }).code ?? refused.message),
+        /CERT|VERIFY|ISSUER/i,
+      );
+      secure.destroy();
+      await until(
+        () => log.some((entry) => entry.type === "closed"),
+        "the session's end",
+      );
+      await within(server.close(), "the server's close");
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
