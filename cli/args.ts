@@ -178,6 +178,22 @@ export function integer(
   return checkInteger(`--${name}`, value, range);
 }
 
+/**
+ * A rate in bytes per second: a number with an optional K, M or G (1024-based, as curl's
+ * `--limit-rate` reads it), at least 1K.
+ */
+export function byteRate(values: ParsedArgs["values"], name: string): number | undefined {
+  const value = text(values, name);
+  if (value === undefined) return undefined;
+  const match = /^([0-9]+(?:\.[0-9]+)?)([kmg]?)$/i.exec(value);
+  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match?.[2].toLowerCase() ?? ""]!;
+  const bytes = match ? Math.floor(Number(match[1]) * scale) : NaN;
+  if (Number.isSafeInteger(bytes) && bytes >= 1024) return bytes;
+  throw new UsageError(
+    `--${name} takes bytes per second, at least 1024 (K, M, G: 1024-based), not '${value}'`,
+  );
+}
+
 /** `value` as a whole number within `range`, or a usage error saying what `what` takes. */
 export function checkInteger(what: string, value: string, range: Range = {}): number {
   const min = range.min ?? 1;

@@ -4,8 +4,9 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FtpsLogEntry } from "../ftps/mod.ts";
+import type { FtpsBandwidth, FtpsLogEntry } from "../ftps/mod.ts";
 import {
+  byteRate,
   directory,
   flag,
   integer,
@@ -35,6 +36,21 @@ export interface StartedFtps {
   lines: string[];
 }
 
+/** A `bandwidth` or `userBandwidth` option from two rates, when either is given. */
+function bandwidthOption(
+  name: "bandwidth" | "userBandwidth",
+  upload: number | undefined,
+  download: number | undefined,
+): { bandwidth?: FtpsBandwidth; userBandwidth?: FtpsBandwidth } {
+  if (upload === undefined && download === undefined) return {};
+  return {
+    [name]: {
+      ...(upload !== undefined ? { upload } : {}),
+      ...(download !== undefined ? { download } : {}),
+    },
+  };
+}
+
 /**
  * Starts the FTPS server the command line asks for.
  *
@@ -61,6 +77,11 @@ export async function startFtps(
     requireResumption?: boolean;
     maxSessions?: number;
     maxSessionsPerIp?: number;
+    maxSessionsPerUser?: number;
+    uploadRate?: number;
+    downloadRate?: number;
+    userUploadRate?: number;
+    userDownloadRate?: number;
     idleTimeout?: number;
     loginTimeout?: number;
     allowMissingCloseNotify?: boolean;
@@ -143,6 +164,11 @@ export async function startFtps(
     requireTlsResumption: values.requireResumption ?? false,
     ...(values.maxSessions !== undefined ? { maxSessions: values.maxSessions } : {}),
     ...(values.maxSessionsPerIp !== undefined ? { maxSessionsPerIp: values.maxSessionsPerIp } : {}),
+    ...(values.maxSessionsPerUser !== undefined
+      ? { maxSessionsPerUser: values.maxSessionsPerUser }
+      : {}),
+    ...bandwidthOption("bandwidth", values.uploadRate, values.downloadRate),
+    ...bandwidthOption("userBandwidth", values.userUploadRate, values.userDownloadRate),
     ...(values.idleTimeout !== undefined ? { idleTimeoutMs: values.idleTimeout * 1000 } : {}),
     ...(values.loginTimeout !== undefined ? { loginTimeoutMs: values.loginTimeout * 1000 } : {}),
     ...(values.allowMissingCloseNotify ? { requireCloseNotify: false } : {}),
@@ -247,6 +273,11 @@ export async function ftpsServe(
     requireResumption: flag(values, "require-resumption"),
     maxSessions: integer(values, "max-sessions"),
     maxSessionsPerIp: integer(values, "max-sessions-per-ip"),
+    maxSessionsPerUser: integer(values, "max-sessions-per-user"),
+    uploadRate: byteRate(values, "upload-rate"),
+    downloadRate: byteRate(values, "download-rate"),
+    userUploadRate: byteRate(values, "user-upload-rate"),
+    userDownloadRate: byteRate(values, "user-download-rate"),
     idleTimeout: seconds("idle-timeout"),
     loginTimeout: seconds("login-timeout"),
     allowMissingCloseNotify: flag(values, "allow-missing-close-notify"),

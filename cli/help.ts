@@ -231,6 +231,11 @@ export const COMMANDS: readonly CommandDoc[] = [
       },
       { name: "max-sessions", value: "N", help: "sessions at once (default 256)" },
       { name: "max-sessions-per-ip", value: "N", help: "per client address (default 10)" },
+      { name: "max-sessions-per-user", value: "N", help: "per user (default: no limit)" },
+      { name: "upload-rate", value: "RATE", help: "all uploads together, bytes/s (K, M, G)" },
+      { name: "download-rate", value: "RATE", help: "all downloads together, bytes/s" },
+      { name: "user-upload-rate", value: "RATE", help: "each user's uploads, bytes/s" },
+      { name: "user-download-rate", value: "RATE", help: "each user's downloads, bytes/s" },
       { name: "idle-timeout", value: "S", help: "close idle sessions after S s (default 300)" },
       { name: "login-timeout", value: "S", help: "time to log in, in s (default 60)" },
       {

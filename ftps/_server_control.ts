@@ -24,6 +24,7 @@ import {
   type TransferDataEvent,
 } from "./_server_transfer.ts";
 import type { FtpsLogEntry } from "./server_options.ts";
+import type { ServerLimits } from "./_server_limits.ts";
 
 /** What the server shares with its sessions. */
 export interface ServerShared {
@@ -35,6 +36,8 @@ export interface ServerShared {
   readonly context: FtpTlsServerContext | undefined;
   /** Checks logins, and locks out addresses. */
   readonly guard: LoginGuard;
+  /** Sessions per user, and bandwidth. */
+  readonly limits: ServerLimits;
   /** The passive port range, if one is set. */
   readonly passivePorts: readonly [number, number] | undefined;
   /** How long a data connection may take to come and be secured, and a transfer may stall; also
@@ -62,6 +65,8 @@ export class ServerSessionDriver {
   readonly #key: string;
   #storage: FtpStorage | undefined;
   #user: string | undefined;
+  /** Whose session slot this session holds (anonymous users share `anonymous`), while logged in. */
+  #slot: string | undefined;
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** What the transfers of this session take from it. */
@@ -97,6 +102,7 @@ export class ServerSessionDriver {
       remoteAddress: this.#remote,
       localAddress: () => this.#control.localAddress,
       user: () => this.#user,
+      buckets: (direction) => shared.limits.buckets(this.#slot, direction),
       log: shared.log,
       onError: shared.onError,
     };
@@ -259,6 +265,9 @@ export class ServerSessionDriver {
         return;
       case "logged-in":
         return;
+      case "logged-out":
+        this.#releaseSlot();
+        return;
       case "closed":
         this.#closeReason = event.reason;
         this.#closed = true;
@@ -292,6 +301,19 @@ export class ServerSessionDriver {
     this.#storage = storage;
   }
 
+  /** Takes a session slot of the user's (`key`); false when they hold all they may. */
+  #claimSlot(key: string): boolean {
+    this.#releaseSlot();
+    if (!this.#shared.limits.claim(key)) return false;
+    this.#slot = key;
+    return true;
+  }
+
+  #releaseSlot(): void {
+    if (this.#slot !== undefined) this.#shared.limits.release(this.#slot);
+    this.#slot = undefined;
+  }
+
   /** USER and PASS: the machine says whether the user is anonymous; a refusal comes late. */
   async #authenticate(event: Extract<FtpServerEvent, { type: "authenticate" }>): Promise<void> {
     const shared = this.#shared;
@@ -303,13 +325,21 @@ export class ServerSessionDriver {
       certificate: this.#control.peerCertificate,
       remoteAddress: this.#remote,
     }, this.#key);
+    // Good credentials, but the user holds every session they may: refused, no failed login.
+    const full = storage !== undefined &&
+      !this.#claimSlot(event.anonymous ? "anonymous" : event.user);
     shared.log({
       type: "login",
       remoteAddress: this.#remote,
       user: event.user,
-      ok: storage !== undefined,
+      ok: storage !== undefined && !full,
       method: "password",
+      ...(full ? { refused: "max-sessions-per-user" as const } : {}),
     });
+    if (full) {
+      this.#machine.loginResult(performance.now(), false, "Too many sessions for this user.");
+      return;
+    }
     if (storage) {
       this.#loggedIn(event.user, storage);
       this.#machine.loginResult(performance.now(), true);
@@ -322,9 +352,12 @@ export class ServerSessionDriver {
   /** USER with a client certificate that may stand for the password (RFC 4217 section 12.2). */
   async #authenticateCertificate(user: string): Promise<void> {
     const certificate = this.#control.peerCertificate;
-    const storage = certificate
+    const found = certificate
       ? await this.#shared.guard.certificate(user, certificate, this.#remote, this.#key)
       : undefined;
+    // A user who holds every session they may is asked for a password (331), which PASS then
+    // refuses the same way.
+    const storage = found && this.#claimSlot(user) ? found : undefined;
     if (storage) this.#loggedIn(user, storage);
     if (certificate) {
       this.#shared.log({
@@ -403,6 +436,8 @@ export class ServerSessionDriver {
     await Promise.all([this.#transferDone, pending?.close()]);
     // The last replies are out; close_notify, then FIN (bounded: a client that does not read
     // is dropped).
+    // The user's slot is free before the client can see the end.
+    this.#releaseSlot();
     await within(this.#control.end(), 2000, "Control close timed out").catch(() => {});
     this.#control.close();
     this.#shared.log({

@@ -229,10 +229,13 @@ export function controlCleared(s: ServerState): void {
  *
  * @param s The session.
  * @param ok Whether the credentials are good.
+ * @param refusal A 530 text for a login refused by a limit rather than its credentials.
  */
-export function loginResult(s: ServerState, ok: boolean): void {
+export function loginResult(s: ServerState, ok: boolean, refusal?: string): void {
   if (ok) return loggedIn(s, 230, "Login successful.");
   s.user = undefined;
+  // Refused for another reason than the credentials (a limit): no failed login.
+  if (refusal !== undefined) return s.reply(530, refusal);
   s.failedLogins++;
   if (s.failedLogins >= s.policy.maxLoginAttempts) {
     s.reply(421, "Too many failed logins.");

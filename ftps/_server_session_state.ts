@@ -274,6 +274,7 @@ export class ServerState {
 
   /** Resets the user and every transfer parameter (AUTH, REIN). */
   reset(): void {
+    if (this.loggedIn) this.events.push({ type: "logged-out" });
     this.cwd = "/";
     this.renameFrom = undefined;
     this.user = undefined;

@@ -283,6 +283,11 @@ export type FtpServerEvent =
     readonly user: string;
   }
   | {
+    /** The user logged in is no more (REIN, or TLS coming up on the control connection): what
+     * the driver holds for the login (a session slot of the user's) goes. */
+    readonly type: "logged-out";
+  }
+  | {
     /** The session is over: close the control connection once the queued replies are sent, and
      * any data connection or listener at once. */
     readonly type: "closed";

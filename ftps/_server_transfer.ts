@@ -20,6 +20,8 @@ import type {
   FtpTlsServerContext,
 } from "./transport.ts";
 import type { FtpsLogEntry } from "./server_options.ts";
+import { pieceSize, takeFromAll, type TokenBucket } from "../io/token_bucket.ts";
+import type { BandwidthDirection } from "./_server_limits.ts";
 
 /** The machine's request to run a transfer. */
 export type TransferDataEvent = Extract<FtpServerEvent, { type: "transfer-data" }>;
@@ -48,6 +50,8 @@ export interface ServerTransferContext {
   localAddress(): string;
   /** The user logged in now, for the log. */
   user(): string | undefined;
+  /** The bandwidth buckets a transfer going `direction` paces itself by, now. */
+  buckets(direction: BandwidthDirection): TokenBucket[];
   /** Writes a line of the server's log. */
   log(entry: FtpsLogEntry): void;
   /** Reports what nobody expected (a storage failing with another error than its own). */
@@ -94,6 +98,8 @@ export class ServerTransfer {
   #bytes = 0;
   /** An upload that reached its end: whether the client ended TLS with close_notify. */
   #closeNotified: boolean | undefined;
+  /** Ends a bandwidth pause early (ABOR, the session closing). */
+  #wake: (() => void) | undefined;
 
   /**
    * Makes a transfer that holds nothing yet.
@@ -164,6 +170,7 @@ export class ServerTransfer {
   /** Drops the listener and the data connection now (ABOR, the session closing). */
   abort(): void {
     this.#aborted = true;
+    this.#wake?.();
     this.#socket?.close();
     this.#listener?.close();
   }
@@ -273,6 +280,8 @@ export class ServerTransfer {
       const source = this.#file && "read" in this.#file ? this.#file.read : undefined;
       if (!source) throw new Error("No file opened to send");
       const encoder = event.representation === "A" ? new FtpAsciiEncoder() : undefined;
+      const buckets = this.#context.buckets("download");
+      const piece = pieceSize(buckets);
       for (;;) {
         const read = await this.#storageStep(source.read(), guard);
         if (!read.ok) {
@@ -281,9 +290,14 @@ export class ServerTransfer {
         }
         if (read.value === null || this.#aborted) break;
         const wire = encoder ? encoder.encode(read.value) : read.value;
-        await guard.within(socket.write(wire));
-        this.#bytes += wire.length;
-        guard.touch();
+        // Under a bandwidth limit, in pieces that each pause briefly.
+        for (let at = 0; at < wire.length && !this.#aborted; at += piece) {
+          const part = piece >= wire.length ? wire : wire.subarray(at, at + piece);
+          await guard.within(socket.write(part));
+          this.#bytes += part.length;
+          guard.touch();
+          await this.#pace(buckets, part.length, guard);
+        }
       }
     }
     // close_notify, then FIN: the client learns the file ended here (RFC 4217 section 8).
@@ -291,6 +305,32 @@ export class ServerTransfer {
     await within(socket.end(), timeoutMs, "Data close timed out", () => socket.close());
     this.#ended = true;
     return this.#contested ? { ok: false, reason: "contested" } : { ok: true };
+  }
+
+  /**
+   * Takes `bytes` from the bandwidth buckets and pauses as long as they say, in steps of at most
+   * a second that each count as progress for the stall watchdog; ABOR ends the pause.
+   */
+  async #pace(buckets: readonly TokenBucket[], bytes: number, guard: IdleGuard): Promise<void> {
+    if (buckets.length === 0) return;
+    // The debt at this take, this transfer's to wait out (concurrent transfers each wait out
+    // theirs: together they keep to the rate, and none waits on another forever).
+    const until = performance.now() + takeFromAll(buckets, bytes, performance.now());
+    for (let left = until - performance.now(); left > 0 && !this.#aborted;) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#wake = undefined;
+          resolve();
+        }, Math.min(left, 1000));
+        this.#wake = () => {
+          clearTimeout(timer);
+          this.#wake = undefined;
+          resolve();
+        };
+      });
+      guard.touch();
+      left = until - performance.now();
+    }
   }
 
   /** Receives into the file held, and commits it only when the upload reached its true end. */
@@ -302,6 +342,7 @@ export class ServerTransfer {
     const target = this.#file && "write" in this.#file ? this.#file.write : undefined;
     if (!target) throw new Error("No file opened to receive");
     const decoder = event.representation === "A" ? new FtpAsciiDecoder() : undefined;
+    const buckets = this.#context.buckets("upload");
     for (;;) {
       const chunk = await guard.within(socket.read());
       if (chunk === null) break;
@@ -315,6 +356,8 @@ export class ServerTransfer {
         socket.close();
         return this.#storageFailure(written.error);
       }
+      // Under a bandwidth limit, the next read waits: TCP holds the client back meanwhile.
+      await this.#pace(buckets, chunk.length, guard);
     }
     // Dropped by ABOR: not the end of the file (RFC 959 section 3.4.1).
     if (this.#aborted) return undefined;

@@ -17,6 +17,7 @@ import type {
   FtpTlsServerOptions,
 } from "./transport.ts";
 import { clientKey, LoginGuard } from "./_server_login.ts";
+import { ServerLimits } from "./_server_limits.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
 import type { FtpsServer, ServeFtpsOptions } from "./server_options.ts";
 
@@ -53,6 +54,7 @@ export async function serveFtpsWith(
     : transport.tlsContext(options.tls);
   const onError = (error: Error): void => options.onError?.(error);
   const guard = new LoginGuard(options, onError);
+  const limits = new ServerLimits(options);
   const positive = (value: number | undefined, name: string, fallback: number): number => {
     const result = value ?? fallback;
     if (!Number.isFinite(result) || result <= 0) {
@@ -95,6 +97,7 @@ export async function serveFtpsWith(
     },
     context,
     guard,
+    limits,
     passivePorts: options.passivePorts,
     dataTimeoutMs,
     handshakeTimeoutMs,

@@ -22,9 +22,27 @@ export interface FtpsUserOptions {
   storage?: FtpStorage;
   /** Whether this user may change files (default: the server's `allowWrite`). */
   allowWrite?: boolean;
+  /** Sessions this user may hold at once (default: the server's `maxSessionsPerUser`). */
+  maxSessions?: number;
+  /** This user's bandwidth, shared by all their sessions (default: the server's
+   * `userBandwidth`). */
+  bandwidth?: FtpsBandwidth;
   /** Whether this user's uploads and renames may replace or change existing files in their
    * directory (default: the server's `allowOverwrite`). */
   allowOverwrite?: boolean;
+}
+
+/**
+ * Bandwidth limits, in bytes per second, each direction on its own: `upload` is what clients
+ * send (STOR, APPE, STOU), `download` what the server sends (RETR and listings). Each at least
+ * 1024; absent: unlimited. Paced as token buckets that allow a burst of a quarter second's worth
+ * (at least 16 KiB) after a quiet time.
+ */
+export interface FtpsBandwidth {
+  /** Bytes per second clients may send. */
+  upload?: number;
+  /** Bytes per second the server may send. */
+  download?: number;
 }
 
 /** What an {@linkcode ServeFtpsOptions.authenticate} hook is asked. */
@@ -76,6 +94,8 @@ export type FtpsLogEntry =
     readonly ok: boolean;
     /** How: a password, or the client's certificate alone (232). */
     readonly method: "password" | "certificate";
+    /** Good credentials refused by a limit: the user held every session they may. */
+    readonly refused?: "max-sessions-per-user";
   }
   | {
     /** A data transfer ended. */
@@ -175,6 +195,15 @@ export interface ServeFtpsOptions extends
   maxSessions?: number;
   /** Sessions at once from one IP address, or one IPv6 /64 (default 10). */
   maxSessionsPerIp?: number;
+  /** Logged-in sessions at once of one user (default: unlimited); a login past it is answered
+   * 530 "Too many sessions for this user." and counts as no failed login. A user's
+   * `maxSessions` overrides it. */
+  maxSessionsPerUser?: number;
+  /** The whole server's bandwidth, shared by every session. */
+  bandwidth?: FtpsBandwidth;
+  /** Each user's bandwidth, shared by that user's sessions (a user's `bandwidth` overrides it;
+   * anonymous users share one). */
+  userBandwidth?: FtpsBandwidth;
   /**
    * Keep a protected (PROT P) upload only when the client ended its TLS stream with close_notify
    * (default true). Without it, the end of the TCP stream is all that marks the end of the file,

@@ -253,11 +253,13 @@ export class FtpServerSession {
    *
    * @param now The current time in ms.
    * @param ok Whether the credentials are good.
+   * @param refusal With `ok` false: the text of a 530 for a login refused for another reason
+   * than its credentials (a limit, such as the user's sessions), which counts as no failed login.
    */
-  loginResult(now: number, ok: boolean): void {
+  loginResult(now: number, ok: boolean, refusal?: string): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a login check");
-    security.loginResult(this.#state, ok);
+    security.loginResult(this.#state, ok, refusal);
     this.#resume(now);
   }
 

@@ -71,6 +71,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "tftp/server_endpoint_test",
   "tftp/simnet_test",
   "scripts/repository_test",
+  "io/token_bucket_test",
 ]);
 
 /** Throws unless every name in {@linkcode RUNTIME_INDEPENDENT} is one of `files`. */

@@ -571,6 +571,18 @@ describe("ftkit checks ports, counts, sizes and directories (exit 2)", () => {
           "--timeout takes a positive integer, not '0'",
         ],
         [["ftps", "serve", "--user", "fred"], "--user takes NAME:PASS, not 'fred'"],
+        [
+          ["ftps", "serve", "--max-sessions-per-user", "0"],
+          "--max-sessions-per-user takes a positive integer, not '0'",
+        ],
+        [
+          ["ftps", "serve", "--upload-rate", "512"],
+          "--upload-rate takes bytes per second, at least 1024 (K, M, G: 1024-based), not '512'",
+        ],
+        [
+          ["ftps", "serve", "--user-download-rate", "1T"],
+          "--user-download-rate takes bytes per second, at least 1024 (K, M, G: 1024-based), not '1T'",
+        ],
       ] as const
     ) {
       const { code, err } = await inProcess(...args);

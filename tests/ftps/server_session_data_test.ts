@@ -693,7 +693,7 @@ describe("FTP server during a transfer: ABOR, STAT, QUIT and held commands (RFC 
       s.result(transfer.id, { ok: true }),
       "226 Transfer complete.\r\n220 Service ready for new user.\r\n",
     );
-    assert.deepEqual(s.events(), [{ type: "clear-control" }]);
+    assert.deepEqual(s.events(), [{ type: "logged-out" }, { type: "clear-control" }]);
   });
 
   test("REIN and AUTH reset the data set-up and REST", () => {
@@ -701,7 +701,7 @@ describe("FTP server during a transfer: ABOR, STAT, QUIT and held commands (RFC 
     s.say("REST 5", "PASV");
     s.listening(40000);
     s.say("REIN");
-    assert.deepEqual(s.events(), [{ type: "close-data" }]);
+    assert.deepEqual(s.events(), [{ type: "logged-out" }, { type: "close-data" }]);
     s.say("USER fred", "PASS x");
     assert.equal(s.say("RETR /pub/boot.cfg"), "425 Use PORT, PASV, EPRT or EPSV first.\r\n");
     s.say("EPSV");

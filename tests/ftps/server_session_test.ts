@@ -69,6 +69,31 @@ function loggedIn(options: FtpServerSessionOptions = {}): FtpServerSession {
   return session;
 }
 
+describe("FTPS server session: a login refused by a limit", () => {
+  test("530 with the driver's text, and no failed login counted", () => {
+    const session = started({ tls: "none", maxLoginAttempts: 1 });
+    for (let round = 0; round < 3; round++) {
+      assert.equal(client(session, 1, "USER fred"), "331 Password required.\r\n");
+      assert.equal(client(session, 2, "PASS pass"), "");
+      events(session);
+      session.loginResult(3, false, "Too many sessions for this user.");
+      assert.equal(replies(session), "530 Too many sessions for this user.\r\n");
+      assert.equal(session.isClosed(), false, "maxLoginAttempts 1 is not reached");
+      assert.equal(session.user, undefined);
+    }
+    // Bad credentials still count: one closes this session.
+    client(session, 4, "USER fred", "PASS bad");
+    session.loginResult(5, false);
+    assert.equal(replies(session), "421 Too many failed logins.\r\n");
+  });
+
+  test("REIN before any login is no logout: nothing to let go", () => {
+    const session = started({ tls: "none" });
+    assert.equal(client(session, 1, "REIN"), "220 Service ready for new user.\r\n");
+    assert.deepEqual(events(session), []);
+  });
+});
+
 describe("FTPS server session: RFC 4217 negotiation", () => {
   test("12.1 from the server's side", () => {
     const session = loggedIn();
@@ -204,7 +229,8 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
       client(session, 10, "TYPE I", "REIN", "PWD"),
       "200 Switching to Binary mode.\r\n220 Service ready for new user.\r\n",
     );
-    assert.deepEqual(events(session), [{ type: "clear-control" }]);
+    // The login is over: the driver lets go of what it held for it (the user's session slot).
+    assert.deepEqual(events(session), [{ type: "logged-out" }, { type: "clear-control" }]);
     session.controlCleared(11);
     assert.equal(replies(session), "530 Please login with USER and PASS.\r\n");
     assert.equal(session.user, undefined);
@@ -227,7 +253,11 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
       "503 Already protected or cleared; AUTH not allowed again.\r\n",
     );
     assert.equal(client(session, 13, "REIN"), "220 Service ready for new user.\r\n");
-    assert.deepEqual(events(session), [], "nothing to clear: the connection is plain");
+    assert.deepEqual(
+      events(session),
+      [{ type: "logged-out" }],
+      "nothing to clear: the connection is plain",
+    );
     assert.equal(session.controlProtected, false);
     assert.equal(client(session, 14, "AUTH TLS"), "234 Proceed with negotiation.\r\n");
   });

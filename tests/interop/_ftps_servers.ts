@@ -76,7 +76,7 @@ function serveOnFreePort(
 export async function startVsftpd(
   dir: string,
   top: string,
-  options: { implicit?: boolean } = {},
+  options: { implicit?: boolean; extra?: readonly string[] } = {},
 ): Promise<FtpsServer> {
   return await serveOnFreePort(
     async (port) => {
@@ -113,6 +113,7 @@ export async function startVsftpd(
           "log_ftp_protocol=YES",
           "debug_ssl=YES",
           `vsftpd_log_file=${join(dir, `vsftpd-${port}.log`)}`,
+          ...(options.extra ?? []),
           "",
         ].join("\n"),
       );
