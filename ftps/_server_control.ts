@@ -23,7 +23,7 @@ import {
   storageRefusal,
   type TransferDataEvent,
 } from "./_server_transfer.ts";
-import type { FtpsLogEntry } from "./server_options.ts";
+import type { FtpsEvent, FtpsLogEntry } from "./server_options.ts";
 
 /** What the server shares with its sessions. */
 export interface ServerShared {
@@ -48,6 +48,8 @@ export interface ServerShared {
   readonly loginFailureDelayMs: number;
   /** Writes a line of the server's log. */
   readonly log: (entry: FtpsLogEntry) => void;
+  /** Hands an event to the application. */
+  readonly event: (event: FtpsEvent) => void;
   /** Reports anything unexpected. */
   readonly onError: (error: Error) => void;
 }
@@ -60,8 +62,12 @@ export class ServerSessionDriver {
   readonly #remote: string;
   /** What limits and lockouts count this client by. */
   readonly #key: string;
+  /** The session's id, on its log entries and events. */
+  readonly #sessionId: string;
   #storage: FtpStorage | undefined;
   #user: string | undefined;
+  /** Whether `#user` logged in as the anonymous user. */
+  #anonymous = false;
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** What the transfers of this session take from it. */
@@ -81,10 +87,12 @@ export class ServerSessionDriver {
    *
    * @param shared What the server shares with its sessions.
    * @param control The control connection (under TLS already when implicit).
+   * @param sessionId The session's id, for its log entries and events.
    */
-  constructor(shared: ServerShared, control: FtpServerSocket) {
+  constructor(shared: ServerShared, control: FtpServerSocket, sessionId: string) {
     this.#shared = shared;
     this.#control = control;
+    this.#sessionId = sessionId;
     this.#remote = control.remoteAddress;
     this.#key = clientKey(this.#remote);
     this.#machine = new FtpServerSession(shared.session);
@@ -94,10 +102,13 @@ export class ServerSessionDriver {
       passivePorts: shared.passivePorts,
       timeoutMs: shared.dataTimeoutMs,
       requireCloseNotify: shared.requireCloseNotify,
+      sessionId,
       remoteAddress: this.#remote,
       localAddress: () => this.#control.localAddress,
       user: () => this.#user,
+      anonymous: () => this.#anonymous,
       log: shared.log,
+      event: shared.event,
       onError: shared.onError,
     };
   }
@@ -235,9 +246,13 @@ export class ServerSessionDriver {
         return await this.#authenticate(event);
       case "authenticate-certificate":
         return await this.#authenticateCertificate(event.user);
-      case "storage":
-        machine.storageResult(now(), await this.#store(event.request));
+      case "storage": {
+        const started = now();
+        const result = await this.#store(event.request);
+        this.#reportFileOperation(event, result, now() - started);
+        machine.storageResult(now(), result);
         return;
+      }
       case "listen-data": {
         const port = await this.#next().listen(event.family);
         if (port !== undefined) machine.dataListening(now(), port);
@@ -287,9 +302,51 @@ export class ServerSessionDriver {
     }
   }
 
-  #loggedIn(user: string, storage: FtpStorage): void {
+  #loggedIn(user: string, storage: FtpStorage, anonymous: boolean): void {
     this.#user = user;
     this.#storage = storage;
+    this.#anonymous = anonymous;
+  }
+
+  /** A login, in the log and as an event. */
+  #reportLogin(user: string, ok: boolean, method: "password" | "certificate"): void {
+    const login = {
+      sessionId: this.#sessionId,
+      remoteAddress: this.#remote,
+      user,
+      ok,
+      method,
+    } as const;
+    this.#shared.log({ type: "login", ...login });
+    this.#shared.event({ type: "login", ...login });
+  }
+
+  /** A file operation's end (DELE, MKD, RMD, RNTO) in the log, and as an event when done. */
+  #reportFileOperation(
+    event: Extract<FtpServerEvent, { type: "storage" }>,
+    result: FtpStorageResult,
+    durationMs: number,
+  ): void {
+    const request = event.request;
+    if (
+      request.op !== "delete" && request.op !== "mkdir" && request.op !== "rmdir" &&
+      request.op !== "rename"
+    ) return;
+    const done = {
+      sessionId: this.#sessionId,
+      remoteAddress: this.#remote,
+      user: this.#user ?? "",
+      ...(request.op === "rename"
+        ? { type: request.op, from: request.from, to: request.to }
+        : { type: request.op, path: request.path }),
+    } as const;
+    this.#shared.log({
+      ...done,
+      command: event.command,
+      durationMs,
+      ...(result.ok ? { outcome: "ok" } : { outcome: "failed", code: result.code ?? 550 }),
+    });
+    if (result.ok) this.#shared.event(done);
   }
 
   /** USER and PASS: the machine says whether the user is anonymous; a refusal comes late. */
@@ -303,15 +360,9 @@ export class ServerSessionDriver {
       certificate: this.#control.peerCertificate,
       remoteAddress: this.#remote,
     }, this.#key);
-    shared.log({
-      type: "login",
-      remoteAddress: this.#remote,
-      user: event.user,
-      ok: storage !== undefined,
-      method: "password",
-    });
+    this.#reportLogin(event.user, storage !== undefined, "password");
     if (storage) {
-      this.#loggedIn(event.user, storage);
+      this.#loggedIn(event.user, storage, event.anonymous);
       this.#machine.loginResult(performance.now(), true);
       return;
     }
@@ -325,16 +376,8 @@ export class ServerSessionDriver {
     const storage = certificate
       ? await this.#shared.guard.certificate(user, certificate, this.#remote, this.#key)
       : undefined;
-    if (storage) this.#loggedIn(user, storage);
-    if (certificate) {
-      this.#shared.log({
-        type: "login",
-        remoteAddress: this.#remote,
-        user,
-        ok: storage !== undefined,
-        method: "certificate",
-      });
-    }
+    if (storage) this.#loggedIn(user, storage, false);
+    if (certificate) this.#reportLogin(user, storage !== undefined, "certificate");
     this.#machine.certificateResult(performance.now(), storage !== undefined);
   }
 
@@ -405,11 +448,13 @@ export class ServerSessionDriver {
     // is dropped).
     await within(this.#control.end(), 2000, "Control close timed out").catch(() => {});
     this.#control.close();
-    this.#shared.log({
-      type: "closed",
+    const end = {
+      sessionId: this.#sessionId,
       remoteAddress: this.#remote,
       user: this.#user,
       reason: this.#closeReason,
-    });
+    };
+    this.#shared.log({ type: "closed", ...end });
+    this.#shared.event({ type: "session-end", ...end });
   }
 }
