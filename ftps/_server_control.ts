@@ -249,7 +249,7 @@ export class ServerSessionDriver {
       case "storage": {
         const started = now();
         const result = await this.#store(event.request);
-        this.#reportFileOperation(event, result, now() - started);
+        this.#reportFileOperation(event, result, Math.round((now() - started) * 1000) / 1000);
         machine.storageResult(now(), result);
         return;
       }

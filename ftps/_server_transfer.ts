@@ -228,7 +228,7 @@ export class ServerTransfer {
       direction: event.direction,
       representation: event.representation,
       bytes: this.#bytes,
-      durationMs: performance.now() - started,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       tls: socket?.tls,
       ...(closeNotified !== undefined ? { closeNotified } : {}),
       outcome,

@@ -315,6 +315,42 @@ def refused(call, *args):
     return None
 `;
 
+describe("FTPS server audit log: the anonymous user", { skip: missing("curl") }, () => {
+  test("an anonymous download is logged as such; xferlog's access mode is a", async () => {
+    const dir = await tempDir("ftkit-audit-anonymous-");
+    const lines: string[] = [];
+    try {
+      await writeFile(join(dir.path, "hello.txt"), "hello\n");
+      const server = await startFtkit(dir.path, {
+        anonymous: true,
+        logWriters: [ftpsXferLogWriter((line) => lines.push(line))],
+      });
+      try {
+        // curl logs in as anonymous when the URL names no user.
+        const ran = await curl(["--ssl-reqd", `ftp://127.0.0.1:${server.port}/hello.txt`], 60_000);
+        assert.equal(ran.code, 0, ran.stderr);
+        await until(() => server.log.some((entry) => entry.type === "closed"), "the session's end");
+      } finally {
+        await server.close();
+      }
+      const transfer = server.transfers()[0];
+      assert.equal(transfer.user, "anonymous");
+      assert.equal(transfer.anonymous, true);
+      assert.equal(lines.length, 1);
+      const fields = xferFields(lines[0]);
+      assert.deepEqual([fields.access, fields.user, fields.file, fields.size, fields.direction], [
+        "a",
+        "anonymous",
+        "/hello.txt",
+        "6",
+        "o",
+      ]);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
 describe(
   "FTPS server audit log and events with Python's ftplib",
   { skip: missing("python") },
@@ -580,5 +616,130 @@ describe("ftkit ftps serve --log", { skip: missing("curl") }, () => {
     const unwritable = await run("ftps", "serve", srv, "--port", "0", "--log", nowhere);
     assert.equal(unwritable.code, 23, unwritable.err);
     assert.match(unwritable.err, /--log: cannot write '.*ftps\.log'/);
+  });
+});
+
+/** A transfer entry, with `fields` changed. */
+function transferEntry(
+  fields: Partial<Extract<FtpsLogEntry, { type: "transfer" }>> = {},
+): FtpsLogEntry {
+  return {
+    type: "transfer",
+    sessionId: "5eed0001-1",
+    remoteAddress: "::1",
+    user: "fred",
+    anonymous: false,
+    command: "RETR",
+    path: "/pub/a.bin",
+    direction: "send",
+    representation: "I",
+    bytes: 10,
+    durationMs: 10,
+    tls: undefined,
+    outcome: "ok",
+    ...fields,
+  };
+}
+
+describe("FTPS log writers", () => {
+  const at = new Date(Date.UTC(2026, 11, 2, 5, 40, 47));
+
+  test("xferlog: each field of man 5 xferlog; names kept to one field; transfers only", async () => {
+    const lines: string[] = [];
+    const xferlog = ftpsXferLogWriter((line) => lines.push(line), { now: () => at });
+    xferlog.write(transferEntry({ durationMs: 2_600 }));
+    xferlog.write(transferEntry({
+      command: "STOU",
+      path: "/in/two words\tand\x1b[31mred\x7f.txt",
+      direction: "receive",
+      representation: "A",
+      user: "john doe",
+      outcome: "truncated",
+    }));
+    xferlog.write(transferEntry({ command: "APPE", anonymous: true, user: "ftp", bytes: 0 }));
+    xferlog.write(transferEntry({ command: "STOR", user: undefined, outcome: "aborted" }));
+    // Listings and anything but transfers have no place in the format.
+    xferlog.write(transferEntry({ command: "LIST", path: "/pub" }));
+    xferlog.write(transferEntry({ command: "MLSD", path: "/pub" }));
+    xferlog.write({
+      type: "delete",
+      sessionId: "5eed0001-1",
+      remoteAddress: "::1",
+      user: "fred",
+      command: "DELE",
+      path: "/x",
+      durationMs: 1,
+      outcome: "ok",
+    });
+    await xferlog.close();
+    assert.deepEqual(lines, [
+      "Wed Dec  2 05:40:47 2026 3 ::1 10 /pub/a.bin b _ o r fred ftp 0 * c",
+      "Wed Dec  2 05:40:47 2026 1 ::1 10 /in/two_words?and?[31mred?.txt a _ i r john_doe ftp 0 * i",
+      "Wed Dec  2 05:40:47 2026 1 ::1 0 /pub/a.bin b _ o a ftp ftp 0 * c",
+      "Wed Dec  2 05:40:47 2026 1 ::1 10 /pub/a.bin b _ o r - ftp 0 * i",
+    ]);
+    for (const line of lines) xferFields(line);
+
+    const local: string[] = [];
+    const localLog = ftpsXferLogWriter((line) => local.push(line), {
+      now: () => at,
+      localTime: true,
+    });
+    localLog.write(transferEntry());
+    const days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const expected = `${days[at.getDay()]} ${
+      MONTHS.slice(at.getMonth() * 3, at.getMonth() * 3 + 3)
+    } ${String(at.getDate()).padStart(2, " ")} ${String(at.getHours()).padStart(2, "0")}:${
+      String(at.getMinutes()).padStart(2, "0")
+    }:47 ${at.getFullYear()}`;
+    assert.equal(local[0].slice(0, 24), expected);
+  });
+
+  test("JSON lines: a time, then the entry; control characters escaped", async () => {
+    const lines: string[] = [];
+    const log = ftpsJsonLogWriter((line) => lines.push(line), { now: () => at });
+    const entry = transferEntry({ path: '/evil\n{"type":"login"}' });
+    log.write(entry);
+    await log.close();
+    assert.equal(lines.length, 1);
+    assert.ok(!lines[0].includes("\n"), "one line");
+    assert.ok(lines[0].startsWith('{"time":"2026-12-02T05:40:47.000Z","type":"transfer",'));
+    assert.deepEqual(jsonEntry(lines[0]), asJson(entry));
+  });
+
+  test("a file: appended to, in order, closed once the pending lines are written", async () => {
+    const dir = await tempDir("ftkit-audit-file-");
+    try {
+      const path = join(dir.path, "ftps.jsonl");
+      await writeFile(path, "an earlier line\n");
+      const log = ftpsJsonLogWriter(path, { now: () => at });
+      for (let i = 0; i < 2_000; i++) log.write(transferEntry({ bytes: i }));
+      await log.close();
+      log.write(transferEntry({ bytes: -1 })); // After close: dropped.
+      await log.close();
+      const lines = await fileLines(path);
+      assert.equal(lines[0], "an earlier line");
+      assert.equal(lines.length, 2_001);
+      assert.ok(lines.slice(1).every((line, i) => jsonEntry(line).bytes === i), "in order");
+      assert.throws(() => ftpsXferLogWriter(join(dir.path, "missing", "xferlog")), /ENOENT/);
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  test("a file that takes no more bytes: the first failure goes to onError, or close rejects", {
+    skip: existsSync("/dev/full") ? false : "no /dev/full here",
+  }, async () => {
+    const errors: Error[] = [];
+    const reported = ftpsJsonLogWriter("/dev/full", { onError: (error) => errors.push(error) });
+    reported.write(transferEntry());
+    await until(() => errors.length > 0, "the write failure");
+    reported.write(transferEntry());
+    await reported.close();
+    assert.equal(errors.length, 1);
+    assert.match(String((errors[0] as { code?: string }).code), /ENOSPC/);
+    const unreported = ftpsXferLogWriter("/dev/full");
+    unreported.write(transferEntry());
+    await assert.rejects(unreported.close(), /ENOSPC|no space/i);
   });
 });
