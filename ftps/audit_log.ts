@@ -154,29 +154,14 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 
 /** A time as C's `asctime` writes it, without the line end: `Wed Dec  2 05:40:47 2026`. */
 function asctime(date: Date, local: boolean): string {
+  // Local time: the same instant moved by the zone's offset, then read as UTC.
+  const at = local ? new Date(date.getTime() - date.getTimezoneOffset() * 60_000) : date;
   const two = (value: number) => String(value).padStart(2, "0");
-  const [day, month, dayOfMonth, hours, minutes, seconds, year] = local
-    ? [
-      date.getDay(),
-      date.getMonth(),
-      date.getDate(),
-      date.getHours(),
-      date.getMinutes(),
-      date.getSeconds(),
-      date.getFullYear(),
-    ]
-    : [
-      date.getUTCDay(),
-      date.getUTCMonth(),
-      date.getUTCDate(),
-      date.getUTCHours(),
-      date.getUTCMinutes(),
-      date.getUTCSeconds(),
-      date.getUTCFullYear(),
-    ];
-  return `${DAYS[day]} ${MONTHS[month]} ${String(dayOfMonth).padStart(2, " ")} ${two(hours)}:${
-    two(minutes)
-  }:${two(seconds)} ${year}`;
+  const day = String(at.getUTCDate()).padStart(2, " ");
+  const time = `${two(at.getUTCHours())}:${two(at.getUTCMinutes())}:${two(at.getUTCSeconds())}`;
+  return `${DAYS[at.getUTCDay()]} ${
+    MONTHS[at.getUTCMonth()]
+  } ${day} ${time} ${at.getUTCFullYear()}`;
 }
 
 /** A name as one field of a line: spaces as `_` (vsftpd's rule), control characters as `?`. */
