@@ -332,14 +332,14 @@ export class ServerSessionDriver {
       request.op !== "delete" && request.op !== "mkdir" && request.op !== "rmdir" &&
       request.op !== "rename"
     ) return;
-    const done = {
+    const session = {
       sessionId: this.#sessionId,
       remoteAddress: this.#remote,
       user: this.#user ?? "",
-      ...(request.op === "rename"
-        ? { type: request.op, from: request.from, to: request.to }
-        : { type: request.op, path: request.path }),
-    } as const;
+    };
+    const done = request.op === "rename"
+      ? { type: request.op, ...session, from: request.from, to: request.to }
+      : { type: request.op, ...session, path: request.path };
     this.#shared.log({
       ...done,
       command: event.command,
