@@ -4,7 +4,7 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FtpsBandwidth, FtpsLogEntry } from "../ftps/mod.ts";
+import type { FtpsBandwidth, FtpsLogEntry, FtpsLogWriter } from "../ftps/mod.ts";
 import {
   byteRate,
   directory,
@@ -16,7 +16,7 @@ import {
   text,
   UsageError,
 } from "./args.ts";
-import { type FailureContext, reading } from "./errors.ts";
+import { CliError, Exit, type FailureContext, oneLine, reading } from "./errors.ts";
 import { ftpsApi } from "./ftps.ts";
 import {
   type CliOutput,
@@ -87,11 +87,20 @@ export async function startFtps(
     allowMissingCloseNotify?: boolean;
     caOut?: string;
     quiet?: boolean;
+    log?: string;
+    logFormat?: string;
   },
   output: CliOutput,
 ): Promise<StartedFtps> {
   if ((values.cert === undefined) !== (values.key === undefined)) {
     throw new UsageError("--cert and --key go together");
+  }
+  const logFormat = values.logFormat ?? "json";
+  if (logFormat !== "json" && logFormat !== "xferlog") {
+    throw new UsageError(`--log-format takes json or xferlog, not '${logFormat}'`);
+  }
+  if (values.logFormat !== undefined && values.log === undefined) {
+    throw new UsageError("--log-format needs --log FILE");
   }
   const users: Record<string, string> = {};
   for (const entry of values.user ?? []) {
@@ -150,6 +159,21 @@ export async function startFtps(
     lines.push(`Its CA certificate (trust it in clients): ${caFile}`);
   }
   const secure = values.implicit ? "implicit" : "explicit";
+  let logWriter: FtpsLogWriter | undefined;
+  // The log on standard output takes the place of the lines that describe each entry.
+  const logToOutput = values.log === "-";
+  if (values.log !== undefined) {
+    const sink = logToOutput ? (line: string) => output.out(line) : values.log;
+    const onError = (error: Error) => output.err(`ftkit: --log: ${oneLine(error)}`);
+    try {
+      logWriter = logFormat === "xferlog"
+        ? api.ftpsXferLogWriter(sink, { onError })
+        : api.ftpsJsonLogWriter(sink, { onError });
+    } catch (error) {
+      await removeTemporary();
+      throw new CliError(`--log: cannot write '${values.log}': ${oneLine(error)}`, Exit.localWrite);
+    }
+  }
   const started = api.serveFtps({
     root,
     host,
@@ -174,10 +198,11 @@ export async function startFtps(
     ...(values.allowMissingCloseNotify ? { requireCloseNotify: false } : {}),
     ...(passivePorts ? { passivePorts } : {}),
     ...(values.passiveHost ? { passiveHost: values.passiveHost } : {}),
-    onLog: values.quiet ? undefined : (entry) => {
+    onLog: values.quiet || logToOutput ? undefined : (entry) => {
       const line = describeFtps(entry);
       if (line) output.out(line);
     },
+    ...(logWriter ? { logWriters: [logWriter] } : {}),
     onError: (error) => output.err(`ftkit: ${error.message}`),
   });
   let ftps: Awaited<typeof started>;
@@ -229,10 +254,20 @@ function describeFtps(entry: FtpsLogEntry): string | undefined {
       const tls = entry.tls ? (entry.tls.resumed ? ", TLS resumed" : ", TLS") : "";
       return `${entry.remoteAddress} ${
         entry.user ?? "-"
-      } ${entry.direction}: ${entry.bytes} bytes in ${seconds.toFixed(2)} s${
+      } ${entry.command} ${entry.path}: ${entry.bytes} bytes in ${seconds.toFixed(2)} s${
         rate(entry.bytes, seconds)
       }${tls}${entry.outcome === "ok" ? "" : `, ${entry.outcome}`}`;
     }
+    case "delete":
+    case "mkdir":
+    case "rmdir":
+      return `${entry.remoteAddress} ${entry.user} ${entry.type} ${entry.path}${
+        entry.outcome === "ok" ? "" : `: failed (${entry.code})`
+      }`;
+    case "rename":
+      return `${entry.remoteAddress} ${entry.user} rename ${entry.from} to ${entry.to}${
+        entry.outcome === "ok" ? "" : `: failed (${entry.code})`
+      }`;
     case "closed":
       return undefined;
   }
@@ -283,6 +318,8 @@ export async function ftpsServe(
     allowMissingCloseNotify: flag(values, "allow-missing-close-notify"),
     caOut: text(values, "ca-out"),
     quiet: flag(values, "quiet"),
+    log: text(values, "log"),
+    logFormat: text(values, "log-format"),
   };
   const root = await directory(positionals[0] ?? ".");
   const { server, lines } = await startFtps(root, options, output);

@@ -91,6 +91,19 @@ const serverTls: readonly OptionDoc[] = [
   },
 ];
 
+const serverLog: readonly OptionDoc[] = [
+  {
+    name: "log",
+    value: "FILE",
+    help: "append the FTPS server's log to FILE (-: standard output)",
+  },
+  {
+    name: "log-format",
+    value: "json|xferlog",
+    help: "JSON lines, every entry (default); or xferlog(5), transfers",
+  },
+];
+
 /** Every command, in the order the lists show them. */
 export const COMMANDS: readonly CommandDoc[] = [
   {
@@ -116,6 +129,7 @@ export const COMMANDS: readonly CommandDoc[] = [
       ...serverTls,
       { name: "allow-write", help: "accept uploads of new files" },
       { name: "allow-overwrite", help: "let uploads replace existing files" },
+      ...serverLog,
       quietServer,
     ],
     examples: ["ftkit serve .", "ftkit serve ./srv --tftp-port 6969 --ftps-port 2121"],
@@ -212,6 +226,8 @@ export const COMMANDS: readonly CommandDoc[] = [
       'user "ftkit" gets a random password (printed). Without --cert, an ephemeral CA and',
       "certificate are made for this run; clients trust the CA (--ca-out), whose fingerprint is",
       "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
+      "--log appends an audit log: each session, login, transfer (its path as the client sees",
+      "it, its bytes and outcome), delete, rename, mkdir and rmdir, tagged with a session id.",
     ],
     options: [
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
@@ -242,11 +258,13 @@ export const COMMANDS: readonly CommandDoc[] = [
         name: "allow-missing-close-notify",
         help: "keep protected uploads ended without close_notify",
       },
+      ...serverLog,
       quietServer,
     ],
     examples: [
       "ftkit ftps serve ./srv --ca-out ca.pem",
       "ftkit ftps serve ./srv --user fred:secret --allow-write --port 2121",
+      "ftkit ftps serve ./srv --allow-write --log /var/log/ftkit.xferlog --log-format xferlog",
     ],
   },
   {

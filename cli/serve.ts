@@ -49,6 +49,8 @@ export async function serveBoth(
       allowOverwrite: flag(values, "allow-overwrite"),
       caOut: text(values, "ca-out"),
       quiet: flag(values, "quiet"),
+      log: text(values, "log"),
+      logFormat: text(values, "log-format"),
     }, output);
   } catch (error) {
     await tftp.close();

@@ -23,7 +23,7 @@ import {
   storageRefusal,
   type TransferDataEvent,
 } from "./_server_transfer.ts";
-import type { FtpsLogEntry } from "./server_options.ts";
+import type { FtpsEvent, FtpsLogEntry } from "./server_options.ts";
 import type { ServerLimits } from "./_server_limits.ts";
 
 /** What the server shares with its sessions. */
@@ -51,6 +51,8 @@ export interface ServerShared {
   readonly loginFailureDelayMs: number;
   /** Writes a line of the server's log. */
   readonly log: (entry: FtpsLogEntry) => void;
+  /** Hands an event to the application. */
+  readonly event: (event: FtpsEvent) => void;
   /** Reports anything unexpected. */
   readonly onError: (error: Error) => void;
 }
@@ -63,10 +65,14 @@ export class ServerSessionDriver {
   readonly #remote: string;
   /** What limits and lockouts count this client by. */
   readonly #key: string;
+  /** The session's id, on its log entries and events. */
+  readonly #sessionId: string;
   #storage: FtpStorage | undefined;
   #user: string | undefined;
   /** Whose session slot this session holds (anonymous users share `anonymous`), while logged in. */
   #slot: string | undefined;
+  /** Whether `#user` logged in as the anonymous user. */
+  #anonymous = false;
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** What the transfers of this session take from it. */
@@ -86,10 +92,12 @@ export class ServerSessionDriver {
    *
    * @param shared What the server shares with its sessions.
    * @param control The control connection (under TLS already when implicit).
+   * @param sessionId The session's id, for its log entries and events.
    */
-  constructor(shared: ServerShared, control: FtpServerSocket) {
+  constructor(shared: ServerShared, control: FtpServerSocket, sessionId: string) {
     this.#shared = shared;
     this.#control = control;
+    this.#sessionId = sessionId;
     this.#remote = control.remoteAddress;
     this.#key = clientKey(this.#remote);
     this.#machine = new FtpServerSession(shared.session);
@@ -99,11 +107,14 @@ export class ServerSessionDriver {
       passivePorts: shared.passivePorts,
       timeoutMs: shared.dataTimeoutMs,
       requireCloseNotify: shared.requireCloseNotify,
+      sessionId,
       remoteAddress: this.#remote,
       localAddress: () => this.#control.localAddress,
       user: () => this.#user,
       buckets: (direction) => shared.limits.buckets(this.#slot, direction),
+      anonymous: () => this.#anonymous,
       log: shared.log,
+      event: shared.event,
       onError: shared.onError,
     };
   }
@@ -241,9 +252,13 @@ export class ServerSessionDriver {
         return await this.#authenticate(event);
       case "authenticate-certificate":
         return await this.#authenticateCertificate(event.user);
-      case "storage":
-        machine.storageResult(now(), await this.#store(event.request));
+      case "storage": {
+        const started = now();
+        const result = await this.#store(event.request);
+        this.#reportFileOperation(event, result, Math.round((now() - started) * 1000) / 1000);
+        machine.storageResult(now(), result);
         return;
+      }
       case "listen-data": {
         const port = await this.#next().listen(event.family);
         if (port !== undefined) machine.dataListening(now(), port);
@@ -296,9 +311,56 @@ export class ServerSessionDriver {
     }
   }
 
-  #loggedIn(user: string, storage: FtpStorage): void {
+  #loggedIn(user: string, storage: FtpStorage, anonymous: boolean): void {
     this.#user = user;
     this.#storage = storage;
+    this.#anonymous = anonymous;
+  }
+
+  /** A login, in the log and as an event (`refused`: good credentials refused by a limit). */
+  #reportLogin(
+    user: string,
+    ok: boolean,
+    method: "password" | "certificate",
+    refused?: "max-sessions-per-user",
+  ): void {
+    const login = {
+      sessionId: this.#sessionId,
+      remoteAddress: this.#remote,
+      user,
+      ok,
+      method,
+    } as const;
+    this.#shared.log({ type: "login", ...login, ...(refused ? { refused } : {}) });
+    this.#shared.event({ type: "login", ...login });
+  }
+
+  /** A file operation's end (DELE, MKD, RMD, RNTO) in the log, and as an event when done. */
+  #reportFileOperation(
+    event: Extract<FtpServerEvent, { type: "storage" }>,
+    result: FtpStorageResult,
+    durationMs: number,
+  ): void {
+    const request = event.request;
+    if (
+      request.op !== "delete" && request.op !== "mkdir" && request.op !== "rmdir" &&
+      request.op !== "rename"
+    ) return;
+    const session = {
+      sessionId: this.#sessionId,
+      remoteAddress: this.#remote,
+      user: this.#user ?? "",
+    };
+    const done = request.op === "rename"
+      ? { type: request.op, ...session, from: request.from, to: request.to }
+      : { type: request.op, ...session, path: request.path };
+    this.#shared.log({
+      ...done,
+      command: event.command,
+      durationMs,
+      ...(result.ok ? { outcome: "ok" } : { outcome: "failed", code: result.code ?? 550 }),
+    });
+    if (result.ok) this.#shared.event(done);
   }
 
   /** Takes a session slot of the user's (`key`); false when they hold all they may. */
@@ -328,20 +390,18 @@ export class ServerSessionDriver {
     // Good credentials, but the user holds every session they may: refused, no failed login.
     const full = storage !== undefined &&
       !this.#claimSlot(event.anonymous ? "anonymous" : event.user);
-    shared.log({
-      type: "login",
-      remoteAddress: this.#remote,
-      user: event.user,
-      ok: storage !== undefined && !full,
-      method: "password",
-      ...(full ? { refused: "max-sessions-per-user" as const } : {}),
-    });
+    this.#reportLogin(
+      event.user,
+      storage !== undefined && !full,
+      "password",
+      full ? "max-sessions-per-user" : undefined,
+    );
     if (full) {
       this.#machine.loginResult(performance.now(), false, "Too many sessions for this user.");
       return;
     }
     if (storage) {
-      this.#loggedIn(event.user, storage);
+      this.#loggedIn(event.user, storage, event.anonymous);
       this.#machine.loginResult(performance.now(), true);
       return;
     }
@@ -358,16 +418,8 @@ export class ServerSessionDriver {
     // A user who holds every session they may is asked for a password (331), which PASS then
     // refuses the same way.
     const storage = found && this.#claimSlot(user) ? found : undefined;
-    if (storage) this.#loggedIn(user, storage);
-    if (certificate) {
-      this.#shared.log({
-        type: "login",
-        remoteAddress: this.#remote,
-        user,
-        ok: storage !== undefined,
-        method: "certificate",
-      });
-    }
+    if (storage) this.#loggedIn(user, storage, false);
+    if (certificate) this.#reportLogin(user, storage !== undefined, "certificate");
     this.#machine.certificateResult(performance.now(), storage !== undefined);
   }
 
@@ -440,11 +492,13 @@ export class ServerSessionDriver {
     this.#releaseSlot();
     await within(this.#control.end(), 2000, "Control close timed out").catch(() => {});
     this.#control.close();
-    this.#shared.log({
-      type: "closed",
+    const end = {
+      sessionId: this.#sessionId,
       remoteAddress: this.#remote,
       user: this.#user,
       reason: this.#closeReason,
-    });
+    };
+    this.#shared.log({ type: "closed", ...end });
+    this.#shared.event({ type: "session-end", ...end });
   }
 }

@@ -269,6 +269,7 @@ export function runCommand(s: ServerState, line: string, now: number): void {
   } catch {
     return s.reply(500, "Syntax error, command unrecognized.");
   }
+  s.command = command.verb;
   const rule = FTP_COMMANDS.get(command.verb) ?? notImplemented(command.verb);
   if (!rule.beforeLogin && !s.loggedIn) return s.reply(530, "Please login with USER and PASS.");
   if (rule.resetsRnfr) s.renameFrom = undefined;

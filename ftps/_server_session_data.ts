@@ -16,7 +16,7 @@ import {
   type FtpHostPort,
   sameFtpHost,
 } from "../codec/mod.ts";
-import type { FtpDataResult } from "./_server_session_types.ts";
+import type { FtpDataResult, FtpTransferCommand } from "./_server_session_types.ts";
 import {
   hostFamily,
   isAnonymous,
@@ -178,10 +178,11 @@ export interface DataTransfer {
    * made already, stay until the next command: a client that runs TLS on the data connection at
    * once (curl) would otherwise see it fail before it reads this reply, and report that. */
   readonly refuse: (code: number, text: string) => void;
-  /** Accepts the transfer: its 150 (`opening`), and a `transfer-data` event; `note` goes in its
-   * 226; `listing` is the data of a listing. */
+  /** Accepts the transfer: its 150 (`opening`), and a `transfer-data` event for `path` (in the
+   * virtual tree); `note` goes in its 226; `listing` is the data of a listing. */
   readonly start: (
     direction: "send" | "receive",
+    path: string,
     opening: string,
     note: string,
     listing?: Uint8Array,
@@ -198,7 +199,10 @@ export interface DataTransfer {
  * @param verb The transfer command.
  * @returns The transfer to refuse or start, or `undefined` when it is refused already.
  */
-export function takeDataConnection(s: ServerState, verb: string): DataTransfer | undefined {
+export function takeDataConnection(
+  s: ServerState,
+  verb: FtpTransferCommand,
+): DataTransfer | undefined {
   const channel = s.channel;
   if (!channel || (channel.kind === "passive" && channel.port === undefined)) {
     s.reply(425, "Use PORT, PASV, EPRT or EPSV first.");
@@ -215,7 +219,7 @@ export function takeDataConnection(s: ServerState, verb: string): DataTransfer |
     refuse(521, "Data connection cannot be opened with this PROT setting.");
     return undefined;
   }
-  const start: DataTransfer["start"] = (direction, opening, note, listing) => {
+  const start: DataTransfer["start"] = (direction, path, opening, note, listing) => {
     const id = ++s.lastTransferId;
     s.transfer = { id, verb, note };
     s.reply(150, opening);
@@ -223,6 +227,8 @@ export function takeDataConnection(s: ServerState, verb: string): DataTransfer |
     s.emit({
       type: "transfer-data",
       id,
+      command: verb,
+      path,
       direction,
       ...(channel.kind === "active"
         ? { connect: channel.address }

@@ -147,6 +147,7 @@ export function fileTransfer(
       const size = result.size !== undefined ? ` (${result.size} bytes)` : "";
       transfer.start(
         "send",
+        path,
         `Opening ${mode} mode data connection for ${argument.trim()}${size}.`,
         "",
       );
@@ -154,7 +155,12 @@ export function fileTransfer(
   }
   s.storage({ op: "write", path, offset: transfer.offset, append: verb === "APPE" }, (result) => {
     if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create file."));
-    transfer.start("receive", `Opening ${mode} mode data connection for ${argument.trim()}.`, "");
+    transfer.start(
+      "receive",
+      path,
+      `Opening ${mode} mode data connection for ${argument.trim()}.`,
+      "",
+    );
   });
 }
 
@@ -172,6 +178,11 @@ export function stou(s: ServerState): void {
     const name = result.path ?? "";
     if (/[\r\n\0]/.test(name)) return transfer.refuse(451, "Local error in processing.");
     // RFC 1123 section 4.1.2.9: the name goes in the 150 reply as "FILE: name".
-    transfer.start("receive", `FILE: ${name}`, ` (unique file name: ${name})`);
+    transfer.start(
+      "receive",
+      resolveFtpPath(s.cwd, name),
+      `FILE: ${name}`,
+      ` (unique file name: ${name})`,
+    );
   });
 }

@@ -34,7 +34,7 @@ export function listing(s: ServerState, verb: "LIST" | "NLST" | "MLSD", argument
   listEntries(s, path, verb === "MLSD", (entries, wallClock) => {
     const lines = listingLines(s, verb, entries, wallClock);
     const bytes = new TextEncoder().encode(lines.map((line) => `${line}\r\n`).join(""));
-    transfer.start("send", `Here comes the directory listing.`, "", bytes);
+    transfer.start("send", path, `Here comes the directory listing.`, "", bytes);
   }, transfer.refuse);
 }
 

@@ -15,6 +15,7 @@ import type {
   FtpServerSessionOptions,
   FtpStorageRequest,
   FtpStorageResult,
+  FtpTransferCommand,
 } from "./_server_session_types.ts";
 
 /** The session options with their defaults in place. */
@@ -115,7 +116,7 @@ export interface ServerTransfer {
   /** The id the driver reports the result under. */
   readonly id: number;
   /** The command that started it (STAT names it). */
-  readonly verb: string;
+  readonly verb: FtpTransferCommand;
   /** What the 226 adds after "Transfer complete". */
   readonly note: string;
 }
@@ -143,6 +144,8 @@ export class ServerState {
   phase: "idle" | "running" | "waiting" | "closed" = "idle";
   /** Whole command lines not run yet. */
   pending: string[] = [];
+  /** The verb of the command running (or that ran last), for the storage requests it makes. */
+  command = "";
   /** When the session counts as idle: the last whole command line, or answer, plus the idle
    * timeout. */
   idleDeadline: number | undefined;
@@ -247,7 +250,7 @@ export class ServerState {
    * @param handle What to do with the answer.
    */
   storage(request: FtpStorageRequest, handle: (result: FtpStorageResult) => void): void {
-    this.ask({ type: "storage", request });
+    this.ask({ type: "storage", request, command: this.command });
     this.onStorage = handle;
   }
 

@@ -195,6 +195,10 @@ export type FtpDataResult =
     readonly message?: string;
   };
 
+/** The commands that move data on a data connection: the file transfers (RFC 959 section
+ * 4.1.3) and the listings (RFC 959 section 4.1.3, RFC 3659 section 7). */
+export type FtpTransferCommand = "RETR" | "STOR" | "APPE" | "STOU" | "LIST" | "NLST" | "MLSD";
+
 /** What the server machine tells its driver. `closed` is final. */
 export type FtpServerEvent =
   | {
@@ -232,6 +236,9 @@ export type FtpServerEvent =
     readonly type: "storage";
     /** The request. */
     readonly request: FtpStorageRequest;
+    /** The command that asked, its verb in upper case as the client sent it (`DELE`, `MKD` or
+     * `XMKD`, `RNTO`, `STOR`, `LIST`...), for the driver's log. */
+    readonly command: string;
   }
   | {
     /** PASV or EPSV: listen on a fresh TCP port of the control connection's local address
@@ -251,6 +258,12 @@ export type FtpServerEvent =
     readonly type: "transfer-data";
     /** The transfer. */
     readonly id: number;
+    /** The command that started it. */
+    readonly command: FtpTransferCommand;
+    /** What it moves, as an absolute path in the virtual tree (the client's view, never a real
+     * path): the file (RETR, STOR, APPE; STOU: the one the storage made), or what a listing
+     * lists. */
+    readonly path: string;
     /** `send` (RETR, and listings) or `receive` (STOR, APPE, STOU). */
     readonly direction: "send" | "receive";
     /** Active mode: where to connect. Absent in passive mode. */

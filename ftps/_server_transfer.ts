@@ -19,7 +19,7 @@ import type {
   FtpServerTransport,
   FtpTlsServerContext,
 } from "./transport.ts";
-import type { FtpsLogEntry } from "./server_options.ts";
+import type { FtpsEvent, FtpsLogEntry } from "./server_options.ts";
 import { pieceSize, takeFromAll, type TokenBucket } from "../io/token_bucket.ts";
 import type { BandwidthDirection } from "./_server_limits.ts";
 
@@ -44,6 +44,8 @@ export interface ServerTransferContext {
   readonly timeoutMs: number;
   /** Keep a protected upload only when it ended with TLS close_notify. */
   readonly requireCloseNotify: boolean;
+  /** The session's id, for the log and the events. */
+  readonly sessionId: string;
   /** The client's address (the control connection's peer). */
   readonly remoteAddress: string;
   /** The server's address on the control connection, now. */
@@ -52,8 +54,12 @@ export interface ServerTransferContext {
   user(): string | undefined;
   /** The bandwidth buckets a transfer going `direction` paces itself by, now. */
   buckets(direction: BandwidthDirection): TokenBucket[];
+  /** Whether that user is the anonymous user. */
+  anonymous(): boolean;
   /** Writes a line of the server's log. */
   log(entry: FtpsLogEntry): void;
+  /** Hands an event to the application (a completed upload or download). */
+  event(event: FtpsEvent): void;
   /** Reports what nobody expected (a storage failing with another error than its own). */
   onError(error: Error): void;
 }
@@ -96,6 +102,8 @@ export class ServerTransfer {
   #watching: Promise<void> | undefined;
   /** Bytes moved on the data connection. */
   #bytes = 0;
+  /** Bytes read from the file, or written to it (TYPE A converts line ends between the two). */
+  #fileBytes = 0;
   /** An upload that reached its end: whether the client ended TLS with close_notify. */
   #closeNotified: boolean | undefined;
   /** Ends a bandwidth pause early (ABOR, the session closing). */
@@ -182,7 +190,8 @@ export class ServerTransfer {
   }
 
   /**
-   * Runs the transfer to its end, logs it, and lets go of all it holds.
+   * Runs the transfer to its end, lets go of all it holds, and logs it; a completed file transfer
+   * (an upload committed, a download sent whole) is an event too.
    *
    * @param event The machine's `transfer-data` event.
    * @returns How it ended, for `dataResult`; `undefined` when it was aborted (none is expected).
@@ -213,18 +222,39 @@ export class ServerTransfer {
     await this.#watching;
     await this.#releaseFile();
     const closeNotified = this.#closeNotified;
+    const outcome = aborted ? "aborted" : result?.ok ? "ok" : result?.reason ?? "broken";
+    const session = { sessionId: context.sessionId, remoteAddress: context.remoteAddress };
+    const user = context.user();
     context.log({
       type: "transfer",
-      remoteAddress: context.remoteAddress,
-      user: context.user(),
+      ...session,
+      user,
+      anonymous: context.anonymous(),
+      command: event.command,
+      path: event.path,
       direction: event.direction,
+      representation: event.representation,
       bytes: this.#bytes,
-      durationMs: performance.now() - started,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       tls: socket?.tls,
       ...(closeNotified !== undefined ? { closeNotified } : {}),
-      outcome: aborted ? "aborted" : result?.ok ? "ok" : result?.reason ?? "broken",
+      outcome,
     });
+    if (outcome === "ok") this.#completed(event, { ...session, user: user ?? "" });
     return aborted ? undefined : result;
+  }
+
+  /** A file transfer that ended well, as an event: the upload is committed by now. */
+  #completed(
+    event: TransferDataEvent,
+    session: { sessionId: string; remoteAddress: string; user: string },
+  ): void {
+    const { command, path } = event;
+    const size = this.#fileBytes;
+    if (command === "RETR") this.#context.event({ type: "download", ...session, path, size });
+    if (command === "STOR" || command === "APPE" || command === "STOU") {
+      this.#context.event({ type: "upload", ...session, command, path, size });
+    }
   }
 
   /** Gets and secures the data connection, then moves the bytes; `undefined` once aborted. */
@@ -289,6 +319,7 @@ export class ServerTransfer {
           return this.#storageFailure(read.error);
         }
         if (read.value === null || this.#aborted) break;
+        this.#fileBytes += read.value.length;
         const wire = encoder ? encoder.encode(read.value) : read.value;
         // Under a bandwidth limit, in pieces that each pause briefly.
         for (let at = 0; at < wire.length && !this.#aborted; at += piece) {
@@ -348,10 +379,9 @@ export class ServerTransfer {
       if (chunk === null) break;
       guard.touch();
       this.#bytes += chunk.length;
-      const written = await this.#storageStep(
-        target.write(decoder ? decoder.decode(chunk) : chunk),
-        guard,
-      );
+      const bytes = decoder ? decoder.decode(chunk) : chunk;
+      this.#fileBytes += bytes.length;
+      const written = await this.#storageStep(target.write(bytes), guard);
       if (!written.ok) {
         socket.close();
         return this.#storageFailure(written.error);
@@ -372,7 +402,10 @@ export class ServerTransfer {
     try {
       // A CR the decoder held: the file ended with it.
       const held = decoder?.flush();
-      if (held && held.length > 0) await target.write(held);
+      if (held && held.length > 0) {
+        await target.write(held);
+        this.#fileBytes += held.length;
+      }
       await target.commit();
       this.#file = undefined; // Committed: nothing is left to abort.
     } catch (error) {
@@ -469,7 +502,9 @@ export class ServerTransfer {
   ): void {
     this.#context.log({
       type: "data-refused",
+      sessionId: this.#context.sessionId,
       remoteAddress: this.#context.remoteAddress,
+      user: this.#context.user(),
       from: socket.remoteAddress,
       reason,
     });

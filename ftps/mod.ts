@@ -28,4 +28,5 @@ export * from "./transport.ts";
 export * from "./client.ts";
 export * from "./certificate.ts";
 export * from "./server.ts";
+export * from "./audit_log.ts";
 export * from "./adapters/auto.ts";

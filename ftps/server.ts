@@ -19,13 +19,28 @@ import type {
 import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerLimits } from "./_server_limits.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
-import type { FtpsServer, ServeFtpsOptions } from "./server_options.ts";
+import type { FtpsLogWriter, FtpsServer, ServeFtpsOptions } from "./server_options.ts";
 
 export * from "./server_options.ts";
 
 /** Whether a value is a context already made (rather than options to make one). */
 function isContext(value: FtpTlsServerOptions | FtpTlsServerContext): value is FtpTlsServerContext {
   return "options" in value && typeof (value as FtpTlsServerContext).options === "object";
+}
+
+/** Runs `call`, a hook of the application's: what it throws, or the promise it returns rejects
+ * with, goes to `onError`. */
+function guarded(call: () => unknown, onError: (error: Error) => void): void {
+  const report = (error: unknown) =>
+    onError(error instanceof Error ? error : new Error(String(error)));
+  try {
+    const result = call();
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") {
+      Promise.resolve(result).catch(report);
+    }
+  } catch (error) {
+    report(error);
+  }
 }
 
 /** Connections refused with a 421 at once; more are dropped unanswered. */
@@ -43,6 +58,37 @@ export async function serveFtpsWith(
   transport: FtpServerTransport,
   options: ServeFtpsOptions,
 ): Promise<FtpsServer> {
+  const onError = (error: Error): void => options.onError?.(error);
+  const writers = options.logWriters ?? [];
+  /** Closes the log writers, reporting what fails. */
+  const closeWriters = async (): Promise<void> => {
+    await Promise.all(
+      writers.map((writer) =>
+        Promise.resolve().then(() => writer.close()).catch((error) => onError(error))
+      ),
+    );
+  };
+  try {
+    return await serve(transport, options, { onError, writers, closeWriters });
+  } catch (error) {
+    await closeWriters();
+    throw error;
+  }
+}
+
+/** What the server reports through: `onError`, and the log writers it owns. */
+interface ServerReports {
+  readonly onError: (error: Error) => void;
+  readonly writers: readonly FtpsLogWriter[];
+  readonly closeWriters: () => Promise<void>;
+}
+
+/** The server, once its log writers are in hand (the caller closes them if this throws). */
+async function serve(
+  transport: FtpServerTransport,
+  options: ServeFtpsOptions,
+  { onError, writers, closeWriters }: ServerReports,
+): Promise<FtpsServer> {
   const secure = options.secure ?? "explicit";
   if (secure !== "none" && !options.tls) {
     throw new TypeError(`FTPS (${secure}) needs tls: a certificate and key`);
@@ -52,7 +98,6 @@ export async function serveFtpsWith(
     : isContext(options.tls)
     ? options.tls
     : transport.tlsContext(options.tls);
-  const onError = (error: Error): void => options.onError?.(error);
   const guard = new LoginGuard(options, onError);
   const limits = new ServerLimits(options);
   const positive = (value: number | undefined, name: string, fallback: number): number => {
@@ -104,14 +149,20 @@ export async function serveFtpsWith(
     requireCloseNotify: options.requireCloseNotify ?? true,
     loginFailureDelayMs: options.loginFailureDelayMs ?? 1000,
     log: (entry) => {
-      try {
-        options.onLog?.(entry);
-      } catch (error) {
-        onError(error as Error);
-      }
+      guarded(() => options.onLog?.(entry), onError);
+      for (const writer of writers) guarded(() => writer.write(entry), onError);
     },
+    event: (event) => guarded(() => options.onEvent?.(event), onError),
     onError,
   };
+  // Unique for the server's life: a count; and a random tag, so that logs of several runs (or
+  // servers) appended to one file keep their sessions apart.
+  const tag = Array.from(
+    crypto.getRandomValues(new Uint8Array(4)),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
+  let connections = 0;
+  const nextSessionId = (): string => `${tag}-${++connections}`;
 
   // Loopback unless told otherwise: serving the network is a choice made out loud.
   const host = options.host ?? "127.0.0.1";
@@ -140,9 +191,10 @@ export async function serveFtpsWith(
   async function refuse(
     socket: FtpServerSocket,
     address: string,
+    sessionId: string,
     reason: "max-sessions" | "max-sessions-per-ip" | "locked-out",
   ): Promise<void> {
-    shared.log({ type: "refused", remoteAddress: address, reason });
+    shared.log({ type: "refused", sessionId, remoteAddress: address, reason });
     // Refusals are bounded too: past MAX_REFUSALS at once, a connection is dropped unanswered
     // (a flood gets no 421 each, nor a TLS handshake each in implicit mode).
     if (refusing >= MAX_REFUSALS) {
@@ -179,12 +231,15 @@ export async function serveFtpsWith(
     }
     const key = clientKey(address);
     const count = perIp.get(key) ?? 0;
+    const sessionId = nextSessionId();
     if (guard.locked(key, performance.now())) {
-      return await refuse(socket, address, "locked-out");
+      return await refuse(socket, address, sessionId, "locked-out");
     }
     // Counted from here: a connection still in its implicit TLS handshake holds a slot too.
-    if (open >= maxSessions) return await refuse(socket, address, "max-sessions");
-    if (count >= maxPerIp) return await refuse(socket, address, "max-sessions-per-ip");
+    if (open >= maxSessions) return await refuse(socket, address, sessionId, "max-sessions");
+    if (count >= maxPerIp) {
+      return await refuse(socket, address, sessionId, "max-sessions-per-ip");
+    }
     perIp.set(key, count + 1);
     open++;
     let driver: ServerSessionDriver | undefined;
@@ -195,7 +250,7 @@ export async function serveFtpsWith(
           control = await implicitTls(socket);
         } catch {
           socket.close();
-          shared.log({ type: "refused", remoteAddress: address, reason: "tls" });
+          shared.log({ type: "refused", sessionId, remoteAddress: address, reason: "tls" });
           return;
         }
       }
@@ -203,7 +258,7 @@ export async function serveFtpsWith(
         control.close();
         return;
       }
-      driver = new ServerSessionDriver(shared, control);
+      driver = new ServerSessionDriver(shared, control, sessionId);
       sessions.add(driver);
       await driver.run();
     } finally {
@@ -236,6 +291,8 @@ export async function serveFtpsWith(
     await accepting;
     for (const session of sessions) session.kill();
     await Promise.all([...running]);
+    // Every session's last entry is written: the log files can close.
+    await closeWriters();
   }
 
   return {

@@ -1,12 +1,17 @@
 /**
  * The FTPS server's options and the records it hands out: users, login requests, log entries,
- * and the running server. `serveFtpsWith` (ftps/server.ts) takes them; the session driver and
+ * events, log writers, and the running server. `serveFtpsWith` (ftps/server.ts) takes them; the session driver and
  * the login guard read them.
  *
  * @module
  */
 
-import type { FtpDataResult, FtpServerEvent, FtpServerSessionOptions } from "./server_session.ts";
+import type {
+  FtpDataResult,
+  FtpServerEvent,
+  FtpServerSessionOptions,
+  FtpTransferCommand,
+} from "./server_session.ts";
 import type { FtpStorage } from "./storage.ts";
 import type { FtpPeerCertificate, FtpTlsServerContext, FtpTlsServerOptions } from "./transport.ts";
 /** One user of {@linkcode ServeFtpsOptions.users}. */
@@ -59,35 +64,59 @@ export interface FtpsLoginRequest {
   readonly protected: boolean;
 }
 
-/** One line of the server's log ({@linkcode ServeFtpsOptions.onLog}). */
+/** What every log entry and event of one control connection carries. */
+export interface FtpsSessionInfo {
+  /** The control connection's id: the same on every entry and event of one session, and never
+   * given to another connection while the server runs (a random tag of the server, then a
+   * count: `"3f9a61c2-7"`). */
+  readonly sessionId: string;
+  /** The client's IP address. */
+  readonly remoteAddress: string;
+}
+
+/** How a file operation on the control connection (DELE, MKD, RMD, RNTO) ended, in its log
+ * entry. */
+export interface FtpsFileOutcome {
+  /** The user. */
+  readonly user: string;
+  /** The command, as sent (`DELE`, `MKD` or `XMKD`, `RMD` or `XRMD`, `RNTO`). */
+  readonly command: string;
+  /** Wall time in ms. */
+  readonly durationMs: number;
+  /** Whether the storage did it. */
+  readonly outcome: "ok" | "failed";
+  /** When it failed: the reply code the client got (550 not found or not allowed, 553 name not
+   * allowed, 450, 451, 452, 552). */
+  readonly code?: number;
+}
+
+/** One line of the server's log ({@linkcode ServeFtpsOptions.onLog}, `logWriters`). Every
+ * entry names its session and client; paths are the client's view of the tree (`/incoming/a.bin`),
+ * never a path of the server's file system. */
 export type FtpsLogEntry =
-  | {
+  | FtpsSessionInfo & {
     /** A connection was refused before its session began. */
     readonly type: "refused";
-    /** The client. */
-    readonly remoteAddress: string;
     /** Why. */
     readonly reason: "max-sessions" | "max-sessions-per-ip" | "locked-out" | "tls";
   }
-  | {
+  | FtpsSessionInfo & {
     /** A data connection was refused: it came from another host than the client's
      * (`foreign-host`, RFC 2577 section 3), or to a passive port that had its connection already
      * (`extra-connection`; from the client's own address it fails the transfer, 426: one of the
      * two is another program), or its TLS session did not resume when it had to
      * (`not-resumed`, 522). */
     readonly type: "data-refused";
-    /** The client of the session. */
-    readonly remoteAddress: string;
+    /** The user, if one logged in. */
+    readonly user: string | undefined;
     /** Where the data connection came from. */
     readonly from: string;
     /** Why. */
     readonly reason: "foreign-host" | "extra-connection" | "not-resumed";
   }
-  | {
+  | FtpsSessionInfo & {
     /** A login succeeded or failed. */
     readonly type: "login";
-    /** The client. */
-    readonly remoteAddress: string;
     /** The user name. */
     readonly user: string;
     /** Whether it succeeded. */
@@ -97,15 +126,22 @@ export type FtpsLogEntry =
     /** Good credentials refused by a limit: the user held every session they may. */
     readonly refused?: "max-sessions-per-user";
   }
-  | {
-    /** A data transfer ended. */
+  | FtpsSessionInfo & {
+    /** A data transfer ended: a file's (RETR, STOR, APPE, STOU) or a listing's. */
     readonly type: "transfer";
-    /** The client. */
-    readonly remoteAddress: string;
     /** The user. */
     readonly user: string | undefined;
+    /** Whether the user logged in as the anonymous user. */
+    readonly anonymous: boolean;
+    /** The command. */
+    readonly command: FtpTransferCommand;
+    /** The file moved (STOU: the name the storage chose), or what a listing listed. */
+    readonly path: string;
     /** `send` (RETR, listings) or `receive` (STOR, APPE, STOU). */
     readonly direction: "send" | "receive";
+    /** The representation type (TYPE): `I` bytes as they are, `A` text with line ends
+     * converted. */
+    readonly representation: "A" | "I";
     /** Bytes moved on the data connection. */
     readonly bytes: number;
     /** Wall time in ms. */
@@ -119,16 +155,112 @@ export type FtpsLogEntry =
      * protected upload ended without TLS close_notify, and nothing was kept). */
     readonly outcome: "ok" | "aborted" | Exclude<FtpDataResult, { ok: true }>["reason"];
   }
-  | {
+  | FtpsSessionInfo & FtpsFileOutcome & {
+    /** DELE, MKD or RMD (or XMKD, XRMD) ended: done or refused. */
+    readonly type: "delete" | "mkdir" | "rmdir";
+    /** The path. */
+    readonly path: string;
+  }
+  | FtpsSessionInfo & FtpsFileOutcome & {
+    /** RNTO (after RNFR) ended: done or refused. */
+    readonly type: "rename";
+    /** The old name. */
+    readonly from: string;
+    /** The new name. */
+    readonly to: string;
+  }
+  | FtpsSessionInfo & {
     /** A session ended. */
     readonly type: "closed";
-    /** The client. */
-    readonly remoteAddress: string;
     /** The user, if one logged in. */
     readonly user: string | undefined;
     /** Why: the machine's reason, or `disconnected` when the client went away. */
     readonly reason: Extract<FtpServerEvent, { type: "closed" }>["reason"] | "disconnected";
   };
+
+/**
+ * What happened to files and sessions, for an application to act on
+ * ({@linkcode ServeFtpsOptions.onEvent}): one event per login, per completed upload or download,
+ * per file operation done, and per session's end. Failures (a refused DELE, an aborted or
+ * truncated upload) give no event; the log has them. Paths are the client's view of the tree.
+ */
+export type FtpsEvent =
+  | FtpsSessionInfo & {
+    /** A login succeeded or failed. */
+    readonly type: "login";
+    /** The user name. */
+    readonly user: string;
+    /** Whether it succeeded. */
+    readonly ok: boolean;
+    /** How: a password, or the client's certificate alone (232). */
+    readonly method: "password" | "certificate";
+  }
+  | FtpsSessionInfo & {
+    /** An upload is complete and in place: with `ftpDirectoryStorage`, the temporary file is
+     * renamed to `path` before this event fires, so the whole file is there to read. */
+    readonly type: "upload";
+    /** The user. */
+    readonly user: string;
+    /** The command: STOR, APPE (appended to the file) or STOU (a name the storage chose). */
+    readonly command: "STOR" | "APPE" | "STOU";
+    /** The file. */
+    readonly path: string;
+    /** The bytes this upload wrote to the file (after TYPE A's line ends; APPE and REST add
+     * them to what was there). */
+    readonly size: number;
+  }
+  | FtpsSessionInfo & {
+    /** A download (RETR) is complete: every byte sent, and the data connection closed cleanly. */
+    readonly type: "download";
+    /** The user. */
+    readonly user: string;
+    /** The file. */
+    readonly path: string;
+    /** The bytes read from the file (from REST's offset on). */
+    readonly size: number;
+  }
+  | FtpsSessionInfo & {
+    /** A file was deleted (DELE), a directory made (MKD) or removed (RMD). */
+    readonly type: "delete" | "mkdir" | "rmdir";
+    /** The user. */
+    readonly user: string;
+    /** The path. */
+    readonly path: string;
+  }
+  | FtpsSessionInfo & {
+    /** A file or directory was renamed (RNFR, then RNTO). */
+    readonly type: "rename";
+    /** The user. */
+    readonly user: string;
+    /** The old name. */
+    readonly from: string;
+    /** The new name. */
+    readonly to: string;
+  }
+  | FtpsSessionInfo & {
+    /** A session ended (its control connection is closed, its transfers over). */
+    readonly type: "session-end";
+    /** The user, if one logged in. */
+    readonly user: string | undefined;
+    /** Why, as the `closed` log entry says. */
+    readonly reason: Extract<FtpsLogEntry, { type: "closed" }>["reason"];
+  };
+
+/**
+ * Where the server's log goes, besides `onLog`: `ftpsJsonLogWriter` and `ftpsXferLogWriter`
+ * make them, or write your own. The server calls `write` for each entry, and `close` when it
+ * closes.
+ */
+export interface FtpsLogWriter {
+  /**
+   * Writes an entry (or leaves it out, when its format has no place for it).
+   *
+   * @param entry The entry.
+   */
+  write(entry: FtpsLogEntry): void;
+  /** Writes what is pending and lets go of the file. */
+  close(): Promise<void>;
+}
 
 /** Options of `serveFtps`. */
 export interface ServeFtpsOptions extends
@@ -225,8 +357,21 @@ export interface ServeFtpsOptions extends
   dataTimeoutMs?: number;
   /** How long a control connection's TLS handshake may take, in ms (default 10000). */
   tlsHandshakeTimeoutMs?: number;
-  /** Sessions, logins and transfers, as they happen. */
+  /** Sessions, logins, transfers and file operations, as they happen. */
   onLog?: (entry: FtpsLogEntry) => void;
+  /**
+   * Where else the log goes (`ftpsJsonLogWriter`, `ftpsXferLogWriter`). The server owns them from
+   * this call on: it closes them when it closes, or when it fails to start.
+   */
+  logWriters?: readonly FtpsLogWriter[];
+  /**
+   * Logins, completed uploads and downloads, deletes, renames, new and removed directories, and
+   * sessions' ends, as typed events ({@linkcode FtpsEvent}), for an application to act on (such as
+   * processing each uploaded file). Called in the order things happen; not awaited: the session
+   * goes on meanwhile. What it throws, or the promise it returns rejects with, goes to `onError`
+   * and does not touch the session.
+   */
+  onEvent?: (event: FtpsEvent) => void | Promise<void>;
   /** Errors of the listening socket, and anything unexpected in a session. */
   onError?: (error: Error) => void;
 }

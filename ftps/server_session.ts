@@ -33,6 +33,7 @@ export type {
   FtpServerSessionOptions,
   FtpStorageRequest,
   FtpStorageResult,
+  FtpTransferCommand,
 } from "./_server_session_types.ts";
 
 /**

@@ -27,6 +27,8 @@ function server(
   const storage = new MemoryStorage(files);
   const session = new FtpServerSession(options);
   const seen: FtpServerEvent[] = [];
+  /** The command of each storage request, in order. */
+  const storageCommands: string[] = [];
   let now = 0;
   const replies = () => {
     let out = "";
@@ -39,8 +41,10 @@ function server(
     for (let round = 0; round < 100; round++) {
       const event = session.pollEvent();
       if (!event) return;
-      if (event.type === "storage") session.storageResult(now, storage.answer(event.request));
-      else if (event.type === "authenticate") session.loginResult(now, event.user !== "mallory");
+      if (event.type === "storage") {
+        storageCommands.push(event.command);
+        session.storageResult(now, storage.answer(event.request));
+      } else if (event.type === "authenticate") session.loginResult(now, event.user !== "mallory");
       else if (event.type !== "logged-in") seen.push(event);
     }
     throw new Error("Too many events");
@@ -76,6 +80,7 @@ function server(
   return {
     session,
     storage,
+    storageCommands,
     say,
     events,
     listening,
@@ -126,6 +131,8 @@ describe("FTPS server data connections: RFC 4217 section 12 timing diagrams, ser
     assert.deepEqual(transfer, {
       type: "transfer-data",
       id: transfer.id,
+      command: "STOR",
+      path: "/pub/new.cfg",
       direction: "receive",
       connect: { host: "127.0.0.1", port: 50000 },
       tls: false,
@@ -864,5 +871,45 @@ describe("FTP server data commands: every other branch", () => {
     const s = loggedIn({ tls: "none", dataProtection: "optional" }, FILES);
     const status = s.say("STAT");
     assert.match(status, /\r\n Control connection: plain\r\n Data protection: clear\r\n/);
+  });
+});
+
+describe("FTP server data commands: what the driver's log needs", () => {
+  test("transfer-data names its command and the virtual path; storage events their command", () => {
+    const s = loggedIn({ tls: "none", dataProtection: "optional" }, FILES);
+    s.say("CWD /pub", "MKD sub", "XMKD /sub2", "XRMD /sub2");
+    assert.deepEqual(s.storageCommands.splice(0), ["CWD", "MKD", "XMKD", "XRMD"]);
+    const cases: [string, string, string][] = [
+      ["RETR boot.cfg", "RETR", "/pub/boot.cfg"],
+      ["STOR ../up.bin", "STOR", "/up.bin"],
+      ["APPE sub/../new bin", "APPE", "/pub/new bin"],
+      ["STOU", "STOU", "/pub/ftkit.1"],
+      ["LIST -la", "LIST", "/pub"],
+      ["NLST /", "NLST", "/"],
+      ["MLSD sub", "MLSD", "/pub/sub"],
+    ];
+    for (const [line, command, path] of cases) {
+      assert.equal(s.say("PORT 127,0,0,1,195,80"), "200 PORT command successful.\r\n");
+      assert.match(s.say(line), /^150 /, line);
+      const transfer = s.transfer();
+      assert.equal(transfer.command, command, line);
+      assert.equal(transfer.path, path, line);
+      assert.match(s.result(transfer.id, { ok: true }), /^226 /, line);
+    }
+    // Every storage request a transfer or listing made is tagged with its command.
+    assert.deepEqual(s.storageCommands.splice(0), [
+      "RETR",
+      "STOR",
+      "APPE",
+      "STOU",
+      "LIST",
+      "LIST",
+      "NLST",
+      "NLST",
+      "MLSD",
+      "MLSD",
+    ]);
+    s.say("RNFR /pub/boot.cfg", "RNTO /pub/b.cfg", "DELE b.cfg", "RMD sub");
+    assert.deepEqual(s.storageCommands, ["RNFR", "RNTO", "DELE", "RMD"]);
   });
 });
