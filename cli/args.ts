@@ -178,6 +178,16 @@ export function integer(
   return checkInteger(`--${name}`, value, range);
 }
 
+/** A number of bytes with an optional K, M, G or T (1024-based); NaN when it is not one. */
+function bytesOf(value: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)([kmgt]?)$/i.exec(value);
+  if (!match) return NaN;
+  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[
+    match[2].toLowerCase() as "" | "k" | "m" | "g" | "t"
+  ];
+  return Math.floor(Number(match[1]) * scale);
+}
+
 /**
  * A rate in bytes per second: a number with an optional K, M or G (1024-based, as curl's
  * `--limit-rate` reads it), at least 1K.
@@ -185,13 +195,20 @@ export function integer(
 export function byteRate(values: ParsedArgs["values"], name: string): number | undefined {
   const value = text(values, name);
   if (value === undefined) return undefined;
-  const match = /^([0-9]+(?:\.[0-9]+)?)([kmg]?)$/i.exec(value);
-  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match?.[2].toLowerCase() ?? ""]!;
-  const bytes = match ? Math.floor(Number(match[1]) * scale) : NaN;
+  const bytes = bytesOf(value);
   if (Number.isSafeInteger(bytes) && bytes >= 1024) return bytes;
   throw new UsageError(
     `--${name} takes bytes per second, at least 1024 (K, M, G: 1024-based), not '${value}'`,
   );
+}
+
+/** A size in bytes: a number with an optional K, M, G or T (1024-based). */
+export function byteSize(values: ParsedArgs["values"], name: string): number | undefined {
+  const value = text(values, name);
+  if (value === undefined) return undefined;
+  const bytes = bytesOf(value);
+  if (Number.isSafeInteger(bytes)) return bytes;
+  throw new UsageError(`--${name} takes a size in bytes (K, M, G, T: 1024-based), not '${value}'`);
 }
 
 /** `value` as a whole number within `range`, or a usage error saying what `what` takes. */

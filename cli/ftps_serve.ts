@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { FtpsBandwidth, FtpsLogEntry, FtpsLogWriter } from "../ftps/mod.ts";
 import {
   byteRate,
+  byteSize,
   directory,
   flag,
   integer,
@@ -82,6 +83,8 @@ export async function startFtps(
     downloadRate?: number;
     userUploadRate?: number;
     userDownloadRate?: number;
+    quotaBytes?: number;
+    quotaFiles?: number;
     idleTimeout?: number;
     loginTimeout?: number;
     allowMissingCloseNotify?: boolean;
@@ -193,6 +196,14 @@ export async function startFtps(
       : {}),
     ...bandwidthOption("bandwidth", values.uploadRate, values.downloadRate),
     ...bandwidthOption("userBandwidth", values.userUploadRate, values.userDownloadRate),
+    ...(values.quotaBytes !== undefined || values.quotaFiles !== undefined
+      ? {
+        userQuota: {
+          ...(values.quotaBytes !== undefined ? { bytes: values.quotaBytes } : {}),
+          ...(values.quotaFiles !== undefined ? { files: values.quotaFiles } : {}),
+        },
+      }
+      : {}),
     ...(values.idleTimeout !== undefined ? { idleTimeoutMs: values.idleTimeout * 1000 } : {}),
     ...(values.loginTimeout !== undefined ? { loginTimeoutMs: values.loginTimeout * 1000 } : {}),
     ...(values.allowMissingCloseNotify ? { requireCloseNotify: false } : {}),
@@ -313,6 +324,8 @@ export async function ftpsServe(
     downloadRate: byteRate(values, "download-rate"),
     userUploadRate: byteRate(values, "user-upload-rate"),
     userDownloadRate: byteRate(values, "user-download-rate"),
+    quotaBytes: byteSize(values, "quota-bytes"),
+    quotaFiles: integer(values, "quota-files", { min: 0 }),
     idleTimeout: seconds("idle-timeout"),
     loginTimeout: seconds("login-timeout"),
     allowMissingCloseNotify: flag(values, "allow-missing-close-notify"),

@@ -252,6 +252,8 @@ export const COMMANDS: readonly CommandDoc[] = [
       { name: "download-rate", value: "RATE", help: "all downloads together, bytes/s" },
       { name: "user-upload-rate", value: "RATE", help: "each user's uploads, bytes/s" },
       { name: "user-download-rate", value: "RATE", help: "each user's downloads, bytes/s" },
+      { name: "quota-bytes", value: "SIZE", help: "each user's storage quota, bytes (K, M, G, T)" },
+      { name: "quota-files", value: "N", help: "each user's storage quota, files" },
       { name: "idle-timeout", value: "S", help: "close idle sessions after S s (default 300)" },
       { name: "login-timeout", value: "S", help: "time to log in, in s (default 60)" },
       {

@@ -13,7 +13,7 @@ import {
   type FtpStorageRequest,
   type FtpStorageResult,
 } from "./server_session.ts";
-import type { FtpStorage } from "./storage.ts";
+import type { FtpStorage, FtpWriteStream } from "./storage.ts";
 import { sleep, within } from "../io/timeout.ts";
 import type { FtpServerSocket, FtpServerTransport, FtpTlsServerContext } from "./transport.ts";
 import { clientKey, type LoginGuard } from "./_server_login.ts";
@@ -25,6 +25,7 @@ import {
 } from "./_server_transfer.ts";
 import type { FtpsEvent, FtpsLogEntry } from "./server_options.ts";
 import type { ServerLimits } from "./_server_limits.ts";
+import type { ServerQuotas } from "./_server_quota.ts";
 
 /** What the server shares with its sessions. */
 export interface ServerShared {
@@ -38,6 +39,8 @@ export interface ServerShared {
   readonly guard: LoginGuard;
   /** Sessions per user, and bandwidth. */
   readonly limits: ServerLimits;
+  /** Storage quotas. */
+  readonly quotas: ServerQuotas;
   /** The passive port range, if one is set. */
   readonly passivePorts: readonly [number, number] | undefined;
   /** How long a data connection may take to come and be secured, and a transfer may stall; also
@@ -439,19 +442,31 @@ export class ServerSessionDriver {
           }));
           return read.size === undefined ? { ok: true } : { ok: true, size: read.size };
         }
-        case "write":
-          await this.#next().open(async () => ({
-            write: await storage.write(request.path, {
+        case "write": {
+          const open = async () => ({
+            path: request.path,
+            stream: await storage.write(request.path, {
               offset: request.offset,
               append: request.append,
             }),
-          }));
-          return { ok: true };
-        case "write-unique": {
-          const { path } = await this.#next().open(async () => {
-            const { path, stream } = await storage.writeUnique(request.directory);
-            return { write: stream, path };
           });
+          const { stream } = await this.#withinQuota(storage, request.path, {
+            offset: request.offset,
+            append: request.append,
+            unique: false,
+            ...(request.size !== undefined ? { size: request.size } : {}),
+          }, open);
+          await this.#next().open(async () => ({ write: stream }));
+          return { ok: true };
+        }
+        case "write-unique": {
+          const { path, stream } = await this.#withinQuota(storage, request.directory, {
+            offset: 0,
+            append: false,
+            unique: true,
+            ...(request.size !== undefined ? { size: request.size } : {}),
+          }, () => storage.writeUnique(request.directory));
+          await this.#next().open(async () => ({ write: stream }));
           return { ok: true, path };
         }
         case "mkdir":
@@ -461,15 +476,35 @@ export class ServerSessionDriver {
           await storage.rmdir(request.path);
           return { ok: true };
         case "delete":
-          await storage.delete(request.path);
+          await this.#shared.quotas.removing(
+            storage,
+            request.path,
+            () => storage.delete(request.path),
+          );
           return { ok: true };
         case "rename":
-          await storage.rename(request.from, request.to);
+          // A rename onto an existing file (with overwrites allowed) removes that file.
+          await this.#shared.quotas.removing(
+            storage,
+            request.to,
+            () => storage.rename(request.from, request.to),
+          );
           return { ok: true };
       }
     } catch (error) {
       return { ok: false, ...storageRefusal(error, this.#shared.onError) };
     }
+  }
+
+  /** Opens an upload, within the user's quota when they have one. */
+  #withinQuota<T extends { path: string; stream: FtpWriteStream }>(
+    storage: FtpStorage,
+    path: string,
+    options: { offset: number; append: boolean; unique: boolean; size?: number },
+    open: () => Promise<T>,
+  ): Promise<T> {
+    const quota = this.#shared.quotas.quotaOf(this.#anonymous ? undefined : this.#user);
+    return quota ? this.#shared.quotas.open(storage, quota, path, options, open) : open();
   }
 
   /** Runs a transfer, then gives the machine its result (none once aborted). */

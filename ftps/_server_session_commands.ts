@@ -25,6 +25,7 @@ import {
 import { abor, active, passive, rest } from "./_server_session_data.ts";
 import { listing, mlst, mlstFeature, optsMlst, stat } from "./_server_session_listing.ts";
 import {
+  allo,
   cwd,
   fileTransfer,
   mdtm,
@@ -177,7 +178,7 @@ const RULES = {
   ALLO: {
     ...LOGGED_IN,
     rfc: "RFC 959 section 4.1.3",
-    run: (s) => s.reply(202, "ALLO not needed."),
+    run: allo,
   },
   SITE: {
     ...LOGGED_IN,

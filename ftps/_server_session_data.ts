@@ -174,6 +174,8 @@ export function abor(s: ServerState): void {
 export interface DataTransfer {
   /** Where the transfer starts, in bytes (REST's offset, used once). */
   readonly offset: number;
+  /** The size ALLO announced, if one came before (used once). */
+  readonly allocate: number | undefined;
   /** Refuses the transfer with a reply. A passive listener, and a data connection the client
    * made already, stay until the next command: a client that runs TLS on the data connection at
    * once (curl) would otherwise see it fail before it reads this reply, and report that. */
@@ -211,6 +213,8 @@ export function takeDataConnection(
   s.channel = undefined;
   const offset = s.restart;
   s.restart = 0;
+  const allocate = s.allocate;
+  s.allocate = undefined;
   const refuse = (code: number, text: string) => {
     if (channel.kind === "passive") s.refusedListener = true;
     s.reply(code, text);
@@ -241,7 +245,7 @@ export function takeDataConnection(
       ...(listing ? { listing } : {}),
     });
   };
-  return { offset, refuse, start };
+  return { offset, allocate, refuse, start };
 }
 
 /** Whether this session's transfers must be protected and are not (RFC 4217 section 10.2). */

@@ -153,15 +153,19 @@ export function fileTransfer(
       );
     });
   }
-  s.storage({ op: "write", path, offset: transfer.offset, append: verb === "APPE" }, (result) => {
-    if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create file."));
-    transfer.start(
-      "receive",
-      path,
-      `Opening ${mode} mode data connection for ${argument.trim()}.`,
-      "",
-    );
-  });
+  const size = transfer.allocate !== undefined ? { size: transfer.allocate } : {};
+  s.storage(
+    { op: "write", path, offset: transfer.offset, append: verb === "APPE", ...size },
+    (result) => {
+      if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create file."));
+      transfer.start(
+        "receive",
+        path,
+        `Opening ${mode} mode data connection for ${argument.trim()}.`,
+        "",
+      );
+    },
+  );
 }
 
 /**
@@ -173,7 +177,8 @@ export function fileTransfer(
 export function stou(s: ServerState): void {
   const transfer = takeDataConnection(s, "STOU");
   if (!transfer) return;
-  s.storage({ op: "write-unique", directory: s.cwd }, (result) => {
+  const size = transfer.allocate !== undefined ? { size: transfer.allocate } : {};
+  s.storage({ op: "write-unique", directory: s.cwd, ...size }, (result) => {
     if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create a file."));
     const name = result.path ?? "";
     if (/[\r\n\0]/.test(name)) return transfer.refuse(451, "Local error in processing.");
@@ -185,4 +190,19 @@ export function stou(s: ServerState): void {
       ` (unique file name: ${name})`,
     );
   });
+}
+
+/**
+ * ALLO: the size of the file the next transfer command sends (RFC 959 section 4.1.3: `ALLO n`,
+ * optionally `R m` for a record size, which is noted and ignored). It goes with the next STOR,
+ * APPE or STOU to the storage, which may refuse it at once (552) when it would not fit a quota.
+ *
+ * @param s The session.
+ * @param argument The size.
+ */
+export function allo(s: ServerState, argument: string): void {
+  const match = /^(\d{1,15})(?: +R +\d{1,15})?$/i.exec(argument.trim());
+  if (!match) return s.reply(501, "ALLO takes a size in bytes.");
+  s.allocate = Number(match[1]);
+  s.reply(200, "ALLO noted.");
 }

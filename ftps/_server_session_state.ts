@@ -179,6 +179,8 @@ export class ServerState {
   onStorage: ((result: FtpStorageResult) => void) | undefined;
   /** The byte offset REST gave, for the next transfer. */
   restart = 0;
+  /** ALLO's size, for the next transfer command (used once). */
+  allocate: number | undefined = undefined;
   /** EPSV ALL is in force (RFC 2428 section 4). */
   epsvAll = false;
   /** The facts MLST and MLSD give (OPTS MLST). */
@@ -286,6 +288,7 @@ export class ServerState {
     this.prot = "C";
     this.type = "A";
     this.restart = 0;
+    this.allocate = undefined;
     this.epsvAll = false;
     this.mlstFacts = MLST_FACTS;
     this.closeChannel();

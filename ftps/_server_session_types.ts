@@ -43,6 +43,9 @@ export type FtpStorageRequest =
     readonly offset: number;
     /** Whether to append (APPE). */
     readonly append: boolean;
+    /** The size the client announced with ALLO (RFC 959 section 4.1.3), when it did: a storage
+     * with a quota can refuse (552) before any data comes. */
+    readonly size?: number;
   }
   | {
     /** Create a file under a name of the storage's choosing (STOU), in `directory`; its path goes
@@ -50,6 +53,8 @@ export type FtpStorageRequest =
     readonly op: "write-unique";
     /** Where. */
     readonly directory: string;
+    /** The size the client announced with ALLO, when it did. */
+    readonly size?: number;
   }
   | {
     /** Make a directory (MKD). */

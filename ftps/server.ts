@@ -18,6 +18,7 @@ import type {
 } from "./transport.ts";
 import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerLimits } from "./_server_limits.ts";
+import { ServerQuotas } from "./_server_quota.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
 import type { FtpsLogWriter, FtpsServer, ServeFtpsOptions } from "./server_options.ts";
 
@@ -100,6 +101,7 @@ async function serve(
     : transport.tlsContext(options.tls);
   const guard = new LoginGuard(options, onError);
   const limits = new ServerLimits(options);
+  const quotas = new ServerQuotas(options, onError);
   const positive = (value: number | undefined, name: string, fallback: number): number => {
     const result = value ?? fallback;
     if (!Number.isFinite(result) || result <= 0) {
@@ -143,6 +145,7 @@ async function serve(
     context,
     guard,
     limits,
+    quotas,
     passivePorts: options.passivePorts,
     dataTimeoutMs,
     handshakeTimeoutMs,

@@ -32,6 +32,8 @@ export interface FtpsUserOptions {
   /** This user's bandwidth, shared by all their sessions (default: the server's
    * `userBandwidth`). */
   bandwidth?: FtpsBandwidth;
+  /** This user's storage quota (default: the server's `userQuota`). */
+  quota?: FtpsQuota;
   /** Whether this user's uploads and renames may replace or change existing files in their
    * directory (default: the server's `allowOverwrite`). */
   allowOverwrite?: boolean;
@@ -48,6 +50,21 @@ export interface FtpsBandwidth {
   upload?: number;
   /** Bytes per second the server may send. */
   download?: number;
+}
+
+/**
+ * A storage quota: the most bytes and files the storage a user logs in to may hold (users who
+ * share a root share its usage). Counted once over the whole tree (at most a million entries)
+ * when a write first needs it, then kept up to date by the server's uploads, deletes and renames;
+ * changes made by others than the server are seen at its next start. An upload that would pass
+ * it is answered 552 before any data when its size is known (ALLO, RFC 959 section 4.1.3; or a
+ * new file past `files`), else at the byte that passes it, and leaves no partial file.
+ */
+export interface FtpsQuota {
+  /** Bytes of all files together. */
+  bytes?: number;
+  /** Number of files. */
+  files?: number;
 }
 
 /** What an {@linkcode ServeFtpsOptions.authenticate} hook is asked. */
@@ -336,6 +353,8 @@ export interface ServeFtpsOptions extends
   /** Each user's bandwidth, shared by that user's sessions (a user's `bandwidth` overrides it;
    * anonymous users share one). */
   userBandwidth?: FtpsBandwidth;
+  /** Each user's storage quota (a user's `quota` overrides it). */
+  userQuota?: FtpsQuota;
   /**
    * Keep a protected (PROT P) upload only when the client ended its TLS stream with close_notify
    * (default true). Without it, the end of the TCP stream is all that marks the end of the file,

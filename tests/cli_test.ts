@@ -583,8 +583,16 @@ describe("ftkit checks ports, counts, sizes and directories (exit 2)", () => {
           "--upload-rate takes bytes per second, at least 1024 (K, M, G: 1024-based), not '512'",
         ],
         [
-          ["ftps", "serve", "--user-download-rate", "1T"],
-          "--user-download-rate takes bytes per second, at least 1024 (K, M, G: 1024-based), not '1T'",
+          ["ftps", "serve", "--quota-bytes", "10X"],
+          "--quota-bytes takes a size in bytes (K, M, G, T: 1024-based), not '10X'",
+        ],
+        [
+          ["ftps", "serve", "--quota-files", "-1"],
+          "--quota-files takes a whole number (0 or more), not '-1'",
+        ],
+        [
+          ["ftps", "serve", "--user-download-rate", "1X"],
+          "--user-download-rate takes bytes per second, at least 1024 (K, M, G: 1024-based), not '1X'",
         ],
       ] as const
     ) {

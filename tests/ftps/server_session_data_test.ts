@@ -626,10 +626,55 @@ describe("FTP server transfers over the storage (RFC 959 section 4.1.3, RFC 3659
 
   test("ALLO, SITE and SMNT", () => {
     const s = loggedIn({}, FILES);
+    assert.equal(s.say("ALLO 1000"), "200 ALLO noted.\r\n");
     assert.equal(
-      s.say("ALLO 1000", "SITE HELP", "SITE CHMOD 777 x"),
-      "202 ALLO not needed.\r\n214 No SITE commands here.\r\n504 SITE command not supported.\r\n",
+      s.say("SITE HELP", "SITE CHMOD 777 x"),
+      "214 No SITE commands here.\r\n504 SITE command not supported.\r\n",
     );
+  });
+
+  test("ALLO's size goes with the next STOR, APPE or STOU to the storage, once", () => {
+    const s = loggedIn({ tls: "none", dataProtection: "optional" }, FILES);
+    assert.equal(
+      s.say("ALLO x", "ALLO -1", "ALLO 1 2"),
+      "501 ALLO takes a size in bytes.\r\n".repeat(3),
+    );
+    s.say("ALLO 5000 R 100", "EPSV");
+    s.listening(40000);
+    s.say("STOR /pub/new.bin");
+    assert.deepEqual(s.storage.requests.at(-1), {
+      op: "write",
+      path: "/pub/new.bin",
+      offset: 0,
+      append: false,
+      size: 5000,
+    });
+    s.result(s.transfer().id, { ok: true });
+    // Used once: the next STOR has none.
+    s.say("EPSV");
+    s.listening(40001);
+    s.say("APPE /pub/new.bin");
+    assert.equal("size" in s.storage.requests.at(-1)!, false);
+    s.result(s.transfer().id, { ok: true });
+    s.say("ALLO 7", "EPSV");
+    s.listening(40002);
+    s.say("STOU");
+    assert.deepEqual(s.storage.requests.at(-1), { op: "write-unique", directory: "/", size: 7 });
+    s.result(s.transfer().id, { ok: true });
+    // A RETR takes it too (it serves one transfer command), and REIN forgets it.
+    s.say("ALLO 9", "EPSV");
+    s.listening(40003);
+    s.say("RETR /pub/boot.cfg");
+    s.result(s.transfer().id, { ok: true });
+    s.say("EPSV");
+    s.listening(40004);
+    s.say("STOR /pub/b.bin");
+    assert.equal("size" in s.storage.requests.at(-1)!, false);
+    s.result(s.transfer().id, { ok: true });
+    s.say("ALLO 9", "REIN", "USER fred", "PASS x", "EPSV");
+    s.listening(40005);
+    s.say("STOR /pub/c.bin");
+    assert.equal("size" in s.storage.requests.at(-1)!, false);
   });
 });
 
