@@ -1,4 +1,5 @@
 import { FtpCodecError } from "./ftp_error.ts";
+import { compressIpv6 } from "./_ipv6_text.ts";
 
 /** A data connection's address: an IP literal and a port. */
 export interface FtpHostPort {
@@ -330,17 +331,7 @@ export function canonicalFtpHost(text: string): string | undefined {
 function canonicalHost(text: string): string {
   const full = canonicalFtpHost(text)!;
   if (!full.includes(":")) return full;
-  const groups = full.split(":").map((group) => group.replace(/^0+(?=.)/, ""));
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLength) [best, bestLength] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  if (best === -1) return groups.join(":");
-  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLength).join(":")}`;
+  return compressIpv6(full.split(":").map((group) => group.replace(/^0+(?=.)/, "")));
 }
 
 /**

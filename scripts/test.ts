@@ -58,6 +58,8 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "codec/ftp_servers_test",
   "codec/ftp_test",
   "codec/netascii_test",
+  "codec/proxy_protocol_property_test",
+  "codec/proxy_protocol_test",
   "codec/tftp_error_code_test",
   "codec/tftp_packet_property_test",
   "codec/tftp_packet_test",
