@@ -18,6 +18,8 @@ import type {
 } from "./transport.ts";
 import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
+import { PassiveHosts, resolvePassiveHost } from "./_server_passive.ts";
+import { proxyPolicy, readProxyHeader, type SessionPeer } from "./_server_proxy.ts";
 import type { FtpsServer, ServeFtpsOptions } from "./server_options.ts";
 
 export * from "./server_options.ts";
@@ -73,6 +75,7 @@ export async function serveFtpsWith(
     10_000,
   );
   if (options.passivePorts) checkPortRange(options.passivePorts, "passivePorts");
+  const proxy = proxyPolicy(options.proxyProtocol);
 
   const shared: ServerShared = {
     transport,
@@ -88,7 +91,6 @@ export async function serveFtpsWith(
       idleTimeoutMs: options.idleTimeoutMs,
       loginTimeoutMs: options.loginTimeoutMs,
       lineTimeoutMs: options.lineTimeoutMs,
-      passiveHost: options.passiveHost,
       allowForeignDataHosts: options.allowForeignDataHosts,
       requireTlsResumption: options.requireTlsResumption,
       certificateLogin: context?.options.requestClientCertificate ?? false,
@@ -96,6 +98,9 @@ export async function serveFtpsWith(
     context,
     guard,
     passivePorts: options.passivePorts,
+    passiveHosts: new PassiveHosts(options.passiveHost),
+    resolvePassiveHost,
+    proxy,
     dataTimeoutMs,
     handshakeTimeoutMs,
     requireCloseNotify: options.requireCloseNotify ?? true,
@@ -123,12 +128,15 @@ export async function serveFtpsWith(
   /** Connections being told 421. */
   let refusing = 0;
   const running = new Set<Promise<void>>();
+  /** Connections from trusted proxies whose PROXY header has not come yet. */
+  const awaitingHeader = new Set<FtpServerSocket>();
   let closing = false;
 
-  /** Implicit FTPS: TLS from the first byte, its handshake bounded in time. */
-  const implicitTls = (socket: FtpServerSocket): Promise<FtpServerSocket> =>
+  /** Implicit FTPS: TLS from the first byte (past a PROXY header: `preread` and on), its
+   * handshake bounded in time. */
+  const implicitTls = (socket: FtpServerSocket, preread?: Uint8Array): Promise<FtpServerSocket> =>
     within(
-      socket.acceptTls(context!),
+      socket.acceptTls(context!, preread ? { preread } : {}),
       handshakeTimeoutMs,
       "TLS handshake timed out",
       () => socket.close(),
@@ -136,10 +144,10 @@ export async function serveFtpsWith(
 
   async function refuse(
     socket: FtpServerSocket,
-    address: string,
+    peer: SessionPeer,
     reason: "max-sessions" | "max-sessions-per-ip" | "locked-out",
   ): Promise<void> {
-    shared.log({ type: "refused", remoteAddress: address, reason });
+    shared.log({ type: "refused", remoteAddress: peer.remote, reason });
     // Refusals are bounded too: past MAX_REFUSALS at once, a connection is dropped unanswered
     // (a flood gets no 421 each, nor a TLS handshake each in implicit mode).
     if (refusing >= MAX_REFUSALS) {
@@ -150,7 +158,7 @@ export async function serveFtpsWith(
     let stream: FtpServerSocket = socket;
     try {
       if (secure === "implicit") {
-        stream = await implicitTls(socket);
+        stream = await implicitTls(socket, peer.preread);
       }
       const reply = encodeFtpReply(
         421,
@@ -174,25 +182,59 @@ export async function serveFtpsWith(
       socket.close(); // Gone before it could be served.
       return;
     }
-    const key = clientKey(address);
+    if (!proxy?.trusted.contains(address)) return await admit(socket, { remote: address });
+    // A trusted proxy: its header first, before any reply (a refusal too). Meanwhile the
+    // connection holds a session slot, or once those are taken a refusal slot; past both it is
+    // dropped unread.
+    const slot = open < maxSessions ? "session" : refusing < MAX_REFUSALS ? "refusal" : undefined;
+    if (!slot) {
+      shared.log({ type: "refused", remoteAddress: address, reason: "max-sessions" });
+      socket.close();
+      return;
+    }
+    if (slot === "session") open++;
+    else refusing++;
+    let peer: SessionPeer;
+    awaitingHeader.add(socket);
+    try {
+      peer = await readProxyHeader(socket, address, proxy.headerTimeoutMs);
+    } catch {
+      // Malformed, too long, too slow, or the proxy went away: dropped without a word
+      // (proxy-protocol.txt section 2.1: abort the connection).
+      shared.log({ type: "refused", remoteAddress: address, reason: "proxy-header" });
+      socket.close();
+      return;
+    } finally {
+      awaitingHeader.delete(socket);
+      if (slot === "session") open--;
+      else refusing--;
+    }
+    return await admit(socket, peer);
+  }
+
+  /** Keeps the server's limits for the client `peer` names, and runs its session. */
+  async function admit(socket: FtpServerSocket, peer: SessionPeer): Promise<void> {
+    const key = clientKey(peer.remote);
     const count = perIp.get(key) ?? 0;
     if (guard.locked(key, performance.now())) {
-      return await refuse(socket, address, "locked-out");
+      return await refuse(socket, peer, "locked-out");
     }
     // Counted from here: a connection still in its implicit TLS handshake holds a slot too.
-    if (open >= maxSessions) return await refuse(socket, address, "max-sessions");
-    if (count >= maxPerIp) return await refuse(socket, address, "max-sessions-per-ip");
+    if (open >= maxSessions) return await refuse(socket, peer, "max-sessions");
+    if (count >= maxPerIp) return await refuse(socket, peer, "max-sessions-per-ip");
     perIp.set(key, count + 1);
     open++;
     let driver: ServerSessionDriver | undefined;
     try {
       let control = socket;
+      let preread = peer.preread;
       if (secure === "implicit") {
         try {
-          control = await implicitTls(socket);
+          control = await implicitTls(socket, preread);
+          preread = undefined;
         } catch {
           socket.close();
-          shared.log({ type: "refused", remoteAddress: address, reason: "tls" });
+          shared.log({ type: "refused", remoteAddress: peer.remote, reason: "tls" });
           return;
         }
       }
@@ -200,7 +242,7 @@ export async function serveFtpsWith(
         control.close();
         return;
       }
-      driver = new ServerSessionDriver(shared, control);
+      driver = new ServerSessionDriver(shared, control, { ...peer, preread });
       sessions.add(driver);
       await driver.run();
     } finally {
@@ -232,6 +274,7 @@ export async function serveFtpsWith(
     listener.close();
     await accepting;
     for (const session of sessions) session.kill();
+    for (const socket of awaitingHeader) socket.close();
     await Promise.all([...running]);
   }
 
