@@ -9,7 +9,9 @@ import {
   directory,
   flag,
   integer,
+  networks,
   type ParsedArgs,
+  passiveHostRules,
   port,
   portRange,
   text,
@@ -57,7 +59,9 @@ export async function startFtps(
     anonymous?: boolean;
     allowCcc?: boolean;
     passivePorts?: [number, number];
-    passiveHost?: string;
+    passiveHost?: { network?: string; host?: string }[];
+    proxyProtocol?: string[];
+    dataThroughProxy?: boolean;
     requireResumption?: boolean;
     maxSessions?: number;
     maxSessionsPerIp?: number;
@@ -71,6 +75,9 @@ export async function startFtps(
 ): Promise<StartedFtps> {
   if ((values.cert === undefined) !== (values.key === undefined)) {
     throw new UsageError("--cert and --key go together");
+  }
+  if (values.dataThroughProxy && !values.proxyProtocol) {
+    throw new UsageError("--data-through-proxy goes with --proxy-protocol");
   }
   const users: Record<string, string> = {};
   for (const entry of values.user ?? []) {
@@ -148,6 +155,14 @@ export async function startFtps(
     ...(values.allowMissingCloseNotify ? { requireCloseNotify: false } : {}),
     ...(passivePorts ? { passivePorts } : {}),
     ...(values.passiveHost ? { passiveHost: values.passiveHost } : {}),
+    ...(values.proxyProtocol
+      ? {
+        proxyProtocol: {
+          trusted: values.proxyProtocol,
+          dataThroughProxy: values.dataThroughProxy ?? false,
+        },
+      }
+      : {}),
     onLog: values.quiet ? undefined : (entry) => {
       const line = describeFtps(entry);
       if (line) output.out(line);
@@ -243,7 +258,9 @@ export async function ftpsServe(
     anonymous: flag(values, "anonymous"),
     allowCcc: flag(values, "allow-ccc"),
     passivePorts: portRange(values, "passive-ports"),
-    passiveHost: text(values, "passive-host"),
+    passiveHost: passiveHostRules(values, "passive-host"),
+    proxyProtocol: networks(values, "proxy-protocol"),
+    dataThroughProxy: flag(values, "data-through-proxy"),
     requireResumption: flag(values, "require-resumption"),
     maxSessions: integer(values, "max-sessions"),
     maxSessionsPerIp: integer(values, "max-sessions-per-ip"),

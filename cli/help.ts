@@ -212,6 +212,8 @@ export const COMMANDS: readonly CommandDoc[] = [
       'user "ftkit" gets a random password (printed). Without --cert, an ephemeral CA and',
       "certificate are made for this run; clients trust the CA (--ca-out), whose fingerprint is",
       "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
+      "Behind NAT or a load balancer: --passive-host (CIDR= alone keeps the server's own address",
+      "for CIDR) and --proxy-protocol (HAProxy's send-proxy or send-proxy-v2 in front).",
     ],
     options: [
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
@@ -224,7 +226,22 @@ export const COMMANDS: readonly CommandDoc[] = [
       { name: "anonymous", help: "accept anonymous logins (read-only)" },
       { name: "allow-ccc", help: "accept CCC (clear the control connection after login)" },
       { name: "passive-ports", value: "LOW-HIGH", help: "the ports passive mode listens on" },
-      { name: "passive-host", value: "ADDR", help: "the IPv4 address passive replies give" },
+      {
+        name: "passive-host",
+        value: "[CIDR=]HOST",
+        multiple: true,
+        help: "IPv4 address or name PASV gives (to CIDR; first match wins)",
+      },
+      {
+        name: "proxy-protocol",
+        value: "CIDR",
+        multiple: true,
+        help: "proxies whose PROXY protocol header gives the client's address",
+      },
+      {
+        name: "data-through-proxy",
+        help: "take passive data connections from those proxies too",
+      },
       {
         name: "require-resumption",
         help: "refuse data connections that do not resume the TLS session (522)",
@@ -242,6 +259,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     examples: [
       "ftkit ftps serve ./srv --ca-out ca.pem",
       "ftkit ftps serve ./srv --user fred:secret --allow-write --port 2121",
+      "ftkit ftps serve ./srv --proxy-protocol 127.0.0.1 --passive-host localhost",
     ],
   },
   {
