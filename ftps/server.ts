@@ -145,9 +145,10 @@ export async function serveFtpsWith(
   async function refuse(
     socket: FtpServerSocket,
     peer: SessionPeer,
+    address: string,
     reason: "max-sessions" | "max-sessions-per-ip" | "locked-out",
   ): Promise<void> {
-    shared.log({ type: "refused", remoteAddress: peer.remote, reason });
+    shared.log({ type: "refused", remoteAddress: address, reason });
     // Refusals are bounded too: past MAX_REFUSALS at once, a connection is dropped unanswered
     // (a flood gets no 421 each, nor a TLS handshake each in implicit mode).
     if (refusing >= MAX_REFUSALS) {
@@ -182,7 +183,10 @@ export async function serveFtpsWith(
       socket.close(); // Gone before it could be served.
       return;
     }
-    if (!proxy?.trusted.contains(address)) return await admit(socket, { remote: address });
+    // The session keeps the address as the socket spells it, as without a proxy it always did.
+    if (!proxy?.trusted.contains(address)) {
+      return await admit(socket, { remote: socket.remoteAddress }, address);
+    }
     // A trusted proxy: its header first, before any reply (a refusal too). Meanwhile the
     // connection holds a session slot, or once those are taken a refusal slot; past both it is
     // dropped unread.
@@ -201,7 +205,7 @@ export async function serveFtpsWith(
     } catch {
       // Malformed, too long, too slow, or the proxy went away: dropped without a word
       // (proxy-protocol.txt section 2.1: abort the connection).
-      shared.log({ type: "refused", remoteAddress: address, reason: "proxy-header" });
+      if (!closing) shared.log({ type: "refused", remoteAddress: address, reason: "proxy-header" });
       socket.close();
       return;
     } finally {
@@ -209,19 +213,20 @@ export async function serveFtpsWith(
       if (slot === "session") open--;
       else refusing--;
     }
-    return await admit(socket, peer);
+    return await admit(socket, peer, peer.remote);
   }
 
-  /** Keeps the server's limits for the client `peer` names, and runs its session. */
-  async function admit(socket: FtpServerSocket, peer: SessionPeer): Promise<void> {
+  /** Keeps the server's limits for the client `peer` names (`address` in the log's refusals), and
+   * runs its session. */
+  async function admit(socket: FtpServerSocket, peer: SessionPeer, address: string): Promise<void> {
     const key = clientKey(peer.remote);
     const count = perIp.get(key) ?? 0;
     if (guard.locked(key, performance.now())) {
-      return await refuse(socket, peer, "locked-out");
+      return await refuse(socket, peer, address, "locked-out");
     }
     // Counted from here: a connection still in its implicit TLS handshake holds a slot too.
-    if (open >= maxSessions) return await refuse(socket, peer, "max-sessions");
-    if (count >= maxPerIp) return await refuse(socket, peer, "max-sessions-per-ip");
+    if (open >= maxSessions) return await refuse(socket, peer, address, "max-sessions");
+    if (count >= maxPerIp) return await refuse(socket, peer, address, "max-sessions-per-ip");
     perIp.set(key, count + 1);
     open++;
     let driver: ServerSessionDriver | undefined;
@@ -234,7 +239,7 @@ export async function serveFtpsWith(
           preread = undefined;
         } catch {
           socket.close();
-          shared.log({ type: "refused", remoteAddress: peer.remote, reason: "tls" });
+          shared.log({ type: "refused", remoteAddress: address, reason: "tls" });
           return;
         }
       }
