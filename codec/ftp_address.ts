@@ -324,6 +324,35 @@ export function canonicalFtpHost(text: string): string | undefined {
 }
 
 /**
+ * The bytes of an IP literal, in network order: 4 for IPv4 and for an IPv4-mapped IPv6 address
+ * (`::ffff:127.0.0.1`, as dual-stack sockets report IPv4 peers), 16 for other IPv6; a zone
+ * (`%eth0`) is dropped, as {@linkcode canonicalFtpHost} does.
+ *
+ * @example
+ * ```ts
+ * import { ftpHostBytes } from "@ftkit/ftkit/codec";
+ *
+ * console.log(ftpHostBytes("::ffff:127.0.0.1")); // Uint8Array(4) [ 127, 0, 0, 1 ]
+ * console.log(ftpHostBytes("::1")?.length); // 16
+ * console.log(ftpHostBytes("localhost")); // undefined
+ * ```
+ *
+ * @param text An IPv4 or IPv6 literal.
+ * @returns Its bytes, or `undefined` when it is not an IP literal.
+ */
+export function ftpHostBytes(text: string): Uint8Array | undefined {
+  const canonical = canonicalFtpHost(text);
+  if (canonical === undefined) return undefined;
+  if (!canonical.includes(":")) return Uint8Array.from(canonical.split("."), Number);
+  const bytes = new Uint8Array(16);
+  canonical.split(":").forEach((group, i) => {
+    bytes[2 * i] = parseInt(group.slice(0, 2), 16);
+    bytes[2 * i + 1] = parseInt(group.slice(2), 16);
+  });
+  return bytes;
+}
+
+/**
  * The address an EPRT names, as connected to: IPv4 as it is (its one spelling was checked), an
  * IPv4-mapped IPv6 address as its IPv4 address, other IPv6 in RFC 5952 form (lower case, no
  * leading zeros, the longest run of two or more zero groups as `::`).

@@ -2,7 +2,7 @@
 // load balancer writes at the start of a TCP connection to tell the server who the client is.
 // A strict, bounded decoder that takes the bytes as they arrive, and an encoder.
 
-import { canonicalFtpHost, isFtpIpv4, isFtpIpv6 } from "./ftp_address.ts";
+import { ftpHostBytes, isFtpIpv4, isFtpIpv6 } from "./ftp_address.ts";
 import { compressIpv6 } from "./_ipv6_text.ts";
 
 /** The longest version 1 header, its CRLF included (proxy-protocol.txt section 2.1). */
@@ -456,18 +456,11 @@ export function encodeProxyProtocolHeader(header: ProxyProtocolHeaderInit): Uint
 
 /** The 4 or 16 bytes of an address `isFtpIpv4` or `isFtpIpv6` took. */
 function addressBytes(host: string, family: 4 | 6): Uint8Array {
-  const canonical = canonicalFtpHost(host)!;
-  const out = new Uint8Array(family === 4 ? 4 : 16);
-  if (!canonical.includes(":")) {
-    // IPv4, or an IPv4-mapped IPv6 address (::ffff:a.b.c.d), which is the only IPv6 address
-    // canonicalFtpHost gives as IPv4.
-    if (family === 6) out.set([0xff, 0xff], 10);
-    out.set(canonical.split(".").map(Number), family === 4 ? 0 : 12);
-    return out;
-  }
-  canonical.split(":").forEach((group, i) => {
-    out[2 * i] = parseInt(group.slice(0, 2), 16);
-    out[2 * i + 1] = parseInt(group.slice(2), 16);
-  });
+  const bytes = ftpHostBytes(host)!;
+  if (family === 4 || bytes.length === 16) return bytes;
+  // An IPv4-mapped IPv6 address, given as IPv4 by ftpHostBytes: ::ffff:a.b.c.d.
+  const out = new Uint8Array(16);
+  out.set([0xff, 0xff], 10);
+  out.set(bytes, 12);
   return out;
 }

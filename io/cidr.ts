@@ -21,7 +21,7 @@
  * @module
  */
 
-import { canonicalFtpHost, isFtpIpv4, isFtpIpv6 } from "../codec/mod.ts";
+import { ftpHostBytes, isFtpIpv4, isFtpIpv6 } from "../codec/mod.ts";
 
 /** An IP address as bytes. */
 export interface IpAddress {
@@ -46,19 +46,10 @@ export interface IpNetwork {
 /** A zone (`%eth0`, RFC 4007 section 11): interface names and numbers. */
 const ZONE = /^[0-9A-Za-z_.\-]{1,64}$/;
 
-/** The bytes of a literal that `isFtpIpv4` or `isFtpIpv6` took, as `canonicalFtpHost` spells it. */
+/** The family and bytes of a literal that `isFtpIpv4` or `isFtpIpv6` took. */
 function bytesOf(literal: string): IpAddress {
-  const canonical = canonicalFtpHost(literal)!;
-  if (!canonical.includes(":")) {
-    return { family: 4, bytes: Uint8Array.from(canonical.split("."), Number) };
-  }
-  const bytes = new Uint8Array(16);
-  canonical.split(":").forEach((group, i) => {
-    const word = parseInt(group, 16);
-    bytes[2 * i] = word >> 8;
-    bytes[2 * i + 1] = word & 0xff;
-  });
-  return { family: 6, bytes };
+  const bytes = ftpHostBytes(literal)!;
+  return { family: bytes.length === 4 ? 4 : 6, bytes };
 }
 
 /**
