@@ -26,7 +26,7 @@ import {
 import type { FtpsLogEntry } from "./server_options.ts";
 import type { PassiveHosts } from "./_server_passive.ts";
 import type { ProxyPolicy, SessionPeer } from "./_server_proxy.ts";
-import { isProxyProtocolStart } from "../codec/mod.ts";
+import { canonicalFtpHost, isProxyProtocolStart } from "../codec/mod.ts";
 
 /** What the server shares with its sessions. */
 export interface ServerShared {
@@ -110,7 +110,7 @@ export class ServerSessionDriver {
       shared.session.tls !== "implicit";
     this.#machine = new FtpServerSession({
       ...shared.session,
-      passiveHost: shared.passiveHosts.hostFor(this.#remote),
+      passiveHost: shared.passiveHosts.hostFor(canonicalFtpHost(this.#remote)!),
     });
     this.#transferContext = {
       transport: shared.transport,
