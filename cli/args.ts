@@ -3,6 +3,9 @@
 
 import { stat } from "node:fs/promises";
 import type { CommandDoc, OptionDoc } from "./help.ts";
+import { isFtpIpv4 } from "../codec/mod.ts";
+import { parseIpNetwork } from "../io/cidr.ts";
+import { isHostName } from "../ftps/_server_session_state.ts";
 
 export { VERSION } from "./help.ts";
 
@@ -250,6 +253,57 @@ export function portRange(
     );
   }
   return [low, high];
+}
+
+/** The values of an option that may be given more than once (undefined when not given). */
+function repeated(values: ParsedArgs["values"], name: string): string[] | undefined {
+  const value = values[name];
+  return Array.isArray(value) ? value : typeof value === "string" ? [value] : undefined;
+}
+
+/** Why `text` is not an IP network or address as the server's options take them, if it is not. */
+function notNetwork(text: string): string | undefined {
+  try {
+    parseIpNetwork(text);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/**
+ * `--passive-host [CIDR=]HOST`, repeated: the rules in the order given. HOST is an IPv4 address
+ * or a host name; without `CIDR=` the rule is for every client; `CIDR=` alone keeps the address
+ * the client reached for that network.
+ */
+export function passiveHostRules(
+  values: ParsedArgs["values"],
+  name: string,
+): { network?: string; host?: string }[] | undefined {
+  return repeated(values, name)?.map((value) => {
+    const at = value.indexOf("=");
+    const network = at === -1 ? undefined : value.slice(0, at);
+    const host = at === -1 ? value : value.slice(at + 1);
+    const hostOk = host === "" ? network !== undefined : isFtpIpv4(host) || isHostName(host);
+    if (!hostOk) {
+      throw new UsageError(
+        `--${name} takes HOST or CIDR=HOST (HOST an IPv4 address or a host name), not '${value}'`,
+      );
+    }
+    const why = network === undefined ? undefined : notNetwork(network);
+    if (why) throw new UsageError(`--${name} '${value}': ${why}`);
+    return { ...(network !== undefined ? { network } : {}), ...(host ? { host } : {}) };
+  });
+}
+
+/** An option of IP networks (CIDR or lone addresses), repeated; undefined when not given. */
+export function networks(values: ParsedArgs["values"], name: string): string[] | undefined {
+  const list = repeated(values, name);
+  for (const value of list ?? []) {
+    const why = notNetwork(value);
+    if (why) throw new UsageError(`--${name} takes IP networks (such as 10.0.0.0/8): ${why}`);
+  }
+  return list;
 }
 
 /** The directory a server serves: one that exists, or a usage error. */

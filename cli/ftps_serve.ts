@@ -11,7 +11,9 @@ import {
   directory,
   flag,
   integer,
+  networks,
   type ParsedArgs,
+  passiveHostRules,
   port,
   portRange,
   text,
@@ -74,7 +76,9 @@ export async function startFtps(
     anonymous?: boolean;
     allowCcc?: boolean;
     passivePorts?: [number, number];
-    passiveHost?: string;
+    passiveHost?: { network?: string; host?: string }[];
+    proxyProtocol?: string[];
+    dataThroughProxy?: boolean;
     requireResumption?: boolean;
     maxSessions?: number;
     maxSessionsPerIp?: number;
@@ -104,6 +108,9 @@ export async function startFtps(
   }
   if (values.logFormat !== undefined && values.log === undefined) {
     throw new UsageError("--log-format needs --log FILE");
+  }
+  if (values.dataThroughProxy && !values.proxyProtocol) {
+    throw new UsageError("--data-through-proxy goes with --proxy-protocol");
   }
   const users: Record<string, string> = {};
   for (const entry of values.user ?? []) {
@@ -209,6 +216,14 @@ export async function startFtps(
     ...(values.allowMissingCloseNotify ? { requireCloseNotify: false } : {}),
     ...(passivePorts ? { passivePorts } : {}),
     ...(values.passiveHost ? { passiveHost: values.passiveHost } : {}),
+    ...(values.proxyProtocol
+      ? {
+        proxyProtocol: {
+          trusted: values.proxyProtocol,
+          dataThroughProxy: values.dataThroughProxy ?? false,
+        },
+      }
+      : {}),
     onLog: values.quiet || logToOutput ? undefined : (entry) => {
       const line = describeFtps(entry);
       if (line) output.out(line);
@@ -315,7 +330,9 @@ export async function ftpsServe(
     anonymous: flag(values, "anonymous"),
     allowCcc: flag(values, "allow-ccc"),
     passivePorts: portRange(values, "passive-ports"),
-    passiveHost: text(values, "passive-host"),
+    passiveHost: passiveHostRules(values, "passive-host"),
+    proxyProtocol: networks(values, "proxy-protocol"),
+    dataThroughProxy: flag(values, "data-through-proxy"),
     requireResumption: flag(values, "require-resumption"),
     maxSessions: integer(values, "max-sessions"),
     maxSessionsPerIp: integer(values, "max-sessions-per-ip"),

@@ -228,6 +228,8 @@ export const COMMANDS: readonly CommandDoc[] = [
       "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
       "--log appends an audit log: each session, login, transfer (its path as the client sees",
       "it, its bytes and outcome), delete, rename, mkdir and rmdir, tagged with a session id.",
+      "Behind NAT or a load balancer: --passive-host (CIDR= alone keeps the server's own address",
+      "for CIDR) and --proxy-protocol (HAProxy's send-proxy or send-proxy-v2 in front).",
     ],
     options: [
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
@@ -240,7 +242,22 @@ export const COMMANDS: readonly CommandDoc[] = [
       { name: "anonymous", help: "accept anonymous logins (read-only)" },
       { name: "allow-ccc", help: "accept CCC (clear the control connection after login)" },
       { name: "passive-ports", value: "LOW-HIGH", help: "the ports passive mode listens on" },
-      { name: "passive-host", value: "ADDR", help: "the IPv4 address passive replies give" },
+      {
+        name: "passive-host",
+        value: "[CIDR=]HOST",
+        multiple: true,
+        help: "IPv4 address or name PASV gives (to CIDR; first match wins)",
+      },
+      {
+        name: "proxy-protocol",
+        value: "CIDR",
+        multiple: true,
+        help: "proxies whose PROXY protocol header gives the client's address",
+      },
+      {
+        name: "data-through-proxy",
+        help: "take passive data connections from those proxies too",
+      },
       {
         name: "require-resumption",
         help: "refuse data connections that do not resume the TLS session (522)",
@@ -264,9 +281,9 @@ export const COMMANDS: readonly CommandDoc[] = [
       quietServer,
     ],
     examples: [
-      "ftkit ftps serve ./srv --ca-out ca.pem",
       "ftkit ftps serve ./srv --user fred:secret --allow-write --port 2121",
       "ftkit ftps serve ./srv --allow-write --log /var/log/ftkit.xferlog --log-format xferlog",
+      "ftkit ftps serve ./srv --proxy-protocol 127.0.0.1 --passive-host localhost",
     ],
   },
   {

@@ -1,4 +1,5 @@
 import { FtpCodecError } from "./ftp_error.ts";
+import { compressIpv6 } from "./_ipv6_text.ts";
 
 /** A data connection's address: an IP literal and a port. */
 export interface FtpHostPort {
@@ -323,6 +324,35 @@ export function canonicalFtpHost(text: string): string | undefined {
 }
 
 /**
+ * The bytes of an IP literal, in network order: 4 for IPv4 and for an IPv4-mapped IPv6 address
+ * (`::ffff:127.0.0.1`, as dual-stack sockets report IPv4 peers), 16 for other IPv6; a zone
+ * (`%eth0`) is dropped, as {@linkcode canonicalFtpHost} does.
+ *
+ * @example
+ * ```ts
+ * import { ftpHostBytes } from "@ftkit/ftkit/codec";
+ *
+ * console.log(ftpHostBytes("::ffff:127.0.0.1")); // Uint8Array(4) [ 127, 0, 0, 1 ]
+ * console.log(ftpHostBytes("::1")?.length); // 16
+ * console.log(ftpHostBytes("localhost")); // undefined
+ * ```
+ *
+ * @param text An IPv4 or IPv6 literal.
+ * @returns Its bytes, or `undefined` when it is not an IP literal.
+ */
+export function ftpHostBytes(text: string): Uint8Array | undefined {
+  const canonical = canonicalFtpHost(text);
+  if (canonical === undefined) return undefined;
+  if (!canonical.includes(":")) return Uint8Array.from(canonical.split("."), Number);
+  const bytes = new Uint8Array(16);
+  canonical.split(":").forEach((group, i) => {
+    bytes[2 * i] = parseInt(group.slice(0, 2), 16);
+    bytes[2 * i + 1] = parseInt(group.slice(2), 16);
+  });
+  return bytes;
+}
+
+/**
  * The address an EPRT names, as connected to: IPv4 as it is (its one spelling was checked), an
  * IPv4-mapped IPv6 address as its IPv4 address, other IPv6 in RFC 5952 form (lower case, no
  * leading zeros, the longest run of two or more zero groups as `::`).
@@ -330,17 +360,7 @@ export function canonicalFtpHost(text: string): string | undefined {
 function canonicalHost(text: string): string {
   const full = canonicalFtpHost(text)!;
   if (!full.includes(":")) return full;
-  const groups = full.split(":").map((group) => group.replace(/^0+(?=.)/, ""));
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLength) [best, bestLength] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  if (best === -1) return groups.join(":");
-  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLength).join(":")}`;
+  return compressIpv6(full.split(":").map((group) => group.replace(/^0+(?=.)/, "")));
 }
 
 /**

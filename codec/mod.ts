@@ -2,6 +2,8 @@
  * Pure codecs. TFTP: packets (RFC 1350), options (RFC 2347, 2348, 2349, 7440), error codes,
  * netascii. FTP: command lines and replies (RFC 959), TYPE A line ends, PORT/PASV and EPRT/EPSV addresses (RFC 959,
  * 2428), FEAT (RFC 2389), MLSD/MLST facts, times and sizes (RFC 3659), 257 paths and LIST lines.
+ * The PROXY protocol header (HAProxy's versions 1 and 2) that load balancers put before a
+ * connection's data.
  * No I/O, no runtime API: they run anywhere JavaScript does.
  *
  * @example
@@ -36,3 +38,4 @@ export * from "./ftp_feat.ts";
 export * from "./ftp_mlsx.ts";
 export * from "./ftp_path.ts";
 export * from "./ftp_list.ts";
+export * from "./proxy_protocol.ts";

@@ -26,6 +26,9 @@ import {
 import type { FtpsEvent, FtpsLogEntry } from "./server_options.ts";
 import type { ServerLimits } from "./_server_limits.ts";
 import type { ServerQuotas } from "./_server_quota.ts";
+import type { PassiveHosts } from "./_server_passive.ts";
+import type { ProxyPolicy, SessionPeer } from "./_server_proxy.ts";
+import { canonicalFtpHost, isProxyProtocolStart } from "../codec/mod.ts";
 
 /** What the server shares with its sessions. */
 export interface ServerShared {
@@ -43,6 +46,12 @@ export interface ServerShared {
   readonly quotas: ServerQuotas;
   /** The passive port range, if one is set. */
   readonly passivePorts: readonly [number, number] | undefined;
+  /** What PASV replies name, per client network. */
+  readonly passiveHosts: PassiveHosts;
+  /** Resolves a passive host name to an IPv4 address, bounded in time. */
+  readonly resolvePassiveHost: (name: string) => Promise<string | undefined>;
+  /** The PROXY protocol policy, when it is on. */
+  readonly proxy: ProxyPolicy | undefined;
   /** How long a data connection may take to come and be secured, and a transfer may stall; also
    * how long a reply may take to be written. */
   readonly dataTimeoutMs: number;
@@ -89,21 +98,41 @@ export class ServerSessionDriver {
   /** The control stream being replaced (TLS coming up or going away), until it is. */
   #swap: Promise<void> | undefined;
   #closeReason: Extract<FtpsLogEntry, { type: "closed" }>["reason"] = "disconnected";
+  /** Bytes read past a PROXY header: the client's first bytes, fed to the machine at start. */
+  #preread: Uint8Array | undefined;
+  /** Until the first bytes come: whether a PROXY header among them is refused. */
+  #refuseProxyHeader: boolean;
 
   /**
    * Makes the session's machine; `run` starts it.
    *
    * @param shared What the server shares with its sessions.
    * @param control The control connection (under TLS already when implicit).
+   * @param peer The client, as the connection (and its PROXY header) say, and any bytes read
+   * from it already.
    * @param sessionId The session's id, for its log entries and events.
    */
-  constructor(shared: ServerShared, control: FtpServerSocket, sessionId: string) {
+  constructor(
+    shared: ServerShared,
+    control: FtpServerSocket,
+    peer: SessionPeer,
+    sessionId: string,
+  ) {
     this.#shared = shared;
     this.#control = control;
     this.#sessionId = sessionId;
-    this.#remote = control.remoteAddress;
+    this.#remote = peer.remote;
+    this.#preread = peer.preread;
     this.#key = clientKey(this.#remote);
-    this.#machine = new FtpServerSession(shared.session);
+    const proxy = shared.proxy;
+    // A PROXY header from a peer that is not a trusted proxy is refused (not under implicit
+    // TLS, where it fails the handshake).
+    this.#refuseProxyHeader = proxy !== undefined && peer.proxy === undefined &&
+      shared.session.tls !== "implicit";
+    this.#machine = new FtpServerSession({
+      ...shared.session,
+      passiveHost: shared.passiveHosts.hostFor(canonicalFtpHost(this.#remote)!),
+    });
     this.#transferContext = {
       transport: shared.transport,
       tls: shared.context,
@@ -112,6 +141,7 @@ export class ServerSessionDriver {
       requireCloseNotify: shared.requireCloseNotify,
       sessionId,
       remoteAddress: this.#remote,
+      dataProxies: peer.proxy !== undefined && proxy?.dataThroughProxy ? proxy.trusted : undefined,
       localAddress: () => this.#control.localAddress,
       user: () => this.#user,
       buckets: (direction) => shared.limits.buckets(this.#slot, direction),
@@ -130,6 +160,11 @@ export class ServerSessionDriver {
         remote: this.#remote,
       });
       await this.#enqueue(() => {});
+      const preread = this.#preread;
+      this.#preread = undefined;
+      if (preread && preread.length > 0) {
+        await this.#enqueue(() => this.#machine.receive(performance.now(), preread));
+      }
       while (!this.#closed) {
         const control = this.#control;
         let bytes: Uint8Array | null;
@@ -143,6 +178,20 @@ export class ServerSessionDriver {
         if (this.#swap) await this.#swap;
         if (control !== this.#control) continue;
         if (bytes === null || this.#closed) break;
+        if (this.#refuseProxyHeader) {
+          this.#refuseProxyHeader = false;
+          if (isProxyProtocolStart(bytes)) {
+            // A proxy that is not trusted: its clients must not all pass for its address.
+            this.#shared.log({
+              type: "refused",
+              sessionId: this.#sessionId,
+              remoteAddress: this.#remote,
+              reason: "proxy-untrusted",
+            });
+            this.#closeReason = "protocol-error";
+            break;
+          }
+        }
         await this.#enqueue(() => this.#machine.receive(performance.now(), bytes));
       }
     } catch (error) {
@@ -263,8 +312,16 @@ export class ServerSessionDriver {
         return;
       }
       case "listen-data": {
+        // PASV to a passive host name: its address first (no listener for a 425).
+        const address = event.resolve === undefined
+          ? undefined
+          : await this.#shared.resolvePassiveHost(event.resolve);
+        if (event.resolve !== undefined && address === undefined) {
+          machine.dataListenFailed(now(), "unresolved");
+          return;
+        }
         const port = await this.#next().listen(event.family);
-        if (port !== undefined) machine.dataListening(now(), port);
+        if (port !== undefined) machine.dataListening(now(), port, address);
         else machine.dataListenFailed(now());
         return;
       }

@@ -56,8 +56,10 @@ export function passive(s: ServerState, extended: boolean, argument: string): vo
     }
   }
   s.closeChannel();
-  s.channel = { kind: "passive", extended };
-  s.ask({ type: "listen-data", family });
+  // A passive host name is resolved once a session, when a 227 first needs it.
+  const name = extended || s.passiveAddress ? undefined : s.policy.passiveName;
+  s.channel = name ? { kind: "passive", extended, resolve: true } : { kind: "passive", extended };
+  s.ask({ type: "listen-data", family, ...(name ? { resolve: name } : {}) });
 }
 
 /**
@@ -100,14 +102,18 @@ export function active(s: ServerState, extended: boolean, argument: string): voi
 }
 
 /**
- * The passive listener is open: 229 or 227 names it.
+ * The passive listener is open: 229 or 227 names it. A 227 names the passive host's address
+ * (resolved by the driver when it is a name), or the control connection's local address; never
+ * an IPv6 one (RFC 959's PASV carries four bytes).
  *
  * @param s The session.
  * @param port Its TCP port.
- * @throws {TypeError} When no listener was asked for.
+ * @param address The IPv4 address the passive host name resolved to, when it was asked for.
+ * @throws {TypeError} When no listener was asked for, or `address` is missing, unasked for, or
+ * not IPv4.
  * @throws {RangeError} When `port` is not a TCP port.
  */
-export function dataListening(s: ServerState, port: number): void {
+export function dataListening(s: ServerState, port: number, address?: string): void {
   const channel = s.channel;
   if (channel?.kind !== "passive" || channel.port !== undefined) {
     throw new TypeError("Not waiting for a passive listener");
@@ -115,27 +121,44 @@ export function dataListening(s: ServerState, port: number): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`A port is 1-65535, got ${port}`);
   }
+  if ((address !== undefined) !== (channel.resolve === true)) {
+    throw new TypeError(
+      channel.resolve ? "The passive host name's address is missing" : "No address was asked for",
+    );
+  }
+  if (address !== undefined) {
+    if (hostFamily(address) !== 4) throw new TypeError(`Not an IPv4 address: "${address}"`);
+    s.passiveAddress = canonicalFtpHost(address);
+  }
   channel.port = port;
   if (channel.extended) {
     s.reply(229, formatFtpEpsv(port));
   } else {
-    const host = canonicalFtpHost(s.policy.passiveHost ?? s.addresses!.local)!;
+    const host = canonicalFtpHost(
+      s.passiveAddress ?? s.policy.passiveHost ?? s.addresses!.local,
+    )!;
     s.reply(227, formatFtpPasv({ host, port }));
   }
 }
 
 /**
- * The passive listener could not be opened: 425.
+ * The passive listener could not be opened, or the passive host name not resolved: 425.
  *
  * @param s The session.
- * @throws {TypeError} When no listener was asked for.
+ * @param reason `unresolved` when the passive host name had no IPv4 address in time.
+ * @throws {TypeError} When no listener was asked for, or no name to resolve.
  */
-export function dataListenFailed(s: ServerState): void {
-  if (s.channel?.kind !== "passive" || s.channel.port !== undefined) {
+export function dataListenFailed(s: ServerState, reason: "listen" | "unresolved"): void {
+  const channel = s.channel;
+  if (channel?.kind !== "passive" || channel.port !== undefined) {
     throw new TypeError("Not waiting for a passive listener");
   }
+  if (reason === "unresolved" && !channel.resolve) {
+    throw new TypeError("No passive host name was to be resolved");
+  }
   s.channel = undefined;
-  s.reply(425, "Cannot open a passive connection.");
+  if (reason === "unresolved") s.reply(425, "Cannot resolve the passive address: use EPSV.");
+  else s.reply(425, "Cannot open a passive connection.");
 }
 
 /**

@@ -22,22 +22,45 @@ import type {
 export type ServerPolicy =
   & Readonly<Required<Omit<FtpServerSessionOptions, "passiveHost">>>
   & {
-    /** The IPv4 address a 227 reply names instead of the control connection's local one. */
+    /** What a 227 reply names instead of the control connection's local address: an IPv4
+     * address, or a host name the driver resolves (`passiveName`). */
     readonly passiveHost: string | undefined;
+    /** `passiveHost` when it is a host name. */
+    readonly passiveName: string | undefined;
   };
+
+/**
+ * Whether `text` is a DNS host name (RFC 1123 section 2.1): labels of letters, digits and
+ * hyphens, 1-63 characters, neither starting nor ending with a hyphen, 253 characters in all,
+ * one trailing dot allowed; and a last label that is not all digits (RFC 1123 section 2.1 asks
+ * a name to be told from a dotted-decimal address by it, so a mistyped IPv4 address is no name).
+ *
+ * @param text The text.
+ * @returns Whether it is one.
+ */
+export function isHostName(text: string): boolean {
+  const name = text.endsWith(".") ? text.slice(0, -1) : text;
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = name.split(".");
+  return labels.every((label) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label)) &&
+    !/^\d+$/.test(labels[labels.length - 1]);
+}
 
 /**
  * Fills in the defaults of the session options.
  *
  * @param options The options as given.
  * @returns The policies in force.
- * @throws {TypeError} When `passiveHost` is not an IPv4 address.
+ * @throws {TypeError} When `passiveHost` is neither an IPv4 address nor a host name.
  */
 export function serverPolicy(options: FtpServerSessionOptions): ServerPolicy {
   const tls = options.tls ?? "explicit";
   const passiveHost = options.passiveHost;
-  if (passiveHost !== undefined && hostFamily(passiveHost) !== 4) {
-    throw new TypeError(`passiveHost must be an IPv4 address, got "${passiveHost}"`);
+  const isAddress = passiveHost !== undefined && hostFamily(passiveHost) === 4;
+  if (passiveHost !== undefined && !isAddress && !isHostName(passiveHost)) {
+    throw new TypeError(
+      `passiveHost must be an IPv4 address or a host name, got "${passiveHost.slice(0, 80)}"`,
+    );
   }
   return {
     tls,
@@ -54,6 +77,7 @@ export function serverPolicy(options: FtpServerSessionOptions): ServerPolicy {
     loginTimeoutMs: options.loginTimeoutMs ?? 60_000,
     lineTimeoutMs: options.lineTimeoutMs ?? 30_000,
     passiveHost,
+    passiveName: isAddress ? undefined : passiveHost,
     allowForeignDataHosts: options.allowForeignDataHosts ?? false,
     requireTlsResumption: options.requireTlsResumption ?? false,
     certificateLogin: options.certificateLogin ?? false,
@@ -122,9 +146,10 @@ export interface ServerTransfer {
 }
 
 /** The data connection set up by PASV/EPSV (port undefined while the driver opens it) or
- * PORT/EPRT, until a transfer command uses it. */
+ * PORT/EPRT, until a transfer command uses it; `resolve`: the driver was asked for the passive
+ * host name's address too. */
 export type ServerChannel =
-  | { readonly kind: "passive"; readonly extended: boolean; port?: number }
+  | { readonly kind: "passive"; readonly extended: boolean; port?: number; resolve?: boolean }
   | { readonly kind: "active"; readonly address: FtpHostPort };
 
 /** One server session's state, with the primitives that queue its outputs. */
@@ -135,6 +160,8 @@ export class ServerState {
   lines: FtpLineReader;
   /** The control connection's ends, when the driver gave them. */
   addresses: FtpServerAddresses | undefined;
+  /** The IPv4 address `policy.passiveName` resolved to for this session (REIN keeps it). */
+  passiveAddress: string | undefined;
 
   /** Reply bytes for `pollTransmit`, oldest first. */
   readonly transmits: Uint8Array[] = [];

@@ -147,8 +147,10 @@ export interface FtpServerSessionOptions {
   /** The time a command line may take to arrive, from its first byte to its end, in ms (default
    * 30000): a client that trickles a byte at a time is closed with 421. */
   lineTimeoutMs?: number;
-  /** The IPv4 address a 227 reply names (default: the control connection's local address), for a
-   * server behind NAT. */
+  /** What a 227 reply names (default: the control connection's local address), for a server
+   * behind NAT: an IPv4 address, or a host name (RFC 1123) that the driver resolves to an IPv4
+   * address at the session's first PASV (`listen-data` with `resolve`), so that a dynamic address
+   * is followed. EPSV names no address and is unaffected. */
   passiveHost?: string;
   /** Let data connections come from, and PORT/EPRT point to, hosts other than the control
    * connection's peer and ports below 1024 (default false: RFC 2577 section 3's bounce attack and
@@ -251,6 +253,10 @@ export type FtpServerEvent =
     readonly type: "listen-data";
     /** The address family. */
     readonly family: 4 | 6;
+    /** PASV, with `passiveHost` a host name not yet resolved in this session: resolve it to an
+     * IPv4 address (bounded in time) and pass it to `dataListening(now, port, address)`, or call
+     * `dataListenFailed(now, "unresolved")`. */
+    readonly resolve?: string;
   }
   | {
     /** Close the passive listener (or a data connection accepted early) and forget it. */

@@ -22,6 +22,7 @@ import type {
 import type { FtpsEvent, FtpsLogEntry } from "./server_options.ts";
 import { pieceSize, takeFromAll, type TokenBucket } from "../io/token_bucket.ts";
 import type { BandwidthDirection } from "./_server_limits.ts";
+import type { IpNetworkList } from "../io/cidr.ts";
 
 /** The machine's request to run a transfer. */
 export type TransferDataEvent = Extract<FtpServerEvent, { type: "transfer-data" }>;
@@ -46,8 +47,10 @@ export interface ServerTransferContext {
   readonly requireCloseNotify: boolean;
   /** The session's id, for the log and the events. */
   readonly sessionId: string;
-  /** The client's address (the control connection's peer). */
+  /** The client's address (the control connection's peer, or the one its PROXY header gave). */
   readonly remoteAddress: string;
+  /** Trusted proxies passive data connections may come through too (`dataThroughProxy`). */
+  readonly dataProxies?: IpNetworkList | undefined;
   /** The server's address on the control connection, now. */
   localAddress(): string;
   /** The user logged in now, for the log. */
@@ -473,7 +476,7 @@ export class ServerTransfer {
         () => listener.close(),
       );
       if (!socket) throw new Error("Listener closed");
-      if (event.acceptFrom === undefined || sameFtpHost(socket.remoteAddress, event.acceptFrom)) {
+      if (event.acceptFrom === undefined || this.#fromClient(socket, event.acceptFrom)) {
         return socket;
       }
       this.#refuse(socket, "foreign-host");
@@ -490,9 +493,17 @@ export class ServerTransfer {
     for (;;) {
       const extra = await listener.accept();
       if (!extra) return;
-      if (sameFtpHost(extra.remoteAddress, this.#context.remoteAddress)) this.#contested = true;
+      if (this.#fromClient(extra, this.#context.remoteAddress)) this.#contested = true;
       this.#refuse(extra, "extra-connection");
     }
+  }
+
+  /** Whether a data connection comes from the client: from its address, or through a trusted
+   * proxy when data connections may (`dataThroughProxy`). */
+  #fromClient(socket: FtpServerSocket, client: string): boolean {
+    if (sameFtpHost(socket.remoteAddress, client)) return true;
+    const from = canonicalFtpHost(socket.remoteAddress);
+    return from !== undefined && this.#context.dataProxies?.contains(from) === true;
   }
 
   /** Closes a data connection unread, and says so in the log. */

@@ -20,6 +20,8 @@ import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerLimits } from "./_server_limits.ts";
 import { ServerQuotas } from "./_server_quota.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
+import { PassiveHosts, resolvePassiveHost } from "./_server_passive.ts";
+import { proxyPolicy, readProxyHeader, type SessionPeer } from "./_server_proxy.ts";
 import type { FtpsLogWriter, FtpsServer, ServeFtpsOptions } from "./server_options.ts";
 
 export * from "./server_options.ts";
@@ -122,6 +124,7 @@ async function serve(
     10_000,
   );
   if (options.passivePorts) checkPortRange(options.passivePorts, "passivePorts");
+  const proxy = proxyPolicy(options.proxyProtocol);
 
   const shared: ServerShared = {
     transport,
@@ -137,7 +140,6 @@ async function serve(
       idleTimeoutMs: options.idleTimeoutMs,
       loginTimeoutMs: options.loginTimeoutMs,
       lineTimeoutMs: options.lineTimeoutMs,
-      passiveHost: options.passiveHost,
       allowForeignDataHosts: options.allowForeignDataHosts,
       requireTlsResumption: options.requireTlsResumption,
       certificateLogin: context?.options.requestClientCertificate ?? false,
@@ -147,6 +149,9 @@ async function serve(
     limits,
     quotas,
     passivePorts: options.passivePorts,
+    passiveHosts: new PassiveHosts(options.passiveHost),
+    resolvePassiveHost,
+    proxy,
     dataTimeoutMs,
     handshakeTimeoutMs,
     requireCloseNotify: options.requireCloseNotify ?? true,
@@ -180,12 +185,15 @@ async function serve(
   /** Connections being told 421. */
   let refusing = 0;
   const running = new Set<Promise<void>>();
+  /** Connections from trusted proxies whose PROXY header has not come yet. */
+  const awaitingHeader = new Set<FtpServerSocket>();
   let closing = false;
 
-  /** Implicit FTPS: TLS from the first byte, its handshake bounded in time. */
-  const implicitTls = (socket: FtpServerSocket): Promise<FtpServerSocket> =>
+  /** Implicit FTPS: TLS from the first byte (past a PROXY header: `preread` and on), its
+   * handshake bounded in time. */
+  const implicitTls = (socket: FtpServerSocket, preread?: Uint8Array): Promise<FtpServerSocket> =>
     within(
-      socket.acceptTls(context!),
+      socket.acceptTls(context!, preread ? { preread } : {}),
       handshakeTimeoutMs,
       "TLS handshake timed out",
       () => socket.close(),
@@ -193,6 +201,7 @@ async function serve(
 
   async function refuse(
     socket: FtpServerSocket,
+    peer: SessionPeer,
     address: string,
     sessionId: string,
     reason: "max-sessions" | "max-sessions-per-ip" | "locked-out",
@@ -208,7 +217,7 @@ async function serve(
     let stream: FtpServerSocket = socket;
     try {
       if (secure === "implicit") {
-        stream = await implicitTls(socket);
+        stream = await implicitTls(socket, peer.preread);
       }
       const reply = encodeFtpReply(
         421,
@@ -232,25 +241,77 @@ async function serve(
       socket.close(); // Gone before it could be served.
       return;
     }
-    const key = clientKey(address);
+    // The session keeps the address as the socket spells it, as without a proxy it always did.
+    if (!proxy?.trusted.contains(address)) {
+      return await admit(socket, { remote: socket.remoteAddress }, address);
+    }
+    // A trusted proxy: its header first, before any reply (a refusal too). Meanwhile the
+    // connection holds a session slot, or once those are taken a refusal slot; past both it is
+    // dropped unread.
+    const slot = open < maxSessions ? "session" : refusing < MAX_REFUSALS ? "refusal" : undefined;
+    if (!slot) {
+      shared.log({
+        type: "refused",
+        sessionId: nextSessionId(),
+        remoteAddress: address,
+        reason: "max-sessions",
+      });
+      socket.close();
+      return;
+    }
+    if (slot === "session") open++;
+    else refusing++;
+    let peer: SessionPeer;
+    awaitingHeader.add(socket);
+    try {
+      peer = await readProxyHeader(socket, address, proxy.headerTimeoutMs);
+    } catch {
+      // Malformed, too long, too slow, or the proxy went away: dropped without a word
+      // (proxy-protocol.txt section 2.1: abort the connection).
+      if (!closing) {
+        shared.log({
+          type: "refused",
+          sessionId: nextSessionId(),
+          remoteAddress: address,
+          reason: "proxy-header",
+        });
+      }
+      socket.close();
+      return;
+    } finally {
+      awaitingHeader.delete(socket);
+      if (slot === "session") open--;
+      else refusing--;
+    }
+    return await admit(socket, peer, peer.remote);
+  }
+
+  /** Keeps the server's limits for the client `peer` names (`address` in the log's refusals), and
+   * runs its session. */
+  async function admit(socket: FtpServerSocket, peer: SessionPeer, address: string): Promise<void> {
+    const key = clientKey(peer.remote);
     const count = perIp.get(key) ?? 0;
     const sessionId = nextSessionId();
     if (guard.locked(key, performance.now())) {
-      return await refuse(socket, address, sessionId, "locked-out");
+      return await refuse(socket, peer, address, sessionId, "locked-out");
     }
     // Counted from here: a connection still in its implicit TLS handshake holds a slot too.
-    if (open >= maxSessions) return await refuse(socket, address, sessionId, "max-sessions");
+    if (open >= maxSessions) {
+      return await refuse(socket, peer, address, sessionId, "max-sessions");
+    }
     if (count >= maxPerIp) {
-      return await refuse(socket, address, sessionId, "max-sessions-per-ip");
+      return await refuse(socket, peer, address, sessionId, "max-sessions-per-ip");
     }
     perIp.set(key, count + 1);
     open++;
     let driver: ServerSessionDriver | undefined;
     try {
       let control = socket;
+      let preread = peer.preread;
       if (secure === "implicit") {
         try {
-          control = await implicitTls(socket);
+          control = await implicitTls(socket, preread);
+          preread = undefined;
         } catch {
           socket.close();
           shared.log({ type: "refused", sessionId, remoteAddress: address, reason: "tls" });
@@ -261,7 +322,7 @@ async function serve(
         control.close();
         return;
       }
-      driver = new ServerSessionDriver(shared, control, sessionId);
+      driver = new ServerSessionDriver(shared, control, { ...peer, preread }, sessionId);
       sessions.add(driver);
       await driver.run();
     } finally {
@@ -293,6 +354,7 @@ async function serve(
     listener.close();
     await accepting;
     for (const session of sessions) session.kill();
+    for (const socket of awaitingHeader) socket.close();
     await Promise.all([...running]);
     // Every session's last entry is written: the log files can close.
     await closeWriters();

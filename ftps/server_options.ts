@@ -112,10 +112,20 @@ export interface FtpsFileOutcome {
  * never a path of the server's file system. */
 export type FtpsLogEntry =
   | FtpsSessionInfo & {
-    /** A connection was refused before its session began. */
+    /** A connection was refused before its session began (`proxy-untrusted`: at its first
+     * bytes, after the greeting). The client is the connection's peer until a PROXY protocol
+     * header named another. */
     readonly type: "refused";
-    /** Why. */
-    readonly reason: "max-sessions" | "max-sessions-per-ip" | "locked-out" | "tls";
+    /** Why: too many sessions, in all or from the client's address; the address locked out;
+     * the implicit TLS handshake failed; no valid PROXY protocol header in time from a trusted
+     * proxy (`proxy-header`), or one from an address that is not trusted (`proxy-untrusted`). */
+    readonly reason:
+      | "max-sessions"
+      | "max-sessions-per-ip"
+      | "locked-out"
+      | "tls"
+      | "proxy-header"
+      | "proxy-untrusted";
   }
   | FtpsSessionInfo & {
     /** A data connection was refused: it came from another host than the client's
@@ -279,6 +289,42 @@ export interface FtpsLogWriter {
   close(): Promise<void>;
 }
 
+/**
+ * One rule of {@linkcode ServeFtpsOptions.passiveHost}: what PASV replies name to clients of
+ * `network`.
+ */
+export interface FtpsPassiveHostRule {
+  /** The client networks the rule is for (CIDR, `"10.0.0.0/8"`, or lone addresses); absent:
+   * every client. Matched against the client's real address (behind a PROXY protocol proxy,
+   * the one its header gives). */
+  network?: string | readonly string[];
+  /** An IPv4 address, or a host name resolved at each session's first PASV; absent: the
+   * address the client reached the server on (no override for these networks). */
+  host?: string;
+}
+
+/** Options of {@linkcode ServeFtpsOptions.proxyProtocol}. */
+export interface FtpsProxyProtocolOptions {
+  /**
+   * The proxies (CIDR networks or addresses) whose connections begin with a PROXY protocol
+   * header, version 1 or 2 (HAProxy's `send-proxy`, `send-proxy-v2`). From them the header is
+   * required, within `headerTimeoutMs` and before anything else; connections from other
+   * addresses are served as they come, with their own address, and one that sends a header is
+   * refused (`proxy-untrusted`). Keep the list to the proxies: whoever is on it can claim any
+   * client address.
+   */
+  trusted: readonly string[];
+  /** How long a trusted proxy has to send the header, in ms (default 5000). */
+  headerTimeoutMs?: number;
+  /**
+   * Passive data connections come through the proxies too (their data ports forwarded without
+   * a header): take them from a trusted proxy's address as well as from the client's (default
+   * false). A proxy's connection cannot be told apart from another client of that proxy, so the
+   * RFC 2577 data-connection check then only holds for connections that do not come through it.
+   */
+  dataThroughProxy?: boolean;
+}
+
 /** Options of `serveFtps`. */
 export interface ServeFtpsOptions extends
   Pick<
@@ -292,7 +338,6 @@ export interface ServeFtpsOptions extends
     | "idleTimeoutMs"
     | "loginTimeoutMs"
     | "lineTimeoutMs"
-    | "passiveHost"
     | "allowForeignDataHosts"
     | "requireTlsResumption"
   > {
@@ -340,6 +385,25 @@ export interface ServeFtpsOptions extends
   port?: number;
   /** Passive data ports come from this inclusive range (default: any free port). */
   passivePorts?: readonly [number, number];
+  /**
+   * What PASV replies name instead of the address the client reached the server on, for a
+   * server behind NAT or a load balancer: an IPv4 address, or a host name resolved (within 5 s,
+   * to an IPv4 address: PASV carries no other) at each session's first PASV, so that a dynamic
+   * address is followed; a name that does not resolve gets its PASV a 425 (EPSV still works).
+   * Or rules per client network, the first that holds the client's address winning:
+   * `[{ network: "10.0.0.0/8" }, { host: "ftp.example.com" }]` names the server's own address to
+   * the LAN and the public name to everyone else. EPSV names no address and is unaffected.
+   */
+  passiveHost?: string | readonly FtpsPassiveHostRule[];
+  /**
+   * Read a PROXY protocol header (HAProxy's versions 1 and 2) at the start of connections from
+   * trusted proxies, and take the client's address from it: for the log, the per-address
+   * session limit and lockout, the `authenticate` hook, the passive host rules and the RFC 2577
+   * data-connection checks (passive data connections must come from the client's real address,
+   * unless `dataThroughProxy`). The server's greeting waits for the header; under implicit TLS
+   * the header comes before the handshake. Off by default.
+   */
+  proxyProtocol?: FtpsProxyProtocolOptions;
   /** Sessions at once (default 256); more are answered 421 and closed. */
   maxSessions?: number;
   /** Sessions at once from one IP address, or one IPv6 /64 (default 10). */

@@ -302,23 +302,28 @@ export class FtpServerSession {
    *
    * @param now The current time in ms.
    * @param port Its TCP port.
+   * @param address When `listen-data` asked to `resolve` the passive host name: the IPv4 address
+   * it resolved to, named by this session's 227 replies from now on.
    */
-  dataListening(now: number, port: number): void {
+  dataListening(now: number, port: number, address?: string): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a passive listener");
-    dataListening(this.#state, port);
+    dataListening(this.#state, port, address);
     this.#resume(now);
   }
 
   /**
-   * The passive listener could not be opened (after `listen-data`).
+   * The passive listener could not be opened, or the passive host name could not be resolved
+   * (after `listen-data`): 425.
    *
    * @param now The current time in ms.
+   * @param reason `unresolved` when `listen-data` asked to `resolve` a name that gave no IPv4
+   * address in time (default `listen`: no listener could be opened).
    */
-  dataListenFailed(now: number): void {
+  dataListenFailed(now: number, reason: "listen" | "unresolved" = "listen"): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a passive listener");
-    dataListenFailed(this.#state);
+    dataListenFailed(this.#state, reason);
     this.#resume(now);
   }
 

@@ -166,6 +166,11 @@ export interface FtpServerSocket extends FtpSocket {
        * as soon as it has sent everything has nothing unread (which would turn its close into a
        * reset and lose what it had not yet sent). */
       receiveOnly?: boolean;
+      /** Bytes already read from this connection that begin the TLS handshake (read past the
+       * end of a PROXY protocol header, before implicit TLS): TLS takes them first, then what
+       * was received and not yet read. Without it, bytes received and not yet read fail the
+       * handshake (after AUTH TLS they could be anyone's, RFC 4217 section 4). */
+      preread?: Uint8Array;
     },
   ): Promise<FtpServerSocket>;
   /**

@@ -1,7 +1,7 @@
 /**
  * Installs the real peers the interop tests talk to, from Debian's packages: tftpd-hpa, tftp-hpa,
  * atftp, atftpd, curl, busybox, vsftpd, ProFTPD (with mod_tls), Pure-FTPd, Python's ftplib and
- * pyftpdlib, openssl and lftp.
+ * pyftpdlib, openssl, lftp and HAProxy.
  *
  * A peer counts as installed when it says so itself (its version output, as the tests ask it:
  * `tests/interop/_peers.ts`), not when a file exists: `/usr/sbin/in.tftpd` is atftpd's when
@@ -64,6 +64,7 @@ const SOURCES: Record<PeerName, Source> = {
   pyftpdlib: { packages: ["python3-pyftpdlib", "python3-openssl"] },
   openssl: { packages: ["openssl"] },
   lftp: { packages: ["lftp"] },
+  haproxy: { packages: ["haproxy"] },
 };
 
 const env = { DEBIAN_FRONTEND: "noninteractive" };

@@ -602,6 +602,38 @@ describe("ftkit checks ports, counts, sizes and directories (exit 2)", () => {
     }
   });
 
+  test("ftps serve: passive hosts and trusted proxies are checked, named in the message", async () => {
+    for (
+      const [args, line] of [
+        [
+          ["--passive-host", "bad_name"],
+          "--passive-host takes HOST or CIDR=HOST (HOST an IPv4 address or a host name), not 'bad_name'",
+        ],
+        [
+          ["--passive-host", "2001:db8::1"],
+          "--passive-host takes HOST or CIDR=HOST (HOST an IPv4 address or a host name), not '2001:db8::1'",
+        ],
+        [
+          ["--passive-host", "="],
+          `--passive-host '=': Not an IP network: "" (give ADDRESS/PREFIX or ADDRESS)`,
+        ],
+        [
+          ["--passive-host", "10.0.0.1/8=192.0.2.1"],
+          "--passive-host '10.0.0.1/8=192.0.2.1': Not an IP network: \"10.0.0.1/8\" has bits set past its /8 prefix (the network is 10.0.0.0/8)",
+        ],
+        [
+          ["--proxy-protocol", "127.0.0.1", "--proxy-protocol", "haproxy"],
+          '--proxy-protocol takes IP networks (such as 10.0.0.0/8): Not an IP network: "haproxy" (give ADDRESS/PREFIX or ADDRESS)',
+        ],
+        [["--data-through-proxy"], "--data-through-proxy goes with --proxy-protocol"],
+      ] as const
+    ) {
+      const { code, err } = await inProcess("ftps", "serve", ...args);
+      assert.equal(code, 2, args.join(" "));
+      assert.equal(err[0], `ftkit: ${line}`);
+    }
+  });
+
   test("a server's directory must exist and be a directory", async () => {
     const dir = await tempDir("ftkit-cli-dir-");
     try {

@@ -295,19 +295,21 @@ class NodeFtpSocket implements FtpServerSocket {
 
   acceptTls(
     context: FtpTlsServerContext,
-    options: { clearable?: boolean; receiveOnly?: boolean } = {},
+    options: { clearable?: boolean; receiveOnly?: boolean; preread?: Uint8Array } = {},
   ): Promise<FtpServerSocket> {
     if (!(context instanceof NodeTlsServerContext)) {
       return Promise.reject(new TypeError("A TLS context from another transport"));
     }
-    if (this.#chunks.length > 0) {
+    if (this.#chunks.length > 0 && !options.preread) {
       return Promise.reject(new Error("Bytes arrived before the TLS handshake"));
     }
     if (this.#ended || this.#error) {
       return Promise.reject(this.#error ?? new Error("The connection was closed"));
     }
+    // Read past a PROXY header: those bytes, then what came after them, begin the handshake.
+    const preread = options.preread ? [options.preread, ...this.#chunks.splice(0)] : undefined;
     this.#detach();
-    return acceptServerTls(this.#socket, context, options, NodeFtpSocket);
+    return acceptServerTls(this.#socket, context, { ...options, preread }, NodeFtpSocket);
   }
 
   /** Hands the TCP socket over (to TLS): this wrapper lets go of it. */

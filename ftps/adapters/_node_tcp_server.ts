@@ -125,13 +125,14 @@ export type NodeServerSocketClass = new (
 export function acceptServerTls(
   raw: Socket,
   context: NodeTlsServerContext,
-  options: { clearable?: boolean; receiveOnly?: boolean },
+  options: { clearable?: boolean; receiveOnly?: boolean; preread?: Uint8Array[] },
   Wrap: NodeServerSocketClass,
 ): Promise<FtpServerSocket> {
   // What the server only sends (a download's data connection) runs TLS over the TCP socket
   // directly where that keeps its end (Node, Bun): the record-fed stream costs Bun 40-90% more
-  // CPU per download (measured), and a download has no end of the client's to check.
-  if (!options.clearable && !options.receiveOnly && !IS_DENO) {
+  // CPU per download (measured), and a download has no end of the client's to check. A socket
+  // read from already (past a PROXY header) gives its bytes to the record-fed stream.
+  if (!options.clearable && !options.receiveOnly && !options.preread && !IS_DENO) {
     return serverHandshake(raw, raw, context, Wrap);
   }
   return acceptRecordFedTls(raw, context, options, Wrap);
@@ -163,7 +164,7 @@ const CLOSE_NOTIFY_GRACE_MS = 200;
 function acceptRecordFedTls(
   raw: Socket,
   context: NodeTlsServerContext,
-  options: { clearable?: boolean; receiveOnly?: boolean },
+  options: { clearable?: boolean; receiveOnly?: boolean; preread?: Uint8Array[] },
   Wrap: NodeServerSocketClass,
 ): Promise<FtpServerSocket> {
   let pending: Uint8Array = new Uint8Array(0);
@@ -278,6 +279,7 @@ function acceptRecordFedTls(
   raw.on("end", onEnd);
   raw.on("error", onError);
   raw.on("close", onClose);
+  for (const chunk of options.preread ?? []) onData(chunk);
 
   const clear = async (tls: TLSSocket): Promise<FtpServerSocket> => {
     clearing = true;

@@ -17,6 +17,7 @@ import {
   formatFtpPath,
   formatFtpTime,
   FtpCodecError,
+  ftpHostBytes,
   FtpLineReader,
   type FtpReply,
   FtpReplyParser,
@@ -273,6 +274,13 @@ describe("FTP data addresses (RFC 959 section 4.1.2, RFC 2428)", () => {
     assert.ok(!sameFtpHost("127.0.0.1", "127.0.0.2"));
     assert.ok(!sameFtpHost("::1", "127.0.0.1"));
     assert.ok(!sameFtpHost("x", "x"), "not an address: matches nothing");
+    assert.deepEqual(ftpHostBytes("::ffff:10.1.2.3"), Uint8Array.of(10, 1, 2, 3));
+    assert.deepEqual(
+      ftpHostBytes("2001:db8::ff00:42"),
+      Uint8Array.of(0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 0x42),
+    );
+    assert.deepEqual(ftpHostBytes("fe80::1%eth0")?.at(-1), 1);
+    assert.equal(ftpHostBytes("127.0.0.010"), undefined);
   });
 
   test("PORT and PASV: h1,h2,h3,h4,p1,p2", () => {

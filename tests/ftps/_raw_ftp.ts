@@ -3,6 +3,8 @@
 
 import { connect as tcpConnect, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { Duplex } from "node:stream";
+import { Buffer } from "node:buffer";
 import { WAIT_MS, within } from "../_wait.ts";
 
 /** One reply: its code and whole text. */
@@ -25,19 +27,31 @@ export class RawFtp {
     this.#listen(socket);
   }
 
-  /** Connects to 127.0.0.1:`port` (TLS at once when `implicit`), from `localAddress` if given. */
+  /**
+   * Connects to `host` (default 127.0.0.1) at `port` (TLS at once when `implicit`), from
+   * `localAddress` if given; `before` is written first, ahead of anything else (a PROXY
+   * protocol header, before an implicit TLS handshake too).
+   */
   static connect(
     port: number,
-    options: { ca?: string; implicit?: boolean; localAddress?: string } = {},
+    options: {
+      ca?: string;
+      implicit?: boolean;
+      localAddress?: string;
+      host?: string;
+      before?: Uint8Array;
+    } = {},
   ): Promise<RawFtp> {
+    const host = options.host ?? "127.0.0.1";
     return within(
       new Promise((resolve, reject) => {
         if (options.implicit) {
           const socket = tlsConnect({
-            host: "127.0.0.1",
+            host,
             port,
             ca: options.ca,
             servername: "localhost",
+            ...(options.before ? { socket: withPrefix(host, port, options.before) } : {}),
           });
           socket.once("error", reject);
           socket.once("secureConnect", () => {
@@ -47,13 +61,14 @@ export class RawFtp {
           return;
         }
         const socket = tcpConnect({
-          host: "127.0.0.1",
+          host,
           port,
           ...(options.localAddress ? { localAddress: options.localAddress } : {}),
         });
         socket.once("error", reject);
         socket.once("connect", () => {
           socket.off("error", reject);
+          if (options.before) socket.write(options.before);
           resolve(new RawFtp(socket, options.ca));
         });
       }),
@@ -87,6 +102,11 @@ export class RawFtp {
   /** Whether the server closed the connection. */
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** What came from the server and no reply has taken yet. */
+  get unread(): string {
+    return this.#buffer;
   }
 
   /** Sends one line (CRLF added). */
@@ -209,11 +229,49 @@ export class RawFtp {
   }
 }
 
-/** A plain TCP connection to 127.0.0.1:`port`. */
-export function dataConnection(port: number): Promise<Socket> {
+/**
+ * The plain TCP connection under an implicit TLS client that writes `prefix` in the same write
+ * as the client's first bytes (its ClientHello): what a proxy that coalesces its PROXY header
+ * with the client's data sends.
+ */
+function withPrefix(host: string, port: number, prefix: Uint8Array): Duplex {
+  const raw = tcpConnect({ host, port });
+  let first = true;
+  const inner = new Duplex({
+    read() {},
+    write(chunk: Uint8Array, _encoding, callback) {
+      const bytes = first ? Buffer.concat([prefix, chunk]) : chunk;
+      first = false;
+      raw.write(bytes, () => callback());
+    },
+    final(callback) {
+      raw.end();
+      callback();
+    },
+    destroy(error, callback) {
+      raw.destroy();
+      callback(error);
+    },
+  });
+  raw.on("data", (chunk: Uint8Array) => inner.push(chunk));
+  raw.on("end", () => inner.push(null));
+  raw.on("close", () => inner.destroy());
+  raw.on("error", (error) => inner.destroy(error));
+  return inner;
+}
+
+/** A plain TCP connection to `host` (default 127.0.0.1) at `port`, from `localAddress` if given. */
+export function dataConnection(
+  port: number,
+  options: { host?: string; localAddress?: string } = {},
+): Promise<Socket> {
   return within(
     new Promise((resolve, reject) => {
-      const socket = tcpConnect({ host: "127.0.0.1", port });
+      const socket = tcpConnect({
+        host: options.host ?? "127.0.0.1",
+        port,
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      });
       socket.once("error", reject);
       socket.once("connect", () => {
         socket.off("error", reject);

@@ -423,7 +423,85 @@ describe("FTP server data connection set-up (RFC 959, RFC 2428, RFC 2577)", () =
     const six = loggedIn({}, FILES, { local: "::1", remote: "::1" });
     assert.equal(six.say("PASV"), "425 PASV works over IPv4 only: use EPSV.\r\n");
     assert.throws(() => new FtpServerSession({ passiveHost: "::1" }), TypeError);
-    assert.throws(() => new FtpServerSession({ passiveHost: "nat.example" }), TypeError);
+    assert.throws(() => new FtpServerSession({ passiveHost: "nat_example" }), TypeError);
+  });
+
+  test("passiveHost a host name: resolved by the driver at the session's first PASV, then kept", () => {
+    const s = loggedIn(
+      { tls: "none", dataProtection: "optional", passiveHost: "ftp.example" },
+      FILES,
+    );
+    // EPSV names no address: nothing to resolve.
+    s.say("EPSV");
+    assert.deepEqual(s.events(), [{ type: "listen-data", family: 4 }]);
+    s.session.dataListening(s.now, 40000);
+    assert.equal(s.say(), "229 Entering Extended Passive Mode (|||40000|)\r\n");
+    s.say("PASV");
+    assert.deepEqual(s.events(), [
+      { type: "close-data" },
+      { type: "listen-data", family: 4, resolve: "ftp.example" },
+    ]);
+    assert.throws(() => s.session.dataListening(s.now, 40001), /address is missing/);
+    assert.throws(
+      () => s.session.dataListening(s.now, 40001, "2001:db8::1"),
+      /Not an IPv4 address/,
+    );
+    s.session.dataListening(s.now, 40001, "::ffff:198.51.100.7");
+    assert.equal(s.say(), "227 Entering Passive Mode (198,51,100,7,156,65).\r\n");
+    // The next PASV, and those after REIN, name the same address without asking again.
+    s.say("PASV");
+    assert.deepEqual(s.events(), [{ type: "close-data" }, { type: "listen-data", family: 4 }]);
+    assert.throws(() => s.session.dataListening(s.now, 40002, "192.0.2.1"), /No address was asked/);
+    assert.throws(() => s.session.dataListenFailed(s.now, "unresolved"), /No passive host name/);
+    s.session.dataListening(s.now, 40002);
+    assert.equal(s.say(), "227 Entering Passive Mode (198,51,100,7,156,66).\r\n");
+    s.say("REIN", "USER fred", "PASS pass", "PASV");
+    assert.deepEqual(s.events().at(-1), { type: "listen-data", family: 4 });
+  });
+
+  test("passiveHost a host name that does not resolve: 425, and the next PASV asks again", () => {
+    const s = loggedIn({ passiveHost: "ftp.example." }, FILES);
+    s.say("PASV");
+    assert.deepEqual(s.events(), [{ type: "listen-data", family: 4, resolve: "ftp.example." }]);
+    s.session.dataListenFailed(s.now, "unresolved");
+    assert.equal(s.say(), "425 Cannot resolve the passive address: use EPSV.\r\n");
+    assert.equal(s.say("RETR /pub/boot.cfg"), "425 Use PORT, PASV, EPRT or EPSV first.\r\n");
+    s.say("PASV");
+    assert.deepEqual(s.events(), [{ type: "listen-data", family: 4, resolve: "ftp.example." }]);
+    // Over IPv6, PASV works once a name gives it an IPv4 address to name.
+    const six = loggedIn({ passiveHost: "ftp.example" }, FILES, { local: "::1", remote: "::1" });
+    six.say("PASV");
+    assert.deepEqual(six.events(), [{ type: "listen-data", family: 6, resolve: "ftp.example" }]);
+    six.session.dataListening(six.now, 40000, "192.0.2.9");
+    assert.equal(six.say(), "227 Entering Passive Mode (192,0,2,9,156,64).\r\n");
+  });
+
+  test("passiveHost is an IPv4 address or an RFC 1123 host name, nothing else", () => {
+    for (const name of ["localhost", "ftp.example.com.", "a-b.c0", "x".repeat(63) + ".example"]) {
+      assert.doesNotThrow(() => new FtpServerSession({ passiveHost: name }), name);
+    }
+    const long = Array(64).fill("abc").join(".");
+    for (
+      const name of [
+        "",
+        ".",
+        "-ftp.example",
+        "ftp-.example",
+        "ftp..example",
+        "ftp example",
+        "192.0.2.300",
+        "10.0.0",
+        "x".repeat(64) + ".example",
+        long,
+        "2001:db8::1",
+      ]
+    ) {
+      assert.throws(
+        () => new FtpServerSession({ passiveHost: name }),
+        /IPv4 address or a host name/,
+        name,
+      );
+    }
   });
 
   test("a new PASV closes the previous listener; PORT too; a failed listener is 425", () => {

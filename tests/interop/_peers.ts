@@ -49,7 +49,8 @@ export type PeerName =
   | "python"
   | "pyftpdlib"
   | "openssl"
-  | "lftp";
+  | "lftp"
+  | "haproxy";
 
 const SPECS: Record<PeerName, PeerSpec> = {
   tftpdHpa: {
@@ -145,6 +146,12 @@ const SPECS: Record<PeerName, PeerSpec> = {
     candidates: ["/usr/bin/lftp"],
     ask: (program: string) => [program, ["--version"]],
     recognise: firstMatch(/^LFTP \| Version (\S+)/m),
+  },
+  haproxy: {
+    title: "haproxy",
+    candidates: ["/usr/sbin/haproxy"],
+    ask: (program: string) => [program, ["-v"]],
+    recognise: firstMatch(/^HA-?Proxy version (\S+)/m),
   },
 };
 
