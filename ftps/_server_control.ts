@@ -31,7 +31,9 @@ export interface ServerShared {
   readonly transport: FtpServerTransport;
   /** The options of each session's machine. */
   readonly session: FtpServerSessionOptions;
-  /** The server's TLS context (`undefined` for plain FTP). */
+  /** The server's TLS context for new handshakes, now (`undefined` for plain FTP): replaced when
+   * the server's certificate is (`setTls`), while each session keeps the one it secured its
+   * control connection with, which its data connections need to resume its TLS session. */
   readonly context: FtpTlsServerContext | undefined;
   /** Checks logins, and locks out addresses. */
   readonly guard: LoginGuard;
@@ -75,22 +77,34 @@ export class ServerSessionDriver {
   /** The control stream being replaced (TLS coming up or going away), until it is. */
   #swap: Promise<void> | undefined;
   #closeReason: Extract<FtpsLogEntry, { type: "closed" }>["reason"] = "disconnected";
+  /** The TLS context of this session: the one its control connection was secured with. */
+  #tls: FtpTlsServerContext | undefined;
 
   /**
    * Makes the session's machine; `run` starts it.
    *
    * @param shared What the server shares with its sessions.
    * @param control The control connection (under TLS already when implicit).
+   * @param tls The TLS context of an implicit connection's handshake (default: the server's now).
    */
-  constructor(shared: ServerShared, control: FtpServerSocket) {
+  constructor(
+    shared: ServerShared,
+    control: FtpServerSocket,
+    tls: FtpTlsServerContext | undefined = shared.context,
+  ) {
     this.#shared = shared;
     this.#control = control;
+    this.#tls = tls;
     this.#remote = control.remoteAddress;
     this.#key = clientKey(this.#remote);
     this.#machine = new FtpServerSession(shared.session);
+    // deno-lint-ignore no-this-alias
+    const session = this;
     this.#transferContext = {
       transport: shared.transport,
-      tls: shared.context,
+      get tls() {
+        return session.#tls;
+      },
       passivePorts: shared.passivePorts,
       timeoutMs: shared.dataTimeoutMs,
       requireCloseNotify: shared.requireCloseNotify,
@@ -130,6 +144,14 @@ export class ServerSessionDriver {
     } finally {
       await this.#teardown();
     }
+  }
+
+  /**
+   * Ends the session as soon as it can (the server is going down): at once with 421 when it is
+   * idle, else once its transfer (or the command being answered) is done.
+   */
+  shutdown(): void {
+    this.#enqueue(() => this.#machine.shutdown(performance.now()));
   }
 
   /** Stops the session now (the server is closing). */
@@ -212,6 +234,7 @@ export class ServerSessionDriver {
           machine.controlUpgradeFailed(now(), "handshake");
           return;
         }
+        this.#tls = context;
         machine.controlUpgraded(now());
         return;
       }

@@ -18,7 +18,7 @@ import type {
 } from "./transport.ts";
 import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
-import type { FtpsServer, ServeFtpsOptions } from "./server_options.ts";
+import type { FtpsServer, FtpsServerCloseOptions, ServeFtpsOptions } from "./server_options.ts";
 
 export * from "./server_options.ts";
 
@@ -46,11 +46,10 @@ export async function serveFtpsWith(
   if (secure !== "none" && !options.tls) {
     throw new TypeError(`FTPS (${secure}) needs tls: a certificate and key`);
   }
-  const context = secure === "none" || !options.tls
-    ? undefined
-    : isContext(options.tls)
-    ? options.tls
-    : transport.tlsContext(options.tls);
+  const makeContext = (tls: FtpTlsServerOptions | FtpTlsServerContext) =>
+    isContext(tls) ? tls : transport.tlsContext(tls);
+  /** The TLS context of the handshakes to come (`setTls` replaces it). */
+  let context = secure === "none" || !options.tls ? undefined : makeContext(options.tls);
   const onError = (error: Error): void => options.onError?.(error);
   const guard = new LoginGuard(options, onError);
   const positive = (value: number | undefined, name: string, fallback: number): number => {
@@ -76,6 +75,9 @@ export async function serveFtpsWith(
 
   const shared: ServerShared = {
     transport,
+    get context() {
+      return context;
+    },
     session: {
       tls: secure,
       requireTlsForLogin: options.requireTlsForLogin,
@@ -93,7 +95,6 @@ export async function serveFtpsWith(
       requireTlsResumption: options.requireTlsResumption,
       certificateLogin: context?.options.requestClientCertificate ?? false,
     },
-    context,
     guard,
     passivePorts: options.passivePorts,
     dataTimeoutMs,
@@ -110,12 +111,21 @@ export async function serveFtpsWith(
     onError,
   };
 
+  if (options.fd !== undefined) {
+    if (!Number.isSafeInteger(options.fd) || options.fd < 0) {
+      throw new RangeError(`fd must be a file descriptor (0 or more), got ${options.fd}`);
+    }
+    if (options.host !== undefined || options.port !== undefined) {
+      throw new TypeError("Give fd, or host and port: the socket of fd listens already");
+    }
+  }
   // Loopback unless told otherwise: serving the network is a choice made out loud.
-  const host = options.host ?? "127.0.0.1";
   const listener = await transport.listen({
-    host,
+    host: options.host ?? "127.0.0.1",
     port: options.port ?? (secure === "implicit" ? 990 : 21),
+    ...(options.fd !== undefined ? { fd: options.fd } : {}),
   });
+  const host = listener.host ?? options.host ?? "127.0.0.1";
   const sessions = new Set<ServerSessionDriver>();
   const perIp = new Map<string, number>();
   /** Connections holding a session slot: sessions, and those still in their implicit handshake. */
@@ -126,9 +136,12 @@ export async function serveFtpsWith(
   let closing = false;
 
   /** Implicit FTPS: TLS from the first byte, its handshake bounded in time. */
-  const implicitTls = (socket: FtpServerSocket): Promise<FtpServerSocket> =>
+  const implicitTls = (
+    socket: FtpServerSocket,
+    tls: FtpTlsServerContext = context!,
+  ): Promise<FtpServerSocket> =>
     within(
-      socket.acceptTls(context!),
+      socket.acceptTls(tls),
       handshakeTimeoutMs,
       "TLS handshake timed out",
       () => socket.close(),
@@ -187,9 +200,10 @@ export async function serveFtpsWith(
     let driver: ServerSessionDriver | undefined;
     try {
       let control = socket;
+      const tls = context;
       if (secure === "implicit") {
         try {
-          control = await implicitTls(socket);
+          control = await implicitTls(socket, tls);
         } catch {
           socket.close();
           shared.log({ type: "refused", remoteAddress: address, reason: "tls" });
@@ -200,7 +214,7 @@ export async function serveFtpsWith(
         control.close();
         return;
       }
-      driver = new ServerSessionDriver(shared, control);
+      driver = new ServerSessionDriver(shared, control, tls);
       sessions.add(driver);
       await driver.run();
     } finally {
@@ -226,13 +240,53 @@ export async function serveFtpsWith(
     }
   })();
 
-  async function close(): Promise<void> {
-    if (closing) return;
+  /** Cuts a graceful close's grace short. */
+  let endGrace: () => void = () => {};
+  const graceEnded = new Promise<void>((resolve) => (endGrace = resolve));
+  let closed: Promise<void> | undefined;
+
+  async function shutDown(graceMs: number): Promise<void> {
     closing = true;
     listener.close();
     await accepting;
+    if (graceMs > 0) {
+      // Idle sessions end with 421 now, the others once their transfer is done.
+      for (const session of sessions) session.shutdown();
+      const everyone = Promise.all([...running]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        everyone,
+        graceEnded,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
     for (const session of sessions) session.kill();
     await Promise.all([...running]);
+  }
+
+  function close(closeOptions: FtpsServerCloseOptions = {}): Promise<void> {
+    const graceMs = closeOptions.graceMs ?? 0;
+    if (!(graceMs >= 0 && graceMs <= 2 ** 31 - 1)) {
+      throw new RangeError(`graceMs must be from 0 to 2147483647, got ${graceMs}`);
+    }
+    if (closed) {
+      if (graceMs === 0) endGrace();
+      return closed;
+    }
+    return closed = shutDown(graceMs);
+  }
+
+  function setTls(tls: FtpTlsServerOptions | FtpTlsServerContext): void {
+    if (!context) throw new TypeError('The server is plain FTP (secure: "none"): no TLS to set');
+    const next = makeContext(tls);
+    if (
+      (next.options.requestClientCertificate ?? false) !==
+        (context.options.requestClientCertificate ?? false)
+    ) {
+      throw new TypeError("setTls cannot change requestClientCertificate");
+    }
+    context = next;
   }
 
   return {
@@ -241,6 +295,7 @@ export async function serveFtpsWith(
       return sessions.size;
     },
     close,
-    [Symbol.asyncDispose]: close,
+    setTls,
+    [Symbol.asyncDispose]: () => close(),
   };
 }
