@@ -1,20 +1,16 @@
 // `ftkit ftps serve`: an FTPS server on a directory, with an ephemeral certificate unless one is
-// given; `startFtps` also starts the FTPS half of `ftkit serve`.
+// given, its settings from flags and a configuration file (cli/ftps_config.ts); as a service, on
+// systemd's socket, with its certificate read again on SIGHUP and a graceful stop. `startFtps`
+// also starts the FTPS half of `ftkit serve`.
 
+import process from "node:process";
+import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FtpsLogEntry } from "../ftps/mod.ts";
-import {
-  directory,
-  flag,
-  integer,
-  type ParsedArgs,
-  port,
-  portRange,
-  text,
-  UsageError,
-} from "./args.ts";
+import type { FtpsLogEntry, FtpsUserOptions } from "../ftps/mod.ts";
+import { directory, type ParsedArgs, text, UsageError } from "./args.ts";
+import { type FtpsServeSettings, loadFtpsConfig, settingsFromFlags } from "./ftps_config.ts";
 import { type FailureContext, reading } from "./errors.ts";
 import { ftpsApi } from "./ftps.ts";
 import {
@@ -29,66 +25,90 @@ import {
 
 /** A started FTPS server and the lines that tell how to reach it. */
 export interface StartedFtps {
-  /** The server; closing it also removes the ephemeral CA's temporary file. */
-  server: { close(): Promise<void> };
+  /** The server; closing it also removes the ephemeral CA's temporary file. With `graceMs`,
+   * running transfers may finish first. */
+  server: { close(options?: { graceMs?: number }): Promise<void>; readonly sessions: number };
   /** What to print about it: where it listens, its certificate, the user and a curl command. */
   lines: string[];
+  /** With certificate files: reads them again and gives them to the server (new handshakes use
+   * them); the line to print, and whether it worked (else the old certificate stays). */
+  reloadTls?: () => Promise<{ ok: boolean; line: string }>;
 }
 
 /**
- * Starts the FTPS server the command line asks for.
+ * The socket systemd passes (socket activation, sd_listen_fds(3)): file descriptor 3, when
+ * `LISTEN_PID` is this process and `LISTEN_FDS` is 1 or more. The variables are removed, so that
+ * nothing this process starts takes them for its own.
+ *
+ * @param env The environment (default: the process's).
+ * @param pid This process's id.
+ * @returns The descriptor, and how many more sockets came (they are not used).
+ */
+export function systemdSocket(
+  env: Record<string, string | undefined> = process.env,
+  pid: number = process.pid,
+): { fd: number; more: number } {
+  const fds = Number(env.LISTEN_FDS);
+  if (env.LISTEN_PID !== String(pid) || !Number.isSafeInteger(fds) || fds < 1) {
+    const got = env.LISTEN_PID === undefined
+      ? "LISTEN_PID is not set"
+      : env.LISTEN_PID !== String(pid)
+      ? `LISTEN_PID is ${env.LISTEN_PID}, this process is ${pid}`
+      : `LISTEN_FDS is ${env.LISTEN_FDS ?? "not set"}`;
+    throw new UsageError(
+      `--systemd: no socket from systemd for this process (${got}); start it from a .socket unit`,
+    );
+  }
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_FDNAMES;
+  return { fd: 3, more: fds - 1 };
+}
+
+/** The first certificate of a PEM chain's SHA-256 fingerprint, or "?" when it cannot be read. */
+function fingerprintOf(chain: string): string {
+  try {
+    return new X509Certificate(chain).fingerprint256;
+  } catch {
+    return "?";
+  }
+}
+
+/**
+ * Starts the FTPS server the settings ask for.
  *
  * @param root The directory to serve.
- * @param values The options, read from the command line.
+ * @param settings What to serve, to whom and how (from the flags, and a file if given).
  * @param output Where the server's log goes.
+ * @param from Where the settings came from: `usersFromFile` keeps passwords out of the lines
+ * printed.
  * @returns The server and the lines to print.
  */
 export async function startFtps(
   root: string,
-  values: {
-    host?: string;
-    port?: number;
-    user?: readonly string[];
-    implicit?: boolean;
-    cert?: string;
-    key?: string;
-    allowWrite?: boolean;
-    allowOverwrite?: boolean;
-    anonymous?: boolean;
-    allowCcc?: boolean;
-    passivePorts?: [number, number];
-    passiveHost?: string;
-    requireResumption?: boolean;
-    maxSessions?: number;
-    maxSessionsPerIp?: number;
-    idleTimeout?: number;
-    loginTimeout?: number;
-    allowMissingCloseNotify?: boolean;
-    caOut?: string;
-    quiet?: boolean;
-  },
+  settings: FtpsServeSettings,
   output: CliOutput,
+  from: { usersFromFile?: boolean } = {},
 ): Promise<StartedFtps> {
-  if ((values.cert === undefined) !== (values.key === undefined)) {
+  if ((settings.cert === undefined) !== (settings.key === undefined)) {
     throw new UsageError("--cert and --key go together");
   }
-  const users: Record<string, string> = {};
-  for (const entry of values.user ?? []) {
-    const at = entry.indexOf(":");
-    if (at <= 0 || at === entry.length - 1) {
-      throw new UsageError(`--user takes NAME:PASS, not '${entry}'`);
-    }
-    users[entry.slice(0, at)] = entry.slice(at + 1);
-  }
+  const users: Record<string, FtpsUserOptions> = { ...settings.users };
   let generatedPassword: string | undefined;
-  if (Object.keys(users).length === 0 && !values.anonymous) {
+  if (Object.keys(users).length === 0 && !settings.anonymous) {
     const random = crypto.getRandomValues(new Uint8Array(9));
     generatedPassword = btoa(String.fromCharCode(...random)).replace(/[+/]/g, "x");
-    users.ftkit = generatedPassword;
+    users.ftkit = { password: generatedPassword };
   }
-  const passivePorts = values.passivePorts;
+  let socket: { fd: number; more: number } | undefined;
+  if (settings.systemd) {
+    if (settings.host !== undefined || settings.port !== undefined) {
+      throw new UsageError("--systemd: the socket comes from systemd; give no --host or --port");
+    }
+    socket = systemdSocket();
+  }
   const api = await ftpsApi();
-  const host = values.host ?? "127.0.0.1";
+  const host = settings.host ?? "127.0.0.1";
   const lines: string[] = [];
   let cert: string;
   let key: string;
@@ -103,20 +123,23 @@ export async function startFtps(
     forgetOnExit(dir);
     await rm(dir, { recursive: true, force: true });
   };
-  if (values.cert !== undefined) {
-    cert = await reading(readFile(values.cert, "utf8"), values.cert, "--cert");
-    key = await reading(readFile(values.key!, "utf8"), values.key!, "--key");
+  const readPair = async (certFile: string, keyFile: string) => ({
+    cert: await reading(readFile(certFile, "utf8"), certFile, "--cert"),
+    key: await reading(readFile(keyFile, "utf8"), keyFile, "--key"),
+  });
+  if (settings.cert !== undefined) {
+    ({ cert, key } = await readPair(settings.cert, settings.key!));
   } else {
     const names = ["localhost", "127.0.0.1", "::1"];
     if (host !== "0.0.0.0" && host !== "::" && !names.includes(host)) names.push(host);
     const made = await api.createFtpsCertificate({ names, days: 7 });
     cert = made.certPem;
     key = made.keyPem;
-    if (values.caOut === undefined) {
+    if (settings.caOut === undefined) {
       temporary = await mkdtemp(join(tmpdir(), "ftkit-ca-"));
       removeOnExit(temporary);
     }
-    caFile = values.caOut ?? join(temporary!, "ca.pem");
+    caFile = settings.caOut ?? join(temporary!, "ca.pem");
     try {
       await writeFile(caFile, made.caPem);
     } catch (error) {
@@ -128,27 +151,45 @@ export async function startFtps(
     );
     lines.push(`Its CA certificate (trust it in clients): ${caFile}`);
   }
-  const secure = values.implicit ? "implicit" : "explicit";
+  const secure = settings.implicit ? "implicit" : "explicit";
+  // The settings named as serveFtps names its options, given only when set.
+  const passed = Object.fromEntries(
+    ([
+      "allowCcc",
+      "requireTlsResumption",
+      "requireCloseNotify",
+      "passivePorts",
+      "passiveHost",
+      "maxSessions",
+      "maxSessionsPerIp",
+      "maxLoginAttempts",
+      "maxLineLength",
+      "idleTimeoutMs",
+      "loginTimeoutMs",
+      "lineTimeoutMs",
+      "dataTimeoutMs",
+      "tlsHandshakeTimeoutMs",
+      "loginFailureDelayMs",
+      "lockout",
+    ] as const).filter((name) => settings[name] !== undefined).map((
+      name,
+    ) => [name, settings[name]]),
+  );
   const started = api.serveFtps({
     root,
-    host,
-    port: values.port ?? (values.implicit ? 9990 : 2121),
+    ...(socket
+      ? { fd: socket.fd }
+      : { host, port: settings.port ?? (settings.implicit ? 9990 : 2121) }),
     secure,
     tls: { cert, key },
     users,
-    anonymous: values.anonymous ?? false,
-    allowWrite: values.allowWrite ?? false,
-    allowOverwrite: values.allowOverwrite ?? false,
-    allowCcc: values.allowCcc ?? false,
-    requireTlsResumption: values.requireResumption ?? false,
-    ...(values.maxSessions !== undefined ? { maxSessions: values.maxSessions } : {}),
-    ...(values.maxSessionsPerIp !== undefined ? { maxSessionsPerIp: values.maxSessionsPerIp } : {}),
-    ...(values.idleTimeout !== undefined ? { idleTimeoutMs: values.idleTimeout * 1000 } : {}),
-    ...(values.loginTimeout !== undefined ? { loginTimeoutMs: values.loginTimeout * 1000 } : {}),
-    ...(values.allowMissingCloseNotify ? { requireCloseNotify: false } : {}),
-    ...(passivePorts ? { passivePorts } : {}),
-    ...(values.passiveHost ? { passiveHost: values.passiveHost } : {}),
-    onLog: values.quiet ? undefined : (entry) => {
+    anonymous: settings.anonymous ?? false,
+    allowWrite: settings.allowWrite ?? false,
+    allowOverwrite: settings.allowOverwrite ?? false,
+    allowCcc: false,
+    requireTlsResumption: false,
+    ...passed,
+    onLog: settings.quiet ? undefined : (entry) => {
       const line = describeFtps(entry);
       if (line) output.out(line);
     },
@@ -159,32 +200,68 @@ export async function startFtps(
     ftps = await started;
   } catch (error) {
     await removeTemporary();
+    const code = (error as { code?: unknown }).code;
+    if (socket && (code === "EINVAL" || code === "ENOTSOCK" || code === "EBADF")) {
+      throw new UsageError(`--systemd: file descriptor 3 is not a listening TCP socket (${code})`);
+    }
     throw error;
   }
   const server = {
-    async close() {
+    async close(options?: { graceMs?: number }) {
       try {
-        await ftps.close();
+        await ftps.close(options);
       } finally {
         await removeTemporary();
       }
     },
+    get sessions() {
+      return ftps.sessions;
+    },
   };
   const port = ftps.address.port;
+  const bound = ftps.address.host;
   lines.unshift(
-    `Serving ${root} over FTPS (${secure} TLS) on ${where(host, port)}${
-      values.allowWrite ? " (writes allowed)" : " (read-only)"
-    }`,
+    `Serving ${root} over FTPS (${secure} TLS) on ${where(bound, port)}${
+      socket ? " (socket from systemd)" : ""
+    }${settings.allowWrite ? " (writes allowed)" : " (read-only)"}`,
   );
-  const [name, password] = Object.entries(users)[0] ?? ["anonymous", ""];
+  if (socket && socket.more > 0) {
+    lines.push(`systemd passed ${socket.more + 1} sockets; serving the first only (fd 3)`);
+  }
+  const [name, user] = Object.entries(users)[0] ?? ["anonymous", {}];
   if (generatedPassword) lines.push(`User: ftkit, password: ${generatedPassword}`);
-  const scheme = values.implicit ? "ftps" : "ftp";
+  // A password from a file stays out of the output (and the journal); curl asks for it.
+  const shownPassword = name === "anonymous"
+    ? ":x"
+    : user.password !== undefined && !from.usersFromFile
+    ? `:${user.password}`
+    : "";
+  const scheme = settings.implicit ? "ftps" : "ftp";
   lines.push(
-    `Fetch a file with: curl ${values.implicit ? "" : "--ssl-reqd "}${
+    `Fetch a file with: curl ${settings.implicit ? "" : "--ssl-reqd "}${
       caFile ? `--cacert ${caFile} ` : ""
-    }-u ${name}:${password || "x"} -o FILE ${scheme}://${urlHost(host)}:${port}/FILE`,
+    }-u ${name}${shownPassword} -o FILE ${scheme}://${urlHost(bound)}:${port}/FILE`,
   );
-  return { server, lines };
+  const certFile = settings.cert;
+  const keyFile = settings.key;
+  const reloadTls = certFile === undefined || keyFile === undefined ? undefined : async () => {
+    try {
+      const pair = await readPair(certFile, keyFile);
+      ftps.setTls(pair);
+      return {
+        ok: true,
+        line: `Certificate reloaded from ${certFile}: SHA-256 fingerprint ${
+          fingerprintOf(pair.cert)
+        } for new connections`,
+      };
+    } catch (error) {
+      return {
+        ok: false,
+        line: `ftkit: certificate not reloaded, the old one stays: ${(error as Error).message}`,
+      };
+    }
+  };
+  return { server, lines, ...(reloadTls ? { reloadTls } : {}) };
 }
 
 /** One line for the log of what the server did, or undefined for nothing to say. */
@@ -213,7 +290,9 @@ function describeFtps(entry: FtpsLogEntry): string | undefined {
 }
 
 /**
- * Runs `ftkit ftps serve [DIR]` until `signal` aborts (or SIGINT or SIGTERM without one).
+ * Runs `ftkit ftps serve [DIR]` until `signal` aborts (or SIGINT or SIGTERM without one), then
+ * stops gracefully: no new connections, idle sessions answered 421, running transfers given up to
+ * `--shutdown-grace` seconds (default 30) to finish. SIGHUP reads `--cert` and `--key` again.
  *
  * @param args The command line read.
  * @param output Where to write.
@@ -230,33 +309,41 @@ export async function ftpsServe(
   const { values, positionals } = args;
   context.role = "server";
   if (positionals.length > 1) throw new UsageError("'ftps serve' takes one directory");
-  const seconds = (name: string) => integer(values, name);
-  const options = {
-    host: text(values, "host"),
-    port: port(values, "port"),
-    user: values.user as string[] | undefined,
-    implicit: flag(values, "implicit"),
-    cert: text(values, "cert"),
-    key: text(values, "key"),
-    allowWrite: flag(values, "allow-write"),
-    allowOverwrite: flag(values, "allow-overwrite"),
-    anonymous: flag(values, "anonymous"),
-    allowCcc: flag(values, "allow-ccc"),
-    passivePorts: portRange(values, "passive-ports"),
-    passiveHost: text(values, "passive-host"),
-    requireResumption: flag(values, "require-resumption"),
-    maxSessions: integer(values, "max-sessions"),
-    maxSessionsPerIp: integer(values, "max-sessions-per-ip"),
-    idleTimeout: seconds("idle-timeout"),
-    loginTimeout: seconds("login-timeout"),
-    allowMissingCloseNotify: flag(values, "allow-missing-close-notify"),
-    caOut: text(values, "ca-out"),
-    quiet: flag(values, "quiet"),
-  };
-  const root = await directory(positionals[0] ?? ".");
-  const { server, lines } = await startFtps(root, options, output);
+  const configFile = text(values, "config");
+  const fromFile = configFile === undefined ? {} : await loadFtpsConfig(configFile);
+  const fromFlags = settingsFromFlags(values);
+  const settings: FtpsServeSettings = { ...fromFile, ...fromFlags };
+  const caOut = text(values, "ca-out");
+  if (caOut !== undefined) settings.caOut = caOut;
+  const root = await directory(positionals[0] ?? settings.root ?? ".");
+  const { server, lines, reloadTls } = await startFtps(root, settings, output, {
+    usersFromFile: fromFile.users !== undefined && fromFlags.users === undefined,
+  });
   for (const line of lines) output.out(line);
-  await stopped(signal);
-  await server.close();
+  // One reload at a time; a SIGHUP during one is taken after it.
+  let reloading = Promise.resolve();
+  const onHangup = () => {
+    reloading = reloading.then(async () => {
+      const { ok, line } = await reloadTls!();
+      if (ok) output.out(line);
+      else output.err(line);
+    });
+  };
+  if (reloadTls) process.on("SIGHUP", onHangup);
+  try {
+    await stopped(signal);
+  } finally {
+    if (reloadTls) process.off("SIGHUP", onHangup);
+  }
+  const graceMs = settings.shutdownGraceMs ?? 30_000;
+  if (server.sessions > 0) {
+    output.out(
+      `Stopping: no new connections; idle sessions closed, transfers given up to ${
+        graceMs / 1000
+      } s`,
+    );
+  }
+  await server.close({ graceMs });
+  await reloading;
   return 0;
 }

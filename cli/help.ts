@@ -212,11 +212,20 @@ export const COMMANDS: readonly CommandDoc[] = [
       'user "ftkit" gets a random password (printed). Without --cert, an ephemeral CA and',
       "certificate are made for this run; clients trust the CA (--ca-out), whose fingerprint is",
       "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
+      "--config reads settings from a JSON file (flags override it; see the README). SIGHUP",
+      "reads --cert and --key again; SIGTERM or Ctrl-C stops taking connections, answers idle",
+      "sessions 421 and lets transfers finish (up to --shutdown-grace), then exits 0.",
     ],
     options: [
+      { name: "config", value: "FILE", help: "read settings from FILE (JSON); flags override it" },
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
       { name: "port", value: "N", help: "listen on port N (default 2121, 9990 with --implicit)" },
-      { name: "user", value: "NAME:PASS", multiple: true, help: "a user (repeat for more)" },
+      {
+        name: "user",
+        value: "NAME:PASS",
+        multiple: true,
+        help: "a user (repeat for more); PASS may be a hash (ftps passwd)",
+      },
       { name: "implicit", help: "implicit TLS (TLS from the first byte, ftps://)" },
       ...serverTls,
       { name: "allow-write", help: "accept uploads and other changes" },
@@ -237,12 +246,37 @@ export const COMMANDS: readonly CommandDoc[] = [
         name: "allow-missing-close-notify",
         help: "keep protected uploads ended without close_notify",
       },
+      { name: "systemd", help: "serve the socket systemd passes (socket activation, fd 3)" },
+      {
+        name: "shutdown-grace",
+        value: "S",
+        help: "on SIGTERM, let transfers finish for up to S s (default 30)",
+      },
       quietServer,
     ],
     examples: [
       "ftkit ftps serve ./srv --ca-out ca.pem",
       "ftkit ftps serve ./srv --user fred:secret --allow-write --port 2121",
+      "ftkit ftps serve --config /etc/ftkit/ftps.json --systemd",
     ],
+  },
+  {
+    name: "ftps passwd",
+    operands: "",
+    summary: "print a password hash for a user of ftps serve",
+    description: [
+      "Reads a password (FTKIT_PASSWORD; else asked twice on a terminal, not echoed; else",
+      "standard input, one line) and prints its hash, for passwordHash in a --config file or",
+      "--user NAME:HASH. scrypt (N=16384, r=8, p=1) unless --algorithm pbkdf2-sha256.",
+    ],
+    options: [
+      {
+        name: "algorithm",
+        value: "NAME",
+        help: "scrypt (default) or pbkdf2-sha256 (600000 iterations)",
+      },
+    ],
+    examples: ["ftkit ftps passwd", "printf '%s\\n' \"$PASS\" | ftkit ftps passwd"],
   },
   {
     name: "ftps ls",
@@ -285,7 +319,7 @@ export const COMMANDS: readonly CommandDoc[] = [
 /** The commands that group subcommands. */
 export const GROUPS: readonly GroupDoc[] = [
   { name: "tftp", summary: "serve, get and put files over TFTP; decode and encode datagrams" },
-  { name: "ftps", summary: "serve, list, get and put files over FTPS" },
+  { name: "ftps", summary: "serve, list, get and put files over FTPS; hash passwords" },
 ];
 
 /** The help topics that are not commands. */
@@ -305,6 +339,11 @@ export function subcommands(group: string): CommandDoc[] {
 
 const helpOption: OptionDoc = { name: "help", help: "show this help" };
 
+/** `ftkit NAME OPERANDS` (without a space when it takes none). */
+function synopsis(doc: CommandDoc): string {
+  return `ftkit ${doc.name}${doc.operands ? ` ${doc.operands}` : ""}`;
+}
+
 /** `--name VALUE`, or `-h, --help`. */
 function optionLabel(option: OptionDoc): string {
   const long = `--${option.name}${option.value ? ` ${option.value}` : ""}`;
@@ -323,7 +362,7 @@ export function commandHelp(doc: CommandDoc): string {
   return [
     `ftkit ${doc.name}: ${doc.summary}`,
     "",
-    `Usage: ftkit ${doc.name} ${doc.operands}${doc.options.length > 0 ? " [OPTIONS]" : ""}`,
+    `Usage: ${synopsis(doc)}${doc.options.length > 0 ? " [OPTIONS]" : ""}`,
     "",
     ...doc.description,
     "",
@@ -403,7 +442,7 @@ export function exitCodesHelp(): string {
 export function commandReference(): string {
   const lines = ["```"];
   for (const doc of COMMANDS) {
-    lines.push(`ftkit ${doc.name} ${doc.operands}`);
+    lines.push(synopsis(doc));
     lines.push(...doc.description.map((line) => `    ${line}`));
     if (doc.options.length > 0) {
       lines.push(...table(doc.options.map((option) => [optionLabel(option), option.help]), "  "));
