@@ -260,7 +260,10 @@ describe("serveFtps close({ graceMs }): transfers finish, idle sessions get 421"
     assert.equal((await idle.reply()).text, "421 Server shutting down: closing the connection.");
     await idle.closed();
     assert.equal(await refused(port), true);
-    assert.equal(server.sessions, 1, "the downloading session runs on");
+    await until(
+      () => server.sessions === 1,
+      "the idle session to end; the downloading one runs on",
+    );
     held.release();
     const bytes = await within(download, "the download");
     assert.equal(Buffer.compare(Buffer.from(bytes), Buffer.from(content)), 0);
