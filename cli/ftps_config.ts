@@ -309,7 +309,7 @@ const lockout: Check<false | { attempts: number; windowMs: number; durationMs: n
 
 /** The flag reader for a setting in seconds that the file gives in ms. */
 const secondsFlag = (values: ParsedArgs["values"], name: string): number | undefined => {
-  const seconds = integer(values, name, { max: 2_000_000 });
+  const seconds = integer(values, name);
   return seconds === undefined ? undefined : seconds * 1000;
 };
 

@@ -208,13 +208,11 @@ export const COMMANDS: readonly CommandDoc[] = [
     description: [
       "Serves DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or 9990 with --implicit). TLS is",
       "required before login and on data. Read-only unless --allow-write; uploads and renames",
-      "never replace files unless --allow-overwrite. Without --user, the",
-      'user "ftkit" gets a random password (printed). Without --cert, an ephemeral CA and',
-      "certificate are made for this run; clients trust the CA (--ca-out), whose fingerprint is",
-      "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
-      "--config reads settings from a JSON file (flags override it; see the README). SIGHUP",
-      "reads --cert and --key again; SIGTERM or Ctrl-C stops taking connections, answers idle",
-      "sessions 421 and lets transfers finish (up to --shutdown-grace), then exits 0.",
+      'never replace files unless --allow-overwrite. Without --user, the user "ftkit" gets a',
+      "random password (printed). Without --cert, an ephemeral CA and certificate are made for",
+      "this run; clients trust the CA (--ca-out), whose fingerprint is printed. A protected upload",
+      "is kept only when the client ends it with TLS close_notify. --config FILE: settings in JSON",
+      "(README). SIGHUP reloads --cert/--key; SIGTERM lets transfers finish, then exits 0.",
     ],
     options: [
       { name: "config", value: "FILE", help: "read settings from FILE (JSON); flags override it" },
@@ -276,7 +274,7 @@ export const COMMANDS: readonly CommandDoc[] = [
         help: "scrypt (default) or pbkdf2-sha256 (600000 iterations)",
       },
     ],
-    examples: ["ftkit ftps passwd", "printf '%s\\n' \"$PASS\" | ftkit ftps passwd"],
+    examples: ["ftkit ftps passwd", "ftkit ftps passwd --algorithm pbkdf2-sha256 < password.txt"],
   },
   {
     name: "ftps ls",

@@ -13,7 +13,7 @@ import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { join } from "node:path";
-import { createFtpsCertificate } from "../ftps/mod.ts";
+import { createFtpsCertificate, verifyFtpsPassword } from "../ftps/mod.ts";
 import { connectFtps } from "./ftps/_connect.ts";
 import { RawFtp, readAll } from "./ftps/_raw_ftp.ts";
 import { missing, PEER, tempDir } from "./interop/_peers.ts";
@@ -309,5 +309,125 @@ describe("ftkit ftps serve as a service", () => {
       if (running.child.exitCode === null) running.signal("SIGTERM");
       await running.exited;
     }
+  });
+});
+
+/** Runs a command under a pseudo-terminal, answers each prompt in turn (once it shows), and
+ * prints as JSON what the terminal showed and the exit code. */
+const PTY_PROMPTS = `
+import json, os, pty, select, sys, time
+argv, answers = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+out = b""
+def pump(until, seconds):
+    global out
+    deadline = time.time() + seconds
+    while time.time() < deadline and not until(out):
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            out += data
+for prompt, answer in answers:
+    pump(lambda o: o.count(prompt.encode()) > 0, 120)
+    os.write(fd, answer.encode())
+pump(lambda o: False, 120)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"output": out.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status)}))
+`;
+
+describe("ftkit ftps passwd", () => {
+  /** Runs `ftkit ftps passwd ARGS` with standard input `input` and the environment `env`. */
+  async function passwd(args: string[], input: string | undefined, env: Record<string, string>) {
+    const environment: Record<string, string> = {};
+    for (const [name, value] of Object.entries(process.env)) {
+      if (value !== undefined && name !== "FTKIT_PASSWORD") environment[name] = value;
+    }
+    const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+    const child = spawn(program, [...programArgs, "ftps", "passwd", ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...environment, ...env },
+    });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (chunk) => (out += chunk));
+    child.stderr!.on("data", (chunk) => (err += chunk));
+    child.stdin!.end(input ?? "");
+    const code = await within(
+      new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? -1))),
+      "ftkit ftps passwd",
+      120_000,
+    );
+    return { code, out, err };
+  }
+
+  test("a hash of the password on standard input, FTKIT_PASSWORD, or --algorithm's", async () => {
+    const piped = await passwd([], "secret\n", {});
+    assert.equal(piped.code, 0, piped.err);
+    const [hash] = piped.out.split("\n");
+    assert.match(hash, /^\$scrypt\$N=16384,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    assert.equal(await verifyFtpsPassword("secret", hash), true, "the line end is no part of it");
+    const fromEnv = await passwd(["--algorithm", "pbkdf2-sha256"], undefined, {
+      FTKIT_PASSWORD: "other",
+    });
+    assert.equal(fromEnv.code, 0, fromEnv.err);
+    assert.match(fromEnv.out, /^\$pbkdf2-sha256\$i=600000\$/);
+    assert.equal(await verifyFtpsPassword("other", fromEnv.out.trim()), true);
+    assert.equal(await verifyFtpsPassword("secret", fromEnv.out.trim()), false);
+  });
+
+  test("two lines, none, or an unknown algorithm: exit 2", async () => {
+    for (
+      const [args, input, message] of [
+        [[], "a\nb\n", /one line on standard input: the password/],
+        [[], "", /no password given/],
+        [["--algorithm", "md5"], "x\n", /--algorithm takes scrypt or pbkdf2-sha256, not 'md5'/],
+      ] as const
+    ) {
+      const result = await passwd([...args], input, {});
+      assert.equal(result.code, 2, result.err);
+      assert.match(result.err, message);
+      assert.equal(result.out, "");
+    }
+  });
+
+  test("on a terminal: asked twice, nothing echoed; two that differ are refused", {
+    skip: skipPython,
+  }, async () => {
+    const [program, programArgs] = runtimeCommand(projectFile("cli.ts"));
+    const argv = [program, ...programArgs, "ftps", "passwd"];
+    const withoutPassword = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => name !== "FTKIT_PASSWORD"),
+    );
+    const run = async (second: string) => {
+      const child = spawn(PEER.python, [
+        "-c",
+        PTY_PROMPTS,
+        JSON.stringify(argv),
+        JSON.stringify([["Password: ", "s3cret\r"], ["Again: ", second]]),
+      ], { stdio: ["ignore", "pipe", "inherit"], env: withoutPassword });
+      let out = "";
+      child.stdout!.on("data", (chunk) => (out += chunk));
+      await within(
+        new Promise((resolve) => child.on("close", resolve)),
+        "the terminal run",
+        120_000,
+      );
+      return JSON.parse(out) as { output: string; code: number };
+    };
+    const same = await run("s3cret\r");
+    assert.equal(same.code, 0, same.output);
+    assert.doesNotMatch(same.output, /s3cret/, "not echoed");
+    const hash = same.output.match(/\$scrypt\$\S+/)?.[0];
+    assert.ok(hash, same.output);
+    assert.equal(await verifyFtpsPassword("s3cret", hash), true);
+    const other = await run("secret\r");
+    assert.equal(other.code, 2, other.output);
+    assert.match(other.output, /the passwords do not match/);
   });
 });
