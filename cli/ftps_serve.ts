@@ -103,7 +103,10 @@ export async function startFtps(
   let socket: { fd: number; more: number } | undefined;
   if (settings.systemd) {
     if (settings.host !== undefined || settings.port !== undefined) {
-      throw new UsageError("--systemd: the socket comes from systemd; give no --host or --port");
+      throw new UsageError(
+        "--systemd: the socket comes from systemd; give no --host or --port (listen.host, " +
+          "listen.port)",
+      );
     }
     socket = systemdSocket();
   }

@@ -315,30 +315,29 @@ describe("ftkit ftps serve as a service", () => {
 /** Runs a command under a pseudo-terminal, answers each prompt in turn (once it shows), and
  * prints as JSON what the terminal showed and the exit code. */
 const PTY_PROMPTS = `
-import json, os, pty, select, sys, time
+import json, os, pty, select, sys
 argv, answers = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(argv[0], argv)
-out = b""
-def pump(until, seconds):
-    global out
-    deadline = time.time() + seconds
-    while time.time() < deadline and not until(out):
-        if select.select([fd], [], [], 0.2)[0]:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            out += data
+seen = bytearray()
+def more():
+    if not select.select([fd], [], [], 120)[0]:
+        return False
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:  # EIO: the command ended
+        return False
+    seen.extend(chunk)
+    return len(chunk) > 0
 for prompt, answer in answers:
-    pump(lambda o: o.count(prompt.encode()) > 0, 120)
+    while prompt.encode() not in seen and more():
+        pass
     os.write(fd, answer.encode())
-pump(lambda o: False, 120)
-_, status = os.waitpid(pid, 0)
-print(json.dumps({"output": out.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status)}))
+while more():
+    pass
+status = os.waitpid(pid, 0)[1]
+print(json.dumps({"output": seen.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status)}))
 `;
 
 describe("ftkit ftps passwd", () => {
