@@ -262,7 +262,7 @@ function repeated(values: ParsedArgs["values"], name: string): string[] | undefi
 }
 
 /** Why `text` is not an IP network or address as the server's options take them, if it is not. */
-function notNetwork(text: string): string | undefined {
+export function notNetwork(text: string): string | undefined {
   try {
     parseIpNetwork(text);
     return undefined;

@@ -1,24 +1,16 @@
 // `ftkit ftps serve`: an FTPS server on a directory, with an ephemeral certificate unless one is
-// given; `startFtps` also starts the FTPS half of `ftkit serve`.
+// given, its settings from flags and a configuration file (cli/ftps_config.ts); as a service, on
+// systemd's socket, with its certificate read again on SIGHUP and a graceful stop. `startFtps`
+// also starts the FTPS half of `ftkit serve`.
 
+import process from "node:process";
+import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FtpsBandwidth, FtpsLogEntry, FtpsLogWriter } from "../ftps/mod.ts";
-import {
-  byteRate,
-  byteSize,
-  directory,
-  flag,
-  integer,
-  networks,
-  type ParsedArgs,
-  passiveHostRules,
-  port,
-  portRange,
-  text,
-  UsageError,
-} from "./args.ts";
+import type { FtpsLogEntry, FtpsLogWriter, FtpsUserOptions } from "../ftps/mod.ts";
+import { directory, type ParsedArgs, text, UsageError } from "./args.ts";
+import { type FtpsServeSettings, loadFtpsConfig, settingsFromFlags } from "./ftps_config.ts";
 import { CliError, Exit, type FailureContext, oneLine, reading } from "./errors.ts";
 import { ftpsApi } from "./ftps.ts";
 import {
@@ -33,102 +25,100 @@ import {
 
 /** A started FTPS server and the lines that tell how to reach it. */
 export interface StartedFtps {
-  /** The server; closing it also removes the ephemeral CA's temporary file. */
-  server: { close(): Promise<void> };
+  /** The server; closing it also removes the ephemeral CA's temporary file. With `graceMs`,
+   * running transfers may finish first. */
+  server: { close(options?: { graceMs?: number }): Promise<void>; readonly sessions: number };
   /** What to print about it: where it listens, its certificate, the user and a curl command. */
   lines: string[];
-}
-
-/** A `bandwidth` or `userBandwidth` option from two rates, when either is given. */
-function bandwidthOption(
-  name: "bandwidth" | "userBandwidth",
-  upload: number | undefined,
-  download: number | undefined,
-): { bandwidth?: FtpsBandwidth; userBandwidth?: FtpsBandwidth } {
-  if (upload === undefined && download === undefined) return {};
-  return {
-    [name]: {
-      ...(upload !== undefined ? { upload } : {}),
-      ...(download !== undefined ? { download } : {}),
-    },
-  };
+  /** With certificate files: reads them again and gives them to the server (new handshakes use
+   * them); the line to print, and whether it worked (else the old certificate stays). */
+  reloadTls?: () => Promise<{ ok: boolean; line: string }>;
 }
 
 /**
- * Starts the FTPS server the command line asks for.
+ * The socket systemd passes (socket activation, sd_listen_fds(3)): file descriptor 3, when
+ * `LISTEN_PID` is this process and `LISTEN_FDS` is 1 or more. The variables are removed, so that
+ * nothing this process starts takes them for its own.
+ *
+ * @param env The environment (default: the process's).
+ * @param pid This process's id.
+ * @returns The descriptor, and how many more sockets came (they are not used).
+ */
+export function systemdSocket(
+  env: Record<string, string | undefined> = process.env,
+  pid: number = process.pid,
+): { fd: number; more: number } {
+  const fds = Number(env.LISTEN_FDS);
+  if (env.LISTEN_PID !== String(pid) || !Number.isSafeInteger(fds) || fds < 1) {
+    const got = env.LISTEN_PID === undefined
+      ? "LISTEN_PID is not set"
+      : env.LISTEN_PID !== String(pid)
+      ? `LISTEN_PID is ${env.LISTEN_PID}, this process is ${pid}`
+      : `LISTEN_FDS is ${env.LISTEN_FDS ?? "not set"}`;
+    throw new UsageError(
+      `--systemd: no socket from systemd for this process (${got}); start it from a .socket unit`,
+    );
+  }
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_FDNAMES;
+  return { fd: 3, more: fds - 1 };
+}
+
+/** The first certificate of a PEM chain's SHA-256 fingerprint, or "?" when it cannot be read. */
+function fingerprintOf(chain: string): string {
+  try {
+    return new X509Certificate(chain).fingerprint256;
+  } catch {
+    return "?";
+  }
+}
+
+/**
+ * Starts the FTPS server the settings ask for.
  *
  * @param root The directory to serve.
- * @param values The options, read from the command line.
+ * @param settings What to serve, to whom and how (from the flags, and a file if given).
  * @param output Where the server's log goes.
+ * @param from Where the settings came from: `usersFromFile` keeps passwords out of the lines
+ * printed.
  * @returns The server and the lines to print.
  */
 export async function startFtps(
   root: string,
-  values: {
-    host?: string;
-    port?: number;
-    user?: readonly string[];
-    implicit?: boolean;
-    cert?: string;
-    key?: string;
-    allowWrite?: boolean;
-    allowOverwrite?: boolean;
-    anonymous?: boolean;
-    allowCcc?: boolean;
-    passivePorts?: [number, number];
-    passiveHost?: { network?: string; host?: string }[];
-    proxyProtocol?: string[];
-    dataThroughProxy?: boolean;
-    requireResumption?: boolean;
-    maxSessions?: number;
-    maxSessionsPerIp?: number;
-    maxSessionsPerUser?: number;
-    uploadRate?: number;
-    downloadRate?: number;
-    userUploadRate?: number;
-    userDownloadRate?: number;
-    quotaBytes?: number;
-    quotaFiles?: number;
-    idleTimeout?: number;
-    loginTimeout?: number;
-    allowMissingCloseNotify?: boolean;
-    caOut?: string;
-    quiet?: boolean;
-    log?: string;
-    logFormat?: string;
-  },
+  settings: FtpsServeSettings,
   output: CliOutput,
+  from: { usersFromFile?: boolean } = {},
 ): Promise<StartedFtps> {
-  if ((values.cert === undefined) !== (values.key === undefined)) {
+  if ((settings.cert === undefined) !== (settings.key === undefined)) {
     throw new UsageError("--cert and --key go together");
   }
-  const logFormat = values.logFormat ?? "json";
-  if (logFormat !== "json" && logFormat !== "xferlog") {
-    throw new UsageError(`--log-format takes json or xferlog, not '${logFormat}'`);
-  }
-  if (values.logFormat !== undefined && values.log === undefined) {
+  const logFormat = settings.logFormat ?? "json";
+  if (settings.logFormat !== undefined && settings.log === undefined) {
     throw new UsageError("--log-format needs --log FILE");
   }
-  if (values.dataThroughProxy && !values.proxyProtocol) {
+  if (settings.dataThroughProxy && !settings.proxyProtocol) {
     throw new UsageError("--data-through-proxy goes with --proxy-protocol");
   }
-  const users: Record<string, string> = {};
-  for (const entry of values.user ?? []) {
-    const at = entry.indexOf(":");
-    if (at <= 0 || at === entry.length - 1) {
-      throw new UsageError(`--user takes NAME:PASS, not '${entry}'`);
-    }
-    users[entry.slice(0, at)] = entry.slice(at + 1);
-  }
+  const users: Record<string, FtpsUserOptions> = { ...settings.users };
   let generatedPassword: string | undefined;
-  if (Object.keys(users).length === 0 && !values.anonymous) {
+  if (Object.keys(users).length === 0 && !settings.anonymous) {
     const random = crypto.getRandomValues(new Uint8Array(9));
     generatedPassword = btoa(String.fromCharCode(...random)).replace(/[+/]/g, "x");
-    users.ftkit = generatedPassword;
+    users.ftkit = { password: generatedPassword };
   }
-  const passivePorts = values.passivePorts;
+  let socket: { fd: number; more: number } | undefined;
+  if (settings.systemd) {
+    if (settings.host !== undefined || settings.port !== undefined) {
+      throw new UsageError(
+        "--systemd: the socket comes from systemd; give no --host or --port (listen.host, " +
+          "listen.port)",
+      );
+    }
+    socket = systemdSocket();
+  }
   const api = await ftpsApi();
-  const host = values.host ?? "127.0.0.1";
+  const host = settings.host ?? "127.0.0.1";
   const lines: string[] = [];
   let cert: string;
   let key: string;
@@ -143,20 +133,23 @@ export async function startFtps(
     forgetOnExit(dir);
     await rm(dir, { recursive: true, force: true });
   };
-  if (values.cert !== undefined) {
-    cert = await reading(readFile(values.cert, "utf8"), values.cert, "--cert");
-    key = await reading(readFile(values.key!, "utf8"), values.key!, "--key");
+  const readPair = async (certFile: string, keyFile: string) => ({
+    cert: await reading(readFile(certFile, "utf8"), certFile, "--cert"),
+    key: await reading(readFile(keyFile, "utf8"), keyFile, "--key"),
+  });
+  if (settings.cert !== undefined) {
+    ({ cert, key } = await readPair(settings.cert, settings.key!));
   } else {
     const names = ["localhost", "127.0.0.1", "::1"];
     if (host !== "0.0.0.0" && host !== "::" && !names.includes(host)) names.push(host);
     const made = await api.createFtpsCertificate({ names, days: 7 });
     cert = made.certPem;
     key = made.keyPem;
-    if (values.caOut === undefined) {
+    if (settings.caOut === undefined) {
       temporary = await mkdtemp(join(tmpdir(), "ftkit-ca-"));
       removeOnExit(temporary);
     }
-    caFile = values.caOut ?? join(temporary!, "ca.pem");
+    caFile = settings.caOut ?? join(temporary!, "ca.pem");
     try {
       await writeFile(caFile, made.caPem);
     } catch (error) {
@@ -168,12 +161,39 @@ export async function startFtps(
     );
     lines.push(`Its CA certificate (trust it in clients): ${caFile}`);
   }
-  const secure = values.implicit ? "implicit" : "explicit";
+  const secure = settings.implicit ? "implicit" : "explicit";
+  // The settings named as serveFtps names its options, given only when set.
+  const passed = Object.fromEntries(
+    ([
+      "allowCcc",
+      "requireTlsResumption",
+      "requireCloseNotify",
+      "passivePorts",
+      "passiveHost",
+      "maxSessions",
+      "maxSessionsPerIp",
+      "maxLoginAttempts",
+      "maxLineLength",
+      "idleTimeoutMs",
+      "loginTimeoutMs",
+      "lineTimeoutMs",
+      "dataTimeoutMs",
+      "tlsHandshakeTimeoutMs",
+      "loginFailureDelayMs",
+      "lockout",
+      "maxSessionsPerUser",
+      "bandwidth",
+      "userBandwidth",
+      "userQuota",
+    ] as const).filter((name) => settings[name] !== undefined).map((
+      name,
+    ) => [name, settings[name]]),
+  );
   let logWriter: FtpsLogWriter | undefined;
   // The log on standard output takes the place of the lines that describe each entry.
-  const logToOutput = values.log === "-";
-  if (values.log !== undefined) {
-    const sink = logToOutput ? (line: string) => output.out(line) : values.log;
+  const logToOutput = settings.log === "-";
+  if (settings.log !== undefined) {
+    const sink = logToOutput ? (line: string) => output.out(line) : settings.log;
     const onError = (error: Error) => output.err(`ftkit: --log: ${oneLine(error)}`);
     try {
       logWriter = logFormat === "xferlog"
@@ -181,50 +201,38 @@ export async function startFtps(
         : api.ftpsJsonLogWriter(sink, { onError });
     } catch (error) {
       await removeTemporary();
-      throw new CliError(`--log: cannot write '${values.log}': ${oneLine(error)}`, Exit.localWrite);
+      throw new CliError(
+        `--log: cannot write '${settings.log}': ${oneLine(error)}`,
+        Exit.localWrite,
+      );
     }
   }
   const started = api.serveFtps({
     root,
-    host,
-    port: values.port ?? (values.implicit ? 9990 : 2121),
+    ...(socket
+      ? { fd: socket.fd }
+      : { host, port: settings.port ?? (settings.implicit ? 9990 : 2121) }),
     secure,
     tls: { cert, key },
     users,
-    anonymous: values.anonymous ?? false,
-    allowWrite: values.allowWrite ?? false,
-    allowOverwrite: values.allowOverwrite ?? false,
-    allowCcc: values.allowCcc ?? false,
-    requireTlsResumption: values.requireResumption ?? false,
-    ...(values.maxSessions !== undefined ? { maxSessions: values.maxSessions } : {}),
-    ...(values.maxSessionsPerIp !== undefined ? { maxSessionsPerIp: values.maxSessionsPerIp } : {}),
-    ...(values.maxSessionsPerUser !== undefined
-      ? { maxSessionsPerUser: values.maxSessionsPerUser }
-      : {}),
-    ...bandwidthOption("bandwidth", values.uploadRate, values.downloadRate),
-    ...bandwidthOption("userBandwidth", values.userUploadRate, values.userDownloadRate),
-    ...(values.quotaBytes !== undefined || values.quotaFiles !== undefined
-      ? {
-        userQuota: {
-          ...(values.quotaBytes !== undefined ? { bytes: values.quotaBytes } : {}),
-          ...(values.quotaFiles !== undefined ? { files: values.quotaFiles } : {}),
-        },
-      }
-      : {}),
-    ...(values.idleTimeout !== undefined ? { idleTimeoutMs: values.idleTimeout * 1000 } : {}),
-    ...(values.loginTimeout !== undefined ? { loginTimeoutMs: values.loginTimeout * 1000 } : {}),
-    ...(values.allowMissingCloseNotify ? { requireCloseNotify: false } : {}),
-    ...(passivePorts ? { passivePorts } : {}),
-    ...(values.passiveHost ? { passiveHost: values.passiveHost } : {}),
-    ...(values.proxyProtocol
+    anonymous: settings.anonymous ?? false,
+    allowWrite: settings.allowWrite ?? false,
+    allowOverwrite: settings.allowOverwrite ?? false,
+    allowCcc: false,
+    requireTlsResumption: false,
+    ...passed,
+    ...(settings.proxyProtocol
       ? {
         proxyProtocol: {
-          trusted: values.proxyProtocol,
-          dataThroughProxy: values.dataThroughProxy ?? false,
+          trusted: settings.proxyProtocol,
+          dataThroughProxy: settings.dataThroughProxy ?? false,
+          ...(settings.proxyHeaderTimeoutMs !== undefined
+            ? { headerTimeoutMs: settings.proxyHeaderTimeoutMs }
+            : {}),
         },
       }
       : {}),
-    onLog: values.quiet || logToOutput ? undefined : (entry) => {
+    onLog: settings.quiet || logToOutput ? undefined : (entry) => {
       const line = describeFtps(entry);
       if (line) output.out(line);
     },
@@ -236,32 +244,68 @@ export async function startFtps(
     ftps = await started;
   } catch (error) {
     await removeTemporary();
+    const code = (error as { code?: unknown }).code;
+    if (socket && (code === "EINVAL" || code === "ENOTSOCK" || code === "EBADF")) {
+      throw new UsageError(`--systemd: file descriptor 3 is not a listening TCP socket (${code})`);
+    }
     throw error;
   }
   const server = {
-    async close() {
+    async close(options?: { graceMs?: number }) {
       try {
-        await ftps.close();
+        await ftps.close(options);
       } finally {
         await removeTemporary();
       }
     },
+    get sessions() {
+      return ftps.sessions;
+    },
   };
   const port = ftps.address.port;
+  const bound = ftps.address.host;
   lines.unshift(
-    `Serving ${root} over FTPS (${secure} TLS) on ${where(host, port)}${
-      values.allowWrite ? " (writes allowed)" : " (read-only)"
-    }`,
+    `Serving ${root} over FTPS (${secure} TLS) on ${where(bound, port)}${
+      socket ? " (socket from systemd)" : ""
+    }${settings.allowWrite ? " (writes allowed)" : " (read-only)"}`,
   );
-  const [name, password] = Object.entries(users)[0] ?? ["anonymous", ""];
+  if (socket && socket.more > 0) {
+    lines.push(`systemd passed ${socket.more + 1} sockets; serving the first only (fd 3)`);
+  }
+  const [name, user] = Object.entries(users)[0] ?? ["anonymous", {}];
   if (generatedPassword) lines.push(`User: ftkit, password: ${generatedPassword}`);
-  const scheme = values.implicit ? "ftps" : "ftp";
+  // A password from a file stays out of the output (and the journal); curl asks for it.
+  const shownPassword = name === "anonymous"
+    ? ":x"
+    : user.password !== undefined && !from.usersFromFile
+    ? `:${user.password}`
+    : "";
+  const scheme = settings.implicit ? "ftps" : "ftp";
   lines.push(
-    `Fetch a file with: curl ${values.implicit ? "" : "--ssl-reqd "}${
+    `Fetch a file with: curl ${settings.implicit ? "" : "--ssl-reqd "}${
       caFile ? `--cacert ${caFile} ` : ""
-    }-u ${name}:${password || "x"} -o FILE ${scheme}://${urlHost(host)}:${port}/FILE`,
+    }-u ${name}${shownPassword} -o FILE ${scheme}://${urlHost(bound)}:${port}/FILE`,
   );
-  return { server, lines };
+  const certFile = settings.cert;
+  const keyFile = settings.key;
+  const reloadTls = certFile === undefined || keyFile === undefined ? undefined : async () => {
+    try {
+      const pair = await readPair(certFile, keyFile);
+      ftps.setTls(pair);
+      return {
+        ok: true,
+        line: `Certificate reloaded from ${certFile}: SHA-256 fingerprint ${
+          fingerprintOf(pair.cert)
+        } for new connections`,
+      };
+    } catch (error) {
+      return {
+        ok: false,
+        line: `ftkit: certificate not reloaded, the old one stays: ${(error as Error).message}`,
+      };
+    }
+  };
+  return { server, lines, ...(reloadTls ? { reloadTls } : {}) };
 }
 
 /** One line for the log of what the server did, or undefined for nothing to say. */
@@ -300,7 +344,9 @@ function describeFtps(entry: FtpsLogEntry): string | undefined {
 }
 
 /**
- * Runs `ftkit ftps serve [DIR]` until `signal` aborts (or SIGINT or SIGTERM without one).
+ * Runs `ftkit ftps serve [DIR]` until `signal` aborts (or SIGINT or SIGTERM without one), then
+ * stops gracefully: no new connections, idle sessions answered 421, running transfers given up to
+ * `--shutdown-grace` seconds (default 30) to finish. SIGHUP reads `--cert` and `--key` again.
  *
  * @param args The command line read.
  * @param output Where to write.
@@ -317,44 +363,41 @@ export async function ftpsServe(
   const { values, positionals } = args;
   context.role = "server";
   if (positionals.length > 1) throw new UsageError("'ftps serve' takes one directory");
-  const seconds = (name: string) => integer(values, name);
-  const options = {
-    host: text(values, "host"),
-    port: port(values, "port"),
-    user: values.user as string[] | undefined,
-    implicit: flag(values, "implicit"),
-    cert: text(values, "cert"),
-    key: text(values, "key"),
-    allowWrite: flag(values, "allow-write"),
-    allowOverwrite: flag(values, "allow-overwrite"),
-    anonymous: flag(values, "anonymous"),
-    allowCcc: flag(values, "allow-ccc"),
-    passivePorts: portRange(values, "passive-ports"),
-    passiveHost: passiveHostRules(values, "passive-host"),
-    proxyProtocol: networks(values, "proxy-protocol"),
-    dataThroughProxy: flag(values, "data-through-proxy"),
-    requireResumption: flag(values, "require-resumption"),
-    maxSessions: integer(values, "max-sessions"),
-    maxSessionsPerIp: integer(values, "max-sessions-per-ip"),
-    maxSessionsPerUser: integer(values, "max-sessions-per-user"),
-    uploadRate: byteRate(values, "upload-rate"),
-    downloadRate: byteRate(values, "download-rate"),
-    userUploadRate: byteRate(values, "user-upload-rate"),
-    userDownloadRate: byteRate(values, "user-download-rate"),
-    quotaBytes: byteSize(values, "quota-bytes"),
-    quotaFiles: integer(values, "quota-files", { min: 0 }),
-    idleTimeout: seconds("idle-timeout"),
-    loginTimeout: seconds("login-timeout"),
-    allowMissingCloseNotify: flag(values, "allow-missing-close-notify"),
-    caOut: text(values, "ca-out"),
-    quiet: flag(values, "quiet"),
-    log: text(values, "log"),
-    logFormat: text(values, "log-format"),
-  };
-  const root = await directory(positionals[0] ?? ".");
-  const { server, lines } = await startFtps(root, options, output);
+  const configFile = text(values, "config");
+  const fromFile = configFile === undefined ? {} : await loadFtpsConfig(configFile);
+  const fromFlags = settingsFromFlags(values);
+  const settings: FtpsServeSettings = { ...fromFile, ...fromFlags };
+  const caOut = text(values, "ca-out");
+  if (caOut !== undefined) settings.caOut = caOut;
+  const root = await directory(positionals[0] ?? settings.root ?? ".");
+  const { server, lines, reloadTls } = await startFtps(root, settings, output, {
+    usersFromFile: fromFile.users !== undefined && fromFlags.users === undefined,
+  });
   for (const line of lines) output.out(line);
-  await stopped(signal);
-  await server.close();
+  // One reload at a time; a SIGHUP during one is taken after it.
+  let reloading = Promise.resolve();
+  const onHangup = () => {
+    reloading = reloading.then(async () => {
+      const { ok, line } = await reloadTls!();
+      if (ok) output.out(line);
+      else output.err(line);
+    });
+  };
+  if (reloadTls) process.on("SIGHUP", onHangup);
+  try {
+    await stopped(signal);
+  } finally {
+    if (reloadTls) process.off("SIGHUP", onHangup);
+  }
+  const graceMs = settings.shutdownGraceMs ?? 30_000;
+  if (server.sessions > 0) {
+    output.out(
+      `Stopping: no new connections; idle sessions closed, transfers given up to ${
+        graceMs / 1000
+      } s`,
+    );
+  }
+  await server.close({ graceMs });
+  await reloading;
   return 0;
 }

@@ -222,19 +222,26 @@ export const COMMANDS: readonly CommandDoc[] = [
     description: [
       "Serves DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or 9990 with --implicit). TLS is",
       "required before login and on data. Read-only unless --allow-write; uploads and renames",
-      "never replace files unless --allow-overwrite. Without --user, the",
-      'user "ftkit" gets a random password (printed). Without --cert, an ephemeral CA and',
-      "certificate are made for this run; clients trust the CA (--ca-out), whose fingerprint is",
-      "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
+      'never replace files unless --allow-overwrite. Without --user, the user "ftkit" gets a',
+      "random password (printed). Without --cert, an ephemeral CA and certificate are made for",
+      "this run; clients trust the CA (--ca-out), whose fingerprint is printed. A protected upload",
+      "is kept only when the client ends it with TLS close_notify. --config FILE: settings in JSON",
+      "(README). SIGHUP reloads --cert/--key; SIGTERM lets transfers finish, then exits 0.",
       "--log appends an audit log: each session, login, transfer (its path as the client sees",
       "it, its bytes and outcome), delete, rename, mkdir and rmdir, tagged with a session id.",
       "Behind NAT or a load balancer: --passive-host (CIDR= alone keeps the server's own address",
       "for CIDR) and --proxy-protocol (HAProxy's send-proxy or send-proxy-v2 in front).",
     ],
     options: [
+      { name: "config", value: "FILE", help: "read settings from FILE (JSON); flags override it" },
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
       { name: "port", value: "N", help: "listen on port N (default 2121, 9990 with --implicit)" },
-      { name: "user", value: "NAME:PASS", multiple: true, help: "a user (repeat for more)" },
+      {
+        name: "user",
+        value: "NAME:PASS",
+        multiple: true,
+        help: "a user (repeat for more); PASS may be a hash (ftps passwd)",
+      },
       { name: "implicit", help: "implicit TLS (TLS from the first byte, ftps://)" },
       ...serverTls,
       { name: "allow-write", help: "accept uploads and other changes" },
@@ -278,13 +285,37 @@ export const COMMANDS: readonly CommandDoc[] = [
         help: "keep protected uploads ended without close_notify",
       },
       ...serverLog,
+      { name: "systemd", help: "serve the socket systemd passes (socket activation, fd 3)" },
+      {
+        name: "shutdown-grace",
+        value: "S",
+        help: "on SIGTERM, let transfers finish for up to S s (default 30)",
+      },
       quietServer,
     ],
     examples: [
-      "ftkit ftps serve ./srv --user fred:secret --allow-write --port 2121",
       "ftkit ftps serve ./srv --allow-write --log /var/log/ftkit.xferlog --log-format xferlog",
       "ftkit ftps serve ./srv --proxy-protocol 127.0.0.1 --passive-host localhost",
+      "ftkit ftps serve --config /etc/ftkit/ftps.json --systemd",
     ],
+  },
+  {
+    name: "ftps passwd",
+    operands: "",
+    summary: "print a password hash for a user of ftps serve",
+    description: [
+      "Reads a password (FTKIT_PASSWORD; else asked twice on a terminal, not echoed; else",
+      "standard input, one line) and prints its hash, for passwordHash in a --config file or",
+      "--user NAME:HASH. scrypt (N=16384, r=8, p=1) unless --algorithm pbkdf2-sha256.",
+    ],
+    options: [
+      {
+        name: "algorithm",
+        value: "NAME",
+        help: "scrypt (default) or pbkdf2-sha256 (600000 iterations)",
+      },
+    ],
+    examples: ["ftkit ftps passwd", "ftkit ftps passwd --algorithm pbkdf2-sha256 < password.txt"],
   },
   {
     name: "ftps ls",
@@ -327,7 +358,7 @@ export const COMMANDS: readonly CommandDoc[] = [
 /** The commands that group subcommands. */
 export const GROUPS: readonly GroupDoc[] = [
   { name: "tftp", summary: "serve, get and put files over TFTP; decode and encode datagrams" },
-  { name: "ftps", summary: "serve, list, get and put files over FTPS" },
+  { name: "ftps", summary: "serve, list, get and put files over FTPS; hash passwords" },
 ];
 
 /** The help topics that are not commands. */
@@ -347,6 +378,11 @@ export function subcommands(group: string): CommandDoc[] {
 
 const helpOption: OptionDoc = { name: "help", help: "show this help" };
 
+/** `ftkit NAME OPERANDS` (without a space when it takes none). */
+function synopsis(doc: CommandDoc): string {
+  return `ftkit ${doc.name}${doc.operands ? ` ${doc.operands}` : ""}`;
+}
+
 /** `--name VALUE`, or `-h, --help`. */
 function optionLabel(option: OptionDoc): string {
   const long = `--${option.name}${option.value ? ` ${option.value}` : ""}`;
@@ -365,7 +401,7 @@ export function commandHelp(doc: CommandDoc): string {
   return [
     `ftkit ${doc.name}: ${doc.summary}`,
     "",
-    `Usage: ftkit ${doc.name} ${doc.operands}${doc.options.length > 0 ? " [OPTIONS]" : ""}`,
+    `Usage: ${synopsis(doc)}${doc.options.length > 0 ? " [OPTIONS]" : ""}`,
     "",
     ...doc.description,
     "",
@@ -445,7 +481,7 @@ export function exitCodesHelp(): string {
 export function commandReference(): string {
   const lines = ["```"];
   for (const doc of COMMANDS) {
-    lines.push(`ftkit ${doc.name} ${doc.operands}`);
+    lines.push(synopsis(doc));
     lines.push(...doc.description.map((line) => `    ${line}`));
     if (doc.options.length > 0) {
       lines.push(...table(doc.options.map((option) => [optionLabel(option), option.help]), "  "));

@@ -15,6 +15,7 @@ import {
 } from "./args.ts";
 import { classify, Exit, type FailureContext } from "./errors.ts";
 import { ftpsCommand } from "./ftps.ts";
+import { ftpsPasswd } from "./ftps_passwd.ts";
 import { ftpsServe } from "./ftps_serve.ts";
 import {
   type CommandDoc,
@@ -55,6 +56,7 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   "tftp decode": (args, output) => tftpCodec("decode", args, output),
   "tftp encode": (args, output) => tftpCodec("encode", args, output),
   "ftps serve": ftpsServe,
+  "ftps passwd": (args, output, signal) => ftpsPasswd(args, output, signal),
   "ftps ls": (args, output, signal, context) => ftpsCommand("ls", args, output, signal, context),
   "ftps get": (args, output, signal, context) => ftpsCommand("get", args, output, signal, context),
   "ftps put": (args, output, signal, context) => ftpsCommand("put", args, output, signal, context),
@@ -183,7 +185,8 @@ export async function runCli(
     return await HANDLERS[command](parse(asked.doc, asked.args), io, signal, context);
   } catch (error) {
     if (error instanceof UsageError) {
-      output.err(`ftkit: ${error.message}`);
+      // One line for each mistake (a configuration file may have several).
+      for (const line of error.message.split("\n")) output.err(`ftkit: ${line}`);
       const pointer = error.command ?? command;
       output.err(`Try 'ftkit ${pointer ? `${pointer} ` : ""}--help'.`);
       return Exit.usage;

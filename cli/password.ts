@@ -1,6 +1,6 @@
 // A password for `--user NAME` given without one: from FTKIT_PASSWORD, then ~/.netrc (as curl and
-// lftp read it), then a prompt on a terminal that does not echo what is typed. The password is
-// never printed.
+// lftp read it), then a prompt on a terminal that does not echo what is typed; and a new password
+// to hash (`ftkit ftps passwd`). The password is never printed.
 
 import process from "node:process";
 import { readFile } from "node:fs/promises";
@@ -163,4 +163,54 @@ export async function findPassword(
     `no password for ${user}@${host}: give --user ${user}:PASS, set FTKIT_PASSWORD, ` +
       "add it to ~/.netrc, or run in a terminal to be asked",
   );
+}
+
+/** The longest password read from standard input. */
+const MAX_PIPED_PASSWORD = 4096;
+
+/** Standard input to its end (bounded), as text. */
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Uint8Array | string>) {
+    const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+    length += bytes.length;
+    if (length > MAX_PIPED_PASSWORD) {
+      throw new UsageError(`the password on standard input is over ${MAX_PIPED_PASSWORD} bytes`);
+    }
+    chunks.push(bytes);
+  }
+  const all = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/**
+ * A new password, to be hashed: `FTKIT_PASSWORD`; else, on a terminal, asked twice without echo
+ * (they must match); else standard input, its one line (the line end is not part of it). Empty is
+ * a usage error.
+ */
+export async function newPassword(signal: AbortSignal | undefined): Promise<string> {
+  let password = process.env.FTKIT_PASSWORD;
+  if (password === undefined) {
+    if (process.stdin.isTTY && typeof process.stdin.setRawMode === "function") {
+      password = await prompt("Password: ", signal);
+      if (password !== "" && await prompt("Again: ", signal) !== password) {
+        throw new UsageError("the passwords do not match");
+      }
+    } else {
+      const text = await readStdin();
+      const end = text.search(/\r?\n/);
+      if (end !== -1 && text.slice(end).replace(/^\r?\n/, "") !== "") {
+        throw new UsageError("one line on standard input: the password");
+      }
+      password = end === -1 ? text : text.slice(0, end);
+    }
+  }
+  if (password === "") throw new UsageError("no password given (an empty one is refused)");
+  return password;
 }

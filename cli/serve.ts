@@ -2,6 +2,7 @@
 
 import { directory, flag, type ParsedArgs, port, text, UsageError } from "./args.ts";
 import type { FailureContext } from "./errors.ts";
+import { logFormatFlag, usersFromFlags } from "./ftps_config.ts";
 import { type StartedFtps, startFtps } from "./ftps_serve.ts";
 import { type CliOutput, stopped, urlHost, where } from "./output.ts";
 import { runtimeApi, tftpReports, tftpServing } from "./tftp.ts";
@@ -39,10 +40,11 @@ export async function serveBoth(
   });
   let ftpsServer: StartedFtps;
   try {
+    const users = usersFromFlags(values.user as string[] | undefined);
     ftpsServer = await startFtps(root, {
       host,
       port: ftpsPort,
-      user: values.user as string[] | undefined,
+      ...(users ? { users } : {}),
       cert: text(values, "cert"),
       key: text(values, "key"),
       allowWrite: flag(values, "allow-write"),
@@ -50,7 +52,7 @@ export async function serveBoth(
       caOut: text(values, "ca-out"),
       quiet: flag(values, "quiet"),
       log: text(values, "log"),
-      logFormat: text(values, "log-format"),
+      logFormat: logFormatFlag(values, "log-format"),
     }, output);
   } catch (error) {
     await tftp.close();

@@ -225,6 +225,14 @@ export class ClientDataChannel {
     return id;
   }
 
+  /** Whether the transfer in progress has its positive final reply (226) and waits only for the
+   * end of its data: the server is done with it, and its bytes are still coming. */
+  get awaitsOnlyData(): boolean {
+    const transfer = this.#transfer;
+    return transfer !== undefined && !transfer.aborted && !transfer.dataEnded &&
+      transfer.finalReply !== undefined && transfer.finalReply.code < 300;
+  }
+
   /** The session closed: forgets the transfer; returns why its data connection failed, if it
    * did, for the transfer's `failed` event. */
   close(): Error | undefined {

@@ -36,7 +36,9 @@ export interface ServerShared {
   readonly transport: FtpServerTransport;
   /** The options of each session's machine. */
   readonly session: FtpServerSessionOptions;
-  /** The server's TLS context (`undefined` for plain FTP). */
+  /** The server's TLS context for new handshakes, now (`undefined` for plain FTP): replaced when
+   * the server's certificate is (`setTls`), while each session keeps the one it secured its
+   * control connection with, which its data connections need to resume its TLS session. */
   readonly context: FtpTlsServerContext | undefined;
   /** Checks logins, and locks out addresses. */
   readonly guard: LoginGuard;
@@ -102,6 +104,8 @@ export class ServerSessionDriver {
   #preread: Uint8Array | undefined;
   /** Until the first bytes come: whether a PROXY header among them is refused. */
   #refuseProxyHeader: boolean;
+  /** The TLS context of this session: the one its control connection was secured with. */
+  #tls: FtpTlsServerContext | undefined;
 
   /**
    * Makes the session's machine; `run` starts it.
@@ -111,16 +115,19 @@ export class ServerSessionDriver {
    * @param peer The client, as the connection (and its PROXY header) say, and any bytes read
    * from it already.
    * @param sessionId The session's id, for its log entries and events.
+   * @param tls The TLS context of an implicit connection's handshake (default: the server's now).
    */
   constructor(
     shared: ServerShared,
     control: FtpServerSocket,
     peer: SessionPeer,
     sessionId: string,
+    tls: FtpTlsServerContext | undefined = shared.context,
   ) {
     this.#shared = shared;
     this.#control = control;
     this.#sessionId = sessionId;
+    this.#tls = tls;
     this.#remote = peer.remote;
     this.#preread = peer.preread;
     this.#key = clientKey(this.#remote);
@@ -133,9 +140,13 @@ export class ServerSessionDriver {
       ...shared.session,
       passiveHost: shared.passiveHosts.hostFor(canonicalFtpHost(this.#remote)!),
     });
+    // deno-lint-ignore no-this-alias
+    const session = this;
     this.#transferContext = {
       transport: shared.transport,
-      tls: shared.context,
+      get tls() {
+        return session.#tls;
+      },
       passivePorts: shared.passivePorts,
       timeoutMs: shared.dataTimeoutMs,
       requireCloseNotify: shared.requireCloseNotify,
@@ -199,6 +210,14 @@ export class ServerSessionDriver {
     } finally {
       await this.#teardown();
     }
+  }
+
+  /**
+   * Ends the session as soon as it can (the server is going down): at once with 421 when it is
+   * idle, else once its transfer (or the command being answered) is done.
+   */
+  shutdown(): void {
+    this.#enqueue(() => this.#machine.shutdown(performance.now()));
   }
 
   /** Stops the session now (the server is closing). */
@@ -281,6 +300,7 @@ export class ServerSessionDriver {
           machine.controlUpgradeFailed(now(), "handshake");
           return;
         }
+        this.#tls = context;
         machine.controlUpgraded(now());
         return;
       }
@@ -513,7 +533,7 @@ export class ServerSessionDriver {
             unique: false,
             ...(request.size !== undefined ? { size: request.size } : {}),
           }, open);
-          await this.#next().open(async () => ({ write: stream }));
+          await this.#next().open(() => Promise.resolve({ write: stream }));
           return { ok: true };
         }
         case "write-unique": {
@@ -523,7 +543,7 @@ export class ServerSessionDriver {
             unique: true,
             ...(request.size !== undefined ? { size: request.size } : {}),
           }, () => storage.writeUnique(request.directory));
-          await this.#next().open(async () => ({ write: stream }));
+          await this.#next().open(() => Promise.resolve({ write: stream }));
           return { ok: true, path };
         }
         case "mkdir":

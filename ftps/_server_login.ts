@@ -11,6 +11,11 @@ import { ftpDirectoryStorage } from "./directory.ts";
 import type { FtpStorage } from "./storage.ts";
 import type { FtpPeerCertificate } from "./transport.ts";
 import type { FtpsLoginRequest, FtpsUserOptions, ServeFtpsOptions } from "./server_options.ts";
+import {
+  checkFtpsPasswordHash,
+  looksLikeFtpsPasswordHash,
+  verifyFtpsPassword,
+} from "./password_hash.ts";
 
 /** A fingerprint without colons, upper case, for comparisons. */
 function fingerprintKey(text: string): string {
@@ -37,6 +42,64 @@ export function clientKey(address: string): string {
   const canonical = canonicalFtpHost(address) ?? address;
   if (!canonical.includes(":")) return canonical;
   return `${canonical.split(":").slice(0, 4).join(":")}::/64`;
+}
+
+/** Password hashes computed at once: each takes up to 128 MiB and a second (see password_hash.ts);
+ * more logins wait their turn. */
+const MAX_HASHING = 4;
+
+/** Runs at most `limit` tasks at once; the others wait in order. */
+class Gate {
+  readonly #limit: number;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#limit) await new Promise<void>((go) => this.#waiting.push(go));
+    else this.#running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}
+
+/**
+ * Throws unless every user's password is usable: a `passwordHash` of the right form within the
+ * work bounds, never both `password` and `passwordHash`, and no hash given as a password in clear
+ * (which would let anyone who reads the hash log in with it).
+ *
+ * @param users The server's users.
+ * @returns A hash of theirs, if any: checked against for unknown users, so that a login takes
+ * as long whether the user exists or not.
+ */
+function checkUsers(users: ServeFtpsOptions["users"]): string | undefined {
+  let anyHash: string | undefined;
+  for (const [name, entry] of Object.entries(users ?? {})) {
+    const user: FtpsUserOptions = typeof entry === "string" ? { password: entry } : entry;
+    const where = `users.${name}`;
+    if (user.password !== undefined && looksLikeFtpsPasswordHash(user.password)) {
+      throw new TypeError(
+        `${where}: a password hash given as the password: give it as passwordHash`,
+      );
+    }
+    if (user.passwordHash === undefined) continue;
+    if (user.password !== undefined) {
+      throw new TypeError(`${where}: give password or passwordHash, not both`);
+    }
+    if (typeof user.passwordHash !== "string") {
+      throw new TypeError(`${where}.passwordHash: not a string`);
+    }
+    const problem = checkFtpsPasswordHash(user.passwordHash);
+    if (problem) throw new TypeError(`${where}.passwordHash: ${problem}`);
+    anyHash ??= user.passwordHash;
+  }
+  return anyHash;
 }
 
 /** The lockout policy: failed logins within a window that lock an address out for a while. */
@@ -75,6 +138,10 @@ export class LoginGuard {
   readonly #lockedUntil = new Map<string, number>();
   /** Directory storages by root and access, so that users sharing a root share one. */
   readonly #directories = new Map<string, FtpStorage>();
+  /** Bounds the password hashes computed at once. */
+  readonly #hashing = new Gate(MAX_HASHING);
+  /** A hash of a user's, checked against when the user named has none. */
+  readonly #decoy: string | undefined;
 
   /**
    * Takes the options; throws when nobody could log in, or a user would have nothing to see.
@@ -97,6 +164,7 @@ export class LoginGuard {
             (options.anonymous.root !== undefined || options.anonymous.storage !== undefined)));
       if (!everyUserHasOwn) throw new TypeError("Give root or storage: what the server serves");
     }
+    this.#decoy = checkUsers(options.users);
     this.#options = options;
     this.#onError = onError;
     const policy = options.lockout ?? DEFAULT_LOCKOUT;
@@ -198,9 +266,17 @@ export class LoginGuard {
       }
       return answer === false ? undefined : answer;
     }
-    const entry = options.users?.[request.user];
-    if (entry === undefined || !Object.hasOwn(options.users!, request.user)) return undefined;
-    const user: FtpsUserOptions = typeof entry === "string" ? { password: entry } : entry;
+    const entry = Object.hasOwn(options.users ?? {}, request.user)
+      ? options.users![request.user]
+      : undefined;
+    const user: FtpsUserOptions | undefined = typeof entry === "string"
+      ? { password: entry }
+      : entry;
+    if (user?.passwordHash === undefined && request.password !== undefined && this.#decoy) {
+      // As long as a real check: whether the user exists does not show in the time taken.
+      await this.#verify(request.password, this.#decoy);
+    }
+    if (user === undefined) return undefined;
     if (request.password === undefined) {
       const certificate = request.certificate;
       if (!certificate || !user.certificates) return undefined;
@@ -209,10 +285,15 @@ export class LoginGuard {
         ? this.#userStorage(user)
         : undefined;
     }
-    if (user.password === undefined || !sameSecret(request.password, user.password)) {
-      return undefined;
-    }
-    return this.#userStorage(user);
+    const ok = user.passwordHash !== undefined
+      ? await this.#verify(request.password, user.passwordHash)
+      : user.password !== undefined && sameSecret(request.password, user.password);
+    return ok ? this.#userStorage(user) : undefined;
+  }
+
+  /** Checks a password against a hash, a few at a time. */
+  #verify(password: string, hash: string): Promise<boolean> {
+    return this.#hashing.run(() => verifyFtpsPassword(password, hash));
   }
 
   #directory(root: string, allowWrite: boolean, allowOverwrite: boolean): FtpStorage {

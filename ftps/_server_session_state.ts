@@ -222,6 +222,9 @@ export class ServerState {
   refusedListener = false;
   /** After REIN, resumption of TLS sessions may not be mandated (RFC 4217 section 13). */
   resumptionWaived = false;
+  /** The server is going down (`shutdown`): the session ends with 421 once no transfer runs and
+   * no answer is owed. */
+  shuttingDown = false;
 
   /**
    * Makes the state of a session not started yet.

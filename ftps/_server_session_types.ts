@@ -323,5 +323,6 @@ export type FtpServerEvent =
       | "line-timeout"
       | "too-many-logins"
       | "protocol-error"
-      | "tls-failed";
+      | "tls-failed"
+      | "shutdown";
   };

@@ -37,7 +37,8 @@ type DataFailure = Exclude<FtpDataResult, { ok: true }>;
 export interface ServerTransferContext {
   /** Listens for passive connections and connects active ones. */
   readonly transport: FtpServerTransport;
-  /** The server's TLS context (for protected data connections). */
+  /** The session's TLS context (for protected data connections): the one its control connection
+   * was secured with, so that they can resume its TLS session. */
   readonly tls: FtpTlsServerContext | undefined;
   /** The passive port range, if one is set. */
   readonly passivePorts: readonly [number, number] | undefined;

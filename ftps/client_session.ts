@@ -177,6 +177,9 @@ export class FtpClientSession {
   #nextId = 1;
   #protected = false;
   readonly #transfers: ClientDataChannel;
+  /** The server went away (421, or the end of the control stream) after answering the transfer
+   * in progress in full: the session closes once that transfer's data has ended. */
+  #closeAfterData: { reason: "server-closed"; error: Error } | undefined;
 
   /**
    * Makes a session machine.
@@ -262,7 +265,8 @@ export class FtpClientSession {
     if (this.#state === "idle") throw new TypeError("Session not started");
     // Not once closed, nor between AUTH's 234 and TLS; a reply can end the session (421, a
     // failed login) or start TLS: the rest is not read.
-    const reading = () => this.#state !== "closed" && this.#state !== "upgrading";
+    const reading = () =>
+      this.#state !== "closed" && this.#state !== "upgrading" && !this.#closeAfterData;
     if (!reading()) return;
     const garbage = this.#control.read(bytes, (reply) => {
       this.#reply(now, reply);
@@ -277,10 +281,10 @@ export class FtpClientSession {
    * @param _now The current time in ms.
    */
   receiveEnd(_now: number): void {
-    if (this.#state === "closed") return;
+    if (this.#state === "closed" || this.#closeAfterData) return;
     const first = this.#control.awaiting[0];
     if (first?.kind === "QUIT") this.#close(first.reason, first.error);
-    else this.#close("server-closed", new Error("The server closed the control connection"));
+    else this.#serverGone(new Error("The server closed the control connection"));
   }
 
   /**
@@ -570,7 +574,7 @@ export class FtpClientSession {
     if (reply.code === 421) {
       // RFC 959 section 5.4: 421 may answer any command, or none: the server is going away.
       const answered = first?.shown ?? "(no command)";
-      return this.#close("server-closed", new FtpReplyError(answered, reply));
+      return this.#serverGone(new FtpReplyError(answered, reply));
     }
     switch (this.#state) {
       case "greeting":
@@ -684,6 +688,16 @@ export class FtpClientSession {
     this.#send(now, operation.command, operation.awaiting);
   }
 
+  /**
+   * The server closed the session (421, or the end of the control stream). A transfer it answered
+   * in full first (a server shutting down sends 226, then 421) is not lost: its data, on another
+   * connection, may still be arriving, and the session closes once it has.
+   */
+  #serverGone(error: Error): void {
+    if (this.#transfers.awaitsOnlyData) this.#closeAfterData = { reason: "server-closed", error };
+    else this.#close("server-closed", error);
+  }
+
   /** Completes operation `id` on a positive completion (2yz), else fails it with the reply. */
   #settle(now: number, id: number, shown: string, reply: FtpReply): void {
     if (replyClass(reply.code) === "2yz") this.#complete(now, id, reply);
@@ -704,6 +718,8 @@ export class FtpClientSession {
    * an ABOR that overtook it is due. */
   #finishOperation(now: number): void {
     this.#current = undefined;
+    const gone = this.#closeAfterData;
+    if (gone) return this.#close(gone.reason, gone.error);
     this.#state = this.#control.awaiting.length === 0 ? "ready" : "aborting";
     this.#next(now);
   }

@@ -22,7 +22,12 @@ import { ServerQuotas } from "./_server_quota.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
 import { PassiveHosts, resolvePassiveHost } from "./_server_passive.ts";
 import { proxyPolicy, readProxyHeader, type SessionPeer } from "./_server_proxy.ts";
-import type { FtpsLogWriter, FtpsServer, ServeFtpsOptions } from "./server_options.ts";
+import type {
+  FtpsLogWriter,
+  FtpsServer,
+  FtpsServerCloseOptions,
+  ServeFtpsOptions,
+} from "./server_options.ts";
 
 export * from "./server_options.ts";
 
@@ -96,11 +101,10 @@ async function serve(
   if (secure !== "none" && !options.tls) {
     throw new TypeError(`FTPS (${secure}) needs tls: a certificate and key`);
   }
-  const context = secure === "none" || !options.tls
-    ? undefined
-    : isContext(options.tls)
-    ? options.tls
-    : transport.tlsContext(options.tls);
+  const makeContext = (tls: FtpTlsServerOptions | FtpTlsServerContext) =>
+    isContext(tls) ? tls : transport.tlsContext(tls);
+  /** The TLS context of the handshakes to come (`setTls` replaces it). */
+  let context = secure === "none" || !options.tls ? undefined : makeContext(options.tls);
   const guard = new LoginGuard(options, onError);
   const limits = new ServerLimits(options);
   const quotas = new ServerQuotas(options, onError);
@@ -128,6 +132,9 @@ async function serve(
 
   const shared: ServerShared = {
     transport,
+    get context() {
+      return context;
+    },
     session: {
       tls: secure,
       requireTlsForLogin: options.requireTlsForLogin,
@@ -144,7 +151,6 @@ async function serve(
       requireTlsResumption: options.requireTlsResumption,
       certificateLogin: context?.options.requestClientCertificate ?? false,
     },
-    context,
     guard,
     limits,
     quotas,
@@ -172,12 +178,21 @@ async function serve(
   let connections = 0;
   const nextSessionId = (): string => `${tag}-${++connections}`;
 
+  if (options.fd !== undefined) {
+    if (!Number.isSafeInteger(options.fd) || options.fd < 0) {
+      throw new RangeError(`fd must be a file descriptor (0 or more), got ${options.fd}`);
+    }
+    if (options.host !== undefined || options.port !== undefined) {
+      throw new TypeError("Give fd, or host and port: the socket of fd listens already");
+    }
+  }
   // Loopback unless told otherwise: serving the network is a choice made out loud.
-  const host = options.host ?? "127.0.0.1";
   const listener = await transport.listen({
-    host,
+    host: options.host ?? "127.0.0.1",
     port: options.port ?? (secure === "implicit" ? 990 : 21),
+    ...(options.fd !== undefined ? { fd: options.fd } : {}),
   });
+  const host = listener.host ?? options.host ?? "127.0.0.1";
   const sessions = new Set<ServerSessionDriver>();
   const perIp = new Map<string, number>();
   /** Connections holding a session slot: sessions, and those still in their implicit handshake. */
@@ -191,9 +206,13 @@ async function serve(
 
   /** Implicit FTPS: TLS from the first byte (past a PROXY header: `preread` and on), its
    * handshake bounded in time. */
-  const implicitTls = (socket: FtpServerSocket, preread?: Uint8Array): Promise<FtpServerSocket> =>
+  const implicitTls = (
+    socket: FtpServerSocket,
+    tls: FtpTlsServerContext = context!,
+    preread?: Uint8Array,
+  ): Promise<FtpServerSocket> =>
     within(
-      socket.acceptTls(context!, preread ? { preread } : {}),
+      socket.acceptTls(tls, preread ? { preread } : {}),
       handshakeTimeoutMs,
       "TLS handshake timed out",
       () => socket.close(),
@@ -217,7 +236,7 @@ async function serve(
     let stream: FtpServerSocket = socket;
     try {
       if (secure === "implicit") {
-        stream = await implicitTls(socket, peer.preread);
+        stream = await implicitTls(socket, context, peer.preread);
       }
       const reply = encodeFtpReply(
         421,
@@ -308,9 +327,10 @@ async function serve(
     try {
       let control = socket;
       let preread = peer.preread;
+      const tls = context;
       if (secure === "implicit") {
         try {
-          control = await implicitTls(socket, preread);
+          control = await implicitTls(socket, tls, preread);
           preread = undefined;
         } catch {
           socket.close();
@@ -322,7 +342,7 @@ async function serve(
         control.close();
         return;
       }
-      driver = new ServerSessionDriver(shared, control, { ...peer, preread }, sessionId);
+      driver = new ServerSessionDriver(shared, control, { ...peer, preread }, sessionId, tls);
       sessions.add(driver);
       await driver.run();
     } finally {
@@ -348,16 +368,56 @@ async function serve(
     }
   })();
 
-  async function close(): Promise<void> {
-    if (closing) return;
+  /** Cuts a graceful close's grace short. */
+  let endGrace: () => void = () => {};
+  const graceEnded = new Promise<void>((resolve) => (endGrace = resolve));
+  let closed: Promise<void> | undefined;
+
+  async function shutDown(graceMs: number): Promise<void> {
     closing = true;
     listener.close();
     await accepting;
+    if (graceMs > 0) {
+      // Idle sessions end with 421 now, the others once their transfer is done.
+      for (const session of sessions) session.shutdown();
+      const everyone = Promise.all([...running]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        everyone,
+        graceEnded,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
     for (const session of sessions) session.kill();
     for (const socket of awaitingHeader) socket.close();
     await Promise.all([...running]);
     // Every session's last entry is written: the log files can close.
     await closeWriters();
+  }
+
+  function close(closeOptions: FtpsServerCloseOptions = {}): Promise<void> {
+    const graceMs = closeOptions.graceMs ?? 0;
+    if (!(graceMs >= 0 && graceMs <= 2 ** 31 - 1)) {
+      throw new RangeError(`graceMs must be from 0 to 2147483647, got ${graceMs}`);
+    }
+    if (closed) {
+      if (graceMs === 0) endGrace();
+      return closed;
+    }
+    return closed = shutDown(graceMs);
+  }
+
+  function setTls(tls: FtpTlsServerOptions | FtpTlsServerContext): void {
+    if (!context) throw new TypeError('The server is plain FTP (secure: "none"): no TLS to set');
+    const next = makeContext(tls);
+    if (
+      (next.options.requestClientCertificate ?? false) !==
+        (context.options.requestClientCertificate ?? false)
+    ) {
+      throw new TypeError("setTls cannot change requestClientCertificate");
+    }
+    context = next;
   }
 
   return {
@@ -366,6 +426,7 @@ async function serve(
       return sessions.size;
     },
     close,
-    [Symbol.asyncDispose]: close,
+    setTls,
+    [Symbol.asyncDispose]: () => close(),
   };
 }

@@ -16,8 +16,14 @@ import type { FtpStorage } from "./storage.ts";
 import type { FtpPeerCertificate, FtpTlsServerContext, FtpTlsServerOptions } from "./transport.ts";
 /** One user of {@linkcode ServeFtpsOptions.users}. */
 export interface FtpsUserOptions {
-  /** The password (absent: this user logs in only with a certificate). */
+  /** The password, in clear (absent, with no `passwordHash`: this user logs in only with a
+   * certificate). A text that begins `$scrypt$` or `$pbkdf2-sha256$` is refused here: give a hash
+   * as `passwordHash`. */
   password?: string;
+  /** The password's hash instead of the password: `$scrypt$N=..,r=..,p=..$SALT$HASH` or
+   * `$pbkdf2-sha256$i=..$SALT$HASH`, from `hashFtpsPassword` or `ftkit ftps passwd`. Checked at
+   * start (form and work bounds); logins compare it in constant time. */
+  passwordHash?: string;
   /** SHA-256 fingerprints (`AB:CD:...`, colons and case optional) of TLS client certificates
    * that log this user in without a password (232, RFC 4217 section 12.2). */
   certificates?: readonly string[];
@@ -383,6 +389,13 @@ export interface ServeFtpsOptions extends
   host?: string;
   /** The port (default 21, or 990 when implicit; 0 picks a free one). */
   port?: number;
+  /**
+   * Serve on a TCP socket that listens already, inherited as this file descriptor, instead of
+   * binding `host` and `port` (which must then be absent): systemd socket activation passes its
+   * first socket as 3 (`LISTEN_FDS`, sd_listen_fds(3)), so a service can serve port 21 without
+   * the privilege to bind it. Node, Bun and Deno can adopt one.
+   */
+  fd?: number;
   /** Passive data ports come from this inclusive range (default: any free port). */
   passivePorts?: readonly [number, number];
   /**
@@ -459,12 +472,41 @@ export interface ServeFtpsOptions extends
   onError?: (error: Error) => void;
 }
 
+/** Options of {@linkcode FtpsServer.close}. */
+export interface FtpsServerCloseOptions {
+  /**
+   * How long transfers that are running may take to finish, in ms (default 0: every session and
+   * transfer is closed at once). Listening stops at once; idle sessions are answered 421 and
+   * closed at once; a session with a transfer running gets its transfer's reply, then 421. What
+   * still runs at the deadline is closed then.
+   */
+  graceMs?: number;
+}
+
 /** A running FTPS server. */
 export interface FtpsServer extends AsyncDisposable {
   /** Where it listens. */
   readonly address: { readonly host: string; readonly port: number };
   /** Sessions open now. */
   readonly sessions: number;
-  /** Stops listening and closes every session and transfer. */
-  close(): Promise<void>;
+  /**
+   * Stops listening and closes every session and transfer: at once, or after the transfers that
+   * are running finish (`graceMs`). A second call while a graceful close runs returns the same
+   * promise; without `graceMs` it cuts the grace short.
+   */
+  close(options?: FtpsServerCloseOptions): Promise<void>;
+  /**
+   * Replaces the server's certificate and key (say, renewed) for the TLS handshakes that come
+   * next: AUTH TLS and implicit TLS on new connections, and the data connections of sessions that
+   * secure their control connection from now on. Sessions secured before keep the certificate
+   * they began with, so that their data connections still resume their TLS session (RFC 4217
+   * section 10.2). `requestClientCertificate` cannot change.
+   *
+   * @param tls The new certificate chain and key (and the other TLS options), or a context
+   * already made by the transport.
+   * @throws {TypeError} When the server is plain FTP, `requestClientCertificate` changes, or the
+   * key does not match the certificate. The old certificate stays in use.
+   * @throws {Error} When the certificate or key cannot be read (the old ones stay in use).
+   */
+  setTls(tls: FtpTlsServerOptions | FtpTlsServerContext): void;
 }

@@ -41,7 +41,7 @@ export type {
  *
  * Inputs: `start`, `receive`, `controlUpgraded`, `controlUpgradeFailed`, `controlCleared`,
  * `loginResult`, `certificateResult`, `storageResult`, `dataListening`, `dataListenFailed`, `dataResult`,
- * `handleTimeout`. Outputs: `pollTransmit` (reply bytes), `pollEvent`, `pollTimeout`.
+ * `handleTimeout`, `shutdown`. Outputs: `pollTransmit` (reply bytes), `pollEvent`, `pollTimeout`.
  *
  * The whole RFC 959 command set is served over an abstract storage: the machine asks for
  * `storage` requests (stat, list, read, write, mkdir, ...) and data connections
@@ -372,6 +372,23 @@ export class FtpServerSession {
     }
   }
 
+  /**
+   * The server is going down: the session ends with 421 (RFC 959 section 4.2: "Service not
+   * available, closing control connection", which may answer any command when the service must
+   * shut down) as soon as it can. At once when it is idle; a transfer running (or one the command
+   * being answered starts) runs to its end and gets its reply first; commands not run yet are
+   * dropped, except those that may run during the transfer (ABOR, STAT, ...).
+   *
+   * @param now The current time in ms.
+   */
+  shutdown(now: number): void {
+    const s = this.#state;
+    if (s.phase === "idle") throw new TypeError("Session not started");
+    if (this.isClosed()) return;
+    s.shuttingDown = true;
+    this.#drain(now);
+  }
+
   #expectWaiting(what: string): void {
     if (this.#state.phase !== "waiting") throw new TypeError(`Not waiting for ${what}`);
   }
@@ -385,12 +402,17 @@ export class FtpServerSession {
 
   /** Runs the held command lines in order, while the machine can: not while it waits for the
    * driver, and during a transfer only the commands the table lets run then, so that replies
-   * keep the order of their commands. */
+   * keep the order of their commands. Once the server is shutting down and nothing runs, the
+   * session ends. */
   #drain(now: number): void {
     const s = this.#state;
     while (s.pending.length > 0 && s.phase === "running") {
-      if (s.transfer && !runsDuringTransfer(s.pending[0])) return;
+      if (s.transfer ? !runsDuringTransfer(s.pending[0]) : s.shuttingDown) break;
       runCommand(s, s.pending.shift()!, now);
+    }
+    if (s.shuttingDown && s.phase === "running" && !s.transfer) {
+      s.reply(421, "Server shutting down: closing the connection.");
+      s.close("shutdown");
     }
   }
 }

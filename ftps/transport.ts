@@ -192,6 +192,8 @@ export interface FtpServerSocket extends FtpSocket {
 export interface FtpServerListener {
   /** The port it listens on. */
   readonly port: number;
+  /** The address it listens on, where the transport knows it (a socket adopted by `fd`). */
+  readonly host?: string;
   /** The next connection, or `null` once the listener is closed. */
   accept(): Promise<FtpServerSocket | null>;
   /** Stops listening; connections accepted but not yet taken are dropped. */
@@ -202,8 +204,12 @@ export interface FtpServerListener {
 export interface FtpServerTransport {
   /** Makes the TLS context for control and data connections. Throws on a bad key or certificate. */
   tlsContext(options: FtpTlsServerOptions): FtpTlsServerContext;
-  /** Listens on `host` (an IP address) at `port` (0: a free one). */
-  listen(options: { host: string; port: number }): Promise<FtpServerListener>;
+  /**
+   * Listens on `host` (an IP address) at `port` (0: a free one); or, given `fd`, adopts the TCP
+   * socket listening on that file descriptor (systemd socket activation), and `host` and `port`
+   * are not used. A transport that cannot adopt a socket rejects.
+   */
+  listen(options: { host: string; port: number; fd?: number }): Promise<FtpServerListener>;
   /** Opens a TCP connection (an active-mode data connection), from `localAddress` if given. */
   connect(options: { host: string; port: number; localAddress?: string }): Promise<FtpServerSocket>;
 }

@@ -53,6 +53,7 @@ interface StepResult {
  * run once, under Deno (with coverage); Bun and Node run the others.
  */
 const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
+  "cli/ftps_config_test",
   "codec/ftp_ascii_test",
   "codec/ftp_property_test",
   "codec/ftp_servers_test",

@@ -374,6 +374,10 @@ class NodeTcpListener implements FtpServerListener {
     const address = this.#server.address();
     return typeof address === "object" && address ? address.port : 0;
   }
+  get host(): string | undefined {
+    const address = this.#server.address();
+    return typeof address === "object" && address ? address.address : undefined;
+  }
   async accept(): Promise<NodeFtpSocket | null> {
     const socket = this.#arrived.shift() ??
       (this.#closed
@@ -397,11 +401,15 @@ export const nodeFtpServerTransport: FtpServerTransport = {
   tlsContext(options) {
     return new NodeTlsServerContext(options);
   },
-  listen({ host, port }) {
+  listen({ host, port, fd }) {
     return new Promise((resolve, reject) => {
       const server = createServer();
       server.once("error", reject);
-      server.listen({ port, host, backlog: 511, exclusive: true }, () => {
+      // An inherited socket listens already: Node, Bun and Deno (node:net) all adopt one by its
+      // descriptor (measured: Node 20, Bun 1.4, Deno 2.9); one that is no listening socket fails
+      // with EINVAL.
+      const where = fd !== undefined ? { fd } : { port, host, backlog: 511, exclusive: true };
+      server.listen(where, () => {
         server.off("error", reject);
         resolve(new NodeTcpListener(server, true));
       });

@@ -7,6 +7,7 @@
 import type { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { createSecureContext, type SecureContext, Server as TlsServer, TLSSocket } from "node:tls";
 import type {
   FtpPeerCertificate,
@@ -79,6 +80,7 @@ export class NodeTlsServerContext implements FtpTlsServerContext {
     this.options = options;
     const list = (value: string | readonly string[]) =>
       typeof value === "string" ? value : value.join("\n");
+    checkKeyPair(list(options.cert), options.key);
     this.secureContext = createSecureContext({
       cert: list(options.cert),
       key: options.key,
@@ -92,6 +94,23 @@ export class NodeTlsServerContext implements FtpTlsServerContext {
     });
     this.sessionServer = IS_NODE ? sessionCacheServer() : undefined;
   }
+}
+
+/**
+ * Throws unless `key` is the private key of the chain's first certificate: node:tls checks that
+ * on Bun only (Node took an EC key of another certificate, Deno even a certificate that is no PEM;
+ * measured), and a mismatch would fail every handshake later instead of the server's start.
+ */
+function checkKeyPair(chain: string, key: string): void {
+  const leaf = chain.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/)?.[0];
+  if (!leaf) throw new TypeError("The certificate is not PEM (-----BEGIN CERTIFICATE-----)");
+  let matches: boolean;
+  try {
+    matches = new X509Certificate(leaf).checkPrivateKey(createPrivateKey(key));
+  } catch (error) {
+    throw new TypeError(`The certificate or key cannot be read: ${(error as Error).message}`);
+  }
+  if (!matches) throw new TypeError("The key is not the certificate's private key");
 }
 
 /** How the server's TLS sets up the sockets it makes (the socket class's options). */

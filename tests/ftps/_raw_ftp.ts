@@ -99,6 +99,12 @@ export class RawFtp {
     wake?.();
   }
 
+  /** Under TLS: the SHA-256 fingerprint of the certificate the server presented. */
+  get peerFingerprint(): string | undefined {
+    const socket = this.#socket as Partial<TLSSocket>;
+    return socket.getPeerCertificate?.()?.fingerprint256;
+  }
+
   /** Whether the server closed the connection. */
   get ended(): boolean {
     return this.#ended;

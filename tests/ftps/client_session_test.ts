@@ -529,6 +529,44 @@ describe("FTPS client session: data transfers (RFC 4217 sections 7, 12.4-12.7)",
     assert.ok(events(other).some((event) => event.type === "failed" && event.id === lost));
   });
 
+  test("226 then 421 or the end of the stream (a server shutting down): the transfer completes once its data ends", () => {
+    for (const gone of ["421", "end", "421 then end"]) {
+      const session = ready();
+      const id = session.transfer(20, { command: "RETR", path: "boot.img" });
+      const next = session.command(20, "NOOP");
+      server(session, 21, "229 Entering Extended Passive Mode (|||50000|)");
+      session.dataConnected(22, id);
+      server(session, 23, "150 Opening BINARY mode data connection.");
+      events(session);
+      if (gone === "end") {
+        server(session, 24, "226 Transfer complete.");
+        session.receiveEnd(24);
+      } else {
+        server(session, 24, "226 Transfer complete.", "421 Server shutting down.");
+        if (gone === "421 then end") session.receiveEnd(24);
+      }
+      server(session, 24, "200 Late.");
+      assert.deepEqual(events(session), [], `${gone}: the data is still coming`);
+      session.dataEnded(25, id);
+      const out = events(session);
+      assert.ok(out[0].type === "complete" && out[0].id === id, gone);
+      assert.ok(out[1].type === "failed" && out[1].id === next, "the next operation never ran");
+      assert.ok(out[2].type === "closed" && out[2].reason === "server-closed");
+      assert.equal(session.isClosed(), true);
+    }
+    // Its data connection breaking instead: the transfer fails, and the session closes.
+    const session = ready();
+    const id = session.transfer(30, { command: "RETR", path: "x" });
+    server(session, 31, "229 Entering Extended Passive Mode (|||50001|)");
+    session.dataConnected(32, id);
+    server(session, 33, "150 Opening", "226 Transfer complete.", "421 Bye.");
+    events(session);
+    session.dataFailed(34, id, new Error("reset"));
+    const out = events(session);
+    assert.ok(out[0].type === "failed" && out[0].error.message === "reset");
+    assert.ok(out[1].type === "closed" && out[1].reason === "server-closed");
+  });
+
   test("12.6: active mode: listen, EPRT, 200, STOR, 150, TLS as client, upload, 226", () => {
     const session = ready({ dataConnections: "active" });
     const id = session.transfer(20, { command: "STOR", path: "up.bin" });

@@ -1036,3 +1036,92 @@ describe("FTP server data commands: what the driver's log needs", () => {
     assert.deepEqual(s.storageCommands, ["RNFR", "RNTO", "DELE", "RMD"]);
   });
 });
+
+describe("FTP server shutdown: 421 once nothing runs (RFC 959 section 4.2)", () => {
+  const BYE = "421 Server shutting down: closing the connection.\r\n";
+  const closedFor = (s: ReturnType<typeof loggedIn>) =>
+    s.events().filter((event) => event.type === "closed");
+
+  test("an idle session is answered 421 and closed at once; what comes later is ignored", () => {
+    const s = loggedIn({}, FILES);
+    s.session.shutdown(s.now);
+    let out = "";
+    for (let bytes = s.session.pollTransmit(); bytes; bytes = s.session.pollTransmit()) {
+      out += decoder.decode(bytes);
+    }
+    assert.equal(out, BYE);
+    assert.deepEqual(s.session.pollEvent(), { type: "closed", reason: "shutdown" });
+    assert.equal(s.session.isClosed(), true);
+    assert.equal(s.say("PWD"), "", "nothing runs after the 421");
+    s.session.shutdown(s.now);
+    assert.equal(s.session.pollTransmit(), undefined, "a second shutdown changes nothing");
+  });
+
+  test("a running transfer finishes and gets its 226 first; ABOR and STAT still run, others are dropped", () => {
+    const s = loggedIn({}, FILES);
+    s.say("EPSV");
+    s.listening(40000);
+    s.say("RETR /pub/boot.cfg");
+    const transfer = s.transfer();
+    s.session.shutdown(s.now);
+    assert.equal(s.session.isClosed(), false, "the transfer runs on");
+    assert.equal(s.say("STAT"), "213 Transfer in progress (RETR).\r\n");
+    assert.equal(s.say("PWD"), "", "held, then dropped");
+    assert.equal(s.result(transfer.id, { ok: true }), `226 Transfer complete.\r\n${BYE}`);
+    assert.deepEqual(closedFor(s), [{ type: "closed", reason: "shutdown" }]);
+  });
+
+  test("a transfer aborted during the shutdown: 426 and 226 for ABOR, then 421", () => {
+    const s = loggedIn({}, FILES);
+    s.say("EPSV");
+    s.listening(40000);
+    s.say("STOR /pub/new.bin");
+    const transfer = s.transfer();
+    s.session.shutdown(s.now);
+    assert.equal(s.say("ABOR"), `426 Transfer aborted.\r\n226 ABOR successful.\r\n${BYE}`);
+    assert.deepEqual(s.events(), [
+      { type: "abort-data", id: transfer.id },
+      { type: "closed", reason: "shutdown" },
+    ]);
+  });
+
+  test("a command being answered is answered, and one it starts runs to its end; the next is dropped", () => {
+    const session = new FtpServerSession({ tls: "none", dataProtection: "optional" });
+    session.start(0, { local: "127.0.0.1", remote: "127.0.0.1" });
+    const drain = () => {
+      let out = "";
+      for (let bytes = session.pollTransmit(); bytes; bytes = session.pollTransmit()) {
+        out += decoder.decode(bytes);
+      }
+      return out;
+    };
+    drain();
+    session.receive(1, encoder.encode("USER fred\r\nPASS pass\r\nPWD\r\n"));
+    assert.equal(drain(), "331 Password required.\r\n");
+    assert.equal(session.pollEvent()?.type, "authenticate");
+    session.shutdown(2);
+    assert.equal(drain(), "", "the login check is owed");
+    session.loginResult(3, true);
+    assert.equal(drain(), `230 Login successful.\r\n${BYE}`, "PWD dropped");
+    assert.throws(() => new FtpServerSession().shutdown(0), TypeError, "not started");
+  });
+
+  test("a RETR whose file is being opened still gets its transfer, then 421", () => {
+    const s = loggedIn({}, FILES);
+    s.say("EPSV");
+    s.listening(40000);
+    s.session.receive(s.now + 1, encoder.encode("RETR /pub/boot.cfg\r\n"));
+    const opening = s.session.pollEvent();
+    assert.equal(opening?.type, "storage");
+    s.session.shutdown(s.now + 2);
+    assert.equal(s.session.pollTransmit(), undefined, "the storage's answer is owed");
+    s.session.storageResult(
+      s.now + 3,
+      s.storage.answer((opening as { request: FtpStorageRequest }).request),
+    );
+    assert.match(decoder.decode(s.session.pollTransmit()), /^150 /);
+    const transfer = s.session.pollEvent() as TransferEvent;
+    assert.equal(transfer.type, "transfer-data");
+    assert.equal(s.result(transfer.id, { ok: true }), `226 Transfer complete.\r\n${BYE}`);
+  });
+});
