@@ -12,11 +12,13 @@ import {
   type FtpServerSessionOptions,
   type FtpStorageRequest,
   type FtpStorageResult,
+  type FtpUserAccess,
 } from "./server_session.ts";
 import type { FtpStorage } from "./storage.ts";
 import { sleep, within } from "../io/timeout.ts";
 import type { FtpServerSocket, FtpServerTransport, FtpTlsServerContext } from "./transport.ts";
-import { clientKey, type LoginGuard } from "./_server_login.ts";
+import { clientKey, type LoginGuard, type UserLogin } from "./_server_login.ts";
+import { hashFile, type HashSlots } from "./_server_hash.ts";
 import {
   ServerTransfer,
   type ServerTransferContext,
@@ -46,6 +48,8 @@ export interface ServerShared {
   readonly requireCloseNotify: boolean;
   /** How much later a failed login is answered. */
   readonly loginFailureDelayMs: number;
+  /** The hashes (HASH, XCRC, ...) running across the server, and how many may. */
+  readonly hashing: HashSlots;
   /** Writes a line of the server's log. */
   readonly log: (entry: FtpsLogEntry) => void;
   /** Reports anything unexpected. */
@@ -287,9 +291,16 @@ export class ServerSessionDriver {
     }
   }
 
-  #loggedIn(user: string, storage: FtpStorage): void {
+  /** Takes the login's storage; returns what the user may do there, for the machine. */
+  #loggedIn(user: string, login: UserLogin): FtpUserAccess {
     this.#user = user;
-    this.#storage = storage;
+    this.#storage = login.storage;
+    return {
+      write: login.write,
+      overwrite: login.overwrite,
+      setModified: typeof login.storage.setModified === "function",
+      chmod: typeof login.storage.chmod === "function",
+    };
   }
 
   /** USER and PASS: the machine says whether the user is anonymous; a refusal comes late. */
@@ -311,8 +322,7 @@ export class ServerSessionDriver {
       method: "password",
     });
     if (storage) {
-      this.#loggedIn(event.user, storage);
-      this.#machine.loginResult(performance.now(), true);
+      this.#machine.loginResult(performance.now(), true, this.#loggedIn(event.user, storage));
       return;
     }
     await sleep(shared.loginFailureDelayMs);
@@ -325,7 +335,7 @@ export class ServerSessionDriver {
     const storage = certificate
       ? await this.#shared.guard.certificate(user, certificate, this.#remote, this.#key)
       : undefined;
-    if (storage) this.#loggedIn(user, storage);
+    const access = storage ? this.#loggedIn(user, storage) : undefined;
     if (certificate) {
       this.#shared.log({
         type: "login",
@@ -335,7 +345,7 @@ export class ServerSessionDriver {
         method: "certificate",
       });
     }
-    this.#machine.certificateResult(performance.now(), storage !== undefined);
+    this.#machine.certificateResult(performance.now(), storage !== undefined, access);
   }
 
   /** Carries out a storage request; a file opened for a transfer goes to the next transfer. */
@@ -381,6 +391,15 @@ export class ServerSessionDriver {
         case "rename":
           await storage.rename(request.from, request.to);
           return { ok: true };
+        // The machine asks these only of a storage that has them (the user's access says so).
+        case "set-modified":
+          await storage.setModified!(request.path, request.modified);
+          return { ok: true };
+        case "chmod":
+          await storage.chmod!(request.path, request.mode);
+          return { ok: true };
+        case "hash":
+          return await hashFile(storage, request, this.#shared.hashing, () => this.#closed);
       }
     } catch (error) {
       return { ok: false, ...storageRefusal(error, this.#shared.onError) };

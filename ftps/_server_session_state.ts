@@ -10,12 +10,19 @@
 
 import { canonicalFtpHost, encodeFtpReply, type FtpHostPort, FtpLineReader } from "../codec/mod.ts";
 import type {
+  FtpHashAlgorithm,
   FtpServerAddresses,
   FtpServerEvent,
   FtpServerSessionOptions,
   FtpStorageRequest,
   FtpStorageResult,
+  FtpUserAccess,
 } from "./_server_session_types.ts";
+import {
+  type FtpPermissions,
+  ftpUserPermissions,
+  NO_ACCESS,
+} from "./_server_session_permissions.ts";
 
 /** The session options with their defaults in place. */
 export type ServerPolicy =
@@ -25,18 +32,36 @@ export type ServerPolicy =
     readonly passiveHost: string | undefined;
   };
 
+/** The algorithms HASH may compute (draft-bryan-ftpext-hash-02 section 3.1's IANA names). */
+export const HASH_ALGORITHMS: readonly FtpHashAlgorithm[] = ["SHA-256", "SHA-1", "MD5", "CRC32"];
+
+/** HASH's largest file by default: 1 GiB. */
+const HASH_MAX_BYTES = 1 << 30;
+
 /**
  * Fills in the defaults of the session options.
  *
  * @param options The options as given.
  * @returns The policies in force.
- * @throws {TypeError} When `passiveHost` is not an IPv4 address.
+ * @throws {TypeError} When `passiveHost` is not an IPv4 address, or `hashAlgorithms` names an
+ * unknown algorithm or one twice.
+ * @throws {RangeError} When `hashMaxBytes` is not a positive integer.
  */
 export function serverPolicy(options: FtpServerSessionOptions): ServerPolicy {
   const tls = options.tls ?? "explicit";
   const passiveHost = options.passiveHost;
   if (passiveHost !== undefined && hostFamily(passiveHost) !== 4) {
     throw new TypeError(`passiveHost must be an IPv4 address, got "${passiveHost}"`);
+  }
+  const hashAlgorithms = [...(options.hashAlgorithms ?? [])];
+  for (const [i, algorithm] of hashAlgorithms.entries()) {
+    if (!HASH_ALGORITHMS.includes(algorithm) || hashAlgorithms.indexOf(algorithm) !== i) {
+      throw new TypeError(`Not a hash algorithm, or given twice: "${algorithm}"`);
+    }
+  }
+  const hashMaxBytes = options.hashMaxBytes ?? HASH_MAX_BYTES;
+  if (!Number.isSafeInteger(hashMaxBytes) || hashMaxBytes <= 0) {
+    throw new RangeError(`hashMaxBytes must be a positive integer, got ${hashMaxBytes}`);
   }
   return {
     tls,
@@ -56,7 +81,24 @@ export function serverPolicy(options: FtpServerSessionOptions): ServerPolicy {
     allowForeignDataHosts: options.allowForeignDataHosts ?? false,
     requireTlsResumption: options.requireTlsResumption ?? false,
     certificateLogin: options.certificateLogin ?? false,
+    mfmt: options.mfmt ?? false,
+    siteChmod: options.siteChmod ?? false,
+    hashAlgorithms,
+    hashMaxBytes,
   };
+}
+
+/**
+ * The algorithm HASH uses until OPTS HASH changes it: SHA-256 where offered (the draft's section
+ * 5: nothing weaker than SHA-1 as the default), else the first one offered.
+ *
+ * @param policy The policies in force.
+ * @returns The algorithm, or SHA-256 when HASH is off.
+ */
+export function defaultHashAlgorithm(policy: ServerPolicy): FtpHashAlgorithm {
+  return policy.hashAlgorithms.includes("SHA-256")
+    ? "SHA-256"
+    : policy.hashAlgorithms[0] ?? "SHA-256";
 }
 
 /**
@@ -99,8 +141,8 @@ export function storageRefusal(
   return [result.code ?? 550, result.message ?? fallback];
 }
 
-/** The MLST/MLSD facts served (RFC 3659 section 7.5). */
-export const MLST_FACTS: readonly string[] = ["type", "size", "modify"];
+/** The MLST/MLSD facts served (RFC 3659 section 7.5), each on until OPTS MLST says otherwise. */
+export const MLST_FACTS: readonly string[] = ["type", "size", "modify", "perm", "unique"];
 
 /**
  * The control connection's protection (RFC 4217): `plain` (no AUTH TLS yet, or none offered),
@@ -190,6 +232,12 @@ export class ServerState {
   refusedListener = false;
   /** After REIN, resumption of TLS sessions may not be mandated (RFC 4217 section 13). */
   resumptionWaived = false;
+  /** What the logged-in user may do (nothing until a login). */
+  access: Required<FtpUserAccess> = NO_ACCESS;
+  /** What the logged-in user may do on each path. */
+  permissions: FtpPermissions = ftpUserPermissions(NO_ACCESS);
+  /** The algorithm HASH uses (OPTS HASH; draft-bryan-ftpext-hash-02 section 3.2). */
+  hashAlgorithm: FtpHashAlgorithm;
 
   /**
    * Makes the state of a session not started yet.
@@ -199,6 +247,7 @@ export class ServerState {
   constructor(options: FtpServerSessionOptions) {
     this.policy = serverPolicy(options);
     this.lines = new FtpLineReader({ maxLineLength: this.policy.maxLineLength });
+    this.hashAlgorithm = defaultHashAlgorithm(this.policy);
   }
 
   /** Whether the control connection is protected (TLS is up, and not shut down yet). */
@@ -284,6 +333,10 @@ export class ServerState {
     this.restart = 0;
     this.epsvAll = false;
     this.mlstFacts = MLST_FACTS;
+    this.access = NO_ACCESS;
+    this.permissions = ftpUserPermissions(NO_ACCESS);
+    // The draft's section 3.2: the selection holds until the session is reinitialized.
+    this.hashAlgorithm = defaultHashAlgorithm(this.policy);
     this.closeChannel();
   }
 

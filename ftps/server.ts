@@ -18,7 +18,8 @@ import type {
 } from "./transport.ts";
 import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
-import type { FtpsServer, ServeFtpsOptions } from "./server_options.ts";
+import type { FtpsHashOptions, FtpsServer, ServeFtpsOptions } from "./server_options.ts";
+import { type FtpHashAlgorithm, FtpServerSession } from "./server_session.ts";
 
 export * from "./server_options.ts";
 
@@ -29,6 +30,9 @@ function isContext(value: FtpTlsServerOptions | FtpTlsServerContext): value is F
 
 /** Connections refused with a 421 at once; more are dropped unanswered. */
 const MAX_REFUSALS = 64;
+
+/** HASH's algorithms by default, in FEAT's order. */
+const HASH_ALGORITHMS: readonly FtpHashAlgorithm[] = ["SHA-256", "SHA-1", "MD5", "CRC32"];
 
 /**
  * Starts an FTPS server over the given transport. `serveFtps` (from `@ftkit/ftkit`, npm `ftkit`)
@@ -73,6 +77,14 @@ export async function serveFtpsWith(
     10_000,
   );
   if (options.passivePorts) checkPortRange(options.passivePorts, "passivePorts");
+  const hash: FtpsHashOptions | undefined = options.hash === true
+    ? {}
+    : options.hash === false
+    ? undefined
+    : options.hash;
+  const hashAlgorithms = hash ? hash.algorithms ?? HASH_ALGORITHMS : [];
+  if (hash && hashAlgorithms.length === 0) throw new TypeError("hash.algorithms is empty");
+  const maxHashes = positive(hash?.maxConcurrent, "hash.maxConcurrent", 2);
 
   const shared: ServerShared = {
     transport,
@@ -92,6 +104,10 @@ export async function serveFtpsWith(
       allowForeignDataHosts: options.allowForeignDataHosts,
       requireTlsResumption: options.requireTlsResumption,
       certificateLogin: context?.options.requestClientCertificate ?? false,
+      mfmt: guard.setModifiedOffered,
+      siteChmod: options.siteChmod ?? false,
+      hashAlgorithms,
+      hashMaxBytes: hash?.maxBytes,
     },
     context,
     guard,
@@ -100,6 +116,7 @@ export async function serveFtpsWith(
     handshakeTimeoutMs,
     requireCloseNotify: options.requireCloseNotify ?? true,
     loginFailureDelayMs: options.loginFailureDelayMs ?? 1000,
+    hashing: { max: maxHashes, running: 0 },
     log: (entry) => {
       try {
         options.onLog?.(entry);
@@ -109,6 +126,8 @@ export async function serveFtpsWith(
     },
     onError,
   };
+  // Options every session would refuse (a bad hash limit, say) are refused now, not per client.
+  new FtpServerSession(shared.session);
 
   // Loopback unless told otherwise: serving the network is a choice made out loud.
   const host = options.host ?? "127.0.0.1";

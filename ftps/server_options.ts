@@ -6,7 +6,12 @@
  * @module
  */
 
-import type { FtpDataResult, FtpServerEvent, FtpServerSessionOptions } from "./server_session.ts";
+import type {
+  FtpDataResult,
+  FtpHashAlgorithm,
+  FtpServerEvent,
+  FtpServerSessionOptions,
+} from "./server_session.ts";
 import type { FtpStorage } from "./storage.ts";
 import type { FtpPeerCertificate, FtpTlsServerContext, FtpTlsServerOptions } from "./transport.ts";
 /** One user of {@linkcode ServeFtpsOptions.users}. */
@@ -25,6 +30,18 @@ export interface FtpsUserOptions {
   /** Whether this user's uploads and renames may replace or change existing files in their
    * directory (default: the server's `allowOverwrite`). */
   allowOverwrite?: boolean;
+}
+
+/** How {@linkcode ServeFtpsOptions.hash} serves checksums. */
+export interface FtpsHashOptions {
+  /** The algorithms, in the order FEAT lists them (default SHA-256, SHA-1, MD5, CRC32); SHA-256
+   * is selected at first when listed, else the first one. */
+  algorithms?: readonly FtpHashAlgorithm[];
+  /** The largest file hashed, in bytes (default 1 GiB): a larger one is refused, 556 to HASH and
+   * 550 to the X commands. */
+  maxBytes?: number;
+  /** Hashes at once across the whole server (default 2): more are answered 450, to retry. */
+  maxConcurrent?: number;
 }
 
 /** What an {@linkcode ServeFtpsOptions.authenticate} hook is asked. */
@@ -145,6 +162,20 @@ export interface ServeFtpsOptions extends
   allowOverwrite?: boolean;
   /** Users by name: a password, or their options. */
   users?: Readonly<Record<string, string | FtpsUserOptions>>;
+  /**
+   * Serve checksums of files (default false: hashing costs CPU): HASH and OPTS HASH
+   * (draft-bryan-ftpext-hash-02: `213 SHA-256 0-<size> <hex> <path>`) and XCRC, XMD5, XSHA1 and
+   * XSHA256 (`250 <hex>`), to every user, of files they can read. Each hash reads at most
+   * `maxBytes`; a session runs one at a time (its other commands wait); the server runs
+   * `maxConcurrent` at once (others are answered 450). `true` takes the defaults.
+   */
+  hash?: boolean | FtpsHashOptions;
+  /**
+   * Serve `SITE CHMOD mode path` (default false): octal modes from 0 to 777 only (no setuid,
+   * setgid or sticky bit), answered 200, to users who may write, over a storage with `chmod`
+   * (`ftpDirectoryStorage` has it).
+   */
+  siteChmod?: boolean;
   /**
    * Checks logins instead of `users`: resolve `true` (the server's `root`/`storage`), the storage
    * the user gets, or `false`. It also decides certificate logins (`password` absent).

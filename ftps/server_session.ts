@@ -20,6 +20,7 @@ import type {
   FtpServerEvent,
   FtpServerSessionOptions,
   FtpStorageResult,
+  FtpUserAccess,
 } from "./_server_session_types.ts";
 import { ServerState } from "./_server_session_state.ts";
 import { runCommand, runsDuringTransfer } from "./_server_session_commands.ts";
@@ -28,11 +29,13 @@ import { dataListenFailed, dataListening, transferEnded } from "./_server_sessio
 
 export type {
   FtpDataResult,
+  FtpHashAlgorithm,
   FtpServerAddresses,
   FtpServerEvent,
   FtpServerSessionOptions,
   FtpStorageRequest,
   FtpStorageResult,
+  FtpUserAccess,
 } from "./_server_session_types.ts";
 
 /**
@@ -253,11 +256,13 @@ export class FtpServerSession {
    *
    * @param now The current time in ms.
    * @param ok Whether the credentials are good.
+   * @param access What the user may do (default: nothing but read and list), for the `perm` fact
+   * and the commands that need it (MFMT, SITE CHMOD).
    */
-  loginResult(now: number, ok: boolean): void {
+  loginResult(now: number, ok: boolean, access: FtpUserAccess = {}): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a login check");
-    security.loginResult(this.#state, ok);
+    security.loginResult(this.#state, ok, access);
     this.#resume(now);
   }
 
@@ -267,11 +272,12 @@ export class FtpServerSession {
    *
    * @param now The current time in ms.
    * @param ok Whether the client's certificate identifies the user.
+   * @param access What the user may do, as for `loginResult`.
    */
-  certificateResult(now: number, ok: boolean): void {
+  certificateResult(now: number, ok: boolean, access: FtpUserAccess = {}): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a certificate check");
-    security.certificateResult(this.#state, ok);
+    security.certificateResult(this.#state, ok, access);
     this.#resume(now);
   }
 
