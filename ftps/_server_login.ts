@@ -255,7 +255,9 @@ export class LoginGuard {
 
   #serverStorage(allowWrite: boolean, allowOverwrite: boolean): UserLogin {
     const storage = this.#options.storage;
-    return storage ? own(storage) : this.#directory(this.#options.root!, allowWrite, allowOverwrite);
+    return storage
+      ? own(storage)
+      : this.#directory(this.#options.root!, allowWrite, allowOverwrite);
   }
 
   #userStorage(user: FtpsUserOptions): UserLogin {
