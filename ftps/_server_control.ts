@@ -161,7 +161,9 @@ export class ServerSessionDriver {
   /** Sends the queued replies and carries out the machine's events, until it has none. */
   async #flush(): Promise<void> {
     const machine = this.#machine;
-    for (;;) {
+    // A session dropped meanwhile (the server closing during a long storage request, a hash)
+    // writes nothing more: a write to a closed socket may never complete.
+    while (!this.#closed) {
       for (let bytes = machine.pollTransmit(); bytes; bytes = machine.pollTransmit()) {
         await this.#send(bytes);
       }
