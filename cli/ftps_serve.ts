@@ -56,6 +56,8 @@ export async function startFtps(
     allowOverwrite?: boolean;
     anonymous?: boolean;
     allowCcc?: boolean;
+    hash?: boolean;
+    siteChmod?: boolean;
     passivePorts?: [number, number];
     passiveHost?: string;
     requireResumption?: boolean;
@@ -140,6 +142,8 @@ export async function startFtps(
     allowWrite: values.allowWrite ?? false,
     allowOverwrite: values.allowOverwrite ?? false,
     allowCcc: values.allowCcc ?? false,
+    hash: values.hash ?? false,
+    siteChmod: values.siteChmod ?? false,
     requireTlsResumption: values.requireResumption ?? false,
     ...(values.maxSessions !== undefined ? { maxSessions: values.maxSessions } : {}),
     ...(values.maxSessionsPerIp !== undefined ? { maxSessionsPerIp: values.maxSessionsPerIp } : {}),
@@ -242,6 +246,8 @@ export async function ftpsServe(
     allowOverwrite: flag(values, "allow-overwrite"),
     anonymous: flag(values, "anonymous"),
     allowCcc: flag(values, "allow-ccc"),
+    hash: flag(values, "hash"),
+    siteChmod: flag(values, "site-chmod"),
     passivePorts: portRange(values, "passive-ports"),
     passiveHost: text(values, "passive-host"),
     requireResumption: flag(values, "require-resumption"),

@@ -208,7 +208,8 @@ export const COMMANDS: readonly CommandDoc[] = [
     description: [
       "Serves DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or 9990 with --implicit). TLS is",
       "required before login and on data. Read-only unless --allow-write; uploads and renames",
-      "never replace files unless --allow-overwrite. Without --user, the",
+      "never replace files unless --allow-overwrite; MFMT sets times where writes are allowed.",
+      "Checksums (--hash) and SITE CHMOD (--site-chmod) are off by default. Without --user, the",
       'user "ftkit" gets a random password (printed). Without --cert, an ephemeral CA and',
       "certificate are made for this run; clients trust the CA (--ca-out), whose fingerprint is",
       "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
@@ -223,6 +224,8 @@ export const COMMANDS: readonly CommandDoc[] = [
       { name: "allow-overwrite", help: "let uploads and renames replace existing files" },
       { name: "anonymous", help: "accept anonymous logins (read-only)" },
       { name: "allow-ccc", help: "accept CCC (clear the control connection after login)" },
+      { name: "hash", help: "serve HASH, XCRC, XMD5, XSHA1, XSHA256 (files up to 1 GiB)" },
+      { name: "site-chmod", help: "serve SITE CHMOD (octal 0-777) to users who may write" },
       { name: "passive-ports", value: "LOW-HIGH", help: "the ports passive mode listens on" },
       { name: "passive-host", value: "ADDR", help: "the IPv4 address passive replies give" },
       {
