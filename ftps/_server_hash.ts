@@ -19,7 +19,8 @@ export interface HashSlots {
   running: number;
 }
 
-const DIGESTS: Readonly<Record<FtpHashAlgorithm, DigestAlgorithm>> = {
+/** Each HASH algorithm, as io/digest.ts names it. */
+export const DIGESTS: Readonly<Record<FtpHashAlgorithm, DigestAlgorithm>> = {
   "SHA-256": "sha256",
   "SHA-1": "sha1",
   MD5: "md5",

@@ -19,7 +19,8 @@ import type {
 import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
 import type { FtpsHashOptions, FtpsServer, ServeFtpsOptions } from "./server_options.ts";
-import { type FtpHashAlgorithm, FtpServerSession } from "./server_session.ts";
+import { FtpServerSession } from "./server_session.ts";
+import { HASH_ALGORITHMS } from "./_server_session_state.ts";
 
 export * from "./server_options.ts";
 
@@ -30,9 +31,6 @@ function isContext(value: FtpTlsServerOptions | FtpTlsServerContext): value is F
 
 /** Connections refused with a 421 at once; more are dropped unanswered. */
 const MAX_REFUSALS = 64;
-
-/** HASH's algorithms by default, in FEAT's order. */
-const HASH_ALGORITHMS: readonly FtpHashAlgorithm[] = ["SHA-256", "SHA-1", "MD5", "CRC32"];
 
 /**
  * Starts an FTPS server over the given transport. `serveFtps` (from `@ftkit/ftkit`, npm `ftkit`)

@@ -4,8 +4,9 @@
  * @module
  */
 
-import type { FtpHashAlgorithm, FtpStorageRequest, FtpStorageResult } from "../../ftps/mod.ts";
-import { createDigest, type DigestAlgorithm } from "../../io/digest.ts";
+import type { FtpStorageRequest, FtpStorageResult } from "../../ftps/mod.ts";
+import { createDigest } from "../../io/digest.ts";
+import { DIGESTS } from "../../ftps/_server_hash.ts";
 
 /** A file's or directory's record. */
 export interface MemoryNode {
@@ -17,13 +18,6 @@ export interface MemoryNode {
   /** Its `unique` fact, when a test gives one. */
   unique?: string;
 }
-
-const DIGESTS: Record<FtpHashAlgorithm, DigestAlgorithm> = {
-  "SHA-256": "sha256",
-  "SHA-1": "sha1",
-  MD5: "md5",
-  CRC32: "crc32",
-};
 
 /** What a `read`, `write` or `write-unique` request opened, for the transfer that follows. */
 export type MemoryOpened =
