@@ -146,7 +146,8 @@ export interface ServeFtpsOptions extends
   > {
   /** The directory served (to every user without a `root` or `storage` of their own). */
   root?: string;
-  /** What is served, instead of `root`. */
+  /** What is served, instead of `root`. It keeps its own policy: users are taken to be allowed
+   * to write there (the `perm` fact, FEAT's MFMT), and it refuses what it does not allow. */
   storage?: FtpStorage;
   /** Let users change files in `root` (default false: read-only). */
   allowWrite?: boolean;

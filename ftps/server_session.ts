@@ -45,9 +45,10 @@ export type {
  * `loginResult`, `certificateResult`, `storageResult`, `dataListening`, `dataListenFailed`, `dataResult`,
  * `handleTimeout`. Outputs: `pollTransmit` (reply bytes), `pollEvent`, `pollTimeout`.
  *
- * The whole RFC 959 command set is served over an abstract storage: the machine asks for
- * `storage` requests (stat, list, read, write, mkdir, ...) and data connections
- * (`listen-data`, `transfer-data`), and never does file or socket I/O itself.
+ * The whole RFC 959 command set (and MFMT, HASH and the X checksums, SITE CHMOD) is served over
+ * an abstract storage: the machine asks for `storage` requests (stat, list, read, write, mkdir,
+ * set-modified, chmod, hash, ...) and data connections (`listen-data`, `transfer-data`), and
+ * never does file or socket I/O, nor hashing, itself.
  *
  * @example
  * ```ts
