@@ -10,6 +10,7 @@ import { canonicalFtpHost, isFtpIpv4 } from "../codec/mod.ts";
 import { isHostName } from "../ftps/_server_session_state.ts";
 import type {
   FtpsBandwidth,
+  FtpsHashOptions,
   FtpsPassiveHostRule,
   FtpsQuota,
   FtpsUserOptions,
@@ -82,6 +83,10 @@ export interface FtpsServeSettings {
   userBandwidth?: FtpsBandwidth;
   /** Each user's storage quota. */
   userQuota?: FtpsQuota;
+  /** HASH and the X checksum commands. */
+  hash?: boolean | FtpsHashOptions;
+  /** SITE CHMOD. */
+  siteChmod?: boolean;
   /** Where the audit log goes (`-`: standard output). */
   log?: string;
   /** The audit log's format. */
@@ -318,6 +323,21 @@ const logFormat: Check<"json" | "xferlog"> = simple(
   (value): value is "json" | "xferlog" => value === "json" || value === "xferlog",
 );
 
+/** `true`, `false`, or `{ "algorithms": [...], "maxBytes": N, "maxConcurrent": N }`. */
+const hash: Check<boolean | FtpsHashOptions> = (value, at, report, base) =>
+  typeof value === "boolean" ? value : object<FtpsHashOptions>({
+    algorithms: (list, where, report) => {
+      const known = ["SHA-256", "SHA-1", "MD5", "CRC32"];
+      if (Array.isArray(list) && list.length > 0 && list.every((item) => known.includes(item))) {
+        return list as FtpsHashOptions["algorithms"];
+      }
+      report(where, `expected a list of ${known.join(", ")}, got ${shown(list)}`);
+      return undefined;
+    },
+    maxBytes: count,
+    maxConcurrent: count,
+  })(value, at, report, base);
+
 const password: Check<string> = (value, at, report) => {
   if (typeof value !== "string") {
     report(at, `expected a string (the password in clear), got ${shown(value)}`);
@@ -524,6 +544,14 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     read: on,
   }),
   row("rules.allowCcc", "allowCcc", "true: accept CCC", boolean, { name: "allow-ccc", read: on }),
+  row("commands.hash", "hash", "true, or { algorithms, maxBytes, maxConcurrent }: HASH", hash, {
+    name: "hash",
+    read: on,
+  }),
+  row("commands.siteChmod", "siteChmod", "true: SITE CHMOD", boolean, {
+    name: "site-chmod",
+    read: on,
+  }),
   row("rules.requireTlsResumption", "requireTlsResumption", "true: 522 unless resumed", boolean, {
     name: "require-resumption",
     read: on,

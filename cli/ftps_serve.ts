@@ -166,6 +166,8 @@ export async function startFtps(
   const passed = Object.fromEntries(
     ([
       "allowCcc",
+      "hash",
+      "siteChmod",
       "requireTlsResumption",
       "requireCloseNotify",
       "passivePorts",
@@ -219,6 +221,8 @@ export async function startFtps(
     allowWrite: settings.allowWrite ?? false,
     allowOverwrite: settings.allowOverwrite ?? false,
     allowCcc: false,
+    hash: false,
+    siteChmod: false,
     requireTlsResumption: false,
     ...passed,
     ...(settings.proxyProtocol

@@ -64,7 +64,8 @@ export function encodeFtpCommand(
 /**
  * Decodes one command line (its CR LF already removed, as {@linkcode FtpLineReader} gives it).
  * The verb is made upper case (RFC 959: commands are case-insensitive); the argument is kept as
- * sent, spaces included.
+ * sent, spaces included. A verb is letters, and may end in up to three digits: RFC 959's codes are
+ * letters only, but the checksum commands servers answer are not (`XSHA1`, `XSHA256`).
  *
  * @example
  * ```ts
@@ -77,7 +78,8 @@ export function encodeFtpCommand(
  * @param line The line.
  * @param maxLength The longest line accepted (default 4096).
  * @returns The command.
- * @throws {FtpCodecError} For an empty or non-letter verb, CR/LF/NUL, or a line too long.
+ * @throws {FtpCodecError} For an empty verb, or one that is not letters and then at most three
+ * digits, CR/LF/NUL, or a line too long.
  */
 export function decodeFtpCommand(
   line: string,
@@ -89,7 +91,7 @@ export function decodeFtpCommand(
   checkCharacters(line, 0);
   const space = line.indexOf(" ");
   const verb = space === -1 ? line : line.slice(0, space);
-  if (!/^[A-Za-z]{1,16}$/.test(verb)) {
+  if (!/^[A-Za-z]{1,16}[0-9]{0,3}$/.test(verb)) {
     throw new FtpCodecError("invalid-verb", 0, `Not a command verb: "${verb.slice(0, 20)}"`);
   }
   if (space === -1) return { verb: verb.toUpperCase() };

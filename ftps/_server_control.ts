@@ -12,11 +12,13 @@ import {
   type FtpServerSessionOptions,
   type FtpStorageRequest,
   type FtpStorageResult,
+  type FtpUserAccess,
 } from "./server_session.ts";
 import type { FtpStorage, FtpWriteStream } from "./storage.ts";
 import { sleep, within } from "../io/timeout.ts";
 import type { FtpServerSocket, FtpServerTransport, FtpTlsServerContext } from "./transport.ts";
-import { clientKey, type LoginGuard } from "./_server_login.ts";
+import { clientKey, type LoginGuard, type UserLogin } from "./_server_login.ts";
+import { hashFile, type HashSlots } from "./_server_hash.ts";
 import {
   ServerTransfer,
   type ServerTransferContext,
@@ -63,6 +65,8 @@ export interface ServerShared {
   readonly requireCloseNotify: boolean;
   /** How much later a failed login is answered. */
   readonly loginFailureDelayMs: number;
+  /** The hashes (HASH, XCRC, ...) running across the server, and how many may. */
+  readonly hashing: HashSlots;
   /** Writes a line of the server's log. */
   readonly log: (entry: FtpsLogEntry) => void;
   /** Hands an event to the application. */
@@ -245,7 +249,9 @@ export class ServerSessionDriver {
   /** Sends the queued replies and carries out the machine's events, until it has none. */
   async #flush(): Promise<void> {
     const machine = this.#machine;
-    for (;;) {
+    // A session dropped meanwhile (the server closing during a long storage request, a hash)
+    // writes nothing more: a write to a closed socket may never complete.
+    while (!this.#closed) {
       for (let bytes = machine.pollTransmit(); bytes; bytes = machine.pollTransmit()) {
         await this.#send(bytes);
       }
@@ -391,10 +397,17 @@ export class ServerSessionDriver {
     }
   }
 
-  #loggedIn(user: string, storage: FtpStorage, anonymous: boolean): void {
+  /** Takes the login's storage; returns what the user may do there, for the machine. */
+  #loggedIn(user: string, login: UserLogin, anonymous: boolean): FtpUserAccess {
     this.#user = user;
-    this.#storage = storage;
+    this.#storage = login.storage;
     this.#anonymous = anonymous;
+    return {
+      write: login.write,
+      overwrite: login.overwrite,
+      setModified: typeof login.storage.setModified === "function",
+      chmod: typeof login.storage.chmod === "function",
+    };
   }
 
   /** A login, in the log and as an event (`refused`: good credentials refused by a limit). */
@@ -477,12 +490,15 @@ export class ServerSessionDriver {
       full ? "max-sessions-per-user" : undefined,
     );
     if (full) {
-      this.#machine.loginResult(performance.now(), false, "Too many sessions for this user.");
+      this.#machine.loginResult(performance.now(), false, {}, "Too many sessions for this user.");
       return;
     }
     if (storage) {
-      this.#loggedIn(event.user, storage, event.anonymous);
-      this.#machine.loginResult(performance.now(), true);
+      this.#machine.loginResult(
+        performance.now(),
+        true,
+        this.#loggedIn(event.user, storage, event.anonymous),
+      );
       return;
     }
     await sleep(shared.loginFailureDelayMs);
@@ -498,9 +514,9 @@ export class ServerSessionDriver {
     // A user who holds every session they may is asked for a password (331), which PASS then
     // refuses the same way.
     const storage = found && this.#claimSlot(user) ? found : undefined;
-    if (storage) this.#loggedIn(user, storage, false);
+    const access = storage ? this.#loggedIn(user, storage, false) : undefined;
     if (certificate) this.#reportLogin(user, storage !== undefined, "certificate");
-    this.#machine.certificateResult(performance.now(), storage !== undefined);
+    this.#machine.certificateResult(performance.now(), storage !== undefined, access);
   }
 
   /** Carries out a storage request; a file opened for a transfer goes to the next transfer. */
@@ -567,6 +583,15 @@ export class ServerSessionDriver {
             () => storage.rename(request.from, request.to),
           );
           return { ok: true };
+        // The machine asks these only of a storage that has them (the user's access says so).
+        case "set-modified":
+          await storage.setModified!(request.path, request.modified);
+          return { ok: true };
+        case "chmod":
+          await storage.chmod!(request.path, request.mode);
+          return { ok: true };
+        case "hash":
+          return await hashFile(storage, request, this.#shared.hashing, () => this.#closed);
       }
     } catch (error) {
       return { ok: false, ...storageRefusal(error, this.#shared.onError) };

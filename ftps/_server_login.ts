@@ -102,6 +102,17 @@ function checkUsers(users: ServeFtpsOptions["users"]): string | undefined {
   return anyHash;
 }
 
+/** What a login gets: the storage, and what the user may do there. */
+export interface UserLogin {
+  /** What the user sees. */
+  readonly storage: FtpStorage;
+  /** Changes are allowed: the user's `allowWrite` over a directory, or a storage of its own
+   * (which keeps its own policy); never for the anonymous user. */
+  readonly write: boolean;
+  /** Existing files may be replaced: `allowOverwrite` as `write` is. */
+  readonly overwrite: boolean;
+}
+
 /** The lockout policy: failed logins within a window that lock an address out for a while. */
 type LockoutPolicy = { attempts: number; windowMs: number; durationMs: number };
 
@@ -206,10 +217,10 @@ export class LoginGuard {
    *
    * @param login The credentials and the connection's facts.
    * @param key The client's {@linkcode clientKey}.
-   * @returns The user's storage, or `undefined`.
+   * @returns The user's storage and access, or `undefined`.
    */
-  async password(login: PasswordLogin, key: string): Promise<FtpStorage | undefined> {
-    let storage: FtpStorage | undefined;
+  async password(login: PasswordLogin, key: string): Promise<UserLogin | undefined> {
+    let storage: UserLogin | undefined;
     if (login.anonymous) {
       // The machine lets anonymous users this far only when they are enabled.
       storage = this.#anonymousStorage();
@@ -235,20 +246,34 @@ export class LoginGuard {
    * @param certificate The control connection's client certificate.
    * @param remoteAddress The client's IP address.
    * @param key The client's {@linkcode clientKey}.
-   * @returns The user's storage, or `undefined`.
+   * @returns The user's storage and access, or `undefined`.
    */
   async certificate(
     user: string,
     certificate: FtpPeerCertificate,
     remoteAddress: string,
     key: string,
-  ): Promise<FtpStorage | undefined> {
+  ): Promise<UserLogin | undefined> {
     if (this.locked(key, performance.now())) return undefined;
     return await this.#check({ user, certificate, remoteAddress, protected: true });
   }
 
+  /**
+   * Whether some login could set modification times (MFMT): a user who may write to a directory,
+   * or whose storage of its own has `setModified`, or an `authenticate` hook (whose answers are
+   * not known in advance). FEAT lists MFMT before login only then.
+   */
+  get setModifiedOffered(): boolean {
+    const options = this.#options;
+    if (options.authenticate) return true;
+    return Object.values(options.users ?? {}).some((entry) => {
+      const login = this.#userStorage(typeof entry === "string" ? { password: entry } : entry);
+      return login.write && typeof login.storage.setModified === "function";
+    });
+  }
+
   /** Asks the hook, or the users; a hook that throws refuses. */
-  async #check(request: FtpsLoginRequest): Promise<FtpStorage | undefined> {
+  async #check(request: FtpsLoginRequest): Promise<UserLogin | undefined> {
     try {
       return await this.#login(request);
     } catch (error) {
@@ -257,14 +282,14 @@ export class LoginGuard {
     }
   }
 
-  async #login(request: FtpsLoginRequest): Promise<FtpStorage | undefined> {
+  async #login(request: FtpsLoginRequest): Promise<UserLogin | undefined> {
     const options = this.#options;
     if (options.authenticate) {
       const answer = await options.authenticate(request);
       if (answer === true) {
         return this.#serverStorage(options.allowWrite ?? false, options.allowOverwrite ?? false);
       }
-      return answer === false ? undefined : answer;
+      return answer === false ? undefined : own(answer);
     }
     const entry = Object.hasOwn(options.users ?? {}, request.user)
       ? options.users![request.user]
@@ -296,8 +321,9 @@ export class LoginGuard {
     return this.#hashing.run(() => verifyFtpsPassword(password, hash));
   }
 
-  #directory(root: string, allowWrite: boolean, allowOverwrite: boolean): FtpStorage {
-    const key = `${allowWrite ? "w" : "r"}${allowWrite && allowOverwrite ? "o" : ""}:${root}`;
+  #directory(root: string, allowWrite: boolean, allowOverwrite: boolean): UserLogin {
+    const overwrite = allowWrite && allowOverwrite;
+    const key = `${allowWrite ? "w" : "r"}${overwrite ? "o" : ""}:${root}`;
     let storage = this.#directories.get(key);
     if (!storage) {
       this.#directories.set(
@@ -305,30 +331,40 @@ export class LoginGuard {
         storage = ftpDirectoryStorage(root, { allowWrite, allowOverwrite }),
       );
     }
-    return storage;
+    return { storage, write: allowWrite, overwrite };
   }
 
-  #serverStorage(allowWrite: boolean, allowOverwrite: boolean): FtpStorage {
-    return this.#options.storage ??
-      this.#directory(this.#options.root!, allowWrite, allowOverwrite);
+  #serverStorage(allowWrite: boolean, allowOverwrite: boolean): UserLogin {
+    const storage = this.#options.storage;
+    return storage
+      ? own(storage)
+      : this.#directory(this.#options.root!, allowWrite, allowOverwrite);
   }
 
-  #userStorage(user: FtpsUserOptions): FtpStorage {
+  #userStorage(user: FtpsUserOptions): UserLogin {
     const allowWrite = user.allowWrite ?? this.#options.allowWrite ?? false;
     const allowOverwrite = user.allowOverwrite ?? this.#options.allowOverwrite ?? false;
-    return user.storage ??
-      (user.root !== undefined
-        ? this.#directory(user.root, allowWrite, allowOverwrite)
-        : this.#serverStorage(allowWrite, allowOverwrite));
+    return user.storage
+      ? own(user.storage)
+      : user.root !== undefined
+      ? this.#directory(user.root, allowWrite, allowOverwrite)
+      : this.#serverStorage(allowWrite, allowOverwrite);
   }
 
   /** What anonymous users see: read-only. */
-  #anonymousStorage(): FtpStorage {
+  #anonymousStorage(): UserLogin {
     const options = this.#options;
     const anonymous = typeof options.anonymous === "object" ? options.anonymous : {};
-    return anonymous.storage ??
-      (anonymous.root !== undefined
-        ? this.#directory(anonymous.root, false, false)
-        : this.#serverStorage(false, false));
+    const login = anonymous.storage
+      ? own(anonymous.storage)
+      : anonymous.root !== undefined
+      ? this.#directory(anonymous.root, false, false)
+      : this.#serverStorage(false, false);
+    return { storage: login.storage, write: false, overwrite: false };
   }
+}
+
+/** A storage of the caller's own: it keeps its own policy, so the user may try anything. */
+function own(storage: FtpStorage): UserLogin {
+  return { storage, write: true, overwrite: true };
 }

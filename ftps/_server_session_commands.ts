@@ -29,12 +29,24 @@ import {
   cwd,
   fileTransfer,
   mdtm,
+  mfmt,
+  mfmtRefusal,
   pathCommand,
   rnfr,
   rnto,
   size,
   stou,
 } from "./_server_session_files.ts";
+import {
+  hash,
+  hashFeatures,
+  hashRefusal,
+  optsHash,
+  X_HASH_COMMANDS,
+  xHash,
+  xHashRefusal,
+} from "./_server_session_hash.ts";
+import { site } from "./_server_session_site.ts";
 
 /**
  * Where a command stands with the control connection's protection (RFC 4217): the states it is
@@ -53,7 +65,7 @@ export interface ControlGate {
 
 /** One row of the command table. */
 export interface FtpCommandRule {
-  /** Where the command is defined. */
+  /** Where the command is defined: an RFC, or the Internet-Draft servers follow for it. */
   readonly rfc: string;
   /** Whether it runs before a login; if not, it is answered 530 until one. */
   readonly beforeLogin: boolean;
@@ -180,14 +192,7 @@ const RULES = {
     rfc: "RFC 959 section 4.1.3",
     run: allo,
   },
-  SITE: {
-    ...LOGGED_IN,
-    rfc: "RFC 959 section 4.1.3",
-    run: (s, argument) =>
-      /^help\b/i.test(argument.trim())
-        ? s.reply(214, "No SITE commands here.")
-        : s.reply(504, "SITE command not supported."),
-  },
+  SITE: { ...LOGGED_IN, rfc: "RFC 959 section 4.1.3", run: site },
   PWD: {
     ...LOGGED_IN,
     rfc: "RFC 959 section 4.1.3",
@@ -213,12 +218,35 @@ const RULES = {
   },
   SIZE: { ...LOGGED_IN, rfc: "RFC 3659 section 4", run: size },
   MDTM: { ...LOGGED_IN, rfc: "RFC 3659 section 3", run: mdtm },
+  MFMT: {
+    ...LOGGED_IN,
+    rfc: "draft-somers-ftp-mfxx-04 section 3",
+    precheck: mfmtRefusal,
+    run: mfmt,
+  },
+  HASH: {
+    ...LOGGED_IN,
+    rfc: "draft-bryan-ftpext-hash-02 section 3",
+    precheck: hashRefusal,
+    run: hash,
+  },
   RNFR: { ...LOGGED_IN, rfc: "RFC 959 section 4.1.3", run: rnfr },
   // RNTO forgets the RNFR itself, once it has read it.
   RNTO: { ...LOGGED_IN, rfc: "RFC 959 section 4.1.3", resetsRnfr: false, run: rnto },
 } satisfies Record<string, FtpCommandRule>;
 
-/** The command table, by upper-case verb; the X verbs are the experimental names of RFC 1123
+/** The checksum commands of one algorithm each (the HASH draft's appendix B). */
+const X_HASH_RULES: [string, FtpCommandRule][] = Object.keys(X_HASH_COMMANDS).map((verb) => [
+  verb,
+  {
+    ...LOGGED_IN,
+    rfc: "draft-bryan-ftpext-hash-02 appendix B",
+    precheck: xHashRefusal(verb),
+    run: xHash(verb),
+  },
+]);
+
+/** The command table, by upper-case verb; XPWD to XRMD are the experimental names of RFC 1123
  * section 4.1.3.1. */
 export const FTP_COMMANDS: ReadonlyMap<string, FtpCommandRule> = new Map<string, FtpCommandRule>([
   ...Object.entries(RULES),
@@ -227,6 +255,7 @@ export const FTP_COMMANDS: ReadonlyMap<string, FtpCommandRule> = new Map<string,
   ["XCUP", RULES.CDUP],
   ["XMKD", RULES.MKD],
   ["XRMD", RULES.RMD],
+  ...X_HASH_RULES,
 ]);
 
 /** A verb not in the table: 530 before login, else 502 (RFC 959 section 4.2.1). */
@@ -291,27 +320,41 @@ function gateRefusal(
   return s.protected ? gate.protected : gate.plain;
 }
 
-/** FEAT: the extensions served (RFC 2389 section 3); the TLS ones as the policy offers them. */
+/**
+ * FEAT: the extensions served (RFC 2389 section 3); the TLS ones as the policy offers them, and
+ * those that depend on the user as this one may use them: before login, MFMT when the policy
+ * serves it to anyone (a client may take FEAT's list as all there is, section 3.2); after login,
+ * only when this user may use it.
+ */
 function feat(s: ServerState): void {
   const features: [string, string?][] = [];
   const tls = s.policy.tls;
   if (tls === "explicit") features.push(["AUTH", "TLS"]);
   if (tls !== "none") features.push(["PBSZ"], ["PROT"]);
   if (tls !== "none" && s.policy.allowCcc) features.push(["CCC"]);
-  // RFC 2428, and RFC 3659's features (TVFS: paths are /-separated from one top).
-  features.push(["EPRT"], ["EPSV"], ["MDTM"], ["MLST", mlstFeature(s)]);
-  features.push(["PASV"], ["REST", "STREAM"], ["SIZE"], ["TVFS"], ["UTF8"]);
+  const hashes = hashFeatures(s);
+  const mfmt = s.policy.mfmt && (!s.loggedIn || (s.access.write && s.access.setModified));
+  // RFC 2428, RFC 3659 (TVFS: paths are /-separated from one top), and the drafts' commands.
+  features.push(["EPRT"], ["EPSV"], ...hashes.slice(0, 1), ["MDTM"]);
+  if (mfmt) features.push(["MFMT"]);
+  features.push(["MLST", mlstFeature(s)], ["PASV"], ["REST", "STREAM"], ["SIZE"], ["TVFS"]);
+  features.push(["UTF8"], ...hashes.slice(1));
   s.reply(211, formatFtpFeat(features));
 }
 
-/** OPTS: UTF8 ON (the switch clients send for RFC 2640's UTF-8 path names) and MLST's facts
- * (RFC 3659 section 7.9). */
+/** OPTS: UTF8 ON (the switch clients send for RFC 2640's UTF-8 path names), MLST's facts (RFC
+ * 3659 section 7.9) and, where HASH is served, its algorithm (draft-bryan-ftpext-hash-02 section
+ * 3.2). */
 function opts(s: ServerState, argument: string): void {
-  if (/^utf8\s+on$/i.test(argument.trim())) {
+  const option = argument.trim();
+  if (/^utf8\s+on$/i.test(option)) {
     s.utf8 = true;
     return s.reply(200, "UTF8 mode on.");
   }
-  if (/^mlst(\s|$)/i.test(argument.trim())) return optsMlst(s, argument.trim().slice(4));
+  if (/^mlst(\s|$)/i.test(option)) return optsMlst(s, option.slice(4));
+  if (/^hash(\s|$)/i.test(option) && s.policy.hashAlgorithms.length > 0) {
+    return optsHash(s, option.slice(4));
+  }
   s.reply(501, "Option not understood.");
 }
 

@@ -1,15 +1,16 @@
 /**
- * The FTP server's file commands over the storage (RFC 959 section 4.1.3, RFC 3659): CWD, MKD,
- * RMD, DELE, SIZE, MDTM, RNFR and RNTO on the control connection, and the file transfers RETR,
- * STOR, APPE and STOU on the data connection set up for them.
+ * The FTP server's file commands over the storage (RFC 959 section 4.1.3, RFC 3659,
+ * draft-somers-ftp-mfxx-04): CWD, MKD, RMD, DELE, SIZE, MDTM, MFMT, RNFR and RNTO on the control
+ * connection, and the file transfers RETR, STOR, APPE and STOU on the data connection set up for
+ * them.
  *
  * @module
  */
 
-import { formatFtpTime } from "../codec/mod.ts";
+import { formatFtpTime, parseFtpTime } from "../codec/mod.ts";
 import { resolveFtpPath } from "./path.ts";
 import type { FtpStorageStat } from "./storage.ts";
-import { type ServerState, storageRefusal } from "./_server_session_state.ts";
+import { type Refusal, type ServerState, storageRefusal } from "./_server_session_state.ts";
 import { takeDataConnection } from "./_server_session_data.ts";
 
 /**
@@ -47,7 +48,8 @@ export function pathCommand(
   s.storage({ op, path }, (result) => (result.ok ? done(path) : s.refused(result)));
 }
 
-/** A command on a path's facts (SIZE, MDTM, RNFR): 501 without a path, 550 when it is not. */
+/** A command on a path's facts (SIZE, MDTM, MFMT, RNFR): 501 without a path, 550 when it is
+ * not. */
 function statCommand(
   s: ServerState,
   argument: string,
@@ -91,6 +93,46 @@ export function size(s: ServerState, argument: string): void {
  */
 export function mdtm(s: ServerState, argument: string): void {
   statCommand(s, argument, (stat) => s.reply(213, formatFtpTime(stat.modified)));
+}
+
+/**
+ * What MFMT is refused for before it runs: not served, or not by this user's storage (502, as a
+ * command not implemented: FEAT does not list it then).
+ *
+ * @param s The session.
+ * @returns The refusal, if any.
+ */
+export function mfmtRefusal(s: ServerState): Refusal | undefined {
+  return s.policy.mfmt && s.access.setModified ? undefined : [502, "MFMT not implemented."];
+}
+
+/**
+ * MFMT: sets a path's modification time (draft-somers-ftp-mfxx-04 section 3): `MFMT time path`,
+ * answered `213 Modify=time; path`; 501 for a missing path or a time that is not RFC 3659's
+ * `YYYYMMDDHHMMSS[.sss]` (UTC), 550 for a missing path or a user who may not change it.
+ *
+ * @param s The session.
+ * @param argument The time, a space, the path.
+ */
+export function mfmt(s: ServerState, argument: string): void {
+  const space = argument.indexOf(" ");
+  const name = space === -1 ? "" : argument.slice(space + 1);
+  if (name.trim() === "") return s.reply(501, "MFMT takes a time and a path.");
+  let modified: Date;
+  try {
+    modified = parseFtpTime(argument.slice(0, space));
+  } catch {
+    return s.reply(501, "The time must be YYYYMMDDHHMMSS, in UTC.");
+  }
+  statCommand(s, name, (stat, path) => {
+    if (!s.permissions(path, stat.type).has("set-modified")) {
+      return s.reply(550, "Permission denied.");
+    }
+    s.storage({ op: "set-modified", path, modified }, (result) => {
+      if (!result.ok) return s.refused(result);
+      s.reply(213, `Modify=${formatFtpTime(modified)}; ${name}`);
+    });
+  });
 }
 
 /**

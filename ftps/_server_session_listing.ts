@@ -11,6 +11,7 @@ import { resolveFtpPath } from "./path.ts";
 import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
 import { MLST_FACTS, type ServerState, storageRefusal } from "./_server_session_state.ts";
 import { takeDataConnection } from "./_server_session_data.ts";
+import { permFact } from "./_server_session_permissions.ts";
 
 /** A LIST or STAT argument less the `ls` options clients put first (`-la`). */
 function withoutLsOptions(argument: string): string {
@@ -31,19 +32,24 @@ export function listing(s: ServerState, verb: "LIST" | "NLST" | "MLSD", argument
   // `LIST -la` and such: ls options, which the listing does not need.
   const target = verb === "MLSD" ? argument : withoutLsOptions(argument);
   const path = resolveFtpPath(s.cwd, target);
-  listEntries(s, path, verb === "MLSD", (entries, wallClock) => {
-    const lines = listingLines(s, verb, entries, wallClock);
+  listEntries(s, path, verb === "MLSD", (directory, entries, wallClock) => {
+    const lines = listingLines(s, verb, directory, entries, wallClock);
     const bytes = new TextEncoder().encode(lines.map((line) => `${line}\r\n`).join(""));
     transfer.start("send", path, `Here comes the directory listing.`, "", bytes);
   }, transfer.refuse);
 }
 
-/** Lists a directory, or a file as a listing of one; `directoryOnly` refuses a file (MLSD). */
+/** Lists a directory, or a file as a listing of one (its directory: the file's parent);
+ * `directoryOnly` refuses a file (MLSD). */
 function listEntries(
   s: ServerState,
   path: string,
   directoryOnly: boolean,
-  done: (entries: readonly FtpStorageEntry[], wallClock: Date | undefined) => void,
+  done: (
+    directory: string,
+    entries: readonly FtpStorageEntry[],
+    wallClock: Date | undefined,
+  ) => void,
   refuse: (code: number, text: string) => void,
 ): void {
   s.storage({ op: "stat", path }, (result) => {
@@ -53,20 +59,25 @@ function listEntries(
     if (stat.type !== "dir") {
       // RFC 3659 section 7.2.1: MLSD of anything but a directory is a 501.
       if (directoryOnly) return refuse(501, "Not a directory.");
-      const name = path.slice(path.lastIndexOf("/") + 1);
-      return done([{ ...stat, name }], undefined);
+      const slash = path.lastIndexOf("/");
+      return done(
+        path.slice(0, slash) || "/",
+        [{ ...stat, name: path.slice(slash + 1) }],
+        undefined,
+      );
     }
     s.storage({ op: "list", path }, (listed) => {
       if (!listed.ok) return refuse(...storageRefusal(listed, "Cannot list."));
-      done(listed.entries ?? [], listed.now);
+      done(path, listed.entries ?? [], listed.now);
     });
   });
 }
 
-/** The lines of a listing (LIST, NLST or MLSD), without their ends. */
+/** The lines of a listing (LIST, NLST or MLSD) of `directory`, without their ends. */
 function listingLines(
   s: ServerState,
   verb: "LIST" | "NLST" | "MLSD",
+  directory: string,
   entries: readonly FtpStorageEntry[],
   wallClock: Date | undefined,
 ): string[] {
@@ -78,13 +89,20 @@ function listingLines(
     if (/[\r\n\0/]/.test(entry.name) || entry.name === "") continue;
     if (verb === "NLST") lines.push(entry.name);
     else if (verb === "LIST") lines.push(formatFtpListLine(entry, now));
-    else lines.push(formatFtpFacts({ name: entry.name, facts: facts(s, entry) }));
+    else {
+      const path = directory === "/" ? `/${entry.name}` : `${directory}/${entry.name}`;
+      lines.push(formatFtpFacts({ name: entry.name, facts: facts(s, entry, path) }));
+    }
   }
   return lines;
 }
 
-/** The facts of an entry that OPTS MLST selected (RFC 3659 section 7.9). */
-function facts(s: ServerState, stat: FtpStorageStat): Record<string, string> {
+/** A `unique` fact's value as RFC 3659 section 7.5.2 allows it: a token (section 2.1's RCHAR:
+ * letters, digits and ,.:!@#$%^&()-_+?/\'"), here at most 64 of them. */
+const UNIQUE_TOKEN = /^[A-Za-z0-9,.:!@#$%^&()\-_+?/\\'"]{1,64}$/;
+
+/** The facts of an entry at `path` that OPTS MLST selected (RFC 3659 section 7.9). */
+function facts(s: ServerState, stat: FtpStorageStat, path: string): Record<string, string> {
   const facts: Record<string, string> = {};
   for (const fact of s.mlstFacts) {
     if (fact === "type") {
@@ -97,8 +115,13 @@ function facts(s: ServerState, stat: FtpStorageStat): Record<string, string> {
         : "OS.unix=special";
     } else if (fact === "size") {
       facts.size = String(stat.size);
-    } else {
+    } else if (fact === "modify") {
       facts.modify = formatFtpTime(stat.modified);
+    } else if (fact === "perm") {
+      facts.perm = permFact(s.permissions(path, stat.type));
+    } else if (stat.unique !== undefined && UNIQUE_TOKEN.test(stat.unique)) {
+      // A storage that gives no identifier, or one that cannot be a token, gives no fact.
+      facts.unique = stat.unique;
     }
   }
   return facts;
@@ -140,7 +163,7 @@ export function mlst(s: ServerState, argument: string): void {
     if (!result.ok) return s.refused(result);
     if (!result.stat) return s.reply(550, "No such file.");
     // One entry, on a line that starts with a space.
-    const entry = formatFtpFacts({ name: path, facts: facts(s, result.stat) });
+    const entry = formatFtpFacts({ name: path, facts: facts(s, result.stat, path) });
     s.reply(250, [`Listing ${path}`, ` ${entry}`, "End"]);
   });
 }
@@ -165,8 +188,8 @@ export function stat(s: ServerState, argument: string): void {
     ]);
   }
   const path = resolveFtpPath(s.cwd, withoutLsOptions(argument));
-  listEntries(s, path, false, (entries, wallClock) => {
-    const lines = listingLines(s, "LIST", entries, wallClock);
+  listEntries(s, path, false, (directory, entries, wallClock) => {
+    const lines = listingLines(s, "LIST", directory, entries, wallClock);
     s.reply(213, [`Status of ${path}:`, ...lines, "End of status"]);
   }, (code, text) => s.reply(code, text));
 }

@@ -9,6 +9,8 @@
 
 import { FtpLineReader } from "../codec/mod.ts";
 import { isAnonymous, type Refusal, type ServerState } from "./_server_session_state.ts";
+import { ftpUserPermissions, fullAccess } from "./_server_session_permissions.ts";
+import type { FtpUserAccess } from "./_server_session_types.ts";
 
 /**
  * What AUTH is refused for before its control connection gate: AUTH not offered (502), or a
@@ -229,10 +231,16 @@ export function controlCleared(s: ServerState): void {
  *
  * @param s The session.
  * @param ok Whether the credentials are good.
+ * @param access What the user may do.
  * @param refusal A 530 text for a login refused by a limit rather than its credentials.
  */
-export function loginResult(s: ServerState, ok: boolean, refusal?: string): void {
-  if (ok) return loggedIn(s, 230, "Login successful.");
+export function loginResult(
+  s: ServerState,
+  ok: boolean,
+  access: FtpUserAccess,
+  refusal?: string,
+): void {
+  if (ok) return loggedIn(s, 230, "Login successful.", access);
   s.user = undefined;
   // Refused for another reason than the credentials (a limit): no failed login.
   if (refusal !== undefined) return s.reply(530, refusal);
@@ -249,18 +257,21 @@ export function loginResult(s: ServerState, ok: boolean, refusal?: string): void
  *
  * @param s The session.
  * @param ok Whether the client's certificate identifies the user.
+ * @param access What the user may do.
  * @throws {TypeError} When no certificate check was asked for.
  */
-export function certificateResult(s: ServerState, ok: boolean): void {
+export function certificateResult(s: ServerState, ok: boolean, access: FtpUserAccess): void {
   if (s.user === undefined || s.loggedIn) {
     throw new TypeError("Not waiting for a certificate check");
   }
-  if (ok) return loggedIn(s, 232, "User logged in, authorized by security data exchange.");
+  if (ok) return loggedIn(s, 232, "User logged in, authorized by security data exchange.", access);
   s.reply(331, "Password required.");
 }
 
-function loggedIn(s: ServerState, code: number, text: string): void {
+function loggedIn(s: ServerState, code: number, text: string, access: FtpUserAccess): void {
   s.loggedIn = true;
+  s.access = fullAccess(access);
+  s.permissions = ftpUserPermissions(s.access);
   s.loginDeadline = undefined;
   s.failedLogins = 0;
   s.reply(code, text);

@@ -10,13 +10,20 @@
 
 import { canonicalFtpHost, encodeFtpReply, type FtpHostPort, FtpLineReader } from "../codec/mod.ts";
 import type {
+  FtpHashAlgorithm,
   FtpServerAddresses,
   FtpServerEvent,
   FtpServerSessionOptions,
   FtpStorageRequest,
   FtpStorageResult,
   FtpTransferCommand,
+  FtpUserAccess,
 } from "./_server_session_types.ts";
+import {
+  type FtpPermissions,
+  ftpUserPermissions,
+  NO_ACCESS,
+} from "./_server_session_permissions.ts";
 
 /** The session options with their defaults in place. */
 export type ServerPolicy =
@@ -28,6 +35,12 @@ export type ServerPolicy =
     /** `passiveHost` when it is a host name. */
     readonly passiveName: string | undefined;
   };
+
+/** The algorithms HASH may compute (draft-bryan-ftpext-hash-02 section 3.1's IANA names). */
+export const HASH_ALGORITHMS: readonly FtpHashAlgorithm[] = ["SHA-256", "SHA-1", "MD5", "CRC32"];
+
+/** HASH's largest file by default: 1 GiB. */
+const HASH_MAX_BYTES = 1 << 30;
 
 /**
  * Whether `text` is a DNS host name (RFC 1123 section 2.1): labels of letters, digits and
@@ -51,7 +64,9 @@ export function isHostName(text: string): boolean {
  *
  * @param options The options as given.
  * @returns The policies in force.
- * @throws {TypeError} When `passiveHost` is neither an IPv4 address nor a host name.
+ * @throws {TypeError} When `passiveHost` is neither an IPv4 address nor a host name, or
+ * `hashAlgorithms` names an unknown algorithm or one twice.
+ * @throws {RangeError} When `hashMaxBytes` is not a positive integer.
  */
 export function serverPolicy(options: FtpServerSessionOptions): ServerPolicy {
   const tls = options.tls ?? "explicit";
@@ -61,6 +76,16 @@ export function serverPolicy(options: FtpServerSessionOptions): ServerPolicy {
     throw new TypeError(
       `passiveHost must be an IPv4 address or a host name, got "${passiveHost.slice(0, 80)}"`,
     );
+  }
+  const hashAlgorithms = [...(options.hashAlgorithms ?? [])];
+  for (const [i, algorithm] of hashAlgorithms.entries()) {
+    if (!HASH_ALGORITHMS.includes(algorithm) || hashAlgorithms.indexOf(algorithm) !== i) {
+      throw new TypeError(`Not a hash algorithm, or given twice: "${algorithm}"`);
+    }
+  }
+  const hashMaxBytes = options.hashMaxBytes ?? HASH_MAX_BYTES;
+  if (!Number.isSafeInteger(hashMaxBytes) || hashMaxBytes <= 0) {
+    throw new RangeError(`hashMaxBytes must be a positive integer, got ${hashMaxBytes}`);
   }
   return {
     tls,
@@ -81,7 +106,24 @@ export function serverPolicy(options: FtpServerSessionOptions): ServerPolicy {
     allowForeignDataHosts: options.allowForeignDataHosts ?? false,
     requireTlsResumption: options.requireTlsResumption ?? false,
     certificateLogin: options.certificateLogin ?? false,
+    mfmt: options.mfmt ?? false,
+    siteChmod: options.siteChmod ?? false,
+    hashAlgorithms,
+    hashMaxBytes,
   };
+}
+
+/**
+ * The algorithm HASH uses until OPTS HASH changes it: SHA-256 where offered (the draft's section
+ * 5: nothing weaker than SHA-1 as the default), else the first one offered.
+ *
+ * @param policy The policies in force.
+ * @returns The algorithm, or SHA-256 when HASH is off.
+ */
+export function defaultHashAlgorithm(policy: ServerPolicy): FtpHashAlgorithm {
+  return policy.hashAlgorithms.includes("SHA-256")
+    ? "SHA-256"
+    : policy.hashAlgorithms[0] ?? "SHA-256";
 }
 
 /**
@@ -124,8 +166,8 @@ export function storageRefusal(
   return [result.code ?? 550, result.message ?? fallback];
 }
 
-/** The MLST/MLSD facts served (RFC 3659 section 7.5). */
-export const MLST_FACTS: readonly string[] = ["type", "size", "modify"];
+/** The MLST/MLSD facts served (RFC 3659 section 7.5), each on until OPTS MLST says otherwise. */
+export const MLST_FACTS: readonly string[] = ["type", "size", "modify", "perm", "unique"];
 
 /**
  * The control connection's protection (RFC 4217): `plain` (no AUTH TLS yet, or none offered),
@@ -225,6 +267,12 @@ export class ServerState {
   /** The server is going down (`shutdown`): the session ends with 421 once no transfer runs and
    * no answer is owed. */
   shuttingDown = false;
+  /** What the logged-in user may do (nothing until a login). */
+  access: Required<FtpUserAccess> = NO_ACCESS;
+  /** What the logged-in user may do on each path. */
+  permissions: FtpPermissions = ftpUserPermissions(NO_ACCESS);
+  /** The algorithm HASH uses (OPTS HASH; draft-bryan-ftpext-hash-02 section 3.2). */
+  hashAlgorithm: FtpHashAlgorithm;
 
   /**
    * Makes the state of a session not started yet.
@@ -234,6 +282,7 @@ export class ServerState {
   constructor(options: FtpServerSessionOptions) {
     this.policy = serverPolicy(options);
     this.lines = new FtpLineReader({ maxLineLength: this.policy.maxLineLength });
+    this.hashAlgorithm = defaultHashAlgorithm(this.policy);
   }
 
   /** Whether the control connection is protected (TLS is up, and not shut down yet). */
@@ -321,6 +370,10 @@ export class ServerState {
     this.allocate = undefined;
     this.epsvAll = false;
     this.mlstFacts = MLST_FACTS;
+    this.access = NO_ACCESS;
+    this.permissions = ftpUserPermissions(NO_ACCESS);
+    // The draft's section 3.2: the selection holds until the session is reinitialized.
+    this.hashAlgorithm = defaultHashAlgorithm(this.policy);
     this.closeChannel();
   }
 

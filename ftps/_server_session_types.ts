@@ -81,6 +81,35 @@ export type FtpStorageRequest =
     readonly from: string;
     /** The new path. */
     readonly to: string;
+  }
+  | {
+    /** Set a modification time (MFMT): `FtpStorage.setModified`. */
+    readonly op: "set-modified";
+    /** The path. */
+    readonly path: string;
+    /** The new modification time. */
+    readonly modified: Date;
+  }
+  | {
+    /** Set permission bits (SITE CHMOD): `FtpStorage.chmod`. */
+    readonly op: "chmod";
+    /** The path. */
+    readonly path: string;
+    /** The bits, 0 to 0o777. */
+    readonly mode: number;
+  }
+  | {
+    /** Hash a file's first `length` bytes, as a TYPE I download would send them (HASH, XCRC,
+     * XMD5, XSHA1, XSHA256): the digest goes back in the result's `hash`, the bytes hashed in
+     * its `size` (fewer when the file shrank meanwhile). The driver may refuse with 450 when it
+     * is busy hashing for others. */
+    readonly op: "hash";
+    /** The file. */
+    readonly path: string;
+    /** The algorithm. */
+    readonly algorithm: FtpHashAlgorithm;
+    /** The bytes to hash from the start: the size the machine saw, within its limit. */
+    readonly length: number;
   };
 
 /** The storage's answer to a request. */
@@ -90,8 +119,11 @@ export type FtpStorageResult =
     readonly ok: true;
     /** For `stat`: what the path is. */
     readonly stat?: FtpStorageStat;
-    /** For `read`, when known: the file's whole size in bytes (it goes in the 150 reply). */
+    /** For `read`, when known: the file's whole size in bytes (it goes in the 150 reply). For
+     * `hash`: the bytes hashed. */
     readonly size?: number;
+    /** For `hash`: the digest, in lower-case hex. */
+    readonly hash?: string;
     /** For `list`: the entries. */
     readonly entries?: readonly FtpStorageEntry[];
     /** For `list`: the wall-clock time of the listing, for LIST's rule that entries older than
@@ -164,6 +196,40 @@ export interface FtpServerSessionOptions {
    * on a protected control connection (an `authenticate-certificate` event); if it does, USER is
    * answered 232 and no password is asked (RFC 4217 section 12.2). Default false. */
   certificateLogin?: boolean;
+  /** Serve MFMT (draft-somers-ftp-mfxx-04) to users whose {@linkcode FtpUserAccess} has `write`
+   * and `setModified`; FEAT lists it before login when this is on, after login when the user may
+   * use it (default false: 502). */
+  mfmt?: boolean;
+  /** Serve `SITE CHMOD` to users whose {@linkcode FtpUserAccess} has `chmod`, when they may
+   * write (default false: 504). */
+  siteChmod?: boolean;
+  /** The algorithms HASH (draft-bryan-ftpext-hash-02) and the X commands (XCRC, XMD5, XSHA1,
+   * XSHA256) compute, in FEAT's order; SHA-256, when listed, is selected at first, else the first
+   * one (default none: HASH and the X commands are 502). */
+  hashAlgorithms?: readonly FtpHashAlgorithm[];
+  /** The largest file HASH and the X commands hash, in bytes (default 1 GiB); a larger one is
+   * refused: 556 to HASH, as the draft's section 3.5 says for policy, 550 to the X commands. */
+  hashMaxBytes?: number;
+}
+
+/** A hash algorithm of HASH and the X commands, by its IANA "Hash Function Textual Name". */
+export type FtpHashAlgorithm = "SHA-256" | "SHA-1" | "MD5" | "CRC32";
+
+/**
+ * What a logged-in user may do, as the driver knows it (its policy and the user's storage) and
+ * tells {@linkcode FtpServerSession.loginResult}: it sets the MLST/MLSD `perm` fact (RFC 3659
+ * section 7.5.5) and which of MFMT and SITE CHMOD the user gets. Absent fields are false. The
+ * storage still decides each request.
+ */
+export interface FtpUserAccess {
+  /** Changes: uploads, MKD, RMD, DELE, renames, MFMT, SITE CHMOD. */
+  readonly write?: boolean;
+  /** With `write`, replacing or changing existing files: STOR onto one, APPE, RNTO onto one. */
+  readonly overwrite?: boolean;
+  /** The storage can set modification times (MFMT). */
+  readonly setModified?: boolean;
+  /** The storage can set permission bits (SITE CHMOD). */
+  readonly chmod?: boolean;
 }
 
 /** The control connection's two ends, for PASV replies and the data connection checks. */

@@ -9,6 +9,7 @@
  */
 
 import {
+  chmod,
   lstat,
   mkdir,
   open,
@@ -18,8 +19,10 @@ import {
   rmdir,
   stat,
   unlink,
+  utimes,
 } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { join } from "node:path";
 import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
 import { createAtomicFile, isAtomicFileTemporary } from "../io/atomic_file.ts";
@@ -34,8 +37,9 @@ import {
 /** How {@linkcode ftpDirectoryStorage} serves its directory. */
 export interface FtpDirectoryStorageOptions {
   /**
-   * Accept changes: STOR, APPE, STOU, MKD, RMD, DELE, RNFR/RNTO (default `false`: read-only; every
-   * change is refused with 550 "Permission denied.").
+   * Accept changes: STOR, APPE, STOU, MKD, RMD, DELE, RNFR/RNTO, and `setModified` (MFMT) and
+   * `chmod` (SITE CHMOD) (default `false`: read-only; every change is refused with 550
+   * "Permission denied.").
    */
   allowWrite?: boolean;
   /**
@@ -124,6 +128,21 @@ function entryType(info: {
     : "other";
 }
 
+/** The `unique` fact of a file (RFC 3659 section 7.5.2): its device and inode numbers, in hex. */
+function uniqueOf(info: { dev: number; ino: number }): string {
+  return `${info.dev.toString(16)}g${info.ino.toString(16)}`;
+}
+
+/** What `stat` and listings say about a file. */
+function statOf(info: Stats): FtpStorageStat {
+  return {
+    type: entryType(info),
+    size: info.size,
+    modified: info.mtime,
+    unique: uniqueOf(info),
+  };
+}
+
 /** 64 random bits in base 36, always 14 characters. */
 function randomName(): string {
   return Array.from(
@@ -193,6 +212,11 @@ interface Located {
  * "Overwrite permission denied." (ProFTPD answers APPE 451, a temporary failure: this one is
  * not); APPE of a new name creates the file. With `allowOverwrite`, all three act on existing
  * files as described above.
+ *
+ * `setModified` (MFMT) sets a file's or directory's modification time, keeping its access time;
+ * `chmod` (SITE CHMOD) sets its permission bits (0 to 0o777), but never the root's. Both act on
+ * what a link inside the root leads to. `stat` and listings give each entry's `unique` fact: its
+ * device and inode numbers, in hex (`803g1a2b`).
  *
  * DELE, RMD and RNFR/RNTO act on the entry itself: a link is deleted or renamed, never what it
  * points to. RMD of the root, and renaming from or onto it, are refused; RNTO never replaces a
@@ -285,7 +309,7 @@ export function ftpDirectoryStorage(
         if (!jail.contains(base, await realpath(path))) return undefined;
         info = await stat(path);
       }
-      return { name, type: entryType(info), size: info.size, modified: info.mtime };
+      return { name, ...statOf(info) };
     } catch {
       return undefined; // Gone since readdir, or a link leading nowhere.
     }
@@ -398,8 +422,7 @@ export function ftpDirectoryStorage(
   return {
     async stat(path: string): Promise<FtpStorageStat> {
       const { real } = await existing(path);
-      const info = await mapped(stat(real));
-      return { type: entryType(info), size: info.size, modified: info.mtime };
+      return statOf(await mapped(stat(real)));
     },
 
     async list(path: string): Promise<FtpStorageEntry[]> {
@@ -549,6 +572,28 @@ export function ftpDirectoryStorage(
         if ((error as { code?: unknown }).code === "EINVAL") throw notAllowed();
         throw storageError(error);
       }
+    },
+
+    async setModified(path: string, modified: Date): Promise<void> {
+      writable();
+      if (!(modified instanceof Date) || Number.isNaN(modified.getTime())) {
+        throw new TypeError("The modification time must be a valid Date");
+      }
+      const { real } = await existing(path);
+      // The access time stays as it is.
+      const info = await mapped(stat(real));
+      await mapped(utimes(real, info.atime, modified));
+    },
+
+    async chmod(path: string, mode: number): Promise<void> {
+      writable();
+      if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+        throw new RangeError(`Mode must be 0 to 0o777 (no setuid, setgid or sticky), got ${mode}`);
+      }
+      const located = await existing(path);
+      // Taking every permission from the root would lock every user out of it.
+      if (located.components.length === 0) throw denied();
+      await mapped(chmod(located.real, mode));
     },
   };
 }

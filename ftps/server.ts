@@ -23,11 +23,14 @@ import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
 import { PassiveHosts, resolvePassiveHost } from "./_server_passive.ts";
 import { proxyPolicy, readProxyHeader, type SessionPeer } from "./_server_proxy.ts";
 import type {
+  FtpsHashOptions,
   FtpsLogWriter,
   FtpsServer,
   FtpsServerCloseOptions,
   ServeFtpsOptions,
 } from "./server_options.ts";
+import { FtpServerSession } from "./server_session.ts";
+import { HASH_ALGORITHMS } from "./_server_session_state.ts";
 
 export * from "./server_options.ts";
 
@@ -129,6 +132,14 @@ async function serve(
   );
   if (options.passivePorts) checkPortRange(options.passivePorts, "passivePorts");
   const proxy = proxyPolicy(options.proxyProtocol);
+  const hash: FtpsHashOptions | undefined = options.hash === true
+    ? {}
+    : options.hash === false
+    ? undefined
+    : options.hash;
+  const hashAlgorithms = hash ? hash.algorithms ?? HASH_ALGORITHMS : [];
+  if (hash && hashAlgorithms.length === 0) throw new TypeError("hash.algorithms is empty");
+  const maxHashes = positive(hash?.maxConcurrent, "hash.maxConcurrent", 2);
 
   const shared: ServerShared = {
     transport,
@@ -150,6 +161,10 @@ async function serve(
       allowForeignDataHosts: options.allowForeignDataHosts,
       requireTlsResumption: options.requireTlsResumption,
       certificateLogin: context?.options.requestClientCertificate ?? false,
+      mfmt: guard.setModifiedOffered,
+      siteChmod: options.siteChmod ?? false,
+      hashAlgorithms,
+      hashMaxBytes: hash?.maxBytes,
     },
     guard,
     limits,
@@ -162,6 +177,7 @@ async function serve(
     handshakeTimeoutMs,
     requireCloseNotify: options.requireCloseNotify ?? true,
     loginFailureDelayMs: options.loginFailureDelayMs ?? 1000,
+    hashing: { max: maxHashes, running: 0 },
     log: (entry) => {
       guarded(() => options.onLog?.(entry), onError);
       for (const writer of writers) guarded(() => writer.write(entry), onError);
@@ -177,6 +193,8 @@ async function serve(
   ).join("");
   let connections = 0;
   const nextSessionId = (): string => `${tag}-${++connections}`;
+  // Options every session would refuse (a bad hash limit, say) are refused now, not per client.
+  new FtpServerSession(shared.session);
 
   if (options.fd !== undefined) {
     if (!Number.isSafeInteger(options.fd) || options.fd < 0) {

@@ -8,6 +8,7 @@
 
 import type {
   FtpDataResult,
+  FtpHashAlgorithm,
   FtpServerEvent,
   FtpServerSessionOptions,
   FtpTransferCommand,
@@ -71,6 +72,18 @@ export interface FtpsQuota {
   bytes?: number;
   /** Number of files. */
   files?: number;
+}
+
+/** How {@linkcode ServeFtpsOptions.hash} serves checksums. */
+export interface FtpsHashOptions {
+  /** The algorithms, in the order FEAT lists them (default SHA-256, SHA-1, MD5, CRC32); SHA-256
+   * is selected at first when listed, else the first one. */
+  algorithms?: readonly FtpHashAlgorithm[];
+  /** The largest file hashed, in bytes (default 1 GiB): a larger one is refused, 556 to HASH and
+   * 550 to the X commands. */
+  maxBytes?: number;
+  /** Hashes at once across the whole server (default 2): more are answered 450, to retry. */
+  maxConcurrent?: number;
 }
 
 /** What an {@linkcode ServeFtpsOptions.authenticate} hook is asked. */
@@ -349,7 +362,8 @@ export interface ServeFtpsOptions extends
   > {
   /** The directory served (to every user without a `root` or `storage` of their own). */
   root?: string;
-  /** What is served, instead of `root`. */
+  /** What is served, instead of `root`. It keeps its own policy: users are taken to be allowed
+   * to write there (the `perm` fact, FEAT's MFMT), and it refuses what it does not allow. */
   storage?: FtpStorage;
   /** Let users change files in `root` (default false: read-only). */
   allowWrite?: boolean;
@@ -365,6 +379,20 @@ export interface ServeFtpsOptions extends
   allowOverwrite?: boolean;
   /** Users by name: a password, or their options. */
   users?: Readonly<Record<string, string | FtpsUserOptions>>;
+  /**
+   * Serve checksums of files (default false: hashing costs CPU): HASH and OPTS HASH
+   * (draft-bryan-ftpext-hash-02: `213 SHA-256 0-<size> <hex> <path>`) and XCRC, XMD5, XSHA1 and
+   * XSHA256 (`250 <hex>`), to every user, of files they can read. Each hash reads at most
+   * `maxBytes`; a session runs one at a time (its other commands wait); the server runs
+   * `maxConcurrent` at once (others are answered 450). `true` takes the defaults.
+   */
+  hash?: boolean | FtpsHashOptions;
+  /**
+   * Serve `SITE CHMOD mode path` (default false): octal modes from 0 to 777 only (no setuid,
+   * setgid or sticky bit), answered 200, to users who may write, over a storage with `chmod`
+   * (`ftpDirectoryStorage` has it).
+   */
+  siteChmod?: boolean;
   /**
    * Checks logins instead of `users`: resolve `true` (the server's `root`/`storage`), the storage
    * the user gets, or `false`. It also decides certificate logins (`password` absent).

@@ -20,6 +20,7 @@ import type {
   FtpServerEvent,
   FtpServerSessionOptions,
   FtpStorageResult,
+  FtpUserAccess,
 } from "./_server_session_types.ts";
 import { ServerState } from "./_server_session_state.ts";
 import { runCommand, runsDuringTransfer } from "./_server_session_commands.ts";
@@ -28,12 +29,14 @@ import { dataListenFailed, dataListening, transferEnded } from "./_server_sessio
 
 export type {
   FtpDataResult,
+  FtpHashAlgorithm,
   FtpServerAddresses,
   FtpServerEvent,
   FtpServerSessionOptions,
   FtpStorageRequest,
   FtpStorageResult,
   FtpTransferCommand,
+  FtpUserAccess,
 } from "./_server_session_types.ts";
 
 /**
@@ -43,9 +46,10 @@ export type {
  * `loginResult`, `certificateResult`, `storageResult`, `dataListening`, `dataListenFailed`, `dataResult`,
  * `handleTimeout`, `shutdown`. Outputs: `pollTransmit` (reply bytes), `pollEvent`, `pollTimeout`.
  *
- * The whole RFC 959 command set is served over an abstract storage: the machine asks for
- * `storage` requests (stat, list, read, write, mkdir, ...) and data connections
- * (`listen-data`, `transfer-data`), and never does file or socket I/O itself.
+ * The whole RFC 959 command set (and MFMT, HASH and the X checksums, SITE CHMOD) is served over
+ * an abstract storage: the machine asks for `storage` requests (stat, list, read, write, mkdir,
+ * set-modified, chmod, hash, ...) and data connections (`listen-data`, `transfer-data`), and
+ * never does file or socket I/O, nor hashing, itself.
  *
  * @example
  * ```ts
@@ -254,13 +258,15 @@ export class FtpServerSession {
    *
    * @param now The current time in ms.
    * @param ok Whether the credentials are good.
+   * @param access What the user may do (default: nothing but read and list), for the `perm` fact
+   * and the commands that need it (MFMT, SITE CHMOD).
    * @param refusal With `ok` false: the text of a 530 for a login refused for another reason
    * than its credentials (a limit, such as the user's sessions), which counts as no failed login.
    */
-  loginResult(now: number, ok: boolean, refusal?: string): void {
+  loginResult(now: number, ok: boolean, access: FtpUserAccess = {}, refusal?: string): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a login check");
-    security.loginResult(this.#state, ok, refusal);
+    security.loginResult(this.#state, ok, access, refusal);
     this.#resume(now);
   }
 
@@ -270,11 +276,12 @@ export class FtpServerSession {
    *
    * @param now The current time in ms.
    * @param ok Whether the client's certificate identifies the user.
+   * @param access What the user may do, as for `loginResult`.
    */
-  certificateResult(now: number, ok: boolean): void {
+  certificateResult(now: number, ok: boolean, access: FtpUserAccess = {}): void {
     if (this.isClosed()) return;
     this.#expectWaiting("a certificate check");
-    security.certificateResult(this.#state, ok);
+    security.certificateResult(this.#state, ok, access);
     this.#resume(now);
   }
 

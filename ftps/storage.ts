@@ -15,6 +15,14 @@ export interface FtpStorageStat {
   readonly size: number;
   /** Last modification. */
   readonly modified: Date;
+  /**
+   * An identifier of the underlying file, the same for every path that leads to it and different
+   * for distinct files, for as long as a session lasts (the MLST/MLSD `unique` fact, RFC 3659
+   * section 7.5.2): up to 64 of RFC 3659's token characters (letters, digits and
+   * `,.:!@#$%^&()-_+?/\'"`; anything else gives no fact). `ftpDirectoryStorage` gives the device
+   * and inode numbers in hex. Absent: no `unique` fact.
+   */
+  readonly unique?: string;
 }
 
 /** One entry of a directory. */
@@ -89,4 +97,14 @@ export interface FtpStorage {
   delete(path: string): Promise<void>;
   /** Renames a file or directory. */
   rename(from: string, to: string): Promise<void>;
+  /**
+   * Sets a file's or directory's modification time (MFMT, draft-somers-ftp-mfxx). Optional:
+   * without it, MFMT is not offered.
+   */
+  setModified?(path: string, modified: Date): Promise<void>;
+  /**
+   * Sets a file's or directory's permission bits (`SITE CHMOD`): `mode` is 0 to 0o777, never a
+   * setuid, setgid or sticky bit. Optional: without it, SITE CHMOD is not offered.
+   */
+  chmod?(path: string, mode: number): Promise<void>;
 }

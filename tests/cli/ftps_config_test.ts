@@ -160,7 +160,7 @@ describe("ftkit ftps serve --config: the file", () => {
         "ftps.json: limits.maxSessions: expected a whole number of at least 1, got 0",
         "ftps.json: limits.lockout.windowMs: missing",
         "ftps.json: limits.lockout.durationMs: missing",
-        "ftps.json: logging: unknown key (the keys here: root, listen, tls, users, anonymous, rules, passive, proxy, limits, logs)",
+        "ftps.json: logging: unknown key (the keys here: root, listen, tls, users, anonymous, rules, commands, passive, proxy, limits, logs)",
       ],
     );
   });
@@ -245,6 +245,8 @@ describe("ftkit ftps serve: flags over the file", () => {
         "--quota-files=7",
         "--log=-",
         "--log-format=xferlog",
+        "--hash",
+        "--site-chmod",
       ),
       {
         host: "0.0.0.0",
@@ -270,6 +272,8 @@ describe("ftkit ftps serve: flags over the file", () => {
         userQuota: { bytes: 1048576, files: 7 },
         log: "-",
         logFormat: "xferlog",
+        hash: true,
+        siteChmod: true,
         maxSessions: 9,
         maxSessionsPerIp: 3,
         idleTimeoutMs: 5000,

@@ -100,12 +100,17 @@ describe("FTP command lines (RFC 959 section 4.1, 5.3)", () => {
     });
     assert.deepEqual(decodeFtpCommand("STOR "), { verb: "STOR", argument: "" });
     assert.deepEqual(decodeFtpCommand("UNKNOWNVERB x"), { verb: "UNKNOWNVERB", argument: "x" });
+    // The checksum commands servers answer end in digits (draft-bryan-ftpext-hash-02 appendix B).
+    assert.deepEqual(decodeFtpCommand("xsha256 a b"), { verb: "XSHA256", argument: "a b" });
+    assert.deepEqual(decodeFtpCommand("XSHA1"), { verb: "XSHA1" });
   });
 
   test("decoding refuses garbage and overlong lines", () => {
     assert.throws(() => decodeFtpCommand(""), kind("invalid-verb"));
     assert.throws(() => decodeFtpCommand(" RETR x"), kind("invalid-verb"));
     assert.throws(() => decodeFtpCommand("RE7R x"), kind("invalid-verb"));
+    assert.throws(() => decodeFtpCommand("XSHA2560 x"), kind("invalid-verb"));
+    assert.throws(() => decodeFtpCommand("256 x"), kind("invalid-verb"));
     assert.throws(() => decodeFtpCommand("RETR a\rb"), kind("forbidden-character"));
     assert.throws(() => decodeFtpCommand(`RETR ${"a".repeat(5000)}`), kind("line-too-long"));
     assert.deepEqual(decodeFtpCommand(`RETR ${"a".repeat(100)}`, 200).argument?.length, 100);

@@ -5,12 +5,18 @@
  */
 
 import type { FtpStorageRequest, FtpStorageResult } from "../../ftps/mod.ts";
+import { createDigest } from "../../io/digest.ts";
+import { DIGESTS } from "../../ftps/_server_hash.ts";
 
 /** A file's or directory's record. */
 export interface MemoryNode {
   type: "file" | "dir";
   bytes: Uint8Array;
   modified: Date;
+  /** Permission bits SITE CHMOD set. */
+  mode?: number;
+  /** Its `unique` fact, when a test gives one. */
+  unique?: string;
 }
 
 /** What a `read`, `write` or `write-unique` request opened, for the transfer that follows. */
@@ -114,6 +120,22 @@ export class MemoryStorage {
         this.nodes.set(request.to, node);
         return { ok: true };
       }
+      case "set-modified":
+      case "chmod": {
+        const node = this.nodes.get(request.path);
+        if (!node) return { ok: false };
+        if (request.op === "chmod") node.mode = request.mode;
+        else node.modified = request.modified;
+        return { ok: true };
+      }
+      case "hash": {
+        const node = this.nodes.get(request.path);
+        if (!node) return { ok: false };
+        const digest = createDigest(DIGESTS[request.algorithm]);
+        const bytes = node.bytes.subarray(0, request.length);
+        digest.update(bytes);
+        return { ok: true, hash: digest.hex(), size: bytes.length };
+      }
     }
   }
 
@@ -131,6 +153,7 @@ export class MemoryStorage {
   }
 
   #stat(node: MemoryNode) {
-    return { type: node.type, size: node.bytes.length, modified: node.modified };
+    const stat = { type: node.type, size: node.bytes.length, modified: node.modified };
+    return node.unique === undefined ? stat : { ...stat, unique: node.unique };
   }
 }

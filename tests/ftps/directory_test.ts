@@ -682,3 +682,73 @@ describe("ftpDirectoryStorage: the jail", () => {
     });
   });
 });
+
+describe("ftpDirectoryStorage: setModified (MFMT), chmod (SITE CHMOD), the unique fact", () => {
+  test("setModified sets the modification time, keeps the access time, follows links inside", async () => {
+    await withTree(async (tree) => {
+      const storage = tree.storage();
+      const before = await stat(join(tree.root, "a.txt"));
+      const when = new Date("2020-01-02T03:04:05Z");
+      await storage.setModified!("/a.txt", when);
+      const after = await stat(join(tree.root, "a.txt"));
+      assert.equal(after.mtime.getTime(), when.getTime());
+      assert.equal(after.atime.getTime(), before.atime.getTime());
+      assert.equal((await storage.stat("/a.txt")).modified.getTime(), when.getTime());
+      await storage.setModified!("/sub", new Date("2001-02-03T04:05:06.5Z"));
+      assert.equal(
+        (await stat(join(tree.root, "sub"))).mtime.toISOString(),
+        "2001-02-03T04:05:06.500Z",
+      );
+      await symlink("a.txt", join(tree.root, "link"));
+      await storage.setModified!("/link", new Date(0));
+      assert.equal((await stat(join(tree.root, "a.txt"))).mtime.getTime(), 0);
+      await notFound(storage.setModified!("/missing", when));
+      await notAllowed(storage.setModified!("/../outside/secret.txt", when));
+      await symlink(join(tree.outside, "secret.txt"), join(tree.root, "escape"));
+      await notFound(storage.setModified!("/escape", when));
+      await assert.rejects(storage.setModified!("/a.txt", new Date(Number.NaN)), TypeError);
+      await denied(tree.storage({}).setModified!("/a.txt", when));
+      assert.equal((await stat(join(tree.root, "a.txt"))).mtime.getTime(), 0);
+    });
+  });
+
+  test("chmod sets 0 to 0o777, never the root's, never a setuid bit; read-only refuses", async () => {
+    await withTree(async (tree) => {
+      const storage = tree.storage();
+      const mode = async (path: string) => (await stat(join(tree.root, path))).mode & 0o7777;
+      await storage.chmod!("/a.txt", 0o600);
+      assert.equal(await mode("a.txt"), 0o600);
+      await storage.chmod!("/sub", 0o750);
+      assert.equal(await mode("sub"), 0o750);
+      await denied(storage.chmod!("/", 0o700));
+      for (const bad of [0o4755, 0o1777, -1, 0.5, 512]) {
+        await assert.rejects(storage.chmod!("/a.txt", bad), RangeError, String(bad));
+      }
+      assert.equal(await mode("a.txt"), 0o600);
+      await notFound(storage.chmod!("/missing", 0o644));
+      await symlink(join(tree.outside, "secret.txt"), join(tree.root, "escape"));
+      await notFound(storage.chmod!("/escape", 0o777));
+      assert.notEqual((await stat(join(tree.outside, "secret.txt"))).mode & 0o777, 0o777);
+      await denied(tree.storage({}).chmod!("/a.txt", 0o644));
+      assert.equal(await mode("a.txt"), 0o600);
+    });
+  });
+
+  test("unique: device and inode in hex, the same through a link, distinct for distinct files", async () => {
+    await withTree(async (tree) => {
+      const storage = tree.storage();
+      await symlink("a.txt", join(tree.root, "link"));
+      const info = await stat(join(tree.root, "a.txt"));
+      const expected = `${info.dev.toString(16)}g${info.ino.toString(16)}`;
+      assert.equal((await storage.stat("/a.txt")).unique, expected);
+      assert.equal((await storage.stat("/link")).unique, expected);
+      const listed = Object.fromEntries(
+        (await storage.list("/")).map((entry) => [entry.name, entry.unique]),
+      );
+      assert.equal(listed["a.txt"], expected);
+      assert.equal(listed.link, expected);
+      assert.notEqual(listed.sub, expected);
+      assert.match(listed.sub!, /^[0-9a-f]+g[0-9a-f]+$/);
+    });
+  });
+});

@@ -643,7 +643,7 @@ describe("FTP server transfers over the storage (RFC 959 section 4.1.3, RFC 3659
     );
     assert.deepEqual(facts[1], {
       name: "firmware.bin",
-      facts: { type: "file", size: "10", modify: "20261123103400" },
+      facts: { type: "file", size: "10", modify: "20261123103400", perm: "r" },
     });
   });
 
@@ -674,11 +674,12 @@ describe("FTP server transfers over the storage (RFC 959 section 4.1.3, RFC 3659
     const s = loggedIn({}, FILES);
     assert.equal(
       s.say("MLST /pub/boot.cfg"),
-      "250-Listing /pub/boot.cfg\r\n type=file;size=15;modify=20261123103400; /pub/boot.cfg\r\n" +
+      "250-Listing /pub/boot.cfg\r\n" +
+        " type=file;size=15;modify=20261123103400;perm=r; /pub/boot.cfg\r\n" +
         "250 End\r\n",
     );
     assert.equal(s.say("OPTS MLST size;Type;bogus;"), "200 MLST OPTS type;size;\r\n");
-    assert.match(s.say("FEAT"), / MLST type\*;size\*;modify;\r\n/);
+    assert.match(s.say("FEAT"), / MLST type\*;size\*;modify;perm;unique;\r\n/);
     assert.equal(
       s.say("MLST pub"),
       "250-Listing /pub\r\n type=dir;size=0; /pub\r\n250 End\r\n",
@@ -920,8 +921,8 @@ describe("FTP server data commands: every other branch", () => {
     go("MLSD /");
     assert.equal(
       decoder.decode(odd.transfer().listing),
-      "type=OS.unix=symlink;size=1;modify=19700101000000; l\r\n" +
-        "type=OS.unix=special;size=0;modify=19700101000000; s\r\n",
+      "type=OS.unix=symlink;size=1;modify=19700101000000;perm=; l\r\n" +
+        "type=OS.unix=special;size=0;modify=19700101000000;perm=; s\r\n",
     );
     odd.session.dataResult(odd.now, 1, { ok: true });
     go("LIST /");

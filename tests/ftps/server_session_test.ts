@@ -76,7 +76,7 @@ describe("FTPS server session: a login refused by a limit", () => {
       assert.equal(client(session, 1, "USER fred"), "331 Password required.\r\n");
       assert.equal(client(session, 2, "PASS pass"), "");
       events(session);
-      session.loginResult(3, false, "Too many sessions for this user.");
+      session.loginResult(3, false, {}, "Too many sessions for this user.");
       assert.equal(replies(session), "530 Too many sessions for this user.\r\n");
       assert.equal(session.isClosed(), false, "maxLoginAttempts 1 is not reached");
       assert.equal(session.user, undefined);
@@ -264,7 +264,8 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
 
   test("section 6: FEAT lists AUTH TLS, PBSZ and PROT (and RFC 2428/3659 features)", () => {
     const session = started({ allowCcc: true });
-    const rest = " EPRT\r\n EPSV\r\n MDTM\r\n MLST type*;size*;modify*;\r\n PASV\r\n" +
+    const rest =
+      " EPRT\r\n EPSV\r\n MDTM\r\n MLST type*;size*;modify*;perm*;unique*;\r\n PASV\r\n" +
       " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n";
     assert.equal(
       client(session, 1, "FEAT"),
@@ -848,10 +849,11 @@ function inState(state: "plain" | "protected" | "cleared", options: FtpServerSes
 describe("FTP server session: the command table is what the session does", () => {
   const STATES = ["plain", "protected", "cleared"] as const;
 
-  test("every row names its RFC; the X verbs are their RFC 959 commands", () => {
+  test("every row names its RFC (or the draft servers follow); XPWD to XRMD are RFC 959's", () => {
     for (const [verb, rule] of FTP_COMMANDS) {
-      assert.match(rule.rfc, /^RFC \d+/, verb);
-      assert.match(verb, /^[A-Z]{3,4}$/);
+      assert.match(rule.rfc, /^(RFC \d+|draft-[a-z0-9-]+-\d\d) /, verb);
+      // RFC 959 section 5.3.1's 3 or 4 letters; the checksum commands end in digits.
+      assert.match(verb, /^([A-Z]{3,4}|XMD5|XSHA(1|256))$/);
     }
     assert.equal(FTP_COMMANDS.get("XPWD"), FTP_COMMANDS.get("PWD"));
     assert.equal(FTP_COMMANDS.get("XCUP"), FTP_COMMANDS.get("CDUP"));

@@ -441,7 +441,7 @@ describe("FTPS client and server sessions, with data connections, in memory", ()
     const entry = parseFtpFacts(pair.reply(mlst).lines[1]);
     assert.deepEqual(entry, {
       name: "/pub/boot.cfg",
-      facts: { type: "file", size: "25", modify: "20261123103400" },
+      facts: { type: "file", size: "25", modify: "20261123103400", perm: "r" },
     });
     assert.deepEqual(pair.reply(size), { code: 213, lines: ["12"] });
     assert.equal(parseFtpTime(pair.reply(mdtm).lines[0]).getTime(), MODIFIED.getTime());

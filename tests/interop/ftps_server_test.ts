@@ -1297,6 +1297,13 @@ const EVERY_COMMAND = [
   "REIN",
   "QUIT",
   "OPTS",
+  "MFMT",
+  "HASH",
+  "XCRC",
+  "XMD5",
+  "XSHA1",
+  "XSHA256",
+  "SITE",
 ];
 
 describe("every command, from real clients", { skip: missing("python") }, () => {
@@ -1309,7 +1316,12 @@ describe("every command, from real clients", { skip: missing("python") }, () => 
   before(async () => {
     tree = await servedTree("ftkit-serve-every-", true);
     // ftplib's APPE below appends to the file its STOR made.
-    server = await startFtkit(tree.root, { allowCcc: true, allowOverwrite: true });
+    server = await startFtkit(tree.root, {
+      allowCcc: true,
+      allowOverwrite: true,
+      hash: true,
+      siteChmod: true,
+    });
     six = await startFtkit(tree.root, { host: "::1" });
   });
 
@@ -1361,6 +1373,9 @@ out["mlsd"] = sorted(name for name, facts in ftp.mlsd())
 ftp.voidcmd("TYPE I")  # SIZE counts TYPE I octets (RFC 3659 section 4)
 out["size"] = ftp.size("a.bin")
 out["mdtm"] = ftp.sendcmd("MDTM a.bin")
+out["mfmt"] = ftp.sendcmd("MFMT 20200102030405 a.bin")
+out["checksums"] = [ftp.sendcmd(verb + " a.bin") for verb in ["HASH", "XCRC", "XMD5", "XSHA1", "XSHA256"]]
+out["site"] = ftp.sendcmd("SITE CHMOD 644 a.bin")
 out["rest"] = fetch(ftp, "RETR a.bin", rest=6).decode()
 ftp.rename("a.bin", "b.bin")
 ftp.delete("b.bin")
@@ -1411,7 +1426,7 @@ out["quit"] = ftp.quit()
     note(out.trace);
     assert.match(out.feat_plain as string, /^211-[^]* AUTH TLS\n[^]*211 End$/);
     assert.match(out.feat as string, /\n CCC\n/);
-    assert.match(out.feat as string, /\n MLST type\*;size\*;modify\*;\n/);
+    assert.match(out.feat as string, /\n MLST type\*;size\*;modify\*;perm\*;unique\*;\n/);
     assert.match(out.help as string, /^214 /);
     assert.equal(out.syst, "215 UNIX Type: L8");
     assert.match(out.noop as string, /^200 /);
@@ -1423,7 +1438,7 @@ out["quit"] = ftp.quit()
     assert.match(out.stat_file as string, /^213-[^]*hello\.txt\n213 End of status$/);
     assert.match(
       out.mlst as string,
-      /^250-Listing \/hello\.txt\n type=file;size=17;modify=\d{14}(\.\d+)?; \/hello\.txt\n250 End$/,
+      /^250-Listing \/hello\.txt\n type=file;size=17;modify=\d{14}(\.\d+)?;perm=adfrw;unique=[0-9a-f]+g[0-9a-f]+; \/hello\.txt\n250 End$/,
     );
     assert.equal(out.mkd, "/cmd");
     assert.equal(out.pwd, "/cmd");
@@ -1435,6 +1450,12 @@ out["quit"] = ftp.quit()
     assert.deepEqual(out.mlsd, nlst);
     assert.equal(out.size, "first+second".length);
     assert.match(out.mdtm as string, /^213 \d{14}(\.\d+)?$/);
+    assert.equal(out.mfmt, "213 Modify=20200102030405; a.bin");
+    assert.deepEqual(
+      (out.checksums as string[]).map((reply) => reply.slice(0, 4)),
+      ["213 ", "250 ", "250 ", "250 ", "250 "],
+    );
+    assert.equal(out.site, "200 SITE CHMOD command successful.");
     assert.equal(out.rest, "second");
     assert.match(out.rmd as string, /^250 /);
     assert.equal(existsSync(join(tree.root, "cmd")), false);
