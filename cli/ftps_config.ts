@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { canonicalFtpHost, isFtpIpv4 } from "../codec/mod.ts";
 import { isHostName } from "../ftps/_server_session_state.ts";
+import { checkFtpsPermissions, type FtpsDirectoryPermissions } from "../ftps/permissions.ts";
 import type {
   FtpsBandwidth,
   FtpsHashOptions,
@@ -83,6 +84,12 @@ export interface FtpsServeSettings {
   userBandwidth?: FtpsBandwidth;
   /** Each user's storage quota. */
   userQuota?: FtpsQuota;
+  /** The networks served. */
+  allow?: string[];
+  /** The networks refused. */
+  deny?: string[];
+  /** Per-directory permissions of every user. */
+  permissions?: FtpsDirectoryPermissions;
   /** HASH and the X checksum commands. */
   hash?: boolean | FtpsHashOptions;
   /** SITE CHMOD. */
@@ -338,6 +345,20 @@ const hash: Check<boolean | FtpsHashOptions> = (value, at, report, base) =>
     maxConcurrent: count,
   })(value, at, report, base);
 
+/** Per-directory permissions: `{ "/dir": ["list", "read", ...] | "*" }`. */
+const permissions: Check<FtpsDirectoryPermissions> = (value, at, report) => {
+  try {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new TypeError(`expected an object of directories, got ${shown(value)}`);
+    }
+    checkFtpsPermissions(value as FtpsDirectoryPermissions, "");
+    return value as FtpsDirectoryPermissions;
+  } catch (error) {
+    report(at, (error as Error).message.replace(/^: /, ""));
+    return undefined;
+  }
+};
+
 const password: Check<string> = (value, at, report) => {
   if (typeof value !== "string") {
     report(at, `expected a string (the password in clear), got ${shown(value)}`);
@@ -369,6 +390,9 @@ const user = object<Omit<FtpsUserOptions, "storage" | "certificates">>({
   maxSessions: count,
   bandwidth,
   quota,
+  permissions,
+  allow: networkList,
+  deny: networkList,
 });
 
 /** The users: names (no spaces or control characters) to their options. */
@@ -514,6 +538,14 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     name: "port",
     read: port,
   }),
+  row("access.allow", "allow", "the networks served (CIDR list; default all)", networkList, {
+    name: "allow",
+    read: networks,
+  }),
+  row("access.deny", "deny", "the networks refused (CIDR list)", networkList, {
+    name: "deny",
+    read: networks,
+  }),
   row("listen.implicit", "implicit", "true: implicit TLS", boolean, { name: "implicit", read: on }),
   row("listen.systemd", "systemd", "true: serve systemd's socket (LISTEN_FDS)", boolean, {
     name: "systemd",
@@ -544,6 +576,12 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     read: on,
   }),
   row("rules.allowCcc", "allowCcc", "true: accept CCC", boolean, { name: "allow-ccc", read: on }),
+  row(
+    "rules.permissions",
+    "permissions",
+    '{ "/DIR": ["list", "read", "write", ...] or "*" }: per directory',
+    permissions,
+  ),
   row("commands.hash", "hash", "true, or { algorithms, maxBytes, maxConcurrent }: HASH", hash, {
     name: "hash",
     read: on,

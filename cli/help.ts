@@ -276,6 +276,8 @@ export const COMMANDS: readonly CommandDoc[] = [
       { name: "max-sessions", value: "N", help: "sessions at once (default 256)" },
       { name: "max-sessions-per-ip", value: "N", help: "per client address (default 10)" },
       { name: "max-sessions-per-user", value: "N", help: "per user (default: no limit)" },
+      { name: "allow", value: "CIDR", multiple: true, help: "serve only these networks (repeat)" },
+      { name: "deny", value: "CIDR", multiple: true, help: "refuse these networks (repeat)" },
       { name: "upload-rate", value: "RATE", help: "all uploads together, bytes/s (K, M, G)" },
       { name: "download-rate", value: "RATE", help: "all downloads together, bytes/s" },
       { name: "user-upload-rate", value: "RATE", help: "each user's uploads, bytes/s" },

@@ -407,6 +407,7 @@ export class ServerSessionDriver {
       overwrite: login.overwrite,
       setModified: typeof login.storage.setModified === "function",
       chmod: typeof login.storage.chmod === "function",
+      ...(login.directories ? { directories: login.directories } : {}),
     };
   }
 

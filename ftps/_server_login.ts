@@ -6,6 +6,12 @@
  * @module
  */
 
+import { AddressRules } from "./_server_access.ts";
+import {
+  checkFtpsPermissions,
+  ftpPermissionStorage,
+  type FtpsDirectoryPermissions,
+} from "./permissions.ts";
 import { canonicalFtpHost } from "../codec/mod.ts";
 import { ftpDirectoryStorage } from "./directory.ts";
 import type { FtpStorage } from "./storage.ts";
@@ -83,6 +89,9 @@ function checkUsers(users: ServeFtpsOptions["users"]): string | undefined {
   for (const [name, entry] of Object.entries(users ?? {})) {
     const user: FtpsUserOptions = typeof entry === "string" ? { password: entry } : entry;
     const where = `users.${name}`;
+    // Checked now rather than at the user's first login.
+    new AddressRules(user.allow, user.deny, `${where}.`);
+    if (user.permissions) checkFtpsPermissions(user.permissions, `${where}.permissions`);
     if (user.password !== undefined && looksLikeFtpsPasswordHash(user.password)) {
       throw new TypeError(
         `${where}: a password hash given as the password: give it as passwordHash`,
@@ -111,6 +120,8 @@ export interface UserLogin {
   readonly write: boolean;
   /** Existing files may be replaced: `allowOverwrite` as `write` is. */
   readonly overwrite: boolean;
+  /** The per-directory permissions `storage` enforces, if any. */
+  readonly directories?: FtpsDirectoryPermissions;
 }
 
 /** The lockout policy: failed logins within a window that lock an address out for a while. */
@@ -149,6 +160,10 @@ export class LoginGuard {
   readonly #lockedUntil = new Map<string, number>();
   /** Directory storages by root and access, so that users sharing a root share one. */
   readonly #directories = new Map<string, FtpStorage>();
+  /** Each user's address rules, once parsed. */
+  readonly #userAddresses = new WeakMap<FtpsUserOptions, AddressRules>();
+  /** Storages guarded by per-directory permissions, by the rules and the storage beneath. */
+  readonly #guarded = new WeakMap<FtpsDirectoryPermissions, WeakMap<FtpStorage, FtpStorage>>();
   /** Bounds the password hashes computed at once. */
   readonly #hashing = new Gate(MAX_HASHING);
   /** A hash of a user's, checked against when the user named has none. */
@@ -176,6 +191,7 @@ export class LoginGuard {
       if (!everyUserHasOwn) throw new TypeError("Give root or storage: what the server serves");
     }
     this.#decoy = checkUsers(options.users);
+    if (options.permissions) checkFtpsPermissions(options.permissions);
     this.#options = options;
     this.#onError = onError;
     const policy = options.lockout ?? DEFAULT_LOCKOUT;
@@ -287,7 +303,10 @@ export class LoginGuard {
     if (options.authenticate) {
       const answer = await options.authenticate(request);
       if (answer === true) {
-        return this.#serverStorage(options.allowWrite ?? false, options.allowOverwrite ?? false);
+        return this.#ruled(
+          this.#serverStorage(options.allowWrite ?? false, options.allowOverwrite ?? false),
+          options.permissions,
+        );
       }
       return answer === false ? undefined : own(answer);
     }
@@ -306,14 +325,24 @@ export class LoginGuard {
       const certificate = request.certificate;
       if (!certificate || !user.certificates) return undefined;
       const key = fingerprintKey(certificate.fingerprint256);
-      return user.certificates.some((pin) => fingerprintKey(pin) === key)
+      return user.certificates.some((pin) => fingerprintKey(pin) === key) &&
+          this.#permits(user, request.remoteAddress)
         ? this.#userStorage(user)
         : undefined;
     }
     const ok = user.passwordHash !== undefined
       ? await this.#verify(request.password, user.passwordHash)
       : user.password !== undefined && sameSecret(request.password, user.password);
-    return ok ? this.#userStorage(user) : undefined;
+    // From a network the user may not log in from: as a wrong password (ProFTPD answers so).
+    return ok && this.#permits(user, request.remoteAddress) ? this.#userStorage(user) : undefined;
+  }
+
+  /** Whether the user may log in from `address` (their allow and deny lists). */
+  #permits(user: FtpsUserOptions, address: string): boolean {
+    if (user.allow === undefined && user.deny === undefined) return true;
+    let rules = this.#userAddresses.get(user);
+    if (!rules) this.#userAddresses.set(user, rules = new AddressRules(user.allow, user.deny, ""));
+    return rules.permits(address);
   }
 
   /** Checks a password against a hash, a few at a time. */
@@ -344,11 +373,27 @@ export class LoginGuard {
   #userStorage(user: FtpsUserOptions): UserLogin {
     const allowWrite = user.allowWrite ?? this.#options.allowWrite ?? false;
     const allowOverwrite = user.allowOverwrite ?? this.#options.allowOverwrite ?? false;
-    return user.storage
+    const login = user.storage
       ? own(user.storage)
       : user.root !== undefined
       ? this.#directory(user.root, allowWrite, allowOverwrite)
       : this.#serverStorage(allowWrite, allowOverwrite);
+    return this.#ruled(login, user.permissions ?? this.#options.permissions);
+  }
+
+  /**
+   * The login with its per-directory permissions applied to its storage: one guarded storage per
+   * storage and rules, so that every session under the same rules shares it.
+   */
+  #ruled(login: UserLogin, permissions: FtpsDirectoryPermissions | undefined): UserLogin {
+    if (permissions === undefined) return login;
+    let byStorage = this.#guarded.get(permissions);
+    if (!byStorage) this.#guarded.set(permissions, byStorage = new WeakMap());
+    let storage = byStorage.get(login.storage);
+    if (!storage) {
+      byStorage.set(login.storage, storage = ftpPermissionStorage(login.storage, permissions));
+    }
+    return { ...login, storage, directories: permissions };
   }
 
   /** What anonymous users see: read-only. */
@@ -360,7 +405,10 @@ export class LoginGuard {
       : anonymous.root !== undefined
       ? this.#directory(anonymous.root, false, false)
       : this.#serverStorage(false, false);
-    return { storage: login.storage, write: false, overwrite: false };
+    return this.#ruled(
+      { storage: login.storage, write: false, overwrite: false },
+      this.#options.permissions,
+    );
   }
 }
 

@@ -12,6 +12,7 @@
 import { resolveFtpPath } from "./path.ts";
 import { type FtpStorage, FtpStorageError, type FtpWriteStream } from "./storage.ts";
 import type { FtpsQuota, FtpsUserOptions, ServeFtpsOptions } from "./server_options.ts";
+import { storageBeneath } from "./_storage_beneath.ts";
 
 /** Entries a usage walk reads at most; a bigger tree has no known usage (writes get 451). */
 export const MAX_QUOTA_WALK = 1_000_000;
@@ -161,7 +162,7 @@ export class ServerQuotas {
    * @param run The storage operation.
    */
   async removing(storage: FtpStorage, gone: string, run: () => Promise<void>): Promise<void> {
-    const known = this.#usage.get(storage);
+    const known = this.#usage.get(storageBeneath(storage));
     const before = known ? await storage.stat(gone).catch(() => undefined) : undefined;
     await run();
     if (!known || before?.type !== "file") return;
@@ -170,8 +171,10 @@ export class ServerQuotas {
     usage.files--;
   }
 
-  /** The storage's usage: walked once (the first caller's walk serves every other). */
-  #usageOf(storage: FtpStorage): Promise<Usage> {
+  /** The storage's usage: walked once (the first caller's walk serves every other), over the
+   * storage beneath any per-directory permissions (which would hide parts of the tree). */
+  #usageOf(wrapped: FtpStorage): Promise<Usage> {
+    const storage = storageBeneath(wrapped);
     let usage = this.#usage.get(storage);
     if (!usage) {
       usage = walk(storage).catch((error) => {

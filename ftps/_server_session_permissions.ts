@@ -9,6 +9,7 @@
 
 import type { FtpStorageStat } from "./storage.ts";
 import type { FtpUserAccess } from "./_server_session_types.ts";
+import { type FtpsDirectoryPermissions, ftpsPermissionsAt } from "./permissions.ts";
 
 /**
  * An operation on a path: the ten of RFC 3659 section 7.5.5's `perm` fact (as named below), and
@@ -34,8 +35,11 @@ export type FtpPermissions = (
   type: FtpStorageStat["type"],
 ) => ReadonlySet<FtpOperation>;
 
+/** The access flags, each given (the directory rules go apart). */
+export type AccessFlags = Required<Omit<FtpUserAccess, "directories">>;
+
 /** Everything false: no login yet. */
-export const NO_ACCESS: Required<FtpUserAccess> = {
+export const NO_ACCESS: AccessFlags = {
   write: false,
   overwrite: false,
   setModified: false,
@@ -48,7 +52,7 @@ export const NO_ACCESS: Required<FtpUserAccess> = {
  * @param access The flags as the driver gave them.
  * @returns Every flag.
  */
-export function fullAccess(access: FtpUserAccess): Required<FtpUserAccess> {
+export function fullAccess(access: FtpUserAccess): AccessFlags {
   return {
     write: access.write ?? false,
     overwrite: access.overwrite ?? false,
@@ -63,9 +67,57 @@ export function fullAccess(access: FtpUserAccess): Required<FtpUserAccess> {
  * the storage can do them; with `overwrite` too, STOR onto and APPE to existing files.
  *
  * @param access What the user may do.
+ * @param directories Per-directory permissions, narrowing what `access` gives on each path.
  * @returns The permissions of each path.
  */
-export function ftpUserPermissions(access: Required<FtpUserAccess>): FtpPermissions {
+export function ftpUserPermissions(
+  access: AccessFlags,
+  directories?: FtpsDirectoryPermissions,
+): FtpPermissions {
+  const everywhere = sameEverywhere(access);
+  return directories === undefined
+    ? everywhere
+    : (path, type) => narrowed(everywhere(path, type), directories, path, type);
+}
+
+/** The directory a path is in (`/a/b` → `/a`, `/a` → `/`; `/` for `/`). */
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash <= 0 ? "/" : path.slice(0, slash);
+}
+
+/**
+ * What the directory rules leave of `base` on `path`: a file by its directory's rule; a
+ * directory by its own (listing, creating, MKD, deleting inside) and its parent's (RMD, renames,
+ * MFMT, SITE CHMOD of it).
+ */
+function narrowed(
+  base: ReadonlySet<FtpOperation>,
+  directories: FtpsDirectoryPermissions,
+  path: string,
+  type: FtpStorageStat["type"],
+): ReadonlySet<FtpOperation> {
+  const parent = ftpsPermissionsAt(directories, parentOf(path));
+  const own = type === "dir" ? ftpsPermissionsAt(directories, path) : parent;
+  const needs: Record<FtpOperation, boolean> = {
+    read: parent.has("read"),
+    write: parent.has("write"),
+    append: parent.has("append"),
+    create: own.has("write"),
+    mkdir: own.has("mkdir"),
+    delete: type === "dir" ? parent.has("rmdir") : parent.has("delete"),
+    purge: own.has("delete"),
+    rename: parent.has("rename"),
+    enter: true,
+    list: own.has("list"),
+    "set-modified": parent.has("write"),
+    chmod: parent.has("write"),
+  };
+  return new Set([...base].filter((operation) => needs[operation]));
+}
+
+/** The permissions `access` gives, the same on every path (cached by type). */
+function sameEverywhere(access: AccessFlags): FtpPermissions {
   const sets = new Map<string, ReadonlySet<FtpOperation>>();
   return (path, type) => {
     const top = path === "/";

@@ -271,7 +271,7 @@ export function certificateResult(s: ServerState, ok: boolean, access: FtpUserAc
 function loggedIn(s: ServerState, code: number, text: string, access: FtpUserAccess): void {
   s.loggedIn = true;
   s.access = fullAccess(access);
-  s.permissions = ftpUserPermissions(s.access);
+  s.permissions = ftpUserPermissions(s.access, access.directories);
   s.loginDeadline = undefined;
   s.failedLogins = 0;
   s.reply(code, text);

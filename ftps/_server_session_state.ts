@@ -17,9 +17,9 @@ import type {
   FtpStorageRequest,
   FtpStorageResult,
   FtpTransferCommand,
-  FtpUserAccess,
 } from "./_server_session_types.ts";
 import {
+  type AccessFlags,
   type FtpPermissions,
   ftpUserPermissions,
   NO_ACCESS,
@@ -268,7 +268,7 @@ export class ServerState {
    * no answer is owed. */
   shuttingDown = false;
   /** What the logged-in user may do (nothing until a login). */
-  access: Required<FtpUserAccess> = NO_ACCESS;
+  access: AccessFlags = NO_ACCESS;
   /** What the logged-in user may do on each path. */
   permissions: FtpPermissions = ftpUserPermissions(NO_ACCESS);
   /** The algorithm HASH uses (OPTS HASH; draft-bryan-ftpext-hash-02 section 3.2). */

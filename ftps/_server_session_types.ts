@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { FtpsDirectoryPermissions } from "./permissions.ts";
 import type { FtpHostPort } from "../codec/mod.ts";
 import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
 
@@ -230,6 +231,9 @@ export interface FtpUserAccess {
   readonly setModified?: boolean;
   /** The storage can set permission bits (SITE CHMOD). */
   readonly chmod?: boolean;
+  /** Per-directory permissions the storage enforces (`ftpPermissionStorage`): the `perm` fact
+   * and MFMT, SITE CHMOD and HASH keep to them too. */
+  readonly directories?: FtpsDirectoryPermissions;
 }
 
 /** The control connection's two ends, for PASV replies and the data connection checks. */

@@ -23,6 +23,7 @@ export * from "./server_session.ts";
 export * from "./storage.ts";
 export * from "./directory.ts";
 export * from "./path.ts";
+export * from "./permissions.ts";
 export * from "./reply_error.ts";
 export * from "./transport.ts";
 export * from "./client.ts";

@@ -19,6 +19,7 @@ import type {
 import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerLimits } from "./_server_limits.ts";
 import { ServerQuotas } from "./_server_quota.ts";
+import { AddressRules } from "./_server_access.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
 import { PassiveHosts, resolvePassiveHost } from "./_server_passive.ts";
 import { proxyPolicy, readProxyHeader, type SessionPeer } from "./_server_proxy.ts";
@@ -111,6 +112,7 @@ async function serve(
   const guard = new LoginGuard(options, onError);
   const limits = new ServerLimits(options);
   const quotas = new ServerQuotas(options, onError);
+  const access = new AddressRules(options.allow, options.deny, "");
   const positive = (value: number | undefined, name: string, fallback: number): number => {
     const result = value ?? fallback;
     if (!Number.isFinite(result) || result <= 0) {
@@ -241,7 +243,7 @@ async function serve(
     peer: SessionPeer,
     address: string,
     sessionId: string,
-    reason: "max-sessions" | "max-sessions-per-ip" | "locked-out",
+    reason: "max-sessions" | "max-sessions-per-ip" | "locked-out" | "denied",
   ): Promise<void> {
     shared.log({ type: "refused", sessionId, remoteAddress: address, reason });
     // Refusals are bounded too: past MAX_REFUSALS at once, a connection is dropped unanswered
@@ -260,6 +262,8 @@ async function serve(
         421,
         reason === "locked-out"
           ? "Too many failed logins from your address; try again later."
+          : reason === "denied"
+          ? "Service not available to your address."
           : "Too many connections; try again later.",
       );
       await within(stream.write(reply), 2000, "Refusal timed out");
@@ -329,6 +333,9 @@ async function serve(
     const key = clientKey(peer.remote);
     const count = perIp.get(key) ?? 0;
     const sessionId = nextSessionId();
+    if (!access.permits(peer.remote)) {
+      return await refuse(socket, peer, address, sessionId, "denied");
+    }
     if (guard.locked(key, performance.now())) {
       return await refuse(socket, peer, address, sessionId, "locked-out");
     }

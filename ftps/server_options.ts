@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { FtpsDirectoryPermissions } from "./permissions.ts";
 import type {
   FtpDataResult,
   FtpHashAlgorithm,
@@ -41,6 +42,13 @@ export interface FtpsUserOptions {
   bandwidth?: FtpsBandwidth;
   /** This user's storage quota (default: the server's `userQuota`). */
   quota?: FtpsQuota;
+  /** This user's per-directory permissions (default: the server's `permissions`). */
+  permissions?: FtpsDirectoryPermissions;
+  /** The networks (CIDR, or lone addresses) this user may log in from (default: any). A login
+   * from elsewhere fails as a wrong password does (530, counted for the lockout). */
+  allow?: readonly string[];
+  /** The networks this user may not log in from (it wins over `allow`). */
+  deny?: readonly string[];
   /** Whether this user's uploads and renames may replace or change existing files in their
    * directory (default: the server's `allowOverwrite`). */
   allowOverwrite?: boolean;
@@ -144,7 +152,8 @@ export type FtpsLogEntry =
       | "locked-out"
       | "tls"
       | "proxy-header"
-      | "proxy-untrusted";
+      | "proxy-untrusted"
+      | "denied";
   }
   | FtpsSessionInfo & {
     /** A data connection was refused: it came from another host than the client's
@@ -460,6 +469,22 @@ export interface ServeFtpsOptions extends
   userBandwidth?: FtpsBandwidth;
   /** Each user's storage quota (a user's `quota` overrides it). */
   userQuota?: FtpsQuota;
+  /**
+   * The networks (CIDR, or lone addresses) the server serves (default: every one not denied);
+   * a connection from elsewhere is answered 421 and closed before its session begins, logged
+   * `refused`, `denied`. Behind a PROXY protocol proxy, the header's client is the one checked.
+   */
+  allow?: readonly string[];
+  /** The networks the server refuses (it wins over `allow`). */
+  deny?: readonly string[];
+  /**
+   * Per-directory permissions of every user (a user's own `permissions` replaces them): what may
+   * be done in each directory of the user's tree, inherited below it until a deeper directory
+   * has its own (see `FtpsPermission`). They narrow, never widen, what `allowWrite` and
+   * `allowOverwrite` allow; a refusal is 550 "Permission denied.", and the MLST/MLSD `perm` fact
+   * shows them.
+   */
+  permissions?: FtpsDirectoryPermissions;
   /**
    * Keep a protected (PROT P) upload only when the client ended its TLS stream with close_notify
    * (default true). Without it, the end of the TCP stream is all that marks the end of the file,

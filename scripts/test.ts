@@ -77,6 +77,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "tftp/simnet_test",
   "scripts/repository_test",
   "io/token_bucket_test",
+  "ftps/permissions_test",
 ]);
 
 /** Throws unless every name in {@linkcode RUNTIME_INDEPENDENT} is one of `files`. */

@@ -583,6 +583,10 @@ describe("ftkit checks ports, counts, sizes and directories (exit 2)", () => {
           "--upload-rate takes bytes per second, at least 1024 (K, M, G: 1024-based), not '512'",
         ],
         [
+          ["ftps", "serve", "--allow", "10.0.0.0/33"],
+          '--allow takes IP networks (such as 10.0.0.0/8): Not an IP network: "10.0.0.0/33" (the prefix length is 0-32 for IPv4)',
+        ],
+        [
           ["ftps", "serve", "--quota-bytes", "10X"],
           "--quota-bytes takes a size in bytes (K, M, G, T: 1024-based), not '10X'",
         ],

@@ -160,7 +160,7 @@ describe("ftkit ftps serve --config: the file", () => {
         "ftps.json: limits.maxSessions: expected a whole number of at least 1, got 0",
         "ftps.json: limits.lockout.windowMs: missing",
         "ftps.json: limits.lockout.durationMs: missing",
-        "ftps.json: logging: unknown key (the keys here: root, listen, tls, users, anonymous, rules, commands, passive, proxy, limits, logs)",
+        "ftps.json: logging: unknown key (the keys here: root, listen, access, tls, users, anonymous, rules, commands, passive, proxy, limits, logs)",
       ],
     );
   });
@@ -174,7 +174,7 @@ describe("ftkit ftps serve --config: the file", () => {
     ]);
     assert.deepEqual(mistakes('{"users": {"fred": {"passwordHash": 7, "certificates": []}}}'), [
       "ftps.json: users.fred.passwordHash: expected a string (a hash from 'ftkit ftps passwd'), got 7",
-      "ftps.json: users.fred.certificates: unknown key (the keys here: password, passwordHash, root, allowWrite, allowOverwrite, maxSessions, bandwidth, quota)",
+      "ftps.json: users.fred.certificates: unknown key (the keys here: password, passwordHash, root, allowWrite, allowOverwrite, maxSessions, bandwidth, quota, permissions, allow, deny)",
     ]);
   });
 
@@ -195,6 +195,18 @@ describe("ftkit ftps serve --config: the file", () => {
     assert.equal(settings.maxSessionsPerUser, 4);
     assert.equal(settings.log, "/var/log/ftkit/xferlog");
     assert.equal(settings.logFormat, "xferlog");
+    assert.deepEqual(settings.users?.wilma.permissions, {
+      "/": ["list", "read"],
+      "/incoming": ["write"],
+    });
+    assert.deepEqual(settings.permissions, { "/": "*", "/archive": ["list", "read"] });
+    assert.deepEqual(
+      mistakes('{"rules": {"permissions": {"incoming": ["upload"]}}}'),
+      [
+        "ftps.json: rules.permissions: 'incoming' is not an absolute directory path " +
+        '(such as "/" or "/incoming")',
+      ],
+    );
   });
 
   test("the README lists every key", () => {

@@ -406,3 +406,86 @@ describe("serveFtps: AUTH TLS held behind a transfer", () => {
     }
   });
 });
+
+describe("serveFtps: allow and deny lists of client networks", () => {
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "ftkit-access-"));
+    await writeFile(join(root, "f.txt"), "x");
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  /** The reply the server sends a connection from `from` first: its greeting, or a refusal. */
+  async function greeting(port: number, from: string) {
+    const raw = await RawFtp.connect(port, { localAddress: from, ca });
+    try {
+      const reply = await raw.reply();
+      if (reply.code === 421) await raw.closed();
+      return reply;
+    } finally {
+      raw.close();
+    }
+  }
+
+  test("a denied network is answered 421 and closed before its session; deny wins over allow", async () => {
+    const log: FtpsLogEntry[] = [];
+    await using server = await serveFtps({
+      root,
+      users: { fred: "secret" },
+      tls,
+      host: "127.0.0.1",
+      port: 0,
+      allow: ["127.0.0.0/24"],
+      deny: ["127.0.0.2"],
+      onLog: (entry) => void log.push(entry),
+    });
+    const port = server.address.port;
+    assert.equal((await greeting(port, "127.0.0.1")).code, 220);
+    const denied = await greeting(port, "127.0.0.2");
+    assert.equal(denied.text, "421 Service not available to your address.");
+    // Outside the allow list.
+    assert.equal((await greeting(port, "127.0.1.1")).code, 421);
+    await until(() => log.filter((entry) => entry.type === "refused").length === 2, "refusals");
+    assert.deepEqual(
+      log.filter((entry) => entry.type === "refused").map((entry) =>
+        entry.type === "refused" && [entry.remoteAddress, entry.reason]
+      ),
+      [["127.0.0.2", "denied"], ["127.0.1.1", "denied"]],
+    );
+  });
+
+  test("a user's lists: a login from elsewhere fails as a wrong password does", async () => {
+    await using server = await serveFtps({
+      root,
+      users: { fred: { password: "secret", allow: ["127.0.0.3"] }, barney: "pw" },
+      tls,
+      host: "127.0.0.1",
+      port: 0,
+      loginFailureDelayMs: 0,
+    });
+    const login = async (from: string, user: string, password: string) => {
+      const raw = await RawFtp.connect(server.address.port, { localAddress: from, ca });
+      try {
+        assert.equal((await raw.reply()).code, 220);
+        await raw.authTls();
+        return (await raw.login(user, password)).text;
+      } finally {
+        raw.close();
+      }
+    };
+    assert.equal(await login("127.0.0.1", "fred", "secret"), "530 Login incorrect.");
+    assert.equal(await login("127.0.0.3", "fred", "secret"), "230 Login successful.");
+    assert.equal(await login("127.0.0.1", "barney", "pw"), "230 Login successful.");
+  });
+
+  test("a list that is not of networks is refused when the server starts", async () => {
+    await assert.rejects(
+      serveFtps({ root, users: { fred: "x" }, tls, port: 0, deny: ["10.0.0.0/33"] }),
+      /deny/,
+    );
+    await assert.rejects(
+      serveFtps({ root, users: { fred: { password: "x", allow: ["nonsense"] } }, tls, port: 0 }),
+      /users\.fred\.allow/,
+    );
+  });
+});

@@ -465,6 +465,30 @@ describe("MLST and MLSD: the perm and unique facts (RFC 3659 sections 7.5.5, 7.5
     assert.equal(mlst(writer, "/f").perm, "adfrw");
   });
 
+  test("per-directory permissions narrow the perm fact: a file by its directory, a directory by itself and its parent", () => {
+    const directories = {
+      "/": ["list", "read"],
+      "/d": ["write", "mkdir", "delete", "rename", "rmdir"],
+    } as const;
+    const s = serve(
+      { dataProtection: "optional" },
+      { write: true, overwrite: true, directories },
+      files,
+    );
+    s.login();
+    // At the top: read and list only; the directory /d is not removable or renamable from /.
+    assert.equal(mlst(s, "/f").perm, "r");
+    assert.equal(mlst(s, "/").perm, "el");
+    assert.equal(mlst(s, "/d").perm, "cemp", "d (RMD) and f need rmdir and rename in /");
+    // In /d: write (over files too), delete, rename; not read, not list.
+    assert.equal(mlst(s, "/d/g").perm, "dfw");
+    // The rules narrow what the access gives, never widen it: a reader stays a reader.
+    const reader = serve({ dataProtection: "optional" }, { directories }, files);
+    reader.login();
+    assert.equal(mlst(reader, "/d/g").perm, "");
+    assert.equal(mlst(reader, "/f").perm, "r");
+  });
+
   test("unique: the storage's token when it gives a valid one, else no fact", () => {
     const s = serve({ dataProtection: "optional" }, {}, files);
     s.login();

@@ -1,0 +1,58 @@
+// Which client addresses an FTPS server (or one of its users) serves: CIDR allow and deny lists.
+// A denied address is refused whatever else holds; with an allow list, only its networks are
+// served.
+
+import { IpNetworkList } from "../io/cidr.ts";
+
+/** An allow list and a deny list, checked. */
+export class AddressRules {
+  readonly #allow: IpNetworkList | undefined;
+  readonly #deny: IpNetworkList | undefined;
+
+  /**
+   * Parses the lists.
+   *
+   * @param allow Networks served (absent: every one not denied).
+   * @param deny Networks refused.
+   * @param name What the lists are called, for an error.
+   * @throws {TypeError} When a network is not one (the message names it).
+   */
+  constructor(
+    allow: readonly string[] | undefined,
+    deny: readonly string[] | undefined,
+    name: string,
+  ) {
+    const list = (networks: readonly string[] | undefined, which: string) => {
+      if (networks === undefined) return undefined;
+      try {
+        return new IpNetworkList(networks);
+      } catch (error) {
+        throw new TypeError(`${name}${which}: ${(error as Error).message}`);
+      }
+    };
+    this.#allow = list(allow, "allow");
+    this.#deny = list(deny, "deny");
+  }
+
+  /** Whether any rule is set. */
+  get any(): boolean {
+    return this.#allow !== undefined || this.#deny !== undefined;
+  }
+
+  /**
+   * Whether `address` is served: not in the deny list, and in the allow list when there is one.
+   * An address that cannot be read is served only when no rule is set.
+   *
+   * @param address The client's IP address.
+   * @returns Whether it is served.
+   */
+  permits(address: string): boolean {
+    if (!this.any) return true;
+    try {
+      if (this.#deny?.contains(address)) return false;
+      return this.#allow === undefined || this.#allow.contains(address);
+    } catch {
+      return false;
+    }
+  }
+}
