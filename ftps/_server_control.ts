@@ -14,7 +14,7 @@ import {
   type FtpStorageResult,
   type FtpUserAccess,
 } from "./server_session.ts";
-import type { FtpStorage, FtpWriteStream } from "./storage.ts";
+import type { FtpReadStream, FtpStorage, FtpWriteStream } from "./storage.ts";
 import { sleep, within } from "../io/timeout.ts";
 import type { FtpServerSocket, FtpServerTransport, FtpTlsServerContext } from "./transport.ts";
 import { clientKey, type LoginGuard, type UserLogin } from "./_server_login.ts";
@@ -531,9 +531,10 @@ export class ServerSessionDriver {
         case "list":
           return { ok: true, entries: await storage.list(request.path), now: new Date() };
         case "read": {
-          const { read } = await this.#next().open(async () => ({
-            read: await storage.read(request.path, request.offset),
-          }));
+          const { read } = await this.#next().open(async () => {
+            const opened = await storage.read(request.path, request.offset);
+            return { read: request.length === undefined ? opened : capped(opened, request.length) };
+          });
           return read.size === undefined ? { ok: true } : { ok: true, size: read.size };
         }
         case "write": {
@@ -639,4 +640,21 @@ export class ServerSessionDriver {
     this.#shared.log({ type: "closed", ...end });
     this.#shared.event({ type: "session-end", ...end });
   }
+}
+
+/** A read stream that ends after `length` bytes (RANG's range): its size is what it will give. */
+function capped(stream: FtpReadStream, length: number): FtpReadStream {
+  let left = length;
+  return {
+    ...(stream.size !== undefined ? { size: Math.max(0, Math.min(stream.size, length)) } : {}),
+    async read() {
+      if (left <= 0) return null;
+      const chunk = await stream.read();
+      if (chunk === null) return null;
+      const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
+      left -= part.length;
+      return part;
+    },
+    close: () => stream.close(),
+  };
 }

@@ -47,7 +47,7 @@ export async function hashFile(
   }
   slots.running++;
   try {
-    const stream = await storage.read(request.path, 0);
+    const stream = await storage.read(request.path, request.offset ?? 0);
     try {
       const digest = createDigest(DIGESTS[request.algorithm]);
       let size = 0;

@@ -22,7 +22,7 @@ import {
   userRefusal,
   userWithoutTls,
 } from "./_server_session_security.ts";
-import { abor, active, passive, rest } from "./_server_session_data.ts";
+import { abor, active, passive, rang, rest } from "./_server_session_data.ts";
 import { listing, mlst, mlstFeature, optsMlst, stat } from "./_server_session_listing.ts";
 import {
   allo,
@@ -179,6 +179,7 @@ const RULES = {
   PORT: { ...LOGGED_IN, rfc: "RFC 959 section 4.1.2", run: (s, a) => active(s, false, a) },
   EPRT: { ...LOGGED_IN, rfc: "RFC 2428 section 2", run: (s, a) => active(s, true, a) },
   REST: { ...LOGGED_IN, rfc: "RFC 3659 section 5", run: rest },
+  RANG: { ...LOGGED_IN, rfc: "draft-bryan-ftp-range-08 section 3", run: rang },
   RETR: { ...LOGGED_IN, rfc: "RFC 959 section 4.1.3", run: (s, a) => fileTransfer(s, "RETR", a) },
   STOR: { ...LOGGED_IN, rfc: "RFC 959 section 4.1.3", run: (s, a) => fileTransfer(s, "STOR", a) },
   APPE: { ...LOGGED_IN, rfc: "RFC 959 section 4.1.3", run: (s, a) => fileTransfer(s, "APPE", a) },
@@ -337,7 +338,8 @@ function feat(s: ServerState): void {
   // RFC 2428, RFC 3659 (TVFS: paths are /-separated from one top), and the drafts' commands.
   features.push(["EPRT"], ["EPSV"], ...hashes.slice(0, 1), ["MDTM"]);
   if (mfmt) features.push(["MFMT"]);
-  features.push(["MLST", mlstFeature(s)], ["PASV"], ["REST", "STREAM"], ["SIZE"], ["TVFS"]);
+  features.push(["MLST", mlstFeature(s)], ["PASV"], ["RANG", "STREAM"], ["REST", "STREAM"]);
+  features.push(["SIZE"], ["TVFS"]);
   features.push(["UTF8"], ...hashes.slice(1));
   s.reply(211, formatFtpFeat(features));
 }

@@ -170,7 +170,31 @@ export function dataListenFailed(s: ServerState, reason: "listen" | "unresolved"
 export function rest(s: ServerState, argument: string): void {
   if (!/^\d{1,15}$/.test(argument.trim())) return s.reply(501, "REST takes a byte offset.");
   s.restart = Number(argument.trim());
+  // REST and RANG exclude each other (draft-bryan-ftp-range-08 section 3.3).
+  s.range = undefined;
   s.reply(350, `Restarting at ${s.restart}. Send RETR or STOR.`);
+}
+
+/**
+ * RANG: the first and last byte of the next RETR or HASH (draft-bryan-ftp-range-08 section 3);
+ * `RANG 1 0` forgets a range. STOR, APPE and STOU after a range are refused (504): this server
+ * writes no ranges.
+ *
+ * @param s The session.
+ * @param argument The first and last byte.
+ */
+export function rang(s: ServerState, argument: string): void {
+  const match = /^(\d{1,15}) (\d{1,15})$/.exec(argument.trim());
+  if (!match) return s.reply(501, "RANG takes the first and the last byte of the range.");
+  const [first, last] = [Number(match[1]), Number(match[2])];
+  if (first === 1 && last === 0) {
+    s.range = undefined;
+    return s.reply(350, "Restarting at 1. End byte range at 0.");
+  }
+  if (first > last) return s.reply(501, "The range ends before it starts.");
+  s.range = [first, last];
+  s.restart = 0;
+  s.reply(350, `Restarting at ${first}. End byte range at ${last}.`);
 }
 
 /**
@@ -199,6 +223,8 @@ export interface DataTransfer {
   readonly offset: number;
   /** The size ALLO announced, if one came before (used once). */
   readonly allocate: number | undefined;
+  /** RANG's first and last byte, if one came before (used once). */
+  readonly range: readonly [number, number] | undefined;
   /** Refuses the transfer with a reply. A passive listener, and a data connection the client
    * made already, stay until the next command: a client that runs TLS on the data connection at
    * once (curl) would otherwise see it fail before it reads this reply, and report that. */
@@ -238,6 +264,8 @@ export function takeDataConnection(
   s.restart = 0;
   const allocate = s.allocate;
   s.allocate = undefined;
+  const range = s.range;
+  s.range = undefined;
   const refuse = (code: number, text: string) => {
     if (channel.kind === "passive") s.refusedListener = true;
     s.reply(code, text);
@@ -268,7 +296,7 @@ export function takeDataConnection(
       ...(listing ? { listing } : {}),
     });
   };
-  return { offset, allocate, refuse, start };
+  return { offset: range ? range[0] : offset, allocate, range, refuse, start };
 }
 
 /** Whether this session's transfers must be protected and are not (RFC 4217 section 10.2). */

@@ -184,7 +184,9 @@ export function fileTransfer(
   if (argument.trim() === "") return transfer.refuse(501, "A path is needed.");
   const path = resolveFtpPath(s.cwd, argument);
   if (verb === "RETR") {
-    return s.storage({ op: "read", path, offset: transfer.offset }, (result) => {
+    const range = transfer.range;
+    const length = range ? { length: range[1] - range[0] + 1 } : {};
+    return s.storage({ op: "read", path, offset: transfer.offset, ...length }, (result) => {
       if (!result.ok) return transfer.refuse(...storageRefusal(result, "Failed to open file."));
       const size = result.size !== undefined ? ` (${result.size} bytes)` : "";
       transfer.start(
@@ -195,6 +197,7 @@ export function fileTransfer(
       );
     });
   }
+  if (transfer.range) return transfer.refuse(504, "RANG is for RETR and HASH only.");
   const size = transfer.allocate !== undefined ? { size: transfer.allocate } : {};
   s.storage(
     { op: "write", path, offset: transfer.offset, append: verb === "APPE", ...size },
@@ -219,6 +222,7 @@ export function fileTransfer(
 export function stou(s: ServerState): void {
   const transfer = takeDataConnection(s, "STOU");
   if (!transfer) return;
+  if (transfer.range) return transfer.refuse(504, "RANG is for RETR and HASH only.");
   const size = transfer.allocate !== undefined ? { size: transfer.allocate } : {};
   s.storage({ op: "write-unique", directory: s.cwd, ...size }, (result) => {
     if (!result.ok) return transfer.refuse(...storageRefusal(result, "Cannot create a file."));

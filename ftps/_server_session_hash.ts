@@ -95,9 +95,13 @@ interface Refusals {
  */
 export function hash(s: ServerState, argument: string): void {
   const algorithm = s.hashAlgorithm;
+  // RANG's range, for this HASH only (draft-bryan-ftpext-hash-02 section 3.3).
+  const range = s.range;
+  s.range = undefined;
   digest(s, argument, algorithm, { notFile: 553, tooLarge: 556 }, (hex, size) => {
-    s.reply(213, `${algorithm} 0-${size} ${hex} ${argument}`);
-  });
+    const span = range ? `${range[0]}-${range[0] + size - 1}` : `0-${size}`;
+    s.reply(213, `${algorithm} ${span} ${hex} ${argument}`);
+  }, range);
 }
 
 /**
@@ -122,6 +126,7 @@ function digest(
   algorithm: FtpHashAlgorithm,
   refusals: Refusals,
   done: (hex: string, size: number) => void,
+  range?: readonly [number, number],
 ): void {
   if (argument.trim() === "") return s.reply(501, "A path is needed.");
   const path = resolveFtpPath(s.cwd, argument);
@@ -135,11 +140,18 @@ function digest(
     if (stat.size > limit) {
       return s.reply(refusals.tooLarge, `File larger than the hashing limit (${limit} bytes).`);
     }
-    s.storage({ op: "hash", path, algorithm, length: stat.size }, (hashed) => {
+    // A range within the file: from its first byte to its last, or the file's end.
+    if (range && range[0] >= stat.size) {
+      return s.reply(556, "The range starts past the file's end.");
+    }
+    const offset = range ? range[0] : 0;
+    const length = range ? Math.min(range[1] + 1, stat.size) - offset : stat.size;
+    const request = { op: "hash", path, algorithm, length, ...(range ? { offset } : {}) } as const;
+    s.storage(request, (hashed) => {
       if (!hashed.ok) return s.refused(hashed);
-      const size = hashed.size ?? stat.size;
+      const size = hashed.size ?? length;
       // What the driver gives goes in a reply: only hex digits, and no more bytes than asked.
-      const sizeOk = Number.isSafeInteger(size) && size >= 0 && size <= stat.size;
+      const sizeOk = Number.isSafeInteger(size) && size >= 0 && size <= length;
       if (!/^[0-9a-f]{1,128}$/.test(hashed.hash ?? "") || !sizeOk) {
         return s.reply(451, "Local error in processing.");
       }

@@ -250,6 +250,9 @@ export class ServerState {
   restart = 0;
   /** ALLO's size, for the next transfer command (used once). */
   allocate: number | undefined = undefined;
+  /** RANG's byte range, first and last byte (draft-bryan-ftp-range-08), for the next RETR or
+   * HASH (used once). */
+  range: readonly [number, number] | undefined = undefined;
   /** EPSV ALL is in force (RFC 2428 section 4). */
   epsvAll = false;
   /** The facts MLST and MLSD give (OPTS MLST). */
@@ -368,6 +371,7 @@ export class ServerState {
     this.type = "A";
     this.restart = 0;
     this.allocate = undefined;
+    this.range = undefined;
     this.epsvAll = false;
     this.mlstFacts = MLST_FACTS;
     this.access = NO_ACCESS;

@@ -33,6 +33,8 @@ export type FtpStorageRequest =
     readonly path: string;
     /** Where to start, in bytes. */
     readonly offset: number;
+    /** How many bytes to send at most (RANG's range), when not to the end. */
+    readonly length?: number;
   }
   | {
     /** Open a file for writing (STOR, APPE): truncated at `offset` (0 makes it new or empty; REST
@@ -109,7 +111,9 @@ export type FtpStorageRequest =
     readonly path: string;
     /** The algorithm. */
     readonly algorithm: FtpHashAlgorithm;
-    /** The bytes to hash from the start: the size the machine saw, within its limit. */
+    /** Where to start hashing, in bytes (RANG's first byte; 0 for the whole file). */
+    readonly offset?: number;
+    /** The bytes to hash: the size the machine saw (or RANG's range), within its limit. */
     readonly length: number;
   };
 

@@ -132,7 +132,8 @@ export class MemoryStorage {
         const node = this.nodes.get(request.path);
         if (!node) return { ok: false };
         const digest = createDigest(DIGESTS[request.algorithm]);
-        const bytes = node.bytes.subarray(0, request.length);
+        const from = request.offset ?? 0;
+        const bytes = node.bytes.subarray(from, from + request.length);
         digest.update(bytes);
         return { ok: true, hash: digest.hex(), size: bytes.length };
       }

@@ -526,7 +526,7 @@ describe("FEAT lists exactly what the session does, whatever the configuration",
     XSHA256: "SHA-256",
   };
 
-  test("MFMT, HASH and its algorithms, the X commands, SITE CHMOD, MLST facts; RANG never", () => {
+  test("MFMT, HASH and its algorithms, the X commands, SITE CHMOD, MLST facts, RANG", () => {
     const choices = [false, true];
     const hashChoices: (readonly (typeof ALL_HASHES)[number][])[] = [
       [],
@@ -579,8 +579,12 @@ describe("FEAT lists exactly what the session does, whatever the configuration",
                     const name = fact.replace("*", "");
                     assert.equal(s.say(`OPTS MLST ${name};`), `200 MLST OPTS ${name};\r\n`);
                   }
-                  assert.equal(feat.has("RANG"), false);
-                  assert.equal(s.say("RANG 0 4"), "502 RANG not implemented.\r\n");
+                  assert.equal(feat.get("RANG"), "STREAM");
+                  assert.equal(
+                    s.say("RANG 0 4", "RANG 1 0"),
+                    "350 Restarting at 0. End byte range at 4.\r\n" +
+                      "350 Restarting at 1. End byte range at 0.\r\n",
+                  );
                   walked++;
                 }
               }
@@ -590,5 +594,67 @@ describe("FEAT lists exactly what the session does, whatever the configuration",
       }
     }
     assert.equal(walked, 256);
+  });
+});
+
+describe("RANG (draft-bryan-ftp-range-08) for RETR and HASH", () => {
+  test("the range is checked, reset by RANG 1 0, and excludes REST", () => {
+    const s = serve({ hashAlgorithms: ["SHA-256"], dataProtection: "optional" });
+    s.login();
+    assert.equal(
+      s.say("RANG", "RANG 5", "RANG a b", "RANG 5 4", "RANG -1 4"),
+      "501 RANG takes the first and the last byte of the range.\r\n".repeat(3) +
+        "501 The range ends before it starts.\r\n" +
+        "501 RANG takes the first and the last byte of the range.\r\n",
+    );
+    // REST after RANG forgets the range: a RETR then starts at REST's offset, to the end.
+    s.say("RANG 2 4", "REST 3", "EPSV");
+    s.say("RETR /f");
+    assert.deepEqual(s.requests.at(-1), { op: "read", path: "/f", offset: 3 });
+  });
+
+  test("RETR sends the range: from its first byte, so many bytes; once", () => {
+    const s = serve({ dataProtection: "optional" });
+    s.login();
+    s.say("REST 7", "RANG 2 5", "EPSV");
+    s.say("RETR /f");
+    assert.deepEqual(s.requests.at(-1), { op: "read", path: "/f", offset: 2, length: 4 });
+  });
+
+  test("STOR, APPE and STOU after a range are refused (504): no ranged writes", () => {
+    const s = serve({ dataProtection: "optional" }, WRITER);
+    s.login();
+    for (const line of ["STOR /g", "APPE /f", "STOU"]) {
+      s.say("RANG 0 1", "EPSV");
+      assert.equal(s.say(line), "504 RANG is for RETR and HASH only.\r\n", line);
+    }
+  });
+
+  test("HASH of a range: its bytes hashed, the range in the reply, cut at the file's end", () => {
+    const s = serve({ hashAlgorithms: ["SHA-256"] });
+    s.login();
+    assert.equal(
+      s.say("RANG 2 5", "HASH /f"),
+      "350 Restarting at 2. End byte range at 5.\r\n" +
+        `213 SHA-256 2-5 ${sha256(TEN.slice(2, 6))} /f\r\n`,
+    );
+    assert.deepEqual(s.requests.at(-1), {
+      op: "hash",
+      path: "/f",
+      algorithm: "SHA-256",
+      length: 4,
+      offset: 2,
+    });
+    // Used once: the next HASH is of the whole file.
+    assert.match(s.say("HASH /f"), new RegExp(`^213 SHA-256 0-10 ${sha256(TEN)} /f`));
+    // Past the end: cut at the file's last byte; starting past it: 556.
+    assert.equal(
+      s.say("RANG 8 100", "HASH /f").split("\r\n")[1],
+      `213 SHA-256 8-9 ${sha256(TEN.slice(8))} /f`,
+    );
+    assert.equal(
+      s.say("RANG 10 12", "HASH /f").split("\r\n")[1],
+      "556 The range starts past the file's end.",
+    );
   });
 });

@@ -266,7 +266,7 @@ describe("FTPS server session: RFC 4217 negotiation", () => {
     const session = started({ allowCcc: true });
     const rest =
       " EPRT\r\n EPSV\r\n MDTM\r\n MLST type*;size*;modify*;perm*;unique*;\r\n PASV\r\n" +
-      " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n";
+      " RANG STREAM\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n";
     assert.equal(
       client(session, 1, "FEAT"),
       "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n CCC\r\n" + rest,

@@ -156,6 +156,16 @@ try:
     ftp.sendcmd("OPTS HASH SHA-512")
 except error_perm as error:
     out["unknown"] = str(error)
+# RANG (draft-bryan-ftp-range-08): a range of the file hashed, then fetched.
+ftp.sendcmd("OPTS HASH SHA-256")
+out["rang"] = ftp.sendcmd("RANG 100 1099")
+out["ranged_hash"] = ftp.sendcmd("HASH data.bin")
+out["expected"]["ranged"] = hashlib.sha256(data[100:1100]).hexdigest()
+ftp.sendcmd("RANG 100 1099")
+chunks = []
+ftp.retrbinary("RETR data.bin", chunks.append)
+out["ranged_retr"] = hashlib.sha256(b"".join(chunks)).hexdigest()
+out["ranged_retr_size"] = len(b"".join(chunks))
 out["mlsd"] = {name: facts for name, facts in ftp.mlsd(facts=["type", "perm", "unique"])}
 out["mfmt"] = ftp.sendcmd("MFMT 20190807060504 data.bin")
 out["chmod"] = ftp.sendcmd("SITE CHMOD 640 data.bin")
@@ -206,6 +216,11 @@ describe("Python ftplib: HASH, the X commands, MLSD facts, MFMT, SITE CHMOD", {
       assert.equal(reply, `213 ${name} 0-${expected.size} ${expected[name]} data.bin`);
     }
     assert.equal(out.unknown, "501 Unknown algorithm, current selection not changed.");
+    assert.match(out.feat as string, /\n RANG STREAM\n/);
+    assert.equal(out.rang, "350 Restarting at 100. End byte range at 1099.");
+    assert.equal(out.ranged_hash, `213 SHA-256 100-1099 ${expected.ranged} data.bin`);
+    assert.equal(out.ranged_retr, expected.ranged);
+    assert.equal(out.ranged_retr_size, 1000);
     const mlsd = out.mlsd as Record<string, Record<string, string>>;
     const info = await stat(join(files.root, "hello.txt"));
     assert.deepEqual(mlsd["hello.txt"], {
