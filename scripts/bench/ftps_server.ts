@@ -49,17 +49,29 @@ const { values } = parseArgs({
     runs: { type: "string" },
     clients: { type: "string" },
     connects: { type: "string" },
+    idle: { type: "string" },
+    only: { type: "string" },
   },
 });
 const sizeMb = Number(values.size ?? 100);
 const runs = Number(values.runs ?? 3);
 const clients = Number(values.clients ?? 300);
 const connects = Number(values.connects ?? 16);
-for (const [name, value] of Object.entries({ size: sizeMb, runs, clients, connects })) {
+const idle = Number(values.idle ?? 1000);
+for (const [name, value] of Object.entries({ size: sizeMb, runs, clients, connects, idle })) {
   if (!Number.isInteger(value) || value < (name === "connects" ? 0 : 1)) {
     throw new RangeError(`--${name}: ${value}`);
   }
 }
+const PARTS = ["throughput", "concurrency", "idle"] as const;
+const only = new Set((values.only ?? PARTS.join(",")).split(","));
+for (const part of only) {
+  if (!(PARTS as readonly string[]).includes(part)) {
+    throw new RangeError(`--only: ${part} (${PARTS.join(", ")})`);
+  }
+}
+/** Sessions a server must hold at once: the crowd's or the idle ones, and some room. */
+const room = Math.max(clients, idle) + 16;
 const SMALL = 1024 * 1024;
 /** How long one client may take, all told (the client worker enforces it). */
 const CLIENT_TIMEOUT_MS = 60_000;
@@ -303,7 +315,6 @@ async function startRoomyVsftpd(dir: string, top: string): Promise<Target> {
   const text = await readFile(config, "utf8").catch(() => {
     throw new Error(`No ${config}: has startVsftpd changed where it writes its configuration?`);
   });
-  const room = clients + 16;
   await writeFile(config, `${text}max_clients=${room}\nmax_per_ip=${room}\n`);
   const daemon = await startDaemon(PEER.vsftpd, [config], { tcp: probe.port });
   return fromDaemon(daemon, probe.port, "anonymous", "");
@@ -327,7 +338,7 @@ async function startRoomyPyftpdlib(top: string): Promise<Target> {
       USER,
       PASSWORD,
       "no",
-      String(4 * clients + 16),
+      String(Math.max(4 * clients, 2 * idle) + 16),
       "quiet",
     ], { tcp: port });
     return fromDaemon(daemon, port, USER, PASSWORD);
@@ -397,27 +408,56 @@ interface Crowd {
   serverCpu: number;
 }
 
-/** `clients` clients at once against `target`; with `sample`, the server's memory meanwhile. */
-async function crowd(
-  target: Target,
-  sample?: (pids: number[]) => void,
-): Promise<Crowd> {
+/** Open files a process needs for `sessions` sessions (a control and a data connection, a
+ * passive listener each) and its own. */
+const filesFor = (sessions: number) => 3 * sessions + 256;
+
+/**
+ * Raises the open-file limit of the process `pid` to `files` where it is lower (prlimit; the
+ * bench runs as root): a thousand sessions need more than the usual 1024, in the server's
+ * process and in the client worker's. vsftpd's session processes inherit its limit.
+ */
+async function roomForFiles(pid: number, files: number): Promise<void> {
+  const limits = readFileSync(`/proc/${pid}/limits`, "utf8");
+  const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? Infinity);
+  if (soft >= files) return;
+  await run("prlimit", ["--pid", String(pid), `--nofile=${files}:${files}`], 10_000);
+}
+
+/** The client worker, for `count` clients against `target`, started and ready ("-": idle). */
+async function clientWorker(target: Target, path: string, size: number, count: number) {
   const worker = startChild("node", [
     join(root, "scripts/bench/ftps_server_clients.mjs"),
     String(target.port),
     ca,
     target.user,
     target.password,
-    "pub/small.bin",
-    String(SMALL),
-    String(clients),
+    path,
+    String(size),
+    String(count),
     String(connects),
     String(CLIENT_TIMEOUT_MS),
   ]);
-  let sampling = sample !== undefined;
   try {
     const ready = await worker.line(30_000);
     if (ready !== "ready") throw new Error(`Client worker: ${ready} ${worker.stderr()}`);
+    await roomForFiles(worker.child.pid!, filesFor(count));
+    await roomForFiles(target.pid, filesFor(count));
+    return worker;
+  } catch (error) {
+    await worker.stop();
+    throw error;
+  }
+}
+
+/** `clients` clients at once against `target`; with `sample`, the server's memory meanwhile. */
+async function crowd(
+  target: Target,
+  sample?: (pids: number[]) => void,
+): Promise<Crowd> {
+  const worker = await clientWorker(target, "pub/small.bin", SMALL, clients);
+  let sampling = sample !== undefined;
+  try {
     const sampler = (async () => {
       while (sampling) {
         sample!(processTree(target.pid));
@@ -460,6 +500,67 @@ async function sampledPeak(
     processes: peak.processes,
     crowd: sampled,
   };
+}
+
+/** Memory of a server's processes (kB, summed over them). */
+type Memory = ReturnType<typeof memoryOf>;
+
+/** The memory of a server's processes once it holds still: sampled every 250 ms until the last
+ * four samples of RSS lie within 1% (or 256 kB) of each other, for at most 20 s; the last sample.
+ * (A server's garbage collection cannot be forced from outside: this is its steady value.) */
+async function steadyMemory(pid: number): Promise<Memory> {
+  const samples: number[] = [];
+  const end = performance.now() + 20_000;
+  for (;;) {
+    const now = memoryOf(processTree(pid));
+    samples.push(now.rss);
+    const last = samples.slice(-4);
+    const spread = Math.max(...last) - Math.min(...last);
+    if (last.length === 4 && spread <= Math.max(256, Math.max(...last) / 100)) return now;
+    if (performance.now() > end) return now;
+    await sleep(250);
+  }
+}
+
+/** What holding `idle` idle sessions costs a server. */
+interface Idle {
+  /** Before the sessions, while they are held, and after they have all quit. */
+  before: Memory;
+  holding: Memory;
+  after: Memory;
+  failures: number;
+  errors: Record<string, number>;
+  /** Sessions whose QUIT was answered, at the end. */
+  quits: number;
+  /** Setting up the sessions (connect, TLS, login, PBSZ, PROT), wall ms. */
+  wallMs: number;
+}
+
+/** `idle` sessions set up against `target` (AUTH TLS, login, PBSZ 0, PROT P), held idle, then
+ * ended with QUIT; the server's steady memory before, meanwhile and after. */
+async function idleSessions(target: Target): Promise<Idle> {
+  const worker = await clientWorker(target, "-", 0, idle);
+  try {
+    const before = await steadyMemory(target.pid);
+    worker.child.stdin!.write("go\n");
+    const report = JSON.parse(await worker.line(CLIENT_TIMEOUT_MS + 30_000));
+    const holding = await steadyMemory(target.pid);
+    worker.child.stdin!.write("quit\n");
+    const { quits } = JSON.parse(await worker.line(CLIENT_TIMEOUT_MS + 30_000));
+    await sleep(500); // vsftpd's session processes exit and are reaped.
+    const after = await steadyMemory(target.pid);
+    return {
+      before,
+      holding,
+      after,
+      failures: report.failures,
+      errors: report.errors,
+      quits,
+      wallMs: report.wallMs,
+    };
+  } finally {
+    await worker.stop();
+  }
 }
 
 /** A server in a comparison: once started, its process; its results; why it failed, if it did. */
@@ -533,6 +634,17 @@ const top = join(dir, "top");
 const pub = join(top, "pub");
 const started: Target[] = [];
 const notes: string[] = [];
+/** ftkit's session limits: room for every client from one address. */
+const LIMITS = ["--max-sessions", String(room), "--max-sessions-per-ip", String(room)];
+/** The vsftpd of the throughput and concurrency runs, started on first use. */
+let sharedVsftpd: Target | undefined;
+const roomyVsftpd = async (): Promise<Target> => {
+  if (!sharedVsftpd) {
+    sharedVsftpd = await startRoomyVsftpd(dir, top);
+    started.push(sharedVsftpd);
+  }
+  return sharedVsftpd;
+};
 // Interrupted: every server and client goes, and the directory, as at a normal end.
 const interrupt = async () => {
   for (const child of running) {
@@ -570,138 +682,203 @@ try {
       `load average at start ${load()}`,
   );
   console.log(
-    `Parameters: --size ${sizeMb} --runs ${runs} --clients ${clients} --connects ${connects}; ` +
+    `Parameters: --size ${sizeMb} --runs ${runs} --clients ${clients} --connects ${connects} ` +
+      `--idle ${idle} --only ${[...only].join(",")}; ` +
       "loopback, TLS 1.3, PROT P; the servers take turns within each run",
   );
   console.log();
 
-  // Throughput: vsftpd and ftkit's command on each runtime.
-  const vsftpd = await startRoomyVsftpd(dir, top);
-  started.push(vsftpd);
-  const moving: Entry<{ retr: number; stor: number }>[] = [
-    { name: "vsftpd", target: vsftpd, results: [] },
-  ];
-  for (const [runtime, cli] of Object.entries(runtimes)) {
-    moving.push(await entry(`ftkit/${runtime}`, () => startFtkitCli(cli, top), started));
-  }
-  await rounds(moving, (target, round) => transfers(target, pub, round === 0 ? bigHash : ""));
-  const peaks = new Map<string, number | undefined>();
-  for (const each of moving.slice(1)) {
-    const peak = each.target && procStatus(each.target.pid)?.VmHWM;
-    peaks.set(each.name, peak ? peak / 1024 : undefined);
-    await each.target?.stop();
-  }
-  const mbps = (seconds: number[]) => sizeMb * 1.048576 / Math.min(...seconds);
-  console.log(
-    `Throughput: ${sizeMb} MB, curl client (explicit TLS, --ssl-reqd, EPSV), ` +
-      `MB/s best of ${runs} (ratio to vsftpd); ftkit as "ftkit ftps serve", its VmHWM after ` +
-      `the runs`,
-  );
-  console.log("server".padEnd(16) + "RETR".padEnd(20) + "STOR".padEnd(20) + "peak RSS MB");
-  const base = moving[0];
-  for (const each of moving) {
-    if (each.error || each.results.length === 0) {
-      console.log(each.name.padEnd(16) + "failed");
-      notes.push(`${each.name} throughput: ${each.error}`);
-      continue;
-    }
-    const cell = (way: "retr" | "stor") => {
-      const rate = mbps(each.results.map((result) => result[way]));
-      const ratio = each === base || base.error
-        ? ""
-        : ` (${(rate / mbps(base.results.map((result) => result[way]))).toFixed(2)}x)`;
-      return `${rate.toFixed(1)}${ratio}`.padEnd(20);
-    };
-    console.log(
-      each.name.padEnd(16) + cell("retr") + cell("stor") +
-        (peaks.get(each.name)?.toFixed(1) ?? "-"),
-    );
-  }
-  console.log();
-
-  // Concurrency: vsftpd, ftkit's command on each runtime with room for every client from one
-  // address, pyftpdlib.
-  const crowding: (Entry<Crowd> & { idleRssMb?: number })[] = [
-    { name: "vsftpd", target: vsftpd, results: [] },
-  ];
-  const room = String(clients + 16);
-  for (const [runtime, cli] of Object.entries(runtimes)) {
-    const limits = ["--max-sessions", room, "--max-sessions-per-ip", room];
-    crowding.push(
-      await entry(`ftkit/${runtime}`, () => startFtkitCli(cli, top, limits), started),
-    );
-  }
-  crowding.push(await entry("pyftpdlib", () => startRoomyPyftpdlib(top), started));
-  for (const each of crowding) {
-    if (each.target) each.idleRssMb = memoryOf(processTree(each.target.pid)).rss / 1024;
-  }
-  await rounds(crowding, (target) => crowd(target));
-  const forked = await sampledPeak(vsftpd).catch((error) => message(error));
-  console.log(
-    `Concurrency: ${clients} clients at once (one Node process, node:tls), each AUTH TLS, ` +
-      `login, PBSZ 0, PROT P, EPSV, RETR 1 MB (data TLS resumed), QUIT; ` +
-      `${connects || "all"} connecting at a time; best of ${runs}`,
-  );
-  console.log(
-    "server".padEnd(16) + "time s".padEnd(9) + "clients/s".padEnd(11) + "vs vsftpd".padEnd(11) +
-      "peak RSS MB".padEnd(13) + "idle RSS MB".padEnd(13) + "failures".padEnd(10) +
-      "client ms min/med/max".padEnd(24) + "server CPU s".padEnd(14) + "client CPU s".padEnd(14) +
-      "listen drops",
-  );
-  const best = (results: Crowd[]) => results.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
-  const vsftpdTime = crowding[0].results.length > 0 ? best(crowding[0].results).wallMs : undefined;
-  for (const each of crowding) {
-    const all = [
-      ...each.results,
-      ...(each === crowding[0] && typeof forked !== "string" ? [forked.crowd] : []),
+  if (only.has("throughput")) {
+    // Throughput: vsftpd and ftkit's command on each runtime.
+    const vsftpd = await roomyVsftpd();
+    const moving: Entry<{ retr: number; stor: number }>[] = [
+      { name: "vsftpd", target: vsftpd, results: [] },
     ];
-    const failures = all.reduce((sum, result) => sum + result.failures, 0);
-    for (const result of all) {
-      for (const [text, count] of Object.entries(result.errors)) {
-        notes.push(`${each.name}: ${count} x ${text}`);
+    for (const [runtime, cli] of Object.entries(runtimes)) {
+      moving.push(await entry(`ftkit/${runtime}`, () => startFtkitCli(cli, top), started));
+    }
+    await rounds(moving, (target, round) => transfers(target, pub, round === 0 ? bigHash : ""));
+    const peaks = new Map<string, number | undefined>();
+    for (const each of moving.slice(1)) {
+      const peak = each.target && procStatus(each.target.pid)?.VmHWM;
+      peaks.set(each.name, peak ? peak / 1024 : undefined);
+      await each.target?.stop();
+    }
+    const mbps = (seconds: number[]) => sizeMb * 1.048576 / Math.min(...seconds);
+    console.log(
+      `Throughput: ${sizeMb} MB, curl client (explicit TLS, --ssl-reqd, EPSV), ` +
+        `MB/s best of ${runs} (ratio to vsftpd); ftkit as "ftkit ftps serve", its VmHWM after ` +
+        `the runs`,
+    );
+    console.log("server".padEnd(16) + "RETR".padEnd(20) + "STOR".padEnd(20) + "peak RSS MB");
+    const base = moving[0];
+    for (const each of moving) {
+      if (each.error || each.results.length === 0) {
+        console.log(each.name.padEnd(16) + "failed");
+        notes.push(`${each.name} throughput: ${each.error}`);
+        continue;
       }
+      const cell = (way: "retr" | "stor") => {
+        const rate = mbps(each.results.map((result) => result[way]));
+        const ratio = each === base || base.error
+          ? ""
+          : ` (${(rate / mbps(base.results.map((result) => result[way]))).toFixed(2)}x)`;
+        return `${rate.toFixed(1)}${ratio}`.padEnd(20);
+      };
+      console.log(
+        each.name.padEnd(16) + cell("retr") + cell("stor") +
+          (peaks.get(each.name)?.toFixed(1) ?? "-"),
+      );
     }
-    if (each.error) notes.push(`${each.name} concurrency: ${each.error}`);
-    if (each.results.length === 0) {
-      console.log(each.name.padEnd(16) + "failed");
-      continue;
+    console.log();
+  }
+  if (only.has("concurrency")) {
+    // Concurrency: vsftpd, ftkit's command on each runtime with room for every client from one
+    // address, pyftpdlib.
+    const vsftpd = await roomyVsftpd();
+    const crowding: (Entry<Crowd> & { idleRssMb?: number })[] = [
+      { name: "vsftpd", target: vsftpd, results: [] },
+    ];
+    for (const [runtime, cli] of Object.entries(runtimes)) {
+      crowding.push(
+        await entry(`ftkit/${runtime}`, () => startFtkitCli(cli, top, LIMITS), started),
+      );
     }
-    const fastest = best(each.results);
-    const ms = fastest.clientMs;
-    const peak = each === crowding[0]
-      ? (typeof forked === "string" ? undefined : forked.rssMb)
-      : (procStatus(each.target!.pid)?.VmHWM ?? NaN) / 1024;
+    crowding.push(await entry("pyftpdlib", () => startRoomyPyftpdlib(top), started));
+    for (const each of crowding) {
+      if (each.target) each.idleRssMb = memoryOf(processTree(each.target.pid)).rss / 1024;
+    }
+    await rounds(crowding, (target) => crowd(target));
+    const forked = await sampledPeak(vsftpd).catch((error) => message(error));
     console.log(
-      each.name.padEnd(16) + (fastest.wallMs / 1000).toFixed(2).padEnd(9) +
-        (clients / fastest.wallMs * 1000).toFixed(0).padEnd(11) +
-        (vsftpdTime ? `${(fastest.wallMs / vsftpdTime).toFixed(2)}x` : "-").padEnd(11) +
-        (peak?.toFixed(1) ?? "-").padEnd(13) + (each.idleRssMb?.toFixed(1) ?? "-").padEnd(13) +
-        String(failures).padEnd(10) +
-        (ms.min === undefined
-          ? "-"
-          : `${ms.min.toFixed(0)}/${ms.median.toFixed(0)}/${ms.max.toFixed(0)}`).padEnd(24) +
-        fastest.serverCpu.toFixed(2).padEnd(14) +
-        ((fastest.cpuMs.user + fastest.cpuMs.system) / 1000).toFixed(2).padEnd(14) +
-        String(fastest.listenDrops),
+      `Concurrency: ${clients} clients at once (one Node process, node:tls), each AUTH TLS, ` +
+        `login, PBSZ 0, PROT P, EPSV, RETR 1 MB (data TLS resumed), QUIT; ` +
+        `${connects || "all"} connecting at a time; best of ${runs}`,
+    );
+    console.log(
+      "server".padEnd(16) + "time s".padEnd(9) + "clients/s".padEnd(11) + "vs vsftpd".padEnd(11) +
+        "peak RSS MB".padEnd(13) + "idle RSS MB".padEnd(13) + "failures".padEnd(10) +
+        "client ms min/med/max".padEnd(24) + "server CPU s".padEnd(14) + "client CPU s".padEnd(14) +
+        "listen drops",
+    );
+    const best = (results: Crowd[]) => results.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    const vsftpdTime = crowding[0].results.length > 0
+      ? best(crowding[0].results).wallMs
+      : undefined;
+    for (const each of crowding) {
+      const all = [
+        ...each.results,
+        ...(each === crowding[0] && typeof forked !== "string" ? [forked.crowd] : []),
+      ];
+      const failures = all.reduce((sum, result) => sum + result.failures, 0);
+      for (const result of all) {
+        for (const [text, count] of Object.entries(result.errors)) {
+          notes.push(`${each.name}: ${count} x ${text}`);
+        }
+      }
+      if (each.error) notes.push(`${each.name} concurrency: ${each.error}`);
+      if (each.results.length === 0) {
+        console.log(each.name.padEnd(16) + "failed");
+        continue;
+      }
+      const fastest = best(each.results);
+      const ms = fastest.clientMs;
+      const peak = each === crowding[0]
+        ? (typeof forked === "string" ? undefined : forked.rssMb)
+        : (procStatus(each.target!.pid)?.VmHWM ?? NaN) / 1024;
+      console.log(
+        each.name.padEnd(16) + (fastest.wallMs / 1000).toFixed(2).padEnd(9) +
+          (clients / fastest.wallMs * 1000).toFixed(0).padEnd(11) +
+          (vsftpdTime ? `${(fastest.wallMs / vsftpdTime).toFixed(2)}x` : "-").padEnd(11) +
+          (peak?.toFixed(1) ?? "-").padEnd(13) + (each.idleRssMb?.toFixed(1) ?? "-").padEnd(13) +
+          String(failures).padEnd(10) +
+          (ms.min === undefined
+            ? "-"
+            : `${ms.min.toFixed(0)}/${ms.median.toFixed(0)}/${ms.max.toFixed(0)}`).padEnd(24) +
+          fastest.serverCpu.toFixed(2).padEnd(14) +
+          ((fastest.cpuMs.user + fastest.cpuMs.system) / 1000).toFixed(2).padEnd(14) +
+          String(fastest.listenDrops),
+      );
+    }
+    if (typeof forked === "string") notes.push(`vsftpd memory: ${forked}`);
+    else {
+      console.log(
+        `Peak RSS: VmHWM of the server's process after all runs; for vsftpd (a process per session ` +
+          `and one more per logged-in session) the peak sum of VmRSS over its processes, sampled ` +
+          `during one more crowd (${forked.processes} processes at that peak; their shared ` +
+          `pages are counted once per process: the peak sum of PSS was ` +
+          `${forked.pssMb.toFixed(1)} MB).`,
+      );
+    }
+    console.log(
+      `time: from the start signal until the last client is done, measured in the client ` +
+        `process; CPU s: of the server (its processes reaped by it included) and of the client ` +
+        `process, in the best run, on ${cpu.length} CPUs; listen drops: connections the kernel ` +
+        `dropped at a full listen queue during the best run (all sockets). ` +
+        `Load average at the end: ${load()}.`,
     );
   }
-  if (typeof forked === "string") notes.push(`vsftpd memory: ${forked}`);
-  else {
+  if (only.has("idle")) {
+    // Idle sessions: each server started afresh, `idle` sessions set up and held.
+    const idling: Entry<Idle>[] = [];
+    for (const [runtime, cli] of Object.entries(runtimes)) {
+      idling.push(await entry(`ftkit/${runtime}`, () => startFtkitCli(cli, top, LIMITS), started));
+    }
+    idling.push(await entry("pyftpdlib", () => startRoomyPyftpdlib(top), started));
+    idling.push(await entry("vsftpd", () => startRoomyVsftpd(dir, top), started));
+    // One server at a time, one run each; each is stopped once measured.
+    for (const each of idling) {
+      if (!each.target) continue;
+      try {
+        each.results.push(await idleSessions(each.target));
+      } catch (error) {
+        each.error = message(error);
+      }
+      await each.target.stop();
+    }
     console.log(
-      `Peak RSS: VmHWM of the server's process after all runs; for vsftpd (a process per session ` +
-        `and one more per logged-in session) the peak sum of VmRSS over its processes, sampled ` +
-        `during one more crowd (${forked.processes} processes at that peak; their shared ` +
-        `pages are counted once per process: the peak sum of PSS was ` +
-        `${forked.pssMb.toFixed(1)} MB).`,
+      `Idle sessions: ${idle} clients (one Node process), each AUTH TLS, login, PBSZ 0, PROT P, ` +
+        `then idle; ${connects || "all"} connecting at a time; the server's memory (summed over ` +
+        `its processes) when steady before, while they are held, and after they have all quit`,
     );
+    console.log(
+      "server".padEnd(16) + "RSS MB before".padEnd(15) + `RSS MB, ${idle} idle`.padEnd(20) +
+        "KB/session".padEnd(15) + "PSS MB before/idle".padEnd(20) + "RSS MB after".padEnd(14) +
+        "processes".padEnd(11) + "set-up s".padEnd(10) + "failures",
+    );
+    const mb = (kb: number) => (kb / 1024).toFixed(1);
+    for (const each of idling) {
+      if (each.error) notes.push(`${each.name} idle: ${each.error}`);
+      const result = each.results[0];
+      if (!result) {
+        console.log(each.name.padEnd(16) + "failed");
+        continue;
+      }
+      for (const [text, count] of Object.entries(result.errors)) {
+        notes.push(`${each.name} idle: ${count} x ${text}`);
+      }
+      const held = idle - result.failures;
+      if (result.quits !== held) {
+        notes.push(`${each.name} idle: ${held - result.quits} of ${held} QUITs unanswered`);
+      }
+      const perSession = (way: "rss" | "pss") =>
+        held > 0 ? ((result.holding[way] - result.before[way]) / held).toFixed(0) : "-";
+      console.log(
+        each.name.padEnd(16) + mb(result.before.rss).padEnd(15) +
+          mb(result.holding.rss).padEnd(20) +
+          `${perSession("rss")}/${perSession("pss")}`.padEnd(15) +
+          `${mb(result.before.pss)}/${mb(result.holding.pss)}`.padEnd(20) +
+          mb(result.after.rss).padEnd(14) + String(result.holding.processes).padEnd(11) +
+          (result.wallMs / 1000).toFixed(1).padEnd(10) + String(result.failures),
+      );
+    }
+    console.log(
+      "KB/session: (held - before) / sessions held, of RSS and of PSS. vsftpd runs a process per session and " +
+        "one more per logged-in session: its RSS counts the pages they share once per process, " +
+        "its PSS divides them among them (compare its PSS).",
+    );
+    console.log();
   }
-  console.log(
-    `time: from the start signal until the last client is done, measured in the client ` +
-      `process; CPU s: of the server (its processes reaped by it included) and of the client ` +
-      `process, in the best run, on ${cpu.length} CPUs; listen drops: connections the kernel ` +
-      `dropped at a full listen queue during the best run (all sockets). ` +
-      `Load average at the end: ${load()}.`,
-  );
   for (const note of notes) console.log(note);
 } finally {
   Deno.removeSignalListener("SIGINT", interrupt);
