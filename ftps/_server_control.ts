@@ -75,8 +75,8 @@ export class ServerSessionDriver {
   #anonymous = false;
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** What the transfers of this session take from it. */
-  readonly #transferContext: ServerTransferContext;
+  /** What the transfers of this session take from it (made for the first one). */
+  #transferContext: ServerTransferContext | undefined;
   /** The next transfer, being prepared: its passive listener, the file opened for it. */
   #pending: ServerTransfer | undefined;
   /** The transfer running. */
@@ -101,7 +101,14 @@ export class ServerSessionDriver {
     this.#remote = control.remoteAddress;
     this.#key = clientKey(this.#remote);
     this.#machine = new FtpServerSession(shared.session);
-    this.#transferContext = {
+  }
+
+  /** What the transfers of this session take from it, made when first needed: most sessions
+   * hold no transfer most of the time. */
+  #transfers(): ServerTransferContext {
+    const shared = this.#shared;
+    const sessionId = this.#sessionId;
+    return this.#transferContext ??= {
       transport: shared.transport,
       tls: shared.context,
       passivePorts: shared.passivePorts,
@@ -211,7 +218,7 @@ export class ServerSessionDriver {
 
   /** The transfer being prepared, made when first needed. */
   #next(): ServerTransfer {
-    return this.#pending ??= new ServerTransfer(this.#transferContext);
+    return this.#pending ??= new ServerTransfer(this.#transfers());
   }
 
   async #handle(event: FtpServerEvent): Promise<void> {
