@@ -10,21 +10,48 @@
  *   AUTH TLS, login, PBSZ 0, PROT P, EPSV, RETR of 1 MB on a resumed TLS data connection, QUIT,
  *   against ftkit (`ftkit ftps serve` with session limits above `--clients`), vsftpd and
  *   pyftpdlib; wall time best of `--runs`, failures, CPU time and the server's peak memory.
+ * - Idle sessions: `--idle` clients (default 1000; one Node process) each AUTH TLS, login, PBSZ 0,
+ *   PROT P, then stay idle, against ftkit on each runtime, pyftpdlib and vsftpd, each started
+ *   afresh and measured once: the server's RSS and PSS, summed over its processes, once steady
+ *   (sampled every 250 ms until four samples agree within 1%) before, while the sessions are
+ *   held, and after every QUIT; KB per session. vsftpd runs two processes per logged-in session,
+ *   so its RSS counts shared pages once per process: compare its PSS.
  * - Within each run the servers take turns, so that load from elsewhere falls on all alike.
  *
  * Usage: deno run -A scripts/bench/ftps_server.ts [--size MB] [--runs N] [--clients N]
- *                                                  [--connects N]
+ *          [--connects N] [--idle N] [--only throughput,concurrency,idle] [--semi-space MB]
  *   --connects: clients between their connect and the server's greeting at a time (default 16,
  *   0: all at once; vsftpd, with its listen backlog of 32, leaves some of a burst of 300 hanging).
+ *   --semi-space: V8's `--max-semi-space-size` for ftkit on Deno and Node (its young generation).
  *   Needs vsftpd, pyftpdlib and curl (scripts/peers.ts), root (the upload directory belongs to
- *   the ftp user), and the npm build (scripts/build_npm.ts) for Node.
+ *   the ftp user, and the servers and the client worker get room for their open files with
+ *   prlimit), and the npm build (scripts/build_npm.ts) for Node.
+ *
+ * Memory, measured on 2 shared AMD EPYC cores (Deno 2.9.5, Bun 1.4.5, Node 20.20.2, pyftpdlib
+ * 1.5.7, vsftpd 3.0.3, OpenSSL 3.0), before and after a download read into one buffer lent to
+ * the storage (it read into new memory per chunk, which the runtimes collected late):
+ *
+ * | server     | 1000 idle: RSS MB (KB/session) | 300 concurrent RETR: peak RSS MB |
+ * | ---------- | ------------------------------ | -------------------------------- |
+ * | ftkit/deno | 126.2 (74) -> 127.2 (75)       | 214-230 -> 200                   |
+ * | ftkit/bun  | 85.2 (42) -> 88.0 (45)         | 253-321 -> 128                   |
+ * | ftkit/node | 123.3 (74) -> 122.5 (73)       | 157-162 -> 115                   |
+ * | pyftpdlib  | 60.9-61.1 (35)                 | 43-50                            |
+ * | vsftpd     | PSS 659-662 (671-676 PSS)      | PSS 126-137 (RSS 2176-2313)      |
+ *
+ * With `--semi-space 1`: deno 113.1 MB (61 KB/session) idle and 162 MB at 300 concurrent, node
+ * 103.1 MB (52) and 99 MB, at the same CPU time. What bounds ftkit there: the runtime itself
+ * before any session (Deno 54, Bun 44, Node 51-55 MB of RSS; Python's 27 MB); V8's young
+ * generation, which grows to 17-25 MB under the sessions' allocations and stays (the semi-space
+ * cap); per session about 14-18 KB of JS objects (the TLS socket, the record-fed stream the
+ * control connection needs for CCC and REIN, the session) and 30-37 KB of native memory (OpenSSL
+ * and the runtime's socket and TLS wrappers); on Deno, the TLS records of downloads, which its
+ * `node:tls` hands over in new buffers collected late (65-80 MB at the 300-client peak).
  *
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,6 +67,20 @@ import {
   USER,
 } from "../../tests/interop/_ftps_servers.ts";
 import { type Daemon, onFreePort, PEER, startDaemon } from "../../tests/interop/_peers.ts";
+import {
+  cpuSeconds,
+  listenDrops,
+  type Memory,
+  memoryOf,
+  processTree,
+  procStatus,
+  roomForFiles,
+  run,
+  running,
+  startChild,
+  steadyMemory,
+  version,
+} from "./_processes.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const { values } = parseArgs({
@@ -51,6 +92,7 @@ const { values } = parseArgs({
     connects: { type: "string" },
     idle: { type: "string" },
     only: { type: "string" },
+    "semi-space": { type: "string" },
   },
 });
 const sizeMb = Number(values.size ?? 100);
@@ -58,6 +100,12 @@ const runs = Number(values.runs ?? 3);
 const clients = Number(values.clients ?? 300);
 const connects = Number(values.connects ?? 16);
 const idle = Number(values.idle ?? 1000);
+/** V8's young generation cap for ftkit on Deno and Node, MB (`--max-semi-space-size`), if given. */
+const semiSpace = values["semi-space"];
+if (semiSpace !== undefined && !(Number(semiSpace) > 0)) {
+  throw new RangeError(`--semi-space: ${semiSpace}`);
+}
+const v8Flag = semiSpace === undefined ? [] : [`--max-semi-space-size=${semiSpace}`];
 for (const [name, value] of Object.entries({ size: sizeMb, runs, clients, connects, idle })) {
   if (!Number.isInteger(value) || value < (name === "connects" ? 0 : 1)) {
     throw new RangeError(`--${name}: ${value}`);
@@ -82,173 +130,6 @@ const cert = join(FIXTURES, "leaf.pem");
 const key = join(FIXTURES, "leaf.key");
 const bin = (name: string) => join(root, "node_modules/.bin", name);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A child process whose standard output is read line by line. */
-interface Child {
-  readonly child: ChildProcess;
-  /** The next line of its standard output (rejects after `timeoutMs`, or when it exits). */
-  line(timeoutMs: number): Promise<string>;
-  /** The end of its standard error, for error messages. */
-  stderr(): string;
-  /** SIGTERM, then SIGKILL to its process group after 3 s. */
-  stop(): Promise<void>;
-}
-
-/** Children still running, for an interrupted run to kill. */
-const running = new Set<ChildProcess>();
-
-/** Starts `program` in a process group of its own; its standard input stays open (a lifeline). */
-function startChild(program: string, args: string[]): Child {
-  const child = spawn(program, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
-  running.add(child);
-  child.on("exit", () => running.delete(child));
-  const lines: string[] = [];
-  let partial = "";
-  let errors = "";
-  let wake = () => {};
-  child.stdout!.setEncoding("utf8").on("data", (text: string) => {
-    const parts = (partial + text).split("\n");
-    partial = parts.pop()!;
-    lines.push(...parts);
-    wake();
-  });
-  child.stderr!.setEncoding("utf8").on("data", (text: string) => {
-    errors = (errors + text).slice(-4000);
-  });
-  child.on("exit", () => wake());
-  child.on("error", (error) => {
-    errors += String(error);
-    wake();
-  });
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
-  return {
-    child,
-    async line(timeoutMs) {
-      const until = performance.now() + timeoutMs;
-      while (lines.length === 0) {
-        if (gone()) throw new Error(`${program} exited (${child.exitCode}): ${errors.trim()}`);
-        const left = until - performance.now();
-        if (left <= 0) throw new Error(`${program}: no output after ${timeoutMs} ms`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      return lines.shift()!;
-    },
-    stderr: () => errors,
-    async stop() {
-      if (gone()) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.stdin!.destroy();
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid!, "SIGKILL");
-        } catch {
-          child.kill("SIGKILL");
-        }
-      }, 3000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/** Runs a program to its end (killed after `timeoutMs`); resolves with its standard output. */
-async function run(program: string, args: string[], timeoutMs: number): Promise<string> {
-  const started = startChild(program, args);
-  started.child.stdin!.end();
-  const exited = new Promise<number | null>((resolve) => started.child.once("exit", resolve));
-  let out = "";
-  started.child.stdout!.removeAllListeners("data").on("data", (text: string) => (out += text));
-  const timer = setTimeout(() => started.stop(), timeoutMs);
-  const code = await exited;
-  clearTimeout(timer);
-  if (code !== 0) {
-    throw new Error(`${program} ${args[0]}: exit ${code}: ${started.stderr().trim()}`);
-  }
-  return out;
-}
-
-/** The first line a version command prints, or "?" when it cannot run. */
-async function version(program: string, args: string[]): Promise<string> {
-  try {
-    return (await run(program, args, 10_000)).trim().split("\n")[0];
-  } catch {
-    return "?";
-  }
-}
-
-/** `/proc/PID/status` fields in kB (VmRSS, VmHWM), or undefined once the process is gone. */
-function procStatus(pid: number): Record<string, number> | undefined {
-  try {
-    const fields: Record<string, number> = {};
-    for (const line of readFileSync(`/proc/${pid}/status`, "utf8").split("\n")) {
-      const match = /^(Vm\w+):\s+(\d+) kB/.exec(line);
-      if (match) fields[match[1]] = Number(match[2]);
-    }
-    return fields;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The process `pid` and all its descendants, now. */
-function processTree(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // pid (comm) state ppid ...; comm may hold spaces and parentheses.
-      const text = readFileSync(`/proc/${name}/stat`, "utf8");
-      const parent = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(parent, [...(children.get(parent) ?? []), Number(name)]);
-    } catch {
-      // Gone between the listing and the read.
-    }
-  }
-  const tree = [pid];
-  for (let at = 0; at < tree.length; at++) tree.push(...(children.get(tree[at]) ?? []));
-  return tree;
-}
-
-/** Sum of RSS and of PSS (kB) of the processes, and how many were still there. */
-function memoryOf(pids: number[]): { rss: number; pss: number; processes: number } {
-  let rss = 0;
-  let pss = 0;
-  let processes = 0;
-  for (const pid of pids) {
-    try {
-      const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
-      rss += Number(/^Rss:\s+(\d+)/m.exec(text)?.[1] ?? 0);
-      pss += Number(/^Pss:\s+(\d+)/m.exec(text)?.[1] ?? 0);
-      processes++;
-    } catch {
-      // Gone.
-    }
-  }
-  return { rss, pss, processes };
-}
-
-/** CPU seconds of a process and of the children it has reaped (utime, stime, cutime, cstime). */
-function cpuSeconds(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 to 17 of proc(5), in clock ticks (100 a second on Linux).
-  return fields.slice(11, 15).reduce((sum, ticks) => sum + Number(ticks), 0) / 100;
-}
-
-/** The kernel's count of connections dropped at full listen queues (all sockets). */
-function listenDrops(): number {
-  const lines = readFileSync("/proc/net/netstat", "utf8").split("\n");
-  const names = lines.find((line) => line.startsWith("TcpExt:"))!.split(" ");
-  const numbers = lines.filter((line) => line.startsWith("TcpExt:"))[1].split(" ");
-  return Number(numbers[names.indexOf("ListenDrops")]);
-}
 
 /** A server under test: where it listens, who logs in, which process holds it. */
 interface Target {
@@ -412,18 +293,6 @@ interface Crowd {
  * passive listener each) and its own. */
 const filesFor = (sessions: number) => 3 * sessions + 256;
 
-/**
- * Raises the open-file limit of the process `pid` to `files` where it is lower (prlimit; the
- * bench runs as root): a thousand sessions need more than the usual 1024, in the server's
- * process and in the client worker's. vsftpd's session processes inherit its limit.
- */
-async function roomForFiles(pid: number, files: number): Promise<void> {
-  const limits = readFileSync(`/proc/${pid}/limits`, "utf8");
-  const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1] ?? Infinity);
-  if (soft >= files) return;
-  await run("prlimit", ["--pid", String(pid), `--nofile=${files}:${files}`], 10_000);
-}
-
 /** The client worker, for `count` clients against `target`, started and ready ("-": idle). */
 async function clientWorker(target: Target, path: string, size: number, count: number) {
   const worker = startChild("node", [
@@ -500,26 +369,6 @@ async function sampledPeak(
     processes: peak.processes,
     crowd: sampled,
   };
-}
-
-/** Memory of a server's processes (kB, summed over them). */
-type Memory = ReturnType<typeof memoryOf>;
-
-/** The memory of a server's processes once it holds still: sampled every 250 ms until the last
- * four samples of RSS lie within 1% (or 256 kB) of each other, for at most 20 s; the last sample.
- * (A server's garbage collection cannot be forced from outside: this is its steady value.) */
-async function steadyMemory(pid: number): Promise<Memory> {
-  const samples: number[] = [];
-  const end = performance.now() + 20_000;
-  for (;;) {
-    const now = memoryOf(processTree(pid));
-    samples.push(now.rss);
-    const last = samples.slice(-4);
-    const spread = Math.max(...last) - Math.min(...last);
-    if (last.length === 4 && spread <= Math.max(256, Math.max(...last) / 100)) return now;
-    if (performance.now() > end) return now;
-    await sleep(250);
-  }
 }
 
 /** What holding `idle` idle sessions costs a server. */
@@ -609,9 +458,14 @@ async function rounds<T>(
 // --- the run ---
 
 const runtimes: Record<string, [string, string[]]> = {
-  deno: [bin("deno"), ["run", "-A", join(root, "cli.ts")]],
+  deno: [bin("deno"), [
+    "run",
+    "-A",
+    ...v8Flag.map((flag) => `--v8-flags=${flag}`),
+    join(root, "cli.ts"),
+  ]],
   bun: [bin("bun"), [join(root, "cli.ts")]],
-  node: ["node", [join(root, "npm/cli.js")]],
+  node: ["node", [...v8Flag, join(root, "npm/cli.js")]],
 };
 
 const versions = {
@@ -683,7 +537,8 @@ try {
   );
   console.log(
     `Parameters: --size ${sizeMb} --runs ${runs} --clients ${clients} --connects ${connects} ` +
-      `--idle ${idle} --only ${[...only].join(",")}; ` +
+      `--idle ${idle} --only ${[...only].join(",")}` +
+      (semiSpace === undefined ? "; " : ` --semi-space ${semiSpace} (Deno, Node); `) +
       "loopback, TLS 1.3, PROT P; the servers take turns within each run",
   );
   console.log();

@@ -153,6 +153,11 @@ try {
     worker.stdin.write("quit\n");
     await line();
     show("after quit", await memory(), before);
+    const after = args.find((arg) => arg.startsWith("--snapshot-after="))?.slice(17);
+    if (after) {
+      const { writeHeapSnapshot } = await import("node:v8");
+      console.log(`heap snapshot: ${writeHeapSnapshot(after)}`);
+    }
   }
   worker.kill();
 } finally {
