@@ -91,6 +91,12 @@ const serverTls: readonly OptionDoc[] = [
   },
 ];
 
+/** The FTPS server's session limits, of both commands that run one. */
+const sessionLimits: readonly OptionDoc[] = [
+  { name: "max-sessions", value: "N", help: "FTPS sessions at once (default 256)" },
+  { name: "max-sessions-per-ip", value: "N", help: "per client address (default 10)" },
+];
+
 const serverLog: readonly OptionDoc[] = [
   {
     name: "log",
@@ -129,6 +135,7 @@ export const COMMANDS: readonly CommandDoc[] = [
       ...serverTls,
       { name: "allow-write", help: "accept uploads of new files" },
       { name: "allow-overwrite", help: "let uploads replace existing files" },
+      ...sessionLimits,
       ...serverLog,
       quietServer,
     ],
@@ -273,8 +280,7 @@ export const COMMANDS: readonly CommandDoc[] = [
         name: "require-resumption",
         help: "refuse data connections that do not resume the TLS session (522)",
       },
-      { name: "max-sessions", value: "N", help: "sessions at once (default 256)" },
-      { name: "max-sessions-per-ip", value: "N", help: "per client address (default 10)" },
+      ...sessionLimits,
       { name: "max-sessions-per-user", value: "N", help: "per user (default: no limit)" },
       { name: "allow", value: "CIDR", multiple: true, help: "serve only these networks (repeat)" },
       { name: "deny", value: "CIDR", multiple: true, help: "refuse these networks (repeat)" },

@@ -1,6 +1,6 @@
 // `ftkit serve`: TFTP and FTPS together on one directory, read-only unless told.
 
-import { directory, flag, type ParsedArgs, port, text, UsageError } from "./args.ts";
+import { directory, flag, integer, type ParsedArgs, port, text, UsageError } from "./args.ts";
 import type { FailureContext } from "./errors.ts";
 import { logFormatFlag, usersFromFlags } from "./ftps_config.ts";
 import { type StartedFtps, startFtps } from "./ftps_serve.ts";
@@ -28,6 +28,11 @@ export async function serveBoth(
   const host = text(values, "host") ?? "127.0.0.1";
   const tftpPort = port(values, "tftp-port") ?? 6969;
   const ftpsPort = port(values, "ftps-port") ?? 2121;
+  // Read before either server starts: a bad value starts neither.
+  const sessionLimits = {
+    maxSessions: integer(values, "max-sessions"),
+    maxSessionsPerIp: integer(values, "max-sessions-per-ip"),
+  };
   const root = await directory(positionals[0] ?? ".");
   const api = await runtimeApi();
   const tftp = await api.serveTftp({
@@ -49,6 +54,7 @@ export async function serveBoth(
       key: text(values, "key"),
       allowWrite: flag(values, "allow-write"),
       allowOverwrite: flag(values, "allow-overwrite"),
+      ...sessionLimits,
       caOut: text(values, "ca-out"),
       quiet: flag(values, "quiet"),
       log: text(values, "log"),

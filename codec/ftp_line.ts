@@ -1,4 +1,5 @@
 import { FtpCodecError } from "./ftp_error.ts";
+import { readUtf8Lenient } from "./_utf8.ts";
 
 const IAC = 255;
 const WILL = 251;
@@ -30,7 +31,6 @@ export interface FtpLineReaderOptions {
  */
 export class FtpLineReader {
   readonly #maxLineLength: number;
-  readonly #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   #line: number[] = [];
   // Telnet command state: 0 none, 1 after IAC, 2 after IAC WILL/WONT/DO/DONT.
   #telnet = 0;
@@ -78,7 +78,8 @@ export class FtpLineReader {
         const line = this.#line;
         if (line.length > 0 && line[line.length - 1] === CR) line.pop();
         if (line.length > this.#maxLineLength) this.#tooLong();
-        lines.push(this.#decoder.decode(Uint8Array.from(line)));
+        // One decoder for every reader (a whole line at a time: no state between calls).
+        lines.push(readUtf8Lenient(Uint8Array.from(line)));
         this.#line = [];
         continue;
       }

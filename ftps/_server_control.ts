@@ -93,8 +93,10 @@ export class ServerSessionDriver {
   #anonymous = false;
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** What the transfers of this session take from it. */
-  readonly #transferContext: ServerTransferContext;
+  /** What the transfers of this session take from it (made for the first one). */
+  #transferContext: ServerTransferContext | undefined;
+  /** The proxies passive data connections of this session may come through, if any. */
+  readonly #dataProxies: ServerTransferContext["dataProxies"];
   /** The next transfer, being prepared: its passive listener, the file opened for it. */
   #pending: ServerTransfer | undefined;
   /** The transfer running. */
@@ -140,13 +142,23 @@ export class ServerSessionDriver {
     // TLS, where it fails the handshake).
     this.#refuseProxyHeader = proxy !== undefined && peer.proxy === undefined &&
       shared.session.tls !== "implicit";
+    this.#dataProxies = peer.proxy !== undefined && proxy?.dataThroughProxy
+      ? proxy.trusted
+      : undefined;
     this.#machine = new FtpServerSession({
       ...shared.session,
       passiveHost: shared.passiveHosts.hostFor(canonicalFtpHost(this.#remote)!),
     });
+  }
+
+  /** What the transfers of this session take from it, made when first needed: most sessions
+   * hold no transfer most of the time. */
+  #transfers(): ServerTransferContext {
+    const shared = this.#shared;
+    const sessionId = this.#sessionId;
     // deno-lint-ignore no-this-alias
     const session = this;
-    this.#transferContext = {
+    return this.#transferContext ??= {
       transport: shared.transport,
       get tls() {
         return session.#tls;
@@ -156,7 +168,7 @@ export class ServerSessionDriver {
       requireCloseNotify: shared.requireCloseNotify,
       sessionId,
       remoteAddress: this.#remote,
-      dataProxies: peer.proxy !== undefined && proxy?.dataThroughProxy ? proxy.trusted : undefined,
+      dataProxies: this.#dataProxies,
       localAddress: () => this.#control.localAddress,
       user: () => this.#user,
       buckets: (direction) => shared.limits.buckets(this.#slot, direction),
@@ -288,7 +300,7 @@ export class ServerSessionDriver {
 
   /** The transfer being prepared, made when first needed. */
   #next(): ServerTransfer {
-    return this.#pending ??= new ServerTransfer(this.#transferContext);
+    return this.#pending ??= new ServerTransfer(this.#transfers());
   }
 
   async #handle(event: FtpServerEvent): Promise<void> {
@@ -647,9 +659,9 @@ function capped(stream: FtpReadStream, length: number): FtpReadStream {
   let left = length;
   return {
     ...(stream.size !== undefined ? { size: Math.max(0, Math.min(stream.size, length)) } : {}),
-    async read() {
+    async read(into?: Uint8Array) {
       if (left <= 0) return null;
-      const chunk = await stream.read();
+      const chunk = await stream.read(into);
       if (chunk === null) return null;
       const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
       left -= part.length;

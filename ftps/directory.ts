@@ -50,7 +50,8 @@ export interface FtpDirectoryStorageOptions {
    * the file keeps its bytes. Creating files is unaffected: STOR or APPE of a new name, STOU.
    */
   allowOverwrite?: boolean;
-  /** Bytes read from disk at a time (default 262144). */
+  /** The most bytes read from disk at a time (default 262144; fewer into a smaller buffer lent
+   * to `read`: the server lends each download one of 16-256 KiB, by how many run at once). */
   readChunkSize?: number;
 }
 
@@ -456,9 +457,11 @@ export function ftpDirectoryStorage(
       let closed = false;
       return {
         size,
-        async read(): Promise<Uint8Array | null> {
-          const buffer = new Uint8Array(chunkSize);
-          const { bytesRead } = await mapped(file.read(buffer, 0, chunkSize, position));
+        async read(into?: Uint8Array): Promise<Uint8Array | null> {
+          // Into the caller's buffer when it lends one: no new memory per chunk.
+          const buffer = into ?? new Uint8Array(chunkSize);
+          const length = Math.min(buffer.length, chunkSize);
+          const { bytesRead } = await mapped(file.read(buffer, 0, length, position));
           position += bytesRead;
           return bytesRead === 0 ? null : buffer.subarray(0, bytesRead);
         },

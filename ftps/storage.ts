@@ -54,8 +54,12 @@ export class FtpStorageError extends Error {
 export interface FtpReadStream {
   /** The file's whole size in bytes, when known (it goes in the 150 reply). */
   readonly size?: number;
-  /** The next bytes, or `null` at the end of the file. */
-  read(): Promise<Uint8Array | null>;
+  /**
+   * The next bytes, or `null` at the end of the file. With `into`, a buffer the caller lends:
+   * the bytes may be read into it and returned as (a view of) it, or come in new memory. The
+   * caller reuses it for its next read, so a storage never keeps it.
+   */
+  read(into?: Uint8Array): Promise<Uint8Array | null>;
   /** Releases the file; called once, whether or not it was read to the end. */
   close(): Promise<void>;
 }

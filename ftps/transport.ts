@@ -153,6 +153,12 @@ export interface FtpServerSocket extends FtpSocket {
   /** Under TLS: the client's certificate, when it sent one. */
   readonly peerCertificate?: FtpPeerCertificate;
   /**
+   * Writes bytes only lent for the write: resolves once the socket is done with them (later than
+   * `write` may), so that the caller can reuse their memory. A download reads its file into one
+   * buffer this way instead of into new memory per chunk. Absent: each chunk has its own.
+   */
+  writeBorrowed?(bytes: Uint8Array): Promise<void>;
+  /**
    * Runs a TLS handshake as the server over this connection (AUTH TLS, implicit FTPS, a protected
    * data connection) and returns the TLS stream; this object is not used afterwards.
    */

@@ -575,6 +575,10 @@ describe("ftkit checks ports, counts, sizes and directories (exit 2)", () => {
         ],
         [["ftps", "serve", "--user", "fred"], "--user takes NAME:PASS, not 'fred'"],
         [
+          ["serve", "--max-sessions-per-ip", "0"],
+          "--max-sessions-per-ip takes a positive integer, not '0'",
+        ],
+        [
           ["ftps", "serve", "--max-sessions-per-user", "0"],
           "--max-sessions-per-user takes a positive integer, not '0'",
         ],

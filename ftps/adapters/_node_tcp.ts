@@ -189,26 +189,37 @@ class NodeFtpSocket implements FtpServerSocket {
   }
 
   write(bytes: Uint8Array): Promise<void> {
+    return this.#write(bytes, false);
+  }
+
+  writeBorrowed(bytes: Uint8Array): Promise<void> {
+    return this.#write(bytes, true);
+  }
+
+  /** Writes; resolves once the socket has taken the bytes (below its high-water mark, or once it
+   * drained), or with `settle` once it is done with them (the write's callback). */
+  #write(bytes: Uint8Array, settle: boolean): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
     return new Promise((resolve, reject) => {
       const socket = this.#socket;
-      const settle = (error?: Error) => {
+      let done = false;
+      const finish = (error?: Error | null) => {
+        if (done) return;
+        done = true;
         socket.off("drain", drained);
-        socket.off("error", settle);
+        socket.off("error", finish);
         socket.off("close", closed);
         if (error) reject(error);
         else resolve();
       };
-      const drained = () => settle();
+      const drained = () => finish();
       // A socket dropped while a write waits (a stalled peer) ends the wait too.
-      const closed = () => settle(this.#error ?? new Error("The connection was closed"));
-      if (socket.write(bytes)) {
-        resolve();
-        return;
-      }
-      socket.once("drain", drained);
-      socket.once("error", settle);
+      const closed = () => finish(this.#error ?? new Error("The connection was closed"));
+      socket.once("error", finish);
       socket.once("close", closed);
+      if (settle) socket.write(bytes, finish);
+      else if (socket.write(bytes)) finish();
+      else socket.once("drain", drained);
     });
   }
 

@@ -41,6 +41,9 @@ function sessionCacheServer(): TlsServer {
   // Never listens: it only carries the session handlers (and must not keep the process alive).
   const server = new TlsServer();
   server.on("newSession", (id: Buffer, data: Buffer, done: () => void) => {
+    // A TLS 1.3 session resumes by its ticket, which carries it: none is asked for by ID, and
+    // OpenSSL reports two per handshake (one per ticket), which would push TLS 1.2 sessions out.
+    if (isTls13Session(data)) return done();
     const now = Date.now();
     // Entries go in in expiry order (one lifetime for all), so the oldest are first: drop the
     // expired ones, and the oldest while the cache is full.
@@ -61,6 +64,20 @@ function sessionCacheServer(): TlsServer {
     },
   );
   return server;
+}
+
+/**
+ * Whether OpenSSL's encoding of a session (`SSL_SESSION`, DER: a SEQUENCE whose first fields are
+ * its format version and the protocol version) is of a TLS 1.3 session (0x0304).
+ */
+function isTls13Session(der: Uint8Array): boolean {
+  if (der[0] !== 0x30) return false;
+  // The SEQUENCE's length: short form, or long form in 1 or 2 bytes (X.690 section 8.1.3).
+  const at = der[1] < 0x80 ? 2 : der[1] === 0x81 ? 3 : der[1] === 0x82 ? 4 : -1;
+  if (at < 0) return false;
+  // INTEGER 1 (the format's version), then INTEGER 0x0304.
+  const expected = [0x02, 0x01, 0x01, 0x02, 0x02, 0x03, 0x04];
+  return expected.every((byte, i) => der[at + i] === byte);
 }
 
 /** The context behind {@linkcode FtpTlsServerContext}: one node:tls secure context. */

@@ -9,6 +9,10 @@
 // Usage: node ftps_server_clients.mjs PORT CA USER PASSWORD PATH SIZE CLIENTS CONNECTS TIMEOUT_MS
 //   Prints "ready", waits for a line on standard input, runs CLIENTS clients at once, then prints
 //   one JSON line: wall ms, failures, errors by message, per-client ms and this process's CPU.
+// Idle sessions: PATH "-" and SIZE 0: each client stops after PROT P (no TYPE, EPSV, RETR) and
+//   holds its session open. The JSON line comes once every client is there (or failed); the
+//   sessions stay until the next line on standard input, then each sends QUIT (its 221 awaited,
+//   bounded by TIMEOUT_MS) and closes, and a second JSON line counts the QUITs answered.
 //   At most CONNECTS clients (0: no limit) are between their connect and the server's greeting
 //   at a time: beyond a server's listen backlog, Linux answers SYNs with syncookies and then
 //   drops the handshake's last ACK while the accept queue is full, and the client, connected in
@@ -110,6 +114,13 @@ function once(socket, ...events) {
   });
 }
 
+const idle = path === "-";
+/** Idle sessions: each one's QUIT, run when told. */
+const parked = [];
+/** Told to end the idle sessions. */
+let release;
+const released = new Promise((resolve) => (release = resolve));
+
 /** One client's whole session; resolves with its milliseconds. */
 async function session() {
   const started = performance.now();
@@ -154,6 +165,27 @@ async function session() {
     if (login.code === 331) await expect(`PASS ${password}`, 230);
     await expect("PBSZ 0", 200);
     await expect("PROT P", 200);
+    if (idle) {
+      // Set up: the session idles here until released, outside the timer.
+      clearTimeout(timer);
+      const ms = performance.now() - started;
+      const held = sockets.splice(0);
+      parked.push(async () => {
+        await released;
+        const quit = setTimeout(() => control.destroy(), Number(timeoutMs));
+        try {
+          await expect("QUIT", 221);
+          return true;
+        } catch {
+          return false;
+        } finally {
+          clearTimeout(quit);
+          control.end();
+          for (const socket of held) socket.destroy();
+        }
+      });
+      return ms;
+    }
     await expect("TYPE I", 200);
     const epsv = await expect("EPSV", 229);
     const dataPort = Number(/\(\|\|\|(\d+)\|\)/.exec(epsv.text)?.[1]);
@@ -182,7 +214,6 @@ async function session() {
 console.log("ready");
 const lines = createInterface({ input: process.stdin });
 await new Promise((resolve) => lines.once("line", resolve));
-lines.close();
 const cpu = process.cpuUsage();
 const start = performance.now();
 const settled = await Promise.allSettled(
@@ -211,4 +242,11 @@ console.log(JSON.stringify({
   },
   cpuMs: { user: used.user / 1000, system: used.system / 1000 },
 }));
+if (idle) {
+  const quits = parked.map((quit) => quit());
+  await new Promise((resolve) => lines.once("line", resolve));
+  release();
+  const answered = (await Promise.all(quits)).filter(Boolean).length;
+  console.log(JSON.stringify({ quits: answered }));
+}
 process.exit(0);

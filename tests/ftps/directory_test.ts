@@ -6,6 +6,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { execFileSync } from "node:child_process";
 import {
   mkdir,
@@ -229,6 +230,30 @@ describe("ftpDirectoryStorage: reading", () => {
       assert.equal(await past.read(), null);
       await past.close();
       await assert.rejects(storage.read("/a.txt", -1), RangeError);
+    });
+  });
+
+  test("read fills a buffer lent to it, up to its chunk size, and returns a view of it", async () => {
+    await withTree(async (tree) => {
+      const bytes = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7 + 3) & 255);
+      await writeFile(join(tree.root, "image.bin"), bytes);
+      const stream = await tree.storage({ readChunkSize: 300 }).read("/image.bin", 0);
+      const lent = new Uint8Array(256);
+      const lengths: number[] = [];
+      const copies: Uint8Array[] = [];
+      for (let i = 0, chunk = await stream.read(lent); chunk && i < 100; i++) {
+        assert.equal(chunk.buffer, lent.buffer, "the bytes are in the lent buffer");
+        lengths.push(chunk.length);
+        copies.push(chunk.slice());
+        chunk = await stream.read(lent);
+      }
+      await stream.close();
+      assert.deepEqual(lengths, [256, 256, 256, 232]);
+      assert.ok(Buffer.compare(concat(copies), bytes) === 0);
+      // A larger buffer still gets at most the chunk size.
+      const large = await tree.storage({ readChunkSize: 300 }).read("/image.bin", 0);
+      assert.equal((await large.read(new Uint8Array(4096)))?.length, 300);
+      await large.close();
     });
   });
 

@@ -382,6 +382,37 @@ describe(
       }
     });
 
+    test("ftkit serve: FTPS session limits from the command line", async () => {
+      const dir = await tempDir("ftkit-serve-limits-");
+      const held: RawFtp[] = [];
+      try {
+        const server = await serveCli(["udp", "tcp"], ([tftpPort, ftpsPort]) => [
+          "serve",
+          dir.path,
+          "--tftp-port",
+          String(tftpPort),
+          "--ftps-port",
+          String(ftpsPort),
+          "--max-sessions",
+          "3",
+          "--max-sessions-per-ip",
+          "1",
+          "--quiet",
+        ], /^Fetch a file with: curl --ssl-reqd /);
+        try {
+          const ftpsPort = server.ports[1];
+          for (let i = 0; i < 2; i++) held.push(await RawFtp.connect(ftpsPort));
+          const greetings = await Promise.all(held.map((ftp) => ftp.reply()));
+          assert.deepEqual(greetings.map((reply) => reply.code).sort(), [220, 421]);
+        } finally {
+          for (const ftp of held) ftp.close();
+          await server.stop();
+        }
+      } finally {
+        await dir.remove();
+      }
+    });
+
     test("ftkit ftps serve: implicit TLS, given users, certificate, writes and overwrites", async () => {
       const dir = await tempDir("ftkit-ftps-serve-");
       const serve = (...flags: string[]) =>
