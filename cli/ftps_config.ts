@@ -6,7 +6,7 @@
 
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { canonicalFtpHost, isFtpIpv4 } from "../codec/mod.ts";
+import { isFtpIpv4 } from "../codec/mod.ts";
 import { isHostName } from "../ftps/_server_session_state.ts";
 import { checkFtpsPermissions, type FtpsDirectoryPermissions } from "../ftps/permissions.ts";
 import type {
@@ -20,11 +20,9 @@ import { checkFtpsPasswordHash, looksLikeFtpsPasswordHash } from "../ftps/passwo
 import {
   byteRate,
   byteSize,
-  didYouMean,
   flag,
   integer,
   networks,
-  notNetwork,
   type ParsedArgs,
   passiveHostRules,
   port,
@@ -32,6 +30,22 @@ import {
   text,
   UsageError,
 } from "./args.ts";
+import {
+  address,
+  boolean,
+  type Check,
+  count,
+  milliseconds,
+  networkList,
+  object,
+  path,
+  portPair,
+  type Report,
+  shown,
+  simple,
+  unknownKey,
+  whole,
+} from "./_config_checks.ts";
 import { reading } from "./errors.ts";
 
 /** What `ftkit ftps serve` runs with: from the file, then the flags over it. */
@@ -126,15 +140,6 @@ export interface FtpsServeSettings {
   quiet?: boolean;
 }
 
-/** Where a check reports a mistake: the JSON path of the value, and what was expected. */
-type Report = (path: string, message: string) => void;
-
-/**
- * Checks a value of the file at `path`: returns the setting, or reports what is wrong and
- * returns undefined. `base` is the file's directory, which relative paths are resolved against.
- */
-type Check<T> = (value: unknown, path: string, report: Report, base: string) => T | undefined;
-
 /** One key of the file: the setting it gives, its check, and the flag that overrides it. */
 export interface ConfigKey {
   /** Its JSON path, dotted (`limits.maxSessions`). */
@@ -149,124 +154,6 @@ export interface ConfigKey {
   fromFlag(values: ParsedArgs["values"], settings: FtpsServeSettings): void;
 }
 
-/** What a value is, for a message: `42`, `"text"`, `true`, `null`, `a list`, `an object`. */
-function shown(value: unknown): string {
-  if (Array.isArray(value)) return "a list";
-  if (value === null) return "null";
-  if (typeof value === "object") return "an object";
-  if (typeof value === "string") {
-    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  }
-  return String(value);
-}
-
-/** A check that takes values `accepts` allows, else reports `expected ${expects}, got ...`. */
-function simple<T>(expects: string, accepts: (value: unknown) => value is T): Check<T> {
-  return (value, path, report) => {
-    if (accepts(value)) return value;
-    report(path, `expected ${expects}, got ${shown(value)}`);
-    return undefined;
-  };
-}
-
-const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
-
-const boolean: Check<boolean> = simple("true or false", isBoolean);
-
-/** A whole number from `min` to `max`. */
-function whole(min: number, max: number, unit = ""): Check<number> {
-  const expects = max === Number.MAX_SAFE_INTEGER
-    ? `a whole number${unit} of at least ${min}`
-    : `a whole number${unit} from ${min} to ${max}`;
-  return simple(
-    expects,
-    (value): value is number =>
-      Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max,
-  );
-}
-
-/** A time in ms, 1 or more (at most about 24 days: what a timer can wait). */
-const milliseconds: Check<number> = whole(1, 2 ** 31 - 1, " of ms");
-const count: Check<number> = whole(1, Number.MAX_SAFE_INTEGER);
-
-/** A path, resolved against the file's directory; `what` says what it names. */
-function path(what: string): Check<string> {
-  return (value, at, report, base) => {
-    if (typeof value === "string" && value !== "" && !value.includes("\0")) {
-      return resolve(base, value);
-    }
-    report(at, `expected a string (${what}), got ${shown(value)}`);
-    return undefined;
-  };
-}
-
-/** An IP address (`ipv4`: an IPv4 one). */
-function address(ipv4 = false): Check<string> {
-  const expects = ipv4 ? "an IPv4 address" : "an IP address";
-  return simple(expects, (value): value is string => {
-    if (typeof value !== "string") return false;
-    const canonical = canonicalFtpHost(value);
-    return canonical !== undefined && (!ipv4 || !canonical.includes(":"));
-  });
-}
-
-/** `[LOW, HIGH]` or `"LOW-HIGH"`: two ports from 1 to 65535, LOW <= HIGH. */
-const portPair: Check<[number, number]> = (value, at, report) => {
-  const pair = typeof value === "string"
-    ? value.match(/^(\d{1,5})-(\d{1,5})$/)?.slice(1).map(Number)
-    : Array.isArray(value) && value.length === 2
-    ? value
-    : undefined;
-  const [low, high] = pair ?? [];
-  if (
-    Number.isSafeInteger(low) && Number.isSafeInteger(high) && low >= 1 && high <= 65535 &&
-    low <= high
-  ) {
-    return [low, high];
-  }
-  report(at, `expected [LOW, HIGH] or "LOW-HIGH", ports from 1 to 65535, got ${shown(value)}`);
-  return undefined;
-};
-
-/** "unknown key", with the key meant, or else the keys there are. */
-function unknownKey(name: string, names: readonly string[]): string {
-  return `unknown key${didYouMean(name, names) || ` (the keys here: ${names.join(", ")})`}`;
-}
-
-/** An object whose keys are checked by `keys`; unknown keys are reported with a suggestion. */
-function object<T extends object>(
-  keys: { readonly [K in keyof T]-?: Check<T[K]> },
-  required: readonly (keyof T)[] = [],
-): Check<T> {
-  return (value, at, report, base) => {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      report(at, `expected an object, got ${shown(value)}`);
-      return undefined;
-    }
-    const names = Object.keys(keys);
-    const result: Record<string, unknown> = {};
-    let ok = true;
-    for (const [name, item] of Object.entries(value)) {
-      const where = `${at}.${name}`;
-      if (!Object.hasOwn(keys, name)) {
-        report(where, unknownKey(name, names));
-        ok = false;
-        continue;
-      }
-      const checked = (keys as Record<string, Check<unknown>>)[name](item, where, report, base);
-      if (checked === undefined) ok = false;
-      else result[name] = checked;
-    }
-    for (const name of required) {
-      if (!Object.hasOwn(value, name)) {
-        report(`${at}.${String(name)}`, "missing");
-        ok = false;
-      }
-    }
-    return ok ? result as T : undefined;
-  };
-}
-
 /** Bytes per second, at least 1024 (what a bandwidth limit takes). */
 const rate: Check<number> = whole(1024, Number.MAX_SAFE_INTEGER, " of bytes per second");
 
@@ -278,23 +165,6 @@ const quota = object<FtpsQuota>({
   bytes: whole(0, Number.MAX_SAFE_INTEGER, " of bytes"),
   files: whole(0, Number.MAX_SAFE_INTEGER, " of files"),
 });
-
-/** IP networks (CIDR) or addresses, as a list. */
-const networkList: Check<string[]> = (value, at, report) => {
-  if (!Array.isArray(value) || value.length === 0) {
-    report(at, `expected a list of IP networks (such as "10.0.0.0/8"), got ${shown(value)}`);
-    return undefined;
-  }
-  let ok = true;
-  value.forEach((item, index) => {
-    const why = typeof item === "string" ? notNetwork(item) : `got ${shown(item)}`;
-    if (why) {
-      report(`${at}[${index}]`, `expected an IP network: ${why}`);
-      ok = false;
-    }
-  });
-  return ok ? value as string[] : undefined;
-};
 
 /** An IPv4 address or a host name. */
 const passiveAddress: Check<string> = simple(
@@ -524,6 +394,9 @@ export function logFormatFlag(
 /** A flag that turns a setting on (absent: not given, the file or the default decides). */
 const on = (values: ParsedArgs["values"], name: string) => flag(values, name) || undefined;
 
+/** The flag `--name` that turns its setting on. */
+const switchFlag = (name: string) => ({ name, read: on });
+
 /**
  * Every key of the configuration file, with its check and the flag that overrides it: a new
  * option is one row here (and its flag's line in cli/help.ts).
@@ -538,6 +411,14 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     name: "port",
     read: port,
   }),
+  row("listen.implicit", "implicit", "true: implicit TLS", boolean, switchFlag("implicit")),
+  row(
+    "listen.systemd",
+    "systemd",
+    "true: serve systemd's socket (LISTEN_FDS)",
+    boolean,
+    switchFlag("systemd"),
+  ),
   row("access.allow", "allow", "the networks served (CIDR list; default all)", networkList, {
     name: "allow",
     read: networks,
@@ -545,11 +426,6 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   row("access.deny", "deny", "the networks refused (CIDR list)", networkList, {
     name: "deny",
     read: networks,
-  }),
-  row("listen.implicit", "implicit", "true: implicit TLS", boolean, { name: "implicit", read: on }),
-  row("listen.systemd", "systemd", "true: serve systemd's socket (LISTEN_FDS)", boolean, {
-    name: "systemd",
-    read: on,
   }),
   row("tls.cert", "cert", "the certificate chain file (PEM)", path("a PEM file"), {
     name: "cert",
@@ -563,37 +439,49 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     name: "user",
     read: (values) => usersFromFlags(values.user as string[] | undefined),
   }),
-  row("anonymous", "anonymous", 'true, or { "root": DIR }: anonymous logins', anonymous, {
-    name: "anonymous",
-    read: on,
-  }),
-  row("rules.allowWrite", "allowWrite", "true: uploads and other changes", boolean, {
-    name: "allow-write",
-    read: on,
-  }),
-  row("rules.allowOverwrite", "allowOverwrite", "true: replace existing files", boolean, {
-    name: "allow-overwrite",
-    read: on,
-  }),
-  row("rules.allowCcc", "allowCcc", "true: accept CCC", boolean, { name: "allow-ccc", read: on }),
+  row(
+    "anonymous",
+    "anonymous",
+    'true, or { "root": DIR }: anonymous logins',
+    anonymous,
+    switchFlag("anonymous"),
+  ),
+  row(
+    "rules.allowWrite",
+    "allowWrite",
+    "true: uploads and other changes",
+    boolean,
+    switchFlag("allow-write"),
+  ),
+  row(
+    "rules.allowOverwrite",
+    "allowOverwrite",
+    "true: replace existing files",
+    boolean,
+    switchFlag("allow-overwrite"),
+  ),
+  row("rules.allowCcc", "allowCcc", "true: accept CCC", boolean, switchFlag("allow-ccc")),
   row(
     "rules.permissions",
     "permissions",
     '{ "/DIR": ["list", "read", "write", ...] or "*" }: per directory',
     permissions,
   ),
-  row("commands.hash", "hash", "true, or { algorithms, maxBytes, maxConcurrent }: HASH", hash, {
-    name: "hash",
-    read: on,
-  }),
-  row("commands.siteChmod", "siteChmod", "true: SITE CHMOD", boolean, {
-    name: "site-chmod",
-    read: on,
-  }),
-  row("rules.requireTlsResumption", "requireTlsResumption", "true: 522 unless resumed", boolean, {
-    name: "require-resumption",
-    read: on,
-  }),
+  row(
+    "commands.hash",
+    "hash",
+    "true, or { algorithms, maxBytes, maxConcurrent }: HASH",
+    hash,
+    switchFlag("hash"),
+  ),
+  row("commands.siteChmod", "siteChmod", "true: SITE CHMOD", boolean, switchFlag("site-chmod")),
+  row(
+    "rules.requireTlsResumption",
+    "requireTlsResumption",
+    "true: 522 unless resumed",
+    boolean,
+    switchFlag("require-resumption"),
+  ),
   row("rules.requireCloseNotify", "requireCloseNotify", "false: keep uploads without it", boolean, {
     name: "allow-missing-close-notify",
     read: (values, name) => flag(values, name) ? false : undefined,
@@ -619,10 +507,13 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
       read: networks,
     },
   ),
-  row("proxy.dataThroughProxy", "dataThroughProxy", "true: data ports forwarded too", boolean, {
-    name: "data-through-proxy",
-    read: on,
-  }),
+  row(
+    "proxy.dataThroughProxy",
+    "dataThroughProxy",
+    "true: data ports forwarded too",
+    boolean,
+    switchFlag("data-through-proxy"),
+  ),
   row("proxy.headerTimeoutMs", "proxyHeaderTimeoutMs", "ms (5000)", milliseconds),
   row("limits.maxSessions", "maxSessions", "sessions at once (256)", count, {
     name: "max-sessions",
@@ -703,10 +594,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
       read: (values, name) => integer(values, name, { min: 0 }),
     },
   ),
-  row("logs.quiet", "quiet", "true: log no transfers, only errors", boolean, {
-    name: "quiet",
-    read: on,
-  }),
+  row("logs.quiet", "quiet", "true: log no transfers, only errors", boolean, switchFlag("quiet")),
   row("logs.file", "log", "the audit log's file (- : standard output)", logFile, {
     name: "log",
     read: text,
