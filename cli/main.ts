@@ -1,6 +1,7 @@
 // The command's dispatch: which command the arguments name (or which help they ask for), and how
 // its outcome becomes an exit code, one line on standard error, and maybe a hint.
 
+import { holdYoungGeneration } from "../io/runtime.ts";
 import process from "node:process";
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -223,7 +224,13 @@ export async function main(): Promise<void> {
   // ABOR), removes what it wrote aside, and exits 130 or 143; a server closes and exits 0. A
   // second signal exits at once.
   const signal = interruptSignal();
-  const code = await runCli(process.argv.slice(2), processOutput(), signal);
+  const args = process.argv.slice(2);
+  // A server's sessions would grow Node's young generation to 32 MiB and keep it there; set
+  // before anything else allocates.
+  if (args[0] === "serve" || (args[1] === "serve" && args[0] !== "help")) {
+    await holdYoungGeneration();
+  }
+  const code = await runCli(args, processOutput(), signal);
   // Exit once standard output is flushed: nothing the command started is left running.
   process.stdout.write("", () => process.exit(code));
 }

@@ -29,19 +29,44 @@ import type { IpNetworkList } from "../io/cidr.ts";
 const MAX_READ_CHUNK = 262144;
 const MIN_READ_CHUNK = 16384;
 
-/** About what the downloads of this process hold in read buffers together: each takes an equal
- * share when it starts, within the bounds above (64 downloads at once take 256 KiB each; 300,
- * 32 KiB each from the 257th on). Memory is the process's, so the count is too. */
-const READ_BUDGET = 16 * 1024 * 1024;
+/** The most the downloads of this process hold in read buffers together, beyond the least each
+ * takes: a download takes the largest power of two within both bounds that still fits (one alone
+ * takes 256 KiB; 300 at once hold about 4 MiB plus 16 KiB each). Memory is the process's, so the
+ * count is too. */
+const READ_BUDGET = 4 * 1024 * 1024;
 
-/** Downloads sending now, in this process. */
-let sending = 0;
+/** Bytes lent to the read buffers of downloads sending now, in this process. */
+let lent = 0;
 
-/** The read buffer's size for a download starting now (`sending` counts it): a power of two. */
-function readChunkSize(): number {
+/** Read buffers of finished downloads, by size, for the next ones: a buffer outlives its
+ * download in the old generation until a full collection, so 300 downloads one after another
+ * would leave 5-20 MB of them. At most {@linkcode READ_BUDGET} bytes are kept. */
+const spare = new Map<number, Uint8Array[]>();
+let spareBytes = 0;
+
+/** Lends a read buffer to a download starting now; give it back with {@linkcode giveBack}. */
+function lendReadBuffer(): Uint8Array {
   let size = MAX_READ_CHUNK;
-  while (size > MIN_READ_CHUNK && size * sending > READ_BUDGET) size /= 2;
-  return size;
+  while (size > MIN_READ_CHUNK && lent + size > READ_BUDGET) size /= 2;
+  lent += size;
+  const kept = spare.get(size)?.pop();
+  if (!kept) return new Uint8Array(size);
+  spareBytes -= size;
+  return kept;
+}
+
+/**
+ * A download's read buffer, done with. `free`: no write holds it any more (the socket may still
+ * be sending from it after a failed wait), so it can be lent again.
+ */
+function giveBack(buffer: Uint8Array | undefined, free: boolean): void {
+  if (!buffer) return;
+  lent -= buffer.length;
+  if (!free || spareBytes + buffer.length > READ_BUDGET) return;
+  const list = spare.get(buffer.length) ?? [];
+  list.push(buffer);
+  spare.set(buffer.length, list);
+  spareBytes += buffer.length;
 }
 
 /** The machine's request to run a transfer. */
@@ -333,13 +358,8 @@ export class ServerTransfer {
     } else {
       const source = this.#file && "read" in this.#file ? this.#file.read : undefined;
       if (!source) throw new Error("No file opened to send");
-      sending++;
-      try {
-        const failure = await this.#sendFile(event, source, socket, guard);
-        if (failure) return failure;
-      } finally {
-        sending--;
-      }
+      const failure = await this.#sendFile(event, source, socket, guard);
+      if (failure) return failure;
     }
     // close_notify, then FIN: the client learns the file ended here (RFC 4217 section 8).
     const timeoutMs = this.#context.timeoutMs;
@@ -355,13 +375,32 @@ export class ServerTransfer {
     socket: FtpServerSocket,
     guard: IdleGuard,
   ): Promise<DataFailure | undefined> {
-    const encoder = event.representation === "A" ? new FtpAsciiEncoder() : undefined;
-    const buckets = this.#context.buckets("download");
-    const piece = pieceSize(buckets);
     // Where the socket says when it is done with a write's bytes: one buffer for the whole file,
     // lent to each read, the next chunk in the same memory (no garbage per chunk, which runtimes
     // collect late: 300 downloads at once left 40-170 MB of it).
-    const buffer = socket.writeBorrowed ? new Uint8Array(readChunkSize()) : undefined;
+    const buffer = socket.writeBorrowed ? lendReadBuffer() : undefined;
+    let free = false;
+    try {
+      const result = await this.#sendChunks(event, source, socket, guard, buffer);
+      // Every write was waited for: the socket holds none of the buffer.
+      free = true;
+      return result;
+    } finally {
+      giveBack(buffer, free);
+    }
+  }
+
+  /** The loop of {@linkcode #sendFile}: reads (into `buffer` when there is one) and writes. */
+  async #sendChunks(
+    event: TransferDataEvent,
+    source: FtpReadStream,
+    socket: FtpServerSocket,
+    guard: IdleGuard,
+    buffer: Uint8Array | undefined,
+  ): Promise<DataFailure | undefined> {
+    const encoder = event.representation === "A" ? new FtpAsciiEncoder() : undefined;
+    const buckets = this.#context.buckets("download");
+    const piece = pieceSize(buckets);
     const write = (bytes: Uint8Array) =>
       buffer ? socket.writeBorrowed!(bytes) : socket.write(bytes);
     for (;;) {

@@ -28,16 +28,17 @@
  *   prlimit), and the npm build (scripts/build_npm.ts) for Node.
  *
  * Memory, measured on 2 shared AMD EPYC cores (Deno 2.9.5, Bun 1.4.5, Node 20.20.2, pyftpdlib
- * 1.5.7, vsftpd 3.0.3, OpenSSL 3.0), before and after a download read into one buffer lent to
- * the storage (it read into new memory per chunk, which the runtimes collected late):
+ * 1.5.7, vsftpd 3.0.3, OpenSSL 3.0): first reading into new memory per chunk, then into one buffer
+ * lent to the storage, then with those buffers budgeted by bytes and reused, and Node's young
+ * generation held by the command (io/runtime.ts `holdYoungGeneration`):
  *
- * | server     | 1000 idle: RSS MB (KB/session) | 300 concurrent RETR: peak RSS MB |
- * | ---------- | ------------------------------ | -------------------------------- |
- * | ftkit/deno | 126.2 (74) -> 127.2 (75)       | 214-230 -> 200                   |
- * | ftkit/bun  | 85.2 (42) -> 88.0 (45)         | 253-321 -> 128                   |
- * | ftkit/node | 123.3 (74) -> 122.5 (73)       | 157-162 -> 115                   |
- * | pyftpdlib  | 60.9-61.1 (35)                 | 43-50                            |
- * | vsftpd     | PSS 659-662 (671-676 PSS)      | PSS 126-137 (RSS 2176-2313)      |
+ * | server     | 1000 idle: RSS MB (KB/session)     | 300 concurrent RETR: peak RSS MB |
+ * | ---------- | ---------------------------------- | -------------------------------- |
+ * | ftkit/deno | 126.2 (74) -> 127.2 (75) -> 134.8  | 214-230 -> 200 -> 185-199        |
+ * | ftkit/bun  | 85.2 (42) -> 88.0 (45) -> 92.0     | 253-321 -> 128 -> 88-97          |
+ * | ftkit/node | 123.3 (74) -> 122.5 (73) -> 100.3  | 157-162 -> 115 -> 90-97          |
+ * | pyftpdlib  | 60.9-61.1 (35)                     | 42-50                            |
+ * | vsftpd     | PSS 659-662 (671-676 PSS)          | PSS 126-137 (RSS 2176-2313)      |
  *
  * With `--semi-space 1`: deno 113.1 MB (61 KB/session) idle and 162 MB at 300 concurrent, node
  * 103.1 MB (52) and 99 MB, at the same CPU time. What bounds ftkit there: the runtime itself
