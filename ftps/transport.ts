@@ -18,6 +18,11 @@ export interface FtpTlsClientOptions {
   minVersion?: "TLSv1.2" | "TLSv1.3";
   /** The highest TLS version (default `"TLSv1.3"`). */
   maxVersion?: "TLSv1.2" | "TLSv1.3";
+  /** A client certificate chain (PEM, the leaf first), sent when the server asks for one (TLS
+   * client authentication), on the control and the data connections. Needs `key`. */
+  cert?: string;
+  /** The private key (PEM, unencrypted) of `cert`'s leaf. */
+  key?: string;
 }
 
 /**

@@ -124,6 +124,7 @@ class IsolatedSession implements FtpTlsSessionStore {
       tls.maxVersion ?? "",
       tls.rejectUnauthorized !== false,
       tls.ca !== undefined,
+      tls.cert ?? "",
     ]);
     const entry = inIsolate.get(name);
     // Otherwise a worker: the isolate's store keeps what the last session here left.
