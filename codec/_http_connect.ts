@@ -21,6 +21,7 @@ function authority(host: string, port: number): string {
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`not a TCP port: ${port}`);
   }
+  // deno-lint-ignore no-control-regex
   if (/[\s\0-\x1f\x7f/?#@]/.test(host) || host === "") {
     throw new RangeError(`not a host to connect to: ${JSON.stringify(host)}`);
   }
@@ -84,7 +85,7 @@ export function parseHttpConnectResponse(
     }
     // The header is ASCII (RFC 9110 section 5.5: other bytes are opaque); latin1 keeps each byte.
     const head = Array.from(bytes.subarray(at, end.start), (b) => String.fromCharCode(b)).join("");
-    const statusLine = head.split(/\r?\n/)[0];
+    const statusLine = head.split(/\r?\n/)[0].replace(/\r$/, "");
     const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
     if (!match) {
       throw new HttpConnectError(
