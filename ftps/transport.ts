@@ -35,6 +35,9 @@ export interface FtpTlsClientOptions {
 export interface FtpTlsSessionStore {
   /** Whether a session is there to resume. */
   readonly ready: boolean;
+  /** Why this session's data connections cannot resume its TLS session although the transport
+   * can resume others (Deno's `node:tls` with a client certificate); absent when they can. */
+  readonly unresumable?: string;
   /** Readies what the session's connections run on (on Deno, its Worker), before the client
    * starts timing its connection: a local start is not the server's delay. */
   prepare?(): Promise<void>;
