@@ -216,11 +216,21 @@ export function proxiedTransport(
         ? (await within(lookup(host), timeoutMs, `Resolving ${host}`)).address
         : host;
       const store = sessions ?? tls?.sessions;
-      const socket = await transport.connect({
-        host: proxy.host,
-        port: proxy.port,
-        ...(store ? { sessions: store } : {}),
-      });
+      let socket: FtpSocket;
+      try {
+        socket = await transport.connect({
+          host: proxy.host,
+          port: proxy.port,
+          ...(store ? { sessions: store } : {}),
+        });
+      } catch (error) {
+        // The system's code (ECONNREFUSED, ...) stays, for the caller to tell failures apart.
+        const code = (error as { code?: unknown }).code;
+        throw Object.assign(
+          new Error(`The ${name}: ${(error as Error).message}`, { cause: error }),
+          code !== undefined ? { code } : {},
+        );
+      }
       let early: Uint8Array;
       try {
         early = await within(
