@@ -3,7 +3,7 @@
 // the driver moves the bytes.
 
 /** The longest response header read from a proxy before the tunnel (all of it, 1xx included). */
-export const HTTP_CONNECT_MAX_HEADER = 16 * 1024;
+export const HTTP_CONNECT_MAX_HEADER: number = 16 * 1024;
 
 /** A proxy's response that refuses the tunnel, or is not HTTP. */
 export class HttpConnectError extends Error {

@@ -96,7 +96,9 @@ export class MiniSocks {
   readonly targets: string[] = [];
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
-  constructor(readonly options: { user?: string; password?: string; refuse?: number }) {
+  readonly options: { user?: string; password?: string; refuse?: number };
+  constructor(options: { user?: string; password?: string; refuse?: number }) {
+    this.options = options;
     this.#server = createServer((socket) => this.#serve(socket));
   }
   get port(): number {
