@@ -104,11 +104,22 @@ async function readNetrc(): Promise<string | undefined> {
   }
 }
 
-/** The login the .netrc file (`NETRC`, else `~/.netrc`) gives `host`, see {@linkcode netrcLogin}. */
+/**
+ * The login the .netrc file (`NETRC`, else `~/.netrc`) gives `host`, see {@linkcode netrcLogin}.
+ * A Deno run not allowed to read the environment or the file looks nothing up: the login stays
+ * anonymous, as it was without a .netrc.
+ */
 export async function findLogin(
   host: string,
 ): Promise<{ login: string; password?: string } | undefined> {
-  const netrc = await readNetrc();
+  let netrc: string | undefined;
+  try {
+    netrc = await readNetrc();
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === "NotCapable" || name === "PermissionDenied") return undefined;
+    throw error;
+  }
   return netrc === undefined ? undefined : netrcLogin(netrc, host);
 }
 
