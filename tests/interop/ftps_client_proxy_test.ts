@@ -7,6 +7,8 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { FtpsClient } from "../../ftps/mod.ts";
 import { clientTransports, connectFtps } from "../ftps/_connect.ts";
 import { freeTcpPort, missing, tempDir } from "./_peers.ts";
@@ -18,7 +20,7 @@ import {
   tunnelPorts,
 } from "./_proxies.ts";
 import { CA_PEM, type LoggedServer, startFtkit } from "./_ftps_clients.ts";
-import { PASSWORD, USER } from "./_ftps_servers.ts";
+import { chownFtp, PASSWORD, startVsftpd, USER } from "./_ftps_servers.ts";
 import { until } from "../_wait.ts";
 
 const TEXT = "through the proxy\n";
@@ -100,6 +102,45 @@ describe("FTPS client through proxies", () => {
         assert.ok(data.every((port) => port >= passive[0] && port <= passive[1]), `${data}`);
       });
     }
+
+    test("vsftpd through it: data connections still resume the TLS session", {
+      skip: missing("vsftpd"),
+    }, async () => {
+      const top = join(dir.path, "vsftpd-top");
+      await mkdir(join(top, "pub"), { recursive: true });
+      // The anonymous root must not be writable by the ftp user (vsftpd chroots there); pub is.
+      await chmod(dir.path, 0o755);
+      await chmod(top, 0o755);
+      await writeFile(join(top, "pub", "hello.txt"), TEXT);
+      await chownFtp(join(top, "pub"));
+      const vsftpd = await startVsftpd(dir.path, top);
+      try {
+        const before = (await tunnelPorts(danted.log)).length;
+        {
+          await using client = await connectFtps({
+            host: "127.0.0.1",
+            port: vsftpd.port,
+            ca: CA_PEM,
+            servername: "localhost",
+            proxy: `socks5://127.0.0.1:${danted.port}`,
+            timeoutMs: 20_000,
+          });
+          assert.equal(new TextDecoder().decode(await client.get("pub/hello.txt")), TEXT);
+          // vsftpd requires reuse (require_ssl_reuse=YES): it took the session the tunnel carried.
+          assert.equal(client.lastTransfer?.resumed, true);
+          await client.put("pub/up.txt", TEXT);
+          assert.ok((await client.list("pub")).some((entry) => entry.name === "up.txt"));
+        }
+        await until(
+          async () => (await tunnelPorts(danted.log)).length >= before + 4,
+          "danted's log of four tunnels to vsftpd",
+        );
+        const ports = (await tunnelPorts(danted.log)).slice(before);
+        assert.equal(ports.filter((port) => port === vsftpd.port).length, 1);
+      } finally {
+        await vsftpd.stop();
+      }
+    });
 
     test("socks5h:// sends the name for the proxy to resolve", async () => {
       await using client = await connectFtps({
