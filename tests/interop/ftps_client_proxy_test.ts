@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createServer, type Socket } from "node:net";
 import { FtpsClient } from "../../ftps/mod.ts";
 import { clientTransports, connectFtps } from "../ftps/_connect.ts";
 import { freeTcpPort, missing, tempDir } from "./_peers.ts";
@@ -231,6 +232,49 @@ describe("FTPS client through proxies", () => {
       const targets = socks.targets.slice(before);
       assert.equal(targets.length, 4);
       assert.equal(targets[0], `127.0.0.1:${server.port}`);
+    });
+
+    test("implicit TLS through it: the handshake runs over the tunnel", async () => {
+      const implicit = await startFtkit(dir.path, { secure: "implicit" });
+      try {
+        const before = socks.targets.length;
+        {
+          await using client = await connectFtps({
+            ...options(`socks5://fred:socks%20pw@127.0.0.1:${socks.port}`),
+            port: implicit.port,
+            secure: "implicit",
+          });
+          assert.equal(new TextDecoder().decode(await client.get("mini-socks.txt")), TEXT);
+        }
+        assert.deepEqual(socks.targets.slice(before, before + 1), [`127.0.0.1:${implicit.port}`]);
+      } finally {
+        await implicit.close();
+      }
+    });
+
+    test("a proxy that never answers: bounded by timeoutMs, its connection closed", async () => {
+      const sockets: Socket[] = [];
+      let closed = 0;
+      const silent = createServer((socket) => {
+        sockets.push(socket);
+        socket.on("close", () => closed++).on("error", () => {}).resume();
+      });
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      const address = silent.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      try {
+        await assert.rejects(
+          connectFtps({ ...options(`socks5://127.0.0.1:${port}`), timeoutMs: 500 }),
+          /within 500 ms/,
+        );
+        await until(
+          () => sockets.length === 1 && closed === 1,
+          "the client to close its connection to the silent proxy",
+        );
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => silent.close(resolve));
+      }
     });
 
     test("wrong credentials, none, and a refusal: each said clearly", async () => {
