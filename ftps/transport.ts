@@ -47,7 +47,7 @@ export interface FtpTlsSessionStore {
 export interface FtpSocket {
   /** The local IP address. */
   readonly localAddress: string;
-  /** The peer's IP address. */
+  /** The peer's IP address (through a proxy's tunnel: the target asked for, maybe a name). */
   readonly remoteAddress: string;
   /** Under TLS: the protocol (`"TLSv1.3"`) and whether the session was resumed. */
   readonly tls?: { readonly protocol: string; readonly resumed: boolean };
