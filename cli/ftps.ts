@@ -6,7 +6,8 @@ import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { flag, integer, type ParsedArgs, text, UsageError } from "./args.ts";
 import { type FailureContext, reading } from "./errors.ts";
-import { findPassword } from "./password.ts";
+import { findLogin, findPassword } from "./password.ts";
+import { parseProxy } from "../ftps/_client_proxy.ts";
 import { unlessImplicit } from "./tls_probe.ts";
 import { bar, type CliOutput, delay, interruptedCode, untilAborted } from "./output.ts";
 
@@ -116,16 +117,43 @@ export async function ftpsCommand(
   }
   const servername = text(values, "servername");
   const caFile = text(values, "ca");
+  const certFile = text(values, "cert");
+  const keyFile = text(values, "key");
   if (
     target.secure === false &&
-    (caFile !== undefined || flag(values, "insecure") || tlsMax || servername !== undefined)
+    (caFile !== undefined || flag(values, "insecure") || tlsMax || servername !== undefined ||
+      certFile !== undefined || keyFile !== undefined)
   ) {
     throw new UsageError("TLS options need ftps://, ftpes:// or --tls");
   }
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("--cert and --key go together");
+  }
+  // Explicit only: ALL_PROXY and ftp_proxy in the environment are not read.
+  const proxy = text(values, "proxy");
+  if (proxy !== undefined) {
+    try {
+      parseProxy(proxy);
+    } catch (error) {
+      throw new UsageError(`--proxy: ${(error as Error).message}`);
+    }
+  }
+  if (proxy !== undefined && flag(values, "active")) {
+    throw new UsageError("--active cannot go through --proxy (the server would connect back)");
+  }
   const timeout = integer(values, "timeout");
   const quiet = flag(values, "quiet");
+  if (target.user === undefined) {
+    // No user named: the login .netrc gives the host, as curl and lftp take it.
+    const login = await findLogin(target.host);
+    if (login) {
+      target.user = login.login;
+      if (login.password !== undefined) target.password = login.password;
+    }
+  }
   if (target.user !== undefined && target.password === undefined) {
-    const password = await findPassword(target.user, target.host, signal);
+    // With a client certificate the server may log the user in without one (232).
+    const password = await findPassword(target.user, target.host, signal, certFile !== undefined);
     if (password !== undefined) target.password = password;
   }
   context.secure = target.secure;
@@ -134,6 +162,12 @@ export async function ftpsCommand(
   const ca = caFile === undefined
     ? undefined
     : await reading(readFile(caFile, "utf8"), caFile, "--ca");
+  const cert = certFile === undefined
+    ? undefined
+    : await reading(readFile(certFile, "utf8"), certFile, "--cert");
+  const key = keyFile === undefined
+    ? undefined
+    : await reading(readFile(keyFile, "utf8"), keyFile, "--key");
   if (command === "put") await reading(stat(positionals[0]), positionals[0]);
   // A get writes its local file (unless to standard output), a put reads it.
   if (command === "put") {
@@ -151,6 +185,8 @@ export async function ftpsCommand(
       ...(target.user !== undefined ? { user: target.user } : {}),
       ...(target.password !== undefined ? { password: target.password } : {}),
       ...(ca !== undefined ? { ca } : {}),
+      ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
+      ...(proxy !== undefined ? { proxy } : {}),
       ...(servername ? { servername } : {}),
       ...(flag(values, "insecure") ? { rejectUnauthorized: false } : {}),
       ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
@@ -161,13 +197,16 @@ export async function ftpsCommand(
   try {
     // Ctrl-C while connecting or logging in stops the command there; a session that comes up
     // later is closed.
-    // A plain greeting that does not come may be an implicit-TLS server waiting for a handshake.
-    const greeted = target.secure === "implicit" ? connecting : unlessImplicit(connecting, {
-      host: target.host,
-      port: target.port,
-      authority: context.authority,
-      timeoutMs: (timeout ?? 30) * 1000,
-    }, (late) => void late.close());
+    // A plain greeting that does not come may be an implicit-TLS server waiting for a handshake
+    // (not asked through a proxy: the question would go to the server directly).
+    const greeted = target.secure === "implicit" || proxy !== undefined
+      ? connecting
+      : unlessImplicit(connecting, {
+        host: target.host,
+        port: target.port,
+        authority: context.authority,
+        timeoutMs: (timeout ?? 30) * 1000,
+      }, (late) => void late.close());
     const client = await untilAborted(greeted, signal, (late) => void late.close());
     const draw = output.progress && !quiet ? output.progress : undefined;
     try {

@@ -72,13 +72,27 @@ const ftpsClient: readonly OptionDoc[] = [
   { name: "tls-max", value: "1.2|1.3", help: "the highest TLS version to offer" },
   { name: "active", help: "active mode: the server connects back (EPRT, PORT)" },
   { name: "timeout", value: "S", help: "the longest wait for a reply or data, in s (default 30)" },
+  {
+    name: "cert",
+    value: "FILE",
+    help: "a TLS client certificate (PEM) to log in with, with --key",
+  },
+  { name: "key", value: "FILE", help: "the client certificate's private key (PEM, unencrypted)" },
+  {
+    name: "proxy",
+    value: "URL",
+    help: "connect through socks5://, socks5h:// or http://[USER:PASS@]HOST[:PORT]",
+  },
 ];
 
 const ftpsUrl = [
   "URL: ftps://[USER[:PASS]@]HOST[:PORT]/PATH is implicit TLS (port 990); ftpes://... and",
   "ftp://... --tls are explicit TLS (AUTH TLS, port 21); ftp:// alone is plain FTP. Without a",
-  "user the login is anonymous. A user without a password takes it from FTKIT_PASSWORD, then",
-  "~/.netrc (machine, login, password; or default), then a prompt on a terminal.",
+  "user the login is the one ~/.netrc ($NETRC) gives the host (machine HOST login NAME, else",
+  "default), else anonymous. A user without a password takes it from FTKIT_PASSWORD, then",
+  "~/.netrc (machine, login, password; or default), then a prompt on a terminal (none with",
+  "--cert: the certificate may log the user in). --proxy carries the control and passive data",
+  "connections (not --active); ALL_PROXY and ftp_proxy are not read.",
 ];
 
 const serverTls: readonly OptionDoc[] = [

@@ -39,11 +39,8 @@ interface NetrcEntry {
   password?: string;
 }
 
-/**
- * The password a .netrc file gives `user` on `host`: the first `machine` entry for the host whose
- * login is the user (or which names no login), else the `default` entry on the same terms.
- */
-export function netrcPassword(text: string, host: string, user: string): string | undefined {
+/** The `machine` and `default` entries of a .netrc file, in order. */
+function netrcEntries(text: string): NetrcEntry[] {
   const entries: NetrcEntry[] = [];
   const tokens = netrcTokens(text);
   for (let i = 0; i < tokens.length; i++) {
@@ -54,6 +51,15 @@ export function netrcPassword(text: string, host: string, user: string): string 
       entries[entries.length - 1][token] = tokens[++i];
     } else if (token === "account") i++;
   }
+  return entries;
+}
+
+/**
+ * The password a .netrc file gives `user` on `host`: the first `machine` entry for the host whose
+ * login is the user (or which names no login), else the `default` entry on the same terms.
+ */
+export function netrcPassword(text: string, host: string, user: string): string | undefined {
+  const entries = netrcEntries(text);
   const fits = (entry: NetrcEntry) =>
     entry.password !== undefined && (entry.login === undefined || entry.login === user);
   const machine = entries.find((entry) =>
@@ -63,9 +69,58 @@ export function netrcPassword(text: string, host: string, user: string): string 
     ?.password;
 }
 
+/**
+ * The login a .netrc file gives `host` when no user was named, as curl and lftp read it: the
+ * first `machine` entry for the host that names a login, else the `default` entry's; with that
+ * entry's password, if it has one.
+ */
+export function netrcLogin(
+  text: string,
+  host: string,
+): { login: string; password?: string } | undefined {
+  const entries = netrcEntries(text).filter((entry) => entry.login !== undefined);
+  const entry = entries.find((each) => each.machine?.toLowerCase() === host.toLowerCase()) ??
+    entries.find((each) => each.machine === undefined);
+  if (!entry) return undefined;
+  return {
+    login: entry.login!,
+    ...(entry.password !== undefined ? { password: entry.password } : {}),
+  };
+}
+
 /** The .netrc file: $NETRC, else ~/.netrc. */
 function netrcPath(): string {
   return process.env.NETRC ?? join(process.env.HOME ?? homedir(), ".netrc");
+}
+
+/** The .netrc file's text, or `undefined` when there is none. */
+async function readNetrc(): Promise<string | undefined> {
+  try {
+    return await readFile(netrcPath(), "utf8");
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
+    return undefined;
+  }
+}
+
+/**
+ * The login the .netrc file (`NETRC`, else `~/.netrc`) gives `host`, see {@linkcode netrcLogin}.
+ * A Deno run not allowed to read the environment or the file looks nothing up: the login stays
+ * anonymous, as it was without a .netrc.
+ */
+export async function findLogin(
+  host: string,
+): Promise<{ login: string; password?: string } | undefined> {
+  let netrc: string | undefined;
+  try {
+    netrc = await readNetrc();
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === "NotCapable" || name === "PermissionDenied") return undefined;
+    throw error;
+  }
+  return netrc === undefined ? undefined : netrcLogin(netrc, host);
 }
 
 /**
@@ -137,25 +192,22 @@ function prompt(question: string, signal: AbortSignal | undefined): Promise<stri
  * The password of `user` on `host`, for a login given without one: `FTKIT_PASSWORD`, then the
  * .netrc file (`NETRC`, else `~/.netrc`), then a prompt when standard input is a terminal.
  * Anonymous users get none (the client's default). None found is a usage error that says where a
- * password can come from.
+ * password can come from; unless `optional` (a TLS client certificate may log the user in, 232),
+ * when nothing is asked and `undefined` is returned.
  */
 export async function findPassword(
   user: string,
   host: string,
   signal: AbortSignal | undefined,
+  optional = false,
 ): Promise<string | undefined> {
   if (ANONYMOUS.has(user.toLowerCase())) return undefined;
   const fromEnv = process.env.FTKIT_PASSWORD;
   if (fromEnv !== undefined) return fromEnv;
-  let netrc: string | undefined;
-  try {
-    netrc = await readFile(netrcPath(), "utf8");
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
-  }
+  const netrc = await readNetrc();
   const fromNetrc = netrc === undefined ? undefined : netrcPassword(netrc, host, user);
   if (fromNetrc !== undefined) return fromNetrc;
+  if (optional) return undefined;
   if (process.stdin.isTTY && typeof process.stdin.setRawMode === "function") {
     return await prompt(`Password for ${user}@${host}: `, signal);
   }

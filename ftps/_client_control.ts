@@ -45,13 +45,17 @@ export function inTime<T>(
  * for a host name does not carry.
  */
 export function tlsOptions(options: FtpTlsClientOptions & { host: string }): FtpTlsClientOptions {
-  const { ca, rejectUnauthorized, minVersion, maxVersion } = options;
+  const { ca, rejectUnauthorized, minVersion, maxVersion, cert, key } = options;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new TypeError("A client certificate needs its key, and a key its certificate");
+  }
   return {
     servername: options.servername ?? options.host,
     ...(ca !== undefined ? { ca } : {}),
     ...(rejectUnauthorized !== undefined ? { rejectUnauthorized } : {}),
     ...(minVersion !== undefined ? { minVersion } : {}),
     ...(maxVersion !== undefined ? { maxVersion } : {}),
+    ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
   };
 }
 

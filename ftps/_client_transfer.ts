@@ -284,7 +284,7 @@ class DataJob implements DataWork {
       }
     } else this.#drop();
     const refusal = this.secured && !this.resumed
-      ? resumptionRequired(error, this.#transfers.control.transport.resumesSessions)
+      ? resumptionRequired(error, this.#transfers.control)
       : error;
     return this.stopped ?? refusal;
   }
@@ -531,15 +531,21 @@ function isRefusal(error: Error): error is FtpReplyError {
   return error instanceof FtpReplyError && (error.code === 522 || error.code === 425);
 }
 
-function resumptionRequired(error: Error, resumes: boolean): Error {
+function resumptionRequired(
+  error: Error,
+  control: { transport: { resumesSessions: boolean }; sessions: { unresumable?: string } },
+): Error {
   if (!isRefusal(error)) return error;
+  const resumes = control.transport.resumesSessions;
   return new FtpReplyError(
     error.command,
     { code: error.code, lines: error.lines },
     (error.code === 522 ? "The server requires" : "The server probably requires") +
       " data connections to resume the control connection's TLS session, and this " +
       "one's handshake did not " +
-      (resumes
+      (control.sessions.unresumable !== undefined
+        ? `(${control.sessions.unresumable})`
+        : resumes
         ? "(the server declined the session offered, or none was left to offer)"
         : "(Deno's native TLS cannot resume: use connectFtps, which resumes over " +
           "node:tls)") +

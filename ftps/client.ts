@@ -20,10 +20,18 @@ import {
 import { open } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
 import { ClientControl, tlsOptions } from "./_client_control.ts";
+import {
+  activeRefusalFor,
+  type FtpsProxyOptions,
+  parseProxy,
+  proxiedTransport,
+} from "./_client_proxy.ts";
 import { fileSource, Transfers, uploadSource } from "./_client_transfer.ts";
 import { FtpClientSession, type FtpTransferRequest } from "./client_session.ts";
 import { FtpReplyError } from "./reply_error.ts";
 import type { FtpTlsClientOptions, FtpTransport } from "./transport.ts";
+
+export type { FtpsProxyOptions } from "./_client_proxy.ts";
 
 /** Options of {@linkcode FtpsClient.connect}. */
 export interface FtpsClientOptions extends FtpTlsClientOptions {
@@ -46,6 +54,14 @@ export interface FtpsClientOptions extends FtpTlsClientOptions {
   passive?: boolean;
   /** The longest wait for a reply, a connection or data, in ms (default 30000). */
   timeoutMs?: number;
+  /**
+   * A proxy the control and passive data connections go through: `socks5://[user:pass@]host:port`
+   * (SOCKS5, RFC 1928 and RFC 1929; the server's name resolved here), `socks5h://...` (the proxy
+   * resolves it) or `http://[user:pass@]host:port` (HTTP CONNECT with Basic authentication); or
+   * `{ url, user, password }`. Active mode (`passive: false`) cannot go through one, and is
+   * refused. TLS runs end to end, through the tunnel.
+   */
+  proxy?: string | FtpsProxyOptions;
   /** The transport: `connectFtps` fills it in with the running runtime's (or, from a per-runtime
    * entry point, that runtime's). */
   transport: FtpTransport;
@@ -120,6 +136,8 @@ export class FtpsClient {
   static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
     const secure = options.secure ?? "explicit";
     const timeoutMs = options.timeoutMs ?? 30_000;
+    const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+    if (proxy && options.passive === false) throw new Error(activeRefusalFor(proxy));
     const session = new FtpClientSession({
       tls: secure === false ? "none" : secure,
       ...(options.user !== undefined ? { user: options.user } : {}),
@@ -134,7 +152,7 @@ export class FtpsClient {
       port: options.port ?? (secure === "implicit" ? 990 : 21),
       implicit: secure === "implicit",
       tls: tlsOptions(options),
-      transport: options.transport,
+      transport: proxy ? proxiedTransport(options.transport, proxy, timeoutMs) : options.transport,
       timeoutMs,
     }, session);
     return new FtpsClient(control);

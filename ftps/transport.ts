@@ -18,6 +18,11 @@ export interface FtpTlsClientOptions {
   minVersion?: "TLSv1.2" | "TLSv1.3";
   /** The highest TLS version (default `"TLSv1.3"`). */
   maxVersion?: "TLSv1.2" | "TLSv1.3";
+  /** A client certificate chain (PEM, the leaf first), sent when the server asks for one (TLS
+   * client authentication), on the control and the data connections. Needs `key`. */
+  cert?: string;
+  /** The private key (PEM, unencrypted) of `cert`'s leaf. */
+  key?: string;
 }
 
 /**
@@ -30,6 +35,9 @@ export interface FtpTlsClientOptions {
 export interface FtpTlsSessionStore {
   /** Whether a session is there to resume. */
   readonly ready: boolean;
+  /** Why this session's data connections cannot resume its TLS session although the transport
+   * can resume others (Deno's `node:tls` with a client certificate); absent when they can. */
+  readonly unresumable?: string;
   /** Readies what the session's connections run on (on Deno, its Worker), before the client
    * starts timing its connection: a local start is not the server's delay. */
   prepare?(): Promise<void>;
@@ -39,7 +47,7 @@ export interface FtpTlsSessionStore {
 export interface FtpSocket {
   /** The local IP address. */
   readonly localAddress: string;
-  /** The peer's IP address. */
+  /** The peer's IP address (through a proxy's tunnel: the target asked for, maybe a name). */
   readonly remoteAddress: string;
   /** Under TLS: the protocol (`"TLSv1.3"`) and whether the session was resumed. */
   readonly tls?: { readonly protocol: string; readonly resumed: boolean };

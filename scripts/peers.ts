@@ -1,7 +1,7 @@
 /**
  * Installs the real peers the interop tests talk to, from Debian's packages: tftpd-hpa, tftp-hpa,
  * atftp, atftpd, curl, busybox, vsftpd, ProFTPD (with mod_tls), Pure-FTPd, Python's ftplib and
- * pyftpdlib, openssl, lftp and HAProxy.
+ * pyftpdlib, openssl, lftp, HAProxy, and the proxies Dante (SOCKS5) and tinyproxy (HTTP CONNECT).
  *
  * A peer counts as installed when it says so itself (its version output, as the tests ask it:
  * `tests/interop/_peers.ts`), not when a file exists: `/usr/sbin/in.tftpd` is atftpd's when
@@ -65,6 +65,8 @@ const SOURCES: Record<PeerName, Source> = {
   openssl: { packages: ["openssl"] },
   lftp: { packages: ["lftp"] },
   haproxy: { packages: ["haproxy"] },
+  danted: { packages: ["dante-server"] },
+  tinyproxy: { packages: ["tinyproxy"] },
 };
 
 const env = { DEBIAN_FRONTEND: "noninteractive" };

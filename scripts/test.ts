@@ -54,6 +54,8 @@ interface StepResult {
  */
 const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "cli/ftps_config_test",
+  "cli/netrc_test",
+  "codec/client_proxy_test",
   "codec/ftp_ascii_test",
   "codec/ftp_property_test",
   "codec/ftp_servers_test",

@@ -111,8 +111,14 @@ class IsolatedSession implements FtpTlsSessionStore {
   /** The last connection or listener has ended: the worker stops once its calls are answered. */
   #idle = false;
   #ready = false;
+  /** Deno's node:tls resumes no session of a connection with a client certificate. */
+  readonly unresumable: string | undefined;
 
   constructor(server?: SessionServer) {
+    if (server?.tls?.cert !== undefined) {
+      this.unresumable = "Deno's node:tls resumes no TLS session of a connection with a client " +
+        "certificate: run on Node or Bun for such a server";
+    }
     if (!server) return;
     const name = server.tls?.servername ?? server.host;
     const tls = server.tls ?? {};
@@ -124,6 +130,7 @@ class IsolatedSession implements FtpTlsSessionStore {
       tls.maxVersion ?? "",
       tls.rejectUnauthorized !== false,
       tls.ca !== undefined,
+      tls.cert ?? "",
     ]);
     const entry = inIsolate.get(name);
     // Otherwise a worker: the isolate's store keeps what the last session here left.

@@ -59,6 +59,8 @@ export function nativeTlsCannot(options: FtpTlsClientOptions): string | undefine
   if (options.rejectUnauthorized === false) return "skip certificate verification";
   if (options.maxVersion === "TLSv1.2") return "stop at TLS 1.2";
   if (options.minVersion === "TLSv1.3") return "insist on TLS 1.3";
+  // Deno.startTls (AUTH TLS, data connections) takes no client certificate (Deno 2.9).
+  if (options.cert !== undefined) return "send a client certificate";
   return undefined;
 }
 

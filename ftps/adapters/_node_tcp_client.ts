@@ -41,6 +41,10 @@ function tlsOptions(
       ? { ca: typeof options.ca === "string" ? options.ca : [...options.ca] }
       : {}),
     rejectUnauthorized: selfVerify ? false : options.rejectUnauthorized ?? true,
+    // TLS client authentication; Deno's node:tls then resumes no session (see deno.ts).
+    ...(options.cert !== undefined && options.key !== undefined
+      ? { cert: options.cert, key: options.key }
+      : {}),
     minVersion: options.minVersion ?? "TLSv1.2",
     maxVersion: options.maxVersion ?? "TLSv1.3",
     ...(store?.session ? { session: store.session } : {}),

@@ -32,7 +32,8 @@ import { isolatedFtpTransport } from "./_deno_isolated.ts";
  * The TCP/TLS transport on `Deno.connect` and `Deno.startTls` (rustls). It cannot resume a TLS
  * session: servers that require data connections to resume the control connection's session
  * (vsftpd's, ProFTPD's and FileZilla Server's defaults) refuse its protected transfers, and the
- * error says so. It cannot cap the version or skip verification either. Use it for servers that
+ * error says so. It cannot cap the version, skip verification or send a client certificate
+ * (`Deno.startTls` takes none) either. Use it for servers that
  * need no resumption, where its speed counts; `connectFtps` uses {@linkcode nodeTlsTransport}.
  */
 export const transport: FtpTransport = denoFtpTransport;
@@ -44,7 +45,9 @@ export const transport: FtpTransport = denoFtpTransport;
  * other open session (and no earlier one with other settings, or on TLS 1.2) used its server name,
  * and runs its connections in a Worker of its own otherwise. A `ca` given is used by ftkit itself
  * to verify the server's chain and name once the handshake is done, before a byte is sent (so
- * before USER). It honours `maxVersion`, `minVersion` and `rejectUnauthorized: false`. It never
+ * before USER). It honours `maxVersion`, `minVersion` and `rejectUnauthorized: false`. It sends a
+ * client certificate (`cert`, `key`), but then resumes no session: a server that requires data
+ * connections to resume refuses them (run such a session on Node or Bun). It never
  * pauses a socket: Deno's `node:tls` can lose the server's close_notify around a pause.
  *
  * @example

@@ -50,7 +50,9 @@ export type PeerName =
   | "pyftpdlib"
   | "openssl"
   | "lftp"
-  | "haproxy";
+  | "haproxy"
+  | "danted"
+  | "tinyproxy";
 
 const SPECS: Record<PeerName, PeerSpec> = {
   tftpdHpa: {
@@ -152,6 +154,18 @@ const SPECS: Record<PeerName, PeerSpec> = {
     candidates: ["/usr/sbin/haproxy"],
     ask: (program: string) => [program, ["-v"]],
     recognise: firstMatch(/^HA-?Proxy version (\S+)/m),
+  },
+  danted: {
+    title: "dante-server",
+    candidates: ["/usr/sbin/danted"],
+    ask: (program: string) => [program, ["-v"]],
+    recognise: firstMatch(/^Dante v(\S+?)\.?\s/m),
+  },
+  tinyproxy: {
+    title: "tinyproxy",
+    candidates: ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"],
+    ask: (program: string) => [program, ["-v"]],
+    recognise: firstMatch(/^tinyproxy (\S+)/m),
   },
 };
 
