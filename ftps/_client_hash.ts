@@ -133,9 +133,17 @@ export function parseHashReply(
   const match = /^(\S+) (\d{1,16})-(\d{1,16}) ([0-9A-Fa-f]+)(?: .*)?$/.exec(lastLine(reply));
   if (
     reply.code !== 213 || !match || match[1].toUpperCase() !== algorithm ||
-    Number(match[2]) !== start || match[4].length !== HASH_ALGORITHMS[algorithm].hexLength
+    match[4].length !== HASH_ALGORITHMS[algorithm].hexLength
   ) {
     throw notADigest(command, reply, algorithm);
+  }
+  // A server may take RANG and hash the whole file all the same (ProFTPD 1.3.8 does).
+  if (Number(match[2]) !== start) {
+    throw new FtpReplyError(
+      command,
+      reply,
+      `The server hashed from byte ${match[2]}, not ${start}`,
+    );
   }
   return match[4].toLowerCase();
 }

@@ -99,8 +99,6 @@ describe("FTPS client checksums: FEAT and replies", () => {
       [reply(213, `SHA-256 0-12 ${SHA256.slice(1)} x`)], // too short
       [reply(213, `SHA-256 0-12 ${SHA256}0 x`)], // too long
       [reply(213, `SHA-256 0-12 ${SHA256.slice(1)}g x`)], // not hex
-      [reply(213, `SHA-256 5-12 ${SHA256} x`)], // not the range asked for
-      [reply(213, `SHA-256 0-12 ${SHA256} x`), 5],
       [reply(213, `SHA-256 ${SHA256} x`)], // no range
       [reply(250, `SHA-256 0-12 ${SHA256} x`)], // not 213
       [reply(213, `SHA-256 0-12 ${SHA256}\u0000 x`)],
@@ -112,6 +110,21 @@ describe("FTPS client checksums: FEAT and replies", () => {
         (error: unknown) =>
           error instanceof FtpReplyError && /Not a SHA-256 digest/.test(error.message),
         JSON.stringify(answer),
+      );
+    }
+  });
+
+  test("HASH's reply for another range than asked is refused", () => {
+    for (
+      const [answer, start] of [[`SHA-256 5-12 ${SHA256} x`, 0], [
+        `SHA-256 0-12 ${SHA256} x`,
+        5,
+      ]] as const
+    ) {
+      assert.throws(
+        () => parseHashReply("HASH x", reply(213, answer), "SHA-256", start),
+        (error: unknown) =>
+          error instanceof FtpReplyError && /hashed from byte/.test(error.message),
       );
     }
   });
