@@ -352,7 +352,7 @@ export async function fileDigest(
   file: FileHandle,
   algorithm: FtpsHashAlgorithm,
   start = 0,
-  end = Infinity,
+  end: number = Infinity,
 ): Promise<Digest> {
   const digest = localDigest(algorithm);
   const buffer = new Uint8Array(256 * 1024);

@@ -19,7 +19,8 @@ import {
 import { parseXHashReply } from "../../ftps/_client_hash.ts";
 import { createDigest } from "../../io/digest.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
-import { CA_PEM, type LoggedServer, startFtkit } from "./_ftps_clients.ts";
+import { CA_FILE, CA_PEM, type LoggedServer, startFtkit } from "./_ftps_clients.ts";
+import { runCli } from "../../cli.ts";
 import {
   chownFtp,
   type FtpsServer,
@@ -248,6 +249,76 @@ describe("FTPS client checksums and kept times against ftkit's server", () => {
     assert.equal((await client.raw("NOOP")).code, 200);
   });
 
+  test("ftkit ftps hash, and get and put with --preserve --verify", async () => {
+    const url = (server: LoggedServer, path: string) =>
+      `ftpes://${USER}:${PASSWORD}@127.0.0.1:${server.port}/${path}`;
+    const hash = await cli("ftps", "hash", url(ftkit, "data.bin"), "--ca", CA_FILE);
+    assert.equal(hash.code, 0, hash.err.join("\n"));
+    assert.deepEqual(hash.out, [`${expected("SHA-256", DATA)}  data.bin`]);
+    const crc = await cli(
+      "ftps",
+      "hash",
+      url(ftkit, "check.txt"),
+      "--ca",
+      CA_FILE,
+      "--algorithm",
+      "crc32",
+    );
+    assert.deepEqual(crc.out, ["cbf43926  check.txt"]);
+    const unknown = await cli("ftps", "hash", url(ftkit, "data.bin"), "--algorithm", "sha512");
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err.join("\n"), /--algorithm takes sha256, sha1, md5 or crc32/);
+
+    const target = join(dir.path, "local", "cli.bin");
+    const get = await cli(
+      "ftps",
+      "get",
+      url(ftkit, "data.bin"),
+      target,
+      "--ca",
+      CA_FILE,
+      "--preserve",
+      "--verify",
+      "--quiet",
+    );
+    assert.equal(get.code, 0, get.err.join("\n"));
+    assert.equal(Buffer.compare(await readFile(target), DATA), 0);
+    assert.equal((await stat(target)).mtime.toISOString(), SERVED.toISOString());
+    await utimes(target, KEPT, KEPT);
+    const put = await cli(
+      "ftps",
+      "put",
+      target,
+      url(ftkit, "cli-up.bin"),
+      "--ca",
+      CA_FILE,
+      "--preserve",
+      "--verify",
+      "--quiet",
+    );
+    assert.equal(put.code, 0, put.err.join("\n"));
+    assert.equal(
+      (await stat(join(dir.path, "served", "cli-up.bin"))).mtime.toISOString(),
+      KEPT.toISOString(),
+    );
+
+    // No checksums: the download does not start, the local file stays.
+    const refused = await cli(
+      "ftps",
+      "get",
+      url(plain, "data.bin"),
+      target,
+      "--ca",
+      CA_FILE,
+      "--verify",
+    );
+    assert.equal(refused.code, 1);
+    assert.match(refused.err.join("\n"), /lists no checksum command/);
+    assert.equal((await stat(target)).mtime.toISOString(), KEPT.toISOString());
+    const stdout = await cli("ftps", "get", url(ftkit, "data.bin"), "-", "--preserve");
+    assert.equal(stdout.code, 2);
+  });
+
   test("verify on a server with no checksums fails before anything moves", async () => {
     await using client = await open(() => plain)();
     const target = join(dir.path, "local", "untouched.bin");
@@ -265,6 +336,14 @@ describe("FTPS client checksums and kept times against ftkit's server", () => {
     await assert.rejects(client.put("x.bin", DATA, { verify: true, append: true }), TypeError);
   });
 });
+
+/** Runs the command in-process: its exit code and what it printed. */
+async function cli(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(args, { out: (line) => out.push(line), err: (line) => err.push(line) });
+  return { code, out, err };
+}
 
 describe("FTPS client checksums and kept times against ProFTPD (mod_digest)", {
   skip: missing("proftpd"),
