@@ -1,7 +1,7 @@
 /**
  * The FTPS client's kept modification times: setting a remote file's time after an upload, with
  * what servers offer. MFMT (draft-somers-ftp-mfxx-04 section 3) when FEAT lists it (ProFTPD,
- * Pure-FTPd, pyftpdlib, ftkit); else `SITE UTIME` when FEAT's SITE lists UTIME (ProFTPD's
+ * Pure-FTPd, pyftpdlib, ftkit; read back with MDTM when its reply does not say the time set); else `SITE UTIME` when FEAT's SITE lists UTIME (ProFTPD's
  * mod_site_misc); else MDTM with a time before the path, which vsftpd takes as a change
  * (`mdtm_write`, on by default) and no RFC defines. The last two are checked by reading the time
  * back with MDTM (RFC 3659 section 3): a server that read `MDTM <time> <path>` as a question about
@@ -36,15 +36,19 @@ export function wholeSecond(time: Date): Date {
 }
 
 /**
- * Reads a reply to MFMT (draft-somers-ftp-mfxx-04 section 3): `213 Modify=<time>; <path>`.
+ * Reads a positive reply to MFMT: the time set, when it says it as draft-somers-ftp-mfxx-04
+ * section 3 has it (`213 Modify=<time>; <path>`); Pure-FTPd answers `213 UTIME OK.`, which does
+ * not (the time is then read back).
  *
  * @param command The command line, for errors.
  * @param reply The reply.
- * @returns The time the server says it set.
- * @throws {FtpReplyError} For anything else.
+ * @returns The time the server says it set, if it says.
+ * @throws {FtpReplyError} For a reply other than 213, or a `Modify=` that is no time.
  */
-export function parseMfmtReply(command: string, reply: FtpReply): Date {
-  const match = /^Modify=([0-9.]{14,24});/i.exec((reply.lines.at(-1) ?? "").trim());
+export function mfmtReplyTime(command: string, reply: FtpReply): Date | undefined {
+  const text = (reply.lines.at(-1) ?? "").trim();
+  const match = /^Modify=([^;]*);/i.exec(text);
+  if (reply.code === 213 && !match) return undefined;
   if (reply.code === 213 && match) {
     try {
       return parseFtpTime(match[1]);
@@ -91,7 +95,8 @@ export async function setRemoteTime(
   const value = formatFtpTime(when);
   if (peer.features.has("MFMT")) {
     const command = `MFMT ${value} ${path}`;
-    const set = parseMfmtReply(command, await peer.raw("MFMT", `${value} ${path}`));
+    const said = mfmtReplyTime(command, await peer.raw("MFMT", `${value} ${path}`));
+    const set = said ?? await lastModified(peer, path);
     if (wholeSecond(set).getTime() !== when.getTime()) {
       throw new FtpUnsupportedError(
         "set-time",
@@ -141,8 +146,13 @@ async function attempt(
     tried.push(`${line} (a time, not a change)`);
     return false;
   }
-  const now = parseFtpTime(ftpReplyText(await peer.raw("MDTM", path)).trim());
+  const now = await lastModified(peer, path);
   if (now.getTime() === when.getTime()) return true;
   tried.push(`${line}, yet MDTM then says ${formatFtpTime(now)}`);
   return false;
+}
+
+/** MDTM (RFC 3659 section 3). */
+async function lastModified(peer: TimePeer, path: string): Promise<Date> {
+  return parseFtpTime(ftpReplyText(await peer.raw("MDTM", path)).trim());
 }

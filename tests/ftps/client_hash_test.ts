@@ -22,7 +22,7 @@ import {
 } from "../../ftps/_client_hash.ts";
 import {
   mdtmWriteAccepted,
-  parseMfmtReply,
+  mfmtReplyTime,
   setRemoteTime,
   wholeSecond,
 } from "../../ftps/_client_times.ts";
@@ -248,18 +248,20 @@ describe("FTPS client kept times", () => {
 
   test("MFMT's reply, read strictly", () => {
     assert.equal(
-      parseMfmtReply("MFMT", reply(213, "Modify=20260102030405; pub/a.txt")).toISOString(),
+      mfmtReplyTime("MFMT", reply(213, "Modify=20260102030405; pub/a.txt"))?.toISOString(),
       "2026-01-02T03:04:05.000Z",
     );
+    // Pure-FTPd's: no time said.
+    assert.equal(mfmtReplyTime("MFMT", reply(213, "UTIME OK.")), undefined);
     for (
       const answer of [
         reply(213, "Modify=2026010203040; a"),
         reply(250, "Modify=20260102030405; a"),
         reply(213, "Modify=20261302030405; a"),
-        reply(213, "ok"),
+        reply(250, "ok"),
       ]
     ) {
-      assert.throws(() => parseMfmtReply("MFMT", answer), FtpReplyError);
+      assert.throws(() => mfmtReplyTime("MFMT", answer), FtpReplyError);
     }
     assert.equal(wholeSecond(when).toISOString(), "2026-01-02T03:04:05.000Z");
   });
@@ -270,6 +272,18 @@ describe("FTPS client kept times", () => {
     assert.deepEqual(peer.sent, ["MFMT 20260102030405 a b"]);
     const liar = scripted({ MFMT: "" }, { MFMT: [reply(213, "Modify=20000102030405; a")] });
     await assert.rejects(setRemoteTime(liar, "a", when), FtpUnsupportedError);
+    const pure = scripted({ MFMT: "" }, {
+      MFMT: [reply(213, "UTIME OK."), reply(213, "UTIME OK.")],
+      MDTM: [reply(213, "20260102030405"), reply(213, "20000102030405")],
+    });
+    assert.equal(await setRemoteTime(pure, "a", when), "MFMT");
+    await assert.rejects(setRemoteTime(pure, "a", when), /set 2000-01-02T03:04:05.000Z/);
+    assert.deepEqual(pure.sent, [
+      "MFMT 20260102030405 a",
+      "MDTM a",
+      "MFMT 20260102030405 a",
+      "MDTM a",
+    ]);
   });
 
   test("SITE UTIME when FEAT's SITE lists it, read back with MDTM", async () => {

@@ -26,6 +26,8 @@ import {
   type FtpsServer,
   PASSWORD,
   startProftpd,
+  startPureFtpd,
+  startPyftpdlib,
   startVsftpd,
   USER,
 } from "./_ftps_servers.ts";
@@ -506,4 +508,54 @@ describe("FTPS client kept times against vsftpd (no MFMT, no checksums)", {
     await assert.rejects(client.hash("pub/data.bin", "CRC32"), unsupported);
     await assert.rejects(client.get("pub/data.bin", { verify: true }), unsupported);
   });
+});
+
+describe("FTPS client kept times against Pure-FTPd and pyftpdlib (MFMT, no checksums)", {
+  skip: missing("pureFtpd", "python", "pyftpdlib"),
+}, () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let root: string;
+  const servers: Record<string, FtpsServer> = {};
+
+  before(async () => {
+    dir = await tempDir("ftkit-mfmt-");
+    await chmod(dir.path, 0o755);
+    root = join(dir.path, "root");
+    await servedFiles(join(root, "pub"));
+    await chownFtp(
+      root,
+      join(root, "pub"),
+      join(root, "pub", "data.bin"),
+      join(root, "pub", "check.txt"),
+    );
+    servers["Pure-FTPd"] = await startPureFtpd(dir.path, root);
+    servers.pyftpdlib = await startPyftpdlib(root);
+  });
+
+  after(async () => {
+    for (const server of Object.values(servers)) await server.stop();
+    await dir?.remove();
+  });
+
+  for (const name of ["Pure-FTPd", "pyftpdlib"]) {
+    test(`${name}: preserveTime by MFMT (read back where its reply does not say), no hash`, async () => {
+      await using client = await connectFtps({
+        host: "127.0.0.1",
+        port: servers[name].port,
+        user: USER,
+        password: PASSWORD,
+        ca: CA_PEM,
+        servername: "localhost",
+        timeoutMs: 20_000,
+      });
+      // Pure-FTPd answers MFMT "213 UTIME OK.", pyftpdlib "213 Modify=<time>; <path>".
+      await client.put("pub/dated.txt", "dated\n", { modified: KEPT });
+      assert.equal((await client.lastModified("pub/dated.txt")).toISOString(), KEPT.toISOString());
+      assert.equal(
+        (await stat(join(root, "pub", "dated.txt"))).mtime.toISOString(),
+        KEPT.toISOString(),
+      );
+      await assert.rejects(client.hash("pub/data.bin", "MD5"), FtpUnsupportedError);
+    });
+  }
 });
