@@ -36,6 +36,19 @@ export function wholeSecond(time: Date): Date {
 }
 
 /**
+ * Throws unless `time` can be written as RFC 3659 section 2.3's time value (years 1 to 9999).
+ *
+ * @param time A time.
+ * @throws {RangeError} For an invalid date or one out of range.
+ */
+export function checkTime(time: Date): void {
+  const year = time.getUTCFullYear();
+  if (Number.isNaN(time.getTime()) || year < 1 || year > 9999) {
+    throw new RangeError(`Not a time a server can be given: ${String(time)}`);
+  }
+}
+
+/**
  * Reads a positive reply to MFMT: the time set, when it says it as draft-somers-ftp-mfxx-04
  * section 3 has it (`213 Modify=<time>; <path>`); Pure-FTPd answers `213 UTIME OK.`, which does
  * not (the time is then read back).
@@ -91,6 +104,7 @@ export async function setRemoteTime(
   path: string,
   time: Date,
 ): Promise<SetTimeMethod> {
+  checkTime(time);
   const when = wholeSecond(time);
   const value = formatFtpTime(when);
   if (peer.features.has("MFMT")) {

@@ -30,7 +30,7 @@ import {
   remoteHash,
   verifyAlgorithm,
 } from "./_client_hash.ts";
-import { setRemoteTime } from "./_client_times.ts";
+import { checkTime, setRemoteTime } from "./_client_times.ts";
 import { fileSource, Transfers, type UploadSource, uploadSource } from "./_client_transfer.ts";
 import { FtpChecksumError, type FtpsHashAlgorithm, type FtpsHashRange } from "./checksum_error.ts";
 import { FtpClientSession, type FtpTransferRequest } from "./client_session.ts";
@@ -352,6 +352,7 @@ export class FtpsClient {
     modified: Date | undefined,
     prefix?: (algorithm: FtpsHashAlgorithm) => Promise<Digest>,
   ): Promise<void> {
+    if (modified) checkTime(modified);
     const check = this.#verifying(path, options, prefix !== undefined);
     const digested = check &&
       digestedSource(bytes, check.algorithm, prefix && (() => prefix(check.algorithm)));

@@ -21,6 +21,7 @@ import {
   verifyAlgorithm,
 } from "../../ftps/_client_hash.ts";
 import {
+  checkTime,
   mdtmWriteAccepted,
   mfmtReplyTime,
   setRemoteTime,
@@ -264,6 +265,9 @@ describe("FTPS client kept times", () => {
       assert.throws(() => mfmtReplyTime("MFMT", answer), FtpReplyError);
     }
     assert.equal(wholeSecond(when).toISOString(), "2026-01-02T03:04:05.000Z");
+    assert.throws(() => checkTime(new Date(NaN)), RangeError);
+    assert.throws(() => checkTime(new Date("+010000-01-01T00:00:00Z")), RangeError);
+    checkTime(when);
   });
 
   test("MFMT when FEAT lists it, to the whole second", async () => {

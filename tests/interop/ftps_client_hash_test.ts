@@ -334,6 +334,9 @@ describe("FTPS client checksums and kept times against ftkit's server", () => {
     assert.equal(await readFile(target, "utf8"), "before\n");
     assert.deepEqual(plain.transfers(from), []);
     await assert.rejects(stat(join(dir.path, "served", "never.bin")));
+    // A time no server can be given is refused before the upload.
+    await assert.rejects(client.put("never.bin", DATA, { modified: new Date(NaN) }), RangeError);
+    await assert.rejects(stat(join(dir.path, "served", "never.bin")));
     // A whole-file check cannot cover an append.
     await assert.rejects(client.put("x.bin", DATA, { verify: true, append: true }), TypeError);
   });
