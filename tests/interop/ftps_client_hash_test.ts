@@ -49,6 +49,18 @@ function expected(algorithm: string, bytes: Uint8Array): string {
   return digest.hex();
 }
 
+/** A client of the server on `port`, logged in as the servers' user (anonymous with `false`). */
+function login(port: number, user = true): Promise<FtpsClient> {
+  return connectFtps({
+    host: "127.0.0.1",
+    port,
+    ...(user ? { user: USER, password: PASSWORD } : {}),
+    ca: CA_PEM,
+    servername: "localhost",
+    timeoutMs: 20_000,
+  });
+}
+
 /** A served tree in `root`: `data.bin` (DATA) and `check.txt` ("123456789"), dated SERVED. */
 async function servedFiles(root: string): Promise<void> {
   await mkdir(root, { recursive: true });
@@ -195,16 +207,7 @@ describe("FTPS client checksums and kept times against ftkit's server", () => {
     await dir?.remove();
   });
 
-  const open = (server: () => LoggedServer) => () =>
-    connectFtps({
-      host: "127.0.0.1",
-      port: server().port,
-      user: USER,
-      password: PASSWORD,
-      ca: CA_PEM,
-      servername: "localhost",
-      timeoutMs: 20_000,
-    });
+  const open = (server: () => LoggedServer) => () => login(server().port);
 
   checkedTransfers(open(() => ftkit), () => ({
     remote: "",
@@ -379,16 +382,7 @@ describe("FTPS client checksums and kept times against ProFTPD (mod_digest)", {
     await dir?.remove();
   });
 
-  const connect = () =>
-    connectFtps({
-      host: "127.0.0.1",
-      port: server.port,
-      user: USER,
-      password: PASSWORD,
-      ca: CA_PEM,
-      servername: "localhost",
-      timeoutMs: 20_000,
-    });
+  const connect = () => login(server.port);
 
   checkedTransfers(connect, () => ({
     remote: "pub",
@@ -461,14 +455,7 @@ describe("FTPS client kept times against vsftpd (no MFMT, no checksums)", {
     await dir?.remove();
   });
 
-  const connect = () =>
-    connectFtps({
-      host: "127.0.0.1",
-      port: server.port,
-      ca: CA_PEM,
-      servername: "localhost",
-      timeoutMs: 20_000,
-    });
+  const connect = () => login(server.port, false);
 
   test("preserveTime sets the time with MDTM <time> <path> (mdtm_write), read back", async () => {
     await using client = await connect();
@@ -487,13 +474,7 @@ describe("FTPS client kept times against vsftpd (no MFMT, no checksums)", {
   test("with mdtm_write=NO, preserveTime fails clearly after the upload", async () => {
     const strict = await startVsftpd(dir.path, join(dir.path, "top"), { extra: ["mdtm_write=NO"] });
     try {
-      await using client = await connectFtps({
-        host: "127.0.0.1",
-        port: strict.port,
-        ca: CA_PEM,
-        servername: "localhost",
-        timeoutMs: 20_000,
-      });
+      await using client = await login(strict.port, false);
       await assert.rejects(
         client.put("pub/undated.txt", "x\n", { modified: KEPT }),
         (error: unknown) => error instanceof FtpUnsupportedError && error.feature === "set-time",
@@ -542,15 +523,7 @@ describe("FTPS client kept times against Pure-FTPd and pyftpdlib (MFMT, no check
 
   for (const name of ["Pure-FTPd", "pyftpdlib"]) {
     test(`${name}: preserveTime by MFMT (read back where its reply does not say), no hash`, async () => {
-      await using client = await connectFtps({
-        host: "127.0.0.1",
-        port: servers[name].port,
-        user: USER,
-        password: PASSWORD,
-        ca: CA_PEM,
-        servername: "localhost",
-        timeoutMs: 20_000,
-      });
+      await using client = await login(servers[name].port);
       // Pure-FTPd answers MFMT "213 UTIME OK.", pyftpdlib "213 Modify=<time>; <path>".
       await client.put("pub/dated.txt", "dated\n", { modified: KEPT });
       assert.equal((await client.lastModified("pub/dated.txt")).toISOString(), KEPT.toISOString());
