@@ -1,4 +1,4 @@
-// `ftkit ftps ls|get|put URL`: the FTPS client commands, and the FTP URLs they take.
+// `ftkit ftps ls|get|put|hash URL`: the FTPS client commands, and the FTP URLs they take.
 
 import { currentRuntime } from "../io/runtime.ts";
 import process from "node:process";
@@ -69,9 +69,9 @@ export async function ftpsApi(): Promise<FtpsApi> {
 }
 
 /**
- * Runs `ftkit ftps ls|get|put`.
+ * Runs `ftkit ftps ls|get|put|hash`.
  *
- * @param command `ls`, `get` or `put`.
+ * @param command `ls`, `get`, `put` or `hash`.
  * @param args The command line read.
  * @param output Where to write.
  * @param signal Interrupts the command: the transfer is aborted (ABOR) and the session closed.
@@ -80,18 +80,22 @@ export async function ftpsApi(): Promise<FtpsApi> {
  * @returns The exit code.
  */
 export async function ftpsCommand(
-  command: "ls" | "get" | "put",
+  command: "ls" | "get" | "put" | "hash",
   args: ParsedArgs,
   output: CliOutput,
   signal: AbortSignal | undefined,
   context: FailureContext,
 ): Promise<number> {
   const { values, positionals } = args;
-  const want = command === "ls" ? [1, 1] : command === "get" ? [1, 2] : [2, 2];
+  const want = command === "ls" || command === "hash"
+    ? [1, 1]
+    : command === "get"
+    ? [1, 2]
+    : [2, 2];
   if (positionals.length < want[0] || positionals.length > want[1]) {
     throw new UsageError(
-      command === "ls"
-        ? "'ftps ls' takes one URL"
+      command === "ls" || command === "hash"
+        ? `'ftps ${command}' takes one URL`
         : command === "get"
         ? "'ftps get' takes a URL and an optional LOCAL file"
         : "'ftps put' takes a LOCAL file and a URL",
@@ -101,8 +105,13 @@ export async function ftpsCommand(
     command === "put" ? positionals[1] : positionals[0],
     flag(values, "tls"),
   );
-  if (command === "get" && (!target.path || target.path.endsWith("/"))) {
-    throw new UsageError("'ftps get' needs a file in the URL");
+  if ((command === "get" || command === "hash") && (!target.path || target.path.endsWith("/"))) {
+    throw new UsageError(`'ftps ${command}' needs a file in the URL`);
+  }
+  const algorithm = hashAlgorithm(text(values, "algorithm"));
+  const checks = { preserve: flag(values, "preserve"), verify: flag(values, "verify") };
+  if (checks.preserve && command === "get" && positionals[1] === "-") {
+    throw new UsageError("--preserve needs a LOCAL file, not standard output");
   }
   const user = text(values, "user");
   if (user !== undefined) {
@@ -212,9 +221,13 @@ export async function ftpsCommand(
     try {
       if (command === "ls") {
         await ftpsList(client, target.path, flag(values, "long"), output, signal);
+      } else if (command === "hash") {
+        output.out(`${await client.hash(target.path, algorithm)}  ${target.path}`);
       } else if (command === "get") {
-        await ftpsGet(client, target.path, positionals[1], output, signal, draw, quiet);
-      } else await ftpsPut(client, positionals[0], target.path, output, signal, draw, quiet);
+        await ftpsGet(client, target.path, positionals[1], output, signal, draw, quiet, checks);
+      } else {
+        await ftpsPut(client, positionals[0], target.path, output, signal, draw, quiet, checks);
+      }
     } finally {
       // Interrupted: QUIT, but no waiting on a server that does not answer.
       const closing = client.close();
@@ -230,6 +243,22 @@ export async function ftpsCommand(
     output.err(`ftkit: ${reason}: ${command === "ls" ? "listing" : "transfer"} aborted`);
     return interruptedCode(signal);
   }
+}
+
+/** `--algorithm`'s value as the client names it (default SHA-256). */
+function hashAlgorithm(name: string | undefined): "SHA-256" | "SHA-1" | "MD5" | "CRC32" {
+  const names = { sha256: "SHA-256", sha1: "SHA-1", md5: "MD5", crc32: "CRC32" } as const;
+  const key = (name ?? "sha256").toLowerCase().replace("-", "");
+  if (!Object.hasOwn(names, key)) {
+    throw new UsageError(`--algorithm takes sha256, sha1, md5 or crc32, not '${name}'`);
+  }
+  return names[key as keyof typeof names];
+}
+
+/** `--preserve` (modification times) and `--verify` (checksums) of a get or put. */
+interface Checks {
+  readonly preserve: boolean;
+  readonly verify: boolean;
 }
 
 /** HOST:PORT as a URL writes it (IPv6 bracketed). */
@@ -271,6 +300,7 @@ async function ftpsGet(
   signal: AbortSignal | undefined,
   progress: ((line: string) => void) | undefined,
   quiet: boolean,
+  checks: Checks,
 ): Promise<void> {
   const target = local ?? basename(remote);
   const started = performance.now();
@@ -278,7 +308,11 @@ async function ftpsGet(
   const total = progress ? await client.size(remote).catch(() => undefined) : undefined;
   const draw = progress ? bar(progress, started) : undefined;
   const onProgress = draw && ((bytes: number) => draw({ bytes, total }));
-  const options = { ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) };
+  const options = {
+    ...(onProgress ? { onProgress } : {}),
+    ...(signal ? { signal } : {}),
+    ...(checks.verify ? { verify: true } : {}),
+  };
   if (target === "-") {
     const sink = new WritableStream<Uint8Array>({
       write: (chunk) =>
@@ -290,7 +324,7 @@ async function ftpsGet(
   } else {
     // Written beside the target and renamed into place when whole: a failed or interrupted
     // download leaves no half file to be taken for the whole one, and the target as it was.
-    await client.getFile(remote, target, options);
+    await client.getFile(remote, target, { ...options, preserveTime: checks.preserve });
   }
   const bytes = client.lastTransfer?.bytes ?? 0;
   progress?.("");
@@ -308,6 +342,7 @@ async function ftpsPut(
   signal: AbortSignal | undefined,
   progress: ((line: string) => void) | undefined,
   quiet: boolean,
+  checks: Checks,
 ): Promise<void> {
   const target = !remote || remote.endsWith("/") ? `${remote}${basename(local)}` : remote;
   const total = (await stat(local)).size;
@@ -316,6 +351,8 @@ async function ftpsPut(
   await client.putFile(local, target, {
     ...(draw ? { onProgress: (bytes: number) => draw({ bytes, total }) } : {}),
     ...(signal ? { signal } : {}),
+    ...(checks.verify ? { verify: true } : {}),
+    ...(checks.preserve ? { preserveTime: true } : {}),
   });
   progress?.("");
   if (quiet) return;

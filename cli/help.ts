@@ -85,6 +85,11 @@ const ftpsClient: readonly OptionDoc[] = [
   },
 ];
 
+const verify: OptionDoc = {
+  name: "verify",
+  help: "compare the server's checksum (HASH, XSHA256...) with the bytes moved",
+};
+
 const ftpsUrl = [
   "URL: ftps://[USER[:PASS]@]HOST[:PORT]/PATH is implicit TLS (port 990); ftpes://... and",
   "ftp://... --tls are explicit TLS (AUTH TLS, port 21); ftp:// alone is plain FTP. Without a",
@@ -360,7 +365,12 @@ export const COMMANDS: readonly CommandDoc[] = [
       "aside and renamed into place when whole.",
       ...ftpsUrl,
     ],
-    options: [...ftpsClient, quiet],
+    options: [
+      ...ftpsClient,
+      { name: "preserve", help: "give LOCAL the remote file's modification time (MDTM)" },
+      verify,
+      quiet,
+    ],
     examples: [
       "ftkit ftps get ftp://fred:secret@127.0.0.1:2121/boot.img --tls --ca ca.pem",
       "ftkit ftps get ftpes://127.0.0.1:2121/boot.img - --user fred --ca ca.pem",
@@ -374,17 +384,40 @@ export const COMMANDS: readonly CommandDoc[] = [
       "Uploads LOCAL to the URL's path (a path ending in \"/\" keeps LOCAL's name).",
       ...ftpsUrl,
     ],
-    options: [...ftpsClient, quiet],
+    options: [
+      ...ftpsClient,
+      { name: "preserve", help: "give the remote file LOCAL's modification time (MFMT...)" },
+      verify,
+      quiet,
+    ],
     examples: [
       "ftkit ftps put ./r1.cfg ftp://fred:secret@127.0.0.1:2121/configs/ --tls --ca ca.pem",
     ],
+  },
+  {
+    name: "ftps hash",
+    operands: "URL",
+    summary: "print a file's checksum, computed by an FTP(S) server",
+    description: [
+      "Prints the digest and the path, as sha256sum does. The server computes it: HASH",
+      "(draft-bryan-ftpext-hash), else XSHA256, XSHA1, XMD5 or XCRC; none is exit code 1.",
+      ...ftpsUrl,
+    ],
+    options: [
+      ...ftpsClient,
+      { name: "algorithm", value: "ALG", help: "sha256 (default), sha1, md5 or crc32" },
+    ],
+    examples: ["ftkit ftps hash ftpes://127.0.0.1:2121/boot.img --user fred --ca ca.pem"],
   },
 ];
 
 /** The commands that group subcommands. */
 export const GROUPS: readonly GroupDoc[] = [
   { name: "tftp", summary: "serve, get and put files over TFTP; decode and encode datagrams" },
-  { name: "ftps", summary: "serve, list, get and put files over FTPS; hash passwords" },
+  {
+    name: "ftps",
+    summary: "serve, list, get, put and checksum files over FTPS; hash passwords",
+  },
 ];
 
 /** The help topics that are not commands. */

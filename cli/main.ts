@@ -61,6 +61,8 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   "ftps ls": (args, output, signal, context) => ftpsCommand("ls", args, output, signal, context),
   "ftps get": (args, output, signal, context) => ftpsCommand("get", args, output, signal, context),
   "ftps put": (args, output, signal, context) => ftpsCommand("put", args, output, signal, context),
+  "ftps hash": (args, output, signal, context) =>
+    ftpsCommand("hash", args, output, signal, context),
 };
 
 /** What the arguments ask for. */

@@ -38,7 +38,8 @@ function checkCharacters(text: string, offset: number): void {
  * console.log(new TextDecoder().decode(line)); // "RETR boot/kernel.img\r\n"
  * ```
  *
- * @param command The verb (3 or 4 letters, RFC 959 section 5.3.1) and argument.
+ * @param command The verb (3 or 4 letters, RFC 959 section 5.3.1, and up to three digits after them
+ * for the checksum commands servers answer: `XSHA1`, `XSHA256`) and argument.
  * @param maxLength The longest line allowed, without CR LF (default 4096).
  * @returns The line's UTF-8 bytes.
  * @throws {FtpCodecError} For a bad verb, CR/LF/NUL in the argument, or a line too long.
@@ -47,8 +48,12 @@ export function encodeFtpCommand(
   command: FtpCommand,
   maxLength: number = FTP_MAX_COMMAND_LENGTH,
 ): Uint8Array {
-  if (!/^[A-Za-z]{3,4}$/.test(command.verb)) {
-    throw new FtpCodecError("invalid-verb", 0, `Verb must be 3 or 4 letters: "${command.verb}"`);
+  if (!/^[A-Za-z]{3,4}[0-9]{0,3}$/.test(command.verb)) {
+    throw new FtpCodecError(
+      "invalid-verb",
+      0,
+      `Verb must be 3 or 4 letters (and up to 3 digits): "${command.verb}"`,
+    );
   }
   const verb = command.verb.toUpperCase();
   const argument = command.argument;

@@ -17,8 +17,9 @@ import {
   parseFtpPath,
   parseFtpTime,
 } from "../codec/mod.ts";
-import { open } from "node:fs/promises";
+import { open, utimes } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
+import type { Digest } from "../io/digest.ts";
 import { ClientControl, tlsOptions } from "./_client_control.ts";
 import {
   activeRefusalFor,
@@ -26,7 +27,18 @@ import {
   parseProxy,
   proxiedTransport,
 } from "./_client_proxy.ts";
-import { fileSource, Transfers, uploadSource } from "./_client_transfer.ts";
+import {
+  digestedSource,
+  fileDigest,
+  type HashPeer,
+  isHashAlgorithm,
+  localDigest,
+  remoteHash,
+  verifyAlgorithm,
+} from "./_client_hash.ts";
+import { checkTime, setRemoteTime } from "./_client_times.ts";
+import { fileSource, Transfers, type UploadSource, uploadSource } from "./_client_transfer.ts";
+import { FtpChecksumError, type FtpsHashAlgorithm, type FtpsHashRange } from "./checksum_error.ts";
 import { FtpClientSession, type FtpTransferRequest } from "./client_session.ts";
 import { FtpReplyError } from "./reply_error.ts";
 import type { FtpTlsClientOptions, FtpTransport } from "./transport.ts";
@@ -79,6 +91,17 @@ export interface FtpsTransferOptions {
    * the signal's reason once the server has answered.
    */
   signal?: AbortSignal;
+  /**
+   * Checks the transfer (default false): the bytes' digest, computed here as they go by, is
+   * compared with the server's digest of the file (HASH or XSHA256, XSHA1, XMD5, XCRC: the
+   * strongest FEAT lists, SHA-256 first, CRC32 last). A difference rejects with
+   * {@linkcode FtpChecksumError} (a download is then not delivered: `getFile` leaves the local
+   * file as it was, `getTo` aborts its stream; an upload stays on the server as sent). A server
+   * whose FEAT lists no checksum command fails it with {@linkcode FtpUnsupportedError} before
+   * anything moves. Not with `append`, nor with `offset` but on `getFile` and `putFile` (which
+   * hash the whole local file).
+   */
+  verify?: boolean;
 }
 
 /** One entry of a directory listing. */
@@ -121,10 +144,18 @@ export interface FtpsTransferInfo {
 export class FtpsClient {
   readonly #control: ClientControl;
   readonly #transfers: Transfers;
+  /** The server as the checksum and time procedures reach it (HASH's selection kept here). */
+  readonly #peer: HashPeer;
 
   private constructor(control: ClientControl) {
     this.#control = control;
     this.#transfers = new Transfers(control);
+    this.#peer = {
+      raw: (verb, argument) => this.raw(verb, argument),
+      get features() {
+        return control.features;
+      },
+    };
   }
 
   /**
@@ -224,8 +255,40 @@ export class FtpsClient {
    * @param options Offset, progress, abort signal.
    * @returns Its bytes (from the offset).
    */
-  get(path: string, options: FtpsTransferOptions = {}): Promise<Uint8Array> {
-    return this.#download(path, options, "RETR");
+  async get(path: string, options: FtpsTransferOptions = {}): Promise<Uint8Array> {
+    const check = this.#verifying(path, options);
+    const bytes = await this.#download(path, options, "RETR");
+    if (check) await this.#compare(path, check.algorithm, check.digest, bytes);
+    return bytes;
+  }
+
+  /** The algorithm and the local digest of a transfer with `verify` (before anything moves). */
+  #verifying(
+    path: string,
+    options: FtpsTransferOptions & { append?: boolean },
+    offsetHashed = false,
+  ): { algorithm: FtpsHashAlgorithm; digest: Digest } | undefined {
+    if (!options.verify) return undefined;
+    if (options.append || (options.offset && !offsetHashed)) {
+      throw new TypeError(
+        "verify compares whole files: not with append, nor with offset but on getFile and putFile",
+      );
+    }
+    const algorithm = verifyAlgorithm(this.#control.features, path);
+    return { algorithm, digest: localDigest(algorithm) };
+  }
+
+  /** Compares the server's digest of `path` with the local one (fed `bytes` first, if given). */
+  async #compare(
+    path: string,
+    algorithm: FtpsHashAlgorithm,
+    digest: Digest,
+    bytes?: Uint8Array,
+  ): Promise<void> {
+    if (bytes) digest.update(bytes);
+    const local = digest.hex();
+    const remote = await remoteHash(this.#peer, path, algorithm);
+    if (remote !== local) throw new FtpChecksumError(path, algorithm, local, remote);
   }
 
   async #download(
@@ -266,11 +329,16 @@ export class FtpsClient {
     destination: WritableStream<Uint8Array>,
     options: FtpsTransferOptions = {},
   ): Promise<void> {
+    const check = this.#verifying(path, options);
     const writer = destination.getWriter();
     try {
       await this.#transfers.run(request("RETR", path, options), options, {
-        sink: (chunk) => writer.write(chunk),
+        sink: (chunk) => {
+          check?.digest.update(chunk);
+          return writer.write(chunk);
+        },
       });
+      if (check) await this.#compare(path, check.algorithm, check.digest);
       await writer.close();
     } catch (error) {
       await writer.abort(error).catch(() => {});
@@ -283,16 +351,34 @@ export class FtpsClient {
    *
    * @param path The file.
    * @param data What to write.
-   * @param options Append, offset (REST), progress, abort signal.
+   * @param options Append, offset (REST), progress, abort signal, `verify`, and `modified`: the
+   * time the file is given once written (see {@linkcode FtpsClient.setModified}).
    */
   async put(
     path: string,
     data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
-    options: FtpsTransferOptions & { append?: boolean } = {},
+    options: FtpsTransferOptions & { append?: boolean; modified?: Date } = {},
   ): Promise<void> {
+    await this.#upload(path, uploadSource(data), options, options.modified);
+  }
+
+  /** An upload, checked with `verify`, and its time set to `modified` once it is whole. */
+  async #upload(
+    path: string,
+    bytes: UploadSource,
+    options: FtpsTransferOptions & { append?: boolean },
+    modified: Date | undefined,
+    prefix?: (algorithm: FtpsHashAlgorithm) => Promise<Digest>,
+  ): Promise<void> {
+    if (modified) checkTime(modified);
+    const check = this.#verifying(path, options, prefix !== undefined);
+    const digested = check &&
+      digestedSource(bytes, check.algorithm, prefix && (() => prefix(check.algorithm)));
     await this.#transfers.run(request(options.append ? "APPE" : "STOR", path, options), options, {
-      source: uploadSource(data),
+      source: digested ? digested.source : bytes,
     });
+    if (check && digested) await this.#compare(path, check.algorithm, digested.digest());
+    if (modified) await this.setModified(path, modified);
   }
 
   /**
@@ -326,14 +412,18 @@ export class FtpsClient {
    *
    * @param path The remote file.
    * @param localPath Where to write it.
-   * @param options Offset, progress, abort signal.
+   * @param options Offset, progress, abort signal, `verify` (a download that differs is not
+   * renamed into place; with `offset`, the whole local file is hashed once the rest came), and
+   * `preserveTime`: the local file is given the remote file's time (MDTM, RFC 3659 section 3,
+   * asked before the transfer) as its modification and access times, before it takes its name.
    */
   async getFile(
     path: string,
     localPath: string,
-    options: FtpsTransferOptions = {},
+    options: FtpsTransferOptions & { preserveTime?: boolean } = {},
   ): Promise<void> {
     const offset = options.offset ?? 0;
+    const modified = options.preserveTime ? await this.lastModified(path) : undefined;
     if (offset === 0) {
       // A device or pipe (/dev/null) is written as it is.
       const aside = await createAtomicFile(localPath, { special: "write" });
@@ -343,6 +433,11 @@ export class FtpsClient {
           new WritableStream({ write: (chunk) => aside.write(chunk) }),
           options,
         );
+        if (modified && aside.temporaryPath !== aside.path) {
+          // On disk first: a later write would set the time again.
+          await aside.flush();
+          await utimes(aside.temporaryPath, modified, modified);
+        }
         await aside.commit();
       } catch (error) {
         await aside.abort();
@@ -351,6 +446,7 @@ export class FtpsClient {
       return;
     }
     // Continued in place: what arrived before stays, to continue again after a failure.
+    const check = this.#verifying(path, options, true);
     const file = await open(localPath, "r+");
     let closed = false;
     let position = offset;
@@ -369,10 +465,19 @@ export class FtpsClient {
     });
     try {
       await file.truncate(offset);
-      await this.getTo(path, destination, options);
+      await this.getTo(path, destination, { ...options, verify: false });
     } finally {
       if (!closed) await file.close().catch(() => {});
     }
+    if (check) {
+      const whole = await open(localPath, "r");
+      try {
+        await this.#compare(path, check.algorithm, await fileDigest(whole, check.algorithm));
+      } finally {
+        await whole.close();
+      }
+    }
+    if (modified) await utimes(localPath, modified, modified);
   }
 
   /**
@@ -380,23 +485,79 @@ export class FtpsClient {
    *
    * @param localPath The local file.
    * @param path The remote file.
-   * @param options Append, offset (REST), progress, abort signal.
+   * @param options Append, offset (REST), progress, abort signal, `verify` (with `offset`, the
+   * bytes before it are hashed from the local file), and `preserveTime`: the remote file is given
+   * the local file's modification time once written (see {@linkcode FtpsClient.setModified}).
    */
   async putFile(
     localPath: string,
     path: string,
-    options: FtpsTransferOptions & { append?: boolean } = {},
+    options: FtpsTransferOptions & { append?: boolean; preserveTime?: boolean } = {},
   ): Promise<void> {
     const file = await open(localPath, "r");
     // With an offset (REST), the file is sent from that byte on: the server has the rest.
     const start = options.offset ?? 0;
     try {
-      await this.#transfers.run(request(options.append ? "APPE" : "STOR", path, options), options, {
-        source: fileSource(file, start),
-      });
+      const modified = options.preserveTime ? (await file.stat()).mtime : undefined;
+      await this.#upload(
+        path,
+        fileSource(file, start),
+        options,
+        modified,
+        start > 0 ? (algorithm) => fileDigest(file, algorithm, 0, start) : undefined,
+      );
     } finally {
       await file.close();
     }
+  }
+
+  /**
+   * Sets a remote file's modification time, to the whole second: MFMT (draft-somers-ftp-mfxx-04)
+   * when FEAT lists it; else `SITE UTIME` when FEAT's SITE lists it (ProFTPD's mod_site_misc),
+   * else `MDTM <time> <path>` (vsftpd's `mdtm_write`), each of these two read back with MDTM.
+   *
+   * @example
+   * ```ts ignore
+   * await client.setModified("backup/r1.cfg", new Date("2026-01-02T03:04:05Z"));
+   * ```
+   *
+   * @param path The file.
+   * @param time The time.
+   * @returns How it was set: `"MFMT"`, `"SITE UTIME"` or `"MDTM"`.
+   * @throws {FtpUnsupportedError} When the server offers none of these, or did not set the time.
+   */
+  setModified(path: string, time: Date): Promise<"MFMT" | "SITE UTIME" | "MDTM"> {
+    return setRemoteTime(this.#peer, path, time);
+  }
+
+  /**
+   * A remote file's checksum, computed by the server: HASH (draft-bryan-ftpext-hash-02, after
+   * `OPTS HASH` selects the algorithm) when FEAT's HASH lists the algorithm, else XSHA256, XSHA1,
+   * XMD5 or XCRC (tried even when FEAT leaves it out). A part of the file (`start` up to, not
+   * including, `end`) needs HASH and RANG.
+   *
+   * @example
+   * ```ts ignore
+   * const sha256 = await client.hash("images/router.bin"); // 64 lower-case hex digits
+   * const crc = await client.hash("images/router.bin", "CRC32");
+   * ```
+   *
+   * @param path The file.
+   * @param algorithm `"SHA-256"` (default), `"SHA-1"`, `"MD5"` or `"CRC32"`.
+   * @param range Part of the file: its first byte, and the byte after its last.
+   * @returns The digest, lower-case hex (CRC32: 8 digits).
+   * @throws {FtpUnsupportedError} When the server offers no way to hash so.
+   * @throws {FtpReplyError} When it refuses (no such file, ...) or answers no such digest.
+   */
+  hash(
+    path: string,
+    algorithm: FtpsHashAlgorithm = "SHA-256",
+    range: FtpsHashRange = {},
+  ): Promise<string> {
+    if (!isHashAlgorithm(algorithm)) {
+      return Promise.reject(new TypeError(`Unknown hash algorithm: ${algorithm}`));
+    }
+    return remoteHash(this.#peer, path, algorithm, range);
   }
 
   /**

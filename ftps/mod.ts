@@ -25,6 +25,7 @@ export * from "./directory.ts";
 export * from "./path.ts";
 export * from "./permissions.ts";
 export * from "./reply_error.ts";
+export * from "./checksum_error.ts";
 export * from "./transport.ts";
 export * from "./client.ts";
 export * from "./certificate.ts";

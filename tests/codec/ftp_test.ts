@@ -81,6 +81,10 @@ describe("FTP command lines (RFC 959 section 4.1, 5.3)", () => {
     assert.throws(() => encodeFtpCommand({ verb: "RE TR" }), kind("invalid-verb"));
     assert.throws(() => encodeFtpCommand({ verb: "RETRIEVE" }), kind("invalid-verb"));
     assert.throws(() => encodeFtpCommand({ verb: "" }), kind("invalid-verb"));
+    // The checksum commands end in digits (draft-bryan-ftpext-hash-02 appendix B); no more than 3.
+    assert.equal(text(encodeFtpCommand({ verb: "xsha256", argument: "a" })), "XSHA256 a\r\n");
+    assert.throws(() => encodeFtpCommand({ verb: "XSHA2560" }), kind("invalid-verb"));
+    assert.throws(() => encodeFtpCommand({ verb: "256" }), kind("invalid-verb"));
     assert.throws(
       () => encodeFtpCommand({ verb: "STOR", argument: "x".repeat(100) }, 50),
       kind("line-too-long"),
