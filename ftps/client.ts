@@ -19,8 +19,17 @@ import {
 } from "../codec/mod.ts";
 import { open } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
+import { openPartialFile } from "../io/partial_file.ts";
 import { ClientControl, tlsOptions } from "./_client_control.ts";
-import { fileSource, Transfers, uploadSource } from "./_client_transfer.ts";
+import { fileSource, type TransferReport, Transfers, uploadSource } from "./_client_transfer.ts";
+import {
+  resumableDownload,
+  resumableUpload,
+  type RetryHost,
+  retrying,
+  type UploadFrom,
+} from "./_client_resume.ts";
+import { checkRetryOptions, type FtpsRetryOptions } from "./client_retry.ts";
 import { FtpClientSession, type FtpTransferRequest } from "./client_session.ts";
 import { FtpReplyError } from "./reply_error.ts";
 import type { FtpTlsClientOptions, FtpTransport } from "./transport.ts";
@@ -49,6 +58,18 @@ export interface FtpsClientOptions extends FtpTlsClientOptions {
   /** The transport: `connectFtps` fills it in with the running runtime's (or, from a per-runtime
    * entry point, that runtime's). */
   transport: FtpTransport;
+  /**
+   * Retry after a lost connection (off by default): the client connects and logs in again,
+   * returns to the directory `cd` last went to, and goes on. A download continues from the bytes
+   * it had (REST), an upload from what the server kept (SIZE, then REST and STOR) when its source
+   * can give those bytes again (bytes, text, a local file; a stream only if nothing was read
+   * from it). Listings, `size`, `lastModified`, `pwd`, `cd` and a recursive `mkdir` are run again
+   * whole; `remove`, `removeDir`, `rename`, a plain `mkdir`, an `append` that sent bytes and `raw`
+   * are never sent twice (their outcome is unknown once the connection broke), though a
+   * connection found lost before them is made again first. Never retried: a refused login (530),
+   * a missing file (550), any other permanent refusal, a certificate that fails verification.
+   */
+  retry?: FtpsRetryOptions;
 }
 
 /** Options of a transfer. */
@@ -103,12 +124,20 @@ export interface FtpsTransferInfo {
  * ```
  */
 export class FtpsClient {
-  readonly #control: ClientControl;
-  readonly #transfers: Transfers;
+  #control: ClientControl;
+  #transfers: Transfers;
+  readonly #options: FtpsClientOptions;
+  readonly #retry: FtpsRetryOptions | undefined;
+  /** The directory `cd` went to (PWD's answer), to return to after a reconnection. */
+  #cwd: string | undefined;
+  #reconnecting: Promise<void> | undefined;
+  #last: TransferReport | undefined;
 
-  private constructor(control: ClientControl) {
+  private constructor(control: ClientControl, options: FtpsClientOptions) {
     this.#control = control;
     this.#transfers = new Transfers(control);
+    this.#options = options;
+    this.#retry = options.retry;
   }
 
   /**
@@ -118,26 +147,9 @@ export class FtpsClient {
    * @returns The client, ready for operations.
    */
   static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
-    const secure = options.secure ?? "explicit";
-    const timeoutMs = options.timeoutMs ?? 30_000;
-    const session = new FtpClientSession({
-      tls: secure === false ? "none" : secure,
-      ...(options.user !== undefined ? { user: options.user } : {}),
-      ...(options.password !== undefined ? { password: options.password } : {}),
-      ...(options.account !== undefined ? { account: options.account } : {}),
-      ...(options.protection !== undefined ? { protection: options.protection } : {}),
-      dataConnections: options.passive === false ? "active" : "passive",
-      replyTimeoutMs: timeoutMs,
-    });
-    const control = await ClientControl.connect({
-      host: options.host,
-      port: options.port ?? (secure === "implicit" ? 990 : 21),
-      implicit: secure === "implicit",
-      tls: tlsOptions(options),
-      transport: options.transport,
-      timeoutMs,
-    }, session);
-    return new FtpsClient(control);
+    if (options.retry) checkRetryOptions(options.retry);
+    const control = await retrying(options.retry, undefined, () => openControl(options));
+    return new FtpsClient(control, options);
   }
 
   /** The server's features (FEAT), upper-case names to parameters. */
@@ -147,7 +159,7 @@ export class FtpsClient {
 
   /** What the last transfer reported: bytes, TLS, and whether its TLS session was resumed. */
   get lastTransfer(): FtpsTransferInfo | undefined {
-    return this.#transfers.last;
+    return this.#last;
   }
 
   /**
@@ -159,13 +171,12 @@ export class FtpsClient {
    * @returns The entries, without `.` and `..`.
    */
   async list(path?: string, options: { signal?: AbortSignal } = {}): Promise<FtpsEntry[]> {
-    const mlsd = this.#control.features.has("MLST");
+    let mlsd = false;
     const text = new TextDecoder().decode(
-      await this.#download(
-        path,
-        options.signal ? { signal: options.signal } : {},
-        mlsd ? "MLSD" : "LIST",
-      ),
+      await this.#download(path, options.signal ? { signal: options.signal } : {}, () => {
+        mlsd = this.#control.features.has("MLST");
+        return mlsd ? "MLSD" : "LIST";
+      }),
     );
     const entries: FtpsEntry[] = [];
     for (const line of text.split(/\r?\n/)) {
@@ -207,26 +218,30 @@ export class FtpsClient {
    * @returns Its bytes (from the offset).
    */
   get(path: string, options: FtpsTransferOptions = {}): Promise<Uint8Array> {
-    return this.#download(path, options, "RETR");
+    return this.#download(path, options, () => "RETR");
   }
 
+  /** A download into memory: a file's continued after a lost connection (see
+   * {@linkcode FtpsClientOptions.retry}), a listing's run again whole. */
   async #download(
     path: string | undefined,
     options: FtpsTransferOptions,
-    command: "RETR" | "LIST" | "MLSD" | "NLST",
+    command: () => "RETR" | "LIST" | "MLSD" | "NLST",
   ): Promise<Uint8Array> {
     const chunks: Uint8Array[] = [];
     let length = 0;
-    await this.#transfers.run(
-      request(command, path, options),
-      options,
-      {
-        sink: (chunk) => {
-          chunks.push(chunk);
-          length += chunk.length;
-        },
-      },
-    );
+    const sink = (chunk: Uint8Array) => {
+      chunks.push(chunk);
+      length += chunk.length;
+    };
+    if (command() === "RETR") await this.#resumable(request("RETR", path, options), options, sink);
+    else {
+      await this.#retrying(async () => {
+        chunks.length = length = 0;
+        await this.#transfers.run(request(command(), path, options), options, { sink });
+        this.#last = this.#transfers.last;
+      }, options.signal);
+    }
     const out = new Uint8Array(length);
     let at = 0;
     for (const chunk of chunks) {
@@ -250,9 +265,11 @@ export class FtpsClient {
   ): Promise<void> {
     const writer = destination.getWriter();
     try {
-      await this.#transfers.run(request("RETR", path, options), options, {
-        sink: (chunk) => writer.write(chunk),
-      });
+      await this.#resumable(
+        request("RETR", path, options),
+        options,
+        (chunk) => writer.write(chunk),
+      );
       await writer.close();
     } catch (error) {
       await writer.abort(error).catch(() => {});
@@ -272,9 +289,20 @@ export class FtpsClient {
     data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
     options: FtpsTransferOptions & { append?: boolean } = {},
   ): Promise<void> {
-    await this.#transfers.run(request(options.append ? "APPE" : "STOR", path, options), options, {
-      source: uploadSource(data),
-    });
+    const start = options.offset ?? 0;
+    let from: UploadFrom;
+    if (typeof data === "string" || data instanceof Uint8Array) {
+      // Bytes held: any part of them can be sent again.
+      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+      from = (position) =>
+        position >= start ? uploadSource(bytes.subarray(position - start)) : undefined;
+    } else {
+      // A stream is read once: given to one attempt only.
+      const once = uploadSource(data);
+      let given = false;
+      from = (position) => position !== start || given ? undefined : ((given = true), once);
+    }
+    await this.#upload(request(options.append ? "APPE" : "STOR", path, options), options, from);
   }
 
   /**
@@ -308,13 +336,20 @@ export class FtpsClient {
    *
    * @param path The remote file.
    * @param localPath Where to write it.
-   * @param options Offset, progress, abort signal.
+   * @param options Offset, progress, abort signal; `resume`: write to `<localPath>.ftkit-part`,
+   * which a failure keeps and a later call with `resume` continues from its size (REST), to be
+   * renamed into place when whole (a partial file larger than the remote file is started over;
+   * one of its size is just renamed).
    */
   async getFile(
     path: string,
     localPath: string,
-    options: FtpsTransferOptions = {},
+    options: FtpsTransferOptions & { resume?: boolean } = {},
   ): Promise<void> {
+    if (options.resume) {
+      if (options.offset !== undefined) throw new TypeError("getFile: resume or offset, not both");
+      return await this.#getPartial(path, localPath, options);
+    }
     const offset = options.offset ?? 0;
     if (offset === 0) {
       // A device or pipe (/dev/null) is written as it is.
@@ -367,15 +402,34 @@ export class FtpsClient {
   async putFile(
     localPath: string,
     path: string,
-    options: FtpsTransferOptions & { append?: boolean } = {},
+    options: FtpsTransferOptions & { append?: boolean; resume?: boolean } = {},
   ): Promise<void> {
+    if (options.resume && (options.offset !== undefined || options.append)) {
+      throw new TypeError("putFile: resume, offset or append, not two of them");
+    }
     const file = await open(localPath, "r");
-    // With an offset (REST), the file is sent from that byte on: the server has the rest.
-    const start = options.offset ?? 0;
     try {
-      await this.#transfers.run(request(options.append ? "APPE" : "STOR", path, options), options, {
-        source: fileSource(file, start),
-      });
+      // With an offset (REST), the file is sent from that byte on: the server has the rest.
+      let command: "STOR" | "APPE" = options.append ? "APPE" : "STOR";
+      let offset = options.offset;
+      let shift = 0;
+      if (options.resume) {
+        const size = (await file.stat()).size;
+        const remote = await this.#retrying(() => this.#remoteSize(path), options.signal) ?? 0;
+        if (remote > size) {
+          throw new RangeError(
+            `Cannot continue ${path}: it has ${remote} bytes, more than ${localPath} (${size})`,
+          );
+        }
+        if (remote === size) return void (this.#last = { bytes: 0, tls: false, resumed: false });
+        if (remote > 0 && this.#restStream()) offset = remote;
+        else if (remote > 0) [command, shift] = ["APPE", remote];
+      }
+      await this.#upload(
+        { command, path, ...(offset !== undefined ? { offset } : {}) },
+        options,
+        (position) => fileSource(file, position + shift),
+      );
     } finally {
       await file.close();
     }
@@ -388,7 +442,8 @@ export class FtpsClient {
    * @returns Bytes.
    */
   async size(path: string): Promise<number> {
-    return parseFtpNumber(ftpReplyText(await this.raw("SIZE", path)).trim());
+    const reply = await this.#retrying(() => this.#raw("SIZE", path));
+    return parseFtpNumber(ftpReplyText(reply).trim());
   }
 
   /**
@@ -398,7 +453,7 @@ export class FtpsClient {
    * @returns The time (UTC).
    */
   async lastModified(path: string): Promise<Date> {
-    return parseFtpTime(ftpReplyText(await this.raw("MDTM", path)).trim());
+    return parseFtpTime(ftpReplyText(await this.#retrying(() => this.#raw("MDTM", path))).trim());
   }
 
   /**
@@ -412,18 +467,23 @@ export class FtpsClient {
       await this.raw("MKD", path);
       return;
     }
+    await this.#retrying(() => this.#mkdirs(path));
+  }
+
+  /** MKD for each missing directory of `path`. */
+  async #mkdirs(path: string): Promise<void> {
     const parts = path.split("/");
     for (let i = 1; i <= parts.length; i++) {
       const prefix = parts.slice(0, i).join("/");
       if (prefix === "" || parts[i - 1] === "") continue;
       try {
-        await this.raw("MKD", prefix);
+        await this.#raw("MKD", prefix);
       } catch (error) {
         // 550 for one that exists: check that it is a directory.
         if (!(error instanceof FtpReplyError) || error.code !== 550) throw error;
-        const here = await this.pwd();
-        await this.raw("CWD", prefix);
-        await this.raw("CWD", here);
+        const here = parseFtpPath(ftpReplyText(await this.#raw("PWD")));
+        await this.#raw("CWD", prefix);
+        await this.#raw("CWD", here);
       }
     }
   }
@@ -453,6 +513,7 @@ export class FtpsClient {
    * @param to The new path.
    */
   async rename(from: string, to: string): Promise<void> {
+    await this.#retrying(() => Promise.resolve());
     await this.#control.operation((session, now) => session.rename(now, from, to));
   }
 
@@ -462,7 +523,11 @@ export class FtpsClient {
    * @param path The directory.
    */
   async cd(path: string): Promise<void> {
-    await this.raw("CWD", path);
+    await this.#retrying(async () => {
+      await this.#raw("CWD", path);
+      // Noted where a reconnection must come back to (a relative path would go elsewhere).
+      if (this.#retry) this.#cwd = parseFtpPath(ftpReplyText(await this.#raw("PWD")));
+    });
   }
 
   /**
@@ -471,7 +536,7 @@ export class FtpsClient {
    * @returns Its path.
    */
   async pwd(): Promise<string> {
-    return parseFtpPath(ftpReplyText(await this.raw("PWD")));
+    return parseFtpPath(ftpReplyText(await this.#retrying(() => this.#raw("PWD"))));
   }
 
   /**
@@ -482,12 +547,121 @@ export class FtpsClient {
    * @param argument Its argument.
    * @returns The reply.
    */
-  raw(verb: string, argument?: string): Promise<FtpReply> {
+  async raw(verb: string, argument?: string): Promise<FtpReply> {
+    // Sent once: only a connection found lost before it is made again.
+    await this.#retrying(() => Promise.resolve());
+    return await this.#raw(verb, argument);
+  }
+
+  /** A command sent once, on the connection as it is. */
+  #raw(verb: string, argument?: string): Promise<FtpReply> {
     return this.#control.operation((session, now) => session.command(now, verb, argument));
+  }
+
+  /** The connection, made again (a new login, back in `cd`'s directory) when it was lost and a
+   * retry policy is set. */
+  async #live(): Promise<Transfers> {
+    if (this.#retry && this.#control.closed) {
+      this.#reconnecting ??= (async () => {
+        const control = await openControl(this.#options);
+        this.#control = control;
+        this.#transfers = new Transfers(control);
+        const cwd = this.#cwd;
+        if (cwd !== undefined) {
+          await control.operation((session, now) => session.command(now, "CWD", cwd));
+        }
+      })().finally(() => (this.#reconnecting = undefined));
+      await this.#reconnecting;
+    }
+    return this.#transfers;
+  }
+
+  /** `run` on a live connection, again after each failure the retry policy retries (once
+   * without a policy). */
+  #retrying<T>(run: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retrying(this.#retry, signal, async () => {
+      await this.#live();
+      return await run();
+    });
+  }
+
+  /** What the resumable transfers need of the client. */
+  get #host(): RetryHost {
+    return {
+      retry: this.#retry,
+      live: () => this.#live(),
+      remoteSize: (path) => this.#remoteSize(path),
+    };
+  }
+
+  /** SIZE, or undefined when the server has no such file (a permanent refusal). */
+  async #remoteSize(path: string): Promise<number | undefined> {
+    try {
+      return parseFtpNumber(ftpReplyText(await this.#raw("SIZE", path)).trim());
+    } catch (error) {
+      if (error instanceof FtpReplyError && !error.transient) return undefined;
+      throw error;
+    }
+  }
+
+  /** Whether the server's FEAT says REST works in stream mode (RFC 3659 section 5.5). */
+  #restStream(): boolean {
+    return /\bSTREAM\b/i.test(this.#control.features.get("REST") ?? "");
+  }
+
+  /** A RETR that goes on after a lost connection; notes what it moved. */
+  async #resumable(
+    request: FtpTransferRequest,
+    options: FtpsTransferOptions,
+    sink: (chunk: Uint8Array) => void | Promise<void>,
+    already = 0,
+  ): Promise<void> {
+    this.#last = await resumableDownload(this.#host, request, options, sink, already);
+  }
+
+  /** A STOR or APPE that goes on from what the server kept; notes what it moved. */
+  async #upload(
+    request: FtpTransferRequest,
+    options: FtpsTransferOptions,
+    from: UploadFrom,
+  ): Promise<void> {
+    this.#last = await resumableUpload(
+      this.#host,
+      { ...request, path: request.path ?? "" },
+      options,
+      from,
+      () => this.#restStream(),
+    );
+  }
+
+  /** getFile with `resume`: through `<localPath>.ftkit-part`, kept on failure. */
+  async #getPartial(
+    path: string,
+    localPath: string,
+    options: FtpsTransferOptions,
+  ): Promise<void> {
+    const part = await openPartialFile(localPath);
+    try {
+      if (part.size > 0) {
+        const remote = await this.#retrying(() => this.#remoteSize(path), options.signal);
+        // Larger than the file: not a part of it, started over. Of its size: whole already.
+        if (remote !== undefined && part.size > remote) await part.truncate();
+        else if (remote === part.size) {
+          await part.commit();
+          return void (this.#last = { bytes: 0, tls: false, resumed: false });
+        }
+      }
+      await this.#resumable({ command: "RETR", path }, options, (c) => part.write(c), part.size);
+      await part.commit();
+    } catch (error) {
+      await part.keep();
+      throw error;
+    }
   }
 
   /** Sends QUIT and closes every connection. */
   async close(): Promise<void> {
+    await this.#reconnecting?.catch(() => {});
     await this.#control.quit();
   }
 
@@ -508,4 +682,28 @@ function request(
     ...(path !== undefined ? { path } : {}),
     ...(options.offset !== undefined ? { offset: options.offset } : {}),
   };
+}
+
+/** A control connection, secured and logged in, as `options` say. */
+async function openControl(options: FtpsClientOptions): Promise<ClientControl> {
+  const secure = options.secure ?? "explicit";
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const session = new FtpClientSession({
+    tls: secure === false ? "none" : secure,
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    ...(options.account !== undefined ? { account: options.account } : {}),
+    ...(options.protection !== undefined ? { protection: options.protection } : {}),
+    dataConnections: options.passive === false ? "active" : "passive",
+    replyTimeoutMs: timeoutMs,
+  });
+  const control = await ClientControl.connect({
+    host: options.host,
+    port: options.port ?? (secure === "implicit" ? 990 : 21),
+    implicit: secure === "implicit",
+    tls: tlsOptions(options),
+    transport: options.transport,
+    timeoutMs,
+  }, session);
+  return control;
 }
