@@ -124,6 +124,12 @@ export async function ftpsCommand(
   }
   const timeout = integer(values, "timeout");
   const quiet = flag(values, "quiet");
+  // Absent for ls, which does not take them.
+  const attempts = command === "ls" ? undefined : integer(values, "retry", { min: 1, max: 100 });
+  const resume = command !== "ls" && flag(values, "continue");
+  if (resume && command === "get" && positionals[1] === "-") {
+    throw new UsageError("--continue needs a LOCAL file, not standard output");
+  }
   if (target.user !== undefined && target.password === undefined) {
     const password = await findPassword(target.user, target.host, signal);
     if (password !== undefined) target.password = password;
@@ -156,6 +162,7 @@ export async function ftpsCommand(
       ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
       ...(flag(values, "active") ? { passive: false } : {}),
       ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+      ...(attempts !== undefined ? { retry: { attempts } } : {}),
     } as const,
   );
   try {
@@ -174,8 +181,10 @@ export async function ftpsCommand(
       if (command === "ls") {
         await ftpsList(client, target.path, flag(values, "long"), output, signal);
       } else if (command === "get") {
-        await ftpsGet(client, target.path, positionals[1], output, signal, draw, quiet);
-      } else await ftpsPut(client, positionals[0], target.path, output, signal, draw, quiet);
+        await ftpsGet(client, target.path, positionals[1], output, signal, draw, quiet, resume);
+      } else {
+        await ftpsPut(client, positionals[0], target.path, output, signal, draw, quiet, resume);
+      }
     } finally {
       // Interrupted: QUIT, but no waiting on a server that does not answer.
       const closing = client.close();
@@ -232,6 +241,7 @@ async function ftpsGet(
   signal: AbortSignal | undefined,
   progress: ((line: string) => void) | undefined,
   quiet: boolean,
+  resume: boolean,
 ): Promise<void> {
   const target = local ?? basename(remote);
   const started = performance.now();
@@ -251,7 +261,8 @@ async function ftpsGet(
   } else {
     // Written beside the target and renamed into place when whole: a failed or interrupted
     // download leaves no half file to be taken for the whole one, and the target as it was.
-    await client.getFile(remote, target, options);
+    // With --continue, through TARGET.ftkit-part, kept on failure to be continued.
+    await client.getFile(remote, target, { ...options, ...(resume ? { resume } : {}) });
   }
   const bytes = client.lastTransfer?.bytes ?? 0;
   progress?.("");
@@ -269,6 +280,7 @@ async function ftpsPut(
   signal: AbortSignal | undefined,
   progress: ((line: string) => void) | undefined,
   quiet: boolean,
+  resume: boolean,
 ): Promise<void> {
   const target = !remote || remote.endsWith("/") ? `${remote}${basename(local)}` : remote;
   const total = (await stat(local)).size;
@@ -277,6 +289,7 @@ async function ftpsPut(
   await client.putFile(local, target, {
     ...(draw ? { onProgress: (bytes: number) => draw({ bytes, total }) } : {}),
     ...(signal ? { signal } : {}),
+    ...(resume ? { resume } : {}),
   });
   progress?.("");
   if (quiet) return;

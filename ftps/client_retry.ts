@@ -125,7 +125,8 @@ export function retryDelayMs(options: FtpsRetryOptions, attempt: number): number
   const base = options.baseDelayMs ?? 1000;
   const max = options.maxDelayMs ?? 30_000;
   const cap = Math.min(max, base * 2 ** Math.min(Math.max(attempt - 2, 0), 30));
-  const random = Math.min(Math.max((options.random ?? Math.random)(), 0), 1);
+  const drawn = (options.random ?? Math.random)();
+  const random = Number.isNaN(drawn) ? 0 : Math.min(Math.max(drawn, 0), 1);
   return Math.round(cap / 2 + (cap / 2) * random);
 }
 
