@@ -4,11 +4,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  checkRetryOptions,
-  isRetryableFtpsError,
-  retryDelayMs,
-} from "../../ftps/client_retry.ts";
+import { checkRetryOptions, isRetryableFtpsError, retryDelayMs } from "../../ftps/client_retry.ts";
 import { FtpReplyError } from "../../ftps/reply_error.ts";
 import { TimeoutError } from "../../io/timeout.ts";
 
