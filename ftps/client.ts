@@ -132,6 +132,8 @@ export class FtpsClient {
   #cwd: string | undefined;
   #reconnecting: Promise<void> | undefined;
   #last: TransferReport | undefined;
+  /** `close` was called: nothing connects again. */
+  #closing = false;
 
   private constructor(control: ClientControl, options: FtpsClientOptions) {
     this.#control = control;
@@ -561,7 +563,7 @@ export class FtpsClient {
   /** The connection, made again (a new login, back in `cd`'s directory) when it was lost and a
    * retry policy is set. */
   async #live(): Promise<Transfers> {
-    if (this.#retry && this.#control.closed) {
+    if (this.#retry && this.#control.closed && !this.#closing) {
       this.#reconnecting ??= (async () => {
         const control = await openControl(this.#options);
         this.#control = control;
@@ -661,6 +663,7 @@ export class FtpsClient {
 
   /** Sends QUIT and closes every connection. */
   async close(): Promise<void> {
+    this.#closing = true;
     await this.#reconnecting?.catch(() => {});
     await this.#control.quit();
   }
