@@ -52,12 +52,8 @@ class FakeServer {
     const transfers = {
       run: (request: FtpTransferRequest, controls: object, io: TransferIo) =>
         this.#run(request, controls, io),
-      get last() {
-        return undefined;
-      },
     };
-    const server = this;
-    Object.defineProperty(transfers, "last", { get: () => server.last });
+    Object.defineProperty(transfers, "last", { get: () => this.last });
     return {
       retry: policy,
       live: () => Promise.resolve(transfers as unknown as Transfers),
