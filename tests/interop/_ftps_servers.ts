@@ -126,13 +126,13 @@ export async function startVsftpd(
 
 /**
  * ProFTPD 1.3.8 with mod_tls: TLSRequired on, session reuse required on data connections (its
- * default) unless `reuseRequired` is false, implicit TLS when asked. `dir` holds the config; `root`
- * (owned by the ftp user) is the user's chroot.
+ * default) unless `reuseRequired` is false, implicit TLS when asked, `extra` lines appended to the
+ * config. `dir` holds the config; `root` (owned by the ftp user) is the user's chroot.
  */
 export async function startProftpd(
   dir: string,
   root: string,
-  options: { implicit?: boolean; reuseRequired?: boolean } = {},
+  options: { implicit?: boolean; reuseRequired?: boolean; extra?: readonly string[] } = {},
 ): Promise<FtpsServer> {
   const { uid, gid } = await ftpUser();
   const hash = (await runPeer(PEER.openssl, ["passwd", "-6", "-stdin"], {
@@ -182,6 +182,7 @@ export async function startProftpd(
           `TLSRSACertificateKeyFile ${join(FIXTURES, "leaf.key")}`,
           "TLSRequired on",
           ...(tlsOptions.length > 0 ? [`TLSOptions ${tlsOptions.join(" ")}`] : []),
+          ...(options.extra ?? []),
           "",
         ].join("\n"),
       );

@@ -1,5 +1,5 @@
 // The FTPS client's retry and resume (FtpsClientOptions.retry, getFile's `resume`), against
-// vsftpd and ftkit's own server, through a proxy that cuts the session mid-transfer
+// vsftpd, ProFTPD and ftkit's own server, through a proxy that cuts the session mid-transfer
 // (_cutting_proxy.ts): the download and the upload complete byte for byte, from where they broke
 // off (REST, RFC 3659 section 5); a refused login (530) is tried once.
 
@@ -10,7 +10,15 @@ import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectFtps, FtpReplyError, type FtpsClient, serveFtps } from "../ftps/_connect.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
-import { chownFtp, FIXTURES, type FtpsServer, startVsftpd } from "./_ftps_servers.ts";
+import {
+  chownFtp,
+  FIXTURES,
+  type FtpsServer,
+  PASSWORD,
+  startProftpd,
+  startVsftpd,
+  USER,
+} from "./_ftps_servers.ts";
 import { type CuttingProxy, PROXY_HOST, startCuttingProxy } from "./_cutting_proxy.ts";
 
 /** 3 MiB and a bit of random-looking bytes. */
@@ -23,6 +31,9 @@ interface Peer {
   pub: string;
   user?: string;
   password?: string;
+  /** Where the server logs the commands it gets, when it keeps what a broken upload wrote (so
+   * that a continued upload sends REST there). */
+  commandLog?: string;
   stop(): Promise<void>;
 }
 
@@ -109,6 +120,10 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
           assert.ok(peer.proxy.sessions > sessions, "a new session");
           const stored = await readFile(join(peer.pub, "up.bin"));
           assert.equal(stored.length, PAYLOAD.length);
+          if (peer.commandLog) {
+            // Continued from what the server kept, not sent again whole.
+            assert.match(await readFile(peer.commandLog, "utf8"), /REST [1-9][0-9]*/);
+          }
           assert.ok(Buffer.compare(stored, PAYLOAD) === 0, "byte for byte");
           assert.equal(client.lastTransfer?.bytes, PAYLOAD.length);
         });
@@ -197,12 +212,40 @@ scenarios("vsftpd", async (dir) => {
   return {
     proxy,
     pub: join(top, "pub"),
+    ...(server.log ? { commandLog: server.log } : {}),
     stop: async () => {
       await proxy.close();
       await server.stop();
     },
   };
 }, missing("vsftpd"));
+
+scenarios("ProFTPD", async (dir) => {
+  const proxy = await startCuttingProxy();
+  const root = join(dir, "root");
+  await mkdir(join(root, "pub"), { recursive: true });
+  await chownFtp(dir, root, join(root, "pub"));
+  const [low, high] = proxy.passivePorts;
+  let server: FtpsServer;
+  try {
+    server = await startProftpd(dir, root, { extra: [`PassivePorts ${low} ${high}`] });
+  } catch (error) {
+    await proxy.close();
+    throw error;
+  }
+  proxy.serverPort = server.port;
+  return {
+    proxy,
+    pub: join(root, "pub"),
+    ...(server.log ? { commandLog: server.log } : {}),
+    user: USER,
+    password: PASSWORD,
+    stop: async () => {
+      await proxy.close();
+      await server.stop();
+    },
+  };
+}, missing("proftpd", "openssl"));
 
 scenarios("ftkit's own server", async (dir) => {
   const proxy = await startCuttingProxy();
