@@ -216,7 +216,7 @@ export async function resumableUpload(
       if (made) source = watched(made);
     }
     // Not one that can be given again: the failure stands.
-    if (!source) throw failure;
+    if (!source) throw failure ?? new Error(`The upload of ${request.path} cannot be sent again`);
     spare = { position, source };
     try {
       await transfers.run(

@@ -399,7 +399,10 @@ export class FtpsClient {
    *
    * @param localPath The local file.
    * @param path The remote file.
-   * @param options Append, offset (REST), progress, abort signal.
+   * @param options Append, offset (REST), progress, abort signal; `resume`: continue the remote
+   * file from its size (SIZE, then REST and STOR, or APPE where FEAT lists no REST STREAM), as
+   * `curl -C -` does; a remote file larger than the local one is a `RangeError`, one of its size
+   * is left as it is.
    */
   async putFile(
     localPath: string,
