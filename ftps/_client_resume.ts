@@ -20,7 +20,13 @@
 
 import { FtpReplyError } from "./reply_error.ts";
 import { type FtpsRetryOptions, isRetryableFtpsError, retryDelayMs } from "./client_retry.ts";
-import type { TransferReport, Transfers, UploadSource } from "./_client_transfer.ts";
+import {
+  type TransferReport,
+  type Transfers,
+  type UploadSource,
+  uploadSource,
+} from "./_client_transfer.ts";
+import { openPartialFile } from "../io/partial_file.ts";
 import type { FtpTransferRequest } from "./client_session.ts";
 
 /** Waits `ms`, or rejects with the signal's reason once it aborts. */
@@ -246,4 +252,63 @@ export async function resumableUpload(
     return true;
   });
   return report!;
+}
+
+/**
+ * What an upload of `data` can send from remote byte `position` (`data` goes from `start`):
+ * bytes and text from any position at or after `start`; a stream or an iterable once, from
+ * `start` only (what it gave is not held).
+ */
+export function uploadFrom(
+  data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+  start: number,
+): UploadFrom {
+  if (typeof data === "string" || data instanceof Uint8Array) {
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    return (position) =>
+      position >= start ? uploadSource(bytes.subarray(position - start)) : undefined;
+  }
+  const once = uploadSource(data);
+  let given = false;
+  return (position) => (position !== start || given ? undefined : ((given = true), once));
+}
+
+/**
+ * A download into `<localPath>.ftkit-part` (io/partial_file.ts), continued from its size and
+ * renamed to `localPath` when whole; a failure keeps it. A partial file larger than the remote
+ * file (SIZE) is not a part of it and is started over; one of its size is whole already.
+ * `download(sink, already)` runs the RETR from byte `already`.
+ *
+ * @returns What moved.
+ */
+export async function intoPartialFile(
+  host: RetryHost,
+  path: string,
+  localPath: string,
+  signal: AbortSignal | undefined,
+  download: (
+    sink: (chunk: Uint8Array) => Promise<void>,
+    already: number,
+  ) => Promise<TransferReport>,
+): Promise<TransferReport> {
+  const part = await openPartialFile(localPath);
+  try {
+    if (part.size > 0) {
+      const remote = await retrying(host.retry, signal, async () => {
+        await host.live();
+        return await host.remoteSize(path);
+      });
+      if (remote !== undefined && part.size > remote) await part.truncate();
+      else if (remote === part.size) {
+        await part.commit();
+        return { bytes: 0, tls: false, resumed: false };
+      }
+    }
+    const report = await download((chunk) => part.write(chunk), part.size);
+    await part.commit();
+    return report;
+  } catch (error) {
+    await part.keep();
+    throw error;
+  }
 }

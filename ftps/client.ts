@@ -19,15 +19,16 @@ import {
 } from "../codec/mod.ts";
 import { open } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
-import { openPartialFile } from "../io/partial_file.ts";
 import { ClientControl, tlsOptions } from "./_client_control.ts";
-import { fileSource, type TransferReport, Transfers, uploadSource } from "./_client_transfer.ts";
+import { fileSource, type TransferReport, Transfers } from "./_client_transfer.ts";
 import {
+  intoPartialFile,
   resumableDownload,
   resumableUpload,
   type RetryHost,
   retrying,
   type UploadFrom,
+  uploadFrom,
 } from "./_client_resume.ts";
 import { checkRetryOptions, type FtpsRetryOptions } from "./client_retry.ts";
 import { FtpClientSession, type FtpTransferRequest } from "./client_session.ts";
@@ -291,20 +292,11 @@ export class FtpsClient {
     data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
     options: FtpsTransferOptions & { append?: boolean } = {},
   ): Promise<void> {
-    const start = options.offset ?? 0;
-    let from: UploadFrom;
-    if (typeof data === "string" || data instanceof Uint8Array) {
-      // Bytes held: any part of them can be sent again.
-      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-      from = (position) =>
-        position >= start ? uploadSource(bytes.subarray(position - start)) : undefined;
-    } else {
-      // A stream is read once: given to one attempt only.
-      const once = uploadSource(data);
-      let given = false;
-      from = (position) => position !== start || given ? undefined : ((given = true), once);
-    }
-    await this.#upload(request(options.append ? "APPE" : "STOR", path, options), options, from);
+    await this.#upload(
+      request(options.append ? "APPE" : "STOR", path, options),
+      options,
+      uploadFrom(data, options.offset ?? 0),
+    );
   }
 
   /**
@@ -350,7 +342,10 @@ export class FtpsClient {
   ): Promise<void> {
     if (options.resume) {
       if (options.offset !== undefined) throw new TypeError("getFile: resume or offset, not both");
-      return await this.#getPartial(path, localPath, options);
+      const download = (sink: (chunk: Uint8Array) => Promise<void>, already: number) =>
+        this.#resumable({ command: "RETR", path }, options, sink, already);
+      this.#last = await intoPartialFile(this.#host, path, localPath, options.signal, download);
+      return;
     }
     const offset = options.offset ?? 0;
     if (offset === 0) {
@@ -569,12 +564,18 @@ export class FtpsClient {
     if (this.#retry && this.#control.closed && !this.#closing) {
       this.#reconnecting ??= (async () => {
         const control = await openControl(this.#options);
+        const cwd = this.#cwd;
+        try {
+          if (cwd !== undefined) {
+            await control.operation((session, now) => session.command(now, "CWD", cwd));
+          }
+        } catch (error) {
+          // Not where the session was (the directory is gone?): not used, tried again next time.
+          await control.quit();
+          throw error;
+        }
         this.#control = control;
         this.#transfers = new Transfers(control);
-        const cwd = this.#cwd;
-        if (cwd !== undefined) {
-          await control.operation((session, now) => session.command(now, "CWD", cwd));
-        }
       })().finally(() => (this.#reconnecting = undefined));
       await this.#reconnecting;
     }
@@ -620,8 +621,8 @@ export class FtpsClient {
     options: FtpsTransferOptions,
     sink: (chunk: Uint8Array) => void | Promise<void>,
     already = 0,
-  ): Promise<void> {
-    this.#last = await resumableDownload(this.#host, request, options, sink, already);
+  ): Promise<TransferReport> {
+    return this.#last = await resumableDownload(this.#host, request, options, sink, already);
   }
 
   /** A STOR or APPE that goes on from what the server kept; notes what it moved. */
@@ -637,31 +638,6 @@ export class FtpsClient {
       from,
       () => this.#restStream(),
     );
-  }
-
-  /** getFile with `resume`: through `<localPath>.ftkit-part`, kept on failure. */
-  async #getPartial(
-    path: string,
-    localPath: string,
-    options: FtpsTransferOptions,
-  ): Promise<void> {
-    const part = await openPartialFile(localPath);
-    try {
-      if (part.size > 0) {
-        const remote = await this.#retrying(() => this.#remoteSize(path), options.signal);
-        // Larger than the file: not a part of it, started over. Of its size: whole already.
-        if (remote !== undefined && part.size > remote) await part.truncate();
-        else if (remote === part.size) {
-          await part.commit();
-          return void (this.#last = { bytes: 0, tls: false, resumed: false });
-        }
-      }
-      await this.#resumable({ command: "RETR", path }, options, (c) => part.write(c), part.size);
-      await part.commit();
-    } catch (error) {
-      await part.keep();
-      throw error;
-    }
   }
 
   /** Sends QUIT and closes every connection. */
