@@ -563,7 +563,7 @@ export class FtpsClient {
   async #live(): Promise<Transfers> {
     if (this.#retry && this.#control.closed && !this.#closing) {
       this.#reconnecting ??= (async () => {
-        const control = await openControl(this.#options);
+        const control = await openControl(this.#options, true);
         const cwd = this.#cwd;
         try {
           if (cwd !== undefined) {
@@ -666,8 +666,8 @@ function request(
   };
 }
 
-/** A control connection, secured and logged in, as `options` say. */
-async function openControl(options: FtpsClientOptions): Promise<ClientControl> {
+/** A control connection, secured and logged in, as `options` say; `again` after a break. */
+async function openControl(options: FtpsClientOptions, again = false): Promise<ClientControl> {
   const secure = options.secure ?? "explicit";
   const timeoutMs = options.timeoutMs ?? 30_000;
   const session = new FtpClientSession({
@@ -686,6 +686,7 @@ async function openControl(options: FtpsClientOptions): Promise<ClientControl> {
     tls: tlsOptions(options),
     transport: options.transport,
     timeoutMs,
+    ...(again ? { again } : {}),
   }, session);
   return control;
 }

@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectFtps, FtpReplyError, type FtpsClient, serveFtps } from "../ftps/_connect.ts";
+import { isRetryableFtpsError } from "../../ftps/mod.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
 import {
   chownFtp,
@@ -170,6 +171,30 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
         assert.ok(peer.proxy.dataBytes - before <= PAYLOAD.length - partial + 65536);
         assert.ok(Buffer.compare(await readFile(local), PAYLOAD) === 0, "byte for byte");
         await assert.rejects(stat(`${local}.ftkit-part`));
+      });
+
+      test("a session cut while idle: list, size, pwd and remove reconnect first, back in cd's directory", async () => {
+        await use(async (client) => {
+          await client.cd("pub");
+          const sessions = peer.proxy.sessions;
+          peer.proxy.cutAll();
+          const names = (await client.list()).map((entry) => entry.name);
+          assert.ok(names.includes("payload.bin"), names.join(","));
+          assert.equal(peer.proxy.sessions, sessions + 1);
+          peer.proxy.cutAll();
+          assert.equal(await client.size("payload.bin"), PAYLOAD.length);
+          assert.match(await client.pwd(), /\/pub$/);
+          await client.put("idle.txt", "x");
+          peer.proxy.cutAll();
+          // DELE is sent once: on a connection made again first if the client saw the cut, else
+          // on the cut one, and then it fails with the connection's error, not sent again.
+          const removed = await client.remove("idle.txt").then(() => true, (error) => {
+            assert.ok(isRetryableFtpsError(error), String(error));
+            return false;
+          });
+          if (!removed) await client.remove("idle.txt");
+          await assert.rejects(stat(join(peer.pub, "idle.txt")));
+        });
       });
 
       test("a refused login (530) is tried once, and says so", async () => {
