@@ -60,8 +60,9 @@ export interface FtpsClientOptions extends FtpTlsClientOptions {
    * entry point, that runtime's). */
   transport: FtpTransport;
   /**
-   * Retry after a lost connection (off by default): the client connects and logs in again,
-   * returns to the directory `cd` last went to, and goes on. A download continues from the bytes
+   * Retry after a lost connection (off by default): the client tries again on the same session
+   * if it is still up, else connects and logs in again and returns to the directory `cd` last
+   * went to, and goes on. A download continues from the bytes
    * it had (REST), an upload from what the server kept (SIZE, then REST and STOR) when its source
    * can give those bytes again (bytes, text, a local file; a stream only if nothing was read
    * from it). Listings, `size`, `lastModified`, `pwd`, `cd` and a recursive `mkdir` are run again
