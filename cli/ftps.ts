@@ -246,7 +246,12 @@ async function ftpsGet(
   const target = local ?? basename(remote);
   const started = performance.now();
   // SIZE (RFC 3659) for the progress bar, when the server answers it.
-  const total = progress ? await client.size(remote).catch(() => undefined) : undefined;
+  const size = progress ? await client.size(remote).catch(() => undefined) : undefined;
+  // With --continue the bar counts what is still to come.
+  const kept = resume && size !== undefined
+    ? await stat(`${target}.ftkit-part`).then((found) => found.size, () => 0)
+    : 0;
+  const total = size === undefined ? undefined : Math.max(0, size - kept);
   const draw = progress ? bar(progress, started) : undefined;
   const onProgress = draw && ((bytes: number) => draw({ bytes, total }));
   const options = { ...(onProgress ? { onProgress } : {}), ...(signal ? { signal } : {}) };
