@@ -45,9 +45,18 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Failures that end an operation whatever the policy says (see {@linkcode giveUp}). */
+const final = new WeakSet<object>();
+
+/** `error`, marked so that {@linkcode retrying} does not try again (nothing would be different). */
+export function giveUp(error: unknown): unknown {
+  if (typeof error === "object" && error !== null) final.add(error);
+  return error;
+}
+
 /**
- * Runs `run(attempt)` until it succeeds, or fails in a way `policy` does not retry, or its
- * attempts are spent (no policy: once). `again(error)` may ask for one more attempt at once,
+ * Runs `run(attempt)` until it succeeds, or fails in a way `policy` does not retry (or marked by
+ * {@linkcode giveUp}), or its attempts are spent (no policy: once). `again(error)` may ask for one more attempt at once,
  * outside the count and without a pause (at most twice): the attempt changes how it asks (a
  * refused REST).
  */
@@ -62,7 +71,9 @@ export async function retrying<T>(
     try {
       return await run(attempt);
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (signal?.aborted || (typeof error === "object" && error !== null && final.has(error))) {
+        throw error;
+      }
       if (free < 2 && again?.(error)) {
         free++;
         attempt--;
@@ -185,6 +196,7 @@ export async function resumableUpload(
   let reach = start;
   let spare: { position: number; source: ReturnType<typeof watched> } | undefined;
   let overFromZero = false;
+  let ours = false;
   let failure: unknown;
   let report: TransferReport | undefined;
   await retrying(host.retry, signal, async (attempt) => {
@@ -222,8 +234,12 @@ export async function resumableUpload(
       if (made) source = watched(made);
     }
     // Not one that can be given again: the failure stands.
-    if (!source) throw failure ?? new Error(`The upload of ${request.path} cannot be sent again`);
+    if (!source) {
+      throw giveUp(failure ?? new Error(`The upload of ${request.path} cannot be sent again`));
+    }
     spare = { position, source };
+    // A REST this side chose (not the caller's offset): a refusal starts the upload over.
+    ours = attempt > 1 && rest;
     try {
       await transfers.run(
         { command, path: request.path, ...(rest ? { offset: position } : {}) },
@@ -247,7 +263,7 @@ export async function resumableUpload(
       bytes: Math.max(0, position + (last?.bytes ?? 0) - start),
     };
   }, (error) => {
-    if (!resumable || overFromZero || !restRefused(error)) return false;
+    if (!resumable || overFromZero || !ours || !restRefused(error)) return false;
     overFromZero = true;
     return true;
   });

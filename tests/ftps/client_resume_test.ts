@@ -229,6 +229,14 @@ describe("resumableUpload", () => {
     assert.deepEqual(norest.requests.map((r) => r.offset), [undefined, 37_000, undefined]);
   });
 
+  test("the caller's own REST refused fails as without retries (no silent start over)", async () => {
+    const server = new FakeServer(FILE.subarray(0, 20_000));
+    server.refusesRest = true;
+    const whole: UploadFrom = (p) => uploadSource(FILE.subarray(p));
+    await assert.rejects(upload(server, whole, { offset: 20_000 }), /REST 20000: 502/);
+    assert.equal(server.requests.length, 1);
+  });
+
   test("an upload from an offset whose bytes before it are not held fails rather than guess", async () => {
     const server = new FakeServer(FILE.subarray(0, 20_000));
     server.cuts = [10_000];
@@ -249,8 +257,12 @@ describe("resumableUpload", () => {
       yield FILE.subarray(10_000);
     })());
     const once: UploadFrom = (p) => (p !== 0 || given ? undefined : ((given = true), stream));
-    await assert.rejects(upload(read, once), /ECONNRESET/);
+    let attempts = 0;
+    const counted: UploadFrom = (p) => (attempts++, once(p));
+    await assert.rejects(upload(read, counted), /ECONNRESET/);
     assert.equal(read.requests.length, 1);
+    // Given up at once, not asked again for each attempt left.
+    assert.equal(attempts, 2);
   });
 
   test("an APPE that sent bytes is not sent again", async () => {
