@@ -96,6 +96,9 @@ export function wantsHelp(args: readonly string[]): boolean {
  */
 export function parse(doc: CommandDoc, args: readonly string[]): ParsedArgs {
   const byName = new Map<string, OptionDoc>(doc.options.map((option) => [option.name, option]));
+  const byShort = new Map<string, OptionDoc>(
+    doc.options.flatMap((option) => (option.short ? [[option.short, option]] : [])),
+  );
   const values: ParsedArgs["values"] = {};
   const positionals: string[] = [];
   const fail = (message: string): never => {
@@ -112,10 +115,10 @@ export function parse(doc: CommandDoc, args: readonly string[]): ParsedArgs {
       continue;
     }
     const equals = arg.indexOf("=");
-    const name = arg.startsWith("--")
-      ? arg.slice(2, equals === -1 ? undefined : equals)
-      : arg.slice(1);
-    const option = arg.startsWith("--") ? byName.get(name) : undefined;
+    const short = arg.startsWith("--") ? undefined : byShort.get(arg.slice(1));
+    const name = short?.name ??
+      (arg.startsWith("--") ? arg.slice(2, equals === -1 ? undefined : equals) : arg.slice(1));
+    const option = arg.startsWith("--") ? byName.get(name) : short;
     if (!option) {
       const shown = arg.startsWith("--") ? `--${name}` : arg;
       fail(

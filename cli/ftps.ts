@@ -109,7 +109,11 @@ export async function ftpsCommand(
     throw new UsageError(`'ftps ${command}' needs a file in the URL`);
   }
   const algorithm = hashAlgorithm(text(values, "algorithm"));
-  const checks = { preserve: flag(values, "preserve"), verify: flag(values, "verify") };
+  const checks = {
+    preserve: flag(values, "preserve"),
+    verify: flag(values, "verify"),
+    resume: (command === "get" || command === "put") && flag(values, "continue"),
+  };
   if (checks.preserve && command === "get" && positionals[1] === "-") {
     throw new UsageError("--preserve needs a LOCAL file, not standard output");
   }
@@ -152,6 +156,12 @@ export async function ftpsCommand(
   }
   const timeout = integer(values, "timeout");
   const quiet = flag(values, "quiet");
+  // Absent for ls and hash, which do not take them.
+  const transfers = command === "get" || command === "put";
+  const attempts = transfers ? integer(values, "retry", { min: 1, max: 100 }) : undefined;
+  if (checks.resume && command === "get" && positionals[1] === "-") {
+    throw new UsageError("--continue needs a LOCAL file, not standard output");
+  }
   if (target.user === undefined) {
     // No user named: the login .netrc gives the host, as curl and lftp take it.
     const login = await findLogin(target.host);
@@ -201,6 +211,7 @@ export async function ftpsCommand(
       ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
       ...(flag(values, "active") ? { passive: false } : {}),
       ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+      ...(attempts !== undefined ? { retry: { attempts } } : {}),
     } as const,
   );
   try {
@@ -255,10 +266,11 @@ function hashAlgorithm(name: string | undefined): "SHA-256" | "SHA-1" | "MD5" | 
   return names[key as keyof typeof names];
 }
 
-/** `--preserve` (modification times) and `--verify` (checksums) of a get or put. */
+/** `--preserve` (modification times), `--verify` (checksums) and `--continue` of a get or put. */
 interface Checks {
   readonly preserve: boolean;
   readonly verify: boolean;
+  readonly resume: boolean;
 }
 
 /** HOST:PORT as a URL writes it (IPv6 bracketed). */
@@ -305,7 +317,12 @@ async function ftpsGet(
   const target = local ?? basename(remote);
   const started = performance.now();
   // SIZE (RFC 3659) for the progress bar, when the server answers it.
-  const total = progress ? await client.size(remote).catch(() => undefined) : undefined;
+  const size = progress ? await client.size(remote).catch(() => undefined) : undefined;
+  // With --continue the bar counts what is still to come.
+  const kept = checks.resume && size !== undefined
+    ? await stat(`${target}.ftkit-part`).then((found) => found.size, () => 0)
+    : 0;
+  const total = size === undefined ? undefined : Math.max(0, size - kept);
   const draw = progress ? bar(progress, started) : undefined;
   const onProgress = draw && ((bytes: number) => draw({ bytes, total }));
   const options = {
@@ -324,7 +341,12 @@ async function ftpsGet(
   } else {
     // Written beside the target and renamed into place when whole: a failed or interrupted
     // download leaves no half file to be taken for the whole one, and the target as it was.
-    await client.getFile(remote, target, { ...options, preserveTime: checks.preserve });
+    // With --continue, through TARGET.ftkit-part, kept on failure to be continued.
+    await client.getFile(remote, target, {
+      ...options,
+      ...(checks.preserve ? { preserveTime: true } : {}),
+      ...(checks.resume ? { resume: true } : {}),
+    });
   }
   const bytes = client.lastTransfer?.bytes ?? 0;
   progress?.("");
@@ -353,6 +375,7 @@ async function ftpsPut(
     ...(signal ? { signal } : {}),
     ...(checks.verify ? { verify: true } : {}),
     ...(checks.preserve ? { preserveTime: true } : {}),
+    ...(checks.resume ? { resume: true } : {}),
   });
   progress?.("");
   if (quiet) return;

@@ -15,6 +15,8 @@ export interface OptionDoc {
   readonly value?: string;
   /** Whether it may be given more than once. */
   readonly multiple?: boolean;
+  /** A one-letter name, given with one dash (`-C`). */
+  readonly short?: string;
   /** What it does, in one short line. */
   readonly help: string;
 }
@@ -88,6 +90,12 @@ const ftpsClient: readonly OptionDoc[] = [
 const verify: OptionDoc = {
   name: "verify",
   help: "compare the server's checksum (HASH, XSHA256...) with the bytes moved",
+};
+
+const ftpsRetry: OptionDoc = {
+  name: "retry",
+  value: "N",
+  help: "N attempts in all (1-100): reconnect and go on after a lost connection",
 };
 
 const ftpsUrl = [
@@ -369,11 +377,18 @@ export const COMMANDS: readonly CommandDoc[] = [
       ...ftpsClient,
       { name: "preserve", help: "give LOCAL the remote file's modification time (MDTM)" },
       verify,
+      ftpsRetry,
+      {
+        name: "continue",
+        short: "C",
+        help: "continue LOCAL.ftkit-part (kept by a failed -C get) from its size",
+      },
       quiet,
     ],
     examples: [
       "ftkit ftps get ftp://fred:secret@127.0.0.1:2121/boot.img --tls --ca ca.pem",
       "ftkit ftps get ftpes://127.0.0.1:2121/boot.img - --user fred --ca ca.pem",
+      "ftkit ftps get ftpes://127.0.0.1:2121/big.iso --retry 5 -C --ca ca.pem",
     ],
   },
   {
@@ -388,10 +403,17 @@ export const COMMANDS: readonly CommandDoc[] = [
       ...ftpsClient,
       { name: "preserve", help: "give the remote file LOCAL's modification time (MFMT...)" },
       verify,
+      ftpsRetry,
+      {
+        name: "continue",
+        short: "C",
+        help: "continue the remote file from its size (REST), like curl -C -",
+      },
       quiet,
     ],
     examples: [
       "ftkit ftps put ./r1.cfg ftp://fred:secret@127.0.0.1:2121/configs/ --tls --ca ca.pem",
+      "ftkit ftps put ./big.iso ftpes://127.0.0.1:2121/pub/ --retry 5 --continue --ca ca.pem",
     ],
   },
   {
@@ -445,7 +467,8 @@ function synopsis(doc: CommandDoc): string {
 /** `--name VALUE`, or `-h, --help`. */
 function optionLabel(option: OptionDoc): string {
   const long = `--${option.name}${option.value ? ` ${option.value}` : ""}`;
-  return option === helpOption ? `-h, ${long}` : long;
+  if (option === helpOption) return `-h, ${long}`;
+  return option.short ? `-${option.short}, ${long}` : long;
 }
 
 /** Rows of two columns, the first padded to the widest. */

@@ -102,6 +102,8 @@ export interface ControlSetup {
   readonly transport: FtpTransport;
   /** The longest wait for a connection or a handshake, in ms. */
   readonly timeoutMs: number;
+  /** The session is made again after its connection broke (see `FtpTransport.sessionStore`). */
+  readonly again?: boolean;
 }
 
 /** The control connection with its machine; see the module's documentation. */
@@ -149,7 +151,12 @@ export class ClientControl {
    */
   static async connect(setup: ControlSetup, session: FtpClientSession): Promise<ClientControl> {
     const { host, port, transport } = setup;
-    const sessions = transport.sessionStore({ host, port, tls: setup.tls });
+    const sessions = transport.sessionStore({
+      host,
+      port,
+      tls: setup.tls,
+      ...(setup.again ? { again: true } : {}),
+    });
     await sessions.prepare?.();
     const tls = { ...setup.tls, sessions };
     const socket = await inTime(

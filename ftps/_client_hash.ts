@@ -12,6 +12,7 @@ import { type FtpReply, ftpReplyText, parseFtpNumber } from "../codec/mod.ts";
 import type { FileHandle } from "node:fs/promises";
 import { createDigest, type Digest, type DigestAlgorithm } from "../io/digest.ts";
 import {
+  FtpChecksumError,
   type FtpsHashAlgorithm,
   type FtpsHashRange,
   FtpUnsupportedError,
@@ -364,4 +365,60 @@ export async function fileDigest(
     position += bytesRead;
   }
   return digest;
+}
+
+/** What a transfer with `verify` compares: the algorithm, and the digest of the bytes here. */
+export interface VerifyCheck {
+  /** The algorithm. */
+  readonly algorithm: FtpsHashAlgorithm;
+  /** The digest of the local bytes, fed as they go. */
+  readonly digest: Digest;
+}
+
+/**
+ * The check of a transfer with `verify` (before anything moves), or undefined without.
+ *
+ * @param features The server's features.
+ * @param path The file.
+ * @param options The transfer's options.
+ * @param offsetHashed Whether the caller hashes the whole local file itself, so that `offset` is
+ * allowed (getFile, putFile).
+ * @returns The check.
+ * @throws {FtpUnsupportedError} When FEAT lists no checksum command ftkit knows.
+ */
+export function verifying(
+  features: ReadonlyMap<string, string>,
+  path: string,
+  options: { verify?: boolean; append?: boolean; offset?: number },
+  offsetHashed = false,
+): VerifyCheck | undefined {
+  if (!options.verify) return undefined;
+  if (options.append || (options.offset && !offsetHashed)) {
+    throw new TypeError(
+      "verify compares whole files: not with append, nor with offset but on getFile and putFile",
+    );
+  }
+  const algorithm = verifyAlgorithm(features, path);
+  return { algorithm, digest: localDigest(algorithm) };
+}
+
+/**
+ * Compares the server's digest of `path` with the local one (fed `bytes` first, if given).
+ *
+ * @param peer The server.
+ * @param path The file.
+ * @param check The algorithm and the local digest.
+ * @param bytes Bytes still to feed the local digest.
+ * @throws {FtpChecksumError} When they differ.
+ */
+export async function compareHash(
+  peer: HashPeer,
+  path: string,
+  check: VerifyCheck,
+  bytes?: Uint8Array,
+): Promise<void> {
+  if (bytes) check.digest.update(bytes);
+  const local = check.digest.hex();
+  const remote = await remoteHash(peer, path, check.algorithm);
+  if (remote !== local) throw new FtpChecksumError(path, check.algorithm, local, remote);
 }

@@ -28,16 +28,27 @@ import {
   proxiedTransport,
 } from "./_client_proxy.ts";
 import {
+  compareHash,
   digestedSource,
   fileDigest,
   type HashPeer,
   isHashAlgorithm,
-  localDigest,
   remoteHash,
-  verifyAlgorithm,
+  type VerifyCheck,
+  verifying,
 } from "./_client_hash.ts";
 import { checkTime, setRemoteTime } from "./_client_times.ts";
-import { fileSource, Transfers, type UploadSource, uploadSource } from "./_client_transfer.ts";
+import { fileSource, type TransferReport, Transfers } from "./_client_transfer.ts";
+import {
+  intoPartialFile,
+  resumableDownload,
+  resumableUpload,
+  type RetryHost,
+  retrying,
+  type UploadFrom,
+  uploadFrom,
+} from "./_client_resume.ts";
+import { checkRetryOptions, type FtpsRetryOptions } from "./client_retry.ts";
 import { FtpChecksumError, type FtpsHashAlgorithm, type FtpsHashRange } from "./checksum_error.ts";
 import { FtpClientSession, type FtpTransferRequest } from "./client_session.ts";
 import { FtpReplyError } from "./reply_error.ts";
@@ -77,6 +88,19 @@ export interface FtpsClientOptions extends FtpTlsClientOptions {
   /** The transport: `connectFtps` fills it in with the running runtime's (or, from a per-runtime
    * entry point, that runtime's). */
   transport: FtpTransport;
+  /**
+   * Retry after a lost connection (off by default): the client tries again on the same session
+   * if it is still up, else connects and logs in again and returns to the directory `cd` last
+   * went to, and goes on. A download continues from the bytes
+   * it had (REST), an upload from what the server kept (SIZE, then REST and STOR) when its source
+   * can give those bytes again (bytes, text, a local file; a stream only if nothing was read
+   * from it). Listings, `size`, `lastModified`, `pwd`, `cd` and a recursive `mkdir` are run again
+   * whole; `remove`, `removeDir`, `rename`, a plain `mkdir`, an `append` that sent bytes and `raw`
+   * are never sent twice (their outcome is unknown once the connection broke), though a
+   * connection found lost before them is made again first. Never retried: a refused login (530),
+   * a missing file (550), any other permanent refusal, a certificate that fails verification.
+   */
+  retry?: FtpsRetryOptions;
 }
 
 /** Options of a transfer. */
@@ -142,20 +166,25 @@ export interface FtpsTransferInfo {
  * ```
  */
 export class FtpsClient {
-  readonly #control: ClientControl;
-  readonly #transfers: Transfers;
+  #control: ClientControl;
+  #transfers: Transfers;
   /** The server as the checksum and time procedures reach it (HASH's selection kept here). */
-  readonly #peer: HashPeer;
+  #peer: HashPeer;
+  readonly #options: FtpsClientOptions;
+  readonly #retry: FtpsRetryOptions | undefined;
+  /** The directory `cd` went to (PWD's answer), to return to after a reconnection. */
+  #cwd: string | undefined;
+  #reconnecting: Promise<void> | undefined;
+  #last: TransferReport | undefined;
+  /** `close` was called: nothing connects again. */
+  #closing = false;
 
-  private constructor(control: ClientControl) {
+  private constructor(control: ClientControl, options: FtpsClientOptions) {
     this.#control = control;
     this.#transfers = new Transfers(control);
-    this.#peer = {
-      raw: (verb, argument) => this.raw(verb, argument),
-      get features() {
-        return control.features;
-      },
-    };
+    this.#peer = this.#peerOf(control);
+    this.#options = options;
+    this.#retry = options.retry;
   }
 
   /**
@@ -165,28 +194,12 @@ export class FtpsClient {
    * @returns The client, ready for operations.
    */
   static async connect(options: FtpsClientOptions): Promise<FtpsClient> {
-    const secure = options.secure ?? "explicit";
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    if (options.retry) checkRetryOptions(options.retry);
+    // A mistaken proxy is no reason to try again.
     const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
     if (proxy && options.passive === false) throw new Error(activeRefusalFor(proxy));
-    const session = new FtpClientSession({
-      tls: secure === false ? "none" : secure,
-      ...(options.user !== undefined ? { user: options.user } : {}),
-      ...(options.password !== undefined ? { password: options.password } : {}),
-      ...(options.account !== undefined ? { account: options.account } : {}),
-      ...(options.protection !== undefined ? { protection: options.protection } : {}),
-      dataConnections: options.passive === false ? "active" : "passive",
-      replyTimeoutMs: timeoutMs,
-    });
-    const control = await ClientControl.connect({
-      host: options.host,
-      port: options.port ?? (secure === "implicit" ? 990 : 21),
-      implicit: secure === "implicit",
-      tls: tlsOptions(options),
-      transport: proxy ? proxiedTransport(options.transport, proxy, timeoutMs) : options.transport,
-      timeoutMs,
-    }, session);
-    return new FtpsClient(control);
+    const control = await retrying(options.retry, undefined, () => openControl(options));
+    return new FtpsClient(control, options);
   }
 
   /** The server's features (FEAT), upper-case names to parameters. */
@@ -196,7 +209,7 @@ export class FtpsClient {
 
   /** What the last transfer reported: bytes, TLS, and whether its TLS session was resumed. */
   get lastTransfer(): FtpsTransferInfo | undefined {
-    return this.#transfers.last;
+    return this.#last;
   }
 
   /**
@@ -208,13 +221,12 @@ export class FtpsClient {
    * @returns The entries, without `.` and `..`.
    */
   async list(path?: string, options: { signal?: AbortSignal } = {}): Promise<FtpsEntry[]> {
-    const mlsd = this.#control.features.has("MLST");
+    let mlsd = false;
     const text = new TextDecoder().decode(
-      await this.#download(
-        path,
-        options.signal ? { signal: options.signal } : {},
-        mlsd ? "MLSD" : "LIST",
-      ),
+      await this.#download(path, options.signal ? { signal: options.signal } : {}, () => {
+        mlsd = this.#control.features.has("MLST");
+        return mlsd ? "MLSD" : "LIST";
+      }),
     );
     const entries: FtpsEntry[] = [];
     for (const line of text.split(/\r?\n/)) {
@@ -256,58 +268,33 @@ export class FtpsClient {
    * @returns Its bytes (from the offset).
    */
   async get(path: string, options: FtpsTransferOptions = {}): Promise<Uint8Array> {
-    const check = this.#verifying(path, options);
-    const bytes = await this.#download(path, options, "RETR");
-    if (check) await this.#compare(path, check.algorithm, check.digest, bytes);
+    const check = verifying(this.#control.features, path, options);
+    const bytes = await this.#download(path, options, () => "RETR");
+    if (check) await compareHash(this.#peer, path, check, bytes);
     return bytes;
   }
 
-  /** The algorithm and the local digest of a transfer with `verify` (before anything moves). */
-  #verifying(
-    path: string,
-    options: FtpsTransferOptions & { append?: boolean },
-    offsetHashed = false,
-  ): { algorithm: FtpsHashAlgorithm; digest: Digest } | undefined {
-    if (!options.verify) return undefined;
-    if (options.append || (options.offset && !offsetHashed)) {
-      throw new TypeError(
-        "verify compares whole files: not with append, nor with offset but on getFile and putFile",
-      );
-    }
-    const algorithm = verifyAlgorithm(this.#control.features, path);
-    return { algorithm, digest: localDigest(algorithm) };
-  }
-
-  /** Compares the server's digest of `path` with the local one (fed `bytes` first, if given). */
-  async #compare(
-    path: string,
-    algorithm: FtpsHashAlgorithm,
-    digest: Digest,
-    bytes?: Uint8Array,
-  ): Promise<void> {
-    if (bytes) digest.update(bytes);
-    const local = digest.hex();
-    const remote = await remoteHash(this.#peer, path, algorithm);
-    if (remote !== local) throw new FtpChecksumError(path, algorithm, local, remote);
-  }
-
+  /** A download into memory: a file's continued after a lost connection (see
+   * {@linkcode FtpsClientOptions.retry}), a listing's run again whole. */
   async #download(
     path: string | undefined,
     options: FtpsTransferOptions,
-    command: "RETR" | "LIST" | "MLSD" | "NLST",
+    command: () => "RETR" | "LIST" | "MLSD" | "NLST",
   ): Promise<Uint8Array> {
     const chunks: Uint8Array[] = [];
     let length = 0;
-    await this.#transfers.run(
-      request(command, path, options),
-      options,
-      {
-        sink: (chunk) => {
-          chunks.push(chunk);
-          length += chunk.length;
-        },
-      },
-    );
+    const sink = (chunk: Uint8Array) => {
+      chunks.push(chunk);
+      length += chunk.length;
+    };
+    if (command() === "RETR") await this.#resumable(request("RETR", path, options), options, sink);
+    else {
+      await this.#retrying(async () => {
+        chunks.length = length = 0;
+        await this.#transfers.run(request(command(), path, options), options, { sink });
+        this.#last = this.#transfers.last;
+      }, options.signal);
+    }
     const out = new Uint8Array(length);
     let at = 0;
     for (const chunk of chunks) {
@@ -329,16 +316,14 @@ export class FtpsClient {
     destination: WritableStream<Uint8Array>,
     options: FtpsTransferOptions = {},
   ): Promise<void> {
-    const check = this.#verifying(path, options);
+    const check = verifying(this.#control.features, path, options);
     const writer = destination.getWriter();
     try {
-      await this.#transfers.run(request("RETR", path, options), options, {
-        sink: (chunk) => {
-          check?.digest.update(chunk);
-          return writer.write(chunk);
-        },
+      await this.#resumable(request("RETR", path, options), options, (chunk) => {
+        check?.digest.update(chunk);
+        return writer.write(chunk);
       });
-      if (check) await this.#compare(path, check.algorithm, check.digest);
+      if (check) await compareHash(this.#peer, path, check);
       await writer.close();
     } catch (error) {
       await writer.abort(error).catch(() => {});
@@ -359,26 +344,28 @@ export class FtpsClient {
     data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
     options: FtpsTransferOptions & { append?: boolean; modified?: Date } = {},
   ): Promise<void> {
-    await this.#upload(path, uploadSource(data), options, options.modified);
-  }
-
-  /** An upload, checked with `verify`, and its time set to `modified` once it is whole. */
-  async #upload(
-    path: string,
-    bytes: UploadSource,
-    options: FtpsTransferOptions & { append?: boolean },
-    modified: Date | undefined,
-    prefix?: (algorithm: FtpsHashAlgorithm) => Promise<Digest>,
-  ): Promise<void> {
-    if (modified) checkTime(modified);
-    const check = this.#verifying(path, options, prefix !== undefined);
-    const digested = check &&
-      digestedSource(bytes, check.algorithm, prefix && (() => prefix(check.algorithm)));
-    await this.#transfers.run(request(options.append ? "APPE" : "STOR", path, options), options, {
-      source: digested ? digested.source : bytes,
-    });
-    if (check && digested) await this.#compare(path, check.algorithm, digested.digest());
-    if (modified) await this.setModified(path, modified);
+    if (options.modified) checkTime(options.modified);
+    const check = verifying(this.#control.features, path, options);
+    let from = uploadFrom(data, options.offset ?? 0);
+    let sent: (() => Digest) | undefined;
+    if (check && (typeof data === "string" || data instanceof Uint8Array)) {
+      check.digest.update(typeof data === "string" ? new TextEncoder().encode(data) : data);
+    } else if (check) {
+      // A stream goes once (never again once read from): hashed as it goes.
+      const once = from;
+      from = (position) => {
+        const source = once(position);
+        if (!source) return undefined;
+        const digested = digestedSource(source, check.algorithm);
+        sent = digested.digest;
+        return digested.source;
+      };
+    }
+    await this.#upload(request(options.append ? "APPE" : "STOR", path, options), options, from);
+    if (check) {
+      await compareHash(this.#peer, path, sent ? { ...check, digest: sent() } : check);
+    }
+    if (options.modified) await this.setModified(path, options.modified);
   }
 
   /**
@@ -412,18 +399,48 @@ export class FtpsClient {
    *
    * @param path The remote file.
    * @param localPath Where to write it.
-   * @param options Offset, progress, abort signal, `verify` (a download that differs is not
-   * renamed into place; with `offset`, the whole local file is hashed once the rest came), and
-   * `preserveTime`: the local file is given the remote file's time (MDTM, RFC 3659 section 3,
-   * asked before the transfer) as its modification and access times, before it takes its name.
+   * @param options Offset, progress, abort signal; `verify` (a download that differs is not
+   * renamed into place; with `offset` or `resume`, the whole local file is hashed once the rest
+   * came); `preserveTime`: the local file is given the remote file's time (MDTM, RFC 3659 section
+   * 3, asked before the transfer) as its modification and access times, before it takes its name;
+   * `resume`: write to `<localPath>.ftkit-part`, which a failure keeps and a later call with
+   * `resume` continues from its size (REST), to be renamed into place when whole (a partial file
+   * larger than the remote file is started over; one of its size is just renamed; one that fails
+   * `verify` is emptied).
    */
   async getFile(
     path: string,
     localPath: string,
-    options: FtpsTransferOptions & { preserveTime?: boolean } = {},
+    options: FtpsTransferOptions & { resume?: boolean; preserveTime?: boolean } = {},
   ): Promise<void> {
-    const offset = options.offset ?? 0;
+    if (options.resume && options.offset !== undefined) {
+      throw new TypeError("getFile: resume or offset, not both");
+    }
+    const check = verifying(this.#control.features, path, options, true);
     const modified = options.preserveTime ? await this.lastModified(path) : undefined;
+    if (options.resume) {
+      const download = (sink: (chunk: Uint8Array) => Promise<void>, already: number) =>
+        this.#resumable({ command: "RETR", path }, { ...options, verify: false }, sink, already);
+      this.#last = await intoPartialFile(
+        this.#host,
+        path,
+        localPath,
+        options.signal,
+        download,
+        async (part) => {
+          try {
+            await this.#checkLocal(path, part.partialPath, check);
+          } catch (error) {
+            // Not a part of the file: the next call starts over.
+            if (error instanceof FtpChecksumError) await part.truncate();
+            throw error;
+          }
+          if (modified) await utimes(part.partialPath, modified, modified);
+        },
+      );
+      return;
+    }
+    const offset = options.offset ?? 0;
     if (offset === 0) {
       // A device or pipe (/dev/null) is written as it is.
       const aside = await createAtomicFile(localPath, { special: "write" });
@@ -446,7 +463,6 @@ export class FtpsClient {
       return;
     }
     // Continued in place: what arrived before stays, to continue again after a failure.
-    const check = this.#verifying(path, options, true);
     const file = await open(localPath, "r+");
     let closed = false;
     let position = offset;
@@ -469,15 +485,24 @@ export class FtpsClient {
     } finally {
       if (!closed) await file.close().catch(() => {});
     }
-    if (check) {
-      const whole = await open(localPath, "r");
-      try {
-        await this.#compare(path, check.algorithm, await fileDigest(whole, check.algorithm));
-      } finally {
-        await whole.close();
-      }
-    }
+    await this.#checkLocal(path, localPath, check);
     if (modified) await utimes(localPath, modified, modified);
+  }
+
+  /** With `check`, compares the whole local file with the server's digest of `path`. */
+  async #checkLocal(
+    path: string,
+    localPath: string,
+    check: VerifyCheck | undefined,
+  ): Promise<void> {
+    if (!check) return;
+    const whole = await open(localPath, "r");
+    try {
+      const digest = await fileDigest(whole, check.algorithm);
+      await compareHash(this.#peer, path, { algorithm: check.algorithm, digest });
+    } finally {
+      await whole.close();
+    }
   }
 
   /**
@@ -485,27 +510,61 @@ export class FtpsClient {
    *
    * @param localPath The local file.
    * @param path The remote file.
-   * @param options Append, offset (REST), progress, abort signal, `verify` (with `offset`, the
-   * bytes before it are hashed from the local file), and `preserveTime`: the remote file is given
-   * the local file's modification time once written (see {@linkcode FtpsClient.setModified}).
+   * @param options Append, offset (REST), progress, abort signal, `verify` (the whole local file
+   * hashed once it is sent), `preserveTime`: the remote file is given the local file's
+   * modification time once written (see {@linkcode FtpsClient.setModified}); `resume`: continue the remote
+   * file from its size (SIZE, then REST and STOR, or APPE where FEAT lists no REST STREAM), as
+   * `curl -C -` does; a remote file larger than the local one is a `RangeError`, one of its size
+   * is left as it is.
    */
   async putFile(
     localPath: string,
     path: string,
-    options: FtpsTransferOptions & { append?: boolean; preserveTime?: boolean } = {},
+    options: FtpsTransferOptions & {
+      append?: boolean;
+      resume?: boolean;
+      preserveTime?: boolean;
+    } = {},
   ): Promise<void> {
+    if (options.resume && (options.offset !== undefined || options.append)) {
+      throw new TypeError("putFile: resume, offset or append, not two of them");
+    }
+    const check = verifying(this.#control.features, path, options, true);
     const file = await open(localPath, "r");
-    // With an offset (REST), the file is sent from that byte on: the server has the rest.
-    const start = options.offset ?? 0;
     try {
       const modified = options.preserveTime ? (await file.stat()).mtime : undefined;
-      await this.#upload(
-        path,
-        fileSource(file, start),
-        options,
-        modified,
-        start > 0 ? (algorithm) => fileDigest(file, algorithm, 0, start) : undefined,
-      );
+      if (modified) checkTime(modified);
+      // With an offset (REST), the file is sent from that byte on: the server has the rest.
+      let command: "STOR" | "APPE" = options.append ? "APPE" : "STOR";
+      let offset = options.offset;
+      let shift = 0;
+      let whole = false;
+      if (options.resume) {
+        const size = (await file.stat()).size;
+        const remote = await this.#retrying(() => this.#remoteSize(path), options.signal) ?? 0;
+        if (remote > size) {
+          throw new RangeError(
+            `Cannot continue ${path}: it has ${remote} bytes, more than ${localPath} (${size})`,
+          );
+        }
+        if (remote === size) {
+          whole = true;
+          this.#last = { bytes: 0, tls: false, resumed: false };
+        } else if (remote > 0 && this.#restStream()) offset = remote;
+        else if (remote > 0) [command, shift] = ["APPE", remote];
+      }
+      if (!whole) {
+        await this.#upload(
+          { command, path, ...(offset !== undefined ? { offset } : {}) },
+          options,
+          (position) => fileSource(file, position + shift),
+        );
+      }
+      if (check) {
+        const digest = await fileDigest(file, check.algorithm);
+        await compareHash(this.#peer, path, { algorithm: check.algorithm, digest });
+      }
+      if (modified) await this.setModified(path, modified);
     } finally {
       await file.close();
     }
@@ -567,7 +626,8 @@ export class FtpsClient {
    * @returns Bytes.
    */
   async size(path: string): Promise<number> {
-    return parseFtpNumber(ftpReplyText(await this.raw("SIZE", path)).trim());
+    const reply = await this.#retrying(() => this.#raw("SIZE", path));
+    return parseFtpNumber(ftpReplyText(reply).trim());
   }
 
   /**
@@ -577,7 +637,7 @@ export class FtpsClient {
    * @returns The time (UTC).
    */
   async lastModified(path: string): Promise<Date> {
-    return parseFtpTime(ftpReplyText(await this.raw("MDTM", path)).trim());
+    return parseFtpTime(ftpReplyText(await this.#retrying(() => this.#raw("MDTM", path))).trim());
   }
 
   /**
@@ -591,18 +651,23 @@ export class FtpsClient {
       await this.raw("MKD", path);
       return;
     }
+    await this.#retrying(() => this.#mkdirs(path));
+  }
+
+  /** MKD for each missing directory of `path`. */
+  async #mkdirs(path: string): Promise<void> {
     const parts = path.split("/");
     for (let i = 1; i <= parts.length; i++) {
       const prefix = parts.slice(0, i).join("/");
       if (prefix === "" || parts[i - 1] === "") continue;
       try {
-        await this.raw("MKD", prefix);
+        await this.#raw("MKD", prefix);
       } catch (error) {
         // 550 for one that exists: check that it is a directory.
         if (!(error instanceof FtpReplyError) || error.code !== 550) throw error;
-        const here = await this.pwd();
-        await this.raw("CWD", prefix);
-        await this.raw("CWD", here);
+        const here = parseFtpPath(ftpReplyText(await this.#raw("PWD")));
+        await this.#raw("CWD", prefix);
+        await this.#raw("CWD", here);
       }
     }
   }
@@ -632,6 +697,7 @@ export class FtpsClient {
    * @param to The new path.
    */
   async rename(from: string, to: string): Promise<void> {
+    await this.#retrying(() => Promise.resolve());
     await this.#control.operation((session, now) => session.rename(now, from, to));
   }
 
@@ -641,7 +707,11 @@ export class FtpsClient {
    * @param path The directory.
    */
   async cd(path: string): Promise<void> {
-    await this.raw("CWD", path);
+    await this.#retrying(async () => {
+      await this.#raw("CWD", path);
+      // Noted where a reconnection must come back to (a relative path would go elsewhere).
+      if (this.#retry) this.#cwd = parseFtpPath(ftpReplyText(await this.#raw("PWD")));
+    });
   }
 
   /**
@@ -650,7 +720,7 @@ export class FtpsClient {
    * @returns Its path.
    */
   async pwd(): Promise<string> {
-    return parseFtpPath(ftpReplyText(await this.raw("PWD")));
+    return parseFtpPath(ftpReplyText(await this.#retrying(() => this.#raw("PWD"))));
   }
 
   /**
@@ -661,12 +731,115 @@ export class FtpsClient {
    * @param argument Its argument.
    * @returns The reply.
    */
-  raw(verb: string, argument?: string): Promise<FtpReply> {
+  async raw(verb: string, argument?: string): Promise<FtpReply> {
+    // Sent once: only a connection found lost before it is made again.
+    await this.#retrying(() => Promise.resolve());
+    return await this.#raw(verb, argument);
+  }
+
+  /** A command sent once, on the connection as it is. */
+  #raw(verb: string, argument?: string): Promise<FtpReply> {
     return this.#control.operation((session, now) => session.command(now, verb, argument));
+  }
+
+  /** The connection, made again (a new login, back in `cd`'s directory) when it was lost and a
+   * retry policy is set. */
+  async #live(): Promise<Transfers> {
+    if (this.#retry && this.#control.closed && !this.#closing) {
+      this.#reconnecting ??= (async () => {
+        const control = await openControl(this.#options, true);
+        const cwd = this.#cwd;
+        try {
+          if (cwd !== undefined) {
+            await control.operation((session, now) => session.command(now, "CWD", cwd));
+          }
+        } catch (error) {
+          // Not where the session was (the directory is gone?): not used, tried again next time.
+          await control.quit();
+          throw error;
+        }
+        this.#control = control;
+        this.#transfers = new Transfers(control);
+        this.#peer = this.#peerOf(control);
+      })().finally(() => (this.#reconnecting = undefined));
+      await this.#reconnecting;
+    }
+    return this.#transfers;
+  }
+
+  /** `run` on a live connection, again after each failure the retry policy retries (once
+   * without a policy). */
+  #retrying<T>(run: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retrying(this.#retry, signal, async () => {
+      await this.#live();
+      return await run();
+    });
+  }
+
+  /** The server as the checksum and time procedures reach it, on `control` (HASH's selection
+   * belongs to its session: a new one starts from FEAT's). */
+  #peerOf(control: ClientControl): HashPeer {
+    return {
+      raw: (verb, argument) => this.raw(verb, argument),
+      get features() {
+        return control.features;
+      },
+    };
+  }
+
+  /** What the resumable transfers need of the client. */
+  get #host(): RetryHost {
+    return {
+      retry: this.#retry,
+      live: () => this.#live(),
+      remoteSize: (path) => this.#remoteSize(path),
+    };
+  }
+
+  /** SIZE, or undefined when the server has no such file (a permanent refusal). */
+  async #remoteSize(path: string): Promise<number | undefined> {
+    try {
+      return parseFtpNumber(ftpReplyText(await this.#raw("SIZE", path)).trim());
+    } catch (error) {
+      if (error instanceof FtpReplyError && !error.transient) return undefined;
+      throw error;
+    }
+  }
+
+  /** Whether the server's FEAT says REST works in stream mode (RFC 3659 section 5.5). */
+  #restStream(): boolean {
+    return /\bSTREAM\b/i.test(this.#control.features.get("REST") ?? "");
+  }
+
+  /** A RETR that goes on after a lost connection; notes what it moved. */
+  async #resumable(
+    request: FtpTransferRequest,
+    options: FtpsTransferOptions,
+    sink: (chunk: Uint8Array) => void | Promise<void>,
+    already = 0,
+  ): Promise<TransferReport> {
+    return this.#last = await resumableDownload(this.#host, request, options, sink, already);
+  }
+
+  /** A STOR or APPE that goes on from what the server kept; notes what it moved. */
+  async #upload(
+    request: FtpTransferRequest,
+    options: FtpsTransferOptions,
+    from: UploadFrom,
+  ): Promise<void> {
+    this.#last = await resumableUpload(
+      this.#host,
+      { ...request, path: request.path ?? "" },
+      options,
+      from,
+      () => this.#restStream(),
+    );
   }
 
   /** Sends QUIT and closes every connection. */
   async close(): Promise<void> {
+    this.#closing = true;
+    await this.#reconnecting?.catch(() => {});
     await this.#control.quit();
   }
 
@@ -687,4 +860,30 @@ function request(
     ...(path !== undefined ? { path } : {}),
     ...(options.offset !== undefined ? { offset: options.offset } : {}),
   };
+}
+
+/** A control connection, secured and logged in, as `options` say; `again` after a break. */
+async function openControl(options: FtpsClientOptions, again = false): Promise<ClientControl> {
+  const secure = options.secure ?? "explicit";
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+  const session = new FtpClientSession({
+    tls: secure === false ? "none" : secure,
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    ...(options.account !== undefined ? { account: options.account } : {}),
+    ...(options.protection !== undefined ? { protection: options.protection } : {}),
+    dataConnections: options.passive === false ? "active" : "passive",
+    replyTimeoutMs: timeoutMs,
+  });
+  const control = await ClientControl.connect({
+    host: options.host,
+    port: options.port ?? (secure === "implicit" ? 990 : 21),
+    implicit: secure === "implicit",
+    tls: tlsOptions(options),
+    transport: proxy ? proxiedTransport(options.transport, proxy, timeoutMs) : options.transport,
+    timeoutMs,
+    ...(again ? { again } : {}),
+  }, session);
+  return control;
 }

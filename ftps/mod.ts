@@ -28,6 +28,7 @@ export * from "./reply_error.ts";
 export * from "./checksum_error.ts";
 export * from "./transport.ts";
 export * from "./client.ts";
+export { type FtpsRetryOptions, isRetryableFtpsError } from "./client_retry.ts";
 export * from "./certificate.ts";
 export * from "./password_hash.ts";
 export * from "./server.ts";

@@ -107,9 +107,11 @@ export interface FtpTransport {
   }): Promise<FtpSocket>;
   /** Listens on `host` (an IP address) at a free port, for the session `sessions` if given. */
   listen(host: string, sessions?: FtpTlsSessionStore): Promise<FtpListener>;
-  /** A new, empty session store for one control connection, to `server` when told. */
+  /** A new, empty session store for one control connection, to `server` when told; `again`: the
+   * session is made again after its connection broke, so nothing the broken one left may be
+   * offered (a server that requires resumption refuses another session's ticket). */
   sessionStore(
-    server?: { host: string; port: number; tls?: FtpTlsClientOptions },
+    server?: { host: string; port: number; tls?: FtpTlsClientOptions; again?: boolean },
   ): FtpTlsSessionStore;
   /** Whether data connections can resume the control connection's TLS session (false for Deno's
    * native TLS): used to explain a server's refusal. */

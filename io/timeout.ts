@@ -66,8 +66,8 @@ export interface IdleGuard {
 }
 
 /**
- * Watches a transfer: once nothing moved for `ms`, the step it waits on fails with "nothing
- * moved". The connection is not touched: how to drop it (a reset, or ABOR first for an upload)
+ * Watches a transfer: once nothing moved for `ms`, the step it waits on fails with a
+ * {@linkcode TimeoutError}, "nothing moved". The connection is not touched: how to drop it (a reset, or ABOR first for an upload)
  * is the caller's choice.
  */
 export function idleGuard(ms: number, what = "Data"): IdleGuard {
@@ -83,7 +83,7 @@ export function idleGuard(ms: number, what = "Data"): IdleGuard {
       timer = setTimeout(check, ms - quiet);
       return;
     }
-    stall(new Error(`${what}: nothing moved for ${ms} ms`));
+    stall(new TimeoutError(`${what}: nothing moved for ${ms} ms`));
   };
   timer = setTimeout(check, ms);
   return {

@@ -67,6 +67,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "codec/tftp_packet_property_test",
   "codec/tftp_packet_test",
   "ftps/client_hash_test",
+  "ftps/client_retry_test",
   "ftps/client_session_test",
   "ftps/server_session_commands_test",
   "ftps/server_session_data_test",

@@ -91,7 +91,7 @@ const WORKER_URL = new URL(
 const inIsolate = new Map<string, { open: number; settings: string }>();
 
 /** The server a session is for, as `sessionStore` is told. */
-type SessionServer = { host: string; port: number; tls?: FtpTlsClientOptions };
+type SessionServer = { host: string; port: number; tls?: FtpTlsClientOptions; again?: boolean };
 
 /** One client session: in this isolate, or in a worker started on the first connection and
  * ended after the last. */
@@ -133,8 +133,9 @@ class IsolatedSession implements FtpTlsSessionStore {
       tls.cert ?? "",
     ]);
     const entry = inIsolate.get(name);
-    // Otherwise a worker: the isolate's store keeps what the last session here left.
-    if (entry && (entry.open > 0 || entry.settings !== settings)) return;
+    // Otherwise a worker: the isolate's store keeps what the last session here left (a session
+    // made again after a break would be offered the broken one's tickets: vsftpd answers 522).
+    if (entry && (entry.open > 0 || entry.settings !== settings || server.again)) return;
     inIsolate.set(name, { open: 1, settings });
     this.#name = name;
     this.local = nodeFtpTransport.sessionStore();
