@@ -14,7 +14,9 @@
 
 import type { FtpReply } from "../codec/mod.ts";
 import { within } from "../io/timeout.ts";
-import type { FtpClientEvent, FtpClientSession } from "./client_session.ts";
+import { type FtpClientEvent, FtpClientSession } from "./client_session.ts";
+import { parseProxy, proxiedTransport } from "./_client_proxy.ts";
+import type { FtpsClientOptions } from "./client_options.ts";
 import type {
   FtpSocket,
   FtpTlsClientOptions,
@@ -347,4 +349,33 @@ export class ClientControl {
     }
     this.#pending.clear();
   }
+}
+
+/** A control connection, secured and logged in, as `options` say; `again` after a break. */
+export async function openClientControl(
+  options: FtpsClientOptions,
+  again = false,
+): Promise<ClientControl> {
+  const secure = options.secure ?? "explicit";
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
+  const session = new FtpClientSession({
+    tls: secure === false ? "none" : secure,
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    ...(options.account !== undefined ? { account: options.account } : {}),
+    ...(options.protection !== undefined ? { protection: options.protection } : {}),
+    dataConnections: options.passive === false ? "active" : "passive",
+    replyTimeoutMs: timeoutMs,
+  });
+  const control = await ClientControl.connect({
+    host: options.host,
+    port: options.port ?? (secure === "implicit" ? 990 : 21),
+    implicit: secure === "implicit",
+    tls: tlsOptions(options),
+    transport: proxy ? proxiedTransport(options.transport, proxy, timeoutMs) : options.transport,
+    timeoutMs,
+    ...(again ? { again } : {}),
+  }, session);
+  return control;
 }

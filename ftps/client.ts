@@ -1,18 +1,18 @@
 /**
  * The FTPS client for real: {@linkcode FtpClientSession} bound to a TCP/TLS transport and to real
  * time. Runtime-agnostic; each runtime's entry point gives it its transport. This file holds the
- * public face (options, results, {@linkcode FtpsClient}); the control connection is run by
- * `_client_control.ts`, transfers and their data connections by `_client_transfer.ts`.
+ * public face ({@linkcode FtpsClient}; its options and results are in `client_options.ts`); the
+ * control connection is opened and run by `_client_control.ts`, transfers and their data
+ * connections by `_client_transfer.ts`, retries and resumed transfers by `_client_resume.ts`,
+ * checksums by `_client_hash.ts`, remote times by `_client_times.ts`, proxies by
+ * `_client_proxy.ts`.
  *
  * @module
  */
 
 import {
-  type FtpListEntry,
   type FtpReply,
   ftpReplyText,
-  parseFtpFacts,
-  parseFtpListLine,
   parseFtpNumber,
   parseFtpPath,
   parseFtpTime,
@@ -20,13 +20,8 @@ import {
 import { open, utimes } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
 import type { Digest } from "../io/digest.ts";
-import { ClientControl, tlsOptions } from "./_client_control.ts";
-import {
-  activeRefusalFor,
-  type FtpsProxyOptions,
-  parseProxy,
-  proxiedTransport,
-} from "./_client_proxy.ts";
+import { type ClientControl, openClientControl } from "./_client_control.ts";
+import { activeRefusalFor, parseProxy } from "./_client_proxy.ts";
 import {
   compareHash,
   digestedSource,
@@ -37,6 +32,7 @@ import {
   type VerifyCheck,
   verifying,
 } from "./_client_hash.ts";
+import { listingEntries } from "./_client_listing.ts";
 import { checkTime, setRemoteTime } from "./_client_times.ts";
 import { fileSource, type TransferReport, Transfers } from "./_client_transfer.ts";
 import {
@@ -50,105 +46,22 @@ import {
 } from "./_client_resume.ts";
 import { checkRetryOptions, type FtpsRetryOptions } from "./client_retry.ts";
 import { FtpChecksumError, type FtpsHashAlgorithm, type FtpsHashRange } from "./checksum_error.ts";
-import { FtpClientSession, type FtpTransferRequest } from "./client_session.ts";
+import type { FtpTransferRequest } from "./client_session.ts";
 import { FtpReplyError } from "./reply_error.ts";
-import type { FtpTlsClientOptions, FtpTransport } from "./transport.ts";
+import type {
+  FtpsClientOptions,
+  FtpsEntry,
+  FtpsTransferInfo,
+  FtpsTransferOptions,
+} from "./client_options.ts";
 
-export type { FtpsProxyOptions } from "./_client_proxy.ts";
-
-/** Options of {@linkcode FtpsClient.connect}. */
-export interface FtpsClientOptions extends FtpTlsClientOptions {
-  /** The server's host name or IP address. */
-  host: string;
-  /** The control port (default 21, or 990 for implicit TLS). */
-  port?: number;
-  /** TLS: `"explicit"` (AUTH TLS, default), `"implicit"` (TLS from the first byte), or `false`
-   * (plain FTP: passwords and data in the clear). */
-  secure?: "explicit" | "implicit" | false;
-  /** The user (default `"anonymous"`). */
-  user?: string;
-  /** The password (default `"anonymous@"`). */
-  password?: string;
-  /** The account, for servers that ask (332). */
-  account?: string;
-  /** Data protection under TLS: `"P"` (default) or `"C"`. */
-  protection?: "P" | "C";
-  /** Passive data connections (default true); `false` listens for the server (active mode). */
-  passive?: boolean;
-  /** The longest wait for a reply, a connection or data, in ms (default 30000). */
-  timeoutMs?: number;
-  /**
-   * A proxy the control and passive data connections go through: `socks5://[user:pass@]host:port`
-   * (SOCKS5, RFC 1928 and RFC 1929; the server's name resolved here), `socks5h://...` (the proxy
-   * resolves it) or `http://[user:pass@]host:port` (HTTP CONNECT with Basic authentication); or
-   * `{ url, user, password }`. Active mode (`passive: false`) cannot go through one, and is
-   * refused. TLS runs end to end, through the tunnel.
-   */
-  proxy?: string | FtpsProxyOptions;
-  /** The transport: `connectFtps` fills it in with the running runtime's (or, from a per-runtime
-   * entry point, that runtime's). */
-  transport: FtpTransport;
-  /**
-   * Retry after a lost connection (off by default): the client tries again on the same session
-   * if it is still up, else connects and logs in again and returns to the directory `cd` last
-   * went to, and goes on. A download continues from the bytes
-   * it had (REST), an upload from what the server kept (SIZE, then REST and STOR) when its source
-   * can give those bytes again (bytes, text, a local file; a stream only if nothing was read
-   * from it). Listings, `size`, `lastModified`, `pwd`, `cd` and a recursive `mkdir` are run again
-   * whole; `remove`, `removeDir`, `rename`, a plain `mkdir`, an `append` that sent bytes and `raw`
-   * are never sent twice (their outcome is unknown once the connection broke), though a
-   * connection found lost before them is made again first. Never retried: a refused login (530),
-   * a missing file (550), any other permanent refusal, a certificate that fails verification.
-   */
-  retry?: FtpsRetryOptions;
-}
-
-/** Options of a transfer. */
-export interface FtpsTransferOptions {
-  /** Start at this byte (REST; RFC 3659 section 5). */
-  offset?: number;
-  /** Called with the bytes moved so far. */
-  onProgress?: (bytes: number) => void;
-  /**
-   * Stops the transfer: ABOR goes out on the control connection, the data connection is dropped
-   * (an upload so that the server sees it cut short, never ended), and the operation rejects with
-   * the signal's reason once the server has answered.
-   */
-  signal?: AbortSignal;
-  /**
-   * Checks the transfer (default false): the bytes' digest, computed here as they go by, is
-   * compared with the server's digest of the file (HASH or XSHA256, XSHA1, XMD5, XCRC: the
-   * strongest FEAT lists, SHA-256 first, CRC32 last). A difference rejects with
-   * {@linkcode FtpChecksumError} (a download is then not delivered: `getFile` leaves the local
-   * file as it was, `getTo` aborts its stream; an upload stays on the server as sent). A server
-   * whose FEAT lists no checksum command fails it with {@linkcode FtpUnsupportedError} before
-   * anything moves. Not with `append`, nor with `offset` but on `getFile` and `putFile` (which
-   * hash the whole local file).
-   */
-  verify?: boolean;
-}
-
-/** One entry of a directory listing. */
-export interface FtpsEntry {
-  /** The name. */
-  readonly name: string;
-  /** What it is. */
-  readonly type: "file" | "dir" | "link" | "other";
-  /** Size in bytes, when the server says. */
-  readonly size?: number;
-  /** Last modification, when the server says it fully (MLSD). */
-  readonly modified?: Date;
-}
-
-/** What a finished transfer reports. */
-export interface FtpsTransferInfo {
-  /** Bytes moved. */
-  readonly bytes: number;
-  /** Whether the data connection was TLS. */
-  readonly tls: boolean;
-  /** Whether its TLS session resumed the control connection's. */
-  readonly resumed: boolean;
-}
+export type {
+  FtpsClientOptions,
+  FtpsEntry,
+  FtpsProxyOptions,
+  FtpsTransferInfo,
+  FtpsTransferOptions,
+} from "./client_options.ts";
 
 /**
  * An FTPS (or FTP) client session over a real connection.
@@ -198,7 +111,7 @@ export class FtpsClient {
     // A mistaken proxy is no reason to try again.
     const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
     if (proxy && options.passive === false) throw new Error(activeRefusalFor(proxy));
-    const control = await retrying(options.retry, undefined, () => openControl(options));
+    const control = await retrying(options.retry, undefined, () => openClientControl(options));
     return new FtpsClient(control, options);
   }
 
@@ -228,36 +141,7 @@ export class FtpsClient {
         return mlsd ? "MLSD" : "LIST";
       }),
     );
-    const entries: FtpsEntry[] = [];
-    for (const line of text.split(/\r?\n/)) {
-      if (line === "") continue;
-      if (mlsd) {
-        const { name, facts } = parseFtpFacts(line);
-        const type = facts.type?.toLowerCase();
-        if (type === "cdir" || type === "pdir" || name === "." || name === "..") continue;
-        entries.push({
-          name,
-          type: type === "file"
-            ? "file"
-            : type === "dir"
-            ? "dir"
-            : type?.includes("link")
-            ? "link"
-            : "other",
-          ...(facts.size !== undefined ? { size: parseFtpNumber(facts.size) } : {}),
-          ...(facts.modify !== undefined ? { modified: parseFtpTime(facts.modify) } : {}),
-        });
-      } else {
-        const entry: FtpListEntry | undefined = parseFtpListLine(line);
-        if (!entry || entry.name === "." || entry.name === "..") continue;
-        entries.push({
-          name: entry.name,
-          type: entry.type,
-          ...(entry.size !== undefined ? { size: entry.size } : {}),
-        });
-      }
-    }
-    return entries;
+    return listingEntries(text, mlsd);
   }
 
   /**
@@ -747,7 +631,7 @@ export class FtpsClient {
   async #live(): Promise<Transfers> {
     if (this.#retry && this.#control.closed && !this.#closing) {
       this.#reconnecting ??= (async () => {
-        const control = await openControl(this.#options, true);
+        const control = await openClientControl(this.#options, true);
         const cwd = this.#cwd;
         try {
           if (cwd !== undefined) {
@@ -860,30 +744,4 @@ function request(
     ...(path !== undefined ? { path } : {}),
     ...(options.offset !== undefined ? { offset: options.offset } : {}),
   };
-}
-
-/** A control connection, secured and logged in, as `options` say; `again` after a break. */
-async function openControl(options: FtpsClientOptions, again = false): Promise<ClientControl> {
-  const secure = options.secure ?? "explicit";
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
-  const session = new FtpClientSession({
-    tls: secure === false ? "none" : secure,
-    ...(options.user !== undefined ? { user: options.user } : {}),
-    ...(options.password !== undefined ? { password: options.password } : {}),
-    ...(options.account !== undefined ? { account: options.account } : {}),
-    ...(options.protection !== undefined ? { protection: options.protection } : {}),
-    dataConnections: options.passive === false ? "active" : "passive",
-    replyTimeoutMs: timeoutMs,
-  });
-  const control = await ClientControl.connect({
-    host: options.host,
-    port: options.port ?? (secure === "implicit" ? 990 : 21),
-    implicit: secure === "implicit",
-    tls: tlsOptions(options),
-    transport: proxy ? proxiedTransport(options.transport, proxy, timeoutMs) : options.transport,
-    timeoutMs,
-    ...(again ? { again } : {}),
-  }, session);
-  return control;
 }
