@@ -24,6 +24,16 @@ import { fileSource, Transfers, uploadSource } from "./_client_transfer.ts";
 import { FtpClientSession, type FtpTransferRequest } from "./client_session.ts";
 import { FtpReplyError } from "./reply_error.ts";
 import type { FtpTlsClientOptions, FtpTransport } from "./transport.ts";
+import type {
+  FtpsMirrorOptions,
+  FtpsMirrorResult,
+  FtpsRemoveDirOptions,
+  FtpsTreeOptions,
+  FtpsWalkEntry,
+  FtpsWalkOptions,
+} from "./mirror.ts";
+import { removeRemoteTree, walkRemote } from "./_client_tree.ts";
+import { mirrorTree } from "./_client_mirror.ts";
 
 /** Options of {@linkcode FtpsClient.connect}. */
 export interface FtpsClientOptions extends FtpTlsClientOptions {
@@ -105,10 +115,13 @@ export interface FtpsTransferInfo {
 export class FtpsClient {
   readonly #control: ClientControl;
   readonly #transfers: Transfers;
+  // What more connections to the same server are opened with (parallel transfers).
+  readonly #options: FtpsClientOptions;
 
-  private constructor(control: ClientControl) {
+  private constructor(control: ClientControl, options: FtpsClientOptions) {
     this.#control = control;
     this.#transfers = new Transfers(control);
+    this.#options = options;
   }
 
   /**
@@ -137,7 +150,7 @@ export class FtpsClient {
       transport: options.transport,
       timeoutMs,
     }, session);
-    return new FtpsClient(control);
+    return new FtpsClient(control, { ...options });
   }
 
   /** The server's features (FEAT), upper-case names to parameters. */
@@ -438,13 +451,108 @@ export class FtpsClient {
   }
 
   /**
-   * Removes an empty directory (RMD).
+   * Removes an empty directory (RMD); with `recursive`, everything under it first, depth first
+   * (DELE for files and links, never followed; then RMD), the first failure stopping it.
    *
    * @param path The directory.
+   * @param options `recursive`, the walk's bounds, an abort signal.
    */
-  async removeDir(path: string): Promise<void> {
+  async removeDir(path: string, options: FtpsRemoveDirOptions = {}): Promise<void> {
+    if (options.recursive) return await removeRemoteTree(this, path, options);
     await this.raw("RMD", path);
   }
+
+  /**
+   * Walks a directory tree, parents before what they hold: MLSD where the server has it, else
+   * LIST. Links are reported, never followed; names with "/", "\\", control characters, "." or
+   * ".." are refused (`onRefused`); depth and entries are bounded.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const entry of client.walk("pub")) console.log(entry.type, entry.path);
+   * ```
+   *
+   * @param path The directory.
+   * @param options Bounds, what to enter, where refusals and failures go, an abort signal.
+   * @returns The entries, with their paths from `path`.
+   */
+  walk(path: string, options: FtpsWalkOptions = {}): AsyncGenerator<FtpsWalkEntry> {
+    return walkRemote(this, path, options);
+  }
+
+  /**
+   * Makes `destination` a copy of `source`, one a server directory and the other a local one
+   * (`direction`, default `"download"`), like lftp's `mirror`: a file is copied when missing,
+   * of another size, or newer at the source; with `delete`, what the source lacks is removed;
+   * `dryRun` only reports. `parallel` connections move files at once.
+   *
+   * @example
+   * ```ts ignore
+   * const result = await client.mirror("pub/boot", "./boot", { parallel: 4, delete: true });
+   * console.log(result.copied.length, result.bytes, result.errors);
+   * ```
+   *
+   * @param source The source directory.
+   * @param destination The destination directory (made when missing).
+   * @param options Direction, filters, deletion, dry run, parallel connections, per-file options.
+   * @returns What was done; one file's failure is in `errors` and does not stop the others.
+   */
+  mirror(
+    source: string,
+    destination: string,
+    options: FtpsMirrorOptions = {},
+  ): Promise<FtpsMirrorResult> {
+    return mirrorTree({ client: this, connect: this.#more, source, destination, options });
+  }
+
+  /**
+   * Downloads a directory tree into a local directory, every file (see {@linkcode mirror}).
+   *
+   * @param path The server's directory.
+   * @param localDir The local directory (made when missing).
+   * @param options Filters, parallel connections, per-file options, an abort signal.
+   * @returns What was done.
+   */
+  downloadDir(
+    path: string,
+    localDir: string,
+    options: FtpsTreeOptions = {},
+  ): Promise<FtpsMirrorResult> {
+    return mirrorTree({
+      client: this,
+      connect: this.#more,
+      source: path,
+      destination: localDir,
+      options: { ...options, direction: "download" },
+      everything: true,
+    });
+  }
+
+  /**
+   * Uploads a local directory tree, every file (see {@linkcode mirror}).
+   *
+   * @param localDir The local directory.
+   * @param path The server's directory (made when missing).
+   * @param options Filters, links, parallel connections, per-file options, an abort signal.
+   * @returns What was done.
+   */
+  uploadDir(
+    localDir: string,
+    path: string,
+    options: FtpsTreeOptions = {},
+  ): Promise<FtpsMirrorResult> {
+    return mirrorTree({
+      client: this,
+      connect: this.#more,
+      source: localDir,
+      destination: path,
+      options: { ...options, direction: "upload" },
+      everything: true,
+    });
+  }
+
+  // One more connection to the same server, for a pool.
+  #more = (): Promise<FtpsClient> => FtpsClient.connect(this.#options);
 
   /**
    * Renames (RNFR, RNTO).

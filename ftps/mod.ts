@@ -27,6 +27,7 @@ export * from "./permissions.ts";
 export * from "./reply_error.ts";
 export * from "./transport.ts";
 export * from "./client.ts";
+export * from "./mirror.ts";
 export * from "./certificate.ts";
 export * from "./password_hash.ts";
 export * from "./server.ts";
