@@ -11,7 +11,7 @@ import { unlessImplicit } from "./tls_probe.ts";
 import { bar, type CliOutput, delay, interruptedCode, untilAborted } from "./output.ts";
 
 /** What an FTP URL names. */
-interface FtpTarget {
+export interface FtpTarget {
   secure: "implicit" | "explicit" | false;
   host: string;
   port: number;
@@ -22,7 +22,7 @@ interface FtpTarget {
 
 /** Reads `ftps://` (implicit TLS), `ftpes://` (explicit) and `ftp://` (explicit with `tls`, else
  * plain) URLs. */
-function ftpTarget(text: string, tls: boolean): FtpTarget {
+export function ftpTarget(text: string, tls: boolean): FtpTarget {
   let url: URL;
   const schemes = "ftps://HOST/PATH, ftpes://HOST/PATH or ftp://HOST/PATH";
   try {
@@ -103,37 +103,8 @@ export async function ftpsCommand(
   if (command === "get" && (!target.path || target.path.endsWith("/"))) {
     throw new UsageError("'ftps get' needs a file in the URL");
   }
-  const user = text(values, "user");
-  if (user !== undefined) {
-    const at = user.indexOf(":");
-    target.user = at === -1 ? user : user.slice(0, at);
-    if (at !== -1) target.password = user.slice(at + 1);
-    else delete target.password;
-  }
-  const tlsMax = text(values, "tls-max");
-  if (tlsMax !== undefined && tlsMax !== "1.2" && tlsMax !== "1.3") {
-    throw new UsageError(`--tls-max takes 1.2 or 1.3, not '${tlsMax}'`);
-  }
-  const servername = text(values, "servername");
-  const caFile = text(values, "ca");
-  if (
-    target.secure === false &&
-    (caFile !== undefined || flag(values, "insecure") || tlsMax || servername !== undefined)
-  ) {
-    throw new UsageError("TLS options need ftps://, ftpes:// or --tls");
-  }
-  const timeout = integer(values, "timeout");
+  const login = await ftpsLogin(target, values, signal, context);
   const quiet = flag(values, "quiet");
-  if (target.user !== undefined && target.password === undefined) {
-    const password = await findPassword(target.user, target.host, signal);
-    if (password !== undefined) target.password = password;
-  }
-  context.secure = target.secure;
-  context.authority = urlAuthority(target.host, target.port);
-  const api = await ftpsApi();
-  const ca = caFile === undefined
-    ? undefined
-    : await reading(readFile(caFile, "utf8"), caFile, "--ca");
   if (command === "put") await reading(stat(positionals[0]), positionals[0]);
   // A get writes its local file (unless to standard output), a put reads it.
   if (command === "put") {
@@ -143,32 +114,8 @@ export async function ftpsCommand(
     context.local = "write";
     context.localPath = positionals[1] ?? basename(target.path);
   }
-  const connecting = api.connectFtps(
-    {
-      host: target.host,
-      port: target.port,
-      secure: target.secure,
-      ...(target.user !== undefined ? { user: target.user } : {}),
-      ...(target.password !== undefined ? { password: target.password } : {}),
-      ...(ca !== undefined ? { ca } : {}),
-      ...(servername ? { servername } : {}),
-      ...(flag(values, "insecure") ? { rejectUnauthorized: false } : {}),
-      ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
-      ...(flag(values, "active") ? { passive: false } : {}),
-      ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
-    } as const,
-  );
   try {
-    // Ctrl-C while connecting or logging in stops the command there; a session that comes up
-    // later is closed.
-    // A plain greeting that does not come may be an implicit-TLS server waiting for a handshake.
-    const greeted = target.secure === "implicit" ? connecting : unlessImplicit(connecting, {
-      host: target.host,
-      port: target.port,
-      authority: context.authority,
-      timeoutMs: (timeout ?? 30) * 1000,
-    }, (late) => void late.close());
-    const client = await untilAborted(greeted, signal, (late) => void late.close());
+    const client = await login();
     const draw = output.progress && !quiet ? output.progress : undefined;
     try {
       if (command === "ls") {
@@ -193,13 +140,84 @@ export async function ftpsCommand(
   }
 }
 
+/**
+ * Reads the login options of a client command (`--user`, the TLS options, `--timeout`), finds a
+ * missing password, reads `--ca`, and notes the server in `context`; returns what connects and
+ * logs in (a Ctrl-C on `signal` stops it there, and a session that comes up later is closed).
+ */
+export async function ftpsLogin(
+  target: FtpTarget,
+  values: ParsedArgs["values"],
+  signal: AbortSignal | undefined,
+  context: FailureContext,
+): Promise<() => Promise<FtpsClientLike>> {
+  const user = text(values, "user");
+  if (user !== undefined) {
+    const at = user.indexOf(":");
+    target.user = at === -1 ? user : user.slice(0, at);
+    if (at !== -1) target.password = user.slice(at + 1);
+    else delete target.password;
+  }
+  const tlsMax = text(values, "tls-max");
+  if (tlsMax !== undefined && tlsMax !== "1.2" && tlsMax !== "1.3") {
+    throw new UsageError(`--tls-max takes 1.2 or 1.3, not '${tlsMax}'`);
+  }
+  const servername = text(values, "servername");
+  const caFile = text(values, "ca");
+  if (
+    target.secure === false &&
+    (caFile !== undefined || flag(values, "insecure") || tlsMax || servername !== undefined)
+  ) {
+    throw new UsageError("TLS options need ftps://, ftpes:// or --tls");
+  }
+  const timeout = integer(values, "timeout");
+  if (target.user !== undefined && target.password === undefined) {
+    const password = await findPassword(target.user, target.host, signal);
+    if (password !== undefined) target.password = password;
+  }
+  context.secure = target.secure;
+  const authority = urlAuthority(target.host, target.port);
+  context.authority = authority;
+  const api = await ftpsApi();
+  const ca = caFile === undefined
+    ? undefined
+    : await reading(readFile(caFile, "utf8"), caFile, "--ca");
+  return async () => {
+    const connecting = api.connectFtps(
+      {
+        host: target.host,
+        port: target.port,
+        secure: target.secure,
+        ...(target.user !== undefined ? { user: target.user } : {}),
+        ...(target.password !== undefined ? { password: target.password } : {}),
+        ...(ca !== undefined ? { ca } : {}),
+        ...(servername ? { servername } : {}),
+        ...(flag(values, "insecure") ? { rejectUnauthorized: false } : {}),
+        ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
+        ...(flag(values, "active") ? { passive: false } : {}),
+        ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+      } as const,
+    );
+    // Ctrl-C while connecting or logging in stops the command there; a session that comes up
+    // later is closed.
+    // A plain greeting that does not come may be an implicit-TLS server waiting for a handshake.
+    const greeted = target.secure === "implicit" ? connecting : unlessImplicit(connecting, {
+      host: target.host,
+      port: target.port,
+      authority,
+      timeoutMs: (timeout ?? 30) * 1000,
+    }, (late) => void late.close());
+    return await untilAborted(greeted, signal, (late) => void late.close());
+  };
+}
+
 /** HOST:PORT as a URL writes it (IPv6 bracketed). */
 function urlAuthority(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** A logged-in FTPS client. */
-type FtpsClientLike = Awaited<ReturnType<FtpsApi["connectFtps"]>>;
+export type FtpsClientLike = Awaited<ReturnType<FtpsApi["connectFtps"]>>;
 
 /** `ftps ls`: the names in a directory (dirs with a trailing "/"), or with `long` one line each. */
 async function ftpsList(

@@ -15,6 +15,7 @@ import {
 } from "./args.ts";
 import { classify, Exit, type FailureContext } from "./errors.ts";
 import { ftpsCommand } from "./ftps.ts";
+import { ftpsMirror } from "./ftps_mirror.ts";
 import { ftpsPasswd } from "./ftps_passwd.ts";
 import { ftpsServe } from "./ftps_serve.ts";
 import {
@@ -60,6 +61,7 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   "ftps ls": (args, output, signal, context) => ftpsCommand("ls", args, output, signal, context),
   "ftps get": (args, output, signal, context) => ftpsCommand("get", args, output, signal, context),
   "ftps put": (args, output, signal, context) => ftpsCommand("put", args, output, signal, context),
+  "ftps mirror": ftpsMirror,
 };
 
 /** What the arguments ask for. */

@@ -65,6 +65,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "codec/tftp_packet_property_test",
   "codec/tftp_packet_test",
   "ftps/client_session_test",
+  "ftps/glob_test",
   "ftps/server_session_commands_test",
   "ftps/server_session_data_test",
   "ftps/server_session_test",
