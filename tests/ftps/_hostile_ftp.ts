@@ -3,7 +3,8 @@
 // in anyone, answers CWD to any path, lists with MLSD (when FEAT offers MLST) or LIST over EPSV
 // data connections, and serves every RETR the same bytes.
 
-import { createServer, type Server, type Socket } from "node:net";
+import { once } from "node:events";
+import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 
 /** Options of {@linkcode hostileFtp}. */
 export interface HostileFtpOptions {
@@ -35,11 +36,12 @@ export async function hostileFtp(options: HostileFtpOptions): Promise<HostileFtp
     socket.on("error", () => {});
     return socket;
   };
-  const listen = (server: Server) =>
-    new Promise<number>((resolve) => {
-      servers.add(server);
-      server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port));
-    });
+  const listen = async (server: Server): Promise<number> => {
+    servers.add(server);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    return (server.address() as AddressInfo).port;
+  };
   const control = createServer((socket) => {
     track(socket);
     let cwd = "/";
@@ -118,11 +120,9 @@ export async function hostileFtp(options: HostileFtpOptions): Promise<HostileFtp
   return {
     port,
     commands,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await Promise.all(
-        [...servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
-      );
+    close: async () => {
+      sockets.forEach((socket) => socket.destroy());
+      for (const server of servers) await new Promise((done) => server.close(done));
     },
   };
 }
