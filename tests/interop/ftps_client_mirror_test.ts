@@ -288,6 +288,35 @@ for (const { name, peer } of servers) {
       }
     });
 
+    test("uploads follow links when asked: a file's link is its file, a cycle is reported", async () => {
+      const linked = join(dir.path, "linked");
+      await mkdir(join(linked, "sub"), { recursive: true });
+      await writeFile(join(linked, "real.txt"), "real\n");
+      await symlink("../real.txt", join(linked, "sub", "alias.txt"));
+      await symlink("..", join(linked, "sub", "up"));
+      const client = await open();
+      try {
+        const result = await client.uploadDir(linked, "pub/linked", { followLinks: true });
+        assert.deepEqual([...result.copied].sort(), ["real.txt", "sub/alias.txt"]);
+        assert.deepEqual(result.errors, [{
+          path: "sub/up",
+          message: "not listed: a symbolic link to a directory above it (a cycle)",
+        }]);
+        assert.equal(await readFile(join(pub, "linked", "sub", "alias.txt"), "utf8"), "real\n");
+        assert.equal((await lstat(join(pub, "linked", "sub", "alias.txt"))).isFile(), true);
+        const plain = await client.uploadDir(linked, "pub/unlinked");
+        assert.deepEqual(plain.copied, ["real.txt"]);
+        assert.deepEqual(plain.skipped.map((skip) => skip.path).sort(), [
+          "sub/alias.txt",
+          "sub/up",
+        ]);
+        await client.removeDir("pub/linked", { recursive: true });
+        await client.removeDir("pub/unlinked", { recursive: true });
+      } finally {
+        await client.close();
+      }
+    });
+
     test("ftkit ftps mirror, both ways, with a summary", async () => {
       const out: string[] = [];
       const err: string[] = [];
