@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import { lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCli } from "../../cli.ts";
-import { connectFtps, type FtpsClient } from "../ftps/_connect.ts";
+import { connectFtps, type FtpsClient, serveFtps } from "../ftps/_connect.ts";
 import { hostileFtp } from "../ftps/_hostile_ftp.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
 import { runtime } from "../_runtime.ts";
@@ -356,6 +356,101 @@ for (const { name, peer } of servers) {
     });
   });
 }
+
+describe("FTPS client mirror's connection pool, against ftkit's own server", () => {
+  const withServer = async (
+    options: { maxSessionsPerIp?: number },
+    body: (server: { port: number; root: string }, ca: string) => Promise<void>,
+  ) => {
+    const dir = await tempDir("ftkit-mirror-pool-");
+    const root = join(dir.path, "root");
+    await mkdir(join(root, "tree"), { recursive: true });
+    for (let i = 0; i < 24; i++) {
+      await writeFile(join(root, "tree", `f${i}.bin`), bytesOf(200_000 + i, i));
+    }
+    const server = await serveFtps({
+      root,
+      users: { fred: "secret" },
+      tls: {
+        cert: await readFile(join(FIXTURES, "leaf.pem"), "utf8"),
+        key: await readFile(join(FIXTURES, "leaf.key"), "utf8"),
+      },
+      host: "127.0.0.1",
+      port: 0,
+      ...options,
+    });
+    try {
+      await body(
+        { port: server.address.port, root },
+        await readFile(join(FIXTURES, "ca.pem"), "utf8"),
+      );
+    } finally {
+      await server.close();
+      await dir.remove();
+    }
+  };
+  const open = (port: number, ca: string) =>
+    connectFtps({
+      host: "127.0.0.1",
+      port,
+      ca,
+      servername: "localhost",
+      user: "fred",
+      password: "secret",
+    });
+
+  test("a server that allows 2 sessions: parallel 4 goes on with 2, and says so", async () => {
+    await withServer({ maxSessionsPerIp: 2 }, async (server, ca) => {
+      const client = await open(server.port, ca);
+      try {
+        const local = join(server.root, "..", "copy");
+        const result = await client.downloadDir("tree", local, { parallel: 4 });
+        assert.deepEqual(result.errors, []);
+        assert.equal(result.connections, 2);
+        assert.equal(result.warnings.length, 2, result.warnings.join("\n"));
+        assert.match(result.warnings[0], /could not be opened .*going on with fewer/);
+        assertSameTree(await treeOf(local), await treeOf(join(server.root, "tree")));
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("an abort stops every connection's transfer; no file is left half written", async () => {
+    await withServer({}, async (server, ca) => {
+      const client = await open(server.port, ca);
+      try {
+        const local = join(server.root, "..", "aborted");
+        const stop = new AbortController();
+        let copies = 0;
+        await assert.rejects(
+          client.mirror("tree", local, {
+            parallel: 3,
+            signal: stop.signal,
+            onEvent: (event) => {
+              if (event.type === "copy" && ++copies === 2) stop.abort(new Error("enough"));
+            },
+          }),
+          /enough/,
+        );
+        const names = await readdir(local);
+        assert.ok(names.length < 24, names.join(" "));
+        assert.deepEqual(names.filter((name) => name.endsWith(".part")), []);
+        for (const name of names) {
+          const got = await readFile(join(local, name));
+          assert.ok(
+            Buffer.compare(got, await readFile(join(server.root, "tree", name))) === 0,
+            name,
+          );
+        }
+        // The client's own connection still works.
+        assert.equal((await client.list("tree")).length, 24);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+});
 
 describe("FTPS client mirror from a server whose listings are hostile", () => {
   for (const mlst of [true, false]) {
