@@ -1,4 +1,5 @@
-// `ftkit ftps ls|get|put|hash URL`: the FTPS client commands, and the FTP URLs they take.
+// `ftkit ftps ls|get|put|hash URL`: the FTPS client commands, the FTP URLs they take, and the
+// login they share with `ftkit ftps mirror`.
 
 import { currentRuntime } from "../io/runtime.ts";
 import process from "node:process";
@@ -12,7 +13,7 @@ import { unlessImplicit } from "./tls_probe.ts";
 import { bar, type CliOutput, delay, interruptedCode, untilAborted } from "./output.ts";
 
 /** What an FTP URL names. */
-interface FtpTarget {
+export interface FtpTarget {
   secure: "implicit" | "explicit" | false;
   host: string;
   port: number;
@@ -23,7 +24,7 @@ interface FtpTarget {
 
 /** Reads `ftps://` (implicit TLS), `ftpes://` (explicit) and `ftp://` (explicit with `tls`, else
  * plain) URLs. */
-function ftpTarget(text: string, tls: boolean): FtpTarget {
+export function ftpTarget(text: string, tls: boolean): FtpTarget {
   let url: URL;
   const schemes = "ftps://HOST/PATH, ftpes://HOST/PATH or ftp://HOST/PATH";
   try {
@@ -117,76 +118,11 @@ export async function ftpsCommand(
   if (checks.preserve && command === "get" && positionals[1] === "-") {
     throw new UsageError("--preserve needs a LOCAL file, not standard output");
   }
-  const user = text(values, "user");
-  if (user !== undefined) {
-    const at = user.indexOf(":");
-    target.user = at === -1 ? user : user.slice(0, at);
-    if (at !== -1) target.password = user.slice(at + 1);
-    else delete target.password;
-  }
-  const tlsMax = text(values, "tls-max");
-  if (tlsMax !== undefined && tlsMax !== "1.2" && tlsMax !== "1.3") {
-    throw new UsageError(`--tls-max takes 1.2 or 1.3, not '${tlsMax}'`);
-  }
-  const servername = text(values, "servername");
-  const caFile = text(values, "ca");
-  const certFile = text(values, "cert");
-  const keyFile = text(values, "key");
-  if (
-    target.secure === false &&
-    (caFile !== undefined || flag(values, "insecure") || tlsMax || servername !== undefined ||
-      certFile !== undefined || keyFile !== undefined)
-  ) {
-    throw new UsageError("TLS options need ftps://, ftpes:// or --tls");
-  }
-  if ((certFile === undefined) !== (keyFile === undefined)) {
-    throw new UsageError("--cert and --key go together");
-  }
-  // Explicit only: ALL_PROXY and ftp_proxy in the environment are not read.
-  const proxy = text(values, "proxy");
-  if (proxy !== undefined) {
-    try {
-      parseProxy(proxy);
-    } catch (error) {
-      throw new UsageError(`--proxy: ${(error as Error).message}`);
-    }
-  }
-  if (proxy !== undefined && flag(values, "active")) {
-    throw new UsageError("--active cannot go through --proxy (the server would connect back)");
-  }
-  const timeout = integer(values, "timeout");
-  const quiet = flag(values, "quiet");
-  // Absent for ls and hash, which do not take them.
-  const transfers = command === "get" || command === "put";
-  const attempts = transfers ? integer(values, "retry", { min: 1, max: 100 }) : undefined;
   if (checks.resume && command === "get" && positionals[1] === "-") {
     throw new UsageError("--continue needs a LOCAL file, not standard output");
   }
-  if (target.user === undefined) {
-    // No user named: the login .netrc gives the host, as curl and lftp take it.
-    const login = await findLogin(target.host);
-    if (login) {
-      target.user = login.login;
-      if (login.password !== undefined) target.password = login.password;
-    }
-  }
-  if (target.user !== undefined && target.password === undefined) {
-    // With a client certificate the server may log the user in without one (232).
-    const password = await findPassword(target.user, target.host, signal, certFile !== undefined);
-    if (password !== undefined) target.password = password;
-  }
-  context.secure = target.secure;
-  context.authority = urlAuthority(target.host, target.port);
-  const api = await ftpsApi();
-  const ca = caFile === undefined
-    ? undefined
-    : await reading(readFile(caFile, "utf8"), caFile, "--ca");
-  const cert = certFile === undefined
-    ? undefined
-    : await reading(readFile(certFile, "utf8"), certFile, "--cert");
-  const key = keyFile === undefined
-    ? undefined
-    : await reading(readFile(keyFile, "utf8"), keyFile, "--key");
+  const login = await ftpsLogin(target, values, signal, context);
+  const quiet = flag(values, "quiet");
   if (command === "put") await reading(stat(positionals[0]), positionals[0]);
   // A get writes its local file (unless to standard output), a put reads it.
   if (command === "put") {
@@ -196,38 +132,8 @@ export async function ftpsCommand(
     context.local = "write";
     context.localPath = positionals[1] ?? basename(target.path);
   }
-  const connecting = api.connectFtps(
-    {
-      host: target.host,
-      port: target.port,
-      secure: target.secure,
-      ...(target.user !== undefined ? { user: target.user } : {}),
-      ...(target.password !== undefined ? { password: target.password } : {}),
-      ...(ca !== undefined ? { ca } : {}),
-      ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
-      ...(proxy !== undefined ? { proxy } : {}),
-      ...(servername ? { servername } : {}),
-      ...(flag(values, "insecure") ? { rejectUnauthorized: false } : {}),
-      ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
-      ...(flag(values, "active") ? { passive: false } : {}),
-      ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
-      ...(attempts !== undefined ? { retry: { attempts } } : {}),
-    } as const,
-  );
   try {
-    // Ctrl-C while connecting or logging in stops the command there; a session that comes up
-    // later is closed.
-    // A plain greeting that does not come may be an implicit-TLS server waiting for a handshake
-    // (not asked through a proxy: the question would go to the server directly).
-    const greeted = target.secure === "implicit" || proxy !== undefined
-      ? connecting
-      : unlessImplicit(connecting, {
-        host: target.host,
-        port: target.port,
-        authority: context.authority,
-        timeoutMs: (timeout ?? 30) * 1000,
-      }, (late) => void late.close());
-    const client = await untilAborted(greeted, signal, (late) => void late.close());
+    const client = await login();
     const draw = output.progress && !quiet ? output.progress : undefined;
     try {
       if (command === "ls") {
@@ -271,6 +177,119 @@ interface Checks {
   readonly preserve: boolean;
   readonly verify: boolean;
   readonly resume: boolean;
+}
+
+/**
+ * Reads the login options of a client command (`--user`, the TLS options, `--cert`/`--key`,
+ * `--proxy`, `--timeout`, `--retry` where the command takes it), finds a missing user (.netrc)
+ * and password, reads the PEM files, and notes the server in `context`; returns what connects and
+ * logs in (a Ctrl-C on `signal` stops it there, and a session that comes up later is closed).
+ */
+export async function ftpsLogin(
+  target: FtpTarget,
+  values: ParsedArgs["values"],
+  signal: AbortSignal | undefined,
+  context: FailureContext,
+): Promise<() => Promise<FtpsClientLike>> {
+  const user = text(values, "user");
+  if (user !== undefined) {
+    const at = user.indexOf(":");
+    target.user = at === -1 ? user : user.slice(0, at);
+    if (at !== -1) target.password = user.slice(at + 1);
+    else delete target.password;
+  }
+  const tlsMax = text(values, "tls-max");
+  if (tlsMax !== undefined && tlsMax !== "1.2" && tlsMax !== "1.3") {
+    throw new UsageError(`--tls-max takes 1.2 or 1.3, not '${tlsMax}'`);
+  }
+  const servername = text(values, "servername");
+  const caFile = text(values, "ca");
+  const certFile = text(values, "cert");
+  const keyFile = text(values, "key");
+  if (
+    target.secure === false &&
+    (caFile !== undefined || flag(values, "insecure") || tlsMax || servername !== undefined ||
+      certFile !== undefined || keyFile !== undefined)
+  ) {
+    throw new UsageError("TLS options need ftps://, ftpes:// or --tls");
+  }
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError("--cert and --key go together");
+  }
+  // Explicit only: ALL_PROXY and ftp_proxy in the environment are not read.
+  const proxy = text(values, "proxy");
+  if (proxy !== undefined) {
+    try {
+      parseProxy(proxy);
+    } catch (error) {
+      throw new UsageError(`--proxy: ${(error as Error).message}`);
+    }
+  }
+  if (proxy !== undefined && flag(values, "active")) {
+    throw new UsageError("--active cannot go through --proxy (the server would connect back)");
+  }
+  const timeout = integer(values, "timeout");
+  // Absent for ls and hash, which do not take it.
+  const attempts = integer(values, "retry", { min: 1, max: 100 });
+  if (target.user === undefined) {
+    // No user named: the login .netrc gives the host, as curl and lftp take it.
+    const login = await findLogin(target.host);
+    if (login) {
+      target.user = login.login;
+      if (login.password !== undefined) target.password = login.password;
+    }
+  }
+  if (target.user !== undefined && target.password === undefined) {
+    // With a client certificate the server may log the user in without one (232).
+    const password = await findPassword(target.user, target.host, signal, certFile !== undefined);
+    if (password !== undefined) target.password = password;
+  }
+  context.secure = target.secure;
+  const authority = urlAuthority(target.host, target.port);
+  context.authority = authority;
+  const api = await ftpsApi();
+  const ca = caFile === undefined
+    ? undefined
+    : await reading(readFile(caFile, "utf8"), caFile, "--ca");
+  const cert = certFile === undefined
+    ? undefined
+    : await reading(readFile(certFile, "utf8"), certFile, "--cert");
+  const key = keyFile === undefined
+    ? undefined
+    : await reading(readFile(keyFile, "utf8"), keyFile, "--key");
+  return async () => {
+    const connecting = api.connectFtps(
+      {
+        host: target.host,
+        port: target.port,
+        secure: target.secure,
+        ...(target.user !== undefined ? { user: target.user } : {}),
+        ...(target.password !== undefined ? { password: target.password } : {}),
+        ...(ca !== undefined ? { ca } : {}),
+        ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
+        ...(proxy !== undefined ? { proxy } : {}),
+        ...(servername ? { servername } : {}),
+        ...(flag(values, "insecure") ? { rejectUnauthorized: false } : {}),
+        ...(tlsMax ? { maxVersion: tlsMax === "1.2" ? "TLSv1.2" : "TLSv1.3" } : {}),
+        ...(flag(values, "active") ? { passive: false } : {}),
+        ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+        ...(attempts !== undefined ? { retry: { attempts } } : {}),
+      } as const,
+    );
+    // Ctrl-C while connecting or logging in stops the command there; a session that comes up
+    // later is closed.
+    // A plain greeting that does not come may be an implicit-TLS server waiting for a handshake
+    // (not asked through a proxy: the question would go to the server directly).
+    const greeted = target.secure === "implicit" || proxy !== undefined
+      ? connecting
+      : unlessImplicit(connecting, {
+        host: target.host,
+        port: target.port,
+        authority,
+        timeoutMs: (timeout ?? 30) * 1000,
+      }, (late) => void late.close());
+    return await untilAborted(greeted, signal, (late) => void late.close());
+  };
 }
 
 /** HOST:PORT as a URL writes it (IPv6 bracketed). */

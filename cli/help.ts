@@ -431,6 +431,37 @@ export const COMMANDS: readonly CommandDoc[] = [
     ],
     examples: ["ftkit ftps hash ftpes://127.0.0.1:2121/boot.img --user fred --ca ca.pem"],
   },
+  {
+    name: "ftps mirror",
+    operands: "SOURCE DESTINATION",
+    summary: "mirror a directory tree between an FTP(S) server and a local directory",
+    description: [
+      "One of SOURCE and DESTINATION is a URL (the server's directory), the other a local",
+      "directory: URL first downloads, URL last uploads. A file is copied when missing, of",
+      "another size, or newer at the source (MLSD times, else MDTM); downloads are written aside,",
+      "renamed into place and given the server's time. Symbolic links are skipped and reported.",
+      'Names a server lists with "/", "\\", control characters, "." or ".." are refused.',
+      "Prints each step, then a summary; exits 1 when any file failed. GLOB: *, ?, **, [a-z];",
+      'without "/" it matches a name at any depth, with "/" the path from the top.',
+      ...ftpsUrl,
+    ],
+    options: [
+      ...ftpsClient,
+      { name: "delete", help: "remove what the source does not have (excluded entries stay)" },
+      { name: "dry-run", help: "only print what would be done" },
+      { name: "only-newer", help: "copy only files missing or newer at the source" },
+      { name: "include", value: "GLOB", multiple: true, help: "take only matching files" },
+      { name: "exclude", value: "GLOB", multiple: true, help: "leave matching files and dirs out" },
+      { name: "parallel", value: "N", help: "move N files at once, 1-16 connections (default 1)" },
+      verify,
+      ftpsRetry,
+      quiet,
+    ],
+    examples: [
+      "ftkit ftps mirror ftpes://127.0.0.1:2121/boot ./boot --user fred --ca ca.pem --parallel 4",
+      "ftkit ftps mirror ./site ftpes://127.0.0.1:2121/www --user fred --ca ca.pem --delete",
+    ],
+  },
 ];
 
 /** The commands that group subcommands. */
@@ -438,7 +469,7 @@ export const GROUPS: readonly GroupDoc[] = [
   { name: "tftp", summary: "serve, get and put files over TFTP; decode and encode datagrams" },
   {
     name: "ftps",
-    summary: "serve, list, get, put and checksum files over FTPS; hash passwords",
+    summary: "serve, list, get, put, mirror and checksum files over FTPS; hash passwords",
   },
 ];
 

@@ -16,6 +16,7 @@ import {
 } from "./args.ts";
 import { classify, Exit, type FailureContext } from "./errors.ts";
 import { ftpsCommand } from "./ftps.ts";
+import { ftpsMirror } from "./ftps_mirror.ts";
 import { ftpsPasswd } from "./ftps_passwd.ts";
 import { ftpsServe } from "./ftps_serve.ts";
 import {
@@ -63,6 +64,7 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   "ftps put": (args, output, signal, context) => ftpsCommand("put", args, output, signal, context),
   "ftps hash": (args, output, signal, context) =>
     ftpsCommand("hash", args, output, signal, context),
+  "ftps mirror": ftpsMirror,
 };
 
 /** What the arguments ask for. */

@@ -9,7 +9,7 @@
  */
 
 import { type FtpReply, ftpReplyText, parseFtpNumber } from "../codec/mod.ts";
-import type { FileHandle } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { createDigest, type Digest, type DigestAlgorithm } from "../io/digest.ts";
 import {
   FtpChecksumError,
@@ -18,6 +18,7 @@ import {
   FtpUnsupportedError,
 } from "./checksum_error.ts";
 import type { UploadSource } from "./_client_transfer.ts";
+import type { UploadFrom } from "./_client_resume.ts";
 import { FtpReplyError } from "./reply_error.ts";
 
 /** What ftkit knows of each algorithm: its local digest, its length in hex, its X command. */
@@ -421,4 +422,61 @@ export async function compareHash(
   const local = check.digest.hex();
   const remote = await remoteHash(peer, path, check.algorithm);
   if (remote !== local) throw new FtpChecksumError(path, check.algorithm, local, remote);
+}
+
+/**
+ * With `check`, compares the whole local file at `localPath` with the server's digest of `path`.
+ *
+ * @param peer The server.
+ * @param path The remote file.
+ * @param localPath The local file.
+ * @param check The algorithm (its digest is not used: the file is read whole).
+ * @throws {FtpChecksumError} When they differ.
+ */
+export async function compareLocalFile(
+  peer: HashPeer,
+  path: string,
+  localPath: string,
+  check: VerifyCheck | undefined,
+): Promise<void> {
+  if (!check) return;
+  const whole = await open(localPath, "r");
+  try {
+    const digest = await fileDigest(whole, check.algorithm);
+    await compareHash(peer, path, { algorithm: check.algorithm, digest });
+  } finally {
+    await whole.close();
+  }
+}
+
+/**
+ * An upload's sources, digested for `check`: bytes and text at once, a stream as it goes (sent
+ * once: never again once read from).
+ *
+ * @param data What the upload sends.
+ * @param from Its sources by position.
+ * @param check The check, when `verify` is on.
+ * @returns The sources, and the check with the digest of what went.
+ */
+export function digestedUpload(
+  data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+  from: UploadFrom,
+  check: VerifyCheck | undefined,
+): { from: UploadFrom; check: () => VerifyCheck } {
+  if (!check) return { from, check: () => check! };
+  if (typeof data === "string" || data instanceof Uint8Array) {
+    check.digest.update(typeof data === "string" ? new TextEncoder().encode(data) : data);
+    return { from, check: () => check };
+  }
+  let sent: (() => Digest) | undefined;
+  return {
+    from: (position) => {
+      const source = from(position);
+      if (!source) return undefined;
+      const digested = digestedSource(source, check.algorithm);
+      sent = digested.digest;
+      return digested.source;
+    },
+    check: () => (sent ? { ...check, digest: sent() } : check),
+  };
 }

@@ -27,6 +27,7 @@ import {
   uploadSource,
 } from "./_client_transfer.ts";
 import { openPartialFile, type PartialFile } from "../io/partial_file.ts";
+import { open } from "node:fs/promises";
 import type { FtpTransferRequest } from "./client_session.ts";
 
 /** Waits `ms`, or rejects with the signal's reason once it aborts. */
@@ -330,5 +331,42 @@ export async function intoPartialFile(
   } catch (error) {
     await part.keep();
     throw error;
+  }
+}
+
+/**
+ * A download continued in place from byte `offset` of `localPath` (which is cut there first):
+ * what arrived before stays, to continue again after a failure.
+ *
+ * @param localPath The local file.
+ * @param offset Where the download goes on.
+ * @param download Runs the download into the stream given.
+ */
+export async function intoFileAt(
+  localPath: string,
+  offset: number,
+  download: (destination: WritableStream<Uint8Array>) => Promise<void>,
+): Promise<void> {
+  const file = await open(localPath, "r+");
+  let closed = false;
+  let position = offset;
+  const destination = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      for (let at = 0; at < chunk.length;) {
+        const { bytesWritten } = await file.write(chunk, at, chunk.length - at, position);
+        at += bytesWritten;
+        position += bytesWritten;
+      }
+    },
+    async close() {
+      closed = true;
+      await file.close();
+    },
+  });
+  try {
+    await file.truncate(offset);
+    await download(destination);
+  } finally {
+    if (!closed) await file.close().catch(() => {});
   }
 }

@@ -19,23 +19,22 @@ import {
 } from "../codec/mod.ts";
 import { open, utimes } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
-import type { Digest } from "../io/digest.ts";
 import { type ClientControl, openClientControl } from "./_client_control.ts";
 import { activeRefusalFor, parseProxy } from "./_client_proxy.ts";
 import {
   compareHash,
-  digestedSource,
-  fileDigest,
+  compareLocalFile,
+  digestedUpload,
   type HashPeer,
   isHashAlgorithm,
   remoteHash,
-  type VerifyCheck,
   verifying,
 } from "./_client_hash.ts";
 import { listingEntries } from "./_client_listing.ts";
 import { checkTime, setRemoteTime } from "./_client_times.ts";
 import { fileSource, type TransferReport, Transfers } from "./_client_transfer.ts";
 import {
+  intoFileAt,
   intoPartialFile,
   resumableDownload,
   resumableUpload,
@@ -54,6 +53,16 @@ import type {
   FtpsTransferInfo,
   FtpsTransferOptions,
 } from "./client_options.ts";
+import type {
+  FtpsMirrorOptions,
+  FtpsMirrorResult,
+  FtpsRemoveDirOptions,
+  FtpsTreeOptions,
+  FtpsWalkEntry,
+  FtpsWalkOptions,
+} from "./mirror.ts";
+import { makeDirs, removeRemoteTree, walkRemote } from "./_client_tree.ts";
+import { mirrorTree } from "./_client_mirror.ts";
 
 export type {
   FtpsClientOptions,
@@ -112,7 +121,7 @@ export class FtpsClient {
     const proxy = options.proxy === undefined ? undefined : parseProxy(options.proxy);
     if (proxy && options.passive === false) throw new Error(activeRefusalFor(proxy));
     const control = await retrying(options.retry, undefined, () => openClientControl(options));
-    return new FtpsClient(control, options);
+    return new FtpsClient(control, { ...options });
   }
 
   /** The server's features (FEAT), upper-case names to parameters. */
@@ -230,25 +239,13 @@ export class FtpsClient {
   ): Promise<void> {
     if (options.modified) checkTime(options.modified);
     const check = verifying(this.#control.features, path, options);
-    let from = uploadFrom(data, options.offset ?? 0);
-    let sent: (() => Digest) | undefined;
-    if (check && (typeof data === "string" || data instanceof Uint8Array)) {
-      check.digest.update(typeof data === "string" ? new TextEncoder().encode(data) : data);
-    } else if (check) {
-      // A stream goes once (never again once read from): hashed as it goes.
-      const once = from;
-      from = (position) => {
-        const source = once(position);
-        if (!source) return undefined;
-        const digested = digestedSource(source, check.algorithm);
-        sent = digested.digest;
-        return digested.source;
-      };
-    }
-    await this.#upload(request(options.append ? "APPE" : "STOR", path, options), options, from);
-    if (check) {
-      await compareHash(this.#peer, path, sent ? { ...check, digest: sent() } : check);
-    }
+    const upload = digestedUpload(data, uploadFrom(data, options.offset ?? 0), check);
+    await this.#upload(
+      request(options.append ? "APPE" : "STOR", path, options),
+      options,
+      upload.from,
+    );
+    if (check) await compareHash(this.#peer, path, upload.check());
     if (options.modified) await this.setModified(path, options.modified);
   }
 
@@ -313,7 +310,7 @@ export class FtpsClient {
         download,
         async (part) => {
           try {
-            await this.#checkLocal(path, part.partialPath, check);
+            await compareLocalFile(this.#peer, path, part.partialPath, check);
           } catch (error) {
             // Not a part of the file: the next call starts over.
             if (error instanceof FtpChecksumError) await part.truncate();
@@ -347,46 +344,13 @@ export class FtpsClient {
       return;
     }
     // Continued in place: what arrived before stays, to continue again after a failure.
-    const file = await open(localPath, "r+");
-    let closed = false;
-    let position = offset;
-    const destination = new WritableStream<Uint8Array>({
-      async write(chunk) {
-        for (let at = 0; at < chunk.length;) {
-          const { bytesWritten } = await file.write(chunk, at, chunk.length - at, position);
-          at += bytesWritten;
-          position += bytesWritten;
-        }
-      },
-      async close() {
-        closed = true;
-        await file.close();
-      },
-    });
-    try {
-      await file.truncate(offset);
-      await this.getTo(path, destination, { ...options, verify: false });
-    } finally {
-      if (!closed) await file.close().catch(() => {});
-    }
-    await this.#checkLocal(path, localPath, check);
+    await intoFileAt(
+      localPath,
+      offset,
+      (destination) => this.getTo(path, destination, { ...options, verify: false }),
+    );
+    await compareLocalFile(this.#peer, path, localPath, check);
     if (modified) await utimes(localPath, modified, modified);
-  }
-
-  /** With `check`, compares the whole local file with the server's digest of `path`. */
-  async #checkLocal(
-    path: string,
-    localPath: string,
-    check: VerifyCheck | undefined,
-  ): Promise<void> {
-    if (!check) return;
-    const whole = await open(localPath, "r");
-    try {
-      const digest = await fileDigest(whole, check.algorithm);
-      await compareHash(this.#peer, path, { algorithm: check.algorithm, digest });
-    } finally {
-      await whole.close();
-    }
   }
 
   /**
@@ -444,10 +408,7 @@ export class FtpsClient {
           (position) => fileSource(file, position + shift),
         );
       }
-      if (check) {
-        const digest = await fileDigest(file, check.algorithm);
-        await compareHash(this.#peer, path, { algorithm: check.algorithm, digest });
-      }
+      await compareLocalFile(this.#peer, path, localPath, check);
       if (modified) await this.setModified(path, modified);
     } finally {
       await file.close();
@@ -535,25 +496,7 @@ export class FtpsClient {
       await this.raw("MKD", path);
       return;
     }
-    await this.#retrying(() => this.#mkdirs(path));
-  }
-
-  /** MKD for each missing directory of `path`. */
-  async #mkdirs(path: string): Promise<void> {
-    const parts = path.split("/");
-    for (let i = 1; i <= parts.length; i++) {
-      const prefix = parts.slice(0, i).join("/");
-      if (prefix === "" || parts[i - 1] === "") continue;
-      try {
-        await this.#raw("MKD", prefix);
-      } catch (error) {
-        // 550 for one that exists: check that it is a directory.
-        if (!(error instanceof FtpReplyError) || error.code !== 550) throw error;
-        const here = parseFtpPath(ftpReplyText(await this.#raw("PWD")));
-        await this.#raw("CWD", prefix);
-        await this.#raw("CWD", here);
-      }
-    }
+    await this.#retrying(() => makeDirs((verb, argument) => this.#raw(verb, argument), path));
   }
 
   /**
@@ -566,13 +509,108 @@ export class FtpsClient {
   }
 
   /**
-   * Removes an empty directory (RMD).
+   * Removes an empty directory (RMD); with `recursive`, everything under it first, depth first
+   * (DELE for files and links, never followed; then RMD), the first failure stopping it.
    *
    * @param path The directory.
+   * @param options `recursive`, the walk's bounds, an abort signal.
    */
-  async removeDir(path: string): Promise<void> {
+  async removeDir(path: string, options: FtpsRemoveDirOptions = {}): Promise<void> {
+    if (options.recursive) return await removeRemoteTree(this, path, options);
     await this.raw("RMD", path);
   }
+
+  /**
+   * Walks a directory tree, parents before what they hold: MLSD where the server has it, else
+   * LIST. Links are reported, never followed; names with "/", "\\", control characters, "." or
+   * ".." are refused (`onRefused`); depth and entries are bounded.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const entry of client.walk("pub")) console.log(entry.type, entry.path);
+   * ```
+   *
+   * @param path The directory.
+   * @param options Bounds, what to enter, where refusals and failures go, an abort signal.
+   * @returns The entries, with their paths from `path`.
+   */
+  walk(path: string, options: FtpsWalkOptions = {}): AsyncGenerator<FtpsWalkEntry> {
+    return walkRemote(this, path, options);
+  }
+
+  /**
+   * Makes `destination` a copy of `source`, one a server directory and the other a local one
+   * (`direction`, default `"download"`), like lftp's `mirror`: a file is copied when missing,
+   * of another size, or newer at the source; with `delete`, what the source lacks is removed;
+   * `dryRun` only reports. `parallel` connections move files at once.
+   *
+   * @example
+   * ```ts ignore
+   * const result = await client.mirror("pub/boot", "./boot", { parallel: 4, delete: true });
+   * console.log(result.copied.length, result.bytes, result.errors);
+   * ```
+   *
+   * @param source The source directory.
+   * @param destination The destination directory (made when missing).
+   * @param options Direction, filters, deletion, dry run, parallel connections, per-file options.
+   * @returns What was done; one file's failure is in `errors` and does not stop the others.
+   */
+  mirror(
+    source: string,
+    destination: string,
+    options: FtpsMirrorOptions = {},
+  ): Promise<FtpsMirrorResult> {
+    return mirrorTree({ client: this, connect: this.#more, source, destination, options });
+  }
+
+  /**
+   * Downloads a directory tree into a local directory, every file (see {@linkcode mirror}).
+   *
+   * @param path The server's directory.
+   * @param localDir The local directory (made when missing).
+   * @param options Filters, parallel connections, per-file options, an abort signal.
+   * @returns What was done.
+   */
+  downloadDir(
+    path: string,
+    localDir: string,
+    options: FtpsTreeOptions = {},
+  ): Promise<FtpsMirrorResult> {
+    return mirrorTree({
+      client: this,
+      connect: this.#more,
+      source: path,
+      destination: localDir,
+      options: { ...options, direction: "download" },
+      everything: true,
+    });
+  }
+
+  /**
+   * Uploads a local directory tree, every file (see {@linkcode mirror}).
+   *
+   * @param localDir The local directory.
+   * @param path The server's directory (made when missing).
+   * @param options Filters, links, parallel connections, per-file options, an abort signal.
+   * @returns What was done.
+   */
+  uploadDir(
+    localDir: string,
+    path: string,
+    options: FtpsTreeOptions = {},
+  ): Promise<FtpsMirrorResult> {
+    return mirrorTree({
+      client: this,
+      connect: this.#more,
+      source: localDir,
+      destination: path,
+      options: { ...options, direction: "upload" },
+      everything: true,
+    });
+  }
+
+  // One more connection to the same server, for a pool.
+  #more = (): Promise<FtpsClient> => FtpsClient.connect(this.#options);
 
   /**
    * Renames (RNFR, RNTO).

@@ -29,6 +29,7 @@ export * from "./checksum_error.ts";
 export * from "./transport.ts";
 export * from "./client.ts";
 export { type FtpsRetryOptions, isRetryableFtpsError } from "./client_retry.ts";
+export * from "./mirror.ts";
 export * from "./certificate.ts";
 export * from "./password_hash.ts";
 export * from "./server.ts";

@@ -69,6 +69,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "ftps/client_hash_test",
   "ftps/client_retry_test",
   "ftps/client_session_test",
+  "ftps/glob_test",
   "ftps/server_session_commands_test",
   "ftps/server_session_data_test",
   "ftps/server_session_test",

@@ -256,7 +256,11 @@ describe(
           [["ftps", "ls", "ftp://localhost/", "--ca", ca], /TLS options need/],
           [["ftps", "get", "ftp://localhost/dir/", "--tls"], /needs a file/],
           [["ftps", "put", "ftp://localhost/x"], /LOCAL file and a URL/],
-          [["ftps", "mirror", "ftp://localhost/"], /unknown command 'mirror' for 'ftps'/],
+          [["ftps", "sync", "ftp://localhost/"], /unknown command 'sync' for 'ftps'/],
+          [["ftps", "mirror", "ftp://localhost/"], /takes a SOURCE and a DESTINATION/],
+          [["ftps", "mirror", "./a", "./b"], /needs one URL/],
+          [["ftps", "mirror", "ftp://localhost/a", "ftp://localhost/b"], /needs one URL/],
+          [["ftps", "mirror", "ftp://localhost/", "./b", "--parallel", "17"], /--parallel/],
         ] as const
       ) {
         const outcome = await cli(...args);
