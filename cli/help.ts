@@ -100,12 +100,10 @@ const ftpsRetry: OptionDoc = {
 
 const ftpsUrl = [
   "URL: ftps://[USER[:PASS]@]HOST[:PORT]/PATH is implicit TLS (port 990); ftpes://... and",
-  "ftp://... --tls are explicit TLS (AUTH TLS, port 21); ftp:// alone is plain FTP. Without a",
-  "user the login is the one ~/.netrc ($NETRC) gives the host (machine HOST login NAME, else",
-  "default), else anonymous. A user without a password takes it from FTKIT_PASSWORD, then",
-  "~/.netrc (machine, login, password; or default), then a prompt on a terminal (none with",
-  "--cert: the certificate may log the user in). --proxy carries the control and passive data",
-  "connections (not --active); ALL_PROXY and ftp_proxy are not read.",
+  "ftp://... --tls explicit TLS (AUTH TLS, port 21); ftp:// alone plain FTP. No user: the login",
+  "~/.netrc ($NETRC) gives the host, else anonymous. No password: FTKIT_PASSWORD, ~/.netrc,",
+  "then a prompt (none with --cert: the certificate may log in). --proxy carries the control",
+  "and passive data connections (not --active); ALL_PROXY and ftp_proxy are not read.",
 ];
 
 const serverTls: readonly OptionDoc[] = [
@@ -436,13 +434,12 @@ export const COMMANDS: readonly CommandDoc[] = [
     operands: "SOURCE DESTINATION",
     summary: "mirror a directory tree between an FTP(S) server and a local directory",
     description: [
-      "One of SOURCE and DESTINATION is a URL (the server's directory), the other a local",
-      "directory: URL first downloads, URL last uploads. A file is copied when missing, of",
-      "another size, or newer at the source (MLSD times, else MDTM); downloads are written aside,",
-      "renamed into place and given the server's time. Symbolic links are skipped and reported.",
-      'Names a server lists with "/", "\\", control characters, "." or ".." are refused.',
-      "Prints each step, then a summary; exits 1 when any file failed. GLOB: *, ?, **, [a-z];",
-      'without "/" it matches a name at any depth, with "/" the path from the top.',
+      "SOURCE or DESTINATION is a URL (the server's directory), the other a local directory: URL",
+      "first downloads, URL last uploads. A file is copied when missing, of another size, or newer",
+      "at the source (MLSD times, else MDTM); downloads are renamed into place when whole and get",
+      'the server\'s time. Links are skipped; names with "/", "\\", control bytes, "." or ".." are',
+      "refused. Each step is printed, then a summary; exit 1 when a file failed. GLOB: *, ?, **,",
+      '[a-z]; without "/" it matches a name at any depth, with "/" the path from the top.',
       ...ftpsUrl,
     ],
     options: [
