@@ -325,12 +325,28 @@ class DataJob implements DataWork {
         "The data connection",
         (late) => late.close(),
       );
-      if (this.dropped || control.closed) return this.#release();
+      if (this.dropped || control.closed) {
+        this.#release();
+        return this.#stoppedEarly(id);
+      }
       control.session.dataConnected(now(), id);
     } catch (error) {
-      if (this.dropped || control.closed) return;
+      if (this.dropped || control.closed) return this.#stoppedEarly(id, error as Error);
       control.session.dataFailed(now(), id, error as Error);
     }
+    control.pump();
+  }
+
+  /**
+   * The data connection (or listener) came, or failed, after the transfer was stopped (ABOR
+   * asked) but before its command went out: the machine ends such a transfer at its next step,
+   * so it is told of this one (else the operation would wait for it forever).
+   */
+  #stoppedEarly(id: number, error?: Error): void {
+    const control = this.#transfers.control;
+    if (this.#ended || control.closed) return;
+    if (error) control.session.dataFailed(now(), id, error);
+    else control.session.dataConnected(now(), id);
     control.pump();
   }
 
@@ -340,10 +356,15 @@ class DataJob implements DataWork {
     try {
       const host = control.socket.localAddress;
       this.#listener = await control.transport.listen(host, control.sessions);
-      if (this.dropped || control.closed) return this.#closeListener();
+      if (this.dropped || control.closed) {
+        this.#closeListener();
+        if (this.#ended || control.closed) return;
+        control.session.dataListening(now(), id, { host, port: 0 });
+        return control.pump();
+      }
       control.session.dataListening(now(), id, { host, port: this.#listener.port });
     } catch (error) {
-      if (this.dropped || control.closed) return;
+      if (this.dropped || control.closed) return this.#stoppedEarly(id, error as Error);
       control.session.dataFailed(now(), id, error as Error);
     }
     control.pump();

@@ -14,6 +14,7 @@ import { connectFtps, type FtpsClient, serveFtps } from "../ftps/_connect.ts";
 import { hostileFtp } from "../ftps/_hostile_ftp.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
 import { runtime } from "../_runtime.ts";
+import { within } from "../_wait.ts";
 import {
   chownFtp,
   FIXTURES,
@@ -410,6 +411,27 @@ describe("FTPS client mirror's connection pool, against ftkit's own server", () 
         assert.equal(result.warnings.length, 2, result.warnings.join("\n"));
         assert.match(result.warnings[0], /could not be opened .*going on with fewer/);
         assertSameTree(await treeOf(local), await treeOf(join(server.root, "tree")));
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  test("a transfer aborted while its data connection opens ends, every time", async () => {
+    await withServer({}, async (server, ca) => {
+      const client = await open(server.port, ca);
+      try {
+        // Aborts from the same tick to a few ms in: some land while the data connection is
+        // being made, before RETR went out (that transfer used to wait forever).
+        for (let round = 0; round < 60; round++) {
+          const stop = new AbortController();
+          const getting = client.getFile("tree/f0.bin", join(server.root, "..", "f0.bin"), {
+            signal: stop.signal,
+          });
+          setTimeout(() => stop.abort(new Error("stop")), round % 6);
+          await within(getting.catch(() => {}), `round ${round}'s transfer to end`);
+        }
+        assert.equal((await client.list("tree")).length, 24);
       } finally {
         await client.close();
       }
