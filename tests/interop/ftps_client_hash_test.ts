@@ -132,6 +132,36 @@ function checkedTransfers(
     assert.equal(fetched.mtime.toISOString(), served.toISOString());
     assert.equal(fetched.atime.toISOString(), served.toISOString());
   });
+
+  test("verify with resume: the whole partial file is compared; one that differs is emptied", async () => {
+    const { remote, local } = dirs();
+    await using client = await connect();
+    const target = join(local, "resumed.bin");
+    await writeFile(`${target}.ftkit-part`, DATA.subarray(0, 5000));
+    await client.getFile(`${remote}/data.bin`, target, { resume: true, verify: true });
+    assert.equal(Buffer.compare(await readFile(target), DATA), 0);
+    // A partial file that is not the file's start: the rest comes, the whole differs.
+    const bad = join(local, "resumed-bad.bin");
+    const wrong = DATA.slice(0, 5000);
+    wrong[10] ^= 0xff;
+    await writeFile(`${bad}.ftkit-part`, wrong);
+    await assert.rejects(
+      client.getFile(`${remote}/data.bin`, bad, { resume: true, verify: true }),
+      FtpChecksumError,
+    );
+    await assert.rejects(stat(bad), { code: "ENOENT" });
+    assert.equal((await stat(`${bad}.ftkit-part`)).size, 0);
+  });
+
+  test("mirror: verify reaches every file it copies", async () => {
+    const { remote, local } = dirs();
+    await using client = await connect();
+    const into = join(local, "mirrored");
+    const result = await client.mirror(remote, into, { transfer: { verify: true } });
+    assert.deepEqual(result.errors, []);
+    assert.ok(result.copied.includes("data.bin"), JSON.stringify(result.copied));
+    assert.equal(Buffer.compare(await readFile(join(into, "data.bin")), DATA), 0);
+  });
 }
 
 /** A storage whose first read of each file it was given flips a byte, and whose writes flip one:
@@ -509,6 +539,16 @@ describe("FTPS client kept times against vsftpd (no MFMT, no checksums)", {
     await assert.rejects(client.hash("pub/data.bin"), unsupported);
     await assert.rejects(client.hash("pub/data.bin", "CRC32"), unsupported);
     await assert.rejects(client.get("pub/data.bin", { verify: true }), unsupported);
+  });
+
+  test("mirror with verify: each file fails clearly, none is written", async () => {
+    await using client = await connect();
+    const into = join(dir.path, "local", "unverified");
+    const result = await client.mirror("pub", into, { transfer: { verify: true } });
+    assert.deepEqual(result.copied, []);
+    assert.ok(result.errors.length >= 1);
+    for (const error of result.errors) assert.match(error.message, /Cannot verify/);
+    await assert.rejects(stat(join(into, "data.bin")), { code: "ENOENT" });
   });
 });
 
