@@ -24,6 +24,7 @@ import type {
   FtpsWalkOptions,
 } from "./mirror.ts";
 import { FtpReplyError } from "./reply_error.ts";
+import { FtpUnsupportedError } from "./checksum_error.ts";
 import { pathFilter } from "./_glob.ts";
 import { localPath, remotePath, walkLocal, walkRemote } from "./_client_tree.ts";
 import { checkParallel, runOnPool } from "./_client_pool.ts";
@@ -263,6 +264,19 @@ export async function mirrorTree(request: MirrorRequest): Promise<FtpsMirrorResu
     }
   }
 
+  // Uploads give the server's file the local time, as downloads take the server's (so that the
+  // next run finds them up to date): MFMT, SITE UTIME or MDTM (FtpsClient.setModified); a server
+  // with none of these is said once, and its files keep the time of their upload.
+  let setsTimes = true;
+  const keepTime = async (connection: FtpsClient, remote: string, time: Date) => {
+    try {
+      await connection.setModified(remote, time);
+    } catch (error) {
+      if (!(error instanceof FtpUnsupportedError) && !(error instanceof FtpReplyError)) throw error;
+      if (error instanceof FtpUnsupportedError) setsTimes = false;
+      result.warnings.push(`${remote}: its time was not set: ${messageOf(error)}`);
+    }
+  };
   const copyFile = async (connection: FtpsClient, job: FileJob) => {
     const { path } = job;
     const remote = remotePath(remoteTop, path);
@@ -294,6 +308,7 @@ export async function mirrorTree(request: MirrorRequest): Promise<FtpsMirrorResu
     const transfer = { ...options.transfer, ...(signal ? { signal } : {}) };
     if (upload) {
       await connection.putFile(localPath(localTop, path), remote, transfer);
+      if (sourceTime && setsTimes) await keepTime(connection, remote, sourceTime);
     } else {
       const target = localPath(localTop, path);
       // Checked again just before: a link planted since the walk is not written through.

@@ -7,7 +7,16 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
+import {
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { runCli } from "../../cli.ts";
 import { connectFtps, type FtpsClient, serveFtps } from "../ftps/_connect.ts";
@@ -67,8 +76,15 @@ async function makeTree(root: string): Promise<void> {
   await writeFile(join(root, "docs", "readme.md"), "# readme\n");
   await writeFile(join(root, "docs", "trace.log"), "log\n");
   for (let i = 0; i < 6; i++) await writeFile(join(root, "docs", `n${i}.txt`), `note ${i}\n`);
+  // Dated long ago: a kept time is told from the time of an upload.
+  for (const file of ["a.txt", "Grüße/ä b.txt", "Grüße/tief/noch tiefer/z.bin"]) {
+    await utimes(join(root, file), TREE_TIME, TREE_TIME);
+  }
   await symlink("a.txt", join(root, "link.txt"));
 }
+
+/** The time some of the source tree's files have. */
+const TREE_TIME = new Date("2020-02-03T04:05:06Z");
 
 /** The bytes of a tree's files. */
 function bytesIn(tree: Map<string, Uint8Array | "dir">): number {
@@ -150,6 +166,16 @@ for (const { name, peer } of servers) {
         assert.equal(up.copied.length, 12);
         assert.equal(up.bytes, bytesIn(await expectedTree(source)));
         assertSameTree(await treeOf(join(pub, "tree")), await expectedTree(source));
+        // Times kept: the server's files have the local files' times (MFMT on ProFTPD, MDTM
+        // <time> <path> on vsftpd), to the second.
+        assert.deepEqual(up.warnings, []);
+        for (const file of ["a.txt", "Grüße/ä b.txt", "Grüße/tief/noch tiefer/z.bin"]) {
+          const [here, there] = [
+            await stat(join(source, file)),
+            await stat(join(pub, "tree", file)),
+          ];
+          assert.equal(Math.floor(there.mtimeMs / 1000), Math.floor(here.mtimeMs / 1000), file);
+        }
         const again = await client.mirror(source, "pub/tree", { direction: "upload" });
         assert.deepEqual([again.copied, again.created, again.errors], [[], [], []]);
 
