@@ -3,9 +3,11 @@
 // bytes, and cuts once a set number of data bytes went through, or when told: the whole session
 // (every connection reset where the runtime can, else closed), or the data connections alone
 // (the server's side reset; the client's side left open and silent, as a NAT that dropped its
-// state: the client's idle timeout notices. Closing the client's side with a FIN could end a
-// download that the server has answered 226 for at a byte the client would take for the last:
-// a TLS stream cut without close_notify, which node:tls cannot tell from its end).
+// state: the client's idle timeout notices). Or it ends a data connection toward the client with
+// a clean FIN after a set number of bytes from the server (`finAfter`), while it reads the rest
+// the server sends to its end, so that the server completes and answers 226: a TLS stream cut
+// without close_notify (RFC 8446 section 6.1's truncation), which the client must not take for
+// the whole download.
 //
 // Design. Under TLS the proxy cannot read or rewrite a 227/229 reply, and need not: ftkit's
 // client always opens a passive data connection to the address its control connection reached
@@ -41,6 +43,13 @@ export interface CuttingProxy {
    * (`"data"`), or the control connections too (`"session"`).
    */
   cutAfter(bytes: number, scope: "data" | "session"): void;
+  /**
+   * Once: after `bytes` more bytes from the server on a data connection, ends that connection's
+   * client side with a FIN (no reset, no close_notify), and reads what else the server sends to
+   * its end, dropping it; what the client sends still reaches the server, and the client's close
+   * ends the server's side with a FIN.
+   */
+  finAfter(bytes: number): void;
   /** Cuts every connection now. */
   cutAll(): void;
   /** Stops listening and closes every connection. */
@@ -87,6 +96,10 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
   let cuts = 0;
   let dataBytes = 0;
   let armed: { at: number; scope: "data" | "session" } | undefined;
+  /** Server bytes on data connections until a FIN toward the client (`finAfter`). */
+  let finIn: number | undefined;
+  /** Client sides ended by `finAfter`: their server sides are read to their end. */
+  const finned = new WeakSet<Socket>();
 
   const cutNow = (scope: "data" | "session") => {
     armed = undefined;
@@ -105,7 +118,21 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     clients.add(client);
     client.pause();
     const onData = (from: Socket, to: Socket) => (chunk: Uint8Array) => {
-      if (silent.has(from) || silent.has(to)) return;
+      // A finned client gets nothing more; what it sends (its close_notify) still goes through.
+      if (silent.has(from) || silent.has(to) || finned.has(to)) return;
+      if (isData && finIn !== undefined && to === client) {
+        if (chunk.length >= finIn) {
+          // The client gets the bytes up to the mark, then a FIN; the server is read on.
+          const last = chunk.subarray(0, finIn);
+          finIn = undefined;
+          cuts++;
+          dataBytes += last.length;
+          finned.add(client);
+          client.end(last);
+          return;
+        }
+        finIn -= chunk.length;
+      }
       if (isData) {
         dataBytes += chunk.length;
         if (armed && dataBytes >= armed.at) {
@@ -121,19 +148,29 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     };
     const end = () => {
       if (!silent.has(client)) client.destroy();
-      server.destroy();
+      if (!finned.has(client)) server.destroy();
     };
     client.on("data", onData(client, server));
     server.on("data", onData(server, client));
     client.on("end", () => server.end());
-    server.on("end", () => silent.has(client) || client.end());
+    server.on("end", () => {
+      // A finned connection's server side ends once the server is done.
+      if (finned.has(client)) server.end();
+      else if (!silent.has(client)) client.end();
+    });
     client.on("error", end);
     server.on("error", end);
     const forget = (socket: Socket) => {
       const at = kind.indexOf(socket);
       if (at !== -1) kind.splice(at, 1);
     };
-    client.on("close", () => (forget(client), silent.delete(client), server.destroy()));
+    client.on("close", () => {
+      forget(client);
+      silent.delete(client);
+      // A finned connection's server side is ended, never reset: the server completes.
+      if (finned.has(client)) server.end();
+      else server.destroy();
+    });
     server.on("close", () => (forget(server), silent.has(client) || client.destroy()));
     server.connect(port, "127.0.0.1", () => client.resume());
   };
@@ -193,11 +230,15 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     cutAfter(bytes, scope) {
       armed = { at: dataBytes + bytes, scope };
     },
+    finAfter(bytes) {
+      finIn = bytes;
+    },
     cutAll() {
       cutNow("session");
     },
     async close() {
       armed = undefined;
+      finIn = undefined;
       for (const socket of [...data.splice(0), ...control.splice(0), ...silent]) socket.destroy();
       silent.clear();
       await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
