@@ -47,9 +47,12 @@ export interface CuttingProxy {
    * Once: after `bytes` more bytes from the server on a data connection, ends that connection's
    * client side with a FIN (no reset, no close_notify), and reads what else the server sends to
    * its end, dropping it; what the client sends still reaches the server, and the client's close
-   * ends the server's side with a FIN.
+   * ends the server's side with a FIN. With `holdClient`, what the client sends and its end reach
+   * the server only once the server has ended its side (a server that stops a download at the
+   * client's end, as ftkit's does, completes first; one that waits for the client's close_notify
+   * before its FIN, as vsftpd does, needs them at once).
    */
-  finAfter(bytes: number): void;
+  finAfter(bytes: number, options?: { holdClient?: boolean }): void;
   /** Cuts every connection now. */
   cutAll(): void;
   /** Stops listening and closes every connection. */
@@ -98,6 +101,10 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
   let armed: { at: number; scope: "data" | "session" } | undefined;
   /** Server bytes on data connections until a FIN toward the client (`finAfter`). */
   let finIn: number | undefined;
+  let holdClient = false;
+  /** What finned clients sent, held until the server's end (`holdClient`), and whether they
+   * ended. */
+  const held = new WeakMap<Socket, { chunks: Uint8Array[]; ended: boolean }>();
   /** Client sides ended by `finAfter`: their server sides are read to their end. */
   const finned = new WeakSet<Socket>();
 
@@ -120,6 +127,8 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     const onData = (from: Socket, to: Socket) => (chunk: Uint8Array) => {
       // A finned client gets nothing more; what it sends (its close_notify) still goes through.
       if (silent.has(from) || silent.has(to) || finned.has(to)) return;
+      const holding = held.get(from);
+      if (holding) return void holding.chunks.push(chunk);
       if (isData && finIn !== undefined && to === client) {
         if (chunk.length >= finIn) {
           // The client gets the bytes up to the mark, then a FIN; the server is read on.
@@ -128,6 +137,7 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
           cuts++;
           dataBytes += last.length;
           finned.add(client);
+          if (holdClient) held.set(client, { chunks: [], ended: false });
           client.end(last);
           return;
         }
@@ -152,10 +162,19 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     };
     client.on("data", onData(client, server));
     server.on("data", onData(server, client));
-    client.on("end", () => server.end());
+    client.on("end", () => {
+      const holding = held.get(client);
+      if (holding) holding.ended = true;
+      else server.end();
+    });
     server.on("end", () => {
-      // A finned connection's server side ends once the server is done.
-      if (finned.has(client)) server.end();
+      // A finned connection's server side: what the client held back goes, then the end.
+      const holding = held.get(client);
+      if (holding) {
+        held.delete(client);
+        for (const chunk of holding.chunks) server.write(chunk);
+        server.end();
+      } else if (finned.has(client)) server.end();
       else if (!silent.has(client)) client.end();
     });
     client.on("error", end);
@@ -168,7 +187,8 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
       forget(client);
       silent.delete(client);
       // A finned connection's server side is ended, never reset: the server completes.
-      if (finned.has(client)) server.end();
+      if (held.has(client)) held.get(client)!.ended = true;
+      else if (finned.has(client)) server.end();
       else server.destroy();
     });
     server.on("close", () => (forget(server), silent.has(client) || client.destroy()));
@@ -230,8 +250,9 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     cutAfter(bytes, scope) {
       armed = { at: dataBytes + bytes, scope };
     },
-    finAfter(bytes) {
+    finAfter(bytes, options = {}) {
       finIn = bytes;
+      holdClient = options.holdClient ?? false;
     },
     cutAll() {
       cutNow("session");

@@ -37,6 +37,8 @@ interface Peer {
   /** Where the server logs the commands it gets, when it keeps what a broken upload wrote (so
    * that a continued upload sends REST there). */
   commandLog?: string;
+  /** The server stops a download at the client's end (see `finAfter`'s `holdClient`). */
+  stopsAtClientEnd?: boolean;
   stop(): Promise<void>;
 }
 
@@ -120,10 +122,11 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
       test("a download ended toward the client by a bare FIN, the server's side whole (226), is refused; retry completes it", async () => {
         // RFC 4217 section 12.7, RFC 8446 section 6.1: no close_notify, so maybe cut short.
         const local = join(dir.path, "fin-cut.bin");
+        const hold = { holdClient: peer.stopsAtClientEnd ?? false };
         await writeFile(local, "as it was");
         await use(async (client) => {
           const cuts = peer.proxy.cuts;
-          peer.proxy.finAfter(98_304);
+          peer.proxy.finAfter(98_304, hold);
           await assert.rejects(client.get("pub/payload.bin"), (error: unknown) => {
             assert.ok(error instanceof FtpTruncationError, String(error));
             assert.equal(error.expected, PAYLOAD.length);
@@ -132,7 +135,7 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
             return true;
           });
           assert.equal(peer.proxy.cuts, cuts + 1, "cut once");
-          peer.proxy.finAfter(98_304);
+          peer.proxy.finAfter(98_304, hold);
           await assert.rejects(client.getFile("pub/payload.bin", local), FtpTruncationError);
           assert.equal(await readFile(local, "utf8"), "as it was");
           // The session goes on.
@@ -140,7 +143,7 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
         }, false);
         await use(async (client) => {
           const cuts = peer.proxy.cuts;
-          peer.proxy.finAfter(500_000);
+          peer.proxy.finAfter(500_000, hold);
           await client.getFile("pub/payload.bin", local);
           assert.equal(peer.proxy.cuts, cuts + 1, "cut once");
           assert.ok(Buffer.compare(await readFile(local), PAYLOAD) === 0, "byte for byte");
@@ -330,6 +333,7 @@ scenarios("ftkit's own server", async (dir) => {
     pub: join(dir, "root", "pub"),
     user: "fred",
     password: "secret",
+    stopsAtClientEnd: true,
     stop: async () => {
       await proxy.close();
       await server.close();
