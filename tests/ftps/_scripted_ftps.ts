@@ -219,31 +219,10 @@ export async function scriptedFtps(options: ScriptedFtpsOptions = {}): Promise<S
     let restAt = 0;
     /** Sends a download on its TLS data connection, ends it as told, then answers 226. */
     const download = async (data: Socket, what: Download) => {
-      let finished: () => void = () => {};
-      const done = new Promise<void>((resolve) => (finished = resolve));
       // A stream whose end is the test's: TLS's close_notify goes out only when asked.
-      const inner = new Duplex({
-        read() {},
-        write(chunk: Uint8Array, _encoding, callback) {
-          if (data.destroyed) return callback();
-          data.write(chunk, () => callback());
-        },
-        final(callback) {
-          data.end();
-          callback();
-        },
-      });
-      data.on("data", (chunk: Uint8Array) => inner.push(chunk));
-      data.on("end", () => inner.push(null));
-      data.on("error", () => {});
-      data.on("close", finished);
-      const tls = track(
-        new TLSSocket(inner as unknown as Socket, {
-          isServer: true,
-          secureContext: serverContext(),
-        }),
-      );
-      tls.on("error", () => {});
+      const fed = feedTls(data);
+      const tls = track(fed.tls);
+      void fed.rawEnded.then(() => fed.releaseEnd());
       await new Promise<void>((resolve) => tls.once("secure", resolve));
       await new Promise<void>((resolve) => tls.write(what.bytes, () => resolve()));
       if (what.end === "close_notify") tls.end();
@@ -252,7 +231,10 @@ export async function scriptedFtps(options: ScriptedFtpsOptions = {}): Promise<S
       reply("226 Transfer complete");
       // The client closes its side: the connection is over.
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      await Promise.race([
+        new Promise((resolve) => data.once("close", resolve)),
+        new Promise((resolve) => (timer = setTimeout(resolve, 10_000))),
+      ]);
       clearTimeout(timer);
       tls.destroy();
       data.destroy();
