@@ -1,5 +1,6 @@
 // The client side of the node:tls FTPS transport (_node_tcp.ts): the TLS session store, the
-// options a client's TLS runs with, and its handshake, over a connection or a new one. The socket
+// options a client's TLS runs with, and its handshake, over a connection or a new one (for a
+// download's data connection, over the record feed of _node_record_feed.ts). The socket
 // class comes in from _node_tcp.ts, which uses this module, to wrap the streams made here.
 
 import type { Buffer } from "node:buffer";
