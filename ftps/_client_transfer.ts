@@ -22,6 +22,7 @@ import {
 } from "./_client_control.ts";
 import type { FtpTransferRequest } from "./client_session.ts";
 import { FtpReplyError } from "./reply_error.ts";
+import { confirmDownloadEnd } from "./_client_close_notify.ts";
 import type { FtpListener, FtpSocket } from "./transport.ts";
 
 /** An upload's bytes: `chunks()` gives them for an attempt; a `replayable` source gives all of
@@ -68,10 +69,16 @@ export class Transfers {
   readonly control: ClientControl;
   #resumeData = true;
   #last: TransferReport | undefined;
+  /** Whether a protected download that ended without close_notify must be shown whole. */
+  readonly #requireCloseNotify: boolean;
 
-  /** @param control The control connection the transfers are queued on. */
-  constructor(control: ClientControl) {
+  /**
+   * @param control The control connection the transfers are queued on.
+   * @param options `requireCloseNotify` (default true): see {@linkcode confirmDownloadEnd}.
+   */
+  constructor(control: ClientControl, options: { requireCloseNotify?: boolean } = {}) {
     this.control = control;
+    this.#requireCloseNotify = options.requireCloseNotify ?? true;
   }
 
   /** Whether data connections offer the control connection's session; off for good once a
@@ -182,7 +189,12 @@ export class Transfers {
       });
       control.pump();
     });
-    return { job, reply };
+    // Answered complete: a protected download's end is checked (after the machine's turn).
+    const confirmed = reply.then(async (answer) => {
+      await confirmDownloadEnd(control, request, job, this.#requireCloseNotify);
+      return answer;
+    });
+    return { job, reply: confirmed };
   }
 }
 
@@ -211,6 +223,9 @@ class DataJob implements DataWork {
   tls = false;
   /** Whether its TLS session resumed the control connection's. */
   resumed = false;
+  /** A download read to its end: whether its TLS ended with close_notify (`undefined`: the
+   * transport cannot tell, or plain). */
+  closeNotified: boolean | undefined;
   /** The transfer no longer wants its data connection. */
   dropped = false;
   /** The upload's source was read from (an attempt after it would miss what was taken). */
@@ -379,7 +394,7 @@ class DataJob implements DataWork {
     try {
       let socket = this.#socket ?? await this.#accept();
       if (tls) {
-        socket = await this.#secure(socket);
+        socket = await this.#secure(socket, direction === "download");
         // Dropped during the handshake: the transfer's end lets go of it.
         if (this.dropped) return;
       }
@@ -417,7 +432,7 @@ class DataJob implements DataWork {
 
   /** Runs TLS on the data connection (RFC 4217 section 7: the FTP client is the TLS client, in
    * active mode too). */
-  async #secure(plain: FtpSocket): Promise<FtpSocket> {
+  async #secure(plain: FtpSocket, readsToEnd: boolean): Promise<FtpSocket> {
     const { control, resumeData } = this.#transfers;
     const { transport, sessions } = control;
     // rustls offers a ticket from its own store, by server name, whenever it holds one (Deno):
@@ -426,7 +441,11 @@ class DataJob implements DataWork {
       (sessions.ready || (transport.singleUseTickets ?? false));
     this.offered = offered;
     const handshake = inTime(
-      plain.startTls({ ...control.tls, ...(resumeData ? { sessions } : {}) }),
+      plain.startTls({
+        ...control.tls,
+        ...(resumeData ? { sessions } : {}),
+        ...(readsToEnd ? { readsToEnd } : {}),
+      }),
       control.timeoutMs,
       "TLS on the data connection",
     );
@@ -456,6 +475,7 @@ class DataJob implements DataWork {
       await this.#sink?.(chunk);
       this.#onProgress?.(this.bytes);
     }
+    this.closeNotified = socket.closeNotified;
   }
 
   /** Writes an upload's source, ends it, and waits for the server to close. */

@@ -103,9 +103,9 @@ export class FtpsClient {
 
   private constructor(control: ClientControl, options: FtpsClientOptions) {
     this.#control = control;
-    this.#transfers = new Transfers(control);
-    this.#peer = this.#peerOf(control);
     this.#options = options;
+    this.#transfers = this.#transfersOn(control);
+    this.#peer = this.#peerOf(control);
     this.#retry = options.retry;
   }
 
@@ -681,12 +681,18 @@ export class FtpsClient {
           throw error;
         }
         this.#control = control;
-        this.#transfers = new Transfers(control);
+        this.#transfers = this.#transfersOn(control);
         this.#peer = this.#peerOf(control);
       })().finally(() => (this.#reconnecting = undefined));
       await this.#reconnecting;
     }
     return this.#transfers;
+  }
+
+  /** The transfers of `control`, as the options say. */
+  #transfersOn(control: ClientControl): Transfers {
+    const { requireCloseNotify } = this.#options;
+    return new Transfers(control, requireCloseNotify === undefined ? {} : { requireCloseNotify });
   }
 
   /** `run` on a live connection, again after each failure the retry policy retries (once

@@ -56,6 +56,16 @@ export interface FtpsClientOptions extends FtpTlsClientOptions {
    * a missing file (550), any other permanent refusal, a certificate that fails verification.
    */
   retry?: FtpsRetryOptions;
+  /**
+   * Whether a protected download's data connection must end with TLS close_notify (default
+   * true; RFC 4217 sections 12.6 and 12.7). A TCP end alone may be a truncation (RFC 8446 section
+   * 6.1): a RETR that ends so is accepted only when its bytes are the file's SIZE (asked then
+   * only), else it fails with {@linkcode FtpTruncationError} (retried with REST under `retry`);
+   * a listing that ends so fails (run again whole under `retry`). `false` takes any end the server answers 226 for as complete,
+   * as plain FTP must: only for a server that never sends close_notify. A transport that cannot
+   * tell (`closeNotified` undefined) is taken at its word either way.
+   */
+  requireCloseNotify?: boolean;
 }
 
 /** Options of a transfer. */

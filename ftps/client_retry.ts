@@ -4,7 +4,8 @@
  * ({@linkcode retryDelayMs}). No timers and no I/O here: the client (`_client_resume.ts`) waits,
  * reconnects and resumes.
  *
- * Retried: a connection lost, reset or refused, the end of the control connection, a timeout,
+ * Retried: a connection lost, reset or refused, the end of the control connection, a timeout, a
+ * protected download whose data connection ended without TLS close_notify (`FtpTruncationError`),
  * and the replies that say the failure is the connection's (RFC 959 section 4.2: 421 service
  * closing, 425 cannot open the data connection, 426 connection closed, transfer aborted). Never a
  * refused login (530), a missing file or permission (550), any other permanent 5yz, nor a TLS
@@ -15,6 +16,7 @@
  */
 
 import { FtpReplyError } from "./reply_error.ts";
+import { FtpTruncationError } from "./truncation_error.ts";
 
 /**
  * Retrying and resuming the FTPS client's operations after a lost connection
@@ -102,6 +104,8 @@ export function isRetryableFtpsError(error: unknown): boolean {
       return RETRYABLE_REPLIES.has(at.code);
     }
     if (at.name === "AbortError") return false;
+    // A protected download cut short at a bare FIN: the next attempt goes on from its bytes.
+    if (at instanceof FtpTruncationError) return true;
     if (at.name === "InvalidData" && CERTIFICATE_TEXT.test(at.message)) return false;
     if (
       (typeof code === "string" && NETWORK_CODES.has(code)) || NETWORK_NAMES.has(at.name) ||

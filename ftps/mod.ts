@@ -26,6 +26,7 @@ export * from "./path.ts";
 export * from "./permissions.ts";
 export * from "./reply_error.ts";
 export * from "./checksum_error.ts";
+export * from "./truncation_error.ts";
 export * from "./transport.ts";
 export * from "./client.ts";
 export { type FtpsRetryOptions, isRetryableFtpsError } from "./client_retry.ts";

@@ -79,9 +79,13 @@ export interface FtpSocket {
    * Runs a TLS handshake as the client over this connection (AUTH TLS, or a protected data
    * connection) and returns the TLS stream; this object is not used afterwards. Bytes received
    * and not yet read are dropped: after AUTH TLS's 234 only the handshake may come, and anything
-   * sent in plain text before it could be anyone's (RFC 4217 section 4).
+   * sent in plain text before it could be anyone's (RFC 4217 section 4). With `readsToEnd` (a
+   * download's or a listing's data connection, read to its end) the returned stream tells
+   * `closeNotified` where the transport can, even at some cost.
    */
-  startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket>;
+  startTls(
+    options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore; readsToEnd?: boolean },
+  ): Promise<FtpSocket>;
 }
 
 /** A listening TCP socket, for active-mode data connections. */

@@ -52,7 +52,12 @@ export interface SocketInfo {
 /** What the worker is asked to do. */
 export type SessionRequest =
   | { method: "connect"; host: string; port: number; tls?: FtpTlsClientOptions }
-  | { method: "startTls"; socket: number; tls: FtpTlsClientOptions; resume: boolean }
+  | {
+    method: "startTls";
+    socket: number;
+    tls: FtpTlsClientOptions & { readsToEnd?: boolean };
+    resume: boolean;
+  }
   | { method: "read" | "end" | "close" | "reset"; socket: number }
   | { method: "write"; socket: number; bytes: Uint8Array }
   | { method: "listen"; host: string }
@@ -309,7 +314,7 @@ class IsolatedSocket implements FtpSocket {
   }
 
   async startTls(
-    options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore },
+    options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore; readsToEnd?: boolean },
   ): Promise<FtpSocket> {
     if (this.#gone) throw new Error("The connection was closed");
     const { sessions: _, ...tls } = options;
@@ -389,7 +394,7 @@ class LocalSocket implements FtpSocket {
   }
 
   async startTls(
-    options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore },
+    options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore; readsToEnd?: boolean },
   ): Promise<FtpSocket> {
     const { sessions, ...tls } = options;
     this.#gone = true; // TLS takes this connection over

@@ -57,7 +57,7 @@ async function run(call: SessionCall): Promise<[unknown, ArrayBuffer[]]> {
     case "startTls": {
       const socket = socketOf(call.socket);
       sockets.delete(call.socket);
-      const options: FtpTlsClientOptions = call.tls;
+      const options: FtpTlsClientOptions & { readsToEnd?: boolean } = call.tls;
       return [
         keep(await socket.startTls({ ...options, ...(call.resume ? { sessions } : {}) })),
         [],

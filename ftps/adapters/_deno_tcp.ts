@@ -97,6 +97,7 @@ class DenoFtpSocket implements FtpSocket {
   readonly tls?: { readonly protocol: string; readonly resumed: boolean };
   #closed = false;
   readonly #buffer = new Uint8Array(READ_SIZE);
+  #closeNotified: boolean | undefined;
 
   constructor(conn: DenoConn, host: string, tls: boolean) {
     this.#conn = conn;
@@ -113,6 +114,12 @@ class DenoFtpSocket implements FtpSocket {
     return this.#conn.remoteAddr.hostname;
   }
 
+  /** Under TLS, once read to its end: rustls ends a stream at the peer's close_notify and fails
+   * a read at a TCP end without one (`UnexpectedEof`). */
+  get closeNotified(): boolean | undefined {
+    return this.#closeNotified;
+  }
+
   async read(): Promise<Uint8Array | null> {
     if (this.#closed) return null;
     // One buffer for the socket's life; each read is copied out at its own size (rustls hands
@@ -121,12 +128,17 @@ class DenoFtpSocket implements FtpSocket {
     try {
       n = await this.#conn.read(this.#buffer);
     } catch (error) {
-      // A peer that closes without close_notify (vsftpd after a refusal, many servers after a
-      // download) ends the stream, as node:tls has it; FTP learns from the reply whether the
-      // transfer completed.
-      if ((error as Error).name === "UnexpectedEof") return null;
+      // A peer that closes without close_notify (vsftpd after a refusal, some servers after a
+      // download) ends the stream, as node:tls has it.
+      // FTP learns from the reply whether the transfer completed; `closeNotified` says how it
+      // ended, for a download to be checked (RFC 4217 sections 12.6 and 12.7).
+      if ((error as Error).name === "UnexpectedEof") {
+        if (this.tls) this.#closeNotified = false;
+        return null;
+      }
       throw error;
     }
+    if (n === null && this.tls) this.#closeNotified ??= true;
     return n === null ? null : this.#buffer.slice(0, n);
   }
 

@@ -21,6 +21,7 @@ import type {
   FtpTransport,
 } from "../transport.ts";
 import { NodeSessionStore, secure } from "./_node_tcp_client.ts";
+import type { RecordFeed } from "./_node_record_feed.ts";
 import {
   acceptServerTls,
   type NodeServerSocketOptions,
@@ -75,7 +76,7 @@ class NodeFtpSocket implements FtpServerSocket {
 
   /** Set on a clearable TLS stream: shuts TLS down and gives the plain stream back. */
   #clear: (() => Promise<FtpServerSocket>) | undefined;
-  /** Set on a server's record-fed TLS stream: whether it ended with the peer's close_notify. */
+  /** Set on a record-fed TLS stream: whether it ended with the peer's close_notify. */
   readonly #closeNotified: (() => boolean | undefined) | undefined;
 
   constructor(
@@ -287,7 +288,9 @@ class NodeFtpSocket implements FtpServerSocket {
     this.#socket.destroy();
   }
 
-  startTls(options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore }): Promise<FtpSocket> {
+  startTls(
+    options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore; readsToEnd?: boolean },
+  ): Promise<FtpSocket> {
     // Plain bytes that came before the handshake are dropped (RFC 4217 section 4).
     this.#chunks.length = 0;
     this.#detach();
@@ -336,13 +339,18 @@ class NodeFtpSocket implements FtpServerSocket {
   }
 }
 
-/** A client's TLS stream, its handshake done, as a socket; `tcp` is the connection under it. */
-function clientTlsSocket(tls: TLSSocket, tcp: Socket | undefined): NodeFtpSocket {
+/** A client's TLS stream, its handshake done, as a socket; `tcp` is the connection under it,
+ * `fed` the record feed TLS runs over, if any (which tells `closeNotified`). */
+function clientTlsSocket(tls: TLSSocket, tcp: Socket | undefined, fed?: RecordFeed): NodeFtpSocket {
   return new NodeFtpSocket(
     tls,
     { protocol: tls.getProtocol() ?? "", resumed: tls.isSessionReused() },
     undefined,
-    tcp ? { tcp } : undefined,
+    {
+      ...(tcp ? { tcp } : {}),
+      // Over the feed, the TCP socket gives the addresses and is what pauses (as a server's).
+      ...(fed && tcp ? { closeNotified: fed.closeNotified, addressOf: tcp, pauseSocket: tcp } : {}),
+    },
   );
 }
 

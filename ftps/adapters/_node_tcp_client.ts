@@ -1,5 +1,6 @@
 // The client side of the node:tls FTPS transport (_node_tcp.ts): the TLS session store, the
-// options a client's TLS runs with, and its handshake, over a connection or a new one. The socket
+// options a client's TLS runs with, and its handshake, over a connection or a new one (for a
+// download's data connection, over the record feed of _node_record_feed.ts). The socket
 // class comes in from _node_tcp.ts, which uses this module, to wrap the streams made here.
 
 import type { Buffer } from "node:buffer";
@@ -7,6 +8,7 @@ import { isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
 import type { FtpSocket, FtpTlsClientOptions, FtpTlsSessionStore } from "../transport.ts";
 import { verifyServerChain } from "./_verify_chain.ts";
+import { feedRecords, type RecordFeed } from "./_node_record_feed.ts";
 
 const IS_DENO = "Deno" in globalThis;
 
@@ -24,7 +26,11 @@ export class NodeSessionStore implements FtpTlsSessionStore {
  * Wraps a client's TLS stream, its handshake done, as the transport's socket (passed in from
  * _node_tcp.ts, which uses this module); `tcp` is the connection TLS runs over, if it took one.
  */
-export type NodeClientTlsWrap = (tls: TLSSocket, tcp: Socket | undefined) => FtpSocket;
+export type NodeClientTlsWrap = (
+  tls: TLSSocket,
+  tcp: Socket | undefined,
+  fed?: RecordFeed,
+) => FtpSocket;
 
 function tlsOptions(
   host: string,
@@ -64,20 +70,34 @@ function verifiesItself(options: FtpTlsClientOptions & { sessions?: FtpTlsSessio
     options.sessions !== undefined;
 }
 
-/** Runs the TLS handshake over `socket` (or a new connection) and wraps the result. */
+/**
+ * Runs the TLS handshake over `socket` (or a new connection) and wraps the result. With
+ * `readsToEnd`, TLS runs over a stream fed whole records from `socket` (_node_record_feed.ts),
+ * which tells a close_notify from a bare FIN: node:tls reports both alike, and a download's
+ * data connection ended by a FIN alone may be cut short (RFC 4217 sections 12.6 and 12.7, RFC
+ * 8446 section 6.1). Not otherwise: the feed costs CPU per record.
+ */
 export function secure(
   socket: Socket | undefined,
-  options: FtpTlsClientOptions & { sessions?: FtpTlsSessionStore; host?: string; port?: number },
+  options: FtpTlsClientOptions & {
+    sessions?: FtpTlsSessionStore;
+    host?: string;
+    port?: number;
+    readsToEnd?: boolean;
+  },
   wrap: NodeClientTlsWrap,
 ): Promise<FtpSocket> {
   const host = options.host ?? socket?.remoteAddress ?? "localhost";
   const store = options.sessions instanceof NodeSessionStore ? options.sessions : undefined;
+  const fed = socket && options.readsToEnd ? feedRecords(socket) : undefined;
   return new Promise((resolve, reject) => {
     const tls: TLSSocket = tlsConnect({
       ...tlsOptions(host, options),
-      ...(socket ? { socket } : { port: options.port }),
+      ...(socket ? { socket: fed?.stream ?? socket } : { port: options.port }),
       ...(socket ? {} : { host }),
     });
+    // Before the wrapper's own end listener: the end is a close_notify only if TLS saw it first.
+    if (fed) tls.on("end", fed.tlsEnded);
     // Every new session (TLS 1.3 tickets come after the handshake) replaces the stored one.
     if (store) tls.on("session", (session: Buffer) => (store.session = session));
     const fail = (error: Error) => {
@@ -100,7 +120,7 @@ export function secure(
           return;
         }
       }
-      resolve(wrap(tls, socket));
+      resolve(wrap(tls, socket, fed));
     });
   });
 }

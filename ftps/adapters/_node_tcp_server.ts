@@ -6,7 +6,7 @@
 
 import type { Buffer } from "node:buffer";
 import type { Socket } from "node:net";
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { createSecureContext, type SecureContext, Server as TlsServer, TLSSocket } from "node:tls";
 import type {
@@ -15,13 +15,11 @@ import type {
   FtpTlsServerContext,
   FtpTlsServerOptions,
 } from "../transport.ts";
+import { feedRecords } from "./_node_record_feed.ts";
 
 const IS_DENO = "Deno" in globalThis;
 
 const IS_NODE = !IS_DENO && !("Bun" in globalThis);
-
-/** What an upload's TLS may hold back before the client's end (see `acceptRecordFedTls`). */
-const MAX_HELD_BYTES = 65536;
 
 /** TLS 1.2 sessions a server keeps for resumption by session ID. */
 const SESSION_CACHE_SIZE = 4096;
@@ -174,13 +172,6 @@ export function acceptServerTls(
   return acceptRecordFedTls(raw, context, options, Wrap);
 }
 
-/** Event-loop turns the end of a TCP stream waits, once TLS has taken every record, for the
- * close_notify in them to end TLS (all three runtimes end it within one; measured). */
-const CLOSE_NOTIFY_TURNS = 3;
-
-/** And then a last wait, in ms, before the stream is taken to have ended without close_notify. */
-const CLOSE_NOTIFY_GRACE_MS = 200;
-
 /**
  * Server-side TLS over a stream fed whole TLS records from the TCP socket, rather than over the
  * socket itself. It gives the server what node:tls hides on every runtime:
@@ -203,157 +194,23 @@ function acceptRecordFedTls(
   options: { clearable?: boolean; receiveOnly?: boolean; preread?: Uint8Array[] },
   Wrap: NodeServerSocketClass,
 ): Promise<FtpServerSocket> {
-  let pending: Uint8Array = new Uint8Array(0);
-  let clearing = false;
-  let plain: Uint8Array | undefined;
-  let onPlain: (() => void) | undefined;
-  /** TLS ended (close_notify, or the end handed to it). */
-  let tlsEnded = false;
-  /** The TCP end was handed to TLS before TLS ended by itself: no close_notify came. */
-  let endHandedOver = false;
-  /** The TCP stream broke (a reset, an error): whatever TLS says then, no close_notify came (Bun
-   * ends a TLS socket whose stream is destroyed, as if one had). */
-  let broken = false;
-  /** On a receive-only stream once the handshake is done: what TLS writes before it ends. */
-  let held: Uint8Array[] | undefined;
-  let heldBytes = 0;
-  const inner = new Duplex({
-    read() {},
-    write(chunk: Uint8Array, _encoding, callback) {
-      if (raw.destroyed) return callback(new Error("The connection was closed"));
-      // Application data records only (TLS 1.3 wraps its session tickets in them): a TLS 1.2
-      // server's last handshake flight may follow the 'secure' event.
-      if (held && !tlsEnded && chunk[0] === 23) {
-        held.push(chunk);
-        heldBytes += chunk.length;
-        // A session ticket or two; a client that keeps TLS answering (key updates) is dropped.
-        if (heldBytes > MAX_HELD_BYTES) return callback(new Error("Too much TLS output held"));
-        return callback();
-      }
-      if (held) {
-        for (const before of held.splice(0)) raw.write(before);
-        held = undefined;
-      }
-      // Taken while the TCP socket's buffer has room; past that, once it drains (or closes).
-      if (raw.write(chunk)) return callback();
-      const done = () => {
-        raw.off("drain", done);
-        raw.off("close", done);
-        callback();
-      };
-      raw.on("drain", done);
-      raw.on("close", done);
-    },
-    final(callback) {
-      // TLS ended (close_notify sent): FIN, unless TLS is being cleared off the connection.
-      if (!clearing && !raw.destroyed) raw.end();
-      callback();
-    },
-    destroy(error, callback) {
-      if (!clearing) raw.destroy();
-      callback(error);
-    },
-  });
-  const feed = () => {
-    // Whole records go to TLS (RFC 8446 section 5.1: type, version 3.x, 16-bit length).
-    while (pending.length >= 5) {
-      const type = pending[0];
-      if (clearing && (type < 20 || type > 24 || pending[1] !== 3)) {
-        plain = pending;
-        pending = new Uint8Array(0);
-        onPlain?.();
-        return;
-      }
-      const length = 5 + ((pending[3] << 8) | pending[4]);
-      if (pending.length < length) return;
-      inner.push(pending.subarray(0, length));
-      pending = pending.subarray(length);
-    }
-    if (clearing && pending.length > 0 && (pending[0] < 20 || pending[0] > 24)) {
-      plain = pending;
-      pending = new Uint8Array(0);
-      onPlain?.();
-    }
-  };
-  const onData = (chunk: Uint8Array) => {
-    if (plain) {
-      plain = concat(plain, chunk);
-      return;
-    }
-    pending = pending.length === 0 ? chunk : concat(pending, chunk);
-    feed();
-  };
-  const handOverEnd = () => {
-    if (!tlsEnded) endHandedOver = true;
-    inner.push(null);
-  };
-  let rawEnded = false;
-  const onEnd = async () => {
-    rawEnded = true;
-    // Give TLS the records it has not taken yet, and the turns to read them: a close_notify
-    // among them ends it. Bounded: a peer that sent none gets its end after a short wait.
-    for (let turn = 0, spins = 0; turn < CLOSE_NOTIFY_TURNS && !tlsEnded && spins < 1000; spins++) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      turn = inner.readableLength > 0 ? 0 : turn + 1;
-    }
-    if (!tlsEnded) await new Promise((resolve) => setTimeout(resolve, CLOSE_NOTIFY_GRACE_MS));
-    handOverEnd();
-  };
-  // After close_notify, a reset or an error changes nothing of what came.
-  const onError = (error: Error) => {
-    if (!tlsEnded) broken = true;
-    inner.destroy(error);
-  };
-  // A reset (a close without an end) is no end of the data.
-  const onClose = () => {
-    if (!clearing && !rawEnded) {
-      if (!tlsEnded) broken = true;
-      inner.destroy(new Error("The connection was closed before its end"));
-    }
-  };
-  raw.on("data", onData);
-  raw.on("end", onEnd);
-  raw.on("error", onError);
-  raw.on("close", onClose);
-  for (const chunk of options.preread ?? []) onData(chunk);
-
+  const feed = feedRecords(raw, options.preread);
   const clear = async (tls: TLSSocket): Promise<FtpServerSocket> => {
-    clearing = true;
-    feed();
-    await new Promise<void>((resolve, reject) => {
-      if (plain) return resolve();
-      const done = () => {
-        tls.off("end", done);
-        raw.off("close", gone);
-        onPlain = undefined;
-        resolve();
-      };
-      const gone = () => reject(new Error("The connection was closed"));
-      onPlain = done;
-      tls.once("end", done);
-      raw.once("close", gone);
-      // Our close_notify; the client answers with its own, or starts talking in plain.
-      tls.end();
-    });
-    raw.off("data", onData);
-    raw.off("end", onEnd);
-    raw.off("error", onError);
-    raw.off("close", onClose);
+    const leftover = await feed.clear(tls);
     tls.destroy();
-    const leftover = plain && plain.length > 0 ? [plain] : [];
     return new Wrap(raw, undefined, undefined, { preloaded: leftover, server: true });
   };
 
-  return serverHandshake(inner, raw, context, Wrap, {
-    onEnd: () => (tlsEnded = true),
-    closeNotified: () => tlsEnded ? !endHandedOver && !broken : undefined,
+  return serverHandshake(feed.stream, raw, context, Wrap, {
+    onEnd: feed.tlsEnded,
+    closeNotified: feed.closeNotified,
     // Receive-only (an upload's data connection): nothing the server's TLS writes after the
     // handshake goes out before the client's end. Over this stream Node's and Deno's TLS send
     // their TLS 1.3 session tickets late, mid-upload (measured: after 66 KB and 312 KB), and curl
     // closes an upload's connection as soon as it has sent everything: a record it has not read
     // turns its close into a reset, which drops what it had not yet sent (3 of 20 curl uploads
     // of 1 MB cut short on Deno; every upload after the first on a full handshake on Node).
-    ...(options.receiveOnly ? { onSecure: () => (held = []) } : {}),
+    ...(options.receiveOnly ? { onSecure: feed.hold } : {}),
     ...(options.clearable ? { clearer: (tls: TLSSocket) => () => clear(tls) } : {}),
   });
 }
@@ -425,13 +282,6 @@ function serverHandshake(
     tls.once("end", ended);
     tls.once("secure", secured);
   });
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** The client certificate a server-side TLS socket received, if any. */

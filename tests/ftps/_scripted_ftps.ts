@@ -1,7 +1,8 @@
 // A scripted FTPS server on loopback that speaks raw bytes, for client tests that must control
 // exactly what arrives and see exactly how the client ends its connections: plain replies next to
 // the 234 of AUTH TLS, TLS on the same socket after it, and data connections whose TLS runs over
-// a stream the test feeds, so that the client's close_notify can be told from a bare FIN.
+// a stream the test feeds, so that the client's close_notify can be told from a bare FIN, and a
+// download's data connection can end with one or without (a FIN alone, as a truncation would).
 
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
@@ -58,6 +59,21 @@ export interface ScriptedFtpsOptions {
   /** On ABOR during an upload, how long to leave its data connection to the client first: a
    * client that ends it cleanly then is seen doing so (default 0). */
   aborGraceMs?: number;
+  /**
+   * Downloads by command line (`"RETR f.bin"`, `"LIST"`): given the offset (REST) and the
+   * attempt (1 for the first), the bytes to send from there and how the data connection ends:
+   * `"close_notify"` (TLS shut down, then FIN) or `"fin"` (a bare FIN, no close_notify; what a
+   * truncation looks like). The reply is 226 either way.
+   */
+  downloads?: Readonly<
+    Record<string, (offset: number, attempt: number) => Download>
+  >;
+}
+
+/** What a scripted download sends, and how its data connection ends. */
+export interface Download {
+  readonly bytes: Uint8Array;
+  readonly end: "close_notify" | "fin";
 }
 
 /** A running scripted server. */
@@ -200,6 +216,31 @@ export async function scriptedFtps(options: ScriptedFtpsOptions = {}): Promise<S
       if (!dropped) reply(end.end === "reset" ? "426 Connection reset" : "226 Transfer complete");
     };
 
+    let restAt = 0;
+    /** Sends a download on its TLS data connection, ends it as told, then answers 226. */
+    const download = async (data: Socket, what: Download) => {
+      // A stream whose end is the test's: TLS's close_notify goes out only when asked.
+      const fed = feedTls(data);
+      const tls = track(fed.tls);
+      void fed.rawEnded.then(() => fed.releaseEnd());
+      await new Promise<void>((resolve) => tls.once("secure", resolve));
+      await new Promise<void>((resolve) => tls.write(what.bytes, () => resolve()));
+      if (what.end === "close_notify") tls.end();
+      // A bare FIN: the TCP stream ends under TLS, which never sends its close_notify.
+      else data.end();
+      reply("226 Transfer complete");
+      // The client closes its side: the connection is over.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise((resolve) => data.once("close", resolve)),
+        new Promise((resolve) => (timer = setTimeout(resolve, 10_000))),
+      ]);
+      clearTimeout(timer);
+      tls.destroy();
+      data.destroy();
+    };
+    const attempts = new Map<string, number>();
+
     const onLine = async (line: string) => {
       commands.push(line);
       const verb = line.split(" ")[0].toUpperCase();
@@ -237,6 +278,23 @@ export async function scriptedFtps(options: ScriptedFtpsOptions = {}): Promise<S
           if (transfer === current) transfer = undefined;
         });
         transfer = current;
+        return;
+      }
+      if (verb === "REST") {
+        restAt = Number(line.slice(5));
+        reply(`350 Restarting at ${restAt}`);
+        return;
+      }
+      const scripted = options.downloads?.[line];
+      if (scripted) {
+        const attempt = (attempts.get(line) ?? 0) + 1;
+        attempts.set(line, attempt);
+        const what = scripted(restAt, attempt);
+        restAt = 0;
+        const data = await pendingData!;
+        pendingData = undefined;
+        reply("150 Here it comes");
+        await download(data, what);
         return;
       }
       if (verb === "ABOR") {

@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { checkRetryOptions, isRetryableFtpsError, retryDelayMs } from "../../ftps/client_retry.ts";
 import { FtpReplyError } from "../../ftps/reply_error.ts";
+import { FtpTruncationError } from "../../ftps/truncation_error.ts";
 import { TimeoutError } from "../../io/timeout.ts";
 
 const reply = (code: number, command = "RETR a") =>
@@ -58,6 +59,13 @@ describe("isRetryableFtpsError", () => {
       code: "ECONNRESET",
     });
     assert.equal(isRetryableFtpsError(wrapped), false);
+  });
+
+  test("a protected download ended without close_notify is (RFC 4217 12.7: maybe truncated)", () => {
+    assert.equal(isRetryableFtpsError(new FtpTruncationError("RETR a", 98304, 3150049)), true);
+    assert.equal(isRetryableFtpsError(new FtpTruncationError("MLSD", 10)), true);
+    const wrapped = new Error("getFile failed", { cause: new FtpTruncationError("RETR a", 1) });
+    assert.equal(isRetryableFtpsError(wrapped), true);
   });
 
   test("an abort, an unknown error and what is no error are not", () => {

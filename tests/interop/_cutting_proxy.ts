@@ -3,9 +3,11 @@
 // bytes, and cuts once a set number of data bytes went through, or when told: the whole session
 // (every connection reset where the runtime can, else closed), or the data connections alone
 // (the server's side reset; the client's side left open and silent, as a NAT that dropped its
-// state: the client's idle timeout notices. Closing the client's side with a FIN could end a
-// download that the server has answered 226 for at a byte the client would take for the last:
-// a TLS stream cut without close_notify, which node:tls cannot tell from its end).
+// state: the client's idle timeout notices). Or it ends a data connection toward the client with
+// a clean FIN after a set number of bytes from the server (`finAfter`), while it reads the rest
+// the server sends to its end, so that the server completes and answers 226: a TLS stream cut
+// without close_notify (RFC 8446 section 6.1's truncation), which the client must not take for
+// the whole download.
 //
 // Design. Under TLS the proxy cannot read or rewrite a 227/229 reply, and need not: ftkit's
 // client always opens a passive data connection to the address its control connection reached
@@ -41,6 +43,16 @@ export interface CuttingProxy {
    * (`"data"`), or the control connections too (`"session"`).
    */
   cutAfter(bytes: number, scope: "data" | "session"): void;
+  /**
+   * Once: after `bytes` more bytes from the server on a data connection, ends that connection's
+   * client side with a FIN (no reset, no close_notify), and reads what else the server sends to
+   * its end, dropping it; what the client sends still reaches the server, and the client's close
+   * ends the server's side with a FIN. With `holdClient`, what the client sends and its end reach
+   * the server only once the server has ended its side (a server that stops a download at the
+   * client's end, as ftkit's does, completes first; one that waits for the client's close_notify
+   * before its FIN, as vsftpd does, needs them at once).
+   */
+  finAfter(bytes: number, options?: { holdClient?: boolean }): void;
   /** Cuts every connection now. */
   cutAll(): void;
   /** Stops listening and closes every connection. */
@@ -87,6 +99,14 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
   let cuts = 0;
   let dataBytes = 0;
   let armed: { at: number; scope: "data" | "session" } | undefined;
+  /** Server bytes on data connections until a FIN toward the client (`finAfter`). */
+  let finIn: number | undefined;
+  let holdClient = false;
+  /** What finned clients sent, held until the server's end (`holdClient`), and whether they
+   * ended. */
+  const held = new WeakMap<Socket, { chunks: Uint8Array[]; ended: boolean }>();
+  /** Client sides ended by `finAfter`: their server sides are read to their end. */
+  const finned = new WeakSet<Socket>();
 
   const cutNow = (scope: "data" | "session") => {
     armed = undefined;
@@ -105,7 +125,24 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     clients.add(client);
     client.pause();
     const onData = (from: Socket, to: Socket) => (chunk: Uint8Array) => {
-      if (silent.has(from) || silent.has(to)) return;
+      // A finned client gets nothing more; what it sends (its close_notify) still goes through.
+      if (silent.has(from) || silent.has(to) || finned.has(to)) return;
+      const holding = held.get(from);
+      if (holding) return void holding.chunks.push(chunk);
+      if (isData && finIn !== undefined && to === client) {
+        if (chunk.length >= finIn) {
+          // The client gets the bytes up to the mark, then a FIN; the server is read on.
+          const last = chunk.subarray(0, finIn);
+          finIn = undefined;
+          cuts++;
+          dataBytes += last.length;
+          finned.add(client);
+          if (holdClient) held.set(client, { chunks: [], ended: false });
+          client.end(last);
+          return;
+        }
+        finIn -= chunk.length;
+      }
       if (isData) {
         dataBytes += chunk.length;
         if (armed && dataBytes >= armed.at) {
@@ -121,19 +158,39 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     };
     const end = () => {
       if (!silent.has(client)) client.destroy();
-      server.destroy();
+      if (!finned.has(client)) server.destroy();
     };
     client.on("data", onData(client, server));
     server.on("data", onData(server, client));
-    client.on("end", () => server.end());
-    server.on("end", () => silent.has(client) || client.end());
+    client.on("end", () => {
+      const holding = held.get(client);
+      if (holding) holding.ended = true;
+      else server.end();
+    });
+    server.on("end", () => {
+      // A finned connection's server side: what the client held back goes, then the end.
+      const holding = held.get(client);
+      if (holding) {
+        held.delete(client);
+        for (const chunk of holding.chunks) server.write(chunk);
+        server.end();
+      } else if (finned.has(client)) server.end();
+      else if (!silent.has(client)) client.end();
+    });
     client.on("error", end);
     server.on("error", end);
     const forget = (socket: Socket) => {
       const at = kind.indexOf(socket);
       if (at !== -1) kind.splice(at, 1);
     };
-    client.on("close", () => (forget(client), silent.delete(client), server.destroy()));
+    client.on("close", () => {
+      forget(client);
+      silent.delete(client);
+      // A finned connection's server side is ended, never reset: the server completes.
+      if (held.has(client)) held.get(client)!.ended = true;
+      else if (finned.has(client)) server.end();
+      else server.destroy();
+    });
     server.on("close", () => (forget(server), silent.has(client) || client.destroy()));
     server.connect(port, "127.0.0.1", () => client.resume());
   };
@@ -193,11 +250,16 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
     cutAfter(bytes, scope) {
       armed = { at: dataBytes + bytes, scope };
     },
+    finAfter(bytes, options = {}) {
+      finIn = bytes;
+      holdClient = options.holdClient ?? false;
+    },
     cutAll() {
       cutNow("session");
     },
     async close() {
       armed = undefined;
+      finIn = undefined;
       for (const socket of [...data.splice(0), ...control.splice(0), ...silent]) socket.destroy();
       silent.clear();
       await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));

@@ -1,7 +1,8 @@
 // The FTPS client's retry and resume (FtpsClientOptions.retry, getFile's `resume`), against
 // vsftpd, ProFTPD and ftkit's own server, through a proxy that cuts the session mid-transfer
 // (_cutting_proxy.ts): the download and the upload complete byte for byte, from where they broke
-// off (REST, RFC 3659 section 5); a refused login (530) is tried once.
+// off (REST, RFC 3659 section 5); a download whose data connection the proxy ends toward the
+// client with a bare FIN is refused as maybe truncated; a refused login (530) is tried once.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,7 +10,7 @@ import { Buffer } from "node:buffer";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectFtps, FtpReplyError, type FtpsClient, serveFtps } from "../ftps/_connect.ts";
-import { isRetryableFtpsError } from "../../ftps/mod.ts";
+import { FtpTruncationError, isRetryableFtpsError } from "../../ftps/mod.ts";
 import { bytesOf, missing, tempDir } from "./_peers.ts";
 import {
   chownFtp,
@@ -36,6 +37,8 @@ interface Peer {
   /** Where the server logs the commands it gets, when it keeps what a broken upload wrote (so
    * that a continued upload sends REST there). */
   commandLog?: string;
+  /** The server stops a download at the client's end (see `finAfter`'s `holdClient`). */
+  stopsAtClientEnd?: boolean;
   stop(): Promise<void>;
 }
 
@@ -74,7 +77,10 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
           ...(retry ? { retry } : {}),
         });
 
-      const use = async (run: (client: FtpsClient) => Promise<void>, retry = RETRY) => {
+      const use = async (
+        run: (client: FtpsClient) => Promise<void>,
+        retry: typeof RETRY | false = RETRY,
+      ) => {
         const client = await open(retry);
         try {
           await run(client);
@@ -110,6 +116,37 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
           assert.equal(peer.proxy.sessions, sessions);
           assert.ok(Buffer.compare(await readFile(local), PAYLOAD) === 0, "byte for byte");
           assert.deepEqual((await readdir(dir.path)).filter((n) => n.includes("part")), []);
+        });
+      });
+
+      test("a download ended toward the client by a bare FIN, the server's side whole (226), is refused; retry completes it", async () => {
+        // RFC 4217 section 12.7, RFC 8446 section 6.1: no close_notify, so maybe cut short.
+        const local = join(dir.path, "fin-cut.bin");
+        const hold = { holdClient: peer.stopsAtClientEnd ?? false };
+        await writeFile(local, "as it was");
+        await use(async (client) => {
+          const cuts = peer.proxy.cuts;
+          peer.proxy.finAfter(98_304, hold);
+          await assert.rejects(client.get("pub/payload.bin"), (error: unknown) => {
+            assert.ok(error instanceof FtpTruncationError, String(error));
+            assert.equal(error.expected, PAYLOAD.length);
+            assert.ok(error.received <= 98_304, String(error.received));
+            assert.match(error.message, /close_notify/);
+            return true;
+          });
+          assert.equal(peer.proxy.cuts, cuts + 1, "cut once");
+          peer.proxy.finAfter(98_304, hold);
+          await assert.rejects(client.getFile("pub/payload.bin", local), FtpTruncationError);
+          assert.equal(await readFile(local, "utf8"), "as it was");
+          // The session goes on.
+          assert.ok((await client.list("pub")).some((entry) => entry.name === "payload.bin"));
+        }, false);
+        await use(async (client) => {
+          const cuts = peer.proxy.cuts;
+          peer.proxy.finAfter(500_000, hold);
+          await client.getFile("pub/payload.bin", local);
+          assert.equal(peer.proxy.cuts, cuts + 1, "cut once");
+          assert.ok(Buffer.compare(await readFile(local), PAYLOAD) === 0, "byte for byte");
         });
       });
 
@@ -296,6 +333,7 @@ scenarios("ftkit's own server", async (dir) => {
     pub: join(dir, "root", "pub"),
     user: "fred",
     password: "secret",
+    stopsAtClientEnd: true,
     stop: async () => {
       await proxy.close();
       await server.close();
