@@ -40,6 +40,8 @@ export * from "./transfer_driver.ts";
 export * from "./handler.ts";
 export * from "./directory.ts";
 export * from "./server.ts";
+export * from "./remap_file.ts";
+export * from "./posix_regex.ts";
 export * from "./client.ts";
 export * from "./transfer_error.ts";
 export * from "./runtime_api.ts";

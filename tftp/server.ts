@@ -30,6 +30,7 @@ import {
 import type { TftpUdpBind, TftpUdpSocket } from "./transport.ts";
 import { windowReceiveBuffer } from "./_window_buffer.ts";
 import { bindInRange, checkPortRange } from "../io/port_range.ts";
+import { applyTftpMapRules, type TftpMapRule } from "./remap_file.ts";
 
 /** A rewrite of requested file names, like tftp-hpa's `-m` rules. */
 export interface TftpRemapRule {
@@ -87,6 +88,11 @@ export interface ServeTftpOptions extends TftpServerEndpointOptions, TftpDirecto
   port?: number;
   /** Rewrite requested names before the handler sees them. */
   remap?: readonly TftpRemapRule[];
+  /**
+   * tftp-hpa remap rules (from {@linkcode parseTftpMapFile}), run after `remap`: the name they
+   * make is still resolved inside `root`, and an `a` rule refuses with ERROR 2 (access violation).
+   */
+  mapRules?: readonly TftpMapRule[];
   /**
    * Serve every transfer from the listening port (for NAT and containers). Beware: the port of
    * every transfer is then known, so anyone can forge a request and acknowledge the DATA blindly
@@ -195,7 +201,7 @@ export async function serveTftpWith(
     }
   }
 
-  function remap(request: TftpServerRequest): string {
+  function remap(request: TftpServerRequest): string | TftpRequestError {
     let name = request.request.filename;
     for (const rule of options.remap ?? []) {
       if (rule.type && rule.type !== request.request.type) continue;
@@ -206,7 +212,17 @@ export async function serveTftpWith(
       name = name.replace(rule.match, rule.replace);
       if (rule.last) break;
     }
-    return name;
+    if (!options.mapRules) return name;
+    const mapped = applyTftpMapRules(options.mapRules, name, {
+      type: request.request.type,
+      address: request.from.address,
+    });
+    if (mapped.type === "name") return mapped.filename;
+    // tftp-hpa answers a refusal by the table with EACCESS (RFC 1350 error 2).
+    return new TftpRequestError(
+      TftpErrorCode.AccessViolation,
+      mapped.message ?? "Access violation",
+    );
   }
 
   function record(
@@ -267,7 +283,17 @@ export async function serveTftpWith(
   async function handleRequest(pending: TftpServerRequest): Promise<void> {
     const started = performance.now();
     const { request, from } = pending;
-    const filename = remap(pending);
+    const remapped = remap(pending);
+    if (remapped instanceof TftpRequestError) {
+      endpoint.reject(pending, remapped.code, remapped.message);
+      flushEndpoint();
+      record(pending, request.filename, started, {
+        code: remapped.code,
+        message: remapped.message,
+      });
+      return;
+    }
+    const filename = remapped;
     const handlerRequest: TftpHandlerRequest = {
       type: request.type,
       filename,
