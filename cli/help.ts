@@ -182,6 +182,11 @@ export const COMMANDS: readonly CommandDoc[] = [
       { name: "allow-write", help: "accept uploads (WRQ) of new files" },
       { name: "allow-overwrite", help: "let uploads replace existing files" },
       { name: "single-port", help: "answer every transfer from the listening port" },
+      {
+        name: "map-file",
+        value: "FILE",
+        help: "rewrite or refuse requested names by tftp-hpa's -m rules",
+      },
       { name: "max-blksize", value: "N", help: "the largest blksize granted, 8-65464" },
       { name: "max-windowsize", value: "N", help: "the largest windowsize granted, 1-65535" },
       { name: "max-transfers", value: "N", help: "transfers at once (default 256)" },
@@ -207,6 +212,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     examples: [
       "ftkit tftp serve ./tftpboot",
       "ftkit tftp serve ./tftpboot --port 6969 --allow-write",
+      "ftkit tftp serve /srv/tftp --host 0.0.0.0 --port 69 --map-file /etc/tftpd.map",
     ],
   },
   {

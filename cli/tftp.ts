@@ -3,8 +3,10 @@
 import { currentRuntime } from "../io/runtime.ts";
 import process from "node:process";
 import { basename } from "node:path";
+import { readFile } from "node:fs/promises";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../mod.ts";
 import type { TftpClientOptions, TftpRuntimeApi, TftpTransferRecord } from "../tftp/mod.ts";
+import { parseTftpMapFile, TftpMapFileError, type TftpMapRule } from "../tftp/remap_file.ts";
 import {
   checkInteger,
   directory,
@@ -15,7 +17,7 @@ import {
   text,
   UsageError,
 } from "./args.ts";
-import type { FailureContext } from "./errors.ts";
+import { type FailureContext, reading } from "./errors.ts";
 import {
   bar,
   CliInterrupt,
@@ -112,9 +114,12 @@ export async function tftpServe(
   const maxBlksize = integer(values, "max-blksize", { min: 8, max: 65464 });
   const maxWindowsize = integer(values, "max-windowsize", { min: 1, max: 65535 });
   const root = await directory(positionals[0] ?? ".");
+  const mapFile = text(values, "map-file");
+  const mapRules = mapFile === undefined ? undefined : await mapFileRules(mapFile);
   const api = await runtimeApi();
   const server = await api.serveTftp({
     root,
+    mapRules,
     host: text(values, "host") ?? "127.0.0.1",
     port,
     allowWrite: flag(values, "allow-write"),
@@ -134,17 +139,31 @@ export async function tftpServe(
   return 0;
 }
 
+/** The rules of a tftp-hpa remap file (`--map-file`); one tftp-hpa would refuse is a usage error. */
+async function mapFileRules(path: string): Promise<TftpMapRule[]> {
+  const content = await reading(readFile(path, "utf8"), path, "--map-file");
+  try {
+    return parseTftpMapFile(content);
+  } catch (error) {
+    if (!(error instanceof TftpMapFileError)) throw error;
+    throw new UsageError(`--map-file ${path}: ${error.message}`, "tftp serve");
+  }
+}
+
 /** One line for the log of a transfer the server ended or refused. */
 function describe(record: TftpTransferRecord): string {
   const peer = `${record.peer.address}:${record.peer.port}`;
   const verb = record.type === "rrq" ? "read" : "write";
+  const name = record.resolvedFilename === record.filename
+    ? record.filename
+    : `${record.filename} (as ${record.resolvedFilename})`;
   if (record.outcome === "complete") {
     const seconds = record.durationMs / 1000;
-    return `${peer} ${verb} ${record.filename}: ${record.bytes} bytes in ${seconds.toFixed(2)} s${
+    return `${peer} ${verb} ${name}: ${record.bytes} bytes in ${seconds.toFixed(2)} s${
       rate(record.bytes, seconds)
     }`;
   }
-  return `${peer} ${verb} ${record.filename}: failed, error ${record.error?.code}: ${record.error?.message}`;
+  return `${peer} ${verb} ${name}: failed, error ${record.error?.code}: ${record.error?.message}`;
 }
 
 /** Reads HOST, HOST:PORT, [IPV6] or [IPV6]:PORT (port 69 when not given). */

@@ -90,7 +90,8 @@ export interface ServeTftpOptions extends TftpServerEndpointOptions, TftpDirecto
   remap?: readonly TftpRemapRule[];
   /**
    * tftp-hpa remap rules (from {@linkcode parseTftpMapFile}), run after `remap`: the name they
-   * make is still resolved inside `root`, and an `a` rule refuses with ERROR 2 (access violation).
+   * make is still resolved inside `root`, and an `a` rule refuses with ERROR 2 (access
+   * violation) and its message, or "Access denied" as tftpd-hpa says without one.
    */
   mapRules?: readonly TftpMapRule[];
   /**
@@ -218,10 +219,11 @@ export async function serveTftpWith(
       address: request.from.address,
     });
     if (mapped.type === "name") return mapped.filename;
-    // tftp-hpa answers a refusal by the table with EACCESS (RFC 1350 error 2).
+    // tftpd-hpa answers a refusal by the table with EACCESS (RFC 1350 error 2, access
+    // violation), and the text "Access denied" when the rule gives none.
     return new TftpRequestError(
       TftpErrorCode.AccessViolation,
-      mapped.message ?? "Access violation",
+      mapped.message ?? "Access denied",
     );
   }
 
