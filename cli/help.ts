@@ -212,7 +212,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     examples: [
       "ftkit tftp serve ./tftpboot",
       "ftkit tftp serve ./tftpboot --port 6969 --allow-write",
-      "ftkit tftp serve /srv/tftp --host 0.0.0.0 --port 69 --map-file /etc/tftpd.map",
+      "ftkit tftp serve ./tftpboot --map-file ./tftpd.map",
     ],
   },
   {
