@@ -133,9 +133,10 @@ function interval(source: string, i: number): number | undefined {
  * `{n,m}`, back-references `\1`-`\9`, GNU's `\w \W \s \S \b \B \< \> \` \'`, and any other
  * backslash escape as the character itself (glibc reads `\d` as `d`, `\.` as `.`).
  *
- * What differs and cannot be translated: POSIX picks the longest of the leftmost matches, where
- * JavaScript tries alternatives and repeats in order (`a|ab` on `ab` matches `ab` in POSIX, `a` in
- * JavaScript); equivalence classes `[=a=]` and collating symbols `[.a.]` are refused.
+ * POSIX picks the longest of the leftmost matches, where JavaScript takes the first alternative
+ * and repeat that matches (`a|ab` on `ab`: POSIX `ab`, JavaScript `a`): match with
+ * {@linkcode posixExec} for POSIX's choice. Equivalence classes `[=a=]` and collating symbols
+ * `[.a.]` are refused.
  *
  * @param source The POSIX extended regular expression.
  * @param ignoreCase Match regardless of case (`REG_ICASE`).
@@ -230,4 +231,46 @@ export function posixRegExp(source: string, ignoreCase: boolean): RegExp {
   } catch (error) {
     throw new PosixRegexError((error as Error).message, 0);
   }
+}
+
+/** Per expression, the probes that match only up to a given end, made once. */
+const PROBES = new WeakMap<RegExp, Map<number, RegExp>>();
+
+/** Whether a longer match than JavaScript's first may exist: alternation or a repeated group. */
+function mayMatchLonger(regex: RegExp): boolean {
+  return regex.source.includes("|") || /\)[*+?{]/.test(regex.source);
+}
+
+/**
+ * Matches as POSIX `regexec` does: the leftmost match, and of those starting there the longest
+ * (which JavaScript's first match is not when alternatives or repeated groups could match more).
+ * Groups come from a match of that extent.
+ *
+ * @param regex From {@linkcode posixRegExp}.
+ * @param input The text to search.
+ * @returns The match, or `null`.
+ * @example
+ * ```ts
+ * import { posixExec, posixRegExp } from "@ftkit/ftkit/tftp";
+ * console.log(posixExec(posixRegExp("v(1|1\\.2)", false), "v1.2.bin")?.[0]); // "v1.2"
+ * ```
+ */
+export function posixExec(regex: RegExp, input: string): RegExpExecArray | null {
+  regex.lastIndex = 0;
+  const first = regex.exec(input);
+  if (!first || !mayMatchLonger(regex)) return first;
+  let probes = PROBES.get(regex);
+  if (!probes) PROBES.set(regex, probes = new Map());
+  for (let end = input.length; end > first.index + first[0].length; end--) {
+    // The lookbehind holds only at offset `end`: the expression must end exactly there.
+    let probe = probes.get(end);
+    if (!probe) {
+      probe = new RegExp(`(?:${regex.source})(?<=^[\\s\\S]{${end}})`, `${regex.flags}y`);
+      probes.set(end, probe);
+    }
+    probe.lastIndex = first.index;
+    const longer = probe.exec(input);
+    if (longer) return longer;
+  }
+  return first;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PosixRegexError, posixRegExp } from "./posix_regex.ts";
+import { posixExec, PosixRegexError, posixRegExp } from "./posix_regex.ts";
 
 /** How many rule steps one name may take before the table fails, as tftp-hpa 5.2 counts them. */
 export const TFTP_MAP_MAX_STEPS = 1024;
@@ -231,7 +231,7 @@ export function applyTftpMapRules(
     let matched = false;
     for (let first = true;; first = false) {
       if (!first && steps-- === 0) return failure;
-      const found = rule.regex.exec(current) ?? undefined;
+      const found = posixExec(rule.regex, current) ?? undefined;
       if (inverse === (found !== undefined)) break;
       matched = true;
       const match = inverse ? undefined : found;

@@ -37,6 +37,7 @@ r6 ^family$ wrong
 r4 ^family$ right-v4
 rs ^loop-(.*)$ \1               # start over with the rest
 r ^again$ second
+r ^v(1|1\.2) \1/v               # POSIX: the longest alternative
 a~ ^[[:alnum:]./_-]+$           # refuse any other character
 `;
 
@@ -53,6 +54,8 @@ const FILES: Record<string, string> = {
   "second": "second",
   "upload": "upload",
   "secret/key": "secret",
+  "1.2/v.bin": "longest",
+  "1/v.2.bin": "first alternative",
 };
 
 /** The names asked of both servers. */
@@ -72,6 +75,7 @@ const NAMES = [
   "again",
   "weird name",
   "missing.bin",
+  "v1.2.bin",
 ];
 
 /** What a server did with `name`: the content served, or the error code and message. */
@@ -170,6 +174,7 @@ describe("one remap file: tftpd-hpa and ftkit", { skip: missing("tftpdHpa") }, (
       "again": "error 1",
       "weird name": "error 2",
       "missing.bin": "error 1",
+      "v1.2.bin": "longest",
     });
   });
 

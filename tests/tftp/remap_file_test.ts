@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   applyTftpMapRules,
   parseTftpMapFile,
+  posixExec,
   PosixRegexError,
   posixRegExp,
   TFTP_MAP_MAX_STEPS,
@@ -49,6 +50,22 @@ describe("posixRegExp", () => {
       assert.equal(posixRegExp(source, false).exec(input)?.[0] ?? null, expected);
     });
   }
+
+  test("posixExec: the longest of the leftmost matches, as POSIX regexec", () => {
+    const cases: [string, string, string | null][] = [
+      ["a|ab", "xab", "ab"],
+      ["(ab)?(abcd)?", "abcd", "abcd"],
+      ["v(1|1\\.2)", "v1.2.bin", "v1.2"],
+      ["(a|ab)(c|bcd)", "abcd", "abcd"],
+      ["b|ab", "xab", "ab"],
+      ["^(a|ab)$", "ab", "ab"],
+      ["z|y", "ab", null],
+    ];
+    for (const [source, input, expected] of cases) {
+      assert.equal(posixExec(posixRegExp(source, false), input)?.[0] ?? null, expected, source);
+    }
+    assert.deepEqual([...posixExec(posixRegExp("v(1|1\\.2)", false), "v1.2")!], ["v1.2", "1.2"]);
+  });
 
   test("ignoring case", () => {
     assert.equal(posixRegExp("^PXE[[:lower:]]", true).test("pxeA"), true);
@@ -196,6 +213,10 @@ describe("applyTftpMapRules", () => {
       run("r ^ \\x", "", { type: "rrq", address: "::ffff:10.0.0.1" }),
       "00000000000000000000FFFF0A000001",
     );
+  });
+
+  test("a rewrite replaces the longest match, as POSIX does", () => {
+    assert.equal(run("r ^v(1|1\\.2) \\1/v", "v1.2.bin"), "1.2/v.bin");
   });
 
   test("\\0-\\9 insert the match and its groups; an unmatched group is empty", () => {
