@@ -4,12 +4,13 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { runCli } from "../../cli.ts";
 import { TftpTransferError } from "../../tftp/mod.ts";
 import { tftpApi } from "../_tftp_api.ts";
 import { serveCli, type ServingCli } from "../_cli_serve.ts";
+import { until } from "../_wait.ts";
 import {
   type Daemon,
   missing,
@@ -31,6 +32,7 @@ e ^ok/                          # served as asked
 r ^pxelinux\.cfg/01-([[:xdigit:]]{2})-([[:xdigit:]]{2})$ pxelinux.cfg/host-\U\1\2
 rG ^upper/(.*)$ \U\1            # reads only
 rP ^upload$ wrong               # writes only
+rP ^incoming/(.*)$ uploads/\i-\1  # writes land per client
 r ^ip$ by-ip/\i
 r ^hex$ by-hex/\x
 r6 ^family$ wrong
@@ -116,10 +118,12 @@ describe("one remap file: tftpd-hpa and ftkit", { skip: missing("tftpdHpa") }, (
     }
     const rules = join(root.path, "rules.map");
     await writeFile(rules, RULES);
+    await mkdir(join(served, "uploads"));
     [daemon, hpaPort] = await onFreePort("udp", async (free) => [
       await startDaemon(
         PEER.tftpdHpa,
-        [...TFTPD_ARGS.tftpdHpa(served, free), "-m", rules],
+        // -c: uploads may create files, as --allow-write lets ftkit.
+        [...TFTPD_ARGS.tftpdHpa(served, free), "-c", "-m", rules],
         { udp: free },
       ),
       free,
@@ -136,6 +140,7 @@ describe("one remap file: tftpd-hpa and ftkit", { skip: missing("tftpdHpa") }, (
         String(free),
         "--map-file",
         rules,
+        "--allow-write",
       ],
       /^Fetch a file with: /,
     );
@@ -176,6 +181,21 @@ describe("one remap file: tftpd-hpa and ftkit", { skip: missing("tftpdHpa") }, (
       "missing.bin": "error 1",
       "v1.2.bin": "longest",
     });
+  });
+
+  test("P rules rewrite uploads: each server stores where the rule says", async () => {
+    const api = await tftpApi();
+    for (const [port, name] of [[hpaPort, "hpa"], [ftkitPort, "ftkit"]] as const) {
+      const content = new TextEncoder().encode(`uploaded to ${name}`);
+      await api.tftpPut({ host: "127.0.0.1", port, remote: `incoming/${name}.txt` }, content);
+      const stored = join(root.path, "root", "uploads", `127.0.0.1-${name}.txt`);
+      // The file is whole once the final ACK came (bounded wait, as for any peer's disk).
+      await until(
+        async () => (await readFile(stored, "utf8").catch(() => "")) === `uploaded to ${name}`,
+        `${stored} to hold the upload`,
+      ).catch(() => {});
+      assert.equal(await readFile(stored, "utf8"), `uploaded to ${name}`);
+    }
   });
 
   test("an a rule's message, or tftpd-hpa's text without one", async () => {
