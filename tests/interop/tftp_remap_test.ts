@@ -35,7 +35,7 @@ rP ^upload$ wrong               # writes only
 rP ^incoming/(.*)$ uploads/\i-\1  # writes land per client
 r ^ip$ by-ip/\i
 r ^hex$ by-hex/\x
-r6 ^family$ wrong
+r6 ^family$ right-v6
 r4 ^family$ right-v4
 rs ^loop-(.*)$ \1               # start over with the rest
 r ^again$ second
@@ -52,6 +52,8 @@ const FILES: Record<string, string> = {
   "by-ip/127.0.0.1": "by ip",
   "by-hex/7F000001": "by hex",
   "right-v4": "v4",
+  "right-v6": "v6",
+  "by-hex/00000000000000000000000000000001": "by hex v6",
   "wrong": "wrong",
   "second": "second",
   "upload": "upload",
@@ -80,11 +82,23 @@ const NAMES = [
   "v1.2.bin",
 ];
 
-/** What a server did with `name`: the content served, or the error code and message. */
-async function outcome(port: number, name: string): Promise<string> {
+/** Writes {@linkcode FILES} under `dir`/root and {@linkcode RULES} to `dir`/rules.map. */
+async function layOut(dir: string): Promise<{ served: string; rules: string }> {
+  const served = join(dir, "root");
+  for (const [name, content] of Object.entries(FILES)) {
+    await mkdir(dirname(join(served, name)), { recursive: true });
+    await writeFile(join(served, name), content);
+  }
+  const rules = join(dir, "rules.map");
+  await writeFile(rules, RULES);
+  return { served, rules };
+}
+
+/** What a server did with `name`: the content served, or the error code. */
+async function outcome(port: number, name: string, host = "127.0.0.1"): Promise<string> {
   const api = await tftpApi();
   try {
-    return new TextDecoder().decode(await api.tftpGet({ host: "127.0.0.1", port, remote: name }));
+    return new TextDecoder().decode(await api.tftpGet({ host, port, remote: name }));
   } catch (error) {
     if (!(error instanceof TftpTransferError)) throw error;
     return `error ${error.code}`;
@@ -111,13 +125,7 @@ describe("one remap file: tftpd-hpa and ftkit", { skip: missing("tftpdHpa") }, (
 
   before(async () => {
     root = await tempDir("ftkit-remap-");
-    const served = join(root.path, "root");
-    for (const [name, content] of Object.entries(FILES)) {
-      await mkdir(dirname(join(served, name)), { recursive: true });
-      await writeFile(join(served, name), content);
-    }
-    const rules = join(root.path, "rules.map");
-    await writeFile(rules, RULES);
+    const { served, rules } = await layOut(root.path);
     await mkdir(join(served, "uploads"));
     [daemon, hpaPort] = await onFreePort("udp", async (free) => [
       await startDaemon(
@@ -205,6 +213,59 @@ describe("one remap file: tftpd-hpa and ftkit", { skip: missing("tftpdHpa") }, (
     }
   });
 });
+
+describe(
+  "one remap file over IPv6 (::1): 4 and 6 rules, \\x",
+  { skip: missing("tftpdHpa") },
+  () => {
+    let root: { path: string; remove(): Promise<void> };
+    let daemon: Daemon | undefined;
+    let hpaPort: number;
+    let ftkit: ServingCli | undefined;
+
+    before(async () => {
+      root = await tempDir("ftkit-remap6-");
+      const { served, rules } = await layOut(root.path);
+      const args = (port: number) => ["-L", "-a", `[::1]:${port}`, "-s", served, "-u", "root"];
+      [daemon, hpaPort] = await onFreePort("udp", async (free) => [
+        await startDaemon(PEER.tftpdHpa, [...args(free), "-m", rules], { udp: free }),
+        free,
+      ]);
+      ftkit = await serveCli(
+        ["udp"],
+        (
+          [free],
+        ) => [
+          "tftp",
+          "serve",
+          served,
+          "--host",
+          "::1",
+          "--port",
+          String(free),
+          "--map-file",
+          rules,
+        ],
+        /^Fetch a file with: /,
+      );
+    });
+
+    after(async () => {
+      await ftkit?.stop();
+      await daemon?.stop();
+      await root?.remove();
+    });
+
+    for (
+      const [name, expected] of [["family", "v6"], ["hex", "by hex v6"], ["loop-again", "second"]]
+    ) {
+      test(`${name}: ${expected} from both`, async () => {
+        assert.equal(await outcome(hpaPort, name, "::1"), expected);
+        assert.equal(await outcome(ftkit!.ports[0], name, "::1"), expected);
+      });
+    }
+  },
+);
 
 describe("ftkit tftp serve --map-file", () => {
   test("a rewritten name is still jailed to the root", async () => {
