@@ -456,14 +456,14 @@ export async function compareLocalFile(
  * @param data What the upload sends.
  * @param from Its sources by position.
  * @param check The check, when `verify` is on.
- * @returns The sources, and the check with the digest of what went.
+ * @returns The sources, and the check with the digest of what went (none without `check`).
  */
 export function digestedUpload(
   data: Uint8Array | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
   from: UploadFrom,
   check: VerifyCheck | undefined,
-): { from: UploadFrom; check: () => VerifyCheck } {
-  if (!check) return { from, check: () => check! };
+): { from: UploadFrom; check: () => VerifyCheck | undefined } {
+  if (!check) return { from, check: () => undefined };
   if (typeof data === "string" || data instanceof Uint8Array) {
     check.digest.update(typeof data === "string" ? new TextEncoder().encode(data) : data);
     return { from, check: () => check };

@@ -245,7 +245,8 @@ export class FtpsClient {
       options,
       upload.from,
     );
-    if (check) await compareHash(this.#peer, path, upload.check());
+    const sent = upload.check();
+    if (sent) await compareHash(this.#peer, path, sent);
     if (options.modified) await this.setModified(path, options.modified);
   }
 
