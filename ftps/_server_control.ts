@@ -73,6 +73,9 @@ export interface ServerShared {
   readonly event: (event: FtpsEvent) => void;
   /** Reports anything unexpected. */
   readonly onError: (error: Error) => void;
+  /** Keeps a data connection's lingering close (it settles once closed) for a graceful close of
+   * the server to wait for. */
+  readonly linger: (closed: Promise<void>) => void;
 }
 
 /** One control connection, driven. */
@@ -176,6 +179,7 @@ export class ServerSessionDriver {
       log: shared.log,
       event: shared.event,
       onError: shared.onError,
+      linger: shared.linger,
     };
   }
 

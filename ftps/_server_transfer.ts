@@ -111,6 +111,8 @@ export interface ServerTransferContext {
   event(event: FtpsEvent): void;
   /** Reports what nobody expected (a storage failing with another error than its own). */
   onError(error: Error): void;
+  /** Keeps a data connection's lingering close for a graceful close of the server to wait for. */
+  linger(closed: Promise<void>): void;
 }
 
 /**
@@ -265,7 +267,7 @@ export class ServerTransfer {
     const socket = this.#socket;
     // Ended cleanly: closed once the client has ended too (a close before that may reset the
     // connection under the end of a download). Otherwise dropped now.
-    if (this.#ended && socket?.linger) socket.linger();
+    if (this.#ended && socket?.linger) context.linger(socket.linger());
     else socket?.close();
     this.#listener?.close();
     await this.#watching;

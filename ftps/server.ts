@@ -143,6 +143,8 @@ async function serve(
   if (hash && hashAlgorithms.length === 0) throw new TypeError("hash.algorithms is empty");
   const maxHashes = positive(hash?.maxConcurrent, "hash.maxConcurrent", 2);
 
+  /** Data connections whose end is sent, until the client's end came (`linger`). */
+  const lingering = new Set<Promise<void>>();
   const shared: ServerShared = {
     transport,
     get context() {
@@ -186,6 +188,10 @@ async function serve(
     },
     event: (event) => guarded(() => options.onEvent?.(event), onError),
     onError,
+    linger: (closed) => {
+      lingering.add(closed);
+      closed.finally(() => lingering.delete(closed));
+    },
   };
   // Unique for the server's life: a count; and a random tag, so that logs of several runs (or
   // servers) appended to one file keep their sessions apart.
@@ -405,7 +411,10 @@ async function serve(
     if (graceMs > 0) {
       // Idle sessions end with 421 now, the others once their transfer is done.
       for (const session of sessions) session.shutdown();
-      const everyone = Promise.all([...running]);
+      // Every session done, and every download's last bytes with the client: a process that
+      // exits under a data connection still sending (Bun keeps what the system could not take
+      // yet) would cut the download its 226 called complete.
+      const everyone = Promise.all([...running]).then(() => Promise.all([...lingering]));
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         everyone,

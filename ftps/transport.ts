@@ -198,8 +198,11 @@ export interface FtpServerSocket extends FtpSocket {
    * after a bound, without keeping the process alive, instead of at once. A close with unread
    * bytes, or a close_notify that comes after it, is answered by a reset, which can make the
    * client's system drop the end of a download it has not read yet. Absent: call `close()`.
+   *
+   * @returns Settles once the socket is closed (a graceful server close waits for it, so that
+   * the process does not exit under bytes still on their way).
    */
-  linger?(): void;
+  linger?(): Promise<void>;
   /**
    * On a TLS stream made with `clearable` (a control connection): shuts TLS down (close_notify)
    * and returns the plain TCP stream under it, once the client's close_notify, or its first plain

@@ -238,11 +238,12 @@ class NodeFtpSocket implements FtpServerSocket {
    * client's end, or LINGER_MS, and only then closes, without keeping the process alive. A close
    * with unread bytes, or a client's close_notify that comes after it, makes the system answer
    * with a reset, and a reset can make the client's system drop the end of a download it has not
-   * read yet (RFC 9112 section 9.6's lingering close). The caller does not wait for it: a client
-   * may keep its side open until it has the transfer's reply.
+   * read yet (RFC 9112 section 9.6's lingering close). The transfer does not wait for it (a
+   * client may keep its side open until it has the transfer's reply); a graceful close of the
+   * server does, until its grace ends.
    */
-  linger(): void {
-    if (this.#lingering || this.#socket.destroyed) return;
+  linger(): Promise<void> {
+    if (this.#lingering || this.#socket.destroyed) return Promise.resolve();
     this.#lingering = true;
     this.#chunks.length = 0;
     this.#discard = true;
@@ -254,19 +255,24 @@ class NodeFtpSocket implements FtpServerSocket {
     const socket = this.#socket;
     if (this.#ended || this.#error) {
       socket.destroy();
-      return;
+      return Promise.resolve();
     }
     this.#addressOf.unref();
-    const finish = () => {
-      clearTimeout(timer);
-      socket.off("end", finish);
-      socket.off("error", finish);
-      socket.destroy();
-    };
-    const timer = setTimeout(finish, LINGER_MS);
-    (timer as { unref?: () => void }).unref?.();
-    socket.once("end", finish);
-    socket.once("error", finish);
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        socket.off("end", finish);
+        socket.off("error", finish);
+        socket.off("close", finish);
+        socket.destroy();
+        resolve();
+      };
+      const timer = setTimeout(finish, LINGER_MS);
+      (timer as { unref?: () => void }).unref?.();
+      socket.once("end", finish);
+      socket.once("error", finish);
+      socket.once("close", finish);
+    });
   }
 
   close(): void {

@@ -6,6 +6,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { Buffer } from "node:buffer";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectFtps, serveFtps } from "./_connect.ts";
@@ -300,6 +302,65 @@ describe("serveFtps close({ graceMs }): transfers finish, idle sessions get 421"
       await within(closed, "the close");
       assert.equal(server.sessions, 0);
       await client.close().catch(() => {});
+    }
+  });
+
+  test("the close waits for a sent download's data connection until the client's end", async () => {
+    // A download the server has sent whole (226): its data connection lingers until the
+    // client's end. A graceful close that resolved before that would let the process exit under
+    // bytes still on their way (Bun keeps what the system could not take yet, and a close with
+    // unread bytes resets the connection).
+    const small = content.subarray(0, 64 << 10);
+    await writeFile(join(root, "small.bin"), small);
+    const server = await serveFtps({ root, users: { fred: "secret" }, tls, port: 0 });
+    const { port } = server.address;
+    const control = await RawFtp.connect(port, { ca });
+    await control.reply();
+    await control.authTls();
+    assert.equal((await control.login("fred", "secret")).code, 230);
+    for (const line of ["PBSZ 0", "PROT P", "TYPE I"]) {
+      assert.equal(Math.floor((await control.command(line)).code / 100), 2, line);
+    }
+    const dataPort = await control.epsv();
+    control.send("RETR small.bin");
+    // Half open (node:tls takes the option, its types do not name it): the client's end goes
+    // back only when it says so.
+    const halfOpen = { allowHalfOpen: true };
+    const data = tlsConnect({
+      host: "127.0.0.1",
+      port: dataPort,
+      ca,
+      servername: "localhost",
+      ...halfOpen,
+    });
+    data.on("error", () => {});
+    const chunks: Uint8Array[] = [];
+    data.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    const read = new Promise<void>((resolve) => data.once("end", resolve));
+    try {
+      await within(
+        new Promise((resolve) => data.once("secureConnect", resolve)),
+        "the data connection's TLS",
+      );
+      assert.equal((await control.reply()).code, 150);
+      assert.equal((await control.reply()).code, 226);
+      await within(read, "the end of the download");
+      const order: string[] = [];
+      const closed = server.close({ graceMs: 60_000 }).then(() => order.push("server closed"));
+      assert.equal(
+        (await control.reply()).text,
+        "421 Server shutting down: closing the connection.",
+      );
+      await control.closed();
+      await until(() => server.sessions === 0, "the session to end");
+      order.push("client ended");
+      data.end();
+      assert.equal(Buffer.compare(Buffer.concat(chunks), Buffer.from(small)), 0);
+      await within(closed, "the close");
+      assert.deepEqual(order, ["client ended", "server closed"]);
+    } finally {
+      data.destroy();
+      await server.close();
     }
   });
 
