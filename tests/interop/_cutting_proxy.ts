@@ -144,11 +144,15 @@ export async function startCuttingProxy(count = 4): Promise<CuttingProxy> {
         finIn -= chunk.length;
       }
       if (isData) {
-        dataBytes += chunk.length;
-        if (armed && dataBytes >= armed.at) {
-          // This chunk goes no further.
+        if (armed && dataBytes + chunk.length >= armed.at) {
+          // The bytes up to the mark go on, and are all that is counted (a runtime may read a
+          // chunk of megabytes at once), then the cut.
+          const last = chunk.subarray(0, armed.at - dataBytes);
+          dataBytes += last.length;
+          if (last.length > 0 && !to.destroyed) to.write(last);
           return cutNow(armed.scope);
         }
+        dataBytes += chunk.length;
       }
       if (to.destroyed) return;
       if (!to.write(chunk)) {
