@@ -124,6 +124,9 @@ export function tftpPathComponents(filename: string, allowLeadingSlash: boolean)
  * @param root The directory to serve.
  * @param options Write policy and path rules.
  * @returns The handler, for `serveTftp({ handler })`; `serveTftp({ root })` makes one itself.
+ * @throws {TypeError} When `uniqueRoot`, `unmatchedClients` or `backslashes` has a value it
+ *   does not take.
+ * @throws {SyntaxError} When a `network` of `clientRoots` is not a network.
  *
  * @example
  * ```ts ignore
