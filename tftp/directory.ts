@@ -19,7 +19,7 @@ import {
   type TftpWriteTarget,
 } from "./handler.ts";
 import { type TftpClientRoot, tftpClientRoots } from "./_client_roots.ts";
-import { matchCase, slashBackslashes } from "./_name_folding.ts";
+import { FoldedListings, matchCase, slashBackslashes } from "./_name_folding.ts";
 
 export type { TftpClientRoot } from "./_client_roots.ts";
 
@@ -67,7 +67,9 @@ export interface TftpDirectoryOptions {
    * existing file that matches (which then counts as existing: ERROR 6 unless
    * `allowOverwrite`), else creates the name as sent, in the case it was sent. Unlike
    * dnsmasq's `--tftp-lowercase`, which lowercases every name (so files must be stored in
-   * lowercase), this finds a file in whatever case it is stored.
+   * lowercase), this finds a file in whatever case it is stored. A name not spelled as stored
+   * costs a listing of its directory, kept (up to 64 directories, 65536 entries) while the
+   * directory is unchanged.
    */
   caseInsensitive?: boolean;
   /**
@@ -147,6 +149,7 @@ export function tftpDirectoryHandler(
     );
   }
   const placeOf = tftpClientRoots(root, options);
+  const listings = new FoldedListings();
 
   /**
    * The path under the client's root (its components checked, backslashes and case read first
@@ -158,7 +161,9 @@ export function tftpDirectoryHandler(
     const name = backslashes === "slash" ? slashBackslashes(request.filename) : request.filename;
     const components = tftpPathComponents(name, options.allowLeadingSlash ?? false);
     const { jail, base, directory } = await placeOf(request.peer);
-    const names = options.caseInsensitive ? await matchCase(directory, components) : components;
+    const names = options.caseInsensitive
+      ? await matchCase(directory, components, listings)
+      : components;
     // A case match only changes ASCII letters of names the directory listed; checked again all
     // the same.
     if (!names.every(allowedPathComponent)) {

@@ -4,7 +4,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   makeTftpApi,
@@ -229,6 +229,23 @@ describe("TFTP per-client files and Windows names", () => {
     });
     await serving({}, async (port) => {
       assert.equal(await get(port, "boot/x86/wdsnbp.com"), "error 1", "exact by default");
+    });
+  });
+
+  test("caseInsensitive: a kept listing gives way once its directory changes", async () => {
+    await mkdir(at("main/cache"));
+    await writeFile(at("main/cache/Listed.TXT"), "listed");
+    // Changed long ago: its listing is kept between requests.
+    const old = new Date(Date.now() - 60_000);
+    await utimes(at("main/cache"), old, old);
+    await serving({ caseInsensitive: true }, async (port) => {
+      assert.equal(await get(port, "cache/LISTED.txt"), "listed");
+      assert.equal(await get(port, "cache/LATER.txt"), "error 1");
+      await writeFile(at("main/cache/later.TXT"), "later");
+      assert.equal(await get(port, "cache/LATER.txt"), "later");
+      await rm(at("main/cache/Listed.TXT"));
+      await writeFile(at("main/cache/listed.txt"), "listed again");
+      assert.equal(await get(port, "cache/LISTED.TXT"), "listed again");
     });
   });
 

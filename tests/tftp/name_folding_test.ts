@@ -3,7 +3,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { caseInsensitiveEntry, foldAsciiCase, slashBackslashes } from "../../tftp/_name_folding.ts";
+import { foldAsciiCase, foldedIndex, slashBackslashes } from "../../tftp/_name_folding.ts";
 import { addressName } from "../../tftp/_client_roots.ts";
 import { tftpPathComponents, TftpRequestError } from "../../tftp/mod.ts";
 import { parseIpAddress } from "../../io/cidr.ts";
@@ -51,14 +51,7 @@ describe("names whatever their ASCII case", () => {
     assert.equal(foldAsciiCase("\u212A\u0130"), "\u212A\u0130");
   });
 
-  test("the entry spelled as asked wins", () => {
-    assert.equal(
-      caseInsensitiveEntry(["BOOT.INI", "boot.ini", "Boot.ini"], "Boot.ini"),
-      "Boot.ini",
-    );
-  });
-
-  test("else the first entry equal but for case, in code-unit order, whatever the listing's", () => {
+  test("of entries equal but for case, the first in code-unit order, whatever the listing's", () => {
     for (
       const entries of [
         ["boot.ini", "Boot.ini", "BOOT.INI"],
@@ -66,19 +59,18 @@ describe("names whatever their ASCII case", () => {
         ["Boot.ini", "BOOT.INI", "boot.ini"],
       ]
     ) {
-      assert.equal(caseInsensitiveEntry(entries, "bOOT.iNI"), "BOOT.INI");
-      assert.equal(
-        caseInsensitiveEntry(entries.filter((e) => e !== "BOOT.INI"), "bOOT.iNI"),
-        "Boot.ini",
-      );
+      assert.equal(foldedIndex(entries).get(foldAsciiCase("bOOT.iNI")), "BOOT.INI");
+      const two = entries.filter((entry) => entry !== "BOOT.INI");
+      assert.equal(foldedIndex(two).get(foldAsciiCase("bOOT.iNI")), "Boot.ini");
     }
   });
 
   test("nothing else matches", () => {
-    assert.equal(caseInsensitiveEntry(["boot.ini", "boot.in", "boot.inix"], "BOOT.IN_"), undefined);
-    assert.equal(caseInsensitiveEntry([".."], ".."), "..");
-    assert.equal(caseInsensitiveEntry(["k"], "\u212A"), undefined);
-    assert.equal(caseInsensitiveEntry([], "a"), undefined);
+    const index = foldedIndex(["boot.ini", "boot.in", "boot.inix", "k"]);
+    assert.deepEqual([...index.keys()].sort(), ["boot.in", "boot.ini", "boot.inix", "k"]);
+    assert.equal(index.get(foldAsciiCase("BOOT.IN_")), undefined);
+    assert.equal(index.get(foldAsciiCase("\u212A")), undefined);
+    assert.equal(foldedIndex([]).size, 0);
   });
 });
 
