@@ -5,13 +5,20 @@ import process from "node:process";
 import { basename } from "node:path";
 import { readFile } from "node:fs/promises";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../mod.ts";
-import type { TftpClientOptions, TftpRuntimeApi, TftpTransferRecord } from "../tftp/mod.ts";
+import type {
+  ServeTftpOptions,
+  TftpClientOptions,
+  TftpClientRoot,
+  TftpRuntimeApi,
+  TftpTransferRecord,
+} from "../tftp/mod.ts";
 import { parseTftpMapFile, TftpMapFileError, type TftpMapRule } from "../tftp/remap_file.ts";
 import {
   checkInteger,
   directory,
   flag,
   integer,
+  notNetwork,
   type ParsedArgs,
   port as optionPort,
   text,
@@ -120,6 +127,7 @@ export async function tftpServe(
   const server = await api.serveTftp({
     root,
     mapRules,
+    ...await clientOptions(values),
     host: text(values, "host") ?? "127.0.0.1",
     port,
     allowWrite: flag(values, "allow-write"),
@@ -137,6 +145,32 @@ export async function tftpServe(
   await stopped(signal);
   await server.close();
   return 0;
+}
+
+/** The per-client and Windows-name options of `tftp serve`, as serveTftp takes them. */
+async function clientOptions(values: ParsedArgs["values"]): Promise<Partial<ServeTftpOptions>> {
+  const given = values["client-root"];
+  const clientRoots: TftpClientRoot[] = [];
+  for (const value of Array.isArray(given) ? given : []) {
+    const at = value.indexOf("=");
+    if (at <= 0 || at === value.length - 1) {
+      throw new UsageError(`--client-root takes CIDR=DIR, not '${value}'`, "tftp serve");
+    }
+    const network = value.slice(0, at);
+    const why = notNetwork(network);
+    if (why) throw new UsageError(`--client-root '${value}': ${why}`, "tftp serve");
+    clientRoots.push({ network, root: await directory(value.slice(at + 1)) });
+  }
+  if (flag(values, "client-roots-only") && clientRoots.length === 0) {
+    throw new UsageError("--client-roots-only needs --client-root", "tftp serve");
+  }
+  return {
+    ...(clientRoots.length > 0 ? { clientRoots } : {}),
+    ...(flag(values, "client-roots-only") ? { unmatchedClients: "refuse" as const } : {}),
+    ...(flag(values, "unique-root") ? { uniqueRoot: true } : {}),
+    ...(flag(values, "case-insensitive") ? { caseInsensitive: true } : {}),
+    ...(flag(values, "backslashes") ? { backslashes: "slash" as const } : {}),
+  };
 }
 
 /** The rules of a tftp-hpa remap file (`--map-file`); one tftp-hpa would refuse is a usage error. */

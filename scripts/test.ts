@@ -77,6 +77,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "io/cidr_test",
   "tftp/client_transfer_test",
   "tftp/limits_test",
+  "tftp/name_folding_test",
   "tftp/negotiation_test",
   "tftp/remap_file_test",
   "tftp/server_endpoint_test",

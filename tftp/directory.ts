@@ -8,7 +8,7 @@
 
 import { lstat, mkdir, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { allowedPathComponent, pathJail } from "../io/path_jail.ts";
+import { allowedPathComponent, type PathJail } from "../io/path_jail.ts";
 import { type AtomicFile, createAtomicFile } from "../io/atomic_file.ts";
 import { TftpErrorCode } from "../codec/mod.ts";
 import {
@@ -18,6 +18,10 @@ import {
   TftpRequestError,
   type TftpWriteTarget,
 } from "./handler.ts";
+import { type TftpClientRoot, tftpClientRoots } from "./_client_roots.ts";
+import { FoldedListings, matchCase, slashBackslashes } from "./_name_folding.ts";
+
+export type { TftpClientRoot } from "./_client_roots.ts";
 
 /** How {@linkcode tftpDirectoryHandler} serves its directory. */
 export interface TftpDirectoryOptions {
@@ -34,6 +38,47 @@ export interface TftpDirectoryOptions {
   allowLeadingSlash?: boolean;
   /** Bytes read from disk at a time (default 131072). */
   readChunkSize?: number;
+  /**
+   * Per-client roots (default none): a client is served from the `root` of the first entry
+   * whose `network` holds its address, instead of the main root. Each root is a jail of its
+   * own: no name, link, case match or backslash reaches outside it (or into another's).
+   */
+  clientRoots?: readonly TftpClientRoot[];
+  /**
+   * What clients no entry of `clientRoots` matches get: `"root"` (default), the main root, or
+   * `"refuse"`, ERROR 2 (access violation, "Access denied") to every request.
+   */
+  unmatchedClients?: "root" | "refuse";
+  /**
+   * dnsmasq's `--tftp-unique-root` (`true` or `"ip"`; default off): names are looked up in the
+   * subdirectory of the client's root named after its IP address (`10.0.0.7`; an IPv6 address
+   * as RFC 5952 writes it, `fd00::7`), when that exists as a directory, and in the root itself
+   * otherwise. It is the subdirectory's existence that decides, not the file's: a file missing
+   * from it is not looked for in the root. Uploads go to the same place. The subdirectory may be
+   * a link to a directory inside the root (one that leads out is refused), and links inside it
+   * may lead anywhere in the root.
+   */
+  uniqueRoot?: boolean | "ip";
+  /**
+   * Find names whatever their case (default `false`), as Windows clients expect: each
+   * component of a requested name matches an entry that differs from it only in the case of
+   * ASCII letters. An entry spelled exactly as asked wins; otherwise the first such entry in
+   * code-unit order (`BOOT.INI` before `Boot.ini` before `boot.ini`). An upload writes to the
+   * existing file that matches (which then counts as existing: ERROR 6 unless
+   * `allowOverwrite`), else creates the name as sent, in the case it was sent. Unlike
+   * dnsmasq's `--tftp-lowercase`, which lowercases every name (so files must be stored in
+   * lowercase), this finds a file in whatever case it is stored. A name not spelled as stored
+   * costs a listing of its directory, kept (up to 64 directories, 65536 entries) while the
+   * directory is unchanged.
+   */
+  caseInsensitive?: boolean;
+  /**
+   * Backslashes in names (default `"refuse"`, ERROR 2): `"slash"` reads each `\` as `/`, as
+   * dnsmasq always does, for Windows and WDS clients (`\boot\x86\wdsnbp.com` is
+   * `boot/x86/wdsnbp.com`: leading backslashes mean the root). The converted name is then
+   * checked like any other, so `..\..\etc\passwd` is still refused.
+   */
+  backslashes?: "refuse" | "slash";
 }
 
 /**
@@ -81,6 +126,9 @@ export function tftpPathComponents(filename: string, allowLeadingSlash: boolean)
  * @param root The directory to serve.
  * @param options Write policy and path rules.
  * @returns The handler, for `serveTftp({ handler })`; `serveTftp({ root })` makes one itself.
+ * @throws {TypeError} When `uniqueRoot`, `unmatchedClients` or `backslashes` has a value it
+ *   does not take.
+ * @throws {SyntaxError} When a `network` of `clientRoots` is not a network.
  *
  * @example
  * ```ts ignore
@@ -94,17 +142,38 @@ export function tftpDirectoryHandler(
   options: TftpDirectoryOptions = {},
 ): TftpHandler {
   const chunkSize = options.readChunkSize ?? 131072;
-  const jail = pathJail(root);
+  const { backslashes = "refuse" } = options;
+  if (backslashes !== "refuse" && backslashes !== "slash") {
+    throw new TypeError(
+      `backslashes takes "refuse" or "slash", not ${JSON.stringify(backslashes)}`,
+    );
+  }
+  const placeOf = tftpClientRoots(root, options);
+  const listings = new FoldedListings();
 
-  /** The path under the root (its components checked; links are followed by the caller). */
-  async function resolve(request: TftpHandlerRequest): Promise<{ path: string; base: string }> {
-    const components = tftpPathComponents(request.filename, options.allowLeadingSlash ?? false);
-    const base = await jail.root();
-    return { path: join(base, ...components), base };
+  /**
+   * The path under the client's root (its components checked, backslashes and case read first
+   * when told to; links are followed by the caller), and the jail it must stay in.
+   */
+  async function resolve(
+    request: TftpHandlerRequest,
+  ): Promise<{ path: string; base: string; jail: PathJail }> {
+    const name = backslashes === "slash" ? slashBackslashes(request.filename) : request.filename;
+    const components = tftpPathComponents(name, options.allowLeadingSlash ?? false);
+    const { jail, base, directory } = await placeOf(request.peer);
+    const names = options.caseInsensitive
+      ? await matchCase(directory, components, listings)
+      : components;
+    // A case match only changes ASCII letters of names the directory listed; checked again all
+    // the same.
+    if (!names.every(allowedPathComponent)) {
+      throw new TftpRequestError(TftpErrorCode.AccessViolation, "Path is not allowed");
+    }
+    return { path: join(directory, ...names), base, jail };
   }
 
   /** The real path of `path` (it must exist), refused when a link on it leads out of the root. */
-  async function realInside(base: string, path: string): Promise<string> {
+  async function realInside(jail: PathJail, base: string, path: string): Promise<string> {
     let real: string | undefined;
     try {
       real = await jail.realInside(base, path);
@@ -119,9 +188,9 @@ export function tftpDirectoryHandler(
 
   return {
     async read(request): Promise<TftpReadSource> {
-      const { path, base } = await resolve(request);
+      const { path, base, jail } = await resolve(request);
       // A symbolic link (anywhere on the path) that leads out of the root is refused.
-      const real = await realInside(base, path);
+      const real = await realInside(jail, base, path);
       let file;
       try {
         file = await open(real, "r");
@@ -153,10 +222,10 @@ export function tftpDirectoryHandler(
 
     write: options.allowWrite
       ? async (request): Promise<TftpWriteTarget> => {
-        const { path, base } = await resolve(request);
+        const { path, base, jail } = await resolve(request);
         const directory = dirname(path);
         if (options.createDirectories) await mkdir(directory, { recursive: true }).catch(() => {});
-        const realDirectory = await realInside(base, directory);
+        const realDirectory = await realInside(jail, base, directory);
         const target = join(realDirectory, path.slice(directory.length + 1));
         const existing = await lstat(target).catch(() => undefined);
         if (existing) {

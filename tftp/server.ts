@@ -137,7 +137,9 @@ function isRequest(bytes: Uint8Array): boolean {
  * @param bind Binds UDP sockets.
  * @param options What to serve and how.
  * @returns The running server.
- * @throws {TypeError} Unless exactly one of `root` and `handler` is given.
+ * @throws {TypeError} Unless exactly one of `root` and `handler` is given; when `uniqueRoot`,
+ *   `unmatchedClients` or `backslashes` has a value it does not take.
+ * @throws {SyntaxError} When a `network` of `clientRoots` is not a network (the message says why).
  * @throws {RangeError} If `portRange` is not `[low, high]` within 1-65535.
  */
 export async function serveTftpWith(

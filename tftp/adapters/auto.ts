@@ -75,7 +75,9 @@ const bindUdp: TftpUdpBind = async (options) => (await runtimeBind())(options);
  * {@linkcode ServeTftpOptions}.
  * @returns The running server: its `address`, and `close()` (or `await using`), which aborts the
  * transfers still running and closes every socket.
- * @throws {TypeError} Unless exactly one of `root` and `handler` is given.
+ * @throws {TypeError} Unless exactly one of `root` and `handler` is given; when `uniqueRoot`,
+ *   `unmatchedClients` or `backslashes` has a value it does not take.
+ * @throws {SyntaxError} When a `network` of `clientRoots` is not a network (the message says why).
  * @throws {RangeError} When a limit is out of range (`portRange` outside 1-65535, a negative
  * count).
  * @throws {Error} When the address cannot be bound (`EADDRINUSE`, `EACCES` for a port below 1024
