@@ -175,6 +175,7 @@ export const COMMANDS: readonly CommandDoc[] = [
       "Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.",
       'Limits against forged requests: "unlimited" lifts one. --single-port holds reads to',
       "blksize 512 and windowsize 1 unless --max-blksize or --max-windowsize are given.",
+      "Clients --allow/--deny refuse both ways get no answer; one way only, ERROR 2.",
     ],
     options: [
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
@@ -187,6 +188,19 @@ export const COMMANDS: readonly CommandDoc[] = [
         value: "FILE",
         help: "rewrite or refuse requested names by tftp-hpa's -m rules",
       },
+      {
+        name: "allow",
+        value: "[read:|write:]CIDR",
+        multiple: true,
+        help: "serve only these networks (repeat)",
+      },
+      {
+        name: "deny",
+        value: "[read:|write:]CIDR",
+        multiple: true,
+        help: "refuse these networks (repeat)",
+      },
+      { name: "port-range", value: "LOW-HIGH", help: "the ports transfers are sent from" },
       { name: "max-blksize", value: "N", help: "the largest blksize granted, 8-65464" },
       { name: "max-windowsize", value: "N", help: "the largest windowsize granted, 1-65535" },
       { name: "max-transfers", value: "N", help: "transfers at once (default 256)" },
@@ -207,12 +221,14 @@ export const COMMANDS: readonly CommandDoc[] = [
         value: "BYTES",
         help: "the largest upload (default 1073741824)",
       },
+      { name: "log", value: "FILE", help: "append each transfer to FILE as JSON (-: stdout)" },
       quietServer,
     ],
     examples: [
       "ftkit tftp serve ./tftpboot",
       "ftkit tftp serve ./tftpboot --port 6969 --allow-write",
       "ftkit tftp serve ./tftpboot --map-file ./tftpd.map",
+      "ftkit tftp serve ./tftpboot --allow 10.0.0.0/8 --deny write:10.9.0.0/16 --log tftp.log",
     ],
   },
   {

@@ -1,8 +1,12 @@
-// Which client addresses an FTPS server (or one of its users) serves: CIDR allow and deny lists.
-// A denied address is refused whatever else holds; with an allow list, only its networks are
-// served.
+/**
+ * Which client addresses a server serves (the FTPS server and its users, the TFTP server per
+ * direction): CIDR allow and deny lists. A denied address is refused whatever else holds; with
+ * an allow list, only its networks are served.
+ *
+ * @module
+ */
 
-import { IpNetworkList } from "../io/cidr.ts";
+import { IpNetworkList } from "./cidr.ts";
 
 /** An allow list and a deny list, checked. */
 export class AddressRules {
