@@ -226,9 +226,8 @@ export const COMMANDS: readonly CommandDoc[] = [
     ],
     examples: [
       "ftkit tftp serve ./tftpboot",
-      "ftkit tftp serve ./tftpboot --port 6969 --allow-write",
+      "ftkit tftp serve ./tftpboot --allow-write --allow write:127.0.0.1 --log tftp.log",
       "ftkit tftp serve ./tftpboot --map-file ./tftpd.map",
-      "ftkit tftp serve ./tftpboot --allow 10.0.0.0/8 --deny write:10.9.0.0/16 --log tftp.log",
     ],
   },
   {

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../cli.ts";
-import { decodeTftpPacket, encodeTftpPacket } from "../codec/mod.ts";
+import { encodeTftpPacket } from "../codec/mod.ts";
 import type { TftpAddress, TftpUdpBind } from "../tftp/mod.ts";
 import { TftpTransferError } from "../tftp/transfer_error.ts";
 import { serveCli, type ServingCli } from "./_cli_serve.ts";
