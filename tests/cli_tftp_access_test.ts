@@ -11,17 +11,9 @@ import { encodeTftpPacket } from "../codec/mod.ts";
 import type { TftpAddress, TftpUdpBind } from "../tftp/mod.ts";
 import { TftpTransferError } from "../tftp/transfer_error.ts";
 import { serveCli, type ServingCli } from "./_cli_serve.ts";
-import { tftpApi } from "./_tftp_api.ts";
-import { runtime } from "./_runtime.ts";
+import { tftpApi, tftpUdpBind } from "./_tftp_api.ts";
 import { freePort } from "./interop/_peers.ts";
 import { until } from "./_wait.ts";
-
-/** The UDP binding of the runtime running the tests. */
-async function udpBind(): Promise<TftpUdpBind> {
-  if (runtime === "deno") return (await import("../tftp/adapters/deno.ts")).bindUdp;
-  if (runtime === "bun") return (await import("../tftp/adapters/bun.ts")).bindUdp;
-  return (await import("../tftp/adapters/node.ts")).bindUdp;
-}
 
 /** Runs the command in-process: its code and what it wrote. */
 async function inProcess(...args: string[]): Promise<{ code: number; err: string[] }> {
@@ -35,7 +27,7 @@ describe("ftkit tftp serve access lists, port range and transfer log", () => {
     const dir = await mkdtemp(join(tmpdir(), "ftkit-cli-access-"));
     const log = join(dir, "transfers.log");
     let server: ServingCli | undefined;
-    const bind = await udpBind();
+    const bind = await tftpUdpBind();
     const sockets: { close(): Promise<void> }[] = [];
     try {
       await writeFile(join(dir, "boot.img"), new Uint8Array(5000).fill(3));

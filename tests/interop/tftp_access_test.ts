@@ -17,16 +17,9 @@ import {
   type TftpUdpSocket,
 } from "../../tftp/mod.ts";
 import { TftpTransferError } from "../../tftp/transfer_error.ts";
-import { runtime } from "../_runtime.ts";
 import { bytesOf, freePort, missing, PEER, runPeer, tempDir } from "./_peers.ts";
 import { until } from "../_wait.ts";
-
-/** The UDP binding of the runtime running the tests. */
-async function udpBind(): Promise<TftpUdpBind> {
-  if (runtime === "deno") return (await import("../../tftp/adapters/deno.ts")).bindUdp;
-  if (runtime === "bun") return (await import("../../tftp/adapters/bun.ts")).bindUdp;
-  return (await import("../../tftp/adapters/node.ts")).bindUdp;
-}
+import { tftpUdpBind } from "../_tftp_api.ts";
 
 /** A socket on `host` that keeps what it receives. */
 async function rawClient(bind: TftpUdpBind, host: string): Promise<{
@@ -53,7 +46,7 @@ describe("ftkit TFTP server access lists", () => {
   before(async () => {
     root = await tempDir("ftkit-access-");
     await writeFile(join(root.path, "small.bin"), small);
-    bind = await udpBind();
+    bind = await tftpUdpBind();
   });
 
   after(async () => {
