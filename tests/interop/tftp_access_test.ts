@@ -175,6 +175,35 @@ describe("ftkit TFTP server access lists", () => {
     }
   });
 
+  test("on a dual-stack socket, IPv4 rules match IPv4-mapped sources (::ffff:127.0.0.2)", async () => {
+    const { server, records } = await serve({ host: "::", deny: ["127.0.0.0/31", "127.0.0.2"] });
+    try {
+      const port = server.address.port;
+      const quick = { timeoutMs: 100, backoff: 1, retries: 0 };
+      const from = (host: string) =>
+        clientFrom(host).tftpGet({
+          host: "127.0.0.1",
+          port,
+          remote: "small.bin",
+          retransmit: quick,
+        });
+      await assert.rejects(from("127.0.0.2"), TftpTransferError);
+      await until(() => records.length >= 1, "the refusal's record");
+      const peers = records.map((record) => record.peer.address);
+      // Every runtime reports an IPv4 client of a "::" socket in its mapped form.
+      assert.deepEqual(new Set(peers), new Set(["::ffff:127.0.0.2"]));
+      assert.ok(records.every((record) => record.outcome === "refused"));
+      const got = await clientFrom("127.0.0.3").tftpGet({
+        host: "127.0.0.1",
+        port,
+        remote: "small.bin",
+      });
+      assert.equal(Buffer.compare(got, small), 0);
+    } finally {
+      await server.close();
+    }
+  });
+
   test("transfers are sent from ports of portRange", async () => {
     const low = await freePort();
     const portRange: [number, number] = [Math.min(low, 65532), Math.min(low, 65532) + 3];
