@@ -11,6 +11,7 @@ import { encodeTftpPacket } from "../codec/mod.ts";
 import type { TftpAddress, TftpUdpBind } from "../tftp/mod.ts";
 import { TftpTransferError } from "../tftp/transfer_error.ts";
 import { serveCli, type ServingCli } from "./_cli_serve.ts";
+import { tftpAccessList } from "../cli/_tftp_access.ts";
 import { tftpApi, tftpUdpBind } from "./_tftp_api.ts";
 import { freePort } from "./interop/_peers.ts";
 import { until } from "./_wait.ts";
@@ -168,6 +169,18 @@ describe("ftkit tftp serve access lists, port range and transfer log", () => {
       await server?.stop();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  test("--allow and --deny: a plain list, or a list per direction holding the plain values", () => {
+    assert.equal(tftpAccessList({}, "allow"), undefined);
+    assert.deepEqual(tftpAccessList({ allow: "10.0.0.0/8" }, "allow"), ["10.0.0.0/8"]);
+    assert.deepEqual(tftpAccessList({ deny: ["write:10.1.0.0/16"] }, "deny"), {
+      write: ["10.1.0.0/16"],
+    });
+    assert.deepEqual(
+      tftpAccessList({ allow: ["fd00::/8", "read:::1", "write:192.0.2.0/24"] }, "allow"),
+      { read: ["fd00::/8", "::1"], write: ["fd00::/8", "192.0.2.0/24"] },
+    );
   });
 
   test("bad values are usage errors; a log that cannot be opened stops the command", async () => {

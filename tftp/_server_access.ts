@@ -110,11 +110,10 @@ export class TftpAccess {
     if (this.#at === undefined || now > this.#at) this.#at = now;
     if (this.#tokens < 1) return undefined;
     const packet = tryDecodeTftpPacket(bytes, { maxRequestLength });
-    if (packet instanceof TftpDecodeError || (packet.type !== "rrq" && packet.type !== "wrq")) {
-      return undefined;
-    }
+    if (packet instanceof TftpDecodeError) return undefined;
     this.#tokens--;
-    return packet;
+    // Opcode 1 or 2 decodes to an RRQ or a WRQ.
+    return packet as TftpRequest;
   }
 }
 
