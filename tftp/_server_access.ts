@@ -15,6 +15,7 @@
 
 import { TftpDecodeError, type TftpRequest, tryDecodeTftpPacket } from "../codec/mod.ts";
 import { AddressRules } from "../io/address_rules.ts";
+import { type IpAddress, parseIpAddress } from "../io/cidr.ts";
 
 /**
  * Networks in CIDR form (`10.0.0.0/8`, `fd00::/8`) or lone addresses: a list for both
@@ -31,6 +32,16 @@ export type TftpAccessList =
     readonly write?: readonly string[];
   };
 
+/** Verdicts kept, by address text: a flood from one address is checked without parsing again;
+ * beyond, the cache starts over, so forged addresses cannot grow it without bound. */
+const CACHED = 4096;
+
+/** Whether an address is served, per direction. */
+interface Verdict {
+  readonly rrq: boolean;
+  readonly wrq: boolean;
+}
+
 /** Refusal records at most at once, then a second: a flood of denied requests cannot fill a log. */
 const RECORD_BURST = 20;
 const RECORD_RATE = 10;
@@ -39,6 +50,7 @@ const RECORD_RATE = 10;
 export class TftpAccess {
   readonly #read: AddressRules;
   readonly #write: AddressRules;
+  readonly #verdicts = new Map<string, Verdict>();
   #tokens = RECORD_BURST;
   #at: number | undefined;
 
@@ -78,7 +90,8 @@ export class TftpAccess {
    * @returns Whether reads or writes are served to it.
    */
   serves(address: string): boolean {
-    return this.#read.permits(address) || this.#write.permits(address);
+    const verdict = this.#verdict(address);
+    return verdict.rrq || verdict.wrq;
   }
 
   /**
@@ -89,7 +102,23 @@ export class TftpAccess {
    * @returns Whether it is.
    */
   permits(address: string, type: "rrq" | "wrq"): boolean {
-    return (type === "rrq" ? this.#read : this.#write).permits(address);
+    return this.#verdict(address)[type];
+  }
+
+  /** The address's verdicts, parsed once (text that is no address goes to the rules as it is). */
+  #verdict(address: string): Verdict {
+    let verdict = this.#verdicts.get(address);
+    if (verdict) return verdict;
+    let parsed: IpAddress | string = address;
+    try {
+      parsed = parseIpAddress(address);
+    } catch {
+      // The rules refuse it, unless a direction has none.
+    }
+    verdict = { rrq: this.#read.permits(parsed), wrq: this.#write.permits(parsed) };
+    if (this.#verdicts.size >= CACHED) this.#verdicts.clear();
+    this.#verdicts.set(address, verdict);
+    return verdict;
   }
 
   /**

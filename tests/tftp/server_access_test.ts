@@ -50,6 +50,17 @@ describe("TFTP server access lists", () => {
     assert.equal(TftpAccess.from(undefined, ["10.0.0.0/8"])!.serves("not an address"), false);
   });
 
+  test("verdicts stay right past the bounded cache of addresses seen", () => {
+    const access = TftpAccess.from(["10.0.0.0/8"], ["10.0.0.0/24"])!;
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5000; i++) {
+        const address = `10.0.${i >> 8}.${i & 255}`;
+        assert.equal(access.serves(address), i >= 256, address);
+      }
+    }
+    assert.equal(access.serves("192.0.2.1"), false);
+  });
+
   test("a list with something that is not a network is refused, named", () => {
     assert.throws(
       () => TftpAccess.from(["10.0.0.1/8"], undefined),
