@@ -21,10 +21,13 @@ import {
   notNetwork,
   type ParsedArgs,
   port as optionPort,
+  portRange,
   text,
   UsageError,
 } from "./args.ts";
-import { type FailureContext, reading } from "./errors.ts";
+import { CliError, Exit, type FailureContext, oneLine, reading } from "./errors.ts";
+import { tftpAccessList } from "./_tftp_access.ts";
+import { tftpJsonLog, type TftpLog } from "./_tftp_log.ts";
 import {
   bar,
   CliInterrupt,
@@ -123,11 +126,21 @@ export async function tftpServe(
   const root = await directory(positionals[0] ?? ".");
   const mapFile = text(values, "map-file");
   const mapRules = mapFile === undefined ? undefined : await mapFileRules(mapFile);
+  const allow = tftpAccessList(values, "allow");
+  const deny = tftpAccessList(values, "deny");
+  const transferPorts = portRange(values, "port-range");
+  if (transferPorts && flag(values, "single-port")) {
+    throw new UsageError("--port-range and --single-port do not go together", "tftp serve");
+  }
+  const clients = await clientOptions(values);
+  const logFile = text(values, "log");
+  const log = logFile === undefined ? undefined : openLog(logFile, output);
+  const reports = tftpReports(output, flag(values, "quiet") || logFile === "-");
   const api = await runtimeApi();
   const server = await api.serveTftp({
     root,
     mapRules,
-    ...await clientOptions(values),
+    ...clients,
     host: text(values, "host") ?? "127.0.0.1",
     port,
     allowWrite: flag(values, "allow-write"),
@@ -136,7 +149,21 @@ export async function tftpServe(
     maxBlksize,
     maxWindowsize,
     ...limits,
-    ...tftpReports(output, flag(values, "quiet")),
+    ...(allow ? { allow } : {}),
+    ...(deny ? { deny } : {}),
+    ...(transferPorts ? { portRange: transferPorts } : {}),
+    ...reports,
+    ...(log
+      ? {
+        onTransfer: (record: TftpTransferRecord) => {
+          log.write(record);
+          reports.onTransfer?.(record);
+        },
+      }
+      : {}),
+  }).catch(async (error) => {
+    await log?.close();
+    throw error;
   });
   const { address, port: bound } = server.address;
   const at = where(address, bound);
@@ -144,6 +171,8 @@ export async function tftpServe(
   output.out(`Fetch a file with: curl -o FILE tftp://${at}/FILE`);
   await stopped(signal);
   await server.close();
+  // Every transfer's record is in: what is queued is written, then the file is closed.
+  await log?.close();
   return 0;
 }
 
@@ -173,6 +202,16 @@ async function clientOptions(values: ParsedArgs["values"]): Promise<Partial<Serv
   };
 }
 
+/** `--log FILE` (or `-`, standard output): the transfer log, opened once before serving. */
+function openLog(file: string, output: CliOutput): TftpLog {
+  const sink = file === "-" ? (line: string) => output.out(line) : file;
+  try {
+    return tftpJsonLog(sink, (error) => output.err(`ftkit: --log: ${oneLine(error)}`));
+  } catch (error) {
+    throw new CliError(`--log: cannot write '${file}': ${oneLine(error)}`, Exit.localWrite);
+  }
+}
+
 /** The rules of a tftp-hpa remap file (`--map-file`); one tftp-hpa would refuse is a usage error. */
 async function mapFileRules(path: string): Promise<TftpMapRule[]> {
   const content = await reading(readFile(path, "utf8"), path, "--map-file");
@@ -191,6 +230,10 @@ function describe(record: TftpTransferRecord): string {
   const name = record.resolvedFilename === record.filename
     ? record.filename
     : `${record.filename} (as ${record.resolvedFilename})`;
+  if (record.outcome === "refused") {
+    const answer = record.error ? `error ${record.error.code}: ${record.error.message}` : "dropped";
+    return `${peer} ${verb} ${name}: refused (${record.reason}), ${answer}`;
+  }
   if (record.outcome === "complete") {
     const seconds = record.durationMs / 1000;
     return `${peer} ${verb} ${name}: ${record.bytes} bytes in ${seconds.toFixed(2)} s${

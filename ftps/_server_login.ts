@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AddressRules } from "./_server_access.ts";
+import { AddressRules } from "../io/address_rules.ts";
 import {
   checkFtpsPermissions,
   ftpPermissionStorage,

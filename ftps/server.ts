@@ -19,7 +19,7 @@ import type {
 import { clientKey, LoginGuard } from "./_server_login.ts";
 import { ServerLimits } from "./_server_limits.ts";
 import { ServerQuotas } from "./_server_quota.ts";
-import { AddressRules } from "./_server_access.ts";
+import { AddressRules } from "../io/address_rules.ts";
 import { ServerSessionDriver, type ServerShared } from "./_server_control.ts";
 import { PassiveHosts, resolvePassiveHost } from "./_server_passive.ts";
 import { proxyPolicy, readProxyHeader, type SessionPeer } from "./_server_proxy.ts";

@@ -80,6 +80,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "tftp/name_folding_test",
   "tftp/negotiation_test",
   "tftp/remap_file_test",
+  "tftp/server_access_test",
   "tftp/server_endpoint_test",
   "tftp/simnet_test",
   "scripts/repository_test",

@@ -445,8 +445,8 @@ describe("ftkit help", () => {
           "ftps ls",
         ],
         [
-          ["tftp", "serve", "--allow"],
-          "unknown option '--allow' for 'tftp serve'; did you mean '--allow-write' or '--allow-overwrite'?",
+          ["tftp", "serve", "--max-w"],
+          "unknown option '--max-w' for 'tftp serve'; did you mean '--max-windowsize' or '--max-write-size'?",
           "tftp serve",
         ],
         [["tftp", "decode", "00", "-x"], "unknown option '-x' for 'tftp decode'", "tftp decode"],

@@ -31,6 +31,9 @@ import type { TftpUdpBind, TftpUdpSocket } from "./transport.ts";
 import { windowReceiveBuffer } from "./_window_buffer.ts";
 import { bindInRange, checkPortRange } from "../io/port_range.ts";
 import { applyTftpMapRules, type TftpMapRule } from "./remap_file.ts";
+import { TftpAccess, type TftpAccessList } from "./_server_access.ts";
+
+export type { TftpAccessList } from "./_server_access.ts";
 
 /** A rewrite of requested file names, like tftp-hpa's `-m` rules. */
 export interface TftpRemapRule {
@@ -66,8 +69,11 @@ export interface TftpTransferRecord {
   durationMs: number;
   /** Datagrams sent again. */
   retransmits: number;
-  /** `"complete"`, or `"failed"` with the error. */
-  outcome: "complete" | "failed";
+  /** `"complete"`; `"failed"` with the error; or `"refused"` by `allow` and `deny`, with the
+   * error sent, or none when the request was dropped unanswered. */
+  outcome: "complete" | "failed" | "refused";
+  /** Why it was refused: `"denied"`, by `allow` and `deny`. */
+  reason?: "denied";
   /** The TFTP error code and message when it failed or was refused. */
   error?: { code: number; message: string };
 }
@@ -102,6 +108,20 @@ export interface ServeTftpOptions extends TftpServerEndpointOptions, TftpDirecto
    * then yields at most one 516-byte block).
    */
   singlePort?: boolean;
+  /**
+   * The clients served (default: every one not denied): networks in CIDR form or lone addresses,
+   * for both directions or per direction (`{ read: [...], write: [...] }`); with a list, only
+   * its clients are served in that direction. Checked before the request is remapped, a file is
+   * opened or a socket bound. An address served in no direction is dropped without an answer
+   * (its source may be forged: an answer would be sent to whoever it names), taking none of its
+   * `requestBurst` tokens; one served in the other direction only gets ERROR 2 "Access denied".
+   * Either way `onTransfer` records it as `refused`, `denied` (dropped requests: at most 20 at
+   * once and 10 a second, so that a flood cannot fill a log).
+   */
+  allow?: TftpAccessList;
+  /** The clients refused, as `allow` takes them: a listed client is refused even when `allow`
+   * lists it too. */
+  deny?: TftpAccessList;
   /** Bind transfer sockets to ports in this inclusive range (default: any free port). */
   portRange?: readonly [number, number];
   /** Called when a transfer ends, or a request is refused. */
@@ -123,7 +143,17 @@ export interface TftpServer extends AsyncDisposable {
 interface Running {
   driver: TftpTransferDriver;
   socket: TftpUdpSocket | undefined;
+  /** Settles once the transfer's file is let go and its record made. */
+  recorded?: Promise<void>;
 }
+
+/** A request refused by `allow` and `deny`: with the ERROR sent, or dropped without one. */
+interface Refusal {
+  reason: "denied";
+  error?: { code: number; message: string };
+}
+
+const DENIED: Refusal = { reason: "denied" };
 
 /** Whether a datagram is an RRQ or a WRQ (by its opcode). */
 function isRequest(bytes: Uint8Array): boolean {
@@ -141,6 +171,7 @@ function isRequest(bytes: Uint8Array): boolean {
  *   `unmatchedClients` or `backslashes` has a value it does not take.
  * @throws {SyntaxError} When a `network` of `clientRoots` is not a network (the message says why).
  * @throws {RangeError} If `portRange` is not `[low, high]` within 1-65535.
+ * @throws {TypeError} If `allow` or `deny` holds something that is not a network.
  */
 export async function serveTftpWith(
   bind: TftpUdpBind,
@@ -152,6 +183,7 @@ export async function serveTftpWith(
   if (options.portRange) checkPortRange(options.portRange, "portRange");
   const handler = options.handler ?? tftpDirectoryHandler(options.root!, options);
   const endpoint = new TftpServerEndpoint(options);
+  const access = TftpAccess.from(options.allow, options.deny);
   // Loopback unless told otherwise: serving the network is a choice made out loud.
   const host = options.host ?? "127.0.0.1";
   const running = new Map<string, Running>();
@@ -176,6 +208,10 @@ export async function serveTftpWith(
       : undefined,
     onMessage(bytes, from) {
       if (closing) return;
+      if (access && !access.serves(from.address)) {
+        dropDenied(bytes, from);
+        return;
+      }
       // In single-port mode a transfer's datagrams arrive here. Requests always go to the
       // endpoint, which passes a repeated one to the client's transfer. Otherwise, anything sent
       // here instead of to the transfer's port must not reach the transfer, or the port would
@@ -202,6 +238,14 @@ export async function serveTftpWith(
       const entry = running.get(key(event.transfer.peer));
       if (entry?.driver.transfer === event.transfer) entry.driver.poll();
     }
+  }
+
+  /** Records a request from an address served in no direction, dropped unanswered. */
+  function dropDenied(bytes: Uint8Array, from: TftpAddress): void {
+    if (!options.onTransfer) return;
+    const now = performance.now();
+    const request = access!.recordable(now, bytes, options.maxRequestLength);
+    if (request) record({ from, request, receivedAt: now }, request.filename, now, DENIED);
   }
 
   function remap(request: TftpServerRequest): string | TftpRequestError {
@@ -233,7 +277,7 @@ export async function serveTftpWith(
     pending: TftpServerRequest,
     resolvedFilename: string,
     started: number,
-    result: TftpTransferResult | { code: number; message: string },
+    result: TftpTransferResult | { code: number; message: string } | Refusal,
   ): void {
     if (!options.onTransfer) return;
     const { request, from } = pending;
@@ -245,7 +289,17 @@ export async function serveTftpWith(
       mode: request.mode,
       durationMs: performance.now() - started,
     };
-    if ("ok" in result) {
+    if ("reason" in result) {
+      options.onTransfer({
+        ...base,
+        parameters: undefined,
+        bytes: 0,
+        retransmits: 0,
+        outcome: "refused",
+        reason: result.reason,
+        ...(result.error ? { error: result.error } : {}),
+      });
+    } else if ("ok" in result) {
       options.onTransfer({
         ...base,
         parameters: result.parameters,
@@ -287,6 +341,14 @@ export async function serveTftpWith(
   async function handleRequest(pending: TftpServerRequest): Promise<void> {
     const started = performance.now();
     const { request, from } = pending;
+    if (access && !access.permits(from.address, request.type)) {
+      // Served in the other direction only: this client may hear why.
+      const error = { code: TftpErrorCode.AccessViolation, message: "Access denied" };
+      endpoint.reject(pending, error.code, error.message);
+      flushEndpoint();
+      record(pending, request.filename, started, { reason: "denied", error });
+      return;
+    }
     const remapped = remap(pending);
     if (remapped instanceof TftpRequestError) {
       endpoint.reject(pending, remapped.code, remapped.message);
@@ -386,14 +448,17 @@ export async function serveTftpWith(
     route.driver = driver;
     const entry: Running = { driver, socket };
     running.set(key(from), entry);
-    const result = await driver.result;
-    try {
-      if (target && !result.ok) await target.abort();
-      await source?.close();
-    } catch (error) {
-      options.onError?.(error as Error);
-    }
-    record(pending, filename, started, result);
+    entry.recorded = (async () => {
+      const result = await driver.result;
+      try {
+        if (target && !result.ok) await target.abort();
+        await source?.close();
+      } catch (error) {
+        options.onError?.(error as Error);
+      }
+      record(pending, filename, started, result);
+    })();
+    await entry.recorded;
     await driver.drained;
     if (running.get(key(from)) === entry) running.delete(key(from));
     await socket?.close();
@@ -407,8 +472,10 @@ export async function serveTftpWith(
       // And no dally after a finished upload: nothing may keep the process alive.
       driver.stop();
     }
-    await Promise.all([...running.values()].map(async ({ driver, socket }) => {
+    // Each transfer's record is made before `close` resolves, so a log may be closed after it.
+    await Promise.all([...running.values()].map(async ({ driver, socket, recorded }) => {
       await driver.result;
+      await recorded?.catch(() => {});
       await socket?.close();
     }));
     await listener.close();

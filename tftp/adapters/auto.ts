@@ -76,7 +76,8 @@ const bindUdp: TftpUdpBind = async (options) => (await runtimeBind())(options);
  * @returns The running server: its `address`, and `close()` (or `await using`), which aborts the
  * transfers still running and closes every socket.
  * @throws {TypeError} Unless exactly one of `root` and `handler` is given; when `uniqueRoot`,
- *   `unmatchedClients` or `backslashes` has a value it does not take.
+ *   `unmatchedClients` or `backslashes` has a value it does not take; when `allow` or `deny`
+ *   holds something that is not an IP network.
  * @throws {SyntaxError} When a `network` of `clientRoots` is not a network (the message says why).
  * @throws {RangeError} When a limit is out of range (`portRange` outside 1-65535, a negative
  * count).

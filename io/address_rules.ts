@@ -1,8 +1,12 @@
-// Which client addresses an FTPS server (or one of its users) serves: CIDR allow and deny lists.
-// A denied address is refused whatever else holds; with an allow list, only its networks are
-// served.
+/**
+ * Which client addresses a server serves (the FTPS server and its users, the TFTP server per
+ * direction): CIDR allow and deny lists. A denied address is refused whatever else holds; with
+ * an allow list, only its networks are served.
+ *
+ * @module
+ */
 
-import { IpNetworkList } from "../io/cidr.ts";
+import { type IpAddress, IpNetworkList } from "./cidr.ts";
 
 /** An allow list and a deny list, checked. */
 export class AddressRules {
@@ -43,10 +47,10 @@ export class AddressRules {
    * Whether `address` is served: not in the deny list, and in the allow list when there is one.
    * An address that cannot be read is served only when no rule is set.
    *
-   * @param address The client's IP address.
+   * @param address The client's IP address (text, or parsed once for several checks).
    * @returns Whether it is served.
    */
-  permits(address: string): boolean {
+  permits(address: IpAddress | string): boolean {
     if (!this.any) return true;
     try {
       if (this.#deny?.contains(address)) return false;
