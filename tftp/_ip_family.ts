@@ -1,0 +1,21 @@
+// IPv4-mapped IPv6 addresses (RFC 4291 section 2.5.5.2): a socket bound to "::" reports an IPv4
+// client as ::ffff:a.b.c.d. The server keys its clients by the IPv4 form, so that one client is
+// one client whichever socket family saw it.
+
+const MAPPED =
+  /^(?:::|(?:0{1,4}:){5})ffff:(?:(\d{1,3}(?:\.\d{1,3}){3})|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/i;
+
+/**
+ * The IPv4 address an IPv4-mapped IPv6 address stands for, or `address` itself.
+ *
+ * @param address An IP address as a socket reports it.
+ * @returns `"127.0.0.1"` for `"::ffff:127.0.0.1"` (or `"::ffff:7f00:1"`); anything else unchanged.
+ */
+export function ipv4Form(address: string): string {
+  const mapped = MAPPED.exec(address);
+  if (!mapped) return address;
+  if (mapped[1] !== undefined) return mapped[1];
+  const high = parseInt(mapped[2], 16);
+  const low = parseInt(mapped[3], 16);
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}
