@@ -191,6 +191,13 @@ describe("ftkit TFTP server on ::1 with real clients", () => {
     await holds(join(root.path, "up-ftkit.bin"), file);
   });
 
+  test("the client reaches ::1 given with a numeric zone index (::1%N, N the loopback's)", async () => {
+    const api = await tftpApi();
+    const index = (await readFile("/sys/class/net/lo/ifindex", "utf8")).trim();
+    const got = await api.tftpGet({ host: `::1%${index}`, port, remote: "small.bin" });
+    assert.equal(Buffer.compare(got, small), 0);
+  });
+
   test("every transfer record names ::1 as the peer", () => {
     assert.ok(records.length > 0);
     assert.deepEqual([...new Set(records.map((record) => record.peer.address))], ["::1"]);

@@ -1,10 +1,12 @@
-// IPv4-mapped IPv6 addresses (RFC 4291 section 2.5.5.2) at the server endpoint: a client is keyed
-// by its IPv4 form, so ::ffff:127.0.0.1 and 127.0.0.1 share their limits and tokens.
+// IPv6 addresses in the machines. IPv4-mapped addresses (RFC 4291 section 2.5.5.2) at the server
+// endpoint: a client is keyed by its IPv4 form, so ::ffff:127.0.0.1 and 127.0.0.1 share their
+// limits and tokens. Zone indices (RFC 4007 section 11) at the client: a server asked at
+// fe80::1%eth0 may answer from fe80::1.
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type TftpAddress, TftpServerEndpoint } from "../../tftp/mod.ts";
-import { ipv4Form } from "../../tftp/_ip_family.ts";
+import { type TftpAddress, TftpClientTransfer, TftpServerEndpoint } from "../../tftp/mod.ts";
+import { ipv4Form, sameHost } from "../../tftp/_ip_family.ts";
 import { events, transmits, wire } from "./_script.ts";
 
 const rrq = () => wire({ type: "rrq", filename: "boot.img", mode: "octet", options: {} });
@@ -49,5 +51,32 @@ describe("TFTP server: IPv4-mapped client addresses", () => {
     assert.equal(server.limited, 2);
     // Another address has its own tokens.
     assert.ok(server.handleDatagram(0, rrq(), { address: "::1", port: 40004 }));
+  });
+});
+
+describe("TFTP client: zone indices", () => {
+  test("sameHost compares without the zone, and a mapped address as IPv4", () => {
+    assert.ok(sameHost("fe80::1%eth0", "fe80::1"));
+    assert.ok(sameHost("fe80::1%2", "fe80::1%eth0"));
+    assert.ok(sameHost("::ffff:127.0.0.1", "127.0.0.1"));
+    assert.ok(!sameHost("fe80::1%eth0", "fe80::2%eth0"));
+    assert.ok(!sameHost("::1", "127.0.0.1"));
+  });
+
+  test("the first reply from the server's address, zone or not, chooses its TID", () => {
+    const server = { address: "fe80::1%eth0", port: 69 };
+    const client = new TftpClientTransfer({ type: "rrq", filename: "boot.img", server });
+    client.start(0);
+    assert.deepEqual(transmits(client).map((t) => t.to), [server]);
+    const tid = { address: "fe80::1", port: 50000 };
+    // A stranger is refused with ERROR 5 (RFC 1350 section 4), the server's reply is taken.
+    const stranger = { address: "fe80::2", port: 50000 };
+    client.handleDatagram(1, wire({ type: "data", block: 1, data: new Uint8Array(3) }), stranger);
+    client.handleDatagram(2, wire({ type: "data", block: 1, data: new Uint8Array(3) }), tid);
+    assert.deepEqual(transmits(client), [
+      { to: stranger, bytes: wire({ type: "error", code: 5, message: "Unknown transfer ID" }) },
+      { to: tid, bytes: wire({ type: "ack", block: 1 }) },
+    ]);
+    assert.deepEqual(client.peer, tid);
   });
 });
