@@ -166,6 +166,15 @@ describe("ftkit TFTP server on ::1 with real clients", () => {
         ]);
         assert.equal(put.code, 0, put.stderr + put.stdout);
         await holds(join(root.path, `up-atftp-${windowsize}.bin`), small);
+        // Both were negotiated (RFC 2348, RFC 7440), not fallen back to RFC 1350.
+        const negotiated = (type: "rrq" | "wrq") =>
+          records.some((record) =>
+            record.type === type && record.outcome === "complete" &&
+            record.parameters?.blksize === 1468 && record.parameters.windowsize === windowsize
+          );
+        await until(() => negotiated("rrq") && negotiated("wrq"), "atftp's transfers recorded")
+          .catch(() => {});
+        assert.ok(negotiated("rrq") && negotiated("wrq"), JSON.stringify(records.slice(-2)));
       },
     );
   }
@@ -242,8 +251,10 @@ describe("ftkit TFTP server on :: answers IPv4 clients too", () => {
           assert.equal(ran.code, 0, ran.stderr);
           await holds(out, file);
         }
-        const completed = records.filter((record) => record.outcome === "complete");
-        assert.deepEqual(completed.map((record) => record.peer.address), [
+        // A read is recorded once its final ACK arrives, which may follow curl's exit.
+        const completed = () => records.filter((record) => record.outcome === "complete");
+        await until(() => completed().length === 2, "both reads to be recorded").catch(() => {});
+        assert.deepEqual(completed().map((record) => record.peer.address), [
           "::ffff:127.0.0.1",
           "::1",
         ]);
