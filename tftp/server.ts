@@ -219,7 +219,7 @@ export async function serveTftpWith(
     const mapped = applyTftpMapRules(options.mapRules, name, {
       type: request.request.type,
       // An IPv4 client of a server on "::" is an IPv4 client to the 4 and 6 flags, \i and \x, as
-      // tftpd-hpa (which listens on one socket per family) sees it.
+      // tftpd-hpa sees it when it listens on both families (one socket each, its default).
       address: ipv4Form(request.from.address),
     });
     if (mapped.type === "name") return mapped.filename;

@@ -265,30 +265,60 @@ describe("ftkit TFTP server on :: answers IPv4 clients too", () => {
     });
   }
 
-  test("remap rules see an IPv4 client as IPv4 (4 and 6 flags, \\i), as tftpd-hpa does", async () => {
-    const root = await tempDir("ftkit-v6-map-");
-    const api = await tftpApi();
-    const server = await api.serveTftp({
-      root: root.path,
-      host: "::",
-      port: 0,
-      mapRules: parseTftpMapFile("r4 ^family$ v4\nr6 ^family$ v6\nr ^ip$ by-ip/\\i\n"),
-    });
-    try {
-      await writeFile(join(root.path, "v4"), "v4");
-      await writeFile(join(root.path, "v6"), "v6");
+  test(
+    "remap rules see an IPv4 client as IPv4 (4 and 6 flags, \\i, \\x), as tftpd-hpa on both families",
+    async () => {
+      const root = await tempDir("ftkit-v6-map-");
+      const rules = "r4 ^family$ v4\nr6 ^family$ v6\nr ^ip$ by-ip/\\i\nr ^hex$ by-hex/\\x\n";
+      const files: Record<string, string> = {
+        "v4": "v4",
+        "v6": "v6",
+        "by-ip/127.0.0.1": "ip 127.0.0.1",
+        "by-ip/::1": "ip ::1",
+        "by-hex/7F000001": "hex 127.0.0.1",
+        "by-hex/00000000000000000000000000000001": "hex ::1",
+      };
       await mkdir(join(root.path, "by-ip"));
-      await writeFile(join(root.path, "by-ip/127.0.0.1"), "by ip");
-      const read = async (host: string, remote: string) =>
-        new TextDecoder().decode(await api.tftpGet({ host, port: server.address.port, remote }));
-      assert.equal(await read("127.0.0.1", "family"), "v4");
-      assert.equal(await read("127.0.0.1", "ip"), "by ip");
-      assert.equal(await read("::1", "family"), "v6");
-    } finally {
-      await server.close();
-      await root.remove();
-    }
-  });
+      await mkdir(join(root.path, "by-hex"));
+      for (const [name, content] of Object.entries(files)) {
+        await writeFile(join(root.path, name), content);
+      }
+      await writeFile(join(root.path, "rules.map"), rules);
+      const api = await tftpApi();
+      const server = await api.serveTftp({
+        root: root.path,
+        host: "::",
+        port: 0,
+        mapRules: parseTftpMapFile(rules),
+      });
+      // tftpd-hpa given no address (-a :PORT) listens on 0.0.0.0 and [::], one socket each.
+      const hpa = missing("tftpdHpa")
+        ? undefined
+        : await startTftpd("tftpdHpa", root.path, "", ["-m", join(root.path, "rules.map")]);
+      try {
+        const read = async (port: number, host: string, remote: string) => {
+          const bytes = await api.tftpGet({ host, port, remote }).catch((error) => error);
+          return bytes instanceof Uint8Array ? new TextDecoder().decode(bytes) : String(bytes);
+        };
+        const expected: [string, string, string][] = [
+          ["127.0.0.1", "family", "v4"],
+          ["127.0.0.1", "ip", "ip 127.0.0.1"],
+          ["127.0.0.1", "hex", "hex 127.0.0.1"],
+          ["::1", "family", "v6"],
+          ["::1", "ip", "ip ::1"],
+          ["::1", "hex", "hex ::1"],
+        ];
+        for (const [host, remote, content] of expected) {
+          assert.equal(await read(server.address.port, host, remote), content, `${host} ${remote}`);
+          if (hpa) assert.equal(await read(hpa.port, host, remote), content, `tftpd-hpa: ${host}`);
+        }
+      } finally {
+        await hpa?.daemon.stop();
+        await server.close();
+        await root.remove();
+      }
+    },
+  );
 
   test("per-client limits hold for IPv4 clients of a server on ::", async () => {
     const root = await tempDir("ftkit-v6-limit-");
