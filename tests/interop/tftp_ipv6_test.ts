@@ -72,12 +72,13 @@ describe("ftkit TFTP server on ::1 with real clients", () => {
     await writeFile(join(root.path, "firmware.bin"), file);
     await writeFile(join(root.path, "small.bin"), small);
     const api = await tftpApi();
+    const onTransfer = (record: TftpTransferRecord) => records.push(record);
     server = await api.serveTftp({
       root: root.path,
       host: "::1",
       port: 0,
       allowWrite: true,
-      onTransfer: (record) => records.push(record),
+      onTransfer,
     });
     port = server.address.port;
   });
@@ -100,24 +101,12 @@ describe("ftkit TFTP server on ::1 with real clients", () => {
   for (const blksize of [512, 1468, 65464]) {
     test(`curl reads and writes at blksize ${blksize}`, { skip: missing("curl") }, async () => {
       const out = join(root.path, `curl-${blksize}.out`);
-      const get = await runPeer(PEER.curl, [
-        "-sS",
-        "--tftp-blksize",
-        String(blksize),
-        "-o",
-        out,
-        url("firmware.bin"),
-      ]);
+      const curl = (...args: string[]) =>
+        runPeer(PEER.curl, ["-sS", "--tftp-blksize", String(blksize), ...args]);
+      const get = await curl("-o", out, url("firmware.bin"));
       assert.equal(get.code, 0, get.stderr + get.stdout);
       await holds(out, file);
-      const put = await runPeer(PEER.curl, [
-        "-sS",
-        "--tftp-blksize",
-        String(blksize),
-        "-T",
-        join(root.path, "small.bin"),
-        url(`up-curl-${blksize}.bin`),
-      ]);
+      const put = await curl("-T", join(root.path, "small.bin"), url(`up-curl-${blksize}.bin`));
       assert.equal(put.code, 0, put.stderr + put.stdout);
       await holds(join(root.path, `up-curl-${blksize}.bin`), small);
     });
