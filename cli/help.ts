@@ -178,7 +178,11 @@ export const COMMANDS: readonly CommandDoc[] = [
       "Clients --allow/--deny refuse both ways get no answer; one way only, ERROR 2.",
     ],
     options: [
-      { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
+      {
+        name: "host",
+        value: "ADDR",
+        help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all IPv4; :: all; ::1)",
+      },
       { name: "port", value: "N", help: "listen on port N (default 6969; netboot: 69)" },
       { name: "allow-write", help: "accept uploads (WRQ) of new files" },
       { name: "allow-overwrite", help: "let uploads replace existing files" },
@@ -246,7 +250,8 @@ export const COMMANDS: readonly CommandDoc[] = [
     summary: "download a file from a TFTP server",
     description: [
       'Downloads REMOTE to LOCAL (default: its base name; "-" writes to standard output). The',
-      "file is written aside and takes LOCAL's name only when whole. PORT defaults to 69.",
+      "file is written aside and takes LOCAL's name only when whole. PORT defaults to 69; an",
+      "IPv6 address takes brackets before one ([::1]:6969).",
     ],
     options: tftpClient,
     examples: [
@@ -258,7 +263,10 @@ export const COMMANDS: readonly CommandDoc[] = [
     name: "tftp put",
     operands: "HOST[:PORT] LOCAL [REMOTE]",
     summary: "upload a file to a TFTP server",
-    description: ["Uploads LOCAL as REMOTE (default: its base name). PORT defaults to 69."],
+    description: [
+      "Uploads LOCAL as REMOTE (default: its base name). PORT defaults to 69; an IPv6 address",
+      "takes brackets before one ([::1]:6969).",
+    ],
     options: tftpClient,
     examples: ["ftkit tftp put 127.0.0.1:6969 ./r1.cfg configs/r1.cfg"],
   },

@@ -4,6 +4,7 @@ import { currentRuntime } from "../io/runtime.ts";
 import process from "node:process";
 import { basename } from "node:path";
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../mod.ts";
 import type {
   ServeTftpOptions,
@@ -35,6 +36,7 @@ import {
   interruptedCode,
   rate,
   stopped,
+  urlHost,
   where,
 } from "./output.ts";
 
@@ -168,7 +170,7 @@ export async function tftpServe(
   const { address, port: bound } = server.address;
   const at = where(address, bound);
   output.out(tftpServing(root, at, flag(values, "allow-write")));
-  output.out(`Fetch a file with: curl -o FILE tftp://${at}/FILE`);
+  output.out(`Fetch a file with: curl -o FILE tftp://${urlHost(address)}:${bound}/FILE`);
   await stopped(signal);
   await server.close();
   // Every transfer's record is in: what is queued is written, then the file is closed.
@@ -225,7 +227,7 @@ async function mapFileRules(path: string): Promise<TftpMapRule[]> {
 
 /** One line for the log of a transfer the server ended or refused. */
 function describe(record: TftpTransferRecord): string {
-  const peer = `${record.peer.address}:${record.peer.port}`;
+  const peer = where(record.peer.address, record.peer.port);
   const verb = record.type === "rrq" ? "read" : "write";
   const name = record.resolvedFilename === record.filename
     ? record.filename
@@ -243,10 +245,25 @@ function describe(record: TftpTransferRecord): string {
   return `${peer} ${verb} ${name}: failed, error ${record.error?.code}: ${record.error?.message}`;
 }
 
-/** Reads HOST, HOST:PORT, [IPV6] or [IPV6]:PORT (port 69 when not given). */
+/**
+ * Reads HOST, HOST:PORT, [IPV6] or [IPV6]:PORT (port 69 when not given). An IPv6 address without
+ * brackets takes port 69; one that could also be read as an address and a port (`::1:6969`) is
+ * refused: its brackets say which is meant.
+ */
 function hostPort(text: string): { host: string; port: number } {
   const bracketed = text.match(/^\[([^\]]+)\](?::(.*))?$/);
   const colons = text.split(":").length - 1;
+  const last = text.lastIndexOf(":");
+  if (
+    !bracketed && colons > 1 && isIP(text) === 6 && /^\d+$/.test(text.slice(last + 1)) &&
+    isIP(text.slice(0, last)) === 6
+  ) {
+    const [address, port] = [text.slice(0, last), text.slice(last + 1)];
+    throw new UsageError(
+      `'${text}' is ambiguous: write [${address}]:${port} for port ${port} of ${address}, ` +
+        `or [${text}] for that address on port 69`,
+    );
+  }
   const [host, given] = bracketed
     ? [bracketed[1], bracketed[2]]
     : colons === 1

@@ -76,6 +76,7 @@ const RUNTIME_INDEPENDENT: ReadonlySet<string> = new Set([
   "ftps/session_test",
   "io/cidr_test",
   "tftp/client_transfer_test",
+  "tftp/ip_address_test",
   "tftp/limits_test",
   "tftp/name_folding_test",
   "tftp/negotiation_test",

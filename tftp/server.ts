@@ -32,6 +32,7 @@ import { windowReceiveBuffer } from "./_window_buffer.ts";
 import { bindInRange, checkPortRange } from "../io/port_range.ts";
 import { applyTftpMapRules, type TftpMapRule } from "./remap_file.ts";
 import { TftpAccess, type TftpAccessList } from "./_server_access.ts";
+import { ipv4Form } from "./_ip_family.ts";
 
 export type { TftpAccessList } from "./_server_access.ts";
 
@@ -187,7 +188,8 @@ export async function serveTftpWith(
   // Loopback unless told otherwise: serving the network is a choice made out loud.
   const host = options.host ?? "127.0.0.1";
   const running = new Map<string, Running>();
-  const key = (address: TftpAddress) => `${address.address}|${address.port}`;
+  // One client is one key whichever family reported it (::ffff:a.b.c.d is a.b.c.d).
+  const key = (address: TftpAddress) => `${ipv4Form(address.address)}|${address.port}`;
   let closing = false;
   // Single-port reads: blind ACKs are easy there, so each may yield one small block at most.
   const singlePortReadLimits = {
@@ -262,7 +264,9 @@ export async function serveTftpWith(
     if (!options.mapRules) return name;
     const mapped = applyTftpMapRules(options.mapRules, name, {
       type: request.request.type,
-      address: request.from.address,
+      // An IPv4 client of a server on "::" is an IPv4 client to the 4 and 6 flags, \i and \x, as
+      // tftpd-hpa sees it when it listens on both families (one socket each, its default).
+      address: ipv4Form(request.from.address),
     });
     if (mapped.type === "name") return mapped.filename;
     // tftpd-hpa answers a refusal by the table with EACCESS (RFC 1350 error 2, access

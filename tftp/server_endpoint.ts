@@ -13,6 +13,7 @@ import {
   tryDecodeTftpPacket,
 } from "../codec/mod.ts";
 import type { TftpAddress, TftpTransmit } from "./address.ts";
+import { ipv4Form } from "./_ip_family.ts";
 import {
   negotiateTftpServerOptions,
   TFTP_DEFAULT_MAX_BLKSIZE,
@@ -285,8 +286,9 @@ export class TftpServerEndpoint {
     // At a limit, the oldest transfer whose client has not answered makes room: its address may
     // be forged (a real client behind it has waited longest, and must ask again). Only answered
     // transfers, and requests being decided on, keep a new request out.
-    const full = (this.#clientTransfers(from.address) >= this.#maxPerClient &&
-      !this.#evict(now, this.#clients.get(from.address)?.transfers)) ||
+    const client = ipv4Form(from.address);
+    const full = (this.#clientTransfers(client) >= this.#maxPerClient &&
+      !this.#evict(now, this.#clients.get(client)?.transfers)) ||
       (this.#transfers.size + this.#waiting.size >= this.#maxTransfers &&
         this.activeTransfers() >= this.#maxTransfers && !this.#evict(now, this.#unanswered));
     if (full) {
@@ -295,7 +297,7 @@ export class TftpServerEndpoint {
     }
     const request: TftpServerRequest = { from, request: packet, receivedAt: now };
     this.#waiting.set(key, request);
-    this.#client(from.address).waiting++;
+    this.#client(client).waiting++;
     return request;
   }
 
@@ -364,11 +366,11 @@ export class TftpServerEndpoint {
       readAhead: this.#options.readAhead,
       firstReplyRetransmits: this.#options.firstReplyRetransmits ?? 0,
     });
-    const tracked: Tracked = { transfer, address: from.address, charged: true };
+    const tracked: Tracked = { transfer, address: ipv4Form(from.address), charged: true };
     // The key is free: while a request waits, its key's datagrams are ignored, and a drained
     // transfer under it was forgotten when the request was admitted (#clientTransfers).
     this.#transfers.set(keyOf(from), tracked);
-    this.#client(from.address).transfers.add(tracked);
+    this.#client(tracked.address).transfers.add(tracked);
     this.#unanswered.add(tracked);
     transfer.start(now);
     return transfer;
@@ -421,20 +423,21 @@ export class TftpServerEndpoint {
    */
   #admit(now: number, from: TftpAddress): boolean {
     if (this.#rate === Infinity) return true;
-    this.#clientTransfers(from.address);
+    const client = ipv4Form(from.address);
+    this.#clientTransfers(client);
     this.#pruneBuckets(now);
-    const bucket = this.#buckets.get(from.address);
+    const bucket = this.#buckets.get(client);
     let tokens = this.#burst;
     if (bucket) {
       tokens = Math.min(this.#burst, bucket.tokens + ((now - bucket.at) * this.#rate) / 1000);
-      this.#buckets.delete(from.address);
+      this.#buckets.delete(client);
     }
     if (tokens < 1) {
-      this.#buckets.set(from.address, { tokens, at: now });
+      this.#buckets.set(client, { tokens, at: now });
       this.#limited++;
       return false;
     }
-    this.#buckets.set(from.address, { tokens: tokens - 1, at: now });
+    this.#buckets.set(client, { tokens: tokens - 1, at: now });
     return true;
   }
 
@@ -503,11 +506,10 @@ export class TftpServerEndpoint {
       throw new TypeError("Request already settled, or not from this endpoint");
     }
     this.#waiting.delete(key);
-    const client = this.#client(pending.from.address);
+    const address = ipv4Form(pending.from.address);
+    const client = this.#client(address);
     client.waiting--;
-    if (client.waiting === 0 && client.transfers.size === 0) {
-      this.#clients.delete(pending.from.address);
-    }
+    if (client.waiting === 0 && client.transfers.size === 0) this.#clients.delete(address);
   }
 
   #error(to: TftpAddress, code: number, message: string): void {
@@ -541,6 +543,7 @@ function limit(name: string, value: number): number {
   return value;
 }
 
+/** A client's address and port; an IPv4-mapped address (::ffff:a.b.c.d) as its IPv4 form. */
 function keyOf(address: TftpAddress): string {
-  return `${address.address}|${address.port}`;
+  return `${ipv4Form(address.address)}|${address.port}`;
 }

@@ -29,6 +29,7 @@ import {
   tryDecodeTftpPacket,
 } from "../codec/mod.ts";
 import { sameTftpAddress, type TftpAddress, type TftpTransmit } from "./address.ts";
+import { sameHost } from "./_ip_family.ts";
 import {
   checkTftpOack,
   TFTP_DEFAULT_PARAMETERS,
@@ -496,8 +497,9 @@ export class TftpTransfer {
     const state = this.#state;
     if (this.#latched) {
       if (sameTftpAddress(from, state.peer)) return true;
-    } else if (from.address === state.peer.address) {
-      // RFC 1350 section 4: the first reply chooses the server's TID.
+    } else if (sameHost(from.address, state.peer.address)) {
+      // RFC 1350 section 4: the first reply chooses the server's TID. A server asked at
+      // "fe80::1%eth0" answers from its address, with the zone spelt otherwise or not at all.
       state.peer = from;
       this.#latched = true;
       return true;

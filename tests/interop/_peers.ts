@@ -474,18 +474,29 @@ export async function onFreePort<T>(
   throw last;
 }
 
-/** How each TFTP daemon serves `dir` on 127.0.0.1:`port` in the foreground (see peers.md). */
+/**
+ * How each TFTP daemon serves `dir` on `host` (default 127.0.0.1) and `port` in the foreground
+ * (see peers.md). tftpd-hpa takes an IPv6 address in brackets: `-a [::1]:PORT`.
+ */
 export const TFTPD_ARGS: Readonly<
-  Record<"tftpdHpa" | "atftpd", (dir: string, port: number) => string[]>
+  Record<"tftpdHpa" | "atftpd", (dir: string, port: number, host?: string) => string[]>
 > = {
-  tftpdHpa: (dir, port) => ["-L", "-a", `127.0.0.1:${port}`, "-s", dir, "-u", "root"],
-  atftpd: (dir, port) => [
+  tftpdHpa: (dir, port, host = "127.0.0.1") => [
+    "-L",
+    "-a",
+    `${host.includes(":") ? `[${host}]` : host}:${port}`,
+    "-s",
+    dir,
+    "-u",
+    "root",
+  ],
+  atftpd: (dir, port, host = "127.0.0.1") => [
     "--daemon",
     "--no-fork",
     "--port",
     String(port),
     "--bind-address",
-    "127.0.0.1",
+    host,
     "--user",
     "root.root",
     dir,

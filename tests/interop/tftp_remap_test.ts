@@ -226,9 +226,12 @@ describe(
     before(async () => {
       root = await tempDir("ftkit-remap6-");
       const { served, rules } = await layOut(root.path);
-      const args = (port: number) => ["-L", "-a", `[::1]:${port}`, "-s", served, "-u", "root"];
       [daemon, hpaPort] = await onFreePort("udp", async (free) => [
-        await startDaemon(PEER.tftpdHpa, [...args(free), "-m", rules], { udp: free }),
+        await startDaemon(
+          PEER.tftpdHpa,
+          [...TFTPD_ARGS.tftpdHpa(served, free, "::1"), "-m", rules],
+          { udp: free },
+        ),
         free,
       ]);
       ftkit = await serveCli(
