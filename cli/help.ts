@@ -183,6 +183,11 @@ export const COMMANDS: readonly CommandDoc[] = [
       { name: "allow-overwrite", help: "let uploads replace existing files" },
       { name: "single-port", help: "answer every transfer from the listening port" },
       {
+        name: "workers",
+        value: "N",
+        help: "threads running transfers (default: the core count; 1: none)",
+      },
+      {
         name: "map-file",
         value: "FILE",
         help: "rewrite or refuse requested names by tftp-hpa's -m rules",

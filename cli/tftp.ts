@@ -3,6 +3,7 @@
 import { currentRuntime } from "../io/runtime.ts";
 import process from "node:process";
 import { basename } from "node:path";
+import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../mod.ts";
 import type { TftpClientOptions, TftpRuntimeApi, TftpTransferRecord } from "../tftp/mod.ts";
@@ -125,6 +126,7 @@ export async function tftpServe(
     allowWrite: flag(values, "allow-write"),
     allowOverwrite: flag(values, "allow-overwrite"),
     singlePort: flag(values, "single-port"),
+    workers: integer(values, "workers", { min: 1, max: 1024 }) ?? coreCount(),
     maxBlksize,
     maxWindowsize,
     ...limits,
@@ -137,6 +139,15 @@ export async function tftpServe(
   await stopped(signal);
   await server.close();
   return 0;
+}
+
+/** The cores this process may use: `--workers`' default. */
+function coreCount(): number {
+  const cores = typeof availableParallelism === "function"
+    ? availableParallelism()
+    : ((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+      ?.hardwareConcurrency ?? 1);
+  return Math.max(1, Math.min(1024, cores));
 }
 
 /** The rules of a tftp-hpa remap file (`--map-file`); one tftp-hpa would refuse is a usage error. */
