@@ -1,6 +1,6 @@
 /**
- * The TFTP server on every core: worker threads (`node:worker_threads`, which Node, Bun and Deno
- * all provide) run the transfers, each worker owning the sockets and files of its own. Internal:
+ * The TFTP server on every core: worker threads (`node:worker_threads` on Node and Bun, web
+ * Workers on Deno) run the transfers, each worker owning the sockets and files of its own. Internal:
  * tftp/server.ts starts them when `workers` is above 1.
  *
  * The server's thread keeps the listening socket and the endpoint machine: request parsing, the
@@ -35,6 +35,7 @@ import type { TftpTransferInit } from "./transfer.ts";
 import type { TftpTransferResult } from "./transfer_driver.ts";
 import type { Refusal, TransferSocketOptions } from "./_server_transfer.ts";
 import type { TftpDirectoryOptions } from "./directory.ts";
+import { currentRuntime } from "../io/runtime.ts";
 
 /** What a worker is told once, as it starts. */
 export interface WorkerSetup {
@@ -49,7 +50,8 @@ export type ToWorker =
   | { type: "start"; id: number; request: TftpRequest; init: TftpTransferInit }
   | { type: "datagram"; id: number; bytes: Uint8Array; from: TftpAddress }
   | { type: "drop" | "evict"; id: number }
-  | { type: "close" };
+  | { type: "close" }
+  | { type: "setup"; setup: WorkerSetup };
 
 /** A message from a worker. */
 export type FromWorker =
@@ -154,9 +156,72 @@ class WorkerEndpoint extends TftpServerEndpoint {
   }
 }
 
+/** A worker thread, as the server's thread sees it. */
+interface Thread {
+  post(message: ToWorker): void;
+  terminate(): Promise<void>;
+}
+
+/** The slice of the web `Worker` used on Deno, typed by hand so no Deno types reach npm users. */
+interface WebWorker {
+  onmessage: ((event: { data: FromWorker }) => void) | null;
+  onerror: ((event: { message?: string; preventDefault(): void }) => void) | null;
+  postMessage(message: unknown): void;
+  terminate(): void;
+}
+
+/**
+ * Starts the worker module in a thread: a web `Worker` on Deno (its `node:worker_threads` takes
+ * only `file:` and `data:` URLs, and from JSR the module is at an `https:` one; measured with
+ * Deno 2.9.5), `node:worker_threads` on Node and Bun. The setup goes first, as a message on Deno.
+ * `onExit` is called once, when the thread has ended for any reason.
+ */
+function startThread(
+  setup: WorkerSetup,
+  onMessage: (message: FromWorker) => void,
+  onError: (error: Error) => void,
+  onExit: () => void,
+): Thread {
+  if (currentRuntime() === "deno") {
+    const Web = (globalThis as unknown as {
+      Worker: new (url: URL, options: { type: "module" }) => WebWorker;
+    }).Worker;
+    const worker = new Web(WORKER_URL, { type: "module" });
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      worker.terminate();
+      onExit();
+    };
+    worker.onmessage = (event) => onMessage(event.data);
+    worker.onerror = (event) => {
+      // Handled here: unhandled, a worker's error would end the whole process.
+      event.preventDefault();
+      onError(new Error(event.message ?? "A TFTP worker failed"));
+      end();
+    };
+    worker.postMessage({ type: "setup", setup });
+    return {
+      post: (message) => worker.postMessage(message),
+      terminate: () => Promise.resolve(end()),
+    };
+  }
+  const worker = new Worker(WORKER_URL, { workerData: setup });
+  worker.on("message", onMessage);
+  worker.on("error", onError);
+  worker.on("exit", onExit);
+  return {
+    post: (message) => worker.postMessage(message),
+    terminate: async () => {
+      await worker.terminate();
+    },
+  };
+}
+
 /** One worker thread and what runs in it. */
 class PoolWorker {
-  readonly worker: Worker;
+  readonly thread: Thread;
   /** Requests being opened and transfers not drained. */
   load = 0;
   alive = true;
@@ -167,32 +232,29 @@ class PoolWorker {
   #closed: (() => void) | undefined;
 
   constructor(setup: WorkerSetup, onError: (error: Error) => void) {
-    this.worker = new Worker(WORKER_URL, { workerData: setup });
     let started!: () => void;
     let failed!: (error: Error) => void;
     this.ready = new Promise((resolve, reject) => {
       started = resolve;
       failed = reject;
     });
-    this.worker.on("message", (message: FromWorker) => {
+    let exited!: () => void;
+    this.exited = new Promise((resolve) => (exited = resolve));
+    this.thread = startThread(setup, (message) => {
       if (message.type === "ready") started();
       else this.#receive(message, onError);
-    });
-    this.worker.on("error", (error: Error) => {
+    }, (error) => {
       failed(error);
       onError(error);
-    });
-    this.exited = new Promise((resolve) => {
-      this.worker.on("exit", () => {
-        failed(new Error("The TFTP worker stopped as it started"));
-        this.#gone();
-        resolve();
-      });
+    }, () => {
+      failed(new Error("The TFTP worker stopped as it started"));
+      this.#gone();
+      exited();
     });
   }
 
   post(message: ToWorker): void {
-    if (this.alive) this.worker.postMessage(message);
+    if (this.alive) this.thread.post(message);
   }
 
   open(id: number, request: TftpHandlerRequest): Promise<Opened> {
@@ -218,7 +280,7 @@ class PoolWorker {
       await Promise.race([closed, this.exited, late]);
       clearTimeout(timer);
     }
-    await this.worker.terminate();
+    await this.thread.terminate();
     await this.exited;
   }
 

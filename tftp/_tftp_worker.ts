@@ -32,9 +32,29 @@ interface Held {
   answered: boolean;
 }
 
-const port = parentPort!;
-const setup = workerData as WorkerSetup;
-const post = (message: FromWorker) => port.postMessage(message);
+/** The slice of a web Worker's global scope used on Deno. */
+interface WebWorkerScope {
+  onmessage: ((event: { data: ToWorker }) => void) | null;
+  postMessage(message: FromWorker): void;
+}
+
+const runtime = currentRuntime();
+// On Deno a web Worker, told its setup in the first message; elsewhere node:worker_threads.
+const scope = globalThis as unknown as WebWorkerScope;
+let deliver: (message: ToWorker) => void = () => {};
+let setupGiven!: (setup: WorkerSetup) => void;
+const given = new Promise<WorkerSetup>((resolve) => (setupGiven = resolve));
+const post: (message: FromWorker) => void = runtime === "deno"
+  ? (message) => scope.postMessage(message)
+  : (message) => parentPort!.postMessage(message);
+const receive = (message: ToWorker) => {
+  if (message.type === "setup") setupGiven(message.setup);
+  else deliver(message);
+};
+if (runtime === "deno") scope.onmessage = (event) => receive(event.data);
+else parentPort!.on("message", receive);
+const setup = runtime === "deno" ? await given : workerData as WorkerSetup;
+
 const onError = (error: Error) => post({ type: "error", message: String(error?.message ?? error) });
 const handler = tftpDirectoryHandler(setup.root, setup.directory);
 const sockets = { ...setup.sockets, onError };
@@ -44,7 +64,6 @@ let closing = false;
 const running = new Set<Promise<void>>();
 
 // The running runtime's UDP, as the server's thread chose it.
-const runtime = currentRuntime();
 const bind: TftpUdpBind = runtime === "deno"
   ? (await import("./adapters/_deno_udp.ts")).bindDenoUdp
   : runtime === "bun"
@@ -135,7 +154,7 @@ async function close(): Promise<void> {
   post({ type: "closed" });
 }
 
-port.on("message", (message: ToWorker) => {
+deliver = (message) => {
   const failed = (error: unknown) => onError(error as Error);
   switch (message.type) {
     case "open":
@@ -162,5 +181,5 @@ port.on("message", (message: ToWorker) => {
       close().catch(failed);
       break;
   }
-});
+};
 post({ type: "ready" });
