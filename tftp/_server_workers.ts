@@ -117,6 +117,9 @@ class RemoteTransfer extends TftpServerTransfer {
     this.#post?.({ type: "datagram", id: this.id, bytes: bytes.slice(), from });
   }
 
+  /** Ends the transfer to make room. The worker may have seen the client's answer that has not
+   * reached this thread yet: the transfer then runs on (it ends as usual), though the endpoint
+   * has already let its place go. */
   override evict(_now: number): boolean {
     if (this.#answered || this.#finished) return false;
     this.#post?.({ type: "evict", id: this.id });
@@ -414,11 +417,16 @@ export async function startTftpWorkers(
     report: (result: TftpTransferResult | Refusal) => void,
   ): Promise<void> {
     const worker = pick();
+    if (!worker) {
+      // Every worker died and is being replaced.
+      endpoint.reject(pending, TftpErrorCode.NotDefined, "Server busy, try again later");
+      flush();
+      return;
+    }
     const id = nextId++;
-    const opened: Opened = worker ? (worker.load++, await worker.open(id, request)) : {
-      type: "gone",
-    };
+    worker.load++;
     try {
+      const opened = await worker.open(id, request);
       if (opened.type === "refused") {
         endpoint.reject(pending, opened.code, opened.message);
         flush();
@@ -438,19 +446,19 @@ export async function startTftpWorkers(
         confirmEnd: opened.upload,
       }) as RemoteTransfer | undefined;
       flush();
-      if (!transfer || closing || !worker!.alive) {
+      if (!transfer || closing || !worker.alive) {
         transfer?.drain();
-        worker!.post({ type: "drop", id });
+        worker.post({ type: "drop", id });
         return;
       }
-      transfer.attach(id, (message) => worker!.post(message));
+      transfer.attach(id, (message) => worker.post(message));
       active++;
-      worker!.start(transfer);
+      worker.start(transfer);
       report(await transfer.result);
       await transfer.drained;
       active--;
     } finally {
-      if (worker) worker.load--;
+      worker.load--;
     }
   }
 

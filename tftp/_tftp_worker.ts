@@ -82,10 +82,7 @@ async function open(id: number, request: Extract<ToWorker, { type: "open" }>["re
       const entry = held.get(id);
       if (!entry?.driver) return;
       entry.driver.handleDatagram(bytes, from);
-      if (!entry.answered && entry.driver.transfer.answered) {
-        entry.answered = true;
-        post({ type: "answered", id });
-      }
+      noteAnswered(id, entry);
     });
   } catch (error) {
     onError(error as Error);
@@ -111,20 +108,35 @@ async function open(id: number, request: Extract<ToWorker, { type: "open" }>["re
   });
 }
 
+/**
+ * Tells the server's thread once the transfer's client has answered (the endpoint then counts it
+ * as answered: its token comes back, and it is no longer evicted to make room). Checked before
+ * each datagram goes out too, so the news leaves before the reply that follows the answer.
+ */
+function noteAnswered(id: number, entry: Held): void {
+  if (entry.answered || !entry.driver?.transfer.answered) return;
+  entry.answered = true;
+  post({ type: "answered", id });
+}
+
 async function start(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
-  const entry = held.get(message.id);
+  const { id } = message;
+  const entry = held.get(id);
   if (!entry) return;
   const transfer = new TftpServerTransfer(message.request, message.init);
   transfer.start(performance.now());
-  const driver = driveTransfer(transfer, (bytes, to) => entry.socket.send(bytes, to), entry.file);
+  const driver = driveTransfer(transfer, (bytes, to) => {
+    noteAnswered(id, entry);
+    entry.socket.send(bytes, to);
+  }, entry.file);
   entry.driver = driver;
   if (closing) driver.stop();
   const result = await transferOutcome(driver, entry.file, onError);
-  post({ type: "result", id: message.id, result });
+  post({ type: "result", id, result });
   await driver.drained;
   await entry.socket.close();
-  held.delete(message.id);
-  post({ type: "drained", id: message.id });
+  held.delete(id);
+  post({ type: "drained", id });
 }
 
 /** Lets a request go that will not run. */
