@@ -28,6 +28,7 @@ import type { TftpAddress } from "./address.ts";
 import type { TftpHandlerRequest } from "./handler.ts";
 import {
   TftpServerEndpoint,
+  type TftpServerEndpointOptions,
   type TftpServerRequest,
   TftpServerTransfer,
 } from "./server_endpoint.ts";
@@ -361,22 +362,39 @@ export interface TftpWorkers {
   close(): Promise<void>;
 }
 
+/** What the workers are started with: the server's options, `host` settled. */
+export interface TftpWorkersOptions extends TftpServerEndpointOptions, TftpDirectoryOptions {
+  root?: string;
+  host: string;
+  portRange?: readonly [number, number];
+  onError?: (error: Error) => void;
+}
+
 /**
- * Starts `count` workers serving `setup.root`, and waits until each is ready.
+ * Starts `count` workers serving `options.root`, and waits until each is ready.
  *
  * @param count How many.
- * @param setup What they serve and where they bind.
- * @param options The endpoint's options (its limits stay here, global).
+ * @param options The server's options: the endpoint's limits stay here, global; the directory
+ * and socket options go to the workers.
  * @param flush Sends what the endpoint queued from the listening socket.
- * @param onError Receives worker and socket errors.
  */
 export async function startTftpWorkers(
   count: number,
-  setup: WorkerSetup,
-  options: ConstructorParameters<typeof TftpServerEndpoint>[0],
+  options: TftpWorkersOptions,
   flush: () => void,
-  onError: (error: Error) => void,
 ): Promise<TftpWorkers> {
+  const setup: WorkerSetup = {
+    root: options.root!,
+    directory: {
+      allowWrite: options.allowWrite,
+      allowOverwrite: options.allowOverwrite,
+      createDirectories: options.createDirectories,
+      allowLeadingSlash: options.allowLeadingSlash,
+      readChunkSize: options.readChunkSize,
+    },
+    sockets: { host: options.host, portRange: options.portRange, maxBlksize: options.maxBlksize },
+  };
+  const onError = (error: Error) => options.onError?.(error);
   const endpoint = new WorkerEndpoint(options);
   const pool: PoolWorker[] = [];
   let closing = false;

@@ -149,8 +149,10 @@ function isRequest(bytes: Uint8Array): boolean {
  * @param bind Binds UDP sockets.
  * @param options What to serve and how.
  * @returns The running server.
- * @throws {TypeError} Unless exactly one of `root` and `handler` is given.
- * @throws {RangeError} If `portRange` is not `[low, high]` within 1-65535.
+ * @throws {TypeError} Unless exactly one of `root` and `handler` is given, or if `workers` is
+ * above 1 with a `handler`.
+ * @throws {RangeError} If `portRange` is not `[low, high]` within 1-65535, or `workers` is not a
+ * whole number of 1 or more.
  */
 export async function serveTftpWith(
   bind: TftpUdpBind,
@@ -172,20 +174,8 @@ export async function serveTftpWith(
   const workers: TftpWorkers | undefined = workerCount > 1 && !options.singlePort
     ? await (await import("./_server_workers.ts")).startTftpWorkers(
       workerCount,
-      {
-        root: options.root!,
-        directory: {
-          allowWrite: options.allowWrite,
-          allowOverwrite: options.allowOverwrite,
-          createDirectories: options.createDirectories,
-          allowLeadingSlash: options.allowLeadingSlash,
-          readChunkSize: options.readChunkSize,
-        },
-        sockets: { host, portRange: options.portRange, maxBlksize: options.maxBlksize },
-      },
-      options,
+      { ...options, host },
       () => flushEndpoint(),
-      (error) => options.onError?.(error),
     )
     : undefined;
   const handler = workers
@@ -203,41 +193,35 @@ export async function serveTftpWith(
 
   // In single-port mode uploads arrive on the listening socket: give it room for a window.
   const uploads = options.handler ? options.handler.write !== undefined : options.allowWrite;
-  const listener = await bindListener().catch(async (error) => {
+  const listener = await bind({
+    host,
+    port: options.port ?? 69,
+    receiveBufferSize: options.singlePort && uploads
+      ? windowReceiveBuffer(
+        options.maxBlksize ?? TFTP_DEFAULT_MAX_BLKSIZE,
+        options.maxWindowsize ?? TFTP_DEFAULT_MAX_WINDOWSIZE,
+      )
+      : undefined,
+    onMessage(bytes, from) {
+      if (closing) return;
+      // In single-port mode a transfer's datagrams arrive here. Requests always go to the
+      // endpoint, which passes a repeated one to the client's transfer. Otherwise, anything sent
+      // here instead of to the transfer's port must not reach the transfer, or the port would
+      // protect nothing: the endpoint drops it.
+      const transfer = options.singlePort && !isRequest(bytes) ? running.get(key(from)) : undefined;
+      if (transfer) {
+        transfer.driver.handleDatagram(bytes, from);
+        return;
+      }
+      const pending = endpoint.handleDatagram(performance.now(), bytes, from);
+      flushEndpoint();
+      if (pending) handleRequest(pending).catch((error) => options.onError?.(error));
+    },
+    onError: options.onError,
+  }).catch(async (error) => {
     await workers?.close();
     throw error;
   });
-
-  function bindListener() {
-    return bind({
-      host,
-      port: options.port ?? 69,
-      receiveBufferSize: options.singlePort && uploads
-        ? windowReceiveBuffer(
-          options.maxBlksize ?? TFTP_DEFAULT_MAX_BLKSIZE,
-          options.maxWindowsize ?? TFTP_DEFAULT_MAX_WINDOWSIZE,
-        )
-        : undefined,
-      onMessage(bytes, from) {
-        if (closing) return;
-        // In single-port mode a transfer's datagrams arrive here. Requests always go to the
-        // endpoint, which passes a repeated one to the client's transfer. Otherwise, anything sent
-        // here instead of to the transfer's port must not reach the transfer, or the port would
-        // protect nothing: the endpoint drops it.
-        const transfer = options.singlePort && !isRequest(bytes)
-          ? running.get(key(from))
-          : undefined;
-        if (transfer) {
-          transfer.driver.handleDatagram(bytes, from);
-          return;
-        }
-        const pending = endpoint.handleDatagram(performance.now(), bytes, from);
-        flushEndpoint();
-        if (pending) handleRequest(pending).catch((error) => options.onError?.(error));
-      },
-      onError: options.onError,
-    });
-  }
 
   function flushEndpoint(): void {
     for (let t = endpoint.pollTransmit(); t; t = endpoint.pollTransmit()) {

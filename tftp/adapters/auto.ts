@@ -75,7 +75,8 @@ const bindUdp: TftpUdpBind = async (options) => (await runtimeBind())(options);
  * {@linkcode ServeTftpOptions}.
  * @returns The running server: its `address`, and `close()` (or `await using`), which aborts the
  * transfers still running and closes every socket.
- * @throws {TypeError} Unless exactly one of `root` and `handler` is given.
+ * @throws {TypeError} Unless exactly one of `root` and `handler` is given (`workers` above 1 needs
+ * `root`).
  * @throws {RangeError} When a limit is out of range (`portRange` outside 1-65535, a negative
  * count).
  * @throws {Error} When the address cannot be bound (`EADDRINUSE`, `EACCES` for a port below 1024
