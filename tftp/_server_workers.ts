@@ -229,6 +229,8 @@ class PoolWorker {
   /** Requests being opened and transfers not drained. */
   load = 0;
   alive = true;
+  /** It said it was ready. */
+  started = false;
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;
   readonly #opens = new Map<number, (reply: Opened) => void>();
@@ -245,11 +247,14 @@ class PoolWorker {
     let exited!: () => void;
     this.exited = new Promise((resolve) => (exited = resolve));
     this.thread = startThread(setup, (message) => {
-      if (message.type === "ready") started();
-      else this.#receive(message, onError);
+      if (message.type === "ready") {
+        this.started = true;
+        started();
+      } else this.#receive(message, onError);
     }, (error) => {
-      failed(error);
-      onError(error);
+      // Until it is ready, its failure is the start's.
+      if (this.started) onError(error);
+      else failed(error);
     }, () => {
       failed(new Error("The TFTP worker stopped as it started"));
       this.#gone();
@@ -405,10 +410,11 @@ export async function startTftpWorkers(
     const worker = new PoolWorker(setup, onError);
     pool[slot] = worker;
     // A worker that dies is replaced (its transfers have failed), unless the server is closing.
+    // One that never started is not: whatever stopped it would stop the next.
     worker.exited.then(() => {
-      if (closing || pool[slot] !== worker) return;
+      if (closing || pool[slot] !== worker || !worker.started) return;
       onError(new Error("A TFTP worker stopped; starting another"));
-      spawn(slot).ready.catch(() => {});
+      spawn(slot).ready.catch((error) => onError(error));
     });
     return worker;
   }
