@@ -12,7 +12,7 @@ import process from "node:process";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../../codec/mod.ts";
 import type { TftpServer, TftpTransferRecord } from "../../tftp/mod.ts";
 import { tftpApi } from "../_tftp_api.ts";
-import { projectFile, runtimeCommand } from "../_runtime.ts";
+import { projectFile, runtime, runtimeCommand } from "../_runtime.ts";
 import { until, within } from "../_wait.ts";
 import { bytesOf, freePort, missing, PEER, runPeer, tempDir } from "./_peers.ts";
 
@@ -263,6 +263,30 @@ describe("TFTP server workers serving many clients at once", () => {
       client.socket.close();
     }
   });
+
+  test(
+    "a worker that cannot start fails the start, and the command exits",
+    { skip: runtime !== "deno" && "only Deno can deny a worker its module (permissions)" },
+    async () => {
+      const [program] = runtimeCommand(projectFile("cli.ts"));
+      const ran = await runPeer(program, [
+        "run",
+        "--no-prompt",
+        "--allow-net=127.0.0.1",
+        `--allow-read=${root.path}`,
+        projectFile("cli.ts"),
+        "tftp",
+        "serve",
+        root.path,
+        "--port",
+        "0",
+        "--workers",
+        "2",
+      ]);
+      assert.equal(ran.code, 1, ran.stderr + ran.stdout);
+      assert.match(ran.stderr, /^ftkit: Requires read access to .*_tftp_worker\.ts/m);
+    },
+  );
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     test(`ftkit tftp serve --workers 2 ends on ${signal} with a transfer running`, async () => {
