@@ -175,6 +175,7 @@ export const COMMANDS: readonly CommandDoc[] = [
       "Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.",
       'Limits against forged requests: "unlimited" lifts one. --single-port holds reads to',
       "blksize 512 and windowsize 1 unless --max-blksize or --max-windowsize are given.",
+      "--workers runs transfers in threads; --single-port keeps them in the server's.",
     ],
     options: [
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
