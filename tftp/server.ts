@@ -115,9 +115,10 @@ export interface ServeTftpOptions extends TftpServerEndpointOptions, TftpDirecto
    * `maxTransfersPerClient` and the request tokens count across workers) and hands each accepted
    * request to the least loaded worker, which opens its file, binds its socket and runs it;
    * `onTransfer` and `onError` still run here. Needs `root` (a `handler` cannot run in another
-   * thread). The workers bind their sockets with the running runtime's adapter. In `singlePort`
-   * mode every datagram arrives on the listening socket, so transfers run on this thread
-   * whatever this says. Starting takes longer (each worker loads the modules: 0.2-0.7 s).
+   * thread). The workers bind their sockets with the running runtime's adapter; on Deno they are
+   * web Workers, with this thread's permissions (from a local copy, reading ftkit's files). In
+   * `singlePort` mode every datagram arrives on the listening socket, so transfers run on this
+   * thread whatever this says. Starting takes longer (each worker loads the modules: 0.2-0.7 s).
    */
   workers?: number;
 }
