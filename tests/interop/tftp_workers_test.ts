@@ -121,6 +121,15 @@ describe("TFTP server workers serving many clients at once", () => {
         const stored = await readFile(join(dir.path, `up-${i}.bin`));
         assert.equal(Buffer.compare(stored, bytesOf(150_000 + i, i)), 0);
       }
+      // The worker's handler refuses as the server's thread would: the name exists (ERROR 6).
+      await assert.rejects(
+        api.tftpPut({ host: "127.0.0.1", port, remote: "up-0.bin" }, new Uint8Array(10)),
+        (error: Error & { code?: number }) => error.code === 6,
+      );
+      await assert.rejects(
+        api.tftpGet({ host: "127.0.0.1", port, remote: "missing.bin" }),
+        (error: Error & { code?: number }) => error.code === 1,
+      );
       // An upload whose client stops after its first block: aborted, nothing stays.
       const client = await rawClient();
       try {
