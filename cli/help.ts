@@ -175,18 +175,23 @@ export const COMMANDS: readonly CommandDoc[] = [
       "Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.",
       'Limits against forged requests: "unlimited" lifts one. --single-port holds reads to',
       "blksize 512 and windowsize 1 unless --max-blksize or --max-windowsize are given.",
-      "Clients --allow/--deny refuse both ways get no answer; one way only, ERROR 2.",
+      "Denied both ways (--allow/--deny): no answer; one way: ERROR 2. --single-port: 1 thread.",
     ],
     options: [
       {
         name: "host",
         value: "ADDR",
-        help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all IPv4; :: all; ::1)",
+        help: "listen on ADDR (default 127.0.0.1; all: 0.0.0.0, or :: for IPv6 too)",
       },
       { name: "port", value: "N", help: "listen on port N (default 6969; netboot: 69)" },
       { name: "allow-write", help: "accept uploads (WRQ) of new files" },
       { name: "allow-overwrite", help: "let uploads replace existing files" },
       { name: "single-port", help: "answer every transfer from the listening port" },
+      {
+        name: "workers",
+        value: "N",
+        help: "threads running transfers (default: the core count; 1: none)",
+      },
       {
         name: "map-file",
         value: "FILE",

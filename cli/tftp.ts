@@ -3,6 +3,7 @@
 import { currentRuntime } from "../io/runtime.ts";
 import process from "node:process";
 import { basename } from "node:path";
+import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../mod.ts";
@@ -148,6 +149,7 @@ export async function tftpServe(
     allowWrite: flag(values, "allow-write"),
     allowOverwrite: flag(values, "allow-overwrite"),
     singlePort: flag(values, "single-port"),
+    workers: integer(values, "workers", { min: 1, max: 1024 }) ?? coreCount(),
     maxBlksize,
     maxWindowsize,
     ...limits,
@@ -212,6 +214,15 @@ function openLog(file: string, output: CliOutput): TftpLog {
   } catch (error) {
     throw new CliError(`--log: cannot write '${file}': ${oneLine(error)}`, Exit.localWrite);
   }
+}
+
+/** The cores this process may use: `--workers`' default. */
+function coreCount(): number {
+  const cores = typeof availableParallelism === "function"
+    ? availableParallelism()
+    : ((globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+      ?.hardwareConcurrency ?? 1);
+  return Math.max(1, Math.min(1024, cores));
 }
 
 /** The rules of a tftp-hpa remap file (`--map-file`); one tftp-hpa would refuse is a usage error. */

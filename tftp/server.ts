@@ -7,15 +7,8 @@
 
 import { TftpErrorCode, type TftpMode } from "../codec/mod.ts";
 import type { TftpAddress } from "./address.ts";
-import { TftpTransferDriver, type TftpTransferResult } from "./transfer_driver.ts";
-import {
-  type TftpHandler,
-  type TftpHandlerRequest,
-  type TftpReadSource,
-  TftpRequestError,
-  type TftpWriteTarget,
-  toReadSource,
-} from "./handler.ts";
+import type { TftpTransferDriver, TftpTransferResult } from "./transfer_driver.ts";
+import { type TftpHandler, type TftpHandlerRequest, TftpRequestError } from "./handler.ts";
 import { tftpDirectoryHandler, type TftpDirectoryOptions } from "./directory.ts";
 import {
   TftpServerEndpoint,
@@ -29,7 +22,15 @@ import {
 } from "./negotiation.ts";
 import type { TftpUdpBind, TftpUdpSocket } from "./transport.ts";
 import { windowReceiveBuffer } from "./_window_buffer.ts";
-import { bindInRange, checkPortRange } from "../io/port_range.ts";
+import { checkPortRange } from "../io/port_range.ts";
+import {
+  bindTransferSocket,
+  driveTransfer,
+  dropFile,
+  openRequestFile,
+  transferOutcome,
+} from "./_server_transfer.ts";
+import type { TftpWorkers } from "./_server_workers.ts";
 import { applyTftpMapRules, type TftpMapRule } from "./remap_file.ts";
 import { TftpAccess, type TftpAccessList } from "./_server_access.ts";
 import { ipv4Form } from "./_ip_family.ts";
@@ -129,6 +130,18 @@ export interface ServeTftpOptions extends TftpServerEndpointOptions, TftpDirecto
   onTransfer?: (record: TftpTransferRecord) => void;
   /** Called on socket errors. */
   onError?: (error: Error) => void;
+  /**
+   * Worker threads that run the transfers, to use every core (default 1: every transfer runs on
+   * this thread). Above 1, this thread keeps the listening socket and the limits (`maxTransfers`,
+   * `maxTransfersPerClient` and the request tokens count across workers) and hands each accepted
+   * request to the least loaded worker, which opens its file, binds its socket and runs it;
+   * `onTransfer` and `onError` still run here. Needs `root` (a `handler` cannot run in another
+   * thread). The workers bind their sockets with the running runtime's adapter; on Deno they are
+   * web Workers, with this thread's permissions (from a local copy, reading ftkit's files). In
+   * `singlePort` mode every datagram arrives on the listening socket, so transfers run on this
+   * thread whatever this says. Starting takes longer (each worker loads the modules: 0.2-0.7 s).
+   */
+  workers?: number;
 }
 
 /** A running TFTP server. */
@@ -168,11 +181,12 @@ function isRequest(bytes: Uint8Array): boolean {
  * @param bind Binds UDP sockets.
  * @param options What to serve and how.
  * @returns The running server.
- * @throws {TypeError} Unless exactly one of `root` and `handler` is given; when `uniqueRoot`,
- *   `unmatchedClients` or `backslashes` has a value it does not take.
+ * @throws {TypeError} Unless exactly one of `root` and `handler` is given, or if `workers` is
+ *   above 1 with a `handler`; when `uniqueRoot`, `unmatchedClients` or `backslashes` has a value
+ *   it does not take; if `allow` or `deny` holds something that is not a network.
  * @throws {SyntaxError} When a `network` of `clientRoots` is not a network (the message says why).
- * @throws {RangeError} If `portRange` is not `[low, high]` within 1-65535.
- * @throws {TypeError} If `allow` or `deny` holds something that is not a network.
+ * @throws {RangeError} If `portRange` is not `[low, high]` within 1-65535, or `workers` is not a
+ *   whole number of 1 or more.
  */
 export async function serveTftpWith(
   bind: TftpUdpBind,
@@ -182,11 +196,27 @@ export async function serveTftpWith(
     throw new TypeError("Give serveTftp either root or handler");
   }
   if (options.portRange) checkPortRange(options.portRange, "portRange");
-  const handler = options.handler ?? tftpDirectoryHandler(options.root!, options);
-  const endpoint = new TftpServerEndpoint(options);
+  const workerCount = options.workers ?? 1;
+  if (!Number.isInteger(workerCount) || workerCount < 1) {
+    throw new RangeError(`workers must be a whole number, 1 or more, got ${workerCount}`);
+  }
+  if (workerCount > 1 && options.handler) {
+    throw new TypeError("serveTftp's workers need root: a handler cannot run in another thread");
+  }
   const access = TftpAccess.from(options.allow, options.deny);
   // Loopback unless told otherwise: serving the network is a choice made out loud.
   const host = options.host ?? "127.0.0.1";
+  // Made with workers too: its options are checked here, before any worker starts.
+  const directoryHandler = options.handler ?? tftpDirectoryHandler(options.root!, options);
+  const workers: TftpWorkers | undefined = workerCount > 1 && !options.singlePort
+    ? await (await import("./_server_workers.ts")).startTftpWorkers(
+      workerCount,
+      { ...options, host },
+      () => flushEndpoint(),
+    )
+    : undefined;
+  const handler = workers ? undefined : directoryHandler;
+  const endpoint = workers?.endpoint ?? new TftpServerEndpoint(options);
   const running = new Map<string, Running>();
   // One client is one key whichever family reported it (::ffff:a.b.c.d is a.b.c.d).
   const key = (address: TftpAddress) => `${ipv4Form(address.address)}|${address.port}`;
@@ -228,6 +258,9 @@ export async function serveTftpWith(
       if (pending) handleRequest(pending).catch((error) => options.onError?.(error));
     },
     onError: options.onError,
+  }).catch(async (error) => {
+    await workers?.close();
+    throw error;
   });
 
   function flushEndpoint(): void {
@@ -326,22 +359,6 @@ export async function serveTftpWith(
     }
   }
 
-  async function bindTransferSocket(
-    onMessage: (bytes: Uint8Array, from: TftpAddress) => void,
-    receiveBufferSize: number | undefined,
-    maxDatagramSize: number,
-  ) {
-    const range = options.portRange;
-    const common = {
-      host,
-      onMessage,
-      onError: options.onError,
-      receiveBufferSize,
-      maxDatagramSize,
-    };
-    return await bindInRange(range, 256, (port) => bind({ ...common, port }));
-  }
-
   async function handleRequest(pending: TftpServerRequest): Promise<void> {
     const started = performance.now();
     const { request, from } = pending;
@@ -372,55 +389,38 @@ export async function serveTftpWith(
       peer: from,
       options: request.options,
     };
-    let source: TftpReadSource | undefined;
-    let target: TftpWriteTarget | undefined;
-    try {
-      if (request.type === "rrq") {
-        if (!handler.read) {
-          throw new TftpRequestError(TftpErrorCode.AccessViolation, "Reading is not allowed");
-        }
-        source = toReadSource(await handler.read(handlerRequest));
-      } else {
-        if (!handler.write) {
-          throw new TftpRequestError(TftpErrorCode.AccessViolation, "Writing is not allowed");
-        }
-        target = await handler.write(handlerRequest);
-      }
-    } catch (error) {
-      const refusal = error instanceof TftpRequestError
-        ? { code: error.code, message: error.message }
-        : { code: TftpErrorCode.NotDefined, message: "Server error" };
-      if (!(error instanceof TftpRequestError)) options.onError?.(error as Error);
-      endpoint.reject(pending, refusal.code, refusal.message);
-      flushEndpoint();
-      record(pending, filename, started, refusal);
+    if (workers) {
+      await workers.handle(
+        pending,
+        handlerRequest,
+        (result) => record(pending, filename, started, result),
+      );
       return;
     }
+    const file = await openRequestFile(handler!, handlerRequest, options.onError);
+    if ("code" in file) {
+      endpoint.reject(pending, file.code, file.message);
+      flushEndpoint();
+      record(pending, filename, started, file);
+      return;
+    }
+    const { source, target } = file;
     let socket: TftpUdpSocket | undefined;
     // The transfer socket can receive before the driver exists; it routes through this holder.
     const route: { driver?: TftpTransferDriver } = {};
     if (!options.singlePort) {
       try {
         socket = await bindTransferSocket(
+          bind,
+          { ...options, host },
+          request,
           (bytes, source) => route.driver?.handleDatagram(bytes, source),
-          // An upload in windows needs room for one (the OACK may only lower what was asked).
-          request.type === "wrq"
-            ? windowReceiveBuffer(request.options.blksize ?? 512, request.options.windowsize ?? 1)
-            : undefined,
-          // A read's client sends ACKs and ERRORs; an upload's, DATA of the block size at most.
-          request.type === "wrq"
-            ? Math.min(
-              request.options.blksize ?? 512,
-              options.maxBlksize ?? TFTP_DEFAULT_MAX_BLKSIZE,
-            ) + 4
-            : 1024,
         );
       } catch (error) {
         options.onError?.(error as Error);
         endpoint.reject(pending, TftpErrorCode.NotDefined, "Server busy, try again later");
         flushEndpoint();
-        await source?.close();
-        await target?.abort();
+        await dropFile(file);
         return;
       }
     }
@@ -435,31 +435,19 @@ export async function serveTftpWith(
     flushEndpoint();
     if (!transfer || closing) {
       transfer?.abort(performance.now(), TftpErrorCode.NotDefined, "Server shutting down");
-      await source?.close();
-      await target?.abort();
+      await dropFile(file);
       await socket?.close();
       return;
     }
     const send = socket
       ? (bytes: Uint8Array, to: TftpAddress) => socket!.send(bytes, to)
       : (bytes: Uint8Array, to: TftpAddress) => listener.send(bytes, to);
-    const driver = new TftpTransferDriver(transfer, send, {
-      read: source ? (limit) => source!.read(limit) : undefined,
-      write: target ? (chunk) => target!.write(chunk) : undefined,
-      // The upload becomes visible before the final ACK tells the client it succeeded.
-      finish: target ? () => target!.commit() : undefined,
-    });
+    const driver = driveTransfer(transfer, send, file);
     route.driver = driver;
     const entry: Running = { driver, socket };
     running.set(key(from), entry);
     entry.recorded = (async () => {
-      const result = await driver.result;
-      try {
-        if (target && !result.ok) await target.abort();
-        await source?.close();
-      } catch (error) {
-        options.onError?.(error as Error);
-      }
+      const result = await transferOutcome(driver, file, options.onError);
       record(pending, filename, started, result);
     })();
     await entry.recorded;
@@ -482,13 +470,14 @@ export async function serveTftpWith(
       await recorded?.catch(() => {});
       await socket?.close();
     }));
+    await workers?.close();
     await listener.close();
   }
 
   return {
     address: listener.local,
     get activeTransfers() {
-      return running.size;
+      return running.size + (workers?.active ?? 0);
     },
     close,
     [Symbol.asyncDispose]: close,

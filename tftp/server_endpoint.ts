@@ -21,7 +21,12 @@ import {
   TFTP_DEFAULT_MAX_WRITE_SIZE,
   type TftpServerNegotiationPolicy,
 } from "./negotiation.ts";
-import { checkTransferMode, type TftpRetransmitOptions, TftpTransfer } from "./transfer.ts";
+import {
+  checkTransferMode,
+  type TftpRetransmitOptions,
+  TftpTransfer,
+  type TftpTransferInit,
+} from "./transfer.ts";
 
 /** How a {@linkcode TftpServerEndpoint} behaves. */
 export interface TftpServerEndpointOptions extends TftpServerNegotiationPolicy {
@@ -347,7 +352,7 @@ export class TftpServerEndpoint {
       this.#error(from, negotiation.code, negotiation.message);
       return undefined;
     }
-    const transfer = new TftpServerTransfer(request, {
+    const transfer = this.createTransfer(request, {
       role: "server",
       direction: request.type === "rrq" ? "send" : "receive",
       mode: checkTransferMode(request.mode),
@@ -386,6 +391,18 @@ export class TftpServerEndpoint {
   reject(pending: TftpServerRequest, code: number, message: string): void {
     this.#settle(pending);
     this.#error(pending.from, code, message);
+  }
+
+  /**
+   * Makes the machine of an accepted transfer; `accept` starts and tracks it. A subclass may
+   * return a transfer that runs elsewhere (another thread) and reports its state here.
+   *
+   * @param request The request.
+   * @param init The transfer's setup, as negotiated.
+   * @returns The transfer.
+   */
+  protected createTransfer(request: TftpRequest, init: TftpTransferInit): TftpServerTransfer {
+    return new TftpServerTransfer(request, init);
   }
 
   /** Requests handed out and not yet accepted or rejected, plus transfers not finished yet (one

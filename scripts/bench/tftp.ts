@@ -6,11 +6,16 @@
  * - the ftkit client (Deno, Bun, Node) vs curl, both reading from tftpd-hpa;
  * - ftkit client and server (each runtime with itself) with windowsize 16 and 64 vs atftp and
  *   atftpd (a transfer slower than 1 MB/s counts as stalled and is stopped);
- * - 200 concurrent 1 MB reads against the ftkit server vs tftpd-hpa.
+ * - 200 concurrent 1 MB reads against the ftkit server vs tftpd-hpa;
+ * - the same concurrent reads against the ftkit server with `--workers 1` (every transfer on the
+ *   server's thread) vs `--workers N` (default: the core count).
  *
- * Usage: deno run -A scripts/bench/tftp.ts [--size MB] [--concurrent N] [--only GROUP]
- *   (GROUP: server, client, window, concurrent). Needs the peers (scripts/peers.ts) and the npm
- *   build (scripts/build_npm.ts) for Node.
+ * The ftkit servers run as `ftkit tftp serve` does by default (a worker thread per core) unless
+ * the group says otherwise.
+ *
+ * Usage: deno run -A scripts/bench/tftp.ts [--size MB] [--concurrent N] [--workers N]
+ *   [--only GROUP] (GROUP: server, client, window, concurrent, workers). Needs the peers
+ *   (scripts/peers.ts) and the npm build (scripts/build_npm.ts) for Node.
  *
  * @module
  */
@@ -18,7 +23,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -30,11 +35,17 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name: string) => join(root, "node_modules/.bin", name);
 const { values } = parseArgs({
   args: Deno.args,
-  options: { size: { type: "string" }, concurrent: { type: "string" }, only: { type: "string" } },
+  options: {
+    size: { type: "string" },
+    concurrent: { type: "string" },
+    workers: { type: "string" },
+    only: { type: "string" },
+  },
 });
 const sizeMb = Number(values.size ?? 100);
 const concurrent = Number(values.concurrent ?? 200);
 const only = values.only;
+const workers = Number(values.workers ?? availableParallelism());
 
 type Runtime = "deno" | "bun" | "node";
 const RUNTIMES: Runtime[] = ["deno", "bun", "node"];
@@ -72,7 +83,7 @@ const tftpdHpa = (dir: string, port: number) =>
   daemon(PEER.tftpdHpa, [...TFTPD_ARGS.tftpdHpa(dir, port), "-B", "65464"], port);
 const atftpd = (dir: string, port: number) =>
   daemon(PEER.atftpd, TFTPD_ARGS.atftpd(dir, port), port);
-const ftkitServer = (runtime: Runtime, dir: string, port: number) => {
+const ftkitServer = (runtime: Runtime, dir: string, port: number, extra: string[] = []) => {
   const [program, args] = cli(runtime, [
     "tftp",
     "serve",
@@ -89,6 +100,7 @@ const ftkitServer = (runtime: Runtime, dir: string, port: number) => {
     "unlimited",
     "--request-rate",
     "unlimited",
+    ...extra,
   ]);
   return daemon(program, args, port);
 };
@@ -100,6 +112,39 @@ const floorServer = (runtime: Runtime, file: string, port: number) => {
   }
   return daemon(runtime === "bun" ? bin("bun") : "node", [script, file, String(port)], port);
 };
+
+/** `concurrent` curl processes reading one.bin (1 MB) from `port` at once: seconds, and how many
+ * read it whole. */
+async function concurrentReads(
+  work: string,
+  port: number,
+): Promise<{ seconds: number; ok: number }> {
+  const start = performance.now();
+  const results = await Promise.all(
+    Array.from(
+      { length: concurrent },
+      (_, i) =>
+        timed(PEER.curl, [
+          "-sS",
+          "--tftp-blksize",
+          "1468",
+          "-o",
+          join(work, `c${i}.out`),
+          `tftp://127.0.0.1:${port}/one.bin`,
+        ]),
+    ),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  let ok = 0;
+  for (let i = 0; i < concurrent; i++) {
+    const file = join(work, `c${i}.out`);
+    if (results[i].code === 0 && existsSync(file) && (await stat(file)).size === 1_000_000) {
+      ok++;
+    }
+    await rm(file, { force: true });
+  }
+  return { seconds, ok };
+}
 
 const rows: string[][] = [];
 function row(...cells: string[]) {
@@ -287,33 +332,7 @@ try {
   if (!only || only === "concurrent") {
     console.log(`\n== ${concurrent} concurrent 1 MB reads (curl) ==`);
     await writeFile(join(work, "one.bin"), data.subarray(0, 1_000_000));
-    const run = async (port: number) => {
-      const start = performance.now();
-      const results = await Promise.all(
-        Array.from(
-          { length: concurrent },
-          (_, i) =>
-            timed(PEER.curl, [
-              "-sS",
-              "--tftp-blksize",
-              "1468",
-              "-o",
-              join(work, `c${i}.out`),
-              `tftp://127.0.0.1:${port}/one.bin`,
-            ]),
-        ),
-      );
-      const seconds = (performance.now() - start) / 1000;
-      let ok = 0;
-      for (let i = 0; i < concurrent; i++) {
-        const file = join(work, `c${i}.out`);
-        if (results[i].code === 0 && existsSync(file) && (await stat(file)).size === 1_000_000) {
-          ok++;
-        }
-        await rm(file, { force: true });
-      }
-      return { seconds, ok };
-    };
+    const run = (port: number) => concurrentReads(work, port);
     const hpaPort = await freeUdpPort();
     const hpa = await tftpdHpa(work, hpaPort);
     const peer = await run(hpaPort);
@@ -335,6 +354,25 @@ try {
       );
     }
     row(...cells);
+  }
+
+  if (!only || only === "workers") {
+    console.log(`\n== ${concurrent} concurrent 1 MB reads (curl): --workers 1 vs ${workers} ==`);
+    await writeFile(join(work, "one.bin"), data.subarray(0, 1_000_000));
+    for (const runtime of RUNTIMES) {
+      const cells = [`ftkit/${runtime}`];
+      for (const count of [1, workers]) {
+        const port = await freeUdpPort();
+        const server = await ftkitServer(runtime, work, port, ["--workers", String(count)]);
+        const ours = await concurrentReads(work, port);
+        await server.stop();
+        const value = mbps(ours.ok * 1e6, ours.seconds);
+        cells.push(
+          `--workers ${count}: ${fmt(value)} MB/s (${ours.ok} ok, ${fmt(ours.seconds)} s)`,
+        );
+      }
+      row(...cells);
+    }
   }
 } finally {
   await rm(work, { recursive: true, force: true });

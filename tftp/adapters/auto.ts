@@ -75,7 +75,8 @@ const bindUdp: TftpUdpBind = async (options) => (await runtimeBind())(options);
  * {@linkcode ServeTftpOptions}.
  * @returns The running server: its `address`, and `close()` (or `await using`), which aborts the
  * transfers still running and closes every socket.
- * @throws {TypeError} Unless exactly one of `root` and `handler` is given; when `uniqueRoot`,
+ * @throws {TypeError} Unless exactly one of `root` and `handler` is given (`workers` above 1
+ *   needs `root`); when `uniqueRoot`,
  *   `unmatchedClients` or `backslashes` has a value it does not take; when `allow` or `deny`
  *   holds something that is not an IP network.
  * @throws {SyntaxError} When a `network` of `clientRoots` is not a network (the message says why).
