@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../cli.ts";
 import { encodeTftpPacket } from "../codec/mod.ts";
-import type { TftpAddress, TftpUdpBind } from "../tftp/mod.ts";
+import type { TftpAddress } from "../tftp/mod.ts";
 import { TftpTransferError } from "../tftp/transfer_error.ts";
 import { serveCli, type ServingCli } from "./_cli_serve.ts";
 import { tftpAccessList } from "../cli/_tftp_access.ts";
