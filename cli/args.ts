@@ -3,9 +3,9 @@
 
 import { stat } from "node:fs/promises";
 import type { CommandDoc, OptionDoc } from "./help.ts";
-import { isFtpIpv4 } from "../codec/mod.ts";
+import { isFtpIpv4 } from "../codec/ftp_address.ts";
 import { parseIpNetwork } from "../io/cidr.ts";
-import { isHostName } from "../ftps/_server_session_state.ts";
+import { isHostName } from "../io/host_name.ts";
 
 export { VERSION } from "./help.ts";
 

@@ -7,7 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { isFtpIpv4 } from "../codec/mod.ts";
-import { isHostName } from "../ftps/_server_session_state.ts";
+import { isHostName } from "../io/host_name.ts";
 import { checkFtpsPermissions, type FtpsDirectoryPermissions } from "../ftps/permissions.ts";
 import type {
   FtpsBandwidth,

@@ -15,10 +15,6 @@ import {
   wantsHelp,
 } from "./args.ts";
 import { classify, Exit, type FailureContext } from "./errors.ts";
-import { ftpsCommand } from "./ftps.ts";
-import { ftpsMirror } from "./ftps_mirror.ts";
-import { ftpsPasswd } from "./ftps_passwd.ts";
-import { ftpsServe } from "./ftps_serve.ts";
 import {
   type CommandDoc,
   commandDoc,
@@ -34,8 +30,6 @@ import {
   VERSION,
 } from "./help.ts";
 import { type CliOutput, interruptSignal, processOutput } from "./output.ts";
-import { serveBoth } from "./serve.ts";
-import { tftpCodec, tftpServe, tftpTransfer } from "./tftp.ts";
 
 export { VERSION } from "./help.ts";
 export { CliInterrupt, type CliOutput } from "./output.ts";
@@ -49,22 +43,33 @@ export type Handler = (
   context: FailureContext,
 ) => Promise<number>;
 
+// Each command's module is loaded when that command runs: a `tftp get` starts without the FTPS
+// client and servers (start-up time is part of every scripted transfer).
+const tftp = () => import("./tftp.ts");
+const ftps = () => import("./ftps.ts");
+
 /** Each command's handler, by its name. */
 const HANDLERS: Readonly<Record<string, Handler>> = {
-  "serve": serveBoth,
-  "tftp serve": tftpServe,
-  "tftp get": (args, output, signal, context) => tftpTransfer("get", args, output, signal, context),
-  "tftp put": (args, output, signal, context) => tftpTransfer("put", args, output, signal, context),
-  "tftp decode": (args, output) => tftpCodec("decode", args, output),
-  "tftp encode": (args, output) => tftpCodec("encode", args, output),
-  "ftps serve": ftpsServe,
-  "ftps passwd": (args, output, signal) => ftpsPasswd(args, output, signal),
-  "ftps ls": (args, output, signal, context) => ftpsCommand("ls", args, output, signal, context),
-  "ftps get": (args, output, signal, context) => ftpsCommand("get", args, output, signal, context),
-  "ftps put": (args, output, signal, context) => ftpsCommand("put", args, output, signal, context),
-  "ftps hash": (args, output, signal, context) =>
-    ftpsCommand("hash", args, output, signal, context),
-  "ftps mirror": ftpsMirror,
+  "serve": async (...run) => (await import("./serve.ts")).serveBoth(...run),
+  "tftp serve": async (...run) => (await tftp()).tftpServe(...run),
+  "tftp get": async (args, output, signal, context) =>
+    (await tftp()).tftpTransfer("get", args, output, signal, context),
+  "tftp put": async (args, output, signal, context) =>
+    (await tftp()).tftpTransfer("put", args, output, signal, context),
+  "tftp decode": async (args, output) => (await tftp()).tftpCodec("decode", args, output),
+  "tftp encode": async (args, output) => (await tftp()).tftpCodec("encode", args, output),
+  "ftps serve": async (...run) => (await import("./ftps_serve.ts")).ftpsServe(...run),
+  "ftps passwd": async (args, output, signal) =>
+    (await import("./ftps_passwd.ts")).ftpsPasswd(args, output, signal),
+  "ftps ls": async (args, output, signal, context) =>
+    (await ftps()).ftpsCommand("ls", args, output, signal, context),
+  "ftps get": async (args, output, signal, context) =>
+    (await ftps()).ftpsCommand("get", args, output, signal, context),
+  "ftps put": async (args, output, signal, context) =>
+    (await ftps()).ftpsCommand("put", args, output, signal, context),
+  "ftps hash": async (args, output, signal, context) =>
+    (await ftps()).ftpsCommand("hash", args, output, signal, context),
+  "ftps mirror": async (...run) => (await import("./ftps_mirror.ts")).ftpsMirror(...run),
 };
 
 /** What the arguments ask for. */

@@ -6,7 +6,7 @@ import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../mod.ts";
+import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../codec/tftp_packet.ts";
 import type {
   ServeTftpOptions,
   TftpClientOptions,

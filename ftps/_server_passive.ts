@@ -11,7 +11,8 @@ import { lookup } from "node:dns/promises";
 import { isFtpIpv4 } from "../codec/mod.ts";
 import { IpNetworkList } from "../io/cidr.ts";
 import { within } from "../io/timeout.ts";
-import { hostFamily, isHostName } from "./_server_session_state.ts";
+import { hostFamily } from "./_server_session_state.ts";
+import { isHostName } from "../io/host_name.ts";
 import type { FtpsPassiveHostRule } from "./server_options.ts";
 
 /** How long a passive host name may take to resolve. */

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { ftpHostBytes, isFtpIpv4, isFtpIpv6 } from "../codec/mod.ts";
+import { ftpHostBytes, isFtpIpv4, isFtpIpv6 } from "../codec/ftp_address.ts";
 
 /** An IP address as bytes. */
 export interface IpAddress {

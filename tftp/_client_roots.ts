@@ -17,7 +17,7 @@ import {
   parseIpNetwork,
 } from "../io/cidr.ts";
 import { type PathJail, pathJail } from "../io/path_jail.ts";
-import { TftpErrorCode } from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
 import type { TftpAddress } from "./address.ts";
 import { TftpRequestError } from "./handler.ts";
 

@@ -13,7 +13,8 @@
  * @module
  */
 
-import { TftpDecodeError, type TftpRequest, tryDecodeTftpPacket } from "../codec/mod.ts";
+import { TftpDecodeError } from "../codec/tftp_decode_error.ts";
+import { type TftpRequest, tryDecodeTftpPacket } from "../codec/tftp_packet.ts";
 import { AddressRules } from "../io/address_rules.ts";
 import { type IpAddress, parseIpAddress } from "../io/cidr.ts";
 

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { TftpErrorCode, type TftpRequest } from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
+import type { TftpRequest } from "../codec/tftp_packet.ts";
 import type { TftpAddress } from "./address.ts";
 import {
   type TftpHandler,

@@ -23,7 +23,8 @@
  */
 
 import { Worker } from "node:worker_threads";
-import { TftpErrorCode, type TftpRequest } from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
+import type { TftpRequest } from "../codec/tftp_packet.ts";
 import type { TftpAddress } from "./address.ts";
 import type { TftpHandlerRequest } from "./handler.ts";
 import {

@@ -8,7 +8,7 @@
  */
 
 import { parentPort, workerData } from "node:worker_threads";
-import { TftpErrorCode } from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
 import { currentRuntime } from "../io/runtime.ts";
 import { tftpDirectoryHandler } from "./directory.ts";
 import { TftpServerTransfer } from "./server_endpoint.ts";

@@ -3,7 +3,9 @@
 // or the last block in order when a window has a gap or stalls, and dallies after the last block
 // to ACK it again if the sender repeats it.
 
-import { encodeTftpPacket, NetasciiDecoder, TftpErrorCode, type TftpPacket } from "../codec/mod.ts";
+import { NetasciiDecoder } from "../codec/netascii.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
+import { encodeTftpPacket, type TftpPacket } from "../codec/tftp_packet.ts";
 import { stepsTo, wireBlock } from "./_block_number.ts";
 import type { TftpTransferInit, TransferState } from "./_transfer_state.ts";
 

@@ -2,7 +2,8 @@
 // bytes, cuts them into DATA blocks, sends them a window at a time (RFC 7440), and moves on, or
 // starts the window again, as the ACKs say.
 
-import { encodeTftpPacket, NetasciiEncoder, type TftpPacket } from "../codec/mod.ts";
+import { NetasciiEncoder } from "../codec/netascii.ts";
+import { encodeTftpPacket, type TftpPacket } from "../codec/tftp_packet.ts";
 import { stepsTo, wireBlock } from "./_block_number.ts";
 import { TFTP_DEFAULT_PARAMETERS } from "./negotiation.ts";
 import type { TftpTransferInit, TransferState } from "./_transfer_state.ts";

@@ -3,13 +3,9 @@
 // (transfer.ts) and its sending and receiving sides (_transfer_send.ts, _transfer_receive.ts)
 // work on one of these.
 
-import {
-  encodeTftpPacket,
-  TftpErrorCode,
-  type TftpOptions,
-  type TftpPacket,
-  type TftpRequest,
-} from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
+import type { TftpOptions } from "../codec/tftp_options.ts";
+import { encodeTftpPacket, type TftpPacket, type TftpRequest } from "../codec/tftp_packet.ts";
 import type { TftpAddress, TftpTransmit } from "./address.ts";
 import { TFTP_DEFAULT_PARAMETERS, type TftpTransferParameters } from "./negotiation.ts";
 import { RetransmitTimer, type TftpRetransmitOptions } from "./_transfer_timer.ts";

@@ -10,7 +10,7 @@ import { createAtomicFile } from "../io/atomic_file.ts";
 import { chunksOf } from "../io/stream.ts";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import type { TftpMode } from "../codec/mod.ts";
+import type { TftpMode } from "../codec/tftp_packet.ts";
 import type { TftpAddress } from "./address.ts";
 import { type TftpClientOptionRequest, TftpClientTransfer } from "./client_transfer.ts";
 import {

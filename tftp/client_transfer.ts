@@ -4,7 +4,8 @@
  * @module
  */
 
-import { encodeTftpPacket, type TftpMode, type TftpOptions } from "../codec/mod.ts";
+import type { TftpOptions } from "../codec/tftp_options.ts";
+import { encodeTftpPacket, type TftpMode } from "../codec/tftp_packet.ts";
 import type { TftpAddress } from "./address.ts";
 import { checkTransferMode, type TftpRetransmitOptions, TftpTransfer } from "./transfer.ts";
 

@@ -10,7 +10,7 @@ import { lstat, mkdir, open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { allowedPathComponent, type PathJail } from "../io/path_jail.ts";
 import { type AtomicFile, createAtomicFile } from "../io/atomic_file.ts";
-import { TftpErrorCode } from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
 import {
   type TftpHandler,
   type TftpHandlerRequest,

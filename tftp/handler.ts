@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { TftpMode, TftpOptions } from "../codec/mod.ts";
+import type { TftpOptions } from "../codec/tftp_options.ts";
+import type { TftpMode } from "../codec/tftp_packet.ts";
 import type { TftpAddress } from "./address.ts";
 import { isReadableStream } from "../io/stream.ts";
 

@@ -6,14 +6,9 @@
  */
 
 import { windowFit } from "./_window_buffer.ts";
-import {
-  TFTP_DEFAULT_BLKSIZE,
-  TFTP_OPTION_NAMES,
-  TftpErrorCode,
-  type TftpOptionName,
-  type TftpOptions,
-  type TftpRequest,
-} from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
+import { TFTP_OPTION_NAMES, type TftpOptionName, type TftpOptions } from "../codec/tftp_options.ts";
+import { TFTP_DEFAULT_BLKSIZE, type TftpRequest } from "../codec/tftp_packet.ts";
 
 /** The parameters a transfer runs with once negotiation is over. */
 export interface TftpTransferParameters {

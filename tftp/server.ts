@@ -5,7 +5,8 @@
  * @module
  */
 
-import { TftpErrorCode, type TftpMode } from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
+import type { TftpMode } from "../codec/tftp_packet.ts";
 import type { TftpAddress } from "./address.ts";
 import type { TftpTransferDriver, TftpTransferResult } from "./transfer_driver.ts";
 import { type TftpHandler, type TftpHandlerRequest, TftpRequestError } from "./handler.ts";

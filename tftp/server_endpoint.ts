@@ -5,13 +5,9 @@
  * @module
  */
 
-import {
-  encodeTftpPacket,
-  TftpDecodeError,
-  TftpErrorCode,
-  type TftpRequest,
-  tryDecodeTftpPacket,
-} from "../codec/mod.ts";
+import { TftpDecodeError } from "../codec/tftp_decode_error.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
+import { encodeTftpPacket, type TftpRequest, tryDecodeTftpPacket } from "../codec/tftp_packet.ts";
 import type { TftpAddress, TftpTransmit } from "./address.ts";
 import { ipv4Form } from "./_ip_family.ts";
 import {

@@ -18,16 +18,16 @@
  * @module
  */
 
+import { TftpDecodeError } from "../codec/tftp_decode_error.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
+import type { TftpOptions } from "../codec/tftp_options.ts";
 import {
   encodeTftpPacket,
-  TftpDecodeError,
-  TftpErrorCode,
   type TftpMode,
-  type TftpOptions,
   type TftpPacket,
   type TftpRequest,
   tryDecodeTftpPacket,
-} from "../codec/mod.ts";
+} from "../codec/tftp_packet.ts";
 import { sameTftpAddress, type TftpAddress, type TftpTransmit } from "./address.ts";
 import { sameHost } from "./_ip_family.ts";
 import {

@@ -9,7 +9,7 @@
 import type { TftpAddress } from "./address.ts";
 import type { TftpTransfer, TftpTransferEvent, TftpTransferStats } from "./transfer.ts";
 import type { TftpTransferParameters } from "./negotiation.ts";
-import { TftpErrorCode } from "../codec/mod.ts";
+import { TftpErrorCode } from "../codec/tftp_error_code.ts";
 import { TftpRequestError } from "./handler.ts";
 import { unrefTimer } from "../io/timeout.ts";
 
