@@ -50,6 +50,31 @@ export class TokenBucket {
     return this.#tokens >= 0 ? 0 : (-this.#tokens / this.rate) * 1000;
   }
 
+  /**
+   * The tokens the bucket holds at `now` (negative while in debt).
+   *
+   * @param now The current time in ms.
+   * @returns The tokens.
+   */
+  available(now: number): number {
+    this.#refill(now);
+    return this.#tokens;
+  }
+
+  /**
+   * Takes `amount` at `now` only if the bucket holds that much (no debt): for counting events
+   * (log records, answers) where one over the budget is skipped, not delayed.
+   *
+   * @param amount Tokens to take.
+   * @param now The current time in ms.
+   * @returns Whether they were taken.
+   */
+  tryTake(amount: number, now: number): boolean {
+    if (this.available(now) < amount) return false;
+    this.#tokens -= amount;
+    return true;
+  }
+
   #refill(now: number): void {
     if (this.#at !== undefined && now > this.#at) {
       this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) / 1000) * this.rate);

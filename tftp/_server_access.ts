@@ -17,6 +17,7 @@ import { TftpDecodeError } from "../codec/tftp_decode_error.ts";
 import { type TftpRequest, tryDecodeTftpPacket } from "../codec/tftp_packet.ts";
 import { AddressRules } from "../io/address_rules.ts";
 import { type IpAddress, parseIpAddress } from "../io/cidr.ts";
+import { TokenBucket } from "../io/token_bucket.ts";
 
 /**
  * Networks in CIDR form (`10.0.0.0/8`, `fd00::/8`) or lone addresses: a list for both
@@ -52,8 +53,7 @@ export class TftpAccess {
   readonly #read: AddressRules;
   readonly #write: AddressRules;
   readonly #verdicts = new Map<string, Verdict>();
-  #tokens = RECORD_BURST;
-  #at: number | undefined;
+  readonly #records = new TokenBucket(RECORD_RATE, RECORD_BURST);
 
   /**
    * Parses the lists; `undefined` when neither is given.
@@ -134,14 +134,10 @@ export class TftpAccess {
    */
   recordable(now: number, bytes: Uint8Array, maxRequestLength?: number): TftpRequest | undefined {
     if (bytes.length < 2 || bytes[0] !== 0 || (bytes[1] !== 1 && bytes[1] !== 2)) return undefined;
-    if (this.#at !== undefined && now > this.#at) {
-      this.#tokens = Math.min(RECORD_BURST, this.#tokens + ((now - this.#at) * RECORD_RATE) / 1000);
-    }
-    if (this.#at === undefined || now > this.#at) this.#at = now;
-    if (this.#tokens < 1) return undefined;
+    // Over the budget, nothing is decoded; a token goes only to what decodes.
+    if (this.#records.available(now) < 1) return undefined;
     const packet = tryDecodeTftpPacket(bytes, { maxRequestLength });
-    if (packet instanceof TftpDecodeError) return undefined;
-    this.#tokens--;
+    if (packet instanceof TftpDecodeError || !this.#records.tryTake(1, now)) return undefined;
     // Opcode 1 or 2 decodes to an RRQ or a WRQ.
     return packet as TftpRequest;
   }

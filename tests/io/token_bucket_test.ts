@@ -68,6 +68,18 @@ describe("io: token buckets", () => {
     assert.equal(pieceSize([new TokenBucket(1024)]), 1024);
   });
 
+  test("tryTake takes only what the bucket holds, never into debt; available says how much", () => {
+    const bucket = new TokenBucket(10, 3);
+    assert.equal(bucket.available(0), 3);
+    assert.equal(bucket.tryTake(2, 0), true);
+    assert.equal(bucket.tryTake(2, 0), false, "1 left: 2 are not taken");
+    assert.equal(bucket.available(0), 1, "a refused take leaves the tokens");
+    assert.equal(bucket.tryTake(1, 0), true);
+    assert.equal(bucket.tryTake(1, 50), false, "half a token refilled");
+    assert.equal(bucket.tryTake(1, 100), true);
+    assert.equal(bucket.available(10_000), 3, "refilled up to the burst");
+  });
+
   test("a rate or burst that is not a positive number is refused", () => {
     for (const rate of [0, -1, NaN, Infinity]) {
       assert.throws(() => new TokenBucket(rate), RangeError);
