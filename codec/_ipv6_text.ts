@@ -1,4 +1,4 @@
-// IPv6 text in RFC 5952 form, shared by the codecs. Private to codec/.
+// IPv6 text in RFC 5952 form, shared by the codecs and io/cidr.ts (`ipAddressText`).
 
 /**
  * Eight IPv6 groups (hex, without leading zeros) in RFC 5952 section 4 form: lower case, the

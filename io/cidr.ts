@@ -22,6 +22,7 @@
  */
 
 import { ftpHostBytes, isFtpIpv4, isFtpIpv6 } from "../codec/ftp_address.ts";
+import { compressIpv6 } from "../codec/_ipv6_text.ts";
 
 /** An IP address as bytes. */
 export interface IpAddress {
@@ -89,6 +90,23 @@ function addressText(address: IpAddress): string {
     groups.push(((address.bytes[i] << 8) | address.bytes[i + 1]).toString(16));
   }
   return groups.join(":");
+}
+
+/**
+ * An address as RFC 5952 section 4 writes it (as `inet_ntop` does): dotted decimal for IPv4;
+ * for IPv6, lowercase hex groups without leading zeros, the longest run of two or more zero
+ * groups (the first of equal runs) written `::`.
+ *
+ * @param address The address.
+ * @returns Its text.
+ */
+export function ipAddressText(address: IpAddress): string {
+  if (address.family === 4) return address.bytes.join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) {
+    groups.push(((address.bytes[i] << 8) | address.bytes[i + 1]).toString(16));
+  }
+  return compressIpv6(groups);
 }
 
 /**

@@ -11,6 +11,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type IpAddress,
+  ipAddressText,
   type IpNetwork,
   networkContains,
   parseIpAddress,
@@ -51,32 +52,6 @@ export interface TftpClientPlace {
   readonly base: string;
   /** Where the client's names start: `base`, or its unique subdirectory (a real path in it). */
   readonly directory: string;
-}
-
-/**
- * An address as RFC 5952 section 4 writes it (as `inet_ntop` does, the name dnsmasq gives a
- * client's unique root): dotted decimal for IPv4 (and an IPv4-mapped address); for IPv6, lowercase
- * hex groups without leading zeros, the longest run of two or more zero groups (the first of equal
- * runs) written `::`.
- *
- * @param address The address.
- * @returns Its text.
- */
-export function addressName(address: IpAddress): string {
-  if (address.family === 4) return address.bytes.join(".");
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((address.bytes[i] << 8) | address.bytes[i + 1]);
-  let bestAt = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    let end = i;
-    while (end < 8 && groups[end] === 0) end++;
-    if (end - i > bestLength) [bestAt, bestLength] = [i, end - i];
-    i = end === i ? i + 1 : end;
-  }
-  const text = (part: number[]) => part.map((group) => group.toString(16)).join(":");
-  if (bestAt === -1) return text(groups);
-  return `${text(groups.slice(0, bestAt))}::${text(groups.slice(bestAt + bestLength))}`;
 }
 
 /**
@@ -132,7 +107,7 @@ export function tftpClientRoots(
     if (!uniqueRoot || !address) return { jail, base, directory: base };
     // dnsmasq: the subdirectory is used when it exists as a directory (a link to one counts),
     // and the root otherwise; never a mix of the two for one request.
-    const unique = join(base, addressName(address));
+    const unique = join(base, ipAddressText(address));
     const info = await stat(unique).catch(() => undefined);
     if (!info?.isDirectory()) return { jail, base, directory: base };
     // Gone since the stat: the root, as if it never was.

@@ -4,9 +4,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { foldAsciiCase, foldedIndex, slashBackslashes } from "../../tftp/_name_folding.ts";
-import { addressName } from "../../tftp/_client_roots.ts";
 import { tftpPathComponents, TftpRequestError } from "../../tftp/mod.ts";
-import { parseIpAddress } from "../../io/cidr.ts";
+import { ipAddressText, parseIpAddress } from "../../io/cidr.ts";
 
 describe("backslashes read as slashes", () => {
   test("a WDS name is a name in the root", () => {
@@ -92,7 +91,7 @@ describe("the directory name of a client's unique root", () => {
     ]
   ) {
     test(`${address} is ${name} (RFC 5952 section 4)`, () => {
-      assert.equal(addressName(parseIpAddress(address)), name);
+      assert.equal(ipAddressText(parseIpAddress(address)), name);
     });
   }
 });
