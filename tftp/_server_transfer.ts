@@ -101,14 +101,16 @@ export function driveTransfer(
   transfer: TftpTransfer,
   send: (bytes: Uint8Array, to: TftpAddress) => void,
   file: OpenedFile,
+  sendMany?: (datagrams: Uint8Array[], to: TftpAddress) => void,
 ): TftpTransferDriver {
   const { source, target } = file;
   return new TftpTransferDriver(transfer, send, {
     read: source ? (limit) => source.read(limit) : undefined,
+    readInto: source?.readInto ? (buffers) => source.readInto!(buffers) : undefined,
     write: target ? (chunk) => target.write(chunk) : undefined,
     // The upload becomes visible before the final ACK tells the client it succeeded.
     finish: target ? () => target.commit() : undefined,
-  });
+  }, sendMany);
 }
 
 /** Waits for a driven transfer's outcome, then lets its file go: a failed upload is discarded. */

@@ -125,10 +125,21 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
   if (!entry) return;
   const transfer = new TftpServerTransfer(message.request, message.init);
   transfer.start(performance.now());
-  const driver = driveTransfer(transfer, (bytes, to) => {
-    noteAnswered(id, entry);
-    entry.socket.send(bytes, to);
-  }, entry.file);
+  const { socket } = entry;
+  const driver = driveTransfer(
+    transfer,
+    (bytes, to) => {
+      noteAnswered(id, entry);
+      socket.send(bytes, to);
+    },
+    entry.file,
+    socket.sendMany
+      ? (datagrams, to) => {
+        noteAnswered(id, entry);
+        socket.sendMany!(datagrams, to);
+      }
+      : undefined,
+  );
   entry.driver = driver;
   if (closing) driver.stop();
   const result = await transferOutcome(driver, entry.file, onError);

@@ -3,7 +3,7 @@
 // starts the window again, as the ACKs say.
 
 import { NetasciiEncoder } from "../codec/netascii.ts";
-import { encodeTftpPacket, type TftpPacket } from "../codec/tftp_packet.ts";
+import { encodeTftpPacket, encodeTftpPacketInto, type TftpPacket } from "../codec/tftp_packet.ts";
 import { stepsTo, wireBlock } from "./_block_number.ts";
 import { TFTP_DEFAULT_PARAMETERS } from "./negotiation.ts";
 import type { TftpTransferInit, TransferState } from "./_transfer_state.ts";
@@ -17,15 +17,22 @@ export class TransferSender {
   readonly #sorcerersApprentice: boolean;
   readonly #encoder: NetasciiEncoder | undefined;
   // Blocks base..base+blocks.length-1 are encoded DATA packets kept for retransmission; those
-  // below `next` have been sent. `pending` holds file bytes not yet cut into blocks.
+  // below `next` have been sent. File bytes not yet cut into blocks wait in `framed` (whole
+  // payloads read into lent buffers, each with room for its header before it) and then `pending`
+  // (chunks of any length, copied into packets); `pendingBytes` counts both.
   #base = 1;
   #next = 1;
   #blocks: Uint8Array[] = [];
   #finalBlock: number | undefined;
+  #framed: Uint8Array[] = [];
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #ended = false;
   #asked = false;
+  // The most bytes the last `data-wanted` asked for (Infinity: no limit), and the payloads lent
+  // for it that are not filled yet.
+  #wanted = Infinity;
+  #lent: { payloads: Uint8Array[]; carried: number; open: Uint8Array[] } | undefined;
 
   /**
    * Makes the sending side of a transfer.
@@ -41,6 +48,8 @@ export class TransferSender {
     // A failed transfer lets the blocks and file bytes it kept go.
     state.onFail = () => {
       this.#pending = [];
+      this.#framed = [];
+      this.#lent = undefined;
       this.#blocks = [];
     };
   }
@@ -72,9 +81,21 @@ export class TransferSender {
     const state = this.#state;
     const { blksize, windowsize, rollover } = state.parameters;
     while (this.#finalBlock === undefined && this.#blocks.length < windowsize) {
+      const block = this.#base + this.#blocks.length;
+      const framed = this.#framed.shift();
+      if (framed !== undefined) {
+        // Read straight into its packet: write the header in front of it.
+        this.#pendingBytes -= framed.length;
+        const packet = new Uint8Array(framed.buffer, framed.byteOffset - 4, framed.length + 4);
+        encodeTftpPacketInto(
+          { type: "data", block: wireBlock(block, rollover), data: framed },
+          packet,
+        );
+        this.#blocks.push(packet);
+        continue;
+      }
       const payload = this.#takeBlock(blksize);
       if (payload === undefined) break;
-      const block = this.#base + this.#blocks.length;
       this.#blocks.push(
         encodeTftpPacket({ type: "data", block: wireBlock(block, rollover), data: payload }),
       );
@@ -111,6 +132,7 @@ export class TransferSender {
       const limit = blksize * (windowsize - this.#blocks.length) - this.#pendingBytes;
       if (limit <= 0) return;
       this.#asked = true;
+      this.#wanted = limit;
       state.events.push({ type: "data-wanted", limit });
       return;
     }
@@ -122,12 +144,81 @@ export class TransferSender {
     // At least `readAhead` bytes, so a slow source (a thread-pool file read) is never waited on.
     if (this.#pendingBytes >= Math.max(blksize * windowsize, this.#readAhead)) return;
     this.#asked = true;
+    this.#wanted = Infinity;
     state.events.push({ type: "data-wanted" });
+  }
+
+  /**
+   * After `data-wanted`: the payloads of the next DATA packets, for the driver to read the file's
+   * next bytes straight into (no copy per block), or `undefined` when they cannot be lent: in
+   * netascii mode, before the block size is settled, or while a block's worth of written bytes
+   * waits. Written bytes short of a block are copied into the first payload, and the part of it
+   * after them is lent.
+   */
+  lend(): Uint8Array[] | undefined {
+    const state = this.#state;
+    if (!this.#asked || this.#encoder || state.phase !== "sending") return undefined;
+    if (this.#lent) return this.#lent.open;
+    const { blksize, windowsize } = state.parameters;
+    let carried = 0;
+    for (const chunk of this.#pending) carried += chunk.length;
+    if (carried >= blksize) return undefined;
+    const bytes = Math.min(this.#wanted, Math.max(blksize * windowsize, this.#readAhead));
+    const count = Math.max(1, Math.ceil((bytes + carried) / blksize));
+    // One allocation for them all; each payload has its packet's 4-byte header before it.
+    const stride = blksize + 4;
+    const slab = new Uint8Array(count * stride);
+    const payloads: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) payloads.push(slab.subarray(i * stride + 4, (i + 1) * stride));
+    // The waiting bytes stay in `pending` until `filled`: a driver may still write instead.
+    let offset = 0;
+    for (const chunk of this.#pending) {
+      payloads[0].set(chunk, offset);
+      offset += chunk.length;
+    }
+    const open = [payloads[0].subarray(carried), ...payloads.slice(1)];
+    this.#lent = { payloads, carried, open };
+    return open;
+  }
+
+  /** The driver read `bytes` file bytes into the payloads `lend` gave, in order; 0 is the end. */
+  filled(now: number, bytes: number): void {
+    this.#checkOpen();
+    const lent = this.#lent;
+    if (lent === undefined) {
+      // A failure let them go; anything else is a driver's mistake.
+      if (this.#state.phase !== "sending") return;
+      throw new TypeError("No buffers were lent");
+    }
+    const capacity = lent.payloads.length * lent.payloads[0].length - lent.carried;
+    if (!Number.isInteger(bytes) || bytes < 0 || bytes > capacity) {
+      throw new RangeError(`Filled ${bytes} bytes of ${capacity} lent`);
+    }
+    if (bytes === 0) return this.end(now);
+    this.#lent = undefined;
+    // The waiting bytes were copied in front of the first payload.
+    this.#pending = [];
+    this.#pendingBytes -= lent.carried;
+    let left = bytes + lent.carried;
+    for (const payload of lent.payloads) {
+      if (left === 0) break;
+      if (left >= payload.length) this.#framed.push(payload);
+      // A short read: the bytes wait like a written chunk, since a short block would end the
+      // transfer.
+      else this.#pending.push(payload.subarray(0, left));
+      const taken = Math.min(left, payload.length);
+      this.#pendingBytes += taken;
+      left -= taken;
+    }
+    this.#asked = false;
+    this.pump(now);
   }
 
   /** File bytes from the driver (converted to netascii in that mode). */
   write(now: number, chunk: Uint8Array): void {
     this.#checkOpen();
+    // Written instead of read into lent payloads: they come after these bytes now.
+    this.#lent = undefined;
     const bytes = this.#encoder ? this.#encoder.encode(chunk) : chunk;
     if (bytes.length > 0) {
       this.#pending.push(bytes);
@@ -142,6 +233,7 @@ export class TransferSender {
   end(now: number): void {
     this.#checkOpen();
     this.#ended = true;
+    this.#lent = undefined;
     if (this.#state.phase === "sending") this.pump(now);
   }
 
@@ -177,6 +269,7 @@ export class TransferSender {
   }
 
   #takeBlock(blksize: number): Uint8Array | undefined {
+    // Only chunks are left (`framed` is empty), and the bytes of `pending` are all theirs.
     if (this.#pendingBytes < blksize && !this.#ended) return undefined;
     const length = Math.min(blksize, this.#pendingBytes);
     const first = this.#pending[0];

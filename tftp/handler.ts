@@ -36,6 +36,13 @@ export interface TftpReadSource {
    * that holds its bytes already may ignore it).
    */
   read(limit?: number): Promise<Uint8Array | null>;
+  /**
+   * Optional, beside `read`: fills the buffers in order with the next bytes (a vectored read,
+   * such as `FileHandle.readv`) and resolves with how many it read, 0 at the end. The server then
+   * reads the file straight into its DATA packets, with no copy per block. The buffers hold as
+   * much as `read` would be asked for (less while the client may be a forged address).
+   */
+  readInto?(buffers: Uint8Array[]): Promise<number>;
   /** Releases the source (called once, whatever the outcome). */
   close(): Promise<void>;
 }

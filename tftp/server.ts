@@ -440,10 +440,12 @@ export async function serveTftpWith(
       await socket?.close();
       return;
     }
-    const send = socket
-      ? (bytes: Uint8Array, to: TftpAddress) => socket!.send(bytes, to)
-      : (bytes: Uint8Array, to: TftpAddress) => listener.send(bytes, to);
-    const driver = driveTransfer(transfer, send, file);
+    const through = socket ?? listener;
+    const send = (bytes: Uint8Array, to: TftpAddress) => through.send(bytes, to);
+    const sendMany = through.sendMany
+      ? (datagrams: Uint8Array[], to: TftpAddress) => through.sendMany!(datagrams, to)
+      : undefined;
+    const driver = driveTransfer(transfer, send, file, sendMany);
     route.driver = driver;
     const entry: Running = { driver, socket };
     running.set(key(from), entry);

@@ -353,6 +353,34 @@ export class TftpTransfer {
   }
 
   /**
+   * After a `data-wanted` event: the payloads of the next DATA packets, for the file's next bytes
+   * to be read straight into them, so that no byte is copied on its way to the socket (one buffer
+   * holds them all, with room for each packet's header). Fill them in order (a vectored read, such
+   * as `FileHandle.readv`) and call `filled`. `undefined` when the sender cannot lend them (netascii
+   * mode, the block size not settled yet, bytes written earlier still waiting): call `write` then.
+   * Calling `write` or `end` instead is always allowed; the lent payloads are then dropped.
+   *
+   * @returns The payloads to fill, or `undefined`.
+   */
+  lendPayloads(): Uint8Array[] | undefined {
+    return this.#sending().lend();
+  }
+
+  /**
+   * Tells the sender how many file bytes were read into the payloads `lendPayloads` gave, in
+   * order; fewer than they hold is fine (the rest is asked for again), and 0 means the file ended
+   * (as `end`).
+   *
+   * @param now The current time in ms.
+   * @param bytes How many bytes were read.
+   * @throws {TypeError} When no payloads were lent.
+   * @throws {RangeError} When `bytes` is more than they hold.
+   */
+  filled(now: number, bytes: number): void {
+    this.#sending().filled(now, bytes);
+  }
+
+  /**
    * Tells the sender the file has no more bytes.
    *
    * @param now The current time in ms.

@@ -18,6 +18,10 @@ export interface TftpTransferIo {
   /** Sender: the next chunk of the file, or `null` at its end. `limit`, when given, is the most
    * bytes worth reading now (see the `data-wanted` event). */
   read?: (limit?: number) => Promise<Uint8Array | null>;
+  /** Sender, beside `read`: fills the buffers in order with the file's next bytes and resolves
+   * with how many it read (0 at the end), so that they go out without a copy. Used whenever the
+   * machine lends DATA payloads (octet mode, see `TftpTransfer.lendPayloads`); `read` otherwise. */
+  readInto?: (buffers: Uint8Array[]) => Promise<number>;
   /** Receiver: takes the next chunk of the file, in order. */
   write?: (chunk: Uint8Array) => Promise<void> | void;
   /** Receiver: stores the file once every chunk is written; the final ACK waits for it (the
@@ -50,6 +54,11 @@ export type TftpTransferResult =
     readonly parameters: TftpTransferParameters;
   };
 
+/** Whether two addresses are the same peer. */
+function samePeer(a: TftpAddress, b: TftpAddress): boolean {
+  return a.port === b.port && a.address === b.address;
+}
+
 /** A monotonic clock in milliseconds. */
 function now(): number {
   return performance.now();
@@ -59,6 +68,7 @@ function now(): number {
 export class TftpTransferDriver {
   readonly #transfer: TftpTransfer;
   readonly #send: (bytes: Uint8Array, to: TftpAddress) => void;
+  readonly #sendMany: ((datagrams: Uint8Array[], to: TftpAddress) => void) | undefined;
   readonly #io: TftpTransferIo;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -85,14 +95,18 @@ export class TftpTransferDriver {
    * @param transfer The machine.
    * @param send Sends one datagram.
    * @param io The file's source or sink.
+   * @param sendMany Sends several datagrams to one peer at once (a window's DATA), where the
+   *   socket can (`TftpUdpSocket.sendMany`); `send` one by one otherwise.
    */
   constructor(
     transfer: TftpTransfer,
     send: (bytes: Uint8Array, to: TftpAddress) => void,
     io: TftpTransferIo = {},
+    sendMany?: (datagrams: Uint8Array[], to: TftpAddress) => void,
   ) {
     this.#transfer = transfer;
     this.#send = send;
+    this.#sendMany = sendMany;
     this.#io = io;
     this.result = new Promise((resolve) => (this.#resolveResult = resolve));
     this.drained = new Promise((resolve) => (this.#resolveDrained = resolve));
@@ -159,7 +173,7 @@ export class TftpTransferDriver {
   #pump(): void {
     if (this.#stopped) return;
     const transfer = this.#transfer;
-    for (let t = transfer.pollTransmit(); t; t = transfer.pollTransmit()) this.#send(t.bytes, t.to);
+    this.#transmit();
     for (let event = transfer.pollEvent(); event; event = transfer.pollEvent()) {
       this.#io.onEvent?.(event);
       switch (event.type) {
@@ -200,8 +214,30 @@ export class TftpTransferDriver {
       }
     }
     // Flush anything the events queued (an abort from a failed write).
-    for (let t = transfer.pollTransmit(); t; t = transfer.pollTransmit()) this.#send(t.bytes, t.to);
+    this.#transmit();
     this.#schedule();
+  }
+
+  /** Sends what the machine queued: runs of datagrams to one peer together where it can. */
+  #transmit(): void {
+    const transfer = this.#transfer;
+    const sendMany = this.#sendMany;
+    let first = transfer.pollTransmit();
+    while (first) {
+      let next = transfer.pollTransmit();
+      if (!sendMany || !next || !samePeer(next.to, first.to)) {
+        this.#send(first.bytes, first.to);
+        first = next;
+        continue;
+      }
+      const run = [first.bytes];
+      while (next && samePeer(next.to, first.to)) {
+        run.push(next.bytes);
+        next = transfer.pollTransmit();
+      }
+      sendMany(run, first.to);
+      first = next;
+    }
   }
 
   /** Storing failed: the peer is told why when the sink said so with a TFTP code (a name taken
@@ -230,9 +266,25 @@ export class TftpTransferDriver {
   }
 
   #read(limit: number | undefined): void {
-    const read = this.#io.read;
+    const { read, readInto } = this.#io;
     if (this.#reading || !read) return;
     this.#reading = true;
+    const payloads = readInto ? this.#transfer.lendPayloads() : undefined;
+    if (readInto && payloads) {
+      readInto(payloads).then(
+        (bytes) => {
+          this.#reading = false;
+          if (this.#transfer.isDrained()) return;
+          this.#transfer.filled(now(), bytes);
+          this.#pump();
+        },
+        () => {
+          this.#reading = false;
+          this.abort(TftpErrorCode.NotDefined, "Cannot read the file");
+        },
+      );
+      return;
+    }
     read(limit).then(
       (chunk) => {
         this.#reading = false;

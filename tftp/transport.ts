@@ -19,6 +19,9 @@ export interface TftpUdpSocket {
   readonly receiveBufferSize?: number;
   /** Sends one datagram. Failures go to the socket's `onError`, never thrown. */
   send(bytes: Uint8Array, to: TftpAddress): void;
+  /** Optional: sends several datagrams to one peer in as few system calls as the runtime allows
+   * (Bun's `sendMany`, one `sendmmsg` for a window of DATA), in order. Failures go to `onError`. */
+  sendMany?(datagrams: readonly Uint8Array[], to: TftpAddress): void;
   /** Closes the socket; no handler runs afterwards. */
   close(): Promise<void>;
   /** Lets the process exit while the socket is still open (a client's dally after its transfer

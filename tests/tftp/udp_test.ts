@@ -174,3 +174,39 @@ describe("UDP receive buffer for windows", () => {
     },
   );
 });
+
+describe("UDP sendMany", () => {
+  test("a run of datagrams to one peer arrives whole and in order (Bun: one sendmmsg)", async () => {
+    const bind = await adapterBind();
+    const received: number[] = [];
+    let settle: () => void = () => {};
+    const all = new Promise<void>((resolve) => (settle = resolve));
+    let greeted = false;
+    const receiver = await bind({
+      host: "127.0.0.1",
+      port: 0,
+      onMessage: (bytes) => {
+        if (bytes.length === 1) return void (greeted = true);
+        received.push(bytes.length === 100 ? bytes[0] : -1);
+        if (received.length === 8) settle();
+      },
+    });
+    const sender = await bind({ host: "127.0.0.1", port: 0, onMessage: () => {} });
+    try {
+      // One datagram first, as a transfer starts (Deno's node:dgram sends a burst made in the
+      // same tick as the bind in reverse order).
+      sender.send(new Uint8Array(1), receiver.local);
+      await until(() => greeted, "the first datagram");
+      // Bun's own sockets have it; node:dgram (Node, Deno) sends one by one.
+      assert.equal(typeof sender.sendMany === "function", runtime === "bun");
+      const datagrams = Array.from({ length: 8 }, (_, i) => new Uint8Array(100).fill(i));
+      if (sender.sendMany) sender.sendMany(datagrams, receiver.local);
+      else for (const datagram of datagrams) sender.send(datagram, receiver.local);
+      await within(all, "8 datagrams", 10_000);
+      assert.deepEqual(received, [0, 1, 2, 3, 4, 5, 6, 7]);
+    } finally {
+      await sender.close();
+      await receiver.close();
+    }
+  });
+});

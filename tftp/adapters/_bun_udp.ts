@@ -8,6 +8,8 @@ import { bindNodeDgram } from "./_dgram.ts";
 interface BunUdpSocket {
   readonly address: { address: string; port: number };
   send(data: Uint8Array, port: number, address: string): boolean;
+  /** Flat triples: data, port, address; returns how many were sent. */
+  sendMany(packets: readonly (Uint8Array | number | string)[]): number;
   close(): void;
   unref(): void;
 }
@@ -59,6 +61,19 @@ export const bindBunUdp: TftpUdpBind = async (options): Promise<TftpUdpSocket> =
       if (backlog.length > 0 || !udp.send(bytes, to.port, to.address)) {
         // Bounded: a backlog this deep means the peer is gone; retransmission will recover.
         if (backlog.length < 4096) backlog.push({ bytes, to });
+      }
+    },
+    sendMany(datagrams, to) {
+      if (closed) return;
+      let sent = 0;
+      if (backlog.length === 0) {
+        const packets: (Uint8Array | number | string)[] = [];
+        for (const bytes of datagrams) packets.push(bytes, to.port, to.address);
+        // One sendmmsg for them all.
+        sent = udp.sendMany(packets);
+      }
+      for (let i = sent; i < datagrams.length && backlog.length < 4096; i++) {
+        backlog.push({ bytes: datagrams[i], to });
       }
     },
     close() {
