@@ -4,6 +4,8 @@
 // (RFC 4007 section 11): "fe80::1%eth0" names the interface to send on, and a reply's source may
 // carry another spelling of it, or none.
 
+import { isFtpIpv4, isFtpIpv6 } from "../codec/ftp_address.ts";
+
 const MAPPED =
   /^(?:::|(?:0{1,4}:){5})ffff:(?:(\d{1,3}(?:\.\d{1,3}){3})|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/i;
 
@@ -32,4 +34,19 @@ export function ipv4Form(address: string): string {
  */
 export function sameHost(a: string, b: string): boolean {
   return a === b || ipv4Form(a.replace(/%.*$/, "")) === ipv4Form(b.replace(/%.*$/, ""));
+}
+
+/**
+ * The family of an IP literal: 4, 6 (a zone index allowed, `fe80::1%eth0`), or 0 for anything
+ * else (a host name). As `node:net`'s `isIP` answers, without compiling its large IPv6 pattern
+ * on the first call (13 ms of a short command's start, measured on Node).
+ *
+ * @param text An address or a host name.
+ * @returns 4, 6 or 0.
+ */
+export function ipFamily(text: string): 0 | 4 | 6 {
+  if (isFtpIpv4(text)) return 4;
+  const at = text.indexOf("%");
+  const address = at === -1 ? text : text.slice(0, at);
+  return (at === -1 || at < text.length - 1) && isFtpIpv6(address) ? 6 : 0;
 }

@@ -9,8 +9,8 @@ import { open } from "node:fs/promises";
 import { createAtomicFile } from "../io/atomic_file.ts";
 import { chunksOf } from "../io/stream.ts";
 import { vectoredRead } from "../io/vectored_read.ts";
+import { ipFamily } from "./_ip_family.ts";
 import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import type { TftpMode } from "../codec/tftp_packet.ts";
 import type { TftpAddress } from "./address.ts";
 import { type TftpClientOptionRequest, TftpClientTransfer } from "./client_transfer.ts";
@@ -84,7 +84,7 @@ export interface TftpClientResult {
 
 async function resolveServer(options: TftpClientOptions): Promise<TftpAddress> {
   const port = options.port ?? 69;
-  if (isIP(options.host)) return { address: options.host, port };
+  if (ipFamily(options.host) !== 0) return { address: options.host, port };
   const { address } = await lookup(options.host);
   return { address, port };
 }
@@ -321,6 +321,7 @@ export async function tftpPutFileWith(
  * else every address of the server's family.
  */
 function localHost(server: string): string {
-  if (isIP(server) === 6) return server === "::1" ? "::1" : "::";
-  return isIP(server) === 4 && server.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
+  const family = ipFamily(server);
+  if (family === 6) return server === "::1" ? "::1" : "::";
+  return family === 4 && server.startsWith("127.") ? "127.0.0.1" : "0.0.0.0";
 }

@@ -3,10 +3,13 @@
  *
  * - curl reading from tftpd-hpa vs from the ftkit server (Deno, Bun, Node) at several blksizes,
  *   each next to the runtime's floor (`floor.mjs`: the least a lock-step server can do per block);
- * - the ftkit client (Deno, Bun, Node) vs curl, both reading from tftpd-hpa;
+ * - the ftkit client (Deno, Bun, Node) vs curl, both reading from tftpd-hpa, each next to the
+ *   runtime's client floor (`client_floor.mjs`: the least a lock-step client can do per block);
  * - ftkit client and server (each runtime with itself) with windowsize 16 and 64 vs atftp and
  *   atftpd (a transfer slower than 1 MB/s counts as stalled and is stopped);
- * - 200 concurrent 1 MB reads against the ftkit server vs tftpd-hpa;
+ * - 200 concurrent 1 MB reads against the ftkit server vs tftpd-hpa, by curl (a process each),
+ *   then by ftkit's own client (all of them in one process, scripts/bench/tftp_clients.mjs) from
+ *   tftpd-hpa and from the ftkit server;
  * - the same concurrent reads against the ftkit server with `--workers 1` (every transfer on the
  *   server's thread) vs `--workers N` (default: the core count).
  *
@@ -100,7 +103,10 @@ const ftkitServer = (runtime: Runtime, dir: string, port: number, extra: string[
     "--quiet",
     "--max-windowsize",
     "64",
-    // Every client of the benchmark is 127.0.0.1: lift the per-address limits (tftpd-hpa has none).
+    // Every client of the benchmark is 127.0.0.1, and a thousand read at once: lift the limits
+    // (tftpd-hpa has none).
+    "--max-transfers",
+    "unlimited",
     "--max-transfers-per-client",
     "unlimited",
     "--request-rate",
@@ -149,6 +155,35 @@ async function concurrentReads(
     await rm(file, { force: true });
   }
   return { seconds, ok };
+}
+
+/** `concurrent` reads of one.bin (1 MB, blksize 1468) at once by ftkit's client on `runtime`, in
+ * one process (scripts/bench/tftp_clients.mjs). */
+async function clientReads(
+  runtime: Runtime,
+  port: number,
+): Promise<{ seconds: number; ok: number; failures: string[] }> {
+  const script = join(root, "scripts/bench/tftp_clients.mjs");
+  const module = runtime === "node" ? join(root, "npm/mod.js") : join(root, "mod.ts");
+  const args = [module, String(port), "one.bin", "1000000", String(concurrent), "1468"];
+  const [program, prefix] = runtime === "deno"
+    ? [bin("deno"), ["run", "-A", script]]
+    : [runtime === "bun" ? bin("bun") : "node", [script]];
+  const output = await new Promise<string>((resolve) => {
+    const child = spawn(program, [...prefix, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    let text = "";
+    child.stdout.on("data", (chunk) => (text += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 600_000);
+    child.on("exit", () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+  try {
+    return JSON.parse(output.trim().split("\n").at(-1)!);
+  } catch {
+    return { seconds: NaN, ok: 0, failures: [`no result: ${output.slice(-200)}`] };
+  }
 }
 
 const rows: string[][] = [];
@@ -263,6 +298,7 @@ try {
 
   if (!only || only === "client") {
     console.log("\n== reading from tftpd-hpa: ftkit client vs curl ==");
+    const clientFloor = join(root, "scripts/bench/client_floor.mjs");
     const port = await freeUdpPort();
     const hpa = await tftpdHpa(work, port);
     for (const blksize of [512, 1468, 65464]) {
@@ -285,7 +321,17 @@ try {
           String(blksize),
         ]);
         const ours = await measure(`ftkit ${runtime}`, program, args, out, bytes);
-        cells.push(`ftkit/${runtime} ${fmt(ours)} (${(ours / peer).toFixed(2)}x)`);
+        const floorArgs = [clientFloor, String(port), "big.bin", String(blksize), out];
+        const floor = await measure(
+          `floor ${runtime}`,
+          runtime === "deno" ? bin("deno") : runtime === "bun" ? bin("bun") : "node",
+          runtime === "deno" ? ["run", "-A", ...floorArgs] : floorArgs,
+          out,
+          bytes,
+        );
+        cells.push(
+          `ftkit/${runtime} ${fmt(ours)} (${(ours / peer).toFixed(2)}x; floor ${fmt(floor)})`,
+        );
       }
       row(...cells);
     }
@@ -355,30 +401,52 @@ try {
   }
 
   if (!only || only === "concurrent") {
-    console.log(`\n== ${concurrent} concurrent 1 MB reads (curl) ==`);
+    console.log(`\n== ${concurrent} concurrent 1 MB reads (curl, a process each) ==`);
     await writeFile(join(work, "one.bin"), data.subarray(0, 1_000_000));
     const run = (port: number) => concurrentReads(work, port);
     const hpaPort = await freeUdpPort();
     const hpa = await tftpdHpa(work, hpaPort);
     const peer = await run(hpaPort);
-    await hpa.stop();
+    const peerRate = mbps(peer.ok * 1e6, peer.seconds);
     const cells = [
       `${concurrent} x 1 MB`,
-      `tftpd-hpa ${fmt(mbps(peer.ok * 1e6, peer.seconds))} (${peer.ok} ok)`,
+      `tftpd-hpa ${fmt(peerRate)} (${peer.ok} ok)`,
     ];
+    const servers: [Runtime, number, Daemon][] = [];
     for (const runtime of RUNTIMES) {
       const port = await freeUdpPort();
       const server = await ftkitServer(runtime, work, port);
+      servers.push([runtime, port, server]);
+      await warmUp(port);
       const ours = await run(port);
-      await server.stop();
       const value = mbps(ours.ok * 1e6, ours.seconds);
       cells.push(
-        `ftkit/${runtime} ${fmt(value)} (${ours.ok} ok, ${
-          (value / mbps(peer.ok * 1e6, peer.seconds)).toFixed(2)
-        }x)`,
+        `ftkit/${runtime} ${fmt(value)} (${ours.ok} ok, ${(value / peerRate).toFixed(2)}x)`,
       );
     }
     row(...cells);
+
+    console.log(`\n== ${concurrent} concurrent 1 MB reads (ftkit's client, one process) ==`);
+    for (const runtime of RUNTIMES) {
+      const clientCells = [`ftkit/${runtime} client`];
+      const [, ftkitPort] = servers.find(([name]) => name === runtime)!;
+      let hpaRate = NaN;
+      for (
+        const [label, port] of [["from tftpd-hpa", hpaPort], ["from ftkit", ftkitPort]] as const
+      ) {
+        const result = await clientReads(runtime, port);
+        const value = mbps(result.ok * 1e6, result.seconds);
+        if (label === "from tftpd-hpa") hpaRate = value;
+        const failed = result.failures.length > 0 ? `; ${result.failures[0]}` : "";
+        clientCells.push(
+          `${label} ${fmt(value)} (${result.ok} ok${failed})` +
+            (label === "from ftkit" ? ` (${(value / hpaRate).toFixed(2)}x)` : ""),
+        );
+      }
+      row(...clientCells);
+    }
+    await hpa.stop();
+    for (const [, , server] of servers) await server.stop();
   }
 
   if (!only || only === "workers") {

@@ -6,12 +6,41 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type TftpAddress, TftpClientTransfer, TftpServerEndpoint } from "../../tftp/mod.ts";
-import { ipv4Form, sameHost } from "../../tftp/_ip_family.ts";
+import { isIP } from "node:net";
+import { ipFamily, ipv4Form, sameHost } from "../../tftp/_ip_family.ts";
 import { events, transmits, wire } from "./_script.ts";
 
 const rrq = () => wire({ type: "rrq", filename: "boot.img", mode: "octet", options: {} });
 const v4 = (port: number): TftpAddress => ({ address: "127.0.0.1", port });
 const mapped = (port: number): TftpAddress => ({ address: "::ffff:127.0.0.1", port });
+
+describe("ipFamily", () => {
+  test("answers as node:net isIP does, zones included", () => {
+    const cases = [
+      "127.0.0.1",
+      "0.0.0.0",
+      "255.255.255.255",
+      "256.0.0.1",
+      "1.2.3",
+      "01.2.3.4",
+      "::1",
+      "::",
+      "fe80::1%eth0",
+      "fe80::1%2",
+      "fe80::1%",
+      "::ffff:127.0.0.1",
+      "2001:db8::1",
+      "2001:db8:0:0:0:0:0:1:2",
+      "1::2::3",
+      "[::1]",
+      "localhost",
+      "tftp.example",
+      "",
+      "12345::1",
+    ];
+    for (const text of cases) assert.equal(ipFamily(text), isIP(text), text);
+  });
+});
 
 describe("TFTP server: IPv4-mapped client addresses", () => {
   test("ipv4Form reads the dotted and the hex forms, and leaves other addresses alone", () => {

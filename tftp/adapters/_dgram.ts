@@ -2,13 +2,13 @@
 // Deno adapter falls back to it when Deno.listenDatagram is absent (no --unstable-net).
 
 import { createSocket } from "node:dgram";
-import { isIPv6 } from "node:net";
 import type { TftpUdpBind, TftpUdpSocket } from "../transport.ts";
 
 /** Binds a UDP socket with node:dgram. */
 export const bindNodeDgram: TftpUdpBind = (options): Promise<TftpUdpSocket> =>
   new Promise((resolve, reject) => {
-    const family = isIPv6(options.host) ? 6 : 4;
+    // The host is an IP literal: only IPv6 has colons.
+    const family = options.host.includes(":") ? 6 : 4;
     const socket = createSocket({
       type: family === 6 ? "udp6" : "udp4",
       ipv6Only: false,
