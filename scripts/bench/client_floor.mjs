@@ -1,13 +1,13 @@
 // The floor of a JavaScript runtime for a lock-step TFTP read: the least a client can do per
-// block on node:dgram (one receive, one ACK, the blocks kept in memory and written once at the
-// end). The benchmark runs it next to `ftkit tftp get` on each runtime, as a process like it, so
+// block on node:dgram (one receive, one ACK, one synchronous write of the block to the file, as
+// curl does). The benchmark runs it next to `ftkit tftp get` on each runtime, as a process like it, so
 // the gap to curl can be read as the runtime's part and ftkit's part. Not a TFTP client: octet
 // reads, blksize only, no retransmission, no checks beyond the block number.
 //
 // Usage: node|bun|deno run -A scripts/bench/client_floor.mjs PORT REMOTE BLKSIZE OUT
 
 import { createSocket } from "node:dgram";
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import process from "node:process";
 
 const [port, remote, blksizeText, out] = process.argv.slice(2);
@@ -16,7 +16,7 @@ const socket = createSocket({
   type: "udp4",
   lookup: (host, _options, done) => done(null, host, 4),
 });
-const blocks = [];
+const file = openSync(out, "w");
 const ack = Buffer.alloc(4);
 ack.writeUInt16BE(4, 0);
 let last = 0;
@@ -31,13 +31,13 @@ socket.on("message", (message, from) => {
     block = message.readUInt16BE(2);
     if (block === ((last + 1) & 0xffff)) {
       last++;
-      blocks.push(Buffer.from(message.subarray(4)));
+      writeSync(file, message, 4, message.length - 4);
     }
   }
   ack.writeUInt16BE(block, 2);
   socket.send(ack, from.port, from.address);
   if (opcode === 3 && message.length - 4 < blksize) {
-    writeFileSync(out, Buffer.concat(blocks));
+    closeSync(file);
     socket.close();
   }
 });
