@@ -84,12 +84,14 @@ const PREFIX = /^(?:0|[1-9]\d{0,2})$/;
 
 /** An address's text for messages: dotted IPv4, or eight IPv6 groups without leading zeros. */
 function addressText(address: IpAddress): string {
-  if (address.family === 4) return address.bytes.join(".");
+  return address.family === 4 ? address.bytes.join(".") : ipv6Groups(address.bytes).join(":");
+}
+
+/** The eight groups of an IPv6 address's bytes, in hex without leading zeros. */
+function ipv6Groups(bytes: Uint8Array): string[] {
   const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) {
-    groups.push(((address.bytes[i] << 8) | address.bytes[i + 1]).toString(16));
-  }
-  return groups.join(":");
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  return groups;
 }
 
 /**
@@ -101,12 +103,7 @@ function addressText(address: IpAddress): string {
  * @returns Its text.
  */
 export function ipAddressText(address: IpAddress): string {
-  if (address.family === 4) return address.bytes.join(".");
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) {
-    groups.push(((address.bytes[i] << 8) | address.bytes[i + 1]).toString(16));
-  }
-  return compressIpv6(groups);
+  return address.family === 4 ? address.bytes.join(".") : compressIpv6(ipv6Groups(address.bytes));
 }
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { TftpAddress } from "./address.ts";
+import { sameTftpAddress, type TftpAddress } from "./address.ts";
 import type { TftpTransfer, TftpTransferEvent, TftpTransferStats } from "./transfer.ts";
 import type { TftpTransferParameters } from "./negotiation.ts";
 import { TftpErrorCode } from "../codec/tftp_error_code.ts";
@@ -53,11 +53,6 @@ export type TftpTransferResult =
     /** The negotiated parameters. */
     readonly parameters: TftpTransferParameters;
   };
-
-/** Whether two addresses are the same peer. */
-function samePeer(a: TftpAddress, b: TftpAddress): boolean {
-  return a.port === b.port && a.address === b.address;
-}
 
 /** A monotonic clock in milliseconds. */
 function now(): number {
@@ -225,13 +220,13 @@ export class TftpTransferDriver {
     let first = transfer.pollTransmit();
     while (first) {
       let next = transfer.pollTransmit();
-      if (!sendMany || !next || !samePeer(next.to, first.to)) {
+      if (!sendMany || !next || !sameTftpAddress(next.to, first.to)) {
         this.#send(first.bytes, first.to);
         first = next;
         continue;
       }
       const run = [first.bytes];
-      while (next && samePeer(next.to, first.to)) {
+      while (next && sameTftpAddress(next.to, first.to)) {
         run.push(next.bytes);
         next = transfer.pollTransmit();
       }
@@ -269,28 +264,19 @@ export class TftpTransferDriver {
     const { read, readInto } = this.#io;
     if (this.#reading || !read) return;
     this.#reading = true;
-    const payloads = readInto ? this.#transfer.lendPayloads() : undefined;
-    if (readInto && payloads) {
-      readInto(payloads).then(
-        (bytes) => {
-          this.#reading = false;
-          if (this.#transfer.isDrained()) return;
-          this.#transfer.filled(now(), bytes);
-          this.#pump();
-        },
-        () => {
-          this.#reading = false;
-          this.abort(TftpErrorCode.NotDefined, "Cannot read the file");
-        },
+    const transfer = this.#transfer;
+    // Straight into the machine's DATA packets when it lends them, else a chunk it copies.
+    const payloads = readInto ? transfer.lendPayloads() : undefined;
+    const got: Promise<(at: number) => void> = payloads
+      ? readInto!(payloads).then((bytes) => (at) => transfer.filled(at, bytes))
+      : read(limit).then((chunk) => (at) =>
+        chunk === null ? transfer.end(at) : transfer.write(at, chunk)
       );
-      return;
-    }
-    read(limit).then(
-      (chunk) => {
+    got.then(
+      (give) => {
         this.#reading = false;
-        if (this.#transfer.isDrained()) return;
-        if (chunk === null) this.#transfer.end(now());
-        else this.#transfer.write(now(), chunk);
+        if (transfer.isDrained()) return;
+        give(now());
         this.#pump();
       },
       () => {

@@ -85,8 +85,8 @@ const rrq = (filename: string, options: Record<string, number> = {}): TftpPacket
 });
 const ack = (block: number): TftpPacket => ({ type: "ack", block });
 
-/** A server for `root`, whose file reads are counted in `read` (bytes taken from the disk, and
- * files opened and closed). */
+/** A server for `root`, whose file reads are counted in `read` (bytes taken from the disk, by
+ * `read` or `readInto`, and files opened and closed). */
 async function countingServer(
   root: string,
   options: Partial<ServeTftpOptions>,
@@ -110,6 +110,16 @@ async function countingServer(
             read.bytes += chunk?.length ?? 0;
             return chunk;
           },
+          // Node and Bun read straight into the DATA packets: counted the same.
+          ...(source.readInto
+            ? {
+              async readInto(buffers: Uint8Array[]) {
+                const bytes = await source.readInto!(buffers);
+                read.bytes += bytes;
+                return bytes;
+              },
+            }
+            : {}),
           async close() {
             await source.close();
             read.closed = (read.closed ?? 0) + 1;
