@@ -8,7 +8,7 @@
  * @module
  */
 
-import { S3Client, S3Error } from "./client.ts";
+import { type S3Client, S3Error } from "./client.ts";
 
 /** S3's smallest part, but for the last. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
