@@ -11,9 +11,9 @@
 import { type S3Client, S3Error } from "./client.ts";
 
 /** S3's smallest part, but for the last. */
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MIN_PART_SIZE: number = 5 * 1024 * 1024;
 /** S3's largest part, and the largest range one UploadPartCopy copies. */
-export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+export const MAX_PART_SIZE: number = 5 * 1024 * 1024 * 1024;
 
 /** How an upload is cut. */
 export interface S3UploadOptions {
