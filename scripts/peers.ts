@@ -1,14 +1,17 @@
 /**
  * Installs the real peers the interop tests talk to, from Debian's packages: tftpd-hpa, tftp-hpa,
  * atftp, atftpd, curl, busybox, vsftpd, ProFTPD (with mod_tls), Pure-FTPd, Python's ftplib and
- * pyftpdlib, openssl, lftp, HAProxy, and the proxies Dante (SOCKS5) and tinyproxy (HTTP CONNECT).
+ * pyftpdlib, openssl, lftp, HAProxy, the proxies Dante (SOCKS5) and tinyproxy (HTTP CONNECT), and
+ * OpenStack Swift (with its S3 front end) and memcached.
  *
  * A peer counts as installed when it says so itself (its version output, as the tests ask it:
  * `tests/interop/_peers.ts`), not when a file exists: `/usr/sbin/in.tftpd` is atftpd's when
  * atftpd was installed after tftpd-hpa. Packages that conflict with installed ones (tftpd-hpa and
  * atftpd; vsftpd, proftpd-core and pure-ftpd) are unpacked under /opt/NAME instead, where they
  * cannot collide, with the libraries they link against installed. Needs root and apt-get; without
- * them it says what is missing and why, and the tests that need it are skipped.
+ * them it says what is missing and why, and the tests that need it are skipped. The services
+ * Swift's and memcached's packages enable are stopped and disabled where systemd runs them: the
+ * tests start their own (`tests/interop/_swift.ts`), with their own configuration and ports.
  *
  * Usage: deno run -A scripts/peers.ts
  *
@@ -35,6 +38,8 @@ interface Source {
   alwaysUnpack?: boolean;
   /** Programs of conflicting packages: when one is there, the peer is unpacked instead. */
   collides?: string[];
+  /** The prefix of the systemd units its packages enable, which the tests do not use. */
+  services?: string;
 }
 
 const SOURCES: Record<PeerName, Source> = {
@@ -67,6 +72,11 @@ const SOURCES: Record<PeerName, Source> = {
   haproxy: { packages: ["haproxy"] },
   danted: { packages: ["dante-server"] },
   tinyproxy: { packages: ["tinyproxy"] },
+  swift: {
+    packages: ["swift-proxy", "swift-account", "swift-container", "swift-object", "python3-swift"],
+    services: "swift",
+  },
+  memcached: { packages: ["memcached"], services: "memcached" },
 };
 
 const env = { DEBIAN_FRONTEND: "noninteractive" };
@@ -117,6 +127,21 @@ async function vsftpdRuntime(unpackedAt?: string): Promise<void> {
       false,
     );
   }
+}
+
+/**
+ * Stops and disables the systemd units whose names start with `prefix` (what a package started
+ * when it was installed), when systemd runs here.
+ */
+async function stopServices(prefix: string): Promise<void> {
+  if (!existsSync("/run/systemd/system")) return;
+  const { output } = await run(
+    ["systemctl", "list-unit-files", "--no-legend", "--type=service", `${prefix}*`],
+    { capture: true },
+    false,
+  );
+  const units = [...output.matchAll(/^(\S+\.service)\s+enabled/gm)].map((match) => match[1]);
+  if (units.length > 0) await run(["systemctl", "disable", "--now", ...units], {}, false);
 }
 
 /** One line per peer: what it reported, or why it is missing. */
@@ -182,6 +207,10 @@ export async function installPeers(): Promise<string[]> {
     }
   }
   await vsftpdRuntime(unpacked.has("/opt/vsftpd") ? "/opt/vsftpd" : undefined);
+  for (const name of absent) {
+    const prefix = SOURCES[name].services;
+    if (prefix !== undefined) await stopServices(prefix);
+  }
   forgetPeers();
   const still = PEER_NAMES.filter((name) => !findPeer(name)).map((name) => whyMissing(name)!);
   if (still.length > 0) {

@@ -31,6 +31,10 @@ interface PeerSpec {
 const firstMatch = (pattern: RegExp) => (answer: string): string | undefined =>
   pattern.exec(answer)?.[1];
 
+/** OpenStack Swift with the S3 front end (s3api needs lxml), as Debian's python3 imports it. */
+const SWIFT_VERSION =
+  "import swift, swift.proxy.server, swift.common.middleware.s3api.s3api; print('swift', swift.__version__)";
+
 const PYFTPDLIB_VERSION =
   "import pyftpdlib, OpenSSL; print('pyftpdlib', pyftpdlib.__ver__, 'pyOpenSSL', OpenSSL.__version__)";
 
@@ -52,7 +56,9 @@ export type PeerName =
   | "lftp"
   | "haproxy"
   | "danted"
-  | "tinyproxy";
+  | "tinyproxy"
+  | "swift"
+  | "memcached";
 
 const SPECS: Record<PeerName, PeerSpec> = {
   tftpdHpa: {
@@ -166,6 +172,18 @@ const SPECS: Record<PeerName, PeerSpec> = {
     candidates: ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"],
     ask: (program: string) => [program, ["-v"]],
     recognise: firstMatch(/^tinyproxy (\S+)/m),
+  },
+  swift: {
+    title: "python3-swift (OpenStack Swift, with s3api)",
+    candidates: ["/usr/bin/python3"],
+    ask: (program: string) => [program, ["-c", SWIFT_VERSION]],
+    recognise: firstMatch(/^swift (\S+)/m),
+  },
+  memcached: {
+    title: "memcached",
+    candidates: ["/usr/bin/memcached"],
+    ask: (program: string) => [program, ["-V"]],
+    recognise: firstMatch(/^memcached (\S+)/m),
   },
 };
 
