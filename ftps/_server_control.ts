@@ -545,7 +545,9 @@ export class ServerSessionDriver {
         case "stat":
           return { ok: true, stat: await storage.stat(request.path) };
         case "list":
-          return { ok: true, entries: await storage.list(request.path), now: new Date() };
+          return request.paged && storage.listPages
+            ? await this.#firstPage(storage, request.path)
+            : { ok: true, entries: await storage.list(request.path), now: new Date() };
         case "read": {
           const { read } = await this.#next().open(async () => {
             const opened = await storage.read(request.path, request.offset);
@@ -614,6 +616,25 @@ export class ServerSessionDriver {
     } catch (error) {
       return { ok: false, ...storageRefusal(error, this.#shared.onError) };
     }
+  }
+
+  /**
+   * A listing from a storage that lists a page at a time: only its first page is read now (a
+   * refusal is answered in place of the 150), and the rest is kept for the transfer that follows,
+   * as a file opened for RETR is.
+   */
+  async #firstPage(storage: FtpStorage, path: string): Promise<FtpStorageResult> {
+    const now = new Date();
+    const pages = storage.listPages!(path)[Symbol.asyncIterator]();
+    const first = await pages.next();
+    if (first.done) return { ok: true, entries: [], now };
+    if (this.#closed) {
+      // The session ended meanwhile: no transfer will take the pages.
+      await (async () => await pages.return?.())().catch(() => {});
+      return { ok: false, code: 451, message: "Session closed." };
+    }
+    await this.#next().open(() => Promise.resolve({ pages }));
+    return { ok: true, entries: first.value, now, more: true };
   }
 
   /** Opens an upload, within the user's quota when they have one. */

@@ -17,6 +17,7 @@ import {
   sameFtpHost,
 } from "../codec/mod.ts";
 import type { FtpDataResult, FtpTransferCommand } from "./_server_session_types.ts";
+import type { FtpStorageEntry } from "./storage.ts";
 import {
   hostFamily,
   isAnonymous,
@@ -217,6 +218,15 @@ export function abor(s: ServerState): void {
   s.reply(225, "No transfer to abort.");
 }
 
+/** The data of a listing: the bytes to send, and the formatter of the pages the driver reads
+ * after them, when the storage gives the listing a page at a time. */
+export interface ListingData {
+  /** The listing, or its first page, formatted. */
+  readonly bytes: Uint8Array;
+  /** Formats each further page as `bytes` was formatted. */
+  readonly format?: (entries: readonly FtpStorageEntry[]) => Uint8Array;
+}
+
 /** A transfer command's hold on the data connection set up for it. */
 export interface DataTransfer {
   /** Where the transfer starts, in bytes (REST's offset, used once). */
@@ -230,13 +240,14 @@ export interface DataTransfer {
    * once (curl) would otherwise see it fail before it reads this reply, and report that. */
   readonly refuse: (code: number, text: string) => void;
   /** Accepts the transfer: its 150 (`opening`), and a `transfer-data` event for `path` (in the
-   * virtual tree); `note` goes in its 226; `listing` is the data of a listing. */
+   * virtual tree); `note` goes in its 226; `listing` is the data of a listing: its bytes, and
+   * when the storage gives more pages, their formatter. */
   readonly start: (
     direction: "send" | "receive",
     path: string,
     opening: string,
     note: string,
-    listing?: Uint8Array,
+    listing?: ListingData,
   ) => void;
 }
 
@@ -293,7 +304,8 @@ export function takeDataConnection(
       tls: protect,
       requireTlsResumption: protect && s.policy.requireTlsResumption && !s.resumptionWaived,
       representation: s.type,
-      ...(listing ? { listing } : {}),
+      ...(listing ? { listing: listing.bytes } : {}),
+      ...(listing?.format ? { listingFormat: listing.format } : {}),
     });
   };
   return { offset: range ? range[0] : offset, allocate, range, refuse, start };

@@ -20,7 +20,9 @@ function withoutLsOptions(argument: string): string {
 
 /**
  * LIST, NLST or MLSD: a directory's listing (or a file's, but for MLSD) as the data of a
- * transfer.
+ * transfer. The storage is asked for it `paged`: a driver whose storage lists a page at a time
+ * answers with the first page and `more`, and the transfer gets, besides that page's bytes, the
+ * formatter of the pages that follow.
  *
  * @param s The session.
  * @param verb Which listing.
@@ -32,23 +34,28 @@ export function listing(s: ServerState, verb: "LIST" | "NLST" | "MLSD", argument
   // `LIST -la` and such: ls options, which the listing does not need.
   const target = verb === "MLSD" ? argument : withoutLsOptions(argument);
   const path = resolveFtpPath(s.cwd, target);
-  listEntries(s, path, verb === "MLSD", (directory, entries, wallClock) => {
-    const lines = listingLines(s, verb, directory, entries, wallClock);
-    const bytes = new TextEncoder().encode(lines.map((line) => `${line}\r\n`).join(""));
-    transfer.start("send", path, `Here comes the directory listing.`, "", bytes);
+  listEntries(s, path, verb === "MLSD", true, (directory, entries, wallClock, more) => {
+    const format = listingFormat(s, verb, directory, wallClock);
+    transfer.start("send", path, `Here comes the directory listing.`, "", {
+      bytes: format(entries),
+      ...(more ? { format } : {}),
+    });
   }, transfer.refuse);
 }
 
 /** Lists a directory, or a file as a listing of one (its directory: the file's parent);
- * `directoryOnly` refuses a file (MLSD). */
+ * `directoryOnly` refuses a file (MLSD); `paged` lets the driver give the first page only
+ * (`more`: others follow). */
 function listEntries(
   s: ServerState,
   path: string,
   directoryOnly: boolean,
+  paged: boolean,
   done: (
     directory: string,
     entries: readonly FtpStorageEntry[],
     wallClock: Date | undefined,
+    more: boolean,
   ) => void,
   refuse: (code: number, text: string) => void,
 ): void {
@@ -64,37 +71,61 @@ function listEntries(
         path.slice(0, slash) || "/",
         [{ ...stat, name: path.slice(slash + 1) }],
         undefined,
+        false,
       );
     }
-    s.storage({ op: "list", path }, (listed) => {
+    s.storage({ op: "list", path, ...(paged ? { paged } : {}) }, (listed) => {
       if (!listed.ok) return refuse(...storageRefusal(listed, "Cannot list."));
-      done(path, listed.entries ?? [], listed.now);
+      done(path, listed.entries ?? [], listed.now, paged && listed.more === true);
     });
   });
 }
 
-/** The lines of a listing (LIST, NLST or MLSD) of `directory`, without their ends. */
-function listingLines(
+/**
+ * The formatter of a listing's data (LIST, NLST or MLSD of `directory`): each entry's line,
+ * CRLF-ended, in one block. What it needs of the session (the MLST facts selected, the user's
+ * permissions) is taken now, so that later pages of the same listing look like the first
+ * whatever comes meanwhile (OPTS MLST, REIN).
+ */
+function listingFormat(
   s: ServerState,
   verb: "LIST" | "NLST" | "MLSD",
   directory: string,
-  entries: readonly FtpStorageEntry[],
   wallClock: Date | undefined,
-): string[] {
-  const lines: string[] = [];
+): (entries: readonly FtpStorageEntry[]) => Uint8Array {
+  const line = listingLine(s, verb, directory, wallClock);
+  const encoder = new TextEncoder();
+  return (entries) => {
+    let text = "";
+    for (const entry of entries) {
+      const one = line(entry);
+      if (one !== undefined) text += `${one}\r\n`;
+    }
+    return encoder.encode(text);
+  };
+}
+
+/**
+ * The line of an entry in a listing (LIST, NLST or MLSD) of `directory`, without its end, or
+ * `undefined` for an entry left out; the session's facts and permissions are taken now.
+ */
+function listingLine(
+  s: ServerState,
+  verb: "LIST" | "NLST" | "MLSD",
+  directory: string,
+  wallClock: Date | undefined,
+): (entry: FtpStorageEntry) => string | undefined {
   // Without a clock, a date far in the future: every entry shows its year.
   const now = wallClock ?? new Date(8.64e15);
-  for (const entry of entries) {
+  const chosen = { mlstFacts: s.mlstFacts, permissions: s.permissions };
+  return (entry) => {
     // A name that cannot be written on one line is left out, never sent broken.
-    if (/[\r\n\0/]/.test(entry.name) || entry.name === "") continue;
-    if (verb === "NLST") lines.push(entry.name);
-    else if (verb === "LIST") lines.push(formatFtpListLine(entry, now));
-    else {
-      const path = directory === "/" ? `/${entry.name}` : `${directory}/${entry.name}`;
-      lines.push(formatFtpFacts({ name: entry.name, facts: facts(s, entry, path) }));
-    }
-  }
-  return lines;
+    if (/[\r\n\0/]/.test(entry.name) || entry.name === "") return undefined;
+    if (verb === "NLST") return entry.name;
+    if (verb === "LIST") return formatFtpListLine(entry, now);
+    const path = directory === "/" ? `/${entry.name}` : `${directory}/${entry.name}`;
+    return formatFtpFacts({ name: entry.name, facts: facts(chosen, entry, path) });
+  };
 }
 
 /** A `unique` fact's value as RFC 3659 section 7.5.2 allows it: a token (section 2.1's RCHAR:
@@ -102,7 +133,11 @@ function listingLines(
 const UNIQUE_TOKEN = /^[A-Za-z0-9,.:!@#$%^&()\-_+?/\\'"]{1,64}$/;
 
 /** The facts of an entry at `path` that OPTS MLST selected (RFC 3659 section 7.9). */
-function facts(s: ServerState, stat: FtpStorageStat, path: string): Record<string, string> {
+function facts(
+  s: Pick<ServerState, "mlstFacts" | "permissions">,
+  stat: FtpStorageStat,
+  path: string,
+): Record<string, string> {
   const facts: Record<string, string> = {};
   for (const fact of s.mlstFacts) {
     if (fact === "type") {
@@ -188,8 +223,9 @@ export function stat(s: ServerState, argument: string): void {
     ]);
   }
   const path = resolveFtpPath(s.cwd, withoutLsOptions(argument));
-  listEntries(s, path, false, (directory, entries, wallClock) => {
-    const lines = listingLines(s, "LIST", directory, entries, wallClock);
+  listEntries(s, path, false, false, (directory, entries, wallClock) => {
+    const line = listingLine(s, "LIST", directory, wallClock);
+    const lines = entries.map(line).filter((one) => one !== undefined);
     s.reply(213, [`Status of ${path}:`, ...lines, "End of status"]);
   }, (code, text) => s.reply(code, text));
 }

@@ -24,6 +24,10 @@ export type FtpStorageRequest =
     readonly op: "list";
     /** The directory. */
     readonly path: string;
+    /** For a listing sent on a data connection (LIST, NLST, MLSD; never STAT): the driver may
+     * answer with the first page of the entries only, and `more`, keeping what gives the rest
+     * for the `transfer-data` event that follows (as it keeps a file opened for `read`). */
+    readonly paged?: boolean;
   }
   | {
     /** Open a file for reading from `offset` (RETR; the offset comes from REST). The driver keeps
@@ -129,8 +133,11 @@ export type FtpStorageResult =
     readonly size?: number;
     /** For `hash`: the digest, in lower-case hex. */
     readonly hash?: string;
-    /** For `list`: the entries. */
+    /** For `list`: the entries (for a `paged` one with `more`, the first page). */
     readonly entries?: readonly FtpStorageEntry[];
+    /** For a `paged` `list`: `entries` is the first page, and more may follow; the driver holds
+     * them for the transfer, which formats them with the event's `listingFormat`. */
+    readonly more?: boolean;
     /** For `list`: the wall-clock time of the listing, for LIST's rule that entries older than
      * six months show a year instead of a time (without it every entry shows its year). */
     readonly now?: Date;
@@ -364,8 +371,12 @@ export type FtpServerEvent =
     /** The representation type (TYPE): `I` bytes as they are, `A` text with CRLF line ends. */
     readonly representation: "A" | "I";
     /** For a listing: the bytes to send as they are, whatever the representation type (the
-     * storage was not opened). */
+     * storage was not opened): all of it, or with `listingFormat` its first page. */
     readonly listing?: Uint8Array;
+    /** For a listing whose storage answered `more`: formats each page the driver reads after
+     * the first into the bytes to send as they are, as `listing` was formatted (the same clock,
+     * MLST facts and permissions, whatever the session does meanwhile). A pure function. */
+    readonly listingFormat?: (entries: readonly FtpStorageEntry[]) => Uint8Array;
   }
   | {
     /** ABOR: drop the transfer's data connection now, and with it what the storage opened (an

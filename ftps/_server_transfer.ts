@@ -10,7 +10,12 @@
 
 import { canonicalFtpHost, FtpAsciiDecoder, FtpAsciiEncoder, sameFtpHost } from "../codec/mod.ts";
 import type { FtpDataResult, FtpServerEvent } from "./server_session.ts";
-import { type FtpReadStream, FtpStorageError, type FtpWriteStream } from "./storage.ts";
+import {
+  type FtpReadStream,
+  type FtpStorageEntry,
+  FtpStorageError,
+  type FtpWriteStream,
+} from "./storage.ts";
 import { bindInRange } from "../io/port_range.ts";
 import { type IdleGuard, idleGuard, TimeoutError, within } from "../io/timeout.ts";
 import type {
@@ -72,8 +77,13 @@ function giveBack(buffer: Uint8Array | undefined, free: boolean): void {
 /** The machine's request to run a transfer. */
 export type TransferDataEvent = Extract<FtpServerEvent, { type: "transfer-data" }>;
 
-/** The file a transfer moves: opened for reading (RETR) or for writing (STOR, APPE, STOU). */
-export type TransferFile = { readonly read: FtpReadStream } | { readonly write: FtpWriteStream };
+/** What a transfer moves from or to the storage: a file opened for reading (RETR) or for writing
+ * (STOR, APPE, STOU), or the pages of a listing after its first (LIST, NLST, MLSD from a storage
+ * with `listPages`). */
+export type TransferFile =
+  | { readonly read: FtpReadStream }
+  | { readonly write: FtpWriteStream }
+  | { readonly pages: AsyncIterator<FtpStorageEntry[]> };
 
 /** A failed transfer, as the machine takes it. */
 type DataFailure = Exclude<FtpDataResult, { ok: true }>;
@@ -175,8 +185,8 @@ export class ServerTransfer {
   }
 
   /**
-   * Opens the file this transfer moves (RETR: read; STOR, APPE, STOU: write), after letting go of
-   * one opened before.
+   * Opens the file this transfer moves (RETR: read; STOR, APPE, STOU: write; a listing's further
+   * pages), after letting go of one opened before.
    *
    * @param opening Opens it in the storage.
    * @returns What `opening` gave.
@@ -188,12 +198,20 @@ export class ServerTransfer {
     return file;
   }
 
-  /** Lets go of the file held: a read is closed, a write aborted (it leaves no trace). */
+  /**
+   * Lets go of the file held: a read is closed, a write aborted (it leaves no trace), a listing's
+   * pages returned (waited for no longer than a stall: a storage stuck on a page it was asked
+   * for can finish that page only after it, and must not hold the session).
+   */
   async #releaseFile(): Promise<void> {
     const file = this.#file;
     this.#file = undefined;
     if (file && "read" in file) await file.read.close().catch(() => {});
     if (file && "write" in file) await file.write.abort().catch(() => {});
+    if (file && "pages" in file) {
+      const returned = (async () => await file.pages.return?.())();
+      await within(returned, this.#context.timeoutMs, "Listing return timed out").catch(() => {});
+    }
   }
 
   /**
@@ -357,6 +375,12 @@ export class ServerTransfer {
     if (event.listing) {
       this.#bytes += event.listing.length;
       await guard.within(socket.write(event.listing));
+      const pages = this.#file && "pages" in this.#file ? this.#file.pages : undefined;
+      if (pages && event.listingFormat) {
+        guard.touch();
+        const failure = await this.#sendPages(pages, event.listingFormat, socket, guard);
+        if (failure) return failure;
+      }
     } else {
       const source = this.#file && "read" in this.#file ? this.#file.read : undefined;
       if (!source) throw new Error("No file opened to send");
@@ -368,6 +392,37 @@ export class ServerTransfer {
     await within(socket.end(), timeoutMs, "Data close timed out", () => socket.close());
     this.#ended = true;
     return this.#contested ? { ok: false, reason: "contested" } : { ok: true };
+  }
+
+  /**
+   * Sends a listing's pages after its first, each read, formatted and written before the next
+   * is asked for (at most one page held), to their end or an abort; a failure of the storage's,
+   * as the result. Like any listing, they go as they are, whatever the representation type.
+   */
+  async #sendPages(
+    pages: AsyncIterator<FtpStorageEntry[]>,
+    format: (entries: readonly FtpStorageEntry[]) => Uint8Array,
+    socket: FtpServerSocket,
+    guard: IdleGuard,
+  ): Promise<DataFailure | undefined> {
+    for (;;) {
+      if (this.#aborted) return undefined;
+      // A `next` that throws rather than rejects fails the same way.
+      const page = await this.#storageStep(Promise.resolve().then(() => pages.next()), guard);
+      // Ended, or failed: an iterator that says so is not returned (as `for await` does).
+      if (!page.ok || page.value.done) this.#file = undefined;
+      if (!page.ok) {
+        socket.close();
+        return this.#storageFailure(page.error);
+      }
+      if (page.value.done || this.#aborted) return undefined;
+      guard.touch();
+      const bytes = format(page.value.value);
+      if (bytes.length === 0) continue;
+      await guard.within(socket.write(bytes));
+      this.#bytes += bytes.length;
+      guard.touch();
+    }
   }
 
   /** Sends the file held, to its end or an abort; a failure of the storage's, as the result. */

@@ -193,7 +193,16 @@ export function ftpPermissionStorage(
         () => when(parentOf(to), "rename", () => storage.rename(from, to)),
       ),
   };
-  const { setModified, chmod } = storage;
+  const { setModified, chmod, listPages } = storage;
+  if (listPages) {
+    // Checked when the first page is asked for: a refusal comes before any page.
+    guarded.listPages = async function* (path) {
+      if (!ftpsPermissionsAt(permissions, path).has("list")) {
+        throw new FtpStorageError(550, "Permission denied.");
+      }
+      yield* listPages.call(storage, path);
+    };
+  }
   if (setModified) {
     guarded.setModified = (path, modified) =>
       when(parentOf(path), "write", () => setModified.call(storage, path, modified));

@@ -84,6 +84,16 @@ export interface FtpStorage {
   stat(path: string): Promise<FtpStorageStat>;
   /** A directory's entries. */
   list(path: string): Promise<FtpStorageEntry[]>;
+  /**
+   * A directory's entries a page at a time, for storages whose listings are too large to hold.
+   * Optional: when present, the server sends LIST, NLST and MLSD from it page by page (each page
+   * formatted and sent before the next is read; the first is read before the 150, so a refusal
+   * still comes in its place), and uses `list` for everything else (STAT, quotas). The server
+   * calls the iterator's `return` when it stops before the end (ABOR, a failed transfer, a
+   * session closed). Errors as for `list`: the iteration rejects (or throws) with
+   * {@linkcode FtpStorageError}; after the first page, any failure ends the transfer with 451.
+   */
+  listPages?(path: string): AsyncIterable<FtpStorageEntry[]>;
   /** Opens a file for reading from `offset`. */
   read(path: string, offset: number): Promise<FtpReadStream>;
   /**
