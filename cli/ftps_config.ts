@@ -47,11 +47,27 @@ import {
   whole,
 } from "./_config_checks.ts";
 import { reading } from "./errors.ts";
+import { s3Flag, s3SettingCheck, s3UrlCheck, storageFlag } from "./_s3.ts";
 
 /** What `ftkit ftps serve` runs with: from the file, then the flags over it. */
 export interface FtpsServeSettings {
   /** The directory served (the DIR operand overrides it). */
   root?: string;
+  /** A bucket served instead of a directory: `s3://BUCKET[/PREFIX]` (DIR overrides it too). */
+  storage?: string;
+  /** The S3 store's URL (default: the AWS variables and files, else AWS's). */
+  s3Endpoint?: string;
+  /** The bucket's region. */
+  s3Region?: string;
+  /** The profile of ~/.aws/credentials and ~/.aws/config. */
+  s3Profile?: string;
+  /** Bytes per part of an upload to the bucket. */
+  s3PartSize?: number;
+  /** The bucket in the URL's path rather than its host name. */
+  s3PathStyle?: boolean;
+  /** The `root` of users (by name) and of anonymous logins as the file wrote them: with a
+   * bucket, they are prefixes under its prefix, not directories. */
+  rootsAsWritten?: { users?: Record<string, string>; anonymous?: string };
   /** The address to listen on. */
   host?: string;
   /** The port to listen on. */
@@ -403,6 +419,29 @@ const switchFlag = (name: string) => ({ name, read: on });
  */
 export const CONFIG_KEYS: readonly ConfigKey[] = [
   row("root", "root", "the directory served (DIR overrides it)", path("a directory")),
+  row("storage", "storage", '"s3://BUCKET[/PREFIX]": a bucket served instead', s3UrlCheck, {
+    name: "storage",
+    read: storageFlag,
+  }),
+  row("s3.endpoint", "s3Endpoint", "the store's URL", s3SettingCheck("endpoint"), {
+    name: "s3-endpoint",
+    read: s3Flag,
+  }),
+  row("s3.region", "s3Region", "the region (AWS_REGION...)", s3SettingCheck("region"), {
+    name: "s3-region",
+    read: s3Flag,
+  }),
+  row("s3.profile", "s3Profile", "the profile of ~/.aws (AWS_PROFILE)", s3SettingCheck("profile"), {
+    name: "s3-profile",
+    read: s3Flag,
+  }),
+  row(
+    "s3.partSize",
+    "s3PartSize",
+    "bytes per upload part, at least 5 MiB (8 MiB)",
+    whole(5 * 1024 * 1024, 5 * 1024 ** 3, " of bytes"),
+  ),
+  row("s3.pathStyle", "s3PathStyle", "true: the bucket in the path", boolean),
   row("listen.host", "host", "an IP address (default 127.0.0.1)", address(), {
     name: "host",
     read: text,
@@ -669,6 +708,23 @@ function sections(): Map<string, string[]> {
   return children;
 }
 
+/** The `root` of each user and of anonymous logins, as the (checked) file wrote them. */
+function rootsAsWritten(json: unknown): FtpsServeSettings["rootsAsWritten"] {
+  const { users, anonymous } = json as {
+    users?: Record<string, { root?: string }>;
+    anonymous?: { root?: string };
+  };
+  const written = Object.entries(users ?? {}).filter(([, user]) => user.root !== undefined);
+  const anonymousRoot = typeof anonymous === "object" ? anonymous.root : undefined;
+  if (written.length === 0 && anonymousRoot === undefined) return undefined;
+  return {
+    ...(written.length > 0
+      ? { users: Object.fromEntries(written.map(([name, user]) => [name, user.root!])) }
+      : {}),
+    ...(anonymousRoot !== undefined ? { anonymous: anonymousRoot } : {}),
+  };
+}
+
 /**
  * The settings a configuration file's text gives. Pure: reads no file.
  *
@@ -704,7 +760,12 @@ export function parseFtpsConfig(text: string, name: string, base: string): FtpsS
     }
   };
   walk(json, "");
+  if (settings.root !== undefined && settings.storage !== undefined) {
+    report("storage", "give root or storage, not both");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
+  const written = rootsAsWritten(json);
+  if (written) settings.rootsAsWritten = written;
   return settings;
 }
 

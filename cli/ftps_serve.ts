@@ -8,11 +8,28 @@ import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FtpsLogEntry, FtpsLogWriter, FtpsUserOptions } from "../ftps/mod.ts";
+import type {
+  FtpsLogEntry,
+  FtpsLogWriter,
+  FtpStorage,
+  FtpsUserOptions,
+  ServeFtpsOptions,
+} from "../ftps/mod.ts";
 import { directory, type ParsedArgs, text, UsageError } from "./args.ts";
 import { type FtpsServeSettings, loadFtpsConfig, settingsFromFlags } from "./ftps_config.ts";
 import { CliError, Exit, type FailureContext, oneLine, reading } from "./errors.ts";
 import { ftpsApi } from "./ftps.ts";
+import {
+  checkS3Reachable,
+  isS3Url,
+  parseS3Url,
+  prefixUnder,
+  refuseS3Flags,
+  type ResolvedS3,
+  resolveS3,
+  type S3Choices,
+  type S3Location,
+} from "./_s3.ts";
 import {
   type CliOutput,
   forgetOnExit,
@@ -74,10 +91,129 @@ function fingerprintOf(chain: string): string {
   }
 }
 
+/** A bucket to serve, not looked up yet: `s3://BUCKET[/PREFIX]` and what the command chose. */
+export interface BucketSource {
+  /** `s3://BUCKET[/PREFIX]`. */
+  readonly storage: string;
+  /** The endpoint, region, profile, ... given. */
+  readonly choices: S3Choices;
+  /** The bucket found and checked already (by `ftkit serve`, for its TFTP half). */
+  readonly resolved?: ResolvedS3;
+}
+
+/** The prefixes of a server on a bucket: each user's and anonymous logins'. */
+interface BucketPrefixes {
+  location: S3Location;
+  users: Record<string, string>;
+  anonymous: string;
+}
+
+/**
+ * The prefix each user sees as `/`: their `root` (as the configuration file wrote it) under the
+ * bucket's prefix; a root that is not a path of names is a usage error.
+ */
+function bucketPrefixes(
+  source: BucketSource,
+  settings: FtpsServeSettings,
+  users: Record<string, FtpsUserOptions>,
+): BucketPrefixes {
+  const location = parseS3Url(source.storage, "--storage");
+  const written = settings.rootsAsWritten ?? {};
+  const prefixOf = (root: string | undefined, what: string) => {
+    const prefix = prefixUnder(location.prefix, root ?? "");
+    if (prefix === undefined) {
+      throw new UsageError(
+        `${what}: '${root}' is no prefix under ${source.storage} (names, not '.' or '..', ` +
+          "no backslash)",
+      );
+    }
+    return prefix;
+  };
+  return {
+    location,
+    users: Object.fromEntries(
+      Object.keys(users).map((
+        name,
+      ) => [name, prefixOf(written.users?.[name], `users.${name}.root`)]),
+    ),
+    anonymous: prefixOf(written.anonymous, "anonymous.root"),
+  };
+}
+
+/** A bucket found and checked, and the prefix of each user. */
+interface OpenBucket {
+  s3: ResolvedS3;
+  prefixes: BucketPrefixes;
+}
+
+/** The bucket, once the users' prefixes are checked: found and asked once, unless done already. */
+async function openBucket(
+  source: BucketSource,
+  settings: FtpsServeSettings,
+  users: Record<string, FtpsUserOptions>,
+): Promise<OpenBucket> {
+  const prefixes = bucketPrefixes(source, settings, users);
+  let s3 = source.resolved;
+  if (!s3) {
+    s3 = await resolveS3(prefixes.location, source.choices);
+    await checkS3Reachable(s3);
+  }
+  return { s3, prefixes };
+}
+
+/**
+ * What a server on a bucket serves: each user a storage at their prefix with their own write
+ * policy, anonymous logins a read-only one; one storage per prefix and policy, shared.
+ */
+async function bucketStorages(
+  { s3, prefixes }: OpenBucket,
+  settings: FtpsServeSettings,
+  users: Record<string, FtpsUserOptions>,
+): Promise<Pick<ServeFtpsOptions, "storage" | "users" | "anonymous">> {
+  const { s3Storage } = await import("../ftps/s3_storage.ts");
+  const storages = new Map<string, FtpStorage>();
+  const storageAt = (prefix: string, allowWrite: boolean, allowOverwrite: boolean) => {
+    const overwrite = allowWrite && allowOverwrite;
+    const key = `${allowWrite ? "w" : "r"}${overwrite ? "o" : ""}:${prefix}`;
+    let storage = storages.get(key);
+    if (!storage) {
+      storage = s3Storage({
+        ...s3.options,
+        prefix,
+        allowWrite,
+        allowOverwrite: overwrite,
+        ...(s3.partSize !== undefined ? { partSize: s3.partSize } : {}),
+      });
+      storages.set(key, storage);
+    }
+    return storage;
+  };
+  const allowWrite = settings.allowWrite ?? false;
+  const allowOverwrite = settings.allowOverwrite ?? false;
+  const served: Record<string, FtpsUserOptions> = {};
+  for (const [name, { root: _directory, ...user }] of Object.entries(users)) {
+    served[name] = {
+      ...user,
+      storage: storageAt(
+        prefixes.users[name],
+        user.allowWrite ?? allowWrite,
+        user.allowOverwrite ?? allowOverwrite,
+      ),
+    };
+  }
+  return {
+    storage: storageAt(s3.prefix, allowWrite, allowOverwrite),
+    users: served,
+    anonymous: settings.anonymous
+      ? { storage: storageAt(prefixes.anonymous, false, false) }
+      : false,
+  };
+}
+
 /**
  * Starts the FTPS server the settings ask for.
  *
- * @param root The directory to serve.
+ * @param root The directory to serve, or a bucket.
  * @param settings What to serve, to whom and how (from the flags, and a file if given).
  * @param output Where the server's log goes.
  * @param from Where the settings came from: `usersFromFile` keeps passwords out of the lines
@@ -85,7 +221,7 @@ function fingerprintOf(chain: string): string {
  * @returns The server and the lines to print.
  */
 export async function startFtps(
-  root: string,
+  root: string | BucketSource,
   settings: FtpsServeSettings,
   output: CliOutput,
   from: { usersFromFile?: boolean } = {},
@@ -117,6 +253,8 @@ export async function startFtps(
     }
     socket = systemdSocket();
   }
+  // The bucket is asked only once every usage error had its chance.
+  const bucket = typeof root === "string" ? undefined : await openBucket(root, settings, users);
   const api = await ftpsApi();
   const host = settings.host ?? "127.0.0.1";
   const lines: string[] = [];
@@ -212,15 +350,20 @@ export async function startFtps(
       );
     }
   }
+  const storages = bucket
+    ? await bucketStorages(bucket, settings, users).catch(async (error) => {
+      await removeTemporary();
+      throw error;
+    })
+    : undefined;
   const started = api.serveFtps({
-    root,
+    ...(storages ?? { root: root as string }),
     ...(socket
       ? { fd: socket.fd }
       : { host, port: settings.port ?? (settings.implicit ? 9990 : 2121) }),
     secure,
     tls: { cert, key },
-    users,
-    anonymous: settings.anonymous ?? false,
+    ...(storages ? {} : { users, anonymous: settings.anonymous ?? false }),
     allowWrite: settings.allowWrite ?? false,
     allowOverwrite: settings.allowOverwrite ?? false,
     allowCcc: false,
@@ -271,8 +414,9 @@ export async function startFtps(
   };
   const port = ftps.address.port;
   const bound = ftps.address.host;
+  const served = bucket ? `${bucket.s3.url} at ${bucket.s3.at}` : root as string;
   lines.unshift(
-    `Serving ${root} over FTPS (${secure} TLS) on ${where(bound, port)}${
+    `Serving ${served} over FTPS (${secure} TLS) on ${where(bound, port)}${
       socket ? " (socket from systemd)" : ""
     }${settings.allowWrite ? " (writes allowed)" : " (read-only)"}`,
   );
@@ -376,7 +520,26 @@ export async function ftpsServe(
   const settings: FtpsServeSettings = { ...fromFile, ...fromFlags };
   const caOut = text(values, "ca-out");
   if (caOut !== undefined) settings.caOut = caOut;
-  const root = await directory(positionals[0] ?? settings.root ?? ".");
+  // DIR overrides the file's root and storage; with --storage it is a mistake.
+  const dir = positionals[0];
+  if (dir !== undefined && isS3Url(dir)) {
+    throw new UsageError(`a bucket is served with --storage ${dir}, not as DIR`);
+  }
+  if (dir !== undefined && fromFlags.storage !== undefined) {
+    throw new UsageError("give DIR or --storage, not both");
+  }
+  const storage = dir === undefined ? settings.storage : undefined;
+  if (storage === undefined) refuseS3Flags(values, "--storage s3://BUCKET[/PREFIX]");
+  const root = storage === undefined ? await directory(dir ?? settings.root ?? ".") : {
+    storage,
+    choices: {
+      endpoint: settings.s3Endpoint,
+      region: settings.s3Region,
+      profile: settings.s3Profile,
+      pathStyle: settings.s3PathStyle,
+      partSize: settings.s3PartSize,
+    },
+  };
   const { server, lines, reloadTls } = await startFtps(root, settings, output, {
     usersFromFile: fromFile.users !== undefined && fromFlags.users === undefined,
   });

@@ -135,17 +135,38 @@ const serverLog: readonly OptionDoc[] = [
   },
 ];
 
+/** Where a server's bucket is, for an s3:// source. */
+const s3Options: readonly OptionDoc[] = [
+  {
+    name: "s3-endpoint",
+    value: "URL",
+    help: "the S3 store (default: AWS_ENDPOINT_URL_S3, ~/.aws/config, AWS)",
+  },
+  {
+    name: "s3-region",
+    value: "R",
+    help: "its region (default: AWS_REGION, ~/.aws/config, us-east-1)",
+  },
+  {
+    name: "s3-profile",
+    value: "P",
+    help: "the profile of ~/.aws/credentials (default: AWS_PROFILE)",
+  },
+];
+
 /** Every command, in the order the lists show them. */
 export const COMMANDS: readonly CommandDoc[] = [
   {
     name: "serve",
-    operands: "[DIR]",
+    operands: "[DIR | s3://BUCKET/PREFIX]",
     summary: "serve a directory over TFTP and FTPS at once, read-only, on loopback",
     description: [
       "Serves DIR (default: the current directory) over TFTP (port 6969) and FTPS (explicit TLS,",
       "port 2121) on ADDR (default 127.0.0.1), with an ephemeral certificate unless --cert is",
       "given. Prints how to fetch a file with curl. Stops on Ctrl-C. Read-only unless",
       "--allow-write; uploads never replace files unless --allow-overwrite.",
+      "s3://: the keys under PREFIX, signed with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+      "(AWS_SESSION_TOKEN), else the profile's keys in ~/.aws/credentials, as the AWS CLI finds them.",
     ],
     options: [
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
@@ -160,22 +181,25 @@ export const COMMANDS: readonly CommandDoc[] = [
       ...serverTls,
       { name: "allow-write", help: "accept uploads of new files" },
       { name: "allow-overwrite", help: "let uploads replace existing files" },
+      ...s3Options,
       ...sessionLimits,
       ...serverLog,
       quietServer,
     ],
-    examples: ["ftkit serve .", "ftkit serve ./srv --tftp-port 6969 --ftps-port 2121"],
+    examples: [
+      "ftkit serve .",
+      "ftkit serve ./srv --tftp-port 6969 --ftps-port 2121",
+      "ftkit serve s3://files/pub --s3-endpoint http://127.0.0.1:8080",
+    ],
   },
   {
     name: "tftp serve",
-    operands: "[DIR]",
-    summary: "serve a directory over TFTP",
+    operands: "[DIR | s3://BUCKET/PREFIX]",
+    summary: "serve a directory or an S3 bucket over TFTP",
     description: [
-      "Serves DIR (default: the current directory) on ADDR:N (default 127.0.0.1:6969).",
-      "Read-only unless --allow-write; uploads never replace files unless --allow-overwrite.",
-      'Limits against forged requests: "unlimited" lifts one. --single-port holds reads to',
-      "blksize 512 and windowsize 1 unless --max-blksize or --max-windowsize are given.",
-      "Denied both ways (--allow/--deny): no answer; one way: ERROR 2. --single-port: 1 thread.",
+      "Serves DIR (default: .) or the keys under s3://BUCKET/PREFIX on ADDR:N (default 127.0.0.1:6969),",
+      'read-only by default. Limits guard against forged requests ("unlimited" lifts one). s3:// signs',
+      "with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else the keys in ~/.aws (as the AWS CLI).",
     ],
     options: [
       {
@@ -186,11 +210,11 @@ export const COMMANDS: readonly CommandDoc[] = [
       { name: "port", value: "N", help: "listen on port N (default 6969; netboot: 69)" },
       { name: "allow-write", help: "accept uploads (WRQ) of new files" },
       { name: "allow-overwrite", help: "let uploads replace existing files" },
-      { name: "single-port", help: "answer every transfer from the listening port" },
+      { name: "single-port", help: "answer every transfer from the listening port (1 thread)" },
       {
         name: "workers",
         value: "N",
-        help: "threads running transfers (default: the core count; 1: none)",
+        help: "transfer threads (default: the core count; 1: none; s3://: 1 only)",
       },
       {
         name: "map-file",
@@ -217,11 +241,19 @@ export const COMMANDS: readonly CommandDoc[] = [
         name: "deny",
         value: "[read:|write:]CIDR",
         multiple: true,
-        help: "refuse these networks (repeat)",
+        help: "refuse networks (repeat); denied both ways: no answer, else ERROR 2",
       },
       { name: "port-range", value: "LOW-HIGH", help: "the ports transfers are sent from" },
-      { name: "max-blksize", value: "N", help: "the largest blksize granted, 8-65464" },
-      { name: "max-windowsize", value: "N", help: "the largest windowsize granted, 1-65535" },
+      {
+        name: "max-blksize",
+        value: "N",
+        help: "the largest blksize granted, 8-65464 (--single-port: 512)",
+      },
+      {
+        name: "max-windowsize",
+        value: "N",
+        help: "the largest windowsize granted, 1-65535 (--single-port: 1)",
+      },
       { name: "max-transfers", value: "N", help: "transfers at once (default 256)" },
       { name: "max-transfers-per-client", value: "N", help: "per client address (default 16)" },
       {
@@ -241,12 +273,12 @@ export const COMMANDS: readonly CommandDoc[] = [
         help: "the largest upload (default 1073741824)",
       },
       { name: "log", value: "FILE", help: "append each transfer to FILE as JSON (-: stdout)" },
+      ...s3Options,
       quietServer,
     ],
     examples: [
-      "ftkit tftp serve ./tftpboot",
       "ftkit tftp serve ./tftpboot --allow-write --allow write:127.0.0.1 --log tftp.log",
-      "ftkit tftp serve ./tftpboot --map-file ./tftpd.map",
+      "ftkit tftp serve s3://netboot/images --s3-endpoint http://127.0.0.1:8080",
     ],
   },
   {
@@ -294,24 +326,34 @@ export const COMMANDS: readonly CommandDoc[] = [
   {
     name: "ftps serve",
     operands: "[DIR]",
-    summary: "serve a directory over FTPS",
+    summary: "serve a directory or an S3 bucket over FTPS",
     description: [
       "Serves DIR over FTPS on ADDR:N (default 127.0.0.1:2121, or 9990 with --implicit). TLS is",
-      "required before login and on data. Read-only unless --allow-write; uploads and renames",
-      "never replace files unless --allow-overwrite; MFMT sets times where writes are allowed.",
-      "Checksums (--hash) and SITE CHMOD (--site-chmod) are off by default. Without --user, the",
-      'user "ftkit" gets a random password (printed). Without --cert, an ephemeral CA and',
-      "certificate are made for this run; clients trust the CA (--ca-out), whose fingerprint is",
-      "printed. A protected upload is kept only when the client ends it with TLS close_notify.",
-      "--config FILE: settings in JSON (README). SIGHUP reloads --cert/--key; SIGTERM lets",
-      "transfers finish, then exits 0.",
-      "--log appends an audit log: each session, login, transfer (its path as the client sees",
-      "it, its bytes and outcome), delete, rename, mkdir and rmdir, tagged with a session id.",
-      "Behind NAT or a load balancer: --passive-host (CIDR= alone keeps the server's own address",
-      "for CIDR) and --proxy-protocol (HAProxy's send-proxy or send-proxy-v2 in front).",
+      "required before login and on data. Read-only unless --allow-write; uploads and renames never",
+      "replace files unless --allow-overwrite; MFMT sets times where writes are allowed. --hash and",
+      '--site-chmod are off by default. Without --user, the user "ftkit" gets a random password',
+      "(printed). Without --cert, an ephemeral CA and certificate are made; clients trust the CA",
+      "(--ca-out), whose fingerprint is printed. A protected upload is kept only when the client ends",
+      "it with TLS close_notify. SIGHUP reloads --cert/--key; SIGTERM lets transfers finish, exits 0.",
+      "--log appends an audit log: each session, login, transfer (its path as the client sees it, its",
+      "bytes and outcome), delete, rename, mkdir and rmdir, tagged with a session id.",
+      "Behind NAT or a load balancer: --passive-host (CIDR= alone keeps the server's own address for",
+      "CIDR) and --proxy-protocol (HAProxy's send-proxy or send-proxy-v2 in front).",
+      "--storage s3://BUCKET/PREFIX serves a bucket instead of DIR (users' roots: prefixes under it),",
+      "keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else ~/.aws (as the AWS CLI).",
     ],
     options: [
-      { name: "config", value: "FILE", help: "read settings from FILE (JSON); flags override it" },
+      {
+        name: "config",
+        value: "FILE",
+        help: "read settings from FILE (JSON, see README); flags override it",
+      },
+      {
+        name: "storage",
+        value: "s3://BUCKET/PREFIX",
+        help: "serve a bucket's keys under PREFIX instead of DIR",
+      },
+      ...s3Options,
       { name: "host", value: "ADDR", help: "listen on ADDR (default 127.0.0.1; 0.0.0.0: all)" },
       { name: "port", value: "N", help: "listen on port N (default 2121, 9990 with --implicit)" },
       {
@@ -376,7 +418,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     ],
     examples: [
       "ftkit ftps serve ./srv --allow-write --log /var/log/ftkit.xferlog --log-format xferlog",
-      "ftkit ftps serve ./srv --proxy-protocol 127.0.0.1 --passive-host localhost",
+      "ftkit ftps serve --storage s3://files/ftp --s3-endpoint http://127.0.0.1:8080 --allow-write",
       "ftkit ftps serve --config /etc/ftkit/ftps.json --systemd",
     ],
   },

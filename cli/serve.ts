@@ -1,14 +1,15 @@
-// `ftkit serve`: TFTP and FTPS together on one directory, read-only unless told.
+// `ftkit serve`: TFTP and FTPS together on one directory or bucket, read-only unless told.
 
 import { directory, flag, integer, type ParsedArgs, port, text, UsageError } from "./args.ts";
 import type { FailureContext } from "./errors.ts";
 import { logFormatFlag, usersFromFlags } from "./ftps_config.ts";
 import { type StartedFtps, startFtps } from "./ftps_serve.ts";
 import { type CliOutput, stopped, urlHost, where } from "./output.ts";
-import { runtimeApi, tftpReports, tftpServing } from "./tftp.ts";
+import { runtimeApi, tftpBucketHandler, tftpReports, tftpServing } from "./tftp.ts";
+import { isS3Url, openS3Source, parseS3Url, refuseS3Flags, s3Flags } from "./_s3.ts";
 
 /**
- * Runs `ftkit serve [DIR]` until `signal` aborts (or SIGINT or SIGTERM without one).
+ * Runs `ftkit serve [DIR | s3://BUCKET/PREFIX]` until `signal` aborts (or SIGINT or SIGTERM without one).
  *
  * @param args The command line read.
  * @param output Where to write.
@@ -33,39 +34,51 @@ export async function serveBoth(
     maxSessions: integer(values, "max-sessions"),
     maxSessionsPerIp: integer(values, "max-sessions-per-ip"),
   };
-  const root = await directory(positionals[0] ?? ".");
+  const source = positionals[0] ?? ".";
+  const isBucket = isS3Url(source);
+  if (isBucket) parseS3Url(source);
+  else refuseS3Flags(values, "an s3:// source");
+  const choices = s3Flags(values);
+  const allowWrite = flag(values, "allow-write");
+  const allowOverwrite = flag(values, "allow-overwrite");
+  const users = usersFromFlags(values.user as string[] | undefined);
+  const logFormat = logFormatFlag(values, "log-format");
+  const root = isBucket ? undefined : await directory(source);
+  // One look-up and check of the bucket for both servers; each then has its own client.
+  const bucket = isBucket ? await openS3Source(source, choices) : undefined;
   const api = await runtimeApi();
   const tftp = await api.serveTftp({
-    root,
+    ...(bucket
+      ? { handler: await tftpBucketHandler(bucket, { allowWrite, allowOverwrite }) }
+      : { root }),
     host,
     port: tftpPort,
-    allowWrite: flag(values, "allow-write"),
-    allowOverwrite: flag(values, "allow-overwrite"),
+    allowWrite,
+    allowOverwrite,
     ...tftpReports(output, flag(values, "quiet")),
   });
   let ftpsServer: StartedFtps;
   try {
-    const users = usersFromFlags(values.user as string[] | undefined);
-    ftpsServer = await startFtps(root, {
+    ftpsServer = await startFtps(bucket ? { storage: source, choices, resolved: bucket } : root!, {
       host,
       port: ftpsPort,
       ...(users ? { users } : {}),
       cert: text(values, "cert"),
       key: text(values, "key"),
-      allowWrite: flag(values, "allow-write"),
-      allowOverwrite: flag(values, "allow-overwrite"),
+      allowWrite,
+      allowOverwrite,
       ...sessionLimits,
       caOut: text(values, "ca-out"),
       quiet: flag(values, "quiet"),
       log: text(values, "log"),
-      logFormat: logFormatFlag(values, "log-format"),
+      logFormat,
     }, output);
   } catch (error) {
     await tftp.close();
     throw error;
   }
   const tftpWhere = where(tftp.address.address, tftp.address.port);
-  output.out(tftpServing(root, tftpWhere, flag(values, "allow-write")));
+  output.out(tftpServing(bucket ?? root!, tftpWhere, allowWrite));
   output.out(`Fetch a file with: curl -o FILE tftp://${urlHost(host)}:${tftp.address.port}/FILE`);
   for (const line of ftpsServer.lines) output.out(line);
   await stopped(signal);

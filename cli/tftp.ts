@@ -11,6 +11,7 @@ import type {
   ServeTftpOptions,
   TftpClientOptions,
   TftpClientRoot,
+  TftpHandler,
   TftpRuntimeApi,
   TftpTransferRecord,
 } from "../tftp/mod.ts";
@@ -30,6 +31,14 @@ import {
 import { CliError, Exit, type FailureContext, oneLine, reading } from "./errors.ts";
 import { tftpAccessList } from "./_tftp_access.ts";
 import { tftpJsonLog, type TftpLog } from "./_tftp_log.ts";
+import {
+  isS3Url,
+  openS3Source,
+  parseS3Url,
+  refuseS3Flags,
+  type ResolvedS3,
+  s3Flags,
+} from "./_s3.ts";
 import {
   bar,
   CliInterrupt,
@@ -85,8 +94,52 @@ export function tftpReports(output: CliOutput, quiet: unknown): {
 }
 
 /** The line a TFTP server prints once it listens on `at`. */
-export function tftpServing(root: string, at: string, allowWrite: unknown): string {
-  return `Serving ${root} over TFTP on ${at}${allowWrite ? " (writes allowed)" : " (read-only)"}`;
+export function tftpServing(root: string | ResolvedS3, at: string, allowWrite: unknown): string {
+  const served = typeof root === "string" ? root : `${root.url} at ${root.at}`;
+  return `Serving ${served} over TFTP on ${at}${allowWrite ? " (writes allowed)" : " (read-only)"}`;
+}
+
+/** The handler that serves a bucket over TFTP, with the write policy and name options given. */
+export async function tftpBucketHandler(
+  s3: ResolvedS3,
+  policy: { allowWrite: boolean; allowOverwrite: boolean; backslashes?: boolean },
+): Promise<TftpHandler> {
+  const { tftpS3Handler } = await import("../tftp/s3_handler.ts");
+  return tftpS3Handler({
+    ...s3.options,
+    prefix: s3.prefix,
+    allowWrite: policy.allowWrite,
+    allowOverwrite: policy.allowOverwrite,
+    ...(policy.backslashes ? { backslashes: "slash" as const } : {}),
+    ...(s3.partSize !== undefined ? { partSize: s3.partSize } : {}),
+  });
+}
+
+/** The options of `tftp serve` that serve directories only: refused with an s3:// source. */
+const DIRECTORY_ONLY = ["client-root", "client-roots-only", "unique-root", "case-insensitive"];
+
+/**
+ * Refuses what cannot go with an s3:// source: a URL that is not one, the directory features,
+ * and more than one worker (a handler runs on the listening thread). Nothing is asked of the
+ * store yet.
+ */
+function checkBucketSource(source: string, values: ParsedArgs["values"]): void {
+  parseS3Url(source);
+  const given = DIRECTORY_ONLY.find((name) => values[name] !== undefined);
+  if (given) {
+    throw new UsageError(
+      `--${given} is for a directory; an s3:// source has no client directories or names to fold`,
+      "tftp serve",
+    );
+  }
+  const workers = integer(values, "workers", { min: 1, max: 1024 });
+  if (workers !== undefined && workers > 1) {
+    throw new UsageError(
+      `--workers ${workers}: an s3:// source is served by one thread (give --workers 1, or none)`,
+      "tftp serve",
+    );
+  }
+  s3Flags(values);
 }
 
 /** The limits `tftp serve` reads, by option: each a positive integer, some "unlimited". */
@@ -126,7 +179,11 @@ export async function tftpServe(
   const port = optionPort(values, "port") ?? 6969;
   const maxBlksize = integer(values, "max-blksize", { min: 8, max: 65464 });
   const maxWindowsize = integer(values, "max-windowsize", { min: 1, max: 65535 });
-  const root = await directory(positionals[0] ?? ".");
+  const source = positionals[0] ?? ".";
+  const isBucket = isS3Url(source);
+  if (isBucket) checkBucketSource(source, values);
+  else refuseS3Flags(values, "an s3:// source");
+  const directoryRoot = isBucket ? undefined : await directory(source);
   const mapFile = text(values, "map-file");
   const mapRules = mapFile === undefined ? undefined : await mapFileRules(mapFile);
   const allow = tftpAccessList(values, "allow");
@@ -135,13 +192,25 @@ export async function tftpServe(
   if (transferPorts && flag(values, "single-port")) {
     throw new UsageError("--port-range and --single-port do not go together", "tftp serve");
   }
-  const clients = await clientOptions(values);
+  const clients = isBucket ? {} : await clientOptions(values);
+  // Asked last: every mistake on the command line is reported without a request to the store.
+  const bucket = isBucket ? await openS3Source(source, s3Flags(values)) : undefined;
+  const root = bucket ?? directoryRoot!;
+  const served = bucket
+    ? {
+      handler: await tftpBucketHandler(bucket, {
+        allowWrite: flag(values, "allow-write"),
+        allowOverwrite: flag(values, "allow-overwrite"),
+        backslashes: flag(values, "backslashes"),
+      }),
+    }
+    : { root: root as string };
   const logFile = text(values, "log");
   const log = logFile === undefined ? undefined : openLog(logFile, output);
   const reports = tftpReports(output, flag(values, "quiet") || logFile === "-");
   const api = await runtimeApi();
   const server = await api.serveTftp({
-    root,
+    ...served,
     mapRules,
     ...clients,
     host: text(values, "host") ?? "127.0.0.1",
@@ -149,7 +218,7 @@ export async function tftpServe(
     allowWrite: flag(values, "allow-write"),
     allowOverwrite: flag(values, "allow-overwrite"),
     singlePort: flag(values, "single-port"),
-    workers: integer(values, "workers", { min: 1, max: 1024 }) ?? coreCount(),
+    workers: bucket ? 1 : integer(values, "workers", { min: 1, max: 1024 }) ?? coreCount(),
     maxBlksize,
     maxWindowsize,
     ...limits,

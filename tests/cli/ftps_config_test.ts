@@ -14,10 +14,11 @@ import {
 } from "../../cli/ftps_config.ts";
 import { commandDoc } from "../../cli/help.ts";
 import { parse } from "../../cli/args.ts";
+import { repoFile } from "../_runtime.ts";
 
 const HASH = "$scrypt$N=1024,r=8,p=1$c2FsdHNhbHQ$" + "A".repeat(43);
-const repo = new URL("../../", import.meta.url);
-const read = (path: string) => readFileSync(new URL(path, repo), "utf8");
+// The repository's own files, also when Node runs the compiled tests from npm/.
+const read = (path: string) => readFileSync(repoFile(path), "utf8");
 
 /** The mistakes `text` is refused with. */
 function mistakes(text: string): readonly string[] {
@@ -103,6 +104,7 @@ describe("ftkit ftps serve --config: the file", () => {
       lockout: { attempts: 3, windowMs: 60000, durationMs: 120000 },
       shutdownGraceMs: 0,
       quiet: true,
+      rootsAsWritten: { users: { fred: "/srv/fred" }, anonymous: "pub" },
     });
     assert.deepEqual(parseFtpsConfig("{}", "x", "/"), {});
     assert.deepEqual(
@@ -160,9 +162,71 @@ describe("ftkit ftps serve --config: the file", () => {
         "ftps.json: limits.maxSessions: expected a whole number of at least 1, got 0",
         "ftps.json: limits.lockout.windowMs: missing",
         "ftps.json: limits.lockout.durationMs: missing",
-        "ftps.json: logging: unknown key (the keys here: root, listen, access, tls, users, anonymous, rules, commands, passive, proxy, limits, logs)",
+        "ftps.json: logging: unknown key (the keys here: root, storage, s3, listen, access, tls, users, anonymous, rules, commands, passive, proxy, limits, logs)",
       ],
     );
+  });
+
+  test("a bucket: storage and the s3 section; users' roots kept as written, for prefixes", () => {
+    const settings = parseFtpsConfig(
+      JSON.stringify({
+        storage: "s3://files/ftp",
+        s3: {
+          endpoint: "http://127.0.0.1:8080",
+          region: "eu-west-1",
+          profile: "ftp",
+          partSize: 16777216,
+          pathStyle: false,
+        },
+        users: { fred: { password: "pw", root: "fred" }, wilma: { password: "pw" } },
+        anonymous: { root: "/pub/" },
+      }),
+      "ftps.json",
+      "/etc/ftkit",
+    );
+    assert.equal(settings.storage, "s3://files/ftp");
+    assert.equal(settings.s3Endpoint, "http://127.0.0.1:8080");
+    assert.equal(settings.s3Region, "eu-west-1");
+    assert.equal(settings.s3Profile, "ftp");
+    assert.equal(settings.s3PartSize, 16777216);
+    assert.equal(settings.s3PathStyle, false);
+    // As a directory the root is the file's directory's; as a prefix, what the file wrote.
+    assert.equal(settings.users?.fred.root, "/etc/ftkit/fred");
+    assert.deepEqual(settings.rootsAsWritten, { users: { fred: "fred" }, anonymous: "/pub/" });
+    assert.deepEqual(
+      mistakes(JSON.stringify({
+        root: "srv",
+        storage: "s3://x",
+        s3: {
+          endpoint: "ftp://127.0.0.1",
+          regoin: "us-east-1",
+          region: "us east",
+          partSize: 1024,
+          pathStyle: "yes",
+        },
+      })),
+      [
+        "ftps.json: storage: 'x' is not a bucket name (3 to 255 letters, digits, '.', '-' or '_', " +
+        "beginning with a letter or digit)",
+        "ftps.json: s3.endpoint: expected an http:// or https:// URL (no user, password, query or " +
+        "fragment), got 'ftp://127.0.0.1'",
+        "ftps.json: s3.regoin: unknown key; did you mean 'region'?",
+        "ftps.json: s3.region: expected a region name, such as us-east-1, got 'us east'",
+        "ftps.json: s3.partSize: expected a whole number of bytes from 5242880 to 5368709120, got 1024",
+        'ftps.json: s3.pathStyle: expected true or false, got "yes"',
+      ],
+    );
+    assert.deepEqual(mistakes('{"root": "srv", "storage": "s3://files"}'), [
+      "ftps.json: storage: give root or storage, not both",
+    ]);
+    assert.deepEqual(mistakes('{"storage": "/srv/ftp"}'), [
+      "ftps.json: storage: '/srv/ftp' is not an s3:// URL (s3://BUCKET[/PREFIX])",
+    ]);
+    // A key and secret written into the URL are never repeated.
+    const [leak] = mistakes('{"s3": {"endpoint": "http://AKID:s3cret@127.0.0.1"}}');
+    assert.ok(!leak.includes("s3cret"), leak);
+    const [inUrl] = mistakes('{"storage": "s3://AKID:s3cret@files/ftp"}');
+    assert.ok(!inUrl.includes("s3cret") && /holds no credentials/.test(inUrl), inUrl);
   });
 
   test("not JSON, or not an object, is one mistake; a section that is not an object too", () => {
@@ -259,6 +323,10 @@ describe("ftkit ftps serve: flags over the file", () => {
         "--log-format=xferlog",
         "--hash",
         "--site-chmod",
+        "--storage=s3://files/ftp",
+        "--s3-endpoint=https://s3.example.net",
+        "--s3-region=eu-west-1",
+        "--s3-profile=ftp",
       ),
       {
         host: "0.0.0.0",
@@ -292,8 +360,14 @@ describe("ftkit ftps serve: flags over the file", () => {
         loginTimeoutMs: 6000,
         shutdownGraceMs: 0,
         quiet: true,
+        storage: "s3://files/ftp",
+        s3Endpoint: "https://s3.example.net",
+        s3Region: "eu-west-1",
+        s3Profile: "ftp",
       },
     );
+    assert.throws(() => flags("--storage", "files/ftp"), /--storage: 'files\/ftp' is not an s3/);
+    assert.throws(() => flags("--s3-region", "a b"), /--s3-region takes a region name/);
   });
 
   test("every flag a key names is an option of ftps serve", () => {
