@@ -22,6 +22,7 @@ export * from "./client_session.ts";
 export * from "./server_session.ts";
 export * from "./storage.ts";
 export * from "./directory.ts";
+export * from "./s3_storage.ts";
 export * from "./path.ts";
 export * from "./permissions.ts";
 export * from "./reply_error.ts";

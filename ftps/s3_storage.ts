@@ -19,7 +19,7 @@ import {
   type FtpWriteStream,
 } from "./storage.ts";
 
-export type { S3Credentials, S3Options } from "../io/s3/client.ts";
+export { type S3Credentials, S3Error, type S3Options } from "../io/s3/client.ts";
 
 /** What {@linkcode s3Storage} serves, and how. */
 export interface S3StorageOptions extends S3Options {

@@ -39,6 +39,7 @@ export * from "./transport.ts";
 export * from "./transfer_driver.ts";
 export * from "./handler.ts";
 export * from "./directory.ts";
+export * from "./s3_handler.ts";
 export * from "./server.ts";
 export * from "./remap_file.ts";
 export * from "./posix_regex.ts";

@@ -19,7 +19,7 @@ import {
   type TftpWriteTarget,
 } from "./handler.ts";
 
-export type { S3Credentials, S3Options } from "../io/s3/client.ts";
+export { type S3Credentials, S3Error, type S3Options } from "../io/s3/client.ts";
 
 /** What {@linkcode tftpS3Handler} serves, and how. */
 export interface TftpS3HandlerOptions extends S3Options {
