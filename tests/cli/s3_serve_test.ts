@@ -8,8 +8,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type AddressInfo, createServer } from "node:net";
 import { runCli } from "../../cli.ts";
-import { freeTcpPort, tempDir } from "../interop/_peers.ts";
+import { tempDir } from "../interop/_peers.ts";
 import { tftpApi } from "../_tftp_api.ts";
 import { connectFtps } from "../ftps/_connect.ts";
 import { fakeS3 } from "./_fake_s3.ts";
@@ -143,30 +144,37 @@ describe("ftkit servers on a bucket: usage errors (exit 2, one line, the command
 
 describe("ftkit servers on a bucket that does not answer", () => {
   test("one line, exit 7, nothing served, no secret", async () => {
-    // A port that was free a moment ago: nothing answers there.
-    const port = await freeTcpPort();
+    // A listener of the test's own that closes every connection unanswered (a port merely freed
+    // could be taken meanwhile by another test's server, which would answer).
+    const silent = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
     const endpoint = `http://127.0.0.1:${port}`;
-    for (
-      const [args, url] of [
-        [["ftps", "serve", "--storage", "s3://files/ftp", "--port", "0"], "s3://files/ftp"],
-        [["tftp", "serve", "s3://netboot/images", "--port", "0"], "s3://netboot/images"],
-        [["serve", "s3://files/pub", "--tftp-port", "0", "--ftps-port", "0"], "s3://files/pub"],
-      ] as [string[], string][]
-    ) {
-      const { code, stdout, stderr } = await ftkit([...args, "--s3-endpoint", endpoint], KEYS)
-        .exited;
-      assert.equal(code, 7, stderr);
-      assert.equal(stdout, "");
-      const lines = stderr.split("\n");
-      assert.equal(lines.length, 2, stderr);
-      assert.equal(lines[1], "");
-      assert.match(
-        lines[0],
-        new RegExp(
-          `^ftkit: cannot reach ${url} at ${endpoint}: S3 GET /: no answer( \\(.+\\))?$`,
-        ),
-      );
-      assert.ok(!stderr.includes(SECRET));
+    try {
+      for (
+        const [args, url] of [
+          [["ftps", "serve", "--storage", "s3://files/ftp", "--port", "0"], "s3://files/ftp"],
+          [["tftp", "serve", "s3://netboot/images", "--port", "0"], "s3://netboot/images"],
+          [["serve", "s3://files/pub", "--tftp-port", "0", "--ftps-port", "0"], "s3://files/pub"],
+        ] as [string[], string][]
+      ) {
+        const { code, stdout, stderr } = await ftkit([...args, "--s3-endpoint", endpoint], KEYS)
+          .exited;
+        assert.equal(code, 7, stderr);
+        assert.equal(stdout, "");
+        const lines = stderr.split("\n");
+        assert.equal(lines.length, 2, stderr);
+        assert.equal(lines[1], "");
+        assert.match(
+          lines[0],
+          new RegExp(
+            `^ftkit: cannot reach ${url} at ${endpoint}: S3 GET /: no answer( \\(.+\\))?$`,
+          ),
+        );
+        assert.ok(!stderr.includes(SECRET));
+      }
+    } finally {
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 });
