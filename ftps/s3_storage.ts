@@ -7,7 +7,7 @@
  */
 
 import { allowedPathComponent } from "../io/path_jail.ts";
-import { S3Client, S3Error, type S3Object, type S3Options } from "../io/s3/client.ts";
+import { keyPrefix, S3Client, S3Error, type S3Object, type S3Options } from "../io/s3/client.ts";
 import { readObject } from "../io/s3/object_reader.ts";
 import { MAX_PART_SIZE, S3TooLargeError, S3Upload } from "../io/s3/upload.ts";
 import {
@@ -138,10 +138,7 @@ export function s3Storage(options: S3StorageOptions): FtpStorage & {
   listPages(path: string): AsyncIterable<FtpStorageEntry[]>;
 } {
   const client = new S3Client(options);
-  const prefix = (options.prefix ?? "").replace(/^\/+/, "").replace(/\/*$/, "/").replace(
-    /^\/$/,
-    "",
-  );
+  const prefix = keyPrefix(options.prefix);
   const allowWrite = options.allowWrite ?? false;
   const allowOverwrite = options.allowOverwrite ?? false;
   const uploadOptions = {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { S3Client, S3Error, type S3Options } from "../io/s3/client.ts";
+import { keyPrefix, S3Client, S3Error, type S3Options } from "../io/s3/client.ts";
 import { readObject } from "../io/s3/object_reader.ts";
 import { S3TooLargeError, S3Upload } from "../io/s3/upload.ts";
 import { TftpErrorCode } from "../codec/tftp_error_code.ts";
@@ -93,10 +93,7 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
  */
 export function tftpS3Handler(options: TftpS3HandlerOptions): TftpHandler {
   const client = new S3Client(options);
-  const prefix = (options.prefix ?? "").replace(/^\/+/, "").replace(/\/*$/, "/").replace(
-    /^\/$/,
-    "",
-  );
+  const prefix = keyPrefix(options.prefix);
   const backslashes = options.backslashes ?? "refuse";
   if (backslashes !== "refuse" && backslashes !== "slash") {
     throw new TypeError(`backslashes is "refuse" or "slash", not ${JSON.stringify(backslashes)}`);

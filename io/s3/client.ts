@@ -41,6 +41,20 @@ export interface S3Options {
   readonly fetch?: typeof fetch;
 }
 
+/**
+ * A prefix of keys as a folder: no leading `/`, one trailing `/`, or `""` for the whole bucket.
+ *
+ * @example
+ * ```ts
+ * import { keyPrefix } from "./client.ts";
+ *
+ * console.log(keyPrefix("/ftp//")); // "ftp/"
+ * ```
+ */
+export function keyPrefix(prefix = ""): string {
+  return prefix.replace(/^\/+/, "").replace(/\/*$/, "/").replace(/^\/$/, "");
+}
+
 /** A request the store refused or failed, after any retries. */
 export class S3Error extends Error {
   /** The HTTP status (0: no answer). */

@@ -85,6 +85,18 @@ describe("ftkit's FTPS server on an S3 bucket (Swift s3api)", { skip }, () => {
     await local?.remove();
   });
 
+  /** ftkit's client, logged in to the server that may overwrite. */
+  const connect = () =>
+    connectFtps({
+      host: "127.0.0.1",
+      port: server.port,
+      user: USER,
+      password: PASSWORD,
+      ca: CA_PEM,
+      servername: "localhost",
+      timeoutMs: 20_000,
+    });
+
   const url = (path = "", port = server.port) =>
     `ftp://${USER}:${PASSWORD}@127.0.0.1:${port}/${path}`;
 
@@ -198,15 +210,7 @@ describe("ftkit's FTPS server on an S3 bucket (Swift s3api)", { skip }, () => {
   });
 
   test("ftkit's client: put, list (MLSD), size, rename, get, remove, mkdir, removeDir", async () => {
-    const client = await connectFtps({
-      host: "127.0.0.1",
-      port: server.port,
-      user: USER,
-      password: PASSWORD,
-      ca: CA_PEM,
-      servername: "localhost",
-      timeoutMs: 20_000,
-    });
+    const client = await connect();
     try {
       await client.mkdir("/kit");
       await client.put("/kit/a.bin", medium);
@@ -261,15 +265,7 @@ describe("ftkit's FTPS server on an S3 bucket (Swift s3api)", { skip }, () => {
     // The first 7 MiB were copied by the store (UploadPartCopy), the rest uploaded.
     sameBytes(await object("ftp/resume.bin"), whole, "curl -C - -T");
 
-    const client = await connectFtps({
-      host: "127.0.0.1",
-      port: server.port,
-      user: USER,
-      password: PASSWORD,
-      ca: CA_PEM,
-      servername: "localhost",
-      timeoutMs: 20_000,
-    });
+    const client = await connect();
     try {
       const changed = bytesOf(2 * 1024 * 1024, 0xc0);
       const at = 6 * 1024 * 1024;
@@ -287,15 +283,7 @@ describe("ftkit's FTPS server on an S3 bucket (Swift s3api)", { skip }, () => {
   });
 
   test("an aborted upload leaves no object and no pending multipart upload", async () => {
-    const client = await connectFtps({
-      host: "127.0.0.1",
-      port: server.port,
-      user: USER,
-      password: PASSWORD,
-      ca: CA_PEM,
-      servername: "localhost",
-      timeoutMs: 20_000,
-    });
+    const client = await connect();
     const mark = server.log.length;
     const controller = new AbortController();
     let release = () => {};
