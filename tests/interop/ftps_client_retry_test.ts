@@ -25,8 +25,11 @@ import { type CuttingProxy, PROXY_HOST, startCuttingProxy } from "./_cutting_pro
 
 /** 3 MiB and a bit of random-looking bytes. */
 const PAYLOAD = bytesOf(3 * 1024 * 1024 + 4321, 20);
-// The cut data connection, then the control connection found closed, can each take an attempt.
-const RETRY = { attempts: 4, baseDelayMs: 10, maxDelayMs: 50 } as const;
+// The cut data connection, then the control connection found closed, can each take an attempt
+// (and a twice-cut upload takes two of each).
+const RETRY = { attempts: 6, baseDelayMs: 10, maxDelayMs: 50 } as const;
+/** The idle timeout of a client whose data connection is cut silently: it notices the cut. */
+const SILENT_CUT_MS = 5_000;
 
 /** A server behind a cutting proxy, and where its `pub` directory is on disk. */
 interface Peer {
@@ -64,24 +67,26 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
         await dir?.remove();
       });
 
-      const open = (retry: typeof RETRY | false = RETRY, password = peer.password) =>
+      const open = (retry: typeof RETRY | false = RETRY, timeoutMs = 30_000) =>
         connectFtps({
           host: PROXY_HOST,
           port: peer.proxy.port,
           ca,
           servername: "localhost",
-          // A data connection cut silently fails at this idle timeout.
-          timeoutMs: 3_000,
+          // Generous: a stall of a loaded machine is not a cut. A test that cuts a data
+          // connection silently gives SILENT_CUT_MS, the idle timeout that notices it.
+          timeoutMs,
           ...(peer.user !== undefined ? { user: peer.user } : {}),
-          ...(password !== undefined ? { password } : {}),
+          ...(peer.password !== undefined ? { password: peer.password } : {}),
           ...(retry ? { retry } : {}),
         });
 
       const use = async (
         run: (client: FtpsClient) => Promise<void>,
         retry: typeof RETRY | false = RETRY,
+        timeoutMs?: number,
       ) => {
-        const client = await open(retry);
+        const client = await open(retry, timeoutMs);
         try {
           await run(client);
         } finally {
@@ -108,15 +113,19 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
       });
 
       test("a download whose data connection alone is cut goes on in the same session", async () => {
-        await use(async (client) => {
-          const sessions = peer.proxy.sessions;
-          peer.proxy.cutAfter(700_000, "data");
-          const local = join(dir.path, "data-cut.bin");
-          await client.getFile("pub/payload.bin", local);
-          assert.equal(peer.proxy.sessions, sessions);
-          assert.ok(Buffer.compare(await readFile(local), PAYLOAD) === 0, "byte for byte");
-          assert.deepEqual((await readdir(dir.path)).filter((n) => n.includes("part")), []);
-        });
+        await use(
+          async (client) => {
+            const sessions = peer.proxy.sessions;
+            peer.proxy.cutAfter(700_000, "data");
+            const local = join(dir.path, "data-cut.bin");
+            await client.getFile("pub/payload.bin", local);
+            assert.equal(peer.proxy.sessions, sessions);
+            assert.ok(Buffer.compare(await readFile(local), PAYLOAD) === 0, "byte for byte");
+            assert.deepEqual((await readdir(dir.path)).filter((n) => n.includes("part")), []);
+          },
+          RETRY,
+          SILENT_CUT_MS,
+        );
       });
 
       test("a download ended toward the client by a bare FIN, the server's side whole (226), is refused; retry completes it", async () => {
@@ -190,7 +199,7 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
       test("getFile with resume keeps its partial file on failure, and a later call continues it", async () => {
         const local = join(dir.path, "resumed.bin");
         // No retry: the cut fails the download, and the partial file stays.
-        const client = await open(false);
+        const client = await open(false, SILENT_CUT_MS);
         try {
           peer.proxy.cutAfter(1_200_000, "data");
           await assert.rejects(client.getFile("pub/payload.bin", local, { resume: true }));
