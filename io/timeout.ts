@@ -74,23 +74,34 @@ export function idleGuard(ms: number, what = "Data"): IdleGuard {
   const now = (): number => performance.now();
   let last = now();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let stall: (error: Error) => void = () => {};
-  const stalled = new Promise<never>((_, reject) => (stall = reject));
-  stalled.catch(() => {}); // Read only by `within`.
+  let stalled: TimeoutError | undefined;
+  // The steps waited on now, each by its own promise. Not one promise raced by every step: each
+  // race would leave a reaction on it that holds the step's result (a chunk read) until the
+  // guard goes, and a transfer would keep every byte it moved in memory.
+  const waiting = new Set<(error: Error) => void>();
   const check = () => {
     const quiet = now() - last;
     if (quiet < ms) {
       timer = setTimeout(check, ms - quiet);
       return;
     }
-    stall(new TimeoutError(`${what}: nothing moved for ${ms} ms`));
+    stalled = new TimeoutError(`${what}: nothing moved for ${ms} ms`);
+    for (const fail of waiting) fail(stalled);
+    waiting.clear();
   };
   timer = setTimeout(check, ms);
   return {
     touch: () => void (last = now()),
     within: <T>(step: Promise<T>) => {
       step.catch(() => {}); // Its failure after a stall is not news.
-      return Promise.race([step, stalled]);
+      if (stalled) return Promise.reject(stalled);
+      return new Promise<T>((resolve, reject) => {
+        waiting.add(reject);
+        step.then(
+          (value) => (waiting.delete(reject), resolve(value)),
+          (error) => (waiting.delete(reject), reject(error)),
+        );
+      });
     },
     stop: () => clearTimeout(timer),
   };

@@ -3,6 +3,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { idleGuard, sleep, TimeoutError, within } from "../../io/timeout.ts";
+import { collector } from "../_gc.ts";
 
 describe("io: time bounds", () => {
   test("within: the promise's outcome when it settles first", async () => {
@@ -42,6 +43,33 @@ describe("io: time bounds", () => {
         guard.touch();
       }
       await assert.rejects(guard.within(Promise.reject(new Error("reset"))), { message: "reset" });
+    } finally {
+      guard.stop();
+    }
+  });
+
+  test("idleGuard: holds no step's result once it was read (a transfer keeps no chunk it moved)", async () => {
+    const gc = collector();
+    const guard = idleGuard(60_000);
+    const results: WeakRef<Uint8Array>[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const chunk = await guard.within(Promise.resolve(new Uint8Array(65536)));
+        results.push(new WeakRef(chunk));
+      }
+      await gc();
+      // All but the last, which this function's frame may still hold.
+      const held = results.slice(0, -1).filter((ref) => ref.deref() !== undefined).length;
+      assert.equal(held, 0, `${held} of 19 results still held while the guard runs`);
+      // And after the step settles, a stall still fails the next one.
+      const stalled = idleGuard(5);
+      try {
+        assert.equal(await stalled.within(Promise.resolve(1)), 1);
+        await assert.rejects(stalled.within(new Promise(() => {})), TimeoutError);
+        await assert.rejects(stalled.within(Promise.resolve(2)), TimeoutError);
+      } finally {
+        stalled.stop();
+      }
     } finally {
       guard.stop();
     }
