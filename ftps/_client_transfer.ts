@@ -21,7 +21,7 @@ import {
   now,
 } from "./_client_control.ts";
 import type { FtpTransferRequest } from "./client_session.ts";
-import { FtpReplyError } from "./reply_error.ts";
+import { FtpReplyError, FtpSessionReuseError } from "./reply_error.ts";
 import { confirmDownloadEnd } from "./_client_close_notify.ts";
 import type { FtpListener, FtpSocket } from "./transport.ts";
 
@@ -578,7 +578,11 @@ function resumptionRequired(
 ): Error {
   if (!isRefusal(error)) return error;
   const resumes = control.transport.resumesSessions;
-  return new FtpReplyError(
+  // Tickets used up or stale: a new session's may resume (a retry policy retries this one).
+  const Refusal = resumes && control.sessions.unresumable === undefined
+    ? FtpSessionReuseError
+    : FtpReplyError;
+  return new Refusal(
     error.command,
     { code: error.code, lines: error.lines },
     (error.code === 522 ? "The server requires" : "The server probably requires") +

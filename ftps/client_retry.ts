@@ -7,15 +7,17 @@
  * Retried: a connection lost, reset or refused, the end of the control connection, a timeout, a
  * protected download whose data connection ended without TLS close_notify (`FtpTruncationError`),
  * and the replies that say the failure is the connection's (RFC 959 section 4.2: 421 service
- * closing, 425 cannot open the data connection, 426 connection closed, transfer aborted). Never a
- * refused login (530), a missing file or permission (550), any other permanent 5yz, nor a TLS
- * certificate that failed verification: trying again would only fail again, or worse, wear an
- * account's lockout.
+ * closing, 425 cannot open the data connection, 426 connection closed, transfer aborted), and a
+ * protected data connection refused because its TLS handshake did not resume the control
+ * connection's session while this side had tickets (`FtpSessionReuseError`, vsftpd's 522: a new
+ * session brings new ones). Never a refused login (530), a missing file or permission (550), any
+ * other permanent 5yz, nor a TLS certificate that failed verification: trying again would only
+ * fail again, or worse, wear an account's lockout.
  *
  * @module
  */
 
-import { FtpReplyError } from "./reply_error.ts";
+import { FtpReplyError, FtpSessionReuseError } from "./reply_error.ts";
 import { FtpTruncationError } from "./truncation_error.ts";
 
 /**
@@ -99,6 +101,8 @@ export function isRetryableFtpsError(error: unknown): boolean {
   for (let depth = 0; depth < 8 && at instanceof Error; depth++, at = at.cause) {
     const code = (at as { code?: unknown }).code;
     if (typeof code === "string" && CERTIFICATE.test(code)) return false;
+    // Stale or used-up tickets: the next session's resume.
+    if (at instanceof FtpSessionReuseError) return true;
     if (at instanceof FtpReplyError) {
       // A reply says it all: its cause, if any, is not the server's word.
       return RETRYABLE_REPLIES.has(at.code);

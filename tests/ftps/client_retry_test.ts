@@ -5,7 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { checkRetryOptions, isRetryableFtpsError, retryDelayMs } from "../../ftps/client_retry.ts";
-import { FtpReplyError } from "../../ftps/reply_error.ts";
+import { FtpReplyError, FtpSessionReuseError } from "../../ftps/reply_error.ts";
 import { FtpTruncationError } from "../../ftps/truncation_error.ts";
 import { TimeoutError } from "../../io/timeout.ts";
 
@@ -24,6 +24,19 @@ describe("isRetryableFtpsError", () => {
       assert.equal(isRetryableFtpsError(reply(code)), false, String(code));
     }
     assert.equal(isRetryableFtpsError(reply(530, "PASS ****")), false);
+  });
+
+  test("a data connection refused for want of TLS session resumption, with tickets this side had, is", () => {
+    // vsftpd's 522 (it ends the session) and ProFTPD's 425: a new session brings new tickets.
+    for (const code of [522, 425]) {
+      const refused = new FtpSessionReuseError("STOR a", { code, lines: ["reuse required"] });
+      assert.ok(refused instanceof FtpReplyError);
+      assert.equal(refused.name, "FtpSessionReuseError");
+      assert.equal(isRetryableFtpsError(refused), true, String(code));
+      assert.equal(isRetryableFtpsError(new Error("failed", { cause: refused })), true);
+    }
+    // A plain 522 (a client that cannot resume at all) is not.
+    assert.equal(isRetryableFtpsError(reply(522, "STOR a")), false);
   });
 
   test("connections lost, reset, refused or stalled are retried, on every runtime's errors", () => {

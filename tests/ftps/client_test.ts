@@ -8,7 +8,12 @@ import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import { connectFtps, FtpReplyError } from "./_connect.ts";
-import { FtpsClient, type FtpSocket, type FtpTransport } from "../../ftps/mod.ts";
+import {
+  FtpsClient,
+  FtpSessionReuseError,
+  type FtpSocket,
+  type FtpTransport,
+} from "../../ftps/mod.ts";
 import { transport as nodeTransport } from "../../ftps/adapters/node.ts";
 
 /** Loopback listeners and the sockets they took, closed together. */
@@ -134,7 +139,7 @@ function pretendTls(
   const twice = () => Promise.reject(new Error("TLS twice"));
   const secured = (socket: FtpSocket, resumed: boolean) =>
     relay(socket, { tls: { protocol: "TLSv1.3", resumed }, startTls: twice });
-  let connections = 0;
+  let controlPort: number | undefined;
   return {
     offers,
     resumesSessions: true,
@@ -143,7 +148,8 @@ function pretendTls(
     listen: () => Promise.reject(new Error("Passive only")),
     async connect({ host, port }) {
       const plain = await nodeTransport.connect({ host, port });
-      const control = connections++ === 0;
+      // The first connection's port is the control port (a session made again connects there).
+      const control = port === (controlPort ??= port);
       const socket = control && options.onControlRead
         ? relay(plain, {
           startTls: (tls) => plain.startTls(tls),
@@ -176,8 +182,14 @@ function pretendTls(
  * answered 426 if that connection closes first. `transfers` lists the transfer commands.
  */
 async function pretendFtps(
-  script: (verb: string, resumed: boolean, data: Socket, reply: (line: string) => void) => void,
-): Promise<{ port: number; transfers: string[]; close(): void }> {
+  script: (
+    verb: string,
+    resumed: boolean,
+    data: Socket,
+    reply: (line: string) => void,
+    hangUp: () => void,
+  ) => void,
+): Promise<{ port: number; transfers: string[]; sessions: number; close(): void }> {
   const { listen, track, close } = loopback();
   const transfers: string[] = [];
   const replies: Record<string, string> = {
@@ -189,8 +201,10 @@ async function pretendFtps(
     TYPE: "200 Binary",
     QUIT: "221 Bye",
   };
+  let sessions = 0;
   const control = createServer((socket) => {
     track(socket);
+    sessions++;
     const reply = (line: string) => void socket.write(`${line}\r\n`);
     let data: Promise<Socket> | undefined;
     const read = lineReader();
@@ -214,7 +228,7 @@ async function pretendFtps(
           connection.once("data", (first: Uint8Array) => {
             shook = true;
             if (first.length > 1) connection.unshift(first.subarray(1));
-            script(verb, first[0] === 0x52, connection, reply);
+            script(verb, first[0] === 0x52, connection, reply, () => socket.end());
           });
           connection.once("close", () => shook || reply("426 Connection closed"));
         } else reply(replies[verb] ?? "502 Not implemented");
@@ -222,7 +236,15 @@ async function pretendFtps(
     });
     reply("220 ready");
   });
-  return { port: await listen(control), transfers, close };
+  const port = await listen(control);
+  return {
+    port,
+    transfers,
+    get sessions() {
+      return sessions;
+    },
+    close,
+  };
 }
 
 /** A protected session of `transport` with the server at `port`. */
@@ -418,6 +440,60 @@ describe("FtpsClient retries a refused transfer when it can be made again whole"
     } finally {
       await client.close();
       server.close();
+    }
+  });
+
+  test("with a retry policy, a session offered and not resumed, refused with 522 and the session ended (vsftpd), is tried on a new session", async () => {
+    // Tickets used up or stale (Deno offers each once, from one store per server name): the
+    // first data connection makes a full handshake; a new session's resumes.
+    let handshakes = 0;
+    const transport = pretendTls(
+      { singleUseTickets: true, ready: true },
+      () => (++handshakes === 1 ? "full" : "resumed"),
+    );
+    const server = await pretendFtps((verb, resumed, data, reply, hangUp) => {
+      if (!resumed) {
+        reply("522 SSL connection failed: session reuse required");
+        data.end();
+        return hangUp();
+      }
+      sendFile(data, reply);
+      void verb;
+    });
+    const client = await FtpsClient.connect({
+      host: "127.0.0.1",
+      port: server.port,
+      transport,
+      timeoutMs: TIMEOUT_MS,
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    });
+    try {
+      assert.deepEqual(await client.get("a.bin"), FILE);
+      assert.equal(server.sessions, 2, "a new session");
+      assert.deepEqual(server.transfers, ["RETR", "RETR"]);
+    } finally {
+      await client.close();
+      server.close();
+    }
+    // Without a policy, the refusal is the error, and says why.
+    const alone = pretendTls({ singleUseTickets: true, ready: true }, () => "full");
+    const again = await pretendFtps((_verb, resumed, data, reply, hangUp) => {
+      if (resumed) return sendFile(data, reply);
+      reply("522 SSL connection failed: session reuse required");
+      data.end();
+      hangUp();
+    });
+    const once = await pretended(again.port, alone);
+    try {
+      await assert.rejects(once.get("a.bin"), (error: unknown) => {
+        assert.ok(error instanceof FtpSessionReuseError, String(error));
+        assert.equal(error.code, 522);
+        assert.match(error.message, /declined the session offered, or none was left to offer/);
+        return true;
+      });
+    } finally {
+      await once.close();
+      again.close();
     }
   });
 
