@@ -25,9 +25,9 @@ const tls = {
 };
 const gc = collector();
 
-/** 24 MiB sent; the check is made once 8 MiB are written. */
-const TOTAL = 24 << 20;
-const CHECK_AT = 8 << 20;
+/** 48 MiB sent; the check is made once 24 MiB are written (chunks of up to 1 MiB: 20 or more). */
+const TOTAL = 48 << 20;
+const CHECK_AT = 24 << 20;
 
 /** Writes `bytes` to `socket` in 64 KiB pieces, each once the socket took the one before. */
 async function pump(socket: Socket, total: number): Promise<void> {
@@ -105,8 +105,10 @@ describe("serveFtps holds no upload in memory", () => {
       await pump(data, TOTAL);
       assert.equal((await ftp.reply()).code, 226);
       assert.equal(written, TOTAL);
-      assert.ok(checked > 0, "checked mid-upload");
-      assert.equal(alive, 0, `${alive} of ${checked} chunks written were still held`);
+      assert.ok(checked >= 20, `checked mid-upload, ${checked} chunks`);
+      // Bun's collector scans the stack conservatively: a stale word may keep one or two. A
+      // server that kept its chunks would hold them all.
+      assert.ok(alive! <= 3, `${alive} of ${checked} chunks written were still held`);
     } finally {
       ftp.close();
     }

@@ -53,14 +53,16 @@ describe("io: time bounds", () => {
     const guard = idleGuard(60_000);
     const results: WeakRef<Uint8Array>[] = [];
     try {
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 50; i++) {
         const chunk = await guard.within(Promise.resolve(new Uint8Array(65536)));
         results.push(new WeakRef(chunk));
       }
       await gc();
-      // All but the last, which this function's frame may still hold.
+      // All but the last, which this function's frame may still hold; and Bun's collector scans
+      // the stack conservatively, so a stale word may keep one or two: a guard that held them
+      // would hold all 49.
       const held = results.slice(0, -1).filter((ref) => ref.deref() !== undefined).length;
-      assert.equal(held, 0, `${held} of 19 results still held while the guard runs`);
+      assert.ok(held <= 4, `${held} of 49 results still held while the guard runs`);
       // And after the step settles, a stall still fails the next one.
       const stalled = idleGuard(5);
       try {
