@@ -366,6 +366,23 @@ try {
     }
   };
 
+  /**
+   * `ftkit COMMAND` on each runtime twice, on the bucket (`source` then `rest`) and on the
+   * directory (`top`, and `rest` but its first two, the store's endpoint): `[s3, dir]` per runtime.
+   */
+  const startPairs = async (source: string[], command: string[], rest: string[]) => {
+    const part: Server[] = [];
+    for (const runtime of RUNTIMES) {
+      const label = `ftkit/${runtime}`;
+      part.push(
+        await startServer(runtime, "s3", label, [...command, ...source, ...rest]),
+        await startServer(runtime, "dir", label, [...command, top, ...rest.slice(2)]),
+      );
+    }
+    servers.push(...part);
+    return part;
+  };
+
   if (only.has("ftps")) {
     const certArgs = ["--cert", join(FIXTURES, "leaf.pem"), "--key", join(FIXTURES, "leaf.key")];
     const common = [
@@ -379,23 +396,11 @@ try {
       "--allow-write",
       "--quiet",
     ];
-    const part: Server[] = [];
-    for (const runtime of RUNTIMES) {
-      const label = `ftkit/${runtime}`;
-      part.push(
-        await startServer(runtime, "s3", label, [
-          "ftps",
-          "serve",
-          "--storage",
-          `s3://${BUCKET}/${PREFIX}`,
-          "--s3-endpoint",
-          store.endpoint,
-          ...common,
-        ]),
-        await startServer(runtime, "dir", label, ["ftps", "serve", top, ...common]),
-      );
-    }
-    servers.push(...part);
+    const part = await startPairs(["--storage", `s3://${BUCKET}/${PREFIX}`], ["ftps", "serve"], [
+      "--s3-endpoint",
+      store.endpoint,
+      ...common,
+    ]);
     const ftp = [
       "--ssl-reqd",
       "--tlsv1.3",
@@ -470,22 +475,11 @@ try {
 
   if (only.has("tftp")) {
     const common = ["--host", "127.0.0.1", "--port", "0", "--quiet"];
-    const part: Server[] = [];
-    for (const runtime of RUNTIMES) {
-      const label = `ftkit/${runtime}`;
-      part.push(
-        await startServer(runtime, "s3", label, [
-          "tftp",
-          "serve",
-          `s3://${BUCKET}/${PREFIX}`,
-          "--s3-endpoint",
-          store.endpoint,
-          ...common,
-        ]),
-        await startServer(runtime, "dir", label, ["tftp", "serve", top, ...common]),
-      );
-    }
-    servers.push(...part);
+    const part = await startPairs([`s3://${BUCKET}/${PREFIX}`], ["tftp", "serve"], [
+      "--s3-endpoint",
+      store.endpoint,
+      ...common,
+    ]);
     const out = join(dir, "tftp.out");
     await rounds(part, async (server, round) => {
       for (const blksize of BLKSIZES) {
