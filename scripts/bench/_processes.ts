@@ -8,7 +8,9 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -209,4 +211,19 @@ export async function steadyMemory(pid: number): Promise<Memory> {
     if (performance.now() > end) return now;
     await sleep(250);
   }
+}
+
+/** The runtimes ftkit's command runs on. */
+export type Runtime = "deno" | "bun" | "node";
+
+const repository = fileURLToPath(new URL("../..", import.meta.url));
+
+/** `ftkit ARGS` on `runtime`, as a program and its arguments: the source on Deno and Bun, the
+ * npm build on Node (scripts/build_npm.ts). */
+export function ftkitCommand(runtime: Runtime, args: string[]): [string, string[]] {
+  const bin = (name: string) => join(repository, "node_modules/.bin", name);
+  const cli = join(repository, "cli.ts");
+  if (runtime === "deno") return [bin("deno"), ["run", "-A", cli, ...args]];
+  if (runtime === "bun") return [bin("bun"), [cli, ...args]];
+  return ["node", [join(repository, "npm/cli.js"), ...args]];
 }

@@ -38,7 +38,16 @@ import { S3Client } from "../../io/s3/client.ts";
 import { FIXTURES } from "../../tests/interop/_ftps_servers.ts";
 import { PEER } from "../../tests/interop/_peers.ts";
 import { startSwift, swiftMissing, type SwiftStore } from "../../tests/interop/_swift.ts";
-import { type Child, procStatus, run, running, startChild, version } from "./_processes.ts";
+import {
+  type Child,
+  ftkitCommand,
+  procStatus,
+  run,
+  running,
+  type Runtime,
+  startChild,
+  version,
+} from "./_processes.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const { values } = parseArgs({
@@ -76,13 +85,7 @@ const TRANSFER_TIMEOUT_MS = Math.max(120_000, SIZE / 1000);
 const ca = join(FIXTURES, "ca.pem");
 const bin = (name: string) => join(root, "node_modules/.bin", name);
 
-type Runtime = "deno" | "bun" | "node";
 const RUNTIMES: readonly Runtime[] = ["deno", "bun", "node"];
-function cli(runtime: Runtime, args: string[]): [string, string[]] {
-  if (runtime === "deno") return [bin("deno"), ["run", "-A", join(root, "cli.ts"), ...args]];
-  if (runtime === "bun") return [bin("bun"), [join(root, "cli.ts"), ...args]];
-  return ["node", [join(root, "npm/cli.js"), ...args]];
-}
 
 const median = (numbers: number[]) =>
   [...numbers].sort((a, b) => a - b)[Math.floor(numbers.length / 2)];
@@ -110,7 +113,7 @@ async function startServer(
   args: string[],
 ): Promise<Server> {
   const server: Server = { name: `${label} ${kind}`, runtime, kind, port: 0, seconds: new Map() };
-  const [program, full] = cli(runtime, args);
+  const [program, full] = ftkitCommand(runtime, args);
   const child = startChild(program, full);
   try {
     const line = await child.line(60_000);
@@ -366,17 +369,15 @@ try {
     }
   };
 
-  /**
-   * `ftkit COMMAND` on each runtime twice, on the bucket (`source` then `rest`) and on the
-   * directory (`top`, and `rest` but its first two, the store's endpoint): `[s3, dir]` per runtime.
-   */
-  const startPairs = async (source: string[], command: string[], rest: string[]) => {
+  /** `ftkit COMMAND` on each runtime twice, on the bucket (`bucket` names it) and on the
+   * directory, with `common` flags: `[s3, dir]` per runtime. */
+  const startPairs = async (command: string[], bucket: string[], common: string[]) => {
     const part: Server[] = [];
     for (const runtime of RUNTIMES) {
       const label = `ftkit/${runtime}`;
       part.push(
-        await startServer(runtime, "s3", label, [...command, ...source, ...rest]),
-        await startServer(runtime, "dir", label, [...command, top, ...rest.slice(2)]),
+        await startServer(runtime, "s3", label, [...command, ...bucket, ...common]),
+        await startServer(runtime, "dir", label, [...command, top, ...common]),
       );
     }
     servers.push(...part);
@@ -396,11 +397,12 @@ try {
       "--allow-write",
       "--quiet",
     ];
-    const part = await startPairs(["--storage", `s3://${BUCKET}/${PREFIX}`], ["ftps", "serve"], [
+    const part = await startPairs(["ftps", "serve"], [
+      "--storage",
+      `s3://${BUCKET}/${PREFIX}`,
       "--s3-endpoint",
       store.endpoint,
-      ...common,
-    ]);
+    ], common);
     const ftp = [
       "--ssl-reqd",
       "--tlsv1.3",
@@ -475,11 +477,11 @@ try {
 
   if (only.has("tftp")) {
     const common = ["--host", "127.0.0.1", "--port", "0", "--quiet"];
-    const part = await startPairs([`s3://${BUCKET}/${PREFIX}`], ["tftp", "serve"], [
+    const part = await startPairs(["tftp", "serve"], [
+      `s3://${BUCKET}/${PREFIX}`,
       "--s3-endpoint",
       store.endpoint,
-      ...common,
-    ]);
+    ], common);
     const out = join(dir, "tftp.out");
     await rounds(part, async (server, round) => {
       for (const blksize of BLKSIZES) {

@@ -36,6 +36,7 @@ import { fileURLToPath } from "node:url";
 // The peers as they report themselves (/usr/sbin/in.tftpd may be atftpd's).
 import { type Daemon, PEER, startDaemon, TFTPD_ARGS } from "../../tests/interop/_peers.ts";
 import { freeUdpPort } from "./_udp_port.ts";
+import { ftkitCommand, type Runtime } from "./_processes.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name: string) => join(root, "node_modules/.bin", name);
@@ -55,14 +56,7 @@ const only = values.only;
 const workers = Number(values.workers ?? availableParallelism());
 const repeat = Math.max(1, Number(values.repeat ?? 3));
 
-type Runtime = "deno" | "bun" | "node";
-const RUNTIMES: Runtime[] = ["deno", "bun", "node"];
-
-function cli(runtime: Runtime, args: string[]): [string, string[]] {
-  if (runtime === "deno") return [bin("deno"), ["run", "-A", join(root, "cli.ts"), ...args]];
-  if (runtime === "bun") return [bin("bun"), [join(root, "cli.ts"), ...args]];
-  return ["node", [join(root, "npm/cli.js"), ...args]];
-}
+const RUNTIMES: readonly Runtime[] = ["deno", "bun", "node"];
 
 /** Runs a command; resolves with its exit code and the seconds it took. */
 function timed(
@@ -92,7 +86,7 @@ const tftpdHpa = (dir: string, port: number) =>
 const atftpd = (dir: string, port: number) =>
   daemon(PEER.atftpd, TFTPD_ARGS.atftpd(dir, port), port);
 const ftkitServer = (runtime: Runtime, dir: string, port: number, extra: string[] = []) => {
-  const [program, args] = cli(runtime, [
+  const [program, args] = ftkitCommand(runtime, [
     "tftp",
     "serve",
     dir,
@@ -311,7 +305,7 @@ try {
       );
       const cells = [`blksize ${blksize}`, `curl ${fmt(peer)}`];
       for (const runtime of RUNTIMES) {
-        const [program, args] = cli(runtime, [
+        const [program, args] = ftkitCommand(runtime, [
           "tftp",
           "get",
           `127.0.0.1:${port}`,
@@ -375,7 +369,7 @@ try {
           `atftp<-atftpd ${Number.isNaN(peer) ? "failed" : fmt(peer)}`,
         ];
         for (const [runtime, port] of servers) {
-          const [program, args] = cli(runtime, [
+          const [program, args] = ftkitCommand(runtime, [
             "tftp",
             "get",
             `127.0.0.1:${port}`,
