@@ -122,41 +122,17 @@ describe("ftkit's TFTP server on an S3 bucket (Swift s3api)", { skip: swiftMissi
     skip: missing("tftpHpa"),
   }, async () => {
     const out = join(local.path, "hpa.out");
-    const get = await runPeer(PEER.tftpHpa, [
-      "-m",
-      "octet",
-      "127.0.0.1",
-      String(port),
-      "-c",
-      "get",
-      "small.bin",
-      out,
-    ]);
+    // tftp-hpa, binary, one command.
+    const hpa = (...command: string[]) =>
+      runPeer(PEER.tftpHpa, ["-m", "octet", "127.0.0.1", String(port), "-c", ...command]);
+    const get = await hpa("get", "small.bin", out);
     assert.equal(get.code, 0, get.stderr + get.stdout);
     sameBytes(await readFile(out), small, "tftp-hpa get");
-    const put = await runPeer(PEER.tftpHpa, [
-      "-m",
-      "octet",
-      "127.0.0.1",
-      String(port),
-      "-c",
-      "put",
-      out,
-      "uploads/hpa.bin",
-    ]);
+    const put = await hpa("put", out, "uploads/hpa.bin");
     assert.equal(put.code, 0, put.stderr + put.stdout);
     sameBytes(await object(s3, "tftp/uploads/hpa.bin"), small, "tftp-hpa put");
     // An existing object is not replaced (allowOverwrite is off).
-    const again = await runPeer(PEER.tftpHpa, [
-      "-m",
-      "octet",
-      "127.0.0.1",
-      String(port),
-      "-c",
-      "put",
-      out,
-      "images/kernel.img",
-    ]);
+    const again = await hpa("put", out, "images/kernel.img");
     assert.match(again.stderr + again.stdout, /exists/i);
     sameBytes(await object(s3, "tftp/images/kernel.img"), image, "kept");
   });
