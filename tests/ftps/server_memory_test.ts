@@ -29,7 +29,7 @@ const gc = collector();
 const TOTAL = 48 << 20;
 const CHECK_AT = 24 << 20;
 
-/** Writes `bytes` to `socket` in 64 KiB pieces, each once the socket took the one before. */
+/** Writes `total` bytes to `socket` in 64 KiB pieces, waiting for a drain when it is full. */
 async function pump(socket: Socket, total: number): Promise<void> {
   const piece = new Uint8Array(65536).fill(0x5a);
   for (let sent = 0; sent < total; sent += piece.length) {
