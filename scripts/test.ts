@@ -37,6 +37,8 @@ interface Counts {
   passed: number;
   failed: number;
   skipped: number;
+  /** The failed tests' names (and where the runner says, their files), for the summary. */
+  failures?: string[];
 }
 
 interface StepResult {
@@ -131,7 +133,8 @@ function denoCounts(output: string): Counts {
     }
     const leaves = lines.filter(([, name]) => !parents.has(name));
     const count = (result: string) => leaves.filter((line) => line[2] === result).length;
-    return { passed: count("ok"), failed: count("FAILED"), skipped: count("ignored") };
+    const failures = leaves.filter((line) => line[2] === "FAILED").map(([, name]) => name);
+    return { passed: count("ok"), failed: count("FAILED"), skipped: count("ignored"), failures };
   }
   return denoSerialCounts(output);
 }
@@ -152,18 +155,30 @@ function denoSerialCounts(output: string): Counts {
 }
 
 function bunCounts(output: string): Counts {
+  // "(fail) describe > case [12.00ms]"
+  const failures = [...output.matchAll(/^\(fail\) (.*?)(?: \[[\d.]+m?s\])?$/gm)].map(([, name]) =>
+    name
+  );
   return {
     passed: number(output, /^\s*(\d+) pass$/gm),
     failed: number(output, /^\s*(\d+) fail$/gm),
     skipped: number(output, /^\s*(\d+) skip$/gm),
+    failures,
   };
 }
 
 function nodeCounts(output: string): Counts {
+  // The spec reporter ends with "✖ failing tests:", then "test at FILE:LINE:COL" and "✖ NAME (ms)"
+  // for each failure.
+  const section = output.split(/^✖ failing tests:$/m)[1] ?? "";
+  const failures = [...section.matchAll(/^test at (\S+)\n✖ (.*?)(?: \([\d.]+m?s\))?$/gm)].map(
+    ([, where, name]) => `${relative(root, where.replace(/^file:\/\//, ""))} => ${name}`,
+  );
   return {
     passed: number(output, /^[ℹ#] pass (\d+)$/gm),
     failed: number(output, /^[ℹ#] fail (\d+)$/gm) + number(output, /^[ℹ#] cancelled (\d+)$/gm),
     skipped: number(output, /^[ℹ#] skipped (\d+)$/gm),
+    failures,
   };
 }
 
@@ -433,6 +448,10 @@ for (const result of results) {
   console.log(
     `${result.ok ? "ok  " : "FAIL"}  ${result.name} (${result.seconds.toFixed(1)} s)${counts}`,
   );
+  // The failed tests by name, so that the summary alone (the end of a CI log) says what failed.
+  const failures = result.counts?.failures ?? [];
+  for (const name of failures.slice(0, 20)) console.log(`        failed: ${name}`);
+  if (failures.length > 20) console.log(`        ... and ${failures.length - 20} more`);
   if (result.counts) {
     passed += result.counts.passed;
     failed += result.counts.failed;
