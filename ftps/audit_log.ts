@@ -10,6 +10,8 @@
 import type { FtpsLogEntry, FtpsLogWriter } from "./server_options.ts";
 import { lineSink } from "../io/line_sink.ts";
 
+export { LogLinesDroppedError } from "../io/line_sink.ts";
+
 /** Where a log writer writes: a file's path (created when missing, with mode 0600, and appended
  * to), or a function that takes each line, without its line end. */
 export type FtpsLogSink = string | ((line: string) => void);
@@ -18,9 +20,14 @@ export type FtpsLogSink = string | ((line: string) => void);
 export interface FtpsLogWriterOptions {
   /** The clock that stamps each line (default: the system's). */
   now?: () => Date;
-  /** Where a failure to write the file goes: the first one (later lines are still tried).
-   * Without it, `close()` rejects with that failure. */
+  /** Where a failure to write the file goes: the first one (later lines are still tried), and a
+   * `LogLinesDroppedError` for the lines dropped while the file fell behind. Without it,
+   * `close()` rejects with the first of these. */
   onError?: (error: Error) => void;
+  /** How many bytes of lines may wait for the file (default 4 MiB): a file that takes lines
+   * slower than they come (a stalled disk, a flood of sessions) holds no more than this in
+   * memory; the lines past it are dropped and counted. */
+  maxPendingBytes?: number;
 }
 
 /** Options of {@linkcode ftpsXferLogWriter}. */
@@ -71,7 +78,7 @@ export function ftpsJsonLogWriter(
   options: FtpsLogWriterOptions = {},
 ): FtpsLogWriter {
   const now = options.now ?? (() => new Date());
-  const lines = lineSink(sink, options.onError);
+  const lines = lineSink(sink, options.onError, options.maxPendingBytes);
   return {
     write: (entry) => lines.push(JSON.stringify({ time: now().toISOString(), ...entry })),
     close: () => lines.close(),
@@ -139,7 +146,7 @@ export function ftpsXferLogWriter(
   options: FtpsXferLogOptions = {},
 ): FtpsLogWriter {
   const now = options.now ?? (() => new Date());
-  const lines = lineSink(sink, options.onError);
+  const lines = lineSink(sink, options.onError, options.maxPendingBytes);
   return {
     write: (entry) => {
       const line = xferLine(entry, now(), options.localTime ?? false);
