@@ -22,7 +22,7 @@ export interface LineSink {
 }
 
 /** How many bytes of lines may wait for the file, by default: 4 MiB. */
-export const DEFAULT_MAX_PENDING_BYTES = 4 << 20;
+export const DEFAULT_MAX_PENDING_BYTES: number = 4 << 20;
 
 /**
  * Log lines dropped because the log file fell behind: more than the writer's `maxPendingBytes`
