@@ -1,18 +1,21 @@
 // ftkit's TFTP server serving a real S3-compatible store (OpenStack Swift's s3api on loopback:
 // tests/interop/_swift.ts) through tftpS3Handler: reads and writes with curl and tftp-hpa, tsize
 // from the object's size, uploads stored whole (multipart above a part) only after their last
-// block, and a cancelled upload that leaves no object and no pending multipart upload.
+// block, a cancelled upload that leaves no object and no pending multipart upload, and read
+// requests from a client that never answers (its address may be forged), in raw bytes: each
+// costs the store a HEAD and a ranged GET of the first reply's bytes, never the whole object.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
+import { createSocket } from "node:dgram";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TftpServer, TftpTransferRecord } from "../../tftp/mod.ts";
 import { tftpS3Handler } from "../../tftp/s3_handler.ts";
 import { S3Client, type S3Options } from "../../io/s3/client.ts";
 import { tftpApi } from "../_tftp_api.ts";
-import { until } from "../_wait.ts";
+import { until, within } from "../_wait.ts";
 import { bytesOf, missing, PEER, runPeer, tempDir } from "./_peers.ts";
 import { startSwift, swiftMissing, type SwiftStore } from "./_swift.ts";
 
@@ -183,5 +186,92 @@ describe("ftkit's TFTP server on an S3 bucket (Swift s3api)", { skip: swiftMissi
       "the transfer's record",
     ).then(() => records.find((record) => record.filename === "uploads/cancelled.bin"));
     assert.equal(cancelled?.outcome, "failed");
+  });
+
+  test("requests never answered (forged sources): a HEAD and a ranged GET of the first reply each", async () => {
+    // The store's requests, as the server's S3 client makes them.
+    const asked: { method: string; range: string | null }[] = [];
+    const counting: typeof fetch = (input, init) => {
+      asked.push({
+        method: init?.method ?? "GET",
+        range: new Headers(init?.headers).get("range"),
+      });
+      return fetch(input, init);
+    };
+    const api = await tftpApi();
+    const watched = await api.serveTftp({
+      handler: tftpS3Handler({
+        endpoint: store.endpoint,
+        region: store.region,
+        bucket: "netboot",
+        credentials: { accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey },
+        prefix: "tftp/",
+        fetch: counting,
+      }),
+      host: "127.0.0.1",
+      port: 0,
+    });
+    // Six RRQs with blksize 65464 and tsize (answered OACK) and six plain ones (answered DATA 1,
+    // 512 bytes), each from its own port, none of them ever ACKed.
+    const rrq = (options: string[]) =>
+      Buffer.from([
+        0,
+        1,
+        ...Buffer.from(["images/kernel.img", "octet", ...options].join("\0") + "\0"),
+      ]);
+    const sockets = Array.from({ length: 12 }, () => createSocket("udp4"));
+    try {
+      const firsts = await within(
+        Promise.all(sockets.map((socket, i) =>
+          new Promise<Buffer>((resolve, reject) => {
+            socket.once("error", reject);
+            socket.once("message", resolve);
+            socket.bind(0, "127.0.0.1", () =>
+              socket.send(
+                i < 6 ? rrq(["blksize", "65464", "tsize", "0"]) : rrq([]),
+                watched.address.port,
+                "127.0.0.1",
+              ));
+          })
+        )),
+        "the first reply to each request",
+      );
+      // OACK (opcode 6) to the requests with options; DATA 1 (opcode 3, block 1) to the others.
+      assert.deepEqual(firsts.map((reply) => reply.readUInt16BE(0)), [
+        6,
+        6,
+        6,
+        6,
+        6,
+        6,
+        3,
+        3,
+        3,
+        3,
+        3,
+        3,
+      ]);
+      for (const reply of firsts.slice(6)) assert.equal(reply.length, 4 + 512);
+    } finally {
+      for (const socket of sockets) socket.close();
+      await watched.close();
+    }
+    const heads = asked.filter((request) => request.method === "HEAD");
+    const gets = asked.filter((request) => request.method === "GET");
+    assert.equal(heads.length, 12, JSON.stringify(asked));
+    assert.equal(asked.length, heads.length + gets.length, JSON.stringify(asked));
+    assert.ok(gets.length <= 12, JSON.stringify(gets));
+    // Every GET is ranged, and all of them together ask for no more than the first replies could
+    // carry: at most one block of 65464 for an OACKed request, 512 bytes for a plain one.
+    let bytes = 0;
+    for (const { range } of gets) {
+      const [, first, last] = /^bytes=(\d+)-(\d+)$/.exec(range ?? "") ?? [];
+      assert.ok(first !== undefined, `a ranged GET: ${range}`);
+      bytes += Number(last) - Number(first) + 1;
+    }
+    assert.ok(
+      bytes <= 6 * 65464 + 6 * 512,
+      `${bytes} bytes asked of a ${image.length}-byte object`,
+    );
   });
 });
