@@ -37,28 +37,10 @@ interface RunResult {
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 
-/** The tests that failed in one runtime's section of the output. */
-function failedTests(runtime: string, section: string): string[] {
-  const names: string[] = [];
-  if (runtime === "Deno") {
-    // After " FAILURES ": "suite ... test => ./tests/file.ts:12:3".
-    const failures = section.split(/^ FAILURES $/m)[1] ?? "";
-    for (const match of failures.matchAll(/^(.+?) => \S+:\d+:\d+$/gm)) {
-      names.push(match[1].replace(/ \.\.\. /g, " > "));
-    }
-  } else if (runtime === "Bun") {
-    for (const match of section.matchAll(/^\(fail\) (.+?)(?: \[[\d.]+m?s\])?$/gm)) {
-      names.push(match[1]);
-    }
-  } else {
-    // The spec reporter's list after "failing tests:" ("✖ name (12.3ms)").
-    const failing = section.split(/^✖ failing tests:$/m)[1] ?? "";
-    for (const match of failing.matchAll(/^\s*✖ (.+?) \([\d.]+m?s\)$/gm)) names.push(match[1]);
-  }
-  return [...new Set(names)].map((name) => `[${runtime.toLowerCase()}] ${name}`);
-}
-
-/** Reads one run's output: the summary's counts, the failing tests and failing steps. */
+/**
+ * Reads one run's output: the summary's counts, and from the summary the failing steps and the
+ * tests each runtime names under its step (`failed: NAME`, the first 20).
+ */
 function readRun(output: string, code: number): RunResult {
   const text = output.replace(ANSI, "");
   const result: RunResult = { ok: code === 0, failures: [] };
@@ -66,15 +48,29 @@ function readRun(output: string, code: number): RunResult {
   if (counts) {
     [result.passed, result.failed, result.skipped] = counts.slice(1, 4).map(Number);
   }
-  const sections = text.split(/^=== (.+) ===$/m);
-  for (let i = 1; i + 1 < sections.length; i += 2) {
-    const runtime = /^tests under (Deno|Bun|Node)/.exec(sections[i])?.[1];
-    if (runtime) result.failures.push(...failedTests(runtime, sections[i + 1]));
+  const summary = text.split(/^=== summary ===$/m).at(-1) ?? "";
+  let runtime: string | undefined;
+  let unnamed: string | undefined;
+  const flush = () => unnamed && result.failures.push(`[${unnamed}] (no test named: see the log)`);
+  for (const line of summary.split("\n")) {
+    const step = /^(ok {2}|FAIL) {2}(.+?)(?: \([\d.]+ s\).*)?$/.exec(line);
+    if (step) {
+      flush();
+      runtime = /^tests under (Deno|Bun|Node)/.exec(step[2])?.[1]?.toLowerCase();
+      unnamed = step[1] === "FAIL" ? runtime ?? "step" : undefined;
+      if (unnamed === "step") {
+        result.failures.push(`[step] ${step[2]}`);
+        unnamed = undefined;
+      }
+      continue;
+    }
+    const failed = /^ +failed: (.+)$/.exec(line);
+    if (failed && runtime) {
+      result.failures.push(`[${runtime}] ${failed[1]}`);
+      unnamed = undefined;
+    }
   }
-  const summary = text.split(/^=== summary ===$/m)[1] ?? "";
-  for (const match of summary.matchAll(/^FAIL {2}(.+?)(?: \([\d.]+ s\).*)?$/gm)) {
-    if (!match[1].startsWith("tests under")) result.failures.push(`[step] ${match[1]}`);
-  }
+  flush();
   return result;
 }
 
