@@ -26,6 +26,7 @@ import type { Stats } from "node:fs";
 import { join } from "node:path";
 import type { FtpStorageEntry, FtpStorageStat } from "./storage.ts";
 import { createAtomicFile, isAtomicFileTemporary } from "../io/atomic_file.ts";
+import { OPEN_APPEND, OPEN_READ, OPEN_UPDATE } from "../io/open_flags.ts";
 import { allowedPathComponent, pathJail } from "../io/path_jail.ts";
 import {
   type FtpReadStream,
@@ -392,7 +393,7 @@ export function ftpDirectoryStorage(
         await unlink(located.path).catch(() => {});
       });
     }
-    const file = await mapped(open(located.real, "a"));
+    const file = await mapped(open(located.real, OPEN_APPEND));
     const size = await regularSize(file);
     return writeStream(file, null, () => close(file), async () => {
       try {
@@ -407,7 +408,7 @@ export function ftpDirectoryStorage(
   async function resumeWrite(located: Located, offset: number): Promise<FtpWriteStream> {
     const beyond = () => new FtpStorageError(550, "Restart offset beyond end of file.");
     if (located.real === undefined) throw beyond();
-    const file = await mapped(open(located.real, "r+"));
+    const file = await mapped(open(located.real, OPEN_UPDATE));
     try {
       const info = await file.stat();
       if (!info.isFile()) throw new FtpStorageError(550, "Not a regular file.");
@@ -451,7 +452,7 @@ export function ftpDirectoryStorage(
       const before = await mapped(stat(real));
       if (before.isDirectory()) throw new FtpStorageError(550, "Is a directory.");
       if (!before.isFile()) throw new FtpStorageError(550, "Not a regular file.");
-      const file = await mapped(open(real, "r"));
+      const file = await mapped(open(real, OPEN_READ));
       const size = await regularSize(file);
       let position = offset;
       let closed = false;

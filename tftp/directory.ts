@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { allowedPathComponent, type PathJail } from "../io/path_jail.ts";
 import { type AtomicFile, createAtomicFile } from "../io/atomic_file.ts";
 import { vectoredRead } from "../io/vectored_read.ts";
+import { OPEN_READ } from "../io/open_flags.ts";
 import { TftpErrorCode } from "../codec/tftp_error_code.ts";
 import {
   type TftpHandler,
@@ -194,7 +195,8 @@ export function tftpDirectoryHandler(
       const real = await realInside(jail, base, path);
       let file;
       try {
-        file = await open(real, "r");
+        // Without waiting: a FIFO opens at once, and is refused below as not a regular file.
+        file = await open(real, OPEN_READ);
       } catch (error) {
         throw fsError(error);
       }

@@ -7,6 +7,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createSocket, type Socket } from "node:dgram";
 import { readdir, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import process from "node:process";
 import { join } from "node:path";
 import { decodeTftpPacket, encodeTftpPacket, type TftpPacket } from "../../codec/mod.ts";
 import {
@@ -600,4 +602,53 @@ describe("TFTP server uploads under attack", () => {
       await root.remove();
     }
   });
+});
+
+describe("TFTP server: a FIFO in its tree", () => {
+  test(
+    "RRQs for a FIFO nobody writes are refused at once (ERROR 1), and the server goes on serving files",
+    {
+      skip: process.platform === "win32" ? "no FIFOs here" : false,
+    },
+    async () => {
+      // Opened as a regular file would be, each would wait for a writer and hold one of the
+      // runtime's few file threads: a handful of requests would stop every later read.
+      const root = await tempDir("ftkit-fifo-");
+      const peers: RawPeer[] = [];
+      try {
+        execFileSync("mkfifo", [join(root.path, "pipe")]);
+        await writeFile(join(root.path, "ok.txt"), "hello\n");
+        const api = await tftpApi();
+        await using server = await api.serveTftp({
+          root: root.path,
+          host: "127.0.0.1",
+          port: 0,
+          retransmit: NO_TIMER,
+        });
+        for (let i = 0; i < 8; i++) {
+          const peer = await RawPeer.open();
+          peers.push(peer);
+          await peer.send(rrq("pipe"), server.address.port);
+        }
+        for (const peer of peers) {
+          const [{ packet }] = await peer.until(1);
+          assert.equal(packet.type, "error", JSON.stringify(packet));
+          assert.equal(packet.type === "error" && packet.code, 1);
+        }
+        const reader = await RawPeer.open();
+        peers.push(reader);
+        await reader.send(rrq("ok.txt"), server.address.port);
+        const [{ packet }] = await reader.until(1);
+        assert.equal(packet.type, "data");
+        assert.equal(
+          packet.type === "data" && new TextDecoder().decode(packet.data),
+          "hello\n",
+        );
+        await reader.send(ack(1), reader.received[0].port);
+      } finally {
+        for (const peer of peers) await peer.close();
+        await root.remove();
+      }
+    },
+  );
 });
