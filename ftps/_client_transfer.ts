@@ -561,17 +561,17 @@ class DataJob implements DataWork {
   }
 }
 
-/**
- * `error`, explained when it is a server's refusal of a protected data connection that did not
- * resume the control connection's TLS session: vsftpd answers 522, ProFTPD 425 (RFC 4217 10.2
- * lets a server insist).
- */
 /** Whether `error` is the reply a server that requires resumption gives a data connection that
  * did not resume (vsftpd 522, ProFTPD 425). */
 function isRefusal(error: Error): error is FtpReplyError {
   return error instanceof FtpReplyError && (error.code === 522 || error.code === 425);
 }
 
+/**
+ * `error`, explained when it is a server's refusal of a protected data connection that did not
+ * resume the control connection's TLS session: vsftpd answers 522, ProFTPD 425 (RFC 4217 10.2
+ * lets a server insist).
+ */
 function resumptionRequired(
   error: Error,
   control: { transport: { resumesSessions: boolean }; sessions: { unresumable?: string } },
