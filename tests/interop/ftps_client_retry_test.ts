@@ -216,6 +216,8 @@ function scenarios(name: string, start: (dir: string) => Promise<Peer>, skip: st
           // (Deno's node:tls can offer a ticket the server declines) is tried again, on a new
           // session, as a retry policy would.
           assert.ok(failure instanceof FtpSessionReuseError && attempt < 3, String(failure));
+          // Said in the log: how often this happens is worth knowing.
+          console.warn(`${name}: the download failed before the cut, tried again: ${failure}`);
         }
         const partial = (await stat(`${local}.ftkit-part`)).size;
         assert.ok(partial > 0 && partial < PAYLOAD.length, `partial: ${partial} (${failure})`);
