@@ -495,7 +495,14 @@ class DataJob implements DataWork {
     this.#sent = true;
     // The server closes once it has read everything: wait for that rather than cut the
     // connection under bytes still in flight (a TLS 1.3 ticket is consumed below us).
-    while (await idle.within(socket.read())) idle.touch();
+    try {
+      while (await idle.within(socket.read())) idle.touch();
+    } catch (error) {
+      // A server that resets rather than closes (pyftpdlib at times) has had the whole file and
+      // its end already: its reply on the control connection says whether it took them (RFC 959
+      // section 4.2: 226 or 426). A stall is still a failure.
+      if (error instanceof TimeoutError) throw error;
+    }
   }
 
   /** The data connection failed here (broke, stalled, or the upload's source failed). */

@@ -344,6 +344,41 @@ describe("FtpsClient on real sockets", () => {
   });
 });
 
+describe("FtpsClient: a data connection reset by the server after an upload's end", () => {
+  test("once the file's end was sent, the server's reply decides: 226 stored, 426 failed", async () => {
+    const transport = pretendTls({ singleUseTickets: false, ready: true }, () => "resumed");
+    const received: string[] = [];
+    let answer = "226 Stored";
+    // The server reads the upload to its end, then resets the connection rather than close it
+    // (pyftpdlib was seen to), and answers.
+    const server = await pretendFtps((_verb, _resumed, data, reply) => {
+      const chunks: Buffer[] = [];
+      data.on("data", (chunk: Buffer) => chunks.push(chunk));
+      data.once("end", () => {
+        received.push(Buffer.concat(chunks).toString());
+        if (data.resetAndDestroy) data.resetAndDestroy();
+        else data.destroy();
+        reply(answer);
+      });
+    });
+    const client = await pretended(server.port, transport);
+    try {
+      await client.put("a.bin", FILE);
+      assert.deepEqual(received, [new TextDecoder().decode(FILE)]);
+      answer = "426 Connection closed; transfer aborted";
+      await assert.rejects(client.put("b.bin", FILE), (error: unknown) => {
+        assert.ok(error instanceof FtpReplyError && error.code === 426, String(error));
+        return true;
+      });
+      assert.equal(received.length, 2);
+      await assert.rejects(client.raw("NOOP"), /502/, "the session answers on");
+    } finally {
+      await client.close();
+      server.close();
+    }
+  });
+});
+
 describe("FtpsClient retries a refused transfer when it can be made again whole", () => {
   test("a handshake broken for offering the session: tried again without, and never offered again", async () => {
     // pyftpdlib with optional client certificates breaks such handshakes.
