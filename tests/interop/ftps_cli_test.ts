@@ -1064,39 +1064,43 @@ describe("ftkit ftps --user NAME without a password: FTKIT_PASSWORD, ~/.netrc, a
     );
 
     const netrc = join(dir.path, "home", ".netrc");
-    await writeFile(
-      netrc,
-      [
-        "# another machine, and another login on this one, come first",
-        "machine example.com login fred password nope",
-        "machine localhost login alice password nope",
-        "macdef init",
-        "machine localhost login fred password nope",
-        "",
-        'machine localhost login fred password "sec ret"',
-        "machine localhost login fred password secret",
-        "default login fred password secret",
-      ].join("\n"),
-    );
-    // The first entry for the machine and login wins: "sec ret" is wrong.
-    const first = await list("localhost", environment());
-    assert.equal(first.code, 67, first.stderr);
-    assert.ok(!first.stderr.includes("sec ret"), "the password is never printed");
-    await writeFile(netrc, "machine localhost\n  login fred\n  password secret\n");
-    const machine = await list("localhost", environment());
-    assert.equal(machine.code, 0, machine.stderr);
-    assert.equal(machine.stdout, "hello.txt\n");
-    // 127.0.0.1 is no machine named there: the default entry answers.
-    await writeFile(
-      netrc,
-      "machine localhost login fred password nope\ndefault login fred password secret\n",
-    );
-    const fallback = await list("127.0.0.1", environment());
-    assert.equal(fallback.code, 0, fallback.stderr);
-    // FTKIT_PASSWORD comes first.
-    const both = await list("127.0.0.1", environment({ FTKIT_PASSWORD: "wrong" }));
-    assert.equal(both.code, 67, both.stderr);
-    await rm(netrc);
+    // Removed whatever happens: the tests after this one must find no .netrc.
+    try {
+      await writeFile(
+        netrc,
+        [
+          "# another machine, and another login on this one, come first",
+          "machine example.com login fred password nope",
+          "machine localhost login alice password nope",
+          "macdef init",
+          "machine localhost login fred password nope",
+          "",
+          'machine localhost login fred password "sec ret"',
+          "machine localhost login fred password secret",
+          "default login fred password secret",
+        ].join("\n"),
+      );
+      // The first entry for the machine and login wins: "sec ret" is wrong.
+      const first = await list("localhost", environment());
+      assert.equal(first.code, 67, first.stderr);
+      assert.ok(!first.stderr.includes("sec ret"), "the password is never printed");
+      await writeFile(netrc, "machine localhost\n  login fred\n  password secret\n");
+      const machine = await list("localhost", environment());
+      assert.equal(machine.code, 0, machine.stderr);
+      assert.equal(machine.stdout, "hello.txt\n");
+      // 127.0.0.1 is no machine named there: the default entry answers.
+      await writeFile(
+        netrc,
+        "machine localhost login fred password nope\ndefault login fred password secret\n",
+      );
+      const fallback = await list("127.0.0.1", environment());
+      assert.equal(fallback.code, 0, fallback.stderr);
+      // FTKIT_PASSWORD comes first.
+      const both = await list("127.0.0.1", environment({ FTKIT_PASSWORD: "wrong" }));
+      assert.equal(both.code, 67, both.stderr);
+    } finally {
+      await rm(netrc, { force: true });
+    }
   });
 
   test(
